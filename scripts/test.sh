@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds tsbal, runs the whole test suite with bun:test, and ends with one line: "N passed, N failed".
+# Extra arguments go to `bun test` (a file or a -t filter).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+if ! node build/build.mjs; then
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+bun test "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+
+passed=$(awk '/^ *[0-9]+ pass$/ {print $1}' "$log" | tail -1)
+failed=$(awk '/^ *[0-9]+ fail$/ {print $1}' "$log" | tail -1)
+passed=${passed:-0}
+failed=${failed:-0}
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # bun itself failed (crash, no tests found, unhandled error): count it
+fi
+echo "$passed passed, $failed failed"
+exit "$rc"

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Entry point: `tsbal <command>`. Subcommands are loaded lazily so `tsbal --version` stays fast.
+import { defineCommand, runMain } from 'citty';
+import { VERSION, VERSION_LINE } from '../version.ts';
+
+const main = defineCommand({
+  meta: {
+    name: 'tsbal',
+    version: VERSION,
+    description: 'HTTP load balancer and heartbeat-compatible HA in one binary (reads perlbal.conf and /etc/ha.d)',
+  },
+  subCommands: {
+    version: () => import('./version.ts').then((m) => m.default),
+    demo: () => import('./demo.ts').then((m) => m.default),
+  },
+});
+
+export async function cli(argv: string[]): Promise<void> {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    console.log(VERSION_LINE);
+    return;
+  }
+  await runMain(main, { rawArgs: argv });
+}
+
+cli(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

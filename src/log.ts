@@ -1,0 +1,57 @@
+// One consola instance for the whole process; areas take a tagged child (`log.withTag('proxy')`).
+import { createConsola, LogLevels, type ConsolaInstance, type LogObject, type ConsolaReporter } from 'consola';
+
+export type LogFormat = 'pretty' | 'json';
+export const LOG_LEVEL_NAMES = ['silent', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevelName = (typeof LOG_LEVEL_NAMES)[number];
+
+const levelNumbers: Record<LogLevelName, number> = {
+  silent: LogLevels.silent,
+  error: LogLevels.error,
+  warn: LogLevels.warn,
+  info: LogLevels.info,
+  debug: LogLevels.debug,
+  trace: LogLevels.trace,
+};
+
+export function parseLogLevel(name: string): number {
+  const level = levelNumbers[name.toLowerCase() as LogLevelName];
+  if (level === undefined) {
+    throw new Error(`unknown log level '${name}' (expected one of ${LOG_LEVEL_NAMES.join(', ')})`);
+  }
+  return level;
+}
+
+/** One JSON object per line, for journald or a log shipper. */
+function jsonReporter(stream: NodeJS.WritableStream): ConsolaReporter {
+  return {
+    log(entry: LogObject) {
+      const [first, ...rest] = entry.args;
+      const record: Record<string, unknown> = {
+        time: entry.date.toISOString(),
+        level: entry.type,
+      };
+      if (entry.tag) record.tag = entry.tag;
+      record.msg = first instanceof Error ? first.message : String(first ?? '');
+      if (rest.length > 0) record.args = rest.map((a) => (a instanceof Error ? a.message : a));
+      if (first instanceof Error && first.stack) record.stack = first.stack;
+      stream.write(JSON.stringify(record) + '\n');
+    },
+  };
+}
+
+export const log: ConsolaInstance = createConsola({
+  level: LogLevels.info,
+  formatOptions: { date: true, colors: false, compact: true },
+});
+
+export function configureLogging(options: { level?: string; format?: string }): void {
+  const level = options.level ?? process.env.TSBAL_LOG_LEVEL;
+  if (level) log.level = parseLogLevel(level);
+  const format = (options.format ?? process.env.TSBAL_LOG_FORMAT ?? 'pretty') as LogFormat;
+  if (format === 'json') {
+    log.setReporters([jsonReporter(process.stderr)]);
+  } else if (format !== 'pretty') {
+    throw new Error(`unknown log format '${format}' (expected pretty or json)`);
+  }
+}
