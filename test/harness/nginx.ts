@@ -1,0 +1,89 @@
+// Debian's nginx with one worker, `daemon off`, its own prefix, pid file and temp paths in a private temp dir.
+// Two shapes: a fast keep-alive backend (small fixed body, echo of selected request headers), and a reverse
+// proxy in front of backends with keep-alive upstream connections (HTTP/1.1), for the benchmark.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LOOPBACK } from './ports.ts';
+import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts } from './procs.ts';
+
+export interface Nginx extends Daemon {
+  port: number;
+}
+
+function mainConf(dir: string, http: string): string {
+  return `daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+${http}
+}
+`;
+}
+
+async function startNginx(label: string, http: (port: number) => string): Promise<Nginx> {
+  return startWithFreshPorts(1, async ([port]) => {
+    const dir = makeTempDir(`nginx-${label}`);
+    const conf = path.join(dir, 'nginx.conf');
+    fs.writeFileSync(conf, mainConf(dir, http(port!)));
+    const daemon = await startDaemon({
+      name: `nginx-${label}`,
+      command: '/usr/sbin/nginx',
+      // -e: the startup error log, before the config's error_log applies (default is /var/log/nginx).
+      args: ['-p', dir, '-c', conf, '-e', `${dir}/error.log`],
+      dir,
+      ports: [port!],
+      logFiles: [`${dir}/error.log`],
+    });
+    return { ...daemon, port: port! };
+  });
+}
+
+/**
+ * A fast keep-alive backend. `/` answers `body` (default `nginx <name>\n`); `/echo` answers the request line
+ * and the forwarding headers a proxy adds or rewrites, one per line (empty when absent).
+ */
+export function startNginxBackend(options: { name?: string; body?: string } = {}): Promise<Nginx> {
+  const name = options.name ?? 'b';
+  const body = (options.body ?? `nginx ${name}\n`).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return startNginx(`backend-${name}`, (port) => `  server {
+    listen ${LOOPBACK}:${port};
+    location / { return 200 "${body}"; }
+    location = /echo {
+      return 200 "$request\\nhost: $http_host\\nx-forwarded-for: $http_x_forwarded_for\\nx-forwarded-host: $http_x_forwarded_host\\nx-forwarded-proto: $http_x_forwarded_proto\\nx-real-ip: $http_x_real_ip\\nconnection: $http_connection\\n";
+    }
+  }`);
+}
+
+/** nginx as a reverse proxy (1 worker) with keep-alive HTTP/1.1 upstream connections. */
+export function startNginxProxy(backendPorts: readonly number[]): Promise<Nginx> {
+  const servers = backendPorts.map((p) => `    server ${LOOPBACK}:${p};`).join('\n');
+  return startNginx('proxy', (port) => `  upstream backends {
+${servers}
+    keepalive 512;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen ${LOOPBACK}:${port};
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }
+  }`);
+}

@@ -1,0 +1,55 @@
+// tsbal as a daemon: `tsbal run -c perlbal.conf` in the foreground, from source under the test's Bun, from the
+// bundle under the system Node (`dist/tsbal.cjs`, what benchmarks measure), or from a built executable.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { CLI_ENTRY, REPO_ROOT } from './cli.ts';
+import { type PerlbalConfProxy, reverseProxyConfFor, startWithConf } from './perlbal.ts';
+import type { ReverseProxySpec } from './perlbalconf.ts';
+
+export type TsbalBuild =
+  | { kind: 'source' }
+  | { kind: 'dist'; node?: string }
+  | { kind: 'binary'; path: string };
+
+export const DIST_BUNDLE = `${REPO_ROOT}dist/tsbal.cjs`;
+
+/**
+ * True once this build of tsbal has a `run` subcommand (the proxy engine has landed): `tsbal run --help`
+ * exits 0. Tests that need it are `test.todo` until then.
+ */
+export function tsbalRunExists(build: TsbalBuild = { kind: 'source' }): boolean {
+  if (build.kind === 'dist' && !fs.existsSync(DIST_BUNDLE)) return false;
+  const { command: cmd, args } = command(build);
+  const result = spawnSync(cmd, [...args, 'run', '--help'], { timeout: 15_000, encoding: 'utf8' });
+  return result.status === 0 && /run/i.test(`${result.stdout}${result.stderr}`);
+}
+
+function command(build: TsbalBuild): { command: string; args: string[] } {
+  switch (build.kind) {
+    case 'source':
+      return { command: process.execPath, args: [CLI_ENTRY] };
+    case 'dist':
+      return { command: build.node ?? '/usr/bin/node', args: [DIST_BUNDLE] };
+    case 'binary':
+      return { command: build.path, args: [] };
+  }
+}
+
+export function launchTsbal(build: TsbalBuild) {
+  return (confPath: string): { command: string; args: string[]; env: NodeJS.ProcessEnv } => {
+    const { command: cmd, args } = command(build);
+    return { command: cmd, args: [...args, 'run', '-c', confPath], env: { ...process.env } };
+  };
+}
+
+export function startTsbalWithConf(
+  portCount: number,
+  conf: Parameters<typeof startWithConf>[2],
+  build: TsbalBuild = { kind: 'source' },
+): Promise<PerlbalConfProxy> {
+  return startWithConf('tsbal', portCount, conf, launchTsbal(build));
+}
+
+export function startTsbal(spec: ReverseProxySpec, build: TsbalBuild = { kind: 'source' }): Promise<PerlbalConfProxy> {
+  return startTsbalWithConf(2, reverseProxyConfFor(spec), build);
+}
