@@ -161,6 +161,8 @@ export interface AuthKeys {
   /** The `auth N` index used for outbound packets. */
   activeIndex: number;
   keys: AuthKey[];
+  /** Things heartbeat accepts but that deserve a look (a crc key, text after a key). */
+  warnings?: ConfigDiagnostic[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ export interface ResourceGroup {
 export interface HaResources {
   file: string;
   groups: ResourceGroup[];
+  warnings?: ConfigDiagnostic[];
 }
 
 /** Everything under --ha-dir. */
@@ -209,4 +212,6 @@ export interface HaDirConfig {
   hacf: HaConfig;
   authkeys: AuthKeys;
   haresources: HaResources;
+  /** Every warning from the three files and the checks across them, in file order. */
+  warnings?: ConfigDiagnostic[];
 }
