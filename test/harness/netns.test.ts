@@ -1,0 +1,55 @@
+// The namespace lab itself: addressing, reachability through the switch, partitions, VIP lookup, cleanup.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { execProc } from './proc.ts';
+import { createLab, LAB_ADDRESSES, LAB_GATEWAY, LAB_VIP, type Lab } from './netns.ts';
+
+const ping = (lab: Lab, from: 'lb1' | 'lb2' | 'client', to: string) =>
+  lab.exec(from, ['ping', '-n', '-q', '-c', '1', '-W', '1', to], { timeoutMs: 3_000 });
+
+describe('network namespace lab', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await createLab();
+  });
+  afterAll(async () => {
+    await lab?.teardown();
+  });
+
+  test('gives every host its address on eth0 with IPv6 off', async () => {
+    for (const host of ['lb1', 'lb2', 'web1', 'web2', 'client'] as const) {
+      expect(await lab.addresses(host)).toEqual([LAB_ADDRESSES[host]]);
+      const v6 = await lab.exec(host, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0']);
+      expect(v6.stdout.trim()).toBe('');
+    }
+  });
+
+  test('connects hosts through the switch and answers on the gateway', async () => {
+    expect((await ping(lab, 'client', LAB_ADDRESSES.web2)).code).toBe(0);
+    expect((await ping(lab, 'lb1', LAB_GATEWAY)).code).toBe(0);
+  });
+
+  test('an unplugged host reaches nobody until replugged', async () => {
+    await lab.setLink('lb2', false);
+    expect((await ping(lab, 'lb2', LAB_ADDRESSES.lb1)).code).not.toBe(0);
+    expect((await ping(lab, 'lb1', LAB_GATEWAY)).code).toBe(0);
+    await lab.setLink('lb2', true);
+    expect((await ping(lab, 'lb2', LAB_ADDRESSES.lb1)).code).toBe(0);
+  });
+
+  test('reports which load balancer holds the VIP', async () => {
+    expect(await lab.holders()).toEqual([]);
+    await lab.exec('lb2', ['ip', 'addr', 'add', `${LAB_VIP}/24`, 'dev', 'eth0']);
+    expect(await lab.holders()).toEqual(['lb2']);
+    await lab.exec('lb2', ['ip', 'addr', 'del', `${LAB_VIP}/24`, 'dev', 'eth0']);
+  });
+
+  test('teardown kills every process in the lab and deletes its namespaces', async () => {
+    const other = await createLab();
+    const sleeper = other.spawn('web1', ['sleep', '30']);
+    expect(await other.pids('web1')).toContain(sleeper.pid);
+    await other.teardown();
+    expect((await sleeper.exited).signal).toBe('SIGKILL');
+    const list = await execProc(['ip', 'netns', 'list']);
+    expect(list.stdout).not.toContain(other.id);
+  });
+});

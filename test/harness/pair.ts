@@ -1,0 +1,126 @@
+// A two-node HA cluster in a fresh lab: backends in web1/web2, one node per load balancer (tsbal or real
+// heartbeat, in any mix), and the measurements the e2e tests and bench/failover share.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { HaImpl, HaNode, HaSettings, LbHost } from './hacluster.ts';
+import { createHeartbeatNode, prepareHeartbeatLab, type HeartbeatLab, type HeartbeatNode } from './heartbeat.ts';
+import { createLab, LAB_VIP, type Lab } from './netns.ts';
+import { sleep, waitFor, wallNow } from './proc.ts';
+import { createTsbalNode, type TsbalNode } from './tsbalnode.ts';
+import { failuresBetween, startBackends, type Backends, type ClientLoop } from './web.ts';
+
+export type AnyNode = TsbalNode | HeartbeatNode;
+
+export interface HaPair {
+  readonly lab: Lab;
+  readonly settings: HaSettings;
+  readonly nodes: Readonly<Record<LbHost, AnyNode>>;
+  readonly backends: Backends;
+  /** Kills every process, deletes the lab and the temp dirs. Safe to call twice and after failures. */
+  dispose(): Promise<void>;
+}
+
+export const otherHost = (host: LbHost): LbHost => (host === 'lb1' ? 'lb2' : 'lb1');
+
+export async function createPair(impls: Readonly<Record<LbHost, HaImpl>>, settings: HaSettings): Promise<HaPair> {
+  const lab = await createLab();
+  let baseDir: string | null = null;
+  let hbLab: HeartbeatLab | null = null;
+  const dispose = async (): Promise<void> => {
+    await lab.teardown();
+    if (hbLab) await hbLab.remove();
+    if (baseDir) await rm(baseDir, { recursive: true, force: true });
+  };
+  try {
+    baseDir = await mkdtemp(join(tmpdir(), 'tsbal-ha-'));
+    const backends = await startBackends(lab);
+    const make = async (host: LbHost): Promise<AnyNode> => {
+      if (impls[host] === 'tsbal') return createTsbalNode(lab, baseDir ?? '', host, settings);
+      hbLab ??= await prepareHeartbeatLab();
+      return createHeartbeatNode(lab, hbLab, host, settings, { perlbal: true });
+    };
+    const lb1 = await make('lb1');
+    const lb2 = await make('lb2');
+    return { lab, settings, nodes: { lb1, lb2 }, backends, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** Polls (every 10 ms) until exactly `host` holds the VIP; returns the wall time it was first seen. */
+export async function waitForSoleHolder(lab: Lab, host: LbHost, timeoutMs: number): Promise<number> {
+  let last: string[] = [];
+  return waitFor(
+    `the VIP on ${host} alone`,
+    async () => {
+      last = await lab.holders();
+      return last.length === 1 && last[0] === host ? wallNow() : undefined;
+    },
+    { timeoutMs, intervalMs: 10, describe: () => `holders [${last.join(', ')}]` },
+  );
+}
+
+/** One GET to the VIP from the client namespace; the body names the backend, or null when it failed. */
+export async function fetchViaVip(lab: Lab, timeoutMs = 1_000): Promise<string | null> {
+  const result = await lab.exec('client', ['curl', '-s', '-f', '-m', String(timeoutMs / 1000), `http://${LAB_VIP}/`], {
+    timeoutMs: timeoutMs + 2_000,
+  });
+  return result.code === 0 ? result.stdout.trim() : null;
+}
+
+/** Whether the node has joined the cluster (heartbeat: logged comm up since its start; tsbal: `ha status`). */
+export async function hasJoined(node: AnyNode, peer: LbHost): Promise<boolean> {
+  if (node.impl === 'heartbeat') {
+    return /Comm_now_up\(\)/.test(await node.log());
+  }
+  const status = await node.ha('status');
+  if (status.code !== 0) return false;
+  const peerLine = status.stdout.split('\n').find((line) => new RegExp(`\\b${peer}\\b`).test(line)) ?? '';
+  return /\b(active|up)\b/i.test(peerLine);
+}
+
+export async function waitJoined(node: AnyNode, timeoutMs: number): Promise<void> {
+  await waitFor(`${node.impl} on ${node.host} to join the cluster`, async () => ((await hasJoined(node, otherHost(node.host))) ? true : undefined), {
+    timeoutMs,
+    intervalMs: 100,
+    describe: async () => (await node.log()).slice(-3_000),
+  });
+}
+
+export interface FailoverSample {
+  victim: LbHost;
+  /** Kill → the VIP configured on the survivor's eth0 (ms). */
+  vipMs: number;
+  /** Kill → the first client request started after the kill that succeeded (its completion, ms). */
+  servingMs: number;
+  /** Client requests that failed between the kill (less one request timeout) and service coming back. */
+  failedRequests: number;
+  failureReasons: Record<string, number>;
+}
+
+/**
+ * Crashes `victim` while `client` runs and measures until the survivor holds the VIP and serves.
+ * Throws (with the survivor's log) when that takes longer than timeoutMs.
+ */
+export async function measureCrashFailover(pair: HaPair, client: ClientLoop, victim: LbHost, timeoutMs: number, clientTimeoutMs: number): Promise<FailoverSample> {
+  const survivor = otherHost(victim);
+  const killedAt = await pair.nodes[victim].crash();
+  const vipSeen = waitForSoleHolder(pair.lab, survivor, timeoutMs).catch(async (error: Error) => {
+    throw new Error(`${error.message}\n--- ${survivor} log:\n${(await pair.nodes[survivor].log()).slice(-4_000)}`);
+  });
+  const served = client.firstSuccessSince(killedAt, timeoutMs);
+  const vipAt = await vipSeen;
+  const first = await served;
+  if (first === null) {
+    const recent = client.records().slice(-5).map((record) => JSON.stringify(record)).join('\n');
+    throw new Error(`VIP on ${survivor} but no request served within ${timeoutMs} ms of the kill; last records:\n${recent}`);
+  }
+  await sleep(Math.min(clientTimeoutMs + 50, 1_000)); // let requests in flight at the switch finish and be counted
+  const failed = failuresBetween(client.records(), killedAt - clientTimeoutMs, first.s);
+  const failureReasons: Record<string, number> = {};
+  for (const record of failed) if (!record.ok) failureReasons[record.err] = (failureReasons[record.err] ?? 0) + 1;
+  return { victim, vipMs: vipAt - killedAt, servingMs: first.e - killedAt, failedRequests: failed.length, failureReasons };
+}
+
