@@ -91,6 +91,8 @@ export async function waitJoined(node: AnyNode, timeoutMs: number): Promise<void
 
 export interface FailoverSample {
   victim: LbHost;
+  /** Wall-clock ms just before the SIGKILL. */
+  killedAt: number;
   /** Kill → the VIP configured on the survivor's eth0 (ms). */
   vipMs: number;
   /** Kill → the first client request started after the kill that succeeded (its completion, ms). */
@@ -121,6 +123,6 @@ export async function measureCrashFailover(pair: HaPair, client: ClientLoop, vic
   const failed = failuresBetween(client.records(), killedAt - clientTimeoutMs, first.s);
   const failureReasons: Record<string, number> = {};
   for (const record of failed) if (!record.ok) failureReasons[record.err] = (failureReasons[record.err] ?? 0) + 1;
-  return { victim, vipMs: vipAt - killedAt, servingMs: first.e - killedAt, failedRequests: failed.length, failureReasons };
+  return { victim, killedAt, vipMs: vipAt - killedAt, servingMs: first.e - killedAt, failedRequests: failed.length, failureReasons };
 }
 

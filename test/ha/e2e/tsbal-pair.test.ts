@@ -1,0 +1,150 @@
+// Two tsbal nodes (from source) in the namespace lab at 100 ms / 500 ms, with backends and a bounded client
+// describe.todo until the HA engine (src/ha, `tsbal run` with --ha-dir) is on main; then plain describe.
+// load on the VIP: crash failover, failback on and off, graceful handover, and partitions with a ping node.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { haTimeMs, type HaSettings, type LbHost } from '../../harness/hacluster.ts';
+import { LAB_GATEWAY, type Lab, type LabHost } from '../../harness/netns.ts';
+import { createPair, fetchViaVip, measureCrashFailover, waitForSoleHolder, waitJoined, type HaPair } from '../../harness/pair.ts';
+import { sleep, wallNow } from '../../harness/proc.ts';
+import { startClientLoop } from '../../harness/web.ts';
+
+const base: HaSettings = { keepalive: '100ms', deadtime: '500ms', initdead: '1', autoFailback: 'on', preferred: 'lb1' };
+const DEADTIME_MS = haTimeMs(base.deadtime);
+const CLIENT_TIMEOUT_MS = 200;
+/** The issue's bound: VIP on the survivor and serving within deadtime + 300 ms of the kill. */
+const FAILOVER_BOUND_MS = DEADTIME_MS + 300;
+
+/** Brings up lb1 (preferred) first, then lb2, and waits until lb1 holds the VIP and lb2 has joined. */
+async function startPreferredThenPeer(pair: HaPair): Promise<void> {
+  await pair.nodes.lb1.start();
+  await waitForSoleHolder(pair.lab, 'lb1', 5_000);
+  await pair.nodes.lb2.start();
+  await waitJoined(pair.nodes.lb2, 5_000);
+}
+
+/** Samples the VIP holders every 20 ms for durationMs; returns every sample where more than one host held it. */
+async function doubleOwnership(lab: Lab, durationMs: number): Promise<Array<{ at: number; holders: LabHost[] }>> {
+  const doubles: Array<{ at: number; holders: LabHost[] }> = [];
+  const end = performance.now() + durationMs;
+  while (performance.now() < end) {
+    const holders = await lab.holders();
+    if (holders.length > 1) doubles.push({ at: wallNow(), holders });
+    await sleep(20);
+  }
+  return doubles;
+}
+
+async function restart(pair: HaPair, host: LbHost): Promise<void> {
+  await pair.nodes[host].start();
+  await waitJoined(pair.nodes[host], 5_000);
+}
+
+describe.todo('tsbal pair, auto_failback on', () => {
+  let pair: HaPair;
+  beforeAll(async () => {
+    pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, base);
+    await startPreferredThenPeer(pair);
+  }, 20_000);
+  afterAll(async () => {
+    await pair?.dispose();
+  });
+
+  test('kill -9 of the active node under client load: VIP on lb2 and serving within deadtime + 300 ms', async () => {
+    const client = await startClientLoop(pair.lab, { intervalMs: 10, timeoutMs: CLIENT_TIMEOUT_MS, maxDurationMs: 15_000, maxRequests: 1_500 });
+    try {
+      expect(await client.firstSuccessSince(0, 3_000)).not.toBeNull();
+      const sample = await measureCrashFailover(pair, client, 'lb1', 5_000, CLIENT_TIMEOUT_MS);
+      expect(await pair.lab.holders()).toEqual(['lb2']);
+      expect(sample.servingMs).toBeLessThan(FAILOVER_BOUND_MS);
+      // Serving again means serving for good: nothing fails after the first success.
+      await sleep(500);
+      const lateFailures = client.records().filter((record) => !record.ok && record.s > wallNow() - 400);
+      expect(lateFailures).toEqual([]);
+    } finally {
+      await client.stop();
+    }
+  });
+
+  test('fails back to lb1 when it returns, never with both holding the VIP', async () => {
+    expect(await pair.lab.holders()).toEqual(['lb2']);
+    const watch = doubleOwnership(pair.lab, 3_000);
+    await restart(pair, 'lb1');
+    await waitForSoleHolder(pair.lab, 'lb1', 3_000);
+    expect(await watch).toEqual([]);
+    expect(await fetchViaVip(pair.lab)).toMatch(/^web[12]$/);
+  });
+
+  test('graceful stop (SIGTERM) of the holder moves the VIP at once, before deadtime', async () => {
+    const stoppedAt = wallNow();
+    const stopping = pair.nodes.lb1.stop();
+    const seenAt = await waitForSoleHolder(pair.lab, 'lb2', 3_000);
+    await stopping;
+    expect(seenAt - stoppedAt).toBeLessThan(DEADTIME_MS);
+    expect(await fetchViaVip(pair.lab)).toMatch(/^web[12]$/);
+    await restart(pair, 'lb1');
+    await waitForSoleHolder(pair.lab, 'lb1', 3_000);
+  });
+});
+
+describe.todo('tsbal pair, auto_failback off', () => {
+  let pair: HaPair;
+  beforeAll(async () => {
+    pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, { ...base, autoFailback: 'off' });
+    await startPreferredThenPeer(pair);
+  }, 20_000);
+  afterAll(async () => {
+    await pair?.dispose();
+  });
+
+  test('the VIP stays on lb2 after lb1 returns', async () => {
+    await pair.nodes.lb1.crash();
+    await waitForSoleHolder(pair.lab, 'lb2', FAILOVER_BOUND_MS + 2_000);
+    await restart(pair, 'lb1');
+    // Three deadtimes after the rejoin is far beyond any handshake; the VIP must not have moved.
+    const doubles = doubleOwnership(pair.lab, 3 * DEADTIME_MS);
+    expect(await doubles).toEqual([]);
+    expect(await pair.lab.holders()).toEqual(['lb2']);
+  });
+});
+
+describe.todo('tsbal pair with a ping node, partitioned', () => {
+  let pair: HaPair;
+  beforeAll(async () => {
+    pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, { ...base, ping: [LAB_GATEWAY] });
+    await startPreferredThenPeer(pair);
+  }, 20_000);
+  afterAll(async () => {
+    await pair?.lab.setLink('lb1', true).catch(() => undefined);
+    await pair?.lab.setLink('lb2', true).catch(() => undefined);
+    await pair?.dispose();
+  });
+
+  test('a standby cut off from the network (ping node unreachable) never takes the VIP', async () => {
+    await pair.lab.setLink('lb2', false);
+    try {
+      // lb2 sees lb1 dead after deadtime; it must see that it is the one cut off and stay passive.
+      const doubles = await doubleOwnership(pair.lab, 4 * DEADTIME_MS);
+      expect(doubles).toEqual([]);
+      expect(await pair.lab.holders()).toEqual(['lb1']);
+    } finally {
+      await pair.lab.setLink('lb2', true);
+    }
+    await sleep(2 * DEADTIME_MS);
+    expect(await pair.lab.holders()).toEqual(['lb1']);
+    expect(await fetchViaVip(pair.lab)).toMatch(/^web[12]$/);
+  });
+
+  test('an active node cut off releases the VIP, the connected peer takes it, and one owner remains after healing', async () => {
+    await pair.lab.setLink('lb1', false);
+    try {
+      await waitForSoleHolder(pair.lab, 'lb2', 4 * DEADTIME_MS);
+      expect(await fetchViaVip(pair.lab)).toMatch(/^web[12]$/);
+    } finally {
+      await pair.lab.setLink('lb1', true);
+    }
+    await sleep(4 * DEADTIME_MS);
+    const holders = await pair.lab.holders();
+    expect(holders.length).toBe(1);
+    expect(await fetchViaVip(pair.lab)).toMatch(/^web[12]$/);
+  });
+});
