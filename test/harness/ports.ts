@@ -3,6 +3,7 @@
 // Ports are picked at random below the kernel's ephemeral range (32768+), so they do not collide with the
 // outgoing connections that wrk and the proxies open by the thousand, and checked by binding. Another test may
 // still grab the port between our check and the daemon's bind; daemons.ts retries the start when that happens.
+import fs from 'node:fs';
 import net from 'node:net';
 
 export const LOOPBACK = '127.0.0.1';
@@ -71,4 +72,17 @@ export async function waitForPorts(
     }
     await sleep(25);
   }
+}
+
+/** Established IPv4 TCP connections whose local port is `port` (the server side of connections to it). */
+export function establishedTo(port: number): number {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return fs
+    .readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[1]?.endsWith(hexPort) && fields[3] === '01';
+    }).length;
 }

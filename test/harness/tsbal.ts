@@ -15,13 +15,15 @@ export const DIST_BUNDLE = `${REPO_ROOT}dist/tsbal.cjs`;
 
 /**
  * True once this build of tsbal has a `run` subcommand (the proxy engine has landed): `tsbal run --help`
- * exits 0. Tests that need it are `test.todo` until then.
+ * prints run's own usage. Tests that need it are `test.todo` until then.
  */
 export function tsbalRunExists(build: TsbalBuild = { kind: 'source' }): boolean {
   if (build.kind === 'dist' && !fs.existsSync(DIST_BUNDLE)) return false;
   const { command: cmd, args } = command(build);
   const result = spawnSync(cmd, [...args, 'run', '--help'], { timeout: 15_000, encoding: 'utf8' });
-  return result.status === 0 && /run/i.test(`${result.stdout}${result.stderr}`);
+  // citty answers `--help` for an unknown command with the root usage and exit 0: look for run's own usage.
+  const text = `${result.stdout}${result.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
+  return result.status === 0 && /USAGE\s+tsbal run\b/.test(text);
 }
 
 function command(build: TsbalBuild): { command: string; args: string[] } {
