@@ -1,0 +1,633 @@
+// Heartbeat's haresources ("nice_failback") resource protocol for two nodes: who holds the local and foreign groups,
+// the starting/resource exchange, the three-phase standby handshake (hb_standby, auto_failback), takeover on death
+// and shutdone, and graceful shutdown. Modelled on hb_resource.c; pure, driven by node.ts.
+//
+// "local" groups are those whose home (first haresources token) is us, "foreign" the others; rsc_hold on the wire is
+// always from the sender's point of view.
+import type { AutoFailback, ResourceGroup } from '../config/model.ts';
+import { rscBits, rscFromBits, type Body, type RscHold } from './messages.ts';
+import type { LogLevel } from './types.ts';
+
+export const NONE = 0;
+export const LOCAL = 1;
+export const FOREIGN = 2;
+export const ALL = 3;
+
+export type RState = 'init' | 'starting' | 'bothstarting' | 'rscrcvd' | 'stable' | 'shutdown';
+export type Standby = 'not' | 'me' | 'other' | 'done';
+type Purpose = 'req_our' | 'mach_down' | 'standby_giveup' | 'standby_acquire' | 'shutdown' | 'retry' | 'isolated' | 'split_brain';
+
+interface Op {
+  id: number;
+  kind: 'acquire' | 'release';
+  groups: ResourceGroup[];
+  purpose: Purpose;
+}
+
+/** heartbeat's STANDBY_INIT_TO_MS and HB_STANDBY_RSC_TO_MS. */
+const STANDBY_REPLY_MS = 10_000;
+const STANDBY_DONE_MS = 60 * 60 * 1000;
+const AUTO_FAILBACK_RETRY_MS = 1000;
+
+export interface RscState {
+  rstate: RState;
+  /** What we are responsible for (set eagerly, as heartbeat does, before the groups are up). */
+  hold: number;
+  /** Group keys actually started, and those whose start failed. */
+  up: Set<string>;
+  failed: Set<string>;
+  otherHolds: number;
+  otherStable: boolean;
+  standby: Standby;
+  standbyRsc: number;
+  standbyDeadline: number | null;
+  takeoverInProgress: boolean;
+  needsFailback: boolean;
+  /** A takeover skipped because no ping node answered; done once one does. */
+  takeoverDeferred: boolean;
+  localTakeoverAt: number | null;
+  startingSince: number | null;
+  autoFailbackAt: number | null;
+  retryAt: number | null;
+  shutdownRequestedAt: number | null;
+  shuttingDown: boolean;
+  busy: Op | null;
+  queue: Op[];
+  nextOpId: number;
+  lastAudit: string;
+}
+
+export const newRscState = (): RscState => ({
+  rstate: 'init',
+  hold: NONE,
+  up: new Set(),
+  failed: new Set(),
+  otherHolds: NONE,
+  otherStable: false,
+  standby: 'not',
+  standbyRsc: ALL,
+  standbyDeadline: null,
+  takeoverInProgress: false,
+  needsFailback: false,
+  takeoverDeferred: false,
+  localTakeoverAt: null,
+  startingSince: null,
+  autoFailbackAt: null,
+  retryAt: null,
+  shutdownRequestedAt: null,
+  shuttingDown: false,
+  busy: null,
+  queue: [],
+  nextOpId: 1,
+  lastAudit: '',
+});
+
+/** What the resource machine needs from the node around it. */
+export interface RscCtx {
+  now: number;
+  me: string;
+  peer: string;
+  groups: ResourceGroup[];
+  autoFailback: AutoFailback;
+  rqstDelayMs: number;
+  shutdownWaitMs: number;
+  retryFailedMs: number;
+  peerAlive: boolean;
+  /** False when ping nodes are configured and none answers: we are the isolated one. */
+  canHold: boolean;
+  send(body: Body): void;
+  log(level: LogLevel, msg: string): void;
+  act(kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): void;
+  reply(ok: boolean, msg: string): void;
+  exit(): void;
+}
+
+const flip = (bits: number): number => (bits === LOCAL ? FOREIGN : bits === FOREIGN ? LOCAL : bits);
+export const holdName = (bits: number): RscHold => rscFromBits(bits);
+
+export function groupsIn(bits: number, me: string, groups: readonly ResourceGroup[]): ResourceGroup[] {
+  return groups.filter((g) => (g.node === me ? bits & LOCAL : bits & FOREIGN));
+}
+
+function sendHeld(s: RscState, c: RscCtx, stable: boolean, info: string | null = null): void {
+  c.send({ t: 'resource', rsc_hold: holdName(s.hold), full: true, isstable: stable, info });
+}
+
+function sendStandby(s: RscState, c: RscCtx, info: 'me' | 'other' | 'done'): void {
+  c.send({ t: 'ask_resources', rsc_hold: holdName(s.standbyRsc), info });
+}
+
+function enqueue(s: RscState, c: RscCtx, kind: Op['kind'], bits: number, purpose: Purpose, only?: ResourceGroup[]): void {
+  const groups = only ?? groupsIn(bits, c.me, c.groups);
+  s.queue.push({ id: s.nextOpId++, kind, groups, purpose });
+  pump(s, c);
+}
+
+function pump(s: RscState, c: RscCtx): void {
+  while (!s.busy && s.queue.length > 0) {
+    const op = s.queue.shift()!;
+    s.busy = op;
+    if (op.groups.length === 0) {
+      finishOp(s, c, op, []);
+      continue;
+    }
+    c.act(op.kind, op.id, op.groups, op.purpose);
+  }
+}
+
+/** The shell finished an acquire/release; `failed` lists group keys that did not start (or stop). */
+export function rscOpDone(s: RscState, c: RscCtx, opId: number, failed: string[]): void {
+  if (!s.busy || s.busy.id !== opId) {
+    c.log('warn', `resource operation ${opId} finished but was not the one in progress`);
+    return;
+  }
+  finishOp(s, c, s.busy, failed);
+  pump(s, c);
+  rscTick(s, c);
+}
+
+function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
+  s.busy = null;
+  for (const g of op.groups) {
+    if (op.kind === 'acquire') {
+      if (failed.includes(g.key)) {
+        s.up.delete(g.key);
+        s.failed.add(g.key);
+      } else {
+        s.up.add(g.key);
+        s.failed.delete(g.key);
+      }
+    } else {
+      s.failed.delete(g.key);
+      if (!failed.includes(g.key)) s.up.delete(g.key);
+    }
+  }
+  if (s.failed.size > 0 && s.retryAt === null) s.retryAt = c.now + c.retryFailedMs;
+  switch (op.purpose) {
+    case 'req_our':
+      if (!s.shuttingDown) sendHeld(s, c, true, 'req_our_resources()');
+      break;
+    case 'mach_down':
+      s.takeoverInProgress = false;
+      s.needsFailback = true;
+      s.otherStable = true;
+      if (!s.shuttingDown) c.send({ t: 'resource', rsc_hold: 'foreign', full: false, isstable: null, info: 'mach_down' });
+      c.log('info', 'mach_down takeover complete.');
+      break;
+    case 'standby_giveup':
+      sendStandby(s, c, 'done');
+      rscAskResources(s, c, s.standbyRsc, 'done', true);
+      break;
+    case 'standby_acquire':
+      sendStandby(s, c, 'done');
+      rscAskResources(s, c, s.standbyRsc, 'done', true);
+      break;
+    case 'shutdown':
+      c.log('info', 'All HA resources relinquished.');
+      c.send({ t: 'shutdone', st: 'dead' });
+      c.exit();
+      break;
+    case 'retry':
+    case 'isolated':
+    case 'split_brain':
+      if (!s.shuttingDown) sendHeld(s, c, true);
+      break;
+  }
+}
+
+export function isStable(s: RscState): boolean {
+  if (s.shutdownRequestedAt !== null && s.rstate === 'init') return true;
+  return (
+    s.otherStable &&
+    !s.takeoverInProgress &&
+    s.standby === 'not' &&
+    s.standbyDeadline === null &&
+    s.busy === null &&
+    s.queue.length === 0 &&
+    (s.rstate === 'stable' || s.rstate === 'shutdown' || s.rstate === 'init')
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acquisition
+
+function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
+  if (s.shuttingDown) return;
+  if (((s.otherHolds & FOREIGN) !== 0 || (s.hold & LOCAL) !== 0) && !anyway) {
+    if (s.standby === 'not') c.log('info', 'Local Resource acquisition completed. (none)');
+    return;
+  }
+  if (!c.canHold) {
+    c.log('error', 'not acquiring our resources: no ping node answers (this node looks isolated)');
+    s.takeoverDeferred = true;
+    return;
+  }
+  s.hold |= LOCAL;
+  enqueue(s, c, 'acquire', LOCAL, 'req_our');
+}
+
+function takeoverFromNode(s: RscState, c: RscCtx): void {
+  if (s.shuttingDown) {
+    c.log('info', 'Resource takeover cancelled - shutdown in progress.');
+    return;
+  }
+  if (!c.canHold) {
+    c.log('error', `not taking over from ${c.peer}: no ping node answers (this node looks isolated)`);
+    s.takeoverDeferred = true;
+    return;
+  }
+  s.takeoverDeferred = false;
+  c.log('info', `Resources being acquired from ${c.peer}.`);
+  s.hold |= FOREIGN;
+  s.otherHolds = NONE;
+  s.otherStable = true;
+  s.takeoverInProgress = true;
+  enqueue(s, c, 'acquire', FOREIGN, 'mach_down');
+  reqOurResources(s, c, true);
+}
+
+function becomeStable(s: RscState, c: RscCtx, why: string): void {
+  c.log('info', why);
+  reqOurResources(s, c, false);
+  s.rstate = 'stable';
+  s.localTakeoverAt = null;
+  s.startingSince = null;
+  sendHeld(s, c, true);
+}
+
+function performAutoFailback(s: RscState, c: RscCtx): void {
+  if (s.shuttingDown || (s.hold & FOREIGN) === 0 || !s.needsFailback || c.autoFailback === 'off') {
+    s.needsFailback = false;
+    return;
+  }
+  if (s.standby !== 'not' || !s.otherStable || s.rstate !== 'stable' || !c.peerAlive) {
+    s.autoFailbackAt = c.now + AUTO_FAILBACK_RETRY_MS;
+    return;
+  }
+  c.log('info', `auto_failback: handing foreign resources back to ${c.peer}`);
+  s.standbyRsc = FOREIGN;
+  sendStandby(s, c, 'me');
+  rscAskResources(s, c, FOREIGN, 'me', true);
+  s.needsFailback = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages from the peer and membership changes
+
+export function rscCommUp(s: RscState, c: RscCtx): void {
+  c.send({ t: 'starting' });
+  if (s.rstate === 'init') {
+    s.rstate = 'starting';
+    s.startingSince = c.now;
+  }
+}
+
+export function rscPeerStarting(s: RscState, c: RscCtx): void {
+  const prev = s.rstate;
+  if (prev === 'starting') s.rstate = 'bothstarting';
+  else if (prev === 'init') {
+    c.log('error', "Received 'starting' message in state init");
+    return;
+  }
+  s.otherStable = false;
+  if (s.takeoverInProgress) c.log('warn', 'T_STARTING received during takeover.');
+  sendHeld(s, c, prev === 'stable');
+}
+
+export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t: 'resource' }>): void {
+  const prev = s.rstate;
+  if (prev === 'init') {
+    c.log('error', 'resource message received in state init');
+    return;
+  }
+  if (prev === 'starting' || prev === 'bothstarting') s.rstate = 'rscrcvd';
+  const n = rscBits(body.rsc_hold);
+  s.otherHolds = body.full ? n : n === NONE ? NONE : n | s.otherHolds;
+  if (body.isstable === true) {
+    if (!s.otherStable) {
+      c.log('info', 'remote resource transition completed.');
+      s.otherStable = true;
+      sendHeld(s, c, prev === 'stable');
+      performAutoFailback(s, c);
+    }
+  } else if (body.isstable === false) {
+    s.otherStable = false;
+  }
+  if (prev !== 'stable' && prev !== 'shutdown') {
+    if (s.otherStable) {
+      becomeStable(s, c, 'remote resource transition completed.');
+      performAutoFailback(s, c);
+    } else if (body.full && s.otherHolds === NONE) {
+      // tsbal: a peer that holds nothing and is itself starting cannot be taking our groups, so there is
+      // nothing to wait RQSTDELAY (10 s) for. A real heartbeat peer then becomes stable on our report.
+      becomeStable(s, c, `${c.peer} holds nothing: taking our own resources without waiting`);
+    }
+  }
+  if (s.rstate === 'rscrcvd' && s.localTakeoverAt === null) s.localTakeoverAt = c.now + c.rqstDelayMs;
+  audit(s, c);
+}
+
+export function rscPeerShutdone(s: RscState, c: RscCtx): void {
+  s.otherStable = true;
+  s.otherHolds = NONE;
+  if (s.shuttingDown) return;
+  c.log('info', `Received shutdown notice from '${c.peer}'.`);
+  s.standby = 'not';
+  s.standbyDeadline = null;
+  if (s.rstate !== 'shutdown') s.rstate = 'stable';
+  takeoverFromNode(s, c);
+}
+
+/** The peer was declared dead (hb_rsc_recover_dead_resources). */
+export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
+  if (s.standby !== 'not') {
+    c.log('info', 'Cancelling pending standby operation');
+    s.standby = 'not';
+    s.standbyDeadline = null;
+    if (!s.otherStable && s.hold === ALL) s.otherStable = true;
+  }
+  if (s.shuttingDown) return;
+  s.needsFailback = true;
+  if (s.rstate !== 'stable' && s.rstate !== 'shutdown') {
+    // tsbal: with the peer gone there is no one to wait for; answer a returning peer as stable at once.
+    s.rstate = 'stable';
+    s.localTakeoverAt = null;
+    s.startingSince = null;
+  }
+  if (!(everHeard && s.otherHolds === NONE)) {
+    c.send({ t: 'stonith', node: c.peer, result: 'n_stnth' });
+    c.log('warn', 'No STONITH device configured.');
+    takeoverFromNode(s, c);
+    return;
+  }
+  c.log('info', `Dead node ${c.peer} gave up resources.`);
+  c.send({ t: 'stonith', node: c.peer, result: 'unneeded' });
+  if (s.hold === ALL) {
+    s.otherStable = true;
+    return;
+  }
+  if (!(s.hold & LOCAL)) reqOurResources(s, c, true);
+  if (!(s.hold & FOREIGN)) takeoverFromNode(s, c);
+}
+
+/**
+ * The peer restarted (new generation) without us seeing it die: whatever it held is gone with its old process.
+ * Heartbeat keeps its stale view here and can leave our own groups unowned; we take them back.
+ */
+export function rscPeerRestarted(s: RscState, c: RscCtx): void {
+  if (s.standby !== 'not') {
+    c.log('info', `Cancelling pending standby operation: ${c.peer} restarted`);
+    s.standby = 'not';
+    s.standbyDeadline = null;
+  }
+  const hadOurs = (s.otherHolds & FOREIGN) !== 0;
+  s.otherHolds = NONE;
+  s.otherStable = false;
+  if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !s.shuttingDown) {
+    c.log('warn', `${c.peer} restarted while holding our resources: taking them back`);
+    reqOurResources(s, c, true);
+  }
+}
+
+/** A dead peer is heard again: tell it what we hold, so both sides can audit (and resolve a split brain). */
+export function rscPeerBack(s: RscState, c: RscCtx): void {
+  if (s.rstate === 'stable') sendHeld(s, c, isStable(s));
+}
+
+/** ask_resources, from the peer or (fromMe) one we sent ourselves: heartbeat's ask_for_resources. */
+export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: string, fromMe: boolean): void {
+  if (s.rstate === 'shutdown') return;
+  const who = fromMe ? c.me : c.peer;
+  if (s.standbyDeadline !== null && c.now < s.standbyDeadline && info === 'me' && s.standby !== 'not') {
+    c.log('warn', `Standby in progress - new request from ${who} ignored`);
+    return;
+  }
+  let ignored = false;
+  switch (s.standby) {
+    case 'not':
+      if (!s.otherStable) {
+        c.log('warn', `standby message [${info}] from ${who} ignored.  Other side is in flux.`);
+        return;
+      }
+      if (s.rstate !== 'stable') {
+        c.log('warn', `standby message [${info}] from ${who} ignored.  local resources in flux.`);
+        return;
+      }
+      s.standbyRsc = rtype;
+      if (info !== 'me') {
+        ignored = true;
+        break;
+      }
+      s.otherStable = false;
+      c.log('info', `${who} wants to go standby [${holdName(rtype)}]`);
+      if (fromMe) {
+        s.standby = 'me';
+        s.standbyDeadline = c.now + STANDBY_REPLY_MS;
+      } else {
+        s.standby = 'other';
+        sendStandby(s, c, 'other');
+        s.standbyDeadline = c.now + STANDBY_DONE_MS;
+      }
+      break;
+    case 'me':
+      if (!fromMe) {
+        s.standbyRsc = rtype;
+        s.standbyDeadline = c.now + STANDBY_DONE_MS;
+        if (info === 'other') {
+          c.log('info', `standby: ${who} can take our ${holdName(rtype)} resources`);
+          s.otherStable = false;
+          s.hold &= ~rtype;
+          sendHeld(s, c, false, 'standby');
+          enqueue(s, c, 'release', rtype, 'standby_giveup');
+        } else ignored = true;
+      } else if (info === 'done') {
+        c.log('info', `Local standby process completed [${holdName(rtype)}].`);
+        s.standby = 'done';
+        s.hold &= ~s.standbyRsc;
+        s.standbyDeadline = c.now + STANDBY_DONE_MS;
+      } else ignored = true;
+      break;
+    case 'other':
+      s.standbyRsc = rtype;
+      if (info === 'done') {
+        s.standbyDeadline = c.now + STANDBY_DONE_MS;
+        if (!fromMe) {
+          c.log('info', `standby: acquire [${holdName(rtype)}] resources from ${who}`);
+          s.standby = 'done';
+          enqueue(s, c, 'acquire', flip(rtype), 'standby_acquire');
+        } else ignored = true;
+      } else if (!fromMe || info !== 'other') ignored = true;
+      break;
+    case 'done':
+      s.standbyRsc = rtype;
+      if (info !== 'done') {
+        ignored = true;
+        break;
+      }
+      s.standbyDeadline = null;
+      s.standby = 'not';
+      if (fromMe) {
+        c.log('info', `Standby resource acquisition done [${holdName(rtype)}].`);
+        s.hold |= flip(rtype);
+        s.needsFailback = (s.hold & FOREIGN) !== 0;
+      } else {
+        c.log('info', `Other node completed standby takeover of ${holdName(rtype)} resources.`);
+        s.otherStable = true;
+      }
+      sendHeld(s, c, true);
+      break;
+  }
+  if (ignored) c.log('error', `Ignored standby message '${info}' from ${who} in state ${s.standby}`);
+}
+
+/** `tsbal ha standby [all|local|foreign|failback]` (hb_standby): ask the peer to take resources from us. */
+export function rscStandbyCommand(s: RscState, c: RscCtx, which: string): void {
+  const rsc = which === 'failback' ? 'foreign' : which || 'all';
+  if (!['all', 'local', 'foreign'].includes(rsc)) return c.reply(false, `unknown resource set '${which}' (all, local, foreign or failback)`);
+  const refuse = !c.peerAlive
+    ? `no live peer to hand resources to (${c.peer} is not up)`
+    : s.shuttingDown
+      ? 'shutting down'
+      : !isStable(s)
+        ? 'a resource transition is in progress; try again when it is done'
+        : null;
+  if (refuse) return c.reply(false, `standby refused: ${refuse}`);
+  s.standbyRsc = rscBits(rsc as RscHold);
+  sendStandby(s, c, 'me');
+  rscAskResources(s, c, s.standbyRsc, 'me', true);
+  c.reply(true, `going standby [${rsc}]: ${c.peer} is taking over`);
+}
+
+/** A peer's hb_takeover: it wants resources from us, so we go standby for the matching set. */
+export function rscPeerTakeover(s: RscState, c: RscCtx, rscHold: string): void {
+  const mapped = rscHold === 'local' ? 'foreign' : rscHold === 'foreign' ? 'local' : 'all';
+  c.log('info', `${c.peer} asks to take over [${rscHold}]: going standby [${mapped}]`);
+  if (!isStable(s) || !c.peerAlive) {
+    c.log('warn', `takeover request from ${c.peer} ignored: resources in flux`);
+    return;
+  }
+  s.standbyRsc = rscBits(mapped);
+  sendStandby(s, c, 'me');
+  rscAskResources(s, c, s.standbyRsc, 'me', true);
+}
+
+export function rscRequestShutdown(s: RscState, c: RscCtx): void {
+  if (s.shuttingDown || s.shutdownRequestedAt !== null) return;
+  s.shutdownRequestedAt = c.now;
+  if (!isStable(s)) c.log('warn', 'Shutdown delayed until current resource activity finishes.');
+  rscTick(s, c);
+}
+
+function doShutdown(s: RscState, c: RscCtx): void {
+  s.shuttingDown = true;
+  s.queue = [];
+  s.hold = NONE;
+  s.rstate = 'shutdown';
+  s.standby = 'not';
+  s.standbyDeadline = null;
+  c.log('info', 'Heartbeat shutdown in progress: giving up all HA resources.');
+  sendHeld(s, c, false, 'shutdown');
+  // Release everything we might hold, including groups an interrupted operation may have started.
+  enqueue(s, c, 'release', ALL, 'shutdown', c.groups.filter((g) => s.up.has(g.key) || s.failed.has(g.key) || s.busy?.groups.includes(g)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers, ping (ipfail) and audits
+
+export function rscTick(s: RscState, c: RscCtx): void {
+  if (s.shutdownRequestedAt !== null && !s.shuttingDown) {
+    if (isStable(s) || c.now >= s.shutdownRequestedAt + c.shutdownWaitMs) doShutdown(s, c);
+    return;
+  }
+  if (s.shuttingDown) return;
+  if (s.localTakeoverAt !== null && c.now >= s.localTakeoverAt) {
+    s.localTakeoverAt = null;
+    if (s.rstate === 'rscrcvd') becomeStable(s, c, `${c.peer} not stable after RQSTDELAY: taking our own resources`);
+  }
+  if (s.startingSince !== null && c.now >= s.startingSince + c.rqstDelayMs) {
+    s.startingSince = null;
+    if (s.rstate === 'starting' || s.rstate === 'bothstarting') {
+      becomeStable(s, c, `no resource report from ${c.peer} after RQSTDELAY: taking our own resources`);
+    }
+  }
+  if (s.autoFailbackAt !== null && c.now >= s.autoFailbackAt) {
+    s.autoFailbackAt = null;
+    performAutoFailback(s, c);
+  }
+  if (s.standbyDeadline !== null && c.now >= s.standbyDeadline) {
+    c.log('warn', 'No reply to standby request.  Standby request cancelled.');
+    s.standby = 'not';
+    s.standbyDeadline = null;
+    s.otherStable = true;
+    sendHeld(s, c, true);
+  }
+  if (s.retryAt !== null && c.now >= s.retryAt && !s.busy) {
+    s.retryAt = null;
+    const retry = c.groups.filter((g) => s.failed.has(g.key) && groupsIn(s.hold, c.me, [g]).length > 0);
+    if (retry.length > 0) enqueue(s, c, 'acquire', NONE, 'retry', retry);
+    else s.failed.clear();
+  }
+}
+
+export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'shutdownWaitMs'>): number {
+  const times = [
+    s.localTakeoverAt,
+    s.startingSince === null ? null : s.startingSince + c.rqstDelayMs,
+    s.autoFailbackAt,
+    s.standbyDeadline,
+    s.retryAt,
+    s.shutdownRequestedAt === null || s.shuttingDown ? null : s.shutdownRequestedAt + c.shutdownWaitMs,
+  ];
+  return Math.min(...times.map((t) => t ?? Infinity));
+}
+
+/**
+ * ipfail semantics. `mine`/`theirs` count reachable ping targets (theirs null: a real heartbeat peer, assumed to reach
+ * all). A node that reaches fewer than its live peer hands its resources over; a node that reaches none and has no
+ * live peer is the isolated side of a partition and releases everything.
+ */
+export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: number | null, total: number): void {
+  if (total === 0 || s.shuttingDown || s.busy || s.queue.length > 0) return;
+  if (c.peerAlive) {
+    const peerCount = theirs ?? total;
+    if (mine < peerCount && s.hold !== NONE && isStable(s)) {
+      c.log('warn', `ping: we reach ${mine}/${total} ping nodes, ${c.peer} reaches ${peerCount}: handing our resources to it`);
+      s.standbyRsc = ALL;
+      sendStandby(s, c, 'me');
+      rscAskResources(s, c, ALL, 'me', true);
+    }
+    return;
+  }
+  if (mine === 0 && s.hold !== NONE) {
+    c.log('error', `isolated: ${c.peer} is dead and no ping node answers; releasing our resources so the other side can hold them`);
+    const held = s.hold;
+    s.hold = NONE;
+    s.takeoverDeferred = true;
+    enqueue(s, c, 'release', held, 'isolated');
+  } else if (mine > 0 && s.takeoverDeferred && s.rstate === 'stable') {
+    c.log('info', `ping nodes answer again: taking over from dead ${c.peer}`);
+    takeoverFromNode(s, c);
+  }
+}
+
+/** AuditResources, plus tsbal's split-brain resolution: the group's home (preferred) node keeps it. */
+function audit(s: RscState, c: RscCtx): void {
+  const key = `${s.hold}/${s.otherHolds}/${s.otherStable}`;
+  const changed = key !== s.lastAudit;
+  s.lastAudit = key;
+  if (s.hold & LOCAL && s.otherHolds & FOREIGN && changed) {
+    c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
+  }
+  if (s.otherHolds & LOCAL && s.hold & FOREIGN) {
+    if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
+    if (s.otherStable && !s.busy && s.standby === 'not' && s.queue.length === 0) {
+      s.hold &= ~FOREIGN;
+      s.needsFailback = false;
+      enqueue(s, c, 'release', FOREIGN, 'split_brain');
+    }
+  }
+  if (changed && isStable(s) && s.rstate === 'stable') {
+    if (!(s.hold & LOCAL) && !(s.otherHolds & FOREIGN) && groupsIn(LOCAL, c.me, c.groups).length > 0) c.log('error', 'No one owns our local resources!');
+    if (!(s.otherHolds & LOCAL) && !(s.hold & FOREIGN) && groupsIn(FOREIGN, c.me, c.groups).length > 0) c.log('error', 'No one owns foreign resources!');
+  }
+}

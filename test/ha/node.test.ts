@@ -1,0 +1,256 @@
+// The pure node in a simulated two-node cluster: join, failover timing, failback, standby, shutdown, split brain.
+import { describe, test, expect } from 'bun:test';
+import { Sim, VIP_GROUP } from './sim.ts';
+import { decodePacket } from '../../src/ha/wire.ts';
+import { parseMessage } from '../../src/ha/messages.ts';
+
+function types(n: { sent: Array<{ type: string }> }): string[] {
+  return n.sent.map((s) => s.type);
+}
+
+function bodies(n: { sent: Array<{ bytes: Uint8Array }> }): Array<Record<string, unknown>> {
+  return n.sent.map((s) => {
+    const p = decodePacket(s.bytes);
+    if (!p.ok) throw new Error(p.error);
+    const m = parseMessage(p.fields);
+    if ('error' in m) throw new Error(m.error);
+    return m.body as unknown as Record<string, unknown>;
+  });
+}
+
+/** Two nodes started together and settled: lb1 (the VIP's home) holds it. */
+function pair(over: Parameters<Sim['add']>[1] = {}): Sim {
+  const sim = new Sim();
+  sim.start('lb1', over);
+  sim.start('lb2', over);
+  sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 3000);
+  return sim;
+}
+
+describe('joining', () => {
+  test('both starting together: the home node holds the VIP within a second, without the 10 s RQSTDELAY', () => {
+    const sim = new Sim();
+    sim.start('lb1');
+    sim.start('lb2');
+    const took = sim.until(() => sim.holder().length === 1, 10_000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(took).toBeLessThan(1000);
+    sim.run(2000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(sim.report('lb1').resources).toMatchObject({ state: 'stable', hold: 'local', stable: true });
+    expect(sim.report('lb2').resources).toMatchObject({ state: 'stable', hold: 'local', stable: true });
+    expect(sim.report('lb2').peer).toMatchObject({ name: 'lb1', status: 'active', holds: 'local', stable: true });
+  });
+
+  test('status goes init, up, then active after reqnodes/repnodes; dt advertises the deadtime; protocol=1', () => {
+    const sim = pair();
+    const lb2 = bodies(sim.get('lb2'));
+    const statuses = lb2.filter((b) => b.t === 'status');
+    expect(statuses.slice(0, 2).map((s) => s.st)).toEqual(['init', 'up']);
+    expect(statuses.some((s) => s.st === 'active')).toBe(true);
+    expect(statuses.every((s) => s.dt === 500 && s.protocol === '1')).toBe(true);
+    expect(types(sim.get('lb2'))).toContain('reqnodes');
+    expect(types(sim.get('lb1'))).toContain('repnodes');
+    expect(bodies(sim.get('lb1')).find((b) => b.t === 'repnodes')).toEqual({ t: 'repnodes', dest: 'lb2', nodelist: ['lb1', 'lb2'], delnodelist: [] });
+    // The starting/resource exchange happens once comm is up.
+    expect(types(sim.get('lb1'))).toContain('starting');
+  });
+
+  test('a status goes out every keepalive', () => {
+    const sim = pair();
+    const before = sim.get('lb1').sent.filter((s) => s.type === 'status').length;
+    sim.run(1000);
+    const after = sim.get('lb1').sent.filter((s) => s.type === 'status').length;
+    expect(after - before).toBe(10);
+  });
+
+  test('a node alone takes every group after initdead', () => {
+    const sim = new Sim();
+    sim.start('lb2');
+    sim.run(999);
+    expect(sim.holder()).toEqual([]);
+    const took = sim.until(() => sim.holder().length > 0, 2000);
+    expect(sim.holder()).toEqual(['lb2']);
+    expect(took).toBeLessThan(20);
+    expect(sim.report('lb2').resources).toMatchObject({ hold: 'all', state: 'stable' });
+    expect(bodies(sim.get('lb2')).find((b) => b.t === 'stonith')).toEqual({ t: 'stonith', node: 'lb1', result: 'n_stnth' });
+  });
+});
+
+describe('failover', () => {
+  test('kill -9 of the holder: the survivor declares it dead at deadtime and holds the VIP within deadtime + 20 ms', () => {
+    const sim = pair();
+    sim.run(37); // kill at an arbitrary point between two heartbeats
+    const lastHeard = sim.now - (sim.report('lb2').peer.heardMsAgo ?? 0);
+    sim.kill('lb1');
+    const killedAt = sim.now;
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    const sinceLastHeard = sim.now - lastHeard;
+    expect(sinceLastHeard).toBeGreaterThanOrEqual(500);
+    expect(sinceLastHeard).toBeLessThanOrEqual(500 + 2 * sim.opMs + 5);
+    expect(sim.now - killedAt).toBeLessThanOrEqual(500 + 2 * sim.opMs + 5);
+    const lb2 = bodies(sim.get('lb2'));
+    expect(lb2).toContainEqual({ t: 'stonith', node: 'lb1', result: 'n_stnth' });
+    expect(lb2).toContainEqual({ t: 'resource', rsc_hold: 'foreign', full: false, isstable: null, info: 'mach_down' });
+    expect(sim.get('lb2').logs.some((l) => l.msg.startsWith('node lb1: is dead'))).toBe(true);
+  });
+
+  test('no false failover in 60 s of steady heartbeats with 20 ms jitter-free delivery', () => {
+    const sim = pair();
+    sim.run(60_000);
+    expect(sim.report('lb2').counters.deaths).toBe(0);
+    expect(sim.report('lb1').counters.deaths).toBe(0);
+    expect(sim.holder()).toEqual(['lb1']);
+  });
+
+  test('the dead timer follows the dt the peer advertises, not our own deadtime', () => {
+    const sim = new Sim();
+    sim.start('lb1', { deadtimeMs: 2000 });
+    sim.start('lb2');
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    sim.run(500);
+    sim.kill('lb1');
+    const t = sim.until(() => sim.holder().join() === 'lb2', 5000);
+    expect(t).toBeGreaterThan(1800);
+  });
+});
+
+describe('failback', () => {
+  test('auto_failback on: a restarted home node gets the VIP back through the ask_resources handshake', () => {
+    const sim = pair();
+    sim.kill('lb1');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.run(200);
+    sim.start('lb1');
+    const t = sim.until(() => sim.holder().join() === 'lb1', 5000);
+    expect(t).toBeLessThan(1000);
+    const asks = bodies(sim.get('lb2')).filter((b) => b.t === 'ask_resources').map((b) => b.info);
+    expect(asks).toEqual(['me', 'done']);
+    expect(bodies(sim.get('lb1')).filter((b) => b.t === 'ask_resources').map((b) => b.info)).toEqual(['other', 'done']);
+    sim.run(1000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(sim.report('lb1').resources).toMatchObject({ hold: 'local', stable: true });
+    expect(sim.report('lb2').resources).toMatchObject({ hold: 'local', stable: true });
+    // Never two holders during the handover.
+  });
+
+  test('auto_failback off: the survivor keeps the VIP when the home node returns', () => {
+    const sim = pair({ autoFailback: 'off' });
+    sim.kill('lb1');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.start('lb1', { autoFailback: 'off' });
+    sim.run(15_000);
+    expect(sim.holder()).toEqual(['lb2']);
+    expect(sim.report('lb1').resources).toMatchObject({ hold: 'none', stable: true });
+    expect(sim.report('lb2').resources).toMatchObject({ hold: 'all', stable: true });
+  });
+
+  test('the VIP is never held by both nodes at any point of a failback', () => {
+    const sim = pair();
+    sim.kill('lb1');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.start('lb1');
+    for (let i = 0; i < 3000; i++) {
+      sim.run(1);
+      expect(sim.holder().length).toBeLessThanOrEqual(1);
+    }
+    expect(sim.holder()).toEqual(['lb1']);
+  });
+});
+
+describe('graceful shutdown and commands', () => {
+  test('shutdown hands the VIP over at once: resource none/shutdown, release, shutdone; the peer takes it', () => {
+    const sim = pair();
+    sim.command('lb1', 'shutdown');
+    const t = sim.until(() => sim.holder().join() === 'lb2', 1000);
+    expect(t).toBeLessThan(30);
+    expect(sim.get('lb1').exited).toBe(true);
+    const lb1 = bodies(sim.get('lb1'));
+    const tail = lb1.filter((b) => b.t === 'resource' || b.t === 'shutdone').slice(-2);
+    expect(tail).toEqual([
+      { t: 'resource', rsc_hold: 'none', full: true, isstable: false, info: 'shutdown' },
+      { t: 'shutdone', st: 'dead' },
+    ]);
+    expect(sim.get('lb2').logs.some((l) => l.msg === "Received shutdown notice from 'lb1'.")).toBe(true);
+    // When lb1's silence passes deadtime, lb2 knows it gave its resources up: no stonith needed.
+    sim.run(1000);
+    expect(bodies(sim.get('lb2'))).toContainEqual({ t: 'stonith', node: 'lb1', result: 'unneeded' });
+    expect(sim.holder()).toEqual(['lb2']);
+  });
+
+  test('standby (hb_standby) moves the VIP to the peer; takeover (hb_takeover) brings it back', () => {
+    const sim = pair({ autoFailback: 'off' });
+    sim.command('lb1', 'standby');
+    expect(sim.get('lb1').replies.at(-1)).toMatchObject({ ok: true });
+    sim.until(() => sim.holder().join() === 'lb2', 1000);
+    sim.until(() => sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 1000);
+    expect(sim.report('lb2').resources.hold).toBe('all');
+    sim.command('lb1', 'takeover');
+    expect(sim.get('lb1').replies.at(-1)).toMatchObject({ ok: true });
+    sim.until(() => sim.holder().join() === 'lb1', 1000);
+    expect(bodies(sim.get('lb1'))).toContainEqual({ t: 'hb_takeover', rsc_hold: 'all' });
+  });
+
+  test('standby is refused with a reason when there is no live peer', () => {
+    const sim = new Sim();
+    sim.start('lb1');
+    sim.until(() => sim.holder().length > 0, 2000);
+    sim.command('lb1', 'standby');
+    expect(sim.get('lb1').replies.at(-1)).toEqual({ ok: false, msg: 'standby refused: no live peer to hand resources to (lb2 is not up)' });
+    sim.command('lb1', 'takeover', 'everything');
+    expect(sim.get('lb1').replies.at(-1)?.ok).toBe(false);
+  });
+});
+
+describe('split brain', () => {
+  test('a healed partition: both held the VIP; the non-home node releases it and says so loudly', () => {
+    const sim = pair();
+    let cut = true;
+    sim.link = () => !cut;
+    sim.until(() => sim.holder().length === 2, 2000);
+    sim.run(300);
+    cut = false;
+    sim.until(() => sim.holder().length === 1, 2000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(sim.get('lb2').logs.some((l) => l.level === 'error' && l.msg.startsWith('SPLIT BRAIN'))).toBe(true);
+    expect(sim.get('lb2').logs.some((l) => l.msg === 'Cluster node lb1 returning after partition.')).toBe(true);
+    sim.run(2000);
+    expect(sim.holder()).toEqual(['lb1']);
+  });
+
+  test('with a ping node, the side that loses it releases the VIP and the other side takes it', () => {
+    const sim = new Sim();
+    const ping = { pingTargets: [{ name: '198.18.0.254', members: ['198.18.0.254'] }] };
+    sim.start('lb1', ping);
+    sim.start('lb2', ping);
+    const reach = new Map([['lb1', true], ['lb2', true]]);
+    const pinger = (): void => {
+      for (const [name, ok] of reach) if (ok) sim.feed(sim.get(name), { kind: 'pingReply', target: '198.18.0.254', now: sim.now, wall: sim.now });
+      sim.at(sim.now + 100, pinger);
+    };
+    pinger();
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    // lb1's link goes down: it hears neither lb2 nor the ping node.
+    sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
+    reach.set('lb1', false);
+    sim.until(() => sim.holder().join() === 'lb2', 3000);
+    sim.run(3000);
+    expect(sim.holder()).toEqual(['lb2']);
+    expect(sim.get('lb1').logs.some((l) => l.msg.startsWith('isolated:'))).toBe(true);
+  });
+});
+
+describe('resource failures', () => {
+  test('a VIP the shell cannot hold is reported failed and retried, not claimed as up', () => {
+    const sim = new Sim();
+    const lb1 = sim.start('lb1');
+    lb1.failAcquire.add(VIP_GROUP.key);
+    sim.start('lb2');
+    sim.run(1500);
+    expect(sim.holder()).toEqual([]);
+    expect(sim.report('lb1').resources.failed).toEqual([VIP_GROUP.key]);
+    lb1.failAcquire.clear();
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    expect(sim.report('lb1').resources.failed).toEqual([]);
+  });
+});
