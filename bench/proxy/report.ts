@@ -1,0 +1,100 @@
+// Pure formatting of bench/proxy results: the markdown tables and issue 4's targets for tsbal.
+
+export interface Measurement {
+  proxy: string;
+  connections: number;
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** utime+stime of the proxy's processes during the measured run, per 100k requests. */
+  cpuSecondsPer100k: number;
+  rssMaxMiB: number;
+  errors: number;
+}
+
+const fixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const ratio = (a: number, b: number | undefined): string => (b && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '–');
+
+function row(cells: readonly string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+/** One table per connection count: absolute numbers, then ratios against HAProxy, nginx and Perlbal. */
+export function markdownTables(results: readonly Measurement[]): string {
+  const out: string[] = [];
+  for (const connections of [...new Set(results.map((r) => r.connections))]) {
+    const rows = results.filter((r) => r.connections === connections);
+    const ref = (name: string): Measurement | undefined => rows.find((r) => r.proxy === name);
+    const [haproxy, nginx, perlbal] = [ref('haproxy'), ref('nginx'), ref('perlbal')];
+    out.push(
+      `### -c${connections}`,
+      '',
+      row(['proxy', 'req/s', 'p50 ms', 'p99 ms', 'CPU s/100k', 'RSS max MiB', 'errors', 'req/s ×HAProxy', 'CPU ×HAProxy', 'p99 ×HAProxy', 'req/s ×nginx', 'CPU ×nginx', 'req/s ×Perlbal', 'CPU ×Perlbal']),
+      row(Array.from({ length: 14 }, (_, i) => (i === 0 ? '---' : '---:'))),
+    );
+    for (const r of rows) {
+      out.push(
+        row([
+          r.proxy,
+          fixed(r.rps, 0),
+          fixed(r.p50Ms, 2),
+          fixed(r.p99Ms, 2),
+          fixed(r.cpuSecondsPer100k, 2),
+          fixed(r.rssMaxMiB, 1),
+          String(r.errors),
+          ratio(r.rps, haproxy?.rps),
+          ratio(r.cpuSecondsPer100k, haproxy?.cpuSecondsPer100k),
+          ratio(r.p99Ms, haproxy?.p99Ms),
+          ratio(r.rps, nginx?.rps),
+          ratio(r.cpuSecondsPer100k, nginx?.cpuSecondsPer100k),
+          ratio(r.rps, perlbal?.rps),
+          ratio(r.cpuSecondsPer100k, perlbal?.cpuSecondsPer100k),
+        ]),
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export interface TargetCheck {
+  connections: number;
+  target: string;
+  actual: string;
+  met: boolean;
+}
+
+/** Issue 4's performance targets for one tsbal row against HAProxy and Perlbal of the same run. */
+export function checkTargets(results: readonly Measurement[], tsbalName: string): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const connections of [...new Set(results.map((r) => r.connections))]) {
+    const at = (name: string): Measurement | undefined => results.find((r) => r.proxy === name && r.connections === connections);
+    const [tsbal, haproxy, perlbal] = [at(tsbalName), at('haproxy'), at('perlbal')];
+    if (!tsbal) continue;
+    const add = (target: string, value: number, limit: number, atMost: boolean, unit = '×'): void => {
+      checks.push({ connections, target, actual: `${value.toFixed(2)}${unit}`, met: atMost ? value <= limit : value >= limit });
+    };
+    if (haproxy) {
+      add('CPU per request ≤ 1.3× HAProxy', tsbal.cpuSecondsPer100k / haproxy.cpuSecondsPer100k, 1.3, true);
+      add('req/s ≥ 0.85× HAProxy', tsbal.rps / haproxy.rps, 0.85, false);
+      add('p99 ≤ 1.5× HAProxy', tsbal.p99Ms / haproxy.p99Ms, 1.5, true);
+    }
+    if (perlbal) add('req/s ≥ 6× Perlbal', tsbal.rps / perlbal.rps, 6, false);
+    if (connections >= 256) add('RSS < 80 MiB', tsbal.rssMaxMiB, 80, true, ' MiB');
+  }
+  return checks;
+}
+
+export function markdownTargets(checks: readonly TargetCheck[], tsbalName: string): string {
+  if (checks.length === 0) return '';
+  return [
+    `### issue 4 targets (${tsbalName})`,
+    '',
+    row(['conns', 'target', 'actual', 'met']),
+    row(['---:', '---', '---:', '---']),
+    ...checks.map((c) => row([`-c${c.connections}`, c.target, c.actual, c.met ? 'yes' : '**no**'])),
+    '',
+  ].join('\n');
+}

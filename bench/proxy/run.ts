@@ -1,0 +1,173 @@
+// bench/proxy: wrk against tsbal, HAProxy (nbthread 1), nginx (1 worker) and Perlbal in the same run, plus
+// calibration proxies (bare node:net pipe, node:http + Agent), all in front of the same two nginx backends on
+// 127.0.0.1 with keep-alive on both sides. One proxy runs at a time. Reports req/s, p50/p99, proxy CPU seconds
+// per 100k requests (utime+stime from /proc of the proxy's processes), max RSS, and ratios; prints markdown and
+// writes JSON to bench/results/.
+//
+//   npx bun bench/proxy/run.ts [--duration 10] [--warmup 2] [--connections 64,256] [--threads 2]
+//                              [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal] [--no-build]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { startHaproxy } from '../../test/harness/haproxy.ts';
+import { startNginxBackend, startNginxProxy } from '../../test/harness/nginx.ts';
+import { startPerlbal } from '../../test/harness/perlbal.ts';
+import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
+import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
+import { REPO_ROOT } from '../../test/harness/cli.ts';
+import { type TsbalBuild, startTsbal, tsbalRunExists } from '../../test/harness/tsbal.ts';
+import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
+import { type Measurement, checkTargets, markdownTables, markdownTargets } from './report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '64,256' },
+    threads: { type: 'string', default: '2' },
+    only: { type: 'string' },
+    'tsbal-bin': { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
+
+const DURATION = Number(args.duration);
+const WARMUP = Number(args.warmup);
+const CONNECTIONS = args.connections.split(',').map(Number);
+const THREADS = Number(args.threads);
+
+interface ProxyDef {
+  name: string;
+  /** Why it cannot run here, or null. */
+  unavailable(): string | null;
+  start(backends: number[]): Promise<Daemon & { port: number }>;
+}
+
+function nodeCalibration(name: string, script: string): ProxyDef {
+  return {
+    name,
+    unavailable: () => null,
+    start: (backends) =>
+      startWithFreshPorts(1, async ([port]) => {
+        const dir = makeTempDir(`bench-${name}`);
+        const daemon = await startDaemon({
+          name,
+          command: '/usr/bin/node',
+          args: [`${REPO_ROOT}bench/proxy/${script}`, String(port), ...backends.map(String)],
+          dir,
+          ports: [port!],
+        });
+        return { ...daemon, port: port! };
+      }),
+  };
+}
+
+function tsbalDef(name: string, build: TsbalBuild): ProxyDef {
+  let checked: string | null | undefined;
+  return {
+    name,
+    unavailable: () =>
+      (checked ??= tsbalRunExists(build) ? null : `\`tsbal run\` is not available in this build (${JSON.stringify(build)})`),
+    start: (backends) => startTsbal({ backends, set: TUTORIAL_OPTIONS }, build),
+  };
+}
+
+const PROXIES: ProxyDef[] = [
+  { name: 'haproxy', unavailable: () => null, start: (b) => startHaproxy(b) },
+  { name: 'nginx', unavailable: () => null, start: (b) => startNginxProxy(b) },
+  tsbalDef('tsbal', { kind: 'dist' }),
+  ...(args['tsbal-bin'] ? [tsbalDef('tsbal-bin', { kind: 'binary', path: args['tsbal-bin'] })] : []),
+  nodeCalibration('node-net', 'netpipe.cjs'),
+  nodeCalibration('node-http', 'nodehttp.cjs'),
+  { name: 'perlbal', unavailable: () => null, start: (b) => startPerlbal({ backends: b, set: TUTORIAL_OPTIONS }) },
+];
+
+async function measure(proxy: Daemon & { port: number }, name: string, connections: number): Promise<Measurement> {
+  const url = `http://127.0.0.1:${proxy.port}/`;
+  await runWrk({ url, threads: THREADS, connections, durationSeconds: WARMUP });
+  const before = proxy.usage();
+  let rssMax = before.rssBytes;
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, proxy.usage().rssBytes)), 250);
+  try {
+    const result = await runWrk({ url, threads: THREADS, connections, durationSeconds: DURATION });
+    const after = proxy.usage();
+    rssMax = Math.max(rssMax, after.rssBytes);
+    return {
+      proxy: name,
+      connections,
+      requests: result.requests,
+      seconds: result.seconds,
+      rps: result.requestsPerSecond,
+      p50Ms: result.latencyMs.p50,
+      p99Ms: result.latencyMs.p99,
+      cpuSecondsPer100k: ((after.cpuSeconds - before.cpuSeconds) / result.requests) * 100_000,
+      rssMaxMiB: rssMax / 2 ** 20,
+      errors: totalErrors(result),
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function main(): Promise<void> {
+  if (!args['no-build']) {
+    const build = spawnSync('/usr/bin/node', ['build/bundle.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('bundle build failed (node build/bundle.mjs)');
+  }
+  const only = args.only?.split(',');
+  const selected = PROXIES.filter((p) => !only || only.includes(p.name));
+  const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
+  const results: Measurement[] = [];
+  const skipped: string[] = [];
+  try {
+    for (const def of selected) {
+      const reason = def.unavailable();
+      if (reason !== null) {
+        skipped.push(`${def.name}: skipped, ${reason}`);
+        console.error(`bench: ${def.name} skipped: ${reason}`);
+        continue;
+      }
+      const proxy = await def.start(backends.map((b) => b.port));
+      try {
+        const probe = await fetch(`http://127.0.0.1:${proxy.port}/`);
+        if (probe.status !== 200) throw new Error(`${def.name}: probe answered ${probe.status}`);
+        await probe.text();
+        for (const connections of CONNECTIONS) {
+          const m = await measure(proxy, def.name, connections);
+          console.error(
+            `bench: ${def.name} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,
+          );
+          results.push(m);
+        }
+      } finally {
+        await proxy.stop();
+      }
+    }
+  } finally {
+    await stopAll(backends);
+  }
+
+  const settings = { durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, threads: THREADS };
+  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', kernel: os.release(), bun: process.versions.bun };
+  const tsbalName = results.some((r) => r.proxy === 'tsbal') ? 'tsbal' : 'tsbal-bin';
+  const checks = checkTargets(results, tsbalName);
+  const report = [
+    `## bench/proxy ${new Date().toISOString()}`,
+    '',
+    `wrk -t${THREADS} -d${DURATION}s (after ${WARMUP}s warm-up), two nginx backends, tutorial options for tsbal and Perlbal; ` +
+      `${machine.cpus} CPUs (${machine.model}).`,
+    '',
+    markdownTables(results),
+    markdownTargets(checks, tsbalName),
+    ...skipped.map((s) => `- ${s}`),
+  ].join('\n');
+  console.log(report);
+  const dir = `${REPO_ROOT}bench/results`;
+  fs.mkdirSync(dir, { recursive: true });
+  const file = `${dir}/proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, skipped }, null, 2)}\n`);
+  console.error(`bench: results written to ${file}`);
+}
+
+await main();

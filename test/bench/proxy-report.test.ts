@@ -1,0 +1,38 @@
+// bench/proxy's report: ratios against the reference proxies and issue 4's targets, from fixed numbers.
+import { expect, test } from 'bun:test';
+import { type Measurement, checkTargets, markdownTables } from '../../bench/proxy/report.ts';
+
+const m = (proxy: string, connections: number, rps: number, p99Ms: number, cpu: number, rss: number): Measurement => ({
+  proxy,
+  connections,
+  requests: rps * 10,
+  seconds: 10,
+  rps,
+  p50Ms: p99Ms / 4,
+  p99Ms,
+  cpuSecondsPer100k: cpu,
+  rssMaxMiB: rss,
+  errors: 0,
+});
+
+const RUN = [
+  m('haproxy', 256, 40_000, 10, 3, 20),
+  m('nginx', 256, 50_000, 8, 2.5, 15),
+  m('perlbal', 256, 5_000, 80, 27.8, 40),
+  m('tsbal', 256, 36_000, 16, 3.6, 90),
+];
+
+test('tables give each proxy its ratios against HAProxy, nginx and Perlbal of the same run', () => {
+  const tsbalRow = markdownTables(RUN).split('\n').find((line) => line.startsWith('| tsbal '));
+  expect(tsbalRow).toBe('| tsbal | 36000 | 4.00 | 16.00 | 3.60 | 90.0 | 0 | 0.90× | 1.20× | 1.60× | 0.72× | 1.44× | 7.20× | 0.13× |');
+});
+
+test('targets: CPU and req/s met, p99 and RSS missed, 6× Perlbal met', () => {
+  expect(checkTargets(RUN, 'tsbal').map((c) => `${c.target}: ${c.actual} ${c.met ? 'met' : 'missed'}`)).toEqual([
+    'CPU per request ≤ 1.3× HAProxy: 1.20× met',
+    'req/s ≥ 0.85× HAProxy: 0.90× met',
+    'p99 ≤ 1.5× HAProxy: 1.60× missed',
+    'req/s ≥ 6× Perlbal: 7.20× met',
+    'RSS < 80 MiB: 90.00 MiB missed',
+  ]);
+});
