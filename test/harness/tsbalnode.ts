@@ -1,7 +1,7 @@
 // tsbal from source (the test's own Bun running src/cli/main.ts) as one HA node in a lab namespace:
 // `tsbal run -c perlbal.conf --ha-dir DIR --node NAME --state-dir DIR`, the same ha.cf/authkeys/haresources
 // bytes a real heartbeat node gets.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI_ENTRY } from './cli.ts';
 import { crashHost, renderPerlbalConf, writeHaDir, type HaNode, type HaSettings, type LbHost } from './hacluster.ts';
@@ -58,7 +58,8 @@ export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, s
     },
     crash: () => crashHost(lab, host),
     running: () => proc !== null && proc.exit() === null,
-    log: async () => `${earlierLogs}${proc ? proc.stdout() + proc.stderr() : ''}`,
+    // ha.cf names a logfile; if tsbal honours it, its lines are there rather than on stdout.
+    log: async () => `${earlierLogs}${proc ? proc.stdout() + proc.stderr() : ''}${await readFile(join(dir, 'ha-log'), 'utf8').catch(() => '')}`,
     ha: (command) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', command, ...nodeArgs], { timeoutMs: 10_000 }),
   };
   return node;
