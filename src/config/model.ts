@@ -11,7 +11,8 @@ export interface HostPort {
   port: number;
 }
 
-export type Role = 'reverse_proxy' | 'web_server' | 'management' | 'selector' | 'upload_tracker';
+/** Perlbal's built-in roles, plus `echo`, the role the EchoService plugin adds (`LOAD EchoService`). */
+export type Role = 'reverse_proxy' | 'web_server' | 'management' | 'selector' | 'upload_tracker' | 'echo';
 
 /** Perlbal's only method is random; roundrobin and leastconn are tsbal additions. */
 export type BalanceMethod = 'random' | 'roundrobin' | 'leastconn';

@@ -1,0 +1,121 @@
+// After the last line: the model the engines run (defaults filled in, copies, not the live state), and the
+// checks across the whole file that Perlbal only hits at run time (or never).
+import type { PerlbalConfig, ServiceModel } from '../model.ts';
+import type { Diagnostics } from '../diagnostics.ts';
+import { allServiceOptions, appliesTo } from './options.ts';
+import type { CommandEnv, PerlbalState } from './state.ts';
+import { parseOptionValue, resolvePath } from './typed.ts';
+import { formatHostPort } from './values.ts';
+
+const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector']);
+
+/** Options valid for the role that no SET or init touched (plugin tunables loaded after SET role) get their defaults. */
+function withDefaults(state: PerlbalState, env: CommandEnv, s: ServiceModel): ServiceModel {
+  const copy = structuredClone(s);
+  if (copy.role === null) return copy;
+  for (const spec of allServiceOptions(state.loadedPlugins)) {
+    if (spec.type.kind === 'special' || !appliesTo(spec, copy.role) || spec.name in copy.options) continue;
+    const r = spec.default === null ? null : parseOptionValue(spec, spec.default, { state, env, service: s.name });
+    copy.options[spec.name] = r?.ok ? r.value : null;
+  }
+  return copy;
+}
+
+export function snapshot(state: PerlbalState, env: CommandEnv, file: string, warnings: PerlbalConfig['warnings']): PerlbalConfig {
+  const services = [...state.services.values()];
+  return {
+    file,
+    files: [...state.files],
+    services: services.map((s) => withDefaults(state, env, s)),
+    pools: [...state.pools.values()].map((p) => structuredClone(p)),
+    server: { ...state.server },
+    loadedPlugins: state.loadedPlugins.map((p) => p.toLowerCase()),
+    access: structuredClone(state.access),
+    redirects: structuredClone(state.redirects),
+    warnings,
+  };
+}
+
+function referencedServices(state: PerlbalState): Set<string> {
+  const refs = new Set<string>();
+  for (const s of state.services.values()) {
+    for (const r of [...s.vhosts, ...s.vpaths]) refs.add(r.service);
+    const def = s.options.default_service;
+    if (typeof def === 'string') refs.add(def);
+  }
+  return refs;
+}
+
+function checkSelectorTargets(state: PerlbalState, s: ServiceModel, d: Diagnostics): void {
+  for (const r of [...s.vhosts, ...s.vpaths]) {
+    const what = 'pattern' in r ? `VHOST ${r.pattern}` : `VPATH ${r.regex}`;
+    const target = state.services.get(r.service);
+    if (!target) d.warn(r.loc, `${what} points at service '${r.service}', which does not exist; requests for it fall through`);
+    else if (target.role === null || !ADOPTABLE.has(target.role)) {
+      d.warn(r.loc, `${what} points at service '${r.service}' (role ${target.role ?? 'none'}), which cannot take requests from a selector`);
+    }
+  }
+}
+
+/** Checks across the whole config; errors stop `tsbal run`, warnings are printed by `tsbal check`. */
+export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics): void {
+  const refs = referencedServices(state);
+  const listeners: Array<{ service: ServiceModel }> = [];
+  for (const s of state.services.values()) {
+    if (s.role === 'selector') checkSelectorTargets(state, s, d);
+    if (!s.enabled) {
+      if (!refs.has(s.name)) d.warn(s.loc, `service ${s.name} is never enabled and no selector uses it`, `add ENABLE ${s.name}`);
+      continue;
+    }
+    if (s.role === null) {
+      d.error(s.loc, `service ${s.name} is enabled but has no role`, 'SET role = reverse_proxy (or web_server, selector, management)');
+      continue;
+    }
+    if (s.role === 'reverse_proxy') {
+      if (s.pool === null) d.error(s.loc, `service ${s.name} (reverse_proxy) has no pool`, 'CREATE POOL, POOL <pool> ADD ip:port, then SET pool = <pool>');
+      else {
+        const pool = state.pools.get(s.pool);
+        if (pool && pool.nodes.length === 0 && pool.nodefile === null) d.warn(pool.loc, `pool ${pool.name} has no backends; service ${s.name} will answer 503`);
+      }
+    }
+    if (s.role === 'web_server' && s.options.docroot == null) d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www');
+    if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths')) {
+      d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
+    }
+    if (s.options.enable_ssl === true) {
+      for (const key of ['ssl_key_file', 'ssl_cert_file']) {
+        const path = s.options[key];
+        if (typeof path === 'string' && env.fs.kind(resolvePath(env, path)) !== 'file') {
+          d.error(s.loc, `SSL ${key === 'ssl_key_file' ? 'key' : 'cert'} file (${path}) doesn't exist`, `service ${s.name} has enable_ssl on; looked for ${resolvePath(env, path)}`);
+        }
+      }
+    }
+    if (s.role === 'management' && s.listen && !s.listen.host.startsWith('127.')) {
+      d.warn(s.loc, `management service ${s.name} listens on ${formatHostPort(s.listen)}; the management port has no authentication`, 'listen on 127.0.0.1');
+    }
+    if (s.listen) {
+      const listen = s.listen;
+      const clash = listeners.find(({ service: o }) => o.listen!.port === listen.port
+        && (o.listen!.host === listen.host || o.listen!.host === '0.0.0.0' || listen.host === '0.0.0.0') && listen.port !== 0);
+      if (clash) {
+        d.error(s.loc, `service ${s.name} listens on ${formatHostPort(listen)}, which service ${clash.service.name} (line ${clash.service.loc.line}) already uses`);
+      } else listeners.push({ service: s });
+    }
+  }
+  for (const [name, cfg] of Object.entries(state.access)) {
+    const s = state.services.get(name);
+    if (s && cfg.rules.length > 0 && !s.plugins.includes('accesscontrol')) {
+      d.warn(cfg.rules[0]!.loc, `ACCESS rules for ${name} have no effect: the accesscontrol plugin is not registered on it`, `SET ${name}.plugins = accesscontrol`);
+    }
+  }
+  for (const [name, rules] of Object.entries(state.redirects)) {
+    const s = state.services.get(name);
+    if (s && rules.length > 0 && !s.plugins.includes('redirect')) {
+      d.warn(rules[0]!.loc, `REDIRECT rules for ${name} have no effect: the redirect plugin is not registered on it`, `SET ${name}.plugins = redirect`);
+    }
+  }
+  // Only when nothing else is wrong: a broken line above is the likelier cause.
+  if (listeners.length === 0 && !d.list.some((x) => x.severity === 'error')) {
+    d.error({ file: state.files[0] ?? '', line: 0 }, 'No services or management port configured. Nothing to do.', 'ENABLE a service that has a listen address');
+  }
+}

@@ -1,0 +1,115 @@
+// The executor's state: what the commands have built so far. The same state serves a config file
+// and, later, the management port (which keeps one state for the life of the process).
+import type { AccessRule, PerlbalConfig, PoolModel, ServiceModel } from '../model.ts';
+import type { ConfigDiagnostic, SourceLocation } from '../errors.ts';
+import type { ConfigFs } from './fs.ts';
+
+/** Per-service bookkeeping the model does not carry. */
+export interface ServiceMeta {
+  /** Options set explicitly (key -> line), to warn when `SET role` resets them. */
+  explicit: Map<string, SourceLocation>;
+  /** A SET role failed: role-dependent errors that follow would only repeat it. */
+  roleFailed: boolean;
+  /** Where each VHOST target was written as typed (case kept), to report unknown targets. */
+  vhostTargetsAsWritten: Map<string, string>;
+}
+
+export interface PerlbalState {
+  /** Services and pools share one namespace in Perlbal; both maps are keyed by the lowercased name. */
+  services: Map<string, ServiceModel>;
+  pools: Map<string, PoolModel>;
+  meta: Map<string, ServiceMeta>;
+  server: Record<string, string | number>;
+  /** Loaded plugins, canonical case (`Vhosts`); the model lists them lowercased. */
+  loadedPlugins: string[];
+  /** `DEFAULT key = value`, raw, applied when a later `SET role` initialises a service. */
+  defaults: Map<string, { value: string; loc: SourceLocation }>;
+  access: PerlbalConfig['access'];
+  redirects: PerlbalConfig['redirects'];
+  /** Perlbal auto-creates `<svc>_pool` for obsolete service-level nodefile until any CREATE POOL. */
+  vivifyPools: boolean;
+  files: string[];
+  /** Warnings from commands, located; errors are returned by each command instead. */
+  warnings: ConfigDiagnostic[];
+}
+
+/** One reader of commands: a config file (and each INCLUDEd file) or a management connection. */
+export interface CommandContext {
+  /** Object named by the last CREATE or USE; SET/VHOST/... without a name apply to it. */
+  lastCreated: string | null;
+  /** The last CREATE/USE failed: context-relative lines are skipped, not blamed on the previous object. */
+  contextLost: boolean;
+  verbose: boolean;
+  mode: 'config' | 'management';
+}
+
+/** What the commands may touch outside the state. */
+export interface CommandEnv {
+  env: Readonly<Record<string, string | undefined>>;
+  fs: ConfigFs;
+  /** Relative paths (INCLUDE, nodefile, docroot) resolve against this, as Perlbal's do against its cwd. */
+  cwd: string;
+  /** `${ip:eth0}`: the interface's first IPv4 address, or null. */
+  interfaceAddress: (iface: string) => string | null;
+  /** Files being read right now (INCLUDE cycle detection), outermost first. */
+  includeStack: string[];
+}
+
+export function createPerlbalState(): PerlbalState {
+  return {
+    services: new Map(),
+    pools: new Map(),
+    meta: new Map(),
+    server: {},
+    loadedPlugins: [],
+    defaults: new Map(),
+    access: {},
+    redirects: {},
+    vivifyPools: true,
+    files: [],
+    warnings: [],
+  };
+}
+
+export function createCommandContext(mode: CommandContext['mode'] = 'config'): CommandContext {
+  return { lastCreated: null, contextLost: false, verbose: mode === 'management', mode };
+}
+
+export function newService(name: string, loc: SourceLocation): ServiceModel {
+  return {
+    name,
+    role: null,
+    enabled: false,
+    listen: null,
+    pool: null,
+    options: {},
+    headers: [],
+    plugins: [],
+    vhosts: [],
+    vpaths: [],
+    extra: {},
+    loc,
+  };
+}
+
+export function newServiceMeta(): ServiceMeta {
+  return { explicit: new Map(), roleFailed: false, vhostTargetsAsWritten: new Map() };
+}
+
+export function newPool(name: string, loc: SourceLocation): PoolModel {
+  return { name, nodes: [], balance_method: 'random', nodefile: null, options: {}, loc };
+}
+
+export function accessFor(state: PerlbalState, service: string): { policy: 'allow' | 'deny'; rules: AccessRule[] } {
+  state.access[service] ??= { policy: 'allow', rules: [] };
+  return state.access[service]!;
+}
+
+export function metaFor(state: PerlbalState, service: string): ServiceMeta {
+  let m = state.meta.get(service);
+  if (!m) {
+    m = newServiceMeta();
+    state.meta.set(service, m);
+  }
+  return m;
+}

@@ -1,0 +1,99 @@
+// Value syntaxes of perlbal.conf (Service.pm set's check types) plus tsbal's time values.
+import type { HostPort } from '../model.ts';
+import { isIpv4 } from '../ipv4.ts';
+
+export type ValueResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
+
+const ok = <T>(value: T): ValueResult<T> => ({ ok: true, value });
+const fail = <T>(message: string, hint?: string): ValueResult<T> => (hint === undefined ? { ok: false, message } : { ok: false, message, hint });
+
+const TRUE_WORDS = new Set(['1', 'true', 'on', 'yes']);
+const FALSE_WORDS = new Set(['0', 'false', 'off', 'no']);
+
+/** Perlbal's _bool: 1/true/on/yes and 0/false/off/no, any case. */
+export function parseBool(key: string, raw: string): ValueResult<boolean> {
+  const v = raw.toLowerCase();
+  if (TRUE_WORDS.has(v)) return ok(true);
+  if (FALSE_WORDS.has(v)) return ok(false);
+  return fail(`Expecting boolean value for parameter '${key}'`, 'use on or off');
+}
+
+export function parseInt(key: string, raw: string, range?: { min: number; max: number; message?: string }): ValueResult<number> {
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    return fail(range?.message ?? `Expecting integer value for parameter '${key}'`, /^-/.test(raw) ? 'negative numbers are not allowed' : undefined);
+  }
+  const n = Number(raw);
+  if (range && (n < range.min || n > range.max)) {
+    return fail(range.message ?? `Expecting integer value between ${range.min} and ${range.max} for parameter '${key}'`);
+  }
+  return ok(n);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Bytes: N, Nb, Nk or Nm (KiB, MiB), any case; tsbal also takes Ng. */
+export function parseSize(key: string, raw: string): ValueResult<number> {
+  const m = /^(\d+)([bkmg]?)$/i.exec(raw);
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    return fail(`Expecting size unit value for parameter '${key}' in bytes, or suffixed with 'K' or 'M'`, 'e.g. 65536, 64k or 2m');
+  }
+  return ok(bytes);
+}
+
+const TIME_UNITS: Record<string, number> = { '': 1000, s: 1000, ms: 1, m: 60_000 };
+
+/** Milliseconds from N (seconds), Nms, Ns or Nm; decimals allowed, rounded to whole ms. */
+export function parseTime(key: string, raw: string): ValueResult<number> {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/i.exec(raw);
+  const ms = m ? Math.round(Number(m[1]) * TIME_UNITS[(m[2] ?? '').toLowerCase()]!) : NaN;
+  if (!Number.isSafeInteger(ms)) {
+    return fail(`Expecting a time value for parameter '${key}'`, 'N (seconds), Nms, Ns or Nm, e.g. 30 or 500ms');
+  }
+  return ok(ms);
+}
+
+/** Perlbal's error_retry_schedule: comma-separated seconds, e.g. `0,.25,.50,1`; returned as ms. */
+export function parseSecondsList(key: string, raw: string): ValueResult<number[]> {
+  const parts = raw.split(/\s*,\s*/).filter((p) => p !== '');
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^(\d+\.?\d*|\.\d+)$/.test(p)) return fail(`Expecting a comma-separated list of seconds for parameter '${key}'`, `'${p}' is not a number; e.g. 0,.25,.5,1`);
+    out.push(Math.round(Number(p) * 1000));
+  }
+  return ok(out);
+}
+
+export function parsePort(raw: string, allowZero: boolean): number | null {
+  if (!/^\d{1,5}$/.test(raw)) return null;
+  const n = Number(raw);
+  return n <= 65535 && (allowZero || n > 0) ? n : null;
+}
+
+/** `ip:port` or `port` (all interfaces). Port 0 asks the OS for a free port, which tests use. */
+export function parseListen(raw: string): ValueResult<HostPort> {
+  const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(raw);
+  const usage = 'Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81';
+  if (!m) return fail(usage, /[a-z]/i.test(raw) ? 'host names are not accepted; write the IPv4 address' : undefined);
+  const host = m[1] ?? '0.0.0.0';
+  if (!isIpv4(host)) return fail(usage, `'${host}' is not a valid IPv4 address`);
+  const port = parsePort(m[2]!, true);
+  if (port === null) return fail(usage, `port ${m[2]} is out of range (0 to 65535)`);
+  return ok({ host, port });
+}
+
+/** A backend node `ip[:port]`, port 80 by default, as POOL ADD and nodefiles take it. */
+export function parseNode(ip: string, port: string | undefined): HostPort | null {
+  if (!isIpv4(ip)) return null;
+  const p = port === undefined || port === '' ? 80 : parsePort(port, false);
+  return p === null ? null : { host: ip, port: p };
+}
+
+/** A CIDR `a.b.c.d/n` or a single address, for trusted_upstream_proxies and ACCESS netmask. */
+export function isCidr(s: string): boolean {
+  const [ip, bits, ...rest] = s.split('/');
+  if (rest.length > 0 || ip === undefined || !isIpv4(ip)) return false;
+  return bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);
+}
+
+export const formatHostPort = (hp: HostPort): string => `${hp.host}:${hp.port}`;
