@@ -12,6 +12,7 @@ const main = defineCommand({
   subCommands: {
     version: () => import('./version.ts').then((m) => m.default),
     demo: () => import('./demo.ts').then((m) => m.default),
+    ha: () => import('./ha.ts').then((m) => m.default),
   },
 });
 

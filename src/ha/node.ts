@@ -285,7 +285,7 @@ function onPacket(o: Out, bytes: Uint8Array): void {
     // Only new sequenced packets prove the peer alive: a replayed unsequenced NS_ packet must not.
     const interval = peer.heardAt === null ? 0 : o.now - peer.heardAt;
     if (msg.body.t === 'status' && peer.heardAt !== null && !wasDead && interval > node.cfg.warntimeMs) {
-      log(o, 'warn', `Late heartbeat: Node ${env.src}: interval ${interval} ms`);
+      log(o, 'warn', `Late heartbeat: Node ${env.src}: interval ${Math.round(interval)} ms`);
     }
     peer.heardAt = o.now;
     peer.everHeard = true;
@@ -416,7 +416,7 @@ function tick(o: Out): void {
   if (now >= node.nextStatusAt) sendStatus(o);
   if (now >= peerDeadline(node)) {
     const p = node.peer;
-    declareDead(o, p.heardAt === null ? `not heard within initdead ${node.cfg.initdeadMs} ms` : `silent for ${now - p.heardAt} ms > ${p.dtMs} ms`);
+    declareDead(o, p.heardAt === null ? `not heard within initdead ${node.cfg.initdeadMs} ms` : `silent for ${Math.round(now - p.heardAt)} ms > ${p.dtMs} ms`);
   }
   if (!node.commUp && node.peer.status !== 'unknown') {
     if (node.peer.status === 'dead' || !node.flowControl) commUp(o, node.peer.status === 'dead' ? 'peer dead' : 'flow control off');
@@ -438,7 +438,7 @@ function tick(o: Out): void {
     const since = p.lastReply ?? node.startedAt;
     if (p.up && now - since >= node.cfg.deadpingMs) {
       p.up = false;
-      log(o, 'warn', `ping node ${name} is dead (no reply for ${now - since} ms)`);
+      log(o, 'warn', `ping node ${name} is dead (no reply for ${Math.round(now - since)} ms)`);
     }
   }
   const c = rscCtx(o);

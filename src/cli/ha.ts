@@ -1,0 +1,109 @@
+// `tsbal ha status|standby|takeover|run`: talk to the running HA engine (or run it alone, without the proxy).
+import { defineCommand } from 'citty';
+import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaStatus } from '../ha/cluster.ts';
+import { request } from '../ha/control.ts';
+import { DEFAULT_GARP, type GarpOptions } from '../ha/vip.ts';
+
+export const haArgs = {
+  'ha-dir': { type: 'string', description: `heartbeat config dir (ha.cf, authkeys, haresources); default ${DEFAULT_HA_DIR}` },
+  node: { type: 'string', description: "this node's name (default: <ha-dir>/nodeinfo, else uname -n)" },
+  'state-dir': { type: 'string', description: `where the generation and the control socket live; default ${DEFAULT_STATE_DIR}` },
+} as const;
+
+export const garpArgs = {
+  'garp-count': { type: 'string', description: `gratuitous ARPs after taking a VIP (default ${DEFAULT_GARP.count})` },
+  'garp-interval': { type: 'string', description: `ms between gratuitous ARPs (default ${DEFAULT_GARP.intervalMs})` },
+} as const;
+
+export function garpFrom(args: { 'garp-count'?: string; 'garp-interval'?: string }): GarpOptions {
+  const count = args['garp-count'] === undefined ? DEFAULT_GARP.count : Number(args['garp-count']);
+  const intervalMs = args['garp-interval'] === undefined ? DEFAULT_GARP.intervalMs : Number(args['garp-interval']);
+  if (!Number.isInteger(count) || count < 1 || count > 100) throw new UsageError(`--garp-count must be 1-100, got '${args['garp-count']}'`);
+  if (!Number.isFinite(intervalMs) || intervalMs < 10 || intervalMs > 10_000) throw new UsageError(`--garp-interval must be 10-10000 ms, got '${args['garp-interval']}'`);
+  return { count, intervalMs };
+}
+
+const stateDirOf = (args: { 'state-dir'?: string }): string => args['state-dir'] ?? DEFAULT_STATE_DIR;
+
+export function formatStatus(s: HaStatus): string {
+  const r = s.resources;
+  const p = s.peer;
+  const dropped = Object.entries(s.counters.dropped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  const lines = [
+    `node ${s.node} (generation ${s.generation}): ${s.status}${s.commUp ? '' : ', joining'}`,
+    `resources: hold ${r.hold}, up [${r.up.join(' ')}]${r.failed.length ? `, FAILED [${r.failed.join(' ')}]` : ''}, state ${r.state}${r.stable ? ', stable' : ', in transition'}${r.standby !== 'not' ? `, standby ${r.standby}` : ''}${r.busy ? `, busy: ${r.busy}` : ''}`,
+    `peer ${p.name}: ${p.status}${p.heardMsAgo === null ? ', never heard' : `, heard ${Math.round(p.heardMsAgo)} ms ago`}, deadtime ${p.deadtimeMs} ms, holds ${p.holds}${p.stable ? '' : ' (in transition)'}${p.generation === null ? '' : `, generation ${p.generation}`}`,
+    ...s.ping.map((t) => `ping ${t.target}: ${t.up ? 'up' : 'DEAD'}${t.lastReplyMsAgo === null ? '' : ` (reply ${Math.round(t.lastReplyMsAgo)} ms ago)`}`),
+    `media: ${s.media.join('; ')}`,
+    `packets: received ${s.counters.received}, accepted ${s.counters.accepted}, sent ${s.counters.sent}, resent ${s.counters.resent}, lost ${s.counters.lost}, dropped: ${dropped}`,
+    `timer lag: p50 ${s.timerLag.p50Ms} ms, p99 ${s.timerLag.p99Ms} ms, max ${s.timerLag.maxMs} ms (${s.timerLag.samples} ticks)`,
+  ];
+  return lines.join('\n');
+}
+
+const status = defineCommand({
+  meta: { name: 'status', description: 'Show the HA state of the running node: resources, peer, ping nodes, counters' },
+  args: { ...haArgs, ...logArgs, json: { type: 'boolean', description: 'print JSON' } },
+  run: ({ args }) =>
+    guarded(async () => {
+      applyLogArgs(args);
+      const answer = await request(stateDirOf(args), { cmd: 'status' }).catch((e: Error) => {
+        throw new UsageError(e.message, 3);
+      });
+      if (!('status' in answer)) throw new UsageError(answer.msg);
+      console.log(args.json ? JSON.stringify(answer.status, null, 2) : formatStatus(answer.status as HaStatus));
+    }),
+});
+
+function handoverCommand(name: 'standby' | 'takeover', description: string) {
+  return defineCommand({
+    meta: { name, description },
+    args: {
+      which: { type: 'positional', required: false, description: 'all (default), local, foreign or failback' },
+      ...haArgs,
+      ...logArgs,
+    },
+    run: ({ args }) =>
+      guarded(async () => {
+        applyLogArgs(args);
+        const answer = await request(stateDirOf(args), { cmd: name, which: args.which ?? '' }).catch((e: Error) => {
+          throw new UsageError(e.message, 3);
+        });
+        const msg = 'msg' in answer ? answer.msg : '';
+        if (!answer.ok) throw new UsageError(msg);
+        console.log(msg);
+      }),
+  });
+}
+
+const run = defineCommand({
+  meta: { name: 'run', description: 'Run the HA engine alone, without the proxy (tsbal run starts both)' },
+  args: { ...haArgs, ...garpArgs, ...logArgs },
+  run: ({ args }) =>
+    guarded(async () => {
+      applyLogArgs(args);
+      const ha = await startHa({
+        haDir: args['ha-dir'] ?? DEFAULT_HA_DIR,
+        node: args.node,
+        stateDir: stateDirOf(args),
+        garp: garpFrom(args),
+      }).catch((e: Error) => {
+        throw new UsageError(e.message);
+      });
+      const stop = (): void => void ha.close();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await ha.stopped;
+    }),
+});
+
+export default defineCommand({
+  meta: { name: 'ha', description: 'Heartbeat-compatible HA: status, standby (hb_standby), takeover (hb_takeover)' },
+  subCommands: {
+    status,
+    standby: handoverCommand('standby', 'Hand resources to the peer, like hb_standby [all|local|foreign|failback]'),
+    takeover: handoverCommand('takeover', 'Ask the peer to hand resources over, like hb_takeover [all|local|foreign|failback]'),
+    run,
+  },
+});
