@@ -13,6 +13,7 @@ const main = defineCommand({
     version: () => import('./version.ts').then((m) => m.default),
     demo: () => import('./demo.ts').then((m) => m.default),
     ha: () => import('./ha.ts').then((m) => m.default),
+    check: () => import('./check.ts').then((m) => m.default),
   },
 });
 

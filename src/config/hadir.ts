@@ -4,7 +4,7 @@ import { accessSync, constants, fstatSync, openSync, closeSync, readFileSync } f
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { HaConfig, HaDirConfig, HaResources } from './model.ts';
-import { createDiagnostics, throwIfErrors, warningsOf, type Diagnostics } from './diagnostics.ts';
+import { createDiagnostics, throwIfErrors, warningsOf, type Diagnostics, type Parsed } from './diagnostics.ts';
 import { readHaCf } from './hacf.ts';
 import { authkeysModeIsSafe, badPermissionsMessage, readAuthKeys } from './authkeys.ts';
 import { readHaResources } from './haresources.ts';
@@ -82,6 +82,13 @@ function crossCheck(hacf: HaConfig, haresources: HaResources, d: Diagnostics): v
  * error in all three files; warnings are returned in `warnings`.
  */
 export function loadHaDir(dir: string, options: HaDirOptions = {}): HaDirConfig {
+  const { value, diagnostics } = readHaDir(dir, options);
+  throwIfErrors(diagnostics);
+  return value;
+}
+
+/** As loadHaDir, without throwing: the model as far as it goes, and every error and warning. */
+export function readHaDir(dir: string, options: HaDirOptions = {}): Parsed<HaDirConfig> {
   const d = createDiagnostics();
   const hacfPath = join(dir, 'ha.cf');
   const authPath = join(dir, 'authkeys');
@@ -107,12 +114,12 @@ export function loadHaDir(dir: string, options: HaDirOptions = {}): HaDirConfig 
   d.list.push(...resParsed.diagnostics);
 
   if (hacfText !== null) crossCheck(hacfParsed.value, resParsed.value, d);
-  throwIfErrors(d.list);
-  return {
+  const value: HaDirConfig = {
     dir,
     hacf: hacfParsed.value,
     authkeys: authParsed.value,
     haresources: resParsed.value,
     warnings: warningsOf(d.list),
   };
+  return { value, diagnostics: d.list };
 }

@@ -79,7 +79,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       }
     }
     if (s.role === 'web_server' && s.options.docroot == null) d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www');
-    if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths')) {
+    if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
     if (s.options.enable_ssl === true) {

@@ -12,6 +12,8 @@ export interface ServiceMeta {
   roleFailed: boolean;
   /** Where each VHOST target was written as typed (case kept), to report unknown targets. */
   vhostTargetsAsWritten: Map<string, string>;
+  /** The last SET plugins had an error, so checks about missing plugins would only repeat it. */
+  pluginsFailed: boolean;
 }
 
 export interface PerlbalState {
@@ -93,7 +95,7 @@ export function newService(name: string, loc: SourceLocation): ServiceModel {
 }
 
 export function newServiceMeta(): ServiceMeta {
-  return { explicit: new Map(), roleFailed: false, vhostTargetsAsWritten: new Map() };
+  return { explicit: new Map(), roleFailed: false, vhostTargetsAsWritten: new Map(), pluginsFailed: false };
 }
 
 export function newPool(name: string, loc: SourceLocation): PoolModel {

@@ -1,0 +1,83 @@
+// `tsbal check`: validate perlbal.conf and /etc/ha.d like `nginx -t`, print what would run, exit 0 or 1.
+import { defineCommand } from 'citty';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyLogArgs, guarded, logArgs } from './common.ts';
+import { formatDiagnostic, type ConfigDiagnostic } from '../config/errors.ts';
+import { readPerlbalConfigFile } from '../config/perlbal.ts';
+import { detectLocalNode, readHaDir } from '../config/hadir.ts';
+import { checkAcrossFiles } from '../config/crosscheck.ts';
+import { summarizeHa, summarizePerlbal } from '../config/summary.ts';
+
+export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
+export const DEFAULT_HA_DIR = '/etc/ha.d';
+
+function readNonlocalBind(): boolean | null {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', 'utf8').trim() === '1';
+  } catch {
+    return null;
+  }
+}
+
+export interface CheckArgs {
+  config?: string;
+  /** `required`: given on the command line, so it must be there; otherwise it is skipped when it has no ha.cf. */
+  haDir: { path: string; required: boolean };
+  node?: string;
+  cwd: string;
+}
+
+export interface CheckOutcome {
+  ok: boolean;
+  stdout: string[];
+  stderr: string[];
+}
+
+/** Everything `tsbal check` does, minus printing and exiting. */
+export function runCheck(args: CheckArgs): CheckOutcome {
+  const stdout: string[] = [];
+  const diagnostics: ConfigDiagnostic[] = [];
+  const perlbal = readPerlbalConfigFile(args.config ?? DEFAULT_PERLBAL_CONF, { cwd: args.cwd });
+  diagnostics.push(...perlbal.diagnostics);
+
+  const haDir = args.haDir.path;
+  const haWanted = args.haDir.required || existsSync(join(haDir, 'ha.cf'));
+  const localNode = haWanted ? (args.node?.toLowerCase() ?? detectLocalNode(haDir)) : null;
+  const ha = haWanted ? readHaDir(haDir, { localNode }) : null;
+  if (ha) diagnostics.push(...ha.diagnostics);
+
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (ha && errors.length === 0) diagnostics.push(...checkAcrossFiles(perlbal.value, ha.value, { nonlocalBind: readNonlocalBind() }));
+
+  if (errors.length === 0) {
+    stdout.push(...summarizePerlbal(perlbal.value));
+    if (ha) stdout.push(...summarizeHa(ha.value, localNode));
+    else stdout.push(`cluster      (no ${join(haDir, 'ha.cf')}: running without HA)`);
+  }
+  const warnings = diagnostics.filter((d) => d.severity === 'warning');
+  const stderr = [...errors, ...warnings].map(formatDiagnostic);
+  const files = [perlbal.value.file, ...(ha ? [haDir] : [])].join(' and ');
+  if (errors.length === 0) stdout.push(`tsbal check: ${files}: configuration OK${warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
+  else stderr.push(`tsbal check: ${errors.length} error${errors.length === 1 ? '' : 's'} in ${files}`);
+  return { ok: errors.length === 0, stdout, stderr };
+}
+
+export default defineCommand({
+  meta: { name: 'check', description: 'Validate perlbal.conf and /etc/ha.d (like nginx -t) and summarise what would run' },
+  args: {
+    ...logArgs,
+    config: { type: 'string', alias: 'c', description: `perlbal.conf to check (default ${DEFAULT_PERLBAL_CONF})` },
+    'ha-dir': { type: 'string', description: `heartbeat config directory (default ${DEFAULT_HA_DIR}, skipped if it has no ha.cf)` },
+    node: { type: 'string', description: "this node's name (default: nodeinfo or uname -n), to check another node's files" },
+  },
+  run: ({ args }) =>
+    guarded(() => {
+      applyLogArgs(args);
+      const haDir = args['ha-dir'] === undefined ? { path: DEFAULT_HA_DIR, required: false } : { path: args['ha-dir'], required: true };
+      const outcome = runCheck({ config: args.config, haDir, node: args.node, cwd: process.cwd() });
+      for (const line of outcome.stdout) console.log(line);
+      for (const line of outcome.stderr) console.error(line);
+      process.exitCode = outcome.ok ? 0 : 1;
+    }),
+});

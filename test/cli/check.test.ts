@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, test } from 'bun:test';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTsbal } from '../harness/cli.ts';
+import { runCheck } from '../../src/cli/check.ts';
+
+const FIX = new URL('../config/fixtures/tutorial/', import.meta.url).pathname;
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** The tutorial's perlbal.conf (section 8) and /etc/ha.d in a private directory. */
+function tutorial(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbal-check-'));
+  dirs.push(dir);
+  for (const f of ['ha.cf', 'authkeys', 'haresources']) copyFileSync(join(FIX, 'ha.d', f), join(dir, f));
+  chmodSync(join(dir, 'authkeys'), 0o600);
+  copyFileSync(join(FIX, 'perlbal-section8.conf'), join(dir, 'perlbal.conf'));
+  return dir;
+}
+
+describe('tsbal check', () => {
+  test('the tutorial passes: exit 0 and a summary of services, pools, nodes, VIP and timings', async () => {
+    const dir = tutorial();
+    const r = await runTsbal(['check', '-c', join(dir, 'perlbal.conf'), '--ha-dir', dir, '--node', 'lb1.example.com']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('service vhost_selector    selector      listen 192.168.0.99:80  vhosts *.site.com -> site_balancer, *.example.com -> example_balancer');
+    expect(r.stdout).toContain('pool    sitefarm          random        192.168.0.102:80, 192.168.0.103:80');
+    expect(r.stdout).toContain('nodes      lb1.example.com, lb2.example.com (this node: lb1.example.com)');
+    expect(r.stdout).toContain('timing     keepalive 2s, deadtime 10s, warntime 5s, initdead 20s; auto_failback on');
+    expect(r.stdout).toContain('resources  lb1.example.com: VIP 192.168.0.99 (IPaddr)');
+    expect(r.stdout).toMatch(/configuration OK \(\d+ warnings?\)\n$/);
+    expect(r.stderr).toContain("ha.cf:17: warning: directive 'udp' replaced by 'bcast'");
+  });
+
+  test('every error in every file is listed, and the exit code is 1', async () => {
+    const dir = tutorial();
+    const conf = join(dir, 'perlbal.conf');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('SET persist_backend = on', 'SET persist_bakend = on').replace('LOAD vhosts', 'LOAD vhost'));
+    writeFileSync(join(dir, 'haresources'), 'lb3.example.com 192.168.0.99\n');
+    chmodSync(join(dir, 'authkeys'), 0o644);
+    const r = await runTsbal(['check', '--config', conf, '--ha-dir', dir, '--node', 'lb1.example.com']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const errors = r.stderr.split('\n').filter((l) => l !== '' && !l.includes('warning:'));
+    expect(errors).toEqual([
+      `${conf}:3: unknown plugin 'vhost' (did you mean Vhosts?)`,
+      `${conf}:17: Unknown service parameter 'persist_bakend' (did you mean persist_backend?)`,
+      `${conf}:32: Plugin vhosts not loaded; not registered for vhost_selector. (add LOAD Vhosts before this line)`,
+      `${conf}:35: unknown command: vhost (LOAD Vhosts first)`,
+      `${conf}:36: unknown command: vhost (LOAD Vhosts first)`,
+      `${dir}/authkeys: Bad permissions on keyfile [${dir}/authkeys], 600 recommended. (it is 644; run: chmod 600 ${dir}/authkeys)`,
+      `${dir}/haresources:1: Bad nodename in haresources [lb3.example.com] (ha.cf nodes: lb1.example.com, lb2.example.com)`,
+      `tsbal check: 7 errors in ${conf} and ${dir}`,
+    ]);
+  });
+
+  test('warns when the VIP is not where any service listens', async () => {
+    const dir = tutorial();
+    const conf = join(dir, 'perlbal.conf');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('192.168.0.99:80', '127.0.0.1:8080'));
+    const r = await runTsbal(['check', '-c', conf, '--ha-dir', dir, '--node', 'lb2.example.com']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${dir}/haresources:1: warning: VIP 192.168.0.99 is not the listen address of any enabled service in ${conf}`);
+  });
+
+  test('a missing perlbal.conf is an error', async () => {
+    const dir = tutorial();
+    const missing = await runTsbal(['check', '-c', join(dir, 'nope.conf'), '--ha-dir', dir, '--node', 'lb1.example.com']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`${dir}/nope.conf: cannot read config file (ENOENT) (give the path with -c)`);
+  });
+
+  test('with no ha.cf where it looks by default, only perlbal.conf is checked', () => {
+    const dir = tutorial();
+    const empty = mkdtempSync(join(tmpdir(), 'tsbal-check-noha-'));
+    dirs.push(empty);
+    const out = runCheck({ config: join(dir, 'perlbal.conf'), haDir: { path: empty, required: false }, cwd: dir });
+    expect(out.ok).toBe(true);
+    expect(out.stdout).toContain(`cluster      (no ${empty}/ha.cf: running without HA)`);
+    expect(runCheck({ config: join(dir, 'perlbal.conf'), haDir: { path: empty, required: true }, cwd: dir }).ok).toBe(false);
+  });
+});
