@@ -1,23 +1,23 @@
 #!/bin/sh
 # Prepares a Debian machine to build, run and test tsbal from this checkout:
-# Debian packages (the daemons the tests compare against) and the npm dependencies.
+# Debian packages (the daemons the tests compare against; qemu-user and the arm64 C/C++ runtime, which run the
+# arm64 binary in the tests; wget and shellcheck for the install.sh tests) and the npm dependencies.
 # Safe to run again. Needs root for apt; without root it only checks and runs npm ci.
 set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="iproute2 iputils-arping curl ca-certificates procps psmisc net-tools python3 \
-perlbal heartbeat haproxy nginx apache2 wrk hyperfine"
+perlbal heartbeat haproxy nginx apache2 wrk hyperfine \
+wget shellcheck qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
   done
-  node_ok=0
-  if command -v node >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
-    node_ok=1
-  elif ! command -v npm >/dev/null 2>&1; then
-    missing="$missing nodejs npm" # bootstrap only: npm ci then provides Node 22 in node_modules/.bin
+  # npm bootstraps `npm ci`, which then provides Node 22 (node_modules/.bin) for the build.
+  if ! command -v npm >/dev/null 2>&1; then
+    if command -v node >/dev/null 2>&1; then missing="$missing npm"; else missing="$missing nodejs npm"; fi
   fi
   if [ -n "$missing" ]; then
     echo "setup: apt-get install$missing"
@@ -25,23 +25,40 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     own_policy=0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || true
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing
-    [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ "$own_policy" = 1 ]; then
+      rm -f /usr/sbin/policy-rc.d
+      trap - EXIT
+    fi
+    # A package may still have started its daemon (a postinst that ignores policy-rc.d). Stop only what the
+    # packages' own init scripts started, by their pid files: never by name, since tests in other checkouts on
+    # this machine run these same daemons.
+    for pidfile in /run/apache2/apache2.pid /run/nginx.pid /run/haproxy.pid /run/heartbeat.pid /run/perlbal.pid; do
+      if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+    done
   fi
-  # Package postinst scripts may still have started daemons on machines with a real init; stop them.
-  for svc in apache2 nginx haproxy heartbeat perlbal; do
-    pkill -x "$svc" 2>/dev/null || true
-  done
-  pkill -f /usr/libexec/heartbeat/heartbeat 2>/dev/null || true
-  : "$node_ok"
 else
   echo "setup: not root or no apt-get; skipping Debian packages (tests that need them will fail)"
 fi
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund
+
+# The tests run the bundle on the oldest Node tsbal supports, 20: the system's /usr/bin/node when it is Node 20,
+# else (Debian 12's nodejs is 18) node-linux-<arch>@20 from the npm registry, unpacked into node_modules/.cache.
+if ! /usr/bin/node --version 2>/dev/null | grep -q '^v20\.'; then
+  case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  dir=node_modules/.cache/node20
+  echo "setup: /usr/bin/node is not Node 20; fetching node-linux-$arch@20 into $dir"
+  rm -rf "$dir" && mkdir -p "$dir"
+  tarball=$(cd "$dir" && npm pack "node-linux-$arch@20" --silent)
+  tar -xzf "$dir/$tarball" -C "$dir" --strip-components=1 package/bin/node
+  rm -f "$dir/$tarball"
+  "$dir/bin/node" --version
+fi
 echo "setup: done"
