@@ -112,8 +112,9 @@ async function measure(proxy: Daemon & { port: number }, name: string, connectio
 
 async function main(): Promise<void> {
   if (!args['no-build']) {
-    const build = spawnSync('/usr/bin/node', ['build/bundle.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
-    if (build.status !== 0) throw new Error('bundle build failed (node build/bundle.mjs)');
+    // The build scripts are TypeScript, run by the Node 22 from node_modules (Node 20 cannot run .ts files).
+    const build = spawnSync('node_modules/.bin/node', ['build/bundle.ts'], { cwd: REPO_ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('bundle build failed (node build/bundle.ts)');
   }
   const only = args.only?.split(',');
   const selected = PROXIES.filter((p) => !only || only.includes(p.name));
