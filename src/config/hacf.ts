@@ -6,6 +6,7 @@ import type { SourceLocation } from './errors.ts';
 import { createDiagnostics, splitLines, throwIfErrors, warningsOf, type Diagnostics, type Parsed } from './diagnostics.ts';
 import { didYouMean } from './suggest.ts';
 import { isIpv4 } from './ipv4.ts';
+import { own } from './records.ts';
 
 export interface HaCfOptions {
   /** This node's name (`uname -n`, or /etc/ha.d/nodeinfo); when given it must be a `node`. */
@@ -321,7 +322,7 @@ export function readHaCf(text: string, file: string, options: HaCfOptions = {}):
     const m = /^(\S+)\s*(.*)$/.exec(content)!;
     const name = m[1]!;
     const rest = m[2]!;
-    const directive = DIRECTIVES[name];
+    const directive = own(DIRECTIVES, name);
     if (!directive) {
       d.error(loc, `Illegal directive [${name}]`, didYouMean(name, HACF_DIRECTIVES));
       continue;

@@ -8,6 +8,7 @@ import { PLUGIN_COMMAND_HANDLERS } from './plugincommands.ts';
 import { PLUGIN_COMMANDS } from './plugins.ts';
 import { err, OK, type CommandHandler, type CommandResult, type Exec } from './result.ts';
 import type { CommandContext, CommandEnv, PerlbalState } from './state.ts';
+import { own } from '../records.ts';
 
 export interface ExecuteOptions {
   env: CommandEnv;
@@ -43,18 +44,19 @@ export function executeCommand(state: PerlbalState, line: string, ctx: CommandCo
   const x: Exec = { state, ctx, env: options.env, c: { word: prepared.word, cmd: prepared.cmd, orig: prepared.orig, loc }, warn };
   const word = prepared.word;
 
-  const builtin = BUILTIN_COMMANDS[word];
+  const builtin = own(BUILTIN_COMMANDS, word);
   if (builtin) return builtin(x);
 
-  const plugin = PLUGIN_COMMANDS[word];
+  const plugin = own(PLUGIN_COMMANDS, word);
   if (plugin !== undefined) {
     if (!state.loadedPlugins.includes(plugin)) return err(`unknown command: ${word}`, `LOAD ${plugin} first`);
-    const handler = options.extraCommands?.[word] ?? (word === 'include' ? include : PLUGIN_COMMAND_HANDLERS[word]);
+    const extraHandler = options.extraCommands ? own(options.extraCommands, word) : undefined;
+    const handler = extraHandler ?? (word === 'include' ? include : own(PLUGIN_COMMAND_HANDLERS, word));
     if (handler) return handler(x);
     return ctx.mode === 'config' ? reportInConfigFile(x) : err(`unknown command: ${word}`);
   }
 
-  const extra = options.extraCommands?.[word];
+  const extra = options.extraCommands ? own(options.extraCommands, word) : undefined;
   if (extra) return extra(x);
   if (REPORT_COMMANDS.includes(word)) return ctx.mode === 'config' ? reportInConfigFile(x) : err(`${word} is not available`);
 

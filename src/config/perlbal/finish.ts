@@ -6,12 +6,13 @@ import { allServiceOptions, appliesTo } from './options.ts';
 import type { CommandEnv, PerlbalState } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
 import { formatHostPort } from './values.ts';
+import { cloneRecord } from '../records.ts';
 
 const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector']);
 
 /** Options valid for the role that no SET or init touched (plugin tunables loaded after SET role) get their defaults. */
 function withDefaults(state: PerlbalState, env: CommandEnv, s: ServiceModel): ServiceModel {
-  const copy = structuredClone(s);
+  const copy: ServiceModel = { ...structuredClone(s), options: cloneRecord(s.options), extra: cloneRecord(s.extra) };
   if (copy.role === null) return copy;
   for (const spec of allServiceOptions(state.loadedPlugins)) {
     if (spec.type.kind === 'special' || !appliesTo(spec, copy.role) || spec.name in copy.options) continue;
@@ -27,11 +28,11 @@ export function snapshot(state: PerlbalState, env: CommandEnv, file: string, war
     file,
     files: [...state.files],
     services: services.map((s) => withDefaults(state, env, s)),
-    pools: [...state.pools.values()].map((p) => structuredClone(p)),
-    server: { ...state.server },
+    pools: [...state.pools.values()].map((p) => ({ ...structuredClone(p), options: cloneRecord(p.options) })),
+    server: cloneRecord(state.server),
     loadedPlugins: state.loadedPlugins.map((p) => p.toLowerCase()),
-    access: structuredClone(state.access),
-    redirects: structuredClone(state.redirects),
+    access: cloneRecord(state.access),
+    redirects: cloneRecord(state.redirects),
     warnings,
   };
 }

@@ -81,52 +81,105 @@ export function memoryConfigFs(files: Record<string, string>, dirs: string[] = [
   };
 }
 
-/** Expands `{a,b}` alternatives (nested too), as Perl's glob does before matching. */
-export function expandBraces(pattern: string): string[] {
-  const open = pattern.indexOf('{');
-  if (open < 0) return [pattern];
-  let depth = 0;
-  const commas: number[] = [];
-  for (let i = open; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '{') depth++;
-    else if (c === '}') {
-      depth--;
-      if (depth === 0) {
+/** Most alternatives one INCLUDE pattern may expand to; `{a,b}{c,d}...` grows exponentially. */
+export const MAX_BRACE_EXPANSIONS = 256;
+
+/**
+ * Expands `{a,b}` alternatives (nested too; `{x}` is just x), as Perl's glob does before matching.
+ * Null when the pattern would expand to more than MAX_BRACE_EXPANSIONS alternatives.
+ */
+export function expandBraces(pattern: string): string[] | null {
+  let work = [pattern];
+  const done: string[] = [];
+  // Iterative, so deeply nested braces cannot overflow the stack.
+  while (work.length > 0) {
+    const next: string[] = [];
+    for (const p of work) {
+      const alts = expandFirstBrace(p);
+      if (alts === null) done.push(p);
+      else next.push(...alts);
+      if (done.length + next.length > MAX_BRACE_EXPANSIONS) return null;
+    }
+    work = next;
+  }
+  return done;
+}
+
+/** The alternatives of the first complete `{...}` group, or null if there is none. */
+function expandFirstBrace(pattern: string): string[] | null {
+  for (let open = pattern.indexOf('{'); open >= 0; open = pattern.indexOf('{', open + 1)) {
+    let depth = 0;
+    const commas: number[] = [];
+    for (let i = open; i < pattern.length; i++) {
+      const c = pattern[i];
+      if (c === '{') depth++;
+      else if (c === ',' && depth === 1) commas.push(i);
+      else if (c === '}' && --depth === 0) {
+        const bounds = [open, ...commas, i];
         const head = pattern.slice(0, open);
         const tail = pattern.slice(i + 1);
-        const bounds = [open, ...commas, i];
         const out: string[] = [];
-        for (let k = 0; k + 1 < bounds.length; k++) {
-          for (const t of expandBraces(head + pattern.slice(bounds[k]! + 1, bounds[k + 1]) + tail)) out.push(t);
-        }
+        for (let k = 0; k + 1 < bounds.length; k++) out.push(head + pattern.slice(bounds[k]! + 1, bounds[k + 1]) + tail);
         return out;
       }
-    } else if (c === ',' && depth === 1) commas.push(i);
+    }
   }
-  return [pattern];
+  return null;
 }
 
 const hasMagic = (s: string): boolean => /[*?[]/.test(s);
 
-function segmentRegex(segment: string): RegExp {
-  let re = '';
-  for (let i = 0; i < segment.length; i++) {
-    const c = segment[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const close = segment.indexOf(']', i + 2);
-      if (close < 0) re += '\\[';
-      else {
-        let body = segment.slice(i + 1, close);
-        if (body.startsWith('!')) body = `^${body.slice(1)}`;
-        re += `[${body.replace(/\\/g, '\\\\')}]`;
-        i = close;
-      }
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+/** Matches one `[...]` class at pattern[i] against ch; null when pattern[i] does not start a class. */
+function matchClass(pattern: string, i: number, ch: string): { end: number; hit: boolean } | null {
+  const close = pattern.indexOf(']', i + 2);
+  if (close < 0) return null;
+  let body = pattern.slice(i + 1, close);
+  const negate = body.startsWith('!') || body.startsWith('^');
+  if (negate) body = body.slice(1);
+  let hit = false;
+  for (let k = 0; k < body.length; k++) {
+    if (body[k + 1] === '-' && k + 2 < body.length) {
+      if (ch >= body[k]! && ch <= body[k + 2]!) hit = true;
+      k += 2;
+    } else if (body[k] === ch) hit = true;
   }
-  return new RegExp(`^${re}$`);
+  return { end: close + 1, hit: hit !== negate };
+}
+
+/**
+ * Shell wildcard match of one path segment (`*`, `?`, `[...]`), iterative with one backtrack point,
+ * so a pattern like `*a*a*a*b` costs at most pattern x name steps instead of exploding like a regex.
+ */
+export function wildcardMatch(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let starP = -1;
+  let starN = 0;
+  while (n < name.length) {
+    const c = pattern[p];
+    if (c === '*') {
+      starP = ++p;
+      starN = n;
+      continue;
+    }
+    let step = 0;
+    if (c === '?') step = 1;
+    else if (c === '[') {
+      const cls = matchClass(pattern, p, name[n]!);
+      if (cls === null) step = name[n] === '[' ? 1 : 0;
+      else if (cls.hit) step = cls.end - p;
+    } else if (c !== undefined && c === name[n]) step = 1;
+    if (step > 0) {
+      p += step;
+      n++;
+      continue;
+    }
+    if (starP < 0) return false;
+    p = starP;
+    n = ++starN;
+  }
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 /** Case-insensitive alphabetical order with a stable tie-break, like Perl's GLOB_ALPHASORT. */
@@ -141,9 +194,11 @@ const alphaSort = (a: string, b: string): number => {
  * hidden files only when named with a dot. A pattern without wildcards comes back as itself even if
  * nothing is there (GLOB_NOMAGIC), so the caller reports the missing file.
  */
-export function globPattern(fs: ConfigFs, pattern: string, cwd: string): string[] {
+export function globPattern(fs: ConfigFs, pattern: string, cwd: string): string[] | null {
+  const alternatives = expandBraces(pattern);
+  if (alternatives === null) return null;
   const out: string[] = [];
-  for (const alt of expandBraces(pattern)) {
+  for (const alt of alternatives) {
     const abs = posix.resolve(cwd, alt);
     if (!hasMagic(alt)) {
       out.push(abs);
@@ -158,10 +213,9 @@ export function globPattern(fs: ConfigFs, pattern: string, cwd: string): string[
           if (fs.kind(p) !== null) next.push(p);
           continue;
         }
-        const re = segmentRegex(segment);
         for (const name of (fs.readdir(base) ?? []).sort(alphaSort)) {
           if (name.startsWith('.') && !segment.startsWith('.')) continue;
-          if (re.test(name)) next.push(posix.join(base, name));
+          if (wildcardMatch(segment, name)) next.push(posix.join(base, name));
         }
       }
       bases = next;

@@ -1,7 +1,7 @@
 // Running a config file line by line, and INCLUDE (Include plugin), which runs other files the same way.
 import type { ConfigDiagnostic } from '../errors.ts';
 import { splitLines } from '../diagnostics.ts';
-import { globPattern } from './fs.ts';
+import { globPattern, MAX_BRACE_EXPANSIONS } from './fs.ts';
 import { err, OK, parseArgs, type CommandHandler, type CommandResult } from './result.ts';
 import { createCommandContext, type CommandContext, type CommandEnv, type PerlbalState } from './state.ts';
 import type { ExecuteOptions } from './execute.ts';
@@ -48,6 +48,7 @@ export function makeIncludeHandler(execute: Execute): CommandHandler {
     for (const pattern of a[0]!.split(' ')) {
       const expanded = pattern.replace(/^~(?=\/|$)/, home);
       const paths = globPattern(x.env.fs, expanded, x.env.cwd);
+      if (paths === null) return err(`INCLUDE ${pattern} has too many {a,b} alternatives`, `at most ${MAX_BRACE_EXPANSIONS}`);
       if (paths.length === 0) x.warn(`INCLUDE ${pattern} matches no files`);
       if (!pattern.startsWith('/') && !pattern.startsWith('~')) {
         x.warn(`INCLUDE ${pattern} is relative: it is read from ${x.env.cwd} (the working directory)`, 'use an absolute path');

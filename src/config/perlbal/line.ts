@@ -1,6 +1,7 @@
 // How Perlbal turns one raw line into a command (Perlbal.pm run_manage_command), step by step:
 // strip `#...`, trim and squeeze whitespace, expand `${ip:iface}` then `$NAME`, lowercase up to the first `=`.
 import type { CommandEnv } from './state.ts';
+import { own } from '../records.ts';
 
 export type PreparedLine =
   | { kind: 'empty' }
@@ -41,7 +42,7 @@ export function prepareLine(raw: string, env: CommandEnv): PreparedLine {
   if (failure) return { kind: 'error', ...(failure as { message: string; hint?: string }) };
 
   cmd = cmd.replace(/\$(\w+)/g, (_all, name: string) => {
-    const value = env.env[name];
+    const value = own(env.env, name);
     if (value === undefined) {
       warnings.push({ message: `environment variable ${name} is not set; $${name} expands to nothing` });
       return '';

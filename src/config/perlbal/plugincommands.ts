@@ -5,6 +5,7 @@ import { contextService } from './commands.ts';
 import { err, OK, parseArgs, type CommandHandler, type CommandResult } from './result.ts';
 import { accessFor, metaFor } from './state.ts';
 import { isCidr } from './values.ts';
+import { own } from '../records.ts';
 
 const isResult = (v: object): v is CommandResult => 'kind' in v && !('name' in v);
 
@@ -86,7 +87,8 @@ const redirect: CommandHandler = (x) => {
   const [from, to] = (a as [string, string]).map((s) => s.toLowerCase()) as [string, string];
   const svc = contextService(x, undefined, NO_SERVICE);
   if (isResult(svc)) return svc;
-  const list = (x.state.redirects[svc.name] ??= []);
+  const list = own(x.state.redirects, svc.name) ?? [];
+  x.state.redirects[svc.name] = list;
   const i = list.findIndex((r) => r.from === from);
   const rule = { from, to, loc: x.c.loc };
   if (i >= 0) list[i] = rule;

@@ -7,6 +7,7 @@ import { consequence, err, OK, type CommandResult, type Exec } from './result.ts
 import { metaFor, newPool } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
 import { parseListen, parseNode, parseTime } from './values.ts';
+import { emptyRecord } from '../records.ts';
 
 const BUILTIN_ROLES: readonly Role[] = ['reverse_proxy', 'web_server', 'management', 'selector', 'upload_tracker'];
 
@@ -36,7 +37,7 @@ function initRole(x: Exec, service: ServiceModel): CommandResult {
     x.warn(`SET role resets ${list} to the default`, 'put SET role first in the service block (Perlbal behaves the same)');
   }
   meta.explicit.clear();
-  const options: ServiceModel['options'] = {};
+  const options: ServiceModel['options'] = emptyRecord();
   const problems: string[] = [];
   for (const spec of allServiceOptions(x.state.loadedPlugins)) {
     if (spec.type.kind === 'special' || !appliesTo(spec, service.role)) continue;

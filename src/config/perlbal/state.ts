@@ -3,6 +3,7 @@
 import type { AccessRule, PerlbalConfig, PoolModel, ServiceModel } from '../model.ts';
 import type { ConfigDiagnostic, SourceLocation } from '../errors.ts';
 import type { ConfigFs } from './fs.ts';
+import { emptyRecord, own } from '../records.ts';
 
 /** Per-service bookkeeping the model does not carry. */
 export interface ServiceMeta {
@@ -62,11 +63,11 @@ export function createPerlbalState(): PerlbalState {
     services: new Map(),
     pools: new Map(),
     meta: new Map(),
-    server: {},
+    server: emptyRecord(),
     loadedPlugins: [],
     defaults: new Map(),
-    access: {},
-    redirects: {},
+    access: emptyRecord(),
+    redirects: emptyRecord(),
     vivifyPools: true,
     files: [],
     warnings: [],
@@ -84,12 +85,12 @@ export function newService(name: string, loc: SourceLocation): ServiceModel {
     enabled: false,
     listen: null,
     pool: null,
-    options: {},
+    options: emptyRecord(),
     headers: [],
     plugins: [],
     vhosts: [],
     vpaths: [],
-    extra: {},
+    extra: emptyRecord(),
     loc,
   };
 }
@@ -99,12 +100,16 @@ export function newServiceMeta(): ServiceMeta {
 }
 
 export function newPool(name: string, loc: SourceLocation): PoolModel {
-  return { name, nodes: [], balance_method: 'random', nodefile: null, options: {}, loc };
+  return { name, nodes: [], balance_method: 'random', nodefile: null, options: emptyRecord(), loc };
 }
 
 export function accessFor(state: PerlbalState, service: string): { policy: 'allow' | 'deny'; rules: AccessRule[] } {
-  state.access[service] ??= { policy: 'allow', rules: [] };
-  return state.access[service]!;
+  let cfg = own(state.access, service);
+  if (!cfg) {
+    cfg = { policy: 'allow', rules: [] };
+    state.access[service] = cfg;
+  }
+  return cfg;
 }
 
 export function metaFor(state: PerlbalState, service: string): ServiceMeta {
