@@ -37,7 +37,7 @@ export function formatStatus(s: HaStatus): string {
     ...s.ping.map((t) => `ping ${t.target}: ${t.up ? 'up' : 'DEAD'}${t.lastReplyMsAgo === null ? '' : ` (reply ${Math.round(t.lastReplyMsAgo)} ms ago)`}`),
     `media: ${s.media.join('; ')}`,
     `packets: received ${s.counters.received}, accepted ${s.counters.accepted}, sent ${s.counters.sent}, resent ${s.counters.resent}, lost ${s.counters.lost}, dropped: ${dropped}`,
-    `timer lag: p50 ${s.timerLag.p50Ms} ms, p99 ${s.timerLag.p99Ms} ms, max ${s.timerLag.maxMs} ms (${s.timerLag.samples} ticks)`,
+    `heartbeat lag (late vs keepalive): p50 ${s.heartbeatLag.p50Ms} ms, p99 ${s.heartbeatLag.p99Ms} ms, max ${s.heartbeatLag.maxMs} ms (last ${s.heartbeatLag.samples})`,
   ];
   return lines.join('\n');
 }

@@ -36,7 +36,8 @@ export interface TimerLag {
   maxMs: number;
 }
 
-export type HaStatus = StatusReport & { media: string[]; timerLag: TimerLag };
+/** `heartbeatLag`: how much later than keepalive each status went out (event-loop stalls show up here). */
+export type HaStatus = StatusReport & { media: string[]; heartbeatLag: TimerLag };
 
 export interface HaHandle {
   readonly config: HaDirConfig;
@@ -116,8 +117,8 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   let pinger: Pinger | null = null;
   let node: HaNode;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let scheduledFor = 0;
   const lags: number[] = [];
+  let lastStatusAt: number | null = null;
   let stopResolve: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stopResolve = resolve));
   let replyWaiter: ((r: { ok: boolean; msg: string }) => void) | null = null;
@@ -142,6 +143,12 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     switch (a.kind) {
       case 'send':
         transport?.send(a.bytes);
+        if (a.type === 'status') {
+          const now = performance.now();
+          if (lastStatusAt !== null) lags.push(Math.max(0, now - lastStatusAt - node.cfg.keepaliveMs));
+          if (lags.length > 2000) lags.splice(0, lags.length - 1000);
+          lastStatusAt = now;
+        }
         if (a.type === 'shutdone') lastShutdone = a.bytes;
         break;
       case 'acquire':
@@ -185,13 +192,9 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     const due = nextDeadline(node);
     if (!Number.isFinite(due)) return;
     const { now } = clock();
-    scheduledFor = Math.max(due, now);
     timer = setTimeout(() => {
       timer = null;
-      const c = clock();
-      lags.push(Math.max(0, c.now - scheduledFor));
-      if (lags.length > 2000) lags.splice(0, lags.length - 1000);
-      feed({ kind: 'tick', ...c });
+      feed({ kind: 'tick', ...clock() });
     }, Math.max(0, due - now));
   };
 
@@ -235,7 +238,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   feed({ kind: 'start', ...clock() });
 
   function handleStatus(): HaStatus {
-    return { ...statusReport(node, clock().now), media: transport?.describe() ?? [], timerLag: lagSummary(lags) };
+    return { ...statusReport(node, clock().now), media: transport?.describe() ?? [], heartbeatLag: lagSummary(lags) };
   }
 
   function handleCommand(command: Exclude<CommandName, 'shutdown'>, which: string): Promise<{ ok: boolean; msg: string }> {
