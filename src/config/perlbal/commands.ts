@@ -154,9 +154,10 @@ const header: CommandHandler = (x) => {
   const op = action.toLowerCase() === 'insert' ? 'insert' : 'remove';
   if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name)) return err(`invalid header name '${name}'`, 'HEADER <service> INSERT Name: value');
   if (op === 'insert' && (value === undefined || value === '')) return err('no value provided');
-  const origBeforeEq = x.c.orig.split('=')[0]!;
-  if (/[A-Z]/.test(origBeforeEq.replace(/^\s*header\s+\w+\s+\w+\s*/i, ''))) {
-    x.warn('HEADER is lowercased up to the first =, as in Perlbal: the backend gets ' + (value === undefined ? `'${name}'` : `'${name}: ${value}'`));
+  // Header names are case-insensitive, so only a value that lost its capitals is worth a word.
+  const writtenValue = /^[^:]*:\s*([^=]*)/.exec(x.c.orig)?.[1] ?? '';
+  if (op === 'insert' && /[A-Z]/.test(writtenValue)) {
+    x.warn(`HEADER is lowercased up to the first =, as in Perlbal: the backend gets '${name}: ${value ?? ''}'`);
   }
   service.headers.push(value === undefined ? { op, name, loc: x.c.loc } : { op, name, value, loc: x.c.loc });
   return OK;
@@ -192,9 +193,11 @@ const unload: CommandHandler = (x) => {
   for (const s of x.state.services.values()) {
     if (!s.plugins.includes(lower)) continue;
     s.plugins = s.plugins.filter((p) => p !== lower);
-    if (canonical === 'Vhosts') s.vhosts = [];
+    if (canonical === 'Vhosts') {
+      s.vhosts = [];
+      metaFor(x.state, s.name).vhostIndex.clear();
+    }
     if (canonical === 'Vpaths') s.vpaths = [];
-    metaFor(x.state, s.name);
   }
   return OK;
 };

@@ -25,12 +25,15 @@ const vhost: CommandHandler = (x) => {
     x.warn(`'${host}': * matches only as a whole first label (*.example.com) or alone (*); here it is a literal character`);
   }
   const rule = { pattern: host, service: target.toLowerCase(), loc: x.c.loc };
-  const i = sel.vhosts.findIndex((r) => r.pattern === host);
-  if (i >= 0) {
+  const index = metaFor(x.state, sel.name).vhostIndex;
+  const i = index.get(host);
+  if (i !== undefined) {
     x.warn(`VHOST ${host} replaces the rule from line ${sel.vhosts[i]!.loc.line}`);
     sel.vhosts[i] = rule;
-  } else sel.vhosts.push(rule);
-  metaFor(x.state, sel.name).vhostTargetsAsWritten.set(host, target);
+  } else {
+    index.set(host, sel.vhosts.length);
+    sel.vhosts.push(rule);
+  }
   return OK;
 };
 

@@ -55,7 +55,7 @@ export function setPlugins(x: Exec, service: ServiceModel, raw: string): Command
   }
   service.vhosts = [];
   service.vpaths = [];
-  metaFor(x.state, service.name).vhostTargetsAsWritten.clear();
+  metaFor(x.state, service.name).vhostIndex.clear();
   const registered: string[] = [];
   const problems: CommandResult[] = [];
   for (const word of raw.split(/[\s,]+/)) {

@@ -11,8 +11,8 @@ export interface ServiceMeta {
   explicit: Map<string, SourceLocation>;
   /** A SET role failed: role-dependent errors that follow would only repeat it. */
   roleFailed: boolean;
-  /** Where each VHOST target was written as typed (case kept), to report unknown targets. */
-  vhostTargetsAsWritten: Map<string, string>;
+  /** VHOST pattern -> its index in `vhosts`, so a repeated pattern replaces its rule without a scan. */
+  vhostIndex: Map<string, number>;
   /** The last SET plugins had an error, so checks about missing plugins would only repeat it. */
   pluginsFailed: boolean;
 }
@@ -96,7 +96,7 @@ export function newService(name: string, loc: SourceLocation): ServiceModel {
 }
 
 export function newServiceMeta(): ServiceMeta {
-  return { explicit: new Map(), roleFailed: false, vhostTargetsAsWritten: new Map(), pluginsFailed: false };
+  return { explicit: new Map(), roleFailed: false, vhostIndex: new Map(), pluginsFailed: false };
 }
 
 export function newPool(name: string, loc: SourceLocation): PoolModel {
