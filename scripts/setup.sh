@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="iproute2 iputils-arping curl ca-certificates procps psmisc net-tools python3 \
+PACKAGES="iproute2 iputils-arping inetutils-ping curl ca-certificates procps psmisc net-tools python3 \
 perlbal heartbeat haproxy nginx apache2 wrk hyperfine \
 wget shellcheck qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross"
 

@@ -348,6 +348,7 @@ export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
   }
   if (s.shuttingDown) return;
   s.needsFailback = true;
+  s.otherStable = true; // a dead peer is not going anywhere
   if (s.rstate !== 'stable' && s.rstate !== 'shutdown') {
     // tsbal: with the peer gone there is no one to wait for; answer a returning peer as stable at once.
     s.rstate = 'stable';

@@ -79,7 +79,8 @@ export function resolveVip(r: IpResource): Vip {
     if (!same) throw new Error(`${r.raw}: interface ${iface} does not exist or has no IPv4 address to take the netmask from`);
     cidr = same.prefix;
   }
-  const label = `${iface}:${r.label ?? '0'}`;
+  // IPaddr2 keeps a label it was given (eth0:vip); otherwise the issue's `IFACE:0`, like IPaddr's first alias.
+  const label = `${iface}:${r.agent === 'IPaddr2' && r.label !== null ? r.label : '0'}`;
   return { ip: r.ip, cidr, iface, label: label.length <= 15 ? label : null, raw: r.raw };
 }
 
