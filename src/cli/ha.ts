@@ -1,7 +1,10 @@
 // `tsbal ha status|standby|takeover|run`: talk to the running HA engine (or run it alone, without the proxy).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCommand } from 'citty';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
-import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaStatus } from '../ha/cluster.ts';
+import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaHandle, type HaStatus } from '../ha/cluster.ts';
+import type { ProxyGate } from '../ha/resources.ts';
 import { request } from '../ha/control.ts';
 import { DEFAULT_GARP, type GarpOptions } from '../ha/vip.ts';
 
@@ -22,6 +25,24 @@ export function garpFrom(args: { 'garp-count'?: string; 'garp-interval'?: string
   if (!Number.isInteger(count) || count < 1 || count > 100) throw new UsageError(`--garp-count must be 1-100, got '${args['garp-count']}'`);
   if (!Number.isFinite(intervalMs) || intervalMs < 10 || intervalMs > 10_000) throw new UsageError(`--garp-interval must be 10-10000 ms, got '${args['garp-interval']}'`);
   return { count, intervalMs };
+}
+
+export type HaRunArgs = { 'ha-dir'?: string; node?: string; 'state-dir'?: string; 'garp-count'?: string; 'garp-interval'?: string };
+
+/**
+ * The HA half of `tsbal run`: starts the engine next to the proxy when `<ha-dir>/ha.cf` exists, else returns null
+ * (proxy only). An explicit --ha-dir without ha.cf is an error. On shutdown, close the HA handle before the proxy:
+ * the VIP moves to the peer first, then the proxy drains.
+ */
+export async function startHaForRun(args: HaRunArgs, proxy: ProxyGate | null): Promise<HaHandle | null> {
+  const haDir = args['ha-dir'] ?? DEFAULT_HA_DIR;
+  if (!existsSync(join(haDir, 'ha.cf'))) {
+    if (args['ha-dir'] !== undefined) throw new UsageError(`--ha-dir ${haDir}: no ha.cf there`);
+    return null;
+  }
+  return startHa({ haDir, node: args.node, stateDir: args['state-dir'] ?? DEFAULT_STATE_DIR, proxy, garp: garpFrom(args) }).catch((e: Error) => {
+    throw new UsageError(e.message);
+  });
 }
 
 const stateDirOf = (args: { 'state-dir'?: string }): string => args['state-dir'] ?? DEFAULT_STATE_DIR;
