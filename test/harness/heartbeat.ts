@@ -57,9 +57,17 @@ async function makeNodeDir(hbLab: HeartbeatLab, host: LbHost, settings: HaSettin
   return dir;
 }
 
+/**
+ * For its first 5 s a real node advertises deadtime + 2000 ms as its `dt`, and peers (heartbeat and tsbal alike)
+ * wait that long before declaring it dead (reference section 5.3). Crash timings are only comparable after it.
+ */
+export const HEARTBEAT_LONG_DT_PERIOD_MS = 5_000;
+
 export interface HeartbeatNode extends HaNode {
   readonly impl: 'heartbeat';
   readonly dir: string;
+  /** Wall-clock ms of the last start(), or null before the first. */
+  startedAt(): number | null;
 }
 
 export interface HeartbeatNodeOptions {
@@ -77,6 +85,7 @@ export async function createHeartbeatNode(
   const dir = await makeNodeDir(hbLab, host, settings);
   let heartbeat: ProcHandle | null = null;
   let perlbal: ProcHandle | null = null;
+  let startedAt: number | null = null;
   const script = [
     'set -e',
     `hostname ${host}`,
@@ -105,6 +114,7 @@ export async function createHeartbeatNode(
     async start() {
       if (node.running()) throw new Error(`heartbeat on ${host} is already running`);
       await execOk(['rm', '-f', join(dir, 'run', 'heartbeat.pid')]);
+      startedAt = performance.timeOrigin + performance.now();
       heartbeat = lab.spawn(host, ['unshare', '--mount', '--uts', '--propagation', 'private', 'bash', '-c', script], {
         label: `heartbeat ${host}`,
       });
@@ -129,6 +139,7 @@ export async function createHeartbeatNode(
       await lab.killAll(host, 'SIGKILL');
     },
     crash: () => crashHost(lab, host),
+    startedAt: () => startedAt,
     running: () => heartbeat !== null && heartbeat.exit() === null,
     log: () => readFile(join(dir, 'ha-log'), 'utf8').catch(() => ''),
   };

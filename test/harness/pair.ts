@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HaImpl, HaNode, HaSettings, LbHost } from './hacluster.ts';
-import { createHeartbeatNode, prepareHeartbeatLab, type HeartbeatLab, type HeartbeatNode } from './heartbeat.ts';
+import { createHeartbeatNode, HEARTBEAT_LONG_DT_PERIOD_MS, prepareHeartbeatLab, type HeartbeatLab, type HeartbeatNode } from './heartbeat.ts';
 import { createLab, LAB_VIP, type Lab } from './netns.ts';
 import { sleep, waitFor, wallNow } from './proc.ts';
 import { createTsbalNode, type TsbalNode } from './tsbalnode.ts';
@@ -70,6 +70,15 @@ export async function fetchViaVip(lab: Lab, timeoutMs = 1_000): Promise<string |
   return result.code === 0 ? result.stdout.trim() : null;
 }
 
+/** Polls the VIP with short GETs until one succeeds; returns the backend's name. */
+export async function waitServing(lab: Lab, timeoutMs: number): Promise<string> {
+  return waitFor('an HTTP answer on the VIP', async () => (await fetchViaVip(lab, 300)) ?? undefined, {
+    timeoutMs,
+    intervalMs: 20,
+    describe: async () => `VIP holders [${(await lab.holders()).join(', ')}]`,
+  });
+}
+
 /** Whether the node has joined the cluster (heartbeat: logged comm up since its start; tsbal: `ha status`). */
 export async function hasJoined(node: AnyNode, peer: LbHost): Promise<boolean> {
   if (node.impl === 'heartbeat') {
@@ -103,11 +112,17 @@ export interface FailoverSample {
 }
 
 /**
- * Crashes `victim` while `client` runs and measures until the survivor holds the VIP and serves.
+ * Crashes `victim` (a real heartbeat victim only once it advertises its configured deadtime) while `client` runs and measures until the survivor holds the VIP and serves.
  * Throws (with the survivor's log) when that takes longer than timeoutMs.
  */
 export async function measureCrashFailover(pair: HaPair, client: ClientLoop, victim: LbHost, timeoutMs: number, clientTimeoutMs: number): Promise<FailoverSample> {
   const survivor = otherHost(victim);
+  const node = pair.nodes[victim];
+  const startedAt = node.impl === 'heartbeat' ? node.startedAt() : null;
+  if (startedAt !== null) {
+    // Until then its peer waits deadtime + 2 s: a different (and not the configured) failover time.
+    await sleep(Math.max(0, startedAt + HEARTBEAT_LONG_DT_PERIOD_MS + 500 - wallNow()));
+  }
   const killedAt = await pair.nodes[victim].crash();
   const vipSeen = waitForSoleHolder(pair.lab, survivor, timeoutMs).catch(async (error: Error) => {
     throw new Error(`${error.message}\n--- ${survivor} log:\n${(await pair.nodes[survivor].log()).slice(-4_000)}`);
