@@ -1,10 +1,18 @@
 // The namespace lab itself: addressing, reachability through the switch, partitions, VIP lookup, cleanup.
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { execProc } from './proc.ts';
+import { execProc, waitFor } from './proc.ts';
 import { createLab, LAB_ADDRESSES, LAB_GATEWAY, LAB_VIP, type Lab } from './netns.ts';
 
 const ping = (lab: Lab, from: 'lb1' | 'lb2' | 'client', to: string) =>
   lab.exec(from, ['ping', '-n', '-q', '-c', '1', '-W', '1', to], { timeoutMs: 3_000 });
+
+/** A killed orphan stays a zombie until init reaps it; either way it no longer runs. */
+async function runningState(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  const state = stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return stat === null || state === 'Z' ? 'gone or zombie' : `running (state ${state})`;
+}
 
 describe('network namespace lab', () => {
   let lab: Lab;
@@ -46,9 +54,14 @@ describe('network namespace lab', () => {
   test('teardown kills every process in the lab and deletes its namespaces', async () => {
     const other = await createLab();
     const sleeper = other.spawn('web1', ['sleep', '30']);
-    expect(await other.pids('web1')).toContain(sleeper.pid);
+    // `ip netns exec` enters the namespace just after the fork; wait for it.
+    await waitFor('the sleeper in web1', async () => ((await other.pids('web1')).includes(sleeper.pid) ? true : undefined), { timeoutMs: 3_000 });
+    const grandchild = other.spawn('web2', ['sh', '-c', 'sleep 30 & echo $!; wait']);
+    const grandchildPid = await waitFor('the background sleep', () => Number.parseInt(grandchild.stdout(), 10) || undefined, { timeoutMs: 3_000 });
     await other.teardown();
     expect((await sleeper.exited).signal).toBe('SIGKILL');
+    // A process the lab never saw directly (forked by one it started) is gone too.
+    expect(await runningState(grandchildPid)).toBe('gone or zombie');
     const list = await execProc(['ip', 'netns', 'list']);
     expect(list.stdout).not.toContain(other.id);
   });

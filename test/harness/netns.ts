@@ -139,13 +139,20 @@ export async function createLab(options: { nonlocalBind?: boolean } = {}): Promi
 
   const inNs = (name: string, argv: readonly string[]) => execOk(['ip', 'netns', 'exec', name, ...argv]);
   let tornDown = false;
+  // A handle just spawned may not have entered its namespace yet, so `ip netns pids` cannot see it: kill by handle too.
+  const spawned = new Set<ProcHandle>();
   const lab: Lab = {
     id,
     ns,
     switchNs,
     exec: (host, argv, execOptions) => execProc(['ip', 'netns', 'exec', ns[host], ...argv], execOptions),
-    spawn: (host, argv, spawnOptions) =>
-      spawnProc(['ip', 'netns', 'exec', ns[host], ...argv], { label: `${host}: ${argv.join(' ')}`, ...spawnOptions }),
+    spawn(host, argv, spawnOptions) {
+      if (tornDown) throw new Error(`lab ${id} is torn down`);
+      const proc = spawnProc(['ip', 'netns', 'exec', ns[host], ...argv], { label: `${host}: ${argv.join(' ')}`, ...spawnOptions });
+      spawned.add(proc);
+      void proc.exited.then(() => spawned.delete(proc));
+      return proc;
+    },
     async addresses(host) {
       const out = await execOk(['ip', '-n', ns[host], '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
       return [...out.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((match) => match[1] ?? '');
@@ -166,6 +173,7 @@ export async function createLab(options: { nonlocalBind?: boolean } = {}): Promi
     async teardown() {
       if (tornDown) return;
       tornDown = true;
+      for (const proc of spawned) proc.kill('SIGKILL');
       await Promise.all(LAB_HOSTS.map((host) => destroyNamespace(ns[host])));
       await destroyNamespace(switchNs);
       liveLabs.delete(record);
