@@ -10,7 +10,7 @@ import { executeCommand } from './perlbal/execute.ts';
 import { checkConfig, snapshot } from './perlbal/finish.ts';
 import { memoryConfigFs, nodeConfigFs, type ConfigFs } from './perlbal/fs.ts';
 import { runConfigText } from './perlbal/include.ts';
-import { createPerlbalState, type CommandEnv } from './perlbal/state.ts';
+import { createPerlbalState, type CommandEnv, type PerlbalState } from './perlbal/state.ts';
 
 export { executeCommand, type ExecuteOptions } from './perlbal/execute.ts';
 export { createCommandContext, createPerlbalState, type CommandContext, type CommandEnv, type PerlbalState } from './perlbal/state.ts';
@@ -47,8 +47,14 @@ function commandEnv(options: PerlbalParseOptions): CommandEnv {
   };
 }
 
-/** Parses without throwing: the model as far as it goes, plus every error and warning, in order. */
-export function readPerlbalConfig(text: string, options: PerlbalParseOptions): Parsed<PerlbalConfig> {
+/** A config file run into a live executor state: what `tsbal run` keeps so the management port can change it. */
+export interface PerlbalRun extends Parsed<PerlbalConfig> {
+  state: PerlbalState;
+  env: CommandEnv;
+}
+
+/** Runs the file into a fresh state, without throwing: the state, its model, and every error and warning. */
+export function runPerlbalConfig(text: string, options: PerlbalParseOptions): PerlbalRun {
   const env = commandEnv(options);
   const state = createPerlbalState();
   const d = createDiagnostics();
@@ -57,7 +63,13 @@ export function readPerlbalConfig(text: string, options: PerlbalParseOptions): P
   const warnings = [...state.warnings, ...d.list.filter((x) => x.severity === 'warning')];
   const config = snapshot(state, env, options.file, warnings);
   const errors = d.list.filter((x) => x.severity === 'error');
-  return { value: config, diagnostics: [...errors, ...warnings] };
+  return { state, env, value: config, diagnostics: [...errors, ...warnings] };
+}
+
+/** Parses without throwing: the model as far as it goes, plus every error and warning, in order. */
+export function readPerlbalConfig(text: string, options: PerlbalParseOptions): Parsed<PerlbalConfig> {
+  const { value, diagnostics } = runPerlbalConfig(text, options);
+  return { value, diagnostics };
 }
 
 /** Parses perlbal.conf text; throws a ConfigError listing every error. Pure: file access goes through `options.fs`. */
