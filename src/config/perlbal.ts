@@ -8,7 +8,7 @@ import type { ConfigDiagnostic } from './errors.ts';
 import { createDiagnostics, throwIfErrors, type Parsed } from './diagnostics.ts';
 import { executeCommand } from './perlbal/execute.ts';
 import { checkConfig, snapshot } from './perlbal/finish.ts';
-import { memoryConfigFs, nodeConfigFs, type ConfigFs } from './perlbal/fs.ts';
+import { memoryConfigFs, nodeConfigFs, tryReadFile, type ConfigFs } from './perlbal/fs.ts';
 import { runConfigText } from './perlbal/include.ts';
 import { createPerlbalState, type CommandEnv, type PerlbalState } from './perlbal/state.ts';
 
@@ -86,12 +86,9 @@ export interface PerlbalLoadOptions {
 }
 
 function readTop(path: string, fs: ConfigFs): string | ConfigDiagnostic {
-  try {
-    return fs.readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    return { file: path, line: 0, severity: 'error', message: `cannot read config file (${code})`, hint: 'give the path with -c' };
-  }
+  const read = tryReadFile(fs, path);
+  if ('text' in read) return read.text;
+  return { file: path, line: 0, severity: 'error', message: `cannot read config file (${read.code})`, hint: 'give the path with -c' };
 }
 
 /** Reads and parses a perlbal.conf from disk (INCLUDEs, nodefiles and docroots too). Throws ConfigError. */

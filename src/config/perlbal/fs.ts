@@ -15,6 +15,15 @@ export interface ConfigFs {
   isExecutable(path: string): boolean;
 }
 
+/** The file's text, or the error code (ENOENT, EACCES, ...) when it cannot be read. */
+export function tryReadFile(fs: ConfigFs, path: string): { text: string } | { code: string } {
+  try {
+    return { text: fs.readFile(path) };
+  } catch (e) {
+    return { code: (e as NodeJS.ErrnoException).code ?? String(e) };
+  }
+}
+
 export const nodeConfigFs: ConfigFs = {
   readFile: (path) => readFileSync(path, 'utf8'),
   kind: (path) => {

@@ -1,7 +1,7 @@
 // Running a config file line by line, and INCLUDE (Include plugin), which runs other files the same way.
 import type { ConfigDiagnostic } from '../errors.ts';
 import { splitLines } from '../diagnostics.ts';
-import { globPattern, MAX_BRACE_EXPANSIONS } from './fs.ts';
+import { globPattern, MAX_BRACE_EXPANSIONS, tryReadFile } from './fs.ts';
 import { err, OK, parseArgs, type CommandHandler, type CommandResult } from './result.ts';
 import { createCommandContext, type CommandContext, type CommandEnv, type PerlbalState } from './state.ts';
 import type { ExecuteOptions } from './execute.ts';
@@ -58,14 +58,9 @@ export function makeIncludeHandler(execute: Execute): CommandHandler {
           return err(`INCLUDE cycle: ${path} is already being read (${[...x.env.includeStack, path].join(' -> ')})`);
         }
         if (x.env.includeStack.length >= MAX_INCLUDE_DEPTH) return err(`INCLUDE nested more than ${MAX_INCLUDE_DEPTH} deep at ${path}`);
-        let text: string;
-        try {
-          text = x.env.fs.readFile(path);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code ?? '';
-          return err(`Error opening config file (${path}): ${ERRNO_TEXT[code] ?? (code || String(e))}`);
-        }
-        errors.push(...runConfigText(execute, x.state, text, path, x.env));
+        const read = tryReadFile(x.env.fs, path);
+        if ('code' in read) return err(`Error opening config file (${path}): ${ERRNO_TEXT[read.code] ?? read.code}`);
+        errors.push(...runConfigText(execute, x.state, read.text, path, x.env));
       }
     }
     if (errors.length === 0) return OK;

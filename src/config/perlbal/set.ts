@@ -6,6 +6,7 @@ import { canonicalPlugin, setPlugins } from './plugins.ts';
 import { consequence, err, OK, type CommandResult, type Exec } from './result.ts';
 import { metaFor, newPool } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
+import { tryReadFile } from './fs.ts';
 import { parseListen, parseNode, parseTime } from './values.ts';
 import { emptyRecord } from '../records.ts';
 
@@ -178,15 +179,11 @@ function setNodefile(x: Exec, pool: PoolModel, raw: string): CommandResult {
   }
   const path = resolvePath(x.env, raw);
   if (x.env.fs.kind(path) === null) return err('File not found', `nodefile ${path} does not exist`);
-  let text: string;
-  try {
-    text = x.env.fs.readFile(path);
-  } catch (e) {
-    return err(`Cannot read nodefile ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+  const read = tryReadFile(x.env.fs, path);
+  if ('code' in read) return err(`Cannot read nodefile ${path}: ${read.code}`);
   if (!raw.startsWith('/')) x.warn(`nodefile ${raw} is relative: it is read from ${path} (the working directory)`, 'use an absolute path');
   pool.nodefile = path;
-  pool.nodes = parseNodefile(text);
+  pool.nodes = parseNodefile(read.text);
   if (pool.nodes.length === 0) x.warn(`nodefile ${path} lists no backends`);
   return OK;
 }
