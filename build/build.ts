@@ -39,7 +39,7 @@ async function buildSeaIncremental(outDir: string, bundle: string, bundleHash: s
   const started = Date.now();
   const name = seaBinaryName(arch);
   const version = nodeVersion();
-  const key = `sea|${bundleHash}|node ${version}|pkg ${pkgVersion()}|linux-${arch}`;
+  const key = `sea|${bundleHash}|node ${version}|pkg ${pkgVersion()}|linux-${arch}|code cache ${arch === hostArch()}`;
   if (isUpToDate(outDir, name, key)) {
     report(name, 'up to date', started);
     return;
@@ -48,7 +48,8 @@ async function buildSeaIncremental(outDir: string, bundle: string, bundleHash: s
   await buildSea(bundle, path.join(outDir, name), arch, version);
   recordBuilt(outDir, name, key, bundleHash);
   const size = fs.statSync(path.join(outDir, name)).size;
-  report(name, `${formatBytes(size)}, Node ${version} SEA (pkg cache ${cache})`, started);
+  const codeCache = arch === hostArch() ? ', V8 code cache' : '';
+  report(name, `${formatBytes(size)}, Node ${version} SEA${codeCache} (pkg cache ${cache})`, started);
 }
 
 /** dist/tsbal: a hard link to the host's binary (a copy if the filesystem refuses links). */

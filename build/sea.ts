@@ -156,14 +156,16 @@ export async function seedSeaCache(arch: Arch, version: string): Promise<'cached
   }
 }
 
-/** Bakes `input` (a CommonJS bundle) into a Node SEA binary for linux-<arch> at `output`. */
+/**
+ * Bakes `input` (a CommonJS bundle) into a Node SEA binary for linux-<arch> at `output`: pkg's simple SEA mode, where
+ * the bundle is the SEA main script as is, with no virtual filesystem bootstrap in front of it (build/pkg-sea.ts).
+ */
 export async function buildSea(input: string, output: string, arch: Arch, version: string): Promise<void> {
-  const pkgBin = path.join(REPO_ROOT, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js');
+  const pkgSea = path.join(REPO_ROOT, 'build/pkg-sea.ts');
   const temp = tempPathFor(output);
+  const codeCache = arch === hostArch();
   try {
-    // A plain .js input (no package.json) selects pkg's simple SEA mode: the bundle is the SEA main script as
-    // is, with no virtual filesystem bootstrap in front of it.
-    await mustRun(hostNode(), [pkgBin, '--sea', input, '--targets', `node${version}-linux-${arch}`, '--output', temp]);
+    await mustRun(hostNode(), [pkgSea, input, temp, version, arch, String(codeCache)]);
     fs.chmodSync(temp, 0o755);
     fs.renameSync(temp, output);
   } finally {
