@@ -34,10 +34,16 @@ export function readAuthKeys(text: string, file: string): Parsed<AuthKeys> {
     const first = fields[0]!;
     if (first === 'auth') {
       const n = fields[1];
-      if (fields.length !== 2 || n === undefined || !/^\d+$/.test(n) || Number(n) > MAX_INDEX) {
+      if (n === undefined || !/^\d+$/.test(n)) {
         d.error(loc, `Invalid auth line [${raw}]`, 'auth N, where N is a key index from 0 to 15');
         continue;
       }
+      if (Number(n) > MAX_INDEX) {
+        d.error(loc, `Invalid authnum [${n}]`, 'key indexes go from 0 to 15');
+        continue;
+      }
+      // heartbeat reads `auth %d` and ignores the rest of the line.
+      if (fields.length > 2 && !fields[2]!.startsWith('#')) d.warn(loc, `text after 'auth ${n}' is ignored ('${fields.slice(2).join(' ')}')`);
       if (activeIndex !== null) d.warn(loc, `second auth line; it replaces 'auth ${activeIndex}' from line ${activeLine}`);
       activeIndex = Number(n);
       activeLine = loc.line;

@@ -167,14 +167,15 @@ const DIRECTIVES: Record<string, Directive> = {
     s.nodes.push(name);
   }),
   auto_failback: token((s, v, loc, name) => {
-    const af = oneOf(s, v, loc, name, ['on', 'off', 'legacy'] as const);
+    const af = oneOf(s, v.toLowerCase(), loc, name, ['on', 'off', 'legacy'] as const);
     if (af !== null) s.autoFailback = af;
   }),
   nice_failback: token((s, v, loc, name) => {
     const b = boolOf(s, v, loc, name);
     if (b === null) return;
-    s.autoFailback = b ? 'off' : 'legacy';
-    s.d.warn(loc, `nice_failback is obsolete`, `write auto_failback ${b ? 'off' : 'on'}`);
+    // heartbeat 3.0.6 logs "nice_failback on has been strictly interpreted as 'auto_failback legacy'".
+    s.autoFailback = 'legacy';
+    s.d.warn(loc, `nice_failback ${v} is obsolete and is interpreted as 'auto_failback legacy'`, 'write auto_failback on (or off)');
   }),
   logfacility: token((s, v, loc) => {
     if (!(SYSLOG_FACILITIES as readonly string[]).includes(v)) {
@@ -200,9 +201,11 @@ const DIRECTIVES: Record<string, Directive> = {
     if (v !== 'file' && v !== 'time') return s.d.error(loc, `Illegal hb generation method [${v}]`, 'expected file or time');
     s.hbgenmethod = v;
   }),
-  max_rexmit_delay: token((s, v, loc, name) => {
-    const n = intIn(s, v, loc, name, 1, 3_600_000);
-    if (n !== null) s.maxRexmitDelayMs = n;
+  max_rexmit_delay: token((s, v, loc) => {
+    // Milliseconds; heartbeat takes 250 and 250ms but not 0.5.
+    const m = /^(\d+)(ms)?$/.exec(v);
+    if (!m || Number(m[1]) === 0) return s.d.error(loc, `Invalid max_rexmit_delay time(${v})`, 'milliseconds, e.g. 250');
+    s.maxRexmitDelayMs = Number(m[1]);
   }),
   ping: token((s, v, loc) => {
     if (!isIpv4(v)) return s.d.error(loc, `ping: '${v}' is not an IPv4 address`);

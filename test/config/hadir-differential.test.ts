@@ -86,6 +86,21 @@ const SAME: Case[] = [
   { name: 'keys after auth, several methods', hacf: BASE, authkeys: 'auth 3\n1 md5 a\n3 sha1 b\n' },
   { name: 'authkeys mode 602 (write bits are not checked)', hacf: BASE, authkeysMode: 0o602 },
   { name: 'a bare IP with prefix and interface in haresources', hacf: BASE, haresources: 'node1 198.18.0.99/24/eth0 \\\n  httpd\n' },
+  { name: 'case-insensitive auto_failback value', hacf: BASE.replace('auto_failback on', 'auto_failback ON') },
+  { name: 'a comment after auth N', hacf: BASE, authkeys: 'auth 1 # outbound key\n1 sha1 x\n' },
+  { name: 'max_rexmit_delay in ms with or without the unit', hacf: `${BASE}max_rexmit_delay 250ms\nmax_rexmit_delay 200\n` },
+  { name: 'obsolete nice_failback', hacf: BASE.replace('auto_failback on', 'nice_failback on') },
+  { name: 'mid-line comment, text after a key, two ucast peers, warntime above deadtime', hacf: `${BASE}keepalive 1 # one\nucast eth0 198.18.0.2 198.18.0.3\nwarntime 20\n`, authkeys: 'auth 1\n1 sha1 x y\n' },
+  { name: 'error: directive names are case-sensitive', hacf: BASE.replace('keepalive 2', 'Keepalive 2') },
+  { name: 'error: max_rexmit_delay 0.5', hacf: `${BASE}max_rexmit_delay 0.5\n` },
+  { name: 'error: crm on (Pacemaker)', hacf: `${BASE}crm on\n` },
+  { name: 'error: autojoin any', hacf: `${BASE}autojoin any\n` },
+  { name: 'error: debug 300, hopfudge 300, rtprio 200', hacf: `${BASE}debug 300\nhopfudge 300\nrtprio 200\n` },
+  { name: 'error: udpport 0', hacf: `udpport 0\n${BASE}` },
+  { name: 'error: msgfmt json', hacf: `${BASE}msgfmt json\n` },
+  { name: 'error: mcast loop 2', hacf: `${BASE}mcast eth0 225.0.0.1 694 1 2\n` },
+  { name: 'error: authnum 16', hacf: BASE, authkeys: 'auth 16\n16 sha1 x\n' },
+  { name: 'error: uppercase method', hacf: BASE, authkeys: 'auth 1\n1 SHA1 x\n' },
   { name: 'error: unit after a space', hacf: `keepalive 2000 ms\n${BASE.replace('keepalive 2\n', '')}` },
   { name: 'error: 2s is not a time', hacf: `keepalive 2s\n${BASE.replace('keepalive 2\n', '')}` },
   { name: 'error: unknown directive', hacf: `${BASE}frobnicate 1\n` },
@@ -115,6 +130,7 @@ const SAME: Case[] = [
 const STRICTER: Case[] = [
   { name: 'haresources group without resources', hacf: BASE, haresources: 'node1\n' },
   { name: 'haresources address that is not an IPv4 address', hacf: BASE, haresources: 'node1 IPaddr::198.18.0.300/24\n' },
+  { name: 'haresources broadcast that is not an address', hacf: BASE, haresources: 'node1 IPaddr::198.18.0.99/24/eth0/x.y\n' },
 ];
 
 describe.skipIf(!CAN_RUN)('accept/reject matches real heartbeat 3.0.6', () => {
