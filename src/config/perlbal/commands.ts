@@ -130,8 +130,10 @@ const pool: CommandHandler = (x) => {
   let [cmd, name, addr] = a as [string, string, string];
   if (/^(?:add|remove)$/.test(name)) [cmd, name] = [name, cmd];
   if (!/^(?:add|remove)$/.test(cmd)) return err("Invalid command:  must be 'add' or 'remove'");
-  const m = /^([^:]+)(?::(\d*))?$/.exec(addr);
-  const node = m ? parseNode(m[1]!, m[2]) : null;
+  const m = /^([^:]+)(?::(\d+))?$/.exec(addr);
+  // Perlbal's `$port ||= 80` turns port 0 into 80.
+  if (m?.[2] !== undefined && Number(m[2]) === 0) x.warn(`port 0 in POOL ${cmd.toUpperCase()} means port 80, as in Perlbal`, `write ${m[1]}:80`);
+  const node = m ? parseNode(m[1]!, m[2] !== undefined && Number(m[2]) === 0 ? undefined : m[2]) : null;
   if (!node) {
     const hint = /[a-z]/.test(addr) ? 'backends are IPv4 addresses; host names are not accepted' : `'${addr}' is not ip[:port] with a valid IPv4 address and port`;
     return err("Invalid syntax to 'pool' command", hint);
