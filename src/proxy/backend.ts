@@ -1,0 +1,385 @@
+// Backend connections: opening (with Perlbal's verify_backend OPTIONS probe), the per-node idle pool
+// (persist_backend, backend_persist_cache, max_backend_uses, connect_ahead), and their timeouts.
+// What happens on a connection while it carries a request is the exchange's business (exchange.ts).
+import { connect, type Socket } from 'node:net';
+import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
+import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
+import { parseResponseHead } from './http/parser.ts';
+import { pick } from './balance.ts';
+import {
+  backendAttached,
+  backendClosedUnderExchange,
+  backendDataForExchange,
+  backendDrained,
+  backendEndedUnderExchange,
+  backendOpenFailed,
+  backendTimedOut,
+  type Exchange,
+} from './exchange.ts';
+import type { ServiceNode, ServiceRuntime } from './service.ts';
+import { admit, isAvailable, recordFailure, recordSuccess } from './upstream-state.ts';
+
+export type BackendPhase = 'connecting' | 'verifying' | 'idle' | 'busy' | 'tunnel' | 'closed';
+
+export interface BackendConn {
+  kind: 'backend';
+  svc: ServiceRuntime;
+  node: ServiceNode;
+  socket: Socket;
+  phase: BackendPhase;
+  /** Requests this connection has carried (the verify probe does not count, as in Perlbal). */
+  uses: number;
+  /** The exchange this connection serves (busy) or is being opened for (connecting/verifying). */
+  exchange: Exchange | null;
+  /** The socket's error code, if it failed (ECONNREFUSED, ECONNRESET, ...). */
+  errorCode: string | null;
+  /** Deadline of the current phase (0: none), checked by the sweep. */
+  deadline: number;
+  /** While idle: close at this time (backend_idle_timeout, or earlier if the backend's Keep-Alive says so). */
+  idleUntil: number;
+  idleSince: number;
+  /** The backend's `Keep-Alive: timeout=` hint from its last response, ms (-1: none). */
+  hintTimeoutMs: number;
+  /** Requests the backend said it still allows (Keep-Alive max), or -1. */
+  hintMaxLeft: number;
+  /** Opened as a connect_ahead spare (counted in `svc.sparesOpening` while opening). */
+  spare: boolean;
+  /** Response head collection while verifying or busy. */
+  reader: HeadReader;
+  verifyBody: BodyReader | null;
+}
+
+/** Perlbal's probe, byte for byte (reference 2.5): HTTP/1.0, no Host, keep-alive is the pass test. */
+export function verifyRequest(path: string): string {
+  return `OPTIONS ${path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`;
+}
+
+const NO_VERIFY_MS = 60_000;
+/** An idle used connection beyond backend_persist_cache is closed once idle this long (see docs/compat.md). */
+const EXCESS_IDLE_MS = 2_000;
+
+/**
+ * Chooses a backend for a request: one the balancer picks among those that may take a request now, skipping
+ * `exclude` (backends that already failed this request) when another is left. Null: none available.
+ */
+export function pickNode(svc: ServiceRuntime, exclude: readonly ServiceNode[] | null): ServiceNode | null {
+  const now = svc.engine.now;
+  const candidates = svc.scratch;
+  candidates.length = 0;
+  for (const n of svc.nodes) {
+    if (exclude !== null && exclude.includes(n)) continue;
+    if (isAvailable(n.health, now)) candidates.push(n);
+  }
+  if (candidates.length === 0) return null;
+  const node = candidates[pick(svc.balancer, candidates)]!;
+  candidates.length = 0;
+  return admit(node.health, now, svc.backoff) ? node : null;
+}
+
+/** An idle connection to `node`, or null. Closed or stale ones found on the way are dropped. */
+export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | null {
+  const now = svc.engine.now;
+  while (node.idle.length > 0) {
+    const be = node.idle.pop()!;
+    svc.idleCount--;
+    if (be.phase !== 'idle' || be.socket.destroyed || now >= be.idleUntil) {
+      closeBackend(be);
+      continue;
+    }
+    be.phase = 'busy';
+    return be;
+  }
+  return null;
+}
+
+/** Opens a connection to `node` for `exchange` (or as a connect_ahead spare when null). */
+export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Exchange | null): BackendConn {
+  const engine = svc.engine;
+  const socket = connect({ host: node.host, port: node.port, noDelay: true });
+  const be: BackendConn = {
+    kind: 'backend',
+    svc,
+    node,
+    socket,
+    phase: 'connecting',
+    uses: 0,
+    exchange,
+    errorCode: null,
+    deadline: engine.now + svc.opts.connectTimeoutMs,
+    idleUntil: 0,
+    idleSince: 0,
+    hintTimeoutMs: -1,
+    hintMaxLeft: -1,
+    spare: exchange === null,
+    reader: newHeadReader(),
+    verifyBody: null,
+  };
+  node.opening++;
+  if (be.spare) svc.sparesOpening++;
+  engine.backends.add(be);
+  socket.on('connect', () => onConnect(be));
+  socket.on('data', (chunk: Buffer) => onData(be, chunk));
+  socket.on('end', () => onEnd(be));
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    be.errorCode ??= err.code ?? err.message;
+  });
+  socket.on('close', () => onClose(be));
+  socket.on('drain', () => backendDrained(be));
+  return be;
+}
+
+function onConnect(be: BackendConn): void {
+  if (be.phase !== 'connecting') return;
+  const svc = be.svc;
+  const engine = svc.engine;
+  if (svc.opts.verifyBackend) {
+    const until = engine.noVerify.get(be.node.key);
+    if (until === undefined || until <= engine.now) {
+      if (until !== undefined) engine.noVerify.delete(be.node.key);
+      be.phase = 'verifying';
+      be.deadline = engine.now + svc.opts.connectTimeoutMs;
+      be.socket.write(verifyRequest(svc.opts.verifyBackendPath), 'latin1');
+      return;
+    }
+  }
+  becomeReady(be);
+}
+
+/** Connected (and verified): serve the exchange it was opened for, or wait as an idle spare. */
+function leaveOpening(be: BackendConn): void {
+  be.node.opening--;
+  if (be.spare) {
+    be.spare = false;
+    be.svc.sparesOpening--;
+  }
+}
+
+function becomeReady(be: BackendConn): void {
+  leaveOpening(be);
+  be.deadline = 0;
+  const x = be.exchange;
+  if (x !== null && !x.done) {
+    be.phase = 'busy';
+    backendAttached(x, be);
+  } else {
+    makeIdle(be, be.svc.engine.now);
+  }
+}
+
+function makeIdle(be: BackendConn, now: number): void {
+  const svc = be.svc;
+  be.phase = 'idle';
+  be.exchange = null;
+  be.deadline = 0;
+  be.idleSince = now;
+  let limit = svc.opts.backendIdleTimeoutMs;
+  // Leave before the backend's own keep-alive timeout closes it under us (Perlbal: 2 s margin; 1 s here).
+  if (be.hintTimeoutMs > 0) limit = Math.min(limit, Math.max(be.hintTimeoutMs - 1000, be.hintTimeoutMs / 2));
+  be.idleUntil = now + limit;
+  be.node.idle.push(be);
+  svc.idleCount++;
+}
+
+function onData(be: BackendConn, chunk: Buffer): void {
+  switch (be.phase) {
+    case 'busy':
+    case 'tunnel':
+      backendDataForExchange(be.exchange!, be, chunk);
+      return;
+    case 'verifying':
+      verifyData(be, chunk);
+      return;
+    default:
+      // Bytes on an idle connection: the backend is out of step with us; never reuse it.
+      closeBackend(be);
+  }
+}
+
+function verifyData(be: BackendConn, chunk: Buffer): void {
+  const svc = be.svc;
+  let start = 0;
+  if (be.verifyBody === null) {
+    const scan = scanHead(be.reader, chunk, 0, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
+    if (scan.kind === 'incomplete') return;
+    if (scan.kind !== 'head') return verifyFailed(be, 'unparsable answer to the verify probe', false);
+    const res = parseResponseHead(scan.text, scan.size, 'OPTIONS', svc.limits);
+    if (res.kind === 'error') return verifyFailed(be, `unparsable answer to the verify probe: ${res.reason}`, false);
+    if (res.status < 200) {
+      // An interim answer: wait for the final one.
+      resetHeadReader(be.reader);
+      if (scan.restStart < scan.rest.length) verifyData(be, scan.rest.subarray(scan.restStart));
+      return;
+    }
+    const keepAlive = !res.connection.close && (res.minor >= 1 || res.connection.keepAlive) && res.framing.kind !== 'close';
+    if (!keepAlive) return verifyFailed(be, `verify probe answered ${res.status} without keep-alive`, true);
+    be.verifyBody = newBodyReader(res.framing);
+    chunk = scan.rest;
+    start = scan.restStart;
+  }
+  const end = readBody(be.verifyBody, chunk, start, chunk.length, null);
+  if (end === -1) return verifyFailed(be, 'bad body framing in the verify answer', false);
+  if (!be.verifyBody.done) return;
+  if (end < chunk.length) return verifyFailed(be, 'extra bytes after the verify answer', false);
+  be.verifyBody = null;
+  resetHeadReader(be.reader);
+  recordSuccess(be.node.health, svc.backoff);
+  becomeReady(be);
+}
+
+/**
+ * The probe did not pass. A clean "no keep-alive" answer puts the backend on the 60 s no-verify list (Perlbal);
+ * anything else counts as a failed connect. Either way the exchange tries again.
+ */
+function verifyFailed(be: BackendConn, why: string, answered: boolean): void {
+  const engine = be.svc.engine;
+  if (answered) {
+    engine.noVerify.set(be.node.key, engine.now + NO_VERIFY_MS);
+    engine.log.debug(`backend ${be.node.key}: ${why}; not verifying it for 60 s`);
+    openFailed(be, 'verify-no-keepalive');
+  } else {
+    openFailed(be, why);
+  }
+}
+
+/** Connecting or verifying did not work out: close, and let the exchange decide (retry, mark down). */
+function openFailed(be: BackendConn, cause: string): void {
+  const x = be.exchange;
+  be.exchange = null;
+  leaveOpening(be);
+  be.phase = 'closed';
+  destroySocket(be);
+  if (cause !== 'verify-no-keepalive') noteNodeFailure(be, cause);
+  if (x !== null) backendOpenFailed(x, be, cause);
+}
+
+/** Marks the backend down (or further down) and logs the transition. */
+export function noteNodeFailure(be: BackendConn, cause: string): void {
+  const svc = be.svc;
+  const h = be.node.health;
+  const t = recordFailure(h, svc.engine.now, cause, svc.backoff);
+  const retry = `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
+  if (t === 'down') svc.engine.log.warn(`backend ${h.key} down (${cause}, ${h.failures} in a row); ${retry}`);
+  else svc.engine.log.debug(`backend ${h.key} still down (${cause}, ${h.failures} in a row); ${retry}`);
+}
+
+export function noteNodeSuccess(be: BackendConn): void {
+  const svc = be.svc;
+  if (recordSuccess(be.node.health, svc.backoff) === 'up') svc.engine.log.info(`backend ${be.node.key} up`);
+}
+
+function onEnd(be: BackendConn): void {
+  if ((be.phase === 'busy' || be.phase === 'tunnel') && be.exchange !== null) backendEndedUnderExchange(be.exchange, be);
+}
+
+function onClose(be: BackendConn): void {
+  const engine = be.svc.engine;
+  engine.backends.delete(be);
+  switch (be.phase) {
+    case 'connecting':
+    case 'verifying': {
+      const cause =
+        be.phase === 'connecting'
+          ? `connect ${be.errorCode ?? 'closed'}`
+          : `closed during the verify probe${be.errorCode === null ? '' : ` (${be.errorCode})`}`;
+      openFailed(be, cause);
+      return;
+    }
+    case 'busy':
+    case 'tunnel': {
+      const x = be.exchange;
+      be.phase = 'closed';
+      be.exchange = null;
+      if (x !== null) backendClosedUnderExchange(x, be);
+      return;
+    }
+    case 'idle':
+      removeIdle(be);
+      be.phase = 'closed';
+      return;
+    case 'closed':
+      return;
+  }
+}
+
+function removeIdle(be: BackendConn): void {
+  const list = be.node.idle;
+  const i = list.indexOf(be);
+  if (i !== -1) {
+    list.splice(i, 1);
+    be.svc.idleCount--;
+  }
+}
+
+function destroySocket(be: BackendConn): void {
+  if (!be.socket.destroyed) be.socket.destroy();
+  be.svc.engine.backends.delete(be);
+}
+
+/** Closes a connection that no exchange needs any more. */
+export function closeBackend(be: BackendConn): void {
+  if (be.phase === 'idle') removeIdle(be);
+  if (be.phase === 'connecting' || be.phase === 'verifying') leaveOpening(be);
+  be.phase = 'closed';
+  be.exchange = null;
+  destroySocket(be);
+}
+
+/**
+ * An exchange is done with the connection. `reusable`: the response ended cleanly on a keep-alive connection
+ * and the whole request was sent.
+ */
+export function releaseBackend(be: BackendConn, reusable: boolean): void {
+  const svc = be.svc;
+  be.exchange = null;
+  be.deadline = 0;
+  resetHeadReader(be.reader);
+  const maxUses = svc.opts.maxBackendUses;
+  if (
+    !reusable ||
+    !svc.opts.persistBackend ||
+    svc.engine.draining ||
+    (maxUses > 0 && be.uses >= maxUses) ||
+    be.hintMaxLeft === 1 ||
+    be.socket.destroyed
+  ) {
+    closeBackend(be);
+    return;
+  }
+  makeIdle(be, svc.engine.now);
+}
+
+/** connect_ahead: keep this many spare connections beyond current demand (opened on demand, like Perlbal). */
+export function spawnAhead(svc: ServiceRuntime): void {
+  const want = svc.opts.connectAhead;
+  if (want <= 0 || svc.engine.draining) return;
+  let spares = svc.idleCount + svc.sparesOpening;
+  for (let i = 0; spares < want && i < 10; i++, spares++) {
+    const node = pickNode(svc, null);
+    if (node === null) return;
+    openBackend(svc, node, null);
+  }
+}
+
+/** Sweep: timeouts of opening, busy and idle connections; idle connections beyond backend_persist_cache. */
+export function checkBackend(be: BackendConn, now: number): void {
+  switch (be.phase) {
+    case 'connecting':
+    case 'verifying':
+      if (be.deadline !== 0 && now >= be.deadline) {
+        openFailed(be, be.phase === 'connecting' ? 'connect timeout' : 'no answer to the verify probe');
+      }
+      return;
+    case 'busy':
+    case 'tunnel':
+      if (be.deadline !== 0 && now >= be.deadline && be.exchange !== null) backendTimedOut(be.exchange, be);
+      return;
+    case 'idle': {
+      const svc = be.svc;
+      const excess = svc.idleCount > svc.opts.backendPersistCache + svc.opts.connectAhead;
+      if (now >= be.idleUntil || (excess && be.uses > 0 && now - be.idleSince >= EXCESS_IDLE_MS)) closeBackend(be);
+      return;
+    }
+    case 'closed':
+      return;
+  }
+}

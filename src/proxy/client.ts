@@ -1,0 +1,385 @@
+// Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
+// keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
+import type { Socket } from 'node:net';
+import { generatedResponse } from './errors.ts';
+import {
+  clientBodyBytes,
+  clientBodyDone,
+  clientDrained,
+  clientGone,
+  dispatchExchange,
+  startExchange,
+  tunnelClientEnded,
+  tunnelFromClient,
+  type Exchange,
+} from './exchange.ts';
+import type { ForwardContext } from './http/headers.ts';
+import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
+import { readBody } from './http/body.ts';
+import { parseRequestHead, type RequestHead } from './http/parser.ts';
+import { accessLogLine } from './access-log.ts';
+import type { ServiceRuntime } from './service.ts';
+import { isTrusted, normalizePeerIp } from './trust.ts';
+
+export type ClientPhase =
+  /** Waiting for / reading a request head (a kept-alive connection between requests, too). */
+  | 'head'
+  /** Reading the request body; the exchange runs. */
+  | 'body'
+  /** Request fully read; the exchange runs. Further bytes (pipelined requests) wait in `stash`. */
+  | 'wait'
+  | 'tunnel'
+  /** Our last response is out and we sent FIN; input is discarded until the client closes or lingering ends. */
+  | 'closing'
+  | 'closed';
+
+export const PAUSE_STASH = 1;
+export const PAUSE_BACKEND = 2;
+export const PAUSE_QUEUE = 4;
+
+/** After our FIN, how long we keep reading (and discarding) before a hard close. */
+const LINGER_MS = 5_000;
+
+export interface ClientConn {
+  kind: 'client';
+  svc: ServiceRuntime;
+  socket: Socket;
+  peerIp: string;
+  forward: ForwardContext;
+  phase: ClientPhase;
+  reader: HeadReader;
+  /** The first byte of the current head arrived (header_timeout runs from then). */
+  headStarted: boolean;
+  x: Exchange | null;
+  /** Bytes that arrived after the current request (pipelining), held until its response is done. */
+  stash: Buffer | null;
+  /** Why reading is paused (PAUSE_* bits); reading resumes when none is left. */
+  paused: number;
+  /** The client half-closed: answer what it sent, then close. */
+  ended: boolean;
+  /** Inside `feed`: a finished exchange lets the loop continue rather than re-entering. */
+  feeding: boolean;
+  deadline: number;
+  requests: number;
+}
+
+export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
+  const engine = svc.engine;
+  const peerIp = normalizePeerIp(socket.remoteAddress);
+  const opts = svc.opts;
+  const trusted = opts.alwaysTrusted || isTrusted(peerIp, opts.trustedUpstreamProxies);
+  const localPort = socket.localPort ?? opts.listen.port;
+  const c: ClientConn = {
+    kind: 'client',
+    svc,
+    socket,
+    peerIp,
+    forward: {
+      peerIp,
+      trusted,
+      blindProxy: opts.blindProxy,
+      persistBackend: opts.persistBackend,
+      defaultHost: `${normalizePeerIp(socket.localAddress)}:${localPort}`,
+      rules: opts.headerRules,
+    },
+    phase: 'head',
+    reader: newHeadReader(),
+    headStarted: false,
+    x: null,
+    stash: null,
+    paused: 0,
+    ended: false,
+    feeding: false,
+    deadline: engine.now + opts.headerTimeoutMs,
+    requests: 0,
+  };
+  engine.clients.add(c);
+  socket.on('data', (chunk: Buffer) => feed(c, chunk, 0));
+  socket.on('end', () => onEnd(c));
+  socket.on('error', () => {});
+  socket.on('close', () => onClose(c));
+  socket.on('drain', () => {
+    if (c.x !== null) clientDrained(c.x);
+  });
+}
+
+function feed(c: ClientConn, buf: Buffer, start: number): void {
+  let input: Buffer | null = buf;
+  c.feeding = true;
+  try {
+    while (input !== null) {
+      drive(c, input, start);
+      input = null;
+      // Dispatch once the whole read is parsed: body bytes that came with the head are validated before anything
+      // goes to a backend, and head plus small body leave in one write.
+      const x = c.x;
+      if (x !== null && !x.dispatched && !x.done) dispatchExchange(x);
+      // An exchange answered on the spot (503, 413) leaves its pipelined successors to go on with: loop, not recurse.
+      if (c.x === null && c.stash !== null && c.phase === 'head') {
+        input = c.stash;
+        c.stash = null;
+        start = 0;
+      }
+    }
+  } finally {
+    c.feeding = false;
+  }
+}
+
+/** Routes bytes by phase, looping while a phase change makes the rest of the buffer someone else's. */
+function drive(c: ClientConn, buf: Buffer, start: number): void {
+  while (start < buf.length) {
+    switch (c.phase) {
+      case 'head':
+        start = readHead(c, buf, start);
+        break;
+      case 'body':
+        start = readRequestBody(c, buf, start);
+        break;
+      case 'wait':
+        stash(c, buf, start);
+        return;
+      case 'tunnel':
+        tunnelFromClient(c.x!, start === 0 ? buf : buf.subarray(start));
+        return;
+      case 'closing':
+      case 'closed':
+        return;
+    }
+  }
+}
+
+function readHead(c: ClientConn, buf: Buffer, start: number): number {
+  const svc = c.svc;
+  const o = svc.opts;
+  const scan = scanHead(c.reader, buf, start, o.maxHeaderSize, o.maxUrlLength, true);
+  switch (scan.kind) {
+    case 'incomplete':
+      if (!c.headStarted) {
+        // Slowloris: the whole head must arrive within header_timeout of its first byte.
+        c.headStarted = true;
+        c.deadline = svc.engine.now + o.headerTimeoutMs;
+      }
+      return buf.length;
+    case 'bare-lf':
+      reject(c, 400, 'bare LF in the request head');
+      return buf.length;
+    case 'too-large':
+      reject(c, scan.urlTooLong ? 414 : 431, scan.urlTooLong ? 'request target too long' : 'request header block too large');
+      return buf.length;
+    case 'head':
+      break;
+  }
+  c.headStarted = false;
+  const req = parseRequestHead(scan.text, scan.size, svc.limits);
+  if (req.kind === 'error') {
+    reject(c, req.status, req.reason, null);
+    return buf.length;
+  }
+  if (o.maxBodySize > 0 && req.framing.kind === 'length' && req.framing.length > o.maxBodySize) {
+    reject(c, 413, 'request body larger than max_body_size', req);
+    return buf.length;
+  }
+  if (svc.engine.draining) {
+    reject(c, 503, 'shutting down', req);
+    return buf.length;
+  }
+  c.requests++;
+  c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
+  c.deadline = c.phase === 'body' ? svc.engine.now + o.idleTimeoutMs : 0;
+  const rest = scan.rest;
+  startExchange(c, req);
+  if (rest !== buf) {
+    // The head spanned chunks: what follows it is in the joined buffer; go on from there.
+    drive(c, rest, scan.restStart);
+    return buf.length;
+  }
+  return scan.restStart;
+}
+
+function readRequestBody(c: ClientConn, buf: Buffer, start: number): number {
+  const x = c.x!;
+  const o = c.svc.opts;
+  const end = readBody(x.body, buf, start, buf.length, null);
+  if (end === -1) {
+    bodyFailed(c, x, 400, `bad chunked request body: ${x.body.error ?? 'framing error'}`);
+    return buf.length;
+  }
+  if (o.maxBodySize > 0 && x.body.received > o.maxBodySize) {
+    bodyFailed(c, x, 413, 'request body larger than max_body_size');
+    return buf.length;
+  }
+  c.deadline = c.svc.engine.now + o.idleTimeoutMs;
+  if (end > start) clientBodyBytes(x, start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  if (x.body.done && c.x === x) {
+    if (c.phase === 'body') c.phase = 'wait';
+    c.deadline = 0;
+    clientBodyDone(x);
+  }
+  return end;
+}
+
+/** The request body broke its framing or limit: answer if we still can, and close either way. */
+function bodyFailed(c: ClientConn, x: Exchange, status: number, reason: string): void {
+  const answered = x.res !== null;
+  clientGone(x);
+  c.x = null;
+  if (answered) abortClient(c);
+  else reject(c, status, reason, x.req);
+}
+
+function stash(c: ClientConn, buf: Buffer, start: number): void {
+  const part = start === 0 ? buf : buf.subarray(start);
+  c.stash = c.stash === null ? part : Buffer.concat([c.stash, part]);
+  pauseClient(c, PAUSE_STASH);
+}
+
+export function pauseClient(c: ClientConn, bit: number): void {
+  if (c.paused === 0) c.socket.pause();
+  c.paused |= bit;
+}
+
+export function resumeClient(c: ClientConn, bit: number): void {
+  if ((c.paused & bit) === 0) return;
+  c.paused &= ~bit;
+  if (c.paused === 0 && c.phase !== 'closed') c.socket.resume();
+}
+
+/** The exchange's response is out. Keep the connection for the next request, or close it. */
+export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
+  c.x = null;
+  if (c.phase === 'closed' || c.phase === 'closing') return;
+  const engine = c.svc.engine;
+  if (!keepAlive || c.ended || engine.draining) {
+    closeGracefully(c);
+    return;
+  }
+  c.phase = 'head';
+  c.headStarted = false;
+  resetHeadReader(c.reader);
+  c.deadline = engine.now + c.svc.opts.persistClientIdleTimeoutMs;
+  const pending = c.stash;
+  c.stash = null;
+  // Pipelined requests that arrived meanwhile (inside feed, its loop takes them).
+  if (pending !== null) {
+    if (c.feeding) c.stash = pending;
+    else feed(c, pending, 0);
+  }
+  if (c.phase === 'head' || c.phase === 'body') resumeClient(c, PAUSE_STASH);
+}
+
+/**
+ * A response tsbal makes itself (errors). `requestRead`: the request body was fully read, so the connection
+ * may stay open if the client and persist_client allow.
+ */
+export function sendGenerated(c: ClientConn, status: number, message: string, requestRead: boolean, req: RequestHead | null): void {
+  if (c.phase === 'closed' || c.phase === 'closing') return;
+  const svc = c.svc;
+  const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
+  const keepAlive = requestRead && wants && svc.opts.persistClient && !c.ended && !svc.engine.draining;
+  c.socket.write(
+    generatedResponse(status, message, {
+      keepAlive,
+      keepAliveTimeoutSec: svc.keepAliveTimeoutSec,
+      serverTokens: svc.opts.serverTokens,
+      head: req !== null && req.method === 'HEAD',
+    }),
+  );
+  clientExchangeDone(c, keepAlive);
+}
+
+/** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
+function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
+  const svc = c.svc;
+  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
+  if (svc.accessLog !== null) {
+    svc.accessLog.write(
+      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
+    );
+  }
+  if (c.x !== null) {
+    clientGone(c.x);
+    c.x = null;
+  }
+  c.stash = null;
+  c.phase = 'wait';
+  sendGenerated(c, status, reason, false, req);
+}
+
+function closeGracefully(c: ClientConn): void {
+  c.phase = 'closing';
+  c.stash = null;
+  c.deadline = c.svc.engine.now + LINGER_MS;
+  c.socket.end();
+  // Keep reading (and discarding) so the client's unread upload does not turn our FIN into a reset.
+  c.paused = 0;
+  c.socket.resume();
+}
+
+/** Cuts the connection: used when a response broke off after its head went out. */
+export function abortClient(c: ClientConn): void {
+  if (c.phase === 'closed') return;
+  c.socket.destroy();
+}
+
+function onEnd(c: ClientConn): void {
+  c.ended = true;
+  switch (c.phase) {
+    case 'head':
+      // Nothing in flight: done. (A partial head is simply dropped, as a client that gives up.)
+      c.socket.end();
+      c.phase = 'closing';
+      c.deadline = c.svc.engine.now + LINGER_MS;
+      return;
+    case 'body':
+      // The body can no longer complete: there is nothing sensible to answer.
+      abortClient(c);
+      return;
+    case 'tunnel':
+      if (c.x !== null) tunnelClientEnded(c.x);
+      return;
+    default:
+      // 'wait': the response still goes out, then we close (c.ended).
+      return;
+  }
+}
+
+function onClose(c: ClientConn): void {
+  c.phase = 'closed';
+  c.svc.engine.clients.delete(c);
+  const x = c.x;
+  c.x = null;
+  c.stash = null;
+  if (x !== null) clientGone(x);
+  const engine = c.svc.engine;
+  if (engine.draining && engine.clients.size === 0 && engine.onDrained !== null) engine.onDrained();
+}
+
+/** Sweep: header, keep-alive idle, body idle, stalled-reader and linger timeouts. */
+export function checkClient(c: ClientConn, now: number): void {
+  if (c.deadline === 0 || now < c.deadline) return;
+  switch (c.phase) {
+    case 'head':
+      if (c.headStarted) reject(c, 408, 'request header not received in time');
+      else c.socket.destroy();
+      return;
+    case 'body':
+      if (c.x !== null && c.x.res === null) {
+        reject(c, 408, 'request body not received in time', c.x.req);
+      } else {
+        c.socket.destroy();
+      }
+      return;
+    default:
+      c.socket.destroy();
+  }
+}
+
+/** Graceful stop: connections waiting for a next request close now; others close after their response. */
+export function drainClient(c: ClientConn): void {
+  if (c.phase === 'head' && !c.headStarted) {
+    c.socket.end();
+    c.phase = 'closing';
+    c.deadline = c.svc.engine.now + LINGER_MS;
+  }
+}

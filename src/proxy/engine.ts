@@ -1,0 +1,60 @@
+// State shared by every service of one running proxy: the coarse clock, backend health (per ip:port, shared across
+// services like Perlbal's NoVerify list), and the connection sets the timeout sweep walks.
+import type { ConsolaInstance } from 'consola';
+import type { BackendConn } from './backend.ts';
+import type { ClientConn } from './client.ts';
+import type { UpstreamHealth } from './upstream-state.ts';
+
+export interface Engine {
+  /**
+   * Milliseconds on a monotonic clock, refreshed by the sweep tick and by `tick()`. Deadlines are coarse (one
+   * sweep period) on purpose: no timer per request, no clock read per event.
+   */
+  now: number;
+  health: Map<string, UpstreamHealth>;
+  /** ip:port → until when new connections skip the verify probe (Perlbal's 60 s NoVerify list). */
+  noVerify: Map<string, number>;
+  clients: Set<ClientConn>;
+  backends: Set<BackendConn>;
+  log: ConsolaInstance;
+  /** Set by a graceful close: finish what is in flight, keep nothing alive. */
+  draining: boolean;
+  sweep: ReturnType<typeof setInterval> | null;
+  /** Called when the last client of a draining engine is gone. */
+  onDrained: (() => void) | null;
+}
+
+/** Sweep period: the granularity of every timeout. */
+export const SWEEP_MS = 100;
+
+export function clockNow(): number {
+  return performance.now();
+}
+
+export function newEngine(log: ConsolaInstance): Engine {
+  return {
+    now: clockNow(),
+    health: new Map(),
+    noVerify: new Map(),
+    clients: new Set(),
+    backends: new Set(),
+    log,
+    draining: false,
+    sweep: null,
+    onDrained: null,
+  };
+}
+
+/** Starts the sweep: `check(now)` runs every SWEEP_MS with the refreshed clock. */
+export function startSweep(engine: Engine, check: (now: number) => void): void {
+  engine.sweep = setInterval(() => {
+    engine.now = clockNow();
+    check(engine.now);
+  }, SWEEP_MS);
+  engine.sweep.unref?.();
+}
+
+export function stopSweep(engine: Engine): void {
+  if (engine.sweep !== null) clearInterval(engine.sweep);
+  engine.sweep = null;
+}

@@ -1,0 +1,91 @@
+// The one place where a proxy failure becomes a status code and a short body the client can read.
+import { reasonPhrase } from './http/status.ts';
+
+export type ProxyFailure =
+  /** The request itself was refused by the parser (smuggling attempt, malformed, too large). */
+  | { kind: 'bad-request'; status: number; reason: string }
+  /** The request head did not arrive within header_timeout. */
+  | { kind: 'header-timeout' }
+  /** The request body exceeded max_body_size. */
+  | { kind: 'body-too-large' }
+  /** Every backend is marked down (or the pool is empty). */
+  | { kind: 'no-backend' }
+  /** Connecting failed on every attempt (refused, unreachable). */
+  | { kind: 'connect-failed'; reason: string }
+  /** Connect (or the verify probe) did not finish within connect_timeout on the last attempt. */
+  | { kind: 'connect-timeout' }
+  /** The backend closed or reset before a complete response head. */
+  | { kind: 'backend-closed'; reason: string }
+  /** The backend's response could not be parsed or framed. */
+  | { kind: 'bad-response'; reason: string }
+  /** No response head within response_timeout. */
+  | { kind: 'response-timeout' };
+
+export function failureStatus(f: ProxyFailure): number {
+  switch (f.kind) {
+    case 'bad-request':
+      return f.status;
+    case 'header-timeout':
+      return 408;
+    case 'body-too-large':
+      return 413;
+    case 'no-backend':
+    case 'connect-failed':
+      return 503;
+    case 'connect-timeout':
+    case 'response-timeout':
+      return 504;
+    case 'backend-closed':
+    case 'bad-response':
+      return 502;
+  }
+}
+
+export function failureMessage(f: ProxyFailure): string {
+  switch (f.kind) {
+    case 'bad-request':
+      return f.reason;
+    case 'header-timeout':
+      return 'request header not received in time';
+    case 'body-too-large':
+      return 'request body larger than max_body_size';
+    case 'no-backend':
+      return 'no backend available';
+    case 'connect-failed':
+      return 'could not connect to a backend';
+    case 'connect-timeout':
+      return 'timed out connecting to a backend';
+    case 'backend-closed':
+      return 'backend closed the connection before responding';
+    case 'bad-response':
+      return 'invalid response from backend';
+    case 'response-timeout':
+      return 'backend did not respond in time';
+  }
+}
+
+export interface GeneratedResponseOptions {
+  keepAlive: boolean;
+  keepAliveTimeoutSec: number;
+  serverTokens: boolean;
+  /** HEAD: headers only. */
+  head: boolean;
+}
+
+/**
+ * A response tsbal generates itself, in Perlbal's shape (`<h1>CODE - Text</h1>` plus a one-line message, text/html,
+ * `Server` only with server_tokens) but with an HTTP/1.1 status line.
+ */
+export function generatedResponse(status: number, message: string, o: GeneratedResponseOptions): Buffer {
+  const text = reasonPhrase(status);
+  const body = `<h1>${status} - ${text}</h1>\n${message}\n`;
+  let head = `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/html\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+  if (o.serverTokens) head += 'Server: tsbal\r\n';
+  if (o.keepAlive) {
+    head += 'Connection: keep-alive\r\n';
+    if (o.keepAliveTimeoutSec > 0) head += `Keep-Alive: timeout=${o.keepAliveTimeoutSec}, max=100\r\n`;
+  } else {
+    head += 'Connection: close\r\n';
+  }
+  return Buffer.from(o.head ? `${head}\r\n` : `${head}\r\n${body}`, 'latin1');
+}

@@ -1,0 +1,605 @@
+// One request/response exchange between a client connection and a backend connection: sending the request (head,
+// then body with back-pressure), relaying the response, retrying on another backend when that is safe, and turning
+// failures into 502/503/504 (or an aborted client connection once response bytes went out).
+import { accessLogLine } from './access-log.ts';
+import {
+  closeBackend,
+  noteNodeFailure,
+  noteNodeSuccess,
+  openBackend,
+  pickNode,
+  releaseBackend,
+  spawnAhead,
+  takeIdle,
+  type BackendConn,
+} from './backend.ts';
+import {
+  clientExchangeDone,
+  pauseClient,
+  resumeClient,
+  sendGenerated,
+  abortClient,
+  PAUSE_BACKEND,
+  PAUSE_QUEUE,
+  PAUSE_STASH,
+  type ClientConn,
+} from './client.ts';
+import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
+import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
+import type { DataSink } from './http/chunked.ts';
+import { buildBackendRequestHead, buildClientResponseHead, buildInterimHead } from './http/headers.ts';
+import { resetHeadReader, scanHead } from './http/head-reader.ts';
+import { parseResponseHead, type RequestHead, type ResponseHead } from './http/parser.ts';
+import { isIdempotent, mayRetry } from './retry.ts';
+import type { ServiceNode, ServiceRuntime } from './service.ts';
+
+/** Request body bytes held while no backend is attached yet, before the client is paused. */
+const QUEUE_MAX = 64 * 1024;
+/** Request body bytes kept for a possible retry of an idempotent request. */
+const REPLAY_MAX = 64 * 1024;
+/** Response bodies up to this size go out in the same write as the head. */
+const COALESCE_MAX = 16 * 1024;
+
+export interface Exchange {
+  client: ClientConn;
+  svc: ServiceRuntime;
+  req: RequestHead;
+  backendHead: string;
+  body: BodyReader;
+  /** Body bytes not yet written to the current backend. */
+  queue: Buffer[];
+  queued: number;
+  /** Body bytes written to the current backend, kept while a retry might need them; null once given up. */
+  replay: Buffer[] | null;
+  replayBytes: number;
+  idempotent: boolean;
+  be: BackendConn | null;
+  /** A connection being opened for this exchange (not attached yet). */
+  opening: BackendConn | null;
+  node: ServiceNode | null;
+  attempts: number;
+  /** Backends that failed this request, avoided by its retries. */
+  failed: ServiceNode[] | null;
+  lastFailure: ProxyFailure | null;
+  /** After a stale keep-alive connection failed: the next attempt opens a new connection. */
+  forceFresh: boolean;
+  sent: boolean;
+  gotResponseBytes: boolean;
+  /** The final response head (already sent to the client). */
+  res: ResponseHead | null;
+  resBody: BodyReader | null;
+  /** Bytes after the end of the response: the backend connection cannot be reused. */
+  backendOutOfStep: boolean;
+  clientKeepAlive: boolean;
+  dechunk: boolean;
+  /** Writes de-chunked payload to the client (HTTP/1.0 client, chunked response); made once per such exchange. */
+  dechunkSink: DataSink | null;
+  clientBlocked: boolean;
+  /** A backend was asked for (the first dispatch happens once the read that carried the head is parsed). */
+  dispatched: boolean;
+  done: boolean;
+  startMs: number;
+  bodyBytesOut: number;
+}
+
+export function startExchange(c: ClientConn, req: RequestHead): Exchange {
+  const svc = c.svc;
+  const idempotent = isIdempotent(req.method);
+  const x: Exchange = {
+    client: c,
+    svc,
+    req,
+    backendHead: buildBackendRequestHead(req, c.forward),
+    body: newBodyReader(req.framing),
+    queue: [],
+    queued: 0,
+    replay: idempotent ? [] : null,
+    replayBytes: 0,
+    idempotent,
+    be: null,
+    opening: null,
+    node: null,
+    attempts: 0,
+    failed: null,
+    lastFailure: null,
+    forceFresh: false,
+    sent: false,
+    gotResponseBytes: false,
+    res: null,
+    resBody: null,
+    backendOutOfStep: false,
+    clientKeepAlive: false,
+    dechunk: false,
+    dechunkSink: null,
+    clientBlocked: false,
+    dispatched: false,
+    done: false,
+    startMs: svc.accessLog === null ? 0 : performance.now(),
+    bodyBytesOut: 0,
+  };
+  c.x = x;
+  return x;
+}
+
+export function dispatchExchange(x: Exchange): void {
+  x.dispatched = true;
+  dispatch(x);
+}
+
+/** Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. */
+function dispatch(x: Exchange): void {
+  const svc = x.svc;
+  const node = pickNode(svc, x.failed);
+  if (node === null) {
+    respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
+    return;
+  }
+  x.attempts++;
+  x.node = node;
+  node.active++;
+  const idle = x.forceFresh ? null : takeIdle(svc, node);
+  x.forceFresh = false;
+  if (idle !== null) {
+    idle.exchange = x;
+    backendAttached(x, idle);
+  } else {
+    x.opening = openBackend(svc, node, x);
+  }
+  if (svc.opts.connectAhead > 0) spawnAhead(svc);
+}
+
+/** The backend connection is ready for this exchange: write the head and whatever body is queued. */
+export function backendAttached(x: Exchange, be: BackendConn): void {
+  const c = x.client;
+  x.be = be;
+  x.opening = null;
+  be.uses++;
+  x.sent = true;
+  x.gotResponseBytes = false;
+  const socket = be.socket;
+  let ok: boolean;
+  if (x.queued === 0) {
+    ok = socket.write(x.backendHead, 'latin1');
+  } else {
+    socket.cork();
+    ok = socket.write(x.backendHead, 'latin1');
+    for (const b of x.queue) {
+      keepForReplay(x, b);
+      ok = socket.write(b) && ok;
+    }
+    x.queue = [];
+    x.queued = 0;
+    socket.uncork();
+    resumeClient(c, PAUSE_QUEUE);
+  }
+  if (!ok) pauseClient(c, PAUSE_BACKEND);
+  be.deadline = x.body.done ? x.svc.engine.now + x.svc.opts.responseTimeoutMs : 0;
+}
+
+function keepForReplay(x: Exchange, b: Buffer): void {
+  if (x.replay === null) return;
+  x.replayBytes += b.length;
+  if (x.replayBytes > REPLAY_MAX) {
+    x.replay = null;
+    return;
+  }
+  x.replay.push(b);
+}
+
+/** Request body bytes from the client (framing included, exactly as received). */
+export function clientBodyBytes(x: Exchange, slice: Buffer): void {
+  const be = x.be;
+  if (be !== null && be.phase === 'busy') {
+    keepForReplay(x, slice);
+    if (!be.socket.write(slice)) pauseClient(x.client, PAUSE_BACKEND);
+    return;
+  }
+  x.queue.push(slice);
+  x.queued += slice.length;
+  if (x.queued > QUEUE_MAX) pauseClient(x.client, PAUSE_QUEUE);
+}
+
+/** The whole request is in: from now on the backend has response_timeout to start answering. */
+export function clientBodyDone(x: Exchange): void {
+  const be = x.be;
+  if (be !== null && be.phase === 'busy' && x.res === null) be.deadline = x.svc.engine.now + x.svc.opts.responseTimeoutMs;
+}
+
+/** The backend's socket can take more: resume reading the client (request body or tunnel). */
+export function backendDrained(be: BackendConn): void {
+  const x = be.exchange;
+  if (x !== null) resumeClient(x.client, PAUSE_BACKEND);
+}
+
+/** The client's socket can take more: resume reading the backend. */
+export function clientDrained(x: Exchange): void {
+  if (!x.clientBlocked) return;
+  x.clientBlocked = false;
+  x.client.deadline = 0;
+  const be = x.be;
+  if (be !== null) {
+    be.socket.resume();
+    be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  }
+}
+
+function writeToClient(x: Exchange, data: Buffer | string): void {
+  const c = x.client;
+  const ok = typeof data === 'string' ? c.socket.write(data, 'latin1') : c.socket.write(data);
+  if (!ok && !x.clientBlocked) {
+    x.clientBlocked = true;
+    x.be?.socket.pause();
+    // A client that stops reading gets idle_timeout to resume, then loses its connection.
+    c.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+    if (x.be !== null) x.be.deadline = 0;
+  }
+}
+
+export function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): void {
+  if (be.phase === 'tunnel') {
+    be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+    writeToClient(x, chunk);
+    return;
+  }
+  x.gotResponseBytes = true;
+  if (x.res === null) responseHeadBytes(x, be, chunk, 0);
+  else relayBody(x, be, chunk, 0);
+}
+
+function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
+  const svc = x.svc;
+  const scan = scanHead(be.reader, buf, start, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
+  if (scan.kind === 'incomplete') return;
+  if (scan.kind !== 'head') {
+    badResponse(x, be, scan.kind === 'bare-lf' ? 'bare LF in the response head' : 'response head too large');
+    return;
+  }
+  const res = parseResponseHead(scan.text, scan.size, x.req.method, svc.limits);
+  if (res.kind === 'error') {
+    badResponse(x, be, res.reason);
+    return;
+  }
+  resetHeadReader(be.reader);
+  if (res.status < 200) {
+    if (res.status === 101) {
+      if (x.req.upgrade === null) badResponse(x, be, '101 Switching Protocols without an upgrade request');
+      else startTunnel(x, be, res, scan.rest, scan.restStart);
+      return;
+    }
+    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
+    if (x.req.minor === 1) writeToClient(x, buildInterimHead(res));
+    if (scan.restStart < scan.rest.length) responseHeadBytes(x, be, scan.rest, scan.restStart);
+    return;
+  }
+  noteNodeSuccess(be);
+  be.hintTimeoutMs = res.keepAliveTimeoutMs;
+  be.hintMaxLeft = res.keepAliveMax;
+  x.res = res;
+  const body = newBodyReader(res.framing);
+  x.resBody = body;
+  const c = x.client;
+  const http10 = x.req.minor === 0;
+  x.dechunk = http10 && res.framing.kind === 'chunked';
+  const clientWants = http10 ? x.req.connection.keepAlive : !x.req.connection.close;
+  x.clientKeepAlive =
+    svc.opts.persistClient &&
+    x.body.done &&
+    clientWants &&
+    !c.ended &&
+    !svc.engine.draining &&
+    res.framing.kind !== 'close' &&
+    !x.dechunk;
+  const head = buildClientResponseHead(res, {
+    keepAlive: x.clientKeepAlive,
+    keepAliveTimeoutSec: svc.keepAliveTimeoutSec,
+    dechunk: x.dechunk,
+    upgrade: false,
+  });
+  be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;
+
+  const rest = scan.rest;
+  const bodyStart = scan.restStart;
+  if (x.dechunk) {
+    x.dechunkSink = (b, s, e) => writeToClient(x, b.subarray(s, e));
+    writeToClient(x, head);
+    relayBody(x, be, rest, bodyStart);
+    return;
+  }
+  const end = body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
+  if (end === -1) {
+    badResponse(x, be, body.error ?? 'bad chunked framing');
+    return;
+  }
+  const bodyLen = end - bodyStart;
+  x.bodyBytesOut += bodyLen;
+  if (bodyLen === 0 || x.req.method === 'HEAD') {
+    writeToClient(x, head);
+  } else if (bodyLen <= COALESCE_MAX) {
+    // One write for head and body: one syscall, one packet for small responses.
+    const out = Buffer.allocUnsafe(head.length + bodyLen);
+    out.write(head, 0, head.length, 'latin1');
+    rest.copy(out, head.length, bodyStart, end);
+    writeToClient(x, out);
+  } else {
+    const socket = c.socket;
+    socket.cork();
+    writeToClient(x, head);
+    writeToClient(x, rest.subarray(bodyStart, end));
+    socket.uncork();
+  }
+  if (body.done) {
+    if (end < rest.length) x.backendOutOfStep = true;
+    finishExchange(x);
+  }
+}
+
+function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
+  const body = x.resBody!;
+  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  if (x.dechunk) {
+    const end = readBody(body, buf, start, buf.length, x.dechunkSink);
+    if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
+    if (body.done) {
+      if (end < buf.length) x.backendOutOfStep = true;
+      finishExchange(x);
+    }
+    return;
+  }
+  const end = readBody(body, buf, start, buf.length, null);
+  if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
+  if (end > start) {
+    x.bodyBytesOut += end - start;
+    writeToClient(x, start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  }
+  if (body.done) {
+    if (end < buf.length) x.backendOutOfStep = true;
+    finishExchange(x);
+  }
+}
+
+/** The response is complete: hand the backend connection back, log, and let the client connection go on. */
+function finishExchange(x: Exchange): void {
+  if (x.done) return;
+  x.done = true;
+  const be = x.be;
+  const res = x.res!;
+  if (be !== null) {
+    const backendKeepAlive = res.minor >= 1 ? !res.connection.close : res.connection.keepAlive;
+    const reusable =
+      backendKeepAlive &&
+      x.body.done &&
+      !x.backendOutOfStep &&
+      !res.conflictingLength &&
+      res.framing.kind !== 'close' &&
+      x.req.upgrade === null;
+    detach(x);
+    releaseBackend(be, reusable);
+  }
+  if (x.svc.accessLog !== null) logExchange(x, res.status, be);
+  clientExchangeDone(x.client, x.clientKeepAlive && x.body.done);
+}
+
+function detach(x: Exchange): void {
+  const be = x.be;
+  if (x.node !== null) {
+    x.node.active--;
+    x.node = null;
+  }
+  x.be = null;
+  if (be !== null) {
+    be.exchange = null;
+    if (x.clientBlocked) be.socket.resume();
+  }
+  x.clientBlocked = false;
+}
+
+function logExchange(x: Exchange, status: number, be: BackendConn | null): void {
+  const c = x.client;
+  x.svc.accessLog!.write(
+    accessLogLine({
+      peerIp: c.peerIp,
+      req: x.req,
+      status,
+      bodyBytes: x.bodyBytesOut,
+      backend: be === null ? null : be.node.key,
+      backendStatus: x.res === null ? null : x.res.status,
+      seconds: (performance.now() - x.startMs) / 1000,
+      attempts: x.attempts,
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Failures
+
+/** This attempt failed before the client got any response byte: retry elsewhere if safe, else answer. */
+function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: boolean, stale: boolean): void {
+  const node = x.node;
+  const be = x.be;
+  detach(x);
+  if (be !== null) closeBackend(be);
+  x.lastFailure = failure;
+  if (x.done) return;
+  if (x.res !== null) {
+    abortClient(x.client);
+    return;
+  }
+  // A stale keep-alive connection does not use up a retry; the next attempt is on a new connection.
+  if (stale) x.attempts--;
+  const facts = {
+    attempts: x.attempts,
+    maxRetries: x.svc.opts.maxRetries,
+    sent: x.sent,
+    gotResponseBytes: x.gotResponseBytes,
+    idempotent: x.idempotent,
+    replayable: x.replay !== null,
+  };
+  if (!mayRetry(facts)) {
+    respondFailure(x, failure);
+    return;
+  }
+  if (stale) {
+    x.forceFresh = true;
+  } else if (excludeNode && node !== null) {
+    (x.failed ??= []).push(node);
+  }
+  // Whatever reached the failed backend goes out again, ahead of what is still queued.
+  if (x.sent && x.replay !== null && x.replay.length > 0) {
+    x.queue = x.replay.concat(x.queue);
+    x.queued += x.replayBytes;
+  }
+  if (x.replay !== null) {
+    x.replay = [];
+    x.replayBytes = 0;
+  }
+  x.sent = false;
+  x.gotResponseBytes = false;
+  x.svc.engine.log.debug(
+    `${x.svc.name}: retrying ${x.req.method} ${x.req.target} after ${failureMessage(failure)} (attempt ${x.attempts + 1})`,
+  );
+  dispatch(x);
+}
+
+/** Answer the client with the failure's status (nothing was sent to it yet). */
+function respondFailure(x: Exchange, failure: ProxyFailure): void {
+  if (x.done) return;
+  x.done = true;
+  const be = x.be;
+  detach(x);
+  if (be !== null) closeBackend(be);
+  const status = failureStatus(failure);
+  const c = x.client;
+  if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${x.req.target}: ${failureMessage(failure)}`);
+  if (x.svc.accessLog !== null) logExchange(x, status, null);
+  // The connection may stay open only if the request was read in full.
+  sendGenerated(c, status, failureMessage(failure), x.body.done, x.req);
+}
+
+function badResponse(x: Exchange, be: BackendConn, reason: string): void {
+  x.svc.engine.log.warn(`backend ${be.node.key}: invalid response to ${x.req.method} ${x.req.target}: ${reason}`);
+  x.gotResponseBytes = true;
+  attemptFailed(x, { kind: 'bad-response', reason }, true, false);
+}
+
+/** The response head went out already: all we can do is cut the client off (it sees a truncated response). */
+function abortMidResponse(x: Exchange, be: BackendConn, reason: string): void {
+  x.svc.engine.log.warn(`backend ${be.node.key}: response to ${x.req.method} ${x.req.target} broke off: ${reason}`);
+  const c = x.client;
+  detach(x);
+  closeBackend(be);
+  x.done = true;
+  if (x.svc.accessLog !== null) logExchange(x, x.res?.status ?? 502, be);
+  abortClient(c);
+}
+
+/** Connecting or verifying failed for this exchange (backend.ts already noted the node failure). */
+export function backendOpenFailed(x: Exchange, be: BackendConn, cause: string): void {
+  if (x.opening === be) x.opening = null;
+  if (x.done) return;
+  const failure: ProxyFailure =
+    cause === 'connect timeout' || cause === 'no answer to the verify probe'
+      ? { kind: 'connect-timeout' }
+      : { kind: 'connect-failed', reason: cause };
+  if (cause === 'verify-no-keepalive') {
+    // Not a failure of the backend: connect again, without the probe this time.
+    const node = x.node;
+    if (node === null) return;
+    x.opening = openBackend(x.svc, node, x);
+    return;
+  }
+  x.sent = false;
+  attemptFailed(x, failure, true, false);
+}
+
+export function backendEndedUnderExchange(x: Exchange, be: BackendConn): void {
+  if (be.phase === 'tunnel') {
+    if (!x.client.socket.destroyed) x.client.socket.end();
+    return;
+  }
+  if (x.res !== null && x.resBody !== null && x.resBody.framing === 'close' && !x.done) {
+    x.resBody.done = true;
+    finishExchange(x);
+  }
+}
+
+export function backendClosedUnderExchange(x: Exchange, be: BackendConn): void {
+  if (x.done) return;
+  if (x.client.phase === 'tunnel') {
+    abortClient(x.client);
+    return;
+  }
+  if (x.res === null) {
+    // Closed before a complete response head. On a reused keep-alive connection with nothing received this is
+    // the keep-alive race (the backend closed it as we sent): not the backend's fault, try a fresh connection.
+    const stale = be.uses > 1 && !x.gotResponseBytes;
+    const reason = be.errorCode ?? 'closed';
+    attemptFailed(x, { kind: 'backend-closed', reason }, !stale, stale);
+    return;
+  }
+  if (x.resBody !== null && x.resBody.framing === 'close') {
+    x.resBody.done = true;
+    finishExchange(x);
+    return;
+  }
+  abortMidResponse(x, be, `backend closed the connection mid-body (${be.errorCode ?? 'closed'})`);
+}
+
+export function backendTimedOut(x: Exchange, be: BackendConn): void {
+  if (be.phase === 'tunnel') {
+    abortClient(x.client);
+    return;
+  }
+  if (x.res === null) {
+    noteNodeFailure(be, `no response within ${x.svc.opts.responseTimeoutMs / 1000} s`);
+    attemptFailed(x, { kind: 'response-timeout' }, true, false);
+    return;
+  }
+  abortMidResponse(x, be, `no data for ${x.svc.opts.idleTimeoutMs / 1000} s`);
+}
+
+/** The client went away (closed, reset, or timed out) while this exchange was in progress. */
+export function clientGone(x: Exchange): void {
+  if (x.done) return;
+  x.done = true;
+  const be = x.be;
+  detach(x);
+  if (be !== null) closeBackend(be);
+  // A connection still being opened for it stays useful: it becomes an idle spare when ready.
+  if (x.opening !== null) {
+    x.opening.exchange = null;
+    x.opening = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Upgrade (WebSocket): after a 101, bytes flow both ways unchanged until either side closes.
+
+function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buffer, restStart: number): void {
+  const c = x.client;
+  noteNodeSuccess(be);
+  x.res = res;
+  be.phase = 'tunnel';
+  be.uses = Number.MAX_SAFE_INTEGER;
+  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  const head = buildClientResponseHead(res, { keepAlive: false, keepAliveTimeoutSec: 0, dechunk: false, upgrade: true });
+  writeToClient(x, head);
+  if (restStart < rest.length) writeToClient(x, rest.subarray(restStart));
+  if (x.svc.accessLog !== null) logExchange(x, 101, be);
+  c.phase = 'tunnel';
+  const early = c.stash;
+  c.stash = null;
+  if (early !== null) tunnelFromClient(x, early);
+  resumeClient(c, PAUSE_STASH);
+}
+
+export function tunnelFromClient(x: Exchange, chunk: Buffer): void {
+  const be = x.be;
+  if (be === null) return;
+  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  if (!be.socket.write(chunk)) pauseClient(x.client, PAUSE_BACKEND);
+}
+
+export function tunnelClientEnded(x: Exchange): void {
+  const be = x.be;
+  if (be !== null && !be.socket.destroyed) be.socket.end();
+}

@@ -1,0 +1,112 @@
+// Incremental collection of a message head from socket chunks: finds the CRLFCRLF that ends it, enforces the size
+// caps before the head is complete (so a slow or endless head costs bounded memory and linear time), and hands
+// back the head text plus the offset where the body (or the next message) starts.
+
+export interface HeadReader {
+  /** Bytes of an incomplete head carried over from earlier chunks: `pending[0, pendingLength)`. */
+  pending: Buffer | null;
+  pendingLength: number;
+}
+
+export type HeadScan =
+  | { kind: 'incomplete' }
+  | { kind: 'head'; text: string; size: number; rest: Buffer; restStart: number }
+  | { kind: 'too-large'; urlTooLong: boolean }
+  | { kind: 'bare-lf' };
+
+// Buffer#latin1Slice exists on Node, Bun and Deno and skips toString's encoding dispatch; not in @types/node.
+type Latin1Slicer = { latin1Slice(start: number, end: number): string };
+const latin1 = (buf: Buffer, start: number, end: number): string =>
+  (buf as unknown as Latin1Slicer).latin1Slice(start, end);
+
+const INCOMPLETE: HeadScan = { kind: 'incomplete' };
+const BARE_LF: HeadScan = { kind: 'bare-lf' };
+
+export function newHeadReader(): HeadReader {
+  return { pending: null, pendingLength: 0 };
+}
+
+export function resetHeadReader(reader: HeadReader): void {
+  reader.pending = null;
+  reader.pendingLength = 0;
+}
+
+/** A line feed without a CR before it, in buf[from, end). */
+function hasBareLf(buf: Buffer, from: number, end: number): boolean {
+  let i = buf.indexOf(0x0a, from);
+  while (i !== -1 && i < end) {
+    if (i === 0 || buf[i - 1] !== 0x0d) return true;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return false;
+}
+
+function tooLarge(buf: Buffer, from: number, end: number, maxUrlLength: number): HeadScan {
+  const lineEnd = buf.indexOf(0x0d, from);
+  return { kind: 'too-large', urlTooLong: lineEnd === -1 || lineEnd >= end || lineEnd - from > maxUrlLength + 16 };
+}
+
+/**
+ * Feeds `chunk[start..]`. When the head is complete, returns its text (latin1, without the final CRLFCRLF) and
+ * where the rest begins (`rest` is `chunk` itself on the fast path, or the joined carry-over buffer).
+ * `skipLeadingCrlf`: a request may be preceded by empty lines (RFC 9112 2.2), e.g. a stray CRLF after a body.
+ */
+export function scanHead(
+  reader: HeadReader,
+  chunk: Buffer,
+  start: number,
+  maxHeaderSize: number,
+  maxUrlLength: number,
+  skipLeadingCrlf: boolean,
+): HeadScan {
+  if (reader.pending === null) {
+    let from = start;
+    if (skipLeadingCrlf) {
+      for (let n = 0; n < 4 && from + 1 < chunk.length && chunk[from] === 0x0d && chunk[from + 1] === 0x0a; n++) {
+        from += 2;
+      }
+    }
+    const end = chunk.indexOf('\r\n\r\n', from, 'latin1');
+    if (end !== -1) {
+      return { kind: 'head', text: latin1(chunk, from, end), size: end + 4 - from, rest: chunk, restStart: end + 4 };
+    }
+    const have = chunk.length - from;
+    if (have === 0) return INCOMPLETE;
+    if (hasBareLf(chunk, from, chunk.length)) return BARE_LF;
+    if (have > maxHeaderSize) return tooLarge(chunk, from, chunk.length, maxUrlLength);
+    const pending = Buffer.allocUnsafe(Math.max(1024, Math.min(have * 2, maxHeaderSize + 4)));
+    chunk.copy(pending, 0, from);
+    reader.pending = pending;
+    reader.pendingLength = have;
+    return INCOMPLETE;
+  }
+
+  // Slow path: the head spans chunks. Append into a doubling buffer; scan only the new bytes.
+  const add = chunk.length - start;
+  const oldLength = reader.pendingLength;
+  const total = oldLength + add;
+  let pending = reader.pending;
+  if (total > pending.length) {
+    const grown = Buffer.allocUnsafe(Math.min(Math.max(total, pending.length * 2), maxHeaderSize + 4 + add));
+    pending.copy(grown, 0, 0, oldLength);
+    pending = grown;
+    reader.pending = grown;
+  }
+  chunk.copy(pending, oldLength, start);
+  reader.pendingLength = total;
+  const searchFrom = oldLength > 3 ? oldLength - 3 : 0;
+  const end = pending.indexOf('\r\n\r\n', searchFrom, 'latin1');
+  if (end !== -1 && end + 4 <= total) {
+    resetHeadReader(reader);
+    return {
+      kind: 'head',
+      text: latin1(pending, 0, end),
+      size: end + 4,
+      rest: pending.subarray(0, total),
+      restStart: end + 4,
+    };
+  }
+  if (hasBareLf(pending, oldLength > 0 ? oldLength - 1 : 0, total)) return BARE_LF;
+  if (total > maxHeaderSize) return tooLarge(pending, 0, total, maxUrlLength);
+  return INCOMPLETE;
+}

@@ -1,0 +1,191 @@
+// startProxy: runs the reverse_proxy services of a config and returns a handle to inspect, re-bind and stop them.
+import { createServer } from 'node:net';
+import type { ConsolaInstance } from 'consola';
+import type { PerlbalConfig } from '../config/model.ts';
+import { log as rootLog } from '../log.ts';
+import { openAccessLog, type AccessLog } from './access-log.ts';
+import { checkBackend, closeBackend } from './backend.ts';
+import { acceptClient, checkClient, drainClient } from './client.ts';
+import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
+import { reverseProxyOptions } from './options.ts';
+import { newServiceRuntime, type ServiceRuntime } from './service.ts';
+
+export interface ListenerInfo {
+  service: string;
+  host: string;
+  port: number;
+}
+
+export interface BindFailure {
+  service: string;
+  host: string;
+  port: number;
+  code: string;
+}
+
+export interface ProxyHandle {
+  /** Addresses actually bound (port 0 in the config shows the chosen port). */
+  listeners(): ListenerInfo[];
+  isListening(host: string, port: number): boolean;
+  /**
+   * Services whose address could not be bound because it is not local yet (EADDRNOTAVAIL: a VIP before it is
+   * added, with ip_nonlocal_bind=0). The HA engine calls `retryBind()` after adding the VIP.
+   */
+  pendingBinds(): BindFailure[];
+  retryBind(): Promise<BindFailure[]>;
+  /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
+  close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** For tests and the management role: the engine's live state. */
+  readonly engine: Engine;
+  readonly services: readonly ServiceRuntime[];
+}
+
+export interface StartProxyOptions {
+  log?: ConsolaInstance;
+}
+
+/** Errors that mean "the address is not ours yet" rather than a configuration mistake. */
+const NOT_YET_LOCAL = new Set(['EADDRNOTAVAIL']);
+
+function bind(svc: ServiceRuntime): Promise<void> {
+  const { host, port } = svc.opts.listen;
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => acceptClient(svc, socket));
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.close();
+      reject(err);
+    };
+    server.once('error', onError);
+    server.listen({ host, port, backlog: 1024 }, () => {
+      server.off('error', onError);
+      server.on('error', (err) => svc.engine.log.error(`service ${svc.name}: listener error: ${err.message}`));
+      svc.server = server;
+      svc.bindError = null;
+      resolve();
+    });
+  });
+}
+
+async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance): Promise<BindFailure[]> {
+  const pending: BindFailure[] = [];
+  for (const svc of services) {
+    if (svc.server !== null) continue;
+    const { host, port } = svc.opts.listen;
+    try {
+      await bind(svc);
+      const addr = svc.server!.address();
+      const shown = typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : `${host}:${port}`;
+      log.info(`service ${svc.name} listening on ${shown} (${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'})`);
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      const code = err.code ?? 'ERROR';
+      if (!NOT_YET_LOCAL.has(code)) {
+        throw new Error(`service ${svc.name}: cannot listen on ${host}:${port}: ${code} (${err.message})`);
+      }
+      svc.bindError = err;
+      log.warn(
+        `service ${svc.name}: ${host}:${port} is not a local address yet (${code}); ` +
+          'it will be bound when the address is added (e.g. by the HA engine), or set net.ipv4.ip_nonlocal_bind=1',
+      );
+      pending.push({ service: svc.name, host, port, code });
+    }
+  }
+  return pending;
+}
+
+export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions = {}): Promise<ProxyHandle> {
+  const log = opts.log ?? rootLog.withTag('proxy');
+  const engine = newEngine(log);
+  const services: ServiceRuntime[] = [];
+  const accessLogs = new Map<string, AccessLog>();
+  for (const model of config.services) {
+    if (!model.enabled) continue;
+    if (model.role !== 'reverse_proxy') {
+      log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
+      continue;
+    }
+    const o = reverseProxyOptions(model, config.pools);
+    let accessLog: AccessLog | null = null;
+    if (o.accessLog !== null) {
+      accessLog = accessLogs.get(o.accessLog) ?? openAccessLog(o.accessLog);
+      accessLogs.set(o.accessLog, accessLog);
+    }
+    if (o.nodes.length === 0) log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
+    services.push(newServiceRuntime(engine, o, accessLog));
+  }
+
+  startSweep(engine, (now) => {
+    for (const c of engine.clients) checkClient(c, now);
+    for (const be of engine.backends) checkBackend(be, now);
+    if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
+  });
+
+  try {
+    await bindAll(services, log);
+  } catch (error) {
+    for (const svc of services) svc.server?.close();
+    stopSweep(engine);
+    throw error;
+  }
+
+  let closing: Promise<void> | null = null;
+  const handle: ProxyHandle = {
+    engine,
+    services,
+    listeners() {
+      const out: ListenerInfo[] = [];
+      for (const svc of services) {
+        const addr = svc.server?.address();
+        if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
+      }
+      return out;
+    },
+    isListening(host: string, port: number) {
+      return handle.listeners().some((l) => l.port === port && (l.host === host || l.host === '0.0.0.0' || l.host === '::'));
+    },
+    pendingBinds() {
+      return services
+        .filter((s) => s.server === null)
+        .map((s) => ({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' }));
+    },
+    retryBind() {
+      return bindAll(services, log);
+    },
+    close(closeOpts = {}) {
+      closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
+      return closing;
+    },
+  };
+  return handle;
+}
+
+async function closeEngine(
+  engine: Engine,
+  services: readonly ServiceRuntime[],
+  accessLogs: AccessLog[],
+  graceful: boolean,
+  timeoutMs: number,
+): Promise<void> {
+  engine.draining = true;
+  // Stop accepting now (the close callback would wait for every connection, so it is not awaited).
+  for (const svc of services) {
+    svc.server?.close();
+    svc.server = null;
+  }
+  for (const be of [...engine.backends]) if (be.phase === 'idle' || be.exchange === null) closeBackend(be);
+  if (graceful && engine.clients.size > 0) {
+    for (const c of engine.clients) drainClient(c);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      engine.onDrained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (engine.clients.size === 0) engine.onDrained();
+    });
+  }
+  for (const c of [...engine.clients]) c.socket.destroy();
+  for (const be of [...engine.backends]) closeBackend(be);
+  stopSweep(engine);
+  await Promise.all(accessLogs.map((a) => a.close()));
+}

@@ -1,0 +1,164 @@
+// The one place where the config model (Perlbal's option names; times in ms, sizes in bytes) becomes the proxy
+// engine's typed options. Defaults here repeat the option table's, so a model built in code may leave keys out.
+import type { BalanceMethod, HostPort, OptionValue, PoolModel, ServiceModel } from '../config/model.ts';
+import type { HeaderRules } from './http/headers.ts';
+import { parseNetmask, type Netmask } from './trust.ts';
+
+export interface ReverseProxyOptions {
+  name: string;
+  listen: HostPort;
+  pool: string;
+  nodes: HostPort[];
+  balanceMethod: BalanceMethod;
+
+  // Perlbal's options
+  persistClient: boolean;
+  persistClientIdleTimeoutMs: number;
+  idleTimeoutMs: number;
+  persistBackend: boolean;
+  verifyBackend: boolean;
+  verifyBackendPath: string;
+  backendPersistCache: number;
+  /** 0 = unlimited; otherwise a backend connection serves exactly this many requests. */
+  maxBackendUses: number;
+  connectAhead: number;
+  alwaysTrusted: boolean;
+  trustedUpstreamProxies: Netmask[];
+  blindProxy: boolean;
+  serverTokens: boolean;
+  clientSndbufSize: number;
+  headerRules: HeaderRules | null;
+
+  // tsbal extensions
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  backendIdleTimeoutMs: number;
+  maxRetries: number;
+  downBackoffMs: number;
+  downBackoffMaxMs: number;
+  /** A file path, 'stdout', or null (off). */
+  accessLog: string | null;
+  headerTimeoutMs: number;
+  maxHeaderSize: number;
+  maxHeaderCount: number;
+  maxUrlLength: number;
+  /** 0 = unlimited. */
+  maxBodySize: number;
+}
+
+export const DEFAULTS = {
+  persist_client: false,
+  persist_client_idle_timeout: 30_000,
+  idle_timeout: 30_000,
+  persist_backend: false,
+  verify_backend: false,
+  verify_backend_path: '*',
+  backend_persist_cache: 2,
+  max_backend_uses: 0,
+  connect_ahead: 0,
+  always_trusted: false,
+  blind_proxy: false,
+  server_tokens: true,
+  client_sndbuf_size: 0,
+  connect_timeout: 3_000,
+  response_timeout: 30_000,
+  backend_idle_timeout: 30_000,
+  max_retries: 2,
+  down_backoff: 1_000,
+  down_backoff_max: 30_000,
+  access_log: 'off',
+  header_timeout: 10_000,
+  max_header_size: 65_536,
+  max_header_count: 100,
+  max_url_length: 8_192,
+  max_body_size: 0,
+} as const;
+
+type Options = Record<string, OptionValue>;
+
+function bool(o: Options, key: keyof typeof DEFAULTS): boolean {
+  const v = o[key];
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string') return /^(1|on|true|yes)$/i.test(v);
+  if (typeof v === 'number') return v !== 0;
+  return DEFAULTS[key] as boolean;
+}
+
+function num(o: Options, key: keyof typeof DEFAULTS): number {
+  const v = o[key];
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= 0 ? n : (DEFAULTS[key] as number);
+}
+
+function str(o: Options, key: keyof typeof DEFAULTS): string {
+  const v = o[key];
+  return typeof v === 'string' ? v : (DEFAULTS[key] as string);
+}
+
+function list(v: OptionValue | undefined): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v === 'string') return v.split(/[\s,]+/).filter((s) => s.length > 0);
+  return [];
+}
+
+export function compileHeaderRules(service: ServiceModel): HeaderRules | null {
+  if (service.headers.length === 0) return null;
+  const rules: HeaderRules = { remove: new Set(), insert: [] };
+  for (const h of service.headers) {
+    if (h.op === 'remove') rules.remove.add(h.name.toLowerCase());
+    else rules.insert.push({ name: h.name, lower: h.name.toLowerCase(), value: h.value ?? '' });
+  }
+  return rules;
+}
+
+/** Throws with the service's location if the model cannot run (no listen address, unknown pool). */
+export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolModel[]): ReverseProxyOptions {
+  const where = `${service.loc.file}:${service.loc.line}`;
+  if (service.listen === null) throw new Error(`${where}: service '${service.name}' has no listen address`);
+  const pool = pools.find((p) => p.name === service.pool);
+  if (service.pool !== null && pool === undefined) {
+    throw new Error(`${where}: service '${service.name}' uses pool '${service.pool}', which does not exist`);
+  }
+  const o = service.options;
+  const masks: Netmask[] = [];
+  for (const spec of list(o.trusted_upstream_proxies)) {
+    const m = parseNetmask(spec);
+    if (m === null) throw new Error(`${where}: bad trusted_upstream_proxies entry '${spec}'`);
+    masks.push(m);
+  }
+  const accessLog = str(o, 'access_log');
+  return {
+    name: service.name,
+    listen: service.listen,
+    pool: pool?.name ?? '',
+    nodes: pool?.nodes ?? [],
+    balanceMethod: pool?.balance_method ?? 'random',
+    persistClient: bool(o, 'persist_client'),
+    persistClientIdleTimeoutMs: num(o, 'persist_client_idle_timeout'),
+    idleTimeoutMs: num(o, 'idle_timeout'),
+    persistBackend: bool(o, 'persist_backend'),
+    verifyBackend: bool(o, 'verify_backend'),
+    verifyBackendPath: str(o, 'verify_backend_path'),
+    backendPersistCache: Math.floor(num(o, 'backend_persist_cache')),
+    maxBackendUses: Math.floor(num(o, 'max_backend_uses')),
+    connectAhead: Math.floor(num(o, 'connect_ahead')),
+    alwaysTrusted: bool(o, 'always_trusted'),
+    trustedUpstreamProxies: masks,
+    blindProxy: bool(o, 'blind_proxy'),
+    serverTokens: bool(o, 'server_tokens'),
+    clientSndbufSize: num(o, 'client_sndbuf_size'),
+    headerRules: compileHeaderRules(service),
+    connectTimeoutMs: num(o, 'connect_timeout'),
+    responseTimeoutMs: num(o, 'response_timeout'),
+    backendIdleTimeoutMs: num(o, 'backend_idle_timeout'),
+    maxRetries: Math.floor(num(o, 'max_retries')),
+    downBackoffMs: Math.max(1, num(o, 'down_backoff')),
+    downBackoffMaxMs: Math.max(num(o, 'down_backoff'), num(o, 'down_backoff_max')),
+    accessLog: accessLog === 'off' || accessLog === '' ? null : accessLog,
+    headerTimeoutMs: num(o, 'header_timeout'),
+    maxHeaderSize: Math.max(1024, num(o, 'max_header_size')),
+    maxHeaderCount: Math.max(1, num(o, 'max_header_count')),
+    maxUrlLength: Math.max(16, num(o, 'max_url_length')),
+    maxBodySize: num(o, 'max_body_size'),
+  };
+}

@@ -1,0 +1,87 @@
+// One reverse_proxy service at run time: its options, its backends (each with this service's idle connections and
+// in-flight count, and the engine-wide health of that ip:port), its balancer and its listener.
+import type { Server } from 'node:net';
+import type { AccessLog } from './access-log.ts';
+import type { BackendConn } from './backend.ts';
+import { newBalancer, type Balancer } from './balance.ts';
+import type { Engine } from './engine.ts';
+import type { HeadLimits } from './http/parser.ts';
+import type { ReverseProxyOptions } from './options.ts';
+import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
+
+export interface ServiceNode {
+  key: string;
+  host: string;
+  port: number;
+  health: UpstreamHealth;
+  /** Idle keep-alive connections of this service to this backend; the most recently used on top. */
+  idle: BackendConn[];
+  /** Connections being opened (connecting or verifying). */
+  opening: number;
+  /** Requests in flight (leastconn). */
+  active: number;
+}
+
+export interface ServiceRuntime {
+  name: string;
+  opts: ReverseProxyOptions;
+  engine: Engine;
+  nodes: ServiceNode[];
+  balancer: Balancer;
+  limits: HeadLimits;
+  backoff: BackoffPolicy;
+  /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
+  keepAliveTimeoutSec: number;
+  /** Idle connections across nodes (backend_persist_cache and connect_ahead count these). */
+  idleCount: number;
+  /** connect_ahead spares being opened. */
+  sparesOpening: number;
+  accessLog: AccessLog | null;
+  server: Server | null;
+  /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
+  bindError: NodeJS.ErrnoException | null;
+  /** Reused for candidate selection, so picking a backend allocates nothing. */
+  scratch: ServiceNode[];
+}
+
+export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
+  return {
+    downBackoffMs: o.downBackoffMs,
+    downBackoffMaxMs: o.downBackoffMaxMs,
+    probeWindowMs: o.connectTimeoutMs + o.responseTimeoutMs,
+  };
+}
+
+/** Backend health is per ip:port and shared across services, so a backend found dead by one is avoided by all. */
+function healthFor(engine: Engine, key: string, policy: BackoffPolicy): UpstreamHealth {
+  let h = engine.health.get(key);
+  if (h === undefined) {
+    h = newUpstreamHealth(key, policy);
+    engine.health.set(key, h);
+  }
+  return h;
+}
+
+export function newServiceRuntime(engine: Engine, opts: ReverseProxyOptions, accessLog: AccessLog | null): ServiceRuntime {
+  const backoff = backoffPolicy(opts);
+  const nodes = opts.nodes.map((n): ServiceNode => {
+    const key = `${n.host}:${n.port}`;
+    return { key, host: n.host, port: n.port, health: healthFor(engine, key, backoff), idle: [], opening: 0, active: 0 };
+  });
+  return {
+    name: opts.name,
+    opts,
+    engine,
+    nodes,
+    balancer: newBalancer(opts.balanceMethod),
+    limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
+    backoff,
+    keepAliveTimeoutSec: Math.round(opts.persistClientIdleTimeoutMs / 1000),
+    idleCount: 0,
+    sparesOpening: 0,
+    accessLog,
+    server: null,
+    bindError: null,
+    scratch: [],
+  };
+}

@@ -1,0 +1,73 @@
+// Passive health of one backend address (ip:port), shared by every service that uses it: a circuit breaker.
+// up → (failure) → down for `backoff` → half-open (one trial request) → up on a response, or down again with the
+// backoff doubled up to the maximum. Pure: callers pass `now` and act on the returned transition.
+
+export interface UpstreamHealth {
+  key: string;
+  state: 'up' | 'down';
+  /** While down: when a trial request may be sent. */
+  retryAt: number;
+  /** The next down period. */
+  backoffMs: number;
+  /** A half-open trial is in flight until this time; other requests keep avoiding this backend meanwhile. */
+  probeUntil: number;
+  /** Consecutive failures (for logs). */
+  failures: number;
+  lastFailure: string | null;
+}
+
+export interface BackoffPolicy {
+  downBackoffMs: number;
+  downBackoffMaxMs: number;
+  /** How long one half-open trial may take before another request may try (connect + response timeouts). */
+  probeWindowMs: number;
+}
+
+export type HealthTransition = 'none' | 'down' | 'still-down' | 'up';
+
+export function newUpstreamHealth(key: string, policy: BackoffPolicy): UpstreamHealth {
+  return {
+    key,
+    state: 'up',
+    retryAt: 0,
+    backoffMs: policy.downBackoffMs,
+    probeUntil: 0,
+    failures: 0,
+    lastFailure: null,
+  };
+}
+
+/** Would `admit` say yes? */
+export function isAvailable(h: UpstreamHealth, now: number): boolean {
+  return h.state === 'up' || (now >= h.retryAt && now >= h.probeUntil);
+}
+
+/** May a request go to this backend now? Admitting a request to a down backend makes it the half-open trial. */
+export function admit(h: UpstreamHealth, now: number, policy: BackoffPolicy): boolean {
+  if (h.state === 'up') return true;
+  if (now < h.retryAt || now < h.probeUntil) return false;
+  h.probeUntil = now + policy.probeWindowMs;
+  return true;
+}
+
+export function recordFailure(h: UpstreamHealth, now: number, cause: string, policy: BackoffPolicy): HealthTransition {
+  h.failures++;
+  h.lastFailure = cause;
+  const wasUp = h.state === 'up';
+  if (wasUp) h.backoffMs = policy.downBackoffMs;
+  h.state = 'down';
+  h.retryAt = now + h.backoffMs;
+  h.backoffMs = Math.min(h.backoffMs * 2, policy.downBackoffMaxMs);
+  h.probeUntil = 0;
+  return wasUp ? 'down' : 'still-down';
+}
+
+/** The backend answered (a response head, or a passed verify probe). */
+export function recordSuccess(h: UpstreamHealth, policy: BackoffPolicy): HealthTransition {
+  h.failures = 0;
+  h.probeUntil = 0;
+  if (h.state === 'up') return 'none';
+  h.state = 'up';
+  h.backoffMs = policy.downBackoffMs;
+  return 'up';
+}

@@ -1,0 +1,203 @@
+import { describe, expect, test } from 'bun:test';
+import {
+  parseRequestHead,
+  parseResponseHead,
+  type HeadError,
+  type RequestHead,
+  type ResponseHead,
+} from '../../../src/proxy/http/parser.ts';
+
+const limits = { maxHeaderSize: 65536, maxHeaderCount: 100, maxUrlLength: 8192 };
+
+/** `raw` is the head as sent, ending with CRLFCRLF. */
+function req(raw: string, l = limits): RequestHead | HeadError {
+  expect(raw.endsWith('\r\n\r\n')).toBe(true);
+  return parseRequestHead(raw.slice(0, -4), raw.length, l);
+}
+function ok(raw: string): RequestHead {
+  const r = req(raw);
+  if (r.kind === 'error') throw new Error(`expected a parsed request, got ${r.status} ${r.reason}`);
+  return r;
+}
+function refused(raw: string): number {
+  const r = req(raw);
+  if (r.kind !== 'error') throw new Error(`expected a refusal, got a parsed ${r.method} ${r.target}`);
+  return r.status;
+}
+function res(raw: string, method = 'GET'): ResponseHead {
+  const r = parseResponseHead(raw.slice(0, -4), raw.length, method, limits);
+  if (r.kind === 'error') throw new Error(`expected a parsed response, got: ${r.reason}`);
+  return r;
+}
+
+describe('request head', () => {
+  test('parses a simple GET keeping header names as sent', () => {
+    const r = ok('GET /hello?x=1 HTTP/1.1\r\nHost: Example.COM:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n');
+    expect(r.method).toBe('GET');
+    expect(r.target).toBe('/hello?x=1');
+    expect(r.minor).toBe(1);
+    expect(r.fields.names).toEqual(['Host', 'User-Agent', 'Accept']);
+    expect(r.fields.lower).toEqual(['host', 'user-agent', 'accept']);
+    expect(r.fields.values).toEqual(['Example.COM:8080', 'curl/7.88.1', '*/*']);
+    expect(r.host).toBe('Example.COM:8080');
+    expect(r.framing).toEqual({ kind: 'none' });
+  });
+
+  test('trims optional whitespace around field values but keeps inner spaces and tabs', () => {
+    const r = ok('GET / HTTP/1.1\r\nHost: a\r\nX-A: \t one  two\t \r\nX-Empty:\r\n\r\n');
+    expect(r.fields.values).toEqual(['a', 'one  two', '']);
+  });
+
+  test('reduces an absolute-form target to its path and takes the host from it', () => {
+    const r = ok('GET http://Abs.Example.com:81/f?q=1 HTTP/1.1\r\nHost: other\r\n\r\n');
+    expect(r.target).toBe('/f?q=1');
+    expect(r.host).toBe('abs.example.com:81');
+    expect(r.hostFromTarget).toBe(true);
+    expect(ok('GET http://h HTTP/1.1\r\nHost: h\r\n\r\n').target).toBe('/');
+    expect(ok('GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n').target).toBe('/?x');
+  });
+
+  test('accepts HTTP/1.0 without Host, and treats HTTP/1.x (x>1) as 1.1', () => {
+    expect(ok('GET / HTTP/1.0\r\n\r\n').minor).toBe(0);
+    expect(ok('GET / HTTP/1.2\r\nHost: a\r\n\r\n').minor).toBe(1);
+  });
+
+  test('decides framing from Content-Length or chunked', () => {
+    expect(ok('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n').framing).toEqual({ kind: 'length', length: 5 });
+    expect(ok('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n').framing).toEqual({ kind: 'none' });
+    expect(ok('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n').framing).toEqual({ kind: 'length', length: 7 });
+    expect(ok('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n').framing).toEqual({ kind: 'chunked' });
+  });
+
+  test('reads Connection tokens, Expect and Upgrade', () => {
+    const r = ok('GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade, X-Secret\r\nUpgrade: websocket\r\n\r\n');
+    expect(r.connection).toEqual({ close: false, keepAlive: true, upgrade: true, extra: ['x-secret'] });
+    expect(r.upgrade).toBe('websocket');
+    expect(ok('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n').upgrade).toBeNull();
+    expect(ok('PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n').expectContinue).toBe(true);
+    expect(ok('PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n').expectContinue).toBe(false);
+  });
+
+  test('accepts OPTIONS * and no other asterisk-form', () => {
+    expect(ok('OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n').target).toBe('*');
+    expect(refused('GET * HTTP/1.1\r\nHost: a\r\n\r\n')).toBe(400);
+  });
+
+  // Each case: the request and the status nginx-level strictness requires.
+  const refusals: Array<[string, string, number]> = [
+    ['CL and TE together', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ['TE and CL together (other order)', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n', 400],
+    ['duplicate identical Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n', 400],
+    ['differing Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n', 400],
+    ['Content-Length list', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0, 5\r\n\r\n', 400],
+    ['Content-Length hex', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x05\r\n\r\n', 400],
+    ['Content-Length signed', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n', 400],
+    ['Content-Length negative', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n', 400],
+    ['Content-Length empty', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n', 400],
+    ['Content-Length huge', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n', 400],
+    ['TE gzip', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n', 501],
+    ['TE gzip, chunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501],
+    ['TE chunked twice', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', 501],
+    ['TE identity', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n', 501],
+    ['TE xchunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n', 501],
+    ['TE with vertical tab', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0bchunked\r\n\r\n', 400],
+    ['TE in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ['space before colon', 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n', 400],
+    ['tab before colon', 'GET / HTTP/1.1\r\nHost: a\r\nX-A\t: b\r\n\r\n', 400],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n', 400],
+    ['obs-fold with tab', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n', 400],
+    ['bare LF between headers', 'GET / HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n', 400],
+    ['bare CR in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n', 400],
+    ['NUL in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x00c\r\n\r\n', 400],
+    ['DEL in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x7fc\r\n\r\n', 400],
+    ['escape in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: \x1b[31m\r\n\r\n', 400],
+    ['header without colon', 'GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n', 400],
+    ['empty header name', 'GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n', 400],
+    ['bad char in header name', 'GET / HTTP/1.1\r\nHost: a\r\nX(A): v\r\n\r\n', 400],
+    ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\nX: y\r\n\r\n', 400],
+    ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
+    ['Host with a space', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+    ['Host with a slash', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400],
+    ['double space in request line', 'GET  / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['trailing space in request line', 'GET / HTTP/1.1 \r\nHost: a\r\n\r\n', 400],
+    ['HTTP/0.9', 'GET /\r\n\r\n', 400],
+    ['lowercase version', 'GET / http/1.1\r\nHost: a\r\n\r\n', 400],
+    ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
+    ['h2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'.slice(0, 18), 505],
+    ['method with bad char', 'G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['relative target', 'GET foo HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['ftp absolute target', 'GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['userinfo in absolute target', 'GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['CONNECT', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n', 405],
+    ['unknown expectation', 'GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n', 417],
+  ];
+  for (const [name, raw, status] of refusals) {
+    test(`refuses ${name} with ${status}`, () => {
+      expect(refused(raw)).toBe(status);
+    });
+  }
+
+  test('refuses an over-long target with 414 and too many or too large headers with 431', () => {
+    const small = { maxHeaderSize: 200, maxHeaderCount: 3, maxUrlLength: 20 };
+    const r1 = req(`GET /${'a'.repeat(20)} HTTP/1.1\r\nHost: a\r\n\r\n`, small);
+    expect(r1.kind === 'error' && r1.status).toBe(414);
+    const r2 = req('GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n', small);
+    expect(r2.kind === 'error' && r2.status).toBe(431);
+    const r3 = req(`GET / HTTP/1.1\r\nHost: a\r\nA: ${'x'.repeat(200)}\r\n\r\n`, small);
+    expect(r3.kind === 'error' && r3.status).toBe(431);
+  });
+
+  test('keeps obs-text (bytes 0x80-0xFF) in values and targets, as latin1', () => {
+    const r = ok('GET /caf\xe9 HTTP/1.1\r\nHost: a\r\nX-Name: \xe9t\xe9\r\n\r\n');
+    expect(r.target).toBe('/caf\xe9');
+    expect(r.fields.values[1]).toBe('\xe9t\xe9');
+  });
+});
+
+describe('response head', () => {
+  test('parses status, reason and framing', () => {
+    const r = res('HTTP/1.1 404 Nope Not Here\r\nContent-Length: 7\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n');
+    expect([r.minor, r.status, r.reason]).toEqual([1, 404, 'Nope Not Here']);
+    expect(r.framing).toEqual({ kind: 'length', length: 7 });
+    expect(r.fields.names).toEqual(['Content-Length', 'Set-Cookie', 'Set-Cookie']);
+  });
+
+  test('accepts a status line without a reason phrase (Perlbal hangs on it)', () => {
+    expect(res('HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n').reason).toBe('');
+    expect(res('HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n').status).toBe(200);
+  });
+
+  test('has no body for HEAD, 1xx, 204 and 304, whatever the headers say', () => {
+    expect(res('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 'HEAD').framing.kind).toBe('none');
+    expect(res('HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n').framing.kind).toBe('none');
+    expect(res('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n').framing.kind).toBe('none');
+    expect(res('HTTP/1.1 100 Continue\r\n\r\n').framing.kind).toBe('none');
+  });
+
+  test('reads to close without length, and lets chunked override Content-Length', () => {
+    expect(res('HTTP/1.0 200 OK\r\n\r\n').framing.kind).toBe('close');
+    const r = res('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n');
+    expect(r.framing.kind).toBe('chunked');
+    expect(r.conflictingLength).toBe(true);
+    expect(res('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n').framing.kind).toBe('close');
+  });
+
+  test('tolerates identical repeated Content-Length from a backend, not differing ones', () => {
+    expect(res('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n').framing).toEqual({ kind: 'length', length: 3 });
+    expect(res('HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n').framing).toEqual({ kind: 'length', length: 3 });
+    const bad = parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4', 60, 'GET', limits);
+    expect(bad.kind).toBe('error');
+  });
+
+  test('reads the backend Keep-Alive hint', () => {
+    const r = res('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=99\r\nContent-Length: 0\r\n\r\n');
+    expect([r.keepAliveTimeoutMs, r.keepAliveMax]).toEqual([5000, 99]);
+  });
+
+  test('refuses malformed status lines and forbidden bytes', () => {
+    for (const raw of ['HTTP/1.1 20 OK', 'HTTP/1.1 2000 OK', 'HTTP/2 200 OK', 'ICY 200 OK', 'HTTP/1.1 200 OK\r\nX: a\x00b', 'HTTP/1.1 200 OK\r\nX : b', 'HTTP/1.1 200 OK\r\n folded']) {
+      const r = parseResponseHead(raw, raw.length + 4, 'GET', limits);
+      if (r.kind !== 'error') throw new Error(`expected ${JSON.stringify(raw)} to be refused`);
+    }
+  });
+});
