@@ -1,27 +1,49 @@
 import { defineCommand } from 'citty';
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import type { PerlbalConfig } from '../config/model.ts';
 import { startDemoBackend } from '../demo/backends.ts';
 import { log } from '../log.ts';
+import { startProxy } from '../proxy/index.ts';
+import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 
-// Placeholder until the proxy engine lands: a connection-level round-robin TCP forwarder.
-function startSimpleBalancer(ports: number[], host: string, port: number): Promise<number> {
-  let next = 0;
-  const server = createServer((client: Socket) => {
-    const target = ports[next++ % ports.length]!;
-    const upstream = connect(target, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
+/** The tutorial's reverse_proxy (persist_client, persist_backend, verify_backend) over the two demo backends. */
+export function demoConfig(backendPorts: number[], port: number): PerlbalConfig {
+  const loc = { file: '(demo)', line: 0 };
+  return {
+    file: '(demo)',
+    files: [],
+    pools: [
+      {
+        name: 'demo',
+        nodes: backendPorts.map((p) => ({ host: '127.0.0.1', port: p })),
+        // Round-robin so that consecutive requests visibly alternate between the backends.
+        balance_method: 'roundrobin',
+        nodefile: null,
+        options: {},
+        loc,
+      },
+    ],
+    services: [
+      {
+        name: 'balancer',
+        role: 'reverse_proxy',
+        enabled: true,
+        listen: { host: '127.0.0.1', port },
+        pool: 'demo',
+        options: { persist_client: true, persist_backend: true, verify_backend: true },
+        headers: [],
+        plugins: [],
+        vhosts: [],
+        vpaths: [],
+        extra: {},
+        loc,
+      },
+    ],
+    server: {},
+    loadedPlugins: [],
+    access: {},
+    redirects: {},
+    warnings: [],
+  };
 }
 
 export default defineCommand({
@@ -39,8 +61,11 @@ export default defineCommand({
       const backends = await Promise.all([startDemoBackend('backend1'), startDemoBackend('backend2')]);
       for (const b of backends) demo.info(`backend ${b.name} on 127.0.0.1:${b.port}`);
       let bound: number;
+      let stop: () => Promise<void>;
       try {
-        bound = await startSimpleBalancer(backends.map((b) => b.port), '127.0.0.1', port);
+        const proxy = await startProxy(demoConfig(backends.map((b) => b.port), port), { log: log.withTag('proxy') });
+        bound = proxy.listeners()[0]!.port;
+        stop = () => proxy.close({ graceful: true, timeoutMs: 5000 });
       } catch (error) {
         throw new UsageError(`cannot listen on 127.0.0.1:${port}: ${(error as Error).message} (try --port 0)`);
       }
@@ -50,6 +75,7 @@ export default defineCommand({
         process.once('SIGTERM', resolve);
       });
       demo.info('stopping');
+      await stop();
       process.exit(0);
     }),
 });

@@ -14,6 +14,7 @@ const main = defineCommand({
     demo: () => import('./demo.ts').then((m) => m.default),
     ha: () => import('./ha.ts').then((m) => m.default),
     check: () => import('./check.ts').then((m) => m.default),
+    run: () => import('./run.ts').then((m) => m.default),
   },
 });
 

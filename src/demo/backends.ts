@@ -11,6 +11,12 @@ export interface DemoBackend {
 export async function startDemoBackend(name: string, host = '127.0.0.1', port = 0): Promise<DemoBackend> {
   let served = 0;
   const server = createServer((req, res) => {
+    if (req.method === 'OPTIONS') {
+      // The balancer's verify_backend probe: answer it (keep-alive passes) without counting it as a visit.
+      res.writeHead(200, { Allow: 'GET, HEAD, OPTIONS', 'Content-Length': 0 });
+      res.end();
+      return;
+    }
     served += 1;
     const body = `hello from ${name} (request ${served}, ${req.method} ${req.url})\n`;
     res.writeHead(200, {

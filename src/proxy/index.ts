@@ -7,7 +7,7 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './backend.ts';
 import { acceptClient, checkClient, drainClient } from './client.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
-import { reverseProxyOptions } from './options.ts';
+import { reverseProxyOptions, unimplementedOptions } from './options.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 
 export interface ListenerInfo {
@@ -105,6 +105,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       continue;
     }
     const o = reverseProxyOptions(model, config.pools);
+    const ignored = unimplementedOptions(model);
+    if (ignored.length > 0) log.warn(`service ${o.name}: not implemented yet, ignored: ${ignored.join(', ')}`);
     let accessLog: AccessLog | null = null;
     if (o.accessLog !== null) {
       accessLog = accessLogs.get(o.accessLog) ?? openAccessLog(o.accessLog);

@@ -111,6 +111,25 @@ export function compileHeaderRules(service: ServiceModel): HeaderRules | null {
   return rules;
 }
 
+/** Perlbal options that parse but do nothing yet: set to anything but their default, they earn a warning. */
+export function unimplementedOptions(service: ServiceModel): string[] {
+  const o = service.options;
+  const set = (k: string): boolean => {
+    const v = o[k];
+    return v !== undefined && v !== null && v !== false && v !== 0 && v !== '' && !(Array.isArray(v) && v.length === 0);
+  };
+  return [
+    'buffer_uploads',
+    'enable_reproxy',
+    'enable_error_retries',
+    'high_priority_cookie',
+    'queue_relief_size',
+    'upload_status_listeners',
+    'server_process',
+    'client_sndbuf_size',
+  ].filter(set);
+}
+
 /** Throws with the service's location if the model cannot run (no listen address, unknown pool). */
 export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolModel[]): ReverseProxyOptions {
   const where = `${service.loc.file}:${service.loc.line}`;
@@ -120,6 +139,8 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     throw new Error(`${where}: service '${service.name}' uses pool '${service.pool}', which does not exist`);
   }
   const o = service.options;
+  // Serving plain HTTP where TLS was configured would be worse than not starting.
+  if (o.enable_ssl === true) throw new Error(`${where}: service '${service.name}': enable_ssl is not supported yet`);
   const masks: Netmask[] = [];
   for (const spec of list(o.trusted_upstream_proxies)) {
     const m = parseNetmask(spec);

@@ -52,7 +52,7 @@ export interface RequestHead {
   /** 0 or 1 (HTTP/1.x, x > 1 is treated as 1). */
   minor: number;
   fields: Fields;
-  /** Host from the absolute-form target (lowercased host, port kept) or the Host field; null if absent. */
+  /** Host from the absolute-form target (lowercased, without port, as Perlbal) or the Host field; null if absent. */
   host: string | null;
   /** Index of the Host field in `fields`, or -1. */
   hostIndex: number;
@@ -273,12 +273,10 @@ export function parseRequestHead(text: string, size: number, limits: HeadLimits)
     if (authority.length === 0 || authority.indexOf('@') !== -1 || !HOST_RE.test(authority)) {
       return fail(400, 'invalid authority in the request target');
     }
-    // RFC 9112 3.2.2: the target's authority replaces any Host field.
+    // RFC 9112 3.2.2: the target's authority replaces any Host field. Like Perlbal, the host is lowercased and
+    // the port dropped (backends see the same Host as behind Perlbal).
     const colon = authority.lastIndexOf(':');
-    host =
-      colon > authority.lastIndexOf(']')
-        ? authority.slice(0, colon).toLowerCase() + authority.slice(colon)
-        : authority.toLowerCase();
+    host = (colon > authority.lastIndexOf(']') ? authority.slice(0, colon) : authority).toLowerCase();
     hostFromTarget = true;
     target = m[2]!.length === 0 ? '/' : m[2]!;
     if (target.charCodeAt(0) !== 0x2f) target = `/${target}`;

@@ -51,7 +51,7 @@ describe('request head', () => {
   test('reduces an absolute-form target to its path and takes the host from it', () => {
     const r = ok('GET http://Abs.Example.com:81/f?q=1 HTTP/1.1\r\nHost: other\r\n\r\n');
     expect(r.target).toBe('/f?q=1');
-    expect(r.host).toBe('abs.example.com:81');
+    expect(r.host).toBe('abs.example.com');
     expect(r.hostFromTarget).toBe(true);
     expect(ok('GET http://h HTTP/1.1\r\nHost: h\r\n\r\n').target).toBe('/');
     expect(ok('GET http://h?x HTTP/1.1\r\nHost: h\r\n\r\n').target).toBe('/?x');

@@ -1,0 +1,152 @@
+// `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P]`: load the config, start the proxy engine (and the HA
+// engine), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
+// flight) and exit 0.
+import { spawn } from 'node:child_process';
+import { closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { defineCommand } from 'citty';
+import { ConfigError } from '../config/errors.ts';
+import type { PerlbalConfig } from '../config/model.ts';
+import { loadPerlbalConfig } from '../config/perlbal.ts';
+import { log } from '../log.ts';
+import { startProxy, type ProxyHandle } from '../proxy/index.ts';
+import { selfInvocation } from '../runtime/self.ts';
+import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+
+export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
+
+/** Set in the environment of the detached child of `--daemon`; fd 3 is its pipe back to the parent. */
+const DAEMON_CHILD_ENV = 'TSBAL_DAEMON_CHILD';
+
+/** Roles that carry client traffic but are not served yet: refusing beats silently leaving their port unbound. */
+const REFUSED_ROLES = new Set(['selector', 'web_server', 'upload_tracker', 'echo']);
+
+function loadConfig(path: string): PerlbalConfig {
+  let config: PerlbalConfig;
+  try {
+    config = loadPerlbalConfig(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  for (const s of config.services) {
+    if (s.enabled && s.role !== null && REFUSED_ROLES.has(s.role)) {
+      throw new UsageError(
+        `${s.loc.file}:${s.loc.line}: service ${s.name}: role ${s.role} is not supported by this version of tsbal run ` +
+          '(reverse_proxy services only)',
+      );
+    }
+  }
+  return config;
+}
+
+/**
+ * `--daemon`: start this program again, detached, without `--daemon`, and wait until the child reports that its
+ * services are up (or why it failed) on fd 3. After that the child has no terminal: run it under systemd in the
+ * foreground to keep its logs.
+ */
+function daemonize(argv: readonly string[]): Promise<void> {
+  const self = selfInvocation();
+  const args = [...self.args, ...argv.filter((a) => a !== '--daemon')];
+  const child = spawn(self.command, args, {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, [DAEMON_CHILD_ENV]: '1' },
+  });
+  return new Promise((resolve, reject) => {
+    let report = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => (report += d));
+    child.once('error', (e) => reject(new UsageError(`cannot start the daemon: ${e.message}`)));
+    // 'close' comes after the child exited and its pipe was read to the end: the whole error message is in.
+    child.once('close', (code) => reject(new UsageError(report.trim() || `the daemon exited during startup (code ${code})`)));
+    pipe.on('end', () => {
+      if (!report.startsWith('ready')) return;
+      child.removeAllListeners('close');
+      child.unref();
+      (pipe as unknown as { destroy(): void }).destroy();
+      resolve();
+    });
+  });
+}
+
+/** In the daemon child: tell the waiting parent how startup went. */
+function reportToParent(message: string): void {
+  if (process.env[DAEMON_CHILD_ENV] !== '1') return;
+  try {
+    // Synchronous: on failure the process exits right after this.
+    writeSync(3, message);
+    closeSync(3);
+  } catch {
+    // The parent is gone; nothing to tell.
+  }
+}
+
+async function runForeground(configPath: string, pidfile: string | undefined): Promise<void> {
+  const config = loadConfig(configPath);
+  const proxyLog = log.withTag('proxy');
+  const engines: Array<{ name: string; close: (graceful: boolean) => Promise<void> }> = [];
+
+  // --- Proxy engine -------------------------------------------------------------------------------------------
+  let proxy: ProxyHandle;
+  try {
+    proxy = await startProxy(config, { log: proxyLog });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  engines.push({ name: 'proxy', close: (graceful) => proxy.close({ graceful }) });
+
+  // --- HA engine ----------------------------------------------------------------------------------------------
+  // Started here, after the proxy, so that taking over a VIP can call proxy.retryBind() for listeners whose
+  // address was not local yet (see proxy.pendingBinds()).
+
+  if (pidfile !== undefined) writeFileSync(pidfile, `${process.pid}\n`);
+  reportToParent('ready\n');
+  log.info(`running (${config.file}); ${proxy.listeners().length} listener(s)`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        log.warn(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      log.info(`${signal}: stopping (finishing requests in flight)`);
+      void Promise.all(engines.map((e) => e.close(true))).then(() => resolve());
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => log.warn('SIGHUP: reload is not supported yet; restart to apply config changes'));
+  });
+  if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  log.info('stopped');
+}
+
+export default defineCommand({
+  meta: { name: 'run', description: 'Run the services of perlbal.conf in the foreground (--daemon to detach)' },
+  args: {
+    ...logArgs,
+    config: { type: 'string', alias: 'c', description: `perlbal.conf to run (default ${DEFAULT_PERLBAL_CONF})` },
+    daemon: { type: 'boolean', description: 'detach once the services are up' },
+    pidfile: { type: 'string', description: 'write the process id to this file (removed on exit)' },
+  },
+  run: ({ args, rawArgs }) =>
+    guarded(async () => {
+      applyLogArgs(args);
+      const configPath = args.config ?? DEFAULT_PERLBAL_CONF;
+      if (args.daemon) {
+        // Validate first, so a config error shows up on this terminal.
+        loadConfig(configPath);
+        await daemonize(['run', ...rawArgs]);
+        return;
+      }
+      try {
+        await runForeground(configPath, args.pidfile);
+      } catch (error) {
+        reportToParent(`${error instanceof UsageError ? error.message : String(error)}\n`);
+        throw error;
+      }
+      process.exit(0);
+    }),
+});
