@@ -15,10 +15,11 @@ const { values } = parseArgs({
     'block-ms': { type: 'string', default: '5' },
     'spike-ms': { type: 'string', default: '0' },
     seconds: { type: 'string', default: '30' },
+    thread: { type: 'string', default: 'worker' },
   },
 });
 
-const ha = await startHa({ haDir: values['ha-dir']!, node: values.node, stateDir: values['state-dir']! });
+const ha = await startHa({ haDir: values['ha-dir']!, node: values.node, stateDir: values['state-dir']!, thread: values.thread === 'main' ? 'main' : 'worker' });
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
 let stopLoad = (): void => undefined;
@@ -60,11 +61,11 @@ if (values.load === 'http') {
 const seconds = Number(values.seconds);
 for (let s = 0; s < seconds; s++) {
   await new Promise((r) => setTimeout(r, 1000));
-  const st = ha.status();
+  const st = await ha.status();
   console.log(JSON.stringify({ t: s + 1, loopP99Ms: delay.percentile(99) / 1e6, loopMaxMs: delay.max / 1e6, heartbeatLag: st.heartbeatLag, peer: st.peer.status }));
   delay.reset();
 }
 stopLoad();
-console.log(JSON.stringify({ final: ha.status() }));
+console.log(JSON.stringify({ final: await ha.status() }));
 await ha.close();
 process.exit(0);

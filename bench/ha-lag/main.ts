@@ -3,7 +3,8 @@
 // Both at keepalive 100ms / deadtime 500ms. Reports lb1's event-loop delay and heartbeat timer lag, and what lb2 saw:
 // late heartbeats and false deaths.
 //
-//   npx bun bench/ha-lag/main.ts [--load http|cpu] [--seconds 30] [--runtime bun|node] [--block-ms 5] [--spike-ms 0]
+//   npx bun bench/ha-lag/main.ts [--load http|cpu] [--seconds 30] [--runtime bun|node] [--thread worker|main]
+//                                [--block-ms 5] [--spike-ms 0] [--connections 200]
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     'block-ms': { type: 'string', default: '5' },
     'spike-ms': { type: 'string', default: '0' },
     connections: { type: 'string', default: '200' },
+    thread: { type: 'string', default: 'worker' },
   },
 });
 const LOADED = fileURLToPath(new URL('./loaded-node.ts', import.meta.url));
@@ -40,7 +42,7 @@ try {
   const args = (h: 'lb1' | 'lb2'): string[] => ['--ha-dir', join(dirs[h], 'ha.d'), '--node', h, '--state-dir', join(dirs[h], 'state')];
   const lb2 = lab.spawn('lb2', [process.execPath, CLI_ENTRY, 'ha', 'run', ...args('lb2')], { label: 'lb2' });
   const runtime = values.runtime === 'node' ? [join(REPO_ROOT, 'node_modules/.bin/node'), '--experimental-strip-types', '--no-warnings'] : [process.execPath];
-  const lb1 = lab.spawn('lb1', [...runtime, LOADED, ...args('lb1'), '--load', values.load!, '--seconds', String(seconds + 4), '--block-ms', values['block-ms']!, '--spike-ms', values['spike-ms']!], { label: 'lb1' });
+  const lb1 = lab.spawn('lb1', [...runtime, LOADED, ...args('lb1'), '--load', values.load!, '--seconds', String(seconds + 4), '--block-ms', values['block-ms']!, '--spike-ms', values['spike-ms']!, '--thread', values.thread!], { label: 'lb1' });
   await waitFor('lb2 to see lb1 active', async () => {
     const r = await lab.exec('lb2', [process.execPath, CLI_ENTRY, 'ha', 'status', '--state-dir', join(dirs.lb2, 'state')]);
     return /peer lb1: active/.test(r.stdout) ? true : undefined;
@@ -63,6 +65,7 @@ try {
   console.log(JSON.stringify({
     load: values.load,
     runtime: values.runtime,
+    thread: values.thread,
     seconds,
     wrkRequestsPerSec: /Requests\/sec:\s+([\d.]+)/.exec(wrk)?.[1] ?? null,
     lb1EventLoopDelayP99MaxMs: Math.max(...samples.map((s) => s.loopP99Ms)),

@@ -15,6 +15,7 @@ export const haArgs = {
 } as const;
 
 export const garpArgs = {
+  'ha-thread': { type: 'string', description: 'where heartbeats run: worker (default; own thread, stops if the main thread stalls past deadtime) or main' },
   'garp-count': { type: 'string', description: `gratuitous ARPs after taking a VIP (default ${DEFAULT_GARP.count})` },
   'garp-interval': { type: 'string', description: `ms between gratuitous ARPs (default ${DEFAULT_GARP.intervalMs})` },
 } as const;
@@ -27,7 +28,13 @@ export function garpFrom(args: { 'garp-count'?: string; 'garp-interval'?: string
   return { count, intervalMs };
 }
 
-export type HaRunArgs = { 'ha-dir'?: string; node?: string; 'state-dir'?: string; 'garp-count'?: string; 'garp-interval'?: string };
+export type HaRunArgs = { 'ha-dir'?: string; node?: string; 'state-dir'?: string; 'garp-count'?: string; 'garp-interval'?: string; 'ha-thread'?: string };
+
+function threadFrom(args: HaRunArgs): 'worker' | 'main' {
+  const t = args['ha-thread'] ?? 'worker';
+  if (t !== 'worker' && t !== 'main') throw new UsageError(`--ha-thread must be worker or main, got '${t}'`);
+  return t;
+}
 
 /**
  * The HA half of `tsbal run`: starts the engine next to the proxy when `<ha-dir>/ha.cf` exists, else returns null
@@ -40,7 +47,7 @@ export async function startHaForRun(args: HaRunArgs, proxy: ProxyGate | null): P
     if (args['ha-dir'] !== undefined) throw new UsageError(`--ha-dir ${haDir}: no ha.cf there`);
     return null;
   }
-  return startHa({ haDir, node: args.node, stateDir: args['state-dir'] ?? DEFAULT_STATE_DIR, proxy, garp: garpFrom(args) }).catch((e: Error) => {
+  return startHa({ haDir, node: args.node, stateDir: args['state-dir'] ?? DEFAULT_STATE_DIR, proxy, garp: garpFrom(args), thread: threadFrom(args) }).catch((e: Error) => {
     throw new UsageError(e.message);
   });
 }
@@ -58,7 +65,7 @@ export function formatStatus(s: HaStatus): string {
     ...s.ping.map((t) => `ping ${t.target}: ${t.up ? 'up' : 'DEAD'}${t.lastReplyMsAgo === null ? '' : ` (reply ${Math.round(t.lastReplyMsAgo)} ms ago)`}`),
     `media: ${s.media.join('; ')}`,
     `packets: received ${s.counters.received}, accepted ${s.counters.accepted}, sent ${s.counters.sent}, resent ${s.counters.resent}, lost ${s.counters.lost}, dropped: ${dropped}`,
-    `heartbeat lag (late vs keepalive): p50 ${s.heartbeatLag.p50Ms} ms, p99 ${s.heartbeatLag.p99Ms} ms, max ${s.heartbeatLag.maxMs} ms (last ${s.heartbeatLag.samples})`,
+    `heartbeat on the ${s.thread} thread${s.muted ? ' (MUTED: main thread stalled)' : ''}; lag (late vs keepalive): p50 ${s.heartbeatLag.p50Ms} ms, p99 ${s.heartbeatLag.p99Ms} ms, max ${s.heartbeatLag.maxMs} ms (last ${s.heartbeatLag.samples})`,
   ];
   return lines.join('\n');
 }
@@ -109,6 +116,7 @@ const run = defineCommand({
         node: args.node,
         stateDir: stateDirOf(args),
         garp: garpFrom(args),
+        thread: threadFrom(args),
       }).catch((e: Error) => {
         throw new UsageError(e.message);
       });

@@ -1,20 +1,20 @@
 // The I/O shell around the pure node: loads /etc/ha.d, persists the generation, opens the heartbeat media, drives
 // the node with one timer set to its next deadline (deadtime precision, not heartbeat's 250 ms poll), runs resource
 // operations one at a time, and serves `tsbal ha` commands. Started by `tsbal run` (or `tsbal ha run`).
-import { performance } from 'node:perf_hooks';
 import type { ConsolaInstance } from 'consola';
 import type { HaDirConfig, ResourceGroup } from '../config/model.ts';
 import { detectLocalNode, loadHaDir } from '../config/hadir.ts';
 import { formatDiagnostic } from '../config/errors.ts';
 import { log as rootLog } from '../log.ts';
 import { nextGeneration } from './generation.ts';
-import { createNode, handle, nextDeadline, statusReport, type HaNode, type StatusReport } from './node.ts';
-import { openTransport, type Transport } from './transport.ts';
+import { startWorker } from '../runtime/worker.ts';
+import { startDriver, type DriverStatus, type ShellEvent } from './driver.ts';
+import type { FromWorker, ToWorker } from './heartbeat.worker.ts';
 import { createVipManager, DEFAULT_GARP, findInPath, resolveVip, vipPresent, type GarpOptions, type VipManager } from './vip.ts';
 import { createGroupRunner, type GroupRunner, type ProxyGate } from './resources.ts';
 import { startPinger, type Pinger } from './ping.ts';
 import { serveControl, type ControlAnswer, type ControlServer } from './control.ts';
-import type { CommandName, EngineConfig, HaAction, HaEvent } from './types.ts';
+import type { CommandName, EngineConfig, HaAction } from './types.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/tsbal';
 export const DEFAULT_HA_DIR = '/etc/ha.d';
@@ -27,21 +27,15 @@ export interface HaRunOptions {
   proxy?: ProxyGate | null;
   garp?: GarpOptions;
   logger?: ConsolaInstance;
+  /** Where the heartbeat runs: its own worker thread (default), or the main thread. */
+  thread?: 'worker' | 'main';
 }
 
-export interface TimerLag {
-  samples: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
-
-/** `heartbeatLag`: how much later than keepalive each status went out (event-loop stalls show up here). */
-export type HaStatus = StatusReport & { media: string[]; heartbeatLag: TimerLag };
+export type HaStatus = DriverStatus;
 
 export interface HaHandle {
   readonly config: HaDirConfig;
-  status(): HaStatus;
+  status(): Promise<HaStatus>;
   command(command: Exclude<CommandName, 'shutdown'>, which: string): Promise<{ ok: boolean; msg: string }>;
   /** Graceful stop: hands every resource to the peer at once, sends shutdone, closes. */
   close(): Promise<void>;
@@ -79,13 +73,6 @@ export function engineConfigFrom(cfg: HaDirConfig, me: string, generation: numbe
   };
 }
 
-function lagSummary(lags: number[]): TimerLag {
-  if (lags.length === 0) return { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 };
-  const s = [...lags].sort((a, b) => a - b);
-  const at = (q: number): number => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 10) / 10;
-  return { samples: s.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
-}
-
 /** Removes any of the cluster's VIPs left on our interfaces by a crash: until the cluster decides, we hold nothing. */
 async function clearLeftovers(groups: ResourceGroup[], vips: VipManager, l: ConsolaInstance): Promise<void> {
   for (const g of groups) {
@@ -98,6 +85,96 @@ async function clearLeftovers(groups: ResourceGroup[], vips: VipManager, l: Cons
       }
     }
   }
+}
+
+/** The node's side of the engine, wherever it runs. */
+interface Heart {
+  feed(ev: ShellEvent): void;
+  status(): Promise<HaStatus>;
+  resendShutdone(): void;
+  close(): Promise<void>;
+}
+
+type NonSend = Exclude<HaAction, { kind: 'send' }>;
+
+async function heartOnMain(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: NonSend) => void): Promise<Heart> {
+  const d = await startDriver({ cfg, media: dir.hacf.media, udpPort: dir.hacf.udpPort, thread: 'main', onAction });
+  return { feed: d.feed, status: async () => d.status(), resendShutdone: d.resendShutdone, close: d.close };
+}
+
+/**
+ * The heartbeat in its worker. The main thread tells it every keepalive/2 that it is alive; silent for longer than
+ * deadtime, the worker stops heartbeating (fate sharing). If the worker dies, `onCrash` runs.
+ */
+async function heartInWorker(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: NonSend) => void, onCrash: (why: string) => void): Promise<Heart> {
+  const worker = startWorker('ha/heartbeat');
+  const post = (m: ToWorker): void => worker.postMessage(m);
+  const pending = new Map<number, (s: HaStatus) => void>();
+  let nextId = 1;
+  let closing = false;
+  let closed: () => void = () => undefined;
+  const closedP = new Promise<void>((r) => (closed = r));
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: FromWorker) => {
+      switch (m.t) {
+        case 'ready':
+          resolve();
+          break;
+        case 'failed':
+          reject(new Error(m.msg));
+          break;
+        case 'action':
+          onAction(m.a);
+          break;
+        case 'status':
+          pending.get(m.id)?.(m.status);
+          pending.delete(m.id);
+          break;
+        case 'closed':
+          closed();
+          break;
+      }
+    });
+    worker.on('error', (e) => {
+      reject(e);
+      if (!closing) onCrash(`heartbeat worker failed: ${e.stack ?? e.message}`);
+    });
+    worker.on('exit', (code) => {
+      closed();
+      reject(new Error(`heartbeat worker exited (${code})`));
+      if (!closing) onCrash(`heartbeat worker exited (${code})`);
+    });
+  });
+  post({ t: 'init', cfg, media: dir.hacf.media, udpPort: dir.hacf.udpPort, muteAfterMs: cfg.deadtimeMs });
+  const alive = setInterval(() => post({ t: 'alive' }), Math.max(20, Math.floor(cfg.keepaliveMs / 2)));
+  try {
+    await ready;
+  } catch (error) {
+    clearInterval(alive);
+    closing = true;
+    await worker.terminate();
+    throw error;
+  }
+  return {
+    feed: (ev) => post({ t: 'event', ev }),
+    status: () =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        post({ t: 'status', id });
+        setTimeout(() => {
+          if (pending.delete(id)) reject(new Error('the heartbeat worker did not answer'));
+        }, 2000).unref?.();
+      }),
+    resendShutdone: () => post({ t: 'resendShutdone' }),
+    close: async () => {
+      closing = true;
+      clearInterval(alive);
+      post({ t: 'close' });
+      await Promise.race([closedP, new Promise((r) => setTimeout(r, 2000).unref?.())]);
+      await worker.terminate();
+    },
+  };
 }
 
 export async function startHa(o: HaRunOptions): Promise<HaHandle> {
@@ -113,44 +190,17 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   const vips = createVipManager(o.garp ?? DEFAULT_GARP, (level, msg) => l[level](msg));
   const runner: GroupRunner = createGroupRunner({ haDir: o.haDir, vips, proxy: o.proxy ?? null, scriptTimeoutMs: 60_000 });
   let control: ControlServer | null = null;
-  let transport: Transport | null = null;
+  let heart: Heart | null = null;
   let pinger: Pinger | null = null;
-  let node: HaNode;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const lags: number[] = [];
-  let lastStatusAt: number | null = null;
   let stopResolve: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stopResolve = resolve));
   let replyWaiter: ((r: { ok: boolean; msg: string }) => void) | null = null;
   let exitWaiter: (() => void) | null = null;
-  let lastShutdone: Uint8Array | null = null;
 
-  const clock = (): { now: number; wall: number } => ({ now: performance.now(), wall: Date.now() });
+  const feed = (ev: ShellEvent): void => heart?.feed(ev);
 
-  const feed = (ev: HaEvent): void => {
-    let actions: HaAction[];
-    try {
-      actions = handle(node, ev);
-    } catch (error) {
-      l.error(`HA engine bug handling ${ev.kind}: ${(error as Error).stack ?? error}`);
-      return;
-    }
-    for (const a of actions) perform(a);
-    schedule();
-  };
-
-  const perform = (a: HaAction): void => {
+  const perform = (a: NonSend): void => {
     switch (a.kind) {
-      case 'send':
-        transport?.send(a.bytes);
-        if (a.type === 'status') {
-          const now = performance.now();
-          if (lastStatusAt !== null) lags.push(Math.max(0, now - lastStatusAt - node.cfg.keepaliveMs));
-          if (lags.length > 2000) lags.splice(0, lags.length - 1000);
-          lastStatusAt = now;
-        }
-        if (a.type === 'shutdone') lastShutdone = a.bytes;
-        break;
       case 'acquire':
       case 'release':
         void runOp(a.kind, a.opId, a.groups, a.reason);
@@ -183,72 +233,64 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     }
     const ok = groups.filter((g) => !failed.includes(g.key)).map((g) => g.key);
     if (ok.length > 0) l.info(`${kind === 'acquire' ? 'acquired' : 'released'} ${ok.join(', ')} in ${Math.round(performance.now() - started)} ms (${reason})`);
-    feed({ kind: 'opDone', opId, failed, errors, ...clock() });
+    feed({ kind: 'opDone', opId, failed, errors });
   };
 
-  const schedule = (): void => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    const due = nextDeadline(node);
-    if (!Number.isFinite(due)) return;
-    const { now } = clock();
-    timer = setTimeout(() => {
-      timer = null;
-      feed({ kind: 'tick', ...clock() });
-    }, Math.max(0, due - now));
-  };
-
-  const shutdownSockets = async (): Promise<void> => {
-    if (timer) clearTimeout(timer);
-    timer = null;
+  const shutdownAll = async (): Promise<void> => {
     pinger?.close();
     vips.close();
-    await transport?.close();
+    await heart?.close();
     await control?.close();
     stopResolve();
   };
 
+  /** The heartbeat thread died: we no longer heartbeat, so the peer takes over; we must not hold anything. */
+  const onCrash = (why: string): void => {
+    l.error(`${why}: releasing every resource and stopping the HA engine`);
+    heart = null;
+    void (async () => {
+      for (const g of [...config.haresources.groups].reverse()) await runner.stop(g).catch((e: Error) => l.error(e.message));
+      await shutdownAll();
+    })();
+  };
+
   try {
     const generation = nextGeneration(o.stateDir, config.hacf.hbgenmethod, Math.floor(Date.now() / 1000));
-    node = createNode(engineConfigFrom(config, me, generation));
+    const cfg = engineConfigFrom(config, me, generation);
     control = await serveControl(o.stateDir, async (req): Promise<ControlAnswer> => {
-      if (req.cmd === 'status') return { ok: true, status: handleStatus() };
+      if (req.cmd === 'status') return { ok: true, status: await handleStatus() };
       return handleCommand(req.cmd, req.which ?? '');
     });
     await clearLeftovers(config.haresources.groups, vips, l);
-    transport = await openTransport({
-      media: config.hacf.media,
-      udpPort: config.hacf.udpPort,
-      onPacket: (bytes, from) => feed({ kind: 'packet', bytes, from, ...clock() }),
-      onError: (msg) => l.warn(msg),
-    });
-    l.info(`heartbeat media: ${transport.describe().join('; ')}`);
+    heart = o.thread === 'main' ? await heartOnMain(cfg, config, perform) : await heartInWorker(cfg, config, perform, onCrash);
+    if (cfg.pingTargets.length > 0) {
+      pinger = startPinger({
+        targets: cfg.pingTargets,
+        intervalMs: Math.min(cfg.keepaliveMs, Math.max(50, cfg.deadpingMs / 4)),
+        onReply: (target) => feed({ kind: 'pingReply', target }),
+        onLog: (level, msg) => l[level](msg),
+      });
+    }
   } catch (error) {
-    await shutdownSockets();
+    await shutdownAll();
     throw error;
   }
-  if (node.cfg.pingTargets.length > 0) {
-    pinger = startPinger({
-      targets: node.cfg.pingTargets,
-      intervalMs: Math.min(node.cfg.keepaliveMs, Math.max(50, node.cfg.deadpingMs / 4)),
-      onReply: (target) => feed({ kind: 'pingReply', target, ...clock() }),
-      onLog: (level, msg) => l[level](msg),
-    });
-  }
-  feed({ kind: 'start', ...clock() });
 
-  function handleStatus(): HaStatus {
-    return { ...statusReport(node, clock().now), media: transport?.describe() ?? [], heartbeatLag: lagSummary(lags) };
+  function handleStatus(): Promise<HaStatus> {
+    if (!heart) return Promise.reject(new Error('the HA engine is stopped'));
+    return heart.status();
   }
 
   function handleCommand(command: Exclude<CommandName, 'shutdown'>, which: string): Promise<{ ok: boolean; msg: string }> {
     return new Promise((resolve) => {
       replyWaiter = resolve;
-      feed({ kind: 'command', command, which, ...clock() });
-      if (replyWaiter === resolve) {
-        replyWaiter = null;
-        resolve({ ok: false, msg: 'the engine gave no answer' });
-      }
+      feed({ kind: 'command', command, which });
+      setTimeout(() => {
+        if (replyWaiter === resolve) {
+          replyWaiter = null;
+          resolve({ ok: false, msg: 'the engine gave no answer' });
+        }
+      }, 3000).unref?.();
     });
   }
 
@@ -261,17 +303,15 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     close() {
       closing ??= (async () => {
         const exited = new Promise<void>((resolve) => (exitWaiter = resolve));
-        feed({ kind: 'command', command: 'shutdown', which: '', ...clock() });
-        const bound = node.cfg.shutdownWaitMs + 20_000;
-        await Promise.race([exited, new Promise((r) => setTimeout(r, bound).unref?.())]);
+        feed({ kind: 'command', command: 'shutdown', which: '' });
+        const bound = 5_000 + 20_000;
+        await Promise.race([exited, stopped, new Promise((r) => setTimeout(r, bound).unref?.())]);
         // shutdone is what lets the peer take over at once: send it twice in case one copy is lost (the peer
         // drops the duplicate by seq).
-        if (lastShutdone) {
-          await new Promise((r) => setTimeout(r, 20));
-          transport?.send(lastShutdone);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        await shutdownSockets();
+        await new Promise((r) => setTimeout(r, 20));
+        heart?.resendShutdone();
+        await new Promise((r) => setTimeout(r, 20));
+        await shutdownAll();
       })();
       return closing;
     },

@@ -618,6 +618,8 @@ function audit(s: RscState, c: RscCtx): void {
   s.lastAudit = key;
   if (s.hold & LOCAL && s.otherHolds & FOREIGN && changed) {
     c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
+    // The peer may not know we hold them (we were silent to it, not it to us): tell it, so it releases.
+    sendHeld(s, c, isStable(s));
   }
   if (s.otherHolds & LOCAL && s.hold & FOREIGN) {
     if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);

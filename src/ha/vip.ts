@@ -136,8 +136,13 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
       stopGarp(v.ip);
       const g = { timers: [] as Array<ReturnType<typeof setTimeout>>, children: new Set<ChildProcess>() };
       garps.set(v.ip, g);
-      announce(v, g);
-      for (let i = 1; i < garp.count; i++) g.timers.push(setTimeout(() => announce(v, g), i * garp.intervalMs));
+      // Chained, so a slow spawn never squeezes two announcements together.
+      let left = garp.count;
+      const next = (): void => {
+        announce(v, g);
+        if (--left > 0) g.timers.push(setTimeout(next, garp.intervalMs));
+      };
+      next();
     },
     async remove(v) {
       stopGarp(v.ip);

@@ -218,6 +218,19 @@ describe('split brain', () => {
     expect(sim.holder()).toEqual(['lb1']);
   });
 
+  test('a one-way outage (lb2 cannot hear lb1, lb1 hears lb2): lb2 takes over, and after it lb1 keeps the VIP alone', () => {
+    const sim = pair();
+    let cut = true;
+    sim.link = (from) => !(cut && from === 'lb1');
+    sim.until(() => sim.holder().length === 2, 2000);
+    cut = false;
+    sim.until(() => sim.holder().length === 1, 2000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(sim.get('lb1').logs.some((l) => l.msg.startsWith('SPLIT BRAIN: both lb1 and lb2 hold lb1'))).toBe(true);
+    sim.run(2000);
+    expect(sim.holder()).toEqual(['lb1']);
+  });
+
   test('with a ping node, the side that loses it releases the VIP and the other side takes it', () => {
     const sim = new Sim();
     const ping = { pingTargets: [{ name: '198.18.0.254', members: ['198.18.0.254'] }] };
