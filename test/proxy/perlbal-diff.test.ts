@@ -3,7 +3,7 @@
 // tsbal's side must agree with them on everything but the differences docs/compat.md declares, which are
 // asserted explicitly (HTTP/1.1 to backends, hop-by-hop stripping, X-Forwarded-Proto and X-Real-IP).
 import { afterAll, describe, expect } from 'bun:test';
-import { parseHead } from '../harness/httpwire.ts';
+import { headerAll, parseHead } from '../harness/httpwire.ts';
 import { TUTORIAL_OPTIONS, type ReverseProxySpec } from '../harness/perlbalconf.ts';
 import type { RecordedRequest } from '../harness/rawbackend.ts';
 import { describeOutcome } from '../harness/rawclient.ts';
@@ -102,6 +102,7 @@ function checkTsbal(c: DiffCase, obs: Observation): void {
     },
   };
   expect(comparableResponse(obs.outcome), context).toEqual(comparableResponse(goldenOutcome));
+  expect(obs.outcome.kind === 'response' && obs.outcome.response.statusLine, 'HTTP/1.1 status line to every client').toStartWith('HTTP/1.1 ');
   expect(obs.closedAfter, `connection closed after the response (${context})`).toBe(c.perlbal.closedAfter);
   c.tsbal?.(obs);
 }
@@ -152,6 +153,12 @@ runCases('reverse_proxy with the tutorial options', { set: TUTORIAL_OPTIONS }, [
       ],
       client: okKept('/hdrs'),
       closedAfter: false,
+    },
+    tsbal: (obs) => {
+      const [req] = proxiedOnly(obs.seen);
+      // docs/compat.md: repeated fields go out as separate lines (Perlbal's ", " join breaks Cookie).
+      expect(headerAll(req?.head.headers ?? [], 'cookie')).toEqual(['c=1', 'd=2']);
+      expect(headerAll(req?.head.headers ?? [], 'x-dup')).toEqual(['one', 'two']);
     },
   },
   {
