@@ -9,7 +9,7 @@
 // Every request is logged to access.log as `<name> "<request line>" <status> <bytes>`; see apacheHits().
 import fs from 'node:fs';
 import path from 'node:path';
-import { LOOPBACK } from './ports.ts';
+import { LOOPBACK, sleep } from './ports.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts } from './procs.ts';
 
 const MODULES = '/usr/lib/apache2/modules';
@@ -22,8 +22,10 @@ export interface ApacheOptions {
 
 export interface Apache extends Daemon {
   port: number;
-  /** Request lines logged so far, e.g. `GET / HTTP/1.0`. */
+  /** Request lines logged so far, e.g. `GET / HTTP/1.0`. Apache logs after it responds, so this can lag. */
   hits(): string[];
+  /** Polls hits() until there are at least `count` (or `timeoutMs` passes) and returns them. */
+  waitForHits(count: number, timeoutMs?: number): Promise<string[]>;
 }
 
 const SLOW_LUA = `
@@ -109,15 +111,25 @@ export function startApache(options: ApacheOptions = {}): Promise<Apache> {
       // Debian's apache2 refuses to start without these when it reads its envvars-based defaults.
       env: { ...process.env, APACHE_RUN_DIR: dir, APACHE_LOCK_DIR: dir, APACHE_LOG_DIR: dir },
     });
+    const hits = (): string[] => {
+      const log = fs.existsSync(path.join(dir, 'access.log')) ? fs.readFileSync(path.join(dir, 'access.log'), 'utf8') : '';
+      return log
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => /"(.*)"/.exec(line)?.[1] ?? line);
+    };
     return {
       ...daemon,
       port: port!,
-      hits: () => {
-        const log = fs.existsSync(path.join(dir, 'access.log')) ? fs.readFileSync(path.join(dir, 'access.log'), 'utf8') : '';
-        return log
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => /"(.*)"/.exec(line)?.[1] ?? line);
+      hits,
+      async waitForHits(count, timeoutMs = 2000) {
+        const deadline = Date.now() + timeoutMs;
+        let seen = hits();
+        while (seen.length < count && Date.now() < deadline) {
+          await sleep(20);
+          seen = hits();
+        }
+        return seen;
       },
     };
   });

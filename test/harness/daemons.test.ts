@@ -37,7 +37,7 @@ describe('daemons', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     const echo = await fetch(`http://127.0.0.1:${apache.port}/echo`, { headers: { 'X-Probe': 'p1' } });
     expect(await echo.text()).toContain('X-Probe: p1');
-    expect(apache.hits()).toEqual(['GET / HTTP/1.1', 'GET /slow?ms=200 HTTP/1.1', 'GET /echo HTTP/1.1']);
+    expect(await apache.waitForHits(3)).toEqual(['GET / HTTP/1.1', 'GET /slow?ms=200 HTTP/1.1', 'GET /echo HTTP/1.1']);
     expect(apache.usage().processes).toBeGreaterThanOrEqual(2); // parent + event child
     await apache.stop();
     expect(groupUsage(apache.pid).processes).toBe(0);
