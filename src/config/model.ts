@@ -42,7 +42,10 @@ export interface HeaderRule {
 export interface VhostRule {
   /** Lowercased pattern: `*.site.com`, `site.com`, `*`. */
   pattern: string;
-  /** Target service name; keeps its case, checked at run time like Perlbal (a missing one falls through). */
+  /**
+   * Target service name, lowercased (tsbal names are case-insensitive); it may be created after the VHOST line.
+   * A missing target is a warning at load time and falls through at run time, as in Perlbal.
+   */
   service: string;
   loc: SourceLocation;
 }
@@ -64,7 +67,9 @@ export interface ServiceModel {
   pool: string | null;
   /**
    * Every option valid for the role, with defaults filled in (see the option table in the parser).
-   * Keys are Perlbal's names; values are typed (bool, int seconds, bytes, string, list).
+   * Keys are Perlbal's names; values are typed: bool, int, times in ms, sizes in bytes, string, string[]
+   * (lists), number[] (error_retry_schedule, ms); null for options without a default that were not set.
+   * `src/config/perlbal/options.ts` is the table of keys, types and defaults.
    */
   options: Record<string, OptionValue>;
   /** `HEADER <svc> INSERT|REMOVE`, in the order given. */

@@ -32,7 +32,7 @@ export interface PerlbalState {
   /** Perlbal auto-creates `<svc>_pool` for obsolete service-level nodefile until any CREATE POOL. */
   vivifyPools: boolean;
   files: string[];
-  /** Warnings from commands, located; errors are returned by each command instead. */
+  /** Warnings from commands, located; errors are returned by each command instead. A long-lived (management) state should take and clear them. */
   warnings: ConfigDiagnostic[];
 }
 
