@@ -87,6 +87,10 @@ export async function buildAll(outDir: string): Promise<void> {
   const started = Date.now();
   const arches = requestedArches();
   fs.mkdirSync(outDir, { recursive: true });
+  // Temp files of an interrupted build (a killed pkg run leaves a 120 MB one behind).
+  for (const name of fs.readdirSync(outDir)) {
+    if (/^\..+\.tmp-\d+-\d+$/.test(name)) fs.rmSync(path.join(outDir, name), { force: true });
+  }
   const bundle = await bundleProgram({ outfile: path.join(outDir, 'tsbal.cjs') });
   report('tsbal.cjs', `${formatBytes(bundle.bytes)}, workers: ${bundle.workers.join(', ') || 'none'}`, started);
   const bundleHash = bundle.sha256;
