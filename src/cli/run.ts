@@ -1,5 +1,5 @@
-// `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P]`: load the config, start the proxy engine (and the HA
-// engine), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
+// `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P] [--ha-dir D --node N --state-dir S]`: load the config, start
+// the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
 // flight) and exit 0.
 import { spawn } from 'node:child_process';
 import { closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { log } from '../log.ts';
 import { startProxy, type ProxyHandle } from '../proxy/index.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import { garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
@@ -82,7 +83,7 @@ function reportToParent(message: string): void {
   }
 }
 
-async function runForeground(configPath: string, pidfile: string | undefined): Promise<void> {
+async function runForeground(configPath: string, pidfile: string | undefined, haOptions: HaRunArgs): Promise<void> {
   const config = loadConfig(configPath);
   const proxyLog = log.withTag('proxy');
   const engines: Array<{ name: string; close: (graceful: boolean) => Promise<void> }> = [];
@@ -99,6 +100,20 @@ async function runForeground(configPath: string, pidfile: string | undefined): P
   // --- HA engine ----------------------------------------------------------------------------------------------
   // Started here, after the proxy, so that taking over a VIP can call proxy.retryBind() for listeners whose
   // address was not local yet (see proxy.pendingBinds()).
+  const ha = await startHaForRun(haOptions, proxy).catch(async (error: Error) => {
+    await proxy.close({ graceful: false });
+    throw error;
+  });
+  if (ha) {
+    // Closed first (engines close in reverse order): the VIP moves to the peer, then the proxy drains.
+    let haClosing = false;
+    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close()) });
+    void ha.stopped.then(() => {
+      if (haClosing) return;
+      log.error('the HA engine stopped on its own (its resources are released): exiting so the service restarts whole');
+      process.exit(1);
+    });
+  }
 
   if (pidfile !== undefined) writeFileSync(pidfile, `${process.pid}\n`);
   reportToParent('ready\n');
@@ -113,7 +128,9 @@ async function runForeground(configPath: string, pidfile: string | undefined): P
       }
       stopping = true;
       log.info(`${signal}: stopping (finishing requests in flight)`);
-      void Promise.all(engines.map((e) => e.close(true))).then(() => resolve());
+      void (async () => {
+        for (const e of [...engines].reverse()) await e.close(true);
+      })().then(() => resolve());
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -130,6 +147,8 @@ export default defineCommand({
     config: { type: 'string', alias: 'c', description: `perlbal.conf to run (default ${DEFAULT_PERLBAL_CONF})` },
     daemon: { type: 'boolean', description: 'detach once the services are up' },
     pidfile: { type: 'string', description: 'write the process id to this file (removed on exit)' },
+    ...haArgs,
+    ...garpArgs,
   },
   run: ({ args, rawArgs }) =>
     guarded(async () => {
@@ -142,7 +161,7 @@ export default defineCommand({
         return;
       }
       try {
-        await runForeground(configPath, args.pidfile);
+        await runForeground(configPath, args.pidfile, args);
       } catch (error) {
         reportToParent(`${error instanceof UsageError ? error.message : String(error)}\n`);
         throw error;

@@ -43,6 +43,9 @@ export interface HaHandle {
   readonly stopped: Promise<void>;
 }
 
+/** Ping every keepalive, and at least four times per deadping. */
+const pingIntervalFor = (keepaliveMs: number, deadpingMs: number): number => Math.min(keepaliveMs, Math.max(50, deadpingMs / 4));
+
 export function engineConfigFrom(cfg: HaDirConfig, me: string, generation: number): EngineConfig {
   const { hacf, authkeys, haresources } = cfg;
   const authKey = authkeys.keys.find((k) => k.index === authkeys.activeIndex);
@@ -64,6 +67,7 @@ export function engineConfigFrom(cfg: HaDirConfig, me: string, generation: numbe
       ...hacf.pingNodes.map((ip) => ({ name: ip, members: [ip] })),
       ...hacf.pingGroups.map((g) => ({ name: g.name, members: g.members })),
     ],
+    pingIntervalMs: pingIntervalFor(hacf.keepaliveMs, hacf.deadpingMs),
     generation,
     maxRexmitDelayMs: hacf.maxRexmitDelayMs,
     rqstDelayMs: 10_000,
@@ -266,7 +270,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     if (cfg.pingTargets.length > 0) {
       pinger = startPinger({
         targets: cfg.pingTargets,
-        intervalMs: Math.min(cfg.keepaliveMs, Math.max(50, cfg.deadpingMs / 4)),
+        intervalMs: cfg.pingIntervalMs,
         onReply: (target) => feed({ kind: 'pingReply', target }),
         onLog: (level, msg) => l[level](msg),
       });

@@ -21,7 +21,8 @@ export type DriverStatus = StatusReport & { media: string[]; heartbeatLag: Timer
 export type ShellEvent =
   | { kind: 'command'; command: 'standby' | 'takeover' | 'shutdown'; which: string }
   | { kind: 'opDone'; opId: number; failed: string[]; errors: string[] }
-  | { kind: 'pingReply'; target: string };
+  | { kind: 'pingReply'; target: string }
+  | { kind: 'resync' };
 
 export interface DriverOptions {
   cfg: EngineConfig;

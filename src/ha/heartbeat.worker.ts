@@ -36,8 +36,10 @@ const maySend = (): boolean => {
   const silent = performance.now() - lastAlive;
   if (silent <= muteAfterMs) {
     if (mutedSince !== null) {
-      post({ t: 'action', a: { kind: 'log', level: 'warn', msg: `main thread is back after ${Math.round(silent)} ms: heartbeats resume` } });
+      post({ t: 'action', a: { kind: 'log', level: 'warn', msg: `main thread is back: heartbeats resume after ${Math.round(performance.now() - mutedSince)} ms muted` } });
       mutedSince = null;
+      // What the node sent while muted never left; the peer will not ask for it again (it saw us die).
+      setImmediate(() => driver?.feed({ kind: 'resync' }));
     }
     return true;
   }

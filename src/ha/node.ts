@@ -146,6 +146,19 @@ function sendStatus(o: Out): void {
 
 const peerAlive = (p: PeerState): boolean => p.status !== 'dead' && p.status !== 'unknown';
 
+/**
+ * ipfail's question at takeover time: can we still reach a ping node? A reply must be recent (a few ping intervals),
+ * not merely "not yet declared dead": when our own link goes down, the peer and the ping node fall silent together,
+ * and the peer's deadtime may run out before the ping node's deadping does.
+ */
+function canTakeOver(node: HaNode, now: number): boolean {
+  const { pingTargets, pingIntervalMs, deadpingMs } = node.cfg;
+  if (pingTargets.length === 0) return true;
+  const fresh = Math.min(deadpingMs, Math.max(3 * pingIntervalMs, 200));
+  for (const p of node.ping.values()) if (p.lastReply !== null && now - p.lastReply <= fresh) return true;
+  return false;
+}
+
 function pingUpCount(node: HaNode): number {
   let n = 0;
   for (const p of node.ping.values()) if (p.up) n++;
@@ -164,7 +177,7 @@ function rscCtx(o: Out): fsm.RscCtx {
     shutdownWaitMs: node.cfg.shutdownWaitMs,
     retryFailedMs: node.cfg.retryFailedMs,
     peerAlive: peerAlive(node.peer),
-    canHold: node.cfg.pingTargets.length === 0 || pingUpCount(node) > 0,
+    canTakeOver: canTakeOver(node, o.now),
     send: (body) => send(o, body),
     log: (level, msg) => log(o, level, msg),
     act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason }),
@@ -211,6 +224,11 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
       }
       break;
     }
+    case 'resync':
+      log(o, 'info', 're-announcing our status and resources (what we sent meanwhile was lost)');
+      sendStatus(o);
+      fsm.rscResync(node.rsc, rscCtx(o));
+      break;
     case 'tick':
       break;
   }
@@ -267,7 +285,7 @@ function onPacket(o: Out, bytes: Uint8Array): void {
   if (env.src !== node.peerName) return drop(o, 'unknownNode', `dropped ${msg.body.t} from unknown node '${env.src}'`);
   const peer = node.peer;
   const wasDead = peer.status === 'dead';
-  const seqVerdict = checkSeq(peer.seq, env.hg, env.seq, o.now, () => rexmitDelay(node));
+  const seqVerdict = checkSeq(peer.seq, env.hg, env.seq, o.now, () => rexmitDelay(node), wasDead);
   if (seqVerdict.kind === 'drop') {
     const why = seqVerdict.reason === 'staleGeneration'
       ? `dropped ${msg.body.t} from ${env.src}: old generation ${env.hg} < ${peer.seq.generation} (replay?)`

@@ -93,8 +93,8 @@ export interface RscCtx {
   shutdownWaitMs: number;
   retryFailedMs: number;
   peerAlive: boolean;
-  /** False when ping nodes are configured and none answers: we are the isolated one. */
-  canHold: boolean;
+  /** False when ping nodes are configured and none answered lately: we may be the cut-off side. */
+  canTakeOver: boolean;
   send(body: Body): void;
   log(level: LogLevel, msg: string): void;
   act(kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): void;
@@ -217,11 +217,6 @@ function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
     if (s.standby === 'not') c.log('info', 'Local Resource acquisition completed. (none)');
     return;
   }
-  if (!c.canHold) {
-    c.log('error', 'not acquiring our resources: no ping node answers (this node looks isolated)');
-    s.takeoverDeferred = true;
-    return;
-  }
   s.hold |= LOCAL;
   enqueue(s, c, 'acquire', LOCAL, 'req_our');
 }
@@ -231,7 +226,7 @@ function takeoverFromNode(s: RscState, c: RscCtx): void {
     c.log('info', 'Resource takeover cancelled - shutdown in progress.');
     return;
   }
-  if (!c.canHold) {
+  if (!c.canTakeOver) {
     c.log('error', `not taking over from ${c.peer}: no ping node answers (this node looks isolated)`);
     s.takeoverDeferred = true;
     return;
@@ -355,6 +350,11 @@ export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
     s.localTakeoverAt = null;
     s.startingSince = null;
   }
+  if (!c.canTakeOver) {
+    c.log('error', `not taking over from ${c.peer}: no ping node answers (this node looks isolated)`);
+    s.takeoverDeferred = true;
+    return;
+  }
   if (!(everHeard && s.otherHolds === NONE)) {
     c.send({ t: 'stonith', node: c.peer, result: 'n_stnth' });
     c.log('warn', 'No STONITH device configured.');
@@ -390,8 +390,15 @@ export function rscPeerRestarted(s: RscState, c: RscCtx): void {
   }
 }
 
+/** Our packets were lost for a while (a muted heartbeat worker): say again what we hold, and audit afresh. */
+export function rscResync(s: RscState, c: RscCtx): void {
+  s.lastAudit = '';
+  if (s.rstate === 'stable' && !s.shuttingDown) sendHeld(s, c, isStable(s));
+}
+
 /** A dead peer is heard again: tell it what we hold, so both sides can audit (and resolve a split brain). */
 export function rscPeerBack(s: RscState, c: RscCtx): void {
+  s.takeoverDeferred = false;
   if (s.rstate === 'stable') sendHeld(s, c, isStable(s));
 }
 
@@ -605,7 +612,7 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
     s.hold = NONE;
     s.takeoverDeferred = true;
     enqueue(s, c, 'release', held, 'isolated');
-  } else if (mine > 0 && s.takeoverDeferred && s.rstate === 'stable') {
+  } else if (c.canTakeOver && s.takeoverDeferred && s.rstate === 'stable') {
     c.log('info', `ping nodes answer again: taking over from dead ${c.peer}`);
     takeoverFromNode(s, c);
   }

@@ -12,7 +12,8 @@ type ScriptResource = Extract<Resource, { kind: 'script' }>;
 export interface ProxyGate {
   listeners(): ReadonlyArray<{ host: string; port: number }>;
   isListening(host: string, port: number): boolean;
-  retryBind(): unknown;
+  /** Binds what could not be bound yet; resolves to the binds that still fail. */
+  retryBind(): Promise<ReadonlyArray<{ host: string; port: number; code?: string }>>;
 }
 
 export interface GroupRunner {
@@ -68,11 +69,11 @@ export function createGroupRunner(o: GroupRunnerOptions): GroupRunner {
     await o.vips.add(vip);
     if (o.proxy) {
       // With ip_nonlocal_bind off the proxy could not bind the VIP before it existed: let it try now.
-      await o.proxy.retryBind();
+      const failing = (await o.proxy.retryBind()).filter((f) => f.host === vip.ip);
       const deaf = o.proxy.listeners().filter((l) => l.host === vip.ip && !o.proxy!.isListening(l.host, l.port));
-      if (deaf.length > 0) {
+      if (failing.length > 0 || deaf.length > 0) {
         await o.vips.remove(vip);
-        const where = deaf.map((l) => `${l.host}:${l.port}`).join(', ');
+        const where = [...failing.map((f) => `${f.host}:${f.port}${f.code ? ` (${f.code})` : ''}`), ...deaf.map((l) => `${l.host}:${l.port}`)].join(', ');
         throw new Error(`refusing to hold ${vip.ip}: the proxy cannot listen on ${where} (set net.ipv4.ip_nonlocal_bind=1, or check the port)`);
       }
     }

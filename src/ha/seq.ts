@@ -26,7 +26,8 @@ export type SeqVerdict =
 
 /**
  * Decides whether a packet from this sender is new. Unlike heartbeat, the last seq survives the sender being declared
- * dead, so a replay of its old packets cannot bring it back to life; a real partition keeps counting up and is accepted.
+ * dead, so a replay of its old packets cannot bring it back to life; a real partition keeps counting up and is accepted,
+ * and (as in heartbeat, which starts over) the packets lost during it are not requested again.
  */
 export function checkSeq(
   track: SeqTrack,
@@ -34,6 +35,8 @@ export function checkSeq(
   seq: number | null,
   now: number,
   requestDelay: () => number,
+  /** The sender was declared dead: what it sent meanwhile is history, not to be requested and replayed as news. */
+  senderWasDead = false,
 ): SeqVerdict {
   if (track.generation !== null && generation < track.generation) return { kind: 'drop', reason: 'staleGeneration' };
   let restarted = false;
@@ -52,7 +55,7 @@ export function checkSeq(
   if (seq === last) return { kind: 'drop', reason: 'duplicate' };
   if (seq > last) {
     const lost = seq - last - 1;
-    if (lost > SEQ_GAP_LIMIT) {
+    if (lost > SEQ_GAP_LIMIT || senderWasDead) {
       track.missing.clear();
     } else {
       for (let s = last + 1; s < seq; s++) track.missing.set(s, now + requestDelay());

@@ -21,6 +21,8 @@ export interface EngineConfig {
   groups: ResourceGroup[];
   /** Ping targets: each `ping` IP is its own target, each `ping_group` one target with several members. */
   pingTargets: Array<{ name: string; members: string[] }>;
+  /** How often the shell pings each target. */
+  pingIntervalMs: number;
   /** Our generation (hg), persisted and increased on every start by the shell. */
   generation: number;
   maxRexmitDelayMs: number;
@@ -48,7 +50,9 @@ export type HaEvent =
   | ({ kind: 'packet'; bytes: Uint8Array; from: string } & Clock)
   | ({ kind: 'command'; command: CommandName; which: string } & Clock)
   | ({ kind: 'opDone'; opId: number; failed: string[]; errors: string[] } & Clock)
-  | ({ kind: 'pingReply'; target: string } & Clock);
+  | ({ kind: 'pingReply'; target: string } & Clock)
+  /** What we sent lately never left (the worker was muted): announce our state again. */
+  | ({ kind: 'resync' } & Clock);
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

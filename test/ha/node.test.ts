@@ -231,6 +231,46 @@ describe('split brain', () => {
     expect(sim.holder()).toEqual(['lb1']);
   });
 
+  test('a standby whose link goes down never takes the VIP, even though its peer times out before its ping node does', () => {
+    const sim = new Sim();
+    const ping = { pingTargets: [{ name: '198.18.0.254', members: ['198.18.0.254'] }] };
+    sim.start('lb1', ping);
+    sim.start('lb2', ping);
+    const reach = new Map([['lb1', true], ['lb2', true]]);
+    let cutNow = false;
+    const pinger = (): void => {
+      for (const [name, ok] of reach) if (ok) sim.feed(sim.get(name), { kind: 'pingReply', target: '198.18.0.254', now: sim.now, wall: sim.now });
+      // The worst case: the cable goes right after a ping reply, so lb1 (last heard earlier) times out first.
+      if (cutNow) {
+        sim.link = (from, to) => from !== 'lb2' && to !== 'lb2';
+        reach.set('lb2', false);
+        cutNow = false;
+      }
+      sim.at(sim.now + 100, pinger);
+    };
+    pinger();
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    cutNow = true;
+    for (let i = 0; i < 3000; i++) {
+      sim.run(1);
+      expect(sim.holder()).toEqual(['lb1']);
+    }
+    expect(sim.get('lb2').logs.some((l) => l.msg.startsWith('not taking over from lb1'))).toBe(true);
+  });
+
+  test('after a partition heals, what was sent during it is not requested again nor acted on', () => {
+    const sim = pair();
+    let cut = true;
+    sim.link = () => !cut;
+    sim.until(() => sim.holder().length === 2, 2000);
+    sim.run(1000);
+    cut = false;
+    sim.run(3000);
+    expect(sim.get('lb1').sent.filter((s) => s.type === 'NS_rexmit')).toEqual([]);
+    expect(sim.get('lb2').sent.filter((s) => s.type === 'NS_rexmit')).toEqual([]);
+    expect(sim.holder()).toEqual(['lb1']);
+  });
+
   test('with a ping node, the side that loses it releases the VIP and the other side takes it', () => {
     const sim = new Sim();
     const ping = { pingTargets: [{ name: '198.18.0.254', members: ['198.18.0.254'] }] };

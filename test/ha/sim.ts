@@ -27,6 +27,7 @@ export function engineConfig(me: string, over: Partial<EngineConfig> = {}): Engi
     innerAuth: true,
     groups: [VIP_GROUP],
     pingTargets: [],
+    pingIntervalMs: 100,
     generation: me === 'lb1' ? 1000 : 2000,
     maxRexmitDelayMs: 250,
     rqstDelayMs: 10_000,
