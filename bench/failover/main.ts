@@ -102,7 +102,7 @@ async function runSeries(impl: HaImpl, config: ConfigName, runs: number): Promis
       series.samples.push({ ...sample, lastBeatToVipMs });
       log(
         `${impl} ${config} run ${run}/${runs}: kill→VIP ${sample.vipMs.toFixed(0)} ms, kill→serving ${sample.servingMs.toFixed(0)} ms, ` +
-          `last beat→VIP ${lastBeatToVipMs?.toFixed(0) ?? '?'} ms, failed ${sample.failedRequests} ${JSON.stringify(sample.failureReasons)}`,
+          `last beat→VIP ${lastBeatToVipMs?.toFixed(0) ?? '?'} ms, VIP added ${sample.vipAdds}x, failed ${sample.failedRequests} ${JSON.stringify(sample.failureReasons)}`,
       );
       await pair.nodes[holder].start();
       await waitJoined(pair.nodes[holder], 30_000);
@@ -143,9 +143,10 @@ function table(all: readonly Series[]): string {
       fmt(summary(series.samples.map((sample) => sample.servingMs))),
       fmt(summary(beats)),
       fmt(summary(series.samples.map((sample) => sample.failedRequests)), ''),
+      String(series.samples.filter((sample) => sample.vipAdds !== 1).length),
     ];
   });
-  const head = ['implementation', 'keepalive / deadtime', 'runs', 'kill → VIP (median / max)', 'kill → serving (median / max)', 'last beat → VIP − deadtime', 'failed requests (median / max)'];
+  const head = ['implementation', 'keepalive / deadtime', 'runs', 'kill → VIP (median / max)', 'kill → serving (median / max)', 'last beat → VIP − deadtime', 'failed requests (median / max)', 'runs with VIP added ≠ 1 time'];
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 

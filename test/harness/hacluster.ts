@@ -94,7 +94,7 @@ export interface HaNode {
   stop(): Promise<void>;
   /**
    * A host crash: SIGKILL to every process in the node's namespace, then the VIP is removed from its eth0
-   * (a dead host no longer answers for it). Returns the wall-clock time just before the kill.
+   * (a dead host no longer answers for it). Returns the wall-clock time of the kill.
    */
   crash(): Promise<number>;
   running(): boolean;
@@ -102,10 +102,12 @@ export interface HaNode {
   log(): Promise<string>;
 }
 
-/** SIGKILLs everything in the host's namespace and removes the VIP as a crash would. Returns the kill time. */
+/**
+ * SIGKILLs everything in the host's namespace and removes the VIP as a crash would. Returns the time the last
+ * SIGKILL was sent: from then on nothing of the host can answer (a request started earlier may still be served).
+ */
 export async function crashHost(lab: Lab, host: LabHost): Promise<number> {
   const pids = await lab.pids(host);
-  const killedAt = performance.timeOrigin + performance.now();
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -113,6 +115,7 @@ export async function crashHost(lab: Lab, host: LabHost): Promise<number> {
       // Exited meanwhile.
     }
   }
+  const killedAt = performance.timeOrigin + performance.now();
   await lab.exec(host, ['ip', 'addr', 'del', `${LAB_VIP}/24`, 'dev', 'eth0']);
   // Forks can race the first sweep; a crashed host runs nothing.
   for (let attempt = 0; attempt < 50 && (await lab.pids(host)).length > 0; attempt++) {

@@ -1,7 +1,8 @@
 // The namespace lab itself: addressing, reachability through the switch, partitions, VIP lookup, cleanup.
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { execProc, waitFor } from './proc.ts';
+import { watchAddresses } from './addrwatch.ts';
+import { execProc, waitFor, wallNow } from './proc.ts';
 import { createLab, LAB_ADDRESSES, LAB_GATEWAY, LAB_VIP, type Lab } from './netns.ts';
 
 const ping = (lab: Lab, from: 'lb1' | 'lb2' | 'client', to: string) =>
@@ -44,11 +45,22 @@ describe('network namespace lab', () => {
     expect((await ping(lab, 'lb2', LAB_ADDRESSES.lb1)).code).toBe(0);
   });
 
-  test('reports which load balancer holds the VIP', async () => {
-    expect(await lab.holders()).toEqual([]);
-    await lab.exec('lb2', ['ip', 'addr', 'add', `${LAB_VIP}/24`, 'dev', 'eth0']);
-    expect(await lab.holders()).toEqual(['lb2']);
-    await lab.exec('lb2', ['ip', 'addr', 'del', `${LAB_VIP}/24`, 'dev', 'eth0']);
+  test('reports which load balancer holds the VIP, and when it was added and deleted', async () => {
+    const watch = await watchAddresses(lab, 'lb2');
+    try {
+      expect(await lab.holders()).toEqual([]);
+      const before = wallNow();
+      await lab.exec('lb2', ['ip', 'addr', 'add', `${LAB_VIP}/24`, 'dev', 'eth0']);
+      const added = wallNow();
+      expect(await lab.holders()).toEqual(['lb2']);
+      await lab.exec('lb2', ['ip', 'addr', 'del', `${LAB_VIP}/24`, 'dev', 'eth0']);
+      const event = await waitFor('the add event', () => watch.first('added', LAB_VIP, before - 5) ?? undefined, { timeoutMs: 2_000 });
+      expect(event.at).toBeGreaterThan(before - 5);
+      expect(event.at).toBeLessThan(added + 5);
+      await waitFor('the delete event', () => watch.first('deleted', LAB_VIP, event.at) ?? undefined, { timeoutMs: 2_000 });
+    } finally {
+      watch.stop();
+    }
   });
 
   test('teardown kills every process in the lab and deletes its namespaces', async () => {

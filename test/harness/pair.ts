@@ -3,8 +3,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HaStatus } from '../../src/ha/cluster.ts';
 import type { HaImpl, HaNode, HaSettings, LbHost } from './hacluster.ts';
 import { createHeartbeatNode, HEARTBEAT_LONG_DT_PERIOD_MS, prepareHeartbeatLab, type HeartbeatLab, type HeartbeatNode } from './heartbeat.ts';
+import { watchAddresses } from './addrwatch.ts';
 import { createLab, LAB_VIP, type Lab } from './netns.ts';
 import { sleep, waitFor, wallNow } from './proc.ts';
 import { createTsbalNode, type TsbalNode } from './tsbalnode.ts';
@@ -79,19 +81,19 @@ export async function waitServing(lab: Lab, timeoutMs: number): Promise<string> 
   });
 }
 
-/** Whether the node has joined the cluster (heartbeat: logged comm up since its start; tsbal: `ha status`). */
-export async function hasJoined(node: AnyNode, peer: LbHost): Promise<boolean> {
+/** Whether the node has joined the cluster (heartbeat: logged comm up; tsbal: `ha status --json` says comm up, peer active). */
+export async function hasJoined(node: AnyNode): Promise<boolean> {
   if (node.impl === 'heartbeat') {
     return /Comm_now_up\(\)/.test(await node.log());
   }
-  const status = await node.ha('status');
-  if (status.code !== 0) return false;
-  const peerLine = status.stdout.split('\n').find((line) => new RegExp(`\\b${peer}\\b`).test(line)) ?? '';
-  return /\b(active|up)\b/i.test(peerLine);
+  const answer = await node.ha('status', ['--json']);
+  if (answer.code !== 0) return false;
+  const status = JSON.parse(answer.stdout) as Pick<HaStatus, 'commUp' | 'peer'>;
+  return status.commUp && status.peer.status === 'active';
 }
 
 export async function waitJoined(node: AnyNode, timeoutMs: number): Promise<void> {
-  await waitFor(`${node.impl} on ${node.host} to join the cluster`, async () => ((await hasJoined(node, otherHost(node.host))) ? true : undefined), {
+  await waitFor(`${node.impl} on ${node.host} to join the cluster`, async () => ((await hasJoined(node)) ? true : undefined), {
     timeoutMs,
     intervalMs: 100,
     describe: async () => (await node.log()).slice(-3_000),
@@ -102,8 +104,10 @@ export interface FailoverSample {
   victim: LbHost;
   /** Wall-clock ms just before the SIGKILL. */
   killedAt: number;
-  /** Kill → the VIP configured on the survivor's eth0 (ms). */
+  /** Kill → the VIP added to the survivor's eth0 (ms, the kernel's address event). */
   vipMs: number;
+  /** How often the survivor added the VIP until it served (more than 1 means it flapped). */
+  vipAdds: number;
   /** Kill → the first client request started after the kill that succeeded (its completion, ms). */
   servingMs: number;
   /** Client requests that failed between the kill (less one request timeout) and service coming back. */
@@ -123,21 +127,27 @@ export async function measureCrashFailover(pair: HaPair, client: ClientLoop, vic
     // Until then its peer waits deadtime + 2 s: a different (and not the configured) failover time.
     await sleep(Math.max(0, startedAt + HEARTBEAT_LONG_DT_PERIOD_MS + 500 - wallNow()));
   }
-  const killedAt = await pair.nodes[victim].crash();
-  const vipSeen = waitForSoleHolder(pair.lab, survivor, timeoutMs).catch(async (error: Error) => {
-    throw new Error(`${error.message}\n--- ${survivor} log:\n${(await pair.nodes[survivor].log()).slice(-4_000)}`);
-  });
-  const served = client.firstSuccessSince(killedAt, timeoutMs);
-  const vipAt = await vipSeen;
-  const first = await served;
-  if (first === null) {
-    const recent = client.records().slice(-5).map((record) => JSON.stringify(record)).join('\n');
-    throw new Error(`VIP on ${survivor} but no request served within ${timeoutMs} ms of the kill; last records:\n${recent}`);
+  const watch = await watchAddresses(pair.lab, survivor);
+  try {
+    const killedAt = await node.crash();
+    const vipSeen = waitForSoleHolder(pair.lab, survivor, timeoutMs).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n--- ${survivor} log:\n${(await pair.nodes[survivor].log()).slice(-4_000)}`);
+    });
+    const served = client.firstSuccessSince(killedAt, timeoutMs);
+    const polledAt = await vipSeen;
+    const first = await served;
+    if (first === null) {
+      const recent = client.records().slice(-5).map((record) => JSON.stringify(record)).join('\n');
+      throw new Error(`VIP on ${survivor} but no request served within ${timeoutMs} ms of the kill; last records:\n${recent}`);
+    }
+    await sleep(Math.min(clientTimeoutMs + 50, 1_000)); // let requests in flight at the switch finish and be counted
+    const vipAt = watch.first('added', LAB_VIP, killedAt)?.at ?? polledAt;
+    const vipAdds = watch.events.filter((e) => e.kind === 'added' && e.address === LAB_VIP && e.at >= killedAt).length;
+    const failed = failuresBetween(client.records(), killedAt - clientTimeoutMs, first.s);
+    const failureReasons: Record<string, number> = {};
+    for (const record of failed) if (!record.ok) failureReasons[record.err] = (failureReasons[record.err] ?? 0) + 1;
+    return { victim, killedAt, vipMs: vipAt - killedAt, vipAdds, servingMs: first.e - killedAt, failedRequests: failed.length, failureReasons };
+  } finally {
+    watch.stop();
   }
-  await sleep(Math.min(clientTimeoutMs + 50, 1_000)); // let requests in flight at the switch finish and be counted
-  const failed = failuresBetween(client.records(), killedAt - clientTimeoutMs, first.s);
-  const failureReasons: Record<string, number> = {};
-  for (const record of failed) if (!record.ok) failureReasons[record.err] = (failureReasons[record.err] ?? 0) + 1;
-  return { victim, killedAt, vipMs: vipAt - killedAt, servingMs: first.e - killedAt, failedRequests: failed.length, failureReasons };
 }
-

@@ -26,7 +26,7 @@ export interface TsbalNode extends HaNode {
   readonly haDir: string;
   readonly stateDir: string;
   /** `tsbal ha <command>` against this node, run inside its namespace. */
-  ha(command: HaCommand): Promise<ExecResult>;
+  ha(command: HaCommand, extraArgs?: readonly string[]): Promise<ExecResult>;
 }
 
 export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, settings: HaSettings): Promise<TsbalNode> {
@@ -76,7 +76,7 @@ export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, s
     running: () => proc !== null && proc.exit() === null,
     // ha.cf names a logfile; if tsbal honours it, its lines are there rather than on stdout.
     log: async () => `${earlierLogs}${proc ? proc.stdout() + proc.stderr() : ''}${await readFile(join(dir, 'ha-log'), 'utf8').catch(() => '')}`,
-    ha: (command) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', command, ...nodeArgs], { timeoutMs: 10_000 }),
+    ha: (command, extraArgs = []) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', command, ...extraArgs, ...nodeArgs], { timeoutMs: 10_000 }),
   };
   return node;
 }
