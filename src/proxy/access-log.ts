@@ -1,7 +1,8 @@
 // Access log (opt-in with `access_log`): Apache's combined format, then backend, backend status, time and
 // attempts. Lines are batched and written asynchronously so logging does not cost a syscall per request.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { RequestHead } from './http/parser.ts';
+import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
+import { requestTarget, type RequestHead } from './http/parser.ts';
 
 export interface AccessLog {
   write(line: string): void;
@@ -40,10 +41,10 @@ export function clfTime(ms: number): string {
   return cachedStamp;
 }
 
-function field(req: RequestHead | null, name: string): string {
+function field(req: RequestHead | null, code: FieldCode): string {
   if (req === null) return '-';
-  const i = req.fields.lower.indexOf(name);
-  return i === -1 ? '-' : req.fields.values[i]!;
+  const i = findField(req.fields, code);
+  return i === -1 ? '-' : fieldValue(req.fields, i);
 }
 
 /** Quotes a request-derived string the way Apache does: `"` and `\` escaped, control bytes as \xHH. */
@@ -56,10 +57,10 @@ function esc(s: string): string {
 }
 
 export function accessLogLine(r: AccessRecord, nowMs: number = Date.now()): string {
-  const reqLine = r.req === null ? '-' : `${r.req.method} ${r.req.target} HTTP/1.${r.req.minor}`;
+  const reqLine = r.req === null ? '-' : `${r.req.method} ${requestTarget(r.req)} HTTP/1.${r.req.minor}`;
   return (
     `${r.peerIp} - - ${clfTime(nowMs)} "${esc(reqLine)}" ${r.status} ${r.bodyBytes > 0 ? r.bodyBytes : '-'} ` +
-    `"${esc(field(r.req, 'referer'))}" "${esc(field(r.req, 'user-agent'))}" ` +
+    `"${esc(field(r.req, F.REFERER))}" "${esc(field(r.req, F.USER_AGENT))}" ` +
     `backend=${r.backend ?? '-'} backend_status=${r.backendStatus ?? '-'} time=${r.seconds.toFixed(3)} attempts=${r.attempts}\n`
   );
 }

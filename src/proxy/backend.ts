@@ -92,6 +92,18 @@ export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | 
   return null;
 }
 
+/** An idle connection to any other backend that is up (and not in `exclude`), or null. */
+export function takeIdleElsewhere(svc: ServiceRuntime, chosen: ServiceNode, exclude: readonly ServiceNode[] | null): BackendConn | null {
+  if (svc.idleCount === 0) return null;
+  for (const n of svc.nodes) {
+    if (n === chosen || n.idle.length === 0 || n.health.state !== 'up') continue;
+    if (exclude !== null && exclude.includes(n)) continue;
+    const be = takeIdle(svc, n);
+    if (be !== null) return be;
+  }
+  return null;
+}
+
 /** Opens a connection to `node` for `exchange` (or as a connect_ahead spare when null). */
 export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Exchange | null): BackendConn {
   const engine = svc.engine;
@@ -202,19 +214,19 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
     const scan = scanHead(be.reader, chunk, 0, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
     if (scan.kind === 'incomplete') return;
     if (scan.kind !== 'head') return verifyFailed(be, 'unparsable answer to the verify probe', false);
-    const res = parseResponseHead(scan.text, scan.size, 'OPTIONS', svc.limits);
+    const res = parseResponseHead(scan.buf, scan.start, scan.end, 'OPTIONS', svc.limits);
     if (res.kind === 'error') return verifyFailed(be, `unparsable answer to the verify probe: ${res.reason}`, false);
     if (res.status < 200) {
       // An interim answer: wait for the final one.
       resetHeadReader(be.reader);
-      if (scan.restStart < scan.rest.length) verifyData(be, scan.rest.subarray(scan.restStart));
+      if (scan.end + 4 < scan.buf.length) verifyData(be, scan.buf.subarray(scan.end + 4));
       return;
     }
     const keepAlive = !res.connection.close && (res.minor >= 1 || res.connection.keepAlive) && res.framing.kind !== 'close';
     if (!keepAlive) return verifyFailed(be, `verify probe answered ${res.status} without keep-alive`, true);
     be.verifyBody = newBodyReader(res.framing);
-    chunk = scan.rest;
-    start = scan.restStart;
+    chunk = scan.buf;
+    start = scan.end + 4;
   }
   const end = readBody(be.verifyBody, chunk, start, chunk.length, null);
   if (end === -1) return verifyFailed(be, 'bad body framing in the verify answer', false);

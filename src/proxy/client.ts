@@ -171,7 +171,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
       break;
   }
   c.headStarted = false;
-  const req = parseRequestHead(scan.text, scan.size, svc.limits);
+  const req = parseRequestHead(scan.buf, scan.start, scan.end, svc.limits);
   if (req.kind === 'error') {
     reject(c, req.status, req.reason, null);
     return buf.length;
@@ -187,14 +187,13 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
   c.requests++;
   c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
   c.deadline = c.phase === 'body' ? svc.engine.now + o.idleTimeoutMs : 0;
-  const rest = scan.rest;
   startExchange(c, req);
-  if (rest !== buf) {
+  if (scan.buf !== buf) {
     // The head spanned chunks: what follows it is in the joined buffer; go on from there.
-    drive(c, rest, scan.restStart);
+    drive(c, scan.buf, scan.end + 4);
     return buf.length;
   }
-  return scan.restStart;
+  return scan.end + 4;
 }
 
 function readRequestBody(c: ClientConn, buf: Buffer, start: number): number {

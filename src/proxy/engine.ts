@@ -3,6 +3,7 @@
 import type { ConsolaInstance } from 'consola';
 import type { BackendConn } from './backend.ts';
 import type { ClientConn } from './client.ts';
+import { newHeadWriter, type HeadWriter } from './http/headers.ts';
 import type { UpstreamHealth } from './upstream-state.ts';
 
 export interface Engine {
@@ -22,6 +23,8 @@ export interface Engine {
   sweep: ReturnType<typeof setInterval> | null;
   /** Called when the last client of a draining engine is gone. */
   onDrained: (() => void) | null;
+  /** Scratch space heads are assembled in (used synchronously, one head at a time). */
+  writer: HeadWriter;
 }
 
 /** Sweep period: the granularity of every timeout. */
@@ -42,6 +45,7 @@ export function newEngine(log: ConsolaInstance): Engine {
     draining: false,
     sweep: null,
     onDrained: null,
+    writer: newHeadWriter(),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   releaseBackend,
   spawnAhead,
   takeIdle,
+  takeIdleElsewhere,
   type BackendConn,
 } from './backend.ts';
 import {
@@ -27,9 +28,15 @@ import {
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
 import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
 import type { DataSink } from './http/chunked.ts';
-import { buildBackendRequestHead, buildClientResponseHead, buildInterimHead } from './http/headers.ts';
+import {
+  putRange,
+  takeWritten,
+  writeBackendRequestHead,
+  writeClientResponseHead,
+  writeInterimHead,
+} from './http/headers.ts';
 import { resetHeadReader, scanHead } from './http/head-reader.ts';
-import { parseResponseHead, type RequestHead, type ResponseHead } from './http/parser.ts';
+import { parseResponseHead, requestTarget, type RequestHead, type ResponseHead } from './http/parser.ts';
 import { isIdempotent, mayRetry } from './retry.ts';
 import type { ServiceNode, ServiceRuntime } from './service.ts';
 
@@ -44,7 +51,8 @@ export interface Exchange {
   client: ClientConn;
   svc: ServiceRuntime;
   req: RequestHead;
-  backendHead: string;
+  /** The request head as the backend gets it (kept for retries). */
+  backendHead: Buffer;
   body: BodyReader;
   /** Body bytes not yet written to the current backend. */
   queue: Buffer[];
@@ -85,11 +93,13 @@ export interface Exchange {
 export function startExchange(c: ClientConn, req: RequestHead): Exchange {
   const svc = c.svc;
   const idempotent = isIdempotent(req.method);
+  const w = svc.engine.writer;
+  writeBackendRequestHead(w, req, c.forward);
   const x: Exchange = {
     client: c,
     svc,
     req,
-    backendHead: buildBackendRequestHead(req, c.forward),
+    backendHead: takeWritten(w),
     body: newBodyReader(req.framing),
     queue: [],
     queued: 0,
@@ -135,10 +145,17 @@ function dispatch(x: Exchange): void {
     return;
   }
   x.attempts++;
-  x.node = node;
-  node.active++;
-  const idle = x.forceFresh ? null : takeIdle(svc, node);
+  let idle: BackendConn | null = null;
+  if (!x.forceFresh) {
+    idle = takeIdle(svc, node);
+    // `random` (Perlbal's method) also takes an idle connection to another backend before opening a new one,
+    // as Perlbal does; a down backend picked for its trial request is tried, not skipped.
+    if (idle === null && svc.balancer.method === 'random' && node.health.state === 'up') idle = takeIdleElsewhere(svc, node, x.failed);
+  }
   x.forceFresh = false;
+  const target = idle === null ? node : idle.node;
+  x.node = target;
+  target.active++;
   if (idle !== null) {
     idle.exchange = x;
     backendAttached(x, idle);
@@ -159,10 +176,10 @@ export function backendAttached(x: Exchange, be: BackendConn): void {
   const socket = be.socket;
   let ok: boolean;
   if (x.queued === 0) {
-    ok = socket.write(x.backendHead, 'latin1');
+    ok = socket.write(x.backendHead);
   } else {
     socket.cork();
-    ok = socket.write(x.backendHead, 'latin1');
+    ok = socket.write(x.backendHead);
     for (const b of x.queue) {
       keepForReplay(x, b);
       ok = socket.write(b) && ok;
@@ -223,9 +240,9 @@ export function clientDrained(x: Exchange): void {
   }
 }
 
-function writeToClient(x: Exchange, data: Buffer | string): void {
+function writeToClient(x: Exchange, data: Buffer): void {
   const c = x.client;
-  const ok = typeof data === 'string' ? c.socket.write(data, 'latin1') : c.socket.write(data);
+  const ok = c.socket.write(data);
   if (!ok && !x.clientBlocked) {
     x.clientBlocked = true;
     x.be?.socket.pause();
@@ -254,7 +271,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     badResponse(x, be, scan.kind === 'bare-lf' ? 'bare LF in the response head' : 'response head too large');
     return;
   }
-  const res = parseResponseHead(scan.text, scan.size, x.req.method, svc.limits);
+  const res = parseResponseHead(scan.buf, scan.start, scan.end, x.req.method, svc.limits);
   if (res.kind === 'error') {
     badResponse(x, be, res.reason);
     return;
@@ -263,12 +280,15 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   if (res.status < 200) {
     if (res.status === 101) {
       if (x.req.upgrade === null) badResponse(x, be, '101 Switching Protocols without an upgrade request');
-      else startTunnel(x, be, res, scan.rest, scan.restStart);
+      else startTunnel(x, be, res, scan.buf, scan.end + 4);
       return;
     }
     // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
-    if (x.req.minor === 1) writeToClient(x, buildInterimHead(res));
-    if (scan.restStart < scan.rest.length) responseHeadBytes(x, be, scan.rest, scan.restStart);
+    if (x.req.minor === 1) {
+      writeInterimHead(svc.engine.writer, res);
+      writeToClient(x, takeWritten(svc.engine.writer));
+    }
+    if (scan.end + 4 < scan.buf.length) responseHeadBytes(x, be, scan.buf, scan.end + 4);
     return;
   }
   noteNodeSuccess(be);
@@ -289,19 +309,16 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     !svc.engine.draining &&
     res.framing.kind !== 'close' &&
     !x.dechunk;
-  const head = buildClientResponseHead(res, {
-    keepAlive: x.clientKeepAlive,
-    keepAliveTimeoutSec: svc.keepAliveTimeoutSec,
-    dechunk: x.dechunk,
-    upgrade: false,
-  });
+  const w = svc.engine.writer;
+  const headCtx = { suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close, dechunk: x.dechunk, upgrade: false };
   be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;
 
-  const rest = scan.rest;
-  const bodyStart = scan.restStart;
+  const rest = scan.buf;
+  const bodyStart = scan.end + 4;
   if (x.dechunk) {
     x.dechunkSink = (b, s, e) => writeToClient(x, b.subarray(s, e));
-    writeToClient(x, head);
+    writeClientResponseHead(w, res, headCtx, 0);
+    writeToClient(x, takeWritten(w));
     relayBody(x, be, rest, bodyStart);
     return;
   }
@@ -312,18 +329,15 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   }
   const bodyLen = end - bodyStart;
   x.bodyBytesOut += bodyLen;
-  if (bodyLen === 0 || x.req.method === 'HEAD') {
-    writeToClient(x, head);
-  } else if (bodyLen <= COALESCE_MAX) {
+  writeClientResponseHead(w, res, headCtx, bodyLen <= COALESCE_MAX ? bodyLen : 0);
+  if (bodyLen <= COALESCE_MAX) {
     // One write for head and body: one syscall, one packet for small responses.
-    const out = Buffer.allocUnsafe(head.length + bodyLen);
-    out.write(head, 0, head.length, 'latin1');
-    rest.copy(out, head.length, bodyStart, end);
-    writeToClient(x, out);
+    putRange(w, rest, bodyStart, end);
+    writeToClient(x, takeWritten(w));
   } else {
     const socket = c.socket;
     socket.cork();
-    writeToClient(x, head);
+    writeToClient(x, takeWritten(w));
     writeToClient(x, rest.subarray(bodyStart, end));
     socket.uncork();
   }
@@ -455,7 +469,7 @@ function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: boolean,
   x.sent = false;
   x.gotResponseBytes = false;
   x.svc.engine.log.debug(
-    `${x.svc.name}: retrying ${x.req.method} ${x.req.target} after ${failureMessage(failure)} (attempt ${x.attempts + 1})`,
+    `${x.svc.name}: retrying ${x.req.method} ${requestTarget(x.req)} after ${failureMessage(failure)} (attempt ${x.attempts + 1})`,
   );
   dispatch(x);
 }
@@ -469,21 +483,21 @@ function respondFailure(x: Exchange, failure: ProxyFailure): void {
   if (be !== null) closeBackend(be);
   const status = failureStatus(failure);
   const c = x.client;
-  if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${x.req.target}: ${failureMessage(failure)}`);
+  if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${requestTarget(x.req)}: ${failureMessage(failure)}`);
   if (x.svc.accessLog !== null) logExchange(x, status, null);
   // The connection may stay open only if the request was read in full.
   sendGenerated(c, status, failureMessage(failure), x.body.done, x.req);
 }
 
 function badResponse(x: Exchange, be: BackendConn, reason: string): void {
-  x.svc.engine.log.warn(`backend ${be.node.key}: invalid response to ${x.req.method} ${x.req.target}: ${reason}`);
+  x.svc.engine.log.warn(`backend ${be.node.key}: invalid response to ${x.req.method} ${requestTarget(x.req)}: ${reason}`);
   x.gotResponseBytes = true;
   attemptFailed(x, { kind: 'bad-response', reason }, true, false);
 }
 
 /** The response head went out already: all we can do is cut the client off (it sees a truncated response). */
 function abortMidResponse(x: Exchange, be: BackendConn, reason: string): void {
-  x.svc.engine.log.warn(`backend ${be.node.key}: response to ${x.req.method} ${x.req.target} broke off: ${reason}`);
+  x.svc.engine.log.warn(`backend ${be.node.key}: response to ${x.req.method} ${requestTarget(x.req)} broke off: ${reason}`);
   const c = x.client;
   detach(x);
   closeBackend(be);
@@ -581,8 +595,9 @@ function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buff
   be.phase = 'tunnel';
   be.uses = Number.MAX_SAFE_INTEGER;
   be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  const head = buildClientResponseHead(res, { keepAlive: false, keepAliveTimeoutSec: 0, dechunk: false, upgrade: true });
-  writeToClient(x, head);
+  const w = x.svc.engine.writer;
+  writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true }, 0);
+  writeToClient(x, takeWritten(w));
   if (restStart < rest.length) writeToClient(x, rest.subarray(restStart));
   if (x.svc.accessLog !== null) logExchange(x, 101, be);
   c.phase = 'tunnel';

@@ -5,6 +5,7 @@ import type { AccessLog } from './access-log.ts';
 import type { BackendConn } from './backend.ts';
 import { newBalancer, type Balancer } from './balance.ts';
 import type { Engine } from './engine.ts';
+import { responseSuffixes, type ResponseSuffixes } from './http/headers.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
@@ -32,6 +33,8 @@ export interface ServiceRuntime {
   backoff: BackoffPolicy;
   /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
   keepAliveTimeoutSec: number;
+  /** The last lines of client response heads, pre-encoded. */
+  suffixes: ResponseSuffixes;
   /** Idle connections across nodes (backend_persist_cache and connect_ahead count these). */
   idleCount: number;
   /** connect_ahead spares being opened. */
@@ -77,6 +80,7 @@ export function newServiceRuntime(engine: Engine, opts: ReverseProxyOptions, acc
     limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
     backoff,
     keepAliveTimeoutSec: Math.round(opts.persistClientIdleTimeoutMs / 1000),
+    suffixes: responseSuffixes(Math.round(opts.persistClientIdleTimeoutMs / 1000)),
     idleCount: 0,
     sparesOpening: 0,
     accessLog,

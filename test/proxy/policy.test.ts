@@ -82,8 +82,8 @@ describe('retry safety', () => {
 
 describe('access log', () => {
   test('Apache combined format plus backend, backend status, time and attempts; request text escaped', () => {
-    const text = 'GET /a"b HTTP/1.1\r\nHost: h\r\nReferer: http://r/\r\nUser-Agent: ua "x"\x01';
-    const req = parseRequestHead('GET /a"b HTTP/1.1\r\nHost: h\r\nReferer: http://r/\r\nUser-Agent: ua "x"', text.length, {
+    const text = 'GET /a"b HTTP/1.1\r\nHost: h\r\nReferer: http://r/\r\nUser-Agent: ua "x"';
+    const req = parseRequestHead(Buffer.from(`${text}\r\n\r\n`), 0, text.length, {
       maxHeaderSize: 1000,
       maxHeaderCount: 10,
       maxUrlLength: 100,

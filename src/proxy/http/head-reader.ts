@@ -10,15 +10,12 @@ export interface HeadReader {
 
 export type HeadScan =
   | { kind: 'incomplete' }
-  | { kind: 'head'; text: string; size: number; rest: Buffer; restStart: number }
+  /** The head is buf[start, end) plus the CRLFCRLF at `end`; what follows starts at end + 4. */
+  | { kind: 'head'; buf: Buffer; start: number; end: number }
   | { kind: 'too-large'; urlTooLong: boolean }
   | { kind: 'bare-lf' };
 
-// Buffer#latin1Slice exists on Node, Bun and Deno and skips toString's encoding dispatch; not in @types/node.
-type Latin1Slicer = { latin1Slice(start: number, end: number): string };
-const latin1 = (buf: Buffer, start: number, end: number): string =>
-  (buf as unknown as Latin1Slicer).latin1Slice(start, end);
-
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const INCOMPLETE: HeadScan = { kind: 'incomplete' };
 const BARE_LF: HeadScan = { kind: 'bare-lf' };
 
@@ -47,8 +44,8 @@ function tooLarge(buf: Buffer, from: number, end: number, maxUrlLength: number):
 }
 
 /**
- * Feeds `chunk[start..]`. When the head is complete, returns its text (latin1, without the final CRLFCRLF) and
- * where the rest begins (`rest` is `chunk` itself on the fast path, or the joined carry-over buffer).
+ * Feeds `chunk[start..]`. When the head is complete, returns where it is: in `chunk` itself on the fast path, or
+ * in the joined carry-over buffer when it spanned chunks (the rest of the data follows it there too).
  * `skipLeadingCrlf`: a request may be preceded by empty lines (RFC 9112 2.2), e.g. a stray CRLF after a body.
  */
 export function scanHead(
@@ -66,10 +63,8 @@ export function scanHead(
         from += 2;
       }
     }
-    const end = chunk.indexOf('\r\n\r\n', from, 'latin1');
-    if (end !== -1) {
-      return { kind: 'head', text: latin1(chunk, from, end), size: end + 4 - from, rest: chunk, restStart: end + 4 };
-    }
+    const end = chunk.indexOf(CRLFCRLF, from);
+    if (end !== -1) return { kind: 'head', buf: chunk, start: from, end };
     const have = chunk.length - from;
     if (have === 0) return INCOMPLETE;
     if (hasBareLf(chunk, from, chunk.length)) return BARE_LF;
@@ -95,16 +90,10 @@ export function scanHead(
   chunk.copy(pending, oldLength, start);
   reader.pendingLength = total;
   const searchFrom = oldLength > 3 ? oldLength - 3 : 0;
-  const end = pending.indexOf('\r\n\r\n', searchFrom, 'latin1');
+  const end = pending.indexOf(CRLFCRLF, searchFrom);
   if (end !== -1 && end + 4 <= total) {
     resetHeadReader(reader);
-    return {
-      kind: 'head',
-      text: latin1(pending, 0, end),
-      size: end + 4,
-      rest: pending.subarray(0, total),
-      restStart: end + 4,
-    };
+    return { kind: 'head', buf: pending.subarray(0, total), start: 0, end };
   }
   if (hasBareLf(pending, oldLength > 0 ? oldLength - 1 : 0, total)) return BARE_LF;
   if (total > maxHeaderSize) return tooLarge(pending, 0, total, maxUrlLength);
