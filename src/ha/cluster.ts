@@ -14,6 +14,7 @@ import { createVipManager, DEFAULT_GARP, findInPath, resolveVip, vipPresent, typ
 import { createGroupRunner, type GroupRunner, type ProxyGate } from './resources.ts';
 import { startPinger, type Pinger } from './ping.ts';
 import { serveControl, type ControlAnswer, type ControlServer } from './control.ts';
+import { haLogger, type HaLog } from './logfile.ts';
 import type { CommandName, EngineConfig, HaAction } from './types.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/tsbal';
@@ -78,7 +79,7 @@ export function engineConfigFrom(cfg: HaDirConfig, me: string, generation: numbe
 }
 
 /** Removes any of the cluster's VIPs left on our interfaces by a crash: until the cluster decides, we hold nothing. */
-async function clearLeftovers(groups: ResourceGroup[], vips: VipManager, l: ConsolaInstance): Promise<void> {
+async function clearLeftovers(groups: ResourceGroup[], vips: VipManager, l: HaLog): Promise<void> {
   for (const g of groups) {
     for (const r of g.resources) {
       if (r.kind !== 'ip') continue;
@@ -182,14 +183,21 @@ async function heartInWorker(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: 
 }
 
 export async function startHa(o: HaRunOptions): Promise<HaHandle> {
-  const l = (o.logger ?? rootLog).withTag('ha');
+  const consola = (o.logger ?? rootLog).withTag('ha');
   const config = loadHaDir(o.haDir, { localNode: o.node?.toLowerCase() });
   const me = (o.node ?? detectLocalNode(o.haDir)).toLowerCase();
+  const logs = haLogger(consola, { logfile: config.hacf.logfile, debugfile: config.hacf.debugfile }, me);
+  const l = logs.log;
   for (const w of config.warnings ?? []) l.warn(formatDiagnostic(w));
-  if (!findInPath('ip')) throw new Error('`ip` not found in PATH: the HA engine needs it to move the VIP (apt-get install iproute2)');
-  if (!findInPath('arping')) l.warn('`arping` not found: no gratuitous ARP after a takeover (apt-get install iputils-arping)');
-  // Resolve every VIP now, so a missing interface is a startup error and not a failed takeover later.
-  for (const g of config.haresources.groups) for (const r of g.resources) if (r.kind === 'ip') resolveVip(r);
+  try {
+    if (!findInPath('ip')) throw new Error('`ip` not found in PATH: the HA engine needs it to move the VIP (apt-get install iproute2)');
+    if (!findInPath('arping')) l.warn('`arping` not found: no gratuitous ARP after a takeover (apt-get install iputils-arping)');
+    // Resolve every VIP now, so a missing interface is a startup error and not a failed takeover later.
+    for (const g of config.haresources.groups) for (const r of g.resources) if (r.kind === 'ip') resolveVip(r);
+  } catch (error) {
+    logs.close();
+    throw error;
+  }
 
   const vips = createVipManager(o.garp ?? DEFAULT_GARP, (level, msg) => l[level](msg));
   const runner: GroupRunner = createGroupRunner({ haDir: o.haDir, vips, proxy: o.proxy ?? null, scriptTimeoutMs: 60_000 });
@@ -245,6 +253,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     vips.close();
     await heart?.close();
     await control?.close();
+    logs.close();
     stopResolve();
   };
 

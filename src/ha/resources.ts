@@ -69,7 +69,13 @@ export function createGroupRunner(o: GroupRunnerOptions): GroupRunner {
     await o.vips.add(vip);
     if (o.proxy) {
       // With ip_nonlocal_bind off the proxy could not bind the VIP before it existed: let it try now.
-      const failing = (await o.proxy.retryBind()).filter((f) => f.host === vip.ip);
+      let failing: Array<{ host: string; port: number; code?: string }>;
+      try {
+        failing = (await o.proxy.retryBind()).filter((f) => f.host === vip.ip);
+      } catch (error) {
+        await o.vips.remove(vip);
+        throw new Error(`refusing to hold ${vip.ip}: the proxy cannot listen on it: ${(error as Error).message}`);
+      }
       const deaf = o.proxy.listeners().filter((l) => l.host === vip.ip && !o.proxy!.isListening(l.host, l.port));
       if (failing.length > 0 || deaf.length > 0) {
         await o.vips.remove(vip);

@@ -123,12 +123,12 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
   };
   return {
     async add(v) {
-      if (!(await vipPresent(v))) {
-        const args = ['addr', 'add', `${v.ip}/${v.cidr}`, 'brd', '+', 'dev', v.iface];
-        if (v.label) args.push('label', v.label);
-        const r = await exec('ip', args);
-        if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
-      }
+      // Straight to `ip addr add` (one process on the failover path); iproute2 says "File exists" (older) or
+      // "Address already assigned" (newer) when it is already there.
+      const args = ['addr', 'add', `${v.ip}/${v.cidr}`, 'brd', '+', 'dev', v.iface];
+      if (v.label) args.push('label', v.label);
+      const r = await exec('ip', args);
+      if (r.code !== 0 && !/File exists|already assigned/.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
       if (!haveArping) {
         onLog('warn', `arping not found: no gratuitous ARP for ${v.ip} (install iputils-arping); neighbours may keep the old MAC`);
         return;

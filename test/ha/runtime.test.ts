@@ -100,6 +100,24 @@ describe('VIP handling', () => {
   }, 20_000);
 });
 
+describe('logging', () => {
+  test('ha.cf logfile gets heartbeat-format lines; debugfile gets the debug ones too', async () => {
+    const logDir = await mkdtemp(join(base, 'logs-'));
+    const dir = await haDir(`logfile ${logDir}/ha-log\ndebugfile ${logDir}/ha-debug\n${FAST}`);
+    const node = run('lb1', dir, ['--log-level', 'debug']);
+    try {
+      await waitFor('the VIP', async () => ((await vipLine('lb1')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+    } finally {
+      await stop(node);
+    }
+    const log = readFileSync(join(logDir, 'ha-log'), 'utf8');
+    expect(log).toMatch(/^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d lb1 tsbal: \[\d+\]: WARN: node lb2: is dead/m);
+    expect(log).toMatch(/ info: acquired IPaddr::198\.18\.0\.99\/24\/eth0 in \d+ ms/);
+    expect(log).not.toMatch(/ debug: /);
+    expect(readFileSync(join(logDir, 'ha-debug'), 'utf8').length).toBeGreaterThanOrEqual(log.length);
+  }, 20_000);
+});
+
 describe('startup errors', () => {
   test('an interface that does not exist is a startup error naming it', async () => {
     const dir = await haDir(FAST, 'lb1 IPaddr::198.18.0.99/24/eth9\n');
