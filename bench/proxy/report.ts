@@ -14,6 +14,36 @@ export interface Measurement {
   errors: number;
 }
 
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * One row per proxy and connection count from several interleaved rounds: the median of req/s, latency and
+ * CPU per request (robust to a noisy neighbour during one round), the max of RSS, the sum of requests and errors.
+ */
+export function aggregateRounds(rounds: readonly Measurement[]): Measurement[] {
+  const groups = new Map<string, Measurement[]>();
+  for (const m of rounds) {
+    const key = `${m.proxy}\0${m.connections}`;
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
+  return [...groups.values()].map((ms) => ({
+    proxy: ms[0]!.proxy,
+    connections: ms[0]!.connections,
+    requests: ms.reduce((sum, m) => sum + m.requests, 0),
+    seconds: ms.reduce((sum, m) => sum + m.seconds, 0),
+    rps: median(ms.map((m) => m.rps)),
+    p50Ms: median(ms.map((m) => m.p50Ms)),
+    p99Ms: median(ms.map((m) => m.p99Ms)),
+    cpuSecondsPer100k: median(ms.map((m) => m.cpuSecondsPer100k)),
+    rssMaxMiB: Math.max(...ms.map((m) => m.rssMaxMiB)),
+    errors: ms.reduce((sum, m) => sum + m.errors, 0),
+  }));
+}
+
 const fixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const ratio = (a: number, b: number | undefined): string => (b && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '–');
 

@@ -1,10 +1,11 @@
 // bench/proxy: wrk against tsbal, HAProxy (nbthread 1), nginx (1 worker) and Perlbal in the same run, plus
 // calibration proxies (bare node:net pipe, node:http + Agent), all in front of the same two nginx backends on
-// 127.0.0.1 with keep-alive on both sides. One proxy runs at a time. Reports req/s, p50/p99, proxy CPU seconds
-// per 100k requests (utime+stime from /proc of the proxy's processes), max RSS, and ratios; prints markdown and
-// writes JSON to bench/results/.
+// 127.0.0.1 with keep-alive on both sides. All proxies are started first; wrk loads one at a time, in rounds
+// that interleave the proxies, so a noisy neighbour hurts one round of each rather than all of one proxy.
+// Reports the median over rounds of req/s, p50/p99 and proxy CPU seconds per 100k requests (utime+stime from
+// /proc of the proxy's processes), max RSS, and ratios; prints markdown and writes JSON to bench/results/.
 //
-//   npx bun bench/proxy/run.ts [--duration 10] [--warmup 2] [--connections 64,256] [--threads 2]
+//   npx bun bench/proxy/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--connections 64,256] [--threads 2]
 //                              [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal] [--no-build]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,12 +19,13 @@ import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } f
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { type TsbalBuild, startTsbal, tsbalRunExists } from '../../test/harness/tsbal.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
-import { type Measurement, checkTargets, markdownTables, markdownTargets } from './report.ts';
+import { type Measurement, aggregateRounds, checkTargets, markdownTables, markdownTargets } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '64,256' },
     threads: { type: 'string', default: '2' },
     only: { type: 'string' },
@@ -32,6 +34,7 @@ const { values: args } = parseArgs({
   },
 });
 
+const ROUNDS = Number(args.rounds);
 const DURATION = Number(args.duration);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = args.connections.split(',').map(Number);
@@ -119,8 +122,9 @@ async function main(): Promise<void> {
   const only = args.only?.split(',');
   const selected = PROXIES.filter((p) => !only || only.includes(p.name));
   const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
-  const results: Measurement[] = [];
+  const rounds: Measurement[] = [];
   const skipped: string[] = [];
+  const running: Array<{ def: ProxyDef; proxy: Daemon & { port: number } }> = [];
   try {
     for (const def of selected) {
       const reason = def.unavailable();
@@ -130,33 +134,37 @@ async function main(): Promise<void> {
         continue;
       }
       const proxy = await def.start(backends.map((b) => b.port));
-      try {
-        const probe = await fetch(`http://127.0.0.1:${proxy.port}/`);
-        if (probe.status !== 200) throw new Error(`${def.name}: probe answered ${probe.status}`);
-        await probe.text();
+      running.push({ def, proxy });
+      const probe = await fetch(`http://127.0.0.1:${proxy.port}/`);
+      if (probe.status !== 200) throw new Error(`${def.name}: probe answered ${probe.status}`);
+      await probe.text();
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const { def, proxy } of running) {
         for (const connections of CONNECTIONS) {
           const m = await measure(proxy, def.name, connections);
           console.error(
-            `bench: ${def.name} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,
+            `bench: round ${round} ${def.name} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ` +
+              `${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,
           );
-          results.push(m);
+          rounds.push(m);
         }
-      } finally {
-        await proxy.stop();
       }
     }
   } finally {
-    await stopAll(backends);
+    await stopAll([...running.map((r) => r.proxy), ...backends]);
   }
+  const results = aggregateRounds(rounds);
 
-  const settings = { durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, threads: THREADS };
+  const settings = { rounds: ROUNDS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, threads: THREADS };
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', kernel: os.release(), bun: process.versions.bun };
   const tsbalName = results.some((r) => r.proxy === 'tsbal') ? 'tsbal' : 'tsbal-bin';
   const checks = checkTargets(results, tsbalName);
   const report = [
     `## bench/proxy ${new Date().toISOString()}`,
     '',
-    `wrk -t${THREADS} -d${DURATION}s (after ${WARMUP}s warm-up), two nginx backends, tutorial options for tsbal and Perlbal; ` +
+    `Median of ${ROUNDS} interleaved rounds of wrk -t${THREADS} -d${DURATION}s (each after a ${WARMUP}s warm-up); ` +
+      'two nginx backends; tutorial options for tsbal and Perlbal; ' +
       `${machine.cpus} CPUs (${machine.model}).`,
     '',
     markdownTables(results),
@@ -167,7 +175,7 @@ async function main(): Promise<void> {
   const dir = `${REPO_ROOT}bench/results`;
   fs.mkdirSync(dir, { recursive: true });
   const file = `${dir}/proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, skipped }, null, 2)}\n`);
+  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, skipped, rounds }, null, 2)}\n`);
   console.error(`bench: results written to ${file}`);
 }
 

@@ -1,6 +1,6 @@
 // bench/proxy's report: ratios against the reference proxies and issue 4's targets, from fixed numbers.
 import { expect, test } from 'bun:test';
-import { type Measurement, checkTargets, markdownTables } from '../../bench/proxy/report.ts';
+import { type Measurement, aggregateRounds, checkTargets, markdownTables } from '../../bench/proxy/report.ts';
 
 const m = (proxy: string, connections: number, rps: number, p99Ms: number, cpu: number, rss: number): Measurement => ({
   proxy,
@@ -34,5 +34,13 @@ test('targets: CPU and req/s met, p99 and RSS missed, 6× Perlbal met', () => {
     'p99 ≤ 1.5× HAProxy: 1.60× missed',
     'req/s ≥ 6× Perlbal: 7.20× met',
     'RSS < 80 MiB: 90.00 MiB missed',
+  ]);
+});
+
+test('rounds aggregate to the median of req/s, latency and CPU, the max of RSS and the sum of errors', () => {
+  const rounds = [m('tsbal', 64, 30_000, 9, 3.0, 60), m('tsbal', 64, 10_000, 90, 9.0, 70), m('tsbal', 64, 32_000, 8, 2.8, 65)];
+  rounds[1]!.errors = 4;
+  expect(aggregateRounds(rounds)).toEqual([
+    { proxy: 'tsbal', connections: 64, requests: 720_000, seconds: 30, rps: 30_000, p50Ms: 2.25, p99Ms: 9, cpuSecondsPer100k: 3.0, rssMaxMiB: 70, errors: 4 },
   ]);
 });
