@@ -12,6 +12,10 @@ export interface Measurement {
   cpuSecondsPer100k: number;
   rssMaxMiB: number;
   errors: number;
+  /** CPU the two nginx backends spent per 100k requests: a proxy that churns connections costs them more. */
+  backendCpuSecondsPer100k: number;
+  /** Backend connections opened per 100k requests (nginx stub_status accepts): persist_backend at work. */
+  backendConnsPer100k: number;
 }
 
 const median = (values: number[]): number => {
@@ -41,6 +45,8 @@ export function aggregateRounds(rounds: readonly Measurement[]): Measurement[] {
     cpuSecondsPer100k: median(ms.map((m) => m.cpuSecondsPer100k)),
     rssMaxMiB: Math.max(...ms.map((m) => m.rssMaxMiB)),
     errors: ms.reduce((sum, m) => sum + m.errors, 0),
+    backendCpuSecondsPer100k: median(ms.map((m) => m.backendCpuSecondsPer100k)),
+    backendConnsPer100k: median(ms.map((m) => m.backendConnsPer100k)),
   }));
 }
 
@@ -61,8 +67,8 @@ export function markdownTables(results: readonly Measurement[]): string {
     out.push(
       `### -c${connections}`,
       '',
-      row(['proxy', 'req/s', 'p50 ms', 'p99 ms', 'CPU s/100k', 'RSS max MiB', 'errors', 'req/s ×HAProxy', 'CPU ×HAProxy', 'p99 ×HAProxy', 'req/s ×nginx', 'CPU ×nginx', 'req/s ×Perlbal', 'CPU ×Perlbal']),
-      row(Array.from({ length: 14 }, (_, i) => (i === 0 ? '---' : '---:'))),
+      row(['proxy', 'req/s', 'p50 ms', 'p99 ms', 'CPU s/100k', 'RSS max MiB', 'errors', 'backend CPU s/100k', 'backend conns/100k', 'req/s ×HAProxy', 'CPU ×HAProxy', 'p99 ×HAProxy', 'req/s ×nginx', 'CPU ×nginx', 'req/s ×Perlbal', 'CPU ×Perlbal']),
+      row(Array.from({ length: 16 }, (_, i) => (i === 0 ? '---' : '---:'))),
     );
     for (const r of rows) {
       out.push(
@@ -74,6 +80,8 @@ export function markdownTables(results: readonly Measurement[]): string {
           fixed(r.cpuSecondsPer100k, 2),
           fixed(r.rssMaxMiB, 1),
           String(r.errors),
+          fixed(r.backendCpuSecondsPer100k, 2),
+          fixed(r.backendConnsPer100k, 0),
           ratio(r.rps, haproxy?.rps),
           ratio(r.cpuSecondsPer100k, haproxy?.cpuSecondsPer100k),
           ratio(r.p99Ms, haproxy?.p99Ms),

@@ -10,9 +10,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startHaproxy } from '../../test/harness/haproxy.ts';
-import { startNginxBackend, startNginxProxy } from '../../test/harness/nginx.ts';
+import { type Nginx, nginxAccepts, startNginxBackend, startNginxProxy } from '../../test/harness/nginx.ts';
 import { startPerlbal } from '../../test/harness/perlbal.ts';
 import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
@@ -80,21 +81,35 @@ const PROXIES: ProxyDef[] = [
   { name: 'haproxy', unavailable: () => null, start: (b) => startHaproxy(b) },
   { name: 'nginx', unavailable: () => null, start: (b) => startNginxProxy(b) },
   tsbalDef('tsbal', { kind: 'dist' }),
-  ...(args['tsbal-bin'] ? [tsbalDef('tsbal-bin', { kind: 'binary', path: args['tsbal-bin'] })] : []),
+  ...(args['tsbal-bin'] ? [tsbalDef('tsbal-bin', { kind: 'binary', path: path.resolve(args['tsbal-bin']) })] : []),
   nodeCalibration('node-net', 'netpipe.cjs'),
   nodeCalibration('node-http', 'nodehttp.cjs'),
   { name: 'perlbal', unavailable: () => null, start: (b) => startPerlbal({ backends: b, set: TUTORIAL_OPTIONS }) },
 ];
 
-async function measure(proxy: Daemon & { port: number }, name: string, connections: number): Promise<Measurement> {
+const backendCpu = (backends: readonly Nginx[]): number => backends.reduce((sum, b) => sum + b.usage().cpuSeconds, 0);
+const backendAccepts = async (backends: readonly Nginx[]): Promise<number> =>
+  (await Promise.all(backends.map(nginxAccepts))).reduce((sum, n) => sum + n, 0);
+
+async function measure(
+  proxy: Daemon & { port: number },
+  name: string,
+  connections: number,
+  backends: readonly Nginx[],
+): Promise<Measurement> {
   const url = `http://127.0.0.1:${proxy.port}/`;
   await runWrk({ url, threads: THREADS, connections, durationSeconds: WARMUP });
+  const acceptsBefore = await backendAccepts(backends);
+  const backendCpuBefore = backendCpu(backends);
   const before = proxy.usage();
   let rssMax = before.rssBytes;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, proxy.usage().rssBytes)), 250);
   try {
     const result = await runWrk({ url, threads: THREADS, connections, durationSeconds: DURATION });
     const after = proxy.usage();
+    const backendCpuAfter = backendCpu(backends);
+    // Each stub_status read is itself one accepted connection per backend: not the proxy's.
+    const opened = (await backendAccepts(backends)) - acceptsBefore - backends.length;
     rssMax = Math.max(rssMax, after.rssBytes);
     return {
       proxy: name,
@@ -107,6 +122,8 @@ async function measure(proxy: Daemon & { port: number }, name: string, connectio
       cpuSecondsPer100k: ((after.cpuSeconds - before.cpuSeconds) / result.requests) * 100_000,
       rssMaxMiB: rssMax / 2 ** 20,
       errors: totalErrors(result),
+      backendCpuSecondsPer100k: ((backendCpuAfter - backendCpuBefore) / result.requests) * 100_000,
+      backendConnsPer100k: (opened / result.requests) * 100_000,
     };
   } finally {
     clearInterval(sampler);
@@ -142,7 +159,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { def, proxy } of running) {
         for (const connections of CONNECTIONS) {
-          const m = await measure(proxy, def.name, connections);
+          const m = await measure(proxy, def.name, connections, backends);
           console.error(
             `bench: round ${round} ${def.name} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ` +
               `${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,

@@ -13,6 +13,8 @@ const m = (proxy: string, connections: number, rps: number, p99Ms: number, cpu: 
   cpuSecondsPer100k: cpu,
   rssMaxMiB: rss,
   errors: 0,
+  backendCpuSecondsPer100k: 2,
+  backendConnsPer100k: 5,
 });
 
 const RUN = [
@@ -24,7 +26,7 @@ const RUN = [
 
 test('tables give each proxy its ratios against HAProxy, nginx and Perlbal of the same run', () => {
   const tsbalRow = markdownTables(RUN).split('\n').find((line) => line.startsWith('| tsbal '));
-  expect(tsbalRow).toBe('| tsbal | 36000 | 4.00 | 16.00 | 3.60 | 90.0 | 0 | 0.90× | 1.20× | 1.60× | 0.72× | 1.44× | 7.20× | 0.13× |');
+  expect(tsbalRow).toBe('| tsbal | 36000 | 4.00 | 16.00 | 3.60 | 90.0 | 0 | 2.00 | 5 | 0.90× | 1.20× | 1.60× | 0.72× | 1.44× | 7.20× | 0.13× |');
 });
 
 test('targets: CPU and req/s met, p99 and RSS missed, 6× Perlbal met', () => {
@@ -41,6 +43,7 @@ test('rounds aggregate to the median of req/s, latency and CPU, the max of RSS a
   const rounds = [m('tsbal', 64, 30_000, 9, 3.0, 60), m('tsbal', 64, 10_000, 90, 9.0, 70), m('tsbal', 64, 32_000, 8, 2.8, 65)];
   rounds[1]!.errors = 4;
   expect(aggregateRounds(rounds)).toEqual([
-    { proxy: 'tsbal', connections: 64, requests: 720_000, seconds: 30, rps: 30_000, p50Ms: 2.25, p99Ms: 9, cpuSecondsPer100k: 3.0, rssMaxMiB: 70, errors: 4 },
+    { proxy: 'tsbal', connections: 64, requests: 720_000, seconds: 30, rps: 30_000, p50Ms: 2.25, p99Ms: 9, cpuSecondsPer100k: 3.0, rssMaxMiB: 70, errors: 4,
+      backendCpuSecondsPer100k: 2, backendConnsPer100k: 5 },
   ]);
 });

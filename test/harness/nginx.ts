@@ -53,7 +53,8 @@ async function startNginx(label: string, http: (port: number) => string): Promis
 
 /**
  * A fast keep-alive backend. `/` answers `body` (default `nginx <name>\n`); `/echo` answers the request line
- * and the forwarding headers a proxy adds or rewrites, one per line (empty when absent).
+ * and the forwarding headers a proxy adds or rewrites, one per line (empty when absent); `/__nginx_status` is
+ * nginx's stub_status (see nginxAccepts).
  */
 export function startNginxBackend(options: { name?: string; body?: string } = {}): Promise<Nginx> {
   const name = options.name ?? 'b';
@@ -61,6 +62,7 @@ export function startNginxBackend(options: { name?: string; body?: string } = {}
   return startNginx(`backend-${name}`, (port) => `  server {
     listen ${LOOPBACK}:${port};
     location / { return 200 "${body}"; }
+    location = /__nginx_status { stub_status; }
     location = /echo {
       return 200 "$request\\nhost: $http_host\\nx-forwarded-for: $http_x_forwarded_for\\nx-forwarded-host: $http_x_forwarded_host\\nx-forwarded-proto: $http_x_forwarded_proto\\nx-real-ip: $http_x_real_ip\\nconnection: $http_connection\\n";
     }
@@ -86,4 +88,12 @@ ${servers}
       proxy_buffering on;
     }
   }`);
+}
+
+/** Connections an nginx has accepted since it started (stub_status), e.g. to see how well a proxy reuses them. */
+export async function nginxAccepts(nginx: Nginx): Promise<number> {
+  const text = await (await fetch(`http://${LOOPBACK}:${nginx.port}/__nginx_status`)).text();
+  const counters = /\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n/.exec(text);
+  if (!counters) throw new Error(`unexpected stub_status output: ${text}`);
+  return Number(counters[1]);
 }
