@@ -55,8 +55,11 @@ export function verifyRequest(path: string): string {
 }
 
 const NO_VERIFY_MS = 60_000;
-/** An idle used connection beyond backend_persist_cache is closed once idle this long (see docs/compat.md). */
-const EXCESS_IDLE_MS = 2_000;
+/**
+ * An idle used connection beyond backend_persist_cache is closed once idle this long (see docs/compat.md): long
+ * enough that load swings do not close and reopen connections (HAProxy's pool-purge-delay is 5 s too).
+ */
+const EXCESS_IDLE_MS = 5_000;
 
 /**
  * Chooses a backend for a request: one the balancer picks among those that may take a request now, skipping
@@ -92,22 +95,23 @@ export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | 
   return null;
 }
 
-/** An idle connection to any other backend that is up (and not in `exclude`), or null. */
-export function takeIdleElsewhere(svc: ServiceRuntime, chosen: ServiceNode, exclude: readonly ServiceNode[] | null): BackendConn | null {
-  if (svc.idleCount === 0) return null;
-  for (const n of svc.nodes) {
-    if (n === chosen || n.idle.length === 0 || n.health.state !== 'up') continue;
-    if (exclude !== null && exclude.includes(n)) continue;
-    const be = takeIdle(svc, n);
-    if (be !== null) return be;
-  }
-  return null;
-}
-
 /** Opens a connection to `node` for `exchange` (or as a connect_ahead spare when null). */
 export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Exchange | null): BackendConn {
   const engine = svc.engine;
-  const socket = connect({ host: node.host, port: node.port, noDelay: true });
+  // Reads go straight into the engine's one read buffer (no Buffer per read, no stream machinery); whatever is
+  // kept or forwarded is copied out (exchange.ts copyOut, the head reader's carry-over).
+  const socket = connect({
+    host: node.host,
+    port: node.port,
+    noDelay: true,
+    onread: {
+      buffer: engine.readBuffer,
+      callback: (n: number, buf: Uint8Array): boolean => {
+        onData(be, (buf as Buffer).subarray(0, n));
+        return true;
+      },
+    },
+  });
   const be: BackendConn = {
     kind: 'backend',
     svc,
@@ -130,7 +134,6 @@ export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Ex
   if (be.spare) svc.sparesOpening++;
   engine.backends.add(be);
   socket.on('connect', () => onConnect(be));
-  socket.on('data', (chunk: Buffer) => onData(be, chunk));
   socket.on('end', () => onEnd(be));
   socket.on('error', (err: NodeJS.ErrnoException) => {
     be.errorCode ??= err.code ?? err.message;

@@ -25,6 +25,8 @@ export interface Engine {
   onDrained: (() => void) | null;
   /** Scratch space heads are assembled in (used synchronously, one head at a time). */
   writer: HeadWriter;
+  /** Where every backend socket reads into (onread): valid only during the callback that received it. */
+  readBuffer: Buffer;
 }
 
 /** Sweep period: the granularity of every timeout. */
@@ -46,6 +48,7 @@ export function newEngine(log: ConsolaInstance): Engine {
     sweep: null,
     onDrained: null,
     writer: newHeadWriter(),
+    readBuffer: Buffer.allocUnsafe(64 * 1024),
   };
 }
 

@@ -11,7 +11,6 @@ import {
   releaseBackend,
   spawnAhead,
   takeIdle,
-  takeIdleElsewhere,
   type BackendConn,
 } from './backend.ts';
 import {
@@ -145,17 +144,10 @@ function dispatch(x: Exchange): void {
     return;
   }
   x.attempts++;
-  let idle: BackendConn | null = null;
-  if (!x.forceFresh) {
-    idle = takeIdle(svc, node);
-    // `random` (Perlbal's method) also takes an idle connection to another backend before opening a new one,
-    // as Perlbal does; a down backend picked for its trial request is tried, not skipped.
-    if (idle === null && svc.balancer.method === 'random' && node.health.state === 'up') idle = takeIdleElsewhere(svc, node, x.failed);
-  }
+  const idle = x.forceFresh ? null : takeIdle(svc, node);
   x.forceFresh = false;
-  const target = idle === null ? node : idle.node;
-  x.node = target;
-  target.active++;
+  x.node = node;
+  node.active++;
   if (idle !== null) {
     idle.exchange = x;
     backendAttached(x, idle);
@@ -240,6 +232,18 @@ export function clientDrained(x: Exchange): void {
   }
 }
 
+/**
+ * Backend bytes arrive in the engine's shared read buffer (see openBackend), which the next read overwrites:
+ * anything handed to a socket write must be a copy.
+ */
+function copyOut(src: Buffer, start: number, end: number): Buffer {
+  const n = end - start;
+  const out = Buffer.allocUnsafe(n);
+  if (n < 64) for (let i = 0; i < n; i++) out[i] = src[start + i]!;
+  else out.set(src.subarray(start, end));
+  return out;
+}
+
 function writeToClient(x: Exchange, data: Buffer): void {
   const c = x.client;
   const ok = c.socket.write(data);
@@ -255,7 +259,7 @@ function writeToClient(x: Exchange, data: Buffer): void {
 export function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): void {
   if (be.phase === 'tunnel') {
     be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-    writeToClient(x, chunk);
+    writeToClient(x, copyOut(chunk, 0, chunk.length));
     return;
   }
   x.gotResponseBytes = true;
@@ -316,7 +320,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   const rest = scan.buf;
   const bodyStart = scan.end + 4;
   if (x.dechunk) {
-    x.dechunkSink = (b, s, e) => writeToClient(x, b.subarray(s, e));
+    x.dechunkSink = (b, s, e) => writeToClient(x, copyOut(b, s, e));
     writeClientResponseHead(w, res, headCtx, 0);
     writeToClient(x, takeWritten(w));
     relayBody(x, be, rest, bodyStart);
@@ -338,7 +342,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     const socket = c.socket;
     socket.cork();
     writeToClient(x, takeWritten(w));
-    writeToClient(x, rest.subarray(bodyStart, end));
+    writeToClient(x, copyOut(rest, bodyStart, end));
     socket.uncork();
   }
   if (body.done) {
@@ -363,7 +367,7 @@ function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): vo
   if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
   if (end > start) {
     x.bodyBytesOut += end - start;
-    writeToClient(x, start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    writeToClient(x, copyOut(buf, start, end));
   }
   if (body.done) {
     if (end < buf.length) x.backendOutOfStep = true;
@@ -598,7 +602,7 @@ function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buff
   const w = x.svc.engine.writer;
   writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true }, 0);
   writeToClient(x, takeWritten(w));
-  if (restStart < rest.length) writeToClient(x, rest.subarray(restStart));
+  if (restStart < rest.length) writeToClient(x, copyOut(rest, restStart, rest.length));
   if (x.svc.accessLog !== null) logExchange(x, 101, be);
   c.phase = 'tunnel';
   const early = c.stash;

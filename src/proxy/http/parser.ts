@@ -82,6 +82,10 @@ export interface RequestHead {
   size: number;
 }
 
+/**
+ * A backend's response head. Its `fields.buf` may be the engine's shared read buffer: read fields (and the lazy
+ * reason) only while handling the read that carried the head; the parsed values stay valid.
+ */
 export interface ResponseHead {
   kind: 'response';
   minor: number;
