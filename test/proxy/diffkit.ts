@@ -151,15 +151,17 @@ export function comparableRequest(req: RecordedRequest, alsoExclude: readonly st
   ];
 }
 
-/** A client response reduced to what tsbal and Perlbal must both produce (duplicates such as Set-Cookie kept apart). */
+/**
+ * A client response reduced to what tsbal and Perlbal must both produce: Set-Cookie lines kept apart (both
+ * proxies do), other repeated fields merged (Perlbal joins them with ", ", tsbal keeps the lines: same meaning).
+ */
 export function comparableResponse(outcome: ReadOutcome): string[] {
   if (outcome.kind !== 'response') return [`no response: ${outcome.kind}`];
   const { head, body } = outcome.response;
   const statusLine = head.startLine.replace(/^HTTP\/1\.[01] /, '');
-  const headers = head.headers
-    .filter(([name]) => !['connection', 'keep-alive'].includes(name.toLowerCase()))
-    .map(([name, value]) => `${name}: ${value}`);
-  return [statusLine, ...headers, `body=${JSON.stringify(body.toString('latin1'))}`];
+  const cookies = head.headers.filter(([name]) => name.toLowerCase() === 'set-cookie').map(([n, v]) => `${n}: ${v}`);
+  const others = mergedHeaders(head, ['connection', 'keep-alive', 'set-cookie']);
+  return [statusLine, ...others, ...cookies, `body=${JSON.stringify(body.toString('latin1'))}`];
 }
 
 export { header };

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect } from 'bun:test';
 import { headerAll, parseHead } from '../harness/httpwire.ts';
 import { TUTORIAL_OPTIONS, type ReverseProxySpec } from '../harness/perlbalconf.ts';
-import type { RecordedRequest } from '../harness/rawbackend.ts';
+import { type RecordedRequest, type Reply, defaultReply } from '../harness/rawbackend.ts';
 import { describeOutcome } from '../harness/rawclient.ts';
 import {
   HOP_BY_HOP,
@@ -107,9 +107,32 @@ function checkTsbal(c: DiffCase, obs: Observation): void {
   c.tsbal?.(obs);
 }
 
+/** Backend answers by path, for the response-side cases; anything else gets the reference backend's answer. */
+function byPath(req: RecordedRequest, name: string): Reply {
+  switch (req.target) {
+    case '/404reason':
+      return { bytes: 'HTTP/1.1 404 Nope Not Here\r\nContent-Length: 3\r\nX-B: 1\r\n\r\nno\n' };
+    case '/noclen':
+      return { bytes: 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed body\n', close: true };
+    case '/204':
+      return { bytes: 'HTTP/1.1 204 No Content\r\nX-B: 1\r\n\r\n' };
+    case '/bclose':
+      return { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbye', close: true };
+    case '/multi':
+      return { bytes: 'HTTP/1.1 200 OK\r\nX-Multi: a\r\nx-multi: b\r\nContent-Length: 2\r\n\r\nok' };
+    case '/big':
+      return { bytes: `HTTP/1.1 200 OK\r\nContent-Length: ${BIG.length}\r\n\r\n${BIG}` };
+    default:
+      return defaultReply(name, req);
+  }
+}
+
+const BIG = 'y'.repeat(256 * 1024);
+const UPLOAD = 'z'.repeat(300_000);
+
 function runCases(title: string, spec: Omit<ReverseProxySpec, 'backends'>, cases: DiffCase[]): void {
   describe(title, () => {
-    const rigs = lazyRigs((kind) => startRig(kind, spec));
+    const rigs = lazyRigs((kind) => startRig(kind, spec, [{ name: 'b1', reply: byPath }]));
     afterAll(() => rigs.stopAll());
     for (const kind of KINDS) {
       for (const c of cases) {
@@ -208,6 +231,80 @@ runCases('reverse_proxy with the tutorial options', { set: TUTORIAL_OPTIONS }, [
     perlbal: {
       backend: ['POST /post HTTP/1.0\r\nHost: h\r\nContent-Length: 5\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\nhello'],
       client: okKept('/post'),
+      closedAfter: false,
+    },
+  },
+  {
+    name: 'repeated X-Forwarded-For from an untrusted client becomes one line with the peer IP',
+    request: 'GET /xff2 HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n',
+    perlbal: {
+      backend: ['GET /xff2 HTTP/1.0\r\nHost: h\r\nX-Forwarded-For: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n'],
+      client: okKept('/xff2'),
+      closedAfter: false,
+    },
+  },
+  {
+    name: "the backend's reason phrase is kept (reference 2.6: 404 Nope Not Here)",
+    request: 'GET /404reason HTTP/1.1\r\nHost: h\r\n\r\n',
+    perlbal: {
+      backend: ['GET /404reason HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'],
+      client: `HTTP/1.0 404 Nope Not Here\r\nContent-Length: 3\r\nX-B: 1\r\n${KEEP}no\n`,
+      closedAfter: false,
+    },
+  },
+  {
+    name: 'a response without length is relayed until the backend closes, then the client is closed',
+    request: 'GET /noclen HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+    perlbal: {
+      backend: ['GET /noclen HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'],
+      client: `HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n${CLOSE}streamed body\n`,
+      closedAfter: true,
+    },
+  },
+  {
+    name: 'a 204 keeps the client connection alive',
+    request: 'GET /204 HTTP/1.1\r\nHost: h\r\n\r\n',
+    perlbal: {
+      backend: ['GET /204 HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'],
+      client: `HTTP/1.0 204 No Content\r\nX-B: 1\r\n${KEEP}`,
+      closedAfter: false,
+    },
+  },
+  {
+    name: 'a backend that closes after a sized response does not close the client connection',
+    request: 'GET /bclose HTTP/1.1\r\nHost: h\r\n\r\n',
+    perlbal: {
+      backend: ['GET /bclose HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'],
+      client: `HTTP/1.0 200 OK\r\nContent-Length: 3\r\n${KEEP}bye`,
+      closedAfter: false,
+    },
+  },
+  {
+    name: 'repeated response headers reach the client with the same values (Perlbal joins them, tsbal keeps the lines)',
+    request: 'GET /multi HTTP/1.1\r\nHost: h\r\n\r\n',
+    perlbal: {
+      backend: ['GET /multi HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'],
+      client: `HTTP/1.0 200 OK\r\nX-Multi: a, b\r\nContent-Length: 2\r\n${KEEP}ok`,
+      closedAfter: false,
+    },
+  },
+  {
+    name: 'a 256 KiB response body arrives whole and the connection stays usable',
+    request: 'GET /big HTTP/1.1\r\nHost: h\r\n\r\n',
+    perlbal: {
+      backend: ['GET /big HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'],
+      client: `HTTP/1.0 200 OK\r\nContent-Length: ${BIG.length}\r\n${KEEP}${BIG}`,
+      closedAfter: false,
+    },
+  },
+  {
+    name: 'a 300 kB request body reaches the backend whole',
+    request: `POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: ${UPLOAD.length}\r\n\r\n${UPLOAD}`,
+    perlbal: {
+      backend: [
+        `POST /upload HTTP/1.0\r\nHost: h\r\nContent-Length: ${UPLOAD.length}\r\nConnection: keep-alive\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n${UPLOAD}`,
+      ],
+      client: okKept('/upload'),
       closedAfter: false,
     },
   },
