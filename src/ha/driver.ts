@@ -3,7 +3,8 @@
 // `--ha-thread main`, on the main thread. Everything but sending is handed to `onAction`.
 import { performance } from 'node:perf_hooks';
 import type { Medium } from '../config/model.ts';
-import { createNode, handle, nextDeadline, statusReport, type HaNode, type StatusReport } from './node.ts';
+import { createNode, handle, nextDeadline, type HaNode } from './node.ts';
+import { statusReport, type StatusReport } from './status.ts';
 import { openTransport, type Transport } from './transport.ts';
 import type { EngineConfig, HaAction, HaEvent } from './types.ts';
 

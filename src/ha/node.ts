@@ -1,6 +1,7 @@
 // The HA node as a pure state machine: events in (start, tick, packet, command, operation done, ping reply),
 // actions out (send bytes, acquire/release groups, log, reply, exit). Membership, liveness, generation/seq checks,
-// retransmissions and the join handshake live here; the resource protocol lives in resource-fsm.ts.
+// retransmissions and the join handshake live here (every packet passes through all of them, in this order);
+// the resource protocol lives in resource-fsm.ts.
 import { decodePacket, encodePacket, verifyPacket } from './wire.ts';
 import { isUnsequenced, messageFields, parseMessage, type Body, type Message } from './messages.ts';
 import { answerRexmit, checkSeq, newSeqTrack, remember, type SendHistory, type SeqTrack } from './seq.ts';
@@ -474,47 +475,4 @@ export function nextDeadline(node: HaNode): number {
   if (peerAlive(node.peer)) for (const at of node.peer.seq.missing.values()) t = Math.min(t, at);
   for (const p of node.ping.values()) if (p.up) t = Math.min(t, (p.lastReply ?? node.startedAt) + node.cfg.deadpingMs);
   return t;
-}
-
-export interface StatusReport {
-  node: string;
-  generation: number;
-  status: string;
-  commUp: boolean;
-  resources: { state: fsm.RState; hold: string; up: string[]; failed: string[]; standby: fsm.Standby; stable: boolean; busy: string | null };
-  peer: { name: string; status: PeerStatus; heardMsAgo: number | null; deadtimeMs: number; generation: number | null; holds: string; stable: boolean; pingUp: number | null };
-  ping: Array<{ target: string; up: boolean; lastReplyMsAgo: number | null }>;
-  counters: Counters;
-}
-
-export function statusReport(node: HaNode, now: number): StatusReport {
-  const r = node.rsc;
-  const p = node.peer;
-  return {
-    node: node.cfg.me,
-    generation: node.cfg.generation,
-    status: node.status,
-    commUp: node.commUp,
-    resources: {
-      state: r.rstate,
-      hold: fsm.holdName(r.hold),
-      up: [...r.up],
-      failed: [...r.failed],
-      standby: r.standby,
-      stable: fsm.isStable(r),
-      busy: r.busy ? `${r.busy.kind} ${r.busy.groups.map((g) => g.key).join(' ')}` : null,
-    },
-    peer: {
-      name: p.name,
-      status: p.status,
-      heardMsAgo: p.heardAt === null ? null : now - p.heardAt,
-      deadtimeMs: p.dtMs,
-      generation: p.seq.generation,
-      holds: fsm.holdName(r.otherHolds),
-      stable: r.otherStable,
-      pingUp: p.pingUp,
-    },
-    ping: [...node.ping].map(([target, s]) => ({ target, up: s.up, lastReplyMsAgo: s.lastReply === null ? null : now - s.lastReply })),
-    counters: node.counters,
-  };
 }

@@ -4,6 +4,10 @@
 //
 // "local" groups are those whose home (first haresources token) is us, "foreign" the others; rsc_hold on the wire is
 // always from the sender's point of view.
+//
+// One file on purpose (like hb_resource.c): the transitions call each other both ways (an operation's completion
+// continues the standby handshake, a death cancels it, a takeover restarts acquisition), so splitting it would
+// only create import cycles.
 import type { AutoFailback, ResourceGroup } from '../config/model.ts';
 import { rscBits, rscFromBits, type Body, type RscHold } from './messages.ts';
 import type { LogLevel } from './types.ts';

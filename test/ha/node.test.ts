@@ -1,6 +1,6 @@
 // The pure node in a simulated two-node cluster: join, failover timing, failback, standby, shutdown, split brain.
 import { describe, test, expect } from 'bun:test';
-import { Sim, VIP_GROUP } from './sim.ts';
+import { pingNode, Sim, VIP_GROUP, WITH_PING } from './sim.ts';
 import { decodePacket } from '../../src/ha/wire.ts';
 import { parseMessage } from '../../src/ha/messages.ts';
 
@@ -233,22 +233,17 @@ describe('split brain', () => {
 
   test('a standby whose link goes down never takes the VIP, even though its peer times out before its ping node does', () => {
     const sim = new Sim();
-    const ping = { pingTargets: [{ name: '198.18.0.254', members: ['198.18.0.254'] }] };
-    sim.start('lb1', ping);
-    sim.start('lb2', ping);
+    sim.start('lb1', WITH_PING);
+    sim.start('lb2', WITH_PING);
     const reach = new Map([['lb1', true], ['lb2', true]]);
     let cutNow = false;
-    const pinger = (): void => {
-      for (const [name, ok] of reach) if (ok) sim.feed(sim.get(name), { kind: 'pingReply', target: '198.18.0.254', now: sim.now, wall: sim.now });
-      // The worst case: the cable goes right after a ping reply, so lb1 (last heard earlier) times out first.
-      if (cutNow) {
-        sim.link = (from, to) => from !== 'lb2' && to !== 'lb2';
-        reach.set('lb2', false);
-        cutNow = false;
-      }
-      sim.at(sim.now + 100, pinger);
-    };
-    pinger();
+    // The worst case: the cable goes right after a ping reply, so lb1 (last heard earlier) times out first.
+    pingNode(sim, reach, () => {
+      if (!cutNow) return;
+      sim.link = (from, to) => from !== 'lb2' && to !== 'lb2';
+      reach.set('lb2', false);
+      cutNow = false;
+    });
     sim.until(() => sim.holder().join() === 'lb1', 3000);
     cutNow = true;
     for (let i = 0; i < 3000; i++) {
@@ -273,15 +268,10 @@ describe('split brain', () => {
 
   test('with a ping node, the side that loses it releases the VIP and the other side takes it', () => {
     const sim = new Sim();
-    const ping = { pingTargets: [{ name: '198.18.0.254', members: ['198.18.0.254'] }] };
-    sim.start('lb1', ping);
-    sim.start('lb2', ping);
+    sim.start('lb1', WITH_PING);
+    sim.start('lb2', WITH_PING);
     const reach = new Map([['lb1', true], ['lb2', true]]);
-    const pinger = (): void => {
-      for (const [name, ok] of reach) if (ok) sim.feed(sim.get(name), { kind: 'pingReply', target: '198.18.0.254', now: sim.now, wall: sim.now });
-      sim.at(sim.now + 100, pinger);
-    };
-    pinger();
+    pingNode(sim, reach);
     sim.until(() => sim.holder().join() === 'lb1', 3000);
     // lb1's link goes down: it hears neither lb2 nor the ping node.
     sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';

@@ -1,7 +1,8 @@
 // A deterministic two-node cluster in memory: virtual clock, a wire that can drop or tap packets, and a shell that
 // completes resource operations after a fixed delay. Drives the pure node exactly as cluster.ts does.
 import type { AuthKey, ResourceGroup } from '../../src/config/model.ts';
-import { createNode, handle, nextDeadline, statusReport, type HaNode } from '../../src/ha/node.ts';
+import { createNode, handle, nextDeadline, type HaNode } from '../../src/ha/node.ts';
+import { statusReport } from '../../src/ha/status.ts';
 import type { EngineConfig, HaAction, HaEvent } from '../../src/ha/types.ts';
 
 export const KEY: AuthKey = { index: 1, method: 'sha1', key: 'LabSecret42' };
@@ -209,4 +210,20 @@ export class Sim {
   report(name: string): ReturnType<typeof statusReport> {
     return statusReport(this.get(name).node, this.now);
   }
+}
+
+export const PING_TARGET = '198.18.0.254';
+export const WITH_PING = { pingTargets: [{ name: PING_TARGET, members: [PING_TARGET] }] };
+
+/**
+ * A ping node answering every 100 ms the nodes in `reach` that are set to true. `afterReplies` runs right after
+ * each round of replies (to cut a link at the worst moment).
+ */
+export function pingNode(sim: Sim, reach: Map<string, boolean>, afterReplies: () => void = () => undefined): void {
+  const round = (): void => {
+    for (const [name, ok] of reach) if (ok) sim.feed(sim.get(name), { kind: 'pingReply', target: PING_TARGET, now: sim.now, wall: sim.now });
+    afterReplies();
+    sim.at(sim.now + 100, round);
+  };
+  round();
 }
