@@ -206,7 +206,8 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   let pinger: Pinger | null = null;
   let stopResolve: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stopResolve = resolve));
-  let replyWaiter: ((r: { ok: boolean; msg: string }) => void) | null = null;
+  const replyWaiters = new Map<number, (r: { ok: boolean; msg: string }) => void>();
+  let nextRequestId = 1;
   let exitWaiter: (() => void) | null = null;
 
   const feed = (ev: ShellEvent): void => heart?.feed(ev);
@@ -221,8 +222,8 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
         l[a.level](a.msg);
         break;
       case 'reply':
-        replyWaiter?.(a);
-        replyWaiter = null;
+        replyWaiters.get(a.requestId)?.({ ok: a.ok, msg: a.msg });
+        replyWaiters.delete(a.requestId);
         break;
       case 'exit':
         exitWaiter?.();
@@ -296,13 +297,11 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
 
   function handleCommand(command: Exclude<CommandName, 'shutdown'>, which: string): Promise<{ ok: boolean; msg: string }> {
     return new Promise((resolve) => {
-      replyWaiter = resolve;
-      feed({ kind: 'command', command, which });
+      const requestId = nextRequestId++;
+      replyWaiters.set(requestId, resolve);
+      feed({ kind: 'command', command, which, requestId });
       setTimeout(() => {
-        if (replyWaiter === resolve) {
-          replyWaiter = null;
-          resolve({ ok: false, msg: 'the engine gave no answer' });
-        }
+        if (replyWaiters.delete(requestId)) resolve({ ok: false, msg: 'the engine gave no answer' });
       }, 3000).unref?.();
     });
   }
@@ -316,7 +315,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     close() {
       closing ??= (async () => {
         const exited = new Promise<void>((resolve) => (exitWaiter = resolve));
-        feed({ kind: 'command', command: 'shutdown', which: '' });
+        feed({ kind: 'command', command: 'shutdown', which: '', requestId: 0 });
         const bound = 5_000 + 20_000;
         await Promise.race([exited, stopped, new Promise((r) => setTimeout(r, bound).unref?.())]);
         // shutdone is what lets the peer take over at once: send it twice in case one copy is lost (the peer

@@ -20,7 +20,7 @@ export type DriverStatus = StatusReport & { media: string[]; heartbeatLag: Timer
 
 /** An event as the shell knows it; the driver adds the clocks. */
 export type ShellEvent =
-  | { kind: 'command'; command: 'standby' | 'takeover' | 'shutdown'; which: string }
+  | { kind: 'command'; command: 'standby' | 'takeover' | 'shutdown'; which: string; requestId: number }
   | { kind: 'opDone'; opId: number; failed: string[]; errors: string[] }
   | { kind: 'pingReply'; target: string }
   | { kind: 'resync' };

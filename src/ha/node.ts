@@ -166,7 +166,7 @@ function pingUpCount(node: HaNode): number {
   return n;
 }
 
-function rscCtx(o: Out): fsm.RscCtx {
+function rscCtx(o: Out, requestId = 0): fsm.RscCtx {
   const { node } = o;
   return {
     now: o.now,
@@ -182,7 +182,7 @@ function rscCtx(o: Out): fsm.RscCtx {
     send: (body) => send(o, body),
     log: (level, msg) => log(o, level, msg),
     act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason }),
-    reply: (ok, msg) => o.actions.push({ kind: 'reply', ok, msg }),
+    reply: (ok, msg) => o.actions.push({ kind: 'reply', requestId, ok, msg }),
     exit: () => {
       node.stopped = true;
       o.actions.push({ kind: 'exit' });
@@ -210,7 +210,7 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
       onPacket(o, ev.bytes);
       break;
     case 'command':
-      onCommand(o, ev.command, ev.which);
+      onCommand(o, ev.command, ev.which, ev.requestId);
       break;
     case 'opDone':
       for (const e of ev.errors) log(o, 'error', e);
@@ -237,8 +237,8 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
   return o.actions;
 }
 
-function onCommand(o: Out, command: 'standby' | 'takeover' | 'shutdown', which: string): void {
-  const c = rscCtx(o);
+function onCommand(o: Out, command: 'standby' | 'takeover' | 'shutdown', which: string, requestId: number): void {
+  const c = rscCtx(o, requestId);
   switch (command) {
     case 'shutdown':
       fsm.rscRequestShutdown(o.node.rsc, c);

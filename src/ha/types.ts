@@ -48,7 +48,7 @@ export type HaEvent =
   | ({ kind: 'start' } & Clock)
   | ({ kind: 'tick' } & Clock)
   | ({ kind: 'packet'; bytes: Uint8Array; from: string } & Clock)
-  | ({ kind: 'command'; command: CommandName; which: string } & Clock)
+  | ({ kind: 'command'; command: CommandName; which: string; requestId: number } & Clock)
   | ({ kind: 'opDone'; opId: number; failed: string[]; errors: string[] } & Clock)
   | ({ kind: 'pingReply'; target: string } & Clock)
   /** What we sent lately never left (the worker was muted): announce our state again. */
@@ -62,7 +62,7 @@ export type HaAction =
   | { kind: 'release'; opId: number; groups: ResourceGroup[]; reason: string }
   | { kind: 'log'; level: LogLevel; msg: string }
   /** A command's answer for `tsbal ha standby|takeover`. */
-  | { kind: 'reply'; ok: boolean; msg: string }
+  | { kind: 'reply'; requestId: number; ok: boolean; msg: string }
   /** Graceful shutdown finished: shutdone is out, the process may stop heartbeating. */
   | { kind: 'exit' };
 

@@ -197,6 +197,44 @@ describe('media', () => {
   }
 });
 
+describe('commands', () => {
+  test('tsbal ha standby hands the VIP to the peer and tsbal ha takeover brings it back; bad input is refused', async () => {
+    const dir = await haDir(FAST.replace('auto_failback on', 'auto_failback off'));
+    const n1 = run('lb1', dir);
+    const n2 = run('lb2', dir);
+    const ha = (host: 'lb1' | 'lb2', ...cmd: string[]) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', ...cmd, ...args(dir, host)], { timeoutMs: 10_000 });
+    const soleHolder = (host: string) =>
+      waitFor(`the VIP on ${host}`, async () => ((await lab.holders()).join() === host ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+    const stable = (host: 'lb1' | 'lb2') =>
+      waitFor(`${host} stable`, async () => (/, stable\n/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    try {
+      await soleHolder('lb1');
+      await stable('lb1');
+      await stable('lb2');
+      const standby = await ha('lb1', 'standby');
+      expect({ code: standby.code, out: standby.stdout.trim() }).toEqual({ code: 0, out: 'going standby [all]: lb2 is taking over' });
+      await soleHolder('lb2');
+      await stable('lb1');
+      await stable('lb2');
+      const takeover = await ha('lb1', 'takeover');
+      expect(takeover.code).toBe(0);
+      await soleHolder('lb1');
+      const bad = await ha('lb1', 'standby', 'everything');
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain("unknown resource set 'everything'");
+    } finally {
+      await stop(n1);
+      await stop(n2);
+    }
+  }, 30_000);
+
+  test('tsbal ha status without a running engine says so and exits 3', async () => {
+    const r = await lab.exec('lb1', [process.execPath, CLI_ENTRY, 'ha', 'status', '--state-dir', join(base, 'nothing-here')]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('is tsbal running with this --state-dir?');
+  });
+});
+
 describe('ping node', () => {
   test('a node that cannot reach the ping node does not take the VIP after initdead', async () => {
     // 198.18.0.77 answers nobody: lb1 alone sees its peer dead but no ping node, so it stays away from the VIP.

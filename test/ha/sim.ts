@@ -107,7 +107,7 @@ export class Sim {
   }
 
   command(name: string, command: 'standby' | 'takeover' | 'shutdown', which = ''): void {
-    this.feed(this.get(name), { kind: 'command', command, which, now: this.now, wall: this.now });
+    this.feed(this.get(name), { kind: 'command', command, which, requestId: 1, now: this.now, wall: this.now });
   }
 
   /** Deliver raw bytes to a node as if they came off the wire. */
