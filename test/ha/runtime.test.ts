@@ -118,6 +118,35 @@ describe('logging', () => {
   }, 20_000);
 });
 
+describe('resource groups', () => {
+  test('a bare IP gets its interface and netmask from the subnet; scripts run with their args: start after the IP, stop before it', async () => {
+    const dir = await haDir(FAST, 'lb1 198.18.0.99 webctl::alpha::beta\n');
+    const record = join(dir, 'calls.log');
+    await mkdir(join(dir, 'ha.d/resource.d'), { recursive: true });
+    // Like an init script: `status` says running/stopped; every call is recorded with the VIP state at that moment.
+    await writeFile(
+      join(dir, 'ha.d/resource.d/webctl'),
+      `#!/bin/sh\nvip=$(ip -o -4 addr show dev eth0 | grep -c ' 198.18.0.99/')\necho "$* vip=$vip" >> ${record}\n` +
+        `case "$3" in start) touch ${dir}/running;; stop) rm -f ${dir}/running;; status) [ -f ${dir}/running ] && echo running || echo stopped;; esac\n`,
+      { mode: 0o755 },
+    );
+    const node = run('lb1', dir);
+    try {
+      await waitFor('the VIP', async () => ((await vipLine('lb1')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+      expect(await vipLine('lb1')).toMatch(/inet 198\.18\.0\.99\/24 brd 198\.18\.0\.255 scope global secondary eth0:0/);
+      await waitFor('the script started', async () => (readFileSync(record, 'utf8').includes('start') ? true : undefined), { timeoutMs: 3000, intervalMs: 20 });
+    } finally {
+      await stop(node);
+    }
+    expect(readFileSync(record, 'utf8').trim().split('\n')).toEqual([
+      'alpha beta status vip=1',
+      'alpha beta start vip=1',
+      'alpha beta stop vip=1',
+    ]);
+    expect(await vipLine('lb1')).toBe('');
+  }, 20_000);
+});
+
 describe('startup errors', () => {
   test('an interface that does not exist is a startup error naming it', async () => {
     const dir = await haDir(FAST, 'lb1 IPaddr::198.18.0.99/24/eth9\n');
