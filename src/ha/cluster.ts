@@ -200,6 +200,8 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   }
 
   const vips = createVipManager(o.garp ?? DEFAULT_GARP, (level, msg) => l[level](msg));
+  const releaseOnExit = (): void => vips.releaseAllSync();
+  process.on('exit', releaseOnExit);
   const runner: GroupRunner = createGroupRunner({ haDir: o.haDir, vips, proxy: o.proxy ?? null, scriptTimeoutMs: 60_000 });
   let control: ControlServer | null = null;
   let heart: Heart | null = null;
@@ -250,6 +252,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   };
 
   const shutdownAll = async (): Promise<void> => {
+    process.off('exit', releaseOnExit);
     pinger?.close();
     vips.close();
     await heart?.close();

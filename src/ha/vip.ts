@@ -1,6 +1,6 @@
 // Moving the VIP: `ip addr add VIP/mask brd + dev IFACE label IFACE:0`, gratuitous ARP with iputils `arping -U`,
 // `ip addr del` on release. Replaces heartbeat's IPaddr/IPaddr2 shell agents (which took 1-1.7 s per takeover).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Resource } from '../config/model.ts';
@@ -95,12 +95,18 @@ export interface VipManager {
   remove(v: Vip): Promise<void>;
   /** Stops gratuitous ARP still being sent. */
   close(): void;
+  /**
+   * Last resort when the process exits without a graceful stop (an uncaught error, a second SIGTERM): removes the
+   * VIPs we added, synchronously, so a dead tsbal does not keep answering ARP for an address its peer now holds.
+   */
+  releaseAllSync(): void;
 }
 
 export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'warn' | 'error', msg: string) => void): VipManager {
   // Per VIP: the pending announcement timers and the arping processes still running.
   const garps = new Map<string, { timers: Array<ReturnType<typeof setTimeout>>; children: Set<ChildProcess> }>();
   const haveArping = findInPath('arping') !== null;
+  const held = new Map<string, Vip>();
   const stopGarp = (ip: string): void => {
     const g = garps.get(ip);
     if (!g) return;
@@ -129,6 +135,7 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
       if (v.label) args.push('label', v.label);
       const r = await exec('ip', args);
       if (r.code !== 0 && !/File exists|already assigned/.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+      held.set(v.ip, v);
       if (!haveArping) {
         onLog('warn', `arping not found: no gratuitous ARP for ${v.ip} (install iputils-arping); neighbours may keep the old MAC`);
         return;
@@ -146,12 +153,23 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
     },
     async remove(v) {
       stopGarp(v.ip);
+      held.delete(v.ip);
       if (!(await vipPresent(v))) return;
       const r = await exec('ip', ['addr', 'del', `${v.ip}/${v.cidr}`, 'dev', v.iface]);
       if (r.code !== 0 && (await vipPresent(v))) throw new Error(`ip addr del ${v.ip}/${v.cidr} dev ${v.iface}: ${r.stderr.trim()}`);
     },
     close() {
       for (const ip of [...garps.keys()]) stopGarp(ip);
+    },
+    releaseAllSync() {
+      for (const v of held.values()) {
+        try {
+          execFileSync('ip', ['addr', 'del', `${v.ip}/${v.cidr}`, 'dev', v.iface], { stdio: 'ignore', timeout: 2000 });
+        } catch {
+          // Best effort on the way out.
+        }
+      }
+      held.clear();
     },
   };
 }

@@ -23,7 +23,7 @@ afterAll(async () => {
   if (base) await rm(base, { recursive: true, force: true });
 });
 
-async function pair(thread: 'worker' | 'main', stallMs: number): Promise<{ lb1: ProcHandle; lb2: ProcHandle; lb2Status: () => Promise<{ counters: { deaths: number } }>; stop: () => Promise<void> }> {
+async function pair(thread: 'worker' | 'main', stallMs: number, extra: string[] = []): Promise<{ lb1: ProcHandle; lb2: ProcHandle; lb2Status: () => Promise<{ counters: { deaths: number } }>; stop: () => Promise<void> }> {
   const dir = join(base, `r${runs++}`);
   await mkdir(join(dir, 'ha.d'), { recursive: true });
   await writeFile(join(dir, 'ha.d/ha.cf'), 'logfacility none\nkeepalive 100ms\ndeadtime 500ms\ninitdead 1\nbcast eth0\nauto_failback on\nnode lb1 lb2\n');
@@ -32,7 +32,7 @@ async function pair(thread: 'worker' | 'main', stallMs: number): Promise<{ lb1: 
   await writeFile(join(dir, 'ha.d/haresources'), 'lb1 IPaddr::198.18.0.99/24/eth0\n');
   const a = (h: string): string[] => ['--ha-dir', join(dir, 'ha.d'), '--node', h, '--state-dir', join(dir, `state-${h}`)];
   const lb2 = lab.spawn('lb2', [process.execPath, CLI_ENTRY, 'ha', 'run', ...a('lb2')], { label: 'lb2' });
-  const lb1 = lab.spawn('lb1', [process.execPath, STALL_NODE, ...a('lb1'), '--thread', thread, '--stall-after', '3000', '--stall-ms', String(stallMs)], { label: 'lb1' });
+  const lb1 = lab.spawn('lb1', [process.execPath, STALL_NODE, ...a('lb1'), '--thread', thread, '--stall-after', '3000', '--stall-ms', String(stallMs), ...extra], { label: 'lb1' });
   const lb2Status = async (): Promise<{ counters: { deaths: number } }> =>
     JSON.parse((await lab.exec('lb2', [process.execPath, CLI_ENTRY, 'ha', 'status', '--json', ...a('lb2')])).stdout) as { counters: { deaths: number } };
   await waitFor('lb1 holding the VIP', async () => ((await lab.holders()).join() === 'lb1' ? true : undefined), { timeoutMs: 3000, intervalMs: 20, describe: async () => lb1.stderr() + lb1.stdout() });
@@ -86,6 +86,18 @@ describe('fate sharing between the proxy thread and the heartbeat worker', () =>
       await waitFor('the stall to pass', async () => (p.lb1.stdout().includes('stall over') ? true : undefined), { timeoutMs: 6000, intervalMs: 50 });
       await waitFor('one owner again', async () => ((await lab.holders()).length === 1 ? true : undefined), { timeoutMs: 5000, intervalMs: 50, describe: async () => `${await lab.holders()}\n${p.lb2.stderr()}\n${p.lb1.stderr()}` });
       expect(p.lb1.stderr() + p.lb1.stdout()).toContain('heartbeats stopped so the peer takes over');
+    } finally {
+      await p.stop();
+    }
+  }, 30_000);
+
+  test('the process dies of an uncaught error: its VIP goes with it (no ARP answers for an address the peer takes)', async () => {
+    const p = await pair('worker', 0, ['--throw-after', '2000']);
+    try {
+      await Promise.race([p.lb1.exited, sleep(5000)]);
+      expect(p.lb1.exit()).not.toBeNull();
+      expect(await lab.exec('lb1', ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0']).then((r) => r.stdout)).not.toContain('198.18.0.99/');
+      await waitFor('lb2 holding the VIP', async () => ((await lab.holders()).join() === 'lb2' ? true : undefined), { timeoutMs: 2000, intervalMs: 20 });
     } finally {
       await p.stop();
     }
