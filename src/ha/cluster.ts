@@ -1,6 +1,7 @@
-// The I/O shell around the pure node: loads /etc/ha.d, persists the generation, opens the heartbeat media, drives
-// the node with one timer set to its next deadline (deadtime precision, not heartbeat's 250 ms poll), runs resource
-// operations one at a time, and serves `tsbal ha` commands. Started by `tsbal run` (or `tsbal ha run`).
+// The HA engine's shell: loads /etc/ha.d, persists the generation, starts the heartbeat (driver.ts: the pure node,
+// its sockets and its deadline timer, in a worker thread by default), runs the resource operations the node asks
+// for one at a time (VIPs, scripts, the proxy's binds), pings, and serves `tsbal ha` commands. Started by
+// `tsbal run` (or `tsbal ha run`).
 import type { ConsolaInstance } from 'consola';
 import type { HaDirConfig, ResourceGroup } from '../config/model.ts';
 import { detectLocalNode, loadHaDir } from '../config/hadir.ts';
