@@ -306,6 +306,7 @@ function onPacket(o: Out, bytes: Uint8Array): void {
     if (msg.body.t === 'status' && peer.heardAt !== null && !wasDead && interval > node.cfg.warntimeMs) {
       log(o, 'warn', `Late heartbeat: Node ${env.src}: interval ${Math.round(interval)} ms`);
     }
+    const firstContact = !peer.everHeard;
     peer.heardAt = o.now;
     peer.everHeard = true;
     if (peer.status === 'unknown') peer.status = 'init';
@@ -315,7 +316,8 @@ function onPacket(o: Out, bytes: Uint8Array): void {
     }
     if (wasDead) {
       peer.status = 'init';
-      if (seqVerdict.restarted) log(o, 'info', `node ${env.src} is back (restarted)`);
+      if (firstContact) log(o, 'info', `node ${env.src} is up (first heard after initdead)`);
+      else if (seqVerdict.restarted) log(o, 'info', `node ${env.src} is back (restarted)`);
       else log(o, 'error', `Cluster node ${env.src} returning after partition.`);
       fsm.rscPeerBack(node.rsc, rscCtx(o));
     }

@@ -77,6 +77,19 @@ describe('joining', () => {
   });
 });
 
+describe('late joiner', () => {
+  test('a peer first heard after initdead is a join, not a partition; the VIP goes home (auto_failback on)', () => {
+    const sim = new Sim();
+    sim.start('lb2');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.run(500);
+    sim.start('lb1');
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    expect(sim.get('lb2').logs.some((l) => l.msg === 'node lb1 is up (first heard after initdead)')).toBe(true);
+    expect(sim.get('lb2').logs.some((l) => l.msg.includes('returning after partition'))).toBe(false);
+  });
+});
+
 describe('failover', () => {
   test('kill -9 of the holder: the survivor declares it dead at deadtime and holds the VIP within deadtime + 20 ms', () => {
     const sim = pair();
