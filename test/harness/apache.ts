@@ -18,6 +18,8 @@ export interface ApacheOptions {
   /** Shown in the body of / and in the access log. */
   name?: string;
   bigBytes?: number;
+  /** MaxRequestWorkers (default 64: two children of 32 threads). At capacity, mpm event closes idle keep-alive connections. */
+  maxRequestWorkers?: number;
 }
 
 export interface Apache extends Daemon {
@@ -50,7 +52,7 @@ function handle(r)
 end
 `;
 
-function apacheConf(dir: string, port: number, name: string): string {
+function apacheConf(dir: string, port: number, name: string, maxWorkers: number): string {
   const runAs = process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : '';
   const load = (mod: string, file: string): string => `LoadModule ${mod}_module ${MODULES}/mod_${file}.so`;
   return `ServerRoot "${dir}"
@@ -69,9 +71,9 @@ ${load('headers', 'headers')}
 ${load('lua', 'lua')}
 ${runAs}
 StartServers 1
-ServerLimit 2
+ServerLimit ${Math.ceil(maxWorkers / 32)}
 ThreadsPerChild 32
-MaxRequestWorkers 64
+MaxRequestWorkers ${maxWorkers}
 KeepAlive On
 MaxKeepAliveRequests 0
 KeepAliveTimeout 30
@@ -100,7 +102,7 @@ export function startApache(options: ApacheOptions = {}): Promise<Apache> {
     fs.writeFileSync(path.join(dir, 'slow.lua'), SLOW_LUA);
     fs.writeFileSync(path.join(dir, 'echo.lua'), ECHO_LUA);
     fs.writeFileSync(path.join(dir, 'mime.types'), '');
-    fs.writeFileSync(path.join(dir, 'httpd.conf'), apacheConf(dir, port!, name));
+    fs.writeFileSync(path.join(dir, 'httpd.conf'), apacheConf(dir, port!, name, options.maxRequestWorkers ?? 64));
     const daemon = await startDaemon({
       name: `apache-${name}`,
       command: '/usr/sbin/apache2',

@@ -33,34 +33,50 @@ async function kill(apache: Apache): Promise<void> {
   expect(await apache.waitGone(3000), `${apache.name} gone after SIGKILL`).toBe(true);
 }
 
+/**
+ * Runs `clients` keep-alive clients of `perClient` GETs each through the proxy, and SIGKILLs the busier Apache
+ * once `killAt` requests have completed. Asserts that no request failed and that the survivor took the rest.
+ */
+async function killOneUnderLoad(
+  proxy: PerlbalConfProxy,
+  apaches: [Apache, Apache],
+  clients: number,
+  perClient: number,
+  killAt: number,
+): Promise<Apache> {
+  let victim: Apache | null = null;
+  let killing: Promise<void> = Promise.resolve();
+  const load = await runKeepAliveLoad({
+    port: proxy.port,
+    clients,
+    requestsPerClient: perClient,
+    path: '/slow?ms=10', // keeps requests in flight on both backends at the moment of the kill
+    requestTimeoutMs: 3000,
+    deadlineMs: 20_000,
+    onProgress: (completed) => {
+      if (completed !== killAt) return;
+      // Kill the busier backend, so the kill certainly hits connections in use.
+      victim = apaches[0].hits().length >= apaches[1].hits().length ? apaches[0] : apaches[1];
+      killing = kill(victim);
+    },
+  });
+  await killing;
+  expect(victim).not.toBeNull();
+  const survivor = victim === apaches[0] ? apaches[1] : apaches[0];
+  const summary = `${JSON.stringify(load.byStatus)}; first failures: ${JSON.stringify(load.failures.slice(0, 3))}`;
+  expect(load.failures.length, summary).toBe(0);
+  expect(load.ok).toBe(clients * perClient);
+  const rest = clients * perClient - killAt;
+  expect((await survivor.waitForHits(rest)).length, 'the survivor carried the rest').toBeGreaterThanOrEqual(rest);
+  return survivor;
+}
+
 describe('tsbal in front of two Apache backends (tutorial options)', () => {
   testFor('tsbal')(
-    'killing one Apache under load loses no request, then killing both gives a 503 with a short body in under 1 s',
+    'killing one Apache under load (8 keep-alive clients) loses no request, then killing both gives a 503 with a short body in under 1 s',
     async () => {
       const { apaches, proxy } = await tutorial('tsbal');
-      let victim: Apache | null = null;
-      let killing: Promise<void> = Promise.resolve();
-      const load = await runKeepAliveLoad({
-        port: proxy.port,
-        clients: 8,
-        requestsPerClient: 150,
-        path: '/slow?ms=10', // keeps requests in flight on both backends at the moment of the kill
-        requestTimeoutMs: 3000,
-        deadlineMs: 20_000,
-        onProgress: (completed) => {
-          if (completed !== 400) return;
-          // Kill the busier backend, so the kill certainly hits connections in use.
-          victim = apaches[0].hits().length >= apaches[1].hits().length ? apaches[0] : apaches[1];
-          killing = kill(victim);
-        },
-      });
-      await killing;
-      expect(victim).not.toBeNull();
-      const survivor = victim === apaches[0] ? apaches[1] : apaches[0];
-      expect(load.failures, JSON.stringify(load.byStatus)).toEqual([]);
-      expect(load.ok).toBe(8 * 150);
-      expect((await survivor.waitForHits(8 * 150 - 400)).length, 'the survivor carried the rest').toBeGreaterThanOrEqual(8 * 150 - 400);
-
+      const survivor = await killOneUnderLoad(proxy, apaches, 8, 150, 400);
       await kill(survivor);
       for (let i = 0; i < 3; i++) {
         const { outcome } = await exchange(proxy.port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n', { timeoutMs: 3000 });
@@ -73,6 +89,14 @@ describe('tsbal in front of two Apache backends (tutorial options)', () => {
     },
     40_000,
   );
+
+  // Known tsbal bug (reported to the proxy engineer): with 64 clients, 8 runs in 9 lost 1-180 of 1920 requests
+  // as "502 backend closed the connection before responding". Run it with `bun test --todo` to check a fix,
+  // then make it a plain test.
+  test.todo('killing one Apache under heavier load (64 keep-alive clients) loses no request', async () => {
+    const { apaches, proxy } = await tutorial('tsbal');
+    await killOneUnderLoad(proxy, apaches, 64, 30, 600);
+  }, 40_000);
 });
 
 describe('contrast: Perlbal 1.80 in the same scenario (bounded, never waiting out its 30 s hang)', () => {
