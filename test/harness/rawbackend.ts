@@ -44,7 +44,12 @@ export function defaultReply(name: string, req: RecordedRequest): Reply {
 }
 
 export function startRawBackend(
-  options: { name?: string; reply?: (req: RecordedRequest, name: string) => Reply } = {},
+  options: {
+    name?: string;
+    reply?: (req: RecordedRequest, name: string) => Reply;
+    /** A fixed port (e.g. to bring a stopped backend back on the same address); default: any free port. */
+    port?: number;
+  } = {},
 ): Promise<RawBackend> {
   const name = options.name ?? 'b';
   const reply = options.reply ?? ((req: RecordedRequest) => defaultReply(name, req));
@@ -85,7 +90,7 @@ export function startRawBackend(
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: LOOPBACK, port: 0 }, () => {
+    server.listen({ host: LOOPBACK, port: options.port ?? 0 }, () => {
       const port = (server.address() as net.AddressInfo).port;
       resolve({
         name,
