@@ -33,6 +33,17 @@ async function doubleOwnership(lab: Lab, durationMs: number): Promise<Array<{ at
   return doubles;
 }
 
+/** Both nodes' `ha status` and log tails, for failure messages. */
+async function clusterReport(pair: HaPair): Promise<string> {
+  const parts: string[] = [];
+  for (const host of ['lb1', 'lb2'] as const) {
+    const node = pair.nodes[host];
+    const status = node.impl === 'tsbal' ? (await node.ha('status')).stdout : '';
+    parts.push(`--- ${host} status\n${status}--- ${host} log\n${(await node.log()).slice(-2_500)}`);
+  }
+  return parts.join('\n');
+}
+
 async function restart(pair: HaPair, host: LbHost): Promise<void> {
   await pair.nodes[host].start();
   await waitJoined(pair.nodes[host], 5_000);
@@ -146,7 +157,7 @@ describe('tsbal pair with a ping node, partitioned', () => {
     // both nodes ended stable with nobody holding the VIP.)
     await sleep(4 * DEADTIME_MS);
     const holders = await pair.lab.holders();
-    expect(holders.length).toBe(1);
+    expect(holders.length, `expected one VIP holder after healing, got [${holders.join(', ')}]\n${await clusterReport(pair)}`).toBe(1);
     expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
   });
 });
