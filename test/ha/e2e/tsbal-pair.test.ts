@@ -132,8 +132,8 @@ describe('tsbal pair with a ping node, partitioned', () => {
   test('a standby cut off from the network (ping node unreachable) never takes the VIP', async () => {
     await pair.lab.setLink('lb2', false);
     try {
-      // lb2 sees lb1 dead after deadtime; it must see that it is the one cut off and stay passive. (Seen failing:
-      // lb2 declared lb1 dead before its ping node, took the VIP, then released it ~70 ms later as isolated.)
+      // lb2 sees lb1 dead after deadtime; it must see that it is the one cut off and stay passive. (Caught a race:
+      // lb2 declared lb1 dead just before its ping node, took the VIP, and released it ~70 ms later as isolated.)
       const doubles = await doubleOwnership(pair.lab, 4 * DEADTIME_MS);
       expect(doubles).toEqual([]);
       expect(await pair.lab.holders()).toEqual(['lb1']);
@@ -153,8 +153,8 @@ describe('tsbal pair with a ping node, partitioned', () => {
     } finally {
       await pair.lab.setLink('lb1', true);
     }
-    // (Seen failing: after the heal, retransmitted messages from the partition were acted on as current state and
-    // both nodes ended stable with nobody holding the VIP.)
+    // (Caught: after the heal, messages retransmitted from the partition were acted on as current state and both
+    // nodes ended stable with nobody holding the VIP.)
     await sleep(4 * DEADTIME_MS);
     const holders = await pair.lab.holders();
     expect(holders.length, `expected one VIP holder after healing, got [${holders.join(', ')}]\n${await clusterReport(pair)}`).toBe(1);
