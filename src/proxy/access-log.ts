@@ -2,7 +2,7 @@
 // attempts. Lines are batched and written asynchronously so logging does not cost a syscall per request.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
-import { requestTarget, type RequestHead } from './http/parser.ts';
+import { requestTarget, type RequestHead } from './http/request.ts';
 
 export interface AccessLog {
   write(line: string): void;

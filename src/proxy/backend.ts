@@ -4,18 +4,10 @@
 import { connect, type Socket } from 'node:net';
 import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
-import { parseResponseHead } from './http/parser.ts';
+import { parseResponseHead } from './http/response.ts';
 import { pick } from './balance.ts';
-import {
-  backendAttached,
-  backendClosedUnderExchange,
-  backendDataForExchange,
-  backendDrained,
-  backendEndedUnderExchange,
-  backendOpenFailed,
-  backendTimedOut,
-  type Exchange,
-} from './exchange.ts';
+import { backendAttached, backendDataForExchange, backendDrained, type Exchange } from './exchange.ts';
+import { backendClosedUnderExchange, backendEndedUnderExchange, backendOpenFailed, backendTimedOut } from './failures.ts';
 import type { ServiceNode, ServiceRuntime } from './service.ts';
 import { admit, isAvailable, recordFailure, recordSuccess } from './upstream-state.ts';
 

@@ -2,21 +2,13 @@
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
 import { generatedResponse } from './errors.ts';
-import {
-  clientBodyBytes,
-  clientBodyDone,
-  clientDrained,
-  clientGone,
-  dispatchExchange,
-  startExchange,
-  tunnelClientEnded,
-  tunnelFromClient,
-  type Exchange,
-} from './exchange.ts';
-import type { ForwardContext } from './http/headers.ts';
+import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange, type Exchange } from './exchange.ts';
+import { clientGone } from './failures.ts';
+import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
+import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
 import { readBody } from './http/body.ts';
-import { parseRequestHead, type RequestHead } from './http/parser.ts';
+import { parseRequestHead, type RequestHead } from './http/request.ts';
 import { accessLogLine } from './access-log.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';

@@ -3,7 +3,7 @@
 import type { ConsolaInstance } from 'consola';
 import type { BackendConn } from './backend.ts';
 import type { ClientConn } from './client.ts';
-import { newHeadWriter, type HeadWriter } from './http/headers.ts';
+import { newHeadWriter, type HeadWriter } from './http/writer.ts';
 import type { UpstreamHealth } from './upstream-state.ts';
 
 export interface Engine {

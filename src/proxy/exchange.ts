@@ -1,10 +1,8 @@
 // One request/response exchange between a client connection and a backend connection: sending the request (head,
-// then body with back-pressure), relaying the response, retrying on another backend when that is safe, and turning
-// failures into 502/503/504 (or an aborted client connection once response bytes went out).
+// then body with back-pressure) and relaying the response. What happens when it goes wrong is in failures.ts,
+// Upgrade tunnels in tunnel.ts.
 import { accessLogLine } from './access-log.ts';
 import {
-  closeBackend,
-  noteNodeFailure,
   noteNodeSuccess,
   openBackend,
   pickNode,
@@ -13,31 +11,20 @@ import {
   takeIdle,
   type BackendConn,
 } from './backend.ts';
-import {
-  clientExchangeDone,
-  pauseClient,
-  resumeClient,
-  sendGenerated,
-  abortClient,
-  PAUSE_BACKEND,
-  PAUSE_QUEUE,
-  PAUSE_STASH,
-  type ClientConn,
-} from './client.ts';
-import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
+import { clientExchangeDone, pauseClient, resumeClient, PAUSE_BACKEND, PAUSE_QUEUE, type ClientConn } from './client.ts';
+import type { ProxyFailure } from './errors.ts';
+import { abortMidResponse, badResponse, respondFailure } from './failures.ts';
 import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
 import type { DataSink } from './http/chunked.ts';
-import {
-  putRange,
-  takeWritten,
-  writeBackendRequestHead,
-  writeClientResponseHead,
-  writeInterimHead,
-} from './http/headers.ts';
+import { writeBackendRequestHead } from './http/forward.ts';
 import { resetHeadReader, scanHead } from './http/head-reader.ts';
-import { parseResponseHead, requestTarget, type RequestHead, type ResponseHead } from './http/parser.ts';
-import { isIdempotent, mayRetry } from './retry.ts';
+import type { RequestHead } from './http/request.ts';
+import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
+import { parseResponseHead, type ResponseHead } from './http/response.ts';
+import { putRange, takeWritten } from './http/writer.ts';
+import { isIdempotent } from './retry.ts';
 import type { ServiceNode, ServiceRuntime } from './service.ts';
+import { startTunnel } from './tunnel.ts';
 
 /** Request body bytes held while no backend is attached yet, before the client is paused. */
 const QUEUE_MAX = 64 * 1024;
@@ -136,7 +123,7 @@ export function dispatchExchange(x: Exchange): void {
 }
 
 /** Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. */
-function dispatch(x: Exchange): void {
+export function dispatch(x: Exchange): void {
   const svc = x.svc;
   const node = pickNode(svc, x.failed);
   if (node === null) {
@@ -236,7 +223,7 @@ export function clientDrained(x: Exchange): void {
  * Backend bytes arrive in the engine's shared read buffer (see openBackend), which the next read overwrites:
  * anything handed to a socket write must be a copy.
  */
-function copyOut(src: Buffer, start: number, end: number): Buffer {
+export function copyOut(src: Buffer, start: number, end: number): Buffer {
   const n = end - start;
   const out = Buffer.allocUnsafe(n);
   if (n < 64) for (let i = 0; i < n; i++) out[i] = src[start + i]!;
@@ -244,7 +231,7 @@ function copyOut(src: Buffer, start: number, end: number): Buffer {
   return out;
 }
 
-function writeToClient(x: Exchange, data: Buffer): void {
+export function writeToClient(x: Exchange, data: Buffer): void {
   const c = x.client;
   const ok = c.socket.write(data);
   if (!ok && !x.clientBlocked) {
@@ -376,7 +363,7 @@ function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): vo
 }
 
 /** The response is complete: hand the backend connection back, log, and let the client connection go on. */
-function finishExchange(x: Exchange): void {
+export function finishExchange(x: Exchange): void {
   if (x.done) return;
   x.done = true;
   const be = x.be;
@@ -397,7 +384,7 @@ function finishExchange(x: Exchange): void {
   clientExchangeDone(x.client, x.clientKeepAlive && x.body.done);
 }
 
-function detach(x: Exchange): void {
+export function detach(x: Exchange): void {
   const be = x.be;
   if (x.node !== null) {
     x.node.active--;
@@ -411,7 +398,7 @@ function detach(x: Exchange): void {
   x.clientBlocked = false;
 }
 
-function logExchange(x: Exchange, status: number, be: BackendConn | null): void {
+export function logExchange(x: Exchange, status: number, be: BackendConn | null): void {
   const c = x.client;
   x.svc.accessLog!.write(
     accessLogLine({
@@ -425,200 +412,4 @@ function logExchange(x: Exchange, status: number, be: BackendConn | null): void 
       attempts: x.attempts,
     }),
   );
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Failures
-
-/** This attempt failed before the client got any response byte: retry elsewhere if safe, else answer. */
-function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: boolean, stale: boolean): void {
-  const node = x.node;
-  const be = x.be;
-  detach(x);
-  if (be !== null) closeBackend(be);
-  x.lastFailure = failure;
-  if (x.done) return;
-  if (x.res !== null) {
-    abortClient(x.client);
-    return;
-  }
-  // A stale keep-alive connection does not use up a retry; the next attempt is on a new connection.
-  if (stale) x.attempts--;
-  const facts = {
-    attempts: x.attempts,
-    maxRetries: x.svc.opts.maxRetries,
-    sent: x.sent,
-    gotResponseBytes: x.gotResponseBytes,
-    idempotent: x.idempotent,
-    replayable: x.replay !== null,
-  };
-  if (!mayRetry(facts)) {
-    respondFailure(x, failure);
-    return;
-  }
-  if (stale) {
-    x.forceFresh = true;
-  } else if (excludeNode && node !== null) {
-    (x.failed ??= []).push(node);
-  }
-  // Whatever reached the failed backend goes out again, ahead of what is still queued.
-  if (x.sent && x.replay !== null && x.replay.length > 0) {
-    x.queue = x.replay.concat(x.queue);
-    x.queued += x.replayBytes;
-  }
-  if (x.replay !== null) {
-    x.replay = [];
-    x.replayBytes = 0;
-  }
-  x.sent = false;
-  x.gotResponseBytes = false;
-  x.svc.engine.log.debug(
-    `${x.svc.name}: retrying ${x.req.method} ${requestTarget(x.req)} after ${failureMessage(failure)} (attempt ${x.attempts + 1})`,
-  );
-  dispatch(x);
-}
-
-/** Answer the client with the failure's status (nothing was sent to it yet). */
-function respondFailure(x: Exchange, failure: ProxyFailure): void {
-  if (x.done) return;
-  x.done = true;
-  const be = x.be;
-  detach(x);
-  if (be !== null) closeBackend(be);
-  const status = failureStatus(failure);
-  const c = x.client;
-  if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${requestTarget(x.req)}: ${failureMessage(failure)}`);
-  if (x.svc.accessLog !== null) logExchange(x, status, null);
-  // The connection may stay open only if the request was read in full.
-  sendGenerated(c, status, failureMessage(failure), x.body.done, x.req);
-}
-
-function badResponse(x: Exchange, be: BackendConn, reason: string): void {
-  x.svc.engine.log.warn(`backend ${be.node.key}: invalid response to ${x.req.method} ${requestTarget(x.req)}: ${reason}`);
-  x.gotResponseBytes = true;
-  attemptFailed(x, { kind: 'bad-response', reason }, true, false);
-}
-
-/** The response head went out already: all we can do is cut the client off (it sees a truncated response). */
-function abortMidResponse(x: Exchange, be: BackendConn, reason: string): void {
-  x.svc.engine.log.warn(`backend ${be.node.key}: response to ${x.req.method} ${requestTarget(x.req)} broke off: ${reason}`);
-  const c = x.client;
-  detach(x);
-  closeBackend(be);
-  x.done = true;
-  if (x.svc.accessLog !== null) logExchange(x, x.res?.status ?? 502, be);
-  abortClient(c);
-}
-
-/** Connecting or verifying failed for this exchange (backend.ts already noted the node failure). */
-export function backendOpenFailed(x: Exchange, be: BackendConn, cause: string): void {
-  if (x.opening === be) x.opening = null;
-  if (x.done) return;
-  const failure: ProxyFailure =
-    cause === 'connect timeout' || cause === 'no answer to the verify probe'
-      ? { kind: 'connect-timeout' }
-      : { kind: 'connect-failed', reason: cause };
-  if (cause === 'verify-no-keepalive') {
-    // Not a failure of the backend: connect again, without the probe this time.
-    const node = x.node;
-    if (node === null) return;
-    x.opening = openBackend(x.svc, node, x);
-    return;
-  }
-  x.sent = false;
-  attemptFailed(x, failure, true, false);
-}
-
-export function backendEndedUnderExchange(x: Exchange, be: BackendConn): void {
-  if (be.phase === 'tunnel') {
-    if (!x.client.socket.destroyed) x.client.socket.end();
-    return;
-  }
-  if (x.res !== null && x.resBody !== null && x.resBody.framing === 'close' && !x.done) {
-    x.resBody.done = true;
-    finishExchange(x);
-  }
-}
-
-export function backendClosedUnderExchange(x: Exchange, be: BackendConn): void {
-  if (x.done) return;
-  if (x.client.phase === 'tunnel') {
-    abortClient(x.client);
-    return;
-  }
-  if (x.res === null) {
-    // Closed before a complete response head. On a reused keep-alive connection with nothing received this is
-    // the keep-alive race (the backend closed it as we sent): not the backend's fault, try a fresh connection.
-    const stale = be.uses > 1 && !x.gotResponseBytes;
-    const reason = be.errorCode ?? 'closed';
-    attemptFailed(x, { kind: 'backend-closed', reason }, !stale, stale);
-    return;
-  }
-  if (x.resBody !== null && x.resBody.framing === 'close') {
-    x.resBody.done = true;
-    finishExchange(x);
-    return;
-  }
-  abortMidResponse(x, be, `backend closed the connection mid-body (${be.errorCode ?? 'closed'})`);
-}
-
-export function backendTimedOut(x: Exchange, be: BackendConn): void {
-  if (be.phase === 'tunnel') {
-    abortClient(x.client);
-    return;
-  }
-  if (x.res === null) {
-    noteNodeFailure(be, `no response within ${x.svc.opts.responseTimeoutMs / 1000} s`);
-    attemptFailed(x, { kind: 'response-timeout' }, true, false);
-    return;
-  }
-  abortMidResponse(x, be, `no data for ${x.svc.opts.idleTimeoutMs / 1000} s`);
-}
-
-/** The client went away (closed, reset, or timed out) while this exchange was in progress. */
-export function clientGone(x: Exchange): void {
-  if (x.done) return;
-  x.done = true;
-  const be = x.be;
-  detach(x);
-  if (be !== null) closeBackend(be);
-  // A connection still being opened for it stays useful: it becomes an idle spare when ready.
-  if (x.opening !== null) {
-    x.opening.exchange = null;
-    x.opening = null;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Upgrade (WebSocket): after a 101, bytes flow both ways unchanged until either side closes.
-
-function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buffer, restStart: number): void {
-  const c = x.client;
-  noteNodeSuccess(be);
-  x.res = res;
-  be.phase = 'tunnel';
-  be.uses = Number.MAX_SAFE_INTEGER;
-  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  const w = x.svc.engine.writer;
-  writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true }, 0);
-  writeToClient(x, takeWritten(w));
-  if (restStart < rest.length) writeToClient(x, copyOut(rest, restStart, rest.length));
-  if (x.svc.accessLog !== null) logExchange(x, 101, be);
-  c.phase = 'tunnel';
-  const early = c.stash;
-  c.stash = null;
-  if (early !== null) tunnelFromClient(x, early);
-  resumeClient(c, PAUSE_STASH);
-}
-
-export function tunnelFromClient(x: Exchange, chunk: Buffer): void {
-  const be = x.be;
-  if (be === null) return;
-  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  if (!be.socket.write(chunk)) pauseClient(x.client, PAUSE_BACKEND);
-}
-
-export function tunnelClientEnded(x: Exchange): void {
-  const be = x.be;
-  if (be !== null && !be.socket.destroyed) be.socket.end();
 }

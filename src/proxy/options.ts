@@ -1,7 +1,7 @@
 // The one place where the config model (Perlbal's option names; times in ms, sizes in bytes) becomes the proxy
 // engine's typed options. Defaults here repeat the option table's, so a model built in code may leave keys out.
 import type { BalanceMethod, HostPort, OptionValue, PoolModel, ServiceModel } from '../config/model.ts';
-import type { HeaderRules } from './http/headers.ts';
+import type { HeaderRules } from './http/forward.ts';
 import { parseNetmask, type Netmask } from './trust.ts';
 
 export interface ReverseProxyOptions {

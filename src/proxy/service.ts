@@ -5,7 +5,7 @@ import type { AccessLog } from './access-log.ts';
 import type { BackendConn } from './backend.ts';
 import { newBalancer, type Balancer } from './balance.ts';
 import type { Engine } from './engine.ts';
-import { responseSuffixes, type ResponseSuffixes } from './http/headers.ts';
+import { responseSuffixes, type ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';

@@ -4,7 +4,7 @@ import { newBalancer, pick } from '../../src/proxy/balance.ts';
 import { isIdempotent, mayRetry } from '../../src/proxy/retry.ts';
 import { admit, isAvailable, newUpstreamHealth, recordFailure, recordSuccess } from '../../src/proxy/upstream-state.ts';
 import { accessLogLine } from '../../src/proxy/access-log.ts';
-import { parseRequestHead, type RequestHead } from '../../src/proxy/http/parser.ts';
+import { parseRequestHead, type RequestHead } from '../../src/proxy/http/request.ts';
 
 const policy = { downBackoffMs: 1000, downBackoffMaxMs: 4000, probeWindowMs: 5000 };
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import { newHeadReader, scanHead } from '../../../src/proxy/http/head-reader.ts';
-import { parseRequestHead, requestTarget } from '../../../src/proxy/http/parser.ts';
+import { parseRequestHead, requestTarget } from '../../../src/proxy/http/request.ts';
 import { fieldList } from '../../../src/proxy/http/fields.ts';
 import { newBodyReader, readBody } from '../../../src/proxy/http/body.ts';
 

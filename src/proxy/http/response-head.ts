@@ -1,0 +1,96 @@
+// What the proxy changes in a response on its way to the client: an HTTP/1.1 status line, hop-by-hop fields
+// dropped, and our own Connection/Keep-Alive decision (pre-encoded per service).
+import { F } from './fields.ts';
+import type { ResponseHead } from './response.ts';
+import { reasonPhrase } from './status.ts';
+import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putRange, putString, type HeadWriter, type Run } from './writer.ts';
+
+/**
+ * The end of the client response head chosen per response: pre-encoded per service, so the common case is one
+ * copy. `Keep-Alive: timeout=N, max=100` is Perlbal's format (timeout 0 omits the header).
+ */
+export interface ResponseSuffixes {
+  keepAlive: Buffer;
+  close: Buffer;
+  upgrade: Buffer;
+}
+
+export function responseSuffixes(keepAliveTimeoutSec: number): ResponseSuffixes {
+  const ka = keepAliveTimeoutSec > 0 ? `Keep-Alive: timeout=${keepAliveTimeoutSec}, max=100\r\n` : '';
+  return {
+    keepAlive: Buffer.from(`Connection: keep-alive\r\n${ka}\r\n`, 'latin1'),
+    close: Buffer.from('Connection: close\r\n\r\n', 'latin1'),
+    upgrade: Buffer.from('Connection: upgrade\r\n\r\n', 'latin1'),
+  };
+}
+
+export interface ClientResponseContext {
+  /** The head's last lines: `suffixes.keepAlive`, `.close` or `.upgrade`. */
+  suffix: Buffer;
+  /** The body is chunked but the client speaks HTTP/1.0: drop Transfer-Encoding (the body goes de-chunked). */
+  dechunk: boolean;
+  /** A 101 to an upgrade request: keep Upgrade. */
+  upgrade: boolean;
+}
+
+/** Writes the response head for the client: HTTP/1.1 status line, hop-by-hop fields replaced by our own. */
+export function writeClientResponseHead(
+  w: HeadWriter,
+  res: ResponseHead,
+  ctx: ClientResponseContext,
+  bodyRoom: number,
+): void {
+  beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom);
+  const f = res.fields;
+  const extra = res.connection.extra;
+  if (res.statusLineReusable) putRange(w, f.buf, res.lineStart, res.lineEnd + 2);
+  else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
+  const run: Run = { start: -1, end: -1 };
+  for (let i = 0; i < f.count; i++) {
+    switch (f.codes[i]) {
+      case F.CONNECTION:
+      case F.KEEP_ALIVE:
+      case F.PROXY_CONNECTION:
+      case F.TE:
+        flush(w, f, run);
+        continue;
+      case F.TRANSFER_ENCODING:
+        if (ctx.dechunk) {
+          flush(w, f, run);
+          continue;
+        }
+        break;
+      case F.CONTENT_LENGTH:
+        if (res.conflictingLength) {
+          flush(w, f, run);
+          continue;
+        }
+        break;
+      case F.UPGRADE:
+        if (!ctx.upgrade) {
+          flush(w, f, run);
+          continue;
+        }
+        break;
+    }
+    if (isExtraConnectionToken(f, i, extra)) flush(w, f, run);
+    else keepLine(w, f, i, run);
+  }
+  flush(w, f, run);
+  putRange(w, ctx.suffix, 0, ctx.suffix.length);
+}
+
+/** A 1xx interim response (100 Continue, 103 Early Hints) relayed to an HTTP/1.1 client. */
+export function writeInterimHead(w: HeadWriter, res: ResponseHead): void {
+  beginHead(w, res.size + 32);
+  const f = res.fields;
+  putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
+  const run: Run = { start: -1, end: -1 };
+  for (let i = 0; i < f.count; i++) {
+    const code = f.codes[i];
+    if (code === F.CONNECTION || code === F.KEEP_ALIVE || code === F.PROXY_CONNECTION || code === F.TE) flush(w, f, run);
+    else keepLine(w, f, i, run);
+  }
+  flush(w, f, run);
+  putString(w, CRLF);
+}

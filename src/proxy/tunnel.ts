@@ -1,0 +1,39 @@
+// Upgrade (WebSocket): after a 101, bytes flow both ways unchanged until either side closes.
+import type { BackendConn } from './backend.ts';
+import { pauseClient, resumeClient, PAUSE_BACKEND, PAUSE_STASH } from './client.ts';
+import { copyOut, logExchange, writeToClient, type Exchange } from './exchange.ts';
+import type { ResponseHead } from './http/response.ts';
+import { writeClientResponseHead } from './http/response-head.ts';
+import { noteNodeSuccess } from './backend.ts';
+import { takeWritten } from './http/writer.ts';
+
+export function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buffer, restStart: number): void {
+  const c = x.client;
+  noteNodeSuccess(be);
+  x.res = res;
+  be.phase = 'tunnel';
+  be.uses = Number.MAX_SAFE_INTEGER;
+  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  const w = x.svc.engine.writer;
+  writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true }, 0);
+  writeToClient(x, takeWritten(w));
+  if (restStart < rest.length) writeToClient(x, copyOut(rest, restStart, rest.length));
+  if (x.svc.accessLog !== null) logExchange(x, 101, be);
+  c.phase = 'tunnel';
+  const early = c.stash;
+  c.stash = null;
+  if (early !== null) tunnelFromClient(x, early);
+  resumeClient(c, PAUSE_STASH);
+}
+
+export function tunnelFromClient(x: Exchange, chunk: Buffer): void {
+  const be = x.be;
+  if (be === null) return;
+  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  if (!be.socket.write(chunk)) pauseClient(x.client, PAUSE_BACKEND);
+}
+
+export function tunnelClientEnded(x: Exchange): void {
+  const be = x.be;
+  if (be !== null && !be.socket.destroyed) be.socket.end();
+}
