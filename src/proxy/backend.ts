@@ -34,6 +34,9 @@ export interface BackendConn {
   hintTimeoutMs: number;
   /** Requests the backend said it still allows (Keep-Alive max), or -1. */
   hintMaxLeft: number;
+  /** Passed the verify probe: from the backend's side it has been an idle keep-alive connection already. */
+  verified: boolean;
+  skipVerify: boolean;
   /** Opened as a connect_ahead spare (counted in `svc.sparesOpening` while opening). */
   spare: boolean;
   /** Response head collection while verifying or busy. */
@@ -88,7 +91,11 @@ export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | 
 }
 
 /** Opens a connection to `node` for `exchange` (or as a connect_ahead spare when null). */
-export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Exchange | null): BackendConn {
+/**
+ * `skipVerify`: for the retry of a keep-alive race, the backend answered just now; a probe would only put the new
+ * connection into the backend's idle keep-alive state again, where a busy backend closes it (the same race).
+ */
+export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Exchange | null, skipVerify = false): BackendConn {
   const engine = svc.engine;
   // Reads go straight into the engine's one read buffer (no Buffer per read, no stream machinery); whatever is
   // kept or forwarded is copied out (exchange.ts copyOut, the head reader's carry-over).
@@ -118,6 +125,8 @@ export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Ex
     idleSince: 0,
     hintTimeoutMs: -1,
     hintMaxLeft: -1,
+    verified: false,
+    skipVerify,
     spare: exchange === null,
     reader: newHeadReader(),
     verifyBody: null,
@@ -139,7 +148,7 @@ function onConnect(be: BackendConn): void {
   if (be.phase !== 'connecting') return;
   const svc = be.svc;
   const engine = svc.engine;
-  if (svc.opts.verifyBackend) {
+  if (svc.opts.verifyBackend && !be.skipVerify) {
     const until = engine.noVerify.get(be.node.key);
     if (until === undefined || until <= engine.now) {
       if (until !== undefined) engine.noVerify.delete(be.node.key);
@@ -228,6 +237,7 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   if (!be.verifyBody.done) return;
   if (end < chunk.length) return verifyFailed(be, 'extra bytes after the verify answer', false);
   be.verifyBody = null;
+  be.verified = true;
   resetHeadReader(be.reader);
   recordSuccess(be.node.health, svc.backoff);
   becomeReady(be);

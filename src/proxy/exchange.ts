@@ -57,6 +57,7 @@ export interface Exchange {
   lastFailure: ProxyFailure | null;
   /** After a stale keep-alive connection failed: the next attempt opens a new connection. */
   forceFresh: boolean;
+  staleRetries: number;
   sent: boolean;
   gotResponseBytes: boolean;
   /** The final response head (already sent to the client). */
@@ -99,6 +100,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     failed: null,
     lastFailure: null,
     forceFresh: false,
+    staleRetries: 0,
     sent: false,
     gotResponseBytes: false,
     res: null,
@@ -131,7 +133,8 @@ export function dispatch(x: Exchange): void {
     return;
   }
   x.attempts++;
-  const idle = x.forceFresh ? null : takeIdle(svc, node);
+  const fresh = x.forceFresh;
+  const idle = fresh ? null : takeIdle(svc, node);
   x.forceFresh = false;
   x.node = node;
   node.active++;
@@ -139,7 +142,7 @@ export function dispatch(x: Exchange): void {
     idle.exchange = x;
     backendAttached(x, idle);
   } else {
-    x.opening = openBackend(svc, node, x);
+    x.opening = openBackend(svc, node, x, fresh);
   }
   if (svc.opts.connectAhead > 0) spawnAhead(svc);
 }

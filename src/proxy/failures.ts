@@ -7,6 +7,9 @@ import { detach, dispatch, finishExchange, logExchange, type Exchange } from './
 import { requestTarget } from './http/request.ts';
 import { mayRetry } from './retry.ts';
 
+/** Keep-alive races retried per request without using up a retry (each on a new connection). */
+const MAX_STALE_RETRIES = 3;
+
 /** This attempt failed before the client got any response byte: retry elsewhere if safe, else answer. */
 export function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: boolean, stale: boolean): void {
   const node = x.node;
@@ -124,9 +127,11 @@ export function backendClosedUnderExchange(x: Exchange, be: BackendConn): void {
     return;
   }
   if (x.res === null) {
-    // Closed before a complete response head. On a reused keep-alive connection with nothing received this is
-    // the keep-alive race (the backend closed it as we sent): not the backend's fault, try a fresh connection.
-    const stale = be.uses > 1 && !x.gotResponseBytes;
+    // Closed before a complete response head. On a connection the backend already saw idle (reused, or after the
+    // verify probe) with nothing received, this is the keep-alive race: the backend closed it as we sent (Apache's
+    // event MPM does so to idle connections when busy). Not the backend's fault: try a new connection, a few times.
+    const stale = (be.uses > 1 || be.verified) && !x.gotResponseBytes && x.staleRetries < MAX_STALE_RETRIES;
+    if (stale) x.staleRetries++;
     const reason = be.errorCode ?? 'closed';
     attemptFailed(x, { kind: 'backend-closed', reason }, !stale, stale);
     return;

@@ -53,6 +53,9 @@ export function admit(h: UpstreamHealth, now: number, policy: BackoffPolicy): bo
 export function recordFailure(h: UpstreamHealth, now: number, cause: string, policy: BackoffPolicy): HealthTransition {
   h.failures++;
   h.lastFailure = cause;
+  // Within the down period nothing new is sent to it, so this failure belongs to an attempt that started before
+  // the backend was marked down (concurrent connects refused at once): same outage, no longer backoff.
+  if (h.state === 'down' && now < h.retryAt) return 'still-down';
   const wasUp = h.state === 'up';
   if (wasUp) h.backoffMs = policy.downBackoffMs;
   h.state = 'down';

@@ -232,6 +232,26 @@ describe('failure handling', () => {
     }
   });
 
+  test('a connection a busy backend closes right after the verify probe is retried on a new one, without the probe', async () => {
+    // Like Apache's event MPM at capacity: the probe is answered keep-alive, then the now idle connection is closed
+    // as the request arrives. A connection whose first bytes are a request is served.
+    const b = await rawBackend('busy', (socket, _i, received) => {
+      if (!received.endsWith('\r\n\r\n')) return;
+      if (received.startsWith('OPTIONS') && !received.includes('GET')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      else if (received.startsWith('OPTIONS')) socket.destroy();
+      else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const { proxy, port } = await startTestProxy([b.port], { verify_backend: true, persist_backend: true });
+    try {
+      expect(statusCodes((await rawRequest(port, GET(), { until: complete })).data)).toEqual([200]);
+      expect(b.conns.map((c) => c.split('\r\n')[0])).toEqual(['OPTIONS * HTTP/1.0', 'GET / HTTP/1.1']);
+      expect(proxy.engine.health.get(`127.0.0.1:${b.port}`)!.state).toBe('up');
+    } finally {
+      await proxy.close({ graceful: false });
+      await b.close();
+    }
+  });
+
   test('killing one of two backends under load loses no request', async () => {
     const b1 = await rawBackend('b1');
     const b2 = await rawBackend('b2');

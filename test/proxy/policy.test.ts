@@ -26,6 +26,13 @@ describe('upstream health', () => {
     expect(h.failures).toBe(5);
   });
 
+  test('failures of attempts already under way when it went down do not lengthen the backoff', () => {
+    const h = newUpstreamHealth('b:1', policy);
+    recordFailure(h, 0, 'connect ECONNREFUSED', policy);
+    for (let i = 1; i < 25; i++) expect(recordFailure(h, i, 'connect ECONNREFUSED', policy)).toBe('still-down');
+    expect([h.retryAt, h.backoffMs, h.failures]).toEqual([1000, 2000, 25]);
+  });
+
   test('after the backoff only one trial request is admitted until it succeeds or its window passes', () => {
     const h = newUpstreamHealth('b:1', policy);
     recordFailure(h, 0, 'x', policy);
