@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LOOPBACK } from './ports.ts';
+import { describeOutcome, exchange } from './rawclient.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts } from './procs.ts';
 
 export interface Nginx extends Daemon {
@@ -92,7 +93,9 @@ ${servers}
 
 /** Connections an nginx has accepted since it started (stub_status), e.g. to see how well a proxy reuses them. */
 export async function nginxAccepts(nginx: Nginx): Promise<number> {
-  const text = await (await fetch(`http://${LOOPBACK}:${nginx.port}/__nginx_status`)).text();
+  // A fresh connection per read (fetch would reuse one), so each read adds exactly one accept of its own.
+  const { outcome } = await exchange(nginx.port, 'GET /__nginx_status HTTP/1.1\r\nHost: status\r\nConnection: close\r\n\r\n');
+  const text = outcome.kind === 'response' ? outcome.response.body.toString() : describeOutcome(outcome);
   const counters = /\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n/.exec(text);
   if (!counters) throw new Error(`unexpected stub_status output: ${text}`);
   return Number(counters[1]);
