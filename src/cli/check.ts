@@ -8,6 +8,7 @@ import { readPerlbalConfigFile } from '../config/perlbal.ts';
 import { detectLocalNode, readHaDir } from '../config/hadir.ts';
 import { checkAcrossFiles } from '../config/crosscheck.ts';
 import { summarizeHa, summarizePerlbal } from '../config/summary.ts';
+import { unservedServices } from '../proxy/roles.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 export const DEFAULT_HA_DIR = '/etc/ha.d';
@@ -46,6 +47,18 @@ export function runCheck(args: CheckArgs): CheckOutcome {
   const localNode = haWanted ? (args.node?.toLowerCase() ?? detectLocalNode(haDir)) : null;
   const ha = haWanted ? readHaDir(haDir, { localNode }) : null;
   if (ha) diagnostics.push(...ha.diagnostics);
+
+  // The files are valid Perlbal; say up front which services this version of `tsbal run` will not serve.
+  for (const { service, support } of unservedServices(perlbal.value.services)) {
+    diagnostics.push({
+      ...service.loc,
+      severity: 'warning',
+      message:
+        support === 'refused'
+          ? `service ${service.name}: role ${service.role} is not served by this version of tsbal run, which refuses to start with it`
+          : `service ${service.name}: role ${service.role ?? '(none)'} is not served by this version of tsbal run; it will be skipped`,
+    });
+  }
 
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (ha && errors.length === 0) diagnostics.push(...checkAcrossFiles(perlbal.value, ha.value, { nonlocalBind: readNonlocalBind() }));

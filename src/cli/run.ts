@@ -9,6 +9,7 @@ import type { PerlbalConfig } from '../config/model.ts';
 import { loadPerlbalConfig } from '../config/perlbal.ts';
 import { log } from '../log.ts';
 import { startProxy, type ProxyHandle } from '../proxy/index.ts';
+import { unservedServices } from '../proxy/roles.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 import { garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
@@ -18,9 +19,6 @@ export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 /** Set in the environment of the detached child of `--daemon`; fd 3 is its pipe back to the parent. */
 const DAEMON_CHILD_ENV = 'TSBAL_DAEMON_CHILD';
 
-/** Roles that carry client traffic but are not served yet: refusing beats silently leaving their port unbound. */
-const REFUSED_ROLES = new Set(['selector', 'web_server', 'upload_tracker', 'echo']);
-
 function loadConfig(path: string): PerlbalConfig {
   let config: PerlbalConfig;
   try {
@@ -29,8 +27,8 @@ function loadConfig(path: string): PerlbalConfig {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
   }
-  for (const s of config.services) {
-    if (s.enabled && s.role !== null && REFUSED_ROLES.has(s.role)) {
+  for (const { service: s, support } of unservedServices(config.services)) {
+    if (support === 'refused') {
       throw new UsageError(
         `${s.loc.file}:${s.loc.line}: service ${s.name}: role ${s.role} is not supported by this version of tsbal run ` +
           '(reverse_proxy services only)',

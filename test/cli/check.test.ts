@@ -35,6 +35,17 @@ describe('tsbal check', () => {
     expect(r.stderr).toContain("ha.cf:17: warning: directive 'udp' replaced by 'bcast'");
   });
 
+  test('warns about services this version of tsbal run will refuse or skip, with their line', async () => {
+    const dir = tutorial();
+    const r = await runTsbal(['check', '-c', join(dir, 'perlbal.conf'), '--ha-dir', dir, '--node', 'lb1.example.com']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      'perlbal.conf:29: warning: service vhost_selector: role selector is not served by this version of tsbal run, which refuses to start with it',
+    );
+    expect(r.stderr).toContain('perlbal.conf:39: warning: service mgmt: role management is not served by this version of tsbal run; it will be skipped');
+    expect(r.stderr).not.toContain('site_balancer: role');
+  });
+
   test('every error in every file is listed, and the exit code is 1', async () => {
     const dir = tutorial();
     const conf = join(dir, 'perlbal.conf');
