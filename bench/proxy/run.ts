@@ -6,7 +6,7 @@
 // /proc of the proxy's processes), max RSS, and ratios; prints markdown and writes JSON to bench/results/.
 //
 //   npx bun bench/proxy/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--connections 64,256] [--threads 2]
-//                              [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal] [--no-build]
+//                              [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal ...] [--no-build]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64,256' },
     threads: { type: 'string', default: '2' },
     only: { type: 'string' },
-    'tsbal-bin': { type: 'string' },
+    'tsbal-bin': { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -81,7 +81,10 @@ const PROXIES: ProxyDef[] = [
   { name: 'haproxy', unavailable: () => null, start: (b) => startHaproxy(b) },
   { name: 'nginx', unavailable: () => null, start: (b) => startNginxProxy(b) },
   tsbalDef('tsbal', { kind: 'dist' }),
-  ...(args['tsbal-bin'] ? [tsbalDef('tsbal-bin', { kind: 'binary', path: path.resolve(args['tsbal-bin']) })] : []),
+  // Several --tsbal-bin (builds to compare in one run) are told apart by file name: tsbal-bin:<name>.
+  ...(args['tsbal-bin'] ?? []).map((bin, _i, all) =>
+    tsbalDef(all.length === 1 ? 'tsbal-bin' : `tsbal-bin:${path.basename(bin)}`, { kind: 'binary', path: path.resolve(bin) }),
+  ),
   nodeCalibration('node-net', 'netpipe.cjs'),
   nodeCalibration('node-http', 'nodehttp.cjs'),
   { name: 'perlbal', unavailable: () => null, start: (b) => startPerlbal({ backends: b, set: TUTORIAL_OPTIONS }) },
@@ -137,7 +140,7 @@ async function main(): Promise<void> {
     if (build.status !== 0) throw new Error('bundle build failed (node build/bundle.ts)');
   }
   const only = args.only?.split(',');
-  const selected = PROXIES.filter((p) => !only || only.includes(p.name));
+  const selected = PROXIES.filter((p) => !only || only.includes(p.name) || only.includes(p.name.split(':')[0]!));
   const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
   const rounds: Measurement[] = [];
   const skipped: string[] = [];
