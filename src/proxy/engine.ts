@@ -1,5 +1,6 @@
 // State shared by every service of one running proxy: the coarse clock, backend health (per ip:port, shared across
 // services like Perlbal's NoVerify list), and the connection sets the timeout sweep walks.
+import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { BackendConn } from './backend.ts';
 import type { ClientConn } from './client.ts';
@@ -27,6 +28,10 @@ export interface Engine {
   writer: HeadWriter;
   /** Where every backend socket reads into (onread): valid only during the callback that received it. */
   readBuffer: Buffer;
+  /** Sockets corked by `holdWrites` until the end of this event-loop turn. */
+  held: Socket[];
+  flushScheduled: boolean;
+  flush: () => void;
 }
 
 /** Sweep period: the granularity of every timeout. */
@@ -37,7 +42,7 @@ export function clockNow(): number {
 }
 
 export function newEngine(log: ConsolaInstance): Engine {
-  return {
+  const engine: Engine = {
     now: clockNow(),
     health: new Map(),
     noVerify: new Map(),
@@ -49,7 +54,36 @@ export function newEngine(log: ConsolaInstance): Engine {
     onDrained: null,
     writer: newHeadWriter(),
     readBuffer: Buffer.allocUnsafe(64 * 1024),
+    held: [],
+    flushScheduled: false,
+    flush: () => flushHeld(engine),
   };
+  return engine;
+}
+
+/**
+ * Holds the socket's writes (cork) until the check phase of this event-loop turn, after every ready socket has been
+ * read and processed: the writes of a whole batch then leave back to back, so a peer (backend, client) is woken
+ * once per batch rather than once per request, and reads them in one go, as HAProxy's deferred sends do.
+ */
+export function holdWrites(engine: Engine, socket: Socket): void {
+  if (socket.writableCorked !== 0) return;
+  socket.cork();
+  engine.held.push(socket);
+  if (!engine.flushScheduled) {
+    engine.flushScheduled = true;
+    setImmediate(engine.flush);
+  }
+}
+
+function flushHeld(engine: Engine): void {
+  engine.flushScheduled = false;
+  const held = engine.held;
+  for (let i = 0; i < held.length; i++) {
+    const s = held[i]!;
+    s.uncork();
+  }
+  held.length = 0;
 }
 
 /** Starts the sweep: `check(now)` runs every SWEEP_MS with the refreshed clock. */

@@ -2,6 +2,7 @@
 // then body with back-pressure) and relaying the response. What happens when it goes wrong is in failures.ts,
 // Upgrade tunnels in tunnel.ts.
 import { accessLogLine } from './access-log.ts';
+import { holdWrites } from './engine.ts';
 import {
   noteNodeSuccess,
   openBackend,
@@ -158,6 +159,7 @@ export function backendAttached(x: Exchange, be: BackendConn): void {
   const socket = be.socket;
   let ok: boolean;
   if (x.queued === 0) {
+    holdWrites(x.svc.engine, socket);
     ok = socket.write(x.backendHead);
   } else {
     socket.cork();
@@ -236,6 +238,8 @@ export function copyOut(src: Buffer, start: number, end: number): Buffer {
 
 export function writeToClient(x: Exchange, data: Buffer): void {
   const c = x.client;
+  // Big chunks (a streamed body) go out at once: held, they would only fill the socket's buffer past its mark.
+  if (data.length <= COALESCE_MAX) holdWrites(x.svc.engine, c.socket);
   const ok = c.socket.write(data);
   if (!ok && !x.clientBlocked) {
     x.clientBlocked = true;
