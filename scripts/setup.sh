@@ -61,4 +61,18 @@ if ! /usr/bin/node --version 2>/dev/null | grep -q '^v20\.'; then
   rm -f "$dir/$tarball"
   "$dir/bin/node" --version
 fi
+# Net::Netmask for real Perlbal's `ACCESS ... netmask` rules in the AccessControl differential tests, unpacked where
+# only those tests look (their Perlbal gets it on PERL5LIB): the system Perlbal stays as Debian installs it, without
+# Net::Netmask, which other tests rely on.
+nm=node_modules/.cache/perl5
+if [ ! -f "$nm/Net/Netmask.pm" ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq libnet-netmask-perl) && dpkg -x "$tmp"/libnet-netmask-perl_*.deb "$tmp/x"; then
+    mkdir -p "$nm" && cp -r "$tmp/x/usr/share/perl5/Net" "$nm/"
+    echo "setup: Net::Netmask unpacked into $nm"
+  else
+    echo "setup: could not fetch libnet-netmask-perl; the Perlbal netmask differential tests will be skipped"
+  fi
+  rm -rf "$tmp"
+fi
 echo "setup: done"

@@ -76,6 +76,8 @@ export interface ServiceModel {
   headers: HeaderRule[];
   /** `SET plugins`, lowercased, in registration order. */
   plugins: string[];
+  /** The `SET plugins` line that registered them (absent when none did). */
+  pluginsLoc?: SourceLocation;
   vhosts: VhostRule[];
   vpaths: VpathRule[];
   /** `SET extra.<k>` and `SET <plugin>.<k>` free-form keys. */

@@ -1,7 +1,8 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { generatedResponse } from './errors.ts';
+import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
+import { hookAnswerBytes, hookAnswerStatus, requestVerdict, type HookAnswer } from './hook-answer.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange, type Exchange } from './exchange.ts';
 import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
@@ -177,6 +178,19 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.requests++;
+  if (svc.hooks.length > 0) {
+    const verdict = requestVerdict(svc.hooks, c.peerIp, c.forward.trusted, req);
+    if (verdict.kind !== 'continue') {
+      answerFromHook(c, verdict, req);
+      if (c.phase !== 'head') return buf.length;
+      // Kept alive: a pipelined request may follow in the same read.
+      if (scan.buf !== buf) {
+        drive(c, scan.buf, scan.end + 4);
+        return buf.length;
+      }
+      return scan.end + 4;
+    }
+  }
   c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
   c.deadline = c.phase === 'body' ? svc.engine.now + o.idleTimeoutMs : 0;
   startExchange(c, req);
@@ -264,12 +278,16 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
  * may stay open if the client and persist_client allow.
  */
 export function sendGenerated(c: ClientConn, status: number, message: string, requestRead: boolean, req: RequestHead | null): void {
+  sendOwn(c, requestRead, req, (o) => generatedResponse(status, message, o));
+}
+
+function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {
   if (c.phase === 'closed' || c.phase === 'closing') return;
   const svc = c.svc;
   const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
   const keepAlive = requestRead && wants && svc.opts.persistClient && !c.ended && !svc.engine.draining;
   c.socket.write(
-    generatedResponse(status, message, {
+    build({
       keepAlive,
       keepAliveTimeoutSec: svc.keepAliveTimeoutSec,
       serverTokens: svc.opts.serverTokens,
@@ -277,6 +295,21 @@ export function sendGenerated(c: ClientConn, status: number, message: string, re
     }),
   );
   clientExchangeDone(c, keepAlive);
+}
+
+/**
+ * A plugin answered (403 from AccessControl, 301 from Redirect) before any backend was involved. A request body
+ * is not read: the connection closes after the answer (Perlbal keeps it and reads the body as the next request).
+ */
+function answerFromHook(c: ClientConn, verdict: HookAnswer, req: RequestHead): void {
+  const svc = c.svc;
+  const status = hookAnswerStatus(verdict);
+  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${verdict.kind === 'deny' ? `access denied (${verdict.clientIp})` : verdict.location}`);
+  if (svc.accessLog !== null) {
+    svc.accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
+  }
+  c.phase = 'wait';
+  sendOwn(c, req.framing.kind === 'none', req, (o) => hookAnswerBytes(verdict, o));
 }
 
 /** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */

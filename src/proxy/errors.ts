@@ -77,9 +77,19 @@ export interface GeneratedResponseOptions {
  * `Server` only with server_tokens) but with an HTTP/1.1 status line.
  */
 export function generatedResponse(status: number, message: string, o: GeneratedResponseOptions): Buffer {
-  const text = reasonPhrase(status);
-  const body = `<h1>${status} - ${text}</h1>\n${message}\n`;
-  let head = `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/html\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+  return simplePage(status, `${message}\n`, o);
+}
+
+/** Perlbal's _simple_response page (plugin answers such as `403 Access denied.`): the body exactly as Perlbal makes it. */
+export function simplePage(status: number, message: string, o: GeneratedResponseOptions): Buffer {
+  const body = `<h1>${status} - ${reasonPhrase(status)}</h1>\n${message}`;
+  return cannedResponse(status, [['Content-Type', 'text/html'], ['Content-Length', String(Buffer.byteLength(body))]], body, o);
+}
+
+/** Status line, `fields` in order, then Server and the connection fields (Perlbal's order), then the body unless HEAD. */
+export function cannedResponse(status: number, fields: ReadonlyArray<readonly [string, string]>, body: string, o: GeneratedResponseOptions): Buffer {
+  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  for (const [name, value] of fields) head += `${name}: ${value}\r\n`;
   if (o.serverTokens) head += 'Server: tsbal\r\n';
   if (o.keepAlive) {
     head += 'Connection: keep-alive\r\n';

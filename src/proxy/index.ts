@@ -5,9 +5,11 @@ import type { PerlbalConfig } from '../config/model.ts';
 import { log as rootLog } from '../log.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './backend.ts';
+import { compileRequestHooks } from './hooks.ts';
 import { acceptClient, checkClient, drainClient } from './client.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
+import { unenforcedPlugins } from './roles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 
 export interface ListenerInfo {
@@ -95,6 +97,9 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
 
 export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions = {}): Promise<ProxyHandle> {
   const log = opts.log ?? rootLog.withTag('proxy');
+  // Never serve a service with a plugin we would silently ignore (tsbal run reports this before getting here).
+  const unenforced = unenforcedPlugins(config.services);
+  if (unenforced.length > 0) throw new Error(unenforced.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
   const engine = newEngine(log);
   const services: ServiceRuntime[] = [];
   const accessLogs = new Map<string, AccessLog>();
@@ -113,7 +118,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       accessLogs.set(o.accessLog, accessLog);
     }
     if (o.nodes.length === 0) log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
-    services.push(newServiceRuntime(engine, o, accessLog));
+    services.push(newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config)));
   }
 
   startSweep(engine, (now) => {

@@ -7,6 +7,7 @@ import { newBalancer, type Balancer } from './balance.ts';
 import type { Engine } from './engine.ts';
 import { responseSuffixes, type ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
+import type { RequestHook } from './hooks.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
 
@@ -40,6 +41,8 @@ export interface ServiceRuntime {
   /** connect_ahead spares being opened. */
   sparesOpening: number;
   accessLog: AccessLog | null;
+  /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
+  hooks: readonly RequestHook[];
   server: Server | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
@@ -65,7 +68,12 @@ function healthFor(engine: Engine, key: string, policy: BackoffPolicy): Upstream
   return h;
 }
 
-export function newServiceRuntime(engine: Engine, opts: ReverseProxyOptions, accessLog: AccessLog | null): ServiceRuntime {
+export function newServiceRuntime(
+  engine: Engine,
+  opts: ReverseProxyOptions,
+  accessLog: AccessLog | null,
+  hooks: readonly RequestHook[] = [],
+): ServiceRuntime {
   const backoff = backoffPolicy(opts);
   const nodes = opts.nodes.map((n): ServiceNode => {
     const key = `${n.host}:${n.port}`;
@@ -84,6 +92,7 @@ export function newServiceRuntime(engine: Engine, opts: ReverseProxyOptions, acc
     idleCount: 0,
     sparesOpening: 0,
     accessLog,
+    hooks,
     server: null,
     bindError: null,
     scratch: [],

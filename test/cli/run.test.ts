@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY, runTsbal } from '../harness/cli.ts';
+import { runCheck } from '../../src/cli/check.ts';
 import { closedPort, rawBackend, rawRequest, statusCodes, type RawBackend } from '../proxy/helpers.ts';
 
 let dir: string;
@@ -95,6 +96,23 @@ describe('tsbal run', () => {
     const r = await runTsbal(['run', '-c', path]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('role selector is not supported');
+  });
+
+  test('a plugin tsbal does not enforce on a served service is refused at its SET plugins line, and check says the same', async () => {
+    const path = join(dir, 'throttle.conf');
+    writeFileSync(
+      path,
+      `LOAD Throttle\nLOAD AccessControl\nCREATE POOL p\n  POOL p ADD 127.0.0.1:${slow.port}\nCREATE SERVICE web\n  SET role = reverse_proxy\n` +
+        `  SET listen = 127.0.0.1:${await closedPort()}\n  SET pool = p\n  SET plugins = accesscontrol, throttle\nENABLE web\n`,
+    );
+    const message =
+      `${path}:9: service web: plugin throttle is not enforced by this version of tsbal run on a reverse_proxy service ` +
+      '(it enforces: accesscontrol, redirect); remove it from SET plugins or run Perlbal';
+    const run = await runTsbal(['run', '-c', path]);
+    expect([run.code, run.stderr]).toEqual([1, expect.stringContaining(message)]);
+    const check = runCheck({ config: path, haDir: { path: dir, required: false }, cwd: dir });
+    expect(check.ok).toBe(false);
+    expect(check.stderr.filter((l) => !l.includes(': warning: '))).toEqual([message, `tsbal check: 1 error in ${path}`]);
   });
 
   test('--daemon returns once the services are up, and reports a startup failure on the terminal', async () => {

@@ -29,9 +29,10 @@ export interface RawConnection {
   close(): void;
 }
 
-export function connectRaw(port: number, host = LOOPBACK): Promise<RawConnection> {
+/** `localAddress` picks the client's source address (e.g. 127.0.0.5, to test address-based rules). */
+export function connectRaw(port: number, host = LOOPBACK, localAddress?: string): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect(localAddress === undefined ? { host, port } : { host, port, localAddress });
     let buffered = Buffer.alloc(0);
     let closed = false;
     let wake: (() => void) | null = null;
@@ -108,9 +109,9 @@ export function connectRaw(port: number, host = LOOPBACK): Promise<RawConnection
 export async function exchange(
   port: number,
   request: string | Buffer,
-  options: { method?: string; timeoutMs?: number; closeWaitMs?: number } = {},
+  options: { method?: string; timeoutMs?: number; closeWaitMs?: number; localAddress?: string } = {},
 ): Promise<{ outcome: ReadOutcome; closedAfter: boolean }> {
-  const conn = await connectRaw(port);
+  const conn = await connectRaw(port, LOOPBACK, options.localAddress);
   try {
     conn.send(request);
     const outcome = await conn.read(options);

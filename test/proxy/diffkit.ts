@@ -95,7 +95,7 @@ export interface Observation {
 export async function observe(
   rig: Rig,
   request: string,
-  options: { timeoutMs?: number; closeWaitMs?: number; settleMs?: number } = {},
+  options: { timeoutMs?: number; closeWaitMs?: number; settleMs?: number; localAddress?: string } = {},
 ): Promise<Observation> {
   const before = rig.backends.map((b) => b.requests().length);
   const method = request.slice(0, request.indexOf(' '));

@@ -1,10 +1,9 @@
 // Commands that plugins add: VHOST, VPATH (Vhosts, Vpaths), ACCESS (AccessControl), REDIRECT (Redirect).
 import type { AccessRule } from '../model.ts';
-import { isIpv4 } from '../ipv4.ts';
+import { isIpv4, parseNetmaskSpec } from '../ipv4.ts';
 import { contextService } from './commands.ts';
 import { err, OK, parseArgs, type CommandHandler, type CommandResult } from './result.ts';
 import { accessFor, metaFor } from './state.ts';
-import { isCidr } from './values.ts';
 import { own } from '../records.ts';
 
 const isResult = (v: object): v is CommandResult => 'kind' in v && !('name' in v);
@@ -78,7 +77,10 @@ const access: CommandHandler = (x) => {
   if (arg1 !== 'ip' && arg1 !== 'netmask') return err(`Unknown item to ${cmd}: '${arg1 ?? ''}'`, 'ip or netmask');
   if (arg2 === undefined) return err(`ACCESS ${cmd.toUpperCase()} ${arg1}: missing value`);
   if (arg1 === 'ip' && !isIpv4(arg2)) return err(`ACCESS ${cmd.toUpperCase()} ip: '${arg2}' is not an IPv4 address`);
-  if (arg1 === 'netmask' && !(isCidr(arg2) && arg2.includes('/'))) return err('Error parsing netmask', `'${arg2}' is not a.b.c.d/bits`);
+  if (arg1 === 'netmask') {
+    const mask = parseNetmaskSpec(arg2);
+    if (!mask.ok) return err('Error parsing netmask', mask.message);
+  }
   const rule: AccessRule = { action: cmd as AccessRule['action'], kind: arg1, value: arg2, loc: x.c.loc };
   cfg.rules.push(rule);
   return OK;

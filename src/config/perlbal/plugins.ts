@@ -82,6 +82,7 @@ export function setPlugins(x: Exec, service: ServiceModel, raw: string): Command
       'use two selectors, or one plugin');
   }
   service.plugins = registered.map((p) => p.toLowerCase());
+  service.pluginsLoc = x.c.loc;
   metaFor(x.state, service.name).pluginsFailed = problems.length > 0;
   return combine(x, problems);
 }

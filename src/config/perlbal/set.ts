@@ -7,7 +7,7 @@ import { consequence, err, OK, type CommandResult, type Exec } from './result.ts
 import { metaFor, newPool } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
 import { tryReadFile } from './fs.ts';
-import { parseListen, parseNode, parseTime } from './values.ts';
+import { parseBool, parseListen, parseNode, parseTime } from './values.ts';
 import { emptyRecord } from '../records.ts';
 
 const BUILTIN_ROLES: readonly Role[] = ['reverse_proxy', 'web_server', 'management', 'selector', 'upload_tracker'];
@@ -125,6 +125,12 @@ export function setServiceKey(x: Exec, service: ServiceModel, key: string, raw: 
     if (canonical && PLUGIN_SETTERS[canonical]?.includes(setter)) {
       if (!service.plugins.includes(canonical.toLowerCase())) {
         return err(`Unknown service parameter '${key}'`, `register the plugin first: SET plugins = ${canonical.toLowerCase()}`);
+      }
+      if (setter === 'use_observed_ip') {
+        // Perlbal stores the raw value and tests Perl truth, so `off` turns it on there; tsbal reads a boolean.
+        const b = parseBool(key, raw);
+        if (!b.ok) return err(b.message, b.hint);
+        if (!b.value && raw !== '0') x.warn(`${key} = ${raw} turns use_observed_ip off in tsbal; Perlbal reads any value but 0 as on`, 'write 0 for the same meaning in both');
       }
       service.extra[`${canonical.toLowerCase()}.${setter}`] = raw;
       return OK;

@@ -1,0 +1,65 @@
+// Perlbal's `start_http_request` hooks for the plugins tsbal enforces (AccessControl, Redirect): run in the order
+// `SET plugins` registered them, once per request, after the head is read and before anything goes to a backend.
+// The first hook that answers ends the chain, as Perlbal's run_hook does. Pure: request facts in, a verdict out.
+import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
+import { own } from '../config/records.ts';
+import { accessClientIp, accessDecision, compileAccess, type AccessPolicy } from './access.ts';
+import { compileRedirects, redirectLocation, type RedirectMap } from './redirect.ts';
+
+export type RequestHook =
+  | { plugin: 'accesscontrol'; policy: AccessPolicy }
+  | { plugin: 'redirect'; map: RedirectMap };
+
+export type HookVerdict =
+  | { kind: 'continue' }
+  /** AccessControl's refusal: Perlbal's `403` with body text `Access denied.` */
+  | { kind: 'deny'; clientIp: string; rule: number }
+  | { kind: 'redirect'; location: string };
+
+/** What the hooks look at, computed only when a service has hooks. */
+export interface HookRequest {
+  peerIp: string;
+  /** always_trusted, or the peer is in trusted_upstream_proxies. */
+  trusted: boolean;
+  /** Host from an absolute-form target, else the Host field; null when there is none. */
+  host: string | null;
+  /** The request target, an absolute-form one reduced to its path. */
+  path: string;
+  /** Read only when use_observed_ip needs it. */
+  xForwardedFor(): string | undefined;
+}
+
+const CONTINUE: HookVerdict = { kind: 'continue' };
+
+/** Perlbal's plugin setters take the raw value; tsbal's parser has already checked it is a boolean. */
+function isOn(raw: string | undefined): boolean {
+  return raw !== undefined && ['1', 'true', 'on', 'yes'].includes(raw.toLowerCase());
+}
+
+/** The hooks of one service, in registration order; plugins without a request hook add nothing. */
+export function compileRequestHooks(service: ServiceModel, config: PerlbalConfig): RequestHook[] {
+  const hooks: RequestHook[] = [];
+  for (const plugin of service.plugins) {
+    if (plugin === 'accesscontrol') {
+      const cfg = own(config.access, service.name) ?? { policy: 'allow' as const, rules: [] };
+      hooks.push({ plugin, policy: compileAccess(cfg, isOn(service.extra['accesscontrol.use_observed_ip'])) });
+    } else if (plugin === 'redirect') {
+      hooks.push({ plugin, map: compileRedirects(own(config.redirects, service.name) ?? []) });
+    }
+  }
+  return hooks;
+}
+
+export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest): HookVerdict {
+  for (const hook of hooks) {
+    if (hook.plugin === 'accesscontrol') {
+      const clientIp = accessClientIp(hook.policy, req.peerIp, req.trusted, req.xForwardedFor);
+      const d = accessDecision(hook.policy, clientIp);
+      if (d.kind === 'deny') return { kind: 'deny', clientIp, rule: d.rule };
+    } else {
+      const location = redirectLocation(hook.map, req.host, req.path);
+      if (location !== null) return { kind: 'redirect', location };
+    }
+  }
+  return CONTINUE;
+}
