@@ -51,6 +51,13 @@ export interface HaNode {
   peer: PeerState;
   rsc: fsm.RscState;
   ping: Map<string, { lastReply: number | null; up: boolean }>;
+  /**
+   * When ping replies started again after a gap (any target, first reply after more than the freshness window):
+   * from then on our link is known to work. Null until the first reply.
+   */
+  linkUpSince: number | null;
+  /** When a deferred takeover from a dead peer may go ahead (linkUpSince + its dt): a tick is due then. */
+  linkCheckAt: number | null;
   counters: Counters;
   rng: number;
   started: boolean;
@@ -91,6 +98,8 @@ export function createNode(cfg: EngineConfig): HaNode {
     },
     rsc: fsm.newRscState(),
     ping: new Map(cfg.pingTargets.map((t) => [t.name, { lastReply: null, up: true }])),
+    linkUpSince: null,
+    linkCheckAt: null,
     counters: {
       received: 0,
       accepted: 0,
@@ -147,17 +156,39 @@ function sendStatus(o: Out): void {
 
 const peerAlive = (p: PeerState): boolean => p.status !== 'dead' && p.status !== 'unknown';
 
+/** How recent a ping reply must be to count as "our link works now": a few ping intervals. */
+const pingFreshMs = (cfg: EngineConfig): number => Math.min(cfg.deadpingMs, Math.max(3 * cfg.pingIntervalMs, 200));
+
 /**
- * ipfail's question at takeover time: can we still reach a ping node? A reply must be recent (a few ping intervals),
- * not merely "not yet declared dead": when our own link goes down, the peer and the ping node fall silent together,
- * and the peer's deadtime may run out before the ping node's deadping does.
+ * ipfail's question at takeover time: is the peer's silence real, or were we the one cut off? It is real only if a
+ * ping node answered lately (not merely "not yet past deadping": when our own link goes down, the peer and the ping
+ * node fall silent together, and the peer's deadtime may run out before the ping node's deadping does) *and* our link
+ * has been working for the peer's whole dead time: a peer we declared dead while cut off may be alive, and after the
+ * link heals its next heartbeat can come after the ping node's first reply.
  */
 function canTakeOver(node: HaNode, now: number): boolean {
-  const { pingTargets, pingIntervalMs, deadpingMs } = node.cfg;
-  if (pingTargets.length === 0) return true;
-  const fresh = Math.min(deadpingMs, Math.max(3 * pingIntervalMs, 200));
-  for (const p of node.ping.values()) if (p.lastReply !== null && now - p.lastReply <= fresh) return true;
-  return false;
+  if (node.cfg.pingTargets.length === 0) return true;
+  const fresh = pingFreshMs(node.cfg);
+  let answered = false;
+  for (const p of node.ping.values()) if (p.lastReply !== null && now - p.lastReply <= fresh) answered = true;
+  return answered && node.linkUpSince !== null && now >= node.linkUpSince + node.peer.dtMs;
+}
+
+function onPingReply(o: Out, target: string): void {
+  const { node, now } = o;
+  const p = node.ping.get(target);
+  if (!p) return;
+  let last: number | null = null;
+  for (const q of node.ping.values()) if (q.lastReply !== null && (last === null || q.lastReply > last)) last = q.lastReply;
+  if (last === null || now - last > pingFreshMs(node.cfg)) {
+    node.linkUpSince = now;
+    if (node.peer.status === 'dead' && node.rsc.takeoverDeferred) {
+      log(o, 'info', `ping nodes answer again: taking over from dead ${node.peerName} in ${node.peer.dtMs} ms unless it is heard by then`);
+    }
+  }
+  if (!p.up) log(o, 'info', `ping node ${target} is up again`);
+  p.lastReply = now;
+  p.up = true;
 }
 
 function pingUpCount(node: HaNode): number {
@@ -216,15 +247,9 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
       for (const e of ev.errors) log(o, 'error', e);
       fsm.rscOpDone(node.rsc, rscCtx(o), ev.opId, ev.failed);
       break;
-    case 'pingReply': {
-      const p = node.ping.get(ev.target);
-      if (p) {
-        if (!p.up) log(o, 'info', `ping node ${ev.target} is up again`);
-        p.lastReply = ev.now;
-        p.up = true;
-      }
+    case 'pingReply':
+      onPingReply(o, ev.target);
       break;
-    }
     case 'resync':
       log(o, 'info', 're-announcing our status and resources (what we sent meanwhile was lost)');
       sendStatus(o);
@@ -467,6 +492,10 @@ function tick(o: Out): void {
     fsm.rscPingChanged(node.rsc, c, pingUpCount(node), peerAlive(node.peer) ? node.peer.pingUp : null, node.cfg.pingTargets.length);
   }
   fsm.rscTick(node.rsc, c);
+  // Whichever way the takeover was deferred (the peer died while we were cut off, or just after the link came back),
+  // it is retried the moment the link has worked for the peer's dead time, not at the next keepalive.
+  const linkOkAt = node.linkUpSince === null ? null : node.linkUpSince + node.peer.dtMs;
+  node.linkCheckAt = node.rsc.takeoverDeferred && node.peer.status === 'dead' && linkOkAt !== null && now < linkOkAt ? linkOkAt : null;
 }
 
 /** When the shell must call `tick` next (ms, same clock as events). */
@@ -474,6 +503,7 @@ export function nextDeadline(node: HaNode): number {
   if (node.stopped) return Infinity;
   let t = Math.min(node.nextStatusAt, peerDeadline(node), fsm.rscNextDeadline(node.rsc, node.cfg));
   if (!node.commUp && node.reqnodesAt !== null) t = Math.min(t, node.reqnodesAt);
+  if (node.linkCheckAt !== null) t = Math.min(t, node.linkCheckAt);
   if (peerAlive(node.peer)) for (const at of node.peer.seq.missing.values()) t = Math.min(t, at);
   for (const p of node.ping.values()) if (p.up) t = Math.min(t, (p.lastReply ?? node.startedAt) + node.cfg.deadpingMs);
   return t;

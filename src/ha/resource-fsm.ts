@@ -231,7 +231,7 @@ function takeoverFromNode(s: RscState, c: RscCtx): void {
     return;
   }
   if (!c.canTakeOver) {
-    c.log('error', `not taking over from ${c.peer}: no ping node answers (this node looks isolated)`);
+    c.log('error', `not taking over from ${c.peer}: no ping node answers, or not yet for its whole dead time (this node may be the one cut off)`);
     s.takeoverDeferred = true;
     return;
   }
@@ -355,7 +355,7 @@ export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
     s.startingSince = null;
   }
   if (!c.canTakeOver) {
-    c.log('error', `not taking over from ${c.peer}: no ping node answers (this node looks isolated)`);
+    c.log('error', `not taking over from ${c.peer}: no ping node answers, or not yet for its whole dead time (this node may be the one cut off)`);
     s.takeoverDeferred = true;
     return;
   }
@@ -617,7 +617,7 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
     s.takeoverDeferred = true;
     enqueue(s, c, 'release', held, 'isolated');
   } else if (c.canTakeOver && s.takeoverDeferred && s.rstate === 'stable') {
-    c.log('info', `ping nodes answer again: taking over from dead ${c.peer}`);
+    c.log('info', `${c.peer} stayed silent for its whole dead time while ping nodes answered: taking over`);
     takeoverFromNode(s, c);
   }
 }

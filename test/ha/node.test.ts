@@ -296,6 +296,54 @@ describe('split brain', () => {
   });
 });
 
+describe('partition heal', () => {
+  /** lb1 (the holder) loses its link, lb2 takes over; `afterCut` runs during the partition, then the link heals. */
+  function cutOffHolder(healAfterMs: number, afterCut: (sim: Sim) => void = () => undefined): Sim {
+    const sim = new Sim();
+    sim.start('lb1', WITH_PING);
+    sim.start('lb2', WITH_PING);
+    const reach = new Map([['lb1', true], ['lb2', true]]);
+    pingNode(sim, reach);
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
+    sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
+    reach.set('lb1', false);
+    sim.until(() => sim.holder().join() === 'lb2', 3000);
+    afterCut(sim);
+    sim.run(healAfterMs);
+    sim.link = () => true;
+    reach.set('lb1', true);
+    return sim;
+  }
+
+  test('a cut-off holder whose link heals waits to hear its peer instead of taking over, at every phase of the heal', () => {
+    // Caught in the namespace lab (1 run in 6): the ping node answered lb1 before lb2's next heartbeat did, lb1 took
+    // over from the "dead" lb2, and both then held the VIP. Every phase of the 100 ms ping/heartbeat cycle is tried.
+    const failures: string[] = [];
+    for (let phase = 0; phase < 100; phase++) {
+      const sim = cutOffHolder(1000 + phase);
+      const seen = new Set<string>();
+      for (let ms = 0; ms < 2000; ms++) {
+        sim.run(1);
+        seen.add(sim.holder().join() || 'nobody');
+      }
+      const lb1 = sim.get('lb1').logs.filter((l) => l.msg.startsWith('Resources being acquired'));
+      if (seen.size !== 1 || !seen.has('lb2') || lb1.length > 0) failures.push(`phase ${phase}: holders seen [${[...seen].join(' | ')}], lb1 takeovers ${lb1.length}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  test('a peer that died while we were cut off is taken over one dead time after the ping node answers again', () => {
+    const sim = cutOffHolder(1000, (s) => s.kill('lb2'));
+    const healedAt = sim.now;
+    const waited = sim.until(() => sim.holder().join() === 'lb1', 3000);
+    // Its dead time (500 ms) of working link, counted from the first ping reply (within 100 ms of the heal).
+    expect(waited).toBeGreaterThanOrEqual(500);
+    expect(waited).toBeLessThan(500 + 100 + 20);
+    expect(sim.get('lb1').logs.some((l) => l.at >= healedAt && l.msg.startsWith('lb2 stayed silent for its whole dead time'))).toBe(true);
+  });
+
+});
+
 describe('resource failures', () => {
   test('a VIP the shell cannot hold is reported failed and retried, not claimed as up', () => {
     const sim = new Sim();
