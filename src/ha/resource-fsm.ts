@@ -263,6 +263,13 @@ function performAutoFailback(s: RscState, c: RscCtx): void {
     s.autoFailbackAt = c.now + AUTO_FAILBACK_RETRY_MS;
     return;
   }
+  if (s.otherHolds & LOCAL) {
+    // The peer already holds its own groups, so both of us do (a healed partition): there is nothing to hand back,
+    // and a handshake would only hold up the split-brain audit, which releases ours.
+    s.needsFailback = false;
+    audit(s, c);
+    return;
+  }
   c.log('info', `auto_failback: handing foreign resources back to ${c.peer}`);
   s.standbyRsc = FOREIGN;
   sendStandby(s, c, 'me');
@@ -627,13 +634,15 @@ function audit(s: RscState, c: RscCtx): void {
   const key = `${s.hold}/${s.otherHolds}/${s.otherStable}`;
   const changed = key !== s.lastAudit;
   s.lastAudit = key;
-  if (s.hold & LOCAL && s.otherHolds & FOREIGN && changed) {
+  const ours = groupsIn(LOCAL, c.me, c.groups).length > 0;
+  const theirs = groupsIn(FOREIGN, c.me, c.groups).length > 0;
+  if (s.hold & LOCAL && s.otherHolds & FOREIGN && changed && ours) {
     c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
     // The peer may not know we hold them (we were silent to it, not it to us): tell it, so it releases.
     sendHeld(s, c, isStable(s));
   }
   if (s.otherHolds & LOCAL && s.hold & FOREIGN) {
-    if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
+    if (changed && theirs) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
     if (s.otherStable && !s.busy && s.standby === 'not' && s.queue.length === 0) {
       s.hold &= ~FOREIGN;
       s.needsFailback = false;
@@ -641,7 +650,7 @@ function audit(s: RscState, c: RscCtx): void {
     }
   }
   if (changed && isStable(s) && s.rstate === 'stable') {
-    if (!(s.hold & LOCAL) && !(s.otherHolds & FOREIGN) && groupsIn(LOCAL, c.me, c.groups).length > 0) c.log('error', 'No one owns our local resources!');
-    if (!(s.otherHolds & LOCAL) && !(s.hold & FOREIGN) && groupsIn(FOREIGN, c.me, c.groups).length > 0) c.log('error', 'No one owns foreign resources!');
+    if (!(s.hold & LOCAL) && !(s.otherHolds & FOREIGN) && ours) c.log('error', 'No one owns our local resources!');
+    if (!(s.otherHolds & LOCAL) && !(s.hold & FOREIGN) && theirs) c.log('error', 'No one owns foreign resources!');
   }
 }

@@ -342,6 +342,26 @@ describe('partition heal', () => {
     expect(sim.get('lb1').logs.some((l) => l.at >= healedAt && l.msg.startsWith('lb2 stayed silent for its whole dead time'))).toBe(true);
   });
 
+  test('without ping nodes both sides held the VIP; after the heal the non-home side releases it within a keepalive of hearing its peer, at every phase', () => {
+    const failures: string[] = [];
+    for (let phase = 0; phase < 100; phase += 7) {
+      const sim = pair();
+      let cut = true;
+      sim.link = () => !cut;
+      sim.until(() => sim.holder().length === 2, 2000);
+      sim.run(phase);
+      cut = false;
+      const healedAt = sim.now;
+      const firstHeard = (): number | undefined => sim.get('lb2').logs.find((l) => l.at >= healedAt && l.msg.includes('returning after partition'))?.at;
+      sim.until(() => firstHeard() !== undefined, 1000);
+      const both = sim.until(() => sim.holder().length === 1, 1000);
+      sim.run(2000);
+      if (both > 100 + 20 || sim.holder().join() !== 'lb1' || sim.report('lb1').resources.standby !== 'not') {
+        failures.push(`phase ${phase}: both held for ${both} ms after lb2 heard lb1; holders [${sim.holder().join()}]`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
 });
 
 describe('resource failures', () => {

@@ -1,0 +1,56 @@
+// The resource machine on its own, for states the two-node simulation reaches only by timing luck.
+import { describe, expect, test } from 'bun:test';
+import * as fsm from '../../src/ha/resource-fsm.ts';
+import type { Body } from '../../src/ha/messages.ts';
+import { VIP_GROUP } from './sim.ts';
+
+interface Seen {
+  sent: Body[];
+  acts: Array<{ kind: string; groups: string[]; reason: string }>;
+}
+
+function ctx(me: string, seen: Seen, over: Partial<fsm.RscCtx> = {}): fsm.RscCtx {
+  return {
+    now: 10_000,
+    me,
+    peer: me === 'lb1' ? 'lb2' : 'lb1',
+    groups: [VIP_GROUP],
+    autoFailback: 'on',
+    rqstDelayMs: 10_000,
+    shutdownWaitMs: 5_000,
+    retryFailedMs: 2_000,
+    peerAlive: true,
+    canTakeOver: true,
+    send: (body) => seen.sent.push(body),
+    log: () => undefined,
+    act: (kind, _opId, groups, reason) => seen.acts.push({ kind, groups: groups.map((g) => g.key), reason }),
+    reply: () => undefined,
+    exit: () => undefined,
+    ...over,
+  };
+}
+
+describe('auto_failback after a healed partition', () => {
+  test('a node holding its peer\'s groups while the peer holds them too releases them at once instead of a standby handshake', () => {
+    // lb2 took lb1's VIP over while they were apart; lb1 (the VIP's home) kept or took it too and reports holding
+    // its own groups. A failback handshake would hand lb1 what it has, and the audit cannot release ours while a
+    // standby is in progress: both would hold the VIP until it ends.
+    const s = fsm.newRscState();
+    Object.assign(s, { rstate: 'stable', hold: fsm.ALL, otherHolds: fsm.ALL, otherStable: true, needsFailback: true, autoFailbackAt: 10_000 });
+    s.up.add(VIP_GROUP.key);
+    const seen: Seen = { sent: [], acts: [] };
+    fsm.rscTick(s, ctx('lb2', seen));
+    expect(seen.sent.filter((b) => b.t === 'ask_resources')).toEqual([]);
+    expect(seen.acts).toEqual([{ kind: 'release', groups: [VIP_GROUP.key], reason: 'split_brain' }]);
+    expect(s.hold).toBe(fsm.LOCAL);
+  });
+
+  test('with the peer holding nothing, the failback handshake starts as in heartbeat', () => {
+    const s = fsm.newRscState();
+    Object.assign(s, { rstate: 'stable', hold: fsm.ALL, otherHolds: fsm.NONE, otherStable: true, needsFailback: true, autoFailbackAt: 10_000 });
+    const seen: Seen = { sent: [], acts: [] };
+    fsm.rscTick(s, ctx('lb2', seen));
+    expect(seen.sent).toEqual([{ t: 'ask_resources', rsc_hold: 'foreign', info: 'me' }]);
+    expect(s.standby).toBe('me');
+  });
+});
