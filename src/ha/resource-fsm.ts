@@ -417,7 +417,17 @@ export function rscPeerBack(s: RscState, c: RscCtx): void {
 export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: string, fromMe: boolean): void {
   if (s.rstate === 'shutdown') return;
   const who = fromMe ? c.me : c.peer;
-  if (s.standbyDeadline !== null && c.now < s.standbyDeadline && info === 'me' && s.standby !== 'not') {
+  if (!fromMe && info === 'me' && s.standby === 'me' && yieldsToPeer(s, c, rtype)) {
+    c.log('warn', `standby requests crossed: ${c.me} [${holdName(s.standbyRsc)}] and ${c.peer} [${holdName(rtype)}]; ${c.me} yields and lets ${c.peer} go standby first`);
+    // Crossed failbacks (each hands the other its home groups): ours is tried again once the peer's is done.
+    if (s.standbyRsc === FOREIGN && rtype === FOREIGN && (s.hold & FOREIGN) !== 0 && c.autoFailback !== 'off') {
+      s.needsFailback = true;
+      s.autoFailbackAt = c.now + AUTO_FAILBACK_RETRY_MS;
+    }
+    s.standby = 'not';
+    s.standbyDeadline = null;
+    s.otherStable = true;
+  } else if (s.standbyDeadline !== null && c.now < s.standbyDeadline && info === 'me' && s.standby !== 'not') {
     c.log('warn', `Standby in progress - new request from ${who} ignored`);
     return;
   }
@@ -497,6 +507,20 @@ export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: str
       break;
   }
   if (ignored) c.log('error', `Ignored standby message '${info}' from ${who} in state ${s.standby}`);
+}
+
+/**
+ * Both nodes asked to go standby at the same moment (each sent `ask_resources info=me` before hearing the other's).
+ * heartbeat ignores both and lets them time out after 10 s; tsbal lets one go first, and both sides must pick the same
+ * one, so the choice uses only what both know for certain: the two requested sets and the two names (each side's view
+ * of what the other holds may be stale, e.g. right after a partition, and two nodes that both yielded would wait for
+ * each other for an hour). A request for `foreign` only (a failback: groups go back to their home node) goes first;
+ * otherwise the node whose name sorts first does. A real heartbeat peer never yields, so we do whenever its request wins.
+ */
+function yieldsToPeer(s: RscState, c: RscCtx, peerRtype: number): boolean {
+  const failbackOnly = (rtype: number): boolean => rtype === FOREIGN;
+  if (failbackOnly(peerRtype) !== failbackOnly(s.standbyRsc)) return failbackOnly(peerRtype);
+  return c.peer < c.me;
 }
 
 /** `tsbal ha standby [all|local|foreign|failback]` (hb_standby): ask the peer to take resources from us. */

@@ -364,6 +364,59 @@ describe('partition heal', () => {
   });
 });
 
+describe('crossed standby requests', () => {
+  const LB2_GROUP = { ...VIP_GROUP, node: 'lb2', key: 'IPaddr::198.18.0.98/24/eth0', resources: [{ ...VIP_GROUP.resources[0]!, ip: '198.18.0.98', raw: 'IPaddr::198.18.0.98/24/eth0' }] };
+
+  test('both nodes asking to go standby at once: one yields at once (heartbeat lets both time out after 10 s)', () => {
+    const sim = pair({ groups: [VIP_GROUP, LB2_GROUP] });
+    sim.until(() => sim.get('lb2').up.has(LB2_GROUP.key), 3000);
+    sim.command('lb1', 'standby', 'all');
+    sim.command('lb2', 'standby', 'all');
+    // Neither request is a failback only: the name that sorts first (lb1) goes standby, lb2 yields.
+    const took = sim.until(() => sim.holder().join() === 'lb2' && sim.get('lb2').up.has(LB2_GROUP.key) && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 2000);
+    expect(took).toBeLessThan(100);
+    expect(sim.get('lb2').logs.some((l) => l.msg.startsWith('standby requests crossed') && l.msg.includes('lb2 yields'))).toBe(true);
+    expect([...sim.get('lb1').up]).toEqual([]);
+  });
+
+  test('whatever the two requested sets, exactly one side yields and both are settled within 100 ms', () => {
+    // Both sides must pick the same winner from what they both know (the two requests and the names): two nodes that
+    // both yielded would each wait for the other's giveup for an hour.
+    const failures: string[] = [];
+    for (const a of ['all', 'local', 'foreign']) {
+      for (const b of ['all', 'local', 'foreign']) {
+        const sim = pair({ groups: [VIP_GROUP, LB2_GROUP] });
+        sim.until(() => sim.get('lb2').up.has(LB2_GROUP.key), 3000);
+        sim.command('lb1', 'standby', a);
+        sim.command('lb2', 'standby', b);
+        const settled = (): boolean => ['lb1', 'lb2'].every((n) => sim.report(n).resources.stable && sim.report(n).resources.standby === 'not');
+        let took = -1;
+        try {
+          took = sim.until(settled, 1000);
+        } catch {
+          // reported below
+        }
+        const yields = ['lb1', 'lb2'].filter((n) => sim.get(n).logs.some((l) => l.msg.startsWith('standby requests crossed')));
+        if (took < 0 || took > 100 || yields.length !== 1) failures.push(`lb1 ${a} / lb2 ${b}: settled after ${took} ms, yielded: [${yields.join()}]`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  test('a failback-only request wins over the name order', () => {
+    const sim = pair({ groups: [VIP_GROUP, LB2_GROUP], autoFailback: 'off' });
+    sim.until(() => sim.get('lb2').up.has(LB2_GROUP.key), 3000);
+    sim.command('lb1', 'standby', 'all');
+    sim.until(() => sim.get('lb2').up.size === 2 && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 2000);
+    // lb2 asks for foreign only (hands lb1's VIP home); lb1 asks for all. lb1 yields although its name sorts first.
+    sim.command('lb2', 'standby', 'foreign');
+    sim.command('lb1', 'standby', 'all');
+    const took = sim.until(() => sim.holder().join() === 'lb1' && sim.get('lb2').up.has(LB2_GROUP.key) && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 2000);
+    expect(took).toBeLessThan(100);
+    expect(sim.get('lb1').logs.some((l) => l.msg.startsWith('standby requests crossed') && l.msg.includes('lb1 yields'))).toBe(true);
+  });
+});
+
 describe('resource failures', () => {
   test('a VIP the shell cannot hold is reported failed and retried, not claimed as up', () => {
     const sim = new Sim();
