@@ -33,13 +33,15 @@ export function haTimeMs(token: string): number {
 }
 
 export const LAB_AUTH = 'sha1 LabSecret42';
+/** The heartbeat port every lab ha.cf uses. */
+export const LAB_UDP_PORT = 694;
 
 export function renderHaCf(settings: HaSettings, logDir: string): string {
   const lines = [
     `logfile ${join(logDir, 'ha-log')}`,
     `debugfile ${join(logDir, 'ha-debug')}`,
     'logfacility none',
-    'udpport 694',
+    `udpport ${LAB_UDP_PORT}`,
     `keepalive ${settings.keepalive}`,
     `deadtime ${settings.deadtime}`,
     ...(settings.warntime ? [`warntime ${settings.warntime}`] : []),

@@ -43,6 +43,8 @@ export interface Lab {
   holders(address?: string, hosts?: readonly LabHost[]): Promise<LabHost[]>;
   /** Unplugs or replugs the host's cable at the switch (the host keeps its eth0, which loses carrier). */
   setLink(host: LabHost, up: boolean): Promise<void>;
+  /** Makes the host drop (or stop dropping) incoming UDP to `port` from another lab host, with nft in its namespace. */
+  dropUdp(host: LabHost, from: LabHost, port: number, drop: boolean): Promise<void>;
   /** PIDs of every process in the host's namespace. */
   pids(host: LabHost): Promise<number[]>;
   /** Signals every process in the host's namespace; returns the PIDs signalled. */
@@ -163,6 +165,16 @@ export async function createLab(options: { nonlocalBind?: boolean } = {}): Promi
     },
     async setLink(host, up) {
       await execOk(['ip', '-n', switchNs, 'link', 'set', host, up ? 'up' : 'down']);
+    },
+    async dropUdp(host, from, port, drop) {
+      // One table per rule, named by it, so rules for different peers or ports come and go independently.
+      const table = `lab_drop_${from}_${port}`;
+      if (!drop) {
+        await execProc(['ip', 'netns', 'exec', ns[host], 'nft', 'delete', 'table', 'inet', table]);
+        return;
+      }
+      const rules = `table inet ${table} {\n  chain input {\n    type filter hook input priority 0;\n    ip saddr ${LAB_ADDRESSES[from]} udp dport ${port} drop\n  }\n}\n`;
+      await execOk(['ip', 'netns', 'exec', ns[host], 'nft', '-f', '-'], { input: rules });
     },
     pids: (host) => nsPids(ns[host]),
     async killAll(host, signal = 'SIGKILL') {
