@@ -8,7 +8,7 @@ import { readPerlbalConfigFile } from '../config/perlbal.ts';
 import { detectLocalNode, readHaDir } from '../config/hadir.ts';
 import { checkAcrossFiles } from '../config/crosscheck.ts';
 import { summarizeHa, summarizePerlbal } from '../config/summary.ts';
-import { unenforcedPlugins, unservedServices } from '../proxy/roles.ts';
+import { runRefusals, unservedServices } from '../proxy/roles.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 export const DEFAULT_HA_DIR = '/etc/ha.d';
@@ -60,8 +60,8 @@ export function runCheck(args: CheckArgs): CheckOutcome {
     });
   }
 
-  // A security plugin tsbal run would not enforce is an error: run refuses to start rather than ignore it.
-  for (const { loc, message } of unenforcedPlugins(perlbal.value.services)) diagnostics.push({ ...loc, severity: 'error', message });
+  // What tsbal run would refuse (a security plugin it would not enforce, a selector target it cannot serve) is an error.
+  for (const { loc, message } of runRefusals(perlbal.value.services)) diagnostics.push({ ...loc, severity: 'error', message });
 
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (ha && errors.length === 0) diagnostics.push(...checkAcrossFiles(perlbal.value, ha.value, { nonlocalBind: readNonlocalBind() }));

@@ -9,7 +9,7 @@ import type { PerlbalConfig } from '../config/model.ts';
 import { loadPerlbalConfig } from '../config/perlbal.ts';
 import { log } from '../log.ts';
 import { startProxy, type ProxyHandle } from '../proxy/index.ts';
-import { unenforcedPlugins, unservedServices } from '../proxy/roles.ts';
+import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 import { garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
@@ -35,8 +35,8 @@ function loadConfig(path: string): PerlbalConfig {
       );
     }
   }
-  const unenforced = unenforcedPlugins(config.services);
-  if (unenforced.length > 0) throw new UsageError(unenforced.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
+  const refusals = runRefusals(config.services);
+  if (refusals.length > 0) throw new UsageError(refusals.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
   return config;
 }
 

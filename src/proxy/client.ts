@@ -2,7 +2,7 @@
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
 import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
-import { hookAnswerBytes, hookAnswerStatus, requestVerdict, type HookAnswer } from './hook-answer.ts';
+import { handOver, routeRequest, type Route } from './route.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange, type Exchange } from './exchange.ts';
 import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
@@ -35,10 +35,18 @@ const LINGER_MS = 5_000;
 
 export interface ClientConn {
   kind: 'client';
+  /** The service that accepted the connection: it reads request heads and decides keep-alive (persist_client). */
+  listener: ServiceRuntime;
+  /** The service handling the current request: the listener, or the target a selector handed it to. */
   svc: ServiceRuntime;
   socket: Socket;
   peerIp: string;
+  /** The forwarding context of the current request. */
   forward: ForwardContext;
+  /** The listener's forwarding context. */
+  baseForward: ForwardContext;
+  /** Contexts for selector targets, made on first use. */
+  targetForward: Map<ServiceRuntime, ForwardContext> | null;
   phase: ClientPhase;
   reader: HeadReader;
   /** The first byte of the current head arrived (header_timeout runs from then). */
@@ -61,20 +69,24 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   const peerIp = normalizePeerIp(socket.remoteAddress);
   const opts = svc.opts;
   const trusted = opts.alwaysTrusted || isTrusted(peerIp, opts.trustedUpstreamProxies);
-  const localPort = socket.localPort ?? opts.listen.port;
+  const localPort = socket.localPort ?? opts.listen?.port ?? 0;
+  const forward: ForwardContext = {
+    peerIp,
+    trusted,
+    blindProxy: opts.blindProxy,
+    persistBackend: opts.persistBackend,
+    defaultHost: `${normalizePeerIp(socket.localAddress)}:${localPort}`,
+    rules: opts.headerRules,
+  };
   const c: ClientConn = {
     kind: 'client',
+    listener: svc,
     svc,
     socket,
     peerIp,
-    forward: {
-      peerIp,
-      trusted,
-      blindProxy: opts.blindProxy,
-      persistBackend: opts.persistBackend,
-      defaultHost: `${normalizePeerIp(socket.localAddress)}:${localPort}`,
-      rules: opts.headerRules,
-    },
+    forward,
+    baseForward: forward,
+    targetForward: null,
     phase: 'head',
     reader: newHeadReader(),
     headStarted: false,
@@ -164,7 +176,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
       break;
   }
   c.headStarted = false;
-  const req = parseRequestHead(scan.buf, scan.start, scan.end, svc.limits);
+  let req = parseRequestHead(scan.buf, scan.start, scan.end, svc.limits);
   if (req.kind === 'error') {
     reject(c, req.status, req.reason, null);
     return buf.length;
@@ -178,28 +190,33 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.requests++;
-  if (svc.hooks.length > 0) {
-    const verdict = requestVerdict(svc.hooks, c.peerIp, c.forward.trusted, req);
-    if (verdict.kind !== 'continue') {
-      answerFromHook(c, verdict, req);
-      if (c.phase !== 'head') return buf.length;
-      // Kept alive: a pipelined request may follow in the same read.
-      if (scan.buf !== buf) {
-        drive(c, scan.buf, scan.end + 4);
-        return buf.length;
-      }
-      return scan.end + 4;
+  const route = svc.hooks.length === 0 && svc.selector === null ? null : routeRequest(c, svc, req);
+  if (route !== null && route.kind === 'answer') {
+    answerOnTheSpot(c, route, req);
+    // Kept alive: a pipelined request may follow in the same read.
+    return c.phase === 'head' ? afterHead(c, scan, buf) : buf.length;
+  }
+  if (route !== null && route.svc !== svc) {
+    const handed = handOver(route, req);
+    if (handed.kind === 'error') {
+      reject(c, handed.status, handed.reason, req);
+      return buf.length;
     }
+    req = handed;
+    c.svc = route.svc;
+    c.forward = route.forward;
   }
   c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
-  c.deadline = c.phase === 'body' ? svc.engine.now + o.idleTimeoutMs : 0;
+  c.deadline = c.phase === 'body' ? svc.engine.now + c.svc.opts.idleTimeoutMs : 0;
   startExchange(c, req);
-  if (scan.buf !== buf) {
-    // The head spanned chunks: what follows it is in the joined buffer; go on from there.
-    drive(c, scan.buf, scan.end + 4);
-    return buf.length;
-  }
-  return scan.end + 4;
+  return afterHead(c, scan, buf);
+}
+
+/** Parsing goes on after the head: in this read, or in the joined buffer when the head spanned reads. */
+function afterHead(c: ClientConn, scan: { buf: Buffer; end: number }, buf: Buffer): number {
+  if (scan.buf === buf) return scan.end + 4;
+  drive(c, scan.buf, scan.end + 4);
+  return buf.length;
 }
 
 function readRequestBody(c: ClientConn, buf: Buffer, start: number): number {
@@ -253,6 +270,9 @@ export function resumeClient(c: ClientConn, bit: number): void {
 /** The exchange's response is out. Keep the connection for the next request, or close it. */
 export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
   c.x = null;
+  // Back to the service that accepted the connection: the next request is routed afresh.
+  c.svc = c.listener;
+  c.forward = c.baseForward;
   if (c.phase === 'closed' || c.phase === 'closing') return;
   const engine = c.svc.engine;
   if (!keepAlive || c.ended || engine.draining) {
@@ -285,7 +305,8 @@ function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, b
   if (c.phase === 'closed' || c.phase === 'closing') return;
   const svc = c.svc;
   const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
-  const keepAlive = requestRead && wants && svc.opts.persistClient && !c.ended && !svc.engine.draining;
+  // persist_client is the accepting service's (a selector's, for requests it handed over), as in Perlbal.
+  const keepAlive = requestRead && wants && c.listener.opts.persistClient && !c.ended && !svc.engine.draining;
   c.socket.write(
     build({
       keepAlive,
@@ -298,18 +319,19 @@ function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, b
 }
 
 /**
- * A plugin answered (403 from AccessControl, 301 from Redirect) before any backend was involved. A request body
- * is not read: the connection closes after the answer (Perlbal keeps it and reads the body as the next request).
+ * Answered before any backend (403 from AccessControl, 301 from Redirect, a selector's 404). A request body is not
+ * read: the connection closes after the answer (Perlbal keeps it open).
  */
-function answerFromHook(c: ClientConn, verdict: HookAnswer, req: RequestHead): void {
-  const svc = c.svc;
-  const status = hookAnswerStatus(verdict);
-  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${verdict.kind === 'deny' ? `access denied (${verdict.clientIp})` : verdict.location}`);
-  if (svc.accessLog !== null) {
-    svc.accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
+function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'answer' }>, req: RequestHead): void {
+  const svc = route.svc;
+  svc.engine.log.debug(`${svc.name}: ${route.status} to ${c.peerIp}: ${route.why}`);
+  const accessLog = svc.accessLog ?? c.listener.accessLog;
+  if (accessLog !== null) {
+    accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status: route.status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
   }
+  c.svc = svc;
   c.phase = 'wait';
-  sendOwn(c, req.framing.kind === 'none', req, (o) => hookAnswerBytes(verdict, o));
+  sendOwn(c, req.framing.kind === 'none', req, route.build);
 }
 
 /** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */

@@ -300,7 +300,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   x.dechunk = http10 && res.framing.kind === 'chunked';
   const clientWants = http10 ? x.req.connection.keepAlive : !x.req.connection.close;
   x.clientKeepAlive =
-    svc.opts.persistClient &&
+    c.listener.opts.persistClient &&
     x.body.done &&
     clientWants &&
     !c.ended &&

@@ -1,15 +1,16 @@
 // startProxy: runs the reverse_proxy services of a config and returns a handle to inspect, re-bind and stop them.
 import { createServer } from 'node:net';
 import type { ConsolaInstance } from 'consola';
-import type { PerlbalConfig } from '../config/model.ts';
+import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { log as rootLog } from '../log.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './backend.ts';
 import { compileRequestHooks } from './hooks.ts';
+import { compileSelector } from './selector.ts';
 import { acceptClient, checkClient, drainClient } from './client.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
-import { unenforcedPlugins } from './roles.ts';
+import { runRefusals, servedServices } from './roles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 
 export interface ListenerInfo {
@@ -49,8 +50,7 @@ export interface StartProxyOptions {
 /** Errors that mean "the address is not ours yet" rather than a configuration mistake. */
 const NOT_YET_LOCAL = new Set(['EADDRNOTAVAIL']);
 
-function bind(svc: ServiceRuntime): Promise<void> {
-  const { host, port } = svc.opts.listen;
+function bind(svc: ServiceRuntime, { host, port }: HostPort): Promise<void> {
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => acceptClient(svc, socket));
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -71,10 +71,10 @@ function bind(svc: ServiceRuntime): Promise<void> {
 async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance): Promise<BindFailure[]> {
   const pending: BindFailure[] = [];
   for (const svc of services) {
-    if (svc.server !== null) continue;
+    if (svc.server !== null || svc.opts.listen === null) continue;
     const { host, port } = svc.opts.listen;
     try {
-      await bind(svc);
+      await bind(svc, svc.opts.listen);
       const addr = svc.server!.address();
       const shown = typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : `${host}:${port}`;
       log.info(`service ${svc.name} listening on ${shown} (${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'})`);
@@ -98,18 +98,21 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
 export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions = {}): Promise<ProxyHandle> {
   const log = opts.log ?? rootLog.withTag('proxy');
   // Never serve a service with a plugin we would silently ignore (tsbal run reports this before getting here).
-  const unenforced = unenforcedPlugins(config.services);
-  if (unenforced.length > 0) throw new Error(unenforced.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
+  const refusals = runRefusals(config.services);
+  if (refusals.length > 0) throw new Error(refusals.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
   const engine = newEngine(log);
   const services: ServiceRuntime[] = [];
   const accessLogs = new Map<string, AccessLog>();
+  const served = servedServices(config.services);
   for (const model of config.services) {
-    if (!model.enabled) continue;
-    if (model.role !== 'reverse_proxy') {
+    if (model.enabled && !served.includes(model)) {
       log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
-      continue;
     }
-    const o = reverseProxyOptions(model, config.pools);
+  }
+  const selectors: Array<[ServiceRuntime, ServiceModel]> = [];
+  for (const model of served) {
+    // A selector target that is not enabled takes handed-over requests only: it does not listen.
+    const o = { ...reverseProxyOptions(model, config.pools), ...(model.enabled ? {} : { listen: null }) };
     const ignored = unimplementedOptions(model);
     if (ignored.length > 0) log.warn(`service ${o.name}: not implemented yet, ignored: ${ignored.join(', ')}`);
     let accessLog: AccessLog | null = null;
@@ -117,9 +120,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       accessLog = accessLogs.get(o.accessLog) ?? openAccessLog(o.accessLog);
       accessLogs.set(o.accessLog, accessLog);
     }
-    if (o.nodes.length === 0) log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
-    services.push(newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config)));
+    if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
+    const svc = newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config));
+    services.push(svc);
+    if (model.role === 'selector') selectors.push([svc, model]);
   }
+  const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
+  for (const [svc, model] of selectors) svc.selector = { rules: compileSelector(model), services: byName };
 
   startSweep(engine, (now) => {
     for (const c of engine.clients) checkClient(c, now);
@@ -151,9 +158,12 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       return handle.listeners().some((l) => l.port === port && (l.host === host || l.host === '0.0.0.0' || l.host === '::'));
     },
     pendingBinds() {
-      return services
-        .filter((s) => s.server === null)
-        .map((s) => ({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' }));
+      const failures: BindFailure[] = [];
+      for (const s of services) {
+        if (s.server !== null || s.opts.listen === null) continue;
+        failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
+      }
+      return failures;
     },
     retryBind() {
       return bindAll(services, log);

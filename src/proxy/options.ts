@@ -6,7 +6,8 @@ import { parseNetmask, type Netmask } from './trust.ts';
 
 export interface ReverseProxyOptions {
   name: string;
-  listen: HostPort;
+  /** null: a selector target that only takes requests handed over by a selector. */
+  listen: HostPort | null;
   pool: string;
   nodes: HostPort[];
   balanceMethod: BalanceMethod;
@@ -130,10 +131,12 @@ export function unimplementedOptions(service: ServiceModel): string[] {
   ].filter(set);
 }
 
-/** Throws with the service's location if the model cannot run (no listen address, unknown pool). */
+/**
+ * Throws with the service's location if the model cannot run (unknown pool). Also used for selectors, which read the
+ * client-side options (listen, persist_client, timeouts, limits, trust, HEADER rules); the backend ones keep defaults.
+ */
 export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolModel[]): ReverseProxyOptions {
   const where = `${service.loc.file}:${service.loc.line}`;
-  if (service.listen === null) throw new Error(`${where}: service '${service.name}' has no listen address`);
   const pool = pools.find((p) => p.name === service.pool);
   if (service.pool !== null && pool === undefined) {
     throw new Error(`${where}: service '${service.name}' uses pool '${service.pool}', which does not exist`);

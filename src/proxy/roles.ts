@@ -9,7 +9,7 @@ const SUPPORT: Record<Role, RoleSupport> = {
   reverse_proxy: 'served',
   // Carries no client traffic; a missing console must not keep the balancer down.
   management: 'skipped',
-  selector: 'refused',
+  selector: 'served',
   web_server: 'refused',
   upload_tracker: 'refused',
   echo: 'refused',
@@ -34,7 +34,7 @@ export function unservedServices(services: readonly ServiceModel[]): Array<{ ser
 const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
   reverse_proxy: ['accesscontrol', 'redirect'],
   management: [],
-  selector: [],
+  selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect'],
   web_server: [],
   upload_tracker: [],
   echo: [],
@@ -48,11 +48,58 @@ export interface UnenforcedPlugin {
   message: string;
 }
 
+/** Services a selector can hand a request to: VHOST and VPATH targets, then default_service (lowercased names). */
+export function selectorTargets(s: ServiceModel): Array<{ name: string; loc: SourceLocation; what: string }> {
+  const out = [...s.vhosts, ...s.vpaths].map((r) => ({ name: r.service, loc: r.loc, what: 'pattern' in r ? `VHOST ${r.pattern}` : `VPATH ${r.regex}` }));
+  const def = s.options.default_service;
+  if (typeof def === 'string' && def !== '') out.push({ name: def.toLowerCase(), loc: s.loc, what: 'default_service' });
+  return out;
+}
+
+/**
+ * The services `tsbal run` runs: enabled ones of a served role, plus every service a served selector can hand a
+ * request to, enabled or not (Perlbal's adopt_base_client does not look at ENABLE), in config order.
+ */
+export function servedServices(services: readonly ServiceModel[]): ServiceModel[] {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const served = new Set(services.filter((s) => s.enabled && roleSupport(s.role) === 'served'));
+  const queue = [...served];
+  while (queue.length > 0) {
+    const s = queue.pop()!;
+    if (s.role !== 'selector') continue;
+    for (const t of selectorTargets(s)) {
+      const target = byName.get(t.name);
+      if (target === undefined || served.has(target) || roleSupport(target.role) !== 'served') continue;
+      served.add(target);
+      queue.push(target);
+    }
+  }
+  return services.filter((s) => served.has(s));
+}
+
+/** Targets of served selectors that exist but whose role `tsbal run` cannot hand a request to. */
+export function unservableTargets(services: readonly ServiceModel[]): Array<{ loc: SourceLocation; message: string }> {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const out: Array<{ loc: SourceLocation; message: string }> = [];
+  for (const s of servedServices(services)) {
+    if (s.role !== 'selector') continue;
+    for (const t of selectorTargets(s)) {
+      const target = byName.get(t.name);
+      if (target === undefined || roleSupport(target.role) === 'served') continue;
+      out.push({
+        loc: t.loc,
+        message: `selector ${s.name}: ${t.what} hands requests to ${target.name}, a ${target.role ?? 'role-less'} service, which this version of tsbal run does not serve (it serves reverse_proxy and selector targets)`,
+      });
+    }
+  }
+  return out;
+}
+
 /** Plugins registered on services `tsbal run` serves that it does not enforce, in config order. */
 export function unenforcedPlugins(services: readonly ServiceModel[]): UnenforcedPlugin[] {
   const out: UnenforcedPlugin[] = [];
-  for (const service of services) {
-    if (!service.enabled || roleSupport(service.role) !== 'served' || service.role === null) continue;
+  for (const service of servedServices(services)) {
+    if (service.role === null) continue;
     const enforced = ENFORCED_PLUGINS[service.role];
     for (const plugin of service.plugins) {
       if (enforced.includes(plugin)) continue;
@@ -68,4 +115,9 @@ export function unenforcedPlugins(services: readonly ServiceModel[]): Unenforced
     }
   }
   return out;
+}
+
+/** Everything that makes `tsbal run` refuse a config Perlbal would run (besides refused roles), as located messages. */
+export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: SourceLocation; message: string }> {
+  return [...unservableTargets(services), ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message }))];
 }

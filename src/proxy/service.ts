@@ -8,6 +8,7 @@ import type { Engine } from './engine.ts';
 import { responseSuffixes, type ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
+import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
 
@@ -43,6 +44,8 @@ export interface ServiceRuntime {
   accessLog: AccessLog | null;
   /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
   hooks: readonly RequestHook[];
+  /** For a selector: its rules and every service it may hand a request to (by name); null for a reverse_proxy. */
+  selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
   server: Server | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
@@ -93,6 +96,7 @@ export function newServiceRuntime(
     sparesOpening: 0,
     accessLog,
     hooks,
+    selector: null,
     server: null,
     bindError: null,
     scratch: [],

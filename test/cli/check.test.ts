@@ -37,12 +37,16 @@ describe('tsbal check', () => {
 
   test('warns about services this version of tsbal run will refuse or skip, with their line', async () => {
     const dir = tutorial();
-    const r = await runTsbal(['check', '-c', join(dir, 'perlbal.conf'), '--ha-dir', dir, '--node', 'lb1.example.com']);
+    const conf = join(dir, 'perlbal.conf');
+    writeFileSync(conf, `${readFileSync(conf, 'utf8')}CREATE SERVICE files\n  SET role = web_server\n  SET listen = 127.0.0.1:8081\n  SET docroot = /tmp\nENABLE files\n`);
+    const r = await runTsbal(['check', '-c', conf, '--ha-dir', dir, '--node', 'lb1.example.com']);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(
-      'perlbal.conf:29: warning: service vhost_selector: role selector is not served by this version of tsbal run, which refuses to start with it',
+      'perlbal.conf:43: warning: service files: role web_server is not served by this version of tsbal run, which refuses to start with it',
     );
     expect(r.stderr).toContain('perlbal.conf:39: warning: service mgmt: role management is not served by this version of tsbal run; it will be skipped');
+    // The selector and its targets are served.
+    expect(r.stderr).not.toContain('vhost_selector: role');
     expect(r.stderr).not.toContain('site_balancer: role');
   });
 

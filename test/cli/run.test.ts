@@ -86,16 +86,26 @@ describe('tsbal run', () => {
   });
 
   test('a service whose role is not served yet is refused, naming the role', async () => {
-    const path = join(dir, 'selector.conf');
+    const path = join(dir, 'web.conf');
+    writeFileSync(path, `CREATE SERVICE files\n  SET role = web_server\n  SET listen = 127.0.0.1:${await closedPort()}\n  SET docroot = ${dir}\nENABLE files\n`);
+    const r = await runTsbal(['run', '-c', path]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${path}:1: service files: role web_server is not supported`);
+  });
+
+  test('a selector that would hand requests to a service tsbal does not serve is refused at that VHOST line', async () => {
+    const path = join(dir, 'selector-web.conf');
     writeFileSync(
       path,
-      `LOAD vhosts\nCREATE POOL p\n  POOL p ADD 127.0.0.1:${slow.port}\nCREATE SERVICE web\n  SET role = reverse_proxy\n  SET pool = p\n` +
+      `LOAD vhosts\nCREATE SERVICE files\n  SET role = web_server\n  SET docroot = ${dir}\n` +
         `CREATE SERVICE sel\n  SET role = selector\n  SET listen = 127.0.0.1:${await closedPort()}\n  SET plugins = vhosts\n` +
-        '  VHOST * = web\nENABLE sel\n',
+        '  VHOST * = files\nENABLE sel\n',
     );
     const r = await runTsbal(['run', '-c', path]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('role selector is not supported');
+    expect(r.stderr).toContain(
+      `${path}:9: selector sel: VHOST * hands requests to files, a web_server service, which this version of tsbal run does not serve`,
+    );
   });
 
   test('a plugin tsbal does not enforce on a served service is refused at its SET plugins line, and check says the same', async () => {

@@ -6,7 +6,7 @@
 import { test as testImpl } from 'bun:test';
 import { type PerlbalConfProxy, startPerlbal, startWithConf, launchPerlbal } from '../harness/perlbal.ts';
 import type { ReverseProxySpec } from '../harness/perlbalconf.ts';
-import { startTsbal, startTsbalWithConf, tsbalRunExists } from '../harness/tsbal.ts';
+import { launchTsbal, startTsbal, startTsbalWithConf, tsbalRunExists } from '../harness/tsbal.ts';
 import { type Head, header, parseHead } from '../harness/httpwire.ts';
 import { type RawBackend, type RecordedRequest, type Reply, startRawBackend } from '../harness/rawbackend.ts';
 import { type ReadOutcome, exchange } from '../harness/rawclient.ts';
@@ -82,6 +82,51 @@ export function startRigWithConf(
     },
     kind,
   );
+}
+
+/** A proxy listening on several ports (one per service under test), with raw backends behind it. */
+export interface MultiRig {
+  kind: ProxyKind;
+  proxy: PerlbalConfProxy;
+  /** The listen ports handed to `conf`, in order. */
+  ports: number[];
+  backends: RawBackend[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Like startRigWithConf with `portCount` listening services: `conf(ports, backendPorts)`. `perl5lib` adds
+ * directories to Perlbal's module path (e.g. Net::Netmask, which Debian's Perlbal lacks).
+ */
+export function startMultiRig(
+  kind: ProxyKind,
+  portCount: number,
+  conf: (ports: number[], backendPorts: number[]) => string,
+  backendSpecs: readonly BackendSpec[],
+  options: { perl5lib?: string } = {},
+): Promise<MultiRig> {
+  let ports: number[] = [];
+  const launch =
+    kind === 'tsbal'
+      ? launchTsbal({ kind: 'source' })
+      : (confPath: string, dir: string) => {
+          const l = launchPerlbal(confPath, dir);
+          return options.perl5lib === undefined ? l : { ...l, env: { ...l.env, PERL5LIB: `${l.env.PERL5LIB}:${options.perl5lib}` } };
+        };
+  return withBackends(
+    backendSpecs,
+    (backends) =>
+      startWithConf(
+        kind,
+        portCount,
+        (p) => {
+          ports = p;
+          return { text: conf(p, backends.map((b) => b.port)), ready: p };
+        },
+        launch,
+      ),
+    kind,
+  ).then((rig) => ({ ...rig, ports }));
 }
 
 export interface Observation {
@@ -162,6 +207,21 @@ export function comparableResponse(outcome: ReadOutcome): string[] {
   const cookies = head.headers.filter(([name]) => name.toLowerCase() === 'set-cookie').map(([n, v]) => `${n}: ${v}`);
   const others = mergedHeaders(head, ['connection', 'keep-alive', 'set-cookie']);
   return [statusLine, ...others, ...cookies, `body=${JSON.stringify(body.toString('latin1'))}`];
+}
+
+/**
+ * comparableResponse plus the connection handling (Connection, Keep-Alive, closed or kept open), for pages the proxy
+ * generates (plugin and selector answers), less their declared differences (docs/compat.md): `Server: Perlbal` or
+ * `Server: tsbal`, and Perlbal's 301 reason phrase (`Permanent Redirect`, tsbal: `Moved Permanently`).
+ */
+export function comparableAnswer(outcome: ReadOutcome, closedAfter: boolean): string[] {
+  const lines = comparableResponse(outcome).map((l) =>
+    l === 'Server: Perlbal' || l === 'Server: tsbal' ? 'Server: <proxy>' : l === '301 Permanent Redirect' ? '301 Moved Permanently' : l,
+  );
+  if (outcome.kind === 'response') {
+    for (const [name, value] of outcome.response.head.headers) if (/^(connection|keep-alive)$/i.test(name)) lines.push(`${name}: ${value}`);
+  }
+  return [...lines, closedAfter ? '(closed)' : '(kept open)'];
 }
 
 export { header };

@@ -6,12 +6,9 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { REPO_ROOT } from '../harness/cli.ts';
-import { type PerlbalConfProxy, launchPerlbal, startWithConf } from '../harness/perlbal.ts';
 import { LOOPBACK } from '../harness/ports.ts';
-import { type RawBackend, startRawBackend } from '../harness/rawbackend.ts';
-import { type ReadOutcome, connectRaw, exchange } from '../harness/rawclient.ts';
-import { launchTsbal } from '../harness/tsbal.ts';
-import { KINDS, type ProxyKind, comparableResponse, testFor } from './diffkit.ts';
+import { connectRaw, exchange } from '../harness/rawclient.ts';
+import { KINDS, type MultiRig, type ProxyKind, comparableAnswer, startMultiRig, testFor } from './diffkit.ts';
 
 const HAVE_PERLBAL = existsSync('/usr/share/perl5/Perlbal.pm');
 const NETMASK_LIB = `${REPO_ROOT}node_modules/.cache/perl5`;
@@ -45,61 +42,21 @@ ${service('observed', observed!, 'accesscontrol', `  SET always_trusted = on
 `)}`;
 }
 
-interface Rig {
-  proxy: PerlbalConfProxy;
-  ports: number[];
-  backend: RawBackend;
-}
-
-async function startAccessRig(kind: ProxyKind): Promise<Rig> {
-  const backend = await startRawBackend({ name: 'b1' });
-  let ports: number[] = [];
-  const build = (p: number[]): { text: string; ready: number[] } => {
-    ports = p;
-    return { text: conf(p, backend.port), ready: p };
-  };
-  const launch =
-    kind === 'perlbal'
-      ? (confPath: string, dir: string) => {
-          const l = launchPerlbal(confPath, dir);
-          return { ...l, env: { ...l.env, PERL5LIB: `${l.env.PERL5LIB}:${NETMASK_LIB}` } };
-        }
-      : launchTsbal({ kind: 'source' });
-  try {
-    const proxy = await startWithConf(kind, 3, build, launch);
-    return { proxy, ports, backend };
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-}
-
-const rigs = new Map<ProxyKind, Promise<Rig>>();
-const rigFor = (kind: ProxyKind): Promise<Rig> => {
+const rigs = new Map<ProxyKind, Promise<MultiRig>>();
+const rigFor = (kind: ProxyKind): Promise<MultiRig> => {
   let rig = rigs.get(kind);
-  if (!rig) rigs.set(kind, (rig = startAccessRig(kind)));
+  if (!rig) rigs.set(kind, (rig = startMultiRig(kind, 3, (ports, [backend]) => conf(ports, backend!), [{ name: 'b1' }], { perl5lib: NETMASK_LIB })));
   return rig;
 };
 
-/** Declared differences (docs/compat.md): Server names the proxy; tsbal says 301 Moved Permanently. */
-function normalized(kind: ProxyKind, outcome: ReadOutcome, closedAfter: boolean): string[] {
-  const lines = comparableResponse(outcome).map((l) =>
-    l === 'Server: Perlbal' || l === 'Server: tsbal' ? 'Server: <proxy>' : l === '301 Permanent Redirect' && kind === 'perlbal' ? '301 Moved Permanently' : l,
-  );
-  if (outcome.kind === 'response') {
-    const h = outcome.response.head.headers;
-    for (const [name, value] of h) if (/^(connection|keep-alive)$/i.test(name)) lines.push(`${name}: ${value}`);
-  }
-  return [...lines, closedAfter ? '(closed)' : '(kept open)'];
-}
-
 async function ask(kind: ProxyKind, service: number, request: string, from = LOOPBACK): Promise<string[]> {
   const rig = await rigFor(kind);
-  const before = rig.backend.proxied().length;
+  const backend = rig.backends[0]!;
+  const before = backend.proxied().length;
   const method = request.slice(0, request.indexOf(' '));
   const { outcome, closedAfter } = await exchange(rig.ports[service]!, request, { method, localAddress: from, timeoutMs: 3000 });
-  const forwarded = rig.backend.proxied().length - before;
-  return [...normalized(kind, outcome, closedAfter), `backend got ${forwarded}`];
+  const forwarded = backend.proxied().length - before;
+  return [...comparableAnswer(outcome, closedAfter), `backend got ${forwarded}`];
 }
 
 const GET11 = (host = 'x.test', path = '/p?q=1'): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
@@ -135,7 +92,7 @@ const CASES: Array<[string, number, string, string, 200 | 301 | 403]> = [
 describe('AccessControl and Redirect match Perlbal 1.80', () => {
   afterAll(async () => {
     const all = await Promise.allSettled(rigs.values());
-    await Promise.all(all.map(async (r) => (r.status === 'fulfilled' ? (await r.value.proxy.stop(), await r.value.backend.close()) : undefined)));
+    await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
   });
 
   // Perlbal's answers are the expectation: one test per case runs both and compares.
@@ -152,16 +109,17 @@ describe('AccessControl and Redirect match Perlbal 1.80', () => {
     const answers = await Promise.all(
       KINDS.map(async (kind) => {
         const rig = await rigFor(kind);
-        const before = rig.backend.proxied().length;
+        const backend = rig.backends[0]!;
+        const before = backend.proxied().length;
         const conn = await connectRaw(rig.ports[0]!, LOOPBACK, '127.0.0.7');
         try {
           const out: string[] = [];
           for (let i = 0; i < 2; i++) {
             conn.send(GET11());
             const outcome = await conn.read({ timeoutMs: 3000 });
-            out.push(...normalized(kind, outcome, false));
+            out.push(...comparableAnswer(outcome, false));
           }
-          out.push(conn.isClosed() ? 'closed' : 'open', `backend got ${rig.backend.proxied().length - before}`);
+          out.push(conn.isClosed() ? 'closed' : 'open', `backend got ${backend.proxied().length - before}`);
           return out;
         } finally {
           conn.close();

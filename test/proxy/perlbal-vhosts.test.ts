@@ -1,11 +1,11 @@
 // Vhost selection, differentially: the reference's vhosts table (4.2) through real Perlbal 1.80 and tsbal.
 // tsbal matches Host case-insensitively (docs/compat.md: Perlbal's case-sensitive match is a bug); every other
 // row must route the same way.
-import { afterAll, describe, expect, test } from 'bun:test';
+import { afterAll, describe, expect } from 'bun:test';
 import { header } from '../harness/httpwire.ts';
 import { LOOPBACK } from '../harness/ports.ts';
 import { connectRaw, describeOutcome } from '../harness/rawclient.ts';
-import { KINDS, type ProxyKind, type Rig, TSBAL_RUNS, lazyRigs, observe, startRigWithConf, testFor } from './diffkit.ts';
+import { KINDS, type ProxyKind, type Rig, lazyRigs, observe, startRigWithConf, testFor } from './diffkit.ts';
 
 function vhostsConf(listenPort: number, [b1, b2]: number[]): string {
   const service = (name: string, pool: string): string =>
@@ -61,7 +61,7 @@ async function route(rig: Rig, host: string | null): Promise<string> {
   if (outcome.kind !== 'response') return describeOutcome(outcome);
   const { status, headers } = { status: outcome.response.status, headers: outcome.response.head.headers };
   if (status === 404) {
-    if (rig.kind === 'perlbal' && outcome.response.body.toString() !== NOT_FOUND_BODY) return `404 with body ${outcome.response.body}`;
+    if (outcome.response.body.toString() !== NOT_FOUND_BODY) return `404 with body ${outcome.response.body}`;
     return '404';
   }
   return status === 200 ? header(headers, 'x-backend') ?? 'no X-Backend' : `status ${status}`;
@@ -69,27 +69,12 @@ async function route(rig: Rig, host: string | null): Promise<string> {
 
 const startVhostsRig = (kind: ProxyKind): Promise<Rig> => startRigWithConf(kind, vhostsConf, [{ name: 'b1' }, { name: 'b2' }]);
 
-// The selector role may land after `tsbal run`: tsbal's cases stay todo while it refuses this config for that
-// reason (its error names the selector role or the vhosts plugin). Any other start failure fails the tests.
-let tsbalRig: Promise<Rig> | null = null;
-let tsbalHasSelector = false;
-if (TSBAL_RUNS) {
-  tsbalRig = startVhostsRig('tsbal');
-  try {
-    await tsbalRig;
-    tsbalHasSelector = true;
-  } catch (error) {
-    tsbalHasSelector = !/selector|vhost/i.test(String(error));
-    if (!tsbalHasSelector) console.warn(`tsbal vhosts cases are todo: tsbal run refused the selector config:\n${String(error)}`);
-  }
-}
-
 describe('vhosts selector (reference 4.2)', () => {
-  const rigs = lazyRigs((kind) => (kind === 'tsbal' && tsbalRig ? tsbalRig : startVhostsRig(kind)));
+  const rigs = lazyRigs(startVhostsRig);
   afterAll(() => rigs.stopAll());
 
   for (const kind of KINDS) {
-    const testKind = kind === 'tsbal' && !tsbalHasSelector ? test.todo : testFor(kind);
+    const testKind = testFor(kind);
     testKind(`${kind}: routes each Host as the table says (wildcards cover the bare domain and any depth; port and one trailing dot ignored)`, async () => {
       const rig = await rigs.get(kind);
       const rows = TABLE.filter((row) => kind === 'perlbal' || row.tsbal !== 'skip');

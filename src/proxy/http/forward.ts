@@ -1,7 +1,7 @@
 // What the proxy changes in a request on its way to a backend: hop-by-hop removal (RFC 9110 7.6.1), Perlbal's
 // forwarding-header trust rules (X-Forwarded-For, X-Host, X-Forwarded-Host) plus X-Real-IP and X-Forwarded-Proto,
 // and HEADER INSERT/REMOVE last.
-import { F, fieldName, fieldValue, type Fields } from './fields.ts';
+import { F, fieldName, fieldValue, latin1, type Fields } from './fields.ts';
 import type { RequestHead } from './request.ts';
 import { parseFields } from './parser.ts';
 import {
@@ -229,4 +229,22 @@ function applyRules(fields: string[], rules: HeaderRules): void {
     if (found === -1) fields.push(ins.name, ins.value);
     else fields[found + 1] = ins.value;
   }
+}
+
+/** Framing fields that rules applied before forwarding may not touch: the body is read by the client's framing. */
+const FRAMING = new Set(['content-length', 'transfer-encoding']);
+
+/**
+ * The client's request head with a selector's HEADER rules applied, before the target's forwarding rules see it
+ * (Perlbal's release_client), as bytes to parse again. Content-Length and Transfer-Encoding are left alone.
+ */
+export function rewrittenRequestHead(req: RequestHead, rules: HeaderRules): Buffer {
+  const list = flatFields(req.fields);
+  applyRules(list, {
+    remove: new Set([...rules.remove].filter((n) => !FRAMING.has(n))),
+    insert: rules.insert.filter((i) => !FRAMING.has(i.lower)),
+  });
+  let out = latin1(req.fields.buf, req.lineStart, req.versionStart + 8) + CRLF;
+  for (let i = 0; i < list.length; i += 2) out += list[i]! + ': ' + list[i + 1]! + CRLF;
+  return Buffer.from(out + CRLF, 'latin1');
 }
