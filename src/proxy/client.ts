@@ -1,16 +1,15 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
-import { handOver, routeRequest, type Route } from './route.ts';
+import { answerOnTheSpot, reject } from './client-answer.ts';
+import { handOver, routeRequest } from './route.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange, type Exchange } from './exchange.ts';
 import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
 import { readBody } from './http/body.ts';
-import { parseRequestHead, type RequestHead } from './http/request.ts';
-import { accessLogLine } from './access-log.ts';
+import { parseRequestHead } from './http/request.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
 
@@ -291,65 +290,6 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
     else feed(c, pending, 0);
   }
   if (c.phase === 'head' || c.phase === 'body') resumeClient(c, PAUSE_STASH);
-}
-
-/**
- * A response tsbal makes itself (errors). `requestRead`: the request body was fully read, so the connection
- * may stay open if the client and persist_client allow.
- */
-export function sendGenerated(c: ClientConn, status: number, message: string, requestRead: boolean, req: RequestHead | null): void {
-  sendOwn(c, requestRead, req, (o) => generatedResponse(status, message, o));
-}
-
-function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {
-  if (c.phase === 'closed' || c.phase === 'closing') return;
-  const svc = c.svc;
-  const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
-  // persist_client is the accepting service's (a selector's, for requests it handed over), as in Perlbal.
-  const keepAlive = requestRead && wants && c.listener.opts.persistClient && !c.ended && !svc.engine.draining;
-  c.socket.write(
-    build({
-      keepAlive,
-      keepAliveTimeoutSec: svc.keepAliveTimeoutSec,
-      serverTokens: svc.opts.serverTokens,
-      head: req !== null && req.method === 'HEAD',
-    }),
-  );
-  clientExchangeDone(c, keepAlive);
-}
-
-/**
- * Answered before any backend (403 from AccessControl, 301 from Redirect, a selector's 404). A request body is not
- * read: the connection closes after the answer (Perlbal keeps it open).
- */
-function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'answer' }>, req: RequestHead): void {
-  const svc = route.svc;
-  svc.engine.log.debug(`${svc.name}: ${route.status} to ${c.peerIp}: ${route.why}`);
-  const accessLog = svc.accessLog ?? c.listener.accessLog;
-  if (accessLog !== null) {
-    accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status: route.status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
-  }
-  c.svc = svc;
-  c.phase = 'wait';
-  sendOwn(c, req.framing.kind === 'none', req, route.build);
-}
-
-/** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
-function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
-  const svc = c.svc;
-  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
-  if (svc.accessLog !== null) {
-    svc.accessLog.write(
-      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
-    );
-  }
-  if (c.x !== null) {
-    clientGone(c.x);
-    c.x = null;
-  }
-  c.stash = null;
-  c.phase = 'wait';
-  sendGenerated(c, status, reason, false, req);
 }
 
 function closeGracefully(c: ClientConn): void {

@@ -1,7 +1,8 @@
 // When an exchange goes wrong: retry on another backend if that is safe (retry.ts), answer 502/503/504 if nothing
 // was sent to the client yet (errors.ts), or cut the client connection if a response had started.
 import { closeBackend, noteNodeFailure, openBackend, type BackendConn } from './backend.ts';
-import { abortClient, sendGenerated } from './client.ts';
+import { abortClient } from './client.ts';
+import { sendGenerated } from './client-answer.ts';
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
 import { detach, dispatch, finishExchange, logExchange, type Exchange } from './exchange.ts';
 import { requestTarget } from './http/request.ts';

@@ -77,7 +77,8 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       await bind(svc, svc.opts.listen);
       const addr = svc.server!.address();
       const shown = typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : `${host}:${port}`;
-      log.info(`service ${svc.name} listening on ${shown} (${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'})`);
+      const what = svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
+      log.info(`service ${svc.name} listening on ${shown} (${what})`);
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
       const code = err.code ?? 'ERROR';

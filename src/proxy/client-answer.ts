@@ -1,0 +1,68 @@
+// Answers a client connection gives itself, without a backend: generated error pages, refusals of what the client
+// sent, and the answers of plugins and selectors (403, 301, 404). Each ends the request like a response from a
+// backend would: the connection is kept for the next request, or closed.
+import { accessLogLine } from './access-log.ts';
+import { clientExchangeDone, type ClientConn } from './client.ts';
+import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
+import { clientGone } from './failures.ts';
+import type { RequestHead } from './http/request.ts';
+import type { Route } from './route.ts';
+
+/**
+ * A response tsbal makes itself (errors). `requestRead`: the request body was fully read, so the connection
+ * may stay open if the client and persist_client allow.
+ */
+export function sendGenerated(c: ClientConn, status: number, message: string, requestRead: boolean, req: RequestHead | null): void {
+  sendOwn(c, requestRead, req, (o) => generatedResponse(status, message, o));
+}
+
+function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {
+  if (c.phase === 'closed' || c.phase === 'closing') return;
+  const svc = c.svc;
+  const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
+  // persist_client is the accepting service's (a selector's, for requests it handed over), as in Perlbal.
+  const keepAlive = requestRead && wants && c.listener.opts.persistClient && !c.ended && !svc.engine.draining;
+  c.socket.write(
+    build({
+      keepAlive,
+      keepAliveTimeoutSec: svc.keepAliveTimeoutSec,
+      serverTokens: svc.opts.serverTokens,
+      head: req !== null && req.method === 'HEAD',
+    }),
+  );
+  clientExchangeDone(c, keepAlive);
+}
+
+/**
+ * Answered before any backend (403 from AccessControl, 301 from Redirect, a selector's 404). A request body is not
+ * read: the connection closes after the answer (Perlbal keeps it open).
+ */
+export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'answer' }>, req: RequestHead): void {
+  const svc = route.svc;
+  svc.engine.log.debug(`${svc.name}: ${route.status} to ${c.peerIp}: ${route.why}`);
+  const accessLog = svc.accessLog ?? c.listener.accessLog;
+  if (accessLog !== null) {
+    accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status: route.status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
+  }
+  c.svc = svc;
+  c.phase = 'wait';
+  sendOwn(c, req.framing.kind === 'none', req, route.build);
+}
+
+/** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
+export function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
+  const svc = c.svc;
+  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
+  if (svc.accessLog !== null) {
+    svc.accessLog.write(
+      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
+    );
+  }
+  if (c.x !== null) {
+    clientGone(c.x);
+    c.x = null;
+  }
+  c.stash = null;
+  c.phase = 'wait';
+  sendGenerated(c, status, reason, false, req);
+}
