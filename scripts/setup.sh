@@ -67,7 +67,9 @@ fi
 nm=node_modules/.cache/perl5
 if [ ! -f "$nm/Net/Netmask.pm" ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   tmp=$(mktemp -d)
-  if (cd "$tmp" && apt-get download -qq libnet-netmask-perl) && dpkg -x "$tmp"/libnet-netmask-perl_*.deb "$tmp/x"; then
+  # apt-get download needs package lists, which a machine that already had every package may not have fetched.
+  if (cd "$tmp" && { apt-get download -qq libnet-netmask-perl 2>/dev/null || { apt-get update -qq && apt-get download -qq libnet-netmask-perl; }; }) &&
+    dpkg -x "$tmp"/libnet-netmask-perl_*.deb "$tmp/x"; then
     mkdir -p "$nm" && cp -r "$tmp/x/usr/share/perl5/Net" "$nm/"
     echo "setup: Net::Netmask unpacked into $nm"
   else
