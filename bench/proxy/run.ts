@@ -18,7 +18,7 @@ import { startPerlbal } from '../../test/harness/perlbal.ts';
 import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
 import { REPO_ROOT } from '../../test/harness/cli.ts';
-import { type TsbalBuild, startTsbal, tsbalRunExists } from '../../test/harness/tsbal.ts';
+import { type TsbalBuild, startTsbal, tsbalRunMissing } from '../../test/harness/tsbal.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
 import { type Measurement, aggregateRounds, checkTargets, markdownTables, markdownTargets } from './report.ts';
 
@@ -68,11 +68,10 @@ function nodeCalibration(name: string, script: string): ProxyDef {
 }
 
 function tsbalDef(name: string, build: TsbalBuild): ProxyDef {
-  let checked: string | null | undefined;
+  let checked: { reason: string | null } | undefined;
   return {
     name,
-    unavailable: () =>
-      (checked ??= tsbalRunExists(build) ? null : `\`tsbal run\` is not available in this build (${JSON.stringify(build)})`),
+    unavailable: () => (checked ??= { reason: tsbalRunMissing(build) }).reason,
     start: (backends) => startTsbal({ backends, set: TUTORIAL_OPTIONS }, build),
   };
 }

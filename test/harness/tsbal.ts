@@ -14,16 +14,25 @@ export type TsbalBuild =
 export const DIST_BUNDLE = `${REPO_ROOT}dist/tsbal.cjs`;
 
 /**
- * True once this build of tsbal has a `run` subcommand (the proxy engine has landed): `tsbal run --help`
- * prints run's own usage. Tests that need it are `test.todo` until then.
+ * Null once this build of tsbal has a `run` subcommand (the proxy engine has landed), else why not: `tsbal run
+ * --help` must print run's own usage. Tests that need it are `test.todo` until then.
  */
-export function tsbalRunExists(build: TsbalBuild = { kind: 'source' }): boolean {
-  if (build.kind === 'dist' && !fs.existsSync(DIST_BUNDLE)) return false;
+export function tsbalRunMissing(build: TsbalBuild = { kind: 'source' }): string | null {
+  if (build.kind === 'dist' && !fs.existsSync(DIST_BUNDLE)) return `${DIST_BUNDLE} does not exist (npm run build)`;
+  if (build.kind === 'binary' && !fs.existsSync(build.path)) return `${build.path} does not exist`;
   const { command: cmd, args } = command(build);
   const result = spawnSync(cmd, [...args, 'run', '--help'], { timeout: 15_000, encoding: 'utf8' });
-  // citty answers `--help` for an unknown command with the root usage and exit 0: look for run's own usage.
-  const text = `${result.stdout}${result.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
-  return result.status === 0 && /USAGE\s+tsbal run\b/.test(text);
+  if (result.error) return `${cmd} run --help: ${result.error.message}`;
+  // citty answers `--help` for an unknown command with the root usage and exit 0: look for run's own usage line,
+  // whatever the program calls itself and however its terminal styling is encoded.
+  const text = `${result.stdout}${result.stderr}`.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  if (result.status === 0 && /^\s*USAGE\s+\S+\s+run\b/m.test(text)) return null;
+  const firstLines = text.trim().split('\n').slice(0, 3).join(' | ');
+  return `${cmd} run --help exited ${result.status ?? result.signal} without run's usage: ${firstLines}`;
+}
+
+export function tsbalRunExists(build: TsbalBuild = { kind: 'source' }): boolean {
+  return tsbalRunMissing(build) === null;
 }
 
 function command(build: TsbalBuild): { command: string; args: string[] } {
