@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { bundleProgram } from './bundle.ts';
 import { formatBytes, isMain, REPO_ROOT, report, tempPathFor, writeFileAtomic } from './common.ts';
 import { isUpToDate, recordBuilt, removeStale, writeSums } from './outputs.ts';
+import { RUN_V8_FLAGS } from '../src/runtime/v8-flags.ts';
 import { type Arch, buildSea, hostArch, isArch, nodeVersion, pkgVersion, seedSeaCache } from './sea.ts';
 
 export function seaBinaryName(arch: Arch): string {
@@ -39,7 +40,7 @@ async function buildSeaIncremental(outDir: string, bundle: string, bundleHash: s
   const started = Date.now();
   const name = seaBinaryName(arch);
   const version = nodeVersion();
-  const key = `sea|${bundleHash}|node ${version}|pkg ${pkgVersion()}|linux-${arch}|code cache ${arch === hostArch()}`;
+  const key = `sea|${bundleHash}|node ${version}|pkg ${pkgVersion()}|linux-${arch}|code cache ${arch === hostArch()}|execArgv ${RUN_V8_FLAGS.join(' ')}`;
   if (isUpToDate(outDir, name, key)) {
     report(name, 'up to date', started);
     return;

@@ -5,6 +5,7 @@
 // made for another platform, so the other arch's binary is built without it.
 //   node build/pkg-sea.ts <input.cjs> <output> <node version> <arch> <useCodeCache: true|false>
 import { createRequire } from 'node:module';
+import { RUN_V8_FLAGS } from '../src/runtime/v8-flags.ts';
 
 interface SeaTarget {
   nodeRange: string;
@@ -12,7 +13,10 @@ interface SeaTarget {
   arch: string;
   output: string;
 }
-type Sea = (entry: string, options: { targets: SeaTarget[]; seaConfig: { useCodeCache: boolean } }) => Promise<void>;
+type Sea = (
+  entry: string,
+  options: { targets: SeaTarget[]; seaConfig: { useCodeCache: boolean; execArgv: readonly string[] } },
+) => Promise<void>;
 
 const [input, output, version, arch, codeCache] = process.argv.slice(2);
 if (!input || !output || !version || !arch || (codeCache !== 'true' && codeCache !== 'false')) {
@@ -20,8 +24,11 @@ if (!input || !output || !version || !arch || (codeCache !== 'true' && codeCache
   process.exit(2);
 }
 const require = createRequire(import.meta.url);
+// The binary starts with tsbal run's V8 flags (src/runtime/v8-flags.ts). The blob generator runs with them too: V8
+// rejects a code cache made under other flags (and says so on every start).
+process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', ...RUN_V8_FLAGS].join(' ').trim();
 const sea = (require('@yao-pkg/pkg/lib-es5/sea.js') as { default: Sea }).default;
 await sea(input, {
   targets: [{ nodeRange: `node${version}`, platform: 'linux', arch, output }],
-  seaConfig: { useCodeCache: codeCache === 'true' },
+  seaConfig: { useCodeCache: codeCache === 'true', execArgv: RUN_V8_FLAGS },
 });

@@ -11,6 +11,7 @@ import { log } from '../log.ts';
 import { startProxy, type ProxyHandle } from '../proxy/index.ts';
 import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { selfInvocation } from '../runtime/self.ts';
+import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 import { garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 
@@ -153,6 +154,9 @@ export default defineCommand({
   run: ({ args, rawArgs }) =>
     guarded(async () => {
       applyLogArgs(args);
+      // Re-executes in place with the heap flags where it can (before anything is opened or spawned).
+      const noFlags = ensureRunV8Flags();
+      if (noFlags !== null) log.debug(`running without the V8 flags tsbal run wants: ${noFlags}`);
       const configPath = args.config ?? DEFAULT_PERLBAL_CONF;
       if (args.daemon) {
         // Validate first, so a config error shows up on this terminal.

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { CLI_ENTRY, REPO_ROOT } from './cli.ts';
 import { type PerlbalConfProxy, reverseProxyConfFor, startWithConf } from './perlbal.ts';
 import type { ReverseProxySpec } from './perlbalconf.ts';
+import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
 
 export type TsbalBuild =
   | { kind: 'source' }
@@ -40,7 +41,8 @@ function command(build: TsbalBuild): { command: string; args: string[] } {
     case 'source':
       return { command: process.execPath, args: [CLI_ENTRY] };
     case 'dist':
-      return { command: build.node ?? '/usr/bin/node', args: [DIST_BUNDLE] };
+      // The flags the SEA binary has baked in and Node >= 22.15 re-executes with (Node 20 cannot): measure what ships.
+      return { command: build.node ?? '/usr/bin/node', args: [...RUN_V8_FLAGS, DIST_BUNDLE] };
     case 'binary':
       return { command: build.path, args: [] };
   }
