@@ -48,11 +48,12 @@ export function runCheck(args: CheckArgs): CheckOutcome {
   const ha = haWanted ? readHaDir(haDir, { localNode }) : null;
   if (ha) diagnostics.push(...ha.diagnostics);
 
-  // The files are valid Perlbal; say up front which services this version of `tsbal run` will not serve.
+  // The files are valid Perlbal; say up front which services this version of `tsbal run` will not serve. A role it
+  // refuses is an error, as it would be at the next restart: check passing and run refusing must never disagree.
   for (const { service, support } of unservedServices(perlbal.value.services)) {
     diagnostics.push({
       ...service.loc,
-      severity: 'warning',
+      severity: support === 'refused' ? 'error' : 'warning',
       message:
         support === 'refused'
           ? `service ${service.name}: role ${service.role} is not served by this version of tsbal run, which refuses to start with it`

@@ -35,14 +35,15 @@ describe('tsbal check', () => {
     expect(r.stderr).toContain("ha.cf:17: warning: directive 'udp' replaced by 'bcast'");
   });
 
-  test('warns about services this version of tsbal run will refuse or skip, with their line', async () => {
+  test('a service tsbal run refuses is an error, one it skips a warning, each with its line', async () => {
     const dir = tutorial();
     const conf = join(dir, 'perlbal.conf');
     writeFileSync(conf, `${readFileSync(conf, 'utf8')}CREATE SERVICE files\n  SET role = web_server\n  SET listen = 127.0.0.1:8081\n  SET docroot = /tmp\nENABLE files\n`);
     const r = await runTsbal(['check', '-c', conf, '--ha-dir', dir, '--node', 'lb1.example.com']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
     expect(r.stderr).toContain(
-      'perlbal.conf:43: warning: service files: role web_server is not served by this version of tsbal run, which refuses to start with it',
+      'perlbal.conf:43: service files: role web_server is not served by this version of tsbal run, which refuses to start with it',
     );
     expect(r.stderr).toContain('perlbal.conf:39: warning: service mgmt: role management is not served by this version of tsbal run; it will be skipped');
     // The selector and its targets are served.
