@@ -15,6 +15,7 @@ const main = defineCommand({
     ha: () => import('./ha.ts').then((m) => m.default),
     check: () => import('./check.ts').then((m) => m.default),
     run: () => import('./run.ts').then((m) => m.default),
+    reload: () => import('./reload.ts').then((m) => m.default),
   },
 });
 

@@ -1,6 +1,6 @@
 // `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P] [--ha-dir D --node N --state-dir S]`: load the config, start
 // the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
-// flight) and exit 0.
+// flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections (run-reload.ts).
 import { spawn } from 'node:child_process';
 import { closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { defineCommand } from 'citty';
@@ -13,14 +13,17 @@ import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import { DEFAULT_HA_DIR } from '../ha/cluster.ts';
 import { garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
+import { reloadOnSignal } from './run-reload.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
 /** Set in the environment of the detached child of `--daemon`; fd 3 is its pipe back to the parent. */
 const DAEMON_CHILD_ENV = 'TSBAL_DAEMON_CHILD';
 
-function loadConfig(path: string): PerlbalConfig {
+/** Reads and validates perlbal.conf as `tsbal check` does; throws a UsageError of `file:line: message` lines. */
+export function loadConfig(path: string): PerlbalConfig {
   let config: PerlbalConfig;
   try {
     config = loadPerlbalConfig(path);
@@ -135,7 +138,8 @@ async function runForeground(configPath: string, pidfile: string | undefined, ha
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => log.warn('SIGHUP: reload is not supported yet; restart to apply config changes'));
+    const reload = reloadOnSignal({ configPath, proxy, load: loadConfig, haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null });
+    process.on('SIGHUP', () => (stopping ? undefined : reload('SIGHUP')));
   });
   if (pidfile !== undefined) rmSync(pidfile, { force: true });
   log.info('stopped');

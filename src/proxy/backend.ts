@@ -183,6 +183,7 @@ function becomeReady(be: BackendConn): void {
 }
 
 function makeIdle(be: BackendConn, now: number): void {
+  if (be.node.retired) return closeBackend(be);
   const svc = be.svc;
   be.phase = 'idle';
   be.exchange = null;

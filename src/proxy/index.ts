@@ -1,5 +1,4 @@
 // startProxy: runs the reverse_proxy services of a config and returns a handle to inspect, re-bind and stop them.
-import { createServer } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { log as rootLog } from '../log.ts';
@@ -7,10 +6,12 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './backend.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { compileSelector } from './selector.ts';
-import { acceptClient, checkClient, drainClient } from './client.ts';
+import { checkClient, drainClient } from './client.ts';
+import { listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
+import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 
 export interface ListenerInfo {
@@ -36,6 +37,11 @@ export interface ProxyHandle {
    */
   pendingBinds(): BindFailure[];
   retryBind(): Promise<BindFailure[]>;
+  /**
+   * Applies a new config without dropping connections (reload.ts); all or nothing. Reloads and retryBind run one at
+   * a time.
+   */
+  reload(config: PerlbalConfig): Promise<ReloadOutcome>;
   /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
   close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
   /** For tests and the management role: the engine's live state. */
@@ -50,22 +56,9 @@ export interface StartProxyOptions {
 /** Errors that mean "the address is not ours yet" rather than a configuration mistake. */
 const NOT_YET_LOCAL = new Set(['EADDRNOTAVAIL']);
 
-function bind(svc: ServiceRuntime, { host, port }: HostPort): Promise<void> {
-  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => acceptClient(svc, socket));
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      server.close();
-      reject(err);
-    };
-    server.once('error', onError);
-    server.listen({ host, port, backlog: 1024 }, () => {
-      server.off('error', onError);
-      server.on('error', (err) => svc.engine.log.error(`service ${svc.name}: listener error: ${err.message}`));
-      svc.server = server;
-      svc.bindError = null;
-      resolve();
-    });
-  });
+async function bind(svc: ServiceRuntime, addr: HostPort): Promise<void> {
+  svc.server = await listenOn(svc, addr);
+  svc.bindError = null;
 }
 
 async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance): Promise<BindFailure[]> {
@@ -144,6 +137,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   }
 
   let closing: Promise<void> | null = null;
+  const live: ReloadTarget = { engine, services, accessLogs, log, config };
+  let turn: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = turn.then(task, task);
+    turn = run.catch(() => {});
+    return run;
+  };
   const handle: ProxyHandle = {
     engine,
     services,
@@ -167,7 +167,11 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       return failures;
     },
     retryBind() {
-      return bindAll(services, log);
+      return oneAtATime(() => bindAll(services, log));
+    },
+    reload(next) {
+      if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
+      return oneAtATime(() => reloadProxy(live, next));
     },
     close(closeOpts = {}) {
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);

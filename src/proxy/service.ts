@@ -23,6 +23,8 @@ export interface ServiceNode {
   opening: number;
   /** Requests in flight (leastconn). */
   active: number;
+  /** Removed by a reload: its connections finish what they carry, then close instead of idling. */
+  retired: boolean;
 }
 
 export interface ServiceRuntime {
@@ -80,7 +82,7 @@ export function newServiceRuntime(
   const backoff = backoffPolicy(opts);
   const nodes = opts.nodes.map((n): ServiceNode => {
     const key = `${n.host}:${n.port}`;
-    return { key, host: n.host, port: n.port, health: healthFor(engine, key, backoff), idle: [], opening: 0, active: 0 };
+    return { key, host: n.host, port: n.port, health: healthFor(engine, key, backoff), idle: [], opening: 0, active: 0, retired: false };
   });
   return {
     name: opts.name,
