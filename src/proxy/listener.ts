@@ -5,10 +5,8 @@ import type { HostPort } from '../config/model.ts';
 import { acceptClient } from './client.ts';
 import type { ServiceRuntime } from './service.ts';
 
-/** Listens on `addr` for `svc`; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...). */
-export function listenOn(svc: ServiceRuntime, { host, port }: HostPort): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true, noDelay: true });
-  retarget(server, svc);
+/** Binds `server` to `addr`; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...), the server closed. */
+export function listenServer(server: Server, { host, port }: HostPort): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.close();
@@ -17,10 +15,18 @@ export function listenOn(svc: ServiceRuntime, { host, port }: HostPort): Promise
     server.once('error', onError);
     server.listen({ host, port, backlog: 1024 }, () => {
       server.off('error', onError);
-      server.on('error', (err) => svc.engine.log.error(`service ${svc.name}: listener error: ${err.message}`));
-      resolve(server);
+      resolve();
     });
   });
+}
+
+/** A listening socket on `addr` whose connections go to `svc`. */
+export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true, noDelay: true });
+  retarget(server, svc);
+  await listenServer(server, addr);
+  server.on('error', (err) => svc.engine.log.error(`listener ${addr.host}:${addr.port}: ${err.message}`));
+  return server;
 }
 
 /** From now on, connections accepted by `server` belong to `svc`. */

@@ -1,0 +1,167 @@
+// `tsbal run` reloading on SIGHUP, as a real process under load: keep-alive clients and new connections run through
+// several reloads (pool changes, a service added and one removed, a bad config, a bind that fails) and none of their
+// requests may fail; removed backends get no new requests; the unchanged listener keeps the very same socket.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_ENTRY, runTsbal } from '../harness/cli.ts';
+import { runKeepAliveLoad, type LoadResult } from '../harness/load.ts';
+import { closedPort, rawBackend, rawRequest, type RawBackend } from '../proxy/helpers.ts';
+
+let dir: string;
+let a: RawBackend, b: RawBackend, c: RawBackend;
+let taken: Server;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tsbal-reload-'));
+  [a, b, c] = await Promise.all([rawBackend('a'), rawBackend('b'), rawBackend('c')]);
+  taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+});
+afterAll(async () => {
+  await Promise.all([a.close(), b.close(), c.close(), new Promise<void>((r) => taken.close(() => r()))]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const requestCount = (be: RawBackend): number => be.conns.reduce((n, s) => n + (s.match(/^GET /gm)?.length ?? 0), 0);
+
+/** The inode of the socket listening on 127.0.0.1:port (null: none): the same inode means the same socket. */
+function listenInode(port: number): string | null {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === local && f[3] === '0A') return f[9] ?? null;
+  }
+  return null;
+}
+
+interface Ports {
+  web: number;
+  old: number;
+  api: number;
+}
+
+function service(name: string, port: number, pool: string, extra = ''): string {
+  return (
+    `CREATE SERVICE ${name}\n  SET listen = 127.0.0.1:${port}\n  SET role = reverse_proxy\n  SET pool = ${pool}\n` +
+    `  SET persist_client = on\n  SET persist_backend = on\n${extra}ENABLE ${name}\n`
+  );
+}
+
+function pool(name: string, members: RawBackend[]): string {
+  return `CREATE POOL ${name}\n${members.map((m) => `  POOL ${name} ADD 127.0.0.1:${m.port}\n`).join('')}`;
+}
+
+/** Counts of newConnectionLoop: requests each on a fresh connection (Connection: close). */
+async function newConnectionLoop(port: number, count: number, deadlineMs: number): Promise<{ sent: number; failures: string[] }> {
+  const t0 = performance.now();
+  const failures: string[] = [];
+  let sent = 0;
+  for (; sent < count && performance.now() - t0 < deadlineMs; sent++) {
+    const r = await rawRequest(port, 'GET /fresh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', { timeoutMs: 2000 });
+    if (!/^HTTP\/1\.1 200 /.test(r.data) || !r.data.includes('hello from')) failures.push(`request ${sent}: ${JSON.stringify(r.data.slice(0, 100))}`);
+    await Bun.sleep(5);
+  }
+  return { sent, failures };
+}
+
+describe('tsbal run reload (SIGHUP)', () => {
+  let run: { child: ChildProcess; output: () => string; exited: Promise<number | null> };
+
+  async function outcome(kind: 'reload OK' | 'reload FAILED', nth: number): Promise<void> {
+    const t0 = performance.now();
+    while (run.output().split(kind).length - 1 < nth) {
+      if (performance.now() - t0 > 5000) throw new Error(`no ${nth}th "${kind}" within 5 s; output:\n${run.output()}`);
+      await Bun.sleep(20);
+    }
+  }
+
+  test('reloads pools and listeners under load with zero failed requests; a bad config or a failed bind changes nothing', async () => {
+    const ports: Ports = { web: await closedPort(), old: await closedPort(), api: await closedPort() };
+    const confPath = join(dir, 'perlbal.conf');
+    const pidfile = join(dir, 'tsbal.pid');
+    const write = (text: string): void => writeFileSync(confPath, text);
+    write(`${pool('webpool', [a, b])}${pool('otherpool', [c])}${service('web', ports.web, 'webpool')}${service('old', ports.old, 'otherpool')}`);
+    const child = spawn(process.execPath, [CLI_ENTRY, 'run', '-c', confPath, '--pidfile', pidfile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    run = { child, output: () => out, exited: new Promise((r) => child.on('exit', (code) => r(code))) };
+    try {
+      const t0 = performance.now();
+      while (listenInode(ports.web) === null || listenInode(ports.old) === null) {
+        if (performance.now() - t0 > 10_000 || child.exitCode !== null) throw new Error(`tsbal run did not listen:\n${out}`);
+        await Bun.sleep(50);
+      }
+      const inode = listenInode(ports.web);
+
+      // Both loops are bounded by time (and count) and must outlast the reloads below (checked after the last one).
+      let loadDone = false;
+      const keepAlive: Promise<LoadResult> = runKeepAliveLoad({ port: ports.web, clients: 2, requestsPerClient: 20_000, path: '/ka', requestTimeoutMs: 3000, deadlineMs: 4000 });
+      const fresh = newConnectionLoop(ports.web, 2_000, 4000);
+      void Promise.race([keepAlive, fresh]).then(() => (loadDone = true));
+      await Bun.sleep(300);
+
+      // 1. a leaves the pool, c joins; a new service listens.
+      write(`${pool('webpool', [b, c])}${pool('otherpool', [c])}${service('web', ports.web, 'webpool')}${service('old', ports.old, 'otherpool')}${service('api', ports.api, 'otherpool')}`);
+      child.kill('SIGHUP');
+      await outcome('reload OK', 1);
+      expect(out).toContain(`services +api ~web (backends +127.0.0.1:${c.port} -127.0.0.1:${a.port}); listeners +127.0.0.1:${ports.api} kept 2`);
+      expect(listenInode(ports.web)).toBe(inode);
+      await Bun.sleep(200); // requests dispatched before the commit arrive
+      const aAfterRemoval = requestCount(a);
+      expect((await rawRequest(ports.api, 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')).data).toContain('hello from c');
+
+      // 2. A syntax error: logged as file:line, the old config serves on.
+      write(`${pool('webpool', [a])}${service('web', ports.web, 'webpool')}  SET persist_client = maybe\n`);
+      child.kill('SIGHUP');
+      await outcome('reload FAILED', 1);
+      expect(out).toMatch(new RegExp(`${confPath.replace(/[.]/g, '\\.')}:\\d+: `));
+      expect(listenInode(ports.web)).toBe(inode);
+      expect(listenInode(ports.old)).not.toBeNull();
+
+      // 3. The old service goes away (its port closes), the pool changes order, an option changes.
+      write(`${pool('webpool', [c, b])}${pool('otherpool', [c])}${service('web', ports.web, 'webpool', '  SET max_retries = 3\n')}${service('api', ports.api, 'otherpool')}`);
+      child.kill('SIGHUP');
+      await outcome('reload OK', 2);
+      expect(listenInode(ports.old)).toBeNull();
+      expect(listenInode(ports.web)).toBe(inode);
+
+      // 4. a back in, plus a service on a port that is taken: the bind fails, so nothing of it applies.
+      const takenPort = (taken.address() as AddressInfo).port;
+      write(`${pool('webpool', [a, b, c])}${pool('otherpool', [c])}${service('web', ports.web, 'webpool')}${service('api', ports.api, 'otherpool')}${service('clash', takenPort, 'otherpool')}`);
+      const sent = await runTsbal(['reload', '--pidfile', pidfile, '--log-level', 'error']);
+      expect([sent.code, sent.stdout]).toEqual([0, expect.stringContaining(`sent SIGHUP to tsbal run (pid ${child.pid})`)]);
+      await outcome('reload FAILED', 2);
+      expect(out).toContain(`service clash: cannot listen on 127.0.0.1:${takenPort}: EADDRINUSE`);
+      expect(listenInode(ports.web)).toBe(inode);
+
+      expect(loadDone).toBe(false);
+      const [ka, fr] = await Promise.all([keepAlive, fresh]);
+      if (process.env.TSBAL_TEST_LOG) console.log({ keepAlive: ka.ok, fresh: fr.sent, a: requestCount(a), b: requestCount(b), c: requestCount(c) }, out);
+      expect({ failures: ka.failures.slice(0, 5), count: ka.failures.length }).toEqual({ failures: [], count: 0 });
+      expect(fr.failures).toEqual([]);
+      expect(ka.ok).toBeGreaterThan(200);
+      expect(fr.sent).toBeGreaterThan(50);
+      expect(requestCount(a)).toBe(aAfterRemoval);
+      expect(listenInode(ports.web)).toBe(inode);
+
+      child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  test('tsbal reload without a live process says so and exits 1', async () => {
+    const pidfile = join(dir, 'stale.pid');
+    writeFileSync(pidfile, '999999999\n');
+    const r = await runTsbal(['reload', '--pidfile', pidfile]);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining('stale pidfile?')]);
+    const missing = await runTsbal(['reload']);
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining('--pidfile is required')]);
+  });
+});
