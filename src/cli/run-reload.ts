@@ -3,8 +3,8 @@
 // files is reported, not applied.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConsolaInstance } from 'consola';
 import type { PerlbalConfig } from '../config/model.ts';
-import { log } from '../log.ts';
 import type { ProxyHandle } from '../proxy/index.ts';
 
 const HA_FILES = ['ha.cf', 'authkeys', 'haresources'] as const;
@@ -16,6 +16,7 @@ export interface ReloadSetup {
   load: (path: string) => PerlbalConfig;
   /** The HA engine's config dir when it runs, else null. */
   haDir: string | null;
+  log: ConsolaInstance;
 }
 
 function readHaFiles(dir: string): Map<string, string | null> {
@@ -30,10 +31,14 @@ function readHaFiles(dir: string): Map<string, string | null> {
   return out;
 }
 
-/** Returns the SIGHUP handler. Signals that arrive during a reload fold into one more reload after it. */
-export function reloadOnSignal(setup: ReloadSetup): (signal: string) => void {
+/**
+ * Returns the SIGHUP handler; its promise settles when the reload round it started (or joined) is over. Signals that
+ * arrive during a reload fold into one more reload after it.
+ */
+export function reloadOnSignal(setup: ReloadSetup): (signal: string) => Promise<void> {
+  const log = setup.log;
   const haAtStart = setup.haDir === null ? null : readHaFiles(setup.haDir);
-  let running = false;
+  let running: Promise<void> | null = null;
   let again = false;
 
   const failed = (lines: readonly string[]): void => {
@@ -63,18 +68,18 @@ export function reloadOnSignal(setup: ReloadSetup): (signal: string) => void {
   };
 
   return (signal) => {
-    if (running) {
+    if (running !== null) {
       again = true;
-      return;
+      return running;
     }
-    running = true;
-    void (async () => {
-      // Bounded: one more round per signal that arrived meanwhile, folded into one.
+    running = (async () => {
+      // Signals that came during a round make one more round, however many they were.
       do {
         again = false;
         await reloadOnce(signal).catch((error: unknown) => failed([`reload: ${String(error)}`]));
       } while (again);
-      running = false;
+      running = null;
     })();
+    return running;
   };
 }

@@ -138,8 +138,8 @@ async function runForeground(configPath: string, pidfile: string | undefined, ha
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    const reload = reloadOnSignal({ configPath, proxy, load: loadConfig, haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null });
-    process.on('SIGHUP', () => (stopping ? undefined : reload('SIGHUP')));
+    const reload = reloadOnSignal({ configPath, proxy, load: loadConfig, haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null, log });
+    process.on('SIGHUP', () => void (stopping ? undefined : reload('SIGHUP')));
   });
   if (pidfile !== undefined) rmSync(pidfile, { force: true });
   log.info('stopped');

@@ -120,18 +120,24 @@ function retireNode(node: ServiceNode): void {
 }
 
 /**
+ * The fields of a ServiceRuntime that hold run-time state rather than something derived from the config: a reload
+ * keeps them (nodes and balancer are merged, see updateService) and takes every other field from the new config.
+ */
+export const RUNTIME_STATE = ['name', 'engine', 'nodes', 'balancer', 'idleCount', 'sparesOpening', 'server', 'bindError', 'scratch'] as const satisfies ReadonlyArray<keyof ServiceRuntime>;
+
+/**
  * Gives a running service its new settings, keeping what it holds at run time: its identity (exchanges and client
  * connections point at it), the nodes that stay (idle connections, in-flight counts), the listener, the
- * round-robin position unless the method changed. Everything derived from the config comes from `fresh`, so a field
- * added to ServiceRuntime later is taken over without a change here.
+ * round-robin position unless the method changed.
  */
 function updateService(svc: ServiceRuntime, fresh: ServiceRuntime): void {
   const kept = new Map(svc.nodes.map((n) => [n.key, n]));
   const nodes = fresh.nodes.map((n) => kept.get(n.key) ?? n);
   for (const n of svc.nodes) if (!nodes.includes(n)) retireNode(n);
   const balancer = svc.balancer.method === fresh.balancer.method ? svc.balancer : fresh.balancer;
-  const { engine, idleCount, sparesOpening, server, bindError, scratch, name } = svc;
-  Object.assign(svc, fresh, { engine, idleCount, sparesOpening, server, bindError, scratch, name, nodes, balancer });
+  const state: Partial<ServiceRuntime> = {};
+  for (const k of RUNTIME_STATE) (state as Record<string, unknown>)[k] = svc[k];
+  Object.assign(svc, fresh, state, { nodes, balancer });
 }
 
 /** A service gone from the config: no new connections, no keep-alive, its requests in flight finish. */

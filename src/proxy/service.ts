@@ -27,6 +27,7 @@ export interface ServiceNode {
   retired: boolean;
 }
 
+/** A field holding run-time state (not derived from the config) must be listed in reload.ts RUNTIME_STATE. */
 export interface ServiceRuntime {
   name: string;
   opts: ReverseProxyOptions;

@@ -156,11 +156,16 @@ describe('tsbal run reload (SIGHUP)', () => {
     }
   }, 30_000);
 
-  test('tsbal reload without a live process says so and exits 1', async () => {
+  test('tsbal reload refuses a stale pidfile, a missing --pidfile, and with -c a config with errors (before signalling)', async () => {
     const pidfile = join(dir, 'stale.pid');
     writeFileSync(pidfile, '999999999\n');
     const r = await runTsbal(['reload', '--pidfile', pidfile]);
     expect([r.code, r.stderr]).toEqual([1, expect.stringContaining('stale pidfile?')]);
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, 'CREATE SERVICE x\n  SET role = reverse_proxy\n  SET persist_client = maybe\n');
+    const checked = await runTsbal(['reload', '--pidfile', pidfile, '-c', bad]);
+    expect([checked.code, checked.stderr]).toEqual([1, expect.stringContaining(`${bad}:3: `)]);
+    expect(checked.stderr).not.toContain('stale pidfile');
     const missing = await runTsbal(['reload']);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining('--pidfile is required')]);
   });
