@@ -131,6 +131,15 @@ export function unimplementedOptions(service: ServiceModel): string[] {
   ].filter(set);
 }
 
+/** What deserves a warning when a service (re)starts with these options. */
+export function serviceWarnings(service: ServiceModel, o: ReverseProxyOptions): string[] {
+  const out: string[] = [];
+  const ignored = unimplementedOptions(service);
+  if (ignored.length > 0) out.push(`service ${o.name}: not implemented yet, ignored: ${ignored.join(', ')}`);
+  if (o.nodes.length === 0 && service.role === 'reverse_proxy') out.push(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
+  return out;
+}
+
 /**
  * Throws with the service's location if the model cannot run (unknown pool). Also used for selectors, which read the
  * client-side options (listen, persist_client, timeouts, limits, trust, HEADER rules); the backend ones keep defaults.

@@ -12,7 +12,7 @@ import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { listenOn, retarget } from './listener.ts';
-import { reverseProxyOptions, type ReverseProxyOptions } from './options.ts';
+import { reverseProxyOptions, serviceWarnings, type ReverseProxyOptions } from './options.ts';
 import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan } from './reload-plan.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { compileSelector } from './selector.ts';
@@ -212,6 +212,8 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   const nextRuntimes = new Set(byName.values());
   for (const old of t.services) if (!nextRuntimes.has(old)) retireService(t, old);
   t.services.splice(0, t.services.length, ...prepared.map((p) => byName.get(p.model.name)!));
+  const touched = new Set([...plan.added, ...plan.changed.map((c) => c.name)]);
+  for (const p of prepared) if (touched.has(p.model.name)) for (const w of serviceWarnings(p.model, p.fresh.opts)) t.log.warn(w);
   t.config = next;
   return { ok: true, plan, summary: summarizePlan(plan), pending };
 }

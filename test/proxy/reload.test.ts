@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { PerlbalConfig, ServiceModel } from '../../src/config/model.ts';
+import { createConsola } from 'consola';
 import { startProxy, type ProxyHandle } from '../../src/proxy/index.ts';
 import { connectRaw } from '../harness/rawclient.ts';
 import { closedPort, configModel, poolModel, quietLog, rawBackend, rawRequest, serviceModel, type RawBackend } from './helpers.ts';
@@ -19,8 +20,8 @@ async function backends(...names: string[]): Promise<RawBackend[]> {
   return list;
 }
 
-async function start(config: PerlbalConfig): Promise<ProxyHandle> {
-  const proxy = await startProxy(config, { log: quietLog });
+async function start(config: PerlbalConfig, log = quietLog): Promise<ProxyHandle> {
+  const proxy = await startProxy(config, { log });
   cleanups.push(() => proxy.close({ graceful: false }));
   return proxy;
 }
@@ -176,4 +177,28 @@ describe('proxy reload', () => {
     await get(port);
     expect(a!.conns.join('')).toContain('X-Reloaded: yes\r\n');
   });
+
+  test('a reload that leaves a pool empty warns that every request gets 503, as startup does', async () => {
+    const [a] = await backends('a');
+    const warnings: string[] = [];
+    const proxy = await start(web([a!.port]), createConsola({ level: 3, reporters: [{ log: (o) => o.type === 'warn' && warnings.push(String(o.args[0])) }] }));
+    expect((await proxy.reload(web([]))).ok).toBe(true);
+    expect(warnings).toEqual(["service web: pool 'p' has no nodes; every request gets 503"]);
+  });
+
+  test('a service moved to another address listens there; the old address stops accepting, its open connection carries on', async () => {
+    const [a] = await backends('a');
+    const [from, to] = [await closedPort(), await closedPort()];
+    const proxy = await start(web([a!.port], KEEP, {}, from));
+    const conn = await connectRaw(from);
+    cleanups.push(() => conn.close());
+    const r = await proxy.reload(web([a!.port], KEEP, {}, to));
+    expect(r).toMatchObject({ ok: true, summary: `services ~web (listen); listeners +127.0.0.1:${to} -127.0.0.1:${from} kept 0` });
+    expect(await rawRequest(from, 'GET / HTTP/1.1\r\n\r\n', { timeoutMs: 500 })).toMatchObject({ data: '', closed: true });
+    expect(await get(to)).toBe('a');
+    conn.send('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+    const outcome = await conn.read({ timeoutMs: 3000 });
+    expect(outcome.kind === 'response' ? outcome.response.status : outcome.kind).toBe(200);
+  });
 });
+
