@@ -9,6 +9,7 @@ import { pick } from './balance.ts';
 import { backendAttached, backendDataForExchange, backendDrained, type Exchange } from './exchange.ts';
 import { backendClosedUnderExchange, backendEndedUnderExchange, backendOpenFailed, backendTimedOut } from './failures.ts';
 import type { ServiceNode, ServiceRuntime } from './service.ts';
+import { countResponseCode } from './management/stats.ts';
 import { admit, isAvailable, recordFailure, recordSuccess } from './upstream-state.ts';
 
 export type BackendPhase = 'connecting' | 'verifying' | 'idle' | 'busy' | 'tunnel' | 'closed';
@@ -71,7 +72,9 @@ export function pickNode(svc: ServiceRuntime, exclude: readonly ServiceNode[] | 
   if (candidates.length === 0) return null;
   const node = candidates[pick(svc.balancer, candidates)]!;
   candidates.length = 0;
-  return admit(node.health, now, svc.backoff) ? node : null;
+  if (!admit(node.health, now, svc.backoff)) return null;
+  node.used++;
+  return node;
 }
 
 /** An idle connection to `node`, or null. Closed or stale ones found on the way are dropped. */
@@ -132,6 +135,8 @@ export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Ex
     verifyBody: null,
   };
   node.opening++;
+  node.stats.attempts++;
+  node.stats.lastAttemptMs = engine.now;
   if (be.spare) svc.sparesOpening++;
   engine.backends.add(be);
   socket.on('connect', () => onConnect(be));
@@ -148,6 +153,8 @@ function onConnect(be: BackendConn): void {
   if (be.phase !== 'connecting') return;
   const svc = be.svc;
   const engine = svc.engine;
+  be.node.stats.connects++;
+  be.node.stats.lastConnectMs = engine.now;
   if (svc.opts.verifyBackend && !be.skipVerify) {
     const until = engine.noVerify.get(be.node.key);
     if (until === undefined || until <= engine.now) {
@@ -239,6 +246,7 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   if (end < chunk.length) return verifyFailed(be, 'extra bytes after the verify answer', false);
   be.verifyBody = null;
   be.verified = true;
+  be.node.stats.verifies++;
   resetHeadReader(be.reader);
   recordSuccess(be.node.health, svc.backoff);
   becomeReady(be);
@@ -266,7 +274,11 @@ function openFailed(be: BackendConn, cause: string): void {
   leaveOpening(be);
   be.phase = 'closed';
   destroySocket(be);
-  if (cause !== 'verify-no-keepalive') noteNodeFailure(be, cause);
+  if (cause !== 'verify-no-keepalive') {
+    be.node.stats.connectFailures++;
+    be.svc.stats.connectFailures++;
+    noteNodeFailure(be, cause);
+  }
   if (x !== null) backendOpenFailed(x, be, cause);
 }
 
@@ -280,8 +292,10 @@ export function noteNodeFailure(be: BackendConn, cause: string): void {
   else svc.engine.log.debug(`backend ${h.key} still down (${cause}, ${h.failures} in a row); ${retry}`);
 }
 
-export function noteNodeSuccess(be: BackendConn): void {
+/** A response head from the backend. */
+export function noteNodeSuccess(be: BackendConn, status: number): void {
   const svc = be.svc;
+  countResponseCode(be.node.stats, status, svc.engine.now);
   if (recordSuccess(be.node.health, svc.backoff) === 'up') svc.engine.log.info(`backend ${be.node.key} up`);
 }
 

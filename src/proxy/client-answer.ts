@@ -6,6 +6,7 @@ import { clientExchangeDone, type ClientConn } from './client.ts';
 import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
 import { clientGone } from './failures.ts';
 import type { RequestHead } from './http/request.ts';
+import { countResponse } from './management/stats.ts';
 import type { Route } from './route.ts';
 
 /**
@@ -40,6 +41,7 @@ function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, b
 export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'answer' }>, req: RequestHead): void {
   const svc = route.svc;
   svc.engine.log.debug(`${svc.name}: ${route.status} to ${c.peerIp}: ${route.why}`);
+  countResponse(svc.stats, route.status, 0);
   const accessLog = svc.accessLog ?? c.listener.accessLog;
   if (accessLog !== null) {
     accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status: route.status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
@@ -53,6 +55,7 @@ export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'an
 export function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
   const svc = c.svc;
   svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
+  countResponse(svc.stats, status, 0);
   if (svc.accessLog !== null) {
     svc.accessLog.write(
       accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),

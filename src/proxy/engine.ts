@@ -5,6 +5,7 @@ import type { ConsolaInstance } from 'consola';
 import type { BackendConn } from './backend.ts';
 import type { ClientConn } from './client.ts';
 import { newHeadWriter, type HeadWriter } from './http/writer.ts';
+import type { NodeStats } from './management/stats.ts';
 import type { UpstreamHealth } from './upstream-state.ts';
 
 export interface Engine {
@@ -14,6 +15,8 @@ export interface Engine {
    */
   now: number;
   health: Map<string, UpstreamHealth>;
+  /** Per ip:port counters for the management port (Perlbal's NodeStats), shared across services like `health`. */
+  nodeStats: Map<string, NodeStats>;
   /** ip:port → until when new connections skip the verify probe (Perlbal's 60 s NoVerify list). */
   noVerify: Map<string, number>;
   clients: Set<ClientConn>;
@@ -45,6 +48,7 @@ export function newEngine(log: ConsolaInstance): Engine {
   const engine: Engine = {
     now: clockNow(),
     health: new Map(),
+    nodeStats: new Map(),
     noVerify: new Map(),
     clients: new Set(),
     backends: new Set(),

@@ -23,6 +23,7 @@ import type { RequestHead } from './http/request.ts';
 import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
 import { parseResponseHead, type ResponseHead } from './http/response.ts';
 import { putRange, takeWritten } from './http/writer.ts';
+import { countResponse } from './management/stats.ts';
 import { isIdempotent } from './retry.ts';
 import type { ServiceNode, ServiceRuntime } from './service.ts';
 import { startTunnel } from './tunnel.ts';
@@ -289,7 +290,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     if (scan.end + 4 < scan.buf.length) responseHeadBytes(x, be, scan.buf, scan.end + 4);
     return;
   }
-  noteNodeSuccess(be);
+  noteNodeSuccess(be, res.status);
   be.hintTimeoutMs = res.keepAliveTimeoutMs;
   be.hintMaxLeft = res.keepAliveMax;
   x.res = res;
@@ -387,6 +388,7 @@ export function finishExchange(x: Exchange): void {
     detach(x);
     releaseBackend(be, reusable);
   }
+  countResponse(x.svc.stats, res.status, x.bodyBytesOut);
   if (x.svc.accessLog !== null) logExchange(x, res.status, be);
   clientExchangeDone(x.client, x.clientKeepAlive && x.body.done);
 }

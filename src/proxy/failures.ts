@@ -6,6 +6,7 @@ import { sendGenerated } from './client-answer.ts';
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
 import { detach, dispatch, finishExchange, logExchange, type Exchange } from './exchange.ts';
 import { requestTarget } from './http/request.ts';
+import { countResponse } from './management/stats.ts';
 import { mayRetry } from './retry.ts';
 
 /** Keep-alive races retried per request without using up a retry (each on a new connection). */
@@ -53,6 +54,7 @@ export function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: b
   }
   x.sent = false;
   x.gotResponseBytes = false;
+  x.svc.stats.retries++;
   x.svc.engine.log.debug(
     `${x.svc.name}: retrying ${x.req.method} ${requestTarget(x.req)} after ${failureMessage(failure)} (attempt ${x.attempts + 1})`,
   );
@@ -69,6 +71,7 @@ export function respondFailure(x: Exchange, failure: ProxyFailure): void {
   const status = failureStatus(failure);
   const c = x.client;
   if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${requestTarget(x.req)}: ${failureMessage(failure)}`);
+  countResponse(x.svc.stats, status, 0);
   if (x.svc.accessLog !== null) logExchange(x, status, null);
   // The connection may stay open only if the request was read in full.
   sendGenerated(c, status, failureMessage(failure), x.body.done, x.req);
@@ -87,6 +90,7 @@ export function abortMidResponse(x: Exchange, be: BackendConn, reason: string): 
   detach(x);
   closeBackend(be);
   x.done = true;
+  countResponse(x.svc.stats, x.res?.status ?? 502, x.bodyBytesOut);
   if (x.svc.accessLog !== null) logExchange(x, x.res?.status ?? 502, be);
   abortClient(c);
 }

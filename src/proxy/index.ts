@@ -7,12 +7,15 @@ import { checkBackend, closeBackend } from './backend.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { compileSelector } from './selector.ts';
 import { checkClient, drainClient } from './client.ts';
-import { listenOn } from './listener.ts';
+import { listenOn, listenServer } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
+import { newConsole, type ManagementConsole } from './management/console.ts';
+import { liveTarget } from './management/live.ts';
+import { engineMetrics, managementHttp } from './management/metrics.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -64,7 +67,7 @@ async function bind(svc: ServiceRuntime, addr: HostPort): Promise<void> {
 async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance): Promise<BindFailure[]> {
   const pending: BindFailure[] = [];
   for (const svc of services) {
-    if (svc.server !== null || svc.opts.listen === null) continue;
+    if (svc.server !== null || svc.opts.listen === null || !svc.enabled) continue;
     const { host, port } = svc.opts.listen;
     try {
       await bind(svc, svc.opts.listen);
@@ -99,7 +102,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const accessLogs = new Map<string, AccessLog>();
   const served = servedServices(config.services);
   for (const model of config.services) {
-    if (model.enabled && !served.includes(model)) {
+    if (model.enabled && model.role !== 'management' && !served.includes(model)) {
       log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
     }
   }
@@ -116,6 +119,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     }
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
     const svc = newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config));
+    svc.enabled = model.enabled;
     services.push(svc);
     if (model.role === 'selector') selectors.push([svc, model]);
   }
@@ -128,16 +132,18 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
   });
 
+  let closing: Promise<void> | null = null;
+  const live: ReloadTarget = { engine, services, accessLogs, log, config };
+  const consoles: Array<{ name: string; console: ManagementConsole }> = [];
   try {
     await bindAll(services, log);
+    await startConsoles(live, consoles);
   } catch (error) {
     for (const svc of services) svc.server?.close();
+    for (const c of consoles) c.console.server.close();
     stopSweep(engine);
     throw error;
   }
-
-  let closing: Promise<void> | null = null;
-  const live: ReloadTarget = { engine, services, accessLogs, log, config };
   let turn: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
     const run = turn.then(task, task);
@@ -153,6 +159,10 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         const addr = svc.server?.address();
         if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
       }
+      for (const c of consoles) {
+        const addr = c.console.server.address();
+        if (typeof addr === 'object' && addr !== null) out.push({ service: c.name, host: addr.address, port: addr.port });
+      }
       return out;
     },
     isListening(host: string, port: number) {
@@ -161,7 +171,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     pendingBinds() {
       const failures: BindFailure[] = [];
       for (const s of services) {
-        if (s.server !== null || s.opts.listen === null) continue;
+        if (s.server !== null || s.opts.listen === null || !s.enabled) continue;
         failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
       }
       return failures;
@@ -171,14 +181,50 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
-      return oneAtATime(() => reloadProxy(live, next));
+      return oneAtATime(async () => {
+        const outcome = await reloadProxy(live, next);
+        // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
+        if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+        return outcome;
+      });
     },
     close(closeOpts = {}) {
+      for (const c of consoles) {
+        c.console.server.close();
+        for (const s of c.console.sockets) s.destroy();
+      }
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },
   };
   return handle;
+}
+
+/**
+ * Opens the management consoles of the config (its enabled management services). They read the running state through
+ * `live`, so they see what a reload put in place; a changed management service itself needs a restart.
+ */
+async function startConsoles(live: ReloadTarget, out: Array<{ name: string; console: ManagementConsole }>): Promise<void> {
+  const startedAtMs = Date.now();
+  const target = liveTarget({
+    engine: live.engine,
+    current: () => ({ config: live.config, services: live.services }),
+    startedAtMs,
+    bind: (svc) => bind(svc, svc.opts.listen!),
+  });
+  for (const model of live.config.services) {
+    if (model.role !== 'management' || !model.enabled || model.listen === null) continue;
+    const mc = newConsole({ target, http: (method, path) => managementHttp(method, path, () => engineMetrics(live.engine, live.services, startedAtMs)) });
+    try {
+      await listenServer(mc.server, model.listen);
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      throw new Error(`service ${model.name}: cannot listen on ${model.listen.host}:${model.listen.port}: ${err.code ?? 'ERROR'} (${err.message})`);
+    }
+    out.push({ name: model.name, console: mc });
+    const addr = mc.server.address();
+    live.log.info(`service ${model.name} listening on ${typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : '?'} (management)`);
+  }
 }
 
 async function closeEngine(

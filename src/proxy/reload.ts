@@ -75,6 +75,7 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
     }
     try {
       const fresh = newServiceRuntime(t.engine, opts, null, compileRequestHooks(model, next));
+      fresh.enabled = model.enabled;
       if (model.role === 'selector') fresh.selector = { rules: compileSelector(model), services: new Map() };
       prepared.push({ model, fresh, existing: running.get(model.name) });
     } catch (error) {
@@ -123,7 +124,7 @@ function retireNode(node: ServiceNode): void {
  * The fields of a ServiceRuntime that hold run-time state rather than something derived from the config: a reload
  * keeps them (nodes and balancer are merged, see updateService) and takes every other field from the new config.
  */
-export const RUNTIME_STATE = ['name', 'engine', 'nodes', 'balancer', 'idleCount', 'sparesOpening', 'server', 'bindError', 'scratch'] as const satisfies ReadonlyArray<keyof ServiceRuntime>;
+export const RUNTIME_STATE = ['name', 'engine', 'nodes', 'balancer', 'idleCount', 'sparesOpening', 'server', 'bindError', 'scratch', 'stats'] as const satisfies ReadonlyArray<keyof ServiceRuntime>;
 
 /**
  * Gives a running service its new settings, keeping what it holds at run time: its identity (exchanges and client

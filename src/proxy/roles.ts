@@ -7,8 +7,8 @@ export type RoleSupport = 'served' | 'skipped' | 'refused';
 
 const SUPPORT: Record<Role, RoleSupport> = {
   reverse_proxy: 'served',
-  // Carries no client traffic; a missing console must not keep the balancer down.
-  management: 'skipped',
+  // The console (src/proxy/management/): Perlbal's line protocol, plus Prometheus metrics on GET /metrics.
+  management: 'served',
   selector: 'served',
   web_server: 'refused',
   upload_tracker: 'refused',
@@ -17,6 +17,11 @@ const SUPPORT: Record<Role, RoleSupport> = {
 
 export function roleSupport(role: Role | null): RoleSupport {
   return role === null ? 'skipped' : SUPPORT[role];
+}
+
+/** Can a selector hand a request to a service of this role? (A management service takes no HTTP requests.) */
+function takesRequests(role: Role | null): boolean {
+  return roleSupport(role) === 'served' && role !== 'management';
 }
 
 /** The enabled services `tsbal run` would refuse to start, with the reason, in config order. */
@@ -57,19 +62,19 @@ export function selectorTargets(s: ServiceModel): Array<{ name: string; loc: Sou
 }
 
 /**
- * The services `tsbal run` runs: enabled ones of a served role, plus every service a served selector can hand a
+ * The HTTP services `tsbal run` runs (the management console is started apart): enabled ones of a served role, plus every service a served selector can hand a
  * request to, enabled or not (Perlbal's adopt_base_client does not look at ENABLE), in config order.
  */
 export function servedServices(services: readonly ServiceModel[]): ServiceModel[] {
   const byName = new Map(services.map((s) => [s.name, s]));
-  const served = new Set(services.filter((s) => s.enabled && roleSupport(s.role) === 'served'));
+  const served = new Set(services.filter((s) => s.enabled && takesRequests(s.role)));
   const queue = [...served];
   while (queue.length > 0) {
     const s = queue.pop()!;
     if (s.role !== 'selector') continue;
     for (const t of selectorTargets(s)) {
       const target = byName.get(t.name);
-      if (target === undefined || served.has(target) || roleSupport(target.role) !== 'served') continue;
+      if (target === undefined || served.has(target) || !takesRequests(target.role)) continue;
       served.add(target);
       queue.push(target);
     }
@@ -85,7 +90,7 @@ export function unservableTargets(services: readonly ServiceModel[]): Array<{ lo
     if (s.role !== 'selector') continue;
     for (const t of selectorTargets(s)) {
       const target = byName.get(t.name);
-      if (target === undefined || roleSupport(target.role) === 'served') continue;
+      if (target === undefined || takesRequests(target.role)) continue;
       out.push({
         loc: t.loc,
         message: `selector ${s.name}: ${t.what} hands requests to ${target.name}, a ${target.role ?? 'role-less'} service, which this version of tsbal run does not serve (it serves reverse_proxy and selector targets)`,

@@ -10,6 +10,7 @@ import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
+import { newNodeStats, newServiceStats, type NodeStats, type ServiceStats } from './management/stats.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
 
 export interface ServiceNode {
@@ -17,6 +18,9 @@ export interface ServiceNode {
   host: string;
   port: number;
   health: UpstreamHealth;
+  stats: NodeStats;
+  /** Requests this service sent to this backend (Perlbal's node_used, shown by `show pool`). */
+  used: number;
   /** Idle keep-alive connections of this service to this backend; the most recently used on top. */
   idle: BackendConn[];
   /** Connections being opened (connecting or verifying). */
@@ -52,6 +56,10 @@ export interface ServiceRuntime {
   server: Server | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
+  /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
+  enabled: boolean;
+  /** Counters for /metrics (run-time state: RUNTIME_STATE keeps them across a reload). */
+  stats: ServiceStats;
   /** Reused for candidate selection, so picking a backend allocates nothing. */
   scratch: ServiceNode[];
 }
@@ -74,6 +82,17 @@ function healthFor(engine: Engine, key: string, policy: BackoffPolicy): Upstream
   return h;
 }
 
+/** A backend of a service: its engine-wide health and counters, its own idle connections. */
+export function newServiceNode(engine: Engine, host: string, port: number, backoff: BackoffPolicy): ServiceNode {
+  const key = `${host}:${port}`;
+  let stats = engine.nodeStats.get(key);
+  if (stats === undefined) {
+    stats = newNodeStats(key);
+    engine.nodeStats.set(key, stats);
+  }
+  return { key, host, port, health: healthFor(engine, key, backoff), stats, used: 0, idle: [], opening: 0, active: 0, retired: false };
+}
+
 export function newServiceRuntime(
   engine: Engine,
   opts: ReverseProxyOptions,
@@ -81,10 +100,7 @@ export function newServiceRuntime(
   hooks: readonly RequestHook[] = [],
 ): ServiceRuntime {
   const backoff = backoffPolicy(opts);
-  const nodes = opts.nodes.map((n): ServiceNode => {
-    const key = `${n.host}:${n.port}`;
-    return { key, host: n.host, port: n.port, health: healthFor(engine, key, backoff), idle: [], opening: 0, active: 0, retired: false };
-  });
+  const nodes = opts.nodes.map((n) => newServiceNode(engine, n.host, n.port, backoff));
   return {
     name: opts.name,
     opts,
@@ -102,6 +118,8 @@ export function newServiceRuntime(
     selector: null,
     server: null,
     bindError: null,
+    enabled: true,
+    stats: newServiceStats(),
     scratch: [],
   };
 }

@@ -6,10 +6,11 @@ import type { ResponseHead } from './http/response.ts';
 import { writeClientResponseHead } from './http/response-head.ts';
 import { noteNodeSuccess } from './backend.ts';
 import { takeWritten } from './http/writer.ts';
+import { countResponse } from './management/stats.ts';
 
 export function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buffer, restStart: number): void {
   const c = x.client;
-  noteNodeSuccess(be);
+  noteNodeSuccess(be, 101);
   x.res = res;
   be.phase = 'tunnel';
   be.uses = Number.MAX_SAFE_INTEGER;
@@ -18,6 +19,7 @@ export function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, res
   writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true }, 0);
   writeToClient(x, takeWritten(w));
   if (restStart < rest.length) writeToClient(x, copyOut(rest, restStart, rest.length));
+  countResponse(x.svc.stats, 101, 0);
   if (x.svc.accessLog !== null) logExchange(x, 101, be);
   c.phase = 'tunnel';
   const early = c.stash;

@@ -35,7 +35,7 @@ describe('tsbal check', () => {
     expect(r.stderr).toContain("ha.cf:17: warning: directive 'udp' replaced by 'bcast'");
   });
 
-  test('a service tsbal run refuses is an error, one it skips a warning, each with its line', async () => {
+  test('a service tsbal run refuses is an error, with its line; the management console is served', async () => {
     const dir = tutorial();
     const conf = join(dir, 'perlbal.conf');
     writeFileSync(conf, `${readFileSync(conf, 'utf8')}CREATE SERVICE files\n  SET role = web_server\n  SET listen = 127.0.0.1:8081\n  SET docroot = /tmp\nENABLE files\n`);
@@ -45,8 +45,8 @@ describe('tsbal check', () => {
     expect(r.stderr).toContain(
       'perlbal.conf:43: service files: role web_server is not served by this version of tsbal run, which refuses to start with it',
     );
-    expect(r.stderr).toContain('perlbal.conf:39: warning: service mgmt: role management is not served by this version of tsbal run; it will be skipped');
-    // The selector and its targets are served.
+    // The selector, its targets and the management console are served.
+    expect(r.stderr).not.toContain('mgmt: role');
     expect(r.stderr).not.toContain('vhost_selector: role');
     expect(r.stderr).not.toContain('site_balancer: role');
   });

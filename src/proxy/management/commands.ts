@@ -1,0 +1,203 @@
+// One management-port line in, Perlbal 1.80's answer out (Perlbal.pm run_manage_command and MANAGE_*): the same
+// line preparation, regexes, error texts and output layout. What the running proxy knows and may change is behind
+// `ManagementTarget`, so this file is pure and tested without sockets.
+import {
+  HELP_COMMANDS,
+  nodeLines,
+  poolList,
+  poolNodes,
+  queueLines,
+  serviceDetail,
+  serviceList,
+  stateLines,
+  uptimeLines,
+  type NodeReport,
+  type PoolNodeUse,
+  type PoolSummary,
+  type QueueReport,
+  type ServiceDetail,
+  type ServiceListEntry,
+} from './format.ts';
+
+/** What the console reads from and changes in the running proxy. Mutations return an error text or null. */
+export interface ManagementTarget {
+  services(): ServiceListEntry[];
+  service(name: string): ServiceDetail | null;
+  pools(): PoolSummary[];
+  pool(name: string): PoolNodeUse[] | null;
+  /** Every backend address with counters; `key` given: that one only (null if it has none). */
+  nodes(): NodeReport[];
+  node(key: string): NodeReport | null;
+  /** Connection states by class; null when `service` is given and does not exist. */
+  states(service: string | null): Map<string, Map<string, number>> | null;
+  queues(): QueueReport[];
+  /** `ip:port` → open backend connections. */
+  backends(): Array<[string, number]>;
+  /** `ip:port` → seconds left on the no-verify list. */
+  noVerify(): Array<[string, number]>;
+  startEpochSec(): number;
+  nowEpochSec(): number;
+  hasService(name: string): boolean;
+  hasPool(name: string): boolean;
+  changePool(pool: string, op: 'add' | 'remove', host: string, port: number): string | null;
+  set(name: string, key: string, value: string): string | null;
+  enable(name: string): Promise<string | null>;
+  disable(name: string): string | null;
+}
+
+/** Per connection, as Perlbal's CommandContext. */
+export interface ConsoleSession {
+  verbose: boolean;
+  /** The name given to USE. */
+  context: string | null;
+}
+
+export function newSession(): ConsoleSession {
+  return { verbose: true, context: null };
+}
+
+export interface LineResult {
+  lines: string[];
+}
+
+const NOTHING: LineResult = { lines: [] };
+
+/** Perlbal's commands that tsbal does not offer on a running proxy (they change what only a restart can apply). */
+const NOT_LIVE = new Set(['create', 'default', 'header', 'load', 'unload', 'reload', 'server', 'mime', 'xs', 'shutdown', 'dumpconfig']);
+/** Perlbal's debugging reports, which have no tsbal counterpart. */
+const NO_COUNTERPART = new Set(['aio', 'fd', 'gladiator', 'leaks', 'obj', 'prof', 'proc', 'reproxy_state', 'socks', 'state', 'track', 'varsize', 'plugins', 'pending']);
+
+/** Perlbal's line preparation: strip `#...`, trim, squeeze blanks, lowercase up to the first `=` (no $ENV expansion). */
+export function prepare(raw: string): string {
+  const hash = raw.indexOf('#');
+  const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim().replace(/\s+/g, ' ');
+  const eq = line.indexOf('=');
+  return eq < 0 ? line.toLowerCase() : line.slice(0, eq).toLowerCase() + line.slice(eq);
+}
+
+/** Perlbal's ClientManage closes the connection on a line that starts with `quit` or ends with `exit` (unanchored regex). */
+export function isQuit(rawLine: string): boolean {
+  return /^quit|exit$/.test(rawLine);
+}
+
+export async function runLine(target: ManagementTarget, session: ConsoleSession, raw: string): Promise<LineResult> {
+  const cmd = prepare(raw);
+  if (cmd === '') return NOTHING;
+  const word = /^(\w+)/.exec(cmd)?.[1];
+  if (word === undefined) return error('invalid command');
+  const ok = (): LineResult => (session.verbose ? { lines: ['OK'] } : NOTHING);
+  const fail = (message: string | null): LineResult => (message === null ? ok() : error(message));
+  const noOpts = (): LineResult | null => (cmd === word ? null : error(`The '${word}' command takes no arguments`));
+  const syntax = (usage?: string): LineResult => error(usage ?? `Invalid syntax to '${word}' command`);
+
+  switch (word) {
+    case 'show':
+      return show(target, cmd);
+    case 'node':
+    case 'nodes': {
+      const m = /^nodes?(?:\s+(\d+.\d+.\d+.\d+)(?::(\d+))?)?$/.exec(cmd);
+      if (!m) return syntax();
+      if (m[1] === undefined) return report(target.nodes().flatMap(nodeLines));
+      // Perlbal's `$port || 80`: no port, or port 0, means 80.
+      const port = m[2] === undefined || Number(m[2]) === 0 ? 80 : Number(m[2]);
+      const n = target.node(`${m[1]}:${port}`);
+      return report(n === null ? [] : nodeLines(n));
+    }
+    case 'states': {
+      const m = /^states(?:\s+(.+))?$/.exec(cmd)!;
+      const counts = target.states(m[1] ?? null);
+      return counts === null ? error('Service not found.') : report(stateLines(counts));
+    }
+    case 'queues':
+      return noOpts() ?? report(queueLines(target.queues()));
+    case 'uptime':
+    case 'version':
+      return noOpts() ?? report(uptimeLines(target.startEpochSec(), target.nowEpochSec()));
+    case 'help':
+      return noOpts() ?? report([...HELP_COMMANDS]);
+    case 'backends':
+      return noOpts() ?? report(target.backends().sort((a, b) => cmp(a[0], b[0])).map(([k, n]) => `${k} ${n}`));
+    case 'noverify':
+      return noOpts() ?? report(target.noVerify().map(([k, s]) => `${k} ${s}`));
+    case 'verbose': {
+      const m = /^verbose (on|off)$/.exec(cmd);
+      if (!m) return syntax('usage: VERBOSE {on|off}');
+      session.verbose = m[1] === 'on';
+      return ok();
+    }
+    case 'use': {
+      const m = /^use (\w+)$/.exec(cmd);
+      if (!m) return syntax('usage: USE <service_or_pool_name>');
+      const name = m[1]!;
+      if (!target.hasService(name) && !target.hasPool(name)) return error(`Non-existent pool or service '${name}'`);
+      session.context = name;
+      return ok();
+    }
+    case 'pool': {
+      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?$/.exec(cmd);
+      if (!m) return syntax();
+      let [op, name] = [m[1]!, m[2]!];
+      if (/^(?:add|remove)$/.test(name)) [op, name] = [name, op];
+      if (!/^(?:add|remove)$/.test(op)) return error("Invalid command:  must be 'add' or 'remove'");
+      if (!target.hasPool(name)) return error(`Pool '${name}' not found`);
+      const ip = m[3]!;
+      const port = m[4] === undefined || Number(m[4]) === 0 ? 80 : Number(m[4]);
+      // Perlbal's regex takes any character for the dots and any octet; a backend tsbal cannot connect to is refused.
+      if (!isIPv4(ip) || port > 65535) return syntax();
+      return fail(target.changePool(name, op as 'add' | 'remove', ip, port));
+    }
+    case 'set': {
+      const m = /^set (?:(\w+)[. ])?([\w.]+) ?= ?(.+)$/.exec(cmd);
+      if (!m) return syntax('usage: SET [<service>] <param> = <value>');
+      const name = m[1] ?? session.context;
+      if (name === null) return error('omitted service/pool name not implied from context');
+      if (!target.hasService(name) && !target.hasPool(name)) return error(`service/pool '${name}' does not exist`);
+      return fail(target.set(name, m[2]!, m[3]!));
+    }
+    case 'enable':
+    case 'disable': {
+      const m = /^(disable|enable) (\w+)$/.exec(cmd);
+      if (!m) return syntax('Usage: {ENABLE|DISABLE} <service>');
+      const name = m[2]!;
+      if (!target.hasService(name)) return error(`service '${name}' does not exist`);
+      return fail(m[1] === 'enable' ? await target.enable(name) : target.disable(name));
+    }
+    default:
+      if (NOT_LIVE.has(word)) return error(`tsbal does not take '${word}' on the management port; change perlbal.conf and restart`);
+      if (NO_COUNTERPART.has(word)) return error(`'${word}' reports Perlbal internals that tsbal does not have`);
+      return error(`unknown command: ${word}`);
+  }
+}
+
+function show(target: ManagementTarget, cmd: string): LineResult {
+  let m = /^show service (\w+)$/.exec(cmd);
+  if (m) {
+    const detail = target.service(m[1]!);
+    return detail === null ? error('Unknown service') : report(serviceDetail(detail));
+  }
+  m = /^show pool(?:\s+(\w+))?$/.exec(cmd);
+  if (m) {
+    if (m[1] === undefined) return report(poolList(target.pools()));
+    const nodes = target.pool(m[1]);
+    return nodes === null ? error(`pool '${m[1]}' does not exist`) : report(poolNodes(nodes));
+  }
+  if (cmd === 'show service') return report(serviceList(target.services()));
+  return error("Invalid syntax to 'show' command");
+}
+
+function report(lines: string[]): LineResult {
+  return { lines: [...lines, '.'] };
+}
+
+function error(message: string): LineResult {
+  return { lines: [`ERROR: ${message}`] };
+}
+
+function isIPv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,254 @@
+// The management console's view of a running proxy: figures gathered from the engine's live state on demand (no
+// bookkeeping on the data path beyond the counters in stats.ts), and the changes the console may make.
+import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
+import { closeBackend } from '../backend.ts';
+import { newBalancer } from '../balance.ts';
+import type { Engine } from '../engine.ts';
+import { backoffPolicy, newServiceNode, type ServiceRuntime } from '../service.ts';
+import type { ManagementTarget } from './commands.ts';
+import type { NodeReport, PoolNodeUse, ServiceDetail } from './format.ts';
+import { setLiveOption } from './live-options.ts';
+import { responseCodeCounts, type NodeStats } from './stats.ts';
+
+export interface LiveProxy {
+  engine: Engine;
+  /**
+   * The running config and services (a reload replaces both). The config's pools are the running ones: POOL ADD and
+   * REMOVE change their node lists, so a later reload plans from what really runs.
+   */
+  current(): { config: PerlbalConfig; services: readonly ServiceRuntime[] };
+  /** Wall-clock start, ms since the epoch. */
+  startedAtMs: number;
+  /** Opens the service's listener; rejects with the system error. */
+  bind(svc: ServiceRuntime): Promise<void>;
+}
+
+const BALANCE_METHODS = ['random', 'roundrobin', 'leastconn'] as const;
+
+function formatListen(l: HostPort | null): string | null {
+  return l === null ? null : `${l.host}:${l.port}`;
+}
+
+/** Engine clock (performance.now() ms) → epoch seconds. */
+function epochSec(engineMs: number): number {
+  return Math.floor((engineMs + Date.now() - performance.now()) / 1000);
+}
+
+function nodeReport(s: NodeStats): NodeReport {
+  const at = (ms: number): number | null => (ms < 0 ? null : epochSec(ms));
+  return {
+    key: s.key,
+    attempts: s.attempts,
+    lastAttempt: at(s.lastAttemptMs),
+    connects: s.connects,
+    lastConnect: at(s.lastConnectMs),
+    verifies: s.verifies,
+    requests: s.requests,
+    lastResponse: at(s.lastResponseMs),
+    responseCodes: responseCodeCounts(s),
+  };
+}
+
+function backendState(phase: string, waiting: boolean): string {
+  switch (phase) {
+    case 'connecting':
+      return 'connecting';
+    case 'verifying':
+      return 'verifying_backend';
+    case 'idle':
+      return 'bored';
+    case 'closed':
+      return 'closed';
+    default:
+      return waiting ? 'wait_res' : 'xfer_res';
+  }
+}
+
+export function liveTarget(p: LiveProxy): ManagementTarget {
+  const { engine } = p;
+  const models = (): readonly ServiceModel[] => p.current().config.services;
+  const model = (name: string): ServiceModel | undefined => models().find((m) => m.name === name);
+  const runtime = (name: string): ServiceRuntime | undefined => p.current().services.find((s) => s.name === name);
+  const poolModel = (name: string): PoolModel | undefined => p.current().config.pools.find((x) => x.name === name);
+  const runtimesOfPool = (pool: string): ServiceRuntime[] => p.current().services.filter((s) => s.selector === null && s.opts.pool === pool);
+  /** Perlbal's node_used is per pool: requests the services of the pool sent to the node. */
+  const poolUse = (pool: PoolModel): PoolNodeUse[] =>
+    pool.nodes.map(({ host, port }) => {
+      const key = `${host}:${port}`;
+      let used = 0;
+      for (const s of runtimesOfPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
+      return { key, used };
+    });
+  const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
+  const waitingClients = (svc: ServiceRuntime): number => {
+    let n = 0;
+    for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && !c.x.done) n++;
+    return n;
+  };
+
+  const detail = (m: ServiceModel): ServiceDetail => {
+    const role = m.role ?? '';
+    const svc = runtime(m.name);
+    const http = role === 'reverse_proxy' || role === 'web_server';
+    let pending: ServiceDetail['pending'] = http ? { clients: 0, backends: 0, connects: [] } : null;
+    if (svc !== undefined && pending !== null) {
+      const seen = new Map<string, { key: string; state: string; ageSec: number }>();
+      for (const be of engine.backends) {
+        if (be.svc !== svc || (be.phase !== 'connecting' && be.phase !== 'verifying') || seen.has(be.node.key)) continue;
+        const startedMs = be.deadline - svc.opts.connectTimeoutMs;
+        seen.set(be.node.key, { key: be.node.key, state: backendState(be.phase, false), ageSec: Math.max(0, Math.floor((engine.now - startedMs) / 1000)) });
+      }
+      pending = { clients: waitingClients(svc), backends: svc.nodes.reduce((a, n) => a + n.opening, 0), connects: [...seen.values()] };
+    }
+    const setting = svc?.opts.connectAhead ?? (typeof m.options.connect_ahead === 'number' ? m.options.connect_ahead : 0);
+    const connectAhead = role === 'reverse_proxy' ? { idle: svc?.idleCount ?? 0, setting } : null;
+    const pool = role === 'reverse_proxy' && m.pool !== null ? poolModel(m.pool) : undefined;
+    return {
+      name: m.name,
+      listen: formatListen(m.listen),
+      role,
+      pending,
+      connectAhead,
+      pool: pool === undefined ? null : { name: pool.name, nodes: poolUse(pool) },
+    };
+  };
+
+  return {
+    services: () => models().map((m) => ({ name: m.name, listen: formatListen(m.listen), enabled: enabled(m) })),
+    service: (name) => {
+      const m = model(name);
+      return m === undefined ? null : detail(m);
+    },
+    pools: () =>
+      p.current().config.pools.map((pool) => ({
+        name: pool.name,
+        nodes: pool.nodes.length,
+        services: models().filter((m) => m.role === 'reverse_proxy' && m.pool === pool.name).length,
+      })),
+    pool: (name) => {
+      const pool = poolModel(name);
+      return pool === undefined ? null : poolUse(pool);
+    },
+    nodes: () => [...engine.nodeStats.values()].map(nodeReport),
+    node: (key) => {
+      const s = engine.nodeStats.get(key);
+      return s === undefined ? null : nodeReport(s);
+    },
+    states: (name) => {
+      let svc: ServiceRuntime | undefined;
+      if (name !== null) {
+        if (model(name) === undefined) return null;
+        svc = runtime(name);
+        if (svc === undefined) return new Map();
+      }
+      const counts = new Map<string, Map<string, number>>();
+      const add = (cls: string, state: string): void => {
+        const m = counts.get(cls) ?? new Map<string, number>();
+        m.set(state, (m.get(state) ?? 0) + 1);
+        counts.set(cls, m);
+      };
+      for (const be of engine.backends) {
+        if (svc !== undefined && be.svc !== svc) continue;
+        add('Perlbal::BackendHTTP', backendState(be.phase, be.exchange !== null && be.exchange.res === null));
+      }
+      for (const c of engine.clients) {
+        if (svc !== undefined && c.svc !== svc) continue;
+        const x = c.x;
+        const state =
+          c.phase === 'closing' ? 'draining_res'
+          : c.phase === 'closed' ? 'closed'
+          : c.phase === 'tunnel' ? 'xfer_res'
+          : x === null || x.done ? (c.requests > 0 && !c.headStarted ? 'persist_wait' : 'reading_headers')
+          : x.be === null ? 'wait_backend'
+          : x.res === null ? 'backend_req_sent'
+          : 'xfer_res';
+        add('Perlbal::ClientProxy', state);
+      }
+      return counts;
+    },
+    queues: () =>
+      models()
+        .filter((m) => m.role === 'reverse_proxy')
+        .map((m) => {
+          const svc = runtime(m.name);
+          return { service: m.name, normal: { age: 0, count: svc === undefined ? 0 : waitingClients(svc) } };
+        }),
+    backends: () => {
+      const counts = new Map<string, number>();
+      for (const be of engine.backends) counts.set(be.node.key, (counts.get(be.node.key) ?? 0) + 1);
+      return [...counts];
+    },
+    noVerify: () => [...engine.noVerify].map(([key, until]) => [key, Math.max(0, Math.ceil((until - engine.now) / 1000))]),
+    startEpochSec: () => Math.floor(p.startedAtMs / 1000),
+    nowEpochSec: () => Math.floor(Date.now() / 1000),
+    hasService: (name) => model(name) !== undefined,
+    hasPool: (name) => poolModel(name) !== undefined,
+    changePool: (name, op, host, port) => {
+      const pool = poolModel(name)!;
+      const key = `${host}:${port}`;
+      pool.nodes = pool.nodes.filter((n) => n.host !== host || n.port !== port);
+      if (op === 'add') pool.nodes.push({ host, port });
+      for (const svc of runtimesOfPool(name)) {
+        // Requests in flight to a removed backend finish; its idle connections go now.
+        for (const n of svc.nodes) {
+          if (n.key !== key) continue;
+          for (const be of n.idle.splice(0)) {
+            svc.idleCount--;
+            closeBackend(be);
+          }
+        }
+        svc.nodes = svc.nodes.filter((n) => n.key !== key);
+        if (op === 'add') svc.nodes.push(newServiceNode(engine, host, port, svc.backoff));
+      }
+      return null;
+    },
+    set: (name, key, value) => {
+      if (poolModel(name) !== undefined) {
+        if (key !== 'balance_method') return `tsbal cannot change pool parameter '${key}' on a running pool; change perlbal.conf and restart`;
+        const method = BALANCE_METHODS.find((b) => b === value);
+        if (method === undefined) return 'Unknown balance method';
+        for (const svc of runtimesOfPool(name)) svc.balancer = newBalancer(method);
+        return null;
+      }
+      const m = model(name)!;
+      const svc = runtime(name);
+      if (svc === undefined || m.role === null) return `service '${name}' is not run by tsbal (role ${m.role ?? 'none'}); change perlbal.conf and restart`;
+      const r = setLiveOption(m.role, svc.opts, key, value);
+      if (r.kind === 'error') return r.message;
+      svc.opts = r.opts;
+      svc.backoff = backoffPolicy(r.opts);
+      return null;
+    },
+    enable: async (name) => {
+      const m = model(name)!;
+      const svc = runtime(name);
+      if (svc === undefined) {
+        if (m.enabled) return `service ${name} is already enabled`;
+        return `service '${name}' was not started by tsbal run (disabled or a role it does not serve); ENABLE it in perlbal.conf and restart`;
+      }
+      if (svc.enabled) return `service ${name} is already enabled`;
+      svc.enabled = true;
+      if (svc.opts.listen === null && m.listen !== null) svc.opts = { ...svc.opts, listen: m.listen };
+      if (svc.opts.listen === null || svc.server !== null) return null;
+      try {
+        await p.bind(svc);
+        return null;
+      } catch (error) {
+        svc.enabled = false;
+        return `Can't start service '${name}' on ${formatListen(svc.opts.listen)}: ${(error as Error).message}`;
+      }
+    },
+    disable: (name) => {
+      const m = model(name)!;
+      const svc = runtime(name);
+      if (m.role === 'management' && m.enabled) return "can't disable management service";
+      if (svc === undefined ? !m.enabled : !svc.enabled) return `service ${name} is already disabled`;
+      if (svc === undefined) return `service '${name}' is not run by tsbal; change perlbal.conf and restart`;
+      svc.enabled = false;
+      // Stop accepting; connections already open carry on, as in Perlbal.
+      svc.server?.close();
+      svc.server = null;
+      return null;
+    },
+  };
+}
