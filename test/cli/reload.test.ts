@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY, runTsbal } from '../harness/cli.ts';
-import { runKeepAliveLoad, type LoadResult } from '../harness/load.ts';
+import { connectRaw, describeOutcome, type RawConnection } from '../harness/rawclient.ts';
 import { closedPort, rawBackend, rawRequest, type RawBackend } from '../proxy/helpers.ts';
 
 let dir: string;
@@ -55,17 +55,50 @@ function pool(name: string, members: RawBackend[]): string {
   return `CREATE POOL ${name}\n${members.map((m) => `  POOL ${name} ADD 127.0.0.1:${m.port}\n`).join('')}`;
 }
 
-/** Counts of newConnectionLoop: requests each on a fresh connection (Connection: close). */
-async function newConnectionLoop(port: number, count: number, deadlineMs: number): Promise<{ sent: number; failures: string[] }> {
+interface LoopResult {
+  ok: number;
+  failures: string[];
+  /** Ended by its hard deadline rather than by `stop` (then it did not cover everything it was meant to). */
+  timedOut: boolean;
+}
+
+/**
+ * A paced client: `keepAlive` sends its requests on one connection (a new one after `Connection: close`), otherwise
+ * each on a new connection. Runs until `stop()` says so, and never past `hardMs` or `maxRequests`.
+ */
+async function clientLoop(port: number, keepAlive: boolean, stop: () => boolean, hardMs = 15_000, maxRequests = 20_000): Promise<LoopResult> {
   const t0 = performance.now();
-  const failures: string[] = [];
-  let sent = 0;
-  for (; sent < count && performance.now() - t0 < deadlineMs; sent++) {
-    const r = await rawRequest(port, 'GET /fresh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', { timeoutMs: 2000 });
-    if (!/^HTTP\/1\.1 200 /.test(r.data) || !r.data.includes('hello from')) failures.push(`request ${sent}: ${JSON.stringify(r.data.slice(0, 100))}`);
-    await Bun.sleep(5);
+  const result: LoopResult = { ok: 0, failures: [], timedOut: false };
+  let conn: RawConnection | null = null;
+  try {
+    for (let i = 0; i < maxRequests && !stop(); i++) {
+      if (performance.now() - t0 > hardMs) {
+        result.timedOut = true;
+        break;
+      }
+      if (conn === null || conn.isClosed()) {
+        const opened = await connectRaw(port).catch((e: Error) => e);
+        if (opened instanceof Error) {
+          result.failures.push(`request ${i}: connect: ${opened.message}`);
+          continue;
+        }
+        conn = opened;
+      }
+      conn.send(`GET /${keepAlive ? 'ka' : 'fresh'} HTTP/1.1\r\nHost: t\r\n${keepAlive ? '' : 'Connection: close\r\n'}\r\n`);
+      const o = await conn.read({ timeoutMs: 3000 });
+      if (o.kind === 'response' && o.response.status === 200 && o.response.body.toString().startsWith('hello from')) result.ok++;
+      else result.failures.push(`request ${i}: ${describeOutcome(o)}`);
+      const close = o.kind !== 'response' || !keepAlive || /close/i.test(o.response.head.headers.find(([k]) => k.toLowerCase() === 'connection')?.[1] ?? '');
+      if (close) {
+        conn.close();
+        conn = null;
+      }
+      await Bun.sleep(1);
+    }
+  } finally {
+    conn?.close();
   }
-  return { sent, failures };
+  return result;
 }
 
 describe('tsbal run reload (SIGHUP)', () => {
@@ -98,11 +131,10 @@ describe('tsbal run reload (SIGHUP)', () => {
       }
       const inode = listenInode(ports.web);
 
-      // Both loops are bounded by time (and count) and must outlast the reloads below (checked after the last one).
-      let loadDone = false;
-      const keepAlive: Promise<LoadResult> = runKeepAliveLoad({ port: ports.web, clients: 2, requestsPerClient: 20_000, path: '/ka', requestTimeoutMs: 3000, deadlineMs: 4000 });
-      const fresh = newConnectionLoop(ports.web, 2_000, 4000);
-      void Promise.race([keepAlive, fresh]).then(() => (loadDone = true));
+      // Keep-alive and new-connection clients run until every reload below is done (bounded by time and count).
+      let reloadsDone = false;
+      const stop = (): boolean => reloadsDone;
+      const loops = Promise.all([clientLoop(ports.web, true, stop), clientLoop(ports.web, true, stop), clientLoop(ports.web, false, stop), clientLoop(ports.web, false, stop)]);
       await Bun.sleep(300);
 
       // 1. a leaves the pool, c joins; a new service listens.
@@ -139,13 +171,14 @@ describe('tsbal run reload (SIGHUP)', () => {
       expect(out).toContain(`service clash: cannot listen on 127.0.0.1:${takenPort}: EADDRINUSE`);
       expect(listenInode(ports.web)).toBe(inode);
 
-      expect(loadDone).toBe(false);
-      const [ka, fr] = await Promise.all([keepAlive, fresh]);
-      if (process.env.TSBAL_TEST_LOG) console.log({ keepAlive: ka.ok, fresh: fr.sent, a: requestCount(a), b: requestCount(b), c: requestCount(c) }, out);
-      expect({ failures: ka.failures.slice(0, 5), count: ka.failures.length }).toEqual({ failures: [], count: 0 });
-      expect(fr.failures).toEqual([]);
-      expect(ka.ok).toBeGreaterThan(200);
-      expect(fr.sent).toBeGreaterThan(50);
+      await Bun.sleep(300);
+      reloadsDone = true;
+      const results = await loops;
+      if (process.env.TSBAL_TEST_LOG) console.log(results.map((r) => r.ok), { a: requestCount(a), b: requestCount(b), c: requestCount(c) }, out);
+      expect(results.map((r) => ({ failures: r.failures.slice(0, 3), count: r.failures.length, timedOut: r.timedOut }))).toEqual(
+        Array(4).fill({ failures: [], count: 0, timedOut: false }),
+      );
+      for (const r of results) expect(r.ok).toBeGreaterThan(50);
       expect(requestCount(a)).toBe(aAfterRemoval);
       expect(listenInode(ports.web)).toBe(inode);
 
