@@ -226,7 +226,7 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
     const scan = scanHead(be.reader, chunk, 0, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
     if (scan.kind === 'incomplete') return;
     if (scan.kind !== 'head') return verifyFailed(be, 'unparsable answer to the verify probe', false);
-    const res = parseResponseHead(scan.buf, scan.start, scan.end, 'OPTIONS', svc.limits);
+    const res = parseResponseHead(scan.buf, scan.start, scan.end, 'OPTIONS', svc.limits, svc.engine.responseFields);
     if (res.kind === 'error') return verifyFailed(be, `unparsable answer to the verify probe: ${res.reason}`, false);
     if (res.status < 200) {
       // An interim answer: wait for the final one.

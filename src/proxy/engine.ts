@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { BackendConn } from './backend.ts';
 import type { ClientConn } from './client.ts';
+import type { Fields } from './http/fields.ts';
 import { newHeadWriter, type HeadWriter } from './http/writer.ts';
 import type { NodeStats } from './management/stats.ts';
 import type { UpstreamHealth } from './upstream-state.ts';
@@ -31,6 +32,8 @@ export interface Engine {
   writer: HeadWriter;
   /** Where every backend socket reads into (onread): valid only during the callback that received it. */
   readBuffer: Buffer;
+  /** The fields of the response head being handled (as short-lived as readBuffer, so reused: no arrays per response). */
+  responseFields: Fields;
   /** Sockets corked by `holdWrites` until the end of this event-loop turn. */
   held: Socket[];
   flushScheduled: boolean;
@@ -58,6 +61,7 @@ export function newEngine(log: ConsolaInstance): Engine {
     onDrained: null,
     writer: newHeadWriter(),
     readBuffer: Buffer.allocUnsafe(64 * 1024),
+    responseFields: { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] },
     held: [],
     flushScheduled: false,
     flush: () => flushHeld(engine),

@@ -270,7 +270,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     badResponse(x, be, scan.kind === 'bare-lf' ? 'bare LF in the response head' : 'response head too large');
     return;
   }
-  const res = parseResponseHead(scan.buf, scan.start, scan.end, x.req.method, svc.limits);
+  const res = parseResponseHead(scan.buf, scan.start, scan.end, x.req.method, svc.limits, svc.engine.responseFields);
   if (res.kind === 'error') {
     badResponse(x, be, res.reason);
     return;

@@ -1,7 +1,7 @@
 // What requests and responses share when their heads are parsed (RFC 9112): limits, body framing, the
 // Connection field, and the one-pass validation of field lines into offsets (fields.ts). Pure: bytes in, values out.
 import { FIELD_VALUE, TOKEN } from './chars.ts';
-import { F, STRIDE, VALUE_END, VALUE_START, latin1, nameCode, type FieldCode, type Fields } from './fields.ts';
+import { COLON, F, LINE_END, LINE_START, STRIDE, VALUE_END, VALUE_START, latin1, nameCode, type Fields } from './fields.ts';
 
 export type { Fields } from './fields.ts';
 
@@ -35,10 +35,12 @@ export interface ConnectionInfo {
 /**
  * Splits and validates the field lines in buf[pos, end) (lines separated by CRLF; `end` is where the final
  * CRLFCRLF starts) in one pass. Returns an error message instead of Fields when a line is not a valid field.
+ * `into`: a Fields record to fill instead of a new one (its arrays are reused, so what it held before is gone).
  */
-export function parseFields(buf: Buffer, pos: number, end: number, maxCount: number): Fields | string {
-  const offs: number[] = [];
-  const codes: FieldCode[] = [];
+export function parseFields(buf: Buffer, pos: number, end: number, maxCount: number, into: Fields | null = null): Fields | string {
+  const f: Fields = into ?? { buf, count: 0, offs: [], codes: [] };
+  const offs = f.offs;
+  const codes = f.codes;
   let count = 0;
   while (pos < end) {
     let i = pos;
@@ -65,12 +67,19 @@ export function parseFields(buf: Buffer, pos: number, end: number, maxCount: num
     }
     if (i < end && buf[i + 1] !== 0x0a) return 'bare CR in a header line';
     if (count >= maxCount) return 'too many header fields';
-    offs.push(pos, colon, vs, ve, i);
-    codes.push(nameCode(buf, pos, colon));
+    const o = count * STRIDE;
+    offs[o + LINE_START] = pos;
+    offs[o + COLON] = colon;
+    offs[o + VALUE_START] = vs;
+    offs[o + VALUE_END] = ve;
+    offs[o + LINE_END] = i;
+    codes[count] = nameCode(buf, pos, colon);
     count++;
     pos = i + 2;
   }
-  return { buf, count, offs, codes };
+  f.buf = buf;
+  f.count = count;
+  return f;
 }
 
 export const value = (f: Fields, i: number): string => latin1(f.buf, f.offs[i * STRIDE + VALUE_START]!, f.offs[i * STRIDE + VALUE_END]!);

@@ -70,6 +70,8 @@ function parseKeepAlive(v: string, out: { timeoutMs: number; max: number }): voi
 /**
  * Parses a complete response head, buf[start, end) with `end` the offset of the final CRLFCRLF, for a request
  * with `method`. Lenient only where it cannot change framing: a missing reason phrase is accepted (Perlbal hangs).
+ * `fields`: where to put the head's fields (reused scratch: the proxy reads them only while handling the read that
+ * carried the head, which is already all the shared read buffer allows); a new record when null.
  */
 export function parseResponseHead(
   buf: Buffer,
@@ -77,6 +79,7 @@ export function parseResponseHead(
   end: number,
   method: string,
   limits: HeadLimits,
+  fields: Fields | null = null,
 ): ResponseHead | ResponseError {
   const bad = (reason: string): ResponseError => ({ kind: 'error', reason });
   const size = end + 4 - start;
@@ -113,7 +116,7 @@ export function parseResponseHead(
   // The reason phrase is only decoded when the status line cannot be relayed as is.
   const reason = reusable || lineEnd <= s + 13 ? '' : latin1(buf, s + 13, lineEnd);
 
-  const fieldsOrError = parseFields(buf, lineEnd + 2, end, limits.maxHeaderCount);
+  const fieldsOrError = parseFields(buf, lineEnd + 2, end, limits.maxHeaderCount, fields);
   if (typeof fieldsOrError === 'string') return bad(fieldsOrError);
   const f = fieldsOrError;
 

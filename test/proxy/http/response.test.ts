@@ -58,3 +58,24 @@ describe('response head', () => {
     }
   });
 });
+
+describe('response head parsed into a reused fields record', () => {
+  test('holds exactly the latest head: a shorter one after a longer one leaves none of the old fields', () => {
+    const scratch = { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] };
+    const parse = (raw: string): ResponseHead => {
+      const r = parseResponseHead(Buffer.from(raw, 'latin1'), 0, raw.length - 4, 'GET', limits, scratch);
+      if (r.kind === 'error') throw new Error(`expected a parsed response, got: ${r.reason}`);
+      return r;
+    };
+    const long = 'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: keep-alive\r\n\r\n';
+    const short = 'HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\n';
+    const first = parse(long);
+    expect(first.fields).toBe(scratch);
+    expect(fieldList(first.fields).names).toEqual(fieldList(res(long).fields).names);
+    const second = parse(short);
+    expect(fieldList(second.fields)).toEqual(fieldList(res(short).fields));
+    expect([second.status, second.framing]).toEqual([404, { kind: 'length', length: 3 }]);
+    // What was decided from the first head stays with it.
+    expect([first.status, first.framing, first.connection.keepAlive]).toEqual([200, { kind: 'length', length: 9 }, true]);
+  });
+});
