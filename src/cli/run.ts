@@ -94,8 +94,14 @@ async function runForeground(configPath: string, pidfile: string | undefined, ha
 
   // --- Proxy engine -------------------------------------------------------------------------------------------
   let proxy: ProxyHandle;
+  // SHUTDOWN on the management port stops like a signal does (set once the stop handler exists).
+  let requestStop: ((why: string, graceful: boolean) => void) | null = null;
+  const onShutdown = (graceful: boolean, timeoutMs: number | null): void => {
+    if (timeoutMs !== null) setTimeout(() => process.exit(0), timeoutMs).unref();
+    requestStop?.(graceful ? 'management shutdown graceful' : 'management shutdown', graceful);
+  };
   try {
-    proxy = await startProxy(config, { log: proxyLog });
+    proxy = await startProxy(config, { log: proxyLog, onShutdown });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -125,17 +131,18 @@ async function runForeground(configPath: string, pidfile: string | undefined, ha
 
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (signal: string, graceful = true): void => {
       if (stopping) {
         log.warn(`${signal} again: exiting now`);
         process.exit(1);
       }
       stopping = true;
-      log.info(`${signal}: stopping (finishing requests in flight)`);
+      log.info(`${signal}: stopping${graceful ? ' (finishing requests in flight)' : ' now'}`);
       void (async () => {
-        for (const e of [...engines].reverse()) await e.close(true);
+        for (const e of [...engines].reverse()) await e.close(graceful);
       })().then(() => resolve());
     };
+    requestStop = stop;
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     const reload = reloadOnSignal({ configPath, proxy, load: loadConfig, haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null, log });

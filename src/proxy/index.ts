@@ -54,6 +54,11 @@ export interface ProxyHandle {
 
 export interface StartProxyOptions {
   log?: ConsolaInstance;
+  /**
+   * SHUTDOWN on the management port: stop the program (`graceful`: finish requests in flight; `timeoutMs`: then exit
+   * regardless, Perlbal's `shutdown graceful N`). Without it the console refuses SHUTDOWN.
+   */
+  onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
 }
 
 /** Errors that mean "the address is not ours yet" rather than a configuration mistake. */
@@ -137,7 +142,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const consoles: Array<{ name: string; console: ManagementConsole }> = [];
   try {
     await bindAll(services, log);
-    await startConsoles(live, consoles);
+    await startConsoles(live, consoles, opts.onShutdown ?? null);
   } catch (error) {
     for (const svc of services) svc.server?.close();
     for (const c of consoles) c.console.server.close();
@@ -191,7 +196,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     close(closeOpts = {}) {
       for (const c of consoles) {
         c.console.server.close();
-        for (const s of c.console.sockets) s.destroy();
+        // end, not destroy: a SHUTDOWN's OK may still be on its way.
+        for (const s of c.console.sockets) s.end();
       }
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
@@ -204,13 +210,18 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
  * Opens the management consoles of the config (its enabled management services). They read the running state through
  * `live`, so they see what a reload put in place; a changed management service itself needs a restart.
  */
-async function startConsoles(live: ReloadTarget, out: Array<{ name: string; console: ManagementConsole }>): Promise<void> {
+async function startConsoles(
+  live: ReloadTarget,
+  out: Array<{ name: string; console: ManagementConsole }>,
+  shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
+): Promise<void> {
   const startedAtMs = Date.now();
   const target = liveTarget({
     engine: live.engine,
     current: () => ({ config: live.config, services: live.services }),
     startedAtMs,
     bind: (svc) => bind(svc, svc.opts.listen!),
+    shutdown,
   });
   for (const model of live.config.services) {
     if (model.role !== 'management' || !model.enabled || model.listen === null) continue;

@@ -123,3 +123,22 @@ describe('management console matches Perlbal 1.80', () => {
     expect(outcome.kind).toBe('response');
   });
 });
+
+describe('SHUTDOWN matches Perlbal 1.80', () => {
+  const run = HAVE_PERLBAL ? testFor('tsbal') : test.skip;
+  for (const [line, answer] of [['shutdown graceful', 'OK\r\n'], ['shutdown', '']] as const) {
+    run(`${line}: answers ${JSON.stringify(answer)}, closes the console, and the process exits 0`, async () => {
+      const started = await Promise.all(KINDS.map((k) => startMultiRig(k, 2, conf, [{ name: 'b1' }, { name: 'b2' }])));
+      try {
+        for (const rig of started) {
+          const r = await rawRequest(rig.ports[1]!, `${line}\r\n`, { timeoutMs: 3000 });
+          expect({ kind: rig.kind, data: r.data, closed: r.closed }).toEqual({ kind: rig.kind, data: answer, closed: true });
+          expect(await rig.proxy.waitGone(5000)).toBe(true);
+          expect({ kind: rig.kind, exit: rig.proxy.exitStatus() }).toEqual({ kind: rig.kind, exit: { code: 0, signal: null } });
+        }
+      } finally {
+        await Promise.all(started.map((r) => r.stop()));
+      }
+    });
+  }
+});

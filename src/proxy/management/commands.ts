@@ -43,6 +43,8 @@ export interface ManagementTarget {
   set(name: string, key: string, value: string): string | null;
   enable(name: string): Promise<string | null>;
   disable(name: string): string | null;
+  /** Stops the whole program (SHUTDOWN), after this line's answer is out; an error text if it cannot. */
+  shutdown(graceful: boolean, timeoutSec: number | null): string | null;
 }
 
 /** Per connection, as Perlbal's CommandContext. */
@@ -58,12 +60,14 @@ export function newSession(): ConsoleSession {
 
 export interface LineResult {
   lines: string[];
+  /** Close the connection once the lines are written (SHUTDOWN). */
+  close?: boolean;
 }
 
 const NOTHING: LineResult = { lines: [] };
 
 /** Perlbal's commands that tsbal does not offer on a running proxy (they change what only a restart can apply). */
-const NOT_LIVE = new Set(['create', 'default', 'header', 'load', 'unload', 'reload', 'server', 'mime', 'xs', 'shutdown', 'dumpconfig']);
+const NOT_LIVE = new Set(['create', 'default', 'header', 'load', 'unload', 'reload', 'server', 'mime', 'xs', 'dumpconfig']);
 /** Perlbal's debugging reports, which have no tsbal counterpart. */
 const NO_COUNTERPART = new Set(['aio', 'fd', 'gladiator', 'leaks', 'obj', 'prof', 'proc', 'reproxy_state', 'socks', 'state', 'track', 'varsize', 'plugins', 'pending']);
 
@@ -161,6 +165,15 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       const name = m[2]!;
       if (!target.hasService(name)) return error(`service '${name}' does not exist`);
       return fail(m[1] === 'enable' ? await target.enable(name) : target.disable(name));
+    }
+    case 'shutdown': {
+      const m = /^shutdown(\s?graceful)?\s?(\d+)?$/.exec(cmd);
+      if (!m) return syntax();
+      const graceful = m[1] !== undefined;
+      const refused = target.shutdown(graceful, m[2] === undefined ? null : Number(m[2]));
+      if (refused !== null) return error(refused);
+      // Perlbal exits at once without a word, or says OK and drains.
+      return { lines: graceful && session.verbose ? ['OK'] : [], close: true };
     }
     default:
       if (NOT_LIVE.has(word)) return error(`tsbal does not take '${word}' on the management port; change perlbal.conf and restart`);

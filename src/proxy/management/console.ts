@@ -40,6 +40,8 @@ function serveConnection(socket: Socket, opts: ConsoleOptions, sockets: Set<Sock
   // Lines run one after another (ENABLE waits for its listener), so answers keep the order of the commands.
   let queue: Promise<void> = Promise.resolve();
   let quitting = false;
+  /** A SHUTDOWN ran: lines queued after it are dropped. */
+  let shutDown = false;
 
   socket.setEncoding('latin1');
   socket.on('data', (chunk: string) => {
@@ -71,8 +73,14 @@ function serveConnection(socket: Socket, opts: ConsoleOptions, sockets: Set<Sock
         return;
       }
       queue = queue.then(async () => {
-        const { lines } = await runLine(opts.target, session, line);
+        if (shutDown) return;
+        const { lines, close } = await runLine(opts.target, session, line);
         if (lines.length > 0 && !socket.destroyed) socket.write(lines.join('\r\n') + '\r\n', 'latin1');
+        if (close === true) {
+          shutDown = true;
+          quitting = true;
+          socket.end();
+        }
       });
     }
     if (buf.length > MAX_LINE) socket.destroy();

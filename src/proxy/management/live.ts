@@ -21,6 +21,8 @@ export interface LiveProxy {
   startedAtMs: number;
   /** Opens the service's listener; rejects with the system error. */
   bind(svc: ServiceRuntime): Promise<void>;
+  /** SHUTDOWN: how the program stops (null when the proxy runs inside something else, e.g. a test). */
+  shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null;
 }
 
 const BALANCE_METHODS = ['random', 'roundrobin', 'leastconn'] as const;
@@ -237,6 +239,13 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         svc.enabled = false;
         return `Can't start service '${name}' on ${formatListen(svc.opts.listen)}: ${(error as Error).message}`;
       }
+    },
+    shutdown: (graceful, timeoutSec) => {
+      const stop = p.shutdown;
+      if (stop === null) return 'shutdown is not available: this proxy was not started by tsbal run';
+      // After the answer has been written.
+      setImmediate(() => stop(graceful, timeoutSec === null ? null : timeoutSec * 1000));
+      return null;
     },
     disable: (name) => {
       const m = model(name)!;

@@ -26,6 +26,7 @@ function recordingTarget(calls: string[]): ManagementTarget {
     set: (name, key, value) => (calls.push(`set ${name} ${key}=${value}`), null),
     enable: async (name) => (calls.push(`enable ${name}`), null),
     disable: (name) => (calls.push(`disable ${name}`), 'nope'),
+    shutdown: (graceful, timeoutSec) => (calls.push(`shutdown ${graceful} ${timeoutSec}`), null),
   };
 }
 
@@ -71,6 +72,16 @@ describe('console lines', () => {
     const r = await run('enable web', 'disable web', 'enable', 'enable other');
     expect(r.calls).toEqual(['enable web', 'disable web']);
     expect(r.out).toEqual(['OK', 'ERROR: nope', 'ERROR: Usage: {ENABLE|DISABLE} <service>', "ERROR: service 'other' does not exist"]);
+  });
+
+  test("SHUTDOWN: immediate without a word, graceful with OK (and an optional timeout); both close the connection", async () => {
+    const calls: string[] = [];
+    const target = recordingTarget(calls);
+    const session = newSession();
+    expect(await runLine(target, session, 'shutdown')).toEqual({ lines: [], close: true });
+    expect(await runLine(target, session, 'SHUTDOWN GRACEFUL 30')).toEqual({ lines: ['OK'], close: true });
+    expect(await runLine(target, session, 'shutdown now')).toEqual({ lines: ["ERROR: Invalid syntax to 'shutdown' command"] });
+    expect(calls).toEqual(['shutdown false null', 'shutdown true 30']);
   });
 
   test('reports end with a dot line; backends are sorted; node defaults to port 80', async () => {

@@ -103,7 +103,7 @@ describe('management console', () => {
   });
 
   test("errors use Perlbal's texts", async () => {
-    expect(await talk('frobnicate', 'show', 'show service nosuch', 'backends now', 'disable mgmt', 'enable balancer', 'set balancer bogus = 1')).toBe(
+    expect(await talk('frobnicate', 'show', 'show service nosuch', 'backends now', 'disable mgmt', 'enable balancer', 'set balancer bogus = 1', 'shutdown graceful')).toBe(
       [
         'ERROR: unknown command: frobnicate',
         "ERROR: Invalid syntax to 'show' command",
@@ -112,6 +112,7 @@ describe('management console', () => {
         "ERROR: can't disable management service",
         'ERROR: service balancer is already enabled',
         "ERROR: Unknown service parameter 'bogus'",
+        'ERROR: shutdown is not available: this proxy was not started by tsbal run',
         '',
       ].join('\r\n'),
     );
