@@ -31,6 +31,26 @@ const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 interface Sample extends FailoverSample {
   /** The dead node's last heartbeat seen on the wire → the VIP on the survivor (ms); null if not captured. */
   lastBeatToVipMs: number | null;
+  /** How long after the kill the sniffer stamped the victim's last beat (0 when before): the sniffer's own lag. */
+  stampedLateMs: number;
+  /** tsbal only, from the survivor's log: how late its dead timer fired (silent for − dt) and the takeover's hand-off. */
+  breakdown: TakeoverBreakdown | null;
+}
+
+interface TakeoverBreakdown {
+  timerLateMs: number;
+  /** The heartbeat thread's decision → the main thread starting the acquire. */
+  handoffMs: number;
+  /** The whole acquire (ip addr add, arping spawn, the proxy's listen check). */
+  acquireMs: number;
+}
+
+/** The survivor's last dead-peer timer and acquire lines (tsbal's log; the VIP's home node takes it as req_our); null if absent. */
+function takeoverBreakdown(log: string, deadtimeMs: number): TakeoverBreakdown | null {
+  const silent = [...log.matchAll(/is dead \(silent for (\d+) ms/g)].at(-1);
+  const acquired = [...log.matchAll(/acquired \S+ in (\d+) ms, started (\d+) ms after the decision \((?:mach_down|req_our)\)/g)].at(-1);
+  if (!silent || !acquired) return null;
+  return { timerLateMs: Number(silent[1]) - deadtimeMs, handoffMs: Number(acquired[2]), acquireMs: Number(acquired[1]) };
 }
 
 interface Series {
@@ -97,12 +117,17 @@ async function runSeries(impl: HaImpl, config: ConfigName, runs: number): Promis
         await client.stop();
       }
       const victimAddress = LAB_ADDRESSES[holder];
-      const lastBeat = beats.filter((beat) => beat.src === victimAddress && beat.t <= sample.killedAt + 2).at(-1);
-      const lastBeatToVipMs = lastBeat ? sample.killedAt + sample.vipMs - lastBeat.t : null;
-      series.samples.push({ ...sample, lastBeatToVipMs });
+      const vipAt = sample.killedAt + sample.vipMs;
+      // Everything the victim sent was sent before the kill, but the sniffer (a process on a busy machine) may stamp
+      // its last packets after it: so the last beat is the last one stamped before the VIP moved, not before the kill.
+      const lastBeat = beats.filter((beat) => beat.src === victimAddress && beat.t <= vipAt).at(-1);
+      const lastBeatToVipMs = lastBeat ? vipAt - lastBeat.t : null;
+      const stampedLateMs = lastBeat && lastBeat.t > sample.killedAt ? lastBeat.t - sample.killedAt : 0;
+      const breakdown = impl === 'tsbal' ? takeoverBreakdown(await pair.nodes[otherHost(holder)].log(), deadtimeMs) : null;
+      series.samples.push({ ...sample, lastBeatToVipMs, stampedLateMs, breakdown });
       log(
         `${impl} ${config} run ${run}/${runs}: kill→VIP ${sample.vipMs.toFixed(0)} ms, kill→serving ${sample.servingMs.toFixed(0)} ms, ` +
-          `last beat→VIP ${lastBeatToVipMs?.toFixed(0) ?? '?'} ms, VIP added ${sample.vipAdds}x, failed ${sample.failedRequests} ${JSON.stringify(sample.failureReasons)}`,
+          `last beat→VIP ${lastBeatToVipMs?.toFixed(0) ?? '?'} ms${stampedLateMs > 0 ? ` (beat stamped ${stampedLateMs.toFixed(1)} ms after the kill)` : ''}, ${breakdown ? `timer late ${breakdown.timerLateMs} ms, hand-off ${breakdown.handoffMs} ms, acquire ${breakdown.acquireMs} ms, ` : ''}VIP added ${sample.vipAdds}x, failed ${sample.failedRequests} ${JSON.stringify(sample.failureReasons)}`,
       );
       await pair.nodes[holder].start();
       await waitJoined(pair.nodes[holder], 30_000);

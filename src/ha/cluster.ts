@@ -219,7 +219,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     switch (a.kind) {
       case 'acquire':
       case 'release':
-        void runOp(a.kind, a.opId, a.groups, a.reason);
+        void runOp(a.kind, a.opId, a.groups, a.reason, a.decidedAt);
         break;
       case 'log':
         l[a.level](a.msg);
@@ -234,10 +234,12 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     }
   };
 
-  const runOp = async (kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): Promise<void> => {
+  const runOp = async (kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string, decidedAt: number): Promise<void> => {
     const failed: string[] = [];
     const errors: string[] = [];
     const started = performance.now();
+    // From the heartbeat thread's decision to here: a main thread slow to take the hand-off shows up as failover time.
+    const handoffMs = Math.max(0, Date.now() - decidedAt);
     for (const g of groups) {
       try {
         if (kind === 'acquire') await runner.start(g);
@@ -248,7 +250,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
       }
     }
     const ok = groups.filter((g) => !failed.includes(g.key)).map((g) => g.key);
-    if (ok.length > 0) l.info(`${kind === 'acquire' ? 'acquired' : 'released'} ${ok.join(', ')} in ${Math.round(performance.now() - started)} ms (${reason})`);
+    if (ok.length > 0) l.info(`${kind === 'acquire' ? 'acquired' : 'released'} ${ok.join(', ')} in ${Math.round(performance.now() - started)} ms, started ${handoffMs} ms after the decision (${reason})`);
     feed({ kind: 'opDone', opId, failed, errors });
   };
 

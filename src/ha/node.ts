@@ -212,7 +212,7 @@ function rscCtx(o: Out, requestId = 0): fsm.RscCtx {
     canTakeOver: canTakeOver(node, o.now),
     send: (body) => send(o, body),
     log: (level, msg) => log(o, level, msg),
-    act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason }),
+    act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason, decidedAt: node.wall }),
     reply: (ok, msg) => o.actions.push({ kind: 'reply', requestId, ok, msg }),
     exit: () => {
       node.stopped = true;

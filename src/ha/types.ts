@@ -58,8 +58,9 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type HaAction =
   | { kind: 'send'; bytes: Uint8Array; type: string; seq: number | null }
-  | { kind: 'acquire'; opId: number; groups: ResourceGroup[]; reason: string }
-  | { kind: 'release'; opId: number; groups: ResourceGroup[]; reason: string }
+  /** `decidedAt`: the wall clock (ms) of the event that led to it, so the shell can say how long the hand-off took. */
+  | { kind: 'acquire'; opId: number; groups: ResourceGroup[]; reason: string; decidedAt: number }
+  | { kind: 'release'; opId: number; groups: ResourceGroup[]; reason: string; decidedAt: number }
   | { kind: 'log'; level: LogLevel; msg: string }
   /** A command's answer for `tsbal ha standby|takeover`. */
   | { kind: 'reply'; requestId: number; ok: boolean; msg: string }
