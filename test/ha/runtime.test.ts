@@ -2,7 +2,7 @@
 // gratuitous ARP on the wire, leftovers cleared at start, clear startup errors, and the ucast and mcast media.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createLab, LAB_ADDRESSES, LAB_GATEWAY, type Lab } from '../harness/netns.ts';
@@ -134,7 +134,8 @@ describe('resource groups', () => {
     try {
       await waitFor('the VIP', async () => ((await vipLine('lb1')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
       expect(await vipLine('lb1')).toMatch(/inet 198\.18\.0\.99\/24 brd 198\.18\.0\.255 scope global secondary eth0:0/);
-      await waitFor('the script started', async () => (readFileSync(record, 'utf8').includes('start') ? true : undefined), { timeoutMs: 3000, intervalMs: 20 });
+      // The script runs after the VIP is added, so its record may not exist yet when the VIP shows.
+      await waitFor('the script started', async () => (existsSync(record) && readFileSync(record, 'utf8').includes('start') ? true : undefined), { timeoutMs: 3000, intervalMs: 20 });
     } finally {
       await stop(node);
     }
