@@ -4,6 +4,8 @@
 import {
   HELP_COMMANDS,
   nodeLines,
+  pendingLines,
+  procLines,
   poolList,
   poolNodes,
   queueLines,
@@ -14,6 +16,7 @@ import {
   type NodeReport,
   type PoolNodeUse,
   type PoolSummary,
+  type ProcReport,
   type QueueReport,
   type ServiceDetail,
   type ServiceListEntry,
@@ -35,6 +38,13 @@ export interface ManagementTarget {
   backends(): Array<[string, number]>;
   /** `ip:port` → seconds left on the no-verify list. */
   noVerify(): Array<[string, number]>;
+  /** Connections being opened, one per service and backend (the oldest). */
+  pending(): Array<{ service: string; key: string; ageSec: number }>;
+  /** Services with plugins registered: name and plugin names as Perlbal spells them. */
+  plugins(): Array<[string, string[]]>;
+  proc(): ProcReport;
+  /** The open-files hard limit and the descriptors open now, or null where the OS does not tell. */
+  fds(): { max: number; cur: number } | null;
   startEpochSec(): number;
   nowEpochSec(): number;
   hasService(name: string): boolean;
@@ -69,7 +79,7 @@ const NOTHING: LineResult = { lines: [] };
 /** Perlbal's commands that tsbal does not offer on a running proxy (they change what only a restart can apply). */
 const NOT_LIVE = new Set(['create', 'default', 'header', 'load', 'unload', 'reload', 'server', 'mime', 'xs', 'dumpconfig']);
 /** Perlbal's debugging reports, which have no tsbal counterpart. */
-const NO_COUNTERPART = new Set(['aio', 'fd', 'gladiator', 'leaks', 'obj', 'prof', 'proc', 'reproxy_state', 'socks', 'state', 'track', 'varsize', 'plugins', 'pending']);
+const NO_COUNTERPART = new Set(['aio', 'gladiator', 'leaks', 'obj', 'prof', 'reproxy_state', 'socks', 'state', 'track', 'varsize']);
 
 /** Perlbal's line preparation: strip `#...`, trim, squeeze blanks, lowercase up to the first `=` (no $ENV expansion). */
 export function prepare(raw: string): string {
@@ -123,6 +133,18 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       return noOpts() ?? report(target.backends().sort((a, b) => cmp(a[0], b[0])).map(([k, n]) => `${k} ${n}`));
     case 'noverify':
       return noOpts() ?? report(target.noVerify().map(([k, s]) => `${k} ${s}`));
+    case 'pending':
+      return noOpts() ?? report(pendingLines(target.pending()));
+    case 'plugins':
+      return noOpts() ?? report(target.plugins().map(([service, plugins]) => [service, ...plugins].join(' ')));
+    case 'proc':
+      return noOpts() ?? report(procLines(target.proc()));
+    case 'fd': {
+      const bad = noOpts();
+      if (bad !== null) return bad;
+      const fds = target.fds();
+      return fds === null ? error('This command is not available unless BSD::Resource is installed') : report([`max ${fds.max}`, `cur ${fds.cur}`]);
+    }
     case 'verbose': {
       const m = /^verbose (on|off)$/.exec(cmd);
       if (!m) return syntax('usage: VERBOSE {on|off}');

@@ -144,6 +144,34 @@ export function uptimeLines(startEpochSec: number, nowEpochSec: number): string[
 
 export const PERLBAL_VERSION = '1.80';
 
+export interface ProcReport {
+  nowEpochSec: number;
+  pid: number;
+  /** CPU seconds, and the increase since the previous `proc`. */
+  utime: number;
+  utimeDelta: number;
+  stime: number;
+  stimeDelta: number;
+  requests: number;
+  requestsDelta: number;
+}
+
+/** `proc` (MANAGE_proc). */
+export function procLines(p: ProcReport): string[] {
+  return [
+    `time: ${p.nowEpochSec}`,
+    `pid: ${p.pid}`,
+    `utime: ${p.utime} (+${p.utimeDelta})`,
+    `stime: ${p.stime} (+${p.stimeDelta})`,
+    `reqs: ${p.requests} (+${p.requestsDelta})`,
+  ];
+}
+
+/** `pending`: `<service> <ip:port> <age>`, sorted by service then address. */
+export function pendingLines(pending: ReadonlyArray<{ service: string; key: string; ageSec: number }>): string[] {
+  return [...pending].sort((a, b) => cmp(a.service, b.service) || cmp(a.key, b.key)).map((p) => `${p.service} ${p.key} ${p.ageSec}`);
+}
+
 /** `help`: Perlbal 1.80's MANAGE_* names, sorted (crash is not among them). */
 export const HELP_COMMANDS: readonly string[] = [
   'aio', 'backends', 'create', 'default', 'disable', 'dumpconfig', 'enable', 'fd', 'gladiator', 'header', 'help', 'leaks',

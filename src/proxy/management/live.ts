@@ -1,6 +1,8 @@
 // The management console's view of a running proxy: figures gathered from the engine's live state on demand (no
 // bookkeeping on the data path beyond the counters in stats.ts), and the changes the console may make.
+import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
+import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
 import { closeBackend } from '../backend.ts';
 import { newBalancer } from '../balance.ts';
 import type { Engine } from '../engine.ts';
@@ -66,8 +68,21 @@ function backendState(phase: string, waiting: boolean): string {
   }
 }
 
+/** The open-files hard limit and open descriptors, from /proc (Linux); null elsewhere. */
+function openFiles(): { max: number; cur: number } | null {
+  try {
+    const limit = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'))?.[1];
+    const cur = readdirSync('/proc/self/fd').length;
+    return limit === undefined ? null : { max: limit === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(limit), cur };
+  } catch {
+    return null;
+  }
+}
+
 export function liveTarget(p: LiveProxy): ManagementTarget {
   const { engine } = p;
+  /** The figures of the previous `proc`, for its deltas (one for the process, as in Perlbal). */
+  const lastProc = { utime: 0, stime: 0, requests: 0 };
   const models = (): readonly ServiceModel[] => p.current().config.services;
   const model = (name: string): ServiceModel | undefined => models().find((m) => m.name === name);
   const runtime = (name: string): ServiceRuntime | undefined => p.current().services.find((s) => s.name === name);
@@ -181,6 +196,37 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       return [...counts];
     },
     noVerify: () => [...engine.noVerify].map(([key, until]) => [key, Math.max(0, Math.ceil((until - engine.now) / 1000))]),
+    pending: () => {
+      const out = new Map<string, { service: string; key: string; ageSec: number }>();
+      for (const be of engine.backends) {
+        if (be.phase !== 'connecting' && be.phase !== 'verifying') continue;
+        const ageSec = Math.max(0, Math.floor((engine.now - (be.deadline - be.svc.opts.connectTimeoutMs)) / 1000));
+        const k = `${be.svc.name} ${be.node.key}`;
+        if ((out.get(k)?.ageSec ?? -1) < ageSec) out.set(k, { service: be.svc.name, key: be.node.key, ageSec });
+      }
+      return [...out.values()];
+    },
+    plugins: () => models().filter((m) => m.plugins.length > 0).map((m) => [m.name, m.plugins.map((x) => canonicalPlugin(x) ?? x)]),
+    proc: () => {
+      const cpu = process.cpuUsage();
+      const utime = cpu.user / 1e6;
+      const stime = cpu.system / 1e6;
+      let requests = 0;
+      for (const s of p.current().services) for (const n of s.stats.responses) requests += n;
+      const report = {
+        nowEpochSec: Math.floor(Date.now() / 1000),
+        pid: process.pid,
+        utime,
+        utimeDelta: Math.round((utime - lastProc.utime) * 1e6) / 1e6,
+        stime,
+        stimeDelta: Math.round((stime - lastProc.stime) * 1e6) / 1e6,
+        requests,
+        requestsDelta: requests - lastProc.requests,
+      };
+      Object.assign(lastProc, { utime, stime, requests });
+      return report;
+    },
+    fds: openFiles,
     startEpochSec: () => Math.floor(p.startedAtMs / 1000),
     nowEpochSec: () => Math.floor(Date.now() / 1000),
     hasService: (name) => model(name) !== undefined,

@@ -18,6 +18,10 @@ function recordingTarget(calls: string[]): ManagementTarget {
     queues: () => [],
     backends: () => [['127.0.0.1:2', 1], ['127.0.0.1:1', 3]],
     noVerify: () => [],
+    pending: () => [{ service: 'web', key: '10.0.0.2:80', ageSec: 3 }, { service: 'api', key: '10.0.0.9:80', ageSec: 1 }],
+    plugins: () => [['web', ['Vhosts', 'AccessControl']]],
+    proc: () => ({ nowEpochSec: 160, pid: 42, utime: 1.25, utimeDelta: 0.5, stime: 0.125, stimeDelta: 0, requests: 7, requestsDelta: 2 }),
+    fds: () => null,
     startEpochSec: () => 100,
     nowEpochSec: () => 160,
     hasService: (n) => n === 'web',
@@ -88,6 +92,25 @@ describe('console lines', () => {
     const r = await run('backends', 'uptime', 'node 10.0.0.1');
     expect(r.out).toEqual(['127.0.0.1:1 3', '127.0.0.1:2 1', '.', 'starttime 100', 'uptime 60', 'version 1.80', '.', '.']);
     expect(r.calls).toEqual(['node 10.0.0.1:80']);
+  });
+
+  test('pending, plugins, proc and fd print as Perlbal lays them out', async () => {
+    const r = await run('pending', 'plugins', 'proc', 'fd', 'proc now');
+    expect(r.out).toEqual([
+      'api 10.0.0.9:80 1',
+      'web 10.0.0.2:80 3',
+      '.',
+      'web Vhosts AccessControl',
+      '.',
+      'time: 160',
+      'pid: 42',
+      'utime: 1.25 (+0.5)',
+      'stime: 0.125 (+0)',
+      'reqs: 7 (+2)',
+      '.',
+      'ERROR: This command is not available unless BSD::Resource is installed',
+      "ERROR: The 'proc' command takes no arguments",
+    ]);
   });
 
   test('Perlbal commands tsbal does not run live, and internals it lacks, say so; unknown words get Perlbal’s text', async () => {
