@@ -175,7 +175,8 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   const oldByName = new Map(t.services.map((s) => [s.name, s]));
   const oldServer = new Map(t.services.map((s) => [s, { server: s.server, bindError: s.bindError }]));
   const toClose: Server[] = [];
-  for (const step of plan.listeners) if (step.kind === 'close') {
+  for (const step of plan.listeners) {
+    if (step.kind !== 'close') continue;
     const s = oldServer.get(oldByName.get(step.service)!)!.server;
     if (s !== null) toClose.push(s);
   }
