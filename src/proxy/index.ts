@@ -15,7 +15,8 @@ import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts'
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { newConsole, type ManagementConsole } from './management/console.ts';
 import { liveTarget } from './management/live.ts';
-import { engineMetrics, managementHttp } from './management/metrics.ts';
+import { managementHttp } from './management/http.ts';
+import { engineMetrics } from './management/metrics.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -225,7 +226,7 @@ async function startConsoles(
   });
   for (const model of live.config.services) {
     if (model.role !== 'management' || !model.enabled || model.listen === null) continue;
-    const mc = newConsole({ target, http: (method, path) => managementHttp(method, path, () => engineMetrics(live.engine, live.services, startedAtMs)) });
+    const mc = newConsole({ target, http: (method, path) => managementHttp(target, method, path, () => engineMetrics(live.engine, live.services, startedAtMs)) });
     try {
       await listenServer(mc.server, model.listen);
     } catch (error) {

@@ -119,6 +119,21 @@ describe('management console matches Perlbal 1.80', () => {
     });
   }
 
+  for (const path of ['/', '/service?balancer', '/service?nosuch', '/nosuch']) {
+    run(`HTTP GET ${path} answers Perlbal's page`, async () => {
+      const [perlbal, tsbal] = await Promise.all(
+        KINDS.map(async (kind) => {
+          const rig = await rigFor(kind);
+          const r = await rawRequest(rig.ports[1]!, `GET ${path} HTTP/1.0\r\n\r\n`, { timeoutMs: 3000 });
+          if (!r.closed) throw new Error(`${kind}: the connection stayed open after the page`);
+          return normalise(rig, r.data);
+        }),
+      );
+      expect(perlbal).toStartWith('HTTP/1.0 ');
+      expect(tsbal).toBe(perlbal!);
+    });
+  }
+
   run('DISABLE as Perlbal; documented difference: ENABLE after DISABLE listens again (Perlbal 1.80: Address already in use)', async () => {
     const lines = ['disable balancer', 'show service', 'disable balancer', 'enable balancer'];
     const perlbal = (await session('perlbal', lines)).split('\r\n');

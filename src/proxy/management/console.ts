@@ -3,20 +3,15 @@
 // ending in CRLF, until a line starts with `quit` or ends with `exit`. No timeouts, as in Perlbal.
 import { createServer, type Server, type Socket } from 'node:net';
 import { isQuit, newSession, runLine, type ManagementTarget } from './commands.ts';
+import type { HttpAnswer } from './http.ts';
 
 /** Longest line (or HTTP request head) accepted; Perlbal has no limit, a console line never needs this much. */
 const MAX_LINE = 64 * 1024;
 
-export interface HttpAnswer {
-  status: string;
-  contentType: string;
-  body: string;
-}
-
 export interface ConsoleOptions {
   target: ManagementTarget;
-  /** Answers an HTTP request line on the management port (`GET /metrics`). */
-  http(method: string, path: string): HttpAnswer;
+  /** Answers an HTTP request on the management port (Perlbal's pages, `GET /metrics`). */
+  http(method: string, path: string): Promise<HttpAnswer>;
 }
 
 export interface ManagementConsole {
@@ -59,7 +54,7 @@ function serveConnection(socket: Socket, opts: ConsoleOptions, sockets: Set<Sock
         return;
       }
       quitting = true;
-      answerHttp(socket, buf.slice(0, end), opts);
+      void answerHttp(socket, buf.slice(0, end), opts);
       return;
     }
     let nl: number;
@@ -87,13 +82,9 @@ function serveConnection(socket: Socket, opts: ConsoleOptions, sockets: Set<Sock
   });
 }
 
-function answerHttp(socket: Socket, head: string, opts: ConsoleOptions): void {
-  const m = /^(\S+) (\S+)(?: HTTP\/\d\.\d)?\r?$/m.exec(head.split('\n', 1)[0]!);
+async function answerHttp(socket: Socket, head: string, opts: ConsoleOptions): Promise<void> {
+  const m = /^(\S+) (\S+)/.exec(head);
   const method = m?.[1] ?? 'GET';
-  const path = m?.[2] ?? '/';
-  const a = opts.http(method, path);
-  const body = method === 'HEAD' ? '' : a.body;
-  socket.end(
-    `HTTP/1.0 ${a.status}\r\nContent-Type: ${a.contentType}\r\nContent-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  const a = await opts.http(method, m?.[2] ?? '/');
+  if (!socket.destroyed) socket.end(method === 'HEAD' ? a.head : a.head + a.body, 'latin1');
 }

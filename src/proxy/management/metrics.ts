@@ -2,7 +2,6 @@
 // stats.ts and the engine's live connection sets, read when scraped; nothing is kept per request for this.
 import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
-import type { HttpAnswer } from './console.ts';
 
 export interface Sample {
   labels: Readonly<Record<string, string>>;
@@ -80,12 +79,4 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
   }
   start.samples.push({ labels: {}, value: Math.floor(startedAtMs / 1000) });
   return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start];
-}
-
-/** HTTP on the management port: `GET /metrics`; anything else gets Perlbal's 404 wording. */
-export function managementHttp(method: string, path: string, metrics: () => MetricFamily[]): HttpAnswer {
-  if ((method === 'GET' || method === 'HEAD') && (path === '/metrics' || path.startsWith('/metrics?'))) {
-    return { status: '200 OK', contentType: METRICS_CONTENT_TYPE, body: prometheusText(metrics()) };
-  }
-  return { status: '404 Not found', contentType: 'text/plain', body: 'Not found: tsbal serves /metrics on the management port\n' };
 }

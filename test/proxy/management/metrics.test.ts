@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { managementHttp, prometheusText } from '../../../src/proxy/management/metrics.ts';
+import { prometheusText } from '../../../src/proxy/management/metrics.ts';
 
 describe('Prometheus text exposition', () => {
   test('HELP and TYPE once per family, labels quoted and escaped, empty families left out', () => {
@@ -15,10 +15,4 @@ describe('Prometheus text exposition', () => {
     );
   });
 
-  test('GET /metrics (with a query string too) is served; other paths get 404 Not found', () => {
-    const families = () => [{ name: 'x', help: 'h', type: 'gauge' as const, samples: [{ labels: {}, value: 1 }] }];
-    expect(managementHttp('GET', '/metrics?x=1', families)).toMatchObject({ status: '200 OK', contentType: 'text/plain; version=0.0.4; charset=utf-8' });
-    expect(managementHttp('GET', '/', families).status).toBe('404 Not found');
-    expect(managementHttp('POST', '/metrics', families).status).toBe('404 Not found');
-  });
 });
