@@ -7,16 +7,13 @@ import { checkBackend, closeBackend } from './backend.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { compileSelector } from './selector.ts';
 import { checkClient, drainClient } from './client.ts';
-import { listenOn, listenServer } from './listener.ts';
+import { listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { newConsole, type ManagementConsole } from './management/console.ts';
-import { liveTarget } from './management/live.ts';
-import { managementHttp } from './management/http.ts';
-import { engineMetrics } from './management/metrics.ts';
+import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -140,13 +137,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles: Array<{ name: string; console: ManagementConsole }> = [];
+  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null);
   try {
     await bindAll(services, log);
-    await startConsoles(live, consoles, opts.onShutdown ?? null);
+    await bindConsoles(consoles, log);
   } catch (error) {
     for (const svc of services) svc.server?.close();
-    for (const c of consoles) c.console.server.close();
+    closeConsoles(consoles);
     stopSweep(engine);
     throw error;
   }
@@ -166,7 +163,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
       }
       for (const c of consoles) {
-        const addr = c.console.server.address();
+        const addr = c.bound ? c.console.server.address() : null;
         if (typeof addr === 'object' && addr !== null) out.push({ service: c.name, host: addr.address, port: addr.port });
       }
       return out;
@@ -180,10 +177,11 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (s.server !== null || s.opts.listen === null || !s.enabled) continue;
         failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
       }
+      for (const c of consoles) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
       return failures;
     },
     retryBind() {
-      return oneAtATime(() => bindAll(services, log));
+      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles, log))]);
     },
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
@@ -195,48 +193,12 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       });
     },
     close(closeOpts = {}) {
-      for (const c of consoles) {
-        c.console.server.close();
-        // end, not destroy: a SHUTDOWN's OK may still be on its way.
-        for (const s of c.console.sockets) s.end();
-      }
+      closeConsoles(consoles);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },
   };
   return handle;
-}
-
-/**
- * Opens the management consoles of the config (its enabled management services). They read the running state through
- * `live`, so they see what a reload put in place; a changed management service itself needs a restart.
- */
-async function startConsoles(
-  live: ReloadTarget,
-  out: Array<{ name: string; console: ManagementConsole }>,
-  shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
-): Promise<void> {
-  const startedAtMs = Date.now();
-  const target = liveTarget({
-    engine: live.engine,
-    current: () => ({ config: live.config, services: live.services }),
-    startedAtMs,
-    bind: (svc) => bind(svc, svc.opts.listen!),
-    shutdown,
-  });
-  for (const model of live.config.services) {
-    if (model.role !== 'management' || !model.enabled || model.listen === null) continue;
-    const mc = newConsole({ target, http: (method, path) => managementHttp(target, method, path, () => engineMetrics(live.engine, live.services, startedAtMs)) });
-    try {
-      await listenServer(mc.server, model.listen);
-    } catch (error) {
-      const err = error as NodeJS.ErrnoException;
-      throw new Error(`service ${model.name}: cannot listen on ${model.listen.host}:${model.listen.port}: ${err.code ?? 'ERROR'} (${err.message})`);
-    }
-    out.push({ name: model.name, console: mc });
-    const addr = mc.server.address();
-    live.log.info(`service ${model.name} listening on ${typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : '?'} (management)`);
-  }
 }
 
 async function closeEngine(

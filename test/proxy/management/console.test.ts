@@ -201,3 +201,32 @@ ENABLE mgmt
     expect(count((await rawRequest(mgmt, 'GET /metrics HTTP/1.0\r\n\r\n')).data)).toBe(count(before) + 1);
   });
 });
+
+describe('management port on an address that is not local yet', () => {
+  test('the proxy starts; the console waits in pendingBinds like a service on a VIP', async () => {
+    if ((await Bun.file('/proc/sys/net/ipv4/ip_nonlocal_bind').text()).trim() !== '0') return;
+    const b = await rawBackend('b');
+    // 198.18.0.0/24 is the test range; nothing on this host has this address, and binding sends no traffic.
+    const text = `CREATE POOL p
+  POOL p ADD 127.0.0.1:${b.port}
+CREATE SERVICE web
+  SET role = reverse_proxy
+  SET listen = 127.0.0.1:0
+  SET pool = p
+ENABLE web
+CREATE SERVICE mgmt
+  SET role = management
+  SET listen = 198.18.0.254:0
+ENABLE mgmt
+`;
+    const p = await startProxy(parsePerlbalConfig(text, { file: 'vip.conf' }), { log: quietLog });
+    try {
+      expect(p.pendingBinds()).toEqual([{ service: 'mgmt', host: '198.18.0.254', port: 0, code: 'EADDRNOTAVAIL' }]);
+      expect(await p.retryBind()).toEqual([{ service: 'mgmt', host: '198.18.0.254', port: 0, code: 'EADDRNOTAVAIL' }]);
+      expect(p.listeners().map((l) => l.service)).toEqual(['web']);
+    } finally {
+      await p.close({ graceful: false });
+      await b.close();
+    }
+  });
+});
