@@ -356,6 +356,12 @@ export function closeBackend(be: BackendConn): void {
   destroySocket(be);
 }
 
+/** Stops a node taking new requests (gone from its pool): idle connections close now, busy ones when their exchange ends. */
+export function retireNode(node: ServiceNode): void {
+  node.retired = true;
+  for (const be of [...node.idle]) closeBackend(be);
+}
+
 /**
  * An exchange is done with the connection. `reusable`: the response ended cleanly on a keep-alive connection
  * and the whole request was sent.

@@ -7,7 +7,7 @@ import type { Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { closeBackend } from './backend.ts';
+import { retireNode } from './backend.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileRequestHooks } from './hooks.ts';
@@ -112,12 +112,6 @@ async function bindNew(
     }
   }
   return { bound, error: null };
-}
-
-/** Stops a node taking new requests: its idle connections close now, busy ones when their exchange ends. */
-function retireNode(node: ServiceNode): void {
-  node.retired = true;
-  for (const be of [...node.idle]) closeBackend(be);
 }
 
 /**

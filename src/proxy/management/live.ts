@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
-import { closeBackend } from '../backend.ts';
+import { retireNode } from '../backend.ts';
 import { newBalancer } from '../balance.ts';
 import type { Engine } from '../engine.ts';
 import { backoffPolicy, newServiceNode, type ServiceRuntime } from '../service.ts';
@@ -237,14 +237,8 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       pool.nodes = pool.nodes.filter((n) => n.host !== host || n.port !== port);
       if (op === 'add') pool.nodes.push({ host, port });
       for (const svc of runtimesOfPool(name)) {
-        // Requests in flight to a removed backend finish; its idle connections go now.
-        for (const n of svc.nodes) {
-          if (n.key !== key) continue;
-          for (const be of n.idle.splice(0)) {
-            svc.idleCount--;
-            closeBackend(be);
-          }
-        }
+        // Requests in flight to a removed backend finish, then their connections close; its idle ones go now.
+        for (const n of svc.nodes) if (n.key === key) retireNode(n);
         svc.nodes = svc.nodes.filter((n) => n.key !== key);
         if (op === 'add') svc.nodes.push(newServiceNode(engine, host, port, svc.backoff));
       }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { parsePerlbalConfig } from '../../../src/config/perlbal.ts';
 import { startProxy, type ProxyHandle } from '../../../src/proxy/index.ts';
 import { canConnect } from '../../harness/ports.ts';
+import { waitFor } from '../../harness/proc.ts';
 import { quietLog, rawBackend, rawRequest, type RawBackend } from '../helpers.ts';
 
 let b1: RawBackend;
@@ -227,6 +228,48 @@ ENABLE mgmt
     } finally {
       await p.close({ graceful: false });
       await b.close();
+    }
+  });
+});
+
+describe('POOL REMOVE of a backend with a request in flight', () => {
+  test('the request finishes, then its connection closes instead of going back to the idle pool', async () => {
+    const slow = await rawBackend('slow', (socket, _i, received) => {
+      if (received.endsWith('\r\n\r\n')) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nX-Backend: slow\r\nContent-Length: 4\r\n\r\nslow'), 300);
+    });
+    const text = `CREATE POOL p
+  POOL p ADD 127.0.0.1:${slow.port}
+CREATE SERVICE web
+  SET role = reverse_proxy
+  SET listen = 127.0.0.1:0
+  SET pool = p
+  SET persist_backend = on
+ENABLE web
+CREATE SERVICE console
+  SET role = management
+  SET listen = 127.0.0.1:0
+ENABLE console
+`;
+    const own = await startProxy(parsePerlbalConfig(text, { file: 'remove.conf' }), { log: quietLog });
+    try {
+      const webPort = own.listeners().find((l) => l.service === 'web')!.port;
+      const consolePort = own.listeners().find((l) => l.service === 'console')!.port;
+      const inFlight = rawRequest(webPort, 'GET / HTTP/1.1\r\nHost: t\r\n\r\n', { until: (d) => d.endsWith('slow'), timeoutMs: 3000 });
+      await waitFor('the request to reach the slow backend', () => (slow.conns[0]?.endsWith('\r\n\r\n') ? true : undefined), { timeoutMs: 2000, intervalMs: 5 });
+      const removed = await rawRequest(consolePort, `pool p remove 127.0.0.1:${slow.port}\r\nquit\r\n`, { timeoutMs: 3000 });
+      expect(removed.data).toBe('OK\r\n');
+      const r = await inFlight;
+      expect(r.data).toStartWith('HTTP/1.1 200 OK');
+      expect(r.data).toEndWith('slow');
+      // persist_backend would keep it idle for backend_idle_timeout (30 s) if the node were not retired.
+      await waitFor('the removed backend connection to close', () => (slow.sockets.size === 0 ? true : undefined), {
+        timeoutMs: 2000,
+        intervalMs: 10,
+        describe: () => `${slow.sockets.size} connection(s) still open to the removed backend`,
+      });
+    } finally {
+      await own.close({ graceful: false });
+      await slow.close();
     }
   });
 });
