@@ -49,6 +49,8 @@ export interface RscState {
   needsFailback: boolean;
   /** A takeover skipped because no ping node answered; done once one does. */
   takeoverDeferred: boolean;
+  /** The peer has said what it holds since it was last dead or restarted (otherHolds is news, not a memory). */
+  peerReported: boolean;
   localTakeoverAt: number | null;
   startingSince: number | null;
   autoFailbackAt: number | null;
@@ -74,6 +76,7 @@ export const newRscState = (): RscState => ({
   takeoverInProgress: false,
   needsFailback: false,
   takeoverDeferred: false,
+  peerReported: false,
   localTakeoverAt: null,
   startingSince: null,
   autoFailbackAt: null,
@@ -309,6 +312,7 @@ export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t:
   if (prev === 'starting' || prev === 'bothstarting') s.rstate = 'rscrcvd';
   const n = rscBits(body.rsc_hold);
   s.otherHolds = body.full ? n : n === NONE ? NONE : n | s.otherHolds;
+  s.peerReported = true;
   if (body.isstable === true) {
     if (!s.otherStable) {
       c.log('info', 'remote resource transition completed.');
@@ -346,6 +350,7 @@ export function rscPeerShutdone(s: RscState, c: RscCtx): void {
 
 /** The peer was declared dead (hb_rsc_recover_dead_resources). */
 export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
+  s.peerReported = false;
   if (s.standby !== 'not') {
     c.log('info', 'Cancelling pending standby operation');
     s.standby = 'not';
@@ -394,6 +399,7 @@ export function rscPeerRestarted(s: RscState, c: RscCtx): void {
   }
   const hadOurs = (s.otherHolds & FOREIGN) !== 0;
   s.otherHolds = NONE;
+  s.peerReported = false;
   s.otherStable = false;
   if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !s.shuttingDown) {
     c.log('warn', `${c.peer} restarted while holding our resources: taking them back`);
@@ -416,6 +422,8 @@ export function rscPeerBack(s: RscState, c: RscCtx): void {
 /** ask_resources, from the peer or (fromMe) one we sent ourselves: heartbeat's ask_for_resources. */
 export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: string, fromMe: boolean): void {
   if (s.rstate === 'shutdown') return;
+  // Holdings are changing hands: what the peer last reported is no longer news until it reports again.
+  s.peerReported = false;
   const who = fromMe ? c.me : c.peer;
   if (!fromMe && info === 'me' && s.standby === 'me' && yieldsToPeer(s, c, rtype)) {
     c.log('warn', `standby requests crossed: ${c.me} [${holdName(s.standbyRsc)}] and ${c.peer} [${holdName(rtype)}]; ${c.me} yields and lets ${c.peer} go standby first`);
@@ -604,12 +612,26 @@ export function rscTick(s: RscState, c: RscCtx): void {
     s.otherStable = true;
     sendHeld(s, c, true);
   }
+  reclaimUnowned(s, c);
   if (s.retryAt !== null && c.now >= s.retryAt && !s.busy) {
     s.retryAt = null;
     const retry = c.groups.filter((g) => s.failed.has(g.key) && groupsIn(s.hold, c.me, [g]).length > 0);
     if (retry.length > 0) enqueue(s, c, 'acquire', NONE, 'retry', retry);
     else s.failed.clear();
   }
+}
+
+/**
+ * tsbal: heartbeat's audit only logs 'No one owns our local resources!', and the VIP stays down. That happens when
+ * both sides released as isolated during a partition (one cut off, then the other stalled past deadping). When both
+ * are stable and the live peer, since it came back, has said it holds none of our groups, their home node takes them,
+ * once its own link is trusted (canTakeOver: with ping nodes, they have answered for the peer's dead time).
+ */
+function reclaimUnowned(s: RscState, c: RscCtx): void {
+  if (s.rstate !== 'stable' || s.shuttingDown || !c.peerAlive || !s.peerReported || !c.canTakeOver || !isStable(s)) return;
+  if (s.hold & LOCAL || s.otherHolds & FOREIGN || groupsIn(LOCAL, c.me, c.groups).length === 0) return;
+  c.log('warn', `no one holds our resources and ${c.peer} is stable without them: taking them back`);
+  reqOurResources(s, c, true);
 }
 
 export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'shutdownWaitMs'>): number {

@@ -364,6 +364,35 @@ describe('partition heal', () => {
   });
 });
 
+describe('nobody holding', () => {
+  test('after both sides released as isolated (a cut-off node, then its peer stalled past deadping), the home node takes its groups back', () => {
+    // Seen in the namespace lab: lb1 was cut off and released; lb2 took over, then was paused for 600 ms (a VM
+    // pause), found its ping replies stale and lb1 dead, and released as well. Both were then stable, each heard the
+    // other hold nothing, and heartbeat's audit only logs 'No one owns our local resources!': the VIP stayed down.
+    const sim = new Sim();
+    sim.start('lb1', WITH_PING);
+    sim.start('lb2', WITH_PING);
+    const reach = new Map([['lb1', true], ['lb2', true]]);
+    pingNode(sim, reach);
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
+    sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
+    reach.set('lb1', false);
+    sim.until(() => sim.holder().join() === 'lb2', 3000);
+    reach.set('lb2', false);
+    sim.until(() => sim.holder().length === 0, 3000);
+    sim.link = () => true;
+    reach.set('lb1', true);
+    reach.set('lb2', true);
+    const healedAt = sim.now;
+    const took = sim.until(() => sim.holder().join() === 'lb1', 3000);
+    sim.run(2000);
+    expect(sim.holder()).toEqual(['lb1']);
+    // Once lb1's link has worked for lb2's dead time (500 ms) and both have said what they hold.
+    expect(took).toBeLessThan(500 + 200);
+    expect(sim.get('lb1').logs.some((l) => l.at >= healedAt && l.msg.startsWith('No one owns our local resources'))).toBe(true);
+  });
+});
+
 describe('crossed standby requests', () => {
   const LB2_GROUP = { ...VIP_GROUP, node: 'lb2', key: 'IPaddr::198.18.0.98/24/eth0', resources: [{ ...VIP_GROUP.resources[0]!, ip: '198.18.0.98', raw: 'IPaddr::198.18.0.98/24/eth0' }] };
 

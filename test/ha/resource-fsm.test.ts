@@ -54,3 +54,30 @@ describe('auto_failback after a healed partition', () => {
     expect(s.standby).toBe('me');
   });
 });
+
+describe('nobody holding our groups', () => {
+  const unowned = (over: Partial<fsm.RscState>): fsm.RscState => Object.assign(fsm.newRscState(), { rstate: 'stable', hold: fsm.NONE, otherHolds: fsm.NONE, otherStable: true, peerReported: true, ...over });
+
+  test('the home node takes them when its live, stable peer has reported holding none of them', () => {
+    const s = unowned({});
+    const seen: Seen = { sent: [], acts: [] };
+    fsm.rscTick(s, ctx('lb1', seen));
+    expect(seen.acts).toEqual([{ kind: 'acquire', groups: [VIP_GROUP.key], reason: 'req_our' }]);
+  });
+
+  test('but not on a stale view (no report since the peer came back or a standby moved things), nor while its link is not trusted', () => {
+    const cases: Array<[string, fsm.RscState, Partial<fsm.RscCtx>]> = [
+      ['no report since', unowned({ peerReported: false }), {}],
+      ['ping says we may be cut off', unowned({}), { canTakeOver: false }],
+      ['peer not alive', unowned({}), { peerAlive: false }],
+      ['peer in flux', unowned({ otherStable: false }), {}],
+      ['peer holds them', unowned({ otherHolds: fsm.FOREIGN }), {}],
+    ];
+    const acted = cases.filter(([, s, over]) => {
+      const seen: Seen = { sent: [], acts: [] };
+      fsm.rscTick(s, ctx('lb1', seen, over));
+      return seen.acts.length > 0;
+    });
+    expect(acted.map(([name]) => name)).toEqual([]);
+  });
+});
