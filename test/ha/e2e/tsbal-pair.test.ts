@@ -202,4 +202,42 @@ describe('tsbal pair with a ping node, partitioned', () => {
       await watch?.catch(() => undefined);
     }
   }, 15_000);
+
+  test('a holder stalled (SIGSTOP) past deadping while its peer was cut off: after the heal one node holds the VIP and serves', async () => {
+    // Caught with the test above's first form: lb2, paused across lb1's heal, woke to stale ping replies and a dead
+    // lb1 and released as cut off; lb1 had released too, and then nobody held the VIP for good.
+    const lb1 = pair.nodes.lb1;
+    const count = async (pattern: RegExp): Promise<number> => ((await lb1.log()).match(pattern) ?? []).length;
+    const [peerDeaths, pingDeaths, pingUps] = [await count(/node lb2: is dead/g), await count(/ping node \S+ is dead/g), await count(/ping node \S+ is up again/g)];
+    await pair.lab.setLink('lb1', false);
+    let paused = false;
+    try {
+      await waitFor('lb1 to declare lb2 and its ping node dead', async () => ((await count(/node lb2: is dead/g)) > peerDeaths && (await count(/ping node \S+ is dead/g)) > pingDeaths ? true : undefined), {
+        timeoutMs: 4 * DEADTIME_MS,
+        intervalMs: 10,
+      });
+      await waitForSoleHolder(pair.lab, 'lb2', 4 * DEADTIME_MS);
+      await pair.lab.killAll('lb2', 'SIGSTOP');
+      paused = true;
+      await sleep(DEADTIME_MS + 100); // past lb2's deadping, so it wakes to stale ping replies
+      await pair.lab.setLink('lb1', true);
+      // Wake lb2 as soon as lb1 hears its ping node: lb1 still waits to trust its link, and hears lb2 first.
+      await waitFor('lb1 to hear its ping node again', async () => ((await count(/ping node \S+ is up again/g)) > pingUps ? true : undefined), { timeoutMs: 3_000, intervalMs: 5 });
+      await pair.lab.killAll('lb2', 'SIGCONT');
+      paused = false;
+      // Never two holders; and once lb2 has acted on what it saw and lb1 trusts its link again, exactly one.
+      const doubles = await doubleOwnership(pair.lab, 3 * DEADTIME_MS);
+      expect(doubles, `two VIP holders after the stall\n${doubles.length > 0 ? await clusterReport(pair) : ''}`).toEqual([]);
+      const holder = await waitFor('one VIP holder after the stall', async () => {
+        const holders = await pair.lab.holders();
+        return holders.length === 1 ? holders[0] : undefined;
+      }, { timeoutMs: 2 * DEADTIME_MS, intervalMs: 20, describe: () => clusterReport(pair) });
+      await sleep(DEADTIME_MS);
+      expect(await pair.lab.holders()).toEqual([holder]);
+      expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
+    } finally {
+      if (paused) await pair.lab.killAll('lb2', 'SIGCONT');
+      await pair.lab.setLink('lb1', true);
+    }
+  }, 20_000);
 });
