@@ -1,0 +1,115 @@
+// `tsbal setup --node lb1 --peer lb2 --vip IP/BITS --iface IF --backend IP:PORT ...`: the manual steps of the classic
+// two-node recipe in one idempotent command (sysctl drop-in, /etc/ha.d, perlbal.conf, a systemd unit or rc.local hook).
+import { randomBytes } from 'node:crypto';
+import { defineCommand } from 'citty';
+import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
+import { parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
+import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
+import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
+import { actionLine, authkeysAdvice, shownContent, summaryLine } from '../setup/report.ts';
+import { selfInvocation } from '../runtime/self.ts';
+import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+
+/** Exit codes: 0 done (or nothing to do), 1 an error in what would be written or while writing, 2 bad flags. */
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+function execLine(exec: string | undefined): string[] {
+  if (exec !== undefined) return [exec];
+  const self = selfInvocation();
+  return [self.command, ...self.args];
+}
+
+function printDryRun(plan: SetupPlan, where: (p: string) => string): void {
+  for (const action of plan.actions) {
+    console.log(actionLine(action, where, true));
+    if (action.kind === 'create' || action.kind === 'replace') {
+      console.log(shownContent(action.file).replace(/^/gm, '    | ').trimEnd());
+    }
+  }
+}
+
+/** Writes the files and applies; true when anything changed (files, the live sysctl, the unit's state). */
+function carryOut(o: SetupOptions, plan: SetupPlan, where: (p: string) => string): boolean {
+  let changed = !planIsNoop(plan);
+  for (const action of plan.actions) {
+    applyAction(o.root, action);
+    console.log(actionLine(action, where, false));
+  }
+  if (!o.apply) {
+    console.log(`not applied  net.ipv4.ip_nonlocal_bind (${o.root === '/' ? '--no-apply' : '--root'}; ${SYSCTL_FILE} sets it at boot)`);
+  } else {
+    const sysctl = applyNonlocalBind();
+    if (sysctl === 'set') changed = true;
+    console.log(sysctl === 'set' ? 'applied      net.ipv4.ip_nonlocal_bind = 1' : 'unchanged    net.ipv4.ip_nonlocal_bind = 1 (already)');
+  }
+  if (o.init === 'systemd') {
+    const unitChanged = plan.actions.some((a) => a.file.path === SYSTEMD_UNIT && a.kind !== 'unchanged' && a.kind !== 'keep');
+    const outcome = o.apply && o.root === '/' ? enableSystemdUnit('tsbal.service', unitChanged) : 'not-applied';
+    if (outcome === 'enabled') changed = true;
+    if (outcome === 'enabled') console.log('enabled      tsbal.service (systemctl daemon-reload, systemctl enable)');
+    else if (outcome === 'already-enabled') console.log('unchanged    tsbal.service (already enabled)');
+    else if (outcome === 'not-running') console.log('note: systemd is not running here; enable the unit where it runs: systemctl enable tsbal.service');
+  }
+  return changed;
+}
+
+export default defineCommand({
+  meta: { name: 'setup', description: 'Set up this node of a two-node tsbal cluster: sysctl, /etc/ha.d, perlbal.conf and the service (idempotent)' },
+  args: {
+    ...logArgs,
+    node: { type: 'string', description: "this node's name, as uname -n says (required; e.g. lb1)" },
+    peer: { type: 'string', description: "the other node's name (required; e.g. lb2)" },
+    primary: { type: 'string', description: 'the node that holds the VIP when both are up (default: the first of the two names in sort order)' },
+    vip: { type: 'string', description: 'the virtual IP with its prefix (required; e.g. 192.0.2.10/24; default prefix /24)' },
+    iface: { type: 'string', description: 'interface for the VIP and the heartbeats (required; e.g. eth0)' },
+    'peer-ip': { type: 'string', description: "the peer's own address: heartbeats by ucast to it instead of bcast on --iface" },
+    backend: { type: 'string', description: 'a backend IP[:PORT] (default port 80); repeat the flag or separate with commas (required)' },
+    port: { type: 'string', description: 'the port the balancer listens on at the VIP (default 80)' },
+    'mgmt-port': { type: 'string', description: "Perlbal's management console on 127.0.0.1 (default 60000)" },
+    keepalive: { type: 'string', description: 'heartbeat interval (default 2 s; e.g. 500ms)' },
+    deadtime: { type: 'string', description: 'declare the peer dead after this long (default 10 s; more than twice keepalive)' },
+    ping: { type: 'string', description: 'a ping node (usually the gateway); repeat or separate with commas' },
+    'auto-failback': { type: 'string', description: 'on (default): the VIP goes back to its home node when it returns; off: it stays' },
+    auth: { type: 'string', description: 'sha1 (default) or md5: the HMAC of the heartbeats' },
+    'auth-key': { type: 'string', description: 'the shared key (default: the one in an existing authkeys, else a random one)' },
+    init: { type: 'string', description: 'systemd, rc.local or none (default: systemd where it runs, else rc.local; systemd with --root)' },
+    exec: { type: 'string', description: 'the tsbal path the unit or rc.local starts (default: this tsbal)' },
+    root: { type: 'string', description: 'write under this directory instead of / (packaging, images); applies nothing unless --apply' },
+    apply: { type: 'boolean', description: 'set net.ipv4.ip_nonlocal_bind now and enable the unit (default; --no-apply only writes files)' },
+    force: { type: 'boolean', description: 'replace files that exist with other content (each saved as .bak first)' },
+    'dry-run': { type: 'boolean', description: 'print what would be written and change nothing' },
+  },
+  run: ({ args, rawArgs }) =>
+    guarded(() => {
+      applyLogArgs(args);
+      const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping') };
+      const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local' });
+      if (!parsed.ok) throw new UsageError(`setup: ${parsed.errors.join('\n  ')}\n  (see tsbal setup --help)`, EXIT_USAGE);
+      const o = parsed.value;
+      const where = (path: string): string => underRoot(o.root, path);
+      try {
+        const existing = readExisting(o.root, plannedPaths(o));
+        const plan = planSetup(o, execLine(args.exec as string | undefined), existing, randomBytes(32).toString('hex'));
+        console.log(summaryLine(o));
+        for (const w of plan.warnings) console.error(w);
+        if (plan.errors.length > 0) {
+          for (const e of plan.errors) console.error(e);
+          throw new UsageError(`setup: ${plan.errors.length} error${plan.errors.length === 1 ? '' : 's'} in the files it would write; nothing was written`, EXIT_FAILED);
+        }
+        if (o.dryRun) {
+          printDryRun(plan, where);
+          console.log('dry run: nothing was written');
+          return;
+        }
+        const changed = carryOut(o, plan, where);
+        for (const line of authkeysAdvice(o, plan, where)) console.log(line);
+        if (!changed) console.log('nothing to change: this node is already set up with these flags');
+        console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
+          (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
+      } catch (error) {
+        if (error instanceof SetupError) throw new UsageError(error.message, EXIT_FAILED);
+        throw error;
+      }
+    }),
+});

@@ -1,0 +1,128 @@
+// The I/O of `tsbal setup`: read what is there, write what the plan says (atomically, with modes and backups), set the
+// live sysctl, and enable the systemd unit. Every failure is a SetupError of `path: message`.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ExistingFile, ExistingFiles, FileAction } from './plan.ts';
+
+export class SetupError extends Error {}
+
+const NONLOCAL_BIND = '/proc/sys/net/ipv4/ip_nonlocal_bind';
+
+function fail(path: string, what: string, error: unknown): never {
+  const e = error as NodeJS.ErrnoException;
+  throw new SetupError(`${path}: ${what}: ${e.code ?? ''}${e.code ? ' ' : ''}${e.message.replace(/^\w+: /, '')}`);
+}
+
+/** Where a target path lands: itself on a live system, under the staging directory with --root. */
+export function underRoot(root: string, path: string): string {
+  return root === '/' ? path : join(root, path);
+}
+
+export function readExisting(root: string, paths: readonly string[]): ExistingFiles {
+  const out = new Map<string, ExistingFile | null>();
+  for (const path of paths) {
+    const real = underRoot(root, path);
+    try {
+      const mode = statSync(real).mode;
+      out.set(path, { content: readFileSync(real, 'utf8'), mode: mode & 0o7777 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') out.set(path, null);
+      else fail(real, 'cannot read', error);
+    }
+  }
+  return out;
+}
+
+/** Write beside the target and rename over it, so a reader sees the old file or the new one, never half of one. */
+function writeAtomically(path: string, content: string, mode: number): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.tsbal-setup.${process.pid}`;
+  try {
+    // Created with the final mode (chmod again past the umask) before the secret is written into it.
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      chmodSync(tmp, mode);
+      writeSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    fail(path, 'cannot write', error);
+  }
+}
+
+export function applyAction(root: string, action: FileAction): void {
+  const path = underRoot(root, action.file.path);
+  switch (action.kind) {
+    case 'create':
+      writeAtomically(path, action.file.content, action.file.mode);
+      return;
+    case 'replace': {
+      const backup = underRoot(root, action.backup);
+      try {
+        copyFileSync(path, backup);
+        chmodSync(backup, statSync(path).mode & 0o7777);
+      } catch (error) {
+        fail(backup, 'cannot back up', error);
+      }
+      writeAtomically(path, action.file.content, action.file.mode);
+      return;
+    }
+    case 'chmod':
+      try {
+        chmodSync(path, action.file.mode);
+      } catch (error) {
+        fail(path, 'cannot chmod', error);
+      }
+      return;
+    case 'unchanged':
+    case 'keep':
+      return;
+  }
+}
+
+export type SysctlOutcome = 'set' | 'already';
+
+/** net.ipv4.ip_nonlocal_bind is per network namespace: this sets it for the namespace tsbal runs in. */
+export function applyNonlocalBind(): SysctlOutcome {
+  try {
+    if (readFileSync(NONLOCAL_BIND, 'utf8').trim() === '1') return 'already';
+    const fd = openSync(NONLOCAL_BIND, 'w');
+    try {
+      writeSync(fd, '1\n');
+    } finally {
+      closeSync(fd);
+    }
+    return 'set';
+  } catch (error) {
+    fail(NONLOCAL_BIND, 'cannot set net.ipv4.ip_nonlocal_bind=1', error);
+  }
+}
+
+/** sd_booted(): the test systemd itself uses. */
+export function systemdIsRunning(): boolean {
+  return existsSync('/run/systemd/system');
+}
+
+export type SystemdOutcome = 'enabled' | 'already-enabled' | 'not-running';
+
+function systemctl(args: string[]): { ok: boolean; output: string } {
+  const r = spawnSync('systemctl', args, { encoding: 'utf8', timeout: 30_000 });
+  return { ok: r.status === 0, output: `${r.stderr ?? ''}${r.stdout ?? ''}`.trim() || (r.error?.message ?? `exit ${r.status}`) };
+}
+
+export function enableSystemdUnit(unit: string, unitChanged: boolean): SystemdOutcome {
+  if (!systemdIsRunning()) return 'not-running';
+  if (unitChanged) {
+    const reload = systemctl(['daemon-reload']);
+    if (!reload.ok) throw new SetupError(`systemctl daemon-reload: ${reload.output}`);
+  }
+  if (systemctl(['is-enabled', '--quiet', unit]).ok) return 'already-enabled';
+  const enable = systemctl(['enable', unit]);
+  if (!enable.ok) throw new SetupError(`systemctl enable ${unit}: ${enable.output}`);
+  return 'enabled';
+}

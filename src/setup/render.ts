@@ -1,0 +1,164 @@
+// The text of every file `tsbal setup` writes, from the options alone. Pure, and deterministic (no dates, no
+// host facts), so a second run renders the same bytes and finds nothing to change.
+import { parseHaTime } from '../config/hacf.ts';
+import type { AuthMethodChoice, SetupOptions } from './options.ts';
+
+export const SYSCTL_FILE = '/etc/sysctl.d/60-tsbal.conf';
+export const HA_DIR = '/etc/ha.d';
+export const PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
+export const SYSTEMD_UNIT = '/etc/systemd/system/tsbal.service';
+export const RC_LOCAL = '/etc/rc.local';
+export const RC_LOCAL_PIDFILE = '/run/tsbal.pid';
+
+export interface ResolvedAuth {
+  method: AuthMethodChoice;
+  key: string;
+  source: 'flag' | 'existing' | 'generated';
+}
+
+/** A file setup wants on disk. `merge` files (rc.local) are shared with the admin: only a marked block is ours. */
+export interface DesiredFile {
+  path: string;
+  mode: number;
+  content: string;
+  secret: boolean;
+}
+
+const HEADER = (what: string): string =>
+  `# ${what}\n# Written by tsbal setup; edit freely: setup keeps a file that exists unless run with --force.\n`;
+
+export function renderSysctl(): string {
+  return `${HEADER('Lets the standby node bind the VIP before it holds it (read at boot by systemd-sysctl or procps).')}net.ipv4.ip_nonlocal_bind = 1\n`;
+}
+
+/** A heartbeat time back in the file's syntax: whole seconds bare, anything else in ms. */
+function haTimeText(ms: number): string {
+  return ms % 1000 === 0 ? String(ms / 1000) : `${ms}ms`;
+}
+
+export function renderHaCf(o: SetupOptions): string {
+  const deadtimeMs = parseHaTime(o.deadtime) ?? 10_000;
+  // heartbeat's advice is at least twice deadtime, and it warns below 10 s (the network may come up slowly at boot).
+  const initdead = haTimeText(Math.max(2 * deadtimeMs, 10_000));
+  const medium = o.peerIp === null ? `bcast ${o.iface}` : `ucast ${o.iface} ${o.peerIp}`;
+  const nodes = [o.node, o.peer].sort();
+  const lines = [
+    HEADER(`heartbeat cluster of ${nodes.join(' and ')}, read by tsbal run (and by heartbeat 3 itself).`),
+    'logfacility local0',
+    `keepalive ${o.keepalive}`,
+    `deadtime ${o.deadtime}`,
+    `initdead ${initdead}`,
+    medium,
+    `auto_failback ${o.autoFailback ? 'on' : 'off'}`,
+    ...nodes.map((n) => `node ${n}`),
+    ...o.ping.map((p) => `ping ${p}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderAuthkeys(auth: ResolvedAuth): string {
+  return `${HEADER('Shared secret of the cluster: the same file, mode 600, on both nodes.')}auth 1\n1 ${auth.method} ${auth.key}\n`;
+}
+
+export function renderHaResources(o: SetupOptions): string {
+  return `${HEADER('Resource groups; the same file on both nodes. The first name is the node that holds the VIP when it is up.')}${o.primary} IPaddr::${o.vip.ip}/${o.vip.cidr}/${o.iface}\n`;
+}
+
+export function renderNodeinfo(o: SetupOptions): string {
+  // heartbeat (and tsbal) take the first line as this node's name instead of uname -n; no comment allowed.
+  return `${o.node}\n`;
+}
+
+export function renderPerlbalConf(o: SetupOptions): string {
+  const lines = [
+    HEADER('Perlbal configuration, as in the classic two-node recipe; tsbal run serves it.'),
+    'CREATE POOL backends',
+    ...o.backends.map((b) => `  POOL backends ADD ${b}`),
+    '',
+    'CREATE SERVICE balancer',
+    `  SET listen          = ${o.vip.ip}:${o.port}`,
+    '  SET role            = reverse_proxy',
+    '  SET pool            = backends',
+    '  SET persist_client  = on',
+    '  SET persist_backend = on',
+    '  SET verify_backend  = on',
+    'ENABLE balancer',
+    '',
+    'CREATE SERVICE mgmt',
+    '  SET role   = management',
+    `  SET listen = 127.0.0.1:${o.mgmtPort}`,
+    'ENABLE mgmt',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** One word of a systemd command line or a shell line: quoted only when it must be. */
+export function quoteWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function renderSystemdUnit(exec: readonly string[]): string {
+  const start = [...exec, 'run'].map(quoteWord).join(' ');
+  return `${HEADER('tsbal: the proxy and the HA engine of this node.')}
+[Unit]
+Description=tsbal load balancer (perlbal.conf) and heartbeat-compatible HA (/etc/ha.d)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStartPre=${[...exec, 'check'].map(quoteWord).join(' ')}
+ExecStart=${start}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=2s
+LimitNOFILE=65536
+# Root, but only with what moving a VIP needs: ip addr (NET_ADMIN), arping (NET_RAW), ports below 1024.
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE
+AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+ProtectSystem=strict
+# The HA engine keeps its generation and control socket in /var/lib/tsbal (the default --state-dir).
+StateDirectory=tsbal
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK AF_PACKET
+RestrictNamespaces=yes
+LockPersonality=yes
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export const RC_BEGIN = '# BEGIN tsbal (managed by tsbal setup; this block is replaced on the next run)';
+export const RC_END = '# END tsbal';
+
+export function renderRcLocalBlock(exec: readonly string[]): string {
+  const run = [...exec, 'run', '--daemon', '--pidfile', RC_LOCAL_PIDFILE].map(quoteWord).join(' ');
+  return `${RC_BEGIN}\n${run}\n${RC_END}\n`;
+}
+
+/**
+ * rc.local belongs to the admin: replace our marked block if there is one, else add it before the final `exit 0`
+ * (rc.local must end with it), else at the end. A missing file becomes a minimal script.
+ */
+export function mergeRcLocal(existing: string | null, block: string): string {
+  if (existing === null || existing.trim() === '') return `#!/bin/sh -e\n\n${block}\nexit 0\n`;
+  const begin = existing.indexOf(RC_BEGIN);
+  const end = begin < 0 ? -1 : existing.indexOf(RC_END, begin);
+  if (begin >= 0 && end >= 0) {
+    const after = existing.indexOf('\n', end);
+    return existing.slice(0, begin) + block + (after < 0 ? '' : existing.slice(after + 1));
+  }
+  const text = existing.endsWith('\n') ? existing : `${existing}\n`;
+  const exit = /^[ \t]*exit 0[ \t]*$/gm;
+  let last: RegExpExecArray | null = null;
+  for (let m = exit.exec(text); m !== null; m = exit.exec(text)) last = m;
+  if (last === null) return `${text}\n${block}`;
+  return `${text.slice(0, last.index)}${block}\n${text.slice(last.index)}`;
+}

@@ -1,0 +1,46 @@
+// `tsbal setup --apply` sets net.ipv4.ip_nonlocal_bind for real, inside a network namespace of its own: the sysctl is
+// per network namespace, so the host's value is untouched. Files still go to a temporary --root.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_ENTRY, runCommand, type RunResult } from '../harness/cli.ts';
+
+const NS = `tsbalsetup-${process.pid}-${randomBytes(3).toString('hex')}`;
+const HOST_VALUE_FILE = '/proc/sys/net/ipv4/ip_nonlocal_bind';
+let root = '';
+let hostBefore = '';
+
+const inNs = (...argv: string[]): Promise<RunResult> => runCommand('ip', ['netns', 'exec', NS, ...argv]);
+const show = (r: RunResult): string => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+
+beforeAll(async () => {
+  hostBefore = readFileSync(HOST_VALUE_FILE, 'utf8');
+  root = mkdtempSync(join(tmpdir(), 'tsbal-setup-netns-'));
+  const add = await runCommand('ip', ['netns', 'add', NS]);
+  if (add.code !== 0) throw new Error(`ip netns add ${NS}: ${add.stderr}`);
+});
+
+afterAll(async () => {
+  await runCommand('ip', ['netns', 'delete', NS]);
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('tsbal setup applying the sysctl', () => {
+  test('sets ip_nonlocal_bind=1 in its network namespace only, and the second run finds it already set', async () => {
+    const before = await inNs('cat', HOST_VALUE_FILE);
+    expect(before.stdout.trim()).toBe('0');
+    const flags = ['--node', 'lb1', '--peer', 'lb2', '--vip', '198.18.0.99/24', '--iface', 'eth0', '--backend', '198.18.0.11', '--init', 'none'];
+    const first = await inNs(process.execPath, CLI_ENTRY, 'setup', ...flags, '--root', root, '--apply');
+    expect(first.code, show(first)).toBe(0);
+    expect(first.stdout).toContain('applied      net.ipv4.ip_nonlocal_bind = 1');
+    expect((await inNs('cat', HOST_VALUE_FILE)).stdout.trim()).toBe('1');
+    expect(readFileSync(HOST_VALUE_FILE, 'utf8')).toBe(hostBefore);
+
+    const second = await inNs(process.execPath, CLI_ENTRY, 'setup', ...flags, '--root', root, '--apply');
+    expect(second.code, show(second)).toBe(0);
+    expect(second.stdout).toContain('unchanged    net.ipv4.ip_nonlocal_bind = 1 (already)');
+    expect(second.stdout).toContain('nothing to change');
+  }, 30_000);
+});

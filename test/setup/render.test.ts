@@ -1,0 +1,85 @@
+import { describe, expect, test } from 'bun:test';
+import { readHaCf } from '../../src/config/hacf.ts';
+import { readHaResources } from '../../src/config/haresources.ts';
+import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
+import {
+  RC_BEGIN, RC_END, mergeRcLocal, quoteWord, renderHaCf, renderHaResources, renderPerlbalConf, renderRcLocalBlock, renderSystemdUnit,
+} from '../../src/setup/render.ts';
+import { shownContent } from '../../src/setup/report.ts';
+import { options } from './helpers.ts';
+
+const body = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+
+describe('rendered files', () => {
+  test('perlbal.conf is the tutorial layout: reverse_proxy on the VIP, the pool, persist/verify on, management on 127.0.0.1', () => {
+    const text = renderPerlbalConf(options({ backend: ['198.18.0.11:8080', '198.18.0.12'], port: '8000', 'mgmt-port': '6001' }));
+    const config = parsePerlbalConfig(text, { file: 'perlbal.conf' });
+    const balancer = config.services.find((s) => s.name === 'balancer')!;
+    expect(balancer).toMatchObject({ role: 'reverse_proxy', enabled: true, listen: { host: '198.18.0.99', port: 8000 }, pool: 'backends' });
+    expect(balancer.options).toMatchObject({ persist_client: true, persist_backend: true, verify_backend: true });
+    expect(config.services.find((s) => s.name === 'mgmt')).toMatchObject({ role: 'management', listen: { host: '127.0.0.1', port: 6001 } });
+    expect(config.pools.find((p) => p.name === 'backends')!.nodes.map((n) => `${n.host}:${n.port}`)).toEqual(['198.18.0.11:8080', '198.18.0.12:80']);
+  });
+
+  test('ha.cf: bcast by default, ucast to --peer-ip, both nodes sorted, ping nodes, initdead twice deadtime', () => {
+    expect(body(renderHaCf(options({ node: 'lb2', peer: 'lb1', ping: '198.18.0.1' })))).toEqual([
+      'logfacility local0', 'keepalive 2', 'deadtime 10', 'initdead 20', 'bcast eth0', 'auto_failback on', 'node lb1', 'node lb2', 'ping 198.18.0.1',
+    ]);
+    const ucast = renderHaCf(options({ 'peer-ip': '198.18.0.2', keepalive: '500ms', deadtime: '2', 'auto-failback': 'off' }));
+    expect(body(ucast)).toContain('ucast eth0 198.18.0.2');
+    expect(body(ucast)).toContain('initdead 10');
+    expect(body(ucast)).toContain('auto_failback off');
+    const parsed = readHaCf(ucast, 'ha.cf', { localNode: 'lb1' });
+    expect(parsed.diagnostics).toEqual([]);
+    expect(parsed.value).toMatchObject({ keepaliveMs: 500, deadtimeMs: 2000, nodes: ['lb1', 'lb2'] });
+  });
+
+  test('haresources names the home node and IPaddr with prefix and interface', () => {
+    const text = renderHaResources(options({ primary: 'lb2' }));
+    expect(body(text)).toEqual(['lb2 IPaddr::198.18.0.99/24/eth0']);
+    expect(readHaResources(text, 'haresources').value.groups[0]!.resources[0]).toMatchObject({ kind: 'ip', ip: '198.18.0.99', cidr: 24, iface: 'eth0' });
+  });
+
+  test('the unit runs this tsbal, reloads with HUP, restarts on failure and keeps only the network capabilities', () => {
+    const unit = renderSystemdUnit(['/opt/tsbal bin/tsbal']);
+    expect(unit).toContain("\nExecStart='/opt/tsbal bin/tsbal' run\n");
+    expect(unit).toContain('\nExecReload=/bin/kill -HUP $MAINPID\n');
+    expect(unit).toContain('\nRestart=on-failure\n');
+    expect(unit).toContain('\nCapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE\n');
+    expect(unit).toContain('\nAmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE\n');
+    expect(unit).toContain('AF_NETLINK AF_PACKET');
+    expect(unit).toContain('\nWantedBy=multi-user.target\n');
+  });
+
+  test('the rc.local block is added once: merging into its own output changes nothing', () => {
+    const block = renderRcLocalBlock(['/usr/local/bin/tsbal']);
+    expect(block).toBe(`${RC_BEGIN}\n/usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid\n${RC_END}\n`);
+    const fresh = mergeRcLocal(null, block);
+    expect(fresh).toBe(`#!/bin/sh -e\n\n${block}\nexit 0\n`);
+    expect(mergeRcLocal(fresh, block)).toBe(fresh);
+    const admin = '#!/bin/sh\necho one\nexit 0\n';
+    const once = mergeRcLocal(admin, block);
+    expect(mergeRcLocal(once, block)).toBe(once);
+    expect(once.split(RC_BEGIN).length).toBe(2);
+  });
+
+  test('a changed tsbal path replaces the old block in place, leaving the admin lines around it', () => {
+    const old = mergeRcLocal('#!/bin/sh\necho before\nexit 0\n', renderRcLocalBlock(['/old/tsbal']));
+    const updated = mergeRcLocal(old, renderRcLocalBlock(['/new/tsbal']));
+    expect(updated).toBe(`#!/bin/sh\necho before\n${renderRcLocalBlock(['/new/tsbal'])}\nexit 0\n`);
+  });
+
+  test('an rc.local without exit 0 gets the block at the end', () => {
+    expect(mergeRcLocal('#!/bin/sh\necho x', 'B\n')).toBe('#!/bin/sh\necho x\n\nB\n');
+  });
+
+  test('words are quoted for the shell and systemd only when they must be', () => {
+    expect(quoteWord('/usr/local/bin/tsbal')).toBe('/usr/local/bin/tsbal');
+    expect(quoteWord("it's")).toBe(`'it'\\''s'`);
+  });
+
+  test('--dry-run output hides the key', () => {
+    const shown = shownContent({ path: '/etc/ha.d/authkeys', mode: 0o600, secret: true, content: 'auth 1\n1 sha1 TopSecret\n' });
+    expect(shown).toBe('auth 1\n1 sha1 <secret>\n');
+  });
+});
