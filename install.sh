@@ -154,7 +154,8 @@ tsbal_install_main() {
   esac
   echo
   echo "Next step, on each load balancer node (as root):"
-  echo "  $run setup --node <name> ...    # e.g. --node lb1; see: $run setup --help"
+  echo "  $run setup --node lb1 --peer lb2 --vip <VIP>/<BITS> --iface eth0 --backend <IP:PORT> --backend <IP:PORT>"
+  echo "  (on lb2 the same with --node lb2 --peer lb1, after copying /etc/ha.d/authkeys from lb1; see: $run setup --help)"
   echo "Or try it first:  $run demo"
 
   if [ -n "$deps_failed" ]; then

@@ -89,7 +89,7 @@ describe('install.sh', () => {
     expect(sameBytes(installed, dist.seaX64)).toBe(true);
     expect(fs.statSync(installed).mode & 0o777).toBe(0o755);
     expect(result.stdout).toContain(`installed ${VERSION_LINE} to ${installed}`);
-    expect(result.stdout).toContain('setup --node <name>');
+    expect(result.stdout).toContain('setup --node lb1 --peer lb2 --vip <VIP>/<BITS> --iface eth0 --backend <IP:PORT>');
     expect(result.leftovers).toEqual([]);
     const run = await runCommand(installed, ['--version'], { env: {} });
     expect(run.stdout).toBe(`${VERSION_LINE}\n`);
