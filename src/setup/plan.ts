@@ -1,10 +1,8 @@
 // What `tsbal setup` will do, decided from the options and what is on disk now. Pure: the caller reads the
 // existing files and supplies the random key; the result is data that apply.ts carries out or --dry-run prints.
-import { readAuthKeys } from '../config/authkeys.ts';
-import { authkeysModeIsSafe } from '../config/authkeys.ts';
+import { authkeysModeIsSafe, readAuthKeys } from '../config/authkeys.ts';
 import { checkAcrossFiles } from '../config/crosscheck.ts';
-import type { ConfigDiagnostic } from '../config/errors.ts';
-import { formatDiagnostic } from '../config/errors.ts';
+import { formatDiagnostic, type ConfigDiagnostic } from '../config/errors.ts';
 import { readHaCf } from '../config/hacf.ts';
 import { readHaResources } from '../config/haresources.ts';
 import { warningsOf } from '../config/diagnostics.ts';

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTsbal, type RunResult } from '../harness/cli.ts';
+import { runCommand, runTsbal, type RunResult } from '../harness/cli.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -88,6 +88,15 @@ describe('tsbal setup --root', () => {
     expect(readFileSync(authkeys, 'utf8')).toEndWith('\nauth 1\n1 sha1 Other\n');
     expect(mode(authkeys)).toBe('600');
     expect(mode(`${authkeys}.bak`)).toBe('600');
+  }, 30_000);
+
+  test('the unit passes systemd-analyze verify and starts the --exec path', async () => {
+    const root = tmpRoot();
+    expect((await setup(root, '--exec', '/bin/true')).code).toBe(0);
+    const unit = join(root, 'etc/systemd/system/tsbal.service');
+    expect(readFileSync(unit, 'utf8')).toContain('\nExecStart=/bin/true run\n');
+    const verify = await runCommand('systemd-analyze', ['verify', unit], { timeoutMs: 20_000 });
+    expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
   }, 30_000);
 
   test('--dry-run prints the files without the key and writes nothing', async () => {

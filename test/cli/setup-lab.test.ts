@@ -1,0 +1,73 @@
+// End to end: the files `tsbal setup` writes for lb1 and lb2 make a working cluster. Each node runs setup in its own
+// namespace of the lab (whose lb namespaces start with ip_nonlocal_bind=0, so setup's --apply is what lets lb2 listen on
+// the VIP it does not hold), then `tsbal run` on those files; a client gets answers from the backends through the VIP.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_ENTRY } from '../harness/cli.ts';
+import { createLab, LAB_ADDRESSES, LAB_VIP, type Lab } from '../harness/netns.ts';
+import { waitFor, type ProcHandle } from '../harness/proc.ts';
+import { startBackends, type Backends } from '../harness/web.ts';
+
+let lab: Lab | null = null;
+let backends: Backends | null = null;
+let base = '';
+const nodes: ProcHandle[] = [];
+
+beforeAll(async () => {
+  base = mkdtempSync(join(tmpdir(), 'tsbal-setup-lab-'));
+  lab = await createLab({ nonlocalBind: false });
+  backends = await startBackends(lab);
+}, 30_000);
+
+afterAll(async () => {
+  for (const node of nodes) node.kill('SIGKILL');
+  backends?.stop();
+  await lab?.teardown();
+  rmSync(base, { recursive: true, force: true });
+});
+
+async function setupNode(self: 'lb1' | 'lb2', peer: 'lb1' | 'lb2'): Promise<string> {
+  const root = join(base, self);
+  const flags = [
+    '--node', self, '--peer', peer, '--vip', `${LAB_VIP}/24`, '--iface', 'eth0',
+    '--backend', `${LAB_ADDRESSES.web1}:80,${LAB_ADDRESSES.web2}:80`, '--keepalive', '200ms', '--deadtime', '1',
+    '--root', root, '--apply', '--init', 'none',
+  ];
+  const r = await lab!.exec(self, [process.execPath, CLI_ENTRY, 'setup', ...flags], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`setup on ${self}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+  return root;
+}
+
+describe('a cluster from tsbal setup', () => {
+  test('both nodes start on the written files, lb1 takes the VIP, and the VIP serves the backends', async () => {
+    const root1 = await setupNode('lb1', 'lb2');
+    // The documented step: copy lb1's key to lb2 before running setup there, which keeps it.
+    mkdirSync(join(base, 'lb2/etc/ha.d'), { recursive: true });
+    copyFileSync(join(root1, 'etc/ha.d/authkeys'), join(base, 'lb2/etc/ha.d/authkeys'));
+    const root2 = await setupNode('lb2', 'lb1');
+    for (const host of ['lb1', 'lb2'] as const) {
+      expect((await lab!.exec(host, ['cat', '/proc/sys/net/ipv4/ip_nonlocal_bind'])).stdout.trim(), host).toBe('1');
+    }
+    for (const [host, root] of [['lb1', root1], ['lb2', root2]] as const) {
+      const args = ['run', '-c', join(root, 'etc/perlbal/perlbal.conf'), '--ha-dir', join(root, 'etc/ha.d'), '--state-dir', join(root, 'state')];
+      mkdirSync(join(root, 'state'), { recursive: true });
+      nodes.push(lab!.spawn(host, [process.execPath, CLI_ENTRY, ...args], { label: `tsbal ${host}` }));
+    }
+    const logs = (): string => nodes.map((n) => `${n.label} exit ${JSON.stringify(n.exit())}:\n${n.stdout()}${n.stderr()}`).join('\n');
+    await waitFor('lb1 to hold the VIP', async () => ((await lab!.holders()).join() === 'lb1' ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      describe: async () => `holders [${(await lab!.holders()).join()}]\n${logs()}`,
+    });
+    expect(nodes.map((n) => n.exit())).toEqual([null, null]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const r = await lab!.exec('client', ['curl', '-sS', '--max-time', '2', `http://${LAB_VIP}/`], { timeoutMs: 5_000 });
+      expect(r.code, `${r.stderr}\n${logs()}`).toBe(0);
+      seen.add(r.stdout.trim());
+    }
+    expect([...seen].every((s) => s === 'web1' || s === 'web2'), [...seen].join()).toBe(true);
+  }, 40_000);
+});
