@@ -99,6 +99,7 @@ export default defineCommand({
         }
         if (o.dryRun) {
           printDryRun(plan, where);
+          if (o.apply) console.log('would apply  net.ipv4.ip_nonlocal_bind = 1' + (o.init === 'systemd' && o.root === '/' ? ', systemctl enable tsbal.service' : ''));
           console.log('dry run: nothing was written');
           return;
         }

@@ -120,6 +120,8 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 # The HA engine keeps its generation and control socket in /var/lib/tsbal (the default --state-dir).
 StateDirectory=tsbal
+# ha.cf may name a logfile or debugfile (heartbeat's own default place is /var/log).
+ReadWritePaths=-/var/log
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
