@@ -3,7 +3,7 @@
 // backend would: the connection is kept for the next request, or closed.
 import { accessLogLine } from './access-log.ts';
 import { clientExchangeDone, type ClientConn } from './client.ts';
-import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
+import { generatedResponse, simplePage, type GeneratedResponseOptions } from './errors.ts';
 import { clientGone } from './failures.ts';
 import type { RequestHead } from './http/request.ts';
 import { countResponse } from './management/stats.ts';
@@ -17,12 +17,22 @@ export function sendGenerated(c: ClientConn, status: number, message: string, re
   sendOwn(c, requestRead, req, (o) => generatedResponse(status, message, o));
 }
 
+/** May the connection stay open after this answer? `requestRead`: the request body (if any) has been read. */
+export function keepAliveFor(c: ClientConn, req: RequestHead | null, requestRead: boolean): boolean {
+  const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
+  // persist_client is the accepting service's (a selector's, for requests it handed over), as in Perlbal.
+  return requestRead && wants && c.listener.opts.persistClient && !c.ended && !c.svc.engine.draining;
+}
+
+/** Perlbal's _simple_response page from the current service (a web_server's 404, 403, listing disabled). */
+export function sendSimplePage(c: ClientConn, req: RequestHead, status: number, message: string): void {
+  sendOwn(c, req.framing.kind === 'none', req, (o) => simplePage(status, message, o));
+}
+
 function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {
   if (c.phase === 'closed' || c.phase === 'closing') return;
   const svc = c.svc;
-  const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
-  // persist_client is the accepting service's (a selector's, for requests it handed over), as in Perlbal.
-  const keepAlive = requestRead && wants && c.listener.opts.persistClient && !c.ended && !svc.engine.draining;
+  const keepAlive = keepAliveFor(c, req, requestRead);
   c.socket.write(
     build({
       keepAlive,

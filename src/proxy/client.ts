@@ -12,6 +12,7 @@ import { readBody } from './http/body.ts';
 import { parseRequestHead } from './http/request.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
+import { serveStatic } from './webserver/serve.ts';
 
 export type ClientPhase =
   /** Waiting for / reading a request head (a kept-alive connection between requests, too). */
@@ -61,6 +62,8 @@ export interface ClientConn {
   feeding: boolean;
   deadline: number;
   requests: number;
+  /** A web_server response streaming from a file: closes the file when the client goes away first. */
+  abortStatic: (() => void) | null;
 }
 
 export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
@@ -96,6 +99,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     feeding: false,
     deadline: engine.now + opts.headerTimeoutMs,
     requests: 0,
+    abortStatic: null,
   };
   engine.clients.add(c);
   socket.on('data', (chunk: Buffer) => feed(c, chunk, 0));
@@ -204,6 +208,12 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     req = handed;
     c.svc = route.svc;
     c.forward = route.forward;
+  }
+  const web = c.svc.web;
+  if (web !== null) {
+    // Answered from disk, now or later; bytes after the head (pipelined requests, an unread body) wait in the stash.
+    serveStatic(c, req, web);
+    return afterHead(c, scan, buf);
   }
   c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
   c.deadline = c.phase === 'body' ? svc.engine.now + c.svc.opts.idleTimeoutMs : 0;
@@ -337,6 +347,10 @@ function onClose(c: ClientConn): void {
   c.x = null;
   c.stash = null;
   if (x !== null) clientGone(x);
+  if (c.abortStatic !== null) {
+    c.abortStatic();
+    c.abortStatic = null;
+  }
   const engine = c.svc.engine;
   if (engine.draining && engine.clients.size === 0 && engine.onDrained !== null) engine.onDrained();
 }

@@ -13,6 +13,7 @@ import { reverseProxyOptions, unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
+import { webServerOptions } from './webserver/options.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 
 export interface ListenerInfo {
@@ -76,7 +77,7 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       await bind(svc, svc.opts.listen);
       const addr = svc.server!.address();
       const shown = typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : `${host}:${port}`;
-      const what = svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
+      const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
       log.info(`service ${svc.name} listening on ${shown} (${what})`);
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
@@ -125,6 +126,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     svc.enabled = model.enabled;
     services.push(svc);
     if (model.role === 'selector') selectors.push([svc, model]);
+    if (model.role === 'web_server') svc.web = webServerOptions(model);
   }
   const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
   for (const [svc, model] of selectors) svc.selector = { rules: compileSelector(model), services: byName };

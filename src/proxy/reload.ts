@@ -16,6 +16,7 @@ import { reverseProxyOptions, serviceWarnings, type ReverseProxyOptions } from '
 import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan } from './reload-plan.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { compileSelector } from './selector.ts';
+import { webServerOptions } from './webserver/options.ts';
 import { newServiceRuntime, type ServiceNode, type ServiceRuntime } from './service.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
@@ -77,6 +78,7 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
       const fresh = newServiceRuntime(t.engine, opts, null, compileRequestHooks(model, next));
       fresh.enabled = model.enabled;
       if (model.role === 'selector') fresh.selector = { rules: compileSelector(model), services: new Map() };
+      if (model.role === 'web_server') fresh.web = webServerOptions(model);
       prepared.push({ model, fresh, existing: running.get(model.name) });
     } catch (error) {
       errors.push(`${where(model)}: service ${model.name}: ${(error as Error).message}`);

@@ -2,6 +2,7 @@
 // cannot serve rather than leave a port silently unbound) and by `tsbal check` (which says so before a restart does).
 import type { SourceLocation } from '../config/errors.ts';
 import type { Role, ServiceModel } from '../config/model.ts';
+import { webServerRefusals } from './webserver/options.ts';
 
 export type RoleSupport = 'served' | 'skipped' | 'refused';
 
@@ -10,7 +11,8 @@ const SUPPORT: Record<Role, RoleSupport> = {
   // The console (src/proxy/management/): Perlbal's line protocol, plus Prometheus metrics on GET /metrics.
   management: 'served',
   selector: 'served',
-  web_server: 'refused',
+  // Static files from docroot (src/proxy/webserver/); PUT, DELETE and ?? concatenation are refused at load.
+  web_server: 'served',
   upload_tracker: 'refused',
   echo: 'refused',
 };
@@ -40,7 +42,7 @@ const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
   reverse_proxy: ['accesscontrol', 'redirect'],
   management: [],
   selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect'],
-  web_server: [],
+  web_server: ['accesscontrol', 'redirect'],
   upload_tracker: [],
   echo: [],
 };
@@ -93,7 +95,7 @@ export function unservableTargets(services: readonly ServiceModel[]): Array<{ lo
       if (target === undefined || takesRequests(target.role)) continue;
       out.push({
         loc: t.loc,
-        message: `selector ${s.name}: ${t.what} hands requests to ${target.name}, a ${target.role ?? 'role-less'} service, which this version of tsbal run does not serve (it serves reverse_proxy and selector targets)`,
+        message: `selector ${s.name}: ${t.what} hands requests to ${target.name}, a ${target.role ?? 'role-less'} service, which this version of tsbal run does not serve (it serves reverse_proxy, web_server and selector targets)`,
       });
     }
   }
@@ -124,5 +126,9 @@ export function unenforcedPlugins(services: readonly ServiceModel[]): Unenforced
 
 /** Everything that makes `tsbal run` refuse a config Perlbal would run (besides refused roles), as located messages. */
 export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: SourceLocation; message: string }> {
-  return [...unservableTargets(services), ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message }))];
+  return [
+    ...unservableTargets(services),
+    ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message })),
+    ...servedServices(services).flatMap(webServerRefusals),
+  ];
 }

@@ -10,6 +10,7 @@ import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
+import type { WebServerOptions } from './webserver/options.ts';
 import { newNodeStats, newServiceStats, type NodeStats, type ServiceStats } from './management/stats.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
 
@@ -53,6 +54,8 @@ export interface ServiceRuntime {
   hooks: readonly RequestHook[];
   /** For a selector: its rules and every service it may hand a request to (by name); null for a reverse_proxy. */
   selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
+  /** For a web_server: what it serves; null for other roles. */
+  web: WebServerOptions | null;
   server: Server | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
@@ -116,6 +119,7 @@ export function newServiceRuntime(
     accessLog,
     hooks,
     selector: null,
+    web: null,
     server: null,
     bindError: null,
     enabled: true,

@@ -38,12 +38,12 @@ describe('tsbal check', () => {
   test('a service tsbal run refuses is an error, with its line; the management console is served', async () => {
     const dir = tutorial();
     const conf = join(dir, 'perlbal.conf');
-    writeFileSync(conf, `${readFileSync(conf, 'utf8')}CREATE SERVICE files\n  SET role = web_server\n  SET listen = 127.0.0.1:8081\n  SET docroot = /tmp\nENABLE files\n`);
+    writeFileSync(conf, `${readFileSync(conf, 'utf8')}CREATE SERVICE tracker\n  SET role = upload_tracker\n  SET listen = 127.0.0.1:8081\nENABLE tracker\n`);
     const r = await runTsbal(['check', '-c', conf, '--ha-dir', dir, '--node', 'lb1.example.com']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(
-      'perlbal.conf:43: service files: role web_server is not served by this version of tsbal run, which refuses to start with it',
+      'perlbal.conf:43: service tracker: role upload_tracker is not served by this version of tsbal run, which refuses to start with it',
     );
     // The selector, its targets and the management console are served.
     expect(r.stderr).not.toContain('mgmt: role');

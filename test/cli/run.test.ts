@@ -87,24 +87,24 @@ describe('tsbal run', () => {
 
   test('a service whose role is not served yet is refused, naming the role', async () => {
     const path = join(dir, 'web.conf');
-    writeFileSync(path, `CREATE SERVICE files\n  SET role = web_server\n  SET listen = 127.0.0.1:${await closedPort()}\n  SET docroot = ${dir}\nENABLE files\n`);
+    writeFileSync(path, `CREATE SERVICE tracker\n  SET role = upload_tracker\n  SET listen = 127.0.0.1:${await closedPort()}\nENABLE tracker\n`);
     const r = await runTsbal(['run', '-c', path]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${path}:1: service files: role web_server is not supported`);
+    expect(r.stderr).toContain(`${path}:1: service tracker: role upload_tracker is not supported`);
   });
 
   test('a selector that would hand requests to a service tsbal does not serve is refused at that VHOST line', async () => {
     const path = join(dir, 'selector-web.conf');
     writeFileSync(
       path,
-      `LOAD vhosts\nCREATE SERVICE files\n  SET role = web_server\n  SET docroot = ${dir}\n` +
+      `LOAD vhosts\nCREATE SERVICE files\n  SET role = upload_tracker\n` +
         `CREATE SERVICE sel\n  SET role = selector\n  SET listen = 127.0.0.1:${await closedPort()}\n  SET plugins = vhosts\n` +
         '  VHOST * = files\nENABLE sel\n',
     );
     const r = await runTsbal(['run', '-c', path]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      `${path}:9: selector sel: VHOST * hands requests to files, a web_server service, which this version of tsbal run does not serve`,
+      `${path}:8: selector sel: VHOST * hands requests to files, a upload_tracker service, which this version of tsbal run does not serve`,
     );
   });
 

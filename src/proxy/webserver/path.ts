@@ -1,0 +1,43 @@
+// Which file a web_server request names (Perlbal's ClientHTTPBase _serve_request, before any disk access): the
+// target %-decoded as Perlbal's durl does, refused when it could climb out of the docroot, the query chopped.
+// Pure: strings in, a decision out. Paths are byte strings (one char per byte, latin1), as Perl sees them.
+
+export type TargetDecision =
+  /** `uri`: decoded, query removed; always starts with `/` and has no `..` segment. */
+  | { kind: 'path'; uri: string }
+  /** Answered without touching the disk (Perlbal's _simple_response). */
+  | { kind: 'page'; status: 403 | 500; message: string };
+
+const HEX = /%([0-9A-Fa-f]{2})/g;
+
+/** Perlbal::Util::durl: every %XX becomes its byte; `+` stays `+`. */
+export function percentDecode(s: string): string {
+  return s.replace(HEX, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+const BOGUS: TargetDecision = { kind: 'page', status: 403, message: 'Bogus URL' };
+
+/**
+ * Perlbal refuses `/../` and targets not starting with `/` (403 Bogus URL). It lets a trailing `/..` through
+ * (`GET /..` lists or serves the docroot's parent); tsbal refuses every `..` segment, and NUL bytes, the same way.
+ */
+export function resolveTarget(target: string): TargetDecision {
+  const decoded = percentDecode(target);
+  if (!decoded.startsWith('/') || decoded.includes('/../')) return BOGUS;
+  if (decoded.includes('??')) {
+    // enable_concatenate_get is refused at config load, so this is always Perlbal's "not enabled" answer.
+    const m = /^(.+)\?\?(.+)$/s.exec(decoded);
+    if (m === null || !m[1]!.endsWith('/')) return { kind: 'page', status: 500, message: 'Base directory (before ??) must end in slash.' };
+    return { kind: 'page', status: 403, message: "Multiple file serving isn't enabled" };
+  }
+  // Perl's `s/\?.*//`: `.` stops at a newline.
+  const uri = decoded.replace(/\?[^\n]*/, '');
+  if (uri.includes('\0') || uri.split('/').includes('..')) return BOGUS;
+  return { kind: 'path', uri };
+}
+
+/** Is `real` (a resolved path) the directory `root` (resolved too) or inside it? */
+export function isInside(root: string, real: string): boolean {
+  if (real === root) return true;
+  return real.startsWith(root.endsWith('/') ? root : `${root}/`);
+}

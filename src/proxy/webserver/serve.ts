@@ -1,0 +1,253 @@
+// Serving a web_server request from disk: open (never blocking on a FIFO), prove the opened file lies inside the
+// docroot after every symlink, then answer from decide.ts and stream the bytes with back-pressure (one 64 KiB read
+// in flight, the next only once the socket has drained). Memory per connection is bounded whatever the file size.
+import { close, constants, fstat, open, read, readdir, readlink, realpath, stat, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
+import { accessLogLine } from '../access-log.ts';
+import { abortClient, clientExchangeDone, type ClientConn } from '../client.ts';
+import { keepAliveFor, sendSimplePage } from '../client-answer.ts';
+import { getField } from '../http/fields.ts';
+import { requestTarget, type RequestHead } from '../http/request.ts';
+import { countResponse } from '../management/stats.ts';
+import { fileAnswer, listingFields, listingPage, responseHead, type DirEntry } from './decide.ts';
+import { isInside, resolveTarget } from './path.ts';
+import type { WebServerOptions } from './options.ts';
+
+const openAsync = promisify(open);
+const fstatAsync = promisify(fstat);
+const closeAsync = promisify(close);
+const statAsync = promisify(stat);
+const CHUNK = 64 * 1024;
+/** O_NONBLOCK: opening a FIFO in the docroot must not park a thread-pool thread forever (regular files ignore it). */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+type Opened = { kind: 'ok'; fd: number; st: Stats } | { kind: 'error'; status: 403 | 404 | 500; why: string };
+
+const bytes = (latin1: string): Buffer => Buffer.from(latin1, 'latin1');
+
+function errnoStatus(e: unknown): 403 | 404 | 500 {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP') return 404;
+  if (code === 'EACCES' || code === 'EPERM') return 403;
+  return 500;
+}
+
+function realpathBytes(path: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    realpath(bytes(path), { encoding: 'buffer' }, (err, p) => (err === null ? resolve(p.toString('latin1')) : reject(err))),
+  );
+}
+
+/** Where the open file really is: /proc/self/fd on Linux (no race with a symlink swapped after the check), else realpath. */
+function openedPath(fd: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' }, (err, p) => {
+      if (err === null) resolve(p.toString('latin1'));
+      else realpathBytes(path).then(resolve, reject);
+    }),
+  );
+}
+
+async function openInside(root: string, path: string): Promise<Opened> {
+  let fd: number;
+  try {
+    fd = await openAsync(bytes(path), OPEN_FLAGS);
+  } catch (e) {
+    return { kind: 'error', status: errnoStatus(e), why: (e as Error).message };
+  }
+  try {
+    const real = await openedPath(fd, path);
+    if (!isInside(root, real)) {
+      await closeAsync(fd);
+      return { kind: 'error', status: 403, why: `resolves outside the docroot (${real})` };
+    }
+    return { kind: 'ok', fd, st: await fstatAsync(fd) };
+  } catch (e) {
+    close(fd, () => {});
+    return { kind: 'error', status: errnoStatus(e), why: (e as Error).message };
+  }
+}
+
+function gone(c: ClientConn): boolean {
+  return c.phase === 'closed' || c.phase === 'closing';
+}
+
+function record(c: ClientConn, req: RequestHead, status: number, bodyBytes: number, startMs: number): void {
+  const svc = c.svc;
+  countResponse(svc.stats, status, bodyBytes);
+  const accessLog = svc.accessLog ?? c.listener.accessLog;
+  if (accessLog === null) return;
+  accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes, backend: null, backendStatus: null, seconds: (performance.now() - startMs) / 1000, attempts: 0 }));
+}
+
+function page(c: ClientConn, req: RequestHead, status: number, message: string, why: string, startMs: number): void {
+  if (gone(c)) return;
+  if (status >= 400) c.svc.engine.log.debug(`${c.svc.name}: ${status} to ${c.peerIp} for ${requestTarget(req)}: ${why}`);
+  record(c, req, status, 0, startMs);
+  sendSimplePage(c, req, status, message);
+}
+
+/** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
+export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptions): void {
+  const startMs = performance.now();
+  c.phase = 'wait';
+  c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // Perlbal: PUT and DELETE are 403 unless enabled (they cannot be here), any other method 400.
+    const status = req.method === 'PUT' || req.method === 'DELETE' ? 403 : 400;
+    page(c, req, status, '', `method ${req.method}`, startMs);
+    return;
+  }
+  const target = resolveTarget(requestTarget(req));
+  if (target.kind === 'page') {
+    page(c, req, target.status, target.message, target.message, startMs);
+    return;
+  }
+  serveUri(c, req, web, target.uri, startMs).catch((e: Error) => {
+    c.svc.engine.log.warn(`${c.svc.name}: serving ${target.uri}: ${e.message}`);
+    if (c.phase === 'wait' && c.x === null) page(c, req, 500, '', e.message, startMs);
+    else abortClient(c);
+  });
+}
+
+async function serveUri(c: ClientConn, req: RequestHead, web: WebServerOptions, uri: string, startMs: number): Promise<void> {
+  let root: string;
+  try {
+    // Per request, so a docroot that is a symlink (`current -> releases/42`) can be switched under a running server.
+    root = await realpathBytes(web.docroot);
+  } catch (e) {
+    page(c, req, 404, '', `docroot ${web.docroot}: ${(e as Error).message}`, startMs);
+    return;
+  }
+  const path = web.docroot + uri;
+  const o = await openInside(root, path);
+  if (gone(c)) {
+    if (o.kind === 'ok') close(o.fd, () => {});
+    return;
+  }
+  if (o.kind === 'error') {
+    page(c, req, o.status, '', o.why, startMs);
+    return;
+  }
+  if (o.st.isFile()) {
+    await sendFile(c, req, o.fd, o.st, path, startMs);
+    return;
+  }
+  await closeAsync(o.fd);
+  if (!o.st.isDirectory()) {
+    // A FIFO, socket or device node: Perlbal never answers; tsbal refuses.
+    page(c, req, 403, '', 'not a regular file or directory', startMs);
+    return;
+  }
+  for (const name of web.indexFiles) {
+    const candidate = `${path}/${name}`;
+    const idx = await openInside(root, candidate);
+    if (idx.kind === 'ok' && idx.st.isFile() && !gone(c)) {
+      await sendFile(c, req, idx.fd, idx.st, candidate, startMs);
+      return;
+    }
+    if (idx.kind === 'ok') await closeAsync(idx.fd);
+    if (gone(c)) return;
+  }
+  if (!web.dirindexing) {
+    page(c, req, 200, 'Directory listing disabled', '', startMs);
+    return;
+  }
+  await sendListing(c, req, path, uri, o.st, startMs);
+}
+
+async function dirEntries(path: string): Promise<DirEntry[]> {
+  const dirents = await new Promise<import('node:fs').Dirent[]>((resolve, reject) =>
+    readdir(bytes(path), { withFileTypes: true }, (err, d) => (err === null ? resolve(d) : reject(err))),
+  );
+  const out: DirEntry[] = [];
+  for (const d of dirents) {
+    // Perlbal's `-d` follows symlinks.
+    let isDir = d.isDirectory();
+    if (d.isSymbolicLink()) isDir = await statAsync(Buffer.concat([bytes(`${path}/`), Buffer.from(d.name)])).then((s) => s.isDirectory(), () => false);
+    out.push({ name: d.name, isDir });
+  }
+  return out;
+}
+
+async function sendListing(c: ClientConn, req: RequestHead, path: string, uri: string, st: Stats, startMs: number): Promise<void> {
+  const body = Buffer.from(listingPage(bytes(uri).toString('utf8'), await dirEntries(path)), 'utf8');
+  if (gone(c)) return;
+  const svc = c.svc;
+  const keepAlive = keepAliveFor(c, req, true);
+  const head = responseHead(200, listingFields(st.mtimeMs, Date.now(), svc.opts.serverTokens, body.length), { keepAlive, keepAliveTimeoutSec: svc.keepAliveTimeoutSec });
+  const isHead = req.method === 'HEAD';
+  c.socket.write(isHead ? head : Buffer.concat([head, body]));
+  record(c, req, 200, isHead ? 0 : body.length, startMs);
+  clientExchangeDone(c, keepAlive);
+}
+
+async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, path: string, startMs: number): Promise<void> {
+  const svc = c.svc;
+  const answer = fileAnswer(
+    { path, size: st.size, mtimeMs: st.mtimeMs },
+    { ims: getField(req.fields, 'if-modified-since') ?? null, range: getField(req.fields, 'range') ?? null, nowMs: Date.now(), serverTokens: svc.opts.serverTokens },
+  );
+  const keepAlive = keepAliveFor(c, req, true);
+  const head = responseHead(answer.status, answer.fields, { keepAlive, keepAliveTimeoutSec: svc.keepAliveTimeoutSec });
+  const body = answer.body;
+  if (req.method === 'HEAD' || body === null || body.end < body.start) {
+    await closeAsync(fd);
+    if (gone(c)) return;
+    c.socket.write(head);
+    record(c, req, answer.status, 0, startMs);
+    clientExchangeDone(c, keepAlive);
+    return;
+  }
+  const s: Sending = { c, req, fd, pos: body.start, remaining: body.end - body.start + 1, keepAlive, status: answer.status, sent: 0, startMs };
+  c.abortStatic = () => close(fd, () => {});
+  c.socket.cork();
+  c.socket.write(head);
+  pump(s);
+  c.socket.uncork();
+}
+
+interface Sending {
+  c: ClientConn;
+  req: RequestHead;
+  fd: number;
+  pos: number;
+  remaining: number;
+  keepAlive: boolean;
+  status: number;
+  sent: number;
+  startMs: number;
+}
+
+function pump(s: Sending): void {
+  const c = s.c;
+  read(s.fd, Buffer.allocUnsafe(Math.min(CHUNK, s.remaining)), 0, Math.min(CHUNK, s.remaining), s.pos, (err, n, buf) => {
+    if (gone(c) || c.abortStatic === null) return;
+    if (err !== null || n === 0) {
+      // The file shrank (or failed) after its length went out: the response cannot be completed, cut it.
+      c.svc.engine.log.warn(`${c.svc.name}: ${err?.message ?? 'file shorter than its Content-Length'}; connection cut`);
+      finishSending(s);
+      abortClient(c);
+      return;
+    }
+    s.pos += n;
+    s.remaining -= n;
+    s.sent += n;
+    c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
+    const flushed = c.socket.write(n === buf.length ? buf : buf.subarray(0, n));
+    if (s.remaining === 0) {
+      finishSending(s);
+      record(c, s.req, s.status, s.sent, s.startMs);
+      clientExchangeDone(c, s.keepAlive);
+    } else if (flushed) {
+      pump(s);
+    } else {
+      c.socket.once('drain', () => pump(s));
+    }
+  });
+}
+
+function finishSending(s: Sending): void {
+  s.c.abortStatic = null;
+  close(s.fd, () => {});
+}
