@@ -25,8 +25,8 @@ export function keepAliveFor(c: ClientConn, req: RequestHead | null, requestRead
 }
 
 /** Perlbal's _simple_response page from the current service (a web_server's 404, 403, listing disabled). */
-export function sendSimplePage(c: ClientConn, req: RequestHead, status: number, message: string): void {
-  sendOwn(c, req.framing.kind === 'none', req, (o) => simplePage(status, message, o));
+export function sendSimplePage(c: ClientConn, req: RequestHead, status: number, message: string, english?: string): void {
+  sendOwn(c, req.framing.kind === 'none', req, (o) => simplePage(status, message, o, english));
 }
 
 function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {

@@ -84,7 +84,8 @@ function page(c: ClientConn, req: RequestHead, status: number, message: string, 
   if (gone(c)) return;
   if (status >= 400) c.svc.engine.log.debug(`${c.svc.name}: ${status} to ${c.peerIp} for ${requestTarget(req)}: ${why}`);
   record(c, req, status, 0, startMs);
-  sendSimplePage(c, req, status, message);
+  // Perlbal's own phrase in its 400 page (the status line keeps the standard one).
+  sendSimplePage(c, req, status, message, status === 400 ? 'Bad request' : undefined);
 }
 
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */

@@ -1,7 +1,8 @@
 // web_server over real sockets: files from a real docroot through startProxy, read with a raw client.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeConfigFs, parsePerlbalConfig } from '../../../src/config/perlbal.ts';
@@ -35,6 +36,9 @@ beforeAll(async () => {
   writeFileSync(join(root, 'sub', 'index.html'), '<p>sub index</p>');
   writeFileSync(join(root, 'noindex', 'x.css'), 'x{}');
   writeFileSync(join(root, 'big.bin'), Buffer.alloc(4 * 1024 * 1024, 7));
+  // Sparse: 1 GiB that takes no disk.
+  writeFileSync(join(root, 'huge.bin'), '');
+  truncateSync(join(root, 'huge.bin'), 1024 ** 3);
   utimesSync(join(root, 'a.txt'), 1_600_000_000, 1_600_000_000);
   symlinkSync(join(base, 'secret.txt'), join(root, 'out-file.txt'));
   symlinkSync(join(base, 'outside'), join(root, 'out-dir'));
@@ -98,7 +102,7 @@ describe('web_server: static files', () => {
 
   test("missing file 404, PUT/DELETE 403, POST 400, with Perlbal's bodies", async () => {
     const pages = await Promise.all([get('files', '/nope'), get('files', '/a.txt', '', 'PUT'), get('files', '/a.txt', '', 'DELETE'), get('files', '/a.txt', '', 'POST')]);
-    expect(pages.map((r) => `${r.status} ${r.body}`)).toEqual(['404 <h1>404 - Not Found</h1>\n', '403 <h1>403 - Forbidden</h1>\n', '403 <h1>403 - Forbidden</h1>\n', '400 <h1>400 - Bad Request</h1>\n']);
+    expect(pages.map((r) => `${r.status} ${r.body}`)).toEqual(['404 <h1>404 - Not Found</h1>\n', '403 <h1>403 - Forbidden</h1>\n', '403 <h1>403 - Forbidden</h1>\n', '400 <h1>400 - Bad request</h1>\n']);
   });
 
   test('a FIFO in the docroot is refused at once instead of blocking', async () => {
@@ -114,6 +118,21 @@ describe('web_server: static files', () => {
       expect([o.response.body.length, o.response.body.every((b) => b === 7)]).toEqual([4 * 1024 * 1024, true]);
     } finally {
       conn.close();
+    }
+  });
+
+  test('a 1 GiB file to a client that does not read: what tsbal holds for it stays bounded', async () => {
+    const sock = connect(port('files'), '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => sock.once('connect', resolve));
+      sock.pause();
+      sock.write('GET /huge.bin HTTP/1.0\r\n\r\n');
+      await Bun.sleep(400);
+      const held = [...proxy.engine.clients].map((c) => c.socket.writableLength);
+      expect(held.length).toBeGreaterThan(0);
+      expect(Math.max(...held)).toBeLessThan(1024 * 1024);
+    } finally {
+      sock.destroy();
     }
   });
 
