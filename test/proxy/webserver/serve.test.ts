@@ -170,6 +170,29 @@ describe('web_server: static files', () => {
   });
 });
 
+describe('web_server: reload', () => {
+  test('a reload that changes docroot serves the new one on the same listener', async () => {
+    const other = join(base, 'other');
+    mkdirSync(other, { recursive: true });
+    writeFileSync(join(other, 'a.txt'), 'other\n');
+    const conf = `CREATE SERVICE solo\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = DOCROOT\nENABLE solo\n`;
+    const load = (dir: string) => parsePerlbalConfig(conf.replace('DOCROOT', dir), { file: join(base, 'solo.conf'), fs: nodeConfigFs });
+    const solo = await startProxy(load(root), { log: quietLog });
+    try {
+      const at = solo.listeners()[0]!.port;
+      const body = async (): Promise<string> => {
+        const { outcome } = await exchange(at, 'GET /a.txt HTTP/1.0\r\n\r\n', { closeWaitMs: 0 });
+        return outcome.kind === 'response' ? outcome.response.body.toString() : describeOutcome(outcome);
+      };
+      expect(await body()).toBe('hello\n');
+      expect((await solo.reload(load(other))).ok).toBe(true);
+      expect([solo.listeners()[0]!.port, await body()]).toEqual([at, 'other\n']);
+    } finally {
+      await solo.close({ graceful: false });
+    }
+  });
+});
+
 describe('web_server: nothing outside the docroot is readable', () => {
   const attempts = [
     '/../secret.txt', '/%2e%2e/secret.txt', '/%2E%2E%2Fsecret.txt', '/sub/../../secret.txt', '/sub/%2e%2e/%2e%2e/secret.txt', '/..',
