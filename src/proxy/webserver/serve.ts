@@ -106,7 +106,8 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
   }
   serveUri(c, req, web, target.uri, startMs).catch((e: Error) => {
     c.svc.engine.log.warn(`${c.svc.name}: serving ${target.uri}: ${e.message}`);
-    if (c.phase === 'wait' && c.x === null) page(c, req, 500, '', e.message, startMs);
+    // Before the head went out an error page can still be sent; after, only a cut tells the client.
+    if (c.phase === 'wait' && c.abortStatic === null) page(c, req, 500, '', e.message, startMs);
     else abortClient(c);
   });
 }

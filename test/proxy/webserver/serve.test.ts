@@ -46,7 +46,9 @@ beforeAll(async () => {
   symlinkSync('a.txt', join(root, 'in-link.txt'));
   execFileSync('mkfifo', [join(root, 'fifo')]);
   const conf =
-    `LOAD vhosts\nCREATE SERVICE files\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}/\n SET persist_client = on\n` +
+    `LOAD vhosts\nLOAD AccessControl\nCREATE SERVICE guarded\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}\n` +
+    ` SET plugins = accesscontrol\n ACCESS DENY ip 127.0.0.1\nENABLE guarded\n` +
+    `CREATE SERVICE files\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}/\n SET persist_client = on\n` +
     ` SET index_files = index.htm, index.html\nENABLE files\n` +
     `CREATE SERVICE listing\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}\n SET dirindexing = on\n SET index_files = index.txt\nENABLE listing\n` +
     `CREATE SERVICE hidden\n SET role = web_server\n SET docroot = ${root}/sub\n` +
@@ -162,6 +164,11 @@ describe('web_server: static files', () => {
     } finally {
       conn.close();
     }
+  });
+
+  test('AccessControl on a web_server denies before the disk is touched', async () => {
+    const r = await get('guarded', '/a.txt');
+    expect([r.status, r.body.toString()]).toEqual([403, '<h1>403 - Forbidden</h1>\nAccess denied.']);
   });
 
   test('a selector hands a vhost to a web_server that has no listener of its own', async () => {
