@@ -35,7 +35,7 @@ export function loadConfig(path: string): PerlbalConfig {
     if (support === 'refused') {
       throw new UsageError(
         `${s.loc.file}:${s.loc.line}: service ${s.name}: role ${s.role} is not supported by this version of tsbal run ` +
-          '(it serves reverse_proxy, selector and management services)',
+          '(it serves reverse_proxy, selector, web_server and management services)',
       );
     }
   }

@@ -95,7 +95,7 @@ export function unservableTargets(services: readonly ServiceModel[]): Array<{ lo
       if (target === undefined || takesRequests(target.role)) continue;
       out.push({
         loc: t.loc,
-        message: `selector ${s.name}: ${t.what} hands requests to ${target.name}, a ${target.role ?? 'role-less'} service, which this version of tsbal run does not serve (it serves reverse_proxy, web_server and selector targets)`,
+        message: `selector ${s.name}: ${t.what} hands requests to ${target.name} (role ${target.role ?? '(none)'}), which this version of tsbal run does not serve (it serves reverse_proxy, web_server and selector targets)`,
       });
     }
   }

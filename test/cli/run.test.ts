@@ -104,7 +104,7 @@ describe('tsbal run', () => {
     const r = await runTsbal(['run', '-c', path]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      `${path}:8: selector sel: VHOST * hands requests to files, a upload_tracker service, which this version of tsbal run does not serve`,
+      `${path}:8: selector sel: VHOST * hands requests to files (role upload_tracker), which this version of tsbal run does not serve`,
     );
   });
 
