@@ -7,6 +7,7 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { looksLikeTsbalRun } from '../../src/cli/reload.ts';
 import { CLI_ENTRY, runTsbal } from '../harness/cli.ts';
 import { connectRaw, describeOutcome, type RawConnection } from '../harness/rawclient.ts';
 import { closedPort, rawBackend, rawRequest, type RawBackend } from '../proxy/helpers.ts';
@@ -201,5 +202,35 @@ describe('tsbal run reload (SIGHUP)', () => {
     expect(checked.stderr).not.toContain('stale pidfile');
     const missing = await runTsbal(['reload']);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining('--pidfile is required')]);
+  });
+
+  test('tsbal reload does not signal a live process that is not tsbal run (a stale pidfile whose pid was reused)', async () => {
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pidfile = join(dir, 'reused.pid');
+      writeFileSync(pidfile, `${other.pid}\n`);
+      const r = await runTsbal(['reload', '--pidfile', pidfile]);
+      expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`pid ${other.pid} is not tsbal run`)]);
+      await Bun.sleep(100);
+      expect({ exitCode: other.exitCode, signalCode: other.signalCode }).toEqual({ exitCode: null, signalCode: null });
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+});
+
+describe('looksLikeTsbalRun', () => {
+  test('accepts tsbal run as the SEA binary, under node (with V8 flags), deno, and bun from source', () => {
+    expect(looksLikeTsbalRun(['/usr/local/bin/tsbal', 'run', '--pidfile', '/run/tsbal.pid'])).toBe(true);
+    expect(looksLikeTsbalRun(['/usr/bin/node', '--max-semi-space-size=16', 'dist/tsbal.cjs', 'run'])).toBe(true);
+    expect(looksLikeTsbalRun(['deno', 'run', '-A', '/opt/tsbal.cjs', 'run', '-c', 'p.conf'])).toBe(true);
+    expect(looksLikeTsbalRun(['/root/.bun/bin/bun', '/src/tsbal/src/cli/main.ts', 'run'])).toBe(true);
+  });
+  test('refuses other programs, other tsbal subcommands, and an empty cmdline (zombie)', () => {
+    expect(looksLikeTsbalRun(['sleep', '300'])).toBe(false);
+    expect(looksLikeTsbalRun(['/usr/sbin/nginx', '-g', 'daemon off;'])).toBe(false);
+    expect(looksLikeTsbalRun(['deno', 'run', '-A', 'other.js'])).toBe(false);
+    expect(looksLikeTsbalRun(['/usr/local/bin/tsbal', 'demo'])).toBe(false);
+    expect(looksLikeTsbalRun([])).toBe(false);
   });
 });
