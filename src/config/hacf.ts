@@ -54,6 +54,8 @@ interface State {
   media: Medium[];
   nodes: string[];
   autoFailback: AutoFailback | null;
+  /** An auto_failback line was read, valid or not (only a missing one earns heartbeat's "legacy" warning). */
+  autoFailbackGiven: boolean;
   pingNodes: string[];
   pingGroups: Array<{ name: string; members: string[] }>;
   logfacility: string | null;
@@ -167,6 +169,7 @@ const DIRECTIVES: Record<string, Directive> = {
     s.nodes.push(name);
   }),
   auto_failback: token((s, v, loc, name) => {
+    s.autoFailbackGiven = true;
     const af = oneOf(s, v.toLowerCase(), loc, name, ['on', 'off', 'legacy'] as const);
     if (af !== null) s.autoFailback = af;
   }),
@@ -306,7 +309,7 @@ function newState(file: string, d: Diagnostics): State {
   return {
     d, file,
     keepaliveMs: null, deadtimeMs: null, warntimeMs: null, initdeadMs: null, deadpingMs: null, timeLines: {},
-    udpPort: DEFAULT_UDP_PORT, mediaPorts: [], media: [], nodes: [], autoFailback: null,
+    udpPort: DEFAULT_UDP_PORT, mediaPorts: [], media: [], nodes: [], autoFailback: null, autoFailbackGiven: false,
     pingNodes: [], pingGroups: [], logfacility: null, logfile: null, debugfile: null, useLogd: null,
     debug: 0, msgfmt: 'classic', hbgenmethod: 'file', maxRexmitDelayMs: 250, respawn: [], ignored: [],
     seenCrm: false,
@@ -381,7 +384,7 @@ function finish(s: State, options: HaCfOptions): HaConfig {
   let autoFailback = s.autoFailback;
   if (autoFailback === null) {
     autoFailback = 'legacy';
-    s.d.warn(fileLoc, "Deprecated 'legacy' auto_failback option selected.", "Please convert to 'auto_failback on'.");
+    if (!s.autoFailbackGiven) s.d.warn(fileLoc, "Deprecated 'legacy' auto_failback option selected.", "Please convert to 'auto_failback on'.");
   }
   return {
     file: s.file,

@@ -71,6 +71,13 @@ describe('parseHaCf', () => {
     ]);
   });
 
+  test('an invalid auto_failback is one error, without the "legacy selected" warning meant for a missing line', () => {
+    const { diagnostics } = readHaCf('bcast eth0\nnode a b\nauto_failback maybe\n', F);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([
+      "ha.cf:3: auto_failback: invalid value 'maybe' (expected one of on, off, legacy)",
+    ]);
+  });
+
   test('udpport applies to media read after it', () => {
     expect(parseHaCf(minimal('').replace('bcast eth0', 'udpport 700\nbcast eth0'), F).udpPort).toBe(700);
   });
