@@ -163,7 +163,6 @@ export async function seedSeaCache(arch: Arch, version: string): Promise<'cached
 export async function buildSea(input: string, output: string, arch: Arch, version: string): Promise<void> {
   const pkgSea = path.join(REPO_ROOT, 'build/pkg-sea.ts');
   const temp = tempPathFor(output);
-  const copy = tempPathFor(output);
   const codeCache = arch === hostArch();
   try {
     await mustRun(hostNode(), [pkgSea, input, temp, version, arch, String(codeCache)]);
@@ -171,11 +170,8 @@ export async function buildSea(input: string, output: string, arch: Arch, versio
     // started from it then maps whole folios of the executable on every fault: +18 MiB of RSS (file pages) at
     // wrk -c256 for the same bytes (bench/proxy/rss.ts). A chunked copy caches it the way an installed (downloaded
     // or copied) binary is, so the build measures what users run.
-    fs.copyFileSync(temp, copy);
-    fs.chmodSync(copy, 0o755);
-    fs.renameSync(copy, output);
+    copyFileAtomic(temp, output, 0o755);
   } finally {
     fs.rmSync(temp, { force: true });
-    fs.rmSync(copy, { force: true });
   }
 }
