@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from 'citty';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import { ConfigError } from '../config/errors.ts';
+import { loadHaDir } from '../config/hadir.ts';
 import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaHandle, type HaStatus } from '../ha/cluster.ts';
 import type { ProxyGate } from '../ha/resources.ts';
 import { request } from '../ha/control.ts';
@@ -34,6 +36,26 @@ function threadFrom(args: HaRunArgs): 'worker' | 'main' {
   const t = args['ha-thread'] ?? 'worker';
   if (t !== 'worker' && t !== 'main') throw new UsageError(`--ha-thread must be worker or main, got '${t}'`);
   return t;
+}
+
+/**
+ * Checks the flags and the files startHaForRun will use, before tsbal run opens anything: an error in /etc/ha.d then
+ * stops tsbal run before its listeners are bound and logged as listening.
+ */
+export function checkHaForRun(args: HaRunArgs): void {
+  garpFrom(args);
+  threadFrom(args);
+  const haDir = args['ha-dir'] ?? DEFAULT_HA_DIR;
+  if (!existsSync(join(haDir, 'ha.cf'))) {
+    if (args['ha-dir'] !== undefined) throw new UsageError(`--ha-dir ${haDir}: no ha.cf there`);
+    return;
+  }
+  try {
+    loadHaDir(haDir, { localNode: args.node?.toLowerCase() });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /**

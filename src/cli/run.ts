@@ -14,7 +14,7 @@ import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 import { DEFAULT_HA_DIR } from '../ha/cluster.ts';
-import { garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
+import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 import { reloadOnSignal } from './run-reload.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
@@ -89,6 +89,7 @@ function reportToParent(message: string): void {
 
 async function runForeground(configPath: string, pidfile: string | undefined, haOptions: HaRunArgs): Promise<void> {
   const config = loadConfig(configPath);
+  checkHaForRun(haOptions);
   const proxyLog = log.withTag('proxy');
   const engines: Array<{ name: string; close: (graceful: boolean) => Promise<void> }> = [];
 
@@ -172,6 +173,7 @@ export default defineCommand({
       if (args.daemon) {
         // Validate first, so a config error shows up on this terminal.
         loadConfig(configPath);
+        checkHaForRun(args);
         await daemonize(['run', ...rawArgs]);
         return;
       }

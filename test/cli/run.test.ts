@@ -85,6 +85,17 @@ describe('tsbal run', () => {
     expect(r.stderr).toContain(`${path}:3:`);
   });
 
+  test('an error in the ha.cf dir stops tsbal run before any listener is bound or logged as listening', async () => {
+    const haDir = mkdtempSync(join(dir, 'ha-'));
+    writeFileSync(join(haDir, 'ha.cf'), 'logfacility local0\nkeepalive 2\ndeadtime 10\nbcast lo\nauto_failback on\nnode lb1\nnode lb2\n');
+    writeFileSync(join(haDir, 'authkeys'), 'auth 1\n1 sha1 k\n', { mode: 0o600 });
+    writeFileSync(join(haDir, 'haresources'), 'lb3 IPaddr::198.18.0.99/24/lo\n');
+    const port = await closedPort();
+    const r = await runTsbal(['run', '-c', conf(port, slow.port), '--ha-dir', haDir, '--node', 'lb1', '--state-dir', haDir]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: expect.stringContaining(`${join(haDir, 'haresources')}:1: Bad nodename`) });
+    expect(r.stdout + r.stderr).not.toContain('listening');
+  });
+
   test('a service whose role is not served yet is refused, naming the role', async () => {
     const path = join(dir, 'web.conf');
     writeFileSync(path, `CREATE SERVICE tracker\n  SET role = upload_tracker\n  SET listen = 127.0.0.1:${await closedPort()}\nENABLE tracker\n`);
