@@ -2,6 +2,7 @@
 // Entry point: `tsbal <command>`. Subcommands are loaded lazily so `tsbal --version` stays fast.
 import { defineCommand, runMain } from 'citty';
 import { VERSION, VERSION_LINE } from '../version.ts';
+import { strictCommand } from './strict-args.ts';
 
 const main = defineCommand({
   meta: {
@@ -25,7 +26,7 @@ export async function cli(argv: string[]): Promise<void> {
     console.log(VERSION_LINE);
     return;
   }
-  await runMain(main, { rawArgs: argv });
+  await runMain(strictCommand(main, 'tsbal'), { rawArgs: argv });
 }
 
 cli(process.argv.slice(2)).catch((error: unknown) => {
