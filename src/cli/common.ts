@@ -14,8 +14,13 @@ export const logArgs = {
   },
 } as const satisfies ArgsDef;
 
+/** A bad --log-level/--log-format (or TSBAL_LOG_LEVEL/TSBAL_LOG_FORMAT) is a usage error (exit 2), not a stack trace. */
 export function applyLogArgs(args: { 'log-level'?: string; 'log-format'?: string }): void {
-  configureLogging({ level: args['log-level'], format: args['log-format'] });
+  try {
+    configureLogging({ level: args['log-level'], format: args['log-format'] });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message} (from --log-level/--log-format or TSBAL_LOG_LEVEL/TSBAL_LOG_FORMAT)`, 2);
+  }
 }
 
 /** Thrown by commands for errors the user must fix; main prints the message without a stack. */

@@ -50,4 +50,14 @@ describe('tsbal with a mistyped flag', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a bad --log-level or TSBAL_LOG_FORMAT is exit 2 with one line naming the values, not a stack trace', async () => {
+    const level = await runTsbal(['check', '-c', '/nonexistent.conf', '--log-level', 'loud']);
+    expect({ code: level.code, stderr: level.stderr }).toEqual({
+      code: 2,
+      stderr: "tsbal: unknown log level 'loud' (expected one of silent, error, warn, info, debug, trace) (from --log-level/--log-format or TSBAL_LOG_LEVEL/TSBAL_LOG_FORMAT)\n",
+    });
+    const format = await runTsbal(['check', '-c', '/nonexistent.conf'], { env: { ...process.env, TSBAL_LOG_FORMAT: 'xml' } });
+    expect({ code: format.code, stderr: format.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^tsbal: unknown log format 'xml' \(expected pretty or json\)[^\n]*\n$/) });
+  });
 });
