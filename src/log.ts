@@ -43,10 +43,15 @@ function jsonReporter(stream: NodeJS.WritableStream): ConsolaReporter {
 // date: false. consola's reporter formats every entry's date with toLocaleTimeString (and shows it only on a
 // terminal of 80+ columns): that loads ICU's locale and time zone data, 4 MiB of the executable's pages resident
 // for the life of the daemon (bench/proxy/rss.ts). journald and the JSON format stamp lines themselves.
-export const log: ConsolaInstance = createConsola({
+// fancy only on a terminal: off one (journald, a log file, --daemon) its blank lines around every warning and error
+// become empty log entries, and its icons noise; the basic reporter writes one `[warn] [proxy] ...` line.
+// (A variable, not a literal: TypeScript resolves consola's browser typings, which lack `fancy`; Node's build takes it.)
+const consolaOptions = {
   level: LogLevels.info,
+  fancy: process.stderr.isTTY === true,
   formatOptions: { date: false, colors: false, compact: true },
-});
+};
+export const log: ConsolaInstance = createConsola(consolaOptions);
 
 export function configureLogging(options: { level?: string; format?: string }): void {
   const level = options.level ?? process.env.TSBAL_LOG_LEVEL;
