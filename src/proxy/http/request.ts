@@ -92,7 +92,12 @@ const fail = (status: HeadError['status'], reason: string): HeadError => ({ kind
  */
 export function parseRequestHead(buf: Buffer, start: number, end: number, limits: HeadLimits): RequestHead | HeadError {
   const size = end + 4 - start;
-  if (size > limits.maxHeaderSize) return fail(431, 'request header block too large');
+  if (size > limits.maxHeaderSize) {
+    // The request line alone may be what is too large (a 70 kB URL arriving in one read): that is a 414.
+    const lineEnd = buf.indexOf(0x0d, start);
+    const urlTooLong = lineEnd === -1 || lineEnd >= end || lineEnd - start > limits.maxUrlLength + 16;
+    return urlTooLong ? fail(414, 'request target too long') : fail(431, 'request header block too large');
+  }
   let lineEnd = start;
   while (lineEnd < end && buf[lineEnd] !== 0x0d) lineEnd++;
   // method SP request-target SP HTTP-version, single spaces, validated as we split.

@@ -138,6 +138,12 @@ describe('request head', () => {
     expect(r3.kind === 'error' && r3.status).toBe(431);
   });
 
+  test('a target so long that the head is also over max_header_size is still a 414, not a 431', () => {
+    const small = { maxHeaderSize: 200, maxHeaderCount: 3, maxUrlLength: 20 };
+    const r = req(`GET /${'a'.repeat(300)} HTTP/1.1\r\nHost: a\r\n\r\n`, small);
+    expect(r.kind === 'error' && [r.status, r.reason]).toEqual([414, 'request target too long']);
+  });
+
   test('keeps obs-text (bytes 0x80-0xFF) in values and targets, as latin1', () => {
     const r = ok('GET /caf\xe9 HTTP/1.1\r\nHost: a\r\nX-Name: \xe9t\xe9\r\n\r\n');
     expect(requestTarget(r)).toBe('/caf\xe9');
