@@ -101,6 +101,19 @@ describe('perlbal.conf error messages (golden)', () => {
     ]);
   });
 
+  test('a failed SET pool or SET docroot is the only error: no second "has no pool/docroot" for the same mistake', () => {
+    const text = [
+      'CREATE SERVICE rp', 'SET role = reverse_proxy', 'SET pool = nopool', 'ENABLE rp',
+      'CREATE SERVICE web', 'SET role = web_server', 'SET docroot = /nonexistent', 'ENABLE web',
+      'CREATE SERVICE bare', 'SET role = reverse_proxy', 'ENABLE bare',
+    ].join('\n');
+    expect(readPerlbalConfig(text, { file: 'p.conf', fs }).diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([
+      "p.conf:3: Pool 'nopool' not found (CREATE POOL it before this line)",
+      'p.conf:7: Directory not found for service web (/nonexistent does not exist)',
+      'p.conf:9: service bare (reverse_proxy) has no pool (CREATE POOL, POOL <pool> ADD ip:port, then SET pool = <pool>)',
+    ]);
+  });
+
   test('errors inside an INCLUDEd file carry that file and line', () => {
     const r = readPerlbalConfig('LOAD include\nINCLUDE = /etc/perlbal/*.conf\n', { file: 'p.conf', fs: memoryConfigFs({ '/etc/perlbal/a.conf': '\nCREATE SERVICE x\nSET x.frob = 1\n' }) });
     expect(r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual(["/etc/perlbal/a.conf:3: Unknown service parameter 'frob'"]);

@@ -73,13 +73,14 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       continue;
     }
     if (s.role === 'reverse_proxy') {
-      if (s.pool === null) d.error(s.loc, `service ${s.name} (reverse_proxy) has no pool`, 'CREATE POOL, POOL <pool> ADD ip:port, then SET pool = <pool>');
-      else {
+      if (s.pool === null) {
+        if (!state.meta.get(s.name)?.failedKeys.has('pool')) d.error(s.loc, `service ${s.name} (reverse_proxy) has no pool`, 'CREATE POOL, POOL <pool> ADD ip:port, then SET pool = <pool>');
+      } else {
         const pool = state.pools.get(s.pool);
         if (pool && pool.nodes.length === 0 && pool.nodefile === null) d.warn(pool.loc, `pool ${pool.name} has no backends; service ${s.name} will answer 503`);
       }
     }
-    if (s.role === 'web_server' && s.options.docroot == null) d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www');
+    if (s.role === 'web_server' && s.options.docroot == null && !state.meta.get(s.name)?.failedKeys.has('docroot')) d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www');
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }

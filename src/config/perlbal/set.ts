@@ -106,6 +106,8 @@ export function setServiceKey(x: Exec, service: ServiceModel, key: string, raw: 
       return err(roleRestriction(spec), service.role === null ? 'put SET role = ... before this line' : `${service.name} is a ${service.role} service`);
     }
     const r = setTyped(x, service, spec, raw);
+    if (r.kind === 'error') meta.failedKeys.add(key);
+    else meta.failedKeys.delete(key);
     if (r.kind === 'ok') {
       const keys = key === 'persist_client_timeout' ? ['persist_client_idle_timeout', 'idle_timeout'] : [key];
       for (const k of keys) meta.explicit.set(k, x.c.loc);

@@ -15,6 +15,8 @@ export interface ServiceMeta {
   vhostIndex: Map<string, number>;
   /** The last SET plugins had an error, so checks about missing plugins would only repeat it. */
   pluginsFailed: boolean;
+  /** Options whose last SET failed, so "has no pool/docroot" would only repeat that error. */
+  failedKeys: Set<string>;
 }
 
 export interface PerlbalState {
@@ -96,7 +98,7 @@ export function newService(name: string, loc: SourceLocation): ServiceModel {
 }
 
 export function newServiceMeta(): ServiceMeta {
-  return { explicit: new Map(), roleFailed: false, vhostIndex: new Map(), pluginsFailed: false };
+  return { explicit: new Map(), roleFailed: false, vhostIndex: new Map(), pluginsFailed: false, failedKeys: new Set() };
 }
 
 export function newPool(name: string, loc: SourceLocation): PoolModel {
