@@ -493,9 +493,11 @@ function tick(o: Out): void {
   }
   fsm.rscTick(node.rsc, c);
   // Whichever way the takeover was deferred (the peer died while we were cut off, or just after the link came back),
-  // it is retried the moment the link has worked for the peer's dead time, not at the next keepalive.
+  // it is retried the moment the link has worked for the peer's dead time, not at the next keepalive; so is a stable
+  // report held back after a partition (linkWait).
   const linkOkAt = node.linkUpSince === null ? null : node.linkUpSince + node.peer.dtMs;
-  node.linkCheckAt = node.rsc.takeoverDeferred && node.peer.status === 'dead' && linkOkAt !== null && now < linkOkAt ? linkOkAt : null;
+  const waiting = (node.rsc.takeoverDeferred && node.peer.status === 'dead') || node.rsc.linkWait;
+  node.linkCheckAt = waiting && linkOkAt !== null && now < linkOkAt ? linkOkAt : null;
 }
 
 /** When the shell must call `tick` next (ms, same clock as events). */

@@ -51,6 +51,13 @@ export interface RscState {
   takeoverDeferred: boolean;
   /** The peer has said what it holds since it was last dead or restarted (otherHolds is news, not a memory). */
   peerReported: boolean;
+  /**
+   * The peer came back from a partition while we held its groups (auto_failback on): its next stable report starts
+   * the failback, as a restarted heartbeat node's would.
+   */
+  failbackOnPeerStable: boolean;
+  /** The peer came back while our own link was not yet trusted: we report unstable until it is, then stable. */
+  linkWait: boolean;
   localTakeoverAt: number | null;
   startingSince: number | null;
   autoFailbackAt: number | null;
@@ -77,6 +84,8 @@ export const newRscState = (): RscState => ({
   needsFailback: false,
   takeoverDeferred: false,
   peerReported: false,
+  failbackOnPeerStable: false,
+  linkWait: false,
   localTakeoverAt: null,
   startingSince: null,
   autoFailbackAt: null,
@@ -117,7 +126,7 @@ export function groupsIn(bits: number, me: string, groups: readonly ResourceGrou
 }
 
 function sendHeld(s: RscState, c: RscCtx, stable: boolean, info: string | null = null): void {
-  c.send({ t: 'resource', rsc_hold: holdName(s.hold), full: true, isstable: stable, info });
+  c.send({ t: 'resource', rsc_hold: holdName(s.hold), full: true, isstable: stable && !s.linkWait, info });
 }
 
 function sendStandby(s: RscState, c: RscCtx, info: 'me' | 'other' | 'done'): void {
@@ -204,8 +213,12 @@ function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
 
 export function isStable(s: RscState): boolean {
   if (s.shutdownRequestedAt !== null && s.rstate === 'init') return true;
+  return s.otherStable && ownStable(s);
+}
+
+/** Nothing of ours is changing hands (heartbeat's isstable: its own resource state is stable, whatever the peer's). */
+function ownStable(s: RscState): boolean {
   return (
-    s.otherStable &&
     !s.takeoverInProgress &&
     s.standby === 'not' &&
     s.standbyDeadline === null &&
@@ -314,10 +327,14 @@ export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t:
   s.otherHolds = body.full ? n : n === NONE ? NONE : n | s.otherHolds;
   s.peerReported = true;
   if (body.isstable === true) {
+    const afterPartition = s.failbackOnPeerStable;
+    s.failbackOnPeerStable = false;
     if (!s.otherStable) {
       c.log('info', 'remote resource transition completed.');
       s.otherStable = true;
       sendHeld(s, c, prev === 'stable');
+      performAutoFailback(s, c);
+    } else if (afterPartition) {
       performAutoFailback(s, c);
     }
   } else if (body.isstable === false) {
@@ -351,6 +368,8 @@ export function rscPeerShutdone(s: RscState, c: RscCtx): void {
 /** The peer was declared dead (hb_rsc_recover_dead_resources). */
 export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
   s.peerReported = false;
+  s.failbackOnPeerStable = false;
+  s.linkWait = false;
   if (s.standby !== 'not') {
     c.log('info', 'Cancelling pending standby operation');
     s.standby = 'not';
@@ -400,6 +419,7 @@ export function rscPeerRestarted(s: RscState, c: RscCtx): void {
   const hadOurs = (s.otherHolds & FOREIGN) !== 0;
   s.otherHolds = NONE;
   s.peerReported = false;
+  s.failbackOnPeerStable = false;
   s.otherStable = false;
   if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !s.shuttingDown) {
     c.log('warn', `${c.peer} restarted while holding our resources: taking them back`);
@@ -413,10 +433,22 @@ export function rscResync(s: RscState, c: RscCtx): void {
   if (s.rstate === 'stable' && !s.shuttingDown) sendHeld(s, c, isStable(s));
 }
 
-/** A dead peer is heard again: tell it what we hold, so both sides can audit (and resolve a split brain). */
+/**
+ * A dead peer is heard again: tell it what we hold, so both sides can audit (and resolve a split brain).
+ *
+ * heartbeat restarts itself here, and the restarted home node gets its groups back through the starting/resource
+ * exchange (auto_failback on). tsbal stays up and keeps that exchange's trigger: a node holding its peer's groups
+ * fails back on the peer's next stable report, and a node whose own link is not yet trusted (ping nodes configured,
+ * not answering for the peer's whole dead time) reports itself unstable until it is, so nothing is handed to a side
+ * that may still be cut off. The handover is heartbeat's ask_resources handshake: released before acquired.
+ */
 export function rscPeerBack(s: RscState, c: RscCtx): void {
   s.takeoverDeferred = false;
-  if (s.rstate === 'stable') sendHeld(s, c, isStable(s));
+  if (s.rstate !== 'stable' || s.shuttingDown) return;
+  s.failbackOnPeerStable = c.autoFailback !== 'off' && (s.hold & FOREIGN) !== 0;
+  if (s.failbackOnPeerStable) s.needsFailback = true;
+  s.linkWait = !c.canTakeOver;
+  sendHeld(s, c, isStable(s));
 }
 
 /** ask_resources, from the peer or (fromMe) one we sent ourselves: heartbeat's ask_for_resources. */
@@ -591,6 +623,13 @@ export function rscTick(s: RscState, c: RscCtx): void {
     return;
   }
   if (s.shuttingDown) return;
+  if (s.linkWait && c.canTakeOver) {
+    s.linkWait = false;
+    c.log('info', `our link has worked for ${c.peer}'s dead time: reporting our resources stable`);
+    // Our own state, not isStable(): if both sides waited for their links, each saw the other unstable, and neither
+    // may wait for the other's stable report before sending its own.
+    if (s.rstate === 'stable') sendHeld(s, c, ownStable(s));
+  }
   if (s.localTakeoverAt !== null && c.now >= s.localTakeoverAt) {
     s.localTakeoverAt = null;
     if (s.rstate === 'rscrcvd') becomeStable(s, c, `${c.peer} not stable after RQSTDELAY: taking our own resources`);

@@ -298,10 +298,10 @@ describe('split brain', () => {
 
 describe('partition heal', () => {
   /** lb1 (the holder) loses its link, lb2 takes over; `afterCut` runs during the partition, then the link heals. */
-  function cutOffHolder(healAfterMs: number, afterCut: (sim: Sim) => void = () => undefined): Sim {
+  function cutOffHolder(healAfterMs: number, afterCut: (sim: Sim) => void = () => undefined, over: Parameters<Sim['add']>[1] = {}): Sim {
     const sim = new Sim();
-    sim.start('lb1', WITH_PING);
-    sim.start('lb2', WITH_PING);
+    sim.start('lb1', { ...WITH_PING, ...over });
+    sim.start('lb2', { ...WITH_PING, ...over });
     const reach = new Map([['lb1', true], ['lb2', true]]);
     pingNode(sim, reach);
     sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
@@ -315,12 +315,13 @@ describe('partition heal', () => {
     return sim;
   }
 
-  test('a cut-off holder whose link heals waits to hear its peer instead of taking over, at every phase of the heal', () => {
+  test('a cut-off holder whose link heals waits to hear its peer instead of taking over, at every phase of the heal (auto_failback off)', () => {
     // Caught in the namespace lab (1 run in 6): the ping node answered lb1 before lb2's next heartbeat did, lb1 took
     // over from the "dead" lb2, and both then held the VIP. Every phase of the 100 ms ping/heartbeat cycle is tried.
+    // With auto_failback off the VIP must then stay on lb2 (the same heal with it on is pinned below).
     const failures: string[] = [];
     for (let phase = 0; phase < 100; phase++) {
-      const sim = cutOffHolder(1000 + phase);
+      const sim = cutOffHolder(1000 + phase, undefined, { autoFailback: 'off' });
       const seen = new Set<string>();
       for (let ms = 0; ms < 2000; ms++) {
         sim.run(1);
@@ -361,6 +362,101 @@ describe('partition heal', () => {
       }
     }
     expect(failures).toEqual([]);
+  });
+});
+
+describe('auto_failback after a partition heals (heartbeat restarts itself; tsbal fails back in place)', () => {
+  /** Like cutOffHolder above: lb1 (home) cut off from lb2 and the ping node, the VIP on lb2, then the heal. */
+  function healedPartition(healAfterMs: number, over: Parameters<Sim['add']>[1] = {}): { sim: Sim; healedAt: number; cut: (on: boolean) => void } {
+    const sim = new Sim();
+    sim.start('lb1', { ...WITH_PING, ...over });
+    sim.start('lb2', { ...WITH_PING, ...over });
+    const reach = new Map([['lb1', true], ['lb2', true]]);
+    pingNode(sim, reach);
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
+    const cut = (on: boolean): void => {
+      sim.link = on ? (from, to) => from !== 'lb1' && to !== 'lb1' : () => true;
+      reach.set('lb1', !on);
+    };
+    cut(true);
+    sim.until(() => sim.holder().join() === 'lb2' && sim.report('lb2').resources.stable, 3000);
+    sim.run(healAfterMs);
+    cut(false);
+    return { sim, healedAt: sim.now, cut };
+  }
+
+  /** Holder changes after the heal, one entry per change: `lb2`, `nobody`, `lb1`, `lb1+lb2`. */
+  function holderTrace(sim: Sim, ms: number): Array<{ at: number; holders: string }> {
+    const trace: Array<{ at: number; holders: string }> = [];
+    const start = sim.now;
+    for (let t = 0; t < ms; t++) {
+      const h = sim.holder().join('+') || 'nobody';
+      if (trace.at(-1)?.holders !== h) trace.push({ at: sim.now - start, holders: h });
+      sim.run(1);
+    }
+    return trace;
+  }
+
+  test('on: the VIP goes back to lb1 once its link has worked for lb2\'s dead time, by release-then-acquire, at every phase of the heal', () => {
+    const failures: string[] = [];
+    for (let phase = 0; phase < 100; phase++) {
+      const { sim } = healedPartition(1000 + phase);
+      const trace = holderTrace(sim, 3000);
+      const shape = trace.map((e) => e.holders).join(' > ');
+      const back = trace.find((e) => e.holders === 'lb1')?.at ?? -1;
+      const gap = back - (trace.find((e) => e.holders === 'nobody')?.at ?? back);
+      const takeovers = sim.get('lb1').logs.filter((l) => l.msg.startsWith('Resources being acquired')).length;
+      // Trusted after the first ping reply (within 100 ms of the heal) plus lb2's dead time (500 ms); then lb1's
+      // stable report and the three-phase handshake take a few wire/operation delays.
+      if (shape !== 'lb2 > nobody > lb1' || back < 500 || back > 500 + 100 + 50 || gap > 2 * sim.opMs + 5 || takeovers > 0) {
+        failures.push(`phase ${phase}: holders ${trace.map((e) => `${e.holders}@${e.at}`).join(' > ')}; lb1 takeovers ${takeovers}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  test('on: the handover is heartbeat\'s ask_resources handshake, started by lb2 on lb1\'s stable report', () => {
+    const { sim, healedAt } = healedPartition(1000);
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 2000);
+    const after = (name: string): Array<Record<string, unknown>> => bodies({ sent: sim.get(name).sent.filter((s) => s.at >= healedAt) });
+    const lb1 = after('lb1').filter((b) => b.t === 'resource' || b.t === 'ask_resources');
+    // lb1 first reports holding nothing and unstable (its link is not trusted yet), then stable; then the handshake.
+    expect(lb1.slice(0, 2)).toEqual([
+      { t: 'resource', rsc_hold: 'none', full: true, isstable: false, info: null },
+      { t: 'resource', rsc_hold: 'none', full: true, isstable: true, info: null },
+    ]);
+    expect(lb1.filter((b) => b.t === 'ask_resources').map((b) => b.info)).toEqual(['other', 'done']);
+    expect(after('lb2').filter((b) => b.t === 'ask_resources').map((b) => b.info)).toEqual(['me', 'done']);
+    expect(sim.report('lb1').resources).toMatchObject({ hold: 'local', stable: true, standby: 'not' });
+    // lb2 has no groups of its own, and reports 'local' once that (empty) set is up, as heartbeat does.
+    expect(sim.report('lb2').resources).toMatchObject({ hold: 'local', up: [], stable: true, standby: 'not' });
+    expect(sim.get('lb1').logs.some((l) => l.msg === 'Cluster node lb2 returning after partition.')).toBe(true);
+  });
+
+  test('off: the VIP stays on lb2 and both settle stable, at every phase of the heal', () => {
+    const failures: string[] = [];
+    for (let phase = 0; phase < 100; phase += 3) {
+      const { sim } = healedPartition(1000 + phase, { autoFailback: 'off' });
+      const trace = holderTrace(sim, 3000);
+      const settled = sim.report('lb1').resources.stable && sim.report('lb2').resources.stable;
+      if (trace.map((e) => e.holders).join(' > ') !== 'lb2' || !settled) failures.push(`phase ${phase}: holders ${trace.map((e) => `${e.holders}@${e.at}`).join(' > ')}; settled ${settled}`);
+    }
+    expect(failures).toEqual([]);
+    const { sim } = healedPartition(1000, { autoFailback: 'off' });
+    sim.run(3000);
+    expect(sim.get('lb2').sent.filter((s) => s.type === 'ask_resources')).toEqual([]);
+  });
+
+  test('on: a link that fails again before it is trusted moves nothing; after a lasting heal the VIP goes home', () => {
+    const { sim, cut } = healedPartition(1000);
+    sim.run(300); // they hear each other again; lb1 does not trust its link yet
+    expect(sim.get('lb1').logs.some((l) => l.msg === 'Cluster node lb2 returning after partition.')).toBe(true);
+    cut(true);
+    expect(holderTrace(sim, 2000).map((e) => e.holders)).toEqual(['lb2']);
+    cut(false);
+    const trace = holderTrace(sim, 2000);
+    expect(trace.map((e) => e.holders)).toEqual(['lb2', 'nobody', 'lb1']);
+    expect(sim.get('lb1').logs.filter((l) => l.msg.startsWith('Resources being acquired'))).toEqual([]);
   });
 });
 

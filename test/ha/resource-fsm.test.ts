@@ -55,6 +55,42 @@ describe('auto_failback after a healed partition', () => {
   });
 });
 
+describe('a peer back from a partition (heartbeat would restart itself)', () => {
+  /** lb2 took lb1's groups over while lb1 was cut off; lb1 had said it holds nothing (stable) before the partition. */
+  const holdingPeers = (): fsm.RscState => Object.assign(fsm.newRscState(), { rstate: 'stable', hold: fsm.ALL, otherHolds: fsm.NONE, otherStable: true, needsFailback: false });
+
+  test('auto_failback on: the holder of the peer\'s groups starts the failback on the peer\'s next stable report, even though it saw the peer stable before', () => {
+    const s = holdingPeers();
+    const seen: Seen = { sent: [], acts: [] };
+    fsm.rscPeerBack(s, ctx('lb2', seen));
+    expect(seen.sent).toEqual([{ t: 'resource', rsc_hold: 'all', full: true, isstable: true, info: null }]);
+    fsm.rscPeerResource(s, ctx('lb2', seen), { t: 'resource', rsc_hold: 'none', full: true, isstable: true, info: null });
+    expect(seen.sent.filter((b) => b.t === 'ask_resources')).toEqual([{ t: 'ask_resources', rsc_hold: 'foreign', info: 'me' }]);
+    expect(s.standby).toBe('me');
+  });
+
+  test('auto_failback off: the same report moves nothing', () => {
+    const s = holdingPeers();
+    const seen: Seen = { sent: [], acts: [] };
+    fsm.rscPeerBack(s, ctx('lb2', seen, { autoFailback: 'off' }));
+    fsm.rscPeerResource(s, ctx('lb2', seen, { autoFailback: 'off' }), { t: 'resource', rsc_hold: 'none', full: true, isstable: true, info: null });
+    expect(seen.sent.filter((b) => b.t === 'ask_resources')).toEqual([]);
+    expect(s.standby).toBe('not');
+  });
+
+  test('a node whose link is not trusted yet reports itself unstable until it is, then stable (whatever the peer reported meanwhile)', () => {
+    const s = Object.assign(fsm.newRscState(), { rstate: 'stable', hold: fsm.NONE, otherHolds: fsm.ALL, otherStable: true });
+    const seen: Seen = { sent: [], acts: [] };
+    fsm.rscPeerBack(s, ctx('lb1', seen, { canTakeOver: false }));
+    fsm.rscPeerResource(s, ctx('lb1', seen, { canTakeOver: false }), { t: 'resource', rsc_hold: 'all', full: true, isstable: false, info: null });
+    fsm.rscTick(s, ctx('lb1', seen, { canTakeOver: false }));
+    expect(seen.sent.map((b) => (b.t === 'resource' ? b.isstable : b.t))).toEqual([false]);
+    fsm.rscTick(s, ctx('lb1', seen));
+    expect(seen.sent.map((b) => (b.t === 'resource' ? b.isstable : b.t))).toEqual([false, true]);
+    expect(seen.acts).toEqual([]);
+  });
+});
+
 describe('nobody holding our groups', () => {
   const unowned = (over: Partial<fsm.RscState>): fsm.RscState => Object.assign(fsm.newRscState(), { rstate: 'stable', hold: fsm.NONE, otherHolds: fsm.NONE, otherStable: true, peerReported: true, ...over });
 
