@@ -33,6 +33,89 @@ async function doubleOwnership(lab: Lab, durationMs: number): Promise<Array<{ at
   return doubles;
 }
 
+/** Samples the VIP holders every 20 ms for durationMs; returns each change of holders, timed from the start. */
+async function holderTrace(lab: Lab, durationMs: number): Promise<Array<{ atMs: number; holders: string }>> {
+  const trace: Array<{ atMs: number; holders: string }> = [];
+  const start = performance.now();
+  while (performance.now() - start < durationMs) {
+    const holders = (await lab.holders()).join('+') || 'nobody';
+    if (trace.at(-1)?.holders !== holders) trace.push({ atMs: Math.round(performance.now() - start), holders });
+    await sleep(20);
+  }
+  return trace;
+}
+
+const showTrace = (trace: Array<{ atMs: number; holders: string }>): string => trace.map((e) => `${e.holders}@${e.atMs}ms`).join(' > ');
+
+/**
+ * Cuts lb1 (the VIP's home) off from lb2 and the ping node until it has declared lb2 dead and lb2 holds the VIP
+ * alone, then heals the link. Returns once the link is back up, with when lb1 hears its ping node again (ms since the
+ * heal; the first reply can wait for ARP to resolve the ping node again, which bcast heartbeats do not need).
+ */
+async function partitionHome(pair: HaPair): Promise<{ pingBackMs: Promise<number> }> {
+  const lb1 = pair.nodes.lb1;
+  const count = async (pattern: RegExp): Promise<number> => ((await lb1.log()).match(pattern) ?? []).length;
+  const PING_UP = /ping node \S+ is up again/g;
+  const [peerDeaths, pingUps] = [await count(/node lb2: is dead/g), await count(PING_UP)];
+  await pair.lab.setLink('lb1', false);
+  try {
+    await waitFor('lb1 to declare lb2 dead', async () => ((await count(/node lb2: is dead/g)) > peerDeaths ? true : undefined), { timeoutMs: 4 * DEADTIME_MS, intervalMs: 10 });
+    await waitForSoleHolder(pair.lab, 'lb2', 4 * DEADTIME_MS);
+    expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
+  } finally {
+    await pair.lab.setLink('lb1', true);
+  }
+  const healedAt = performance.now();
+  const pingBackMs = waitFor('lb1 to hear its ping node again', async () => ((await count(PING_UP)) > pingUps ? Math.round(performance.now() - healedAt) : undefined), { timeoutMs: 3_000, intervalMs: 5 });
+  return { pingBackMs };
+}
+
+/**
+ * The race behind a split brain seen 1 run in 6: after the heal, lb1's ping node answered before lb2's next heartbeat
+ * arrived, and lb1 took over from the "dead" lb2. Here that order is certain: lb1 drops lb2's heartbeat packets from
+ * the heal until it has heard its ping node again. lb1 must never take over, the VIP must never have two holders,
+ * and it ends on `finalHolder` (lb1 with auto_failback on, through the handshake; lb2 with it off).
+ * (Whether lb1 holds the VIP when cut off, as when run alone, or lb2 already does after an earlier test.)
+ */
+async function pingBeforePeerHeal(pair: HaPair, finalHolder: LbHost): Promise<void> {
+  const lb1 = pair.nodes.lb1;
+  const count = async (pattern: RegExp): Promise<number> => ((await lb1.log()).match(pattern) ?? []).length;
+  const PEER_DEAD = /node lb2: is dead/g;
+  const PEER_BACK = /Cluster node lb2 returning after partition/g;
+  const PING_DEAD = /ping node \S+ is dead/g;
+  const PING_UP = /ping node \S+ is up again/g;
+  const TAKEOVER = /Resources being acquired/g;
+  const [peerDeaths, pingDeaths] = [await count(PEER_DEAD), await count(PING_DEAD)];
+  await pair.lab.setLink('lb1', false);
+  let watch: ReturnType<typeof doubleOwnership> | null = null;
+  try {
+    // lb1 must see itself cut off (lb2 dead, and its ping node too) before the heal, or there is nothing to race.
+    await waitFor('lb1 to declare lb2 and its ping node dead', async () => ((await count(PEER_DEAD)) > peerDeaths && (await count(PING_DEAD)) > pingDeaths ? true : undefined), {
+      timeoutMs: 4 * DEADTIME_MS,
+      intervalMs: 10,
+    });
+    await waitForSoleHolder(pair.lab, 'lb2', 4 * DEADTIME_MS);
+    const [pingUps, peerReturns, takeovers] = [await count(PING_UP), await count(PEER_BACK), await count(TAKEOVER)];
+    await pair.lab.dropUdp('lb1', 'lb2', LAB_UDP_PORT, true);
+    watch = doubleOwnership(pair.lab, 4 * DEADTIME_MS);
+    await pair.lab.setLink('lb1', true);
+    await waitFor('lb1 to hear its ping node again', async () => ((await count(PING_UP)) > pingUps ? true : undefined), { timeoutMs: 3_000, intervalMs: 5 });
+    expect(await count(PEER_BACK), 'lb1 heard lb2 before its ping node: the race was not set up').toBe(peerReturns);
+    await pair.lab.dropUdp('lb1', 'lb2', LAB_UDP_PORT, false);
+    const doubles = await watch;
+    expect(doubles, `never two VIP holders after the heal\n${doubles.length > 0 ? await clusterReport(pair) : ''}`).toEqual([]);
+    await waitForSoleHolder(pair.lab, finalHolder, 2 * DEADTIME_MS).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await clusterReport(pair)}`);
+    });
+    expect(await count(TAKEOVER), `lb1 took over from lb2\n${await clusterReport(pair)}`).toBe(takeovers);
+    expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
+  } finally {
+    await pair.lab.dropUdp('lb1', 'lb2', LAB_UDP_PORT, false);
+    await pair.lab.setLink('lb1', true);
+    await watch?.catch(() => undefined);
+  }
+}
+
 /** Both nodes' `ha status` and log tails, for failure messages. */
 async function clusterReport(pair: HaPair): Promise<string> {
   const parts: string[] = [];
@@ -117,10 +200,43 @@ describe('tsbal pair, auto_failback off', () => {
   });
 });
 
-describe('tsbal pair with a ping node, partitioned', () => {
+describe('tsbal pair with a ping node, partitioned, auto_failback on', () => {
   let pair: HaPair;
   beforeAll(async () => {
     pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, { ...base, ping: [LAB_GATEWAY] });
+    await startPreferredThenPeer(pair);
+  }, 20_000);
+  afterAll(async () => {
+    await pair?.lab.setLink('lb1', true).catch(() => undefined);
+    await pair?.dispose();
+  });
+
+  test('the home node cut off: the VIP moves to lb2; after the heal it returns to lb1, never held by both', async () => {
+    const takeovers = async (): Promise<number> => ((await pair.nodes.lb1.log()).match(/Resources being acquired/g) ?? []).length;
+    const takeoversBefore = await takeovers();
+    const { pingBackMs } = await partitionHome(pair);
+    const trace = await holderTrace(pair.lab, 3_000);
+    const pingBack = await pingBackMs;
+    const report = async (): Promise<string> => `holders after the heal: ${showTrace(trace)}; lb1 heard its ping node ${pingBack} ms after the heal\n${await clusterReport(pair)}`;
+    expect(trace.filter((e) => e.holders.includes('+')), await report()).toEqual([]);
+    expect(trace.at(-1)?.holders, await report()).toBe('lb1');
+    // lb1 trusts its link once its ping node has answered for lb2's dead time; the stable report and the handshake
+    // then take a few keepalives at most.
+    const back = trace.find((e) => e.holders === 'lb1')?.atMs ?? Infinity;
+    expect(back - pingBack, await report()).toBeGreaterThanOrEqual(DEADTIME_MS - 20);
+    expect(back - pingBack, await report()).toBeLessThan(DEADTIME_MS + 3 * haTimeMs(base.keepalive));
+    console.log(`partition heal, auto_failback on: ${showTrace(trace)}; ping node answered lb1 ${pingBack} ms after the heal`);
+    expect(await takeovers(), `lb1 must get the VIP back through the handshake, not a takeover\n${await report()}`).toBe(takeoversBefore);
+    expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
+  }, 15_000);
+
+  test('a cut-off home node whose ping node answers again before its peer does never takes over, and gets the VIP back through the handshake', () => pingBeforePeerHeal(pair, 'lb1'), 15_000);
+});
+
+describe('tsbal pair with a ping node, partitioned, auto_failback off', () => {
+  let pair: HaPair;
+  beforeAll(async () => {
+    pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, { ...base, autoFailback: 'off', ping: [LAB_GATEWAY] });
     await startPreferredThenPeer(pair);
   }, 20_000);
   afterAll(async () => {
@@ -145,63 +261,17 @@ describe('tsbal pair with a ping node, partitioned', () => {
     expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
   });
 
-  test('an active node cut off releases the VIP, the connected peer takes it, and one owner remains after healing', async () => {
-    await pair.lab.setLink('lb1', false);
-    try {
-      await waitForSoleHolder(pair.lab, 'lb2', 4 * DEADTIME_MS);
-      expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
-    } finally {
-      await pair.lab.setLink('lb1', true);
-    }
+  test('an active node cut off releases the VIP, the connected peer takes it and keeps it after healing', async () => {
+    await partitionHome(pair);
     // (Caught: after the heal, messages retransmitted from the partition were acted on as current state and both
     // nodes ended stable with nobody holding the VIP. Then, 1 run in 6: the ping node answered lb1 before lb2's next
     // heartbeat did, lb1 took over from the "dead" lb2, and both held the VIP for 10 s of crossed auto_failbacks.)
-    const doubles = await doubleOwnership(pair.lab, 4 * DEADTIME_MS);
-    expect(doubles, `nobody but lb2 may hold the VIP after healing\n${doubles.length > 0 ? await clusterReport(pair) : ''}`).toEqual([]);
-    const holders = await pair.lab.holders();
-    expect(holders.length, `expected one VIP holder after healing, got [${holders.join(', ')}]\n${await clusterReport(pair)}`).toBe(1);
+    const trace = await holderTrace(pair.lab, 4 * DEADTIME_MS);
+    expect(showTrace(trace).replace(/@\d+ms/g, ''), `only lb2 may hold the VIP after healing: ${showTrace(trace)}\n${await clusterReport(pair)}`).toBe('lb2');
     expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
   });
 
-  test('a cut-off node whose ping node answers again before its peer does waits to hear the peer instead of taking over', async () => {
-    // The race behind a split brain seen 1 run in 6: after the heal, lb1's ping node answered before lb2's next
-    // heartbeat arrived, and lb1 took over from the "dead" lb2. Here that order is certain: lb1 drops lb2's heartbeat
-    // packets from the heal until it has heard its ping node again. The VIP must stay on lb2 alone throughout.
-    // (Whether lb1 holds the VIP when cut off, as when run alone, or lb2 already does after the test above.)
-    const lb1 = pair.nodes.lb1;
-    const count = async (pattern: RegExp): Promise<number> => ((await lb1.log()).match(pattern) ?? []).length;
-    const PEER_DEAD = /node lb2: is dead/g;
-    const PEER_BACK = /Cluster node lb2 returning after partition/g;
-    const PING_DEAD = /ping node \S+ is dead/g;
-    const PING_UP = /ping node \S+ is up again/g;
-    const [peerDeaths, pingDeaths] = [await count(PEER_DEAD), await count(PING_DEAD)];
-    await pair.lab.setLink('lb1', false);
-    let watch: ReturnType<typeof doubleOwnership> | null = null;
-    try {
-      // lb1 must see itself cut off (lb2 dead, and its ping node too) before the heal, or there is nothing to race.
-      await waitFor('lb1 to declare lb2 and its ping node dead', async () => ((await count(PEER_DEAD)) > peerDeaths && (await count(PING_DEAD)) > pingDeaths ? true : undefined), {
-        timeoutMs: 4 * DEADTIME_MS,
-        intervalMs: 10,
-      });
-      await waitForSoleHolder(pair.lab, 'lb2', 4 * DEADTIME_MS);
-      const [pingUps, peerReturns] = [await count(PING_UP), await count(PEER_BACK)];
-      await pair.lab.dropUdp('lb1', 'lb2', LAB_UDP_PORT, true);
-      watch = doubleOwnership(pair.lab, 4 * DEADTIME_MS);
-      await pair.lab.setLink('lb1', true);
-      await waitFor('lb1 to hear its ping node again', async () => ((await count(PING_UP)) > pingUps ? true : undefined), { timeoutMs: 3_000, intervalMs: 5 });
-      expect(await count(PEER_BACK), 'lb1 heard lb2 before its ping node: the race was not set up').toBe(peerReturns);
-      await pair.lab.dropUdp('lb1', 'lb2', LAB_UDP_PORT, false);
-      const doubles = await watch;
-      expect(doubles, `only lb2 may hold the VIP after the heal\n${doubles.length > 0 ? await clusterReport(pair) : ''}`).toEqual([]);
-      const holders = await pair.lab.holders();
-      expect(holders, `expected lb2 alone to hold the VIP after the heal, got [${holders.join(', ')}]\n${holders.join() === 'lb2' ? '' : await clusterReport(pair)}`).toEqual(['lb2']);
-      expect(await waitServing(pair.lab, 1_000)).toMatch(/^web[12]$/);
-    } finally {
-      await pair.lab.dropUdp('lb1', 'lb2', LAB_UDP_PORT, false);
-      await pair.lab.setLink('lb1', true);
-      await watch?.catch(() => undefined);
-    }
-  }, 15_000);
+  test('a cut-off node whose ping node answers again before its peer does waits to hear the peer instead of taking over', () => pingBeforePeerHeal(pair, 'lb2'), 15_000);
 
   test('a holder stalled (SIGSTOP) past deadping while its peer was cut off: after the heal one node holds the VIP and serves', async () => {
     // Caught with the test above's first form: lb2, paused across lb1's heal, woke to stale ping replies and a dead
