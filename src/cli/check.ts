@@ -9,6 +9,7 @@ import { detectLocalNode, readHaDir } from '../config/hadir.ts';
 import { checkAcrossFiles } from '../config/crosscheck.ts';
 import { summarizeHa, summarizePerlbal } from '../config/summary.ts';
 import { runRefusals, unservedServices } from '../proxy/roles.ts';
+import { findScript } from '../ha/resources.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 export const DEFAULT_HA_DIR = '/etc/ha.d';
@@ -47,6 +48,17 @@ export function runCheck(args: CheckArgs): CheckOutcome {
   const localNode = haWanted ? (args.node?.toLowerCase() ?? detectLocalNode(haDir)) : null;
   const ha = haWanted ? readHaDir(haDir, { localNode }) : null;
   if (ha) diagnostics.push(...ha.diagnostics);
+  // A resource script missing here fails only when this node takes its group over, the worst time to find out.
+  for (const group of ha?.value.haresources.groups ?? []) {
+    for (const r of group.resources) {
+      if (r.kind !== 'script') continue;
+      try {
+        findScript(r.name, haDir);
+      } catch (error) {
+        diagnostics.push({ ...group.loc, severity: 'warning', message: `${(error as Error).message}: taking over this group would fail`, hint: 'install it on this node, or fix its name' });
+      }
+    }
+  }
 
   // The files are valid Perlbal; say up front which services this version of `tsbal run` will not serve. A role it
   // refuses is an error, as it would be at the next restart: check passing and run refusing must never disagree.

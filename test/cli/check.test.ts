@@ -51,6 +51,16 @@ describe('tsbal check', () => {
     expect(r.stderr).not.toContain('site_balancer: role');
   });
 
+  test('a haresources script that is neither in resource.d nor /etc/init.d is a warning naming both places', async () => {
+    const dir = tutorial();
+    writeFileSync(join(dir, 'haresources'), 'lb1.example.com 192.168.0.99 tsbal-no-such-script::arg\n');
+    const r = runCheck({ config: join(dir, 'perlbal.conf'), haDir: { path: dir, required: true }, node: 'lb1.example.com', cwd: dir });
+    expect(r.ok).toBe(true);
+    expect(r.stderr).toContain(
+      `${dir}/haresources:1: warning: resource script 'tsbal-no-such-script' not found (or not executable) in ${dir}/resource.d/tsbal-no-such-script or /etc/init.d/tsbal-no-such-script: taking over this group would fail (install it on this node, or fix its name)`,
+    );
+  });
+
   test('every error in every file is listed, and the exit code is 1', async () => {
     const dir = tutorial();
     const conf = join(dir, 'perlbal.conf');
