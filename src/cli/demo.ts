@@ -67,7 +67,8 @@ export default defineCommand({
         bound = proxy.listeners()[0]!.port;
         stop = () => proxy.close({ graceful: true, timeoutMs: 5000 });
       } catch (error) {
-        throw new UsageError(`cannot listen on 127.0.0.1:${port}: ${(error as Error).message} (try --port 0)`);
+        // The message names the service and the address already.
+        throw new UsageError(`${(error as Error).message} (try --port 0)`);
       }
       console.log(`tsbal demo: open http://127.0.0.1:${bound}/  (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {
