@@ -105,7 +105,9 @@ export default defineCommand({
         }
         const changed = carryOut(o, plan, where);
         for (const line of authkeysAdvice(o, plan, where)) console.log(line);
-        if (!changed) console.log('nothing to change: this node is already set up with these flags');
+        const kept = plan.actions.filter((a) => a.kind === 'keep').length;
+        if (!changed && kept > 0) console.log(`nothing written: ${kept} file${kept === 1 ? '' : 's'} kept with content of its own (--force replaces ${kept === 1 ? 'it' : 'them'}, saving a .bak)`);
+        else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
           (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
       } catch (error) {

@@ -64,6 +64,11 @@ describe('tsbal setup --root', () => {
     expect(kept.code, show(kept)).toBe(0);
     expect(kept.stdout).toContain(`kept      ${conf}: exists with other content; kept (run with --force`);
     expect(readFileSync(conf, 'utf8')).toBe('# my own\n');
+    // Run again: nothing is written, but the node is not "set up with these flags" while its own file is kept.
+    const again = await setup(root);
+    expect(again.code, show(again)).toBe(0);
+    expect(again.stdout).toContain('nothing written: 1 file kept with content of its own (--force replaces it, saving a .bak)');
+    expect(again.stdout).not.toContain('already set up with these flags');
 
     const forced = await setup(root, '--force', '--port', '8080');
     expect(forced.code, show(forced)).toBe(0);
