@@ -3,6 +3,7 @@
 import { defineCommand, runMain } from 'citty';
 import { VERSION, VERSION_LINE } from '../version.ts';
 import { strictCommand } from './strict-args.ts';
+import { showUsage } from './usage.ts';
 
 const main = defineCommand({
   meta: {
@@ -26,7 +27,7 @@ export async function cli(argv: string[]): Promise<void> {
     console.log(VERSION_LINE);
     return;
   }
-  await runMain(strictCommand(main, 'tsbal'), { rawArgs: argv });
+  await runMain(strictCommand(main, 'tsbal'), { rawArgs: argv, showUsage });
 }
 
 cli(process.argv.slice(2)).catch((error: unknown) => {
