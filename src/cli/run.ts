@@ -87,7 +87,19 @@ function reportToParent(message: string): void {
   }
 }
 
-async function runForeground(configPath: string, pidfile: string | undefined, haOptions: HaRunArgs): Promise<void> {
+/** `--drain-timeout`: how long SIGTERM waits for requests in flight before closing what is left (HAProxy's hard-stop-after). */
+export const DEFAULT_DRAIN_TIMEOUT_S = 30;
+
+export function parseDrainTimeout(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_DRAIN_TIMEOUT_S * 1000;
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new UsageError(`--drain-timeout: expected a number of seconds (0 or more), got '${value}'`, 2);
+  }
+  return Math.round(seconds * 1000);
+}
+
+async function runForeground(configPath: string, pidfile: string | undefined, haOptions: HaRunArgs, drainTimeoutMs: number): Promise<void> {
   const config = loadConfig(configPath);
   checkHaForRun(haOptions);
   const proxyLog = log.withTag('proxy');
@@ -106,7 +118,7 @@ async function runForeground(configPath: string, pidfile: string | undefined, ha
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  engines.push({ name: 'proxy', close: (graceful) => proxy.close({ graceful }) });
+  engines.push({ name: 'proxy', close: (graceful) => proxy.close({ graceful, timeoutMs: drainTimeoutMs }) });
 
   // --- HA engine ----------------------------------------------------------------------------------------------
   // Started here, after the proxy, so that taking over a VIP can call proxy.retryBind() for listeners whose
@@ -160,6 +172,10 @@ export default defineCommand({
     config: { type: 'string', alias: 'c', description: `perlbal.conf to run (default ${DEFAULT_PERLBAL_CONF})` },
     daemon: { type: 'boolean', description: 'detach once the services are up' },
     pidfile: { type: 'string', description: 'write the process id to this file (removed on exit)' },
+    'drain-timeout': {
+      type: 'string',
+      description: `on SIGTERM, seconds to let requests in flight finish before closing the rest (default ${DEFAULT_DRAIN_TIMEOUT_S})`,
+    },
     ...haArgs,
     ...garpArgs,
   },
@@ -170,6 +186,7 @@ export default defineCommand({
       const noFlags = ensureRunV8Flags();
       if (noFlags !== null) log.debug(`running without the V8 flags tsbal run wants: ${noFlags}`);
       const configPath = args.config ?? DEFAULT_PERLBAL_CONF;
+      const drainTimeoutMs = parseDrainTimeout(args['drain-timeout']);
       if (args.daemon) {
         // Validate first, so a config error shows up on this terminal.
         loadConfig(configPath);
@@ -178,7 +195,7 @@ export default defineCommand({
         return;
       }
       try {
-        await runForeground(configPath, args.pidfile, args);
+        await runForeground(configPath, args.pidfile, args, drainTimeoutMs);
       } catch (error) {
         reportToParent(`${error instanceof UsageError ? error.message : String(error)}\n`);
         throw error;

@@ -7,6 +7,7 @@ import { checkBackend, closeBackend } from './backend.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { compileSelector } from './selector.ts';
 import { checkClient, drainClient } from './client.ts';
+import { respondFailure } from './failures.ts';
 import { listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
@@ -203,6 +204,42 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   return handle;
 }
 
+/** After the drain deadline: how long the answers written then get to reach their clients. */
+const DEADLINE_FLUSH_MS = 500;
+
+/** Resolves true when the engine's last client is gone, false after `ms`. */
+function drained(engine: Engine, ms: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    engine.onDrained = () => {
+      clearTimeout(timer);
+      engine.onDrained = null;
+      resolve(true);
+    };
+    if (engine.clients.size === 0) engine.onDrained();
+  });
+}
+
+/**
+ * The drain deadline passed with connections still busy (HAProxy's hard-stop-after): requests still waiting for a
+ * response head get the 504 their response_timeout would have given them, not a bare close; the rest (responses
+ * under way, tunnels, uploads) are cut.
+ */
+function cutAtDeadline(engine: Engine, timeoutMs: number): void {
+  const left = engine.clients.size;
+  let answered = 0;
+  for (const c of [...engine.clients]) {
+    const x = c.x;
+    if (x === null || x.done || x.res !== null || c.phase === 'tunnel') continue;
+    respondFailure(x, { kind: 'response-timeout' });
+    answered++;
+  }
+  engine.log.warn(
+    `drain timeout (${timeoutMs / 1000} s): closing ${left} connection${left === 1 ? '' : 's'} still in progress` +
+      (answered > 0 ? ` (${answered} waiting for a backend answered 504)` : ''),
+  );
+}
+
 async function closeEngine(
   engine: Engine,
   services: readonly ServiceRuntime[],
@@ -219,14 +256,9 @@ async function closeEngine(
   for (const be of [...engine.backends]) if (be.phase === 'idle' || be.exchange === null) closeBackend(be);
   if (graceful && engine.clients.size > 0) {
     for (const c of engine.clients) drainClient(c);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      engine.onDrained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      if (engine.clients.size === 0) engine.onDrained();
-    });
+    if (!(await drained(engine, timeoutMs))) cutAtDeadline(engine, timeoutMs);
+    // The 504s written at the deadline go out before their sockets are destroyed below.
+    if (engine.clients.size > 0) await drained(engine, DEADLINE_FLUSH_MS);
   }
   for (const c of [...engine.clients]) c.socket.destroy();
   for (const be of [...engine.backends]) closeBackend(be);
