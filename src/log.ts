@@ -1,5 +1,7 @@
 // One consola instance for the whole process; areas take a tagged child (`log.withTag('proxy')`).
+import { formatWithOptions } from 'node:util';
 import { createConsola, LogLevels, type ConsolaInstance, type LogObject, type ConsolaReporter } from 'consola';
+import { openLogFile, type LogFile } from './log-file.ts';
 
 export type LogFormat = 'pretty' | 'json';
 export const LOG_LEVEL_NAMES = ['silent', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -22,8 +24,13 @@ export function parseLogLevel(name: string): number {
   return level;
 }
 
+/** Where reporters write: a stream, or a log file. */
+interface LineSink {
+  write(text: string): unknown;
+}
+
 /** One JSON object per line, for journald or a log shipper. */
-function jsonReporter(stream: NodeJS.WritableStream): ConsolaReporter {
+function jsonReporter(stream: LineSink): ConsolaReporter {
   return {
     log(entry: LogObject) {
       const [first, ...rest] = entry.args;
@@ -53,13 +60,34 @@ const consolaOptions = {
 };
 export const log: ConsolaInstance = createConsola(consolaOptions);
 
-export function configureLogging(options: { level?: string; format?: string }): void {
+/**
+ * The plain format of a non-terminal (`[warn] [proxy] message`), stamped with the time: unlike journald, a file
+ * does not stamp lines itself. ISO time in UTC, so no locale data is loaded (see consolaOptions).
+ */
+export function plainLine(entry: Pick<LogObject, 'date' | 'type' | 'tag' | 'args'>): string {
+  const text = formatWithOptions({ colors: false, breakLength: Infinity }, ...entry.args).replace(/\n/g, '\n    ');
+  return `${entry.date.toISOString()} [${entry.type}] ${entry.tag ? `[${entry.tag}] ` : ''}${text}\n`;
+}
+
+function plainReporter(sink: LineSink): ConsolaReporter {
+  return { log: (entry: LogObject) => void sink.write(plainLine(entry)) };
+}
+
+/**
+ * Applies --log-level/--log-format (or their environment variables) and --log-file. Returns the log file, which the
+ * caller reopens on SIGHUP, or null when logging goes to stderr. Throws on a bad level or format, or a file that
+ * cannot be opened.
+ */
+export function configureLogging(options: { level?: string; format?: string; file?: string }): LogFile | null {
   const level = options.level ?? process.env.TSBAL_LOG_LEVEL;
   if (level) log.level = parseLogLevel(level);
   const format = (options.format ?? process.env.TSBAL_LOG_FORMAT ?? 'pretty') as LogFormat;
-  if (format === 'json') {
-    log.setReporters([jsonReporter(process.stderr)]);
-  } else if (format !== 'pretty') {
-    throw new Error(`unknown log format '${format}' (expected pretty or json)`);
+  if (format !== 'json' && format !== 'pretty') throw new Error(`unknown log format '${format}' (expected pretty or json)`);
+  if (options.file !== undefined) {
+    const file = openLogFile(options.file);
+    log.setReporters([format === 'json' ? jsonReporter(file) : plainReporter(file)]);
+    return file;
   }
+  if (format === 'json') log.setReporters([jsonReporter(process.stderr)]);
+  return null;
 }

@@ -1,6 +1,7 @@
 // Flags every subcommand accepts. citty resolves subcommands before parsing flags,
 // so global flags are spread into each command instead of living on the root.
 import type { ArgsDef } from 'citty';
+import type { LogFile } from '../log-file.ts';
 import { configureLogging } from '../log.ts';
 
 export const logArgs = {
@@ -14,12 +15,29 @@ export const logArgs = {
   },
 } as const satisfies ArgsDef;
 
-/** A bad --log-level/--log-format (or TSBAL_LOG_LEVEL/TSBAL_LOG_FORMAT) is a usage error (exit 2), not a stack trace. */
-export function applyLogArgs(args: { 'log-level'?: string; 'log-format'?: string }): void {
+/** For the long-running commands (run, ha run): log to a file instead of stderr. */
+export const logFileArgs = {
+  'log-file': {
+    type: 'string',
+    description: 'append log lines to this file (created 0640; reopened on SIGHUP for logrotate)',
+  },
+} as const satisfies ArgsDef;
+
+/**
+ * A bad --log-level/--log-format (or TSBAL_LOG_LEVEL/TSBAL_LOG_FORMAT) is a usage error (exit 2), not a stack trace;
+ * so is a --log-file that cannot be opened (exit 1). Returns the open log file, if any.
+ */
+export function applyLogArgs(args: { 'log-level'?: string; 'log-format'?: string; 'log-file'?: string }): LogFile | null {
   try {
     configureLogging({ level: args['log-level'], format: args['log-format'] });
   } catch (error) {
     throw new UsageError(`${(error as Error).message} (from --log-level/--log-format or TSBAL_LOG_LEVEL/TSBAL_LOG_FORMAT)`, 2);
+  }
+  if (args['log-file'] === undefined) return null;
+  try {
+    return configureLogging({ level: args['log-level'], format: args['log-format'], file: args['log-file'] });
+  } catch (error) {
+    throw new UsageError(`--log-file: cannot open ${args['log-file']}: ${(error as Error).message}`);
   }
 }
 

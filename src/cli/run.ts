@@ -2,7 +2,7 @@
 // the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
 // flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections (run-reload.ts).
 import { spawn } from 'node:child_process';
-import { closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { defineCommand } from 'citty';
 import { ConfigError } from '../config/errors.ts';
 import type { PerlbalConfig } from '../config/model.ts';
@@ -12,7 +12,8 @@ import { startProxy, type ProxyHandle } from '../proxy/index.ts';
 import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
-import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import { DEFAULT_DAEMON_LOG_FILE, LOG_FILE_MODE, type LogFile } from '../log-file.ts';
+import { applyLogArgs, guarded, logArgs, logFileArgs, UsageError } from './common.ts';
 import { DEFAULT_HA_DIR } from '../ha/cluster.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 import { reloadOnSignal } from './run-reload.ts';
@@ -44,19 +45,33 @@ export function loadConfig(path: string): PerlbalConfig {
   return config;
 }
 
+/** The daemon child's arguments: the same, without --daemon, with the log file always named. */
+export function daemonChildArgs(argv: readonly string[], logFile: string): string[] {
+  const named = argv.some((a) => a === '--log-file' || a.startsWith('--log-file='));
+  return [...argv.filter((a) => a !== '--daemon'), ...(named ? [] : ['--log-file', logFile])];
+}
+
 /**
  * `--daemon`: start this program again, detached, without `--daemon`, and wait until the child reports that its
- * services are up (or why it failed) on fd 3. After that the child has no terminal: run it under systemd in the
- * foreground to keep its logs.
+ * services are up (or why it failed) on fd 3. The child logs to `logFile` (its --log-file, or the default added
+ * here); its stderr goes there too, so even a crash's stack trace is kept.
  */
-function daemonize(argv: readonly string[]): Promise<void> {
+function daemonize(argv: readonly string[], logFile: string): Promise<void> {
   const self = selfInvocation();
-  const args = [...self.args, ...argv.filter((a) => a !== '--daemon')];
+  const args = [...self.args, ...daemonChildArgs(argv, logFile)];
+  let stderrFd: number;
+  try {
+    // Opened here, on the terminal's side, so a log file that cannot be written is reported before detaching.
+    stderrFd = openSync(logFile, 'a', LOG_FILE_MODE);
+  } catch (error) {
+    throw new UsageError(`--log-file: cannot open ${logFile}: ${(error as Error).message}`);
+  }
   const child = spawn(self.command, args, {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', stderrFd, 'pipe'],
     env: { ...process.env, [DAEMON_CHILD_ENV]: '1' },
   });
+  closeSync(stderrFd);
   return new Promise((resolve, reject) => {
     let report = '';
     const pipe = child.stdio[3] as NodeJS.ReadableStream;
@@ -99,7 +114,16 @@ export function parseDrainTimeout(value: string | undefined): number {
   return Math.round(seconds * 1000);
 }
 
-async function runForeground(configPath: string, pidfile: string | undefined, haOptions: HaRunArgs, drainTimeoutMs: number): Promise<void> {
+interface ForegroundOptions {
+  configPath: string;
+  pidfile: string | undefined;
+  drainTimeoutMs: number;
+  /** Reopened on SIGHUP, before the reload. */
+  logFile: LogFile | null;
+}
+
+async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Promise<void> {
+  const { configPath, pidfile, drainTimeoutMs, logFile } = opts;
   const config = loadConfig(configPath);
   checkHaForRun(haOptions);
   const proxyLog = log.withTag('proxy');
@@ -159,7 +183,18 @@ async function runForeground(configPath: string, pidfile: string | undefined, ha
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     const reload = reloadOnSignal({ configPath, proxy, load: loadConfig, haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null, log });
-    process.on('SIGHUP', () => void (stopping ? undefined : reload('SIGHUP')));
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      // First, so that the reload's own lines land in the new file after logrotate.
+      if (logFile !== null) {
+        try {
+          logFile.reopen();
+        } catch (error) {
+          log.error(`SIGHUP: cannot reopen ${logFile.path} (${(error as Error).message}); still logging to the old file`);
+        }
+      }
+      void reload('SIGHUP');
+    });
   });
   if (pidfile !== undefined) rmSync(pidfile, { force: true });
   log.info('stopped');
@@ -169,8 +204,9 @@ export default defineCommand({
   meta: { name: 'run', description: 'Run the services of perlbal.conf in the foreground (--daemon to detach)' },
   args: {
     ...logArgs,
+    ...logFileArgs,
     config: { type: 'string', alias: 'c', description: `perlbal.conf to run (default ${DEFAULT_PERLBAL_CONF})` },
-    daemon: { type: 'boolean', description: 'detach once the services are up' },
+    daemon: { type: 'boolean', description: `detach once the services are up (logs to --log-file, default ${DEFAULT_DAEMON_LOG_FILE})` },
     pidfile: { type: 'string', description: 'write the process id to this file (removed on exit)' },
     'drain-timeout': {
       type: 'string',
@@ -181,7 +217,7 @@ export default defineCommand({
   },
   run: ({ args, rawArgs }) =>
     guarded(async () => {
-      applyLogArgs(args);
+      applyLogArgs({ 'log-level': args['log-level'], 'log-format': args['log-format'] });
       // Re-executes in place with the heap flags where it can (before anything is opened or spawned).
       const noFlags = ensureRunV8Flags();
       if (noFlags !== null) log.debug(`running without the V8 flags tsbal run wants: ${noFlags}`);
@@ -191,11 +227,12 @@ export default defineCommand({
         // Validate first, so a config error shows up on this terminal.
         loadConfig(configPath);
         checkHaForRun(args);
-        await daemonize(['run', ...rawArgs]);
+        await daemonize(['run', ...rawArgs], args['log-file'] ?? DEFAULT_DAEMON_LOG_FILE);
         return;
       }
+      const logFile = applyLogArgs(args);
       try {
-        await runForeground(configPath, args.pidfile, args, drainTimeoutMs);
+        await runForeground({ configPath, pidfile: args.pidfile, drainTimeoutMs, logFile }, args);
       } catch (error) {
         reportToParent(`${error instanceof UsageError ? error.message : String(error)}\n`);
         throw error;

@@ -1,6 +1,7 @@
 // The text of every file `tsbal setup` writes, from the options alone. Pure, and deterministic (no dates, no
 // host facts), so a second run renders the same bytes and finds nothing to change.
 import { parseHaTime } from '../config/hacf.ts';
+import { DEFAULT_DAEMON_LOG_FILE } from '../log-file.ts';
 import type { AuthMethodChoice, SetupOptions } from './options.ts';
 
 export const SYSCTL_FILE = '/etc/sysctl.d/60-tsbal.conf';
@@ -141,7 +142,7 @@ export const RC_BEGIN = '# BEGIN tsbal (managed by tsbal setup; this block is re
 export const RC_END = '# END tsbal';
 
 export function renderRcLocalBlock(exec: readonly string[]): string {
-  const run = [...exec, 'run', '--daemon', '--pidfile', RC_LOCAL_PIDFILE].map(quoteWord).join(' ');
+  const run = [...exec, 'run', '--daemon', '--pidfile', RC_LOCAL_PIDFILE, '--log-file', DEFAULT_DAEMON_LOG_FILE].map(quoteWord).join(' ');
   return `${RC_BEGIN}\n${run}\n${RC_END}\n`;
 }
 

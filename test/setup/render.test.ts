@@ -53,7 +53,7 @@ describe('rendered files', () => {
 
   test('the rc.local block is added once: merging into its own output changes nothing', () => {
     const block = renderRcLocalBlock(['/usr/local/bin/tsbal']);
-    expect(block).toBe(`${RC_BEGIN}\n/usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid\n${RC_END}\n`);
+    expect(block).toBe(`${RC_BEGIN}\n/usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid --log-file /var/log/tsbal.log\n${RC_END}\n`);
     const fresh = mergeRcLocal(null, block);
     expect(fresh).toBe(`#!/bin/sh -e\n\n${block}\nexit 0\n`);
     expect(mergeRcLocal(fresh, block)).toBe(fresh);
