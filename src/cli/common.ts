@@ -2,7 +2,7 @@
 // so global flags are spread into each command instead of living on the root.
 import type { ArgsDef } from 'citty';
 import type { LogFile } from '../log-file.ts';
-import { configureLogging } from '../log.ts';
+import { configureLogging, log } from '../log.ts';
 
 export const logArgs = {
   'log-level': {
@@ -38,6 +38,16 @@ export function applyLogArgs(args: { 'log-level'?: string; 'log-format'?: string
     return configureLogging({ level: args['log-level'], format: args['log-format'], file: args['log-file'] });
   } catch (error) {
     throw new UsageError(`--log-file: cannot open ${args['log-file']}: ${(error as Error).message}`);
+  }
+}
+
+/** On SIGHUP, for logrotate. A failed reopen leaves lines going to the old file, and says so there. */
+export function reopenLogFile(logFile: LogFile | null): void {
+  if (logFile === null) return;
+  try {
+    logFile.reopen();
+  } catch (error) {
+    log.error(`SIGHUP: cannot reopen ${logFile.path} (${(error as Error).message}); still logging to the old file`);
   }
 }
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from 'citty';
-import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
+import { applyLogArgs, guarded, logArgs, logFileArgs, reopenLogFile, UsageError } from './common.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadHaDir } from '../config/hadir.ts';
 import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaHandle, type HaStatus } from '../ha/cluster.ts';
@@ -129,10 +129,12 @@ function handoverCommand(name: 'standby' | 'takeover', description: string) {
 
 const run = defineCommand({
   meta: { name: 'run', description: 'Run the HA engine alone, without the proxy (tsbal run starts both)' },
-  args: { ...haArgs, ...garpArgs, ...logArgs },
+  args: { ...haArgs, ...garpArgs, ...logArgs, ...logFileArgs },
   run: ({ args }) =>
     guarded(async () => {
-      applyLogArgs(args);
+      const logFile = applyLogArgs(args);
+      // logrotate's postrotate signal: reopen the log file (the HA engine has nothing else to reload).
+      if (logFile !== null) process.on('SIGHUP', () => reopenLogFile(logFile));
       const ha = await startHa({
         haDir: args['ha-dir'] ?? DEFAULT_HA_DIR,
         node: args.node,

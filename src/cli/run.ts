@@ -1,4 +1,4 @@
-// `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P] [--ha-dir D --node N --state-dir S]`: load the config, start
+// `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P] [--log-file F] [--drain-timeout S] [--ha-dir D ...]`: load the config, start
 // the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
 // flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections (run-reload.ts).
 import { spawn } from 'node:child_process';
@@ -13,7 +13,7 @@ import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { DEFAULT_DAEMON_LOG_FILE, LOG_FILE_MODE, type LogFile } from '../log-file.ts';
-import { applyLogArgs, guarded, logArgs, logFileArgs, UsageError } from './common.ts';
+import { applyLogArgs, guarded, logArgs, logFileArgs, reopenLogFile, UsageError } from './common.ts';
 import { DEFAULT_HA_DIR } from '../ha/cluster.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 import { reloadOnSignal } from './run-reload.ts';
@@ -186,13 +186,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     process.on('SIGHUP', () => {
       if (stopping) return;
       // First, so that the reload's own lines land in the new file after logrotate.
-      if (logFile !== null) {
-        try {
-          logFile.reopen();
-        } catch (error) {
-          log.error(`SIGHUP: cannot reopen ${logFile.path} (${(error as Error).message}); still logging to the old file`);
-        }
-      }
+      reopenLogFile(logFile);
       void reload('SIGHUP');
     });
   });

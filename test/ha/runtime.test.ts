@@ -2,7 +2,7 @@
 // gratuitous ARP on the wire, leftovers cleared at start, clear startup errors, and the ucast and mcast media.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createLab, LAB_ADDRESSES, LAB_GATEWAY, type Lab } from '../harness/netns.ts';
@@ -146,6 +146,32 @@ describe('resource groups', () => {
     ]);
     expect(await vipLine('lb1')).toBe('');
   }, 20_000);
+});
+
+describe('--log-file', () => {
+  test('ha run --log-file writes the takeover to the file; SIGHUP after a rename reopens a new 0640 file, the node runs on', async () => {
+    const dir = await haDir(FAST);
+    const logPath = join(dir, 'tsbal-ha.log');
+    const node = run('lb1', dir, ['--log-file', logPath]);
+    const text = (): string => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : '');
+    try {
+      await waitFor('the VIP on lb1', async () => ((await vipLine('lb1')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+      await waitFor('a log line', async () => (text().length > 0 ? true : undefined), { timeoutMs: 2000, intervalMs: 20 });
+      expect(node.stderr()).toBe('');
+      renameSync(logPath, `${logPath}.1`);
+      node.kill('SIGHUP');
+      await waitFor('the reopened log file', async () => (existsSync(logPath) ? true : undefined), { timeoutMs: 2000, intervalMs: 20 });
+      expect(statSync(logPath).mode & 0o777).toBe(0o640);
+      await sleep(200);
+      expect(node.exit()).toBeNull();
+      node.kill('SIGTERM');
+      expect((await node.exited).code).toBe(0);
+      expect(text().length).toBeGreaterThan(0);
+      for (const line of (readFileSync(`${logPath}.1`, 'utf8') + text()).trimEnd().split('\n')) expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \[\w+\] /);
+    } finally {
+      await stop(node);
+    }
+  }, 30_000);
 });
 
 describe('startup errors', () => {
