@@ -538,7 +538,11 @@ export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: str
       if (fromMe) {
         c.log('info', `Standby resource acquisition done [${holdName(rtype)}].`);
         s.hold |= flip(rtype);
-        s.needsFailback = (s.hold & FOREIGN) !== 0;
+        // The peer handed us its own groups on purpose (hb_standby there, hb_takeover here, or ipfail): auto_failback
+        // must not hand them straight back, and a failback still pending from an earlier death is overtaken by this
+        // handover. As in heartbeat, only a death (mach_down, recover_dead_resources) or a healed partition makes a
+        // failback due. A handover of our own groups leaves a pending failback of the peer's alone (crossed failbacks).
+        if (flip(rtype) & FOREIGN) s.needsFailback = false;
       } else {
         c.log('info', `Other node completed standby takeover of ${holdName(rtype)} resources.`);
         s.otherStable = true;

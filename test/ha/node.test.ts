@@ -204,6 +204,69 @@ describe('graceful shutdown and commands', () => {
     expect(bodies(sim.get('lb1'))).toContainEqual({ t: 'hb_takeover', rsc_hold: 'all' });
   });
 
+  /** Holder changes over `ms`, sampled every ms: `lb1 > nobody > lb2`. */
+  function holders(sim: Sim, ms: number): string {
+    const seen: string[] = [];
+    for (let t = 0; t < ms; t++) {
+      const h = sim.holder().join('+') || 'nobody';
+      if (seen.at(-1) !== h) seen.push(h);
+      sim.run(1);
+    }
+    return seen.join(' > ');
+  }
+  const failbackLogs = (sim: Sim, name: string): string[] => sim.get(name).logs.filter((l) => l.msg.startsWith('auto_failback')).map((l) => l.msg);
+
+  test('auto_failback on: standby drains the home node; the VIP stays on lb2 until takeover brings it back', () => {
+    // QA: lb2 took the VIP, then handed it straight back ('auto_failback: handing foreign resources back to lb1').
+    // heartbeat makes a failback due only after a death, so hb_standby before maintenance sticks.
+    const sim = pair();
+    sim.command('lb1', 'standby');
+    expect(sim.get('lb1').replies.at(-1)).toMatchObject({ ok: true });
+    expect(holders(sim, 3000)).toBe('lb1 > nobody > lb2');
+    expect(failbackLogs(sim, 'lb2')).toEqual([]);
+    expect(sim.report('lb1').resources).toMatchObject({ hold: 'none', stable: true, standby: 'not' });
+    expect(sim.report('lb2').resources).toMatchObject({ hold: 'all', stable: true, standby: 'not' });
+    sim.command('lb1', 'takeover');
+    expect(sim.get('lb1').replies.at(-1)).toMatchObject({ ok: true });
+    expect(holders(sim, 3000)).toBe('lb2 > nobody > lb1');
+  });
+
+  test('auto_failback on: hb_takeover from the non-home node keeps the VIP there until standby gives it back', () => {
+    const sim = pair();
+    sim.command('lb2', 'takeover');
+    expect(sim.get('lb2').replies.at(-1)).toMatchObject({ ok: true });
+    expect(holders(sim, 3000)).toBe('lb1 > nobody > lb2');
+    expect(failbackLogs(sim, 'lb2')).toEqual([]);
+    sim.command('lb2', 'standby');
+    expect(sim.get('lb2').replies.at(-1)).toMatchObject({ ok: true });
+    expect(holders(sim, 3000)).toBe('lb2 > nobody > lb1');
+  });
+
+  test('auto_failback on: a drained home node that dies and restarts gets the VIP back, as after any death', () => {
+    const sim = pair();
+    sim.command('lb1', 'standby');
+    sim.until(() => sim.holder().join() === 'lb2' && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 1000);
+    sim.kill('lb1');
+    sim.run(1000); // lb2 declares it dead (it had given everything up)
+    expect(sim.holder()).toEqual(['lb2']);
+    sim.start('lb1');
+    expect(holders(sim, 3000)).toBe('lb2 > nobody > lb1');
+    expect(failbackLogs(sim, 'lb2')).toEqual(['auto_failback: handing foreign resources back to lb1']);
+  });
+
+  test('auto_failback on: a home node that loses its ping node hands the VIP over once, without it bouncing back', () => {
+    // The same cause as the standby case: the handover made lb2 fail back at once, lb1 (still without its ping node)
+    // handed over again, and the VIP moved every 30 ms.
+    const sim = new Sim();
+    sim.start('lb1', WITH_PING);
+    sim.start('lb2', WITH_PING);
+    const reach = new Map([['lb1', true], ['lb2', true]]);
+    pingNode(sim, reach);
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 3000);
+    reach.set('lb1', false);
+    expect(holders(sim, 3000)).toBe('lb1 > nobody > lb2');
+  });
+
   test('standby is refused with a reason when there is no live peer', () => {
     const sim = new Sim();
     sim.start('lb1');
