@@ -284,6 +284,40 @@ describe('commands', () => {
     }
   }, 30_000);
 
+  test('auto_failback on: tsbal ha standby drains lb1 (the VIP stays on lb2, sampled every 50 ms for 3 s); tsbal ha takeover brings it back', async () => {
+    const dir = await haDir(FAST);
+    const n1 = run('lb1', dir);
+    const n2 = run('lb2', dir);
+    const ha = (host: 'lb1' | 'lb2', ...cmd: string[]) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', ...cmd, ...args(dir, host)], { timeoutMs: 10_000 });
+    const soleHolder = (host: string) =>
+      waitFor(`the VIP on ${host}`, async () => ((await lab.holders()).join() === host ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+    const stable = (host: 'lb1' | 'lb2') =>
+      waitFor(`${host} stable`, async () => (/, stable\n/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    try {
+      await soleHolder('lb1');
+      await stable('lb1');
+      await stable('lb2');
+      expect((await ha('lb1', 'standby')).code).toBe(0);
+      await soleHolder('lb2');
+      const samples: string[] = [];
+      const end = performance.now() + 3000;
+      while (performance.now() < end) {
+        samples.push((await lab.holders()).join('+') || 'nobody');
+        await sleep(50);
+      }
+      expect(samples.length).toBeGreaterThan(20);
+      expect(samples.filter((h) => h !== 'lb2')).toEqual([]);
+      expect(n2.stderr() + n2.stdout()).not.toContain('auto_failback: handing');
+      await stable('lb1');
+      await stable('lb2');
+      expect((await ha('lb1', 'takeover')).code).toBe(0);
+      await soleHolder('lb1');
+    } finally {
+      await stop(n1);
+      await stop(n2);
+    }
+  }, 30_000);
+
   test('tsbal ha status without a running engine says so and exits 3', async () => {
     const r = await lab.exec('lb1', [process.execPath, CLI_ENTRY, 'ha', 'status', '--state-dir', join(base, 'nothing-here')]);
     expect(r.code).toBe(3);
