@@ -253,16 +253,22 @@ describe('media', () => {
   }
 });
 
+/** `tsbal ha <cmd>` on a lab host against the engines of `dir`, and waits on what the commands change. */
+function commands(dir: string) {
+  const ha = (host: 'lb1' | 'lb2', ...cmd: string[]) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', ...cmd, ...args(dir, host)], { timeoutMs: 10_000 });
+  const soleHolder = (host: string) =>
+    waitFor(`the VIP on ${host}`, async () => ((await lab.holders()).join() === host ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+  const stable = (host: 'lb1' | 'lb2') =>
+    waitFor(`${host} stable`, async () => (/, stable\n/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+  return { ha, soleHolder, stable };
+}
+
 describe('commands', () => {
   test('tsbal ha standby hands the VIP to the peer and tsbal ha takeover brings it back; bad input is refused', async () => {
     const dir = await haDir(FAST.replace('auto_failback on', 'auto_failback off'));
     const n1 = run('lb1', dir);
     const n2 = run('lb2', dir);
-    const ha = (host: 'lb1' | 'lb2', ...cmd: string[]) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', ...cmd, ...args(dir, host)], { timeoutMs: 10_000 });
-    const soleHolder = (host: string) =>
-      waitFor(`the VIP on ${host}`, async () => ((await lab.holders()).join() === host ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
-    const stable = (host: 'lb1' | 'lb2') =>
-      waitFor(`${host} stable`, async () => (/, stable\n/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    const { ha, soleHolder, stable } = commands(dir);
     try {
       await soleHolder('lb1');
       await stable('lb1');
@@ -288,11 +294,7 @@ describe('commands', () => {
     const dir = await haDir(FAST);
     const n1 = run('lb1', dir);
     const n2 = run('lb2', dir);
-    const ha = (host: 'lb1' | 'lb2', ...cmd: string[]) => lab.exec(host, [process.execPath, CLI_ENTRY, 'ha', ...cmd, ...args(dir, host)], { timeoutMs: 10_000 });
-    const soleHolder = (host: string) =>
-      waitFor(`the VIP on ${host}`, async () => ((await lab.holders()).join() === host ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
-    const stable = (host: 'lb1' | 'lb2') =>
-      waitFor(`${host} stable`, async () => (/, stable\n/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    const { ha, soleHolder, stable } = commands(dir);
     try {
       await soleHolder('lb1');
       await stable('lb1');
