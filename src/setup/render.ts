@@ -143,7 +143,8 @@ export const RC_END = '# END tsbal';
 
 export function renderRcLocalBlock(exec: readonly string[]): string {
   const run = [...exec, 'run', '--daemon', '--pidfile', RC_LOCAL_PIDFILE, '--log-file', DEFAULT_DAEMON_LOG_FILE].map(quoteWord).join(' ');
-  return `${RC_BEGIN}\n${run}\n${RC_END}\n`;
+  // rc.local runs under `sh -e`: a tsbal that fails to start must not abort the admin's lines after the block.
+  return `${RC_BEGIN}\n${run} || echo 'tsbal: failed to start; see ${DEFAULT_DAEMON_LOG_FILE}' >&2\n${RC_END}\n`;
 }
 
 /**

@@ -1,4 +1,8 @@
 import { describe, expect, test } from 'bun:test';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readHaCf } from '../../src/config/hacf.ts';
 import { readHaResources } from '../../src/config/haresources.ts';
 import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
@@ -53,7 +57,9 @@ describe('rendered files', () => {
 
   test('the rc.local block is added once: merging into its own output changes nothing', () => {
     const block = renderRcLocalBlock(['/usr/local/bin/tsbal']);
-    expect(block).toBe(`${RC_BEGIN}\n/usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid --log-file /var/log/tsbal.log\n${RC_END}\n`);
+    expect(block).toBe(
+      `${RC_BEGIN}\n/usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid --log-file /var/log/tsbal.log || echo 'tsbal: failed to start; see /var/log/tsbal.log' >&2\n${RC_END}\n`,
+    );
     const fresh = mergeRcLocal(null, block);
     expect(fresh).toBe(`#!/bin/sh -e\n\n${block}\nexit 0\n`);
     expect(mergeRcLocal(fresh, block)).toBe(fresh);
@@ -61,6 +67,22 @@ describe('rendered files', () => {
     const once = mergeRcLocal(admin, block);
     expect(mergeRcLocal(once, block)).toBe(once);
     expect(once.split(RC_BEGIN).length).toBe(2);
+  });
+
+  test('a tsbal that fails to start does not abort the rest of rc.local (it runs under sh -e)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbal-rclocal-'));
+    try {
+      const script = join(dir, 'rc.local');
+      writeFileSync(script, mergeRcLocal(null, renderRcLocalBlock(['/bin/false'])).replace('\nexit 0\n', '\necho after-tsbal\nexit 0\n'));
+      const r = spawnSync('/bin/sh', [script], { encoding: 'utf8' });
+      expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+        code: 0,
+        stdout: 'after-tsbal\n',
+        stderr: 'tsbal: failed to start; see /var/log/tsbal.log\n',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a changed tsbal path replaces the old block in place, leaving the admin lines around it', () => {
