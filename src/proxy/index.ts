@@ -8,7 +8,7 @@ import { compileRequestHooks } from './hooks.ts';
 import { compileSelector } from './selector.ts';
 import { checkClient, drainClient } from './client.ts';
 import { respondFailure } from './failures.ts';
-import { listenOn } from './listener.ts';
+import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
@@ -62,8 +62,6 @@ export interface StartProxyOptions {
 }
 
 /** Errors that mean "the address is not ours yet" rather than a configuration mistake. */
-const NOT_YET_LOCAL = new Set(['EADDRNOTAVAIL']);
-
 async function bind(svc: ServiceRuntime, addr: HostPort): Promise<void> {
   svc.server = await listenOn(svc, addr);
   svc.bindError = null;
@@ -73,20 +71,18 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
   const pending: BindFailure[] = [];
   for (const svc of services) {
     if (svc.server !== null || svc.opts.listen === null || !svc.enabled) continue;
-    const { host, port } = svc.opts.listen;
-    try {
-      await bind(svc, svc.opts.listen);
-      const addr = svc.server!.address();
-      const shown = typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : `${host}:${port}`;
+    const listen = svc.opts.listen;
+    const { host, port } = listen;
+    const r = await bindOrDefer(svc.name, listen, async () => {
+      await bind(svc, listen);
+      return svc.server!;
+    });
+    if (r.pending === undefined) {
       const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
-      log.info(`service ${svc.name} listening on ${shown} (${what})`);
-    } catch (error) {
-      const err = error as NodeJS.ErrnoException;
-      const code = err.code ?? 'ERROR';
-      if (!NOT_YET_LOCAL.has(code)) {
-        throw new Error(`service ${svc.name}: cannot listen on ${host}:${port}: ${code} (${err.message})`);
-      }
-      svc.bindError = err;
+      log.info(`service ${svc.name} listening on ${r.address} (${what})`);
+    } else {
+      const code = r.pending.code ?? 'ERROR';
+      svc.bindError = r.pending;
       log.warn(
         `service ${svc.name}: ${host}:${port} is not a local address yet (${code}); ` +
           'it will be bound when the address is added (e.g. by the HA engine), or set net.ipv4.ip_nonlocal_bind=1',

@@ -5,6 +5,33 @@ import type { HostPort } from '../config/model.ts';
 import { acceptClient } from './client.ts';
 import type { ServiceRuntime } from './service.ts';
 
+/**
+ * A bind error that means "not local yet" (a VIP before the HA engine adds it, with ip_nonlocal_bind=0): the listener
+ * waits for retryBind instead of failing the start.
+ */
+export function isNotYetLocal(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EADDRNOTAVAIL';
+}
+
+/**
+ * Binds one service's listener with `bindNow`: the address it got (for the "listening on" line), or, for an address
+ * not local yet, the error to wait on. Any other bind error throws `service S: cannot listen on H:P: CODE (message)`.
+ */
+export async function bindOrDefer(
+  service: string,
+  { host, port }: HostPort,
+  bindNow: () => Promise<Server>,
+): Promise<{ address: string; pending?: undefined } | { pending: NodeJS.ErrnoException }> {
+  try {
+    const a = (await bindNow()).address();
+    return { address: typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : `${host}:${port}` };
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    if (!isNotYetLocal(err)) throw new Error(`service ${service}: cannot listen on ${host}:${port}: ${err.code ?? 'ERROR'} (${err.message})`);
+    return { pending: err };
+  }
+}
+
 /** Binds `server` to `addr`; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...), the server closed. */
 export function listenServer(server: Server, { host, port }: HostPort): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -11,7 +11,7 @@ import { retireNode } from './backend.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileRequestHooks } from './hooks.ts';
-import { listenOn, retarget } from './listener.ts';
+import { isNotYetLocal, listenOn, retarget } from './listener.ts';
 import { reverseProxyOptions, serviceWarnings, type ReverseProxyOptions } from './options.ts';
 import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan } from './reload-plan.ts';
 import { runRefusals, servedServices } from './roles.ts';
@@ -42,8 +42,6 @@ export type ReloadOutcome =
   | { ok: false; errors: string[] };
 
 /** A new address not being ours yet is not an error: the HA engine binds it when it adds the VIP (as at startup). */
-const NOT_YET_LOCAL = new Set(['EADDRNOTAVAIL']);
-
 interface Prepared {
   model: ServiceModel;
   /** The new runtime record: a fresh one, or (for an existing service) a template merged into it on commit. */
@@ -105,7 +103,7 @@ async function bindNew(
       bound.set(step.service, { kind: 'bound', server: await listenOn(svc, model.listen) });
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
-      if (NOT_YET_LOCAL.has(err.code ?? '')) {
+      if (isNotYetLocal(err)) {
         bound.set(step.service, { kind: 'pending', error: err });
         continue;
       }

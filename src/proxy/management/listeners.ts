@@ -2,7 +2,7 @@
 // the HTTP services (an address that is not local yet, e.g. a VIP, waits for the HA engine's retryBind).
 import type { ConsolaInstance } from 'consola';
 import type { HostPort } from '../../config/model.ts';
-import { listenServer } from '../listener.ts';
+import { bindOrDefer, listenServer } from '../listener.ts';
 import type { ReloadTarget } from '../reload.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
@@ -18,8 +18,6 @@ export interface ConsoleListener {
   /** The error of the last bind that found the address not local yet. */
   bindError: NodeJS.ErrnoException | null;
 }
-
-const NOT_YET_LOCAL = new Set(['EADDRNOTAVAIL']);
 
 /**
  * A console for each enabled management service of the running config. They read the running state through `live`,
@@ -50,18 +48,18 @@ export async function bindConsoles(consoles: readonly ConsoleListener[], log: Co
   for (const c of consoles) {
     if (c.bound) continue;
     const { host, port } = c.listen;
-    try {
+    const r = await bindOrDefer(c.name, c.listen, async () => {
       await listenServer(c.console.server, c.listen);
+      return c.console.server;
+    });
+    if (r.pending === undefined) {
       c.bound = true;
       c.bindError = null;
-      const addr = c.console.server.address();
-      log.info(`service ${c.name} listening on ${typeof addr === 'object' && addr !== null ? `${addr.address}:${addr.port}` : `${host}:${port}`} (management)`);
-    } catch (error) {
-      const err = error as NodeJS.ErrnoException;
-      const code = err.code ?? 'ERROR';
-      if (!NOT_YET_LOCAL.has(code)) throw new Error(`service ${c.name}: cannot listen on ${host}:${port}: ${code} (${err.message})`);
+      log.info(`service ${c.name} listening on ${r.address} (management)`);
+    } else {
+      const code = r.pending.code ?? 'ERROR';
       if (c.bindError === null) log.warn(`service ${c.name}: ${host}:${port} is not a local address yet (${code}); the management port opens when it is added`);
-      c.bindError = err;
+      c.bindError = r.pending;
       pending.push({ service: c.name, host, port, code });
     }
   }
