@@ -1,6 +1,6 @@
 // The pure node in a simulated two-node cluster: join, failover timing, failback, standby, shutdown, split brain.
 import { describe, test, expect } from 'bun:test';
-import { pingNode, Sim, VIP_GROUP, WITH_PING } from './sim.ts';
+import { pingNode, pingPair, Sim, VIP_GROUP, WITH_PING } from './sim.ts';
 import { decodePacket } from '../../src/ha/wire.ts';
 import { parseMessage } from '../../src/ha/messages.ts';
 
@@ -257,11 +257,7 @@ describe('graceful shutdown and commands', () => {
   test('auto_failback on: a home node that loses its ping node hands the VIP over once, without it bouncing back', () => {
     // The same cause as the standby case: the handover made lb2 fail back at once, lb1 (still without its ping node)
     // handed over again, and the VIP moved every 30 ms.
-    const sim = new Sim();
-    sim.start('lb1', WITH_PING);
-    sim.start('lb2', WITH_PING);
-    const reach = new Map([['lb1', true], ['lb2', true]]);
-    pingNode(sim, reach);
+    const { sim, reach } = pingPair();
     sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb1').resources.stable && sim.report('lb2').resources.stable, 3000);
     reach.set('lb1', false);
     expect(holders(sim, 3000)).toBe('lb1 > nobody > lb2');
@@ -343,11 +339,7 @@ describe('split brain', () => {
   });
 
   test('with a ping node, the side that loses it releases the VIP and the other side takes it', () => {
-    const sim = new Sim();
-    sim.start('lb1', WITH_PING);
-    sim.start('lb2', WITH_PING);
-    const reach = new Map([['lb1', true], ['lb2', true]]);
-    pingNode(sim, reach);
+    const { sim, reach } = pingPair();
     sim.until(() => sim.holder().join() === 'lb1', 3000);
     // lb1's link goes down: it hears neither lb2 nor the ping node.
     sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
@@ -362,11 +354,7 @@ describe('split brain', () => {
 describe('partition heal', () => {
   /** lb1 (the holder) loses its link, lb2 takes over; `afterCut` runs during the partition, then the link heals. */
   function cutOffHolder(healAfterMs: number, afterCut: (sim: Sim) => void = () => undefined, over: Parameters<Sim['add']>[1] = {}): Sim {
-    const sim = new Sim();
-    sim.start('lb1', { ...WITH_PING, ...over });
-    sim.start('lb2', { ...WITH_PING, ...over });
-    const reach = new Map([['lb1', true], ['lb2', true]]);
-    pingNode(sim, reach);
+    const { sim, reach } = pingPair(over);
     sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
     sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
     reach.set('lb1', false);
@@ -431,11 +419,7 @@ describe('partition heal', () => {
 describe('auto_failback after a partition heals (heartbeat restarts itself; tsbal fails back in place)', () => {
   /** Like cutOffHolder above: lb1 (home) cut off from lb2 and the ping node, the VIP on lb2, then the heal. */
   function healedPartition(healAfterMs: number, over: Parameters<Sim['add']>[1] = {}): { sim: Sim; healedAt: number; cut: (on: boolean) => void } {
-    const sim = new Sim();
-    sim.start('lb1', { ...WITH_PING, ...over });
-    sim.start('lb2', { ...WITH_PING, ...over });
-    const reach = new Map([['lb1', true], ['lb2', true]]);
-    pingNode(sim, reach);
+    const { sim, reach } = pingPair(over);
     sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
     const cut = (on: boolean): void => {
       sim.link = on ? (from, to) => from !== 'lb1' && to !== 'lb1' : () => true;
@@ -528,11 +512,7 @@ describe('nobody holding', () => {
     // Seen in the namespace lab: lb1 was cut off and released; lb2 took over, then was paused for 600 ms (a VM
     // pause), found its ping replies stale and lb1 dead, and released as well. Both were then stable, each heard the
     // other hold nothing, and heartbeat's audit only logs 'No one owns our local resources!': the VIP stayed down.
-    const sim = new Sim();
-    sim.start('lb1', WITH_PING);
-    sim.start('lb2', WITH_PING);
-    const reach = new Map([['lb1', true], ['lb2', true]]);
-    pingNode(sim, reach);
+    const { sim, reach } = pingPair();
     sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
     sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
     reach.set('lb1', false);

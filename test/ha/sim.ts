@@ -219,6 +219,16 @@ export const WITH_PING = { pingTargets: [{ name: PING_TARGET, members: [PING_TAR
  * A ping node answering every 100 ms the nodes in `reach` that are set to true. `afterReplies` runs right after
  * each round of replies (to cut a link at the worst moment).
  */
+/** lb1 and lb2 with one ping node both reach (flip `reach` to cut a side off), started; nothing run yet. */
+export function pingPair(over: Partial<EngineConfig> = {}): { sim: Sim; reach: Map<string, boolean> } {
+  const sim = new Sim();
+  sim.start('lb1', { ...WITH_PING, ...over });
+  sim.start('lb2', { ...WITH_PING, ...over });
+  const reach = new Map([['lb1', true], ['lb2', true]]);
+  pingNode(sim, reach);
+  return { sim, reach };
+}
+
 export function pingNode(sim: Sim, reach: Map<string, boolean>, afterReplies: () => void = () => undefined): void {
   const round = (): void => {
     for (const [name, ok] of reach) if (ok) sim.feed(sim.get(name), { kind: 'pingReply', target: PING_TARGET, now: sim.now, wall: sim.now });
