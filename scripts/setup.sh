@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="iproute2 iputils-arping inetutils-ping curl ca-certificates procps psmisc net-tools python3 \
 perlbal heartbeat haproxy nginx apache2 wrk hyperfine \
-nftables wget shellcheck qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross systemd"
+nftables tshark binutils wget shellcheck qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross systemd"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
