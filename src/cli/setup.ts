@@ -1,12 +1,15 @@
 // `tsbal setup --node lb1 --peer lb2 --vip IP/BITS --iface IF --backend IP:PORT ...`: the manual steps of the classic
 // two-node recipe in one idempotent command (sysctl drop-in, /etc/ha.d, perlbal.conf, a systemd unit or rc.local hook).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { defineCommand } from 'citty';
 import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
 import { parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
 import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
-import { actionLine, authkeysAdvice, shownContent, summaryLine } from '../setup/report.ts';
+import { ownAddress } from '../setup/join.ts';
+import { actionLine, joinLines, shownContent, summaryLine } from '../setup/report.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 
@@ -72,7 +75,8 @@ export default defineCommand({
     ping: { type: 'string', description: 'a ping node (usually the gateway); repeat or separate with commas' },
     'auto-failback': { type: 'string', description: 'on (default): the VIP goes back to its home node when it returns; off: it stays' },
     auth: { type: 'string', description: 'sha1 (default) or md5: the HMAC of the heartbeats' },
-    'auth-key': { type: 'string', description: 'the shared key (default: the one in an existing authkeys, else a random one)' },
+    'auth-key': { type: 'string', description: 'the shared key (default: the one in an existing authkeys, else a random one, printed once in the join line)' },
+    'auth-key-file': { type: 'string', description: 'read the shared key from this file instead (the key alone, or an authkeys file; /dev/stdin to pipe it in)' },
     init: { type: 'string', description: 'systemd, rc.local or none (default: systemd where it runs, else rc.local; systemd with --root)' },
     exec: { type: 'string', description: 'the tsbal path the unit or rc.local starts (default: this tsbal)' },
     root: { type: 'string', description: 'write under this directory instead of / (packaging, images); applies nothing unless --apply' },
@@ -84,7 +88,8 @@ export default defineCommand({
     guarded(() => {
       applyLogArgs(args);
       const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping') };
-      const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local' });
+      const readKeyFile = (path: string): string => readFileSync(path, 'utf8');
+      const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local', readKeyFile });
       if (!parsed.ok) throw new UsageError(`setup: ${parsed.errors.join('\n  ')}\n  (see tsbal setup --help)`, EXIT_USAGE);
       const o = parsed.value;
       const where = (path: string): string => underRoot(o.root, path);
@@ -104,12 +109,14 @@ export default defineCommand({
           return;
         }
         const changed = carryOut(o, plan, where);
-        for (const line of authkeysAdvice(o, plan, where)) console.log(line);
         const kept = plan.actions.filter((a) => a.kind === 'keep').length;
         if (!changed && kept > 0) console.log(`nothing written: ${kept} file${kept === 1 ? '' : 's'} kept with content of its own (--force replaces ${kept === 1 ? 'it' : 'them'}, saving a .bak)`);
         else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
           (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
+        // The address the peer should send its heartbeats to is this host's only when setup is applied to this host.
+        const self = o.apply ? ownAddress(o.iface, networkInterfaces(), o.vip.ip, o.peerIp) : null;
+        for (const line of joinLines(o, plan, self, where)) console.log(line);
       } catch (error) {
         if (error instanceof SetupError) throw new UsageError(error.message, EXIT_FAILED);
         throw error;

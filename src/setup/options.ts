@@ -1,9 +1,10 @@
 // `tsbal setup` flags, checked and turned into one typed record. Pure: no file system, no clock.
 import { isIpv4 } from '../config/ipv4.ts';
 import { parseHaTime } from '../config/hacf.ts';
+import { keyFromFileText, type AuthMethodChoice } from './keyfile.ts';
 
 export type InitSystem = 'systemd' | 'rc.local' | 'none';
-export type AuthMethodChoice = 'sha1' | 'md5';
+export type { AuthMethodChoice };
 
 export interface SetupOptions {
   /** This node's heartbeat name (lowercase, as heartbeat compares them). */
@@ -52,6 +53,7 @@ export interface RawSetupArgs {
   deadtime?: string;
   auth?: string;
   'auth-key'?: string;
+  'auth-key-file'?: string;
   ping?: string | string[];
   'auto-failback'?: string;
   root?: string;
@@ -64,6 +66,8 @@ export interface RawSetupArgs {
 export interface SetupDefaults {
   /** systemd when it runs this machine (/run/systemd/system exists), else rc.local. */
   liveInit: InitSystem;
+  /** Reads `--auth-key-file` (`-` is standard input); throws an errno error when it cannot. */
+  readKeyFile?: (path: string) => string;
 }
 
 export type OptionsResult = { ok: true; value: SetupOptions } | { ok: false; errors: string[] };
@@ -150,6 +154,18 @@ export function repeatedFlag(rawArgs: readonly string[], name: string): string[]
   return out;
 }
 
+function readKeyFileFlag(path: string, defaults: SetupDefaults): ReturnType<typeof keyFromFileText> {
+  if (defaults.readKeyFile === undefined) return { ok: false, error: `--auth-key-file ${path}: cannot be read here` };
+  let text: string;
+  try {
+    text = defaults.readKeyFile(path);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    return { ok: false, error: `--auth-key-file ${path}: cannot read: ${e.code ?? e.message}` };
+  }
+  return keyFromFileText(text, path);
+}
+
 /** Checks every flag and reports every problem at once, so one run of `tsbal setup` shows all there is to fix. */
 export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): OptionsResult {
   const errors: string[] = [];
@@ -173,10 +189,25 @@ export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): Opti
   for (const p of ping) if (!isIpv4(p)) errors.push(`--ping ${p}: not an IPv4 address (a ping node is usually the gateway)`);
   const keepalive = haTime(raw.keepalive, '2', 'keepalive', errors);
   const deadtime = haTime(raw.deadtime, '10', 'deadtime', errors);
-  const authMethod = choice(raw.auth, ['sha1', 'md5'] as const, 'auth', errors);
+  let authMethod = choice(raw.auth, ['sha1', 'md5'] as const, 'auth', errors);
   if (raw.auth?.toLowerCase() === 'crc') errors.push('--auth crc authenticates nothing (anyone on the network can forge heartbeats); use sha1');
-  const authKey = raw['auth-key'] ?? null;
-  if (authKey !== null && !AUTH_KEY.test(authKey)) errors.push('--auth-key: must be one token of printable characters without spaces (heartbeat reads one word)');
+  let authKey = raw['auth-key'] ?? null;
+  const keyFile = raw['auth-key-file'];
+  if (keyFile !== undefined && authKey !== null) errors.push('--auth-key and --auth-key-file: give the key one way, not both');
+  else if (keyFile !== undefined) {
+    const fromFile = readKeyFileFlag(keyFile, defaults);
+    if (!fromFile.ok) errors.push(fromFile.error);
+    else {
+      authKey = fromFile.key;
+      if (fromFile.method !== null && authMethod !== null && fromFile.method !== authMethod) {
+        errors.push(`--auth ${authMethod}: --auth-key-file ${keyFile} is an authkeys file with a ${fromFile.method} key`);
+      }
+      authMethod ??= fromFile.method;
+    }
+  }
+  if (authKey !== null && !AUTH_KEY.test(authKey)) {
+    errors.push(`${keyFile === undefined ? '--auth-key' : `--auth-key-file ${keyFile}`}: must be one token of printable characters without spaces (heartbeat reads one word)`);
+  }
   const failback = choice(raw['auto-failback'], ['on', 'off'] as const, 'auto-failback', errors);
   const init = raw.init === undefined ? null : choice(raw.init, ['systemd', 'rc.local', 'none'] as const, 'init', errors);
   const root = raw.root ?? '/';

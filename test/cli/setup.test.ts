@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand, runTsbal, type RunResult } from '../harness/cli.ts';
+import { CLI_ENTRY, runCommand, runTsbal, type RunResult } from '../harness/cli.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -35,13 +35,55 @@ describe('tsbal setup --root', () => {
     expect(mode(join(root, 'etc/ha.d/authkeys'))).toBe('600');
     expect(readFileSync(join(root, 'etc/ha.d/authkeys'), 'utf8')).toMatch(/\nauth 1\n1 sha1 [0-9a-f]{64}\n$/);
     expect(readFileSync(join(root, 'etc/sysctl.d/60-tsbal.conf'), 'utf8')).toContain('\nnet.ipv4.ip_nonlocal_bind = 1\n');
-    expect(r.stdout).toContain('scp -p /etc/ha.d/authkeys root@lb2:/etc/ha.d/authkeys');
+    expect(r.stdout).toContain("SECRET: the line above holds the cluster's sha1 key, printed only this once");
     expect(r.stdout).toContain('not applied  net.ipv4.ip_nonlocal_bind (--root;');
     const c = await check(root);
     expect(c.code, show(c)).toBe(0);
     expect(c.stdout).toContain('resources  lb1: VIP 198.18.0.99/24 on eth0 (IPaddr)');
     expect(c.stdout).toContain('pool    backends    random        198.18.0.11:8080, 198.18.0.12:80');
   }, 30_000);
+
+  test('the join line lb1 prints sets lb2 up with the same key, the key never on tsbal\'s command line', async () => {
+    const root1 = tmpRoot();
+    const root2 = tmpRoot();
+    const first = await setup(root1, '--peer-ip', '198.18.0.3');
+    expect(first.code, show(first)).toBe(0);
+    const key = /^1 sha1 ([0-9a-f]{64})$/m.exec(readFileSync(join(root1, 'etc/ha.d/authkeys'), 'utf8'))![1]!;
+    const joins = first.stdout.split('\n').filter((l) => l.includes('| tsbal setup '));
+    expect(joins).toHaveLength(1);
+    const line = joins[0]!;
+    // The key is printed once, inside the printf; tsbal itself reads it from stdin (so ps never shows it).
+    expect(first.stdout.split(key).length - 1).toBe(1);
+    expect(line).toStartWith(` printf '%s\\n' ${key} | tsbal setup --node lb2 --peer lb1 --vip 198.18.0.99/24 --iface eth0 --peer-ip LB1_ADDRESS `);
+    expect(line.slice(line.indexOf('| tsbal'))).not.toContain(key);
+    // Paste it on "lb2", as an admin would, with tsbal being this build and the files going to a second tree.
+    const shell = `tsbal() { "$TSBAL_RUNTIME" "$TSBAL_ENTRY" "$@"; }\n${line.replace('LB1_ADDRESS', '198.18.0.2')} --root ${root2}\n`;
+    const second = await runCommand('bash', ['-c', shell], { env: { ...process.env, TSBAL_RUNTIME: process.execPath, TSBAL_ENTRY: CLI_ENTRY }, timeoutMs: 20_000 });
+    expect(second.code, show(second)).toBe(0);
+    expect(second.stdout).not.toContain('SECRET');
+    const same = ['etc/ha.d/authkeys', 'etc/ha.d/haresources', 'etc/perlbal/perlbal.conf'];
+    for (const f of same) expect(readFileSync(join(root2, f), 'utf8'), f).toBe(readFileSync(join(root1, f), 'utf8'));
+    expect(readFileSync(join(root2, 'etc/ha.d/ha.cf'), 'utf8')).toContain('\nucast eth0 198.18.0.2\n');
+    expect(readFileSync(join(root2, 'etc/ha.d/nodeinfo'), 'utf8')).toBe('lb2\n');
+    expect(mode(join(root2, 'etc/ha.d/authkeys'))).toBe('600');
+  }, 40_000);
+
+  test('--auth-key-file takes the key from a file: the key alone, or a copied authkeys', async () => {
+    const root = tmpRoot();
+    const keyFile = join(root, 'cluster.key');
+    writeFileSync(keyFile, 'FromAFile\n', { mode: 0o600 });
+    const r = await setup(root, '--auth-key-file', keyFile);
+    expect(r.code, show(r)).toBe(0);
+    expect(readFileSync(join(root, 'etc/ha.d/authkeys'), 'utf8')).toEndWith('\nauth 1\n1 sha1 FromAFile\n');
+    expect(r.stdout).not.toContain('FromAFile');
+    const other = tmpRoot();
+    const copied = await setup(other, '--auth-key-file', join(root, 'etc/ha.d/authkeys'));
+    expect(copied.code, show(copied)).toBe(0);
+    expect(readFileSync(join(other, 'etc/ha.d/authkeys'), 'utf8')).toBe(readFileSync(join(root, 'etc/ha.d/authkeys'), 'utf8'));
+    const missing = await setup(tmpRoot(), '--auth-key-file', join(root, 'nope'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`--auth-key-file ${join(root, 'nope')}: cannot read: ENOENT`);
+  }, 40_000);
 
   test('a second run changes nothing and says so', async () => {
     const root = tmpRoot();
