@@ -90,7 +90,7 @@ export function validateFiles(o: SetupOptions, files: readonly DesiredFile[]): {
   if (errors.length === 0) {
     const ha = { dir: HA_DIR, hacf: hacf.value, authkeys: authkeys.value, haresources: haresources.value, warnings: [] };
     // ip_nonlocal_bind is what setup is about to turn on; say nothing about the current value.
-    all.push(...checkAcrossFiles(perlbal.value, ha, { nonlocalBind: null }));
+    all.push(...checkAcrossFiles(perlbal.value, ha, { nonlocalBind: null, localAddresses: null }));
   }
   return { errors, warnings: warningsOf(all) };
 }
