@@ -3,9 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { basename } from 'node:path';
+import { nodeConfigFs } from '../config/perlbal.ts';
 import { defineCommand } from 'citty';
 import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
-import { parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
+import { forceFlags, parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
 import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
 import { ownAddress } from '../setup/join.ts';
@@ -35,10 +37,7 @@ function printDryRun(plan: SetupPlan, where: (p: string) => string): void {
 /** Writes the files and applies; true when anything changed (files, the live sysctl, the unit's state). */
 function carryOut(o: SetupOptions, plan: SetupPlan, where: (p: string) => string): boolean {
   let changed = !planIsNoop(plan);
-  for (const action of plan.actions) {
-    applyAction(o.root, action);
-    console.log(actionLine(action, where, false));
-  }
+  for (const action of plan.actions) console.log(actionLine(applyAction(o.root, action), where, false));
   if (!o.apply) {
     console.log(`not applied  net.ipv4.ip_nonlocal_bind (${o.root === '/' ? '--no-apply' : '--root'}; ${SYSCTL_FILE} sets it at boot)`);
   } else {
@@ -81,13 +80,13 @@ export default defineCommand({
     exec: { type: 'string', description: 'the tsbal path the unit or rc.local starts (default: this tsbal)' },
     root: { type: 'string', description: 'write under this directory instead of / (packaging, images); applies nothing unless --apply' },
     apply: { type: 'boolean', description: 'set net.ipv4.ip_nonlocal_bind now and enable the unit (default; --no-apply only writes files)' },
-    force: { type: 'boolean', description: 'replace files that exist with other content (each saved as .bak first)' },
+    force: { type: 'string', description: 'replace these files where they exist with other content, e.g. --force authkeys or --force perlbal.conf,ha.cf; --force alone: all of them (each old one kept as FILE.bak.TIME)' },
     'dry-run': { type: 'boolean', description: 'print what would be written and change nothing' },
   },
   run: ({ args, rawArgs }) =>
     guarded(() => {
       applyLogArgs(args);
-      const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping') };
+      const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping'), force: forceFlags(rawArgs) };
       const readKeyFile = (path: string): string => readFileSync(path, 'utf8');
       const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local', readKeyFile });
       if (!parsed.ok) throw new UsageError(`setup: ${parsed.errors.join('\n  ')}\n  (see tsbal setup --help)`, EXIT_USAGE);
@@ -95,12 +94,20 @@ export default defineCommand({
       const where = (path: string): string => underRoot(o.root, path);
       try {
         const existing = readExisting(o.root, plannedPaths(o));
-        const plan = planSetup(o, execLine(args.exec as string | undefined), existing, randomBytes(32).toString('hex'));
+        const plan = planSetup(o, {
+          exec: execLine(args.exec as string | undefined),
+          existing,
+          randomKey: randomBytes(32).toString('hex'),
+          now: new Date(),
+          // A kept perlbal.conf may INCLUDE files or name a docroot: look for them where it says, as check does.
+          perlbalFs: nodeConfigFs,
+        });
         console.log(summaryLine(o));
         for (const w of plan.warnings) console.error(w);
         if (plan.errors.length > 0) {
           for (const e of plan.errors) console.error(e);
-          throw new UsageError(`setup: ${plan.errors.length} error${plan.errors.length === 1 ? '' : 's'} in the files it would write; nothing was written`, EXIT_FAILED);
+          for (const line of plan.advice) console.error(line);
+          throw new UsageError(`setup: ${plan.errors.length} problem${plan.errors.length === 1 ? '' : 's'} in the files this node would have; nothing was written`, EXIT_FAILED);
         }
         if (o.dryRun) {
           printDryRun(plan, where);
@@ -109,8 +116,10 @@ export default defineCommand({
           return;
         }
         const changed = carryOut(o, plan, where);
-        const kept = plan.actions.filter((a) => a.kind === 'keep').length;
-        if (!changed && kept > 0) console.log(`nothing written: ${kept} file${kept === 1 ? '' : 's'} kept with content of its own (--force replaces ${kept === 1 ? 'it' : 'them'}, saving a .bak)`);
+        const kept = plan.actions.filter((a) => a.kind === 'keep').map((a) => basename(a.file.path));
+        if (!changed && kept.length > 0) {
+          console.log(`nothing written: ${kept.length} file${kept.length === 1 ? '' : 's'} kept with content of ${kept.length === 1 ? 'its' : 'their'} own (--force ${kept.join(',')} replaces ${kept.length === 1 ? 'it' : 'them'}, keeping a .bak)`);
+        }
         else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
           (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));

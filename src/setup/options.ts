@@ -6,6 +6,19 @@ import { keyFromFileText, type AuthMethodChoice } from './keyfile.ts';
 export type InitSystem = 'systemd' | 'rc.local' | 'none';
 export type { AuthMethodChoice };
 
+export type ForceChoice = { kind: 'all' } | { kind: 'files'; names: ReadonlySet<string> };
+
+/**
+ * The files `--force NAME` can name: each file setup writes, by its base name (rc.local is not among them: setup
+ * only ever edits its own block there).
+ */
+export const FORCEABLE: readonly string[] = ['60-tsbal.conf', 'ha.cf', 'authkeys', 'haresources', 'nodeinfo', 'perlbal.conf', 'tsbal.service'];
+
+/** Whether --force covers the file at `path`. */
+export function forces(force: ForceChoice, path: string): boolean {
+  return force.kind === 'all' || force.names.has(path.slice(path.lastIndexOf('/') + 1));
+}
+
 export interface SetupOptions {
   /** This node's heartbeat name (lowercase, as heartbeat compares them). */
   node: string;
@@ -32,7 +45,8 @@ export interface SetupOptions {
   /** Where the files go: `/` on a live system, a staging directory with --root. */
   root: string;
   init: InitSystem;
-  force: boolean;
+  /** The files --force replaces (by their base name, e.g. `authkeys`), or all of them for a bare --force. */
+  force: ForceChoice;
   dryRun: boolean;
   /** Set the live sysctl and enable the init hook. */
   apply: boolean;
@@ -58,7 +72,8 @@ export interface RawSetupArgs {
   'auto-failback'?: string;
   root?: string;
   init?: string;
-  force?: boolean;
+  /** One entry per --force: '' for a bare --force (every file), else the names given (commas allowed). */
+  force?: string[];
   'dry-run'?: boolean;
   apply?: boolean;
 }
@@ -166,6 +181,37 @@ function readKeyFileFlag(path: string, defaults: SetupDefaults): ReturnType<type
   return keyFromFileText(text, path);
 }
 
+/**
+ * Every --force from the raw argv: `--force` alone (''), `--force NAME[,NAME]`, `--force=NAME`. A word after --force
+ * is its value: setup takes no positional arguments.
+ */
+export function forceFlags(rawArgs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === '--') break;
+    if (arg.startsWith('--force=')) out.push(arg.slice('--force='.length));
+    else if (arg === '--force') {
+      const next = rawArgs[i + 1];
+      if (next !== undefined && !next.startsWith('-')) out.push(rawArgs[++i]!);
+      else out.push('');
+    }
+  }
+  return out;
+}
+
+function parseForce(values: readonly string[] | undefined, errors: string[]): ForceChoice {
+  const given = values ?? [];
+  if (given.includes('')) return { kind: 'all' };
+  const names = new Set<string>();
+  for (const value of given.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '')) {
+    const name = value.slice(value.lastIndexOf('/') + 1);
+    if (FORCEABLE.includes(name)) names.add(name);
+    else errors.push(`--force ${value}: not a file setup writes (one of ${FORCEABLE.join(', ')}; --force alone means all of them)`);
+  }
+  return { kind: 'files', names };
+}
+
 /** Checks every flag and reports every problem at once, so one run of `tsbal setup` shows all there is to fix. */
 export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): OptionsResult {
   const errors: string[] = [];
@@ -231,7 +277,7 @@ export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): Opti
     root,
     // A staged tree is for a package or an image: the unit is what such a tree usually ships.
     init: init ?? (staged ? 'systemd' : defaults.liveInit),
-    force: raw.force === true,
+    force: parseForce(raw.force, errors),
     dryRun: raw['dry-run'] === true,
     apply: raw.apply ?? !staged,
   };
