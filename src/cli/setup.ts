@@ -7,7 +7,8 @@ import { basename } from 'node:path';
 import { nodeConfigFs } from '../config/perlbal.ts';
 import { defineCommand } from 'citty';
 import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
-import { forceFlags, parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
+import { adoptArgsProblems, runAdoptCommand } from './setup-adopt.ts';
+import { forceFlags, parseSetupArgs, repeatedFlag, type InitSystem, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
 import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
 import { ownAddress } from '../setup/join.ts';
@@ -56,6 +57,23 @@ function carryOut(o: SetupOptions, plan: SetupPlan, where: (p: string) => string
   return changed;
 }
 
+function adoptCommand(args: Record<string, unknown>, rawArgs: readonly string[]): void {
+  const given = new Set(rawArgs.filter((r) => r.startsWith('--')).map((r) => r.slice(2).split('=')[0]!));
+  const problems = adoptArgsProblems(given);
+  const init = args.init as string | undefined;
+  if (init !== undefined && init !== 'systemd' && init !== 'rc.local') problems.push(`--init ${init}: --adopt needs systemd or rc.local to start tsbal`);
+  if (problems.length > 0) throw new UsageError(`setup: ${problems.join('\n  ')}`, EXIT_USAGE);
+  const root = (args.root as string | undefined) ?? '/';
+  runAdoptCommand({
+    root,
+    init: (init as InitSystem | undefined) ?? (root !== '/' || systemdIsRunning() ? 'systemd' : 'rc.local'),
+    exec: execLine(args.exec as string | undefined),
+    node: args.node as string | undefined,
+    dryRun: args['dry-run'] === true,
+    apply: (args.apply as boolean | undefined) ?? root === '/',
+  }, args.undo === true);
+}
+
 export default defineCommand({
   meta: { name: 'setup', description: 'Set up this node of a two-node tsbal cluster: sysctl, /etc/ha.d, perlbal.conf and the service (idempotent)' },
   args: {
@@ -82,10 +100,14 @@ export default defineCommand({
     apply: { type: 'boolean', description: 'set net.ipv4.ip_nonlocal_bind now and enable the unit (default; --no-apply only writes files)' },
     force: { type: 'string', description: 'replace these files where they exist with other content, e.g. --force authkeys or --force perlbal.conf,ha.cf; --force alone: all of them (each old one kept as FILE.bak.TIME)' },
     'dry-run': { type: 'boolean', description: 'print what would be written and change nothing' },
+    adopt: { type: 'boolean', description: 'this node runs Perlbal and heartbeat: keep perlbal.conf and /etc/ha.d exactly, check them, and move the node to tsbal (see docs/setup.md)' },
+    undo: { type: 'boolean', description: 'with --adopt: go back to Perlbal and heartbeat as they were before --adopt' },
   },
   run: ({ args, rawArgs }) =>
     guarded(() => {
       applyLogArgs(args);
+      if (args.undo === true && args.adopt !== true) throw new UsageError('setup: --undo goes with --adopt (tsbal setup --adopt --undo)', EXIT_USAGE);
+      if (args.adopt === true) return adoptCommand(args as Record<string, unknown>, rawArgs);
       const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping'), force: forceFlags(rawArgs) };
       const readKeyFile = (path: string): string => readFileSync(path, 'utf8');
       const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local', readKeyFile });

@@ -35,7 +35,7 @@ export function readExisting(root: string, paths: readonly string[]): ExistingFi
 }
 
 /** Write beside the target and rename over it, so a reader sees the old file or the new one, never half of one. */
-function writeAtomically(path: string, content: string, mode: number): void {
+export function writeAtomically(path: string, content: string, mode: number): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.tsbal-setup.${process.pid}`;
   try {
