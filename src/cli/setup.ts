@@ -141,8 +141,7 @@ export default defineCommand({
         const kept = plan.actions.filter((a) => a.kind === 'keep').map((a) => basename(a.file.path));
         if (!changed && kept.length > 0) {
           console.log(`nothing written: ${kept.length} file${kept.length === 1 ? '' : 's'} kept with content of ${kept.length === 1 ? 'its' : 'their'} own (--force ${kept.join(',')} replaces ${kept.length === 1 ? 'it' : 'them'}, keeping a .bak)`);
-        }
-        else if (!changed) console.log('nothing to change: this node is already set up with these flags');
+        } else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
           (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
         // The address the peer should send its heartbeats to is this host's only when setup is applied to this host.

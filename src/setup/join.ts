@@ -71,6 +71,7 @@ export function joinAdvice(o: SetupOptions, auth: ResolvedAuth, selfAddress: str
     `  SECRET: the line above holds the cluster's ${auth.method} key, printed only this once. Anyone who has it can forge`,
     `  heartbeats and take the VIP: do not paste it into tickets or chat. It stays in ${authkeysPath} (mode 600) here.`,
     `  Or put the key alone in a file of mode 600 on ${o.peer} and pass --auth-key-file FILE instead of the printf.`,
+    `  The line assumes ${o.peer}'s interface is ${o.iface} too; change --iface if it has another name there.`,
   ];
   if (o.peerIp !== null && selfAddress === null) {
     lines.push(`  Replace ${addressPlaceholder(o)} with ${o.node}'s address on ${o.iface} (${o.peer} sends its heartbeats there).`);
