@@ -3,11 +3,11 @@ import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { log as rootLog } from '../log.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { checkBackend, closeBackend } from './backend.ts';
+import { checkBackend, closeBackend } from './upstream/conn.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { compileSelector } from './selector.ts';
 import { checkClient, drainClient } from './client.ts';
-import { respondFailure } from './failures.ts';
+import { respondFailure } from './exchange.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { reverseProxyOptions, unimplementedOptions } from './options.ts';
@@ -226,7 +226,7 @@ function cutAtDeadline(engine: Engine, timeoutMs: number): void {
   let answered = 0;
   for (const c of [...engine.clients]) {
     const x = c.x;
-    if (x === null || x.done || x.res !== null || c.phase === 'tunnel') continue;
+    if (x === null || x.phase === 'done' || x.res !== null || c.phase === 'tunnel') continue;
     respondFailure(x, { kind: 'response-timeout' });
     answered++;
   }

@@ -7,7 +7,7 @@ import type { Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { retireNode } from './backend.ts';
+import { retireNode } from './upstream/conn.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileRequestHooks } from './hooks.ts';
@@ -17,7 +17,8 @@ import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan }
 import { runRefusals, servedServices } from './roles.ts';
 import { compileSelector } from './selector.ts';
 import { webServerOptions } from './webserver/options.ts';
-import { newServiceRuntime, type ServiceNode, type ServiceRuntime } from './service.ts';
+import { newServiceRuntime, type ServiceRuntime } from './service.ts';
+import type { Upstream } from './upstream/upstream.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
 export interface ReloadTarget {

@@ -2,8 +2,7 @@
 // in-flight count, and the engine-wide health of that ip:port), its balancer and its listener.
 import type { Server } from 'node:net';
 import type { AccessLog } from './access-log.ts';
-import type { BackendConn } from './backend.ts';
-import { newBalancer, type Balancer } from './balance.ts';
+import type { Selector } from './contracts.ts';
 import type { Engine } from './engine.ts';
 import { responseSuffixes, type ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
@@ -11,34 +10,19 @@ import type { RequestHook } from './hooks.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
-import { newNodeStats, newServiceStats, type NodeStats, type ServiceStats } from './management/stats.ts';
-import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
-
-export interface ServiceNode {
-  key: string;
-  host: string;
-  port: number;
-  health: UpstreamHealth;
-  stats: NodeStats;
-  /** Requests this service sent to this backend (Perlbal's node_used, shown by `show pool`). */
-  used: number;
-  /** Idle keep-alive connections of this service to this backend; the most recently used on top. */
-  idle: BackendConn[];
-  /** Connections being opened (connecting or verifying). */
-  opening: number;
-  /** Requests in flight (leastconn). */
-  active: number;
-  /** Removed by a reload: its connections finish what they carry, then close instead of idling. */
-  retired: boolean;
-}
+import { newServiceStats, type ServiceStats } from './management/stats.ts';
+import type { BackoffPolicy } from './upstream/health.ts';
+import { newSelector } from './upstream/select.ts';
+import { newUpstream, type Upstream } from './upstream/upstream.ts';
 
 /** A field holding run-time state (not derived from the config) must be listed in reload.ts RUNTIME_STATE. */
 export interface ServiceRuntime {
   name: string;
   opts: ReverseProxyOptions;
   engine: Engine;
-  nodes: ServiceNode[];
-  balancer: Balancer;
+  nodes: Upstream[];
+  /** The pool's balance_method, with its own state (round-robin position). */
+  balancer: Selector<Upstream>;
   limits: HeadLimits;
   backoff: BackoffPolicy;
   /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
@@ -64,7 +48,7 @@ export interface ServiceRuntime {
   /** Counters for /metrics (run-time state: RUNTIME_STATE keeps them across a reload). */
   stats: ServiceStats;
   /** Reused for candidate selection, so picking a backend allocates nothing. */
-  scratch: ServiceNode[];
+  scratch: Upstream[];
 }
 
 export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
@@ -75,27 +59,6 @@ export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
   };
 }
 
-/** Backend health is per ip:port and shared across services, so a backend found dead by one is avoided by all. */
-function healthFor(engine: Engine, key: string, policy: BackoffPolicy): UpstreamHealth {
-  let h = engine.health.get(key);
-  if (h === undefined) {
-    h = newUpstreamHealth(key, policy);
-    engine.health.set(key, h);
-  }
-  return h;
-}
-
-/** A backend of a service: its engine-wide health and counters, its own idle connections. */
-export function newServiceNode(engine: Engine, host: string, port: number, backoff: BackoffPolicy): ServiceNode {
-  const key = `${host}:${port}`;
-  let stats = engine.nodeStats.get(key);
-  if (stats === undefined) {
-    stats = newNodeStats(key);
-    engine.nodeStats.set(key, stats);
-  }
-  return { key, host, port, health: healthFor(engine, key, backoff), stats, used: 0, idle: [], opening: 0, active: 0, retired: false };
-}
-
 export function newServiceRuntime(
   engine: Engine,
   opts: ReverseProxyOptions,
@@ -103,13 +66,13 @@ export function newServiceRuntime(
   hooks: readonly RequestHook[] = [],
 ): ServiceRuntime {
   const backoff = backoffPolicy(opts);
-  const nodes = opts.nodes.map((n) => newServiceNode(engine, n.host, n.port, backoff));
+  const nodes = opts.nodes.map((n) => newUpstream(engine, n.host, n.port, backoff));
   return {
     name: opts.name,
     opts,
     engine,
     nodes,
-    balancer: newBalancer(opts.balanceMethod),
+    balancer: newSelector<Upstream>(opts.balanceMethod),
     limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
     backoff,
     keepAliveTimeoutSec: Math.round(opts.persistClientIdleTimeoutMs / 1000),
