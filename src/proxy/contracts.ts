@@ -42,7 +42,7 @@ export interface UpstreamUser<Conn> {
   readonly events: UpstreamEvents<Conn>;
 }
 
-/** Implemented once by exchange.ts (EXCHANGE_EVENTS). */
+/** Implemented once by relay.ts (EXCHANGE_EVENTS). */
 export interface UpstreamEvents<Conn> {
   /** Connected (and verified), or taken from the idle pool: send the request. */
   attached(user: UpstreamUser<Conn>, conn: Conn): void;

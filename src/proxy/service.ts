@@ -1,10 +1,10 @@
-// One reverse_proxy service at run time: its options, its backends (each with this service's idle connections and
-// in-flight count, and the engine-wide health of that ip:port), its balancer and its listener.
+// One service at run time: its compiled config (ServiceConfig, replaced whole by a reload) and its state
+// (ServiceState: backends with their idle connections and in-flight counts, balancer, listener, counters; kept).
 import type { Server } from 'node:net';
 import type { AccessLog } from './access-log.ts';
 import type { Selector } from './contracts.ts';
 import type { Engine } from './engine.ts';
-import { responseSuffixes, type ResponseSuffixes } from './http/response-head.ts';
+import type { ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
 import type { SelectorRules } from './selector.ts';
@@ -15,41 +15,57 @@ import type { BackoffPolicy } from './upstream/health.ts';
 import { newSelector } from './upstream/select.ts';
 import { newUpstream, type Upstream } from './upstream/upstream.ts';
 
-/** A field holding run-time state (not derived from the config) must be listed in reload.ts RUNTIME_STATE. */
-export interface ServiceRuntime {
-  name: string;
+/**
+ * What a service's config compiles to (compile.ts): replaced whole by a reload. Everything a reload must not
+ * reset belongs in ServiceState instead; nothing is listed by hand.
+ */
+export interface ServiceConfig {
   opts: ReverseProxyOptions;
-  engine: Engine;
-  nodes: Upstream[];
-  /** The pool's balance_method, with its own state (round-robin position). */
-  balancer: Selector<Upstream>;
   limits: HeadLimits;
   backoff: BackoffPolicy;
   /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
   keepAliveTimeoutSec: number;
   /** The last lines of client response heads, pre-encoded. */
   suffixes: ResponseSuffixes;
+  /** Opened (shared by path) by whoever runs the service: startProxy, or a reload at its commit. */
+  accessLog: AccessLog | null;
+  /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
+  hooks: readonly RequestHook[];
+  /**
+   * For a selector: its rules and every service it may hand a request to (by name, filled in once every service
+   * of the config exists); null for a reverse_proxy.
+   */
+  selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
+  /** For a web_server: what it serves; null for other roles. */
+  web: WebServerOptions | null;
+  /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
+  enabled: boolean;
+}
+
+/** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */
+export interface ServiceState {
+  /** Exchanges and client connections point at the record: a reload updates it in place. */
+  readonly name: string;
+  readonly engine: Engine;
+  /** The pool's backends; a reload keeps those that stay (idle connections, in-flight counts) and drains the rest. */
+  nodes: Upstream[];
+  /** The pool's balance_method, with its own state (round-robin position); kept unless the method changes. */
+  balancer: Selector<Upstream>;
   /** Idle connections across nodes (backend_persist_cache and connect_ahead count these). */
   idleCount: number;
   /** connect_ahead spares being opened. */
   sparesOpening: number;
-  accessLog: AccessLog | null;
-  /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
-  hooks: readonly RequestHook[];
-  /** For a selector: its rules and every service it may hand a request to (by name); null for a reverse_proxy. */
-  selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
-  /** For a web_server: what it serves; null for other roles. */
-  web: WebServerOptions | null;
   server: Server | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
-  /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
-  enabled: boolean;
-  /** Counters for /metrics (run-time state: RUNTIME_STATE keeps them across a reload). */
+  /** Counters for /metrics. */
   stats: ServiceStats;
   /** Reused for candidate selection, so picking a backend allocates nothing. */
   scratch: Upstream[];
 }
+
+/** One service at run time: its compiled config (replaced on reload) and its state (kept). */
+export interface ServiceRuntime extends ServiceConfig, ServiceState {}
 
 export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
   return {
@@ -59,34 +75,22 @@ export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
   };
 }
 
-export function newServiceRuntime(
-  engine: Engine,
-  opts: ReverseProxyOptions,
-  accessLog: AccessLog | null,
-  hooks: readonly RequestHook[] = [],
-): ServiceRuntime {
-  const backoff = backoffPolicy(opts);
-  const nodes = opts.nodes.map((n) => newUpstream(engine, n.host, n.port, backoff));
+/** The run-time state of a service just compiled (compile.ts), for its first run. */
+export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceState {
   return {
-    name: opts.name,
-    opts,
+    name: cfg.opts.name,
     engine,
-    nodes,
-    balancer: newSelector<Upstream>(opts.balanceMethod),
-    limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
-    backoff,
-    keepAliveTimeoutSec: Math.round(opts.persistClientIdleTimeoutMs / 1000),
-    suffixes: responseSuffixes(Math.round(opts.persistClientIdleTimeoutMs / 1000)),
+    nodes: cfg.opts.nodes.map((n) => newUpstream(engine, n.host, n.port, cfg.backoff)),
+    balancer: newSelector<Upstream>(cfg.opts.balanceMethod),
     idleCount: 0,
     sparesOpening: 0,
-    accessLog,
-    hooks,
-    selector: null,
-    web: null,
     server: null,
     bindError: null,
-    enabled: true,
     stats: newServiceStats(),
     scratch: [],
   };
+}
+
+export function newServiceRuntime(engine: Engine, cfg: ServiceConfig): ServiceRuntime {
+  return { ...cfg, ...newServiceState(engine, cfg) };
 }

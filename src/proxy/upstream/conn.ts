@@ -1,6 +1,6 @@
 // One backend connection: opening it (with Perlbal's verify_backend OPTIONS probe), its phases and timeouts,
 // handing it to a request and back to the idle pool (pool.ts), connect_ahead spares. It reports to the request it
-// carries only through that request's UpstreamEvents (contracts.ts); what the request makes of it is exchange.ts's.
+// carries only through that request's UpstreamEvents (contracts.ts); what the request makes of it is relay.ts's and exchange.ts's.
 import { connect, type Socket } from 'node:net';
 import type { UpstreamUser } from '../contracts.ts';
 import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
