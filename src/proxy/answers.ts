@@ -1,6 +1,6 @@
 // Answers tsbal makes itself, without a backend: generated error pages and the answers of plugins and selectors
 // (403, 301, 404). Each ends the request like a response from a backend would, through the client's Downstream
-// table: the connection is kept for the next request, or closed. (Refusals of what the client sent are client.ts's.)
+// table: the connection is kept for the next request, or closed.
 import { accessLogLine } from './access-log.ts';
 import type { ClientConn } from './client.ts';
 import { generatedResponse, simplePage, type GeneratedResponseOptions } from './errors.ts';
@@ -58,4 +58,19 @@ export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'an
   c.svc = svc;
   c.phase = 'wait';
   sendOwn(c, req.framing.kind === 'none', req, route.build);
+}
+
+/** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
+export function refuse(c: ClientConn, status: number, reason: string, req: RequestHead | null): void {
+  const svc = c.svc;
+  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
+  countResponse(svc.stats, status, 0);
+  if (svc.accessLog !== null) {
+    svc.accessLog.write(
+      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
+    );
+  }
+  c.stash = null;
+  c.phase = 'wait';
+  sendGenerated(c, status, reason, false, req);
 }

@@ -1,14 +1,12 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { accessLogLine } from './access-log.ts';
-import { answerOnTheSpot, sendGenerated } from './answers.ts';
+import { answerOnTheSpot, refuse } from './answers.ts';
 import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
 import { handOver, routeRequest } from './route.ts';
 import type { Exchange } from './exchange.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
-import { countResponse } from './management/stats.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
@@ -285,21 +283,11 @@ function bodyFailed(c: ClientConn, x: Exchange, status: number, reason: string):
 
 /** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
 function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
-  const svc = c.svc;
-  svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
-  countResponse(svc.stats, status, 0);
-  if (svc.accessLog !== null) {
-    svc.accessLog.write(
-      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
-    );
-  }
   if (c.x !== null) {
     clientGone(c.x);
     c.x = null;
   }
-  c.stash = null;
-  c.phase = 'wait';
-  sendGenerated(c, status, reason, false, req);
+  refuse(c, status, reason, req);
 }
 
 function stash(c: ClientConn, buf: Buffer, start: number): void {
