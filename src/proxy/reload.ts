@@ -7,7 +7,7 @@ import type { Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { retireNode } from './upstream/conn.ts';
+import { closeIdle, retireNode } from './upstream/conn.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileService } from './compile.ts';
@@ -125,8 +125,10 @@ function updateService(svc: ServiceRuntime, cfg: ServiceConfig): void {
 
 /** A service gone from the config: no new connections, no keep-alive, its requests in flight finish. */
 function retireService(t: ReloadTarget, svc: ServiceRuntime): void {
-  svc.opts = { ...svc.opts, persistClient: false };
-  for (const n of svc.nodes) retireNode(n);
+  // Its backends stay selectable for the requests it still carries (a retry may go to another one of them); no
+  // connection to them is kept after use, no spare is opened, the idle ones close now.
+  svc.opts = { ...svc.opts, persistClient: false, persistBackend: false, connectAhead: 0 };
+  for (const n of svc.nodes) closeIdle(n);
   for (const c of t.engine.clients) if (c.listener === svc) drainClient(c);
 }
 

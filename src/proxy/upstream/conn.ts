@@ -318,6 +318,10 @@ export function closeBackend(be: BackendConn): void {
 /** Drains a node (gone from its pool): no new requests; idle connections close now, busy ones when their exchange ends. */
 export function retireNode(node: Upstream): void {
   node.admin = 'drain';
+  closeIdle(node);
+}
+
+export function closeIdle(node: Upstream): void {
   for (const be of [...node.idle]) closeBackend(be);
 }
 
