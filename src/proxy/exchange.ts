@@ -31,6 +31,8 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   client: ClientConn;
   /** The client's address (as the policy sees the request). */
   peerIp: string;
+  pin: string | null;
+  pinnedAppValue: string | null;
   setCookie: string | null;
   svc: ServiceRuntime;
   req: RequestHead;

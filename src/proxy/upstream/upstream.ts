@@ -6,6 +6,7 @@ import type { AdminState, SelectRequest, UpstreamView } from '../contracts.ts';
 import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { newNodeStats, type NodeStats } from '../management/stats.ts';
+import { pinCookieValue, prefixedCookieValue, upstreamById, type Sticky } from './affinity.ts';
 import type { BackendConn } from './conn.ts';
 import { admit, isAvailable, newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './health.ts';
 
@@ -62,11 +63,48 @@ export function available(u: Upstream, now: number): boolean {
 }
 
 /**
+ * May a request pinned to this backend (session affinity) go to it? As `available`, but through `drain`: drain
+ * refuses new sessions, not existing ones (HAProxy's semantics); `maint` and down move the session.
+ */
+export function availableToPinned(u: Upstream, now: number): boolean {
+  return u.admin !== 'maint' && isAvailable(u.health, now);
+}
+
+/**
  * Chooses a backend for a request: one the service's policy picks among the available ones, skipping `exclude`
  * (backends that already failed this request). Null: none available. `request` is null for a connect_ahead spare.
  */
 export function chooseUpstream(svc: ServiceRuntime, request: SelectRequest | null, exclude: readonly Upstream[] | null): Upstream | null {
   const now = svc.engine.now;
+  const sticky = svc.sticky;
+  if (sticky !== null && request !== null && sticky.mode !== 'source') {
+    if (request.pin !== null) {
+      const pinned = upstreamById(sticky, svc.nodes, request.pin);
+      // A retry excludes the pinned backend that just failed: it is re-pinned below, like a down one.
+      if (pinned !== null && (exclude === null || !exclude.includes(pinned)) && availableToPinned(pinned, now) && admit(pinned.health, now, svc.backoff)) {
+        request.setCookie = null;
+        pinned.used++;
+        return pinned;
+      }
+    }
+    const u = chooseAvailable(svc, request, exclude, now);
+    request.setCookie = u === null ? null : repinCookie(sticky, u, request);
+    return u;
+  }
+  return chooseAvailable(svc, request, exclude, now);
+}
+
+/**
+ * The Set-Cookie that pins a request to `u`: tsbal's cookie (cookie mode); in prefix mode, the application's cookie
+ * re-prefixed if the client had one (pinned elsewhere), else nothing: the application's own Set-Cookie gets the
+ * prefix on its way out.
+ */
+function repinCookie(sticky: Sticky, u: Upstream, request: SelectRequest): string | null {
+  if (sticky.mode === 'cookie') return pinCookieValue(sticky, u.key);
+  return request.pinnedAppValue === null ? null : prefixedCookieValue(sticky, u.key, request.pinnedAppValue);
+}
+
+function chooseAvailable(svc: ServiceRuntime, request: SelectRequest | null, exclude: readonly Upstream[] | null, now: number): Upstream | null {
   const candidates = svc.scratch;
   candidates.length = 0;
   for (const u of svc.nodes) {
