@@ -2,7 +2,8 @@
 // the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
 // flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections (run-reload.ts).
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCommand } from 'citty';
 import { ConfigError } from '../config/errors.ts';
 import type { PerlbalConfig } from '../config/model.ts';
@@ -14,7 +15,8 @@ import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { DEFAULT_DAEMON_LOG_FILE, LOG_FILE_MODE, type LogFile } from '../log-file.ts';
 import { applyLogArgs, guarded, logArgs, logFileArgs, reopenLogFile, UsageError } from './common.ts';
-import { DEFAULT_HA_DIR } from '../ha/cluster.ts';
+import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR } from '../ha/cluster.ts';
+import { hostOnlyKeyWarning, resolveAffinityKey, servicesOnClusterKey, type AffinityKey } from './affinity-key.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 import { reloadOnSignal } from './run-reload.ts';
 
@@ -137,8 +139,20 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     if (timeoutMs !== null) setTimeout(() => process.exit(0), timeoutMs).unref();
     requestStop?.(graceful ? 'management shutdown graceful' : 'management shutdown', graceful);
   };
+  const haDirForKey = existsSync(join(haOptions['ha-dir'] ?? DEFAULT_HA_DIR, 'ha.cf')) ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null;
+  const onClusterKey = servicesOnClusterKey(config);
+  let affinity: AffinityKey;
   try {
-    proxy = await startProxy(config, { log: proxyLog, onShutdown });
+    affinity = resolveAffinityKey(haDirForKey, haOptions['state-dir'] ?? DEFAULT_STATE_DIR, onClusterKey.length > 0);
+  } catch (error) {
+    throw new UsageError(`session affinity key: ${(error as Error).message}`);
+  }
+  if (affinity.kind === 'generated') {
+    for (const s of onClusterKey) proxyLog.warn(`${s.loc.file}:${s.loc.line}: ${hostOnlyKeyWarning(s, affinity.file)}`);
+    if (affinity.created) proxyLog.info(`session affinity key generated into ${affinity.file}`);
+  }
+  try {
+    proxy = await startProxy(config, { log: proxyLog, onShutdown, affinityKey: affinity.key });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

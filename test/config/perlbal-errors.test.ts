@@ -41,7 +41,7 @@ const GOLDEN: Array<[string, string]> = [
   ['POOL nosuch ADD 127.0.0.1:80', "p.conf:1: Pool 'nosuch' not found"],
   ['CREATE POOL p1\nCREATE POOL p1', "p.conf:2: pool 'p1' already exists (created on line 1; services and pools share one namespace)"],
   ['CREATE POOL p1\nCREATE SERVICE p1', "p.conf:2: pool 'p1' already exists (created on line 1; services and pools share one namespace)"],
-  ['CREATE POOL p1\nSET balance_method = round_robin', 'p.conf:2: Unknown balance method (methods are random, roundrobin, leastconn (Perlbal has only random))'],
+  ['CREATE POOL p1\nSET balance_method = round_robin', 'p.conf:2: Unknown balance method (methods are random, roundrobin, leastconn, source (Perlbal has only random))'],
   ["CREATE POOL p\nSET balance_method = 'random'", 'p.conf:2: Unknown balance method (remove the quotes)'],
   ['CREATE POOL p1\nSET nodefile = /nonexistent', 'p.conf:2: File not found (nodefile /nonexistent does not exist)'],
   ['CREATE POOL p1\nSET foo = bar', "p.conf:2: Unknown pool parameter 'foo' (pools take nodefile, balance_method)"],

@@ -99,7 +99,7 @@ describe('chooseUpstream', () => {
 describe('the registry of balance methods', () => {
   test('config takes its list from it, and every name makes a policy of that name', () => {
     expect(CONFIG_BALANCE_METHODS).toBe(BALANCE_METHODS);
-    expect([...BALANCE_METHODS]).toEqual(['random', 'roundrobin', 'leastconn']);
+    expect([...BALANCE_METHODS]).toEqual(['random', 'roundrobin', 'leastconn', 'source']);
     for (const m of BALANCE_METHODS) expect(newSelector(m).method).toBe(m);
     expect(isBalanceMethod('leastconn')).toBe(true);
     expect(isBalanceMethod('toString')).toBe(false);
