@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
-import { loadHaDir } from '../config/hadir.ts';
+import { parseAuthKeys } from '../config/authkeys.ts';
 import { stickySettings } from '../proxy/options.ts';
 import { servedServices } from '../proxy/roles.ts';
 import { keyFromAuthkeys } from '../proxy/upstream/affinity.ts';
@@ -40,9 +40,11 @@ export const HOST_ONLY_KEY_HINT = 'SET sticky_secret = <the same long random tex
  */
 export function resolveAffinityKey(haDir: string | null, stateDir: string, needed: boolean): AffinityKey {
   if (haDir !== null && existsSync(join(haDir, 'ha.cf'))) {
-    const ha = loadHaDir(haDir);
-    const active = ha.authkeys.keys.find((k) => k.index === ha.authkeys.activeIndex);
-    if (active !== undefined) return { kind: 'authkeys', key: keyFromAuthkeys(active.method, active.key), file: ha.authkeys.file };
+    // Only the key file: run has checked the whole directory (checkHaForRun) before it gets here.
+    const file = join(haDir, 'authkeys');
+    const auth = parseAuthKeys(readFileSync(file, 'utf8'), file);
+    const active = auth.keys.find((k) => k.index === auth.activeIndex);
+    if (active !== undefined) return { kind: 'authkeys', key: keyFromAuthkeys(active.method, active.key), file };
   }
   if (!needed) return { kind: 'process', key: randomBytes(32) };
   const file = join(stateDir, AFFINITY_KEY_FILE);
