@@ -141,7 +141,7 @@ describe('chooseUpstream with sticky = cookie', () => {
     const other = chooseUpstream(svc, retry, [target])!;
     expect(other).not.toBe(target);
     expect(retry.setCookie).toStartWith(`TSBALID=${stickyIdOf(svc.sticky!, other.key)};`);
-    recordFailure(target.health, svc.engine.now, svc.backoff, 'connect ECONNREFUSED');
+    recordFailure(target.health, svc.engine.now, 'connect ECONNREFUSED', svc.backoff);
     const r = request(pin);
     expect(chooseUpstream(svc, r, null)).not.toBe(target);
     expect(r.setCookie).not.toBeNull();
