@@ -1,5 +1,6 @@
 // The text of every file `tsbal setup` writes, from the options alone. Pure, and deterministic (no dates, no
 // host facts), so a second run renders the same bytes and finds nothing to change.
+import { poolOption } from '../config/perlbal/options.ts';
 import { parseHaTime } from '../config/hacf.ts';
 import { DEFAULT_DAEMON_LOG_FILE } from '../log-file.ts';
 import type { AuthMethodChoice, SetupOptions } from './options.ts';
@@ -70,11 +71,26 @@ export function renderNodeinfo(o: SetupOptions): string {
   return `${o.node}\n`;
 }
 
+/**
+ * The pool's active health checks (issue 12's option names). Written once the option table knows them: they land
+ * with the health-check work, and a line `tsbal check` refuses would stop setup.
+ */
+function healthCheckLines(o: SetupOptions): string[] {
+  if (poolOption('health_check_path') === undefined) return [];
+  return [`  SET health_check_path     = ${o.healthPath}`, '  SET health_check_interval = 2s'];
+}
+
+/** Session affinity: tsbal extensions (docs/compat.md); without sticky_secret the key comes from authkeys. */
+function stickyLines(o: SetupOptions): string[] {
+  return o.sticky === 'off' ? [] : [`  SET sticky          = ${o.sticky}`];
+}
+
 export function renderPerlbalConf(o: SetupOptions): string {
   const lines = [
     HEADER('Perlbal configuration, as in the classic two-node recipe; tsbal run serves it.'),
     'CREATE POOL backends',
     ...o.backends.map((b) => `  POOL backends ADD ${b}`),
+    ...healthCheckLines(o),
     '',
     'CREATE SERVICE balancer',
     `  SET listen          = ${o.vip.ip}:${o.port}`,
@@ -83,6 +99,7 @@ export function renderPerlbalConf(o: SetupOptions): string {
     '  SET persist_client  = on',
     '  SET persist_backend = on',
     '  SET verify_backend  = on',
+    ...stickyLines(o),
     'ENABLE balancer',
     '',
     'CREATE SERVICE mgmt',

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { readHaCf } from '../../src/config/hacf.ts';
 import { readHaResources } from '../../src/config/haresources.ts';
 import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
+import { poolOption } from '../../src/config/perlbal/options.ts';
 import {
   RC_BEGIN, RC_END, mergeRcLocal, quoteWord, renderHaCf, renderHaResources, renderPerlbalConf, renderRcLocalBlock, renderSystemdUnit,
 } from '../../src/setup/render.ts';
@@ -23,6 +24,29 @@ describe('rendered files', () => {
     expect(balancer.options).toMatchObject({ persist_client: true, persist_backend: true, verify_backend: true });
     expect(config.services.find((s) => s.name === 'mgmt')).toMatchObject({ role: 'management', listen: { host: '127.0.0.1', port: 6001 } });
     expect(config.pools.find((p) => p.name === 'backends')!.nodes.map((n) => `${n.host}:${n.port}`)).toEqual(['198.18.0.11:8080', '198.18.0.12:80']);
+  });
+
+  test('perlbal.conf asks for cookie affinity by default (keyed by authkeys), source or none with --sticky', () => {
+    const balancerOf = (text: string) => parsePerlbalConfig(text, { file: 'perlbal.conf' }).services.find((s) => s.name === 'balancer')!;
+    const byDefault = balancerOf(renderPerlbalConf(options()));
+    expect(byDefault.options.sticky).toBe('cookie');
+    // No sticky_secret: both nodes key the cookie with the authkeys secret setup gives them both.
+    expect(byDefault.options.sticky_secret ?? null).toBeNull();
+    expect(balancerOf(renderPerlbalConf(options({ sticky: 'source' }))).options.sticky).toBe('source');
+    expect(balancerOf(renderPerlbalConf(options({ sticky: 'off' }))).options.sticky).toBe('off');
+    expect(renderPerlbalConf(options({ sticky: 'off' }))).not.toContain('sticky');
+  });
+
+  test('perlbal.conf has the pool health checks on / or --health-path once the option table knows them', () => {
+    const text = renderPerlbalConf(options({ 'health-path': '/health' }));
+    if (poolOption('health_check_path') === undefined) {
+      // Not on this branch yet (they land with the active health checks): nothing check would refuse is written.
+      expect(text).not.toContain('health_check');
+      return;
+    }
+    const pool = parsePerlbalConfig(text, { file: 'perlbal.conf' }).pools.find((p) => p.name === 'backends')!;
+    expect(pool.options.health_check_path).toBe('/health');
+    expect(renderPerlbalConf(options())).toContain('SET health_check_path     = /\n');
   });
 
   test('ha.cf: bcast by default, ucast to --peer-ip, both nodes sorted, ping nodes, initdead twice deadtime', () => {
