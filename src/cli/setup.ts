@@ -5,7 +5,7 @@ import { defineCommand } from 'citty';
 import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
 import { parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
-import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
+import { PERLBAL_CONF, RC_LOCAL, rcLocalStartCommand, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
 import { actionLine, authkeysAdvice, shownContent, summaryLine } from '../setup/report.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
@@ -109,7 +109,9 @@ export default defineCommand({
         if (!changed && kept > 0) console.log(`nothing written: ${kept} file${kept === 1 ? '' : 's'} kept with content of its own (--force replaces ${kept === 1 ? 'it' : 'them'}, saving a .bak)`);
         else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
-          (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
+          (o.init === 'systemd' ? '; systemctl start tsbal' : ''));
+        // rc.local runs only at boot: the admin needs the exact line to start it now (the same one, from the block).
+        if (o.init === 'rc.local') console.log(`start it now (${RC_LOCAL} runs the same line at boot):\n  ${rcLocalStartCommand(execLine(args.exec as string | undefined))}`);
       } catch (error) {
         if (error instanceof SetupError) throw new UsageError(error.message, EXIT_FAILED);
         throw error;
