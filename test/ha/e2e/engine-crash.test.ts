@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { looksLikeTsbalRun } from '../../../src/cli/pidfile.ts';
-import type { HaSettings } from '../../harness/hacluster.ts';
+import { haTimeMs, type HaSettings } from '../../harness/hacluster.ts';
+import { loadavg } from 'node:os';
 import type { Lab, LabHost } from '../../harness/netns.ts';
 import { createPair, waitForSoleHolder, waitJoined, type HaPair } from '../../harness/pair.ts';
 import { sleep, wallNow } from '../../harness/proc.ts';
@@ -65,7 +66,7 @@ async function holderTrace(lab: Lab, durationMs: number): Promise<string[]> {
 }
 
 describe(`kill -9 of the active node's engine (${SUPERVISED ? 'supervised, as rc.local starts it' : 'NOT supervised'}), keepalive 2 s, deadtime 10 s`, () => {
-  test('the engine is started again and serves within about a second; the VIP never goes to lb2; no failure after that', async () => {
+  test('the engine is started again: the outage clients see is about a second (not a deadtime) and the VIP never goes to lb2', async () => {
     const lab = pair!.lab;
     client = await startClientLoop(lab, { intervalMs: 10, timeoutMs: CLIENT_TIMEOUT_MS, maxRequests: 4_000, maxDurationMs: 40_000 });
     await sleep(1_000);
@@ -80,22 +81,24 @@ describe(`kill -9 of the active node's engine (${SUPERVISED ? 'supervised, as rc
     const log = (await pair!.nodes.lb1.log()).slice(-6_000);
     expect(first, `nothing served after the kill; lb1 log:\n${log}`).not.toBeNull();
     const servingMs = first!.e - killedAt;
-    const failed = failuresBetween(records, killedAt - CLIENT_TIMEOUT_MS, first!.s);
-    const later = failuresBetween(records, first!.s, killedAt + WATCH_MS);
+    // Every failure from the kill to the end of the watch: the crash's whole cost, including the HA engine's removal of
+    // the left-over VIP after the new engine may already have served a few requests.
+    const failed = failuresBetween(records, killedAt - CLIENT_TIMEOUT_MS, killedAt + WATCH_MS);
+    const outageMs = failed.length === 0 ? 0 : Math.max(...failed.map((r) => r.e)) - killedAt;
     const reasons: Record<string, number> = {};
     for (const r of failed) if (!r.ok) reasons[r.err] = (reasons[r.err] ?? 0) + 1;
-    const figures = `served again ${Math.round(servingMs)} ms after the kill; ${failed.length} failed requests (${JSON.stringify(reasons)}); ` +
-      `${later.length} failures after that within ${WATCH_MS} ms; VIP holders ${holders.join(' > ')}`;
+    const figures = `first served ${Math.round(servingMs)} ms after the kill; last failure ended ${Math.round(outageMs)} ms after it; ` +
+      `${failed.length} failed requests (${JSON.stringify(reasons)}) in ${WATCH_MS} ms; VIP holders ${holders.join(' > ')}; load ${loadavg()[0]!.toFixed(1)}`;
     if (process.env.TSBAL_TEST_LOG) console.log(log);
     console.log(`engine crash, ${SUPERVISED ? 'supervised' : 'unsupervised'}: ${figures}`);
 
     if (SUPERVISED) expect(await enginePid(lab, 'lb1')).not.toBe(engine);
-    // About a second: the supervisor's 250 ms, the engine's start (Bun from source: 0.4-2 s on this shared 2-core
-    // machine), the HA engine's removal of the left-over VIP until lb2 answers (0.2-1.3 s). Measured 0.7-2.4 s; without
-    // the supervisor 8.7 s (deadtime 10 s less the time since lb2's last heartbeat). 4 s tells the two apart under load.
-    expect(servingMs, figures).toBeLessThan(4_000);
-    expect(later.length, figures).toBe(0);
-    // The new engine's HA start drops and re-adds the VIP (a few hundred ms, inside the restart); lb2 never takes it.
+    // About a second on a quiet machine: the supervisor's 250 ms, the engine's start (Bun from source), the HA engine's
+    // removal of the left-over VIP until lb2 answers (nobody holds it meanwhile). Measured 0.7-2.4 s at load 3-6 and
+    // 2.6-4.2 s at load 10 on this shared 2-core machine; without the supervisor 8.7 s (deadtime less the time since
+    // lb2's last heartbeat). Half the deadtime tells the two apart at any load seen here.
+    expect(outageMs, figures).toBeLessThan(haTimeMs(settings.deadtime) / 2);
+    // The new HA engine drops and re-adds the VIP (inside the restart); lb2 never takes it.
     expect(holders.filter((h) => !/^(lb1|nobody)@/.test(h)), figures).toEqual([]);
     expect(holders.at(-1), figures).toMatch(/^lb1@/);
   }, 60_000);
