@@ -15,7 +15,9 @@ import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { DEFAULT_DAEMON_LOG_FILE, LOG_FILE_MODE, type LogFile } from '../log-file.ts';
 import { applyLogArgs, guarded, logArgs, logFileArgs, reopenLogFile, UsageError } from './common.ts';
-import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR } from '../ha/cluster.ts';
+import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, type HaHandle } from '../ha/cluster.ts';
+import { scrapeHa } from '../ha/metrics.ts';
+import type { MetricFamily } from '../proxy/management/metrics.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 import { explainBindError, removeOwnPidfile, runningFromPidfile, writePidfile } from './pidfile.ts';
 import { prepareReloadStatusDir, reloadStatusPath, writeReloadStatus, type ReloadStatus } from './reload-status.ts';
@@ -169,8 +171,11 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     if (timeoutMs !== null) setTimeout(() => process.exit(0), timeoutMs).unref();
     requestStop?.(graceful ? 'management shutdown graceful' : 'management shutdown', graceful);
   };
+  // /metrics reads the HA engine's status when scraped, once it runs (it starts after the proxy).
+  let haForMetrics: HaHandle | null = null;
+  const extraMetrics = async (): Promise<MetricFamily[]> => (haForMetrics === null ? [] : scrapeHa(() => haForMetrics!.status()));
   try {
-    proxy = await startProxy(config, { log: proxyLog, onShutdown });
+    proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics });
   } catch (error) {
     // EADDRINUSE from a copy already running says so, with its pid.
     throw new UsageError(explainBindError((error as Error).message));
@@ -185,6 +190,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     throw error;
   });
   if (ha) {
+    haForMetrics = ha;
     // Closed first (engines close in reverse order): the VIP moves to the peer, then the proxy drains.
     let haClosing = false;
     engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close()) });
