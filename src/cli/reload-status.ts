@@ -50,6 +50,8 @@ export type ReloadOutcome = { kind: 'ok'; summary: string } | { kind: 'failed'; 
 /** Pure: what a status read after the signal means, for a signal sent when the file said `before`. */
 export function outcomeAfter(before: ReloadStatus | null, now: ReloadStatus | null): ReloadOutcome | null {
   if (now === null) return null;
+  // A new engine (a supervised one restarted, which ignores SIGHUP while it starts) read the config as it is now.
+  if (now.state === 'started' && before !== null && now.at > before.at) return { kind: 'ok', summary: 'the engine started again meanwhile and read the current configuration' };
   const done = before === null ? 0 : before.round;
   if (now.round <= done) return null;
   if (now.state === 'ok') return { kind: 'ok', summary: now.summary };

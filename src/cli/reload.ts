@@ -29,7 +29,13 @@ function pidFrom(args: { pid?: string; pidfile?: string }): { pid: number; sourc
     return { pid, source: `--pid ${pid}` };
   }
   const pidfile = args.pidfile ?? DEFAULT_PIDFILE;
-  return { pid: readPid(pidfile), source: pidfile };
+  try {
+    return { pid: readPid(pidfile), source: pidfile };
+  } catch (error) {
+    // The default pidfile is the rc.local path's; the systemd unit writes none.
+    if (args.pidfile === undefined && error instanceof UsageError) throw new UsageError(`${error.message}; under systemd: systemctl reload tsbal`);
+    throw error;
+  }
 }
 
 function checkBeforeSignal(configPath: string, pid: number | null): void {

@@ -74,6 +74,9 @@ interface Started {
 function startEngine(argv: readonly string[]): Started {
   const self = selfInvocation();
   const child = spawn(self.command, [...self.args, ...argv], {
+    // Its own process group: a Ctrl-C on the terminal reaches the supervisor only, which passes it on once (the
+    // engine takes a second SIGINT as "stop now").
+    detached: true,
     stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
     env: { ...process.env, [STARTUP_PIPE_ENV]: '1', [SUPERVISOR_PID_ENV]: String(process.pid) },
   });
@@ -117,7 +120,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   slog.info(`supervising the engine (pid ${current.child.pid}); it is started again if it dies abnormally`);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let stopping: NodeJS.Signals | null = null;
     let restartTimer: NodeJS.Timeout | null = null;
     const finish = (code: number): void => {
       if (o.pidfile !== undefined) removeOwnPidfile(o.pidfile);
@@ -128,9 +131,10 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       const startedAt = Date.now();
       void started.exited.then((e) => {
         if (started !== current) return;
-        if (stopping) {
+        if (stopping !== null) {
           slog.info(`engine (pid ${started.child.pid}) stopped (${describeExit(e)})`);
-          return finish(e.code === 0 ? 0 : 1);
+          // An engine still starting has no handler yet and dies of the signal itself: that is a stop too.
+          return finish(e.code === 0 || e.signal === stopping ? 0 : 1);
         }
         if (e.signal === null && e.code === 0) {
           slog.info(`engine (pid ${started.child.pid}) exited on its own (exit code 0): stopping`);
@@ -150,7 +154,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         slog.error(`engine (pid ${started.child.pid}) died (${describeExit(e)}) after ${ran}: starting it again in ${decision.delayMs} ms (restart ${decision.recent} of at most ${RESTART_POLICY.burst} in ${RESTART_POLICY.windowMs / 1000} s)`);
         restartTimer = setTimeout(() => {
           restartTimer = null;
-          if (stopping) return finish(0);
+          if (stopping !== null) return finish(0);
           current = startEngine(o.engineArgv);
           watch(current);
           const pid = current.child.pid;
@@ -169,12 +173,12 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         slog.info(`${signal}: stopping (no engine running)`);
         return finish(0);
       }
-      if (stopping) {
+      if (stopping !== null) {
         slog.warn(`${signal} again: passing it on to the engine (pid ${current.child.pid}), which then stops at once`);
         current.child.kill(signal);
         return;
       }
-      stopping = true;
+      stopping = signal;
       slog.info(`${signal}: stopping the engine (pid ${current.child.pid}; it drains for up to ${o.drainTimeoutMs / 1000} s)`);
       current.child.kill(signal);
       // Backstop: the engine ends its own drain at --drain-timeout; after that and the VIP's release, it is stuck.
@@ -190,7 +194,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       reopenLogFile(o.logFile);
-      if (stopping || restartTimer !== null) return;
+      if (stopping !== null || restartTimer !== null) return;
       // An engine still starting reads the config as it is now anyway.
       if (current.ready) current.child.kill('SIGHUP');
       else slog.info(`SIGHUP: the engine (pid ${current.child.pid}) is still starting; it reads the current config`);

@@ -28,8 +28,26 @@ function webConf(name: string, port: number): string {
   return path;
 }
 
+/** Kills a supervisor and its engine (a test that failed half-way must not leave an engine behind). */
+function killTree(pid: number | undefined): void {
+  if (pid === undefined) return;
+  for (const child of childrenOf(pid)) {
+    try {
+      process.kill(child, 'SIGKILL');
+    } catch {
+      // Gone.
+    }
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone.
+  }
+}
+
 function start(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, as a shell gives a foreground job (the Ctrl-C test signals the whole group).
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -70,6 +88,8 @@ async function engineOf(supervisor: number, other: number | null = null): Promis
   throw new Error(`no engine under supervisor ${supervisor}: children ${childrenOf(supervisor).join(' ')}`);
 }
 
+const processArgvOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -102,6 +122,9 @@ describe('restart policy (pure)', () => {
     expect(outcomeAfter({ round: 3, state: 'running', at: 0 }, ok)).toBeNull();
     expect(outcomeAfter(ok, { round: 4, state: 'running', at: 0 })).toBeNull();
     expect(outcomeAfter(ok, { round: 4, state: 'failed', at: 0, errors: ['e'] })).toEqual({ kind: 'failed', errors: ['e'] });
+    // A supervised engine restarted meanwhile (its SIGHUP was not passed on while it started): it read the current file.
+    expect(outcomeAfter({ ...ok, at: 100 }, { round: 0, state: 'started', at: 200 })).toMatchObject({ kind: 'ok' });
+    expect(outcomeAfter({ round: 0, state: 'started', at: 200 }, { round: 0, state: 'started', at: 200 })).toBeNull();
     expect(procNetAddress('127.0.0.1', 8080)).toBe('0100007F:1F90');
     expect(procNetAddress('198.18.0.99', 80)).toBe('630012C6:0050');
   });
@@ -132,7 +155,7 @@ describe('tsbal run --supervise', () => {
       expect(existsSync(pidfile)).toBe(false);
       expect(await serves(port)).toBe(false);
     } finally {
-      run.child.kill('SIGKILL');
+      killTree(run.child.pid);
     }
   }, 30_000);
 
@@ -158,7 +181,7 @@ describe('tsbal run --supervise', () => {
       expect((await run.exited).code).toBe(0);
       expect(existsSync(join(stateDir, `reload-status.${run.child.pid}.json`))).toBe(false);
     } finally {
-      run.child.kill('SIGKILL');
+      killTree(run.child.pid);
     }
   }, 30_000);
 
@@ -177,7 +200,7 @@ describe('tsbal run --supervise', () => {
       expect(await run.exited).toEqual({ code: 1, signal: null });
       expect(run.output()).toContain(`it was restarted ${RESTART_POLICY.burst} times in ${RESTART_POLICY.windowMs / 1000} s: giving up`);
     } finally {
-      run.child.kill('SIGKILL');
+      killTree(run.child.pid);
     }
   }, 60_000);
 
@@ -204,7 +227,48 @@ describe('tsbal run --supervise', () => {
     } finally {
       run.child.kill('SIGTERM');
       await Promise.race([run.exited, Bun.sleep(10_000)]);
-      run.child.kill('SIGKILL');
+      killTree(run.child.pid);
     }
   }, 40_000);
+
+  test('Ctrl-C (SIGINT to the foreground process group) stops the engine gracefully once, through the supervisor', async () => {
+    const port = await closedPort();
+    const run = start(['run', '--supervise', '-c', webConf('ctrlc', port), '--state-dir', join(dir, 'state-ctrlc')]);
+    try {
+      await waitServing(port, 15_000);
+      const engine = await engineOf(run.child.pid!);
+      process.kill(-run.child.pid!, 'SIGINT');
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+      expect(alive(engine)).toBe(false);
+      expect(run.output()).toContain('SIGINT: stopping (finishing requests in flight)');
+      expect(run.output()).not.toContain('SIGINT again');
+    } finally {
+      killTree(run.child.pid);
+    }
+  }, 30_000);
+
+  test('the rc.local line (--daemon, supervised by default): the pidfile names the supervisor, kill -9 of the engine is repaired, SIGTERM stops both', async () => {
+    const port = await closedPort();
+    const pidfile = join(dir, 'daemon.pid');
+    const logFile = join(dir, 'daemon.log');
+    const started = await runTsbal(['run', '--daemon', '-c', webConf('daemon', port), '--pidfile', pidfile, '--log-file', logFile, '--state-dir', join(dir, 'state-daemon')]);
+    expect([started.code, started.stderr]).toEqual([0, '']);
+    const supervisor = Number(readFileSync(pidfile, 'utf8'));
+    try {
+      expect(processArgvOf(supervisor)).toContain('--supervise');
+      const engine = await engineOf(supervisor);
+      process.kill(engine, 'SIGKILL');
+      await waitServing(port, 5_000);
+      const again = await engineOf(supervisor, engine);
+      expect(again).not.toBe(engine);
+      process.kill(supervisor, 'SIGTERM');
+      for (let i = 0; i < 200 && (alive(supervisor) || alive(again)); i++) await Bun.sleep(50);
+      expect([alive(supervisor), alive(again), existsSync(pidfile)]).toEqual([false, false, false]);
+      const log = readFileSync(logFile, 'utf8');
+      expect(log).toMatch(/engine \(pid \d+\) died \(killed by SIGKILL\)/);
+      expect(log).toContain('[supervisor] SIGTERM: stopping the engine');
+    } finally {
+      killTree(supervisor);
+    }
+  }, 30_000);
 });
