@@ -101,27 +101,14 @@ function startEngine(argv: readonly string[]): Started {
 const describeExit = (e: { code: number | null; signal: NodeJS.Signals | null }): string => (e.signal !== null ? `killed by ${e.signal}` : `exit code ${e.code}`);
 
 /** Runs the engine under supervision until SIGTERM/SIGINT or a clean exit; resolves to the exit code for the supervisor. */
-export async function supervise(o: SuperviseOptions): Promise<number> {
+export function supervise(o: SuperviseOptions): Promise<number> {
   const slog = log.withTag('supervisor');
   const restartsAt: number[] = [];
-  let current = startEngine(o.engineArgv);
-
-  // The first start decides what the --daemon parent (or the terminal) is told: a config error is not restarted.
-  const first = await Promise.race([current.report, current.exited.then(() => current.report)]);
-  if (!first.startsWith('ready')) {
-    // The engine has printed why on the stderr it shares with this process; the --daemon parent gets it here.
-    const why = first.trim() || `the engine exited during startup (${describeExit(await current.exited)})`;
-    o.reportStartup(`${why}\n`);
-    await current.exited;
-    return 1;
-  }
-  if (o.pidfile !== undefined) writePidfile(o.pidfile);
-  o.reportStartup('ready\n');
-  slog.info(`supervising the engine (pid ${current.child.pid}); it is started again if it dies abnormally`);
-
   return new Promise<number>((resolve) => {
     let stopping: NodeJS.Signals | null = null;
     let restartTimer: NodeJS.Timeout | null = null;
+    /** Set once the first engine reported ready: from then on a death is restarted, before it is a failed start. */
+    let supervising = false;
     const finish = (code: number): void => {
       if (o.pidfile !== undefined) removeOwnPidfile(o.pidfile);
       resolve(code);
@@ -129,13 +116,17 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
 
     const watch = (started: Started): void => {
       const startedAt = Date.now();
-      void started.exited.then((e) => {
+      void started.exited.then(async (e) => {
         if (started !== current) return;
         if (stopping !== null) {
           slog.info(`engine (pid ${started.child.pid}) stopped (${describeExit(e)})`);
+          if (!supervising) o.reportStartup(`stopped by ${stopping} during startup\n`);
           // An engine still starting has no handler yet and dies of the signal itself: that is a stop too.
           return finish(e.code === 0 || e.signal === stopping ? 0 : 1);
         }
+        // The first start's failure is reported below, not restarted ('exit' can come before the pipe's end: wait for it).
+        if (started === first && !(await started.report).startsWith('ready')) return;
+        if (stopping !== null) return;
         if (e.signal === null && e.code === 0) {
           slog.info(`engine (pid ${started.child.pid}) exited on its own (exit code 0): stopping`);
           return finish(0);
@@ -154,7 +145,6 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         slog.error(`engine (pid ${started.child.pid}) died (${describeExit(e)}) after ${ran}: starting it again in ${decision.delayMs} ms (restart ${decision.recent} of at most ${RESTART_POLICY.burst} in ${RESTART_POLICY.windowMs / 1000} s)`);
         restartTimer = setTimeout(() => {
           restartTimer = null;
-          if (stopping !== null) return finish(0);
           current = startEngine(o.engineArgv);
           watch(current);
           const pid = current.child.pid;
@@ -164,7 +154,6 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         }, decision.delayMs);
       });
     };
-    watch(current);
 
     const stop = (signal: NodeJS.Signals): void => {
       if (restartTimer !== null) {
@@ -190,6 +179,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         }
       }, o.drainTimeoutMs + 10_000).unref();
     };
+    // Installed before the first engine starts: a SIGTERM then must not kill this process and orphan the engine.
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
@@ -198,6 +188,25 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       // An engine still starting reads the config as it is now anyway.
       if (current.ready) current.child.kill('SIGHUP');
       else slog.info(`SIGHUP: the engine (pid ${current.child.pid}) is still starting; it reads the current config`);
+    });
+
+    const first = startEngine(o.engineArgv);
+    let current = first;
+    watch(current);
+    // The first start decides what the --daemon parent (or the terminal) is told: a config error is not restarted.
+    void Promise.race([first.report, first.exited.then(() => first.report)]).then(async (report) => {
+      if (stopping !== null) return;
+      if (!report.startsWith('ready')) {
+        // The engine has printed why on the stderr it shares with this process; the --daemon parent gets it here.
+        const why = report.trim() || `the engine exited during startup (${describeExit(await first.exited)})`;
+        o.reportStartup(`${why}\n`);
+        await first.exited;
+        return resolve(1);
+      }
+      supervising = true;
+      if (o.pidfile !== undefined) writePidfile(o.pidfile);
+      o.reportStartup('ready\n');
+      slog.info(`supervising the engine (pid ${first.child.pid}); it is started again if it dies abnormally`);
     });
   });
 }

@@ -231,6 +231,21 @@ describe('tsbal run --supervise', () => {
     }
   }, 40_000);
 
+  test('SIGTERM while the first engine is still starting stops both (no engine is left behind without its supervisor)', async () => {
+    const port = await closedPort();
+    const run = start(['run', '--supervise', '-c', webConf('early', port), '--state-dir', join(dir, 'state-early')]);
+    try {
+      const engine = await engineOf(run.child.pid!);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+      for (let i = 0; i < 100 && alive(engine); i++) await Bun.sleep(50);
+      expect(alive(engine)).toBe(false);
+      expect(await serves(port)).toBe(false);
+    } finally {
+      killTree(run.child.pid);
+    }
+  }, 30_000);
+
   test('Ctrl-C (SIGINT to the foreground process group) stops the engine gracefully once, through the supervisor', async () => {
     const port = await closedPort();
     const run = start(['run', '--supervise', '-c', webConf('ctrlc', port), '--state-dir', join(dir, 'state-ctrlc')]);
