@@ -2,7 +2,7 @@
 // second copy started by hand says `tsbal is already running (pid N)` instead of a bind error. Never fooled by a stale
 // pidfile: a pid counts only while /proc says it is a `tsbal run`.
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { UsageError } from './common.ts';
 
 /** What `tsbal setup` configures on the rc.local path, and where `tsbal reload` looks by default. */
@@ -47,6 +47,16 @@ function parentPid(pid: number): number | null {
     return Number.isInteger(ppid) && ppid > 1 ? ppid : null;
   } catch {
     return null;
+  }
+}
+
+/** A path the process `pid` was given, made absolute against that process's working directory. */
+export function pathOfProcess(pid: number, path: string): string {
+  if (isAbsolute(path)) return path;
+  try {
+    return resolve(readlinkSync(`/proc/${pid}/cwd`), path);
+  } catch {
+    return path;
   }
 }
 

@@ -5,7 +5,7 @@
 import { defineCommand } from 'citty';
 import { DEFAULT_STATE_DIR } from '../ha/cluster.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
-import { assertTsbalRun, configOfArgv, DEFAULT_PIDFILE, processArgv, readPid } from './pidfile.ts';
+import { assertTsbalRun, configOfArgv, DEFAULT_PIDFILE, pathOfProcess, processArgv, readPid } from './pidfile.ts';
 import { readReloadStatus, reloadStatusPath, waitForReloadOutcome } from './reload-status.ts';
 import { DEFAULT_PERLBAL_CONF, loadConfig } from './run.ts';
 
@@ -72,9 +72,11 @@ export default defineCommand({
       assertTsbalRun(pid, source);
       // What the running process was started with: its config and its state dir (a supervisor passes both on).
       const argv = processArgv(pid) ?? [];
-      if (check && args.config === undefined) checkBeforeSignal(configOfArgv(argv) ?? DEFAULT_PERLBAL_CONF, pid);
+      const runningConfig = configOfArgv(argv);
+      if (check && args.config === undefined) checkBeforeSignal(runningConfig === undefined ? DEFAULT_PERLBAL_CONF : pathOfProcess(pid, runningConfig), pid);
 
-      const statusPath = reloadStatusPath(args['state-dir'] ?? flagOfArgv(argv, '--state-dir') ?? DEFAULT_STATE_DIR, pid);
+      const runningStateDir = flagOfArgv(argv, '--state-dir');
+      const statusPath = reloadStatusPath(args['state-dir'] ?? (runningStateDir === undefined ? DEFAULT_STATE_DIR : pathOfProcess(pid, runningStateDir)), pid);
       const before = readReloadStatus(statusPath);
       try {
         process.kill(pid, 'SIGHUP');

@@ -45,9 +45,9 @@ function killTree(pid: number | undefined): void {
   }
 }
 
-function start(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
+function start(args: string[], cwd?: string): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
   // Its own process group, as a shell gives a foreground job (the Ctrl-C test signals the whole group).
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -180,6 +180,21 @@ describe('tsbal run --supervise', () => {
       run.child.kill('SIGTERM');
       expect((await run.exited).code).toBe(0);
       expect(existsSync(join(stateDir, `reload-status.${run.child.pid}.json`))).toBe(false);
+    } finally {
+      killTree(run.child.pid);
+    }
+  }, 30_000);
+
+  test('tsbal reload --pid finds the config and the state dir of a process started with relative paths in another directory', async () => {
+    const port = await closedPort();
+    webConf('relative', port);
+    const run = start(['run', '-c', 'relative.conf', '--state-dir', 'state-relative'], dir);
+    try {
+      await waitServing(port, 15_000);
+      const ok = await runTsbal(['reload', '--pid', String(run.child.pid)]);
+      expect([ok.code, ok.stdout.trim(), ok.stderr]).toEqual([0, `reload OK (tsbal run pid ${run.child.pid}): no changes`, '']);
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
     } finally {
       killTree(run.child.pid);
     }
