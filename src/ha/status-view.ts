@@ -88,7 +88,7 @@ export function statusLines(s: HaStatus): string[] {
     ...(double.length > 0
       ? [`SPLIT BRAIN: both ${s.node} and ${p.name} hold ${double.map((h) => `${h}'s resources`).join(' and ')}; one of them must release`]
       : []),
-    ...s.ping.map((t) => `ping node ${t.target}: ${t.up ? 'answering' : 'NOT answering'}${t.lastReplyMsAgo === null ? ', never answered' : `, last reply ${Math.round(t.lastReplyMsAgo)} ms ago`}`),
+    ...s.ping.map((t) => `ping ${t.target}: ${t.up ? 'up' : 'DEAD'}${t.lastReplyMsAgo === null ? ' (never answered)' : ` (reply ${Math.round(t.lastReplyMsAgo)} ms ago)`}`),
     `heartbeat media: ${s.media.join('; ')}`,
     `packets: received ${s.counters.received}, accepted ${s.counters.accepted}, sent ${s.counters.sent}, resent ${s.counters.resent}, lost ${s.counters.lost}; dropped: ${dropped}`,
     `heartbeats sent from the ${s.thread} thread${s.muted ? ' (MUTED: the main thread stalled, so the peer will take over)' : ''}; ` +

@@ -33,7 +33,7 @@ describe('ha status in plain words', () => {
       'heartbeat: in the cluster, node status active, generation 7',
       'resources up here: IPaddr::198.18.0.99/24/eth0',
       'peer lb2: active, heard 120 ms ago (deadtime 10000 ms), holds no resources, generation 3',
-      'ping node 198.18.0.254: answering, last reply 800 ms ago',
+      'ping 198.18.0.254: up (reply 800 ms ago)',
       'heartbeat media: bcast eth0 -> 198.18.0.255:694',
       'packets: received 10, accepted 9, sent 11, resent 0, lost 1; dropped: none',
       'heartbeats sent from the worker thread; lateness against keepalive: p50 1 ms, p99 3 ms, max 3 ms (last 5)',
