@@ -76,28 +76,31 @@ describe(`kill -9 of the active node's engine (${SUPERVISED ? 'supervised, as rc
     const trace = holderTrace(lab, WATCH_MS);
     const first = await client.firstSuccessSince(killedAt, 20_000);
     const holders = await trace;
-    await sleep(CLIENT_TIMEOUT_MS + 100);
+    // Watch at least WATCH_MS, and a second past the first success when that came later (unsupervised).
+    const watchEnd = Math.max(killedAt + WATCH_MS, (first?.e ?? 0) + 1_000);
+    await sleep(Math.max(0, watchEnd - wallNow()) + CLIENT_TIMEOUT_MS + 100);
     const records = client.records();
     const log = (await pair!.nodes.lb1.log()).slice(-6_000);
     expect(first, `nothing served after the kill; lb1 log:\n${log}`).not.toBeNull();
     const servingMs = first!.e - killedAt;
     // Every failure from the kill to the end of the watch: the crash's whole cost, including the HA engine's removal of
     // the left-over VIP after the new engine may already have served a few requests.
-    const failed = failuresBetween(records, killedAt - CLIENT_TIMEOUT_MS, killedAt + WATCH_MS);
-    const outageMs = failed.length === 0 ? 0 : Math.max(...failed.map((r) => r.e)) - killedAt;
+    const failed = failuresBetween(records, killedAt - CLIENT_TIMEOUT_MS, watchEnd);
+    const outageMs = Math.max(servingMs, ...failed.map((r) => r.e - killedAt));
     const reasons: Record<string, number> = {};
     for (const r of failed) if (!r.ok) reasons[r.err] = (reasons[r.err] ?? 0) + 1;
-    const figures = `first served ${Math.round(servingMs)} ms after the kill; last failure ended ${Math.round(outageMs)} ms after it; ` +
-      `${failed.length} failed requests (${JSON.stringify(reasons)}) in ${WATCH_MS} ms; VIP holders ${holders.join(' > ')}; load ${loadavg()[0]!.toFixed(1)}`;
+    const figures = `first served ${Math.round(servingMs)} ms after the kill; outage ${Math.round(outageMs)} ms (to the end of the last failure); ` +
+      `${failed.length} failed requests (${JSON.stringify(reasons)}); VIP holders ${holders.join(' > ')}; load ${loadavg()[0]!.toFixed(1)}`;
     if (process.env.TSBAL_TEST_LOG) console.log(log);
     console.log(`engine crash, ${SUPERVISED ? 'supervised' : 'unsupervised'}: ${figures}`);
 
     if (SUPERVISED) expect(await enginePid(lab, 'lb1')).not.toBe(engine);
     // About a second on a quiet machine: the supervisor's 250 ms, the engine's start (Bun from source), the HA engine's
-    // removal of the left-over VIP until lb2 answers (nobody holds it meanwhile). Measured 0.7-2.4 s at load 3-6 and
-    // 2.6-4.2 s at load 10 on this shared 2-core machine; without the supervisor 8.7 s (deadtime less the time since
-    // lb2's last heartbeat). Half the deadtime tells the two apart at any load seen here.
-    expect(outageMs, figures).toBeLessThan(haTimeMs(settings.deadtime) / 2);
+    // removal of the left-over VIP until lb2 answers (nobody holds it meanwhile). Measured 0.7-2.4 s at load 3-6,
+    // 2.6-4.6 s at load 10 and 4.0-5.1 s at load 30-40 on this shared 2-core machine. Without the supervisor the
+    // outage lasts until lb2 declares lb1 dead: deadtime less the time since lb1's last heartbeat, so never less than
+    // deadtime - keepalive (8 s; measured 8.7-10 s). The bound stays a second under that, whatever the load.
+    expect(outageMs, figures).toBeLessThan(haTimeMs(settings.deadtime) - haTimeMs(settings.keepalive) - 1_000);
     // The new HA engine drops and re-adds the VIP (inside the restart); lb2 never takes it.
     expect(holders.filter((h) => !/^(lb1|nobody)@/.test(h)), figures).toEqual([]);
     expect(holders.at(-1), figures).toMatch(/^lb1@/);
