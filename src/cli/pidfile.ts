@@ -143,9 +143,29 @@ function listeningInodes(host: string, port: number): Set<string> {
   return inodes;
 }
 
+/** Socket inodes of unix sockets listening on `path` in this network namespace (/proc/net/unix, flag __SO_ACCEPTCON). */
+function unixListeningInodes(path: string): Set<string> {
+  const inodes = new Set<string>();
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return inodes;
+  }
+  for (const line of table.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[7] === path && (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0 && f[6] !== undefined) inodes.add(f[6]);
+  }
+  return inodes;
+}
+
 /** The pid of a process holding a socket listening on host:port here, found through /proc; null when none is seen. */
 export function listenerPid(host: string, port: number): number | null {
-  const inodes = listeningInodes(host, port);
+  return ownerOfSockets(listeningInodes(host, port));
+}
+
+/** The pid of a process holding one of these socket inodes (a scan of /proc/PID/fd); null when none is seen. */
+function ownerOfSockets(inodes: ReadonlySet<string>): number | null {
   if (inodes.size === 0) return null;
   const links = new Set([...inodes].map((i) => `socket:[${i}]`));
   let pids: string[];
@@ -172,6 +192,27 @@ export function listenerPid(host: string, port: number): number | null {
   return null;
 }
 
+/** How a running `tsbal run` is named: its supervisor's pid first when it has one (the pid to signal). */
+function runningName(pid: number): string | null {
+  const argv = processArgv(pid);
+  if (argv === null || !looksLikeTsbalRun(argv)) return null;
+  const parent = parentPid(pid);
+  const parentArgv = parent === null ? null : processArgv(parent);
+  return parent !== null && parentArgv !== null && looksLikeTsbalRun(parentArgv) && parentArgv.includes('--supervise') ? `pid ${parent}, engine pid ${pid}` : `pid ${pid}`;
+}
+
+/**
+ * The HA engine's refusal to start beside another on the same state dir, said as `tsbal is already running (pid N)`
+ * when the socket's owner is a `tsbal run` (a standby node whose listeners wait for the VIP has no port to collide on).
+ */
+export function explainHaStartError(message: string): string {
+  const m = /another tsbal HA engine is running with state dir (.+) \((.+) answers\)$/.exec(message);
+  if (m === null) return message;
+  const pid = ownerOfSockets(unixListeningInodes(m[2]!));
+  const who = pid === null || pid === process.pid ? null : runningName(pid);
+  return who === null ? message : `tsbal is already running (${who}, its HA engine answers on ${m[2]}); stop it first, or use tsbal reload to apply a new config`;
+}
+
 /**
  * A bind error of `tsbal run` said plainly when the address is taken: by another `tsbal run` (`tsbal is already
  * running (pid N)`) or by another program (named). Other errors come back unchanged.
@@ -182,13 +223,8 @@ export function explainBindError(message: string): string {
   const [host, port] = [m[1]!, Number(m[2])];
   const pid = listenerPid(host, port);
   if (pid === null || pid === process.pid) return message;
-  const argv = processArgv(pid);
-  if (argv !== null && looksLikeTsbalRun(argv)) {
-    // A supervised engine: name the supervisor, the pid to signal (its pidfile's).
-    const parent = parentPid(pid);
-    const parentArgv = parent === null ? null : processArgv(parent);
-    const who = parent !== null && parentArgv !== null && looksLikeTsbalRun(parentArgv) && parentArgv.includes('--supervise') ? `pid ${parent}, engine pid ${pid}` : `pid ${pid}`;
-    return `tsbal is already running (${who}, listening on ${host}:${port}); stop it first, or use tsbal reload to apply a new config`;
-  }
-  return `${message}; pid ${pid} (${(argv ?? ['?']).join(' ').slice(0, 60)}) listens there`;
+  // A supervised engine is named with its supervisor, the pid to signal (its pidfile's).
+  const who = runningName(pid);
+  if (who !== null) return `tsbal is already running (${who}, listening on ${host}:${port}); stop it first, or use tsbal reload to apply a new config`;
+  return `${message}; pid ${pid} (${(processArgv(pid) ?? ['?']).join(' ').slice(0, 60)}) listens there`;
 }

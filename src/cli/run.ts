@@ -19,7 +19,7 @@ import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, type HaHandle } from '../ha/cluster.
 import { scrapeHa } from '../ha/metrics.ts';
 import type { MetricFamily } from '../proxy/management/metrics.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
-import { explainBindError, removeOwnPidfile, runningFromPidfile, writePidfile } from './pidfile.ts';
+import { explainBindError, explainHaStartError, removeOwnPidfile, runningFromPidfile, writePidfile } from './pidfile.ts';
 import { prepareReloadStatusDir, reloadStatusPath, writeReloadStatus, type ReloadStatus } from './reload-status.ts';
 import { reloadOnSignal, type ReloadRoundEvent } from './run-reload.ts';
 import { engineArgs, signalledPid, STARTUP_PIPE_ENV, supervise } from './supervise.ts';
@@ -187,7 +187,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // address was not local yet (see proxy.pendingBinds()).
   const ha = await startHaForRun(haOptions, proxy).catch(async (error: Error) => {
     await proxy.close({ graceful: false });
-    throw error;
+    throw error instanceof UsageError ? new UsageError(explainHaStartError(error.message), error.exitCode) : error;
   });
   if (ha) {
     haForMetrics = ha;

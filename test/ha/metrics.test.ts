@@ -1,13 +1,15 @@
 // /metrics of a real `tsbal run` with the HA engine, two tsbal nodes in the namespace lab: the families an admin alerts
 // on follow the cluster (lb1 holds its VIP, the peer is heard; garbage on UDP 694 is counted by reason; the peer
-// crashes and is dead), and `tsbal ha status` says the same in words.
+// crashes and is dead), and `tsbal ha status` says the same in words. The same lab also shows a second `tsbal run` on
+// lb1 (its listener on another port, so no bind collides) refused as `tsbal is already running` by the HA socket.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LAB_UDP_PORT, type HaSettings } from '../harness/hacluster.ts';
 import { LAB_ADDRESSES, LAB_VIP } from '../harness/netns.ts';
 import { createPair, waitForSoleHolder, waitJoined, type HaPair } from '../harness/pair.ts';
 import { waitFor } from '../harness/proc.ts';
+import { CLI_ENTRY } from '../harness/cli.ts';
 import type { TsbalNode } from '../harness/tsbalnode.ts';
 
 const settings: HaSettings = { keepalive: '100ms', deadtime: '500ms', initdead: '1', autoFailback: 'on', preferred: 'lb1' };
@@ -82,5 +84,17 @@ describe('HA state in /metrics of tsbal run', () => {
     // With lb2 dead, lb1 takes over lb2's groups too (none in this haresources): it holds all.
     expect(status.stdout).toContain("lb1 is active: holds all resources (its own and lb2's); settled");
     expect(status.stdout).toMatch(/\npeer lb2: dead, heard \d+ ms ago \(deadtime 500 ms\), holds no resources/);
+  }, 30_000);
+});
+
+describe('a second tsbal run on a node', () => {
+  test('whose ports do not collide is refused by the HA control socket as: tsbal is already running (pid N)', async () => {
+    const lb1 = pair!.nodes.lb1 as TsbalNode;
+    const conf = join(lb1.dir, 'second.conf');
+    await writeFile(conf, `CREATE SERVICE web\n  SET listen = 127.0.0.1:18080\n  SET role = web_server\n  SET docroot = ${lb1.dir}\nENABLE web\n`);
+    const r = await pair!.lab.exec('lb1', [process.execPath, CLI_ENTRY, 'run', '-c', conf, '--ha-dir', lb1.haDir, '--node', 'lb1', '--state-dir', lb1.stateDir], { timeoutMs: 15_000 });
+    const m = /tsbal: tsbal is already running \(pid (\d+), its HA engine answers on (\S+)\); stop it first/.exec(r.stderr);
+    expect([r.code, m?.[2]], r.stderr).toEqual([1, join(lb1.stateDir, 'ha.sock')]);
+    expect(await pair!.lab.pids('lb1')).toContain(Number(m![1]));
   }, 30_000);
 });
