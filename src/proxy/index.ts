@@ -14,6 +14,7 @@ import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -62,6 +63,8 @@ export interface StartProxyOptions {
    * into the state dir). Without it, one made for this process: affinity then ends with it.
    */
   affinityKey?: Buffer;
+  /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
+  extraMetrics?: () => Promise<MetricFamily[]>;
 }
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
@@ -134,7 +137,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null);
+  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
   try {
     await bindAll(services, log);
     await bindConsoles(consoles, log);
