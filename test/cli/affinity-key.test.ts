@@ -95,6 +95,8 @@ describe('tsbal check and the sticky options', () => {
   test('cookie affinity without sticky_secret and without HA warns that it will not survive a failover', () => {
     const r = check('  SET sticky = cookie');
     expect(r.ok).toBe(true);
+    expect(r.text).toContain('pool web; sticky cookie TSBALID');
+    expect(check('  SET sticky_learn_cookie = PHPSESSID\n  SET sticky_secret = s').text).toContain('pool web; sticky prefix PHPSESSID');
     expect(r.text).toContain('perlbal.conf:3: warning: service balancer: sticky without sticky_secret and no cluster authkeys: the key is generated into /var/lib/tsbal/sticky.key on this host only, so session affinity will not survive a failover to the other balancer');
     for (const fine of ['  SET sticky = cookie\n  SET sticky_secret = s', '  SET sticky = source', '']) {
       expect(check(fine).text).not.toContain('will not survive a failover');
