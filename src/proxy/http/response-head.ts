@@ -74,13 +74,16 @@ export function writeClientResponseHead(
   ctx: ClientResponseContext,
   bodyRoom: number,
 ): void {
-  beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom);
+  const setCookie = ctx.setCookie ?? null;
+  const prefixCookie = ctx.prefixCookie ?? null;
+  // Room for what affinity adds, so the head is not copied into a bigger buffer halfway.
+  const affinityRoom = (setCookie === null ? 0 : setCookie.length + 14) + (prefixCookie === null ? 0 : 2 * prefixCookie.prefix.length);
+  beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom + affinityRoom);
   const f = res.fields;
   const extra = res.connection.extra;
   if (res.statusLineReusable) putRange(w, f.buf, res.lineStart, res.lineEnd + 2);
   else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
   const run: Run = { start: -1, end: -1 };
-  const prefixCookie = ctx.prefixCookie ?? null;
   let appSetCookie = false;
   for (let i = 0; i < f.count; i++) {
     switch (f.codes[i]) {
@@ -123,8 +126,11 @@ export function writeClientResponseHead(
     else keepLine(w, f, i, run);
   }
   flush(w, f, run);
-  const setCookie = ctx.setCookie ?? null;
-  if (setCookie !== null && !appSetCookie) putString(w, 'Set-Cookie: ' + setCookie + CRLF);
+  if (setCookie !== null && !appSetCookie) {
+    putString(w, 'Set-Cookie: ');
+    putString(w, setCookie);
+    putString(w, CRLF);
+  }
   putRange(w, ctx.suffix, 0, ctx.suffix.length);
 }
 
