@@ -262,6 +262,21 @@ describe('sticky = source', () => {
   }, 60_000);
 });
 
+describe('sticky = source without trusted proxies', () => {
+  test("an untrusted client's X-Forwarded-For is ignored: its own address decides, so one client keeps one backend", async () => {
+    const backends = await backendsNamed(['s1', 's2', 's3', 's4', 's5']);
+    const lb = await tsbal(backends, 'SET sticky = source');
+    const c = client();
+    try {
+      const seen = new Set<string>();
+      for (let i = 1; i <= 60; i++) seen.add((await c.get(lb.port, { 'X-Forwarded-For': `198.51.100.${i}` })).backend);
+      expect(seen.size).toBe(1);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+});
+
 describe('admin states with affinity (through the Upstream record of an in-process proxy)', () => {
   let proxy: ProxyHandle | null = null;
   afterEach(async () => {

@@ -5,7 +5,7 @@
 // session cookie carries the id in front of its value (`cookie JSESSIONID prefix`); source, a consistent hash of
 // the client address (`balance source`, policies/source.ts). Pure: no sockets, no clock.
 import { createHash, createHmac } from 'node:crypto';
-import { STRIDE, VALUE_END, VALUE_START, LINE_START, COLON, latin1, type Fields } from '../http/fields.ts';
+import { COLON, F, LINE_START, STRIDE, VALUE_END, VALUE_START, latin1, type Fields } from '../http/fields.ts';
 import type { SetCookiePrefix } from '../http/response-head.ts';
 
 export type StickyMode = 'cookie' | 'prefix' | 'source';
@@ -102,7 +102,7 @@ export function findCookie(f: Fields, name: string): string | null {
   const buf = f.buf;
   const n = name.length;
   for (let i = 0; i < f.count; i++) {
-    if (f.codes[i] !== 0 || !isCookieField(f, i)) continue;
+    if (f.codes[i] !== F.OTHER || !isCookieField(f, i)) continue;
     const end = f.offs[i * STRIDE + VALUE_END]!;
     let p = f.offs[i * STRIDE + VALUE_START]!;
     while (p < end) {
