@@ -8,7 +8,7 @@ import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
-import { readBody } from './http/body.ts';
+import { readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { parseRequestHead } from './http/request.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
@@ -170,6 +170,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
       }
       return buf.length;
     case 'bare-lf':
+    case 'head-lf': // only with lfEnds, which requests never get
       reject(c, 400, 'bare LF in the request head');
       return buf.length;
     case 'too-large':
@@ -241,7 +242,11 @@ function readRequestBody(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.deadline = c.svc.engine.now + o.idleTimeoutMs;
-  if (end > start) clientBodyBytes(x, start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  // A chunked trailer section is held back and forwarded filtered (http/trailers.ts).
+  const upTo = relayEnd(x.body, end);
+  if (upTo > start) clientBodyBytes(x, start === 0 && upTo === buf.length ? buf : buf.subarray(start, upTo));
+  const trailer = takeTrailer(x.body);
+  if (trailer !== null) clientBodyBytes(x, trailer);
   if (x.body.done && c.x === x) {
     if (c.phase === 'body') c.phase = 'wait';
     c.deadline = 0;
