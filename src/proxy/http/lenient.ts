@@ -45,7 +45,8 @@ export function normaliseResponseHead(buf: Buffer, from: number, total: number):
     if (out.length === 1) return { kind: 'error', reason: 'whitespace before the first response header field' };
     const previous = out[out.length - 1]!;
     if (FRAMING_FIELD_RE.test(previous)) return { kind: 'error', reason: 'obs-fold in a framing header' };
-    out[out.length - 1] = `${previous.trimEnd()} ${line.trim()}`;
+    // Its whitespace becomes as many spaces, appended: Perlbal's join (`a` + `  b` is `a  b`).
+    out[out.length - 1] = (previous + line.replace(/^[ \t]+/, (ws) => ' '.repeat(ws.length))).replace(/[ \t]+$/, '');
   }
   const head = Buffer.from(out.join('\r\n'), 'latin1');
   const bodyStart = bodyStartAfter(buf, lfAt);
