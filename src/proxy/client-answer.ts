@@ -24,9 +24,12 @@ export function keepAliveFor(c: ClientConn, req: RequestHead | null, requestRead
   return requestRead && wants && c.listener.opts.persistClient && !c.ended && !c.svc.engine.draining;
 }
 
-/** Perlbal's _simple_response page from the current service (a web_server's 404, 403, listing disabled). */
-export function sendSimplePage(c: ClientConn, req: RequestHead, status: number, message: string, english?: string): void {
-  sendOwn(c, req.framing.kind === 'none', req, (o) => simplePage(status, message, o, english));
+/**
+ * Perlbal's _simple_response page from the current service (a web_server's 404, 403, listing disabled).
+ * `requestRead`: the request's body was read in full (by default: it had none).
+ */
+export function sendSimplePage(c: ClientConn, req: RequestHead, status: number, message: string, english?: string, requestRead = req.framing.kind === 'none'): void {
+  sendOwn(c, requestRead, req, (o) => simplePage(status, message, o, english));
 }
 
 function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {

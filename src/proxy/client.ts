@@ -21,6 +21,8 @@ export type ClientPhase =
   | 'body'
   /** Request fully read; the exchange runs. Further bytes (pipelined requests) wait in `stash`. */
   | 'wait'
+  /** A web_server PUT body going to disk: `upload` takes the bytes (webserver/put.ts). */
+  | 'upload'
   | 'tunnel'
   /** Our last response is out and we sent FIN; input is discarded until the client closes or lingering ends. */
   | 'closing'
@@ -64,6 +66,8 @@ export interface ClientConn {
   requests: number;
   /** A web_server response streaming from a file: closes the file when the client goes away first. */
   abortStatic: (() => void) | null;
+  /** In 'upload': takes body bytes from buf[start..] and returns where the body ended. */
+  upload: ((buf: Buffer, start: number) => number) | null;
 }
 
 export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
@@ -100,6 +104,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     deadline: engine.now + opts.headerTimeoutMs,
     requests: 0,
     abortStatic: null,
+    upload: null,
   };
   engine.clients.add(c);
   socket.on('data', (chunk: Buffer) => feed(c, chunk, 0));
@@ -143,6 +148,9 @@ function drive(c: ClientConn, buf: Buffer, start: number): void {
         break;
       case 'body':
         start = readRequestBody(c, buf, start);
+        break;
+      case 'upload':
+        start = c.upload!(buf, start);
         break;
       case 'wait':
         stash(c, buf, start);
@@ -333,6 +341,7 @@ function onEnd(c: ClientConn): void {
       c.deadline = c.svc.engine.now + LINGER_MS;
       return;
     case 'body':
+    case 'upload':
       // The body can no longer complete: there is nothing sensible to answer.
       abortClient(c);
       return;

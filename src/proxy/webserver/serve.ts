@@ -3,15 +3,15 @@
 // in flight, the next only once the socket has drained). Memory per connection is bounded whatever the file size.
 import { close, constants, fstat, open, read, readdir, readlink, realpath, stat, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { accessLogLine } from '../access-log.ts';
 import { abortClient, clientExchangeDone, type ClientConn } from '../client.ts';
-import { keepAliveFor, sendSimplePage } from '../client-answer.ts';
+import { keepAliveFor } from '../client-answer.ts';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
-import { countResponse } from '../management/stats.ts';
 import { fileAnswer, listingFields, listingPage, responseHead, type DirEntry } from './decide.ts';
 import { isInside, resolveTarget } from './path.ts';
 import type { WebServerOptions } from './options.ts';
+import { gone, page, record } from './answer.ts';
+import { handleDelete, handlePut } from './put.ts';
 
 const openAsync = promisify(open);
 const fstatAsync = promisify(fstat);
@@ -68,33 +68,15 @@ async function openInside(root: string, path: string): Promise<Opened> {
   }
 }
 
-function gone(c: ClientConn): boolean {
-  return c.phase === 'closed' || c.phase === 'closing';
-}
-
-function record(c: ClientConn, req: RequestHead, status: number, bodyBytes: number, startMs: number): void {
-  const svc = c.svc;
-  countResponse(svc.stats, status, bodyBytes);
-  const accessLog = svc.accessLog ?? c.listener.accessLog;
-  if (accessLog === null) return;
-  accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes, backend: null, backendStatus: null, seconds: (performance.now() - startMs) / 1000, attempts: 0 }));
-}
-
-function page(c: ClientConn, req: RequestHead, status: number, message: string, why: string, startMs: number): void {
-  if (gone(c)) return;
-  if (status >= 400) c.svc.engine.log.debug(`${c.svc.name}: ${status} to ${c.peerIp} for ${requestTarget(req)}: ${why}`);
-  record(c, req, status, 0, startMs);
-  // Perlbal's own phrase in its 400 page (the status line keeps the standard one).
-  sendSimplePage(c, req, status, message, status === 400 ? 'Bad request' : undefined);
-}
-
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
 export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptions): void {
   const startMs = performance.now();
   c.phase = 'wait';
   c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
+  if (req.method === 'PUT' && web.enablePut) return handlePut(c, req, web, startMs);
+  if (req.method === 'DELETE' && web.enableDelete) return handleDelete(c, req, web, startMs);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    // Perlbal: PUT and DELETE are 403 unless enabled (they cannot be here), any other method 400.
+    // Perlbal: PUT and DELETE are 403 unless enabled, any other method 400.
     const status = req.method === 'PUT' || req.method === 'DELETE' ? 403 : 400;
     page(c, req, status, '', `method ${req.method}`, startMs);
     return;
