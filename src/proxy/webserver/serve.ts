@@ -1,72 +1,23 @@
 // Serving a web_server request from disk: open (never blocking on a FIFO), prove the opened file lies inside the
 // docroot after every symlink, then answer from decide.ts and stream the bytes with back-pressure (one 64 KiB read
 // in flight, the next only once the socket has drained). Memory per connection is bounded whatever the file size.
-import { close, constants, fstat, open, read, readdir, readlink, realpath, stat, type Stats } from 'node:fs';
+import { close, read, readdir, stat, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { abortClient, clientExchangeDone, type ClientConn } from '../client.ts';
 import { keepAliveFor } from '../client-answer.ts';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
 import { fileAnswer, listingFields, listingPage, responseHead, type DirEntry } from './decide.ts';
-import { isInside, resolveTarget } from './path.ts';
+import { resolveTarget } from './path.ts';
+import { bytes, openInside, realpathBytes } from './open.ts';
+import { serveConcat } from './concat.ts';
 import type { WebServerOptions } from './options.ts';
 import { gone, page, record } from './answer.ts';
 import { handleDelete, handlePut } from './put.ts';
 
-const openAsync = promisify(open);
-const fstatAsync = promisify(fstat);
 const closeAsync = promisify(close);
 const statAsync = promisify(stat);
 const CHUNK = 64 * 1024;
-/** O_NONBLOCK: opening a FIFO in the docroot must not park a thread-pool thread forever (regular files ignore it). */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
-
-type Opened = { kind: 'ok'; fd: number; st: Stats } | { kind: 'error'; status: 403 | 404 | 500; why: string };
-
-const bytes = (latin1: string): Buffer => Buffer.from(latin1, 'latin1');
-
-function errnoStatus(e: unknown): 403 | 404 | 500 {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP') return 404;
-  if (code === 'EACCES' || code === 'EPERM') return 403;
-  return 500;
-}
-
-function realpathBytes(path: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    realpath(bytes(path), { encoding: 'buffer' }, (err, p) => (err === null ? resolve(p.toString('latin1')) : reject(err))),
-  );
-}
-
-/** Where the open file really is: /proc/self/fd on Linux (no race with a symlink swapped after the check), else realpath. */
-function openedPath(fd: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' }, (err, p) => {
-      if (err === null) resolve(p.toString('latin1'));
-      else realpathBytes(path).then(resolve, reject);
-    }),
-  );
-}
-
-async function openInside(root: string, path: string): Promise<Opened> {
-  let fd: number;
-  try {
-    fd = await openAsync(bytes(path), OPEN_FLAGS);
-  } catch (e) {
-    return { kind: 'error', status: errnoStatus(e), why: (e as Error).message };
-  }
-  try {
-    const real = await openedPath(fd, path);
-    if (!isInside(root, real)) {
-      await closeAsync(fd);
-      return { kind: 'error', status: 403, why: `resolves outside the docroot (${real})` };
-    }
-    return { kind: 'ok', fd, st: await fstatAsync(fd) };
-  } catch (e) {
-    close(fd, () => {});
-    return { kind: 'error', status: errnoStatus(e), why: (e as Error).message };
-  }
-}
 
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
 export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptions): void {
@@ -84,6 +35,15 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
   const target = resolveTarget(requestTarget(req));
   if (target.kind === 'page') {
     page(c, req, target.status, target.message, target.message, startMs);
+    return;
+  }
+  if (target.kind === 'concat') {
+    serveConcat(c, req, web, target, startMs);
+    return;
+  }
+  if (web.docroot === '') {
+    // A web_server that only redirects (the Redirect plugin answers its hosts) needs no docroot, as in Perlbal.
+    page(c, req, 500, 'Docroot unconfigured', 'no docroot', startMs);
     return;
   }
   serveUri(c, req, web, target.uri, startMs).catch((e: Error) => {
