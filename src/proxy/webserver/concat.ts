@@ -4,11 +4,10 @@
 // back-pressure.
 import { close, read, stat } from 'node:fs';
 import { promisify } from 'node:util';
-import { abortClient, clientExchangeDone, type ClientConn } from '../client.ts';
-import { keepAliveFor } from '../client-answer.ts';
+import type { WebConn } from './conn.ts';
 import { getField } from '../http/fields.ts';
 import type { RequestHead } from '../http/request.ts';
-import { gone, page, record } from './answer.ts';
+import { gone, page, record, webKeepAlive } from './answer.ts';
 import { httpDate, responseHead, type Field } from './decide.ts';
 import { knownContentType } from './mime.ts';
 import { openInside, realpathBytes, bytes } from './open.ts';
@@ -30,7 +29,7 @@ function closePart(p: Part): void {
   p.fd = -1;
 }
 
-export function serveConcat(c: ClientConn, req: RequestHead, web: WebServerOptions, t: { base: string; files: string[] }, startMs: number): void {
+export function serveConcat(c: WebConn, req: RequestHead, web: WebServerOptions, t: { base: string; files: string[] }, startMs: number): void {
   const refusal = concatRefusal(t, web.docroot, web.enableConcatenateGet);
   if (refusal !== null) {
     page(c, req, refusal.status, refusal.message, refusal.message, startMs);
@@ -39,11 +38,11 @@ export function serveConcat(c: ClientConn, req: RequestHead, web: WebServerOptio
   openAll(c, req, web, t, startMs).catch((e: Error) => {
     c.svc.engine.log.warn(`${c.svc.name}: serving ${t.base}??: ${e.message}`);
     if (c.phase === 'wait' && c.abortStatic === null) page(c, req, 500, '', e.message, startMs);
-    else abortClient(c);
+    else c.down.abort(c);
   });
 }
 
-async function openAll(c: ClientConn, req: RequestHead, web: WebServerOptions, t: { base: string; files: string[] }, startMs: number): Promise<void> {
+async function openAll(c: WebConn, req: RequestHead, web: WebServerOptions, t: { base: string; files: string[] }, startMs: number): Promise<void> {
   const root = await realpathBytes(web.docroot);
   const dir = web.docroot + t.base;
   const baseOk = await realpathBytes(dir).then(
@@ -78,13 +77,13 @@ async function openAll(c: ClientConn, req: RequestHead, web: WebServerOptions, t
   fields.push(['Date', httpDate(Date.now())]);
   if (c.svc.opts.serverTokens) fields.push(['Server', 'tsbal']);
   fields.push(['Last-Modified', lastModified], ['Content-Type', type ?? 'text/plain']);
-  const keepAlive = keepAliveFor(c, req, true);
+  const keepAlive = webKeepAlive(c, req, true);
   const status = notModified ? 304 : 200;
   c.socket.write(responseHead(status, fields, { keepAlive, keepAliveTimeoutSec: c.svc.keepAliveTimeoutSec }));
   if (notModified || req.method === 'HEAD' || parts.length === 0) {
     release();
     record(c, req, status, 0, startMs);
-    clientExchangeDone(c, keepAlive);
+    c.down.exchangeDone(c, keepAlive);
     return;
   }
   c.abortStatic = release;
@@ -92,7 +91,7 @@ async function openAll(c: ClientConn, req: RequestHead, web: WebServerOptions, t
 }
 
 /** Sends parts[i] from `pos`, then the next; the response ends after the last. */
-function streamParts(c: ClientConn, req: RequestHead, parts: Part[], i: number, pos: number, keepAlive: boolean, startMs: number, sent: number): void {
+function streamParts(c: WebConn, req: RequestHead, parts: Part[], i: number, pos: number, keepAlive: boolean, startMs: number, sent: number): void {
   const part = parts[i]!;
   const n = Math.min(CHUNK, part.size - pos);
   if (n <= 0) {
@@ -100,7 +99,7 @@ function streamParts(c: ClientConn, req: RequestHead, parts: Part[], i: number, 
     if (i + 1 < parts.length) return streamParts(c, req, parts, i + 1, 0, keepAlive, startMs, sent);
     c.abortStatic = null;
     record(c, req, 200, sent, startMs);
-    clientExchangeDone(c, keepAlive);
+    c.down.exchangeDone(c, keepAlive);
     return;
   }
   read(part.fd, Buffer.allocUnsafe(n), 0, n, pos, (err, got, buf) => {
@@ -110,7 +109,7 @@ function streamParts(c: ClientConn, req: RequestHead, parts: Part[], i: number, 
       c.svc.engine.log.warn(`${c.svc.name}: ${err?.message ?? 'file shorter than its Content-Length'}; connection cut`);
       for (const p of parts) closePart(p);
       c.abortStatic = null;
-      abortClient(c);
+      c.down.abort(c);
       return;
     }
     c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;

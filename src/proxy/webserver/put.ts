@@ -6,7 +6,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { close, constants, mkdir, open, realpath, rename, stat, unlink, write } from 'node:fs';
 import { promisify } from 'node:util';
-import { PAUSE_QUEUE, pauseClient, resumeClient, type ClientConn } from '../client.ts';
+import type { WebConn } from './conn.ts';
 import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
@@ -29,7 +29,7 @@ const TEMP_FLAGS = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | c
 const code = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
 interface Upload {
-  c: ClientConn;
+  c: WebConn;
   req: RequestHead;
   web: WebServerOptions;
   startMs: number;
@@ -50,7 +50,7 @@ interface Upload {
 }
 
 /** A PUT on a web_server with enable_put: checks, then reads the body into the docroot. */
-export function handlePut(c: ClientConn, req: RequestHead, web: WebServerOptions, startMs: number): void {
+export function handlePut(c: WebConn, req: RequestHead, web: WebServerOptions, startMs: number): void {
   const framing = req.framing;
   if (framing.kind === 'length' && web.maxPutSize > 0 && framing.length > web.maxPutSize) {
     page(c, req, 400, `Content-length of ${framing.length} is invalid.`, 'PUT larger than max_put_size', startMs);
@@ -125,7 +125,7 @@ function hold(u: Upload, b: Buffer, s: number, e: number): void {
   u.md5?.update(copy);
   u.held.push(copy);
   u.heldBytes += copy.length;
-  if (u.heldBytes > HOLD_MAX) pauseClient(u.c, PAUSE_QUEUE);
+  if (u.heldBytes > HOLD_MAX) u.c.down.pause(u.c, 'queue');
   pump(u);
 }
 
@@ -181,7 +181,7 @@ function pump(u: Upload): void {
   const data = u.held.length === 1 ? u.held[0]! : Buffer.concat(u.held);
   u.held = [];
   u.heldBytes = 0;
-  resumeClient(u.c, PAUSE_QUEUE);
+  u.c.down.resume(u.c, 'queue');
   u.writing = true;
   writeAll(u, data, 0);
 }
@@ -229,7 +229,7 @@ function finish(u: Upload): void {
   const c = u.c;
   if (c.upload !== null && c.phase === 'upload') c.upload = null;
   c.abortStatic = null;
-  resumeClient(c, PAUSE_QUEUE);
+  c.down.resume(c, 'queue');
 }
 
 /** Answers `status` and removes whatever was written. */
@@ -263,7 +263,7 @@ function cleanup(u: Upload): void {
 }
 
 /** A DELETE on a web_server with enable_delete. */
-export function handleDelete(c: ClientConn, req: RequestHead, web: WebServerOptions, startMs: number): void {
+export function handleDelete(c: WebConn, req: RequestHead, web: WebServerOptions, startMs: number): void {
   const target = deleteTarget(requestTarget(req));
   if (target.kind === 'page') {
     page(c, req, target.status, target.message, target.message, startMs);
