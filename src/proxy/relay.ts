@@ -172,21 +172,30 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     if (bodyStart < rest.length) responseHeadBytes(x, be, rest, bodyStart);
     return;
   }
+  const body = newBodyReader(res.framing, res.connection.extra);
+  const http10 = x.req.minor === 0;
+  const chunked = res.framing.kind === 'chunked';
+  const dechunk = http10 && chunked;
+  // A head that needed the lenient rewrite may frame its chunks with bare LF too (HAProxy and nginx take it): read
+  // it so, and never relay that framing as is, but frame the body again.
+  const rechunk = chunked && res.normalised && !dechunk;
+  if (chunked && res.normalised) body.chunked!.lenientLf = true;
+  // Body bytes that came with the head are checked before anything is committed: broken framing there is a bad
+  // response (a retry or a 502), not a cut after a head the client already has.
+  const end = dechunk || rechunk || body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
+  if (end === -1) {
+    badResponse(x, be, body.error ?? 'bad chunked framing');
+    return;
+  }
   noteNodeSuccess(be, res.status);
   be.hintTimeoutMs = res.keepAliveTimeoutMs;
   be.hintMaxLeft = res.keepAliveMax;
   x.res = res;
   enterPhase(x, 'response');
-  const body = newBodyReader(res.framing, res.connection.extra);
   x.resBody = body;
+  x.dechunk = dechunk;
+  x.rechunk = rechunk;
   const c = x.client;
-  const http10 = x.req.minor === 0;
-  const chunked = res.framing.kind === 'chunked';
-  x.dechunk = http10 && chunked;
-  // A head that needed the lenient rewrite may frame its chunks with bare LF too (HAProxy and nginx take it): read
-  // it so, and never relay that framing as is, but frame the body again.
-  x.rechunk = chunked && res.normalised && !x.dechunk;
-  if (chunked && res.normalised) body.chunked!.lenientLf = true;
   const clientWants = http10 ? x.req.connection.keepAlive : !x.req.connection.close;
   x.clientKeepAlive =
     c.listener.opts.persistClient &&
@@ -205,11 +214,6 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     writeClientResponseHead(w, res, headCtx, 0);
     writeToClient(x, takeWritten(w));
     relayBody(x, be, rest, bodyStart);
-    return;
-  }
-  const end = body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
-  if (end === -1) {
-    badResponse(x, be, body.error ?? 'bad chunked framing');
     return;
   }
   // A chunked trailer section is held back and sent filtered (http/trailers.ts).
