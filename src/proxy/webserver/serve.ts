@@ -3,8 +3,6 @@
 // in flight, the next only once the socket has drained). Memory per connection is bounded whatever the file size.
 import { close, read, readdir, stat, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { keepAliveFor } from '../answers.ts';
-import type { ClientConn } from '../client.ts';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
 import { fileAnswer, listingFields, listingPage, responseHead, type DirEntry } from './decide.ts';
@@ -12,7 +10,8 @@ import { resolveTarget } from './path.ts';
 import { bytes, openInside, realpathBytes } from './open.ts';
 import { serveConcat } from './concat.ts';
 import type { WebServerOptions } from './options.ts';
-import { gone, page, record } from './answer.ts';
+import { gone, page, record, webKeepAlive } from './answer.ts';
+import type { WebConn } from './conn.ts';
 import { handleDelete, handlePut } from './put.ts';
 
 const closeAsync = promisify(close);
@@ -20,7 +19,7 @@ const statAsync = promisify(stat);
 const CHUNK = 64 * 1024;
 
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
-export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptions): void {
+export function serveStatic(c: WebConn, req: RequestHead, web: WebServerOptions): void {
   const startMs = performance.now();
   c.phase = 'wait';
   c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
@@ -54,7 +53,7 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
   });
 }
 
-async function serveUri(c: ClientConn, req: RequestHead, web: WebServerOptions, uri: string, startMs: number): Promise<void> {
+async function serveUri(c: WebConn, req: RequestHead, web: WebServerOptions, uri: string, startMs: number): Promise<void> {
   let root: string;
   try {
     // Per request, so a docroot that is a symlink (`current -> releases/42`) can be switched under a running server.
@@ -114,11 +113,11 @@ async function dirEntries(path: string): Promise<DirEntry[]> {
   return out;
 }
 
-async function sendListing(c: ClientConn, req: RequestHead, path: string, uri: string, st: Stats, startMs: number): Promise<void> {
+async function sendListing(c: WebConn, req: RequestHead, path: string, uri: string, st: Stats, startMs: number): Promise<void> {
   const body = Buffer.from(listingPage(bytes(uri).toString('utf8'), await dirEntries(path)), 'utf8');
   if (gone(c)) return;
   const svc = c.svc;
-  const keepAlive = keepAliveFor(c, req, true);
+  const keepAlive = webKeepAlive(c, req, true);
   const head = responseHead(200, listingFields(st.mtimeMs, Date.now(), svc.opts.serverTokens, body.length), { keepAlive, keepAliveTimeoutSec: svc.keepAliveTimeoutSec });
   const isHead = req.method === 'HEAD';
   c.socket.write(isHead ? head : Buffer.concat([head, body]));
@@ -126,13 +125,13 @@ async function sendListing(c: ClientConn, req: RequestHead, path: string, uri: s
   c.down.exchangeDone(c, keepAlive);
 }
 
-async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, path: string, startMs: number): Promise<void> {
+async function sendFile(c: WebConn, req: RequestHead, fd: number, st: Stats, path: string, startMs: number): Promise<void> {
   const svc = c.svc;
   const answer = fileAnswer(
     { path, size: st.size, mtimeMs: st.mtimeMs },
     { ims: getField(req.fields, 'if-modified-since') ?? null, range: getField(req.fields, 'range') ?? null, nowMs: Date.now(), serverTokens: svc.opts.serverTokens },
   );
-  const keepAlive = keepAliveFor(c, req, true);
+  const keepAlive = webKeepAlive(c, req, true);
   const head = responseHead(answer.status, answer.fields, { keepAlive, keepAliveTimeoutSec: svc.keepAliveTimeoutSec });
   const body = answer.body;
   if (req.method === 'HEAD' || body === null || body.end < body.start) {
@@ -152,7 +151,7 @@ async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, 
 }
 
 interface Sending {
-  c: ClientConn;
+  c: WebConn;
   req: RequestHead;
   fd: number;
   pos: number;
