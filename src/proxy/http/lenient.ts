@@ -1,6 +1,6 @@
 // Backend response heads, read as HAProxy and nginx read them. The strict parser (response.ts) runs first and
 // almost always succeeds; only when it refuses a head does this rewrite the head into its strict form (CRLF line
-// ends, one space in the status line, no leading empty lines, obs-fold unfolded) and parse that. Whatever the
+// ends, one space in the status line, no leading empty lines, obs-fold joined) and parse that. Whatever the
 // rewrite cannot vouch for (whitespace before a colon, a folded framing field, a bare CR, anything that is not a
 // status line) is still refused, so a leniency never changes how a body is framed. Requests never come here.
 import { latin1 } from './fields.ts';
