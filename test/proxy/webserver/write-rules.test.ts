@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { deleteTarget, errnoText, md5Matches, putTarget } from '../../../src/proxy/webserver/write-rules.ts';
 
-const INVALID = { kind: 'page', status: 400, message: 'Invalid filename' };
+const INVALID = { kind: 'page', status: 400, message: 'Invalid filename' } as const;
 
 describe('web_server write rules (Perlbal ClientHTTP)', () => {
   test('a PUT target is /dir/.../name of conservative characters; min_put_directory splits existing from made', () => {
