@@ -85,6 +85,7 @@ export function writeClientResponseHead(
   else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
   const run: Run = { start: -1, end: -1 };
   let appSetCookie = false;
+  let wroteLength = false;
   for (let i = 0; i < f.count; i++) {
     switch (f.codes[i]) {
       case F.OTHER:
@@ -110,8 +111,14 @@ export function writeClientResponseHead(
         }
         break;
       case F.CONTENT_LENGTH:
-        if (res.conflictingLength) {
+        if (res.conflictingLength || (res.repeatedLength !== -1 && wroteLength)) {
           flush(w, f, run);
+          continue;
+        }
+        if (res.repeatedLength !== -1) {
+          // One framing header for the client: `3, 3` or a repeat becomes a single `Content-Length: 3`.
+          replaceLine(w, f, i, String(res.repeatedLength), run);
+          wroteLength = true;
           continue;
         }
         break;
