@@ -8,8 +8,11 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, 
 import type { AddressInfo, Socket } from 'node:net';
 import type { ProxyHandle } from '../../src/proxy/index.ts';
 import type { PerlbalConfProxy } from '../harness/perlbal.ts';
-import { stopAll } from '../harness/procs.ts';
-import { startTsbalWithConf } from '../harness/tsbal.ts';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { startWithConf } from '../harness/perlbal.ts';
+import { makeTempDir, removeDir, stopAll } from '../harness/procs.ts';
+import { launchTsbal, startTsbalWithConf } from '../harness/tsbal.ts';
 import { startTestProxy } from './helpers.ts';
 
 interface Backend {
@@ -180,6 +183,35 @@ describe('sticky = cookie, two tsbal processes with the same secret', () => {
       homes.add(a.backend);
     }
     expect(homes).toEqual(new Set(['web1', 'web2']));
+  }, 30_000);
+});
+
+describe('sticky = cookie without sticky_secret (no HA)', () => {
+  test('the key generated into --state-dir is kept: after a restart the same cookie reaches the same backend', async () => {
+    const backends = await backendsNamed(['web1', 'web2', 'web3']);
+    const stateDir = makeTempDir('sticky-state');
+    cleanup.push({ stop: async () => removeDir(stateDir) });
+    const start = () =>
+      startWithConf('tsbal', 1, conf(backends, 'SET sticky = cookie'), (confPath) => {
+        const l = launchTsbal({ kind: 'source' })(confPath);
+        return { ...l, args: [...l.args, '--state-dir', stateDir] };
+      });
+    const first = await start();
+    const c = client();
+    try {
+      const home = (await c.get(first.port)).backend;
+      expect(statSync(join(stateDir, 'sticky.key')).mode & 0o777).toBe(0o600);
+      await first.stop();
+      const second = await start();
+      cleanup.push(second);
+      for (let i = 0; i < 20; i++) {
+        const a = await c.get(second.port);
+        expect(a.backend).toBe(home);
+        expect(a.setCookie).toEqual([]);
+      }
+    } finally {
+      c.close();
+    }
   }, 30_000);
 });
 
