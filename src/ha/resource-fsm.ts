@@ -211,6 +211,16 @@ function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
   }
 }
 
+/**
+ * Shutdown was asked for (heartbeat's shutdown_in_progress): from then on this node takes nothing over, whether the
+ * peer dies, sends shutdone, asks to go standby or fails back. Set before the release starts, so it also covers the
+ * wait for an operation already running.
+ */
+export const stopping = (s: RscState): boolean => s.shuttingDown || s.shutdownRequestedAt !== null;
+
+/** An acquire/release really running (or queued behind one): the only thing a shutdown waits for. */
+const opRunning = (s: RscState): boolean => s.busy !== null || s.queue.length > 0;
+
 export function isStable(s: RscState): boolean {
   if (s.shutdownRequestedAt !== null && s.rstate === 'init') return true;
   return s.otherStable && ownStable(s);
@@ -232,7 +242,7 @@ function ownStable(s: RscState): boolean {
 // Acquisition
 
 function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
-  if (s.shuttingDown) return;
+  if (stopping(s)) return;
   if (((s.otherHolds & FOREIGN) !== 0 || (s.hold & LOCAL) !== 0) && !anyway) {
     if (s.standby === 'not') c.log('info', 'Local Resource acquisition completed. (none)');
     return;
@@ -242,7 +252,7 @@ function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
 }
 
 function takeoverFromNode(s: RscState, c: RscCtx): void {
-  if (s.shuttingDown) {
+  if (stopping(s)) {
     c.log('info', 'Resource takeover cancelled - shutdown in progress.');
     return;
   }
@@ -271,7 +281,7 @@ function becomeStable(s: RscState, c: RscCtx, why: string): void {
 }
 
 function performAutoFailback(s: RscState, c: RscCtx): void {
-  if (s.shuttingDown || (s.hold & FOREIGN) === 0 || !s.needsFailback || c.autoFailback === 'off') {
+  if (stopping(s) || (s.hold & FOREIGN) === 0 || !s.needsFailback || c.autoFailback === 'off') {
     s.needsFailback = false;
     return;
   }
@@ -357,7 +367,7 @@ export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t:
 export function rscPeerShutdone(s: RscState, c: RscCtx): void {
   s.otherStable = true;
   s.otherHolds = NONE;
-  if (s.shuttingDown) return;
+  if (stopping(s)) return;
   c.log('info', `Received shutdown notice from '${c.peer}'.`);
   s.standby = 'not';
   s.standbyDeadline = null;
@@ -376,7 +386,10 @@ export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
     s.standbyDeadline = null;
     if (!s.otherStable && s.hold === ALL) s.otherStable = true;
   }
-  if (s.shuttingDown) return;
+  if (stopping(s)) {
+    if (!s.shuttingDown) c.log('info', `Resource takeover from ${c.peer} cancelled - shutdown in progress.`);
+    return;
+  }
   s.needsFailback = true;
   s.otherStable = true; // a dead peer is not going anywhere
   if (s.rstate !== 'stable' && s.rstate !== 'shutdown') {
@@ -421,7 +434,7 @@ export function rscPeerRestarted(s: RscState, c: RscCtx): void {
   s.peerReported = false;
   s.failbackOnPeerStable = false;
   s.otherStable = false;
-  if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !s.shuttingDown) {
+  if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !stopping(s)) {
     c.log('warn', `${c.peer} restarted while holding our resources: taking them back`);
     reqOurResources(s, c, true);
   }
@@ -444,7 +457,7 @@ export function rscResync(s: RscState, c: RscCtx): void {
  */
 export function rscPeerBack(s: RscState, c: RscCtx): void {
   s.takeoverDeferred = false;
-  if (s.rstate !== 'stable' || s.shuttingDown) return;
+  if (s.rstate !== 'stable' || stopping(s)) return;
   s.failbackOnPeerStable = c.autoFailback !== 'off' && (s.hold & FOREIGN) !== 0;
   if (s.failbackOnPeerStable) s.needsFailback = true;
   s.linkWait = !c.canTakeOver;
@@ -454,6 +467,11 @@ export function rscPeerBack(s: RscState, c: RscCtx): void {
 /** ask_resources, from the peer or (fromMe) one we sent ourselves: heartbeat's ask_for_resources. */
 export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: string, fromMe: boolean): void {
   if (s.rstate === 'shutdown') return;
+  if (!fromMe && stopping(s) && (s.standby === 'not' || s.standby === 'other')) {
+    // Taking the peer's handover now would acquire during our shutdown; our shutdone hands everything to it instead.
+    c.log('info', `standby message [${info}] from ${c.peer} ignored - shutdown in progress.`);
+    return;
+  }
   // Holdings are changing hands: what the peer last reported is no longer news until it reports again.
   s.peerReported = false;
   const who = fromMe ? c.me : c.peer;
@@ -573,7 +591,7 @@ export function rscStandbyCommand(s: RscState, c: RscCtx, which: string): void {
   if (!['all', 'local', 'foreign'].includes(rsc)) return c.reply(false, `unknown resource set '${which}' (all, local, foreign or failback)`);
   const refuse = !c.peerAlive
     ? `no live peer to hand resources to (${c.peer} is not up)`
-    : s.shuttingDown
+    : stopping(s)
       ? 'shutting down'
       : !isStable(s)
         ? 'a resource transition is in progress; try again when it is done'
@@ -589,6 +607,10 @@ export function rscStandbyCommand(s: RscState, c: RscCtx, which: string): void {
 export function rscPeerTakeover(s: RscState, c: RscCtx, rscHold: string): void {
   const mapped = rscHold === 'local' ? 'foreign' : rscHold === 'foreign' ? 'local' : 'all';
   c.log('info', `${c.peer} asks to take over [${rscHold}]: going standby [${mapped}]`);
+  if (stopping(s)) {
+    c.log('warn', `takeover request from ${c.peer} ignored: shutting down (our shutdone hands everything over)`);
+    return;
+  }
   if (!isStable(s) || !c.peerAlive) {
     c.log('warn', `takeover request from ${c.peer} ignored: resources in flux`);
     return;
@@ -601,7 +623,7 @@ export function rscPeerTakeover(s: RscState, c: RscCtx, rscHold: string): void {
 export function rscRequestShutdown(s: RscState, c: RscCtx): void {
   if (s.shuttingDown || s.shutdownRequestedAt !== null) return;
   s.shutdownRequestedAt = c.now;
-  if (!isStable(s)) c.log('warn', 'Shutdown delayed until current resource activity finishes.');
+  if (opRunning(s)) c.log('warn', `Shutdown delayed until current resource activity finishes (${s.busy?.kind ?? 'an operation'} in progress).`);
   rscTick(s, c);
 }
 
@@ -623,7 +645,10 @@ function doShutdown(s: RscState, c: RscCtx): void {
 
 export function rscTick(s: RscState, c: RscCtx): void {
   if (s.shutdownRequestedAt !== null && !s.shuttingDown) {
-    if (isStable(s) || c.now >= s.shutdownRequestedAt + c.shutdownWaitMs) doShutdown(s, c);
+    // Only an operation really running holds the shutdown up. A standby handshake waiting for the peer's word (our
+    // release done, its acquire still going: standby 'done' for up to an hour) or a peer in flux does not: our
+    // resource/shutdone messages tell the peer everything it needs, and heartbeat's peer handles them the same way.
+    if (!opRunning(s) || c.now >= s.shutdownRequestedAt + c.shutdownWaitMs) doShutdown(s, c);
     return;
   }
   if (s.shuttingDown) return;
@@ -671,7 +696,7 @@ export function rscTick(s: RscState, c: RscCtx): void {
  * once its own link is trusted (canTakeOver: with ping nodes, they have answered for the peer's dead time).
  */
 function reclaimUnowned(s: RscState, c: RscCtx): void {
-  if (s.rstate !== 'stable' || s.shuttingDown || !c.peerAlive || !s.peerReported || !c.canTakeOver || !isStable(s)) return;
+  if (s.rstate !== 'stable' || stopping(s) || !c.peerAlive || !s.peerReported || !c.canTakeOver || !isStable(s)) return;
   if (s.hold & LOCAL || s.otherHolds & FOREIGN || groupsIn(LOCAL, c.me, c.groups).length === 0) return;
   c.log('warn', `no one holds our resources and ${c.peer} is stable without them: taking them back`);
   reqOurResources(s, c, true);
@@ -695,7 +720,7 @@ export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'sh
  * live peer is the isolated side of a partition and releases everything.
  */
 export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: number | null, total: number): void {
-  if (total === 0 || s.shuttingDown || s.busy || s.queue.length > 0) return;
+  if (total === 0 || stopping(s) || s.busy || s.queue.length > 0) return;
   if (c.peerAlive) {
     const peerCount = theirs ?? total;
     if (mine < peerCount && s.hold !== NONE && isStable(s)) {

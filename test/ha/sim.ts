@@ -50,7 +50,10 @@ export interface SimNode {
   logs: Array<{ at: number; level: string; msg: string }>;
   sent: Array<{ at: number; type: string; bytes: Uint8Array }>;
   replies: Array<{ ok: boolean; msg: string }>;
+  /** Every acquire/release the node started, when, and why. */
+  ops: Array<{ at: number; kind: 'acquire' | 'release'; reason: string }>;
   exited: boolean;
+  exitedAt: number | null;
 }
 
 type Pending = { at: number; seq: number; run: () => void };
@@ -63,6 +66,8 @@ export class Sim {
   /** Latency of the wire and of resource operations (ms). */
   wireMs = 1;
   opMs = 5;
+  /** Per-node resource operation time, e.g. a real heartbeat's 1–1.7 s of resource scripts. */
+  opMsOf = new Map<string, number>();
   pingTargets = new Map<string, boolean>();
   private queue: Pending[] = [];
   private seq = 0;
@@ -78,7 +83,9 @@ export class Sim {
       logs: [],
       sent: [],
       replies: [],
+      ops: [],
       exited: false,
+      exitedAt: null,
     };
     this.nodes.set(name, n);
     return n;
@@ -139,7 +146,8 @@ export class Sim {
         break;
       case 'acquire':
       case 'release':
-        this.at(this.now + this.opMs, () => {
+        n.ops.push({ at: this.now, kind: a.kind, reason: a.reason });
+        this.at(this.now + (this.opMsOf.get(n.name) ?? this.opMs), () => {
           if (!n.alive) return;
           const failed: string[] = [];
           for (const g of a.groups) {
@@ -158,6 +166,7 @@ export class Sim {
         break;
       case 'exit':
         n.exited = true;
+        n.exitedAt = this.now;
         break;
     }
   }
