@@ -221,6 +221,11 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
       case 'release':
         void runOp(a.kind, a.opId, a.groups, a.reason, a.decidedAt);
         break;
+      case 'announce': {
+        const ips = a.groups.flatMap((g) => runner.announce(g));
+        if (ips.length > 0) l.info(`re-announcing ${ips.join(', ')} (gratuitous ARP): ${a.reason}`);
+        break;
+      }
       case 'log':
         l[a.level](a.msg);
         break;

@@ -213,6 +213,7 @@ function rscCtx(o: Out, requestId = 0): fsm.RscCtx {
     send: (body) => send(o, body),
     log: (level, msg) => log(o, level, msg),
     act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason, decidedAt: node.wall }),
+    announce: (groups, reason) => o.actions.push({ kind: 'announce', groups, reason }),
     reply: (ok, msg) => o.actions.push({ kind: 'reply', requestId, ok, msg }),
     exit: () => {
       node.stopped = true;

@@ -32,6 +32,8 @@ interface Op {
 const STANDBY_REPLY_MS = 10_000;
 const STANDBY_DONE_MS = 60 * 60 * 1000;
 const AUTO_FAILBACK_RETRY_MS = 1000;
+/** While both nodes hold the same groups, how often we say again what we hold and re-check who must release. */
+export const REEXAMINE_MS = 1000;
 
 export interface RscState {
   rstate: RState;
@@ -68,6 +70,10 @@ export interface RscState {
   queue: Op[];
   nextOpId: number;
   lastAudit: string;
+  /** Which of what we hold (LOCAL/FOREIGN bits) the last audit found the peer holding too. */
+  doubleOwned: number;
+  /** A double ownership persists: audit again then (our report may not have been heard). */
+  reexamineAt: number | null;
 }
 
 export const newRscState = (): RscState => ({
@@ -96,6 +102,8 @@ export const newRscState = (): RscState => ({
   queue: [],
   nextOpId: 1,
   lastAudit: '',
+  doubleOwned: NONE,
+  reexamineAt: null,
 });
 
 /** What the resource machine needs from the node around it. */
@@ -114,6 +122,7 @@ export interface RscCtx {
   send(body: Body): void;
   log(level: LogLevel, msg: string): void;
   act(kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): void;
+  announce(groups: ResourceGroup[], reason: string): void;
   reply(ok: boolean, msg: string): void;
   exit(): void;
 }
@@ -378,6 +387,8 @@ export function rscPeerShutdone(s: RscState, c: RscCtx): void {
 /** The peer was declared dead (hb_rsc_recover_dead_resources). */
 export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
   s.peerReported = false;
+  s.doubleOwned = NONE;
+  s.reexamineAt = null;
   s.failbackOnPeerStable = false;
   s.linkWait = false;
   if (s.standby !== 'not') {
@@ -462,6 +473,15 @@ export function rscPeerBack(s: RscState, c: RscCtx): void {
   if (s.failbackOnPeerStable) s.needsFailback = true;
   s.linkWait = !c.canTakeOver;
   sendHeld(s, c, isStable(s));
+  // Whatever the peer did while we could not hear each other (a takeover, its gratuitous ARPs), our own groups stay
+  // here: point the clients back at us. Its groups (held after a takeover) are announced only if we keep them.
+  announceHeld(s, c, LOCAL, `${c.peer} is heard again`);
+}
+
+/** Re-sends the gratuitous ARP burst for the groups in `bits` that we hold and have up. */
+function announceHeld(s: RscState, c: RscCtx, bits: number, why: string): void {
+  const groups = groupsIn(bits & s.hold, c.me, c.groups).filter((g) => s.up.has(g.key));
+  if (groups.length > 0) c.announce(groups, why);
 }
 
 /** ask_resources, from the peer or (fromMe) one we sent ourselves: heartbeat's ask_for_resources. */
@@ -680,6 +700,10 @@ export function rscTick(s: RscState, c: RscCtx): void {
     s.otherStable = true;
     sendHeld(s, c, true);
   }
+  if (s.reexamineAt !== null && c.now >= s.reexamineAt) {
+    s.reexamineAt = null;
+    if (c.peerAlive && s.rstate === 'stable') audit(s, c);
+  }
   reclaimUnowned(s, c);
   if (s.retryAt !== null && c.now >= s.retryAt && !s.busy) {
     s.retryAt = null;
@@ -709,6 +733,7 @@ export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'sh
     s.autoFailbackAt,
     s.standbyDeadline,
     s.retryAt,
+    s.reexamineAt,
     s.shutdownRequestedAt === null || s.shuttingDown ? null : s.shutdownRequestedAt + c.shutdownWaitMs,
   ];
   return Math.min(...times.map((t) => t ?? Infinity));
@@ -743,26 +768,41 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
   }
 }
 
-/** AuditResources, plus tsbal's split-brain resolution: the group's home (preferred) node keeps it. */
+/**
+ * AuditResources, plus tsbal's split-brain resolution: the group's home (preferred) node keeps it.
+ *
+ * A double ownership is re-examined every REEXAMINE_MS until it is gone, and the keeper says again what it holds at
+ * every audit meanwhile: its first report may have gone out while the peer could not hear it (a one-way partition),
+ * and the peer only releases on a report it hears. When it is gone and we kept the groups, the keeper re-announces
+ * them (gratuitous ARP): during the double ownership the peer's ARPs may have won the clients' caches.
+ */
 function audit(s: RscState, c: RscCtx): void {
   const key = `${s.hold}/${s.otherHolds}/${s.otherStable}`;
   const changed = key !== s.lastAudit;
   s.lastAudit = key;
   const ours = groupsIn(LOCAL, c.me, c.groups).length > 0;
   const theirs = groupsIn(FOREIGN, c.me, c.groups).length > 0;
-  if (s.hold & LOCAL && s.otherHolds & FOREIGN && changed && ours) {
-    c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
-    // The peer may not know we hold them (we were silent to it, not it to us): tell it, so it releases.
-    sendHeld(s, c, isStable(s));
+  const oursDouble = (s.hold & LOCAL) !== 0 && (s.otherHolds & FOREIGN) !== 0 && ours;
+  const theirsDouble = (s.otherHolds & LOCAL) !== 0 && (s.hold & FOREIGN) !== 0 && theirs;
+  if (oursDouble) {
+    if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
+    // The peer may not know we hold them (we were silent to it, not it to us): tell it, again at every audit, so it
+    // releases. Stable as far as we are concerned: we are changing nothing, and the peer waits for a stable report.
+    sendHeld(s, c, ownStable(s));
   }
-  if (s.otherHolds & LOCAL && s.hold & FOREIGN) {
-    if (changed && theirs) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
+  if (theirsDouble) {
+    if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
     if (s.otherStable && !s.busy && s.standby === 'not' && s.queue.length === 0) {
       s.hold &= ~FOREIGN;
       s.needsFailback = false;
       enqueue(s, c, 'release', FOREIGN, 'split_brain');
     }
   }
+  const double = (oursDouble ? LOCAL : NONE) | (theirsDouble && (s.hold & FOREIGN) !== 0 ? FOREIGN : NONE);
+  const resolved = s.doubleOwned & ~double & s.hold;
+  s.doubleOwned = double;
+  s.reexamineAt = double !== NONE ? c.now + REEXAMINE_MS : null;
+  if (resolved !== NONE) announceHeld(s, c, resolved, `${c.peer} released them: the double ownership is over`);
   if (changed && isStable(s) && s.rstate === 'stable') {
     if (!(s.hold & LOCAL) && !(s.otherHolds & FOREIGN) && ours) c.log('error', 'No one owns our local resources!');
     if (!(s.otherHolds & LOCAL) && !(s.hold & FOREIGN) && theirs) c.log('error', 'No one owns foreign resources!');

@@ -52,6 +52,8 @@ export interface SimNode {
   replies: Array<{ ok: boolean; msg: string }>;
   /** Every acquire/release the node started, when, and why. */
   ops: Array<{ at: number; kind: 'acquire' | 'release'; reason: string }>;
+  /** Every gratuitous ARP re-announcement the node asked for. */
+  announces: Array<{ at: number; groups: string[]; reason: string }>;
   exited: boolean;
   exitedAt: number | null;
 }
@@ -84,6 +86,7 @@ export class Sim {
       sent: [],
       replies: [],
       ops: [],
+      announces: [],
       exited: false,
       exitedAt: null,
     };
@@ -157,6 +160,9 @@ export class Sim {
           }
           this.feed(n, { kind: 'opDone', opId: a.opId, failed, errors: [], now: this.now, wall: this.now });
         });
+        break;
+      case 'announce':
+        n.announces.push({ at: this.now, groups: a.groups.map((g) => g.key), reason: a.reason });
         break;
       case 'log':
         n.logs.push({ at: this.now, level: a.level, msg: a.msg });
