@@ -774,7 +774,9 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
  * A double ownership is re-examined every REEXAMINE_MS until it is gone, and the keeper says again what it holds at
  * every audit meanwhile: its first report may have gone out while the peer could not hear it (a one-way partition),
  * and the peer only releases on a report it hears. When it is gone and we kept the groups, the keeper re-announces
- * them (gratuitous ARP): during the double ownership the peer's ARPs may have won the clients' caches.
+ * them (gratuitous ARP): during the double ownership the peer's ARPs may have won the clients' caches. The home
+ * node also announces at every audit while both hold its groups, so that clients are already back on it when the
+ * peer releases (a request sent to the peer between its release and our ARPs would be lost).
  */
 function audit(s: RscState, c: RscCtx): void {
   const key = `${s.hold}/${s.otherHolds}/${s.otherStable}`;
@@ -789,6 +791,9 @@ function audit(s: RscState, c: RscCtx): void {
     // The peer may not know we hold them (we were silent to it, not it to us): tell it, again at every audit, so it
     // releases. Stable as far as we are concerned: we are changing nothing, and the peer waits for a stable report.
     sendHeld(s, c, ownStable(s));
+    // And point the clients at us now, not only once the peer has let go: its release and our ARPs would race, and
+    // a request sent to it in between is lost. Any ARPs it sent were at its takeover; it sends none later.
+    announceHeld(s, c, LOCAL, `${c.peer} holds them too and we are their home node`);
   }
   if (theirsDouble) {
     if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);

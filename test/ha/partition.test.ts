@@ -37,12 +37,15 @@ describe('one-way partition (lb1 → lb2 dropped)', () => {
       const took = sim.until(() => sim.holder().join() === 'lb1', 5000);
       // lb2 hears lb1's next status (≤ keepalive), answers, lb1 says again what it holds, lb2 releases.
       expect(took).toBeLessThan(100 + 20 + 2 * sim.opMs);
-      sim.until(() => sim.get('lb1').announces.length > announcesBefore, 100);
-      const announce = sim.get('lb1').announces.at(-1)!;
-      expect(announce.groups).toEqual([VIP_GROUP.key]);
-      // After lb2's release, not before: lb2's own ARPs stop with its release.
-      expect(announce.at).toBeGreaterThanOrEqual(lastRelease(sim, 'lb2')! + sim.opMs);
-      expect(announce.at - healedAt).toBeLessThan(200);
+      sim.run(200);
+      const announces = sim.get('lb1').announces.slice(announcesBefore);
+      expect(announces.every((a) => a.groups.join() === VIP_GROUP.key)).toBe(true);
+      // Once when lb2 can hear lb1 again (before lb2 releases: clients move before the VIP leaves lb2), and once
+      // after lb2's release (the double ownership is over).
+      const released = lastRelease(sim, 'lb2')!;
+      expect(announces.filter((a) => a.at <= released).map((a) => a.reason)).toContain('lb2 holds them too and we are their home node');
+      expect(announces.filter((a) => a.at >= released + sim.opMs).map((a) => a.reason)).toEqual(['lb2 released them: the double ownership is over']);
+      expect(announces.at(-1)!.at - healedAt).toBeLessThan(200);
       sim.run(5000);
       expect(sim.holder()).toEqual(['lb1']);
       expect(sim.report('lb1').resources).toMatchObject({ hold: 'local', stable: true, standby: 'not' });
@@ -76,7 +79,8 @@ describe('one-way partition (lb1 → lb2 dropped)', () => {
     link.cut(false);
     const announcesBefore = sim.get('lb1').announces.length;
     sim.until(() => sim.holder().join() === 'lb1', 500);
-    sim.until(() => sim.get('lb1').announces.length > announcesBefore, 200);
+    sim.run(200);
+    expect(sim.get('lb1').announces.length).toBeGreaterThan(announcesBefore);
     expect(sim.get('lb1').announces.at(-1)!.at).toBeGreaterThanOrEqual(lastRelease(sim, 'lb2')!);
   });
 
@@ -110,7 +114,9 @@ describe('two-way partition', () => {
     expect(took).toBeLessThan(300);
     sim.run(2000);
     const announces = sim.get('lb1').announces.slice(announcesBefore);
-    expect(announces.map((a) => a.reason)).toEqual(['lb2 is heard again', 'lb2 released them: the double ownership is over']);
+    expect(announces[0]!.reason).toBe('lb2 is heard again');
+    expect(announces.at(-1)!.reason).toBe('lb2 released them: the double ownership is over');
+    expect(announces.length).toBeLessThanOrEqual(4);
     expect(announces.at(-1)!.at).toBeGreaterThanOrEqual(lastRelease(sim, 'lb2')!);
     expect(sim.get('lb2').announces).toEqual([]);
   });
