@@ -72,7 +72,7 @@ async function partitionAndHeal(pair: HaPair, directions: Array<['lb1' | 'lb2', 
   const { lab } = pair;
   const [mac1, mac2] = [await macOf(lab, 'lb1'), await macOf(lab, 'lb2')];
   const arp = captureArp(lab, Math.ceil((CUT_MS + AFTER_HEAL_MS) / 1000) + 15);
-  await sleep(1500); // tshark takes a moment to open the interface
+  await waitFor('tshark to capture', () => (arp.proc.stderr().includes('Capturing on') ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 });
   const client = await startClientLoop(lab, { intervalMs: 50, timeoutMs: 300, maxDurationMs: CUT_MS + AFTER_HEAL_MS + 10_000, maxRequests: 1_000 });
   let healedAt = 0;
   try {
@@ -110,6 +110,8 @@ async function partitionAndHeal(pair: HaPair, directions: Array<['lb1' | 'lb2', 
     const detail = async (): Promise<string> => `${summary}\nclient: ${fmt(afterRecords, healedAt)}\nneigh: ${await clientNeighbour(lab)}\n${await report(pair)}`;
 
     expect(soleAt - healedAt, await detail()).toBeLessThan(HEAL_BOUND_MS);
+    // The capture saw lb2's takeover: clients were pointed at lb2 during the cut.
+    expect(lastFrom2, await detail()).toBeDefined();
     // The keeper announced again after the heal, and the last word on the wire is its.
     expect(lb1After.length, await detail()).toBeGreaterThan(0);
     expect(garps.at(-1)?.mac, await detail()).toBe(mac1);
