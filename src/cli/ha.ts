@@ -84,6 +84,9 @@ export function formatStatus(s: HaStatus): string {
     `node ${s.node} (generation ${s.generation}): ${s.status}${s.commUp ? '' : ', joining'}`,
     `resources: hold ${r.hold}, up [${r.up.join(' ')}]${r.failed.length ? `, FAILED [${r.failed.join(' ')}]` : ''}, state ${r.state}${r.stable ? ', stable' : ', in transition'}${r.standby !== 'not' ? `, standby ${r.standby}` : ''}${r.busy ? `, busy: ${r.busy}` : ''}`,
     `peer ${p.name}: ${p.status}${p.heardMsAgo === null ? ', never heard' : `, heard ${Math.round(p.heardMsAgo)} ms ago`}, deadtime ${p.deadtimeMs} ms, holds ${p.holds}${p.stable ? '' : ' (in transition)'}${p.generation === null ? '' : `, generation ${p.generation}`}`,
+    ...(p.keysDiffer && p.authFailures
+      ? [`peer ${p.name}: KEYS DIFFER: its packets from ${p.authFailures.address} fail authentication (${p.authFailures.reason}, ${p.authFailures.count} so far, last ${Math.round(p.authFailures.lastMsAgo)} ms ago); make authkeys the same on both nodes`]
+      : []),
     ...s.ping.map((t) => `ping ${t.target}: ${t.up ? 'up' : 'DEAD'}${t.lastReplyMsAgo === null ? '' : ` (reply ${Math.round(t.lastReplyMsAgo)} ms ago)`}`),
     `media: ${s.media.join('; ')}`,
     `packets: received ${s.counters.received}, accepted ${s.counters.accepted}, sent ${s.counters.sent}, resent ${s.counters.resent}, lost ${s.counters.lost}, dropped: ${dropped}`,

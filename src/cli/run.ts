@@ -155,6 +155,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     // Closed first (engines close in reverse order): the VIP moves to the peer, then the proxy drains.
     let haClosing = false;
     engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close()) });
+    proxy.addMetrics(() => ha.metrics());
     void ha.stopped.then(() => {
       if (haClosing) return;
       log.error('the HA engine stopped on its own (its resources are released): exiting so the service restarts whole');

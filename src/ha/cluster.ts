@@ -17,6 +17,8 @@ import { startPinger, type Pinger } from './ping.ts';
 import { serveControl, type ControlAnswer, type ControlServer } from './control.ts';
 import { haLogger, type HaLog } from './logfile.ts';
 import type { CommandName, EngineConfig, HaAction } from './types.ts';
+import type { MetricFamily } from '../proxy/management/metrics.ts';
+import { haMetrics } from './metrics.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/tsbal';
 export const DEFAULT_HA_DIR = '/etc/ha.d';
@@ -38,12 +40,16 @@ export type HaStatus = DriverStatus;
 export interface HaHandle {
   readonly config: HaDirConfig;
   status(): Promise<HaStatus>;
+  /** The HA figures for /metrics, from a snapshot taken every METRICS_REFRESH_MS (a scrape must not wait). */
+  metrics(): MetricFamily[];
   command(command: Exclude<CommandName, 'shutdown'>, which: string): Promise<{ ok: boolean; msg: string }>;
   /** Graceful stop: hands every resource to the peer at once, sends shutdone, closes. */
   close(): Promise<void>;
   /** Resolves when the engine has stopped (after close, or a fatal error). */
   readonly stopped: Promise<void>;
 }
+
+const METRICS_REFRESH_MS = 1000;
 
 /** Ping every keepalive, and at least four times per deadping. */
 const pingIntervalFor = (keepaliveMs: number, deadpingMs: number): number => Math.min(keepaliveMs, Math.max(50, deadpingMs / 4));
@@ -259,7 +265,14 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     feed({ kind: 'opDone', opId, failed, errors });
   };
 
+  let snapshot: HaStatus | null = null;
+  const refresh = setInterval(() => {
+    heart?.status().then((s) => (snapshot = s), () => undefined);
+  }, METRICS_REFRESH_MS);
+  refresh.unref?.();
+
   const shutdownAll = async (): Promise<void> => {
+    clearInterval(refresh);
     process.off('exit', releaseOnExit);
     pinger?.close();
     vips.close();
@@ -321,6 +334,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
   return {
     config,
     status: handleStatus,
+    metrics: () => (snapshot ? haMetrics(snapshot) : []),
     command: handleCommand,
     stopped,
     close() {

@@ -15,6 +15,7 @@ import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { webServerOptions } from './webserver/options.ts';
+import type { MetricFamily } from './management/metrics.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 
 export interface ListenerInfo {
@@ -47,6 +48,8 @@ export interface ProxyHandle {
   reload(config: PerlbalConfig): Promise<ReloadOutcome>;
   /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
   close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Adds metric families to `GET /metrics` on the management port (the HA engine's, when it runs beside). */
+  addMetrics(source: () => MetricFamily[]): void;
   /** For tests and the management role: the engine's live state. */
   readonly engine: Engine;
   readonly services: readonly ServiceRuntime[];
@@ -136,7 +139,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null);
+  const extraMetrics: Array<() => MetricFamily[]> = [];
+  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, () => extraMetrics.flatMap((source) => source()));
   try {
     await bindAll(services, log);
     await bindConsoles(consoles, log);
@@ -190,6 +194,9 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
         return outcome;
       });
+    },
+    addMetrics(source) {
+      extraMetrics.push(source);
     },
     close(closeOpts = {}) {
       closeConsoles(consoles);

@@ -180,6 +180,8 @@ export class Sim {
   private schedule(n: SimNode): void {
     const t = nextDeadline(n.node);
     if (!Number.isFinite(t)) return this.timers.delete(n.name) as unknown as void;
+    // Already armed for that moment (a flood of injected packets must not grow the queue by one timer each).
+    if (this.timers.get(n.name)?.at === Math.max(t, this.now)) return;
     const p: Pending = { at: Math.max(t, this.now), seq: this.seq++, run: () => {} };
     p.run = () => {
       if (this.timers.get(n.name) !== p) return;
