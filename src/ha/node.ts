@@ -233,6 +233,7 @@ function rscCtx(o: Out, requestId = 0): fsm.RscCtx {
     rqstDelayMs: node.cfg.rqstDelayMs,
     shutdownWaitMs: node.cfg.shutdownWaitMs,
     retryFailedMs: node.cfg.retryFailedMs,
+    keepaliveMs: node.cfg.keepaliveMs,
     peerAlive: peerAlive(node.peer),
     canTakeOver: canTakeOver(node, o.now),
     send: (body) => send(o, body),

@@ -74,6 +74,10 @@ export interface RscState {
   doubleOwned: number;
   /** A double ownership persists: audit again then (our report may not have been heard). */
   reexamineAt: number | null;
+  /** ipfail: whether our ping count equalled the live peer's at the last look (null: not compared yet). */
+  pingBalanced: boolean | null;
+  /** ipfail's delayed giveup of the foreign groups once the counts balance again (auto_failback on). */
+  ipfailGiveupAt: number | null;
 }
 
 export const newRscState = (): RscState => ({
@@ -104,6 +108,8 @@ export const newRscState = (): RscState => ({
   lastAudit: '',
   doubleOwned: NONE,
   reexamineAt: null,
+  pingBalanced: null,
+  ipfailGiveupAt: null,
 });
 
 /** What the resource machine needs from the node around it. */
@@ -116,6 +122,8 @@ export interface RscCtx {
   rqstDelayMs: number;
   shutdownWaitMs: number;
   retryFailedMs: number;
+  /** ipfail delays its giveup by twice the keepalive. */
+  keepaliveMs: number;
   peerAlive: boolean;
   /** False when ping nodes are configured and none answered lately: we may be the cut-off side. */
   canTakeOver: boolean;
@@ -389,6 +397,8 @@ export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
   s.peerReported = false;
   s.doubleOwned = NONE;
   s.reexamineAt = null;
+  s.pingBalanced = null;
+  s.ipfailGiveupAt = null;
   s.failbackOnPeerStable = false;
   s.linkWait = false;
   if (s.standby !== 'not') {
@@ -700,6 +710,7 @@ export function rscTick(s: RscState, c: RscCtx): void {
     s.otherStable = true;
     sendHeld(s, c, true);
   }
+  if (s.ipfailGiveupAt !== null && c.now >= s.ipfailGiveupAt) ipfailGiveup(s, c);
   if (s.reexamineAt !== null && c.now >= s.reexamineAt) {
     s.reexamineAt = null;
     if (c.peerAlive && s.rstate === 'stable') audit(s, c);
@@ -734,6 +745,7 @@ export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'sh
     s.standbyDeadline,
     s.retryAt,
     s.reexamineAt,
+    s.ipfailGiveupAt,
     s.shutdownRequestedAt === null || s.shuttingDown ? null : s.shutdownRequestedAt + c.shutdownWaitMs,
   ];
   return Math.min(...times.map((t) => t ?? Infinity));
@@ -748,6 +760,7 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
   if (total === 0 || stopping(s) || s.busy || s.queue.length > 0) return;
   if (c.peerAlive) {
     const peerCount = theirs ?? total;
+    ipfailBalance(s, c, mine === peerCount);
     if (mine < peerCount && s.hold !== NONE && isStable(s)) {
       c.log('warn', `ping: we reach ${mine}/${total} ping nodes, ${c.peer} reaches ${peerCount}: handing our resources to it`);
       s.standbyRsc = ALL;
@@ -766,6 +779,42 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
     c.log('info', `${c.peer} stayed silent for its whole dead time while ping nodes answered: taking over`);
     takeoverFromNode(s, c);
   }
+}
+
+/**
+ * ipfail's give-back: when the ping counts of the two nodes become equal again (the side that lost its ping node
+ * reaches it again), a node holding its peer's groups with auto_failback on gives them back after twice the keepalive
+ * ("Ping node count is balanced." / "Giving up foreign resources (auto_failback)." / "Delayed giveup in N seconds."),
+ * through the standby handshake; a count unbalanced again before then aborts it. auto_failback off leaves them.
+ */
+function ipfailBalance(s: RscState, c: RscCtx, balanced: boolean): void {
+  const was = s.pingBalanced;
+  s.pingBalanced = balanced;
+  if (!balanced && s.ipfailGiveupAt !== null) {
+    c.log('info', 'Aborted delayed giveup: the ping node counts differ again');
+    s.ipfailGiveupAt = null;
+  }
+  if (!balanced || was !== false) return;
+  c.log('info', `Ping node count is balanced (${c.me} and ${c.peer} reach as many ping nodes).`);
+  if (c.autoFailback === 'off' || (s.hold & FOREIGN) === 0 || groupsIn(FOREIGN, c.me, c.groups).length === 0) return;
+  c.log('info', 'Giving up foreign resources (auto_failback).');
+  c.log('info', `Delayed giveup in ${(2 * c.keepaliveMs) / 1000} seconds.`);
+  s.ipfailGiveupAt = c.now + 2 * c.keepaliveMs;
+}
+
+/** The delayed giveup is due: hand the peer its groups back (hb_standby foreign), once our state is stable. */
+function ipfailGiveup(s: RscState, c: RscCtx): void {
+  s.ipfailGiveupAt = null;
+  if (stopping(s) || !c.peerAlive || (s.hold & FOREIGN) === 0 || s.pingBalanced !== true || c.autoFailback === 'off') return;
+  if (!isStable(s) || s.rstate !== 'stable') {
+    // ipfail's need_standby: try again when things have settled.
+    s.ipfailGiveupAt = c.now + AUTO_FAILBACK_RETRY_MS;
+    return;
+  }
+  c.log('info', `giveup() called: handing foreign resources back to ${c.peer}`);
+  s.standbyRsc = FOREIGN;
+  sendStandby(s, c, 'me');
+  rscAskResources(s, c, FOREIGN, 'me', true);
 }
 
 /**

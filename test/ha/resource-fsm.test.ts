@@ -20,6 +20,7 @@ function ctx(me: string, seen: Seen, over: Partial<fsm.RscCtx> = {}): fsm.RscCtx
     rqstDelayMs: 10_000,
     shutdownWaitMs: 5_000,
     retryFailedMs: 2_000,
+    keepaliveMs: 100,
     peerAlive: true,
     canTakeOver: true,
     send: (body) => seen.sent.push(body),
