@@ -154,7 +154,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   if (ha) {
     // Closed first (engines close in reverse order): the VIP moves to the peer, then the proxy drains.
     let haClosing = false;
-    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close()) });
+    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close(drainTimeoutMs)) });
     proxy.addMetrics(() => ha.metrics());
     void ha.stopped.then(() => {
       if (haClosing) return;

@@ -22,7 +22,7 @@ async function lb2Holds(p: HaPair, until: Promise<unknown>): Promise<number> {
   let seen = 0;
   for (let i = 0; i < 2_000 && !done; i++) {
     // An `ip` that times out on a loaded machine is a lost sample, not a verdict (the log check below is the other).
-    if ((await p.lab.holders().catch(() => [])).includes('lb2')) seen++;
+    if ((await p.lab.holders().catch((): string[] => [])).includes('lb2')) seen++;
     await sleep(10);
   }
   return seen;
