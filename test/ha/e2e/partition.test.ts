@@ -71,8 +71,8 @@ const fmt = (records: readonly ClientRecord[], origin: number): string =>
 async function partitionAndHeal(pair: HaPair, directions: Array<['lb1' | 'lb2', 'lb1' | 'lb2']>): Promise<void> {
   const { lab } = pair;
   const [mac1, mac2] = [await macOf(lab, 'lb1'), await macOf(lab, 'lb2')];
-  const arp = captureArp(lab, Math.ceil((CUT_MS + AFTER_HEAL_MS) / 1000) + 15);
-  await waitFor('tshark to capture', () => (arp.proc.stderr().includes('Capturing on') ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+  const arp = captureArp(lab, Math.ceil((CUT_MS + AFTER_HEAL_MS) / 1000) + 45);
+  await waitFor('tshark to capture', () => (arp.proc.stderr().includes('Capturing on') ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
   const client = await startClientLoop(lab, { intervalMs: 50, timeoutMs: 300, maxDurationMs: CUT_MS + AFTER_HEAL_MS + 10_000, maxRequests: 1_000 });
   let healedAt = 0;
   try {
@@ -107,17 +107,24 @@ async function partitionAndHeal(pair: HaPair, directions: Array<['lb1' | 'lb2', 
       `lb1 GARPs after the heal at ${lb1After.map((a) => `+${Math.round(a.at - healedAt)}`).join(',')} ms; last lb2 GARP ${lastFrom2 ? `+${Math.round(lastFrom2.at - healedAt)}` : 'none'} ms; ` +
       `${failures.length} of ${client.records().filter((r) => r.s >= healedAt && r.s <= healedAt + AFTER_HEAL_MS).length} requests failed after the heal${failures.length > 0 ? ` (${fmt(failures, healedAt)})` : ''}`;
     console.log(summary);
-    const detail = async (): Promise<string> => `${summary}\nclient: ${fmt(afterRecords, healedAt)}\nneigh: ${await clientNeighbour(lab)}\n${await report(pair)}`;
-
-    expect(soleAt - healedAt, await detail()).toBeLessThan(HEAL_BOUND_MS);
+    // Checked together, and the cluster's state (two `tsbal ha status` runs, slow on a loaded machine) fetched once.
+    const problems: string[] = [];
+    if (soleAt - healedAt >= HEAL_BOUND_MS) problems.push(`one holder only ${Math.round(soleAt - healedAt)} ms after the heal`);
     // The capture saw lb2's takeover: clients were pointed at lb2 during the cut.
-    expect(lastFrom2, await detail()).toBeDefined();
+    if (!lastFrom2) problems.push("no gratuitous ARP from lb2's takeover in the capture");
     // The keeper announced again after the heal, and the last word on the wire is its.
-    expect(lb1After.length, await detail()).toBeGreaterThan(0);
-    expect(garps.at(-1)?.mac, await detail()).toBe(mac1);
-    expect(await clientNeighbour(lab), await detail()).toContain(mac1);
-    expect(failures, await detail()).toEqual([]);
-    expect(await waitServing(lab, 1_000)).toMatch(/^web[12]$/);
+    if (lb1After.length === 0) problems.push('no gratuitous ARP from lb1 after the heal');
+    if (garps.at(-1)?.mac !== mac1) problems.push(`the last gratuitous ARP is from ${garps.at(-1)?.mac}, not lb1 (${mac1})`);
+    const neigh = await clientNeighbour(lab);
+    if (!neigh.includes(mac1)) problems.push(`the client's neighbour entry is not lb1's MAC: ${neigh}`);
+    if (failures.length > 0) problems.push(`${failures.length} requests failed after the heal`);
+    // And it stays so.
+    const later = await lab.holders();
+    if (later.join() !== 'lb1') problems.push(`holders after all that: [${later.join(', ')}]`);
+    if (problems.length > 0) {
+      throw new Error(`${problems.join('; ')}\n${summary}\nclient: ${fmt(afterRecords, healedAt)}\n${await report(pair)}`);
+    }
+    expect(await waitServing(lab, 3_000)).toMatch(/^web[12]$/);
   } finally {
     for (const [receiver, sender] of directions) await lab.dropUdp(receiver, sender, LAB_UDP_PORT, false).catch(() => undefined);
     await client.stop();
@@ -138,9 +145,9 @@ describe('tsbal pair, heartbeats cut and healed (auto_failback on)', () => {
     await pair?.dispose();
   });
 
-  test('one-way (lb1 → lb2 dropped): one holder soon after the heal, lb1 re-announces, no request fails', () => partitionAndHeal(pair, [['lb2', 'lb1']]), CUT_MS + AFTER_HEAL_MS + 20_000);
+  test('one-way (lb1 → lb2 dropped): one holder soon after the heal, lb1 re-announces, no request fails', () => partitionAndHeal(pair, [['lb2', 'lb1']]), CUT_MS + AFTER_HEAL_MS + 60_000);
 
-  test('two-way: one holder soon after the heal, lb1 re-announces, no request fails', () => partitionAndHeal(pair, [['lb2', 'lb1'], ['lb1', 'lb2']]), CUT_MS + AFTER_HEAL_MS + 20_000);
+  test('two-way: one holder soon after the heal, lb1 re-announces, no request fails', () => partitionAndHeal(pair, [['lb2', 'lb1'], ['lb1', 'lb2']]), CUT_MS + AFTER_HEAL_MS + 60_000);
 
-  test('one-way again (the ARP race is a race)', () => partitionAndHeal(pair, [['lb2', 'lb1']]), CUT_MS + AFTER_HEAL_MS + 20_000);
+  test('one-way again (the ARP race is a race)', () => partitionAndHeal(pair, [['lb2', 'lb1']]), CUT_MS + AFTER_HEAL_MS + 60_000);
 });
