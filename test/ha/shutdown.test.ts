@@ -78,7 +78,7 @@ function sigtermAt(scenario: () => Sim, victim: string, offset: number, killPeer
     sim.run(killPeerAfter);
     sim.kill(other);
   }
-  sim.run(10_000);
+  sim.run(5_000);
   return {
     offset,
     exitMs: v.exitedAt === null ? null : v.exitedAt - termAt,
@@ -86,6 +86,9 @@ function sigtermAt(scenario: () => Sim, victim: string, offset: number, killPeer
     holders: sim.holder(),
   };
 }
+
+/** Each sweep runs the scenario once per moment: a second or two on an idle machine, several under load. */
+const SWEEP_TIMEOUT_MS = 60_000;
 
 /** How long a stopping node may take to leave: its own release (5 ms in the sim) and a few wire hops, or the op it waits for. */
 const exitBound = (sim: Sim, victim: string): number => (sim.opMsOf.get(victim) ?? sim.opMs) * 2 + 20;
@@ -116,7 +119,7 @@ describe('SIGTERM during a failback handshake (lb2 hands the VIP back to a slow 
       if (o.acquiredAfterTerm.length > 0 || o.exitMs === null || o.exitMs > exitBound(new Sim(), 'lb2')) bad.push(o);
     }
     expect(bad).toEqual([]);
-  });
+  }, SWEEP_TIMEOUT_MS);
 
   test('lb2 SIGTERMed at any moment with lb1 staying up: lb2 never acquires, exits at once, lb1 ends up the one holder', () => {
     const bad: Outcome[] = [];
@@ -125,7 +128,7 @@ describe('SIGTERM during a failback handshake (lb2 hands the VIP back to a slow 
       if (o.acquiredAfterTerm.length > 0 || o.exitMs === null || o.exitMs > exitBound(new Sim(), 'lb2') || o.holders.join() !== 'lb1') bad.push(o);
     }
     expect(bad).toEqual([]);
-  });
+  }, SWEEP_TIMEOUT_MS);
 
   test('lb1 (the slow home node) SIGTERMed at any moment: it never starts an acquire afterwards; lb2 ends up the holder', () => {
     const bad: Outcome[] = [];
@@ -135,7 +138,7 @@ describe('SIGTERM during a failback handshake (lb2 hands the VIP back to a slow 
       if (o.acquiredAfterTerm.length > 0 || o.exitMs === null || o.exitMs > SLOW_PEER_OP_MS * 2 + 20 || o.holders.join() !== 'lb2') bad.push(o);
     }
     expect(bad).toEqual([]);
-  });
+  }, SWEEP_TIMEOUT_MS);
 });
 
 describe('SIGTERM during a standby handshake (lb1 hb_standby, lb2 takes the VIP)', () => {
@@ -149,7 +152,7 @@ describe('SIGTERM during a standby handshake (lb1 hb_standby, lb2 takes the VIP)
       if (o.acquiredAfterTerm.length > 0 || o.exitMs === null || o.exitMs > exitBound(new Sim(), 'lb2') || o.holders.join() !== 'lb1') bad.push(o);
     }
     expect(bad).toEqual([]);
-  });
+  }, SWEEP_TIMEOUT_MS);
 
   test('the taker (lb2) SIGTERMed, then lb1 dies: lb2 never acquires', () => {
     const bad: Outcome[] = [];
@@ -158,7 +161,7 @@ describe('SIGTERM during a standby handshake (lb1 hb_standby, lb2 takes the VIP)
       if (o.acquiredAfterTerm.length > 0 || o.exitMs === null) bad.push(o);
     }
     expect(bad).toEqual([]);
-  });
+  }, SWEEP_TIMEOUT_MS);
 
   test('the giver (lb1) SIGTERMed at any moment: never acquires after it, exits at once, lb2 ends up the holder', () => {
     const bad: Outcome[] = [];
@@ -167,7 +170,7 @@ describe('SIGTERM during a standby handshake (lb1 hb_standby, lb2 takes the VIP)
       if (o.acquiredAfterTerm.length > 0 || o.exitMs === null || o.exitMs > exitBound(new Sim(), 'lb1') || o.holders.join() !== 'lb2') bad.push(o);
     }
     expect(bad).toEqual([]);
-  });
+  }, SWEEP_TIMEOUT_MS);
 });
 
 describe('SIGTERM with the peer up and nothing in flight', () => {
