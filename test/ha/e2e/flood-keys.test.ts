@@ -39,10 +39,10 @@ describe('garbage flood to UDP 694', () => {
     pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, SETTINGS);
     await addManagement(pair.nodes.lb1 as TsbalNode);
     await pair.nodes.lb1.start();
-    await waitForSoleHolder(pair.lab, 'lb1', 5_000);
+    await waitForSoleHolder(pair.lab, 'lb1', 15_000);
     await pair.nodes.lb2.start();
-    await waitJoined(pair.nodes.lb2, 5_000);
-  }, 20_000);
+    await waitJoined(pair.nodes.lb2, 15_000);
+  }, 45_000);
   afterAll(async () => {
     await pair?.dispose();
   });
@@ -80,7 +80,7 @@ describe('authkeys differing between the nodes', () => {
     pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, SETTINGS);
     await addManagement(pair.nodes.lb1 as TsbalNode);
     await writeFile(join((pair.nodes.lb2 as TsbalNode).haDir, 'authkeys'), 'auth 1\n1 sha1 NotTheLabSecret\n', { mode: 0o600 });
-  }, 20_000);
+  }, 45_000);
   afterAll(async () => {
     await pair?.dispose();
   });
@@ -107,7 +107,7 @@ describe('authkeys differing between the nodes', () => {
       await lb2.stop();
       await writeFile(join(lb2.haDir, 'authkeys'), `auth 1\n1 ${LAB_AUTH}\n`, { mode: 0o600 });
       await lb2.start();
-      await waitJoined(lb2, 5_000);
+      await waitJoined(lb2, 15_000);
       const joinedAt = wallNow();
       await waitForSoleHolder(pair.lab, 'lb1', 3_000);
       await sleep(3_000);

@@ -42,9 +42,9 @@ afterEach(async () => {
 async function outageAndRecovery(autoFailback: 'on' | 'off'): Promise<Array<{ atMs: number; holders: string }>> {
   pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, { keepalive: '100ms', deadtime: '500ms', initdead: '1', autoFailback, preferred: 'lb1', ping: [LAB_GATEWAY] });
   await pair.nodes.lb1.start();
-  await waitForSoleHolder(pair.lab, 'lb1', 5_000);
+  await waitForSoleHolder(pair.lab, 'lb1', 15_000);
   await pair.nodes.lb2.start();
-  await waitJoined(pair.nodes.lb2, 5_000);
+  await waitJoined(pair.nodes.lb2, 15_000);
   await sleep(1_000);
   await pingNodeLost(pair.lab, true);
   // deadping (= deadtime, 500 ms) without replies, then lb1 hands everything over.
@@ -68,10 +68,10 @@ describe('ipfail give-back in namespaces', () => {
     expect(back, show(t)).toBeLessThan(1_500);
     const log = await pair!.nodes.lb2.log();
     expect(log).toContain('Giving up foreign resources (auto_failback).');
-  }, 30_000);
+  }, 60_000);
 
   test('auto_failback off: the VIP stays on lb2', async () => {
     const t = await outageAndRecovery('off');
     expect(show(t).replace(/@\d+ms/g, '')).toBe('lb2');
-  }, 30_000);
+  }, 60_000);
 });

@@ -137,10 +137,10 @@ describe('tsbal pair, heartbeats cut and healed (auto_failback on)', () => {
   beforeAll(async () => {
     pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, { keepalive: '100ms', deadtime: '500ms', initdead: '1', autoFailback: 'on', preferred: 'lb1' });
     await pair.nodes.lb1.start();
-    await waitForSoleHolder(pair.lab, 'lb1', 5_000);
+    await waitForSoleHolder(pair.lab, 'lb1', 15_000);
     await pair.nodes.lb2.start();
-    await waitJoined(pair.nodes.lb2, 5_000);
-  }, 20_000);
+    await waitJoined(pair.nodes.lb2, 15_000);
+  }, 45_000);
   afterAll(async () => {
     await pair?.dispose();
   });
