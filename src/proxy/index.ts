@@ -46,6 +46,7 @@ export interface ProxyHandle {
   reload(config: PerlbalConfig): Promise<ReloadOutcome>;
   /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
   close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Adds metric families to `GET /metrics` on the management port (the HA engine's, when it runs beside). */
   /** For tests and the management role: the engine's live state. */
   readonly engine: Engine;
   readonly services: readonly ServiceRuntime[];
