@@ -1,0 +1,218 @@
+// Active health checks against real backends (test/harness/controllable.ts) that die, answer 500, go silent and
+// come back: removal within fall × interval + timeout, return within rise × interval, no request to a backend while
+// it is down, one log line per transition, slow start's growing share, and all_down.
+import { afterEach, describe, expect, test } from 'bun:test';
+import { createConsola } from 'consola';
+import type { PoolModel, ServiceModel } from '../../../src/config/model.ts';
+import { startProxy, type ProxyHandle } from '../../../src/proxy/index.ts';
+import { startControllableBackend, type ControllableBackend } from '../../harness/controllable.ts';
+import { configModel, poolModel, rawRequest, serviceModel } from '../helpers.ts';
+
+const INTERVAL = 300;
+const TIMEOUT = 200;
+const RISE = 2;
+const FALL = 3;
+/** Timers firing late on a loaded machine (two cores, several test runs): the check's own clock is not the test's. */
+const SCHED_SLACK = 150;
+
+interface LogLine {
+  at: number;
+  type: string;
+  text: string;
+}
+
+let cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => {});
+  cleanup = [];
+});
+
+async function backend(name: string): Promise<ControllableBackend> {
+  const b = await startControllableBackend(name);
+  cleanup.push(() => b.close());
+  return b;
+}
+
+async function proxyOver(backends: ControllableBackend[], pool: PoolModel['options'], svc: ServiceModel['options'] = {}, balance: PoolModel['balance_method'] = 'roundrobin') {
+  const logs: LogLine[] = [];
+  const log = createConsola({ level: 4, reporters: [{ log: (o) => logs.push({ at: performance.now(), type: o.type, text: o.args.join(' ') }) }] });
+  const config = configModel(
+    [serviceModel('svc', 'pool', svc)],
+    [poolModel('pool', backends.map((b) => b.port), { balance_method: balance, options: pool })],
+  );
+  const proxy = await startProxy(config, { log });
+  cleanup.push(() => proxy.close({ graceful: false }));
+  return { proxy, port: proxy.listeners()[0]!.port, logs };
+}
+
+const CHECKS = {
+  health_check_path: '/health',
+  health_check_interval: INTERVAL,
+  health_check_timeout: TIMEOUT,
+  health_check_rise: RISE,
+  health_check_fall: FALL,
+};
+
+async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
+  const start = performance.now();
+  while (!cond()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+  return performance.now();
+}
+
+const transitions = (logs: LogLine[], key: string): LogLine[] => logs.filter((l) => l.text.startsWith(`backend ${key} down`) || l.text.startsWith(`backend ${key} up`));
+
+async function get(port: number, path = '/'): Promise<{ status: number; backend: string | null; ms: number }> {
+  const r = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, { until: (d) => /\r\n\r\n[\s\S]*\n$/.test(d) });
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(r.data)?.[1] ?? 0);
+  return { status, backend: /X-Backend: (\S+)/.exec(r.data)?.[1] ?? null, ms: r.ms };
+}
+
+/** Fires requests while `during` runs; every one must be answered 200 by a backend other than `not`. */
+async function trafficAvoids(port: number, not: ControllableBackend, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const r = await get(port, `/r${i}`);
+    expect(r.status).toBe(200);
+    expect(r.backend).not.toBe(not.name);
+  }
+}
+
+describe('active health checks', () => {
+  test('a backend that dies while idle is out within fall × interval + timeout, gets nothing while out, and is back within rise × interval', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const { proxy, port, logs } = await proxyOver([a, b], CHECKS);
+    await Bun.sleep(INTERVAL * 2);
+    expect(b.checksSince(0).length).toBeGreaterThan(0);
+    expect(b.checksSince(0)[0]).toMatchObject({ method: 'GET', target: '/health', host: b.key });
+
+    const died = performance.now();
+    await b.set({ kind: 'dead' });
+    const out = await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
+    const removal = out - died;
+    expect(removal).toBeLessThanOrEqual(FALL * INTERVAL + TIMEOUT + SCHED_SLACK);
+    expect(transitions(logs, b.key).map((l) => [l.type, l.text])).toEqual([
+      ['warn', `backend ${b.key} down (check GET /health: connect ECONNREFUSED, ${FALL} in a row)`],
+    ]);
+
+    await trafficAvoids(port, b, 20);
+    const revived = performance.now();
+    await b.set({ kind: 'healthy' });
+    const back = await until('b up', () => proxy.engine.health.get(b.key)!.state === 'up', 5000);
+    const ret = back - revived;
+    expect(ret).toBeLessThanOrEqual(RISE * INTERVAL + SCHED_SLACK);
+    expect(b.proxiedSince(0).filter((s) => s.at > died && s.at < back).length).toBe(0);
+    expect(transitions(logs, b.key).map((l) => l.text)).toEqual([
+      `backend ${b.key} down (check GET /health: connect ECONNREFUSED, ${FALL} in a row)`,
+      `backend ${b.key} up (check passed ${RISE} in a row)`,
+    ]);
+    // Back in rotation.
+    const seen = new Set<string | null>();
+    for (let i = 0; i < 6; i++) seen.add((await get(port)).backend);
+    expect([...seen].sort()).toEqual(['a', 'b']);
+    console.log(`dies while idle: removed after ${Math.round(removal)} ms (bound ${FALL * INTERVAL + TIMEOUT}), back after ${Math.round(ret)} ms (bound ${RISE * INTERVAL})`);
+  });
+
+  test('a backend answering 500 to everything is taken out by its checks and gets no request until they pass again', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const { proxy, port, logs } = await proxyOver([a, b], CHECKS);
+    await Bun.sleep(INTERVAL);
+    const broke = performance.now();
+    await b.set({ kind: 'status', status: 500 });
+    const out = await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
+    expect(out - broke).toBeLessThanOrEqual(FALL * INTERVAL + TIMEOUT + SCHED_SLACK);
+    expect(transitions(logs, b.key).map((l) => l.text)).toEqual([`backend ${b.key} down (check GET /health: 500, ${FALL} in a row)`]);
+    await trafficAvoids(port, b, 20);
+    expect(b.proxiedSince(out).length).toBe(0);
+    console.log(`answers 500: removed after ${Math.round(out - broke)} ms (bound ${FALL * INTERVAL + TIMEOUT})`);
+  });
+
+  test('a silent backend (accepts, never answers) is taken out by check timeouts, its idle connections closed, before requests stall on it', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const { proxy, port, logs } = await proxyOver([a, b], CHECKS, { persist_backend: true, backend_persist_cache: 4, response_timeout: 10_000 });
+    // Pooled keep-alive connections to both.
+    for (let i = 0; i < 6; i++) expect((await get(port)).status).toBe(200);
+    const nodeB = proxy.services[0]!.nodes.find((n) => n.key === b.key)!;
+    expect(nodeB.idle.length).toBeGreaterThan(0);
+
+    const silent = performance.now();
+    await b.set({ kind: 'silent' });
+    const out = await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
+    expect(out - silent).toBeLessThanOrEqual(FALL * INTERVAL + TIMEOUT + SCHED_SLACK);
+    expect(transitions(logs, b.key).map((l) => l.text)).toEqual([`backend ${b.key} down (check GET /health: no answer within 200 ms, ${FALL} in a row)`]);
+    await until('idle connections to b closed', () => nodeB.idle.length === 0, 1000);
+    for (let i = 0; i < 10; i++) {
+      const r = await get(port);
+      expect([r.status, r.backend]).toEqual([200, 'a']);
+      expect(r.ms).toBeLessThan(1000);
+    }
+    console.log(`silent: removed after ${Math.round(out - silent)} ms (bound ${FALL * INTERVAL + TIMEOUT})`);
+  });
+
+  test('one check per backend address however many services use the pool', async () => {
+    const a = await backend('a');
+    const logs: LogLine[] = [];
+    const log = createConsola({ level: 0, reporters: [{ log: (o) => logs.push({ at: 0, type: o.type, text: o.args.join(' ') }) }] });
+    const config = configModel(
+      [serviceModel('s1', 'pool'), serviceModel('s2', 'pool'), serviceModel('s3', 'pool')],
+      [poolModel('pool', [a.port], { options: CHECKS })],
+    );
+    const proxy = await startProxy(config, { log });
+    cleanup.push(() => proxy.close({ graceful: false }));
+    expect(proxy.checks.targets.size).toBe(1);
+    const since = performance.now();
+    await Bun.sleep(INTERVAL * 5 + INTERVAL / 2);
+    // 5 or 6 checks in 5.5 intervals (jitter shortens intervals by up to 10 %), not 15.
+    expect(a.checksSince(since).length).toBeGreaterThanOrEqual(5);
+    expect(a.checksSince(since).length).toBeLessThanOrEqual(7);
+  });
+});
+
+describe('slow start', () => {
+  test('a backend back from down takes a growing share over slow_start', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const { proxy, port, logs } = await proxyOver([a, b], { ...CHECKS, health_check_rise: 1, health_check_fall: 1, slow_start: 4000 });
+    await Bun.sleep(INTERVAL);
+    await b.set({ kind: 'dead' });
+    await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
+    await b.set({ kind: 'healthy' });
+    const back = await until('b starting', () => proxy.engine.health.get(b.key)!.state === 'starting', 5000);
+    const share = async (n: number): Promise<number> => {
+      let onB = 0;
+      for (let i = 0; i < n; i++) if ((await get(port)).backend === 'b') onB++;
+      return onB / n;
+    };
+    const early = await share(60);
+    const earlyEnd = performance.now() - back;
+    await until('b up', () => proxy.engine.health.get(b.key)!.state === 'up', 6000);
+    const late = await share(60);
+    expect(transitions(logs, b.key).length).toBe(2);
+    console.log(`slow start 4 s: share of b ${Math.round(early * 100)} % in its first ${Math.round(earlyEnd)} ms, ${Math.round(late * 100)} % after`);
+    // Round robin over two: 50 % at full weight. In the ramp's first part the share is a fraction of that.
+    expect(earlyEnd).toBeLessThan(2000);
+    expect(early).toBeLessThan(0.3);
+    expect(late).toBeGreaterThan(0.4);
+  }, 15_000);
+});
+
+describe('all_down', () => {
+  test('every backend down by checks: by default the request still goes to one (its answer relayed); all_down = 503 answers 503', async () => {
+    for (const allDown of ['keep_trying', '503'] as const) {
+      const a = await backend(`a-${allDown}`);
+      const b = await backend(`b-${allDown}`);
+      const { proxy, port } = await proxyOver([a, b], { ...CHECKS, health_check_fall: 1, all_down: allDown });
+      await a.set({ kind: 'status', status: 500 });
+      await b.set({ kind: 'status', status: 500 });
+      await until('both down', () => [a, b].every((x) => proxy.engine.health.get(x.key)!.state === 'down'), 5000);
+      const r = await get(port);
+      if (allDown === 'keep_trying') expect([r.status, r.backend?.startsWith('a-') || r.backend?.startsWith('b-')]).toEqual([500, true]);
+      else expect([r.status, r.backend]).toEqual([503, null]);
+      await proxy.close({ graceful: false });
+    }
+  });
+});
