@@ -41,7 +41,7 @@ export async function startControllableBackend(name: string, port = 0): Promise<
     const body = `${name} ${status}\n`;
     const reason = status === 200 ? 'OK' : status === 500 ? 'Internal Server Error' : 'Status';
     socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nX-Backend: ${name}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+      `HTTP/1.1 ${status} ${reason}\r\n${keepAlive ? 'Connection: keep-alive\r\n' : ''}X-Backend: ${name}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
         `${keepAlive ? '' : 'Connection: close\r\n'}\r\n${head ? '' : body}`,
     );
     if (!keepAlive) socket.end();
@@ -53,7 +53,8 @@ export async function startControllableBackend(name: string, port = 0): Promise<
     const field = (n: string): string => lines.find((l) => l.toLowerCase().startsWith(`${n}:`))?.slice(n.length + 1).trim() ?? '';
     const check = field('user-agent') === 'tsbal-health-check';
     seen.push({ at: performance.now(), check, method, target, host: field('host'), mode: mode.kind });
-    const keepAlive = !/close/i.test(field('connection')) && lines[0]!.endsWith('HTTP/1.1');
+    const connection = field('connection');
+    const keepAlive = lines[0]!.endsWith('HTTP/1.1') ? !/close/i.test(connection) : /keep-alive/i.test(connection);
     const head = method === 'HEAD';
     switch (mode.kind) {
       case 'healthy':
