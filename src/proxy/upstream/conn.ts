@@ -252,13 +252,15 @@ function openFailed(be: BackendConn, cause: string): void {
 }
 
 /** Marks the backend down (or further down) and logs the transition. */
-export function noteNodeFailure(be: BackendConn, cause: string): void {
+export function noteNodeFailure(be: BackendConn, cause: string, counted = false): void {
   const svc = be.svc;
   const h = be.node.health;
   const t = recordFailure(h, svc.engine.now, cause, svc.backoff);
   const retry = h.checkers > 0 ? 'back after its checks pass' : `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
-  if (t === 'down') announceTransition(svc.engine, h, t, `${cause}, ${h.failures} in a row; ${retry}`);
-  else svc.engine.log.debug(`backend ${h.key} still down (${cause}, ${h.failures} in a row); ${retry}`);
+  // `counted`: the cause says how many in a row itself (a 5xx streak).
+  const why = counted ? cause : `${cause}, ${h.failures} in a row`;
+  if (t === 'down') announceTransition(svc.engine, h, t, `${why}; ${retry}`);
+  else svc.engine.log.debug(`backend ${h.key} still down (${why}); ${retry}`);
 }
 
 /** A response head from the backend. */
@@ -268,7 +270,7 @@ export function noteNodeSuccess(be: BackendConn, status: number): void {
   const h = be.node.health;
   const streak = svc.health.streak5xx;
   if (streak > 0 && noteStatus(h, status, streak)) {
-    noteNodeFailure(be, `answered ${status}, ${streak} answers 5xx in a row`);
+    noteNodeFailure(be, h.state === 'down' ? `answered ${status} again` : `${streak} answers 5xx in a row, the last ${status}`, h.state !== 'down');
     return;
   }
   noteRecovered(be, `answered ${status}`);

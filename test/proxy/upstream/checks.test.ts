@@ -216,3 +216,27 @@ describe('all_down', () => {
     }
   });
 });
+
+describe('passive 5xx streak', () => {
+  test('health_check_5xx_streak = 3 takes a backend answering 500 out after 3 answers, without checks, with one log line', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    await b.set({ kind: 'status', status: 500 });
+    const { proxy, port, logs } = await proxyOver([a, b], { health_check_5xx_streak: 3 }, { down_backoff: 5000 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await get(port)).status);
+    expect(b.proxiedSince(0).length).toBe(3);
+    expect(statuses.filter((s) => s === 500).length).toBe(3);
+    expect(proxy.engine.health.get(b.key)!.state).toBe('down');
+    expect(transitions(logs, b.key).map((l) => l.text)).toEqual([`backend ${b.key} down (3 answers 5xx in a row, the last 500; retry in 5 s)`]);
+  });
+
+  test('off by default: a backend answering 500 keeps getting its share', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    await b.set({ kind: 'status', status: 500 });
+    const { port } = await proxyOver([a, b], {});
+    for (let i = 0; i < 20; i++) await get(port);
+    expect(b.proxiedSince(0).length).toBe(10);
+  });
+});
