@@ -135,3 +135,23 @@ describe('perlbal.conf error messages (golden)', () => {
     ]);
   });
 });
+
+describe('health-check settings that cannot do what they say (warnings)', () => {
+  const warnings = (text: string): string[] =>
+    readPerlbalConfig(text, { file: 'p.conf', fs }).diagnostics.filter((d) => d.severity === 'warning').map(formatDiagnostic);
+  const SVC = 'CREATE SERVICE s\nSET role = reverse_proxy\nSET listen = 127.0.0.1:80\nSET pool = p1\nENABLE s\n';
+
+  test('check settings without health_check_path or health_check are flagged at the pool', () => {
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_interval = 5s\nSET slow_start = 30s\n' + SVC)).toContain(
+      'p.conf:1: warning: pool p1: health_check_interval, slow_start have no effect: health checks are off (SET health_check_path = /health (or health_check = tcp) on the pool)',
+    );
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_5xx_streak = 5\n' + SVC).join('\n')).not.toContain('health checks are off');
+  });
+
+  test('a timeout not shorter than the interval is flagged', () => {
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\nSET health_check_interval = 1s\nSET health_check_timeout = 2s\n' + SVC)).toContain(
+      'p.conf:1: warning: pool p1: health_check_timeout (2000 ms) is not shorter than health_check_interval (1000 ms); a silent backend then takes fall × timeout to be taken out (make the timeout shorter than the interval)',
+    );
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\n' + SVC)).toEqual([]);
+  });
+});
