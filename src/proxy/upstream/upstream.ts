@@ -93,7 +93,8 @@ export function chooseUpstream(svc: ServiceRuntime, request: SelectRequest | nul
     // Every one left is starting and none was drawn: take them all rather than refuse.
     for (const u of svc.nodes) if ((exclude === null || !exclude.includes(u)) && available(u, now)) candidates.push(u);
   }
-  if (candidates.length === 0) return allDown(svc, exclude);
+  // No connect_ahead spare for a pool that is all down: only a request goes to the all_down fallback.
+  if (candidates.length === 0) return request === null ? null : allDown(svc, exclude);
   const u = candidates.length === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
   candidates.length = 0;
   if (u === undefined || !admit(u.health, now, svc.backoff)) return null;

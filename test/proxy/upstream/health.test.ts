@@ -21,6 +21,15 @@ import {
   type BackoffPolicy,
 } from '../../../src/proxy/upstream/health.ts';
 import { available, chooseUpstream, effectiveWeight } from '../../../src/proxy/upstream/upstream.ts';
+import type { SelectRequest } from '../../../src/proxy/contracts.ts';
+import { parseRequestHead } from '../../../src/proxy/http/request.ts';
+
+function request(): SelectRequest {
+  const buf = Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n', 'latin1');
+  const req = parseRequestHead(buf, 0, buf.length - 4, { maxHeaderSize: 8192, maxHeaderCount: 100, maxUrlLength: 8192 });
+  if (req.kind === 'error') throw new Error(req.reason);
+  return { req, peerIp: '127.0.0.1', setCookie: null };
+}
 
 const policy: BackoffPolicy = { downBackoffMs: 1000, downBackoffMaxMs: 8000, probeWindowMs: 500 };
 
@@ -197,9 +206,11 @@ ENABLE b
       for (let i = 0; i < 3; i++) checkFailed(b.health, 100, 3, '500', policy);
       for (let i = 0; i < 3; i++) checkFailed(a.health, 200, 3, '500', policy);
       expect([available(a, 300), available(b, 300)]).toEqual([false, false]);
-      expect(chooseUpstream(svc, null, null)?.key ?? null).toBe(want);
+      expect(chooseUpstream(svc, request(), null)?.key ?? null).toBe(want);
       // Backends that already failed this request are not tried again.
-      if (want !== null) expect(chooseUpstream(svc, null, [b])?.key).toBe('127.0.0.1:8081');
+      if (want !== null) expect(chooseUpstream(svc, request(), [b])?.key).toBe('127.0.0.1:8081');
+      // A connect_ahead spare is never opened to a pool that is all down.
+      expect(chooseUpstream(svc, null, null)).toBeNull();
     }
   });
 });
