@@ -240,3 +240,25 @@ describe('passive 5xx streak', () => {
     expect(b.proxiedSince(0).length).toBe(10);
   });
 });
+
+describe('checks across a reload', () => {
+  test('a reload that sets health_check_path starts the checks, one that removes it stops them and hands the backend back to the passive breaker', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    await b.set({ kind: 'status', status: 500 });
+    const { proxy } = await proxyOver([a, b], {});
+    expect(proxy.checks.targets.size).toBe(0);
+    const config = (pool: PoolModel['options']) =>
+      configModel([serviceModel('svc', 'pool')], [poolModel('pool', [a.port, b.port], { balance_method: 'roundrobin', options: pool })]);
+    expect((await proxy.reload(config(CHECKS))).ok).toBe(true);
+    expect(proxy.checks.targets.size).toBe(2);
+    await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
+    expect((await proxy.reload(config({}))).ok).toBe(true);
+    expect(proxy.checks.targets.size).toBe(0);
+    expect(proxy.engine.health.get(b.key)!.checkers).toBe(0);
+    const stopped = performance.now();
+    await Bun.sleep(INTERVAL * 2);
+    expect(b.checksSince(stopped).length).toBe(0);
+    expect(a.checksSince(stopped).length).toBe(0);
+  });
+});
