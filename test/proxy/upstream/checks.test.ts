@@ -176,26 +176,42 @@ describe('slow start', () => {
   test('a backend back from down takes a growing share over slow_start', async () => {
     const a = await backend('a');
     const b = await backend('b');
-    const { proxy, port, logs } = await proxyOver([a, b], { ...CHECKS, health_check_rise: 1, health_check_fall: 1, slow_start: 4000 });
+    const { proxy, port, logs } = await proxyOver([a, b], { ...CHECKS, health_check_rise: 1, slow_start: 4000 }, { persist_client: true, persist_backend: true });
     await Bun.sleep(INTERVAL);
     await b.set({ kind: 'dead' });
     await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
     await b.set({ kind: 'healthy' });
     const back = await until('b starting', () => proxy.engine.health.get(b.key)!.state === 'starting', 5000);
-    const share = async (n: number): Promise<number> => {
-      let onB = 0;
-      for (let i = 0; i < n; i++) if ((await get(port)).backend === 'b') onB++;
-      return onB / n;
+    // Sequential requests for the whole ramp and one second beyond (bounded in count and time), bucketed by time.
+    const samples: Array<{ t: number; b: boolean }> = [];
+    let upAt = Infinity;
+    const client = async (): Promise<void> => {
+      for (let i = 0; i < 2000 && performance.now() - back < 8000; i++) {
+        // Keep-alive both sides (fetch's pool, persist_backend), so a loaded machine still gives enough samples.
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        const t = performance.now() - back;
+        samples.push({ t, b: r.headers.get('x-backend') === 'b' });
+        if (upAt === Infinity && proxy.engine.health.get(b.key)!.state === 'up') upAt = t;
+        if (t > upAt + 1000) break;
+      }
     };
-    const early = await share(60);
-    const earlyEnd = performance.now() - back;
-    await until('b up', () => proxy.engine.health.get(b.key)!.state === 'up', 6000);
-    const late = await share(60);
+    await Promise.all([client(), client(), client(), client(), client(), client()]);
+    const share = (from: number, to: number): number => {
+      const w = samples.filter((x) => x.t >= from && x.t < to);
+      if (w.length <= 20) throw new Error(`only ${w.length} requests in ${from}-${to} ms: ${samples.map((x) => Math.round(x.t)).join(' ')}`);
+      return w.filter((x) => x.b).length / w.length;
+    };
+    const early = share(0, 1000);
+    const mid = share(1800, 2800);
+    const late = share(upAt, upAt + 1000);
+    console.log(`slow start 4 s: share of b ${Math.round(early * 100)} % in 0-1 s, ${Math.round(mid * 100)} % in 1.8-2.8 s, ${Math.round(late * 100)} % once up (at ${Math.round(upAt)} ms)`);
     expect(transitions(logs, b.key).length).toBe(2);
-    console.log(`slow start 4 s: share of b ${Math.round(early * 100)} % in its first ${Math.round(earlyEnd)} ms, ${Math.round(late * 100)} % after`);
-    // Round robin over two: 50 % at full weight. In the ramp's first part the share is a fraction of that.
-    expect(earlyEnd).toBeLessThan(2000);
-    expect(early).toBeLessThan(0.3);
+    // Round robin over two: 50 % at full weight. The share grows with the ramp (1/20 → 1 over 4 s).
+    expect(upAt).toBeGreaterThanOrEqual(4000);
+    expect(early).toBeLessThan(0.2);
+    expect(mid).toBeGreaterThan(early + 0.05);
+    expect(mid).toBeLessThan(0.45);
     expect(late).toBeGreaterThan(0.4);
   }, 15_000);
 });
