@@ -153,6 +153,22 @@ describe('active health checks', () => {
     console.log(`silent: removed after ${Math.round(out - silent)} ms (bound ${FALL * INTERVAL + TIMEOUT})`);
   });
 
+  test('health_check = tcp only connects: a dead backend goes down, a silent one (it accepts) stays up', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const tcp = { health_check: 'tcp', health_check_interval: INTERVAL, health_check_timeout: TIMEOUT, health_check_fall: FALL };
+    const { proxy, logs } = await proxyOver([a, b], tcp);
+    await a.set({ kind: 'silent' });
+    const died = performance.now();
+    await b.set({ kind: 'dead' });
+    const out = await until('b down', () => proxy.engine.health.get(b.key)!.state === 'down', 5000);
+    expect(out - died).toBeLessThanOrEqual(FALL * INTERVAL + TIMEOUT + SCHED_SLACK);
+    expect(transitions(logs, b.key).map((l) => l.text)).toEqual([`backend ${b.key} down (check TCP connect: connect ECONNREFUSED, ${FALL} in a row)`]);
+    expect([proxy.engine.health.get(a.key)!.state, proxy.engine.health.get(a.key)!.lastCheck]).toEqual(['up', 'connected']);
+    // A TCP check sends nothing.
+    expect(a.seen().length).toBe(0);
+  });
+
   test('one check per backend address however many services use the pool', async () => {
     const a = await backend('a');
     const logs: LogLine[] = [];
