@@ -196,8 +196,10 @@ describe('tsbal setup --root', () => {
     writeFileSync(join(root, 'etc/rc.local'), '#!/bin/sh -e\necho mine\nexit 0\n', { mode: 0o755 });
     const first = await setup(root, '--init', 'rc.local', '--exec', '/usr/local/bin/tsbal');
     expect(first.code).toBe(0);
-    // It ends with the exact command to start tsbal now: rc.local runs only at boot.
-    expect(first.stdout.trimEnd().split('\n').slice(-2)).toEqual([
+    // It prints the exact command to start tsbal now (rc.local runs only at boot); the join line for the peer follows.
+    const out = first.stdout.trimEnd().split('\n');
+    const at = out.findIndex((line) => line.startsWith('start it now'));
+    expect(out.slice(at, at + 2)).toEqual([
       'start it now (/etc/rc.local runs the same line at boot):',
       '  /usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid --log-file /var/log/tsbal.log',
     ]);
