@@ -33,9 +33,25 @@ async function backend(name: string): Promise<ControllableBackend> {
   return b;
 }
 
-async function proxyOver(backends: ControllableBackend[], pool: PoolModel['options'], svc: ServiceModel['options'] = {}, balance: PoolModel['balance_method'] = 'roundrobin') {
+async function proxyOver(
+  backends: ControllableBackend[],
+  pool: PoolModel['options'],
+  svc: ServiceModel['options'] = {},
+  balance: PoolModel['balance_method'] = 'roundrobin',
+  onLog: (text: string) => void = () => {},
+) {
   const logs: LogLine[] = [];
-  const log = createConsola({ level: 4, reporters: [{ log: (o) => logs.push({ at: performance.now(), type: o.type, text: o.args.join(' ') }) }] });
+  const log = createConsola({
+    level: 4,
+    reporters: [
+      {
+        log: (o) => {
+          logs.push({ at: performance.now(), type: o.type, text: o.args.join(' ') });
+          onLog(o.args.join(' '));
+        },
+      },
+    ],
+  });
   const config = configModel(
     [serviceModel('svc', 'pool', svc)],
     [poolModel('pool', backends.map((b) => b.port), { balance_method: balance, options: pool })],
@@ -128,6 +144,45 @@ describe('active health checks', () => {
     await trafficAvoids(port, b, 20);
     expect(b.proxiedSince(out).length).toBe(0);
     console.log(`answers 500: removed after ${Math.round(out - broke)} ms (bound ${FALL * INTERVAL + TIMEOUT})`);
+  });
+
+  test('under load from six keep-alive clients, no request is given to a backend from the moment it is marked down until it is back', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    // The transition's log line is written synchronously inside it: what b had been given then is exact.
+    const usedAt: Record<'down' | 'up', number> = { down: -1, up: -1 };
+    let nodeB: { used: number } | undefined;
+    const { proxy, port } = await proxyOver([a, b], CHECKS, { persist_client: true, persist_backend: true }, 'roundrobin', (text) => {
+      if (text.startsWith(`backend ${b.key} down`)) usedAt.down = nodeB!.used;
+      if (text.startsWith(`backend ${b.key} up`)) usedAt.up = nodeB!.used;
+    });
+    nodeB = proxy.services[0]!.nodes.find((n) => n.key === b.key)!;
+    let stop = false;
+    let sent = 0;
+    const client = async (): Promise<void> => {
+      for (let i = 0; i < 3000 && !stop; i++) {
+        const r = await fetch(`http://127.0.0.1:${port}/load${i}`);
+        await r.arrayBuffer();
+        sent++;
+      }
+    };
+    const load = Promise.all([client(), client(), client(), client(), client(), client()]);
+    try {
+      await Bun.sleep(INTERVAL);
+      await b.set({ kind: 'status', status: 500 });
+      await until('b down', () => usedAt.down >= 0, 5000);
+      const sentAtDown = sent;
+      await Bun.sleep(INTERVAL * 2);
+      await b.set({ kind: 'healthy' });
+      await until('b up', () => usedAt.up >= 0, 5000);
+      expect(sent - sentAtDown).toBeGreaterThan(20);
+      expect(usedAt.up).toBe(usedAt.down);
+      await Bun.sleep(200);
+      expect(nodeB.used).toBeGreaterThan(usedAt.up);
+    } finally {
+      stop = true;
+      await load;
+    }
   });
 
   test('a silent backend (accepts, never answers) is taken out by check timeouts, its idle connections closed, before requests stall on it', async () => {
