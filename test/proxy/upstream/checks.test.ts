@@ -160,8 +160,8 @@ describe('active health checks', () => {
     let stop = false;
     let sent = 0;
     const client = async (): Promise<void> => {
-      const until = performance.now() + 15_000;
-      for (let i = 0; i < 100_000 && !stop && performance.now() < until; i++) {
+      const deadline = performance.now() + 15_000;
+      for (let i = 0; i < 100_000 && !stop && performance.now() < deadline; i++) {
         const r = await fetch(`http://127.0.0.1:${port}/load${i}`);
         await r.arrayBuffer();
         sent++;
