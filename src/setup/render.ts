@@ -1,6 +1,5 @@
 // The text of every file `tsbal setup` writes, from the options alone. Pure, and deterministic (no dates, no
 // host facts), so a second run renders the same bytes and finds nothing to change.
-import { poolOption } from '../config/perlbal/options.ts';
 import { parseHaTime } from '../config/hacf.ts';
 import { DEFAULT_DAEMON_LOG_FILE } from '../log-file.ts';
 import type { AuthMethodChoice, SetupOptions } from './options.ts';
@@ -71,12 +70,8 @@ export function renderNodeinfo(o: SetupOptions): string {
   return `${o.node}\n`;
 }
 
-/**
- * The pool's active health checks (issue 12's option names). Written once the option table knows them: they land
- * with the health-check work, and a line `tsbal check` refuses would stop setup.
- */
+/** The pool's active health checks: every backend asked for the path every 2 s, idle ones included. */
 function healthCheckLines(o: SetupOptions): string[] {
-  if (poolOption('health_check_path') === undefined) return [];
   return [`  SET health_check_path     = ${o.healthPath}`, '  SET health_check_interval = 2s'];
 }
 

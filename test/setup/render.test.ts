@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { readHaCf } from '../../src/config/hacf.ts';
 import { readHaResources } from '../../src/config/haresources.ts';
 import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
-import { poolOption } from '../../src/config/perlbal/options.ts';
 import {
   RC_BEGIN, RC_END, mergeRcLocal, quoteWord, rcLocalStartCommand, renderHaCf, renderHaResources, renderPerlbalConf, renderRcLocalBlock, renderSystemdUnit, UNIT_RESTART,
 } from '../../src/setup/render.ts';
@@ -38,15 +37,11 @@ describe('rendered files', () => {
     expect(renderPerlbalConf(options({ sticky: 'off' }))).not.toContain('sticky');
   });
 
-  test('perlbal.conf has the pool health checks on / or --health-path once the option table knows them', () => {
+  test('perlbal.conf has the pool health checks on / or --health-path, every 2 s', () => {
     const text = renderPerlbalConf(options({ 'health-path': '/health' }));
-    if (poolOption('health_check_path') === undefined) {
-      // Not on this branch yet (they land with the active health checks): nothing check would refuse is written.
-      expect(text).not.toContain('health_check');
-      return;
-    }
     const pool = parsePerlbalConfig(text, { file: 'perlbal.conf' }).pools.find((p) => p.name === 'backends')!;
     expect(pool.options.health_check_path).toBe('/health');
+    expect(pool.options.health_check_interval).toBe(2000);
     expect(renderPerlbalConf(options())).toContain('SET health_check_path     = /\n');
   });
 
