@@ -51,7 +51,7 @@ const GOLDEN: Array<[string, string]> = [
   ['CREATE POOL p1\nSET health_check_expect = 2xx', "p.conf:2: Expecting HTTP statuses for parameter 'health_check_expect' (a list of statuses and ranges, e.g. 200, 200-399 or 200,301-302)"],
   ['CREATE POOL p1\nSET health_check_fall = 0', "p.conf:2: Expecting integer value between 1 and 100 for parameter 'health_check_fall'"],
   ['CREATE POOL p1\nSET health_check = udp', "p.conf:2: Value of 'health_check' must be one of: off, http, tcp"],
-  ['CREATE POOL p1\nSET all_down = 502', "p.conf:2: Value of 'all_down' must be one of: keep_trying, 503"],
+  ['CREATE POOL p1\nSET all_down = 502', "p.conf:2: Value of 'all_down' must be one of: keep_trying, 503 (did you mean 503?)"],
   [RP + 'SET health_check_path = /', "p.conf:3: Unknown service parameter 'health_check_path' (health_check_path is a pool parameter)"],
   ['CREATE SERVICE s\nCREATE POOL p\nSET persist_client = on', "p.conf:3: 'persist_client' is a service parameter, but the current object is pool 'p' (CREATE POOL switches the context to the pool; write SET <service>.persist_client = ... or USE <service> first)"],
   ['ENABLE nosuch', "p.conf:1: service 'nosuch' does not exist"],
