@@ -172,3 +172,19 @@ describe('chooseUpstream with sticky = cookie', () => {
     expect(service('').sticky).toBeNull();
   });
 });
+
+describe('chooseUpstream with sticky = source', () => {
+  test('a backend in slow start keeps its clients deterministically (no random thinning for a hash)', () => {
+    const svc = service('SET sticky = source');
+    expect(svc.balancer.method).toBe('source');
+    const ips = Array.from({ length: 200 }, (_, i) => `203.0.113.${i}`);
+    const before = ips.map((ip) => chooseUpstream(svc, { ...request(null), peerIp: ip }, null)!.key);
+    const starting = svc.nodes[1]!;
+    starting.health.state = 'starting';
+    starting.health.since = svc.engine.now;
+    starting.health.slowStartMs = 60_000;
+    for (let round = 0; round < 5; round++) {
+      ips.forEach((ip, i) => expect(chooseUpstream(svc, { ...request(null), peerIp: ip }, null)!.key).toBe(before[i]!));
+    }
+  });
+});

@@ -53,6 +53,10 @@ export function sourcePolicy<U extends Pick<UpstreamView, 'active'>>(): Selector
   let next = 0;
   return {
     method: 'source',
+    // Not thinned at random during a backend's slow start (chooseUpstream does that to policies blind to weights):
+    // a client would bounce between two backends for the whole ramp. A returning backend takes its clients back at
+    // once, the price of affinity that is a pure function of the address.
+    weighted: true,
     select(candidates, request) {
       // A connect_ahead spare has no client: any backend will do.
       if (request === null) return candidates[next++ % candidates.length];
