@@ -12,6 +12,7 @@ import {
   enterPhase,
   finishExchange,
   keepForReplay,
+  pinningSetCookie,
   writeToClient,
   type Exchange,
 } from './exchange.ts';
@@ -33,16 +34,8 @@ import { putRange, takeWritten } from './http/writer.ts';
 import { isIdempotent } from './retry.ts';
 import { startTunnel } from './tunnel.ts';
 import { forwardedClientIp } from './trust.ts';
-import { findCookie, hasIdPrefix, SECURE, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
+import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
-
-/**
- * Did this client come over TLS? The one place that decides the session cookie's `Secure` attribute. tsbal has no
- * TLS listener yet (enable_ssl is refused); when it has, this reads the client connection's flag.
- */
-function clientIsTls(_c: ClientConn): boolean {
-  return false;
-}
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
@@ -238,7 +231,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close,
     dechunk: x.dechunk,
     upgrade: false,
-    setCookie: x.setCookie === null ? null : clientIsTls(c) ? x.setCookie + SECURE : x.setCookie,
+    setCookie: pinningSetCookie(x),
     prefixCookie: sticky !== null && sticky.mode === 'prefix' && x.node !== null ? setCookiePrefix(sticky, x.node.key) : null,
   };
   be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { startWithConf } from '../harness/perlbal.ts';
 import { makeTempDir, removeDir, stopAll } from '../harness/procs.ts';
 import { launchTsbal, startTsbalWithConf } from '../harness/tsbal.ts';
-import { startTestProxy } from './helpers.ts';
+import { rawRequest, startTestProxy } from './helpers.ts';
 
 interface Backend {
   name: string;
@@ -307,6 +307,43 @@ describe('sticky = source without trusted proxies', () => {
       c.close();
     }
   }, 30_000);
+});
+
+describe('sticky = cookie and WebSocket upgrades', () => {
+  let proxy: ProxyHandle | null = null;
+  afterEach(async () => {
+    await proxy?.close({ graceful: false });
+    proxy = null;
+  });
+
+  test('a 101 to a client pinned anew carries the affinity cookie; a pinned one gets none', async () => {
+    const server = createServer();
+    server.on('upgrade', (_req, socket: Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.on('data', (d) => socket.write(d));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push({ stop: () => new Promise<void>((r) => server.close(() => r())) });
+    server.on('connection', (s) => cleanup.push({ stop: async () => void s.destroy() }));
+    const started = await startTestProxy([(server.address() as AddressInfo).port], { sticky: 'cookie', sticky_secret: SECRET });
+    proxy = started.proxy;
+    const upgrade = async (cookie: string): Promise<string> => {
+      const r = await rawRequest(
+        started.port,
+        `GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${cookie}\r\n`,
+        { until: (d) => d.includes('\r\n\r\n'), timeoutMs: 3000 },
+      );
+      return r.data.slice(0, r.data.indexOf('\r\n\r\n'));
+    };
+    const first = await upgrade('');
+    expect(first).toStartWith('HTTP/1.1 101');
+    const m = /\r\nSet-Cookie: (TSBALID=[A-Za-z0-9_-]{12}); Path=\/; HttpOnly; SameSite=Lax(\r\n|$)/.exec(first);
+    expect(m).not.toBeNull();
+    const again = await upgrade(`Cookie: ${m![1]}\r\n`);
+    expect(again).toStartWith('HTTP/1.1 101');
+    expect(again).not.toContain('Set-Cookie');
+  }, 20_000);
 });
 
 describe('admin states with affinity (through the Upstream record of an in-process proxy)', () => {
