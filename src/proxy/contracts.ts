@@ -73,6 +73,11 @@ export interface UpstreamView {
   readonly key: string;
   /** Configured weight (default 1); 0 takes no new requests. */
   readonly weight: number;
+  /**
+   * The weight policies weigh by in this pick: upstream.ts `effectiveWeight` (the configured weight, scaled by slow
+   * start), set for each candidate just before `select`. Always > 0 for a candidate.
+   */
+  readonly weightNow: number;
   readonly admin: AdminState;
   /** Requests in flight from this service (leastconn). */
   readonly active: number;
@@ -96,14 +101,14 @@ export interface SelectRequest {
  * The hooks are HAProxy's `lb_ops`: a policy that keeps its own structure (a weighted round-robin tree, a hash
  * ring) updates it there instead of rebuilding per request; stateless policies leave them out.
  */
-export interface Selector<U extends Pick<UpstreamView, 'active'> = UpstreamView> {
+export interface Selector<U extends Pick<UpstreamView, 'active' | 'weightNow'> = UpstreamView> {
   readonly method: string;
   select(candidates: readonly U[], request: SelectRequest | null): U | undefined;
   /** A backend became available (health up, admin ready). Not called yet: no policy needs it (see health.ts). */
   upstreamUp?(u: U): void;
-  /** A backend became unavailable (down, drain, maint). Not called yet. */
+  /** A backend became unavailable (down, drain, maint), or left the pool (called then: upstream.ts retire). */
   upstreamDown?(u: U): void;
-  /** Its effective weight changed (slow start, `weight` command). Not called yet. */
+  /** Its configured or effective weight changed (`weight` command, a nodefile or reload; slow start). */
   weightChanged?(u: U): void;
   /** A request was sent to it / finished with it (its `active` count changed). */
   taken?(u: U): void;

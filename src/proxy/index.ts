@@ -6,7 +6,7 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './upstream/conn.ts';
 import { compileService } from './compile.ts';
 import { checkClient, drainClient } from './client.ts';
-import { respondFailure } from './exchange.ts';
+import { expireQueue, respondFailure, serveQueue } from './exchange.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { unimplementedOptions } from './options.ts';
@@ -124,6 +124,12 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   startSweep(engine, (now) => {
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
+    for (const svc of services) {
+      if (svc.queue.items.length === 0) continue;
+      expireQueue(svc, now);
+      // Slots that freed up without a request ending (a reload raised max_conns, a backend came back or was added).
+      serveQueue(svc);
+    }
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
   });
 

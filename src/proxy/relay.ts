@@ -86,6 +86,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     dechunkSink: null,
     clientBlocked: false,
     dispatched: false,
+    queuedAt: -1,
     startMs: svc.accessLog === null ? 0 : performance.now(),
     bodyBytesOut: 0,
   };

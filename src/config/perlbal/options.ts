@@ -192,7 +192,11 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
 ]);
 
 /** Extension keys on pools (stored in `pool.options`); `balance_method` is a model field of its own. */
-export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', []);
+export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
+  // per-backend limit and its queue (proxy/upstream/queue.ts)
+  ['max_conns', '*', INT, '0'],
+  ['queue_timeout', '*', TIME, '10s'],
+]);
 
 // =============================================================================================
 

@@ -5,7 +5,7 @@ import { leastConnPolicy } from './policies/leastconn.ts';
 import { randomPolicy } from './policies/random.ts';
 import { roundRobinPolicy } from './policies/roundrobin.ts';
 
-type Candidate = Pick<UpstreamView, 'active'>;
+type Candidate = Pick<UpstreamView, 'active' | 'weightNow'>;
 
 interface PolicyEnv {
   random: () => number;

@@ -13,8 +13,12 @@ export interface Upstream extends UpstreamView {
   readonly key: string;
   readonly host: string;
   readonly port: number;
-  /** Configured weight (`weight=` to come; 1 until then). Policies read it; none weighs yet. */
+  /** Configured weight (`weight=` of POOL ADD or the nodefile, or the `pool … weight` command); 0 drains it. */
   weight: number;
+  /** The weight of the current pick (effectiveWeight), set by chooseUpstream for the policy. */
+  weightNow: number;
+  /** The pool's max_conns: requests in flight from this service beyond which it takes no more (0: no limit). */
+  maxConns: number;
   /**
    * ready: takes requests. drain: takes no new ones (today: removed by a reload or `POOL … REMOVE`, its
    * connections finish what they carry, then close instead of idling). maint: nothing (not used yet).
@@ -29,7 +33,7 @@ export interface Upstream extends UpstreamView {
   idle: BackendConn[];
   /** Connections being opened (connecting or verifying). */
   opening: number;
-  /** Requests in flight (leastconn; the place for a max_conns limit). */
+  /** Requests in flight from this service (leastconn, max_conns). */
   active: number;
 }
 
@@ -43,22 +47,51 @@ function healthFor(engine: Engine, key: string, policy: BackoffPolicy): Upstream
 }
 
 /** A backend of a service: its engine-wide health and counters, its own idle connections. */
-export function newUpstream(engine: Engine, host: string, port: number, backoff: BackoffPolicy): Upstream {
+export function newUpstream(engine: Engine, host: string, port: number, backoff: BackoffPolicy, weight = 1, maxConns = 0): Upstream {
   const key = `${host}:${port}`;
   let stats = engine.nodeStats.get(key);
   if (stats === undefined) {
     stats = newNodeStats(key);
     engine.nodeStats.set(key, stats);
   }
-  return { key, host, port, weight: 1, admin: 'ready', health: healthFor(engine, key, backoff), stats, used: 0, idle: [], opening: 0, active: 0 };
+  return {
+    key, host, port, weight, weightNow: weight, maxConns, admin: 'ready', health: healthFor(engine, key, backoff), stats,
+    used: 0, idle: [], opening: 0, active: 0,
+  };
 }
 
 /**
- * May this backend be offered to the policy now? The one place for it: admin state, health (a down one becomes
- * available again for its half-open trial once its backoff is over), and later max_conns and weight 0.
+ * May this backend be offered to the policy now? The one place for it: admin state and weight 0 (both drain),
+ * max_conns, health (a down one becomes available again for its half-open trial once its backoff is over).
  */
 export function available(u: Upstream, now: number): boolean {
-  return u.admin === 'ready' && isAvailable(u.health, now);
+  return u.admin === 'ready' && u.weight > 0 && hasSlot(u) && isAvailable(u.health, now);
+}
+
+/** Below its max_conns (or unlimited). */
+export function hasSlot(u: Upstream): boolean {
+  return u.maxConns === 0 || u.active < u.maxConns;
+}
+
+/**
+ * The weight policies weigh by now: the one function they get a weight from, so slow start (a ramp while health is
+ * `starting`) changes it here and nowhere else. > 0 whenever `available` is true.
+ */
+export function effectiveWeight(u: Upstream, _now: number): number {
+  return u.weight;
+}
+
+/**
+ * Nothing available, but only because of max_conns: some backend (not in `exclude`) would take the request once one
+ * of its requests in flight ends. The request waits in the service's queue instead of getting 503.
+ */
+export function onlyFull(svc: ServiceRuntime, exclude: readonly Upstream[] | null): boolean {
+  const now = svc.engine.now;
+  for (const u of svc.nodes) {
+    if (exclude !== null && exclude.includes(u)) continue;
+    if (!hasSlot(u) && u.admin === 'ready' && u.weight > 0 && isAvailable(u.health, now)) return true;
+  }
+  return false;
 }
 
 /**
@@ -71,7 +104,9 @@ export function chooseUpstream(svc: ServiceRuntime, request: SelectRequest | nul
   candidates.length = 0;
   for (const u of svc.nodes) {
     if (exclude !== null && exclude.includes(u)) continue;
-    if (available(u, now)) candidates.push(u);
+    if (!available(u, now)) continue;
+    u.weightNow = effectiveWeight(u, now);
+    candidates.push(u);
   }
   if (candidates.length === 0) return null;
   const u = candidates.length === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
