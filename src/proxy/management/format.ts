@@ -25,6 +25,14 @@ export interface PendingConnect {
 export interface PoolNodeUse {
   key: string;
   used: number;
+  /** tsbal: the member's weight and admin state, printed only when not the defaults (1, ready). */
+  weight?: number;
+  admin?: string;
+}
+
+/** tsbal's additions to a node's line: ` weight=3 drain` when not at the defaults, so plain pools print as Perlbal. */
+function memberSuffix(n: { weight?: number; admin?: string }): string {
+  return `${n.weight === undefined || n.weight === 1 ? '' : ` weight=${n.weight}`}${n.admin === undefined || n.admin === 'ready' ? '' : ` ${n.admin}`}`;
 }
 
 export interface ServiceDetail {
@@ -67,7 +75,7 @@ export function poolList(pools: readonly PoolSummary[]): string[] {
 
 /** `show pool <name>`: each node, in pool order, with its use count. */
 export function poolNodes(nodes: readonly PoolNodeUse[]): string[] {
-  return nodes.map((n) => `${n.key} ${n.used}`);
+  return nodes.map((n) => `${n.key} ${n.used}${memberSuffix(n)}`);
 }
 
 export interface NodeReport {
@@ -82,6 +90,9 @@ export interface NodeReport {
   lastResponse: number | null;
   /** [status, count] over the remembered window. */
   responseCodes: ReadonlyArray<readonly [number, number]>;
+  /** tsbal: weight and admin state in the pool that has it (the first running service's view). */
+  weight?: number;
+  admin?: string;
 }
 
 /**
@@ -101,6 +112,9 @@ export function nodeLines(n: NodeReport): string[] {
   add('requests', n.requests);
   add('lastresponse', n.lastResponse);
   for (const [code, count] of n.responseCodes) out.push(`${n.key} responsecodes ${code} ${count}`);
+  // tsbal: pool membership where it is not the default (weight 1, ready).
+  if (n.weight !== undefined && n.weight !== 1) out.push(`${n.key} weight ${n.weight}`);
+  if (n.admin !== undefined && n.admin !== 'ready') out.push(`${n.key} admin ${n.admin}`);
   return out;
 }
 

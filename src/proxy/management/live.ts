@@ -3,9 +3,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
-import { retireNode } from '../upstream/conn.ts';
+import { describeChange, setAdmin, setMembers, setWeight } from '../upstream/members.ts';
+import { oldestWaitMs } from '../upstream/queue.ts';
 import { BALANCE_METHODS, newSelector } from '../upstream/select.ts';
-import { newUpstream } from '../upstream/upstream.ts';
 import type { Engine } from '../engine.ts';
 import { backoffPolicy, type ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
@@ -90,12 +90,24 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   const runtimesOfPool = (pool: string): ServiceRuntime[] => p.current().services.filter((s) => s.selector === null && s.opts.pool === pool);
   /** Perlbal's node_used is per pool: requests the services of the pool sent to the node. */
   const poolUse = (pool: PoolModel): PoolNodeUse[] =>
-    pool.nodes.map(({ host, port }) => {
+    pool.nodes.map(({ host, port, weight }) => {
       const key = `${host}:${port}`;
       let used = 0;
-      for (const s of runtimesOfPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
-      return { key, used };
+      let admin: string | undefined;
+      for (const s of runtimesOfPool(pool.name)) {
+        for (const n of s.nodes) {
+          if (n.key !== key) continue;
+          used += n.used;
+          admin ??= n.admin;
+        }
+      }
+      return { key, used, weight: weight ?? 1, ...(admin === undefined ? {} : { admin }) };
     });
+  /** A backend's weight and admin state in the first running service that has it (for `nodes`). */
+  const membership = (key: string): { weight?: number; admin?: string } => {
+    for (const s of p.current().services) for (const n of s.nodes) if (n.key === key) return { weight: n.weight, admin: n.admin };
+    return {};
+  };
   const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
   const waitingClients = (svc: ServiceRuntime): number => {
     let n = 0;
@@ -146,10 +158,10 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       const pool = poolModel(name);
       return pool === undefined ? null : poolUse(pool);
     },
-    nodes: () => [...engine.nodeStats.values()].map(nodeReport),
+    nodes: () => [...engine.nodeStats.values()].map((s) => ({ ...nodeReport(s), ...membership(s.key) })),
     node: (key) => {
       const s = engine.nodeStats.get(key);
-      return s === undefined ? null : nodeReport(s);
+      return s === undefined ? null : { ...nodeReport(s), ...membership(key) };
     },
     states: (name) => {
       let svc: ServiceRuntime | undefined;
@@ -189,7 +201,9 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         .filter((m) => m.role === 'reverse_proxy')
         .map((m) => {
           const svc = runtime(m.name);
-          return { service: m.name, normal: { age: 0, count: svc === undefined ? 0 : waitingClients(svc) } };
+          // count: clients waiting for a backend (queued for a max_conns slot, or while one connects), as Perlbal.
+          const age = svc === undefined ? 0 : Math.floor(oldestWaitMs(svc.queue, engine.now) / 1000);
+          return { service: m.name, normal: { age, count: svc === undefined ? 0 : waitingClients(svc) } };
         }),
     backends: () => {
       const counts = new Map<string, number>();
@@ -232,17 +246,31 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     nowEpochSec: () => Math.floor(Date.now() / 1000),
     hasService: (name) => model(name) !== undefined,
     hasPool: (name) => poolModel(name) !== undefined,
-    changePool: (name, op, host, port) => {
+    changePool: (name, op, host, port, weight) => {
       const pool = poolModel(name)!;
       const key = `${host}:${port}`;
       pool.nodes = pool.nodes.filter((n) => n.host !== host || n.port !== port);
-      if (op === 'add') pool.nodes.push({ host, port });
+      if (op === 'add') pool.nodes.push(weight === undefined ? { host, port } : { host, port, weight });
+      // A removed backend drains (members.ts): requests in flight finish, then its connections close.
       for (const svc of runtimesOfPool(name)) {
-        // Requests in flight to a removed backend finish, then their connections close; its idle ones go now.
-        for (const n of svc.nodes) if (n.key === key) retireNode(n);
-        svc.nodes = svc.nodes.filter((n) => n.key !== key);
-        if (op === 'add') svc.nodes.push(newUpstream(engine, host, port, svc.backoff));
+        const change = setMembers(svc, pool.nodes);
+        if (change.removed.length + change.added.length + change.reweighted.length > 0) engine.log.info(`service ${svc.name}: POOL ${name} ${op.toUpperCase()} ${key}: ${describeChange(change)}`);
       }
+      return null;
+    },
+    setMember: (name, key, change) => {
+      const pool = poolModel(name)!;
+      const node = pool.nodes.find((n) => `${n.host}:${n.port}` === key);
+      if (node === undefined) return `${key} is not in pool '${name}'`;
+      if ('weight' in change) node.weight = change.weight;
+      for (const svc of runtimesOfPool(name)) {
+        const u = svc.nodes.find((n) => n.key === key);
+        if (u === undefined) continue;
+        if ('weight' in change) setWeight(svc, u, change.weight);
+        else setAdmin(svc, u, change.admin);
+      }
+      const what = 'weight' in change ? `weight ${change.weight}${change.weight === 0 ? ' (draining)' : ''}` : change.admin;
+      engine.log.info(`pool ${name}: backend ${key} ${what} (management port)`);
       return null;
     },
     set: (name, key, value) => {

@@ -2,6 +2,7 @@
 // stats.ts and the engine's live connection sets, read when scraped; nothing is kept per request for this.
 import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
+import { depth } from '../upstream/queue.ts';
 
 export interface Sample {
   labels: Readonly<Record<string, string>>;
@@ -50,6 +51,11 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
   const nodeFailures = family('tsbal_backend_node_connect_failures_total', 'counter', 'Failed connects or verify probes to a backend.');
   const backendConns = family('tsbal_backend_connections', 'gauge', 'Open backend connections, by backend and state.');
   const start = family('tsbal_start_time_seconds', 'gauge', 'When the proxy started, seconds since the epoch.');
+  const queueDepth = family('tsbal_queue_depth', 'gauge', 'Requests waiting for a backend slot (pool max_conns), by service.');
+  const queueTimeouts = family('tsbal_queue_timeouts_total', 'counter', 'Requests answered 503 after waiting queue_timeout for a backend slot, by service.');
+  const queued = family('tsbal_queued_total', 'counter', 'Requests that had to wait for a backend slot (pool max_conns), by service.');
+  const weight = family('tsbal_backend_weight', 'gauge', 'Configured weight of a backend (0: draining), by service and backend.');
+  const admin = family('tsbal_backend_admin_state', 'gauge', 'Operator state of a backend: 1 for its state (ready, drain, maint), by service and backend.');
 
   const perListener = new Map<ServiceRuntime, number>();
   for (const c of engine.clients) perListener.set(c.listener, (perListener.get(c.listener) ?? 0) + 1);
@@ -63,6 +69,15 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     failures.samples.push({ labels: { service }, value: svc.stats.connectFailures });
     clients.samples.push({ labels: { service }, value: perListener.get(svc) ?? 0 });
     for (const n of svc.nodes) up.samples.push({ labels: { service, backend: n.key }, value: n.health.state !== 'down' ? 1 : 0 });
+    if (svc.selector === null && svc.web === null) {
+      queueDepth.samples.push({ labels: { service }, value: depth(svc.queue) });
+      queueTimeouts.samples.push({ labels: { service }, value: svc.queue.timeouts });
+      queued.samples.push({ labels: { service }, value: svc.queue.queued });
+    }
+    for (const n of svc.nodes) {
+      weight.samples.push({ labels: { service, backend: n.key }, value: n.weight });
+      admin.samples.push({ labels: { service, backend: n.key, state: n.admin }, value: 1 });
+    }
   }
   for (const s of engine.nodeStats.values()) {
     nodeRequests.samples.push({ labels: { backend: s.key }, value: s.requests });
@@ -78,5 +93,5 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     backendConns.samples.push({ labels: { backend, state }, value: n });
   }
   start.samples.push({ labels: {}, value: Math.floor(startedAtMs / 1000) });
-  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start];
+  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start, queueDepth, queueTimeouts, queued, weight, admin];
 }
