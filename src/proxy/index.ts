@@ -12,6 +12,7 @@ import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
+import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 
@@ -145,6 +146,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     stopSweep(engine);
     throw error;
   }
+  const nodefiles = watchNodefiles(live);
   let turn: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
     const run = turn.then(task, task);
@@ -185,6 +187,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
         const outcome = await reloadProxy(live, next);
+        if (outcome.ok) nodefiles.sync(live.config);
         // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
         if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
         return outcome;
@@ -192,6 +195,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
     close(closeOpts = {}) {
       closeConsoles(consoles);
+      nodefiles.close();
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },
