@@ -7,7 +7,7 @@ import { accessLogLine } from './access-log.ts';
 import { sendGenerated } from './answers.ts';
 import type { ClientConn } from './client.ts';
 import type { ExchangePhase, SelectRequest, UpstreamEvents, UpstreamUser } from './contracts.ts';
-import { holdWrites } from './engine.ts';
+import { clockNow, holdWrites } from './engine.ts';
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
 import type { BodyReader } from './http/body.ts';
 import type { DataSink } from './http/chunked.ts';
@@ -94,12 +94,12 @@ export function dispatch(x: Exchange): void {
   const svc = x.svc;
   enterPhase(x, 'dispatch');
   if (svc.opts.maxConns > 0 && peekWaiting(svc.queue) !== undefined && (onlyFull(svc, x.failed) || anyAvailable(svc, x))) {
-    enqueue(svc.queue, x, svc.engine.now);
+    enqueue(svc.queue, x, clockNow());
     return;
   }
   const node = chooseUpstream(svc, x, x.failed);
   if (node === null) {
-    if (svc.opts.maxConns > 0 && onlyFull(svc, x.failed)) enqueue(svc.queue, x, svc.engine.now);
+    if (svc.opts.maxConns > 0 && onlyFull(svc, x.failed)) enqueue(svc.queue, x, clockNow());
     else respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
     return;
   }

@@ -2,12 +2,13 @@
 // and one backend taken out by the management console (drain, POOL REMOVE), by a nodefile edit, or by a SIGHUP reload
 // of a config without it. Each way: not one request fails, the backend gets nothing new once the change is in (at
 // most the requests already placed on it), and its idle keep-alive connections close.
-import { afterEach, describe, expect, test } from 'bun:test';
+import { afterEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeTempDir, removeDir } from '../../harness/procs.ts';
 import { consoleLine, labBackend, labProxy, loadLoop, sleep, waitFor, type LabBackend, type LabProxy } from './live-lab.ts';
 
+setDefaultTimeout(40_000);
 const CONCURRENCY = 6;
 let proxy: LabProxy | null = null;
 let backends: LabBackend[] = [];
