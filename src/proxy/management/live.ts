@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
+import { parseInt, parseTime } from '../../config/perlbal/values.ts';
 import { describeChange, setAdmin, setMembers, setWeight } from '../upstream/members.ts';
 import { oldestWaitMs } from '../upstream/queue.ts';
 import { BALANCE_METHODS, newSelector } from '../upstream/select.ts';
@@ -113,6 +114,18 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     let n = 0;
     for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && c.x.phase !== 'done') n++;
     return n;
+  };
+
+  /** `SET <pool> max_conns|queue_timeout = v`: every service of the pool, from its next request on. */
+  const setPoolLimit = (pool: string, key: 'max_conns' | 'queue_timeout', raw: string): string | null => {
+    const parsed = key === 'max_conns' ? parseInt(key, raw) : parseTime(key, raw);
+    if (!parsed.ok) return parsed.message;
+    poolModel(pool)!.options[key] = parsed.value;
+    for (const svc of runtimesOfPool(pool)) {
+      svc.opts = key === 'max_conns' ? { ...svc.opts, maxConns: parsed.value } : { ...svc.opts, queueTimeoutMs: parsed.value };
+      if (key === 'max_conns') for (const u of svc.nodes) u.maxConns = parsed.value;
+    }
+    return null;
   };
 
   const detail = (m: ServiceModel): ServiceDetail => {
@@ -275,6 +288,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     },
     set: (name, key, value) => {
       if (poolModel(name) !== undefined) {
+        if (key === 'max_conns' || key === 'queue_timeout') return setPoolLimit(name, key, value);
         if (key !== 'balance_method') return `tsbal cannot change pool parameter '${key}' on a running pool; change perlbal.conf and restart`;
         const method = BALANCE_METHODS.find((b) => b === value);
         if (method === undefined) return 'Unknown balance method';
