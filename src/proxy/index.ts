@@ -15,6 +15,7 @@ import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts'
 import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -58,6 +59,8 @@ export interface StartProxyOptions {
    * regardless, Perlbal's `shutdown graceful N`). Without it the console refuses SHUTDOWN.
    */
   onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
+  /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
+  extraMetrics?: () => Promise<MetricFamily[]>;
 }
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
@@ -136,7 +139,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null);
+  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
   try {
     await bindAll(services, log);
     await bindConsoles(consoles, log);
