@@ -78,6 +78,11 @@ export interface UpstreamView {
    * start), set for each candidate just before `select`. Always > 0 for a candidate.
    */
   readonly weightNow: number;
+  /**
+   * Scratch owned by the service's policy (HAProxy keeps per-server lb fields the same way): smooth weighted round
+   * robin's running score. On the record rather than in a Map, so a pick costs no hashing.
+   */
+  lbScore: number;
   readonly admin: AdminState;
   /** Requests in flight from this service (leastconn). */
   readonly active: number;
@@ -101,7 +106,7 @@ export interface SelectRequest {
  * The hooks are HAProxy's `lb_ops`: a policy that keeps its own structure (a weighted round-robin tree, a hash
  * ring) updates it there instead of rebuilding per request; stateless policies leave them out.
  */
-export interface Selector<U extends Pick<UpstreamView, 'active' | 'weightNow'> = UpstreamView> {
+export interface Selector<U extends Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'> = UpstreamView> {
   readonly method: string;
   select(candidates: readonly U[], request: SelectRequest | null): U | undefined;
   /** A backend became available (health up, admin ready). Not called yet: no policy needs it (see health.ts). */

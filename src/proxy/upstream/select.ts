@@ -5,7 +5,7 @@ import { leastConnPolicy } from './policies/leastconn.ts';
 import { randomPolicy } from './policies/random.ts';
 import { roundRobinPolicy } from './policies/roundrobin.ts';
 
-type Candidate = Pick<UpstreamView, 'active' | 'weightNow'>;
+type Candidate = Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'>;
 
 interface PolicyEnv {
   random: () => number;

@@ -17,6 +17,8 @@ export interface Upstream extends UpstreamView {
   weight: number;
   /** The weight of the current pick (effectiveWeight), set by chooseUpstream for the policy. */
   weightNow: number;
+  /** The policy's scratch (smooth weighted round robin's score). */
+  lbScore: number;
   /** The pool's max_conns: requests in flight from this service beyond which it takes no more (0: no limit). */
   maxConns: number;
   /**
@@ -55,7 +57,7 @@ export function newUpstream(engine: Engine, host: string, port: number, backoff:
     engine.nodeStats.set(key, stats);
   }
   return {
-    key, host, port, weight, weightNow: weight, maxConns, admin: 'ready', health: healthFor(engine, key, backoff), stats,
+    key, host, port, weight, weightNow: weight, lbScore: 0, maxConns, admin: 'ready', health: healthFor(engine, key, backoff), stats,
     used: 0, idle: [], opening: 0, active: 0,
   };
 }

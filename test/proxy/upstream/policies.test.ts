@@ -7,8 +7,9 @@ interface C {
   name: string;
   active: number;
   weightNow: number;
+  lbScore: number;
 }
-const node = (name: string, weightNow: number, active = 0): C => ({ name, active, weightNow });
+const node = (name: string, weightNow: number, active = 0): C => ({ name, active, weightNow, lbScore: 0 });
 /** `n` picks of a fresh selector over `cands`, as a string of names. */
 function run(method: 'roundrobin' | 'random' | 'leastconn', cands: C[], n: number): string {
   const s = newSelector<C>(method);

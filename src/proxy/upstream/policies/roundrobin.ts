@@ -1,13 +1,13 @@
 // balance_method roundrobin: nginx's smooth weighted round robin (ngx_http_upstream_get_peer). Each pick adds every
 // candidate's weight to its running score, takes the highest score and takes the total off it, so weights 5/1/1 go
 // a a b a c a a rather than a a a a a b c, and equal weights cycle in order. Candidates left out of one pick (down,
-// full, or already failed by this request) keep their score. The scores survive a reload that keeps the method.
+// full, or already failed by this request) keep their score. The score lives on the backend's record (`lbScore`), so
+// a pick is one pass over the candidates with no lookups; it survives a reload that keeps the backend.
 import type { Selector, UpstreamView } from '../../contracts.ts';
 
-export type WeightedCandidate = Pick<UpstreamView, 'active' | 'weightNow'>;
+export type WeightedCandidate = Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'>;
 
 export function roundRobinPolicy<U extends WeightedCandidate>(): Selector<U> {
-  const score = new Map<U, number>();
   return {
     method: 'roundrobin',
     select(candidates) {
@@ -15,19 +15,18 @@ export function roundRobinPolicy<U extends WeightedCandidate>(): Selector<U> {
       let best: U | undefined;
       let bestScore = -Infinity;
       for (const c of candidates) {
-        const s = (score.get(c) ?? 0) + c.weightNow;
-        score.set(c, s);
+        const s = (c.lbScore += c.weightNow);
         total += c.weightNow;
         if (s > bestScore) {
           best = c;
           bestScore = s;
         }
       }
-      if (best !== undefined) score.set(best, bestScore - total);
+      if (best !== undefined) best.lbScore -= total;
       return best;
     },
-    // A changed weight starts from a clean score, as nginx does on a weight change; a gone backend is forgotten.
-    weightChanged: (u) => void score.delete(u),
-    upstreamDown: (u) => void score.delete(u),
+    // A changed weight starts from a clean score, as nginx does on a weight change; so does a backend that left.
+    weightChanged: (u) => void (u.lbScore = 0),
+    upstreamDown: (u) => void (u.lbScore = 0),
   };
 }
