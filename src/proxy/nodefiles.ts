@@ -73,6 +73,7 @@ export function watchNodefiles(t: ReloadTarget, timing: NodefileTiming = DEFAULT
       return;
     }
     if (parsed.nodes.length === 0) {
+      if (pool.nodes.length === 0) return;
       log.warn(`nodefile ${w.path} lists no backends; keeping the ${pool.nodes.length} current ones of pool ${w.pool}`);
       return;
     }
@@ -127,10 +128,12 @@ export function watchNodefiles(t: ReloadTarget, timing: NodefileTiming = DEFAULT
       }
     }
     for (const [k, pool] of wanted) {
-      const w = watched.get(k) ?? start(k.split('\u0000')[1]!, pool);
+      if (watched.has(k)) continue;
+      const w = start(k.split('\u0000')[1]!, pool);
       watched.set(k, w);
-      // The config was read from this file just now; remember that version so an unchanged file is not re-applied.
-      w.signature = signatureOf(w.path) ?? 'missing';
+      // Read it once more now: it may have changed since the config was read (the listeners are up before this
+      // runs, so an edit can land in between). An unchanged list applies as no change, silently.
+      schedule(w);
     }
   }
 
