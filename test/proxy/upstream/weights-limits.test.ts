@@ -91,6 +91,17 @@ describe('max_conns', () => {
     expect((await get(proxy.mgmt, '/metrics')).body).toMatch(/^tsbal_queued_total\{service="web"\} 6$/m);
   });
 
+  test('SET p max_conns on the console applies from the next request on', async () => {
+    backends = [await labBackend('slow', 200)];
+    const [slow] = backends as [LabBackend];
+    proxy = await labProxy(`POOL p ADD ${slow.key}`);
+    expect(await consoleLine(proxy.mgmt, 'SET p max_conns = 1')).toEqual(['OK']);
+    expect(await consoleLine(proxy.mgmt, 'SET p max_conns = lots')).toEqual(["ERROR: Expecting integer value for parameter 'max_conns'"]);
+    const answers = await Promise.all(Array.from({ length: 3 }, () => get(proxy!.port)));
+    expect(answers.map((x) => x.status)).toEqual([200, 200, 200]);
+    expect(slow.maxInFlight).toBe(1);
+  });
+
   test('a request that waits past queue_timeout gets 503, counted in /metrics and logged', async () => {
     backends = [await labBackend('slow', 1500)];
     const [slow] = backends as [LabBackend];
