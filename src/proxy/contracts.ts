@@ -109,9 +109,9 @@ export interface SelectRequest {
 export interface Selector<U extends Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'> = UpstreamView> {
   readonly method: string;
   select(candidates: readonly U[], request: SelectRequest | null): U | undefined;
-  /** A backend became available (health up, admin ready). Not called yet: no policy needs it (see health.ts). */
+  /** A backend became available: admin ready again (upstream/members.ts); health up is not reported yet. */
   upstreamUp?(u: U): void;
-  /** A backend became unavailable (down, drain, maint), or left the pool (called then: upstream.ts retire). */
+  /** A backend became unavailable (drain, maint) or left the pool (upstream/members.ts); health down not yet. */
   upstreamDown?(u: U): void;
   /** Its configured or effective weight changed (`weight` command, a nodefile or reload; slow start). */
   weightChanged?(u: U): void;
