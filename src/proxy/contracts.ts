@@ -108,12 +108,20 @@ export interface SelectRequest {
  */
 export interface Selector<U extends Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'> = UpstreamView> {
   readonly method: string;
+  /**
+   * The policy weighs candidates by `effectiveWeight` (upstream.ts), slow start included. Left out, the policy is
+   * blind to weights and `chooseUpstream` thins a backend in slow start out of the candidates instead.
+   */
+  readonly weighted?: boolean;
   select(candidates: readonly U[], request: SelectRequest | null): U | undefined;
-  /** A backend became available: admin ready again (upstream/members.ts); health up is not reported yet. */
+  /** A backend became available: its health came back (upstream/transitions.ts) or admin ready again (members.ts). */
   upstreamUp?(u: U): void;
-  /** A backend became unavailable (drain, maint) or left the pool (upstream/members.ts); health down not yet. */
+  /** It became unavailable: health down (transitions.ts), drain or maint, or it left the pool (members.ts). */
   upstreamDown?(u: U): void;
-  /** Its configured or effective weight changed (`weight` command, a nodefile or reload; slow start). */
+  /**
+   * Its effective weight changed: each sweep tick of a slow start (transitions.ts announceWeight), the `weight`
+   * command, a nodefile or a reload (members.ts).
+   */
   weightChanged?(u: U): void;
   /** A request was sent to it / finished with it (its `active` count changed). */
   taken?(u: U): void;

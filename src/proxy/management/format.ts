@@ -25,14 +25,6 @@ export interface PendingConnect {
 export interface PoolNodeUse {
   key: string;
   used: number;
-  /** tsbal: the member's weight and admin state, printed only when not the defaults (1, ready). */
-  weight?: number;
-  admin?: string;
-}
-
-/** tsbal's additions to a node's line: ` weight=3 drain` when not at the defaults, so plain pools print as Perlbal. */
-function memberSuffix(n: { weight?: number; admin?: string }): string {
-  return `${n.weight === undefined || n.weight === 1 ? '' : ` weight=${n.weight}`}${n.admin === undefined || n.admin === 'ready' ? '' : ` ${n.admin}`}`;
 }
 
 export interface ServiceDetail {
@@ -66,16 +58,29 @@ export interface PoolSummary {
   nodes: number;
   /** Services using the pool. */
   services: number;
+  /** tsbal: how many of its nodes are in each state (admin drain/maint first, else health up/starting/down). */
+  states?: Readonly<Record<NodeState, number>>;
 }
 
-/** `show pool`: two lines per pool, sorted by name. */
+/** What `show pool` and `nodes` call a backend's state. */
+export type NodeState = 'up' | 'starting' | 'down' | 'drain' | 'maint';
+export const NODE_STATES: readonly NodeState[] = ['up', 'starting', 'down', 'drain', 'maint'];
+
+/**
+ * `show pool`: Perlbal's two lines per pool, sorted by name; tsbal adds one line per node state in the same
+ * `<pool> <key> <n>` shape after them, so scripts picking `nodes` / `services` out are unaffected.
+ */
 export function poolList(pools: readonly PoolSummary[]): string[] {
-  return [...pools].sort((a, b) => cmp(a.name, b.name)).flatMap((p) => [`${p.name} nodes ${p.nodes}`, `${p.name} services ${p.services}`]);
+  return [...pools].sort((a, b) => cmp(a.name, b.name)).flatMap((p) => [
+    `${p.name} nodes ${p.nodes}`,
+    `${p.name} services ${p.services}`,
+    ...(p.states === undefined ? [] : NODE_STATES.map((st) => `${p.name} ${st} ${p.states![st]}`)),
+  ]);
 }
 
 /** `show pool <name>`: each node, in pool order, with its use count. */
 export function poolNodes(nodes: readonly PoolNodeUse[]): string[] {
-  return nodes.map((n) => `${n.key} ${n.used}${memberSuffix(n)}`);
+  return nodes.map((n) => `${n.key} ${n.used}`);
 }
 
 export interface NodeReport {
@@ -90,9 +95,10 @@ export interface NodeReport {
   lastResponse: number | null;
   /** [status, count] over the remembered window. */
   responseCodes: ReadonlyArray<readonly [number, number]>;
-  /** tsbal: weight and admin state in the pool that has it (the first running service's view). */
+  /** tsbal: health (up|starting|down), admin state, the last check's answer (null: not checked). */
+  health?: { state: string; admin: string; lastCheck: string | null };
+  /** tsbal: weight in the pool that has it (the first running service's view). */
   weight?: number;
-  admin?: string;
 }
 
 /**
@@ -112,9 +118,13 @@ export function nodeLines(n: NodeReport): string[] {
   add('requests', n.requests);
   add('lastresponse', n.lastResponse);
   for (const [code, count] of n.responseCodes) out.push(`${n.key} responsecodes ${code} ${count}`);
-  // tsbal: pool membership where it is not the default (weight 1, ready).
+  // tsbal's stats, in the same `<ip:port> <stat> <value>` shape (one token: spaces of a check answer become _).
+  if (n.health !== undefined) {
+    out.push(`${n.key} state ${n.health.state}`, `${n.key} admin ${n.health.admin}`);
+    if (n.health.lastCheck !== null) out.push(`${n.key} lastcheck ${n.health.lastCheck.replace(/\s+/g, '_')}`);
+  }
+  // tsbal: the weight where it is not the default 1.
   if (n.weight !== undefined && n.weight !== 1) out.push(`${n.key} weight ${n.weight}`);
-  if (n.admin !== undefined && n.admin !== 'ready') out.push(`${n.key} admin ${n.admin}`);
   return out;
 }
 

@@ -7,6 +7,7 @@ export function leastConnPolicy<U extends WeightedCandidate>(): Selector<U> {
   let next = 0;
   return {
     method: 'leastconn',
+    weighted: true,
     select(candidates) {
       const n = candidates.length;
       // Ties rotate, so equal backends share load instead of the first one taking everything.

@@ -6,6 +6,7 @@ import type { WeightedCandidate } from './roundrobin.ts';
 export function randomPolicy<U extends WeightedCandidate>(random: () => number): Selector<U> {
   return {
     method: 'random',
+    weighted: true,
     select(candidates) {
       let total = 0;
       for (const c of candidates) total += c.weightNow;

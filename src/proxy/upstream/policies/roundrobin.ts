@@ -10,6 +10,7 @@ export type WeightedCandidate = Pick<UpstreamView, 'active' | 'weightNow' | 'lbS
 export function roundRobinPolicy<U extends WeightedCandidate>(): Selector<U> {
   return {
     method: 'roundrobin',
+    weighted: true,
     select(candidates) {
       let total = 0;
       let best: U | undefined;
@@ -25,8 +26,8 @@ export function roundRobinPolicy<U extends WeightedCandidate>(): Selector<U> {
       if (best !== undefined) best.lbScore -= total;
       return best;
     },
-    // A changed weight starts from a clean score, as nginx does on a weight change; so does a backend that left.
-    weightChanged: (u) => void (u.lbScore = 0),
+    // A weight change keeps the score, as nginx keeps current_weight when effective_weight moves (slow start announces
+    // a change every sweep tick); the new weight shows from the next pick on. A backend that went away starts afresh.
     upstreamDown: (u) => void (u.lbScore = 0),
   };
 }
