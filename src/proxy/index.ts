@@ -6,12 +6,13 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './upstream/conn.ts';
 import { compileService } from './compile.ts';
 import { checkClient, drainClient } from './client.ts';
-import { respondFailure } from './exchange.ts';
+import { expireQueue, respondFailure, serveQueue } from './exchange.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
+import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
@@ -148,6 +149,12 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     }
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
+    for (const svc of services) {
+      if (svc.queue.items.length === 0) continue;
+      expireQueue(svc, now);
+      // Slots that freed up without a request ending (a reload raised max_conns, a backend came back or was added).
+      serveQueue(svc);
+    }
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
   });
 
@@ -164,6 +171,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     stopChecks(checks);
     throw error;
   }
+  const nodefiles = watchNodefiles(live);
   let turn: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
     const run = turn.then(task, task);
@@ -205,7 +213,10 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
         const outcome = await reloadProxy(live, next);
-        if (outcome.ok) syncChecks(checks, services);
+        if (outcome.ok) {
+          nodefiles.sync(live.config);
+          syncChecks(checks, services);
+        }
         // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
         if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
         return outcome;
@@ -213,6 +224,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
     close(closeOpts = {}) {
       closeConsoles(consoles);
+      nodefiles.close();
       stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;

@@ -109,6 +109,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     rechunk: false,
     clientBlocked: false,
     dispatched: false,
+    queuedAt: -1,
     startMs: svc.accessLog === null ? 0 : performance.now(),
     bodyBytesOut: 0,
   };

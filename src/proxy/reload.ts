@@ -7,7 +7,8 @@ import type { Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { closeIdle, retireNode } from './upstream/conn.ts';
+import { closeIdle } from './upstream/conn.ts';
+import { describeChange, setMembers } from './upstream/members.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileService } from './compile.ts';
@@ -17,7 +18,6 @@ import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan }
 import { runRefusals, servedServices } from './roles.ts';
 import { newServiceRuntime, type ServiceConfig, type ServiceRuntime } from './service.ts';
 import { newSelector } from './upstream/select.ts';
-import { newUpstream } from './upstream/upstream.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
 export interface ReloadTarget {
@@ -115,12 +115,10 @@ async function bindNew(
  * listener, the balancer's position unless the method changed. The config is replaced whole.
  */
 function updateService(svc: ServiceRuntime, cfg: ServiceConfig): void {
-  const kept = new Map(svc.nodes.map((n) => [n.key, n]));
-  const nodes = cfg.opts.nodes.map((n) => kept.get(`${n.host}:${n.port}`) ?? newUpstream(svc.engine, n.host, n.port, cfg.backoff));
-  for (const n of svc.nodes) if (!nodes.includes(n)) retireNode(n);
   if (svc.balancer.method !== cfg.opts.balanceMethod) svc.balancer = newSelector(cfg.opts.balanceMethod);
   Object.assign(svc, cfg);
-  svc.nodes = nodes;
+  const change = setMembers(svc, cfg.opts.nodes);
+  if (change.added.length + change.removed.length + change.reweighted.length > 0) svc.engine.log.info(`service ${svc.name}: reload: ${describeChange(change)}`);
 }
 
 /** A service gone from the config: no new connections, no keep-alive, its requests in flight finish. */

@@ -21,6 +21,7 @@ import {
   type ServiceDetail,
   type ServiceListEntry,
 } from './format.ts';
+import { parseWeight } from '../../config/perlbal/nodefile.ts';
 
 /** What the console reads from and changes in the running proxy. Mutations return an error text or null. */
 export interface ManagementTarget {
@@ -49,7 +50,10 @@ export interface ManagementTarget {
   nowEpochSec(): number;
   hasService(name: string): boolean;
   hasPool(name: string): boolean;
-  changePool(pool: string, op: 'add' | 'remove', host: string, port: number): string | null;
+  /** POOL ADD (with its weight, tsbal) / REMOVE; REMOVE drains the backend. */
+  changePool(pool: string, op: 'add' | 'remove', host: string, port: number, weight?: number): string | null;
+  /** tsbal: `pool <p> ready|drain|maint <ip:port>` and `pool <p> weight <ip:port> <N>`. */
+  setMember(pool: string, key: string, change: { admin: 'ready' | 'drain' | 'maint' } | { weight: number }): string | null;
   set(name: string, key: string, value: string): string | null;
   enable(name: string): Promise<string | null>;
   disable(name: string): string | null;
@@ -160,7 +164,13 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       return ok();
     }
     case 'pool': {
-      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?$/.exec(cmd);
+      const member = poolMemberCommand(cmd);
+      if (member !== null) {
+        if ('error' in member) return error(member.error);
+        if (!target.hasPool(member.pool)) return error(`Pool '${member.pool}' not found`);
+        return fail(target.setMember(member.pool, member.key, member.change));
+      }
+      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?(?: weight=(\S*))?$/.exec(cmd);
       if (!m) return syntax();
       let [op, name] = [m[1]!, m[2]!];
       if (/^(?:add|remove)$/.test(name)) [op, name] = [name, op];
@@ -170,6 +180,12 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       const port = m[4] === undefined || Number(m[4]) === 0 ? 80 : Number(m[4]);
       // Perlbal's regex takes any character for the dots and any octet; a backend tsbal cannot connect to is refused.
       if (!isIPv4(ip) || port > 65535) return syntax();
+      if (m[5] !== undefined) {
+        const weight = parseWeight(m[5]);
+        if (typeof weight === 'string') return error(weight);
+        if (op !== 'add') return error('weight= goes with POOL ADD only');
+        return fail(target.changePool(name, 'add', ip, port, weight));
+      }
       return fail(target.changePool(name, op as 'add' | 'remove', ip, port));
     }
     case 'set': {
@@ -218,6 +234,27 @@ function show(target: ManagementTarget, cmd: string): LineResult {
   }
   if (cmd === 'show service') return report(serviceList(target.services()));
   return error("Invalid syntax to 'show' command");
+}
+
+type MemberCommand =
+  | { pool: string; key: string; change: { admin: 'ready' | 'drain' | 'maint' } | { weight: number } }
+  | { error: string };
+
+/** tsbal's `pool <p> ready|drain|maint <ip:port>` and `pool <p> weight <ip:port> <N>`; null: not one of these. */
+function poolMemberCommand(cmd: string): MemberCommand | null {
+  const m = /^pool (\w+) (ready|drain|maint|weight)(?: (\S+))?(?: (\S+))?$/.exec(cmd);
+  // Perlbal's reversed `pool add <p> ip` with a pool named like a verb stays POOL ADD.
+  if (!m || /^(?:add|remove)$/.test(m[1]!)) return null;
+  const [pool, verb, addr, value] = [m[1]!, m[2]!, m[3], m[4]];
+  const usage = verb === 'weight' ? 'usage: POOL <pool> WEIGHT <ip>[:<port>] <0..256>' : `usage: POOL <pool> ${verb.toUpperCase()} <ip>[:<port>]`;
+  if (addr === undefined || (verb === 'weight') !== (value !== undefined)) return { error: usage };
+  const a = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(addr);
+  const port = a?.[2] === undefined || Number(a[2]) === 0 ? 80 : Number(a[2]);
+  if (!a || !isIPv4(a[1]!) || port > 65535) return { error: usage };
+  const key = `${a[1]}:${port}`;
+  if (verb !== 'weight') return { pool, key, change: { admin: verb as 'ready' | 'drain' | 'maint' } };
+  const weight = parseWeight(value!);
+  return typeof weight === 'string' ? { error: weight } : { pool, key, change: { weight } };
 }
 
 function report(lines: string[]): LineResult {

@@ -3,9 +3,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
-import { retireNode } from '../upstream/conn.ts';
+import { parseInt, parseTime } from '../../config/perlbal/values.ts';
+import { describeChange, setAdmin, setMembers, setWeight } from '../upstream/members.ts';
+import { oldestWaitMs } from '../upstream/queue.ts';
 import { BALANCE_METHODS, newSelector } from '../upstream/select.ts';
-import { newUpstream } from '../upstream/upstream.ts';
 import type { Engine } from '../engine.ts';
 import { backoffPolicy, type ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
@@ -124,11 +125,28 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     }
     return tsbalOnly ? counts : undefined;
   };
+  /** A backend's weight in the first running service that has it (for `nodes`). */
+  const weightOf = (key: string): { weight?: number } => {
+    for (const s of p.current().services) for (const n of s.nodes) if (n.key === key) return { weight: n.weight };
+    return {};
+  };
   const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
   const waitingClients = (svc: ServiceRuntime): number => {
     let n = 0;
     for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && c.x.phase !== 'done') n++;
     return n;
+  };
+
+  /** `SET <pool> max_conns|queue_timeout = v`: every service of the pool, from its next request on. */
+  const setPoolLimit = (pool: string, key: 'max_conns' | 'queue_timeout', raw: string): string | null => {
+    const parsed = key === 'max_conns' ? parseInt(key, raw) : parseTime(key, raw);
+    if (!parsed.ok) return parsed.message;
+    poolModel(pool)!.options[key] = parsed.value;
+    for (const svc of runtimesOfPool(pool)) {
+      svc.opts = key === 'max_conns' ? { ...svc.opts, maxConns: parsed.value } : { ...svc.opts, queueTimeoutMs: parsed.value };
+      if (key === 'max_conns') for (const u of svc.nodes) u.maxConns = parsed.value;
+    }
+    return null;
   };
 
   const detail = (m: ServiceModel): ServiceDetail => {
@@ -175,10 +193,10 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       const pool = poolModel(name);
       return pool === undefined ? null : poolUse(pool);
     },
-    nodes: () => [...engine.nodeStats.values()].map((s) => nodeReport(s, healthOf(s.key))),
+    nodes: () => [...engine.nodeStats.values()].map((s) => ({ ...nodeReport(s, healthOf(s.key)), ...weightOf(s.key) })),
     node: (key) => {
       const s = engine.nodeStats.get(key);
-      return s === undefined ? null : nodeReport(s, healthOf(key));
+      return s === undefined ? null : { ...nodeReport(s, healthOf(key)), ...weightOf(key) };
     },
     states: (name) => {
       let svc: ServiceRuntime | undefined;
@@ -218,7 +236,9 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         .filter((m) => m.role === 'reverse_proxy')
         .map((m) => {
           const svc = runtime(m.name);
-          return { service: m.name, normal: { age: 0, count: svc === undefined ? 0 : waitingClients(svc) } };
+          // count: clients waiting for a backend (queued for a max_conns slot, or while one connects), as Perlbal.
+          const age = svc === undefined ? 0 : Math.floor(oldestWaitMs(svc.queue, engine.now) / 1000);
+          return { service: m.name, normal: { age, count: svc === undefined ? 0 : waitingClients(svc) } };
         }),
     backends: () => {
       const counts = new Map<string, number>();
@@ -261,21 +281,36 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     nowEpochSec: () => Math.floor(Date.now() / 1000),
     hasService: (name) => model(name) !== undefined,
     hasPool: (name) => poolModel(name) !== undefined,
-    changePool: (name, op, host, port) => {
+    changePool: (name, op, host, port, weight) => {
       const pool = poolModel(name)!;
       const key = `${host}:${port}`;
       pool.nodes = pool.nodes.filter((n) => n.host !== host || n.port !== port);
-      if (op === 'add') pool.nodes.push({ host, port });
+      if (op === 'add') pool.nodes.push(weight === undefined ? { host, port } : { host, port, weight });
+      // A removed backend drains (members.ts): requests in flight finish, then its connections close.
       for (const svc of runtimesOfPool(name)) {
-        // Requests in flight to a removed backend finish, then their connections close; its idle ones go now.
-        for (const n of svc.nodes) if (n.key === key) retireNode(n);
-        svc.nodes = svc.nodes.filter((n) => n.key !== key);
-        if (op === 'add') svc.nodes.push(newUpstream(engine, host, port, svc.backoff));
+        const change = setMembers(svc, pool.nodes);
+        if (change.removed.length + change.added.length + change.reweighted.length > 0) engine.log.info(`service ${svc.name}: POOL ${name} ${op.toUpperCase()} ${key}: ${describeChange(change)}`);
       }
+      return null;
+    },
+    setMember: (name, key, change) => {
+      const pool = poolModel(name)!;
+      const node = pool.nodes.find((n) => `${n.host}:${n.port}` === key);
+      if (node === undefined) return `${key} is not in pool '${name}'`;
+      if ('weight' in change) node.weight = change.weight;
+      for (const svc of runtimesOfPool(name)) {
+        const u = svc.nodes.find((n) => n.key === key);
+        if (u === undefined) continue;
+        if ('weight' in change) setWeight(svc, u, change.weight);
+        else setAdmin(svc, u, change.admin);
+      }
+      const what = 'weight' in change ? `weight ${change.weight}${change.weight === 0 ? ' (draining)' : ''}` : change.admin;
+      engine.log.info(`pool ${name}: backend ${key} ${what} (management port)`);
       return null;
     },
     set: (name, key, value) => {
       if (poolModel(name) !== undefined) {
+        if (key === 'max_conns' || key === 'queue_timeout') return setPoolLimit(name, key, value);
         if (key !== 'balance_method') return `tsbal cannot change pool parameter '${key}' on a running pool; change perlbal.conf and restart`;
         const method = BALANCE_METHODS.find((b) => b === value);
         if (method === undefined) return 'Unknown balance method';

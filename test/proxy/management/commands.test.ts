@@ -26,7 +26,8 @@ function recordingTarget(calls: string[]): ManagementTarget {
     nowEpochSec: () => 160,
     hasService: (n) => n === 'web',
     hasPool: (n) => n === 'p',
-    changePool: (pool, op, host, port) => (calls.push(`${op} ${pool} ${host}:${port}`), null),
+    changePool: (pool, op, host, port, weight) => (calls.push(`${op} ${pool} ${host}:${port}${weight === undefined ? '' : ` weight=${weight}`}`), null),
+    setMember: (pool, key, change) => (calls.push(`member ${pool} ${key} ${JSON.stringify(change)}`), null),
     set: (name, key, value) => (calls.push(`set ${name} ${key}=${value}`), null),
     enable: async (name) => (calls.push(`enable ${name}`), null),
     disable: (name) => (calls.push(`disable ${name}`), 'nope'),
@@ -47,6 +48,30 @@ describe('console lines', () => {
   test("prepare strips comments, squeezes blanks and lowercases up to the first '=' only", () => {
     expect(prepare('  SET  Web.Verify_Backend_Path =  /Ping  # why ')).toBe('set web.verify_backend_path = /Ping');
     expect(prepare('# only a comment')).toBe('');
+  });
+
+  test('POOL ADD takes weight=N (0..256) and refuses it with REMOVE or out of range', async () => {
+    const r = await run('POOL p ADD 10.0.0.1:81 weight=3', 'pool p add 10.0.0.1 WEIGHT=0', 'pool p add 10.0.0.1 weight=257', 'pool p remove 10.0.0.1 weight=2');
+    expect(r.calls).toEqual(['add p 10.0.0.1:81 weight=3', 'add p 10.0.0.1:80 weight=0']);
+    expect(r.out).toEqual(['OK', 'OK', "ERROR: weight must be an integer from 0 to 256, not '257'", 'ERROR: weight= goes with POOL ADD only']);
+  });
+
+  test('pool <p> drain|maint|ready <ip:port> and pool <p> weight <ip:port> <N> reach the proxy; bad forms get usage', async () => {
+    const r = await run('pool p drain 10.0.0.1:81', 'POOL p MAINT 10.0.0.1', 'pool p ready 10.0.0.1:81', 'pool p weight 10.0.0.1:81 5',
+      'pool p weight 10.0.0.1:81', 'pool p drain', 'pool q drain 10.0.0.1', 'pool p weight 10.0.0.1 x');
+    expect(r.calls).toEqual([
+      'member p 10.0.0.1:81 {"admin":"drain"}',
+      'member p 10.0.0.1:80 {"admin":"maint"}',
+      'member p 10.0.0.1:81 {"admin":"ready"}',
+      'member p 10.0.0.1:81 {"weight":5}',
+    ]);
+    expect(r.out).toEqual([
+      'OK', 'OK', 'OK', 'OK',
+      'ERROR: usage: POOL <pool> WEIGHT <ip>[:<port>] <0..256>',
+      'ERROR: usage: POOL <pool> DRAIN <ip>[:<port>]',
+      "ERROR: Pool 'q' not found",
+      "ERROR: weight must be an integer from 0 to 256, not 'x'",
+    ]);
   });
 
   test("the quit rule is Perlbal's unanchored regex: starts with quit or ends with exit, case-sensitive", () => {
