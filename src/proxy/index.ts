@@ -13,7 +13,10 @@ import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import { bindConsoles, closeConsoles, newConsoles, syncConsoles } from './management/listeners.ts';
+import { newConfigurer } from './management/configure.ts';
+import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
+import { dirname } from 'node:path';
 
 export interface ListenerInfo {
   service: string;
@@ -57,6 +60,11 @@ export interface StartProxyOptions {
    * regardless, Perlbal's `shutdown graceful N`). Without it the console refuses SHUTDOWN.
    */
   onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
+  /**
+   * How config commands on the management port read files and `$ENV` (INCLUDE, docroot, nodefile); default: the
+   * real file system, the process environment, relative paths from the config file's directory.
+   */
+  commandEnv?: CommandEnv;
 }
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
@@ -128,14 +136,36 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   });
 
   let closing: Promise<void> | null = null;
-  const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null);
+  const live: ReloadTarget = { engine, services, accessLogs, log, config, parked: new Map() };
+  const commandEnv: CommandEnv = opts.commandEnv ?? {
+    env: process.env,
+    fs: nodeConfigFs,
+    cwd: dirname(config.file === '' ? `${process.cwd()}/x` : config.file),
+    interfaceAddress: systemInterfaceAddress,
+    includeStack: [],
+  };
+  const configurer = newConfigurer({
+    current: () => live.config,
+    // A console command is applied as a reload is: the same compile, bind-before-close and all-or-nothing commit.
+    apply: async (next) => {
+      const before = live.config;
+      const outcome = await handle.reload(next);
+      if (!outcome.ok) return outcome;
+      const errors = await syncConsoles(consoles, live.config, log);
+      if (errors.length === 0) return { ok: true, summary: outcome.summary };
+      await handle.reload(before);
+      return { ok: false, errors };
+    },
+    env: commandEnv,
+    log,
+  });
+  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null);
   try {
     await bindAll(services, log);
-    await bindConsoles(consoles, log);
+    await bindConsoles(consoles.list, log);
   } catch (error) {
     for (const svc of services) svc.server?.close();
-    closeConsoles(consoles);
+    closeConsoles(consoles.list);
     stopSweep(engine);
     throw error;
   }
@@ -154,7 +184,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         const addr = svc.server?.address();
         if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
       }
-      for (const c of consoles) {
+      for (const c of consoles.list) {
         const addr = c.bound ? c.console.server.address() : null;
         if (typeof addr === 'object' && addr !== null) out.push({ service: c.name, host: addr.address, port: addr.port });
       }
@@ -169,11 +199,11 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (s.server !== null || s.opts.listen === null || !s.enabled) continue;
         failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
       }
-      for (const c of consoles) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
+      for (const c of consoles.list) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
       return failures;
     },
     retryBind() {
-      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles, log))]);
+      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles.list, log))]);
     },
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
@@ -181,11 +211,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         const outcome = await reloadProxy(live, next);
         // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
         if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+        // A management service the file added, moved or removed (a console command checks and undoes this itself).
+        if (outcome.ok) for (const e of await syncConsoles(consoles, live.config, log)) log.error(`after reload: ${e}`);
         return outcome;
       });
     },
     close(closeOpts = {}) {
-      closeConsoles(consoles);
+      closeConsoles(consoles.list);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },

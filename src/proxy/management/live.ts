@@ -4,13 +4,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
 import { retireNode } from '../upstream/conn.ts';
-import { BALANCE_METHODS, newSelector } from '../upstream/select.ts';
 import { newUpstream } from '../upstream/upstream.ts';
 import type { Engine } from '../engine.ts';
-import { backoffPolicy, type ServiceRuntime } from '../service.ts';
+import type { ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
 import type { NodeReport, PoolNodeUse, ServiceDetail } from './format.ts';
-import { setLiveOption } from './live-options.ts';
+import type { Configurer } from './configure.ts';
+import { dumpConfig } from './dumpconfig.ts';
 import { responseCodeCounts, type NodeStats } from './stats.ts';
 
 export interface LiveProxy {
@@ -22,8 +22,8 @@ export interface LiveProxy {
   current(): { config: PerlbalConfig; services: readonly ServiceRuntime[] };
   /** Wall-clock start, ms since the epoch. */
   startedAtMs: number;
-  /** Opens the service's listener; rejects with the system error. */
-  bind(svc: ServiceRuntime): Promise<void>;
+  /** A config command run on the running config and applied as a reload (configure.ts). */
+  configure: Configurer['run'];
   /** SHUTDOWN: how the program stops (null when the proxy runs inside something else, e.g. a test). */
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null;
 }
@@ -245,59 +245,13 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       }
       return null;
     },
-    set: (name, key, value) => {
-      if (poolModel(name) !== undefined) {
-        if (key !== 'balance_method') return `tsbal cannot change pool parameter '${key}' on a running pool; change perlbal.conf and restart`;
-        const method = BALANCE_METHODS.find((b) => b === value);
-        if (method === undefined) return 'Unknown balance method';
-        for (const svc of runtimesOfPool(name)) svc.balancer = newSelector(method);
-        return null;
-      }
-      const m = model(name)!;
-      const svc = runtime(name);
-      if (svc === undefined || m.role === null) return `service '${name}' is not run by tsbal (role ${m.role ?? 'none'}); change perlbal.conf and restart`;
-      const r = setLiveOption(m.role, svc.opts, key, value);
-      if (r.kind === 'error') return r.message;
-      svc.opts = r.opts;
-      svc.backoff = backoffPolicy(r.opts);
-      return null;
-    },
-    enable: async (name) => {
-      const m = model(name)!;
-      const svc = runtime(name);
-      if (svc === undefined) {
-        if (m.enabled) return `service ${name} is already enabled`;
-        return `service '${name}' was not started by tsbal run (disabled or a role it does not serve); ENABLE it in perlbal.conf and restart`;
-      }
-      if (svc.enabled) return `service ${name} is already enabled`;
-      svc.enabled = true;
-      if (svc.opts.listen === null && m.listen !== null) svc.opts = { ...svc.opts, listen: m.listen };
-      if (svc.opts.listen === null || svc.server !== null) return null;
-      try {
-        await p.bind(svc);
-        return null;
-      } catch (error) {
-        svc.enabled = false;
-        return `Can't start service '${name}' on ${formatListen(svc.opts.listen)}: ${(error as Error).message}`;
-      }
-    },
+    configure: (line, ctx) => p.configure(line, ctx),
+    dumpconfig: () => dumpConfig(p.current().config),
     shutdown: (graceful, timeoutSec) => {
       const stop = p.shutdown;
       if (stop === null) return 'shutdown is not available: this proxy was not started by tsbal run';
       // After the answer has been written.
       setImmediate(() => stop(graceful, timeoutSec === null ? null : timeoutSec * 1000));
-      return null;
-    },
-    disable: (name) => {
-      const m = model(name)!;
-      const svc = runtime(name);
-      if (m.role === 'management' && m.enabled) return "can't disable management service";
-      if (svc === undefined ? !m.enabled : !svc.enabled) return `service ${name} is already disabled`;
-      if (svc === undefined) return `service '${name}' is not run by tsbal; change perlbal.conf and restart`;
-      svc.enabled = false;
-      // Stop accepting; connections already open carry on, as in Perlbal.
-      svc.server?.close();
-      svc.server = null;
       return null;
     },
   };

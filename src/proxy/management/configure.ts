@@ -1,0 +1,88 @@
+// The config commands on the management port (CREATE, USE, SET, DEFAULT, ENABLE, DISABLE, HEADER, LOAD, UNLOAD,
+// SERVER, VHOST, VPATH, INCLUDE, ACCESS, REDIRECT, ...): each line runs through the config file's own executor on a
+// copy of the running config, and the result is applied the way a SIGHUP reload applies a file (compile.ts for
+// every service, new addresses bound before old ones close, all or nothing). One mechanism for both, so a service
+// changed on the console runs exactly as if the file had said so; a failed change leaves everything as it was.
+import type { ConsolaInstance } from 'consola';
+import type { PerlbalConfig } from '../../config/model.ts';
+import { executeCommand, perlbalSnapshot, stateFromConfig, type CommandContext, type CommandEnv, type PerlbalState } from '../../config/perlbal.ts';
+import { formatDiagnostic } from '../../config/errors.ts';
+
+/** The running proxy as the console changes it. */
+export interface Reconfigurable {
+  current(): PerlbalConfig;
+  /** Applies a whole config as a reload does; `errors` leave the old config running. */
+  apply(next: PerlbalConfig): Promise<{ ok: true; summary: string } | { ok: false; errors: string[] }>;
+  env: CommandEnv;
+  log: ConsolaInstance;
+}
+
+export type ConfigureResult = { kind: 'ok' } | { kind: 'error'; messages: string[] };
+
+export interface Configurer {
+  run(line: string, ctx: CommandContext): Promise<ConfigureResult>;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EADDRINUSE: 'Address already in use',
+  EACCES: 'Permission denied',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+};
+
+/** Configs compared without source locations: a command that changed nothing needs no reload. */
+function sameConfig(a: PerlbalConfig, b: PerlbalConfig): boolean {
+  const strip = (c: PerlbalConfig): string =>
+    JSON.stringify({ ...c, warnings: [], files: [] }, (key, v: unknown) => (key === 'loc' || key === 'pluginsLoc' ? undefined : v));
+  return strip(a) === strip(b);
+}
+
+/**
+ * A reload's error as the console says it: Perlbal's `Can't start service ...` for a listener that cannot be bound
+ * (saying which address still serves when the service was already listening), else the message without its
+ * `file:line:` (the line is the console's own).
+ */
+export function consoleError(message: string, before: PerlbalConfig): string {
+  const bind = /service (\w+): cannot listen on (\S+): (\w+) \((.*)\)$/.exec(message);
+  if (bind) {
+    const [, name, address, code, text] = bind as unknown as [string, string, string, string, string];
+    const old = before.services.find((s) => s.name === name);
+    const still = old?.enabled && old.listen !== null ? `; still listening on ${old.listen.host}:${old.listen.port}` : '';
+    return `Can't start service '${name}' on ${address}: Error creating listening socket: ${ERRNO_TEXT[code] ?? text}${still}`;
+  }
+  return message.replace(/^\S+:\d+: /, '');
+}
+
+export function newConfigurer(p: Reconfigurable): Configurer {
+  /** DEFAULT lines given on the console: they apply to services whose role is set later, as in Perlbal. */
+  let defaults: PerlbalState['defaults'] = new Map();
+  let lineNo = 0;
+  /** Commands from all console connections run one at a time, each on the config the previous one left. */
+  let turn: Promise<unknown> = Promise.resolve();
+  const runOne = async (line: string, ctx: CommandContext): Promise<ConfigureResult> => {
+      const before = p.current();
+      const state = stateFromConfig(before, defaults);
+      const r = executeCommand(state, line, ctx, { env: p.env, loc: { file: 'management', line: ++lineNo } });
+      for (const w of state.warnings) p.log.warn(`management: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
+      const messages: string[] = [];
+      if (r.kind === 'error') {
+        // INCLUDE: the errors of the included files are printed and what loaded is kept, as in Perlbal.
+        if (r.diagnostics === undefined) return { kind: 'error', messages: [r.message] };
+        messages.push(...r.diagnostics.map(formatDiagnostic));
+      }
+      defaults = state.defaults;
+      const next = perlbalSnapshot(state, p.env, before.file, before.warnings);
+      if (!sameConfig(before, next)) {
+        const outcome = await p.apply(next);
+        if (!outcome.ok) return { kind: 'error', messages: [...messages, ...outcome.errors.map((e) => consoleError(e, before))] };
+        p.log.info(`management: ${line.trim()}: ${outcome.summary}`);
+      }
+      return messages.length === 0 ? { kind: 'ok' } : { kind: 'error', messages };
+  };
+  return {
+    run(line, ctx) {
+      const result = turn.then(() => runOne(line, ctx));
+      turn = result.catch(() => {});
+      return result;
+    },
+  };
+}
