@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import { answerOnTheSpot, refuse } from './answers.ts';
 import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
-import { handOver, routeRequest } from './route.ts';
+import { handOver, refreshForward, routeRequest } from './route.ts';
 import type { Exchange } from './exchange.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
@@ -66,6 +66,8 @@ export interface ClientConn extends Downstream {
   forward: ForwardContext;
   /** The listener's forwarding context. */
   baseForward: ForwardContext;
+  /** The engine's configGeneration `baseForward` and `targetForward` were made under (route.ts remakes them). */
+  forwardGeneration: number;
   /** Contexts for selector targets, made on first use. */
   targetForward: Map<ServiceRuntime, ForwardContext> | null;
   phase: ClientPhase;
@@ -110,6 +112,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     peerIp,
     forward,
     baseForward: forward,
+    forwardGeneration: engine.configGeneration,
     targetForward: null,
     phase: 'head',
     reader: newHeadReader(),
@@ -215,6 +218,10 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.requests++;
+  if (c.forwardGeneration !== svc.engine.configGeneration) {
+    refreshForward(c, c.listener);
+    c.forward = c.baseForward;
+  }
   const route = svc.hooks.length === 0 && svc.selector === null ? null : routeRequest(c, svc, req);
   if (route !== null && route.kind === 'answer') {
     answerOnTheSpot(c, route, req);

@@ -28,6 +28,11 @@ export interface Engine {
   sweep: ReturnType<typeof setInterval> | null;
   /** Called when the last client of a draining engine is gone. */
   onDrained: (() => void) | null;
+  /**
+   * Bumped by every reload commit (SIGHUP or a console command): a kept-alive client whose forwarding context (trust,
+   * HEADER rules, blind_proxy) was made under an older one remakes it before its next request.
+   */
+  configGeneration: number;
   /** Scratch space heads are assembled in (used synchronously, one head at a time). */
   writer: HeadWriter;
   /** Where every backend socket reads into (onread): valid only during the callback that received it. */
@@ -64,6 +69,7 @@ export function newEngine(log: ConsolaInstance): Engine {
     responseFields: { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] },
     held: [],
     flushScheduled: false,
+    configGeneration: 0,
     flush: () => flushHeld(engine),
   };
   return engine;

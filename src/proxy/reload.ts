@@ -164,6 +164,7 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   if (error !== null) return { ok: false, errors: [error] };
 
   // --- Commit: synchronous from here, so no connection sees half of the old config and half of the new. ---
+  t.engine.configGeneration++;
   const oldByName = new Map(t.services.map((s) => [s.name, s]));
   const oldServer = new Map(t.services.map((s) => [s, { server: s.server, bindError: s.bindError }]));
   const toClose: Server[] = [];

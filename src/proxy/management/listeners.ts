@@ -37,7 +37,7 @@ export function newConsoles(
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
 ): Consoles {
   const startedAtMs = Date.now();
-  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services }), startedAtMs, configure, shutdown });
+  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
   const metrics = () => engineMetrics(live.engine, live.services, startedAtMs);
   const make = (name: string, listen: HostPort): ConsoleListener => ({
     name,

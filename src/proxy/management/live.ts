@@ -19,7 +19,7 @@ export interface LiveProxy {
    * The running config and services (a reload replaces both). The config's pools are the running ones: POOL ADD and
    * REMOVE change their node lists, so a later reload plans from what really runs.
    */
-  current(): { config: PerlbalConfig; services: readonly ServiceRuntime[] };
+  current(): { config: PerlbalConfig; services: readonly ServiceRuntime[]; parked?: ReadonlyMap<string, ServiceRuntime> };
   /** Wall-clock start, ms since the epoch. */
   startedAtMs: number;
   /** A config command run on the running config and applied as a reload (configure.ts). */
@@ -85,18 +85,20 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   const lastProc = { utime: 0, stime: 0, requests: 0 };
   const models = (): readonly ServiceModel[] => p.current().config.services;
   const model = (name: string): ServiceModel | undefined => models().find((m) => m.name === name);
-  const runtime = (name: string): ServiceRuntime | undefined => p.current().services.find((s) => s.name === name);
+  /** A DISABLEd service keeps its record (parked) and its counters, as a Perlbal service object does. */
+  const runtime = (name: string): ServiceRuntime | undefined => p.current().services.find((s) => s.name === name) ?? p.current().parked?.get(name);
   const poolModel = (name: string): PoolModel | undefined => p.current().config.pools.find((x) => x.name === name);
   const runtimesOfPool = (pool: string): ServiceRuntime[] => p.current().services.filter((s) => s.selector === null && s.opts.pool === pool);
+  const countedForPool = (pool: string): ServiceRuntime[] => [...runtimesOfPool(pool), ...[...(p.current().parked?.values() ?? [])].filter((s) => s.selector === null && s.opts.pool === pool)];
   /** Perlbal's node_used is per pool: requests the services of the pool sent to the node. */
   const poolUse = (pool: PoolModel): PoolNodeUse[] =>
     pool.nodes.map(({ host, port }) => {
       const key = `${host}:${port}`;
       let used = 0;
-      for (const s of runtimesOfPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
+      for (const s of countedForPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
       return { key, used };
     });
-  const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
+  const enabled = (m: ServiceModel): boolean => m.enabled;
   const waitingClients = (svc: ServiceRuntime): number => {
     let n = 0;
     for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && c.x.phase !== 'done') n++;
