@@ -86,7 +86,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     dechunkSink: null,
     clientBlocked: false,
     dispatched: false,
-    startMs: svc.accessLog === null ? 0 : performance.now(),
+    startMs: performance.now(),
     bodyBytesOut: 0,
   };
   c.x = x;

@@ -23,6 +23,7 @@ import {
 } from './format.ts';
 import { createCommandContext, type CommandContext } from '../../config/perlbal.ts';
 import type { ConfigureResult } from './configure.ts';
+import type { StatusReport } from './status.ts';
 
 /** What the console reads from and changes in the running proxy. Mutations return an error text or null. */
 export interface ManagementTarget {
@@ -56,6 +57,8 @@ export interface ManagementTarget {
   configure(line: string, ctx: CommandContext): Promise<ConfigureResult>;
   /** The running config as config lines (`dumpconfig`). */
   dumpconfig(): string[];
+  /** Services, pools and backends with their figures, for the status page and /status.json. */
+  status(): StatusReport;
   /** Stops the whole program (SHUTDOWN), after this line's answer is out; an error text if it cannot. */
   shutdown(graceful: boolean, timeoutSec: number | null): string | null;
 }

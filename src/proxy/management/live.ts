@@ -11,6 +11,8 @@ import type { ManagementTarget } from './commands.ts';
 import type { NodeReport, PoolNodeUse, ServiceDetail } from './format.ts';
 import type { Configurer } from './configure.ts';
 import { dumpConfig } from './dumpconfig.ts';
+import type { ServiceStatus, StatusReport } from './status.ts';
+import { VERSION } from '../../version.ts';
 import { responseCodeCounts, type NodeStats } from './stats.ts';
 
 export interface LiveProxy {
@@ -132,6 +134,56 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     };
   };
 
+  const perListener = (): Map<ServiceRuntime, number> => {
+    const counts = new Map<ServiceRuntime, number>();
+    for (const c of engine.clients) counts.set(c.listener, (counts.get(c.listener) ?? 0) + 1);
+    return counts;
+  };
+  const latency = (v: number): number | null => (v < 0 ? null : Math.round(v * 10) / 10);
+  const statusReport = (): StatusReport => {
+    const clients = perListener();
+    const nowSec = Date.now() / 1000;
+    return {
+      version: VERSION,
+      pid: process.pid,
+      startedEpochSec: Math.floor(p.startedAtMs / 1000),
+      uptimeSec: Math.max(0, Math.floor(nowSec - p.startedAtMs / 1000)),
+      services: models().map((m): ServiceStatus => {
+        const svc = runtime(m.name);
+        const st = svc?.stats;
+        const r = st?.responses ?? [0, 0, 0, 0, 0, 0];
+        const pool = m.role === 'reverse_proxy' && m.pool !== null ? poolModel(m.pool) : undefined;
+        return {
+          name: m.name,
+          role: m.role ?? '',
+          listen: formatListen(m.listen),
+          enabled: m.enabled,
+          listening: m.role === 'management' ? m.enabled : svc?.server != null,
+          clients: svc === undefined ? 0 : (clients.get(svc) ?? 0),
+          responses: { '1xx': r[1]!, '2xx': r[2]!, '3xx': r[3]!, '4xx': r[4]!, '5xx': r[5]!, other: r[0]! },
+          requests: r.reduce((a, b) => a + b, 0),
+          errors: r[5]! + (st?.connectFailures ?? 0),
+          retries: st?.retries ?? 0,
+          connectFailures: st?.connectFailures ?? 0,
+          latencyMs: st === undefined ? null : latency(st.latencyMs),
+          pool: pool?.name ?? null,
+          balanceMethod: pool?.balance_method ?? null,
+          backends: (svc?.nodes ?? []).map((n) => ({
+            address: n.key,
+            health: n.health.state,
+            admin: n.admin,
+            active: n.active,
+            idle: n.idle.length,
+            requests: n.used,
+            failures: n.stats.connectFailures,
+            latencyMs: latency(n.stats.latencyMs),
+            lastResponseAgoSec: n.stats.lastResponseMs < 0 ? null : Math.max(0, Math.floor((engine.now - n.stats.lastResponseMs) / 1000)),
+          })),
+        };
+      }),
+    };
+  };
+
   return {
     services: () => models().map((m) => ({ name: m.name, listen: formatListen(m.listen), enabled: enabled(m) })),
     service: (name) => {
@@ -247,6 +299,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       }
       return null;
     },
+    status: () => statusReport(),
     configure: (line, ctx) => p.configure(line, ctx),
     dumpconfig: () => dumpConfig(p.current().config),
     shutdown: (graceful, timeoutSec) => {

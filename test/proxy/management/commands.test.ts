@@ -31,6 +31,7 @@ function recordingTarget(calls: string[]): ManagementTarget {
       return { kind: 'ok' };
     },
     dumpconfig: () => ['CREATE SERVICE web', 'ENABLE web', ''],
+    status: () => ({ version: 'test', pid: 1, startedEpochSec: 0, uptimeSec: 0, services: [] }),
     shutdown: (graceful, timeoutSec) => (calls.push(`shutdown ${graceful} ${timeoutSec}`), null),
   };
 }
