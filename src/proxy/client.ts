@@ -1,7 +1,7 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { answerOnTheSpot, refuse } from './answers.ts';
+import { answerManagement, answerOnTheSpot, refuse } from './answers.ts';
 import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
 import { handOver, refreshForward, routeRequest } from './route.ts';
 import type { Exchange } from './exchange.ts';
@@ -237,6 +237,10 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     req = handed;
     c.svc = route.svc;
     c.forward = route.forward;
+  }
+  if (c.svc.management) {
+    answerManagement(c, req);
+    return buf.length;
   }
   const web = c.svc.web;
   if (web !== null) {

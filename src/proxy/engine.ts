@@ -33,6 +33,8 @@ export interface Engine {
    * HEADER rules, blind_proxy) was made under an older one remakes it before its next request.
    */
   configGeneration: number;
+  /** The management port's HTTP pages, for a management service that is a selector's target (set by startProxy). */
+  managementPages: ((method: string, path: string) => Promise<{ head: string; body: string }>) | null;
   /** Scratch space heads are assembled in (used synchronously, one head at a time). */
   writer: HeadWriter;
   /** Where every backend socket reads into (onread): valid only during the callback that received it. */
@@ -70,6 +72,7 @@ export function newEngine(log: ConsolaInstance): Engine {
     held: [],
     flushScheduled: false,
     configGeneration: 0,
+    managementPages: null,
     flush: () => flushHeld(engine),
   };
   return engine;

@@ -160,6 +160,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     log,
   });
   const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null);
+  engine.managementPages = consoles.pages;
   try {
     await bindAll(services, log);
     await bindConsoles(consoles.list, log);

@@ -24,6 +24,8 @@ export interface Consoles {
   list: ConsoleListener[];
   /** A new, unbound console for a management service. */
   make(name: string, listen: HostPort): ConsoleListener;
+  /** The HTTP pages, also served to a selector that hands a request to a management service. */
+  pages(method: string, path: string): Promise<{ head: string; body: string }>;
 }
 
 /**
@@ -39,15 +41,16 @@ export function newConsoles(
   const startedAtMs = Date.now();
   const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
   const metrics = () => engineMetrics(live.engine, live.services, startedAtMs);
+  const pages = (method: string, path: string) => managementHttp(target, method, path, metrics);
   const make = (name: string, listen: HostPort): ConsoleListener => ({
     name,
     listen,
-    console: newConsole({ target, http: (method, path) => managementHttp(target, method, path, metrics) }),
+    console: newConsole({ target, http: pages }),
     bound: false,
     bindError: null,
   });
   const list = managementServices(live.config).map((m) => make(m.name, m.listen));
-  return { list, make };
+  return { list, make, pages };
 }
 
 function managementServices(config: PerlbalConfig): Array<{ name: string; listen: HostPort }> {

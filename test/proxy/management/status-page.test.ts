@@ -16,6 +16,7 @@ let dead = 0;
 let proxy: ProxyHandle;
 let port = 0;
 let mgmt = 0;
+let front = 0;
 
 beforeAll(async () => {
   b1 = await rawBackend('b1');
@@ -35,10 +36,19 @@ CREATE SERVICE mgmt
   SET role = management
   SET listen = 127.0.0.1:0
 ENABLE mgmt
+LOAD vhosts
+CREATE SERVICE front
+  SET role = selector
+  SET listen = 127.0.0.1:0
+  SET plugins = vhosts
+  VHOST status.example = mgmt
+  VHOST * = balancer
+ENABLE front
 `;
   proxy = await startProxy(parsePerlbalConfig(text, { file: 'status.conf' }), { log: quietLog });
   port = proxy.listeners().find((l) => l.service === 'balancer')!.port;
   mgmt = proxy.listeners().find((l) => l.service === 'mgmt')!.port;
+  front = proxy.listeners().find((l) => l.service === 'front')!.port;
   // Enough requests that the dead backend is tried (and marked down) and the live one answers.
   for (let i = 0; i < 6; i++) await rawRequest(port, `GET /${i} HTTP/1.0\r\n\r\n`, { timeoutMs: 3000 });
 });
@@ -61,7 +71,9 @@ describe('status on the management port', () => {
     expect(head).toStartWith('HTTP/1.0 200 OK\r\n');
     expect(head).toContain('Content-Type: application/json');
     const report = JSON.parse(body) as StatusReport;
-    expect(report.services.map((s) => [s.name, s.role, s.enabled])).toEqual([['balancer', 'reverse_proxy', true], ['spare', 'reverse_proxy', false], ['mgmt', 'management', true]]);
+    expect(report.services.map((s) => [s.name, s.role, s.enabled])).toEqual([
+      ['balancer', 'reverse_proxy', true], ['spare', 'reverse_proxy', false], ['mgmt', 'management', true], ['front', 'selector', true],
+    ]);
     const bal = report.services[0]!;
     expect(bal.responses['2xx']).toBe(6);
     expect(bal.requests).toBe(6);
@@ -82,6 +94,17 @@ describe('status on the management port', () => {
     expect(body).toContain('<meta http-equiv="refresh" content="5">');
     expect(body).not.toContain('<script');
     expect(body).toContain(`<td>127.0.0.1:${dead}</td><td class="down">down</td>`);
+  });
+
+  test('a management service that is a VHOST target answers its pages through the selector, one answer per connection', async () => {
+    const json = await rawRequest(front, 'GET /status.json HTTP/1.1\r\nHost: status.example\r\n\r\n', { timeoutMs: 3000 });
+    expect(json.closed).toBe(true);
+    expect(json.data).toStartWith('HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n');
+    expect(JSON.parse(json.data.slice(json.data.indexOf('\r\n\r\n') + 4)).services[0].name).toBe('balancer');
+    const perlbalPage = await rawRequest(front, 'GET / HTTP/1.0\r\nHost: status.example\r\n\r\n', { timeoutMs: 3000 });
+    expect(perlbalPage.data).toContain('<title>perlbal management interface</title>');
+    // Other hosts still reach the balancer.
+    expect((await rawRequest(front, 'GET /x HTTP/1.0\r\nHost: www.example\r\n\r\n', { timeoutMs: 3000 })).data).toContain('hello from b1');
   });
 
   test('statusHtml escapes what it prints', () => {
