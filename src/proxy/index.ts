@@ -61,8 +61,8 @@ export interface StartProxyOptions {
    */
   onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
   /**
-   * How config commands on the management port read files and `$ENV` (INCLUDE, docroot, nodefile); default: the
-   * real file system, the process environment, relative paths from the config file's directory.
+   * How config commands on the management port read files (INCLUDE, docroot, nodefile) and `$NAME`; default: the
+   * real file system, no environment variables, relative paths from the config file's directory.
    */
   commandEnv?: CommandEnv;
 }
@@ -138,7 +138,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config, parked: new Map() };
   const commandEnv: CommandEnv = opts.commandEnv ?? {
-    env: process.env,
+    // No `$NAME` from the process environment: whoever reaches the console could read it back through dumpconfig.
+    env: {},
     fs: nodeConfigFs,
     cwd: dirname(config.file === '' ? `${process.cwd()}/x` : config.file),
     interfaceAddress: systemInterfaceAddress,

@@ -7,6 +7,7 @@ import type { ConsolaInstance } from 'consola';
 import type { PerlbalConfig } from '../../config/model.ts';
 import { executeCommand, perlbalSnapshot, stateFromConfig, type CommandContext, type CommandEnv, type PerlbalState } from '../../config/perlbal.ts';
 import { formatDiagnostic } from '../../config/errors.ts';
+import { servedServices } from '../roles.ts';
 
 /** The running proxy as the console changes it. */
 export interface Reconfigurable {
@@ -71,6 +72,10 @@ export function newConfigurer(p: Reconfigurable): Configurer {
       }
       defaults = state.defaults;
       const next = perlbalSnapshot(state, p.env, before.file, before.warnings);
+      // A web_server must know what to serve before it takes a request (`tsbal check` refuses the same in a file).
+      for (const m of servedServices(next.services)) {
+        if (m.role === 'web_server' && typeof m.options.docroot !== 'string') return { kind: 'error', messages: [...messages, `service ${m.name} (web_server) has no docroot; SET docroot first`] };
+      }
       if (!sameConfig(before, next)) {
         const outcome = await p.apply(next);
         if (!outcome.ok) return { kind: 'error', messages: [...messages, ...outcome.errors.map((e) => consoleError(e, before))] };

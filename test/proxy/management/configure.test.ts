@@ -76,6 +76,20 @@ describe('config commands on the console', () => {
     expect(t.ctx.lastCreated).toBe('s2');
   });
 
+  test('SET role on a running service re-initialises its options; a web_server without docroot is refused while it serves', async () => {
+    const t = setup();
+    await t.run('SET web.persist_client = on');
+    expect(await t.run('SET web.role = web_server')).toEqual({ kind: 'error', messages: ['service web (web_server) has no docroot; SET docroot first'] });
+    expect(svc(t.config(), 'web').role).toBe('reverse_proxy');
+    await t.run('DISABLE web');
+    expect(await t.run('SET web.role = web_server')).toEqual({ kind: 'ok' });
+    expect(await t.run('SET web.docroot = /srv/www')).toEqual({ kind: 'ok' });
+    expect(await t.run('SET web.dirindexing = on')).toEqual({ kind: 'ok' });
+    expect(await t.run('ENABLE web')).toEqual({ kind: 'ok' });
+    const web = svc(t.config(), 'web');
+    expect([web.role, web.pool, web.options.persist_client, web.options.docroot, web.options.dirindexing]).toEqual(['web_server', null, false, '/srv/www', true]);
+  });
+
   test('a command that changes nothing (USE, a repeated SET) is not applied', async () => {
     const t = setup();
     await t.run('USE web');
