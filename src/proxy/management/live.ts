@@ -31,6 +31,11 @@ export interface LiveProxy {
 }
 
 
+function boundAddress(svc: ServiceRuntime | undefined): string | null {
+  const a = svc?.server?.address();
+  return typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : null;
+}
+
 function formatListen(l: HostPort | null): string | null {
   return l === null ? null : `${l.host}:${l.port}`;
 }
@@ -159,6 +164,8 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
           listen: formatListen(m.listen),
           enabled: m.enabled,
           listening: m.role === 'management' ? m.enabled : svc?.server != null,
+          bound: boundAddress(svc),
+          running: m.role === 'management' ? m.enabled : svc !== undefined && p.current().services.includes(svc),
           clients: svc === undefined ? 0 : (clients.get(svc) ?? 0),
           responses: { '1xx': r[1]!, '2xx': r[2]!, '3xx': r[3]!, '4xx': r[4]!, '5xx': r[5]!, other: r[0]! },
           requests: r.reduce((a, b) => a + b, 0),

@@ -13,7 +13,7 @@ export interface BackendStatus {
   idle: number;
   /** Requests this service sent there (Perlbal's node_used). */
   requests: number;
-  /** Failed connects or verify probes to the ip:port. */
+  /** Failed connects or verify probes to the ip:port (shared by the services using it, like health). */
   failures: number;
   /** Smoothed request-to-response-end time, ms; null until known. */
   latencyMs: number | null;
@@ -28,6 +28,10 @@ export interface ServiceStatus {
   enabled: boolean;
   /** The listener is bound (false while an address is not local yet). */
   listening: boolean;
+  /** The address actually bound (a `listen` with port 0 shows the port chosen), or null. */
+  bound: string | null;
+  /** tsbal runs it (enabled, or a selector's target); false for a service that is only configured. */
+  running: boolean;
   clients: number;
   /** Responses sent to clients, by status class. */
   responses: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number; other: number };
@@ -90,7 +94,7 @@ export function statusHtml(r: StatusReport): string {
   for (const s of r.services) {
     const state = !s.enabled ? '<span class="off">disabled</span>' : s.listen === null || s.listening ? '<span class="listening">enabled</span>' : '<span class="down">not bound</span>';
     services +=
-      `<tr><td><a href="#svc-${escapeHtml(s.name)}">${escapeHtml(s.name)}</a></td><td>${escapeHtml(s.role)}</td><td>${escapeHtml(s.listen ?? '-')}</td><td>${state}</td>` +
+      `<tr><td><a href="#svc-${escapeHtml(s.name)}">${escapeHtml(s.name)}</a></td><td>${escapeHtml(s.role)}</td><td>${escapeHtml(s.bound ?? s.listen ?? '-')}</td><td>${state}</td>` +
       `<td class="n">${s.clients}</td><td class="n">${s.requests}</td><td class="n">${s.errors}</td><td class="n">${ms(s.latencyMs)}</td>` +
       `<td>${escapeHtml(s.pool ?? '-')}</td></tr>\n`;
   }
@@ -101,7 +105,7 @@ export function statusHtml(r: StatusReport): string {
     details +=
       `<h2 id="svc-${escapeHtml(s.name)}">${escapeHtml(s.name)}: pool ${escapeHtml(s.pool)} (${escapeHtml(s.balanceMethod ?? 'random')})</h2>\n` +
       `<p class="meta">Responses: 2xx ${c['2xx']}, 3xx ${c['3xx']}, 4xx ${c['4xx']}, 5xx ${c['5xx']}; retries ${s.retries}; failed backend connects ${s.connectFailures}.</p>\n` +
-      backendRows(s);
+      (s.running ? backendRows(s) : '<p>Not running (disabled, and no selector hands it requests).</p>\n');
   }
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n' +

@@ -2,7 +2,7 @@
 // headless chromium) renders it: services, pools, each backend's state, requests, errors, latency, a meta refresh,
 // and nothing that needs JavaScript.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,18 +119,25 @@ describe('status on the management port', () => {
   (chromium === undefined ? test.skip : test)('headless chromium renders the page: the services, the backends and their states are in its DOM', async () => {
     const profile = mkdtempSync(join(tmpdir(), 'tsbal-chromium-'));
     try {
-      const r = spawnSync(
+      // Asynchronous: the proxy answering the browser runs in this process.
+      const child = spawn(
         chromium!,
         [
           '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
           '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, '--dump-dom', `http://127.0.0.1:${mgmt}/status`,
         ],
-        { encoding: 'utf8', timeout: 60_000 },
+        { stdio: ['ignore', 'pipe', 'ignore'] },
       );
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      clearTimeout(timer);
+      const r = { status, stdout };
       expect(r.status).toBe(0);
       const dom = r.stdout;
       expect(dom).toContain('<h1>tsbal status</h1>');
-      expect(dom).toMatch(/<td><a href="#svc-balancer">balancer<\/a><\/td><td>reverse_proxy<\/td><td>127\.0\.0\.1:0<\/td><td><span class="listening">enabled<\/span><\/td>/);
+      expect(dom).toMatch(/<td><a href="#svc-balancer">balancer<\/a><\/td><td>reverse_proxy<\/td><td>127\.0\.0\.1:\d+<\/td><td><span class="listening">enabled<\/span><\/td>/);
       expect(dom).toContain('<td><a href="#svc-spare">spare</a></td><td>reverse_proxy</td><td>-</td><td><span class="off">disabled</span></td>');
       expect(dom).toContain(`<td>127.0.0.1:${b1.port}</td><td class="up">up</td><td class="ready">ready</td>`);
       expect(dom).toContain(`<td>127.0.0.1:${dead}</td><td class="down">down</td>`);
