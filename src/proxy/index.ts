@@ -17,6 +17,7 @@ import { bindConsoles, closeConsoles, newConsoles, syncConsoles } from './manage
 import { newConfigurer } from './management/configure.ts';
 import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
 import { dirname } from 'node:path';
+import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -65,6 +66,8 @@ export interface StartProxyOptions {
    * real file system, no environment variables, relative paths from the config file's directory.
    */
   commandEnv?: CommandEnv;
+  /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
+  extraMetrics?: () => Promise<MetricFamily[]>;
 }
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
@@ -160,7 +163,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     env: commandEnv,
     log,
   });
-  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null);
+  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null, opts.extraMetrics ?? null);
   engine.managementPages = consoles.pages;
   try {
     await bindAll(services, log);

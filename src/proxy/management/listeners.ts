@@ -8,7 +8,7 @@ import type { Configurer } from './configure.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
 import { managementHttp } from './http.ts';
 import { liveTarget } from './live.ts';
-import { engineMetrics } from './metrics.ts';
+import { engineMetrics, type MetricFamily } from './metrics.ts';
 
 export interface ConsoleListener {
   name: string;
@@ -37,10 +37,11 @@ export function newConsoles(
   live: ReloadTarget,
   configure: Configurer['run'],
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
+  extraMetrics: (() => Promise<MetricFamily[]>) | null = null,
 ): Consoles {
   const startedAtMs = Date.now();
   const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
-  const metrics = () => engineMetrics(live.engine, live.services, startedAtMs);
+  const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
   const pages = (method: string, path: string) => managementHttp(target, method, path, metrics);
   const make = (name: string, listen: HostPort): ConsoleListener => ({
     name,
