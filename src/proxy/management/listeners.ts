@@ -81,7 +81,8 @@ export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, lo
     try {
       await bindConsoles([fresh], log);
     } catch (error) {
-      errors.push(`service ${w.name}: cannot listen on ${w.listen.host}:${w.listen.port}: ${(error as NodeJS.ErrnoException).code ?? 'ERROR'} (${(error as Error).message})`);
+      // bindOrDefer's message: `service <name>: cannot listen on <address>: <CODE> (<text>)`.
+      errors.push((error as Error).message);
       if (have !== undefined) next.push(have);
       continue;
     }
