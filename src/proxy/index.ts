@@ -148,17 +148,35 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     interfaceAddress: systemInterfaceAddress,
     includeStack: [],
   };
+  /** Reloads, console commands and retryBind run one at a time, each on the config the previous one left. */
+  let turn: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = turn.then(task, task);
+    turn = run.catch(() => {});
+    return run;
+  };
+  /** Applies a config now (the caller holds the turn): reloadProxy, then listeners and consoles follow. */
+  const reloadNow = async (next: PerlbalConfig): Promise<{ outcome: ReloadOutcome; consoleErrors: string[] }> => {
+    const outcome = await reloadProxy(live, next);
+    if (!outcome.ok) return { outcome, consoleErrors: [] };
+    // A service whose address was not bindable before may be now.
+    await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+    // A management service added, moved or removed.
+    return { outcome, consoleErrors: await syncConsoles(consoles, live.config, log) };
+  };
   const configurer = newConfigurer({
     current: () => live.config,
+    exclusive: oneAtATime,
     // A console command is applied as a reload is: the same compile, bind-before-close and all-or-nothing commit.
     apply: async (next) => {
+      if (closing !== null) return { ok: false, errors: ['the proxy is stopping'] };
       const before = live.config;
-      const outcome = await handle.reload(next);
+      const { outcome, consoleErrors } = await reloadNow(next);
       if (!outcome.ok) return outcome;
-      const errors = await syncConsoles(consoles, live.config, log);
-      if (errors.length === 0) return { ok: true, summary: outcome.summary };
-      await handle.reload(before);
-      return { ok: false, errors };
+      if (consoleErrors.length === 0) return { ok: true, summary: outcome.summary };
+      // A management port that cannot move: the whole command is undone.
+      await reloadNow(before);
+      return { ok: false, errors: consoleErrors };
     },
     env: commandEnv,
     log,
@@ -174,12 +192,6 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     stopSweep(engine);
     throw error;
   }
-  let turn: Promise<unknown> = Promise.resolve();
-  const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
-    const run = turn.then(task, task);
-    turn = run.catch(() => {});
-    return run;
-  };
   const handle: ProxyHandle = {
     engine,
     services,
@@ -213,11 +225,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
-        const outcome = await reloadProxy(live, next);
-        // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
-        if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
-        // A management service the file added, moved or removed (a console command checks and undoes this itself).
-        if (outcome.ok) for (const e of await syncConsoles(consoles, live.config, log)) log.error(`after reload: ${e}`);
+        const { outcome, consoleErrors } = await reloadNow(next);
+        for (const e of consoleErrors) log.error(`after reload: ${e}`);
         return outcome;
       });
     },

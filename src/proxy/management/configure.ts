@@ -12,6 +12,8 @@ import { servedServices } from '../roles.ts';
 /** The running proxy as the console changes it. */
 export interface Reconfigurable {
   current(): PerlbalConfig;
+  /** Runs a task when no reload or other command runs (the proxy's one queue), so a command sees the latest config. */
+  exclusive<T>(task: () => Promise<T>): Promise<T>;
   /** Applies a whole config as a reload does; `errors` leave the old config running. */
   apply(next: PerlbalConfig): Promise<{ ok: true; summary: string } | { ok: false; errors: string[] }>;
   env: CommandEnv;
@@ -57,8 +59,6 @@ export function newConfigurer(p: Reconfigurable): Configurer {
   /** DEFAULT lines given on the console: they apply to services whose role is set later, as in Perlbal. */
   let defaults: PerlbalState['defaults'] = new Map();
   let lineNo = 0;
-  /** Commands from all console connections run one at a time, each on the config the previous one left. */
-  let turn: Promise<unknown> = Promise.resolve();
   const runOne = async (line: string, ctx: CommandContext): Promise<ConfigureResult> => {
       const before = p.current();
       const state = stateFromConfig(before, defaults);
@@ -84,10 +84,7 @@ export function newConfigurer(p: Reconfigurable): Configurer {
       return messages.length === 0 ? { kind: 'ok' } : { kind: 'error', messages };
   };
   return {
-    run(line, ctx) {
-      const result = turn.then(() => runOne(line, ctx));
-      turn = result.catch(() => {});
-      return result;
-    },
+    // Commands of all console connections and SIGHUP reloads take turns, each on the config the previous one left.
+    run: (line, ctx) => p.exclusive(() => runOne(line, ctx)),
   };
 }

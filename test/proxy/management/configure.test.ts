@@ -30,6 +30,7 @@ function setup(applyError: string | null = null) {
   const applied: PerlbalConfig[] = [];
   const configurer = newConfigurer({
     current: () => config,
+    exclusive: (task) => task(),
     apply: async (next) => {
       applied.push(next);
       if (applyError !== null) return { ok: false, errors: [applyError] };
