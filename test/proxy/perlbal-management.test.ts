@@ -93,6 +93,17 @@ const CASES: Array<[string, string[], boolean]> = [
       'set nosuch.x = 1', 'use nosuch', 'enable nosuch', 'pool spare frob 127.0.0.1', 'pool nosuch add 127.0.0.1', 'verbose maybe', 'nodes 1.2'],
     false,
   ],
+  // Run by the config executor on the console, as in a file. Left out: the documented stricter checks (docs/compat.md:
+  // max_backend_uses must be an integer, sizes also take `g`).
+  [
+    'config command errors',
+    ['create service balancer', 'create pool backends', 'create service bad-name', 'create frob x', 'use nosuch', 'header nosuch insert x: y',
+      'header balancer insert X-A', 'header balancer frob x', 'set balancer.role = frob', 'set balancer.pool = nosuch', 'set backends.balance_method = rr',
+      'set balancer.listen = nowhere', 'set balancer.persist_backend = maybe', 'set balancer.buffer_size = 1t',
+      'set idle.dirindexing = on', 'enable', 'disable nosuch', 'vhost balancer z.com = balancer', 'default persist_client = on', 'server max_connections = x',
+      'server crash_backtrace = 2', 'server aio_mode = frob', 'unload nosuch', 'reload vhosts'],
+    false,
+  ],
   ['SET with a bad boolean, VERBOSE off and on', ['set balancer persist_client = maybe', 'verbose off', 'set balancer persist_client = on', 'verbose on', 'set balancer persist_client = off'], false],
   [
     'POOL ADD and REMOVE in either order, port defaulting to 80, duplicates replaced',
