@@ -145,6 +145,17 @@ describe('management console matches Perlbal 1.80', () => {
     });
   }
 
+  run('dumpconfig prints the same lines as Perlbal (in creation order, Perlbal: hash order), plus the lines a replay needs', async () => {
+    const perlbal = (await session('perlbal', ['dumpconfig'])).split('\r\n');
+    const tsbal = (await session('tsbal', ['dumpconfig'])).split('\r\n');
+    // tsbal's additions (docs/compat.md): LOAD and SERVER lines first, then a blank line; SET plugins in the services.
+    const extra = tsbal.filter((l) => /^(LOAD|SERVER) /.test(l) || /^  SET plugins = /.test(l));
+    expect(extra).toEqual(['LOAD AccessControl', '  SET plugins = accesscontrol']);
+    const rest = tsbal.filter((l) => !extra.includes(l)).slice(1);
+    expect(rest.at(-2)).toBe('OK');
+    expect([...rest].sort()).toEqual([...perlbal].sort());
+  });
+
   run('DISABLE as Perlbal; documented difference: ENABLE after DISABLE listens again (Perlbal 1.80: Address already in use)', async () => {
     const lines = ['disable balancer', 'show service', 'disable balancer', 'enable balancer'];
     const perlbal = (await session('perlbal', lines)).split('\r\n');
