@@ -60,28 +60,28 @@ export function newConfigurer(p: Reconfigurable): Configurer {
   let defaults: PerlbalState['defaults'] = new Map();
   let lineNo = 0;
   const runOne = async (line: string, ctx: CommandContext): Promise<ConfigureResult> => {
-      const before = p.current();
-      const state = stateFromConfig(before, defaults);
-      const r = executeCommand(state, line, ctx, { env: p.env, loc: { file: 'management', line: ++lineNo } });
-      for (const w of state.warnings) p.log.warn(`management: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
-      const messages: string[] = [];
-      if (r.kind === 'error') {
-        // INCLUDE: the errors of the included files are printed and what loaded is kept, as in Perlbal.
-        if (r.diagnostics === undefined) return { kind: 'error', messages: [r.message] };
-        messages.push(...r.diagnostics.map(formatDiagnostic));
-      }
-      defaults = state.defaults;
-      const next = perlbalSnapshot(state, p.env, before.file, before.warnings);
-      // A web_server must know what to serve before it takes a request (`tsbal check` refuses the same in a file).
-      for (const m of servedServices(next.services)) {
-        if (m.role === 'web_server' && typeof m.options.docroot !== 'string') return { kind: 'error', messages: [...messages, `service ${m.name} (web_server) has no docroot; SET docroot first`] };
-      }
-      if (!sameConfig(before, next)) {
-        const outcome = await p.apply(next);
-        if (!outcome.ok) return { kind: 'error', messages: [...messages, ...outcome.errors.map((e) => consoleError(e, before))] };
-        p.log.info(`management: ${line.trim()}: ${outcome.summary}`);
-      }
-      return messages.length === 0 ? { kind: 'ok' } : { kind: 'error', messages };
+    const before = p.current();
+    const state = stateFromConfig(before, defaults);
+    const r = executeCommand(state, line, ctx, { env: p.env, loc: { file: 'management', line: ++lineNo } });
+    for (const w of state.warnings) p.log.warn(`management: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
+    const messages: string[] = [];
+    if (r.kind === 'error') {
+      // INCLUDE: the errors of the included files are printed and what loaded is kept, as in Perlbal.
+      if (r.diagnostics === undefined) return { kind: 'error', messages: [r.message] };
+      messages.push(...r.diagnostics.map(formatDiagnostic));
+    }
+    defaults = state.defaults;
+    const next = perlbalSnapshot(state, p.env, before.file, before.warnings);
+    // A web_server must know what to serve before it takes a request (`tsbal check` refuses the same in a file).
+    for (const m of servedServices(next.services)) {
+      if (m.role === 'web_server' && typeof m.options.docroot !== 'string') return { kind: 'error', messages: [...messages, `service ${m.name} (web_server) has no docroot; SET docroot first`] };
+    }
+    if (!sameConfig(before, next)) {
+      const outcome = await p.apply(next);
+      if (!outcome.ok) return { kind: 'error', messages: [...messages, ...outcome.errors.map((e) => consoleError(e, before))] };
+      p.log.info(`management: ${line.trim()}: ${outcome.summary}`);
+    }
+    return messages.length === 0 ? { kind: 'ok' } : { kind: 'error', messages };
   };
   return {
     // Commands of all console connections and SIGHUP reloads take turns, each on the config the previous one left.
