@@ -55,6 +55,36 @@ export function consoleError(message: string, before: PerlbalConfig): string {
   return message.replace(/^\S+:\d+: /, '');
 }
 
+/**
+ * What the console must not change, because whoever can connect could then run code as tsbal's user: a program to
+ * spawn (server_process), or a file to write request text into (an access_log path: think /etc/cron.d). The file
+ * may set them; the console may only turn an access log off or to stdout.
+ */
+export function unsafeChange(before: PerlbalConfig, next: PerlbalConfig): string | null {
+  for (const s of next.services) {
+    const old = before.services.find((o) => o.name === s.name)?.options;
+    const changed = (key: string): boolean => JSON.stringify(s.options[key] ?? null) !== JSON.stringify(old?.[key] ?? null);
+    if (changed('server_process') && s.options.server_process != null) return 'server_process cannot be set on the management port (it names a program to run); set it in perlbal.conf';
+    const log = s.options.access_log;
+    if (changed('access_log') && typeof log === 'string' && log.startsWith('/')) {
+      return 'access_log cannot be set to a file on the management port (anyone who can connect could write to any file); set it in perlbal.conf, or use off or stdout';
+    }
+  }
+  return null;
+}
+
+/** A management service that now listens beyond loopback: the port has no authentication. */
+function exposedConsoles(before: PerlbalConfig, next: PerlbalConfig): string[] {
+  const out: string[] = [];
+  for (const s of next.services) {
+    if (s.role !== 'management' || !s.enabled || s.listen === null || s.listen.host.startsWith('127.')) continue;
+    const old = before.services.find((o) => o.name === s.name);
+    if (old?.enabled && old.listen?.host === s.listen.host && old.role === 'management') continue;
+    out.push(`management: service ${s.name} now listens on ${s.listen.host}:${s.listen.port}, beyond loopback; the management port has no authentication`);
+  }
+  return out;
+}
+
 export function newConfigurer(p: Reconfigurable): Configurer {
   /** DEFAULT lines given on the console: they apply to services whose role is set later, as in Perlbal. */
   let defaults: PerlbalState['defaults'] = new Map();
@@ -76,6 +106,9 @@ export function newConfigurer(p: Reconfigurable): Configurer {
     for (const m of servedServices(next.services)) {
       if (m.role === 'web_server' && typeof m.options.docroot !== 'string') return { kind: 'error', messages: [...messages, `service ${m.name} (web_server) has no docroot; SET docroot first`] };
     }
+    const unsafe = unsafeChange(before, next);
+    if (unsafe !== null) return { kind: 'error', messages: [...messages, unsafe] };
+    for (const w of exposedConsoles(before, next)) p.log.warn(w);
     if (!sameConfig(before, next)) {
       const outcome = await p.apply(next);
       if (!outcome.ok) return { kind: 'error', messages: [...messages, ...outcome.errors.map((e) => consoleError(e, before))] };

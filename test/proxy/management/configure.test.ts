@@ -19,7 +19,7 @@ ENABLE web
 
 const env: CommandEnv = {
   env: {},
-  fs: memoryConfigFs({ '/etc/more.conf': 'CREATE POOL q\nPOOL q ADD 10.0.0.1:80\nSET bogus = 1\n' }, ['/srv/www']),
+  fs: memoryConfigFs({ '/etc/more.conf': 'CREATE POOL q\nPOOL q ADD 10.0.0.1:80\nSET bogus = 1\n' }, ['/srv/www'], ['/bin/true']),
   cwd: '/etc',
   interfaceAddress: () => null,
   includeStack: [],
@@ -89,6 +89,20 @@ describe('config commands on the console', () => {
     expect(await t.run('ENABLE web')).toEqual({ kind: 'ok' });
     const web = svc(t.config(), 'web');
     expect([web.role, web.pool, web.options.persist_client, web.options.docroot, web.options.dirindexing]).toEqual(['web_server', null, false, '/srv/www', true]);
+  });
+
+  test('the console refuses what would let whoever connects run code: server_process, an access_log file', async () => {
+    const t = setup();
+    expect(await t.run('SET web.access_log = /etc/cron.d/evil')).toEqual({
+      kind: 'error',
+      messages: ['access_log cannot be set to a file on the management port (anyone who can connect could write to any file); set it in perlbal.conf, or use off or stdout'],
+    });
+    expect(await t.run('SET web.server_process = /bin/true')).toEqual({
+      kind: 'error',
+      messages: ['server_process cannot be set on the management port (it names a program to run); set it in perlbal.conf'],
+    });
+    expect(await t.run('SET web.access_log = stdout')).toEqual({ kind: 'ok' });
+    expect(t.applied).toHaveLength(1);
   });
 
   test('a command that changes nothing (USE, a repeated SET) is not applied', async () => {
