@@ -19,7 +19,7 @@ ENABLE web
 
 const env: CommandEnv = {
   env: {},
-  fs: memoryConfigFs({ '/etc/more.conf': 'CREATE POOL q\nPOOL q ADD 10.0.0.1:80\nSET bogus = 1\n' }, ['/srv/www'], ['/bin/true']),
+  fs: memoryConfigFs({ '/etc/more.conf': 'CREATE POOL q\nPOOL q ADD 10.0.0.1:80\nSET bogus = 1\n', '/bin/true': '' }, ['/srv/www'], ['/bin/true']),
   cwd: '/etc',
   interfaceAddress: () => null,
   includeStack: [],
