@@ -30,9 +30,9 @@ const started: MultiRig[] = [];
 async function play(kind: ProxyKind): Promise<string[]> {
   const rig = await startMultiRig(kind, 2, conf, [{ name: 'b1' }, { name: 'b2' }]);
   started.push(rig);
-  const [fresh, moved] = await freePorts(2);
+  const [fresh, moved, front] = await freePorts(3);
   const [b1, b2] = rig.backends.map((b) => b.port) as [number, number];
-  const names: Array<[number, string]> = [[rig.ports[0]!, 'LSTEN'], [rig.ports[1]!, 'MGMT_'], [b1, 'BACK1'], [b2, 'BACK2'], [fresh!, 'FRESH'], [moved!, 'MOVED']];
+  const names: Array<[number, string]> = [[rig.ports[0]!, 'LSTEN'], [rig.ports[1]!, 'MGMT_'], [b1, 'BACK1'], [b2, 'BACK2'], [fresh!, 'FRESH'], [moved!, 'MOVED'], [front!, 'FRONT']];
   const norm = (text: string): string =>
     names
       .reduce((t, [port, name]) => t.replaceAll(`:${port}`, `:${name.slice(0, String(port).length)}`), text)
@@ -86,6 +86,25 @@ async function play(kind: ProxyKind): Promise<string[]> {
   } finally {
     stays.close();
   }
+  // A selector from nothing, then its VHOST rules changed while a client stays connected.
+  await say(
+    `pool existing add ${LOOPBACK}:${b1}`, 'load vhosts', 'create service sel', 'set role = selector', `set listen = ${LOOPBACK}:${front}`, 'set persist_client = on',
+    'set plugins = vhosts', 'vhost *.a.test = fresh', 'vhost * = balancer', 'enable sel', 'show service sel',
+  );
+  const viaSelector = await connectRaw(front!);
+  try {
+    const ask2 = async (host: string, what: string): Promise<void> => {
+      viaSelector.send(`GET /sel HTTP/1.0\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
+      const outcome = await viaSelector.read({ method: 'GET', timeoutMs: 5000 });
+      out.push(`${what} Host ${host}`, ...comparableResponse(outcome).filter((l) => !/^(Server|Date): /.test(l)));
+    };
+    await ask2('www.a.test', 'selector client');
+    await say('vhost sel *.a.test = nosuch', 'vhost sel www.a.test = balancer', 'vhost sel Bad/Host = balancer', 'vhost fresh z.test = fresh');
+    await ask2('www.a.test', 'selector client (same connection)');
+    await ask2('x.a.test', 'selector client (same connection)');
+  } finally {
+    viaSelector.close();
+  }
   await say('disable fresh', 'show service fresh', 'set fresh.pool = nosuch', 'set fresh.role = bogus', 'create service fresh', 'create pool live');
   return out;
 }
@@ -96,7 +115,7 @@ describe('a service built and changed on the console matches Perlbal 1.80', () =
   });
 
   const run = HAVE_PERLBAL ? testFor('tsbal') : test.skip;
-  run('CREATE POOL, POOL ADD, CREATE SERVICE, SET role/listen/pool, ENABLE, then pool, HEADER, persist_client and listen changes with clients connected', async () => {
+  run('CREATE POOL, POOL ADD, CREATE SERVICE, SET role/listen/pool, ENABLE, then pool, HEADER, persist_client, listen and a new selector's VHOST changes with clients connected', async () => {
     const [perlbal, tsbal] = [await play('perlbal'), await play('tsbal')];
     expect(perlbal.length).toBeGreaterThan(40);
     expect(tsbal).toEqual(perlbal);
