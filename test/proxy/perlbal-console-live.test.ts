@@ -115,10 +115,9 @@ describe('a service built and changed on the console matches Perlbal 1.80', () =
   });
 
   const run = HAVE_PERLBAL ? testFor('tsbal') : test.skip;
-  run('CREATE POOL, POOL ADD, CREATE SERVICE, SET role/listen/pool, ENABLE, then pool, HEADER, persist_client, listen and a new selector's VHOST changes with clients connected', async () => {
+  run('CREATE POOL, POOL ADD, CREATE SERVICE, SET role/listen/pool, ENABLE, then pool, HEADER, persist_client, listen and the VHOST rules of a new selector with clients connected', async () => {
     const [perlbal, tsbal] = [await play('perlbal'), await play('tsbal')];
     expect(perlbal.length).toBeGreaterThan(40);
     expect(tsbal).toEqual(perlbal);
   }, 30_000);
-
 });
