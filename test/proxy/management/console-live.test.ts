@@ -2,7 +2,7 @@
 // connection already open (trust, ACCESS, web_server options), management services appear and move, and a SIGHUP
 // reload afterwards puts the file's config back (the file wins).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeConfigFs, parsePerlbalConfig } from '../../../src/config/perlbal.ts';
@@ -107,15 +107,22 @@ describe('config commands on a running proxy', () => {
     expect(await get()).toContain('a.txt');
   });
 
-  test('options without a run-time effect yet are taken and shown by dumpconfig; enable_put is refused with the reason', async () => {
+  test('buffer_* options are taken and shown by dumpconfig', async () => {
     expect(await talk(mgmt, 'set web.buffer_backend_connect = 10k', 'set web.buffer_upload_threshold_size = 1m', 'set web.buffer_upload_threshold_time = 7')).toBe('OK\r\nOK\r\nOK\r\n');
     const dump = await talk(mgmt, 'dumpconfig');
     expect(dump).toContain('  SET buffer_backend_connect = 10240\r\n');
     expect(dump).toContain('  SET buffer_upload_threshold_size = 1048576\r\n');
     expect(dump).toContain('  SET buffer_upload_threshold_time = 7\r\n');
     expect(dump).toEndWith('\r\nOK\r\n');
-    const put = await talk(mgmt, 'set files.enable_put = on');
-    expect(put).toStartWith('ERROR: service files: enable_put is not supported by this version of tsbal run');
+  });
+
+  test('enable_put on a running web_server: the next PUT writes the file', async () => {
+    const put = () => rawRequest(files, 'PUT /sub/new.txt HTTP/1.0\r\nContent-Length: 3\r\n\r\nhi\n', { timeoutMs: 3000 });
+    expect((await put()).data).toMatch(/^HTTP\/1\.[01] 403 /);
+    expect(existsSync(join(docroot, 'sub', 'new.txt'))).toBe(false);
+    expect(await talk(mgmt, 'set files.enable_put = on')).toBe('OK\r\n');
+    expect((await put()).data).toMatch(/^HTTP\/1\.[01] 20[01] /);
+    expect(readFileSync(join(docroot, 'sub', 'new.txt'), 'utf8')).toBe('hi\n');
   });
 
   test('a management service created on the console gets a console; moving it binds the new port first', async () => {

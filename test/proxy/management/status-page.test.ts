@@ -24,6 +24,7 @@ beforeAll(async () => {
   const text = `CREATE POOL web_pool
   POOL web_pool ADD 127.0.0.1:${b1.port}
   POOL web_pool ADD 127.0.0.1:${dead}
+  SET balance_method = roundrobin
 CREATE SERVICE balancer
   SET role = reverse_proxy
   SET listen = 127.0.0.1:0
@@ -49,7 +50,7 @@ ENABLE front
   port = proxy.listeners().find((l) => l.service === 'balancer')!.port;
   mgmt = proxy.listeners().find((l) => l.service === 'mgmt')!.port;
   front = proxy.listeners().find((l) => l.service === 'front')!.port;
-  // Enough requests that the dead backend is tried (and marked down) and the live one answers.
+  // Round-robin: the second request tries the dead backend (marked down, retried on b1); b1 answers all six.
   for (let i = 0; i < 6; i++) await rawRequest(port, `GET /${i} HTTP/1.0\r\n\r\n`, { timeoutMs: 3000 });
 });
 
