@@ -101,7 +101,7 @@ const CASES: Array<[string, string[], boolean]> = [
       'header balancer insert X-A', 'header balancer frob x', 'set balancer.role = frob', 'set balancer.pool = nosuch', 'set backends.balance_method = rr',
       'set balancer.listen = nowhere', 'set balancer.persist_backend = maybe', 'set balancer.buffer_size = 1t',
       'set idle.dirindexing = on', 'enable', 'disable nosuch', 'vhost balancer z.com = balancer', 'default persist_client = on', 'server max_connections = x',
-      'server crash_backtrace = 2', 'server aio_mode = frob', 'unload nosuch', 'reload vhosts'],
+      'server crash_backtrace = 2', 'server aio_mode = frob', 'server pidfile = /nonexistent/x.pid', 'unload nosuch', 'reload vhosts'],
     false,
   ],
   ['SET with a bad boolean, VERBOSE off and on', ['set balancer persist_client = maybe', 'verbose off', 'set balancer persist_client = on', 'verbose on', 'set balancer persist_client = off'], false],

@@ -106,6 +106,10 @@ export function newConfigurer(p: Reconfigurable): Configurer {
     for (const m of servedServices(next.services)) {
       if (m.role === 'web_server' && typeof m.options.docroot !== 'string') return { kind: 'error', messages: [...messages, `service ${m.name} (web_server) has no docroot; SET docroot first`] };
     }
+    // Perlbal.pm MANAGE_server: the pidfile is written once, at start.
+    if (JSON.stringify(next.server.pidfile ?? null) !== JSON.stringify(before.server.pidfile ?? null)) {
+      return { kind: 'error', messages: [...messages, 'pidfile must be configured at startup, before Perlbal::run is called'] };
+    }
     const unsafe = unsafeChange(before, next);
     if (unsafe !== null) return { kind: 'error', messages: [...messages, unsafe] };
     for (const w of exposedConsoles(before, next)) p.log.warn(w);

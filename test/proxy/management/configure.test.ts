@@ -143,6 +143,7 @@ describe('config commands on the console', () => {
   test('SERVER keys and DEFAULT (for services whose role is set later) work as in a file', async () => {
     const t = setup();
     expect(await t.run('SERVER max_connections = 1000')).toEqual({ kind: 'ok' });
+    expect(await t.run('SERVER pidfile = /run/x.pid')).toEqual({ kind: 'error', messages: ['pidfile must be configured at startup, before Perlbal::run is called'] });
     expect(await t.run('SERVER nope = 1')).toEqual({ kind: 'error', messages: ["unknown server option 'nope'"] });
     await t.run('DEFAULT persist_client = on');
     await t.run('CREATE SERVICE later');
