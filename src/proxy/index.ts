@@ -17,6 +17,7 @@ import { bindConsoles, closeConsoles, newConsoles, syncConsoles } from './manage
 import { newConfigurer } from './management/configure.ts';
 import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
 import { dirname } from 'node:path';
+import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
@@ -49,10 +50,16 @@ export interface ProxyHandle {
   reload(config: PerlbalConfig): Promise<ReloadOutcome>;
   /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
   close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Adds metric families to `GET /metrics` on the management port (the HA engine's, when it runs beside). */
   /** For tests and the management role: the engine's live state. */
   readonly engine: Engine;
   readonly services: readonly ServiceRuntime[];
+  /** The active health checks of every pool (one per backend address and check spec). */
+  readonly checks: HealthChecks;
 }
+
+/** How often the sweep re-syncs the checks with the pools (nodes added on the console or by a nodefile). */
+const CHECK_SYNC_MS = 1000;
 
 export interface StartProxyOptions {
   log?: ConsolaInstance;
@@ -132,7 +139,16 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
   for (const svc of services) if (svc.selector !== null) svc.selector.services = byName;
 
+  engine.services = services;
+  const checks = newHealthChecks(engine);
+  syncChecks(checks, services);
+  let nextSync = engine.now + CHECK_SYNC_MS;
   startSweep(engine, (now) => {
+    tickChecks(checks, now);
+    if (now >= nextSync) {
+      nextSync = now + CHECK_SYNC_MS;
+      syncChecks(checks, services);
+    }
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
@@ -159,6 +175,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const reloadNow = async (next: PerlbalConfig): Promise<{ outcome: ReloadOutcome; consoleErrors: string[] }> => {
     const outcome = await reloadProxy(live, next);
     if (!outcome.ok) return { outcome, consoleErrors: [] };
+    // Active checks follow the pools and services as they are now.
+    syncChecks(checks, services);
     // A service whose address was not bindable before may be now.
     await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
     // A management service added, moved or removed.
@@ -190,11 +208,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     for (const svc of services) svc.server?.close();
     closeConsoles(consoles.list);
     stopSweep(engine);
+    stopChecks(checks);
     throw error;
   }
   const handle: ProxyHandle = {
     engine,
     services,
+    checks,
     listeners() {
       const out: ListenerInfo[] = [];
       for (const svc of services) {
@@ -232,6 +252,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
     close(closeOpts = {}) {
       closeConsoles(consoles.list);
+      stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },

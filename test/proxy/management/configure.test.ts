@@ -136,7 +136,8 @@ describe('config commands on the console', () => {
     const t = setup();
     await t.run('LOAD include');
     const r = await t.run('INCLUDE = /etc/more.conf');
-    expect(r).toEqual({ kind: 'error', messages: ["/etc/more.conf:3: Unknown pool parameter 'bogus' (pools take nodefile, balance_method)"] });
+    expect(r.kind === 'error' && r.messages.length).toBe(1);
+    expect(r.kind === 'error' && r.messages[0]).toStartWith("/etc/more.conf:3: Unknown pool parameter 'bogus' (pools take nodefile, balance_method, ");
     expect(t.config().pools.find((p) => p.name === 'q')?.nodes).toEqual([{ host: '10.0.0.1', port: 80 }]);
   });
 
