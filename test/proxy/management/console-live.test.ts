@@ -137,6 +137,14 @@ describe('config commands on a running proxy', () => {
     expect(await talk(p2!, 'show service')).toContain(`mgmt2 127.0.0.1:${p2} ENABLED\r\n`);
   });
 
+  test('SET role on a running service: the web_server becomes a reverse_proxy on the same listener, for the next request', async () => {
+    const get = async () => (await rawRequest(files, 'GET /sub/a.txt HTTP/1.0\r\n\r\n', { timeoutMs: 3000 })).data;
+    expect(await get()).toEndWith('\r\n\r\na\n');
+    expect(await talk(mgmt, 'set files.role = reverse_proxy', 'set files.pool = p')).toBe('OK\r\nOK\r\n');
+    expect(await get()).toContain('hello from b');
+    expect(proxy.listeners().find((l) => l.service === 'files')?.port).toBe(files);
+  });
+
   test('a SIGHUP reload after console changes: the file wins', async () => {
     const outcome = await proxy.reload(fileConfig);
     expect(outcome.ok).toBe(true);
@@ -144,6 +152,7 @@ describe('config commands on a running proxy', () => {
     expect(dump).not.toContain('trusted_upstream_proxies');
     expect(dump).not.toContain('dirindexing');
     expect(dump).not.toContain('mgmt2');
+    expect(dump).toContain('CREATE SERVICE files\r\n  SET role = web_server\r\n');
     expect(proxy.listeners().map((l) => l.service).sort()).toEqual(['files', 'mgmt', 'web']);
     const c = await connectRaw(web);
     try {
