@@ -13,7 +13,7 @@ import type { BodyReader } from './http/body.ts';
 import type { DataSink } from './http/chunked.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
 import type { ResponseHead } from './http/response.ts';
-import { countResponse } from './management/stats.ts';
+import { countLatency, countResponse } from './management/stats.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
@@ -272,6 +272,7 @@ export function finishExchange(x: Exchange): void {
     releaseBackend(be, reusable);
   }
   countResponse(x.svc.stats, res.status, x.bodyBytesOut);
+  countLatency(x.svc.stats, be === null ? null : be.node.stats, performance.now() - x.startMs);
   if (x.svc.accessLog !== null) logExchange(x, res.status, be);
   x.client.down.exchangeDone(x.client, x.clientKeepAlive && x.body.done);
 }

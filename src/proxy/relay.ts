@@ -110,7 +110,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     clientBlocked: false,
     dispatched: false,
     queuedAt: -1,
-    startMs: svc.accessLog === null ? 0 : performance.now(),
+    startMs: performance.now(),
     bodyBytesOut: 0,
   };
   c.x = x;

@@ -28,6 +28,11 @@ export interface ReloadTarget {
   accessLogs: Map<string, AccessLog>;
   log: ConsolaInstance;
   config: PerlbalConfig;
+  /**
+   * Services that left the running set (DISABLEd, or gone from the file), by name: one that comes back takes its
+   * record again, so its counters carry on as a Perlbal service's do across DISABLE and ENABLE.
+   */
+  parked?: Map<string, ServiceRuntime>;
 }
 
 export interface PendingBind {
@@ -55,7 +60,7 @@ const where = (m: ServiceModel): string => `${m.loc.file}:${m.loc.line}`;
 function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; errors: string[] } {
   const errors = runRefusals(next.services).map((r) => `${r.loc.file}:${r.loc.line}: ${r.message}`);
   const prepared: Prepared[] = [];
-  const running = new Map(t.services.map((s) => [s.name, s]));
+  const running = new Map([...(t.parked ?? new Map<string, ServiceRuntime>()), ...t.services.map((s) => [s.name, s] as const)]);
   for (const model of servedServices(next.services)) {
     let config: ServiceConfig;
     try {
@@ -157,6 +162,7 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   if (error !== null) return { ok: false, errors: [error] };
 
   // --- Commit: synchronous from here, so no connection sees half of the old config and half of the new. ---
+  t.engine.configGeneration++;
   const oldByName = new Map(t.services.map((s) => [s.name, s]));
   const oldServer = new Map(t.services.map((s) => [s, { server: s.server, bindError: s.bindError }]));
   const toClose: Server[] = [];
@@ -197,7 +203,12 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   }
   for (const s of toClose) s.close();
   const nextRuntimes = new Set(byName.values());
-  for (const old of t.services) if (!nextRuntimes.has(old)) retireService(t, old);
+  for (const old of t.services) {
+    if (nextRuntimes.has(old)) continue;
+    retireService(t, old);
+    t.parked?.set(old.name, old);
+  }
+  for (const svc of nextRuntimes) if (t.parked?.get(svc.name) === svc) t.parked.delete(svc.name);
   t.services.splice(0, t.services.length, ...prepared.map((p) => byName.get(p.model.name)!));
   const touched = new Set([...plan.added, ...plan.changed.map((c) => c.name)]);
   for (const p of prepared) if (touched.has(p.model.name)) for (const w of serviceWarnings(p.model, p.config.opts)) t.log.warn(w);

@@ -43,6 +43,8 @@ export interface ServiceConfig {
   selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
   /** For a web_server: what it serves; null for other roles. */
   web: WebServerOptions | null;
+  /** A management service reached through a selector: it answers with the management port's pages. */
+  management: boolean;
   /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
   enabled: boolean;
   /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
