@@ -2,6 +2,7 @@
 // reload alike, so a started and a reloaded service cannot differ. No I/O (access logs are opened by the caller).
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { compileRequestHooks } from './hooks.ts';
+import { compileAssignHooks } from './assign-hooks.ts';
 import { responseSuffixes } from './http/response-head.ts';
 import { reverseProxyOptions } from './options.ts';
 import { compileSelector } from './selector.ts';
@@ -24,6 +25,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig): Serv
     suffixes: responseSuffixes(keepAliveTimeoutSec),
     accessLog: null,
     hooks: compileRequestHooks(model, config),
+    assign: compileAssignHooks(model),
     selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
     web: model.role === 'web_server' ? webServerOptions(model) : null,
     enabled: model.enabled,

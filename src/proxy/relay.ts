@@ -24,7 +24,8 @@ import {
   badResponse,
 } from './failures.ts';
 import { newBodyReader, readBody } from './http/body.ts';
-import { writeBackendRequestHead } from './http/forward.ts';
+import { writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
+import { assignRules, type AssignHooks } from './assign-hooks.ts';
 import { resetHeadReader, scanHead } from './http/head-reader.ts';
 import type { RequestHead } from './http/request.ts';
 import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
@@ -52,7 +53,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
   const svc = c.svc;
   const idempotent = isIdempotent(req.method);
   const w = svc.engine.writer;
-  writeBackendRequestHead(w, req, c.forward);
+  writeBackendRequestHead(w, req, svc.assign === null ? c.forward : assignedForward(c, svc.assign));
   const x: Exchange = {
     phase: 'dispatch',
     events: EXCHANGE_EVENTS,
@@ -86,11 +87,35 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     dechunkSink: null,
     clientBlocked: false,
     dispatched: false,
-    startMs: svc.accessLog === null ? 0 : performance.now(),
+    startMs: svc.accessLog === null && svc.assign === null ? 0 : performance.now(),
     bodyBytesOut: 0,
   };
   c.x = x;
   return x;
+}
+
+/** The forwarding context with the backend_client_assigned plugins' fields for this request (XFFExtras, Queues). */
+function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
+  let waiting = 0;
+  let oldest = Infinity;
+  if (h.queues) {
+    for (const other of c.svc.engine.clients) {
+      const x = other.x;
+      if (other.svc !== c.svc || x === null || x.be !== null || x.phase === 'done') continue;
+      waiting++;
+      if (x.startMs < oldest) oldest = x.startMs;
+    }
+  }
+  const f = c.forward;
+  const rules = assignRules(h, {
+    trusted: f.trusted,
+    blindProxy: f.blindProxy,
+    localPort: c.socket.localPort ?? 0,
+    tls: false,
+    waiting,
+    oldestWaitSec: waiting === 0 ? 0 : Math.floor((performance.now() - oldest) / 1000),
+  }, f.rules);
+  return { ...f, rules };
 }
 
 export function dispatchExchange(x: Exchange): void {

@@ -39,10 +39,10 @@ export function unservedServices(services: readonly ServiceModel[]): Array<{ ser
  * nothing is an open door.
  */
 const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
-  reverse_proxy: ['accesscontrol', 'redirect'],
+  reverse_proxy: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'xffextras', 'queues'],
   management: [],
-  selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect'],
-  web_server: ['accesscontrol', 'redirect'],
+  selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect', 'notmodified', 'maxcontentlength'],
+  web_server: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'autoremoveleadingdir'],
   upload_tracker: [],
   echo: [],
 };

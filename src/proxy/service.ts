@@ -7,6 +7,7 @@ import type { Engine } from './engine.ts';
 import type { ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
+import type { AssignHooks } from './assign-hooks.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
@@ -31,6 +32,8 @@ export interface ServiceConfig {
   accessLog: AccessLog | null;
   /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
   hooks: readonly RequestHook[];
+  /** backend_client_assigned hooks (XFFExtras, Queues): fields set on the backend's request; null without them. */
+  assign: AssignHooks | null;
   /**
    * For a selector: its rules and every service it may hand a request to (by name, filled in once every service
    * of the config exists); null for a reverse_proxy.

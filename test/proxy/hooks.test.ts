@@ -17,6 +17,8 @@ const req = (over: Partial<HookRequest> = {}): HookRequest => ({
   host: 'old.com',
   path: '/x',
   xForwardedFor: () => undefined,
+  ifModifiedSince: () => undefined,
+  contentLength: -1,
   ...over,
 });
 
@@ -61,5 +63,27 @@ describe('plugin hooks of a service', () => {
     const disabled = readPerlbalConfig(service('throttle', '').replace('ENABLE s\n', ''), { file: F }).value;
     expect(disabled.services.map((s) => s.plugins)).toEqual([['throttle']]);
     expect(unenforcedPlugins(disabled.services)).toEqual([]);
+  });
+});
+
+describe('NotModified and MaxContentLength hooks', () => {
+  const nm = (setter: string) =>
+    hooksOf(service('notmodified', setter).replace('LOAD AccessControl', 'LOAD NotModified'));
+  test('NotModified answers 304 to If-Modified-Since on a Host matching host_pattern', () => {
+    const hooks = nm('SET s.notmodified.host_pattern = ^immutable\\.\n');
+    const ims = () => 'Sat, 01 Jan 2000 00:00:00 GMT';
+    expect(runRequestHooks(hooks, req({ host: 'immutable.example.com', ifModifiedSince: ims }))).toMatchObject({ kind: 'page', status: 304 });
+    expect(runRequestHooks(hooks, req({ host: 'www.example.com', ifModifiedSince: ims })).kind).toBe('continue');
+    expect(runRequestHooks(hooks, req({ host: 'immutable.example.com' })).kind).toBe('continue');
+    expect(runRequestHooks(hooks, req({ host: null, ifModifiedSince: ims })).kind).toBe('continue');
+  });
+  test('NotModified without host_pattern does nothing (Perlbal registers its hook only once the pattern is set)', () => {
+    expect(nm('')).toEqual([]);
+  });
+  test('MaxContentLength answers 413 above max_content_length, and lets equal, smaller and unsized bodies through', () => {
+    const hooks = hooksOf(service('maxcontentlength', 'SET max_content_length = 100\n').replace('LOAD AccessControl', 'LOAD MaxContentLength'));
+    expect(runRequestHooks(hooks, req({ contentLength: 101 }))).toMatchObject({ kind: 'page', status: 413, message: 'Content too long.\n' });
+    expect(runRequestHooks(hooks, req({ contentLength: 100 })).kind).toBe('continue');
+    expect(runRequestHooks(hooks, req({ contentLength: -1 })).kind).toBe('continue');
   });
 });

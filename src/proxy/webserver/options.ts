@@ -8,6 +8,8 @@ export interface WebServerOptions {
   docroot: string;
   dirindexing: boolean;
   indexFiles: readonly string[];
+  /** AutoRemoveLeadingDir: the docroot's last directory name, removed from the front of every target; else null. */
+  leadingDir: string | null;
 }
 
 export function webServerOptions(s: ServiceModel): WebServerOptions {
@@ -17,6 +19,8 @@ export function webServerOptions(s: ServiceModel): WebServerOptions {
     docroot: typeof o.docroot === 'string' ? o.docroot : '',
     dirindexing: o.dirindexing === true,
     indexFiles: Array.isArray(idx) ? idx.map(String) : typeof idx === 'string' ? idx.split(/[\s,]+/).filter((x) => x !== '') : ['index.html'],
+    // Perlbal's `($tail) = ($svc->{docroot} =~ m!/([\w-]+)/?$!)`: a last name of other characters disables it.
+    leadingDir: s.plugins.includes('autoremoveleadingdir') && typeof o.docroot === 'string' ? (/\/([\w-]+)\/?$/.exec(o.docroot)?.[1] ?? null) : null,
   };
 }
 

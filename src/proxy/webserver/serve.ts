@@ -99,7 +99,7 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
     page(c, req, status, '', `method ${req.method}`, startMs);
     return;
   }
-  const target = resolveTarget(requestTarget(req));
+  const target = resolveTarget(requestTarget(req), web.leadingDir);
   if (target.kind === 'page') {
     page(c, req, target.status, target.message, target.message, startMs);
     return;
