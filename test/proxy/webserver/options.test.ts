@@ -10,7 +10,7 @@ describe('web_server options', () => {
   test('served; docroot without its trailing slash, index_files list, dirindexing', () => {
     expect(roleSupport('web_server')).toBe('served');
     expect(webServerOptions(parse('SET index_files = a.html, b.html\nSET dirindexing = on\n').services[0]!)).toEqual({
-      docroot: '/srv/www', dirindexing: true, indexFiles: ['a.html', 'b.html'],
+      docroot: '/srv/www', dirindexing: true, indexFiles: ['a.html', 'b.html'], leadingDir: null,
     });
     expect(webServerOptions(parse('').services[0]!).indexFiles).toEqual(['index.html']);
   });
