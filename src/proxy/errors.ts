@@ -82,7 +82,8 @@ export function generatedResponse(status: number, message: string, o: GeneratedR
 
 /** Perlbal's _simple_response page (plugin answers such as `403 Access denied.`): the body exactly as Perlbal makes it. */
 export function simplePage(status: number, message: string, o: GeneratedResponseOptions, english: string = reasonPhrase(status)): Buffer {
-  const body = `<h1>${status} - ${english}</h1>\n${message}`;
+  // Perlbal's `"<h1>$code" . ($en ? " - $en" : "")`: codes it has no English for (413) get none.
+  const body = english === '' ? `<h1>${status}</h1>\n${message}` : `<h1>${status} - ${english}</h1>\n${message}`;
   return cannedResponse(status, [['Content-Type', 'text/html'], ['Content-Length', String(Buffer.byteLength(body))]], body, o);
 }
 

@@ -38,6 +38,6 @@ export function hookAnswerWhy(v: HookAnswer): string {
 export function hookAnswerBytes(v: HookAnswer, o: GeneratedResponseOptions): Buffer {
   if (v.kind === 'deny') return simplePage(403, 'Access denied.', o);
   // Perlbal's _simple_response gives a 204 or 304 no body, no Content-Type and no Content-Length.
-  if (v.kind === 'page') return v.status === 304 || v.status === 204 ? cannedResponse(v.status, [], '', o) : simplePage(v.status, v.message, o);
+  if (v.kind === 'page') return v.status === 304 || v.status === 204 ? cannedResponse(v.status, [], '', o) : simplePage(v.status, v.message, o, v.status === 413 ? '' : undefined);
   return cannedResponse(301, [['Location', v.location], ['Content-Length', '0']], '', o);
 }

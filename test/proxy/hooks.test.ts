@@ -56,12 +56,12 @@ describe('plugin hooks of a service', () => {
   });
 
   test('a served service registering a plugin tsbal does not enforce is reported at its SET plugins line', () => {
-    const cfg = parsePerlbalConfig(service('accesscontrol, throttle', ''), { file: F });
-    expect(unenforcedPlugins(cfg.services).map((u) => `${u.loc.line}: ${u.message}`)).toEqual([
-      '10: service s: plugin throttle is not enforced by this version of tsbal run on a reverse_proxy service (it enforces: accesscontrol, redirect); remove it from SET plugins or run Perlbal',
-    ]);
-    const disabled = readPerlbalConfig(service('throttle', '').replace('ENABLE s\n', ''), { file: F }).value;
-    expect(disabled.services.map((s) => s.plugins)).toEqual([['throttle']]);
+    const cfg = parsePerlbalConfig(service('accesscontrol, palimg', '').replace('LOAD Throttle', 'LOAD Palimg'), { file: F });
+    const got = unenforcedPlugins(cfg.services).map((u) => `${u.loc.line}: ${u.message}`);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatch(/^10: service s: plugin palimg is not enforced by this version of tsbal run on a reverse_proxy service \(it enforces: accesscontrol, redirect, [a-z, ]+\); remove it from SET plugins or run Perlbal$/);
+    const disabled = readPerlbalConfig(service('palimg', '').replace('LOAD Throttle', 'LOAD Palimg').replace('ENABLE s\n', ''), { file: F }).value;
+    expect(disabled.services.map((s) => s.plugins)).toEqual([['palimg']]);
     expect(unenforcedPlugins(disabled.services)).toEqual([]);
   });
 });
