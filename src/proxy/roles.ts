@@ -47,6 +47,11 @@ const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
   echo: [],
 };
 
+/** The plugins `tsbal run` enforces on a service of this role, in the order its messages list them. */
+export function enforcedPlugins(role: Role): readonly string[] {
+  return ENFORCED_PLUGINS[role];
+}
+
 export interface UnenforcedPlugin {
   service: ServiceModel;
   plugin: string;
