@@ -14,6 +14,7 @@ import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import { newEchoListeners } from './echo.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
@@ -104,7 +105,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const accessLogs = new Map<string, AccessLog>();
   const served = servedServices(config.services);
   for (const model of config.services) {
-    if (model.enabled && model.role !== 'management' && !served.includes(model)) {
+    if (model.enabled && model.role !== 'management' && model.role !== 'echo' && !served.includes(model)) {
       log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
     }
   }
@@ -132,7 +133,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
+  const consoles = [...newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null), ...newEchoListeners(config)];
   try {
     await bindAll(services, log);
     await bindConsoles(consoles, log);

@@ -14,7 +14,8 @@ const SUPPORT: Record<Role, RoleSupport> = {
   // Static files from docroot (src/proxy/webserver/); PUT, DELETE and ?? concatenation are refused at load.
   web_server: 'served',
   upload_tracker: 'refused',
-  echo: 'refused',
+  // EchoService's line echo (src/proxy/echo.ts), started beside the consoles.
+  echo: 'served',
 };
 
 export function roleSupport(role: Role | null): RoleSupport {
@@ -23,7 +24,7 @@ export function roleSupport(role: Role | null): RoleSupport {
 
 /** Can a selector hand a request to a service of this role? (A management service takes no HTTP requests.) */
 function takesRequests(role: Role | null): boolean {
-  return roleSupport(role) === 'served' && role !== 'management';
+  return roleSupport(role) === 'served' && role !== 'management' && role !== 'echo';
 }
 
 /** The enabled services `tsbal run` would refuse to start, with the reason, in config order. */
