@@ -80,7 +80,7 @@ const GOLDEN: Array<[string, string]> = [
   ['', 'p.conf: No services or management port configured. Nothing to do. (ENABLE a service that has a listen address)'],
   [RP + 'SET listen = 80\nENABLE s', 'p.conf:1: service s (reverse_proxy) has no pool (CREATE POOL, POOL <pool> ADD ip:port, then SET pool = <pool>)'],
   [S + 'SET role = selector\nSET listen = 80\nENABLE s', 'p.conf:1: selector s has no selector plugin; every request would get 500 (LOAD vhosts, then SET plugins = vhosts and VHOST lines)'],
-  ['CREATE SERVICE s\nSET role = web_server\nSET listen = 80\nENABLE s', 'p.conf:1: service s (web_server) has no docroot (SET docroot = /var/www)'],
+  ['CREATE SERVICE s\nSET role = web_server\nSET listen = 80\nENABLE s', 'p.conf:1: service s (web_server) has no docroot (SET docroot = /var/www, or SET plugins = redirect for a web_server that only redirects)'],
   ['CREATE SERVICE s\nSET listen = 80\nENABLE s', 'p.conf:1: service s is enabled but has no role (SET role = reverse_proxy (or web_server, selector, management))'],
   ['CREATE SERVICE a\nSET role = management\nSET listen = 80\nENABLE a\nCREATE SERVICE b\nSET role = management\nSET listen = 127.0.0.1:80\nENABLE b', 'p.conf:5: service b listens on 127.0.0.1:80, which service a (line 1) already uses'],
 ];

@@ -80,7 +80,11 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
         if (pool && pool.nodes.length === 0 && pool.nodefile === null) d.warn(pool.loc, `pool ${pool.name} has no backends; service ${s.name} will answer 503`);
       }
     }
-    if (s.role === 'web_server' && s.options.docroot == null && !state.meta.get(s.name)?.failedKeys.has('docroot')) d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www');
+    // A web_server that only redirects (SET plugins = redirect) needs none, as in Perlbal: unredirected requests get
+    // Perlbal's `500 Docroot unconfigured`.
+    if (s.role === 'web_server' && s.options.docroot == null && !s.plugins.includes('redirect') && !state.meta.get(s.name)?.failedKeys.has('docroot')) {
+      d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www, or SET plugins = redirect for a web_server that only redirects');
+    }
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }

@@ -4,8 +4,8 @@
 import { connect, type Socket } from 'node:net';
 import type { UpstreamUser } from '../contracts.ts';
 import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
-import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from '../http/head-reader.ts';
-import { parseResponseHead } from '../http/response.ts';
+import { newHeadReader, resetHeadReader, type HeadReader } from '../http/head-reader.ts';
+import { readResponseHead } from '../http/lenient.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { countResponseCode } from '../management/stats.ts';
 import { recordFailure, recordSuccess } from './health.ts';
@@ -190,22 +190,19 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   const svc = be.svc;
   let start = 0;
   if (be.verifyBody === null) {
-    const scan = scanHead(be.reader, chunk, 0, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
-    if (scan.kind === 'incomplete') return;
-    if (scan.kind !== 'head') return verifyFailed(be, 'unparsable answer to the verify probe', false);
-    const res = parseResponseHead(scan.buf, scan.start, scan.end, 'OPTIONS', svc.limits, svc.engine.responseFields);
+    const res = readResponseHead(be.reader, chunk, 0, 'OPTIONS', svc.limits, svc.engine.responseFields);
+    if (res === null) return;
     if (res.kind === 'error') return verifyFailed(be, `unparsable answer to the verify probe: ${res.reason}`, false);
     if (res.status < 200) {
       // An interim answer: wait for the final one.
-      resetHeadReader(be.reader);
-      if (scan.end + 4 < scan.buf.length) verifyData(be, scan.buf.subarray(scan.end + 4));
+      if (res.bodyStart < res.fields.buf.length) verifyData(be, res.fields.buf.subarray(res.bodyStart));
       return;
     }
     const keepAlive = !res.connection.close && (res.minor >= 1 || res.connection.keepAlive) && res.framing.kind !== 'close';
     if (!keepAlive) return verifyFailed(be, `verify probe answered ${res.status} without keep-alive`, true);
     be.verifyBody = newBodyReader(res.framing);
-    chunk = scan.buf;
-    start = scan.end + 4;
+    chunk = res.fields.buf;
+    start = res.bodyStart;
   }
   const end = readBody(be.verifyBody, chunk, start, chunk.length, null);
   if (end === -1) return verifyFailed(be, 'bad body framing in the verify answer', false);
