@@ -3,6 +3,7 @@
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { compileAssignHooks } from './assign-hooks.ts';
+import { compileThrottle } from './throttle.ts';
 import { responseSuffixes } from './http/response-head.ts';
 import { reverseProxyOptions } from './options.ts';
 import { compileSelector } from './selector.ts';
@@ -26,6 +27,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig): Serv
     accessLog: null,
     hooks: compileRequestHooks(model, config),
     assign: compileAssignHooks(model),
+    throttle: model.role === 'reverse_proxy' ? compileThrottle(model) : null,
     selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
     web: model.role === 'web_server' ? webServerOptions(model) : null,
     enabled: model.enabled,

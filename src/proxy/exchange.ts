@@ -71,6 +71,8 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   clientBlocked: boolean;
   /** A backend was asked for (the first dispatch happens once the read that carried the head is parsed). */
   dispatched: boolean;
+  /** Throttle: ms to wait before asking for a backend (0: at once). */
+  holdMs: number;
   startMs: number;
   bodyBytesOut: number;
 }

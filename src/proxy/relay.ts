@@ -90,6 +90,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     rechunk: false,
     clientBlocked: false,
     dispatched: false,
+    holdMs: 0,
     startMs: svc.accessLog === null && svc.assign === null ? 0 : performance.now(),
     bodyBytesOut: 0,
   };
@@ -123,6 +124,13 @@ function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
 
 export function dispatchExchange(x: Exchange): void {
   x.dispatched = true;
+  if (x.holdMs > 0) {
+    // Throttle holds the request (Perlbal stops reading the client meanwhile; here its body queues, then pauses it).
+    setTimeout(() => {
+      if (x.phase === 'dispatch' && x.client.phase !== 'closed') dispatch(x);
+    }, x.holdMs);
+    return;
+  }
   dispatch(x);
 }
 

@@ -3,6 +3,7 @@
 import type { SourceLocation } from '../config/errors.ts';
 import type { Role, ServiceModel } from '../config/model.ts';
 import { webServerRefusals } from './webserver/options.ts';
+import { throttleRefusal } from './throttle.ts';
 
 export type RoleSupport = 'served' | 'skipped' | 'refused';
 
@@ -40,7 +41,7 @@ export function unservedServices(services: readonly ServiceModel[]): Array<{ ser
  * nothing is an open door.
  */
 const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
-  reverse_proxy: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'xffextras', 'queues'],
+  reverse_proxy: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'xffextras', 'queues', 'throttle'],
   management: [],
   selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect', 'notmodified', 'maxcontentlength'],
   web_server: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'autoremoveleadingdir'],
@@ -136,5 +137,6 @@ export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: Sou
     ...unservableTargets(services),
     ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message })),
     ...servedServices(services).flatMap(webServerRefusals),
+    ...servedServices(services).flatMap((s) => throttleRefusal(s) ?? []),
   ];
 }

@@ -8,6 +8,7 @@ import type { ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
 import type { AssignHooks } from './assign-hooks.ts';
+import type { ThrottleState } from './throttle.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
@@ -34,6 +35,8 @@ export interface ServiceConfig {
   hooks: readonly RequestHook[];
   /** backend_client_assigned hooks (XFFExtras, Queues): fields set on the backend's request; null without them. */
   assign: AssignHooks | null;
+  /** The Throttle plugin on a reverse_proxy (its counters start afresh on a reload); null without it. */
+  throttle: ThrottleState | null;
   /**
    * For a selector: its rules and every service it may hand a request to (by name, filled in once every service
    * of the config exists); null for a reverse_proxy.
