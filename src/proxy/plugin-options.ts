@@ -48,7 +48,14 @@ export function xffExtras(service: ServiceModel): { port: boolean; proto: boolea
 export const HIGHPRI_DEFAULT_URI = '^(?:/interface/(?:xmlrpc|flat)|/login\\.bml)$';
 
 /** Highpri's patterns: `undef`, `none` or `null` turn one off. */
-export function highpriPatterns(service: ServiceModel): { uri: RegExp | null; host: RegExp | null; uriText: string; hostText: string } | null {
+export interface HighpriPatterns {
+  uri: RegExp | null;
+  host: RegExp | null;
+  uriText: string;
+  hostText: string;
+}
+
+export function highpriPatterns(service: ServiceModel): HighpriPatterns | null {
   if (!service.plugins.includes('highpri')) return null;
   const off = (v: string): boolean => v === 'undef' || v === 'none' || v === 'null';
   const uriText = service.extra['highpri.uri_pattern'] ?? HIGHPRI_DEFAULT_URI;

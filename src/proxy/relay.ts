@@ -26,6 +26,9 @@ import {
 import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
 import { assignRules, type AssignHooks } from './assign-hooks.ts';
+import { noteRecent, type PluginStats } from './plugin-stats.ts';
+import { fieldValue } from './http/fields.ts';
+import { requestTarget } from './http/request.ts';
 import { readResponseHead } from './http/lenient.ts';
 import type { RequestHead } from './http/request.ts';
 import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
@@ -91,6 +94,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     clientBlocked: false,
     dispatched: false,
     holdMs: 0,
+    assignedMs: 0,
     startMs: svc.accessLog === null && svc.assign === null ? 0 : performance.now(),
     bodyBytesOut: 0,
   };
@@ -120,6 +124,12 @@ function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
     oldestWaitSec: waiting === 0 ? 0 : Math.floor((performance.now() - oldest) / 1000),
   }, f.rules);
   return { ...f, rules };
+}
+
+/** Stats' backend_response_received hook: the `recent` line. */
+function noteStatsResponse(x: Exchange, p: PluginStats): void {
+  const req = x.req;
+  noteRecent(p, (performance.now() - x.assignedMs) / 1000, req.hostIndex === -1 ? null : fieldValue(req.fields, req.hostIndex), requestTarget(req));
 }
 
 export function dispatchExchange(x: Exchange): void {
@@ -224,6 +234,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   be.hintTimeoutMs = res.keepAliveTimeoutMs;
   be.hintMaxLeft = res.keepAliveMax;
   x.res = res;
+  if (svc.pstats !== null && x.assignedMs > 0) noteStatsResponse(x, svc.pstats);
   enterPhase(x, 'response');
   x.resBody = body;
   x.dechunk = dechunk;

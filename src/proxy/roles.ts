@@ -41,10 +41,10 @@ export function unservedServices(services: readonly ServiceModel[]): Array<{ ser
  * nothing is an open door.
  */
 const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
-  reverse_proxy: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'xffextras', 'queues', 'throttle'],
+  reverse_proxy: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'xffextras', 'queues', 'throttle', 'stats', 'highpri'],
   management: [],
   selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect', 'notmodified', 'maxcontentlength'],
-  web_server: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'autoremoveleadingdir'],
+  web_server: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'autoremoveleadingdir', 'stats'],
   upload_tracker: [],
   echo: [],
 };

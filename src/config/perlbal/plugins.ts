@@ -17,7 +17,7 @@ export const KNOWN_PLUGINS = [
  */
 export const IMPLEMENTED_PLUGINS: ReadonlySet<string> = new Set([
   'Vhosts', 'Vpaths', 'Include', 'AccessControl', 'Redirect',
-  'NotModified', 'MaxContentLength', 'XFFExtras', 'Queues', 'AutoRemoveLeadingDir', 'EchoService', 'Throttle',
+  'NotModified', 'MaxContentLength', 'XFFExtras', 'Queues', 'AutoRemoveLeadingDir', 'EchoService', 'Throttle', 'Stats', 'Highpri',
 ]);
 
 /** Commands a plugin adds, available only after LOAD (Perlbal's manage_command.<word> hooks). */

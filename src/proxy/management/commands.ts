@@ -53,6 +53,11 @@ export interface ManagementTarget {
   set(name: string, key: string, value: string): string | null;
   enable(name: string): Promise<string | null>;
   disable(name: string): string | null;
+  /**
+   * A command a loaded plugin adds (Stats: `stats`, `recent`; Highpri: `patterns`): its lines, or null when no loaded
+   * plugin has it (then it is an unknown command, as in Perlbal).
+   */
+  pluginReport?(word: string): string[] | null;
   /** Stops the whole program (SHUTDOWN), after this line's answer is out; an error text if it cannot. */
   shutdown(graceful: boolean, timeoutSec: number | null): string | null;
 }
@@ -197,10 +202,13 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       // Perlbal exits at once without a word, or says OK and drains.
       return { lines: graceful && session.verbose ? ['OK'] : [], close: true };
     }
-    default:
+    default: {
+      const plugin = cmd === word ? (target.pluginReport?.(word) ?? null) : null;
+      if (plugin !== null) return report(plugin);
       if (NOT_LIVE.has(word)) return error(`tsbal does not take '${word}' on the management port; change perlbal.conf and restart`);
       if (NO_COUNTERPART.has(word)) return error(`'${word}' reports Perlbal internals that tsbal does not have`);
       return error(`unknown command: ${word}`);
+    }
   }
 }
 
