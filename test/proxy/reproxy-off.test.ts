@@ -3,6 +3,8 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { LOOPBACK } from '../harness/ports.ts';
 import { type Rig, observe, startRigWithConf, TSBAL_RUNS } from './diffkit.ts';
+import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
+import { runRefusals } from '../../src/proxy/roles.ts';
 
 let rig: Rig | null = null;
 const body = 'primary';
@@ -30,5 +32,16 @@ describe('with reproxy off', () => {
     expect(names.filter((n) => n.startsWith('x-reproxy'))).toEqual([]);
     expect(names).toContain('x-other');
     expect(outcome.response.body.toString()).toBe(body);
+  });
+});
+
+describe('enable_reproxy = on', () => {
+  test('is refused (check and run) at the service, since tsbal would hand clients the empty reproxy answers', () => {
+    const cfg = parsePerlbalConfig('CREATE POOL p\nCREATE SERVICE s\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:8080\n  SET pool = p\n  SET enable_reproxy = on\nENABLE s\n', { file: '/r.conf' });
+    expect(runRefusals(cfg.services).map((r) => `${r.loc.file}:${r.loc.line}: ${r.message}`)).toEqual([
+      '/r.conf:2: service s: enable_reproxy is not supported by this version of tsbal run (X-Reproxy-URL/-File answers would reach clients empty); remove it or run Perlbal',
+    ]);
+    const off = parsePerlbalConfig('CREATE POOL p\nCREATE SERVICE s\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:8080\n  SET pool = p\n  SET enable_reproxy = off\nENABLE s\n', { file: '/r.conf' });
+    expect(runRefusals(off.services)).toEqual([]);
   });
 });
