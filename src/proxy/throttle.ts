@@ -73,6 +73,12 @@ export function throttleRefusal(s: ServiceModel): { loc: SourceLocation; message
   if (str(s, 'memcached_servers') !== null) {
     return { loc: s.pluginsLoc ?? s.loc, message: `service ${s.name}: Throttle's memcached_servers (state shared between balancers) is not supported by tsbal; remove it (each tsbal keeps its own state) or run Perlbal` };
   }
+  // What compiling would throw (a list file without CIDRs, a bad regex), so `tsbal check` says it as `tsbal run` would.
+  try {
+    compileThrottle(s);
+  } catch (e) {
+    return { loc: s.pluginsLoc ?? s.loc, message: (e as Error).message.replace(/^[^:]+:\d+: /, '') };
+  }
   return null;
 }
 

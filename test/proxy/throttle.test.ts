@@ -1,7 +1,10 @@
 // Throttle's decisions (src/proxy/throttle.ts), on a virtual clock: the same sequence Perlbal::Plugin::Throttle's
 // in-memory store gives.
 import { describe, expect, test } from 'bun:test';
-import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parsePerlbalConfig, readPerlbalConfigFile } from '../../src/config/perlbal.ts';
 import { compileThrottle, parseCidrList, throttleEnd, throttleRefusal, throttleStart, type ThrottleState } from '../../src/proxy/throttle.ts';
 
 const conf = (settings: string): ThrottleState => {
@@ -90,5 +93,19 @@ describe('Throttle', () => {
   test('memcached_servers is declined with the SET plugins line', () => {
     const cfg = parsePerlbalConfig('LOAD Throttle\nCREATE POOL p\nCREATE SERVICE s\nSET role = reverse_proxy\nSET pool = p\nSET plugins = throttle\nSET memcached_servers = 127.0.0.1:11211\nSET listen = 127.0.0.1:8080\nENABLE s\n', { file: '/t.conf' });
     expect(throttleRefusal(cfg.services[0]!)).toMatchObject({ loc: { file: '/t.conf', line: 6 }, message: expect.stringContaining("memcached_servers (state shared between balancers) is not supported") });
+  });
+
+  test('a whitelist file without CIDRs or a bad path_regex is refused at the SET plugins line (check says what run would)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbal-throttle-'));
+    try {
+      writeFileSync(join(dir, 'white'), '# nobody yet\n');
+      writeFileSync(join(dir, 't.conf'), `LOAD Throttle\nCREATE POOL p\nCREATE SERVICE s\nSET role = reverse_proxy\nSET pool = p\nSET plugins = throttle\nSET whitelist_file = ${dir}/white\nSET listen = 127.0.0.1:8080\nENABLE s\n`);
+      const cfg = readPerlbalConfigFile(join(dir, 't.conf')).value;
+      expect(throttleRefusal(cfg.services[0]!)).toEqual({ loc: expect.objectContaining({ line: 6 }), message: `service s: Throttle: ${dir}/white contains no recognizable CIDRs` });
+      const re = parsePerlbalConfig('LOAD Throttle\nCREATE POOL p\nCREATE SERVICE s\nSET role = reverse_proxy\nSET pool = p\nSET plugins = throttle\nSET path_regex = (\nSET listen = 127.0.0.1:8080\nENABLE s\n', { file: '/t.conf' });
+      expect(throttleRefusal(re.services[0]!)?.message).toStartWith('service s: path_regex: ');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
