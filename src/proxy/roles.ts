@@ -2,6 +2,7 @@
 // cannot serve rather than leave a port silently unbound) and by `tsbal check` (which says so before a restart does).
 import type { SourceLocation } from '../config/errors.ts';
 import type { Role, ServiceModel } from '../config/model.ts';
+import { stickyConflict } from './options.ts';
 import { webServerRefusals } from './webserver/options.ts';
 import { throttleRefusal } from './throttle.ts';
 
@@ -148,5 +149,9 @@ export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: Sou
     ...servedServices(services).flatMap(webServerRefusals),
     ...servedServices(services).flatMap((s) => throttleRefusal(s) ?? []),
     ...servedServices(services).flatMap(reproxyRefusal),
+    ...servedServices(services).flatMap((s) => {
+      const conflict = s.role === 'reverse_proxy' ? stickyConflict(s.options) : null;
+      return conflict === null ? [] : [{ loc: s.loc, message: `service ${s.name}: ${conflict}` }];
+    }),
   ];
 }
