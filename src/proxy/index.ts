@@ -13,7 +13,7 @@ import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import { bindConsoles, closeConsoles, consoleMaker, managementServices, planConsoles, summarizeConsolePlan, type ConsoleListener } from './management/listeners.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
@@ -132,7 +132,9 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
+  const makeConsole = consoleMaker(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
+  /** The running consoles; a reload replaces the contents (retryBind and close read it). */
+  const consoles: ConsoleListener[] = managementServices(config).map(makeConsole);
   try {
     await bindAll(services, log);
     await bindConsoles(consoles, log);
@@ -181,10 +183,30 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
+        // Management services are applied like the others: new addresses bound before anything changes (all or
+        // nothing), removed ones closed with their console connections at the commit.
+        const consolePlan = planConsoles(consoles, managementServices(next));
+        const opened = consolePlan.open.map(makeConsole);
+        const openError = await bindOpened(opened, consolePlan.open, log);
+        if (openError !== null) return { ok: false, errors: [openError] };
         const outcome = await reloadProxy(live, next);
+        if (!outcome.ok) {
+          closeConsoles(opened);
+          return outcome;
+        }
+        const clause = summarizeConsolePlan(consolePlan);
+        closeConsoles(consolePlan.close);
+        for (const c of consolePlan.close) log.info(`service ${c.name}: stopped listening on ${c.listen.host}:${c.listen.port} (management, removed by the reload)`);
+        for (const k of consolePlan.keep) k.console.name = k.name;
+        consoles.splice(0, consoles.length, ...consolePlan.keep.map((k) => k.console), ...opened);
         // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
-        if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
-        return outcome;
+        await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+        const summary = clause === '' ? outcome.summary : outcome.summary === 'no changes' ? clause : `${outcome.summary}; ${clause}`;
+        const pending = [
+          ...outcome.pending,
+          ...opened.filter((c) => !c.bound).map((c) => ({ service: c.name, address: `${c.listen.host}:${c.listen.port}`, code: c.bindError?.code ?? 'ERROR' })),
+        ];
+        return { ...outcome, summary, pending };
       });
     },
     close(closeOpts = {}) {
@@ -194,6 +216,23 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
   };
   return handle;
+}
+
+/**
+ * Binds the consoles a reload adds, before it commits: an address that is not local yet waits like at startup; any
+ * other bind error closes those bound so far and is returned as `file:line: message` (the reload then changes nothing).
+ */
+async function bindOpened(opened: readonly ConsoleListener[], models: readonly ServiceModel[], log: ConsolaInstance): Promise<string | null> {
+  for (let i = 0; i < opened.length; i++) {
+    try {
+      await bindConsoles([opened[i]!], log);
+    } catch (error) {
+      closeConsoles(opened);
+      const loc = models[i]!.loc;
+      return `${loc.file}:${loc.line}: ${(error as Error).message}`;
+    }
+  }
+  return null;
 }
 
 /** After the drain deadline: how long the answers written then get to reach their clients. */

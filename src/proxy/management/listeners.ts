@@ -1,7 +1,7 @@
 // The management services' listening sockets: one console per enabled management service of the config, bound like
 // the HTTP services (an address that is not local yet, e.g. a VIP, waits for the HA engine's retryBind).
 import type { ConsolaInstance } from 'consola';
-import type { HostPort } from '../../config/model.ts';
+import type { HostPort, PerlbalConfig, ServiceModel } from '../../config/model.ts';
 import { bindOrDefer, listenServer } from '../listener.ts';
 import type { ReloadTarget } from '../reload.ts';
 import type { ServiceRuntime } from '../service.ts';
@@ -19,28 +19,69 @@ export interface ConsoleListener {
   bindError: NodeJS.ErrnoException | null;
 }
 
+/** The management services a config runs a console for: enabled, with an address. */
+export function managementServices(config: PerlbalConfig): ServiceModel[] {
+  return config.services.filter((m) => m.role === 'management' && m.enabled && m.listen !== null);
+}
+
 /**
- * A console for each enabled management service of the running config. They read the running state through `live`,
- * so they report what a reload put in place; a changed management service itself needs a restart.
+ * Makes the console of one management service. Every console reads the running state through `live`, so it reports
+ * what a reload put in place.
  */
-export function newConsoles(
+export function consoleMaker(
   live: ReloadTarget,
   bind: (svc: ServiceRuntime) => Promise<void>,
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
   extraMetrics: (() => Promise<MetricFamily[]>) | null = null,
-): ConsoleListener[] {
+): (m: ServiceModel) => ConsoleListener {
   const startedAtMs = Date.now();
   const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services }), startedAtMs, bind, shutdown });
   const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
-  return live.config.services
-    .filter((m) => m.role === 'management' && m.enabled && m.listen !== null)
-    .map((m) => ({
-      name: m.name,
-      listen: m.listen!,
-      console: newConsole({ target, http: (method, path) => managementHttp(target, method, path, metrics) }),
-      bound: false,
-      bindError: null,
-    }));
+  return (m) => ({
+    name: m.name,
+    listen: m.listen!,
+    console: newConsole({ target, http: (method, path) => managementHttp(target, method, path, metrics) }),
+    bound: false,
+    bindError: null,
+  });
+}
+
+/** What a reload does to the consoles: the same address keeps its socket (even renamed), others open or close. */
+export interface ConsolePlan {
+  keep: Array<{ console: ConsoleListener; name: string }>;
+  open: ServiceModel[];
+  close: ConsoleListener[];
+}
+
+const sameAddress = (c: ConsoleListener, m: ServiceModel): boolean =>
+  m.listen !== null &&
+  c.listen.host === m.listen.host &&
+  c.listen.port === m.listen.port &&
+  // Port 0 got a port of its own: only the same service's port 0 is the same listener.
+  (m.listen.port !== 0 || c.name === m.name);
+
+/** Matches the running consoles to the management services of the next config (pure). */
+export function planConsoles(running: readonly ConsoleListener[], next: readonly ServiceModel[]): ConsolePlan {
+  const plan: ConsolePlan = { keep: [], open: [], close: [] };
+  const matched = new Set<ConsoleListener>();
+  for (const m of next) {
+    const c = running.find((r) => !matched.has(r) && sameAddress(r, m));
+    if (c === undefined) {
+      plan.open.push(m);
+      continue;
+    }
+    matched.add(c);
+    plan.keep.push({ console: c, name: m.name });
+  }
+  plan.close = running.filter((c) => !matched.has(c));
+  return plan;
+}
+
+/** One clause for the reload's log line: `management +127.0.0.1:9001 -127.0.0.1:9000`, or '' when nothing moves. */
+export function summarizeConsolePlan(plan: ConsolePlan): string {
+  const renamed = plan.keep.filter((k) => k.console.name !== k.name).map((k) => `${k.console.listen.host}:${k.console.listen.port} ${k.console.name}→${k.name}`);
+  const moves = [...plan.open.map((m) => `+${m.listen!.host}:${m.listen!.port}`), ...plan.close.map((c) => `-${c.listen.host}:${c.listen.port}`), ...renamed];
+  return moves.length === 0 ? '' : `management ${moves.join(' ')}`;
 }
 
 /** Binds the consoles not bound yet; those whose address is not local yet are returned. Other errors throw. */
