@@ -9,6 +9,8 @@ import { readResponseHead } from '../http/lenient.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { countResponseCode } from '../management/stats.ts';
 import { recordFailure, recordSuccess } from './health.ts';
+import { noteTransition } from '../../status/transitions.ts';
+import type { Engine } from '../engine.ts';
 import { idleExpired, keepAfterUse, parkIdle, popIdle, sparesWanted, unparkIdle, usableIdle } from './pool.ts';
 import { chooseUpstream, type Upstream } from './upstream.ts';
 
@@ -212,7 +214,7 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   be.verified = true;
   be.node.stats.verifies++;
   resetHeadReader(be.reader);
-  recordSuccess(be.node.health, svc.backoff);
+  if (recordSuccess(be.node.health, svc.backoff) === 'up') backendUp(svc.engine, be.node.key, 'passed the verify probe');
   becomeReady(be);
 }
 
@@ -252,7 +254,11 @@ export function noteNodeFailure(be: BackendConn, cause: string): void {
   const h = be.node.health;
   const t = recordFailure(h, svc.engine.now, cause, svc.backoff);
   const retry = `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
-  if (t === 'down') svc.engine.log.warn(`backend ${h.key} down (${cause}, ${h.failures} in a row); ${retry}`);
+  if (t === 'down') {
+    const text = `backend ${h.key} down (${cause}, ${h.failures} in a row)`;
+    svc.engine.log.warn(`${text}; ${retry}`);
+    noteTransition(svc.engine.transitions, 'backend', text);
+  }
   else svc.engine.log.debug(`backend ${h.key} still down (${cause}, ${h.failures} in a row); ${retry}`);
 }
 
@@ -260,7 +266,12 @@ export function noteNodeFailure(be: BackendConn, cause: string): void {
 export function noteNodeSuccess(be: BackendConn, status: number): void {
   const svc = be.svc;
   countResponseCode(be.node.stats, status, svc.engine.now);
-  if (recordSuccess(be.node.health, svc.backoff) === 'up') svc.engine.log.info(`backend ${be.node.key} up`);
+  if (recordSuccess(be.node.health, svc.backoff) === 'up') backendUp(svc.engine, be.node.key, 'answered');
+}
+
+function backendUp(engine: Engine, key: string, how: string): void {
+  engine.log.info(`backend ${key} up`);
+  noteTransition(engine.transitions, 'backend', `backend ${key} up (${how})`);
 }
 
 function onEnd(be: BackendConn): void {
