@@ -198,7 +198,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     haForMetrics = ha;
     // Closed first (engines close in reverse order): the VIP moves to the peer, then the proxy drains.
     let haClosing = false;
-    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close()) });
+    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close(drainTimeoutMs)) });
     void ha.stopped.then(() => {
       if (haClosing) return;
       log.error('the HA engine stopped on its own (its resources are released): exiting so the service restarts whole');

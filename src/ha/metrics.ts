@@ -61,6 +61,12 @@ export function haMetrics(status: HaStatus | null): MetricFamily[] {
       'Seconds since the last packet accepted from the peer (absent until one is).',
       s.peer.heardMsAgo === null ? [] : [{ labels: { peer }, value: ms(s.peer.heardMsAgo) }],
     ),
+    family('tsbal_ha_peer_keys_differ', 'gauge', "1 while the peer's packets fail authentication and none has passed since: authkeys differ.", [
+      { labels: { peer }, value: flag(s.peer.keysDiffer === true) },
+    ]),
+    family('tsbal_ha_peer_auth_failures_total', 'counter', "Packets naming the peer as sender that failed authentication (the nodes' authkeys differ).", [
+      { labels: { peer }, value: s.peer.authFailures?.count ?? 0 },
+    ]),
     family('tsbal_ha_peer_deadtime_seconds', 'gauge', 'How long the peer may stay silent before it is declared dead.', [{ labels: { peer }, value: ms(s.peer.deadtimeMs) }]),
     family(
       'tsbal_ha_ping_node_up',

@@ -85,6 +85,9 @@ export function statusLines(s: HaStatus): string[] {
     `peer ${p.name}: ${p.status}, ${heard} (deadtime ${p.deadtimeMs} ms), holds ${holdWords(p.holds, p.name, s.node)}` +
       (p.stable ? '' : ' (in transition)') +
       (p.generation === null ? '' : `, generation ${p.generation}`),
+    ...(p.keysDiffer && p.authFailures
+      ? [`peer ${p.name}: KEYS DIFFER: its packets from ${p.authFailures.address} fail authentication (${p.authFailures.reason}, ${p.authFailures.count} so far, last ${Math.round(p.authFailures.lastMsAgo)} ms ago); make authkeys the same on both nodes`]
+      : []),
     ...(double.length > 0
       ? [`SPLIT BRAIN: both ${s.node} and ${p.name} hold ${double.map((h) => `${h}'s resources`).join(' and ')}; one of them must release`]
       : []),

@@ -14,6 +14,7 @@ import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, consoleMaker, managementServices, planConsoles, summarizeConsolePlan, type ConsoleListener } from './management/listeners.ts';
+import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
@@ -46,10 +47,16 @@ export interface ProxyHandle {
   reload(config: PerlbalConfig): Promise<ReloadOutcome>;
   /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
   close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Adds metric families to `GET /metrics` on the management port (the HA engine's, when it runs beside). */
   /** For tests and the management role: the engine's live state. */
   readonly engine: Engine;
   readonly services: readonly ServiceRuntime[];
+  /** The active health checks of every pool (one per backend address and check spec). */
+  readonly checks: HealthChecks;
 }
+
+/** How often the sweep re-syncs the checks with the pools (nodes added on the console or by a nodefile). */
+const CHECK_SYNC_MS = 1000;
 
 export interface StartProxyOptions {
   log?: ConsolaInstance;
@@ -124,7 +131,16 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
   for (const svc of services) if (svc.selector !== null) svc.selector.services = byName;
 
+  engine.services = services;
+  const checks = newHealthChecks(engine);
+  syncChecks(checks, services);
+  let nextSync = engine.now + CHECK_SYNC_MS;
   startSweep(engine, (now) => {
+    tickChecks(checks, now);
+    if (now >= nextSync) {
+      nextSync = now + CHECK_SYNC_MS;
+      syncChecks(checks, services);
+    }
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
@@ -142,6 +158,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     for (const svc of services) svc.server?.close();
     closeConsoles(consoles);
     stopSweep(engine);
+    stopChecks(checks);
     throw error;
   }
   let turn: Promise<unknown> = Promise.resolve();
@@ -153,6 +170,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const handle: ProxyHandle = {
     engine,
     services,
+    checks,
     listeners() {
       const out: ListenerInfo[] = [];
       for (const svc of services) {
@@ -194,6 +212,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
           closeConsoles(opened);
           return outcome;
         }
+        syncChecks(checks, services);
         const clause = summarizeConsolePlan(consolePlan);
         closeConsoles(consolePlan.close);
         for (const c of consolePlan.close) log.info(`service ${c.name}: stopped listening on ${c.listen.host}:${c.listen.port} (management, removed by the reload)`);
@@ -211,6 +230,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
     close(closeOpts = {}) {
       closeConsoles(consoles);
+      stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },

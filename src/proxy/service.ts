@@ -12,6 +12,7 @@ import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
 import { newServiceStats, type ServiceStats } from './management/stats.ts';
 import type { BackoffPolicy } from './upstream/health.ts';
+import type { PoolHealthOptions } from './upstream/check-spec.ts';
 import { newSelector } from './upstream/select.ts';
 import { newUpstream, type Upstream } from './upstream/upstream.ts';
 
@@ -23,6 +24,8 @@ export interface ServiceConfig {
   opts: ReverseProxyOptions;
   limits: HeadLimits;
   backoff: BackoffPolicy;
+  /** The pool's active checks, slow start, 5xx streak and all_down (upstream/check-spec.ts). */
+  health: PoolHealthOptions;
   /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
   keepAliveTimeoutSec: number;
   /** The last lines of client response heads, pre-encoded. */

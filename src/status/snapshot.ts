@@ -21,8 +21,11 @@ export interface BackendStatus {
   errors: number;
   /** Why it went down last (while down). */
   lastFailure: string | null;
-  /** While down: in how many ms a request may try it again. */
+  /** While down and not actively checked: in how many ms a request may try it again. */
   retryInMs: number | null;
+  /** The last active check's answer (`200`, `connect ECONNREFUSED`); null: no active check watches it. */
+  lastCheck: string | null;
+  weight: number;
 }
 
 export interface ServiceStatus {
@@ -94,7 +97,9 @@ function serviceStatus(s: ServiceRuntime, now: number): ServiceStatus {
       requests: u.stats.requests,
       errors: u.stats.connectFailures,
       lastFailure: u.health.state === 'down' ? u.health.lastFailure : null,
-      retryInMs: u.health.state === 'down' ? Math.max(0, Math.round(u.health.retryAt - now)) : null,
+      retryInMs: u.health.state === 'down' && u.health.checkers === 0 ? Math.max(0, Math.round(u.health.retryAt - now)) : null,
+      lastCheck: u.health.checkers > 0 ? (u.health.lastCheck ?? 'not checked yet') : null,
+      weight: u.weight,
     })),
   };
 }

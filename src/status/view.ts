@@ -44,9 +44,17 @@ export function stateColour(state: string): Paint | null {
 }
 
 function backendNote(b: BackendStatus): string {
-  if (b.health !== 'down') return '';
-  const retry = b.retryInMs === null ? '' : b.retryInMs === 0 ? 'next request tries it' : `retry in ${(b.retryInMs / 1000).toFixed(1)} s`;
-  return [b.lastFailure, retry].filter((x) => x !== null && x !== '').join(', ');
+  const parts: string[] = [];
+  if (b.health === 'down') {
+    if (b.lastFailure !== null) parts.push(b.lastFailure);
+    if (b.lastCheck !== null) parts.push('back after its checks pass');
+    else if (b.retryInMs !== null) parts.push(b.retryInMs === 0 ? 'next request tries it' : `retry in ${(b.retryInMs / 1000).toFixed(1)} s`);
+  } else if (b.health === 'starting') {
+    parts.push('slow start');
+  }
+  if (b.lastCheck !== null && b.health !== 'down') parts.push(`check: ${b.lastCheck}`);
+  if (b.weight !== 1) parts.push(`weight ${b.weight}`);
+  return parts.join(', ');
 }
 
 function heard(ms: number | null): string {

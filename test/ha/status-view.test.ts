@@ -12,8 +12,8 @@ function status(over: { hold?: string; peerHolds?: string; peerStatus?: HaStatus
     generation: 7,
     status: 'active',
     commUp: true,
-    resources: { state: (over.state ?? 'stable') as HaStatus['resources']['state'], hold: over.hold ?? 'local', up: over.hold === 'none' ? [] : ['IPaddr::198.18.0.99/24/eth0'], failed: [], standby: 'not', stable: over.stable ?? true, busy: null },
-    peer: { name: 'lb2', status: over.peerStatus ?? 'active', heardMsAgo: 120.4, deadtimeMs: 10_000, generation: 3, holds: over.peerHolds ?? 'none', stable: true, pingUp: null },
+    resources: { state: (over.state ?? 'stable') as HaStatus['resources']['state'], hold: over.hold ?? 'local', groups: ['lb1', 'lb2'], up: over.hold === 'none' ? [] : ['IPaddr::198.18.0.99/24/eth0'], failed: [], standby: 'not', stable: over.stable ?? true, busy: null },
+    peer: { name: 'lb2', status: over.peerStatus ?? 'active', heardMsAgo: 120.4, deadtimeMs: 10_000, generation: 3, holds: over.peerHolds ?? 'none', stable: true, pingUp: null, keysDiffer: false, authFailures: null },
     ping: [{ target: '198.18.0.254', up: true, lastReplyMsAgo: 800 }],
     counters: {
       received: 10, accepted: 9, sent: 11, resent: 0, rexmitRequested: 0, lost: 1, deaths: 2,

@@ -27,8 +27,8 @@ const snapshot: StatusSnapshot = {
       pool: 'webs',
       balance: 'random',
       backends: [
-        { address: '198.18.0.11:80', health: 'up', admin: 'ready', inFlight: 2, requests: 1234, errors: 0, lastFailure: null, retryInMs: null },
-        { address: '198.18.0.12:80', health: 'down', admin: 'ready', inFlight: 0, requests: 77, errors: 3, lastFailure: 'connect ECONNREFUSED', retryInMs: 3500 },
+        { address: '198.18.0.11:80', health: 'up', admin: 'ready', inFlight: 2, requests: 1234, errors: 0, lastFailure: null, retryInMs: null, lastCheck: null, weight: 1 },
+        { address: '198.18.0.12:80', health: 'down', admin: 'ready', inFlight: 0, requests: 77, errors: 3, lastFailure: 'connect ECONNREFUSED', retryInMs: 3500, lastCheck: null, weight: 1 },
       ],
     },
   ],

@@ -1,6 +1,6 @@
 // After the last line: the model the engines run (defaults filled in, copies, not the live state), and the
 // checks across the whole file that Perlbal only hits at run time (or never).
-import type { PerlbalConfig, ServiceModel } from '../model.ts';
+import type { PerlbalConfig, PoolModel, ServiceModel } from '../model.ts';
 import type { Diagnostics } from '../diagnostics.ts';
 import { allServiceOptions, appliesTo } from './options.ts';
 import type { CommandEnv, PerlbalState } from './state.ts';
@@ -55,6 +55,25 @@ function checkSelectorTargets(state: PerlbalState, s: ServiceModel, d: Diagnosti
     else if (target.role === null || !ADOPTABLE.has(target.role)) {
       d.warn(r.loc, `${what} points at service '${r.service}' (role ${target.role ?? 'none'}), which cannot take requests from a selector`);
     }
+  }
+}
+
+/** Options that only matter with active checks on (health_check_5xx_streak is passive: it works without). */
+const CHECK_ONLY_KEYS = ['health_check_method', 'health_check_host', 'health_check_expect', 'health_check_interval', 'health_check_timeout', 'health_check_rise', 'health_check_fall', 'slow_start', 'all_down'];
+
+/** A pool's health-check settings that cannot do what they say. */
+function checkPoolHealth(pool: PoolModel, d: Diagnostics): void {
+  const o = pool.options;
+  const on = o.health_check === 'http' || o.health_check === 'tcp' || (o.health_check !== 'off' && typeof o.health_check_path === 'string');
+  if (!on) {
+    const idle = CHECK_ONLY_KEYS.filter((k) => k in o);
+    if (idle.length > 0) d.warn(pool.loc, `pool ${pool.name}: ${idle.join(', ')} ${idle.length === 1 ? 'has' : 'have'} no effect: health checks are off`, 'SET health_check_path = /health (or health_check = tcp) on the pool');
+    return;
+  }
+  const interval = typeof o.health_check_interval === 'number' ? o.health_check_interval : 2000;
+  const timeout = typeof o.health_check_timeout === 'number' ? o.health_check_timeout : 1000;
+  if (timeout >= interval) {
+    d.warn(pool.loc, `pool ${pool.name}: health_check_timeout (${timeout} ms) is not shorter than health_check_interval (${interval} ms); a silent backend then takes fall × timeout to be taken out`, 'make the timeout shorter than the interval');
   }
 }
 
@@ -120,6 +139,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       d.warn(rules[0]!.loc, `REDIRECT rules for ${name} have no effect: the redirect plugin is not registered on it`, `SET ${name}.plugins = redirect`);
     }
   }
+  for (const pool of state.pools.values()) checkPoolHealth(pool, d);
   // Only when nothing else is wrong: a broken line above is the likelier cause.
   if (listeners.length === 0 && !d.list.some((x) => x.severity === 'error')) {
     d.error({ file: state.files[0] ?? '', line: 0 }, 'No services or management port configured. Nothing to do.', 'ENABLE a service that has a listen address');

@@ -8,9 +8,8 @@ import { newHeadReader, resetHeadReader, type HeadReader } from '../http/head-re
 import { readResponseHead } from '../http/lenient.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { countResponseCode } from '../management/stats.ts';
-import { recordFailure, recordSuccess } from './health.ts';
-import { noteTransition } from '../../status/transitions.ts';
-import type { Engine } from '../engine.ts';
+import { noteStatus, recordFailure, recordSuccess } from './health.ts';
+import { announceTransition } from './transitions.ts';
 import { idleExpired, keepAfterUse, parkIdle, popIdle, sparesWanted, unparkIdle, usableIdle } from './pool.ts';
 import { chooseUpstream, type Upstream } from './upstream.ts';
 
@@ -58,7 +57,8 @@ const NO_VERIFY_MS = 60_000;
 export function takeIdle(svc: ServiceRuntime, node: Upstream): BackendConn | null {
   const now = svc.engine.now;
   for (let be = popIdle(svc, node); be !== null; be = popIdle(svc, node)) {
-    if (!usableIdle(be, now)) {
+    // Never hand a request a connection to a backend that is down (all_down or a trial opens a fresh one).
+    if (!usableIdle(be, now) || node.health.state === 'down') {
       closeBackend(be);
       continue;
     }
@@ -214,7 +214,7 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   be.verified = true;
   be.node.stats.verifies++;
   resetHeadReader(be.reader);
-  if (recordSuccess(be.node.health, svc.backoff) === 'up') backendUp(svc.engine, be.node.key, 'passed the verify probe');
+  noteRecovered(be, 'verify probe passed');
   becomeReady(be);
 }
 
@@ -249,29 +249,37 @@ function openFailed(be: BackendConn, cause: string): void {
 }
 
 /** Marks the backend down (or further down) and logs the transition. */
-export function noteNodeFailure(be: BackendConn, cause: string): void {
+export function noteNodeFailure(be: BackendConn, cause: string, counted = false): void {
   const svc = be.svc;
   const h = be.node.health;
   const t = recordFailure(h, svc.engine.now, cause, svc.backoff);
-  const retry = `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
-  if (t === 'down') {
-    const text = `backend ${h.key} down (${cause}, ${h.failures} in a row)`;
-    svc.engine.log.warn(`${text}; ${retry}`);
-    noteTransition(svc.engine.transitions, 'backend', text);
-  }
-  else svc.engine.log.debug(`backend ${h.key} still down (${cause}, ${h.failures} in a row); ${retry}`);
+  const retry = h.checkers > 0 ? 'back after its checks pass' : `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
+  // `counted`: the cause says how many in a row itself (a 5xx streak).
+  const why = counted ? cause : `${cause}, ${h.failures} in a row`;
+  if (t === 'down') announceTransition(svc.engine, h, t, `${why}; ${retry}`);
+  else svc.engine.log.debug(`backend ${h.key} still down (${why}); ${retry}`);
 }
 
 /** A response head from the backend. */
 export function noteNodeSuccess(be: BackendConn, status: number): void {
   const svc = be.svc;
   countResponseCode(be.node.stats, status, svc.engine.now);
-  if (recordSuccess(be.node.health, svc.backoff) === 'up') backendUp(svc.engine, be.node.key, 'answered');
+  const h = be.node.health;
+  const streak = svc.health.streak5xx;
+  if (streak > 0 && noteStatus(h, status, streak)) {
+    noteNodeFailure(be, h.state === 'down' ? `answered ${status} again` : `${streak} answers 5xx in a row, the last ${status}`, h.state !== 'down');
+    return;
+  }
+  noteRecovered(be, `answered ${status}`);
 }
 
-function backendUp(engine: Engine, key: string, how: string): void {
-  engine.log.info(`backend ${key} up`);
-  noteTransition(engine.transitions, 'backend', `backend ${key} up (${how})`);
+/** The backend answered: if a passive mark-down is over, say so (once, like the mark-down). */
+function noteRecovered(be: BackendConn, how: string): void {
+  const svc = be.svc;
+  const h = be.node.health;
+  const failures = h.failures;
+  const t = recordSuccess(h, svc.backoff, svc.engine.now);
+  if (t === 'up') announceTransition(svc.engine, h, t, `${how} after ${failures} failure${failures === 1 ? '' : 's'}`);
 }
 
 function onEnd(be: BackendConn): void {
