@@ -117,6 +117,47 @@ describe('tsbal status', () => {
     await held;
   }, 30_000);
 
+  test('an actively checked pool: the last check of each backend, a dead one down until its checks pass', async () => {
+    const [webPort, deadPort] = [await closedPort(), await closedPort()];
+    const stateDir = join(dir, 'state-checks');
+    const confPath = join(dir, 'checks.conf');
+    writeFileSync(
+      confPath,
+      `CREATE POOL webs\n  SET health_check = tcp\n  SET health_check_interval = 200ms\n  SET health_check_fall = 1\n` +
+        `  POOL webs ADD 127.0.0.1:${a.port}\n  POOL webs ADD 127.0.0.1:${deadPort}\n` +
+        `CREATE SERVICE web\n  SET listen = 127.0.0.1:${webPort}\n  SET role = reverse_proxy\n  SET pool = webs\nENABLE web\n`,
+    );
+    const run = spawn(process.execPath, [CLI_ENTRY, 'run', '-c', confPath, '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    run.stdout!.on('data', (d) => (log += d));
+    run.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise((r) => run.on('exit', (code) => r(code)));
+    try {
+      const t0 = performance.now();
+      let s: StatusSnapshot | null = null;
+      while (performance.now() - t0 < 5000) {
+        const r = await runTsbal(['status', '--json', '--state-dir', stateDir]);
+        if (r.code === 0) {
+          s = JSON.parse(r.stdout) as StatusSnapshot;
+          if (s.services[0]!.backends[1]!.health === 'down') break;
+        }
+        await Bun.sleep(100);
+      }
+      if (s === null) throw new Error(`tsbal status never answered:\n${log}`);
+      expect(s.services[0]!.backends.map((x) => [x.health, x.lastCheck, x.retryInMs])).toEqual([
+        ['up', expect.any(String), null],
+        ['down', expect.stringContaining('ECONNREFUSED'), null],
+      ]);
+      const plain = await runTsbal(['status', '--state-dir', stateDir]);
+      expect(plain.stdout).toMatch(new RegExp(`backend 127\\.0\\.0\\.1:${deadPort}: down, ready, .*\\(.*ECONNREFUSED.*, back after its checks pass\\)`));
+      expect(plain.stdout).toContain(`transition `);
+      run.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      run.kill('SIGKILL');
+    }
+  }, 20_000);
+
   test('with nothing running on the state dir: exit 3 and where it looked', async () => {
     const empty = join(dir, 'nothing-here');
     const r = await runTsbal(['status', '--state-dir', empty]);
