@@ -3,7 +3,7 @@
 // status socket as JSON, and `tsbal status --json` prints it as it is).
 import type { HaDirConfig } from '../config/model.ts';
 import type { HaStatus } from '../ha/cluster.ts';
-import { doublyHeld, homesHeld, holdWords, roleOf, rstateWords } from '../ha/status-view.ts';
+import { doublyHeld, homesHeld, holdWords, rstateWords } from '../ha/status-view.ts';
 import type { ProxyHandle } from '../proxy/index.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import { recentTransitions, type Transition } from './transitions.ts';
@@ -123,7 +123,9 @@ export function haSummary(config: HaDirConfig, s: HaStatus): HaSummary {
   const r = s.resources;
   return {
     node: s.node,
-    role: roleOf(r.hold),
+    // Active when it holds a resource group for real: a node whose `local` claim covers no group (lb2 of a
+    // one-VIP pair) is the standby, whatever heartbeat's hold word says.
+    role: config.haresources.groups.some((g) => r.up.includes(g.key)) ? 'active' : 'standby',
     holds: holdWords(r.hold, s.node, s.peer.name),
     state: r.stable ? 'settled' : rstateWords(r.state),
     peer: {
