@@ -106,7 +106,7 @@ async function get(host?: string, path = '/'): Promise<Answer> {
   const args = ['curl', '-s', '--max-time', '3', '-o', '-', '-w', '\n%{http_code}', ...(host === undefined ? [] : ['-H', `Host: ${host}`]), `http://${LAB_VIP}${path}`];
   const r = await lab!.exec('client', args, { timeoutMs: 6_000 });
   const lines = r.stdout.trimEnd().split('\n');
-  return { code: Number(lines.pop()), body: lines.join('\n') };
+  return { code: Number(lines.pop()), body: lines.join('\n').trim() };
 }
 
 /** `count` requests; every one must succeed. Returns how many each body said (`web1`, `web2 site`...). */
@@ -177,7 +177,7 @@ describe('the tutorial with tsbal, end to end', () => {
     for (const h of ['web1', 'web2'] as const) {
       // Only the GETs: verify_backend's OPTIONS probes are logged too.
       const lines = (await newLines(h, before[h])).filter((l) => /"GET \/ HTTP/.test(l));
-      expect(lines.length, `${h}: ${lines.join('\n')}`).toBe(seen[h]);
+      expect(lines.length, `${h}: ${lines.join("\n")}`).toBe(seen[h] ?? 0);
       for (const l of lines) expect(l.startsWith(`${CLIENT} `), l).toBe(true);
     }
 

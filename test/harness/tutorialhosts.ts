@@ -2,6 +2,7 @@
 // run Debian's Apache from its own /etc/apache2 with the tutorial's LogFormat change (the client's address from
 // X-Forwarded-For); lb1 and lb2 start bare (no tsbal, no /etc/ha.d) and get tsbal through install.sh from a
 // release served on their own 127.0.0.1, then `tsbal setup`, then the systemd unit's ExecStart line.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHostNs, type HostNs } from './hostns.ts';
 import type { Lab, LabHost } from './netns.ts';
@@ -36,7 +37,7 @@ export async function createWebHost(lab: Lab, host: LabHost, dir: string): Promi
   const web: WebHost = {
     ...h,
     async start() {
-      apache = h.spawn(['bash', '-c', '. /etc/apache2/envvars && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND'], `apache ${host}`);
+      apache = h.spawn(['bash', '-c', '. /etc/apache2/envvars && mkdir -p /run/lock && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND'], `apache ${host}`);
       const started = apache;
       await waitFor(`Apache on ${host}:80`, async () => ((await listening(h, 80)) ? true : started.exit() !== null ? false : undefined), {
         timeoutMs: 10_000,
@@ -61,9 +62,18 @@ export async function createWebHost(lab: Lab, host: LabHost, dir: string): Promi
   return web;
 }
 
-/** A bare lb host: its /etc, /var/lib and /usr/local are its own (empty of tsbal), as are /run and /var/log. */
+/**
+ * A bare lb host: its /etc, /var/lib and /usr/local are its own, as are /run and /var/log, and it has neither tsbal
+ * nor the recipe's Perlbal and heartbeat files (this machine has both packages installed: their /etc/perlbal,
+ * /etc/ha.d and /var/lib/heartbeat are removed in the host's overlays, once, on its first boot).
+ */
 export function createBareLbHost(lab: Lab, host: LabHost, dir: string): Promise<HostNs> {
-  return createHostNs(lab, host, join(dir, host), { overlays: ['/etc', '/var/lib', '/usr/local'], privates: ['/run', '/var/log'] });
+  const firstBoot = !existsSync(join(dir, host, 'etc-up'));
+  return createHostNs(lab, host, join(dir, host), {
+    overlays: ['/etc', '/var/lib', '/usr/local'],
+    privates: ['/run', '/var/log'],
+    extra: firstBoot ? ['rm -rf /etc/perlbal /etc/ha.d /var/lib/heartbeat /usr/local/bin/tsbal'] : [],
+  });
 }
 
 /** `KEY=` lines of a systemd unit, by key (the last one wins, as for ExecStart in one unit). */
