@@ -11,6 +11,7 @@ import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
 import { newServiceStats, type ServiceStats } from './management/stats.ts';
+import type { Sticky } from './upstream/affinity.ts';
 import type { BackoffPolicy } from './upstream/health.ts';
 import type { PoolHealthOptions } from './upstream/check-spec.ts';
 import { newSelector } from './upstream/select.ts';
@@ -43,6 +44,8 @@ export interface ServiceConfig {
   web: WebServerOptions | null;
   /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
   enabled: boolean;
+  /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
+  sticky: Sticky | null;
 }
 
 /** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */
