@@ -101,19 +101,24 @@ interface Answer {
   body: string;
 }
 
-/** One request from the client to the VIP on a new connection (curl), with a Host header if given. */
-async function get(host?: string, path = '/'): Promise<Answer> {
-  const args = ['curl', '-s', '--max-time', '3', '-o', '-', '-w', '\n%{http_code}', ...(host === undefined ? [] : ['-H', `Host: ${host}`]), `http://${LAB_VIP}${path}`];
+/** One request from the client to the VIP on a new connection (curl), with a Host header and a cookie jar if given. */
+async function get(host?: string, jar?: string): Promise<Answer> {
+  const args = [
+    'curl', '-s', '--max-time', '3', '-o', '-', '-w', '\n%{http_code}',
+    ...(host === undefined ? [] : ['-H', `Host: ${host}`]),
+    ...(jar === undefined ? [] : ['-b', jar, '-c', jar]),
+    `http://${LAB_VIP}/`,
+  ];
   const r = await lab!.exec('client', args, { timeoutMs: 6_000 });
   const lines = r.stdout.trimEnd().split('\n');
   return { code: Number(lines.pop()), body: lines.join('\n').trim() };
 }
 
 /** `count` requests; every one must succeed. Returns how many each body said (`web1`, `web2 site`...). */
-async function serveAll(count: number, host?: string): Promise<Record<string, number>> {
+async function serveAll(count: number, host?: string, jar?: string): Promise<Record<string, number>> {
   const seen: Record<string, number> = {};
   for (let i = 0; i < count; i++) {
-    const a = await get(host);
+    const a = await get(host, jar);
     expect([a.code, i, host ?? '-'], `request ${i} (Host ${host ?? '-'}): ${a.code} ${a.body}\n${logs()}`).toEqual([200, i, host ?? '-']);
     seen[a.body] = (seen[a.body] ?? 0) + 1;
   }
@@ -124,18 +129,26 @@ async function waitServingVip(timeoutMs: number, host?: string): Promise<void> {
   await waitFor('an answer on the VIP', async () => ((await get(host)).code === 200 ? true : undefined), { timeoutMs, intervalMs: 50, describe: async () => `holders ${await holders()}\n${logs()}` });
 }
 
+/**
+ * The client's requests in an access log: its curl GETs. (verify_backend's OPTIONS and the health checks setup
+ * configures, `tsbal-health-check`, come from the balancer itself, with no X-Forwarded-For: logged as `-`.)
+ */
+const fromClient = (line: string): boolean => /"GET \/ HTTP\/1\.1" .*"curl\//.test(line);
+
 /** The access log lines Apache wrote since `from`, each of which must start with the client's address. */
 async function newLines(h: 'web1' | 'web2', from: number, name?: string): Promise<string[]> {
   return (await web[h].accessLog(name)).slice(from);
 }
 
 /** Section 7's failover: lb1 crashes, lb2 holds the VIP and serves; lb1 comes back (a reboot, then its unit) and takes it back. */
-async function crashAndReturn(host?: string): Promise<void> {
+async function crashAndReturn(host?: string, sticky?: { jar: string; backend: string }): Promise<void> {
   await crashHost(lab!, 'lb1');
   running.lb1 = null;
   await waitHolder('lb2', FAILOVER_WAIT_MS);
   await waitServingVip(5_000, host);
   await serveAll(10, host);
+  // The sticky client keeps its backend through lb2 (the cookie's key comes from the shared authkeys).
+  if (sticky !== undefined) expect(await serveAll(5, host, sticky.jar)).toEqual({ [sticky.backend]: 5 });
   // tsbal status on the survivor says it holds the VIP and saw lb1 die.
   const status = await must(lb.lb2, 'tsbal status');
   expect(status).toContain(`vip: ${LAB_VIP}/24 on eth0: held by lb2 (this node), home lb1`);
@@ -175,18 +188,24 @@ describe('the tutorial with tsbal, end to end', () => {
     const seen = await serveAll(20);
     expect(Object.keys(seen).sort()).toEqual(['web1', 'web2']);
     for (const h of ['web1', 'web2'] as const) {
-      // Only the GETs: verify_backend's OPTIONS probes are logged too.
-      const lines = (await newLines(h, before[h])).filter((l) => /"GET \/ HTTP/.test(l));
+      const lines = (await newLines(h, before[h])).filter(fromClient);
       expect(lines.length, `${h}: ${lines.join("\n")}`).toBe(seen[h] ?? 0);
       for (const l of lines) expect(l.startsWith(`${CLIENT} `), l).toBe(true);
     }
+
+    // A sticky client (setup writes cookie affinity) keeps its backend.
+    const jar = join(base, 'cookies.txt');
+    const first = await serveAll(1, undefined, jar);
+    const pinned = Object.keys(first)[0]!;
+    expect(await serveAll(10, undefined, jar)).toEqual({ [pinned]: 10 });
+    expect(await must(lb.lb1, 'grep -i "sticky" /etc/perlbal/perlbal.conf')).toContain('SET sticky          = cookie');
 
     // One Apache stopped: every request still succeeds, all on the other.
     await web.web2.stop();
     expect(await serveAll(20)).toEqual({ web1: 20 });
     await web.web2.start();
 
-    await crashAndReturn();
+    await crashAndReturn(undefined, { jar, backend: pinned });
     expect(timing.bareToServingMs).toBeLessThan(60_000);
   }, 240_000);
 
@@ -252,7 +271,7 @@ describe('the tutorial with tsbal, end to end', () => {
     expect(Object.keys(example).sort()).toEqual(['web1 example', 'web2 example']);
     for (const h of ['web1', 'web2'] as const) {
       for (const s of ['site', 'example'] as const) {
-        const lines = (await web[h].accessLog(`${s}-access.log`)).slice(before[`${h} ${s}`]).filter((l) => /"GET \/ HTTP/.test(l));
+        const lines = (await web[h].accessLog(`${s}-access.log`)).slice(before[`${h} ${s}`]).filter(fromClient);
         expect(lines.length, `${h} ${s}`).toBe((s === 'site' ? site : example)[`${h} ${s}`]!);
         for (const l of lines) expect(l.startsWith(`${CLIENT} `), l).toBe(true);
       }
