@@ -1,6 +1,6 @@
 // `tsbal status [--json] [--state-dir D]`: one screen for the admin from the running tsbal run (src/status/): this
 // node's HA role, the peer, the VIP and who holds it, every service and backend with health and load, and the recent
-// transitions. A table with colour on a terminal (NO_COLOR respected), plain lines otherwise, JSON with --json.
+// transitions. A table on a terminal (in colour unless NO_COLOR or TERM=dumb), plain lines otherwise, JSON with --json.
 import { defineCommand } from 'citty';
 import { DEFAULT_STATE_DIR } from '../ha/cluster.ts';
 import { requestStatus } from '../status/socket.ts';
@@ -28,6 +28,6 @@ export default defineCommand({
         console.log(JSON.stringify(status, null, 2));
         return;
       }
-      console.log(statusText(status, { terminal: wantsColour(process.stdout, process.env) }));
+      console.log(statusText(status, { terminal: process.stdout.isTTY === true, colour: wantsColour(process.stdout, process.env) }));
     }),
 });

@@ -3,8 +3,10 @@
 import type { BackendStatus, HaSummary, ServiceStatus, StatusSnapshot } from './snapshot.ts';
 
 export interface ViewOptions {
-  /** Table layout with ANSI colour (a terminal); false: plain lines. */
+  /** Table layout (a terminal); false: plain lines, one fact each. */
   terminal: boolean;
+  /** ANSI colour in the table (a terminal without NO_COLOR); default: as `terminal`. */
+  colour?: boolean;
   /** Time of day for a transition; local time by default. */
   clock?: (ms: number) => string;
 }
@@ -97,7 +99,8 @@ function plainLines(s: StatusSnapshot, o: ViewOptions): string[] {
 
 function terminalLines(s: StatusSnapshot, o: ViewOptions): string[] {
   const clock = o.clock ?? localClock;
-  const paint = (text: string, p: Paint | null): string => (p === null || text === '' ? text : `\x1b[${CODES[p]}m${text}\x1b[0m`);
+  const colour = o.colour ?? true;
+  const paint = (text: string, p: Paint | null): string => (p === null || text === '' || !colour ? text : `\x1b[${CODES[p]}m${text}\x1b[0m`);
   const out = [paint(`tsbal ${s.version}`, 'bold') + `  pid ${s.pid}, up ${duration(s.uptimeS)}, ${s.config}`, ''];
   const label = (l: string): string => paint(l.padEnd(6), 'bold');
   if (s.ha === null) out.push(`${label('HA')}not configured (no ha.cf): proxy only`);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusSnapshot } from '../../src/status/snapshot.ts';
-import { CLI_ENTRY, runTsbal } from '../harness/cli.ts';
+import { CLI_ENTRY, runCommand, runTsbal } from '../harness/cli.ts';
 import { closedPort, rawBackend, rawRequest, type RawBackend } from '../proxy/helpers.ts';
 
 let dir: string;
@@ -105,6 +105,15 @@ describe('tsbal status', () => {
     expect(plain.stdout).toMatch(new RegExp(`  backend ${bKey}: down, ready, 0 in flight, 5 requests, \\d+ errors \\(connect ECONNREFUSED`));
     expect(plain.stdout).toContain(`  backend ${slowKey}: up, ready, 1 in flight, 0 requests, 0 errors`);
     expect(plain.stdout).toMatch(new RegExp(`transition \\d\\d:\\d\\d:\\d\\d backend: backend ${bKey} down`));
+
+    // On a terminal (a pty from script(1)): the table, in colour; NO_COLOR keeps the table without colour.
+    const cmd = `${process.execPath} ${CLI_ENTRY} status --state-dir ${stateDir}`;
+    const tty = await runCommand('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '', TERM: 'xterm' } });
+    expect(tty.stdout).toContain('\x1b[1;31mdown');
+    expect(tty.stdout.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/SERVICE +LISTEN +STATE +POOL +BACKEND +HEALTH +ADMIN +IN FLIGHT +REQUESTS +ERRORS +NOTE/);
+    const noColour = await runCommand('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1', TERM: 'xterm' } });
+    expect(noColour.stdout).not.toContain('\x1b[');
+    expect(noColour.stdout).toMatch(/SERVICE +LISTEN +STATE/);
 
     // b back on its port: a request tries it once its backoff is over, and it is up again.
     b = await rawBackend('b', undefined, bPort);

@@ -73,6 +73,12 @@ describe('statusText', () => {
     expect(plain).toContain('VIP   198.18.0.99/24 on eth0: held by lb2 (this node), home lb1');
   });
 
+  test('terminal without colour (NO_COLOR): the same table, no escape codes', () => {
+    const text = statusText(snapshot, { terminal: true, colour: false, clock });
+    expect(text).not.toContain('\x1b[');
+    expect(text.split('\n')).toEqual(statusText(snapshot, { terminal: true, clock }).replace(/\x1b\[[0-9;]*m/g, '').split('\n'));
+  });
+
   test('without HA: says proxy only; an HA engine that does not answer says so', () => {
     expect(statusText({ ...snapshot, ha: null }, { terminal: false })).toContain('ha: not configured (no ha.cf): proxy only');
     expect(statusText({ ...snapshot, ha: { error: 'the heartbeat worker did not answer' } }, { terminal: false })).toContain('ha: NOT ANSWERING: the heartbeat worker did not answer');
