@@ -1,9 +1,9 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { answerOnTheSpot, refuse } from './answers.ts';
+import { answerManagement, answerOnTheSpot, refuse } from './answers.ts';
 import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
-import { handOver, routeRequest } from './route.ts';
+import { handOver, refreshForward, routeRequest } from './route.ts';
 import type { Exchange } from './exchange.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
@@ -68,6 +68,8 @@ export interface ClientConn extends Downstream {
   forward: ForwardContext;
   /** The listener's forwarding context. */
   baseForward: ForwardContext;
+  /** The engine's configGeneration `baseForward` and `targetForward` were made under (route.ts remakes them). */
+  forwardGeneration: number;
   /** Contexts for selector targets, made on first use. */
   targetForward: Map<ServiceRuntime, ForwardContext> | null;
   phase: ClientPhase;
@@ -114,6 +116,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     peerIp,
     forward,
     baseForward: forward,
+    forwardGeneration: engine.configGeneration,
     targetForward: null,
     phase: 'head',
     reader: newHeadReader(),
@@ -224,6 +227,10 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.requests++;
+  if (c.forwardGeneration !== svc.engine.configGeneration) {
+    refreshForward(c, c.listener);
+    c.forward = c.baseForward;
+  }
   const route = svc.hooks.length === 0 && svc.selector === null ? null : routeRequest(c, svc, req);
   if (route !== null && route.kind === 'answer') {
     answerOnTheSpot(c, route, req);
@@ -239,6 +246,10 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     req = handed;
     c.svc = route.svc;
     c.forward = route.forward;
+  }
+  if (c.svc.management) {
+    answerManagement(c, req);
+    return buf.length;
   }
   const web = c.svc.web;
   if (web !== null) {

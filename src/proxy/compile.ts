@@ -17,7 +17,8 @@ import { webServerOptions } from './webserver/options.ts';
  */
 export function compileService(model: ServiceModel, config: PerlbalConfig, affinityKey: Buffer = randomBytes(32)): ServiceConfig {
   // A selector target that is not enabled takes handed-over requests only: it does not listen.
-  const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled ? {} : { listen: null }) };
+  // A management service's own port is its console (management/listeners.ts); as a selector's target it only answers.
+  const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled && model.role !== 'management' ? {} : { listen: null }) };
   const keepAliveTimeoutSec = Math.round(opts.persistClientIdleTimeoutMs / 1000);
   const st = opts.sticky;
   // sticky_secret, else the engine's key (the cluster's authkeys, else one generated into the state dir: cli/run.ts).
@@ -33,6 +34,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
     hooks: compileRequestHooks(model, config),
     selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
     web: model.role === 'web_server' ? webServerOptions(model) : null,
+    management: model.role === 'management',
     enabled: model.enabled,
     sticky,
   };

@@ -6,14 +6,18 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './upstream/conn.ts';
 import { compileService } from './compile.ts';
 import { checkClient, drainClient } from './client.ts';
-import { respondFailure } from './exchange.ts';
+import { expireQueue, respondFailure, serveQueue } from './exchange.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
+import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { bindConsoles, closeConsoles, consoleMaker, managementServices, planConsoles, summarizeConsolePlan, type ConsoleListener } from './management/listeners.ts';
+import { bindConsoles, closeConsoles, newConsoles, syncConsoles } from './management/listeners.ts';
+import { newConfigurer } from './management/configure.ts';
+import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
+import { dirname } from 'node:path';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
@@ -70,6 +74,11 @@ export interface StartProxyOptions {
    * into the state dir). Without it, one made for this process: affinity then ends with it.
    */
   affinityKey?: Buffer;
+  /**
+   * How config commands on the management port read files (INCLUDE, docroot, nodefile) and `$NAME`; default: the
+   * real file system, no environment variables, relative paths from the config file's directory.
+   */
+  commandEnv?: CommandEnv;
   /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
   extraMetrics?: () => Promise<MetricFamily[]>;
 }
@@ -148,30 +157,75 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     }
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
+    for (const svc of services) {
+      if (svc.queue.items.length === 0) continue;
+      expireQueue(svc, now);
+      // Slots that freed up without a request ending (a reload raised max_conns, a backend came back or was added).
+      serveQueue(svc);
+    }
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
   });
 
   let closing: Promise<void> | null = null;
-  const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const makeConsole = consoleMaker(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
-  /** The running consoles; a reload replaces the contents (retryBind and close read it). */
-  const consoles: ConsoleListener[] = managementServices(config).map(makeConsole);
-  try {
-    await bindAll(services, log);
-    await bindConsoles(consoles, log);
-  } catch (error) {
-    for (const svc of services) svc.server?.close();
-    closeConsoles(consoles);
-    stopSweep(engine);
-    stopChecks(checks);
-    throw error;
-  }
+  const live: ReloadTarget = { engine, services, accessLogs, log, config, parked: new Map() };
+  const commandEnv: CommandEnv = opts.commandEnv ?? {
+    // No `$NAME` from the process environment: whoever reaches the console could read it back through dumpconfig.
+    env: {},
+    fs: nodeConfigFs,
+    cwd: dirname(config.file === '' ? `${process.cwd()}/x` : config.file),
+    interfaceAddress: systemInterfaceAddress,
+    includeStack: [],
+  };
+  /** Reloads, console commands and retryBind run one at a time, each on the config the previous one left. */
   let turn: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
     const run = turn.then(task, task);
     turn = run.catch(() => {});
     return run;
   };
+  /** Applies a config now (the caller holds the turn): reloadProxy, then listeners and consoles follow. */
+  const reloadNow = async (next: PerlbalConfig, endConnections = false): Promise<{ outcome: ReloadOutcome; consoleErrors: string[]; consoleChanges: string[] }> => {
+    const outcome = await reloadProxy(live, next);
+    if (!outcome.ok) return { outcome, consoleErrors: [], consoleChanges: [] };
+    // Active checks and nodefile watches follow the pools and services as they are now.
+    syncChecks(checks, services);
+    nodefiles.sync(live.config);
+    // A service whose address was not bindable before may be now.
+    await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+    // A management service added, moved or removed.
+    const sync = await syncConsoles(consoles, live.config, log, { endConnections });
+    return { outcome, consoleErrors: sync.errors, consoleChanges: sync.changes };
+  };
+  const configurer = newConfigurer({
+    current: () => live.config,
+    exclusive: oneAtATime,
+    // A console command is applied as a reload is: the same compile, bind-before-close and all-or-nothing commit.
+    apply: async (next) => {
+      if (closing !== null) return { ok: false, errors: ['the proxy is stopping'] };
+      const before = live.config;
+      const { outcome, consoleErrors } = await reloadNow(next);
+      if (!outcome.ok) return outcome;
+      if (consoleErrors.length === 0) return { ok: true, summary: outcome.summary };
+      // A management port that cannot move: the whole command is undone.
+      await reloadNow(before);
+      return { ok: false, errors: consoleErrors };
+    },
+    env: commandEnv,
+    log,
+  });
+  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null, opts.extraMetrics ?? null);
+  engine.managementPages = consoles.pages;
+  try {
+    await bindAll(services, log);
+    await bindConsoles(consoles.list, log);
+  } catch (error) {
+    for (const svc of services) svc.server?.close();
+    closeConsoles(consoles.list);
+    stopSweep(engine);
+    stopChecks(checks);
+    throw error;
+  }
+  const nodefiles = watchNodefiles(live);
   const handle: ProxyHandle = {
     engine,
     services,
@@ -182,7 +236,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         const addr = svc.server?.address();
         if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
       }
-      for (const c of consoles) {
+      for (const c of consoles.list) {
         const addr = c.bound ? c.console.server.address() : null;
         if (typeof addr === 'object' && addr !== null) out.push({ service: c.name, host: addr.address, port: addr.port });
       }
@@ -197,44 +251,32 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (s.server !== null || s.opts.listen === null || !s.enabled) continue;
         failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
       }
-      for (const c of consoles) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
+      for (const c of consoles.list) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
       return failures;
     },
     retryBind() {
-      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles, log))]);
+      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles.list, log))]);
     },
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
-        // Management services are applied like the others: new addresses bound before anything changes (all or
-        // nothing), removed ones closed with their console connections at the commit.
-        const consolePlan = planConsoles(consoles, managementServices(next));
-        const opened = consolePlan.open.map(makeConsole);
-        const openError = await bindOpened(opened, consolePlan.open, log);
-        if (openError !== null) return { ok: false, errors: [openError] };
-        const outcome = await reloadProxy(live, next);
-        if (!outcome.ok) {
-          closeConsoles(opened);
-          return outcome;
+        // A management service is reloaded like any other: one removed stops listening and its console
+        // connections end; one that cannot be bound undoes the whole reload, as a console command is undone.
+        const before = live.config;
+        const { outcome, consoleErrors, consoleChanges } = await reloadNow(next, true);
+        if (!outcome.ok) return outcome;
+        if (consoleErrors.length > 0) {
+          await reloadNow(before);
+          return { ok: false, errors: consoleErrors.map((e) => locateConsoleError(e, next)) };
         }
-        syncChecks(checks, services);
-        const clause = summarizeConsolePlan(consolePlan);
-        closeConsoles(consolePlan.close);
-        for (const c of consolePlan.close) log.info(`service ${c.name}: stopped listening on ${c.listen.host}:${c.listen.port} (management, removed by the reload)`);
-        for (const k of consolePlan.keep) k.console.name = k.name;
-        consoles.splice(0, consoles.length, ...consolePlan.keep.map((k) => k.console), ...opened);
-        // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
-        await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
-        const summary = clause === '' ? outcome.summary : outcome.summary === 'no changes' ? clause : `${outcome.summary}; ${clause}`;
-        const pending = [
-          ...outcome.pending,
-          ...opened.filter((c) => !c.bound).map((c) => ({ service: c.name, address: `${c.listen.host}:${c.listen.port}`, code: c.bindError?.code ?? 'ERROR' })),
-        ];
-        return { ...outcome, summary, pending };
+        if (consoleChanges.length === 0) return outcome;
+        const clause = `management ${consoleChanges.join(' ')}`;
+        return { ...outcome, summary: outcome.summary === 'no changes' ? clause : `${outcome.summary}; ${clause}` };
       });
     },
     close(closeOpts = {}) {
-      closeConsoles(consoles);
+      closeConsoles(consoles.list);
+      nodefiles.close();
       stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
@@ -243,21 +285,11 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   return handle;
 }
 
-/**
- * Binds the consoles a reload adds, before it commits: an address that is not local yet waits like at startup; any
- * other bind error closes those bound so far and is returned as `file:line: message` (the reload then changes nothing).
- */
-async function bindOpened(opened: readonly ConsoleListener[], models: readonly ServiceModel[], log: ConsolaInstance): Promise<string | null> {
-  for (let i = 0; i < opened.length; i++) {
-    try {
-      await bindConsoles([opened[i]!], log);
-    } catch (error) {
-      closeConsoles(opened);
-      const loc = models[i]!.loc;
-      return `${loc.file}:${loc.line}: ${(error as Error).message}`;
-    }
-  }
-  return null;
+/** `service <name>: ...` from a console bind, prefixed with the management service's `file:line` in `config`. */
+function locateConsoleError(message: string, config: PerlbalConfig): string {
+  const name = /^service (\S+):/.exec(message)?.[1];
+  const model = config.services.find((m) => m.name === name);
+  return model === undefined ? message : `${model.loc.file}:${model.loc.line}: ${message}`;
 }
 
 /** After the drain deadline: how long the answers written then get to reach their clients. */

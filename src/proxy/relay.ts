@@ -109,7 +109,8 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     rechunk: false,
     clientBlocked: false,
     dispatched: false,
-    startMs: svc.accessLog === null ? 0 : performance.now(),
+    queuedAt: -1,
+    startMs: performance.now(),
     bodyBytesOut: 0,
   };
   c.x = x;

@@ -22,9 +22,14 @@ export function roleSupport(role: Role | null): RoleSupport {
   return role === null ? 'skipped' : SUPPORT[role];
 }
 
-/** Can a selector hand a request to a service of this role? (A management service takes no HTTP requests.) */
+/** Does a service of this role take HTTP requests on its own listener? (A management service's port is the console.) */
 function takesRequests(role: Role | null): boolean {
   return roleSupport(role) === 'served' && role !== 'management';
+}
+
+/** Can a selector hand a request to a service of this role? A management service answers with its status pages. */
+function takesHandover(role: Role | null): boolean {
+  return roleSupport(role) === 'served';
 }
 
 /** The enabled services `tsbal run` would refuse to start, with the reason, in config order. */
@@ -77,7 +82,7 @@ export function servedServices(services: readonly ServiceModel[]): ServiceModel[
     if (s.role !== 'selector') continue;
     for (const t of selectorTargets(s)) {
       const target = byName.get(t.name);
-      if (target === undefined || served.has(target) || !takesRequests(target.role)) continue;
+      if (target === undefined || served.has(target) || !takesHandover(target.role)) continue;
       served.add(target);
       queue.push(target);
     }
@@ -93,7 +98,7 @@ export function unservableTargets(services: readonly ServiceModel[]): Array<{ lo
     if (s.role !== 'selector') continue;
     for (const t of selectorTargets(s)) {
       const target = byName.get(t.name);
-      if (target === undefined || takesRequests(target.role)) continue;
+      if (target === undefined || takesHandover(target.role)) continue;
       out.push({
         loc: t.loc,
         message: `selector ${s.name}: ${t.what} hands requests to ${target.name} (role ${target.role ?? '(none)'}), which this version of tsbal run does not serve (it serves reverse_proxy, web_server and selector targets)`,

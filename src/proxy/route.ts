@@ -24,6 +24,8 @@ export interface RouteClient {
   baseForward: ForwardContext;
   /** Contexts made for selector targets on this connection, reused by its later requests. */
   targetForward: Map<ServiceRuntime, ForwardContext> | null;
+  /** The engine's configGeneration these contexts were made under. */
+  forwardGeneration: number;
 }
 
 /** Selectors may hand over to selectors; a loop in the config must not loop here. */
@@ -61,6 +63,14 @@ function targetForward(c: RouteClient, svc: ServiceRuntime): ForwardContext {
   };
   (c.targetForward ??= new Map()).set(svc, forward);
   return forward;
+}
+
+/** After a reload or a console command: the contexts follow the services' new trust and HEADER settings. */
+export function refreshForward(c: RouteClient, listener: ServiceRuntime): void {
+  const o = listener.opts;
+  c.baseForward = { ...c.baseForward, trusted: isTrustedBy(listener, c.peerIp), blindProxy: o.blindProxy, persistBackend: o.persistBackend, rules: o.headerRules };
+  c.targetForward = null;
+  c.forwardGeneration = listener.engine.configGeneration;
 }
 
 export function routeRequest(c: RouteClient, listener: ServiceRuntime, req: RequestHead): Route {

@@ -16,6 +16,7 @@ import type { BackoffPolicy } from './upstream/health.ts';
 import type { PoolHealthOptions } from './upstream/check-spec.ts';
 import { newSelector } from './upstream/select.ts';
 import { newUpstream, type Upstream } from './upstream/upstream.ts';
+import { newWaitQueue, type WaitQueue } from './upstream/queue.ts';
 
 /**
  * What a service's config compiles to (compile.ts): replaced whole by a reload. Everything a reload must not
@@ -42,6 +43,8 @@ export interface ServiceConfig {
   selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
   /** For a web_server: what it serves; null for other roles. */
   web: WebServerOptions | null;
+  /** A management service reached through a selector: it answers with the management port's pages. */
+  management: boolean;
   /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
   enabled: boolean;
   /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
@@ -68,6 +71,13 @@ export interface ServiceState {
   stats: ServiceStats;
   /** Reused for candidate selection, so picking a backend allocates nothing. */
   scratch: Upstream[];
+  /** Requests waiting for a backend slot (max_conns), oldest first (exchange.ts queues and serves them). */
+  queue: WaitQueue;
+  /** A serveQueue is due on the next tick. */
+  queueScheduled: boolean;
+  /** queue_timeout 503s since the last warning about them, and when that was. */
+  queueTimeoutsUnlogged: number;
+  queueTimeoutLoggedAt: number;
 }
 
 /** One service at run time: its compiled config (replaced on reload) and its state (kept). */
@@ -86,7 +96,7 @@ export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceStat
   return {
     name: cfg.opts.name,
     engine,
-    nodes: cfg.opts.nodes.map((n) => newUpstream(engine, n.host, n.port, cfg.backoff)),
+    nodes: cfg.opts.nodes.map((n) => newUpstream(engine, n.host, n.port, cfg.backoff, n.weight ?? 1, cfg.opts.maxConns)),
     balancer: newSelector<Upstream>(cfg.opts.balanceMethod),
     idleCount: 0,
     sparesOpening: 0,
@@ -94,6 +104,10 @@ export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceStat
     bindError: null,
     stats: newServiceStats(),
     scratch: [],
+    queue: newWaitQueue(),
+    queueScheduled: false,
+    queueTimeoutsUnlogged: 0,
+    queueTimeoutLoggedAt: -Infinity,
   };
 }
 

@@ -102,7 +102,7 @@ describe('tsbal reload applies management services', () => {
       expect(listenInode(m1)).toBeNull();
       const ended = await Promise.race([held.closed.then(() => 'closed'), Bun.sleep(3000).then(() => 'still open after 3 s')]);
       expect(ended).toBe('closed');
-      expect(out).toContain(`service admin: stopped listening on 127.0.0.1:${m1} (management, removed by the reload)`);
+      expect(out).toContain(`service admin: stopped listening on 127.0.0.1:${m1} (management)`);
 
       // 3. Added on another port: it listens and answers; the HTTP service kept its socket throughout.
       writeFileSync(confPath, web(webPort) + mgmt('mgmt2', m2));

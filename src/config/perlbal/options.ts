@@ -222,7 +222,14 @@ const HEALTH_CHECK_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
 ]);
 
 /** Extension keys on pools (stored in `pool.options`); `balance_method` is a model field of its own. */
-export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [...rows('tsbal', []), ...HEALTH_CHECK_POOL_OPTIONS];
+export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [
+  ...rows('tsbal', [
+    // per-backend limit and its queue (proxy/upstream/queue.ts)
+    ['max_conns', '*', INT, '0'],
+    ['queue_timeout', '*', TIME, '10s'],
+  ]),
+  ...HEALTH_CHECK_POOL_OPTIONS,
+];
 
 // =============================================================================================
 

@@ -1,10 +1,10 @@
 // The management services' listening sockets: one console per enabled management service of the config, bound like
 // the HTTP services (an address that is not local yet, e.g. a VIP, waits for the HA engine's retryBind).
 import type { ConsolaInstance } from 'consola';
-import type { HostPort, PerlbalConfig, ServiceModel } from '../../config/model.ts';
+import type { HostPort, PerlbalConfig } from '../../config/model.ts';
 import { bindOrDefer, listenServer } from '../listener.ts';
 import type { ReloadTarget } from '../reload.ts';
-import type { ServiceRuntime } from '../service.ts';
+import type { Configurer } from './configure.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
 import { managementHttp } from './http.ts';
 import { liveTarget } from './live.ts';
@@ -19,69 +19,107 @@ export interface ConsoleListener {
   bindError: NodeJS.ErrnoException | null;
 }
 
-/** The management services a config runs a console for: enabled, with an address. */
-export function managementServices(config: PerlbalConfig): ServiceModel[] {
-  return config.services.filter((m) => m.role === 'management' && m.enabled && m.listen !== null);
+/** The consoles of a running proxy: one per enabled management service, following the config as it changes. */
+export interface Consoles {
+  list: ConsoleListener[];
+  /** A new, unbound console for a management service. */
+  make(name: string, listen: HostPort): ConsoleListener;
+  /** The HTTP pages, also served to a selector that hands a request to a management service. */
+  pages(method: string, path: string): Promise<{ head: string; body: string }>;
 }
 
 /**
- * Makes the console of one management service. Every console reads the running state through `live`, so it reports
- * what a reload put in place.
+ * A console for each enabled management service of the running config. They read the running state through `live`,
+ * so they report what a reload or a console command put in place; `syncConsoles` follows management services that
+ * appear, move or go.
  */
-export function consoleMaker(
+export function newConsoles(
   live: ReloadTarget,
-  bind: (svc: ServiceRuntime) => Promise<void>,
+  configure: Configurer['run'],
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
   extraMetrics: (() => Promise<MetricFamily[]>) | null = null,
-): (m: ServiceModel) => ConsoleListener {
+): Consoles {
   const startedAtMs = Date.now();
-  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services }), startedAtMs, bind, shutdown });
+  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
   const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
-  return (m) => ({
-    name: m.name,
-    listen: m.listen!,
-    console: newConsole({ target, http: (method, path) => managementHttp(target, method, path, metrics) }),
+  const pages = (method: string, path: string) => managementHttp(target, method, path, metrics);
+  const make = (name: string, listen: HostPort): ConsoleListener => ({
+    name,
+    listen,
+    console: newConsole({ target, http: pages }),
     bound: false,
     bindError: null,
   });
+  const list = managementServices(live.config).map((m) => make(m.name, m.listen));
+  return { list, make, pages };
 }
 
-/** What a reload does to the consoles: the same address keeps its socket (even renamed), others open or close. */
-export interface ConsolePlan {
-  keep: Array<{ console: ConsoleListener; name: string }>;
-  open: ServiceModel[];
-  close: ConsoleListener[];
+function managementServices(config: PerlbalConfig): Array<{ name: string; listen: HostPort }> {
+  return config.services
+    .filter((m) => m.role === 'management' && m.enabled && m.listen !== null)
+    .map((m) => ({ name: m.name, listen: m.listen! }));
 }
 
-const sameAddress = (c: ConsoleListener, m: ServiceModel): boolean =>
-  m.listen !== null &&
-  c.listen.host === m.listen.host &&
-  c.listen.port === m.listen.port &&
-  // Port 0 got a port of its own: only the same service's port 0 is the same listener.
-  (m.listen.port !== 0 || c.name === m.name);
+const sameAddress = (a: HostPort, b: HostPort): boolean => a.host === b.host && a.port === b.port;
 
-/** Matches the running consoles to the management services of the next config (pure). */
-export function planConsoles(running: readonly ConsoleListener[], next: readonly ServiceModel[]): ConsolePlan {
-  const plan: ConsolePlan = { keep: [], open: [], close: [] };
-  const matched = new Set<ConsoleListener>();
-  for (const m of next) {
-    const c = running.find((r) => !matched.has(r) && sameAddress(r, m));
-    if (c === undefined) {
-      plan.open.push(m);
+/** What syncConsoles did: bind errors (nothing else changed for those), and the changes, for the reload's log line. */
+export interface ConsoleSync {
+  errors: string[];
+  /** `+127.0.0.1:9001`, `-127.0.0.1:9000`, `127.0.0.1:9000 mgmt→admin`. */
+  changes: string[];
+}
+
+/**
+ * After a reload or a console command: management services that appeared get a console, one whose address changed
+ * gets its new socket bound before the old one closes (a failed bind keeps the old one), one renamed on the same
+ * address keeps its socket, one that went away stops listening. Its open connections carry on after a console
+ * command (one of them may have sent it); a reload (`endConnections`) ends them, as it does for any removed service.
+ */
+export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, log: ConsolaInstance, opts: { endConnections?: boolean } = {}): Promise<ConsoleSync> {
+  const wanted = managementServices(config);
+  const errors: string[] = [];
+  const changes: string[] = [];
+  const next: ConsoleListener[] = [];
+  const where = (l: HostPort): string => `${l.host}:${l.port}`;
+  for (const w of wanted) {
+    const have = consoles.list.find((c) => c.name === w.name);
+    if (have !== undefined && sameAddress(have.listen, w.listen)) {
+      next.push(have);
       continue;
     }
-    matched.add(c);
-    plan.keep.push({ console: c, name: m.name });
+    // Renamed in place: the socket on that address stays (binding it again would find it taken). Port 0 is this
+    // service's own port, never another's.
+    const renamed = w.listen.port === 0 ? undefined : consoles.list.find((c) => !next.includes(c) && !wanted.some((o) => o.name === c.name) && sameAddress(c.listen, w.listen));
+    if (renamed !== undefined) {
+      changes.push(`${where(w.listen)} ${renamed.name}→${w.name}`);
+      renamed.name = w.name;
+      next.push(renamed);
+      continue;
+    }
+    const fresh = consoles.make(w.name, w.listen);
+    try {
+      await bindConsoles([fresh], log);
+    } catch (error) {
+      // bindOrDefer's message: `service <name>: cannot listen on <address>: <CODE> (<text>)`.
+      errors.push((error as Error).message);
+      if (have !== undefined) next.push(have);
+      continue;
+    }
+    changes.push(`+${where(w.listen)}`);
+    next.push(fresh);
   }
-  plan.close = running.filter((c) => !matched.has(c));
-  return plan;
-}
-
-/** One clause for the reload's log line: `management +127.0.0.1:9001 -127.0.0.1:9000`, or '' when nothing moves. */
-export function summarizeConsolePlan(plan: ConsolePlan): string {
-  const renamed = plan.keep.filter((k) => k.console.name !== k.name).map((k) => `${k.console.listen.host}:${k.console.listen.port} ${k.console.name}→${k.name}`);
-  const moves = [...plan.open.map((m) => `+${m.listen!.host}:${m.listen!.port}`), ...plan.close.map((c) => `-${c.listen.host}:${c.listen.port}`), ...renamed];
-  return moves.length === 0 ? '' : `management ${moves.join(' ')}`;
+  for (const c of consoles.list) {
+    if (next.includes(c)) continue;
+    changes.push(`-${where(c.listen)}`);
+    if (c.bound) {
+      c.console.server.close();
+      c.bound = false;
+      log.info(`service ${c.name}: stopped listening on ${where(c.listen)} (management)`);
+    }
+    if (opts.endConnections === true) for (const sock of c.console.sockets) sock.end();
+  }
+  consoles.list.splice(0, consoles.list.length, ...next);
+  return { errors, changes };
 }
 
 /** Binds the consoles not bound yet; those whose address is not local yet are returned. Other errors throw. */
