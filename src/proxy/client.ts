@@ -12,10 +12,19 @@ import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
 import { readBody, relayEnd, takeTrailer } from './http/body.ts';
-import { parseRequestHead } from './http/request.ts';
+import { parseRequestHead, requestTarget } from './http/request.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
 import { serveStatic } from './webserver/serve.ts';
+import { throttleEnd, throttleStart, type ThrottleState } from './throttle.ts';
+import { observedIp } from './access.ts';
+import { simplePage } from './errors.ts';
+import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
+
+function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
+  const i = findField(req.fields, code);
+  return i === -1 ? undefined : fieldValue(req.fields, i);
+}
 
 export type ClientPhase =
   /** Waiting for / reading a request head (a kept-alive connection between requests, too). */
@@ -77,6 +86,8 @@ export interface ClientConn extends Downstream {
   /** The first byte of the current head arrived (header_timeout runs from then). */
   headStarted: boolean;
   x: Exchange | null;
+  /** The Throttle state counting the current request as in progress, and the address it counts under. */
+  throttled: { state: ThrottleState; ip: string } | null;
   /** Bytes that arrived after the current request (pipelining), held until its response is done. */
   stash: Buffer | null;
   /** Why reading is paused (PAUSE_* bits); reading resumes when none is left. */
@@ -122,6 +133,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     reader: newHeadReader(),
     headStarted: false,
     x: null,
+    throttled: null,
     stash: null,
     paused: 0,
     ended: false,
@@ -257,9 +269,27 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     serveStatic(c, req, web);
     return afterHead(c, scan, buf);
   }
+  // Throttle's start_proxy_request hook (reverse_proxy only): answer 403, close, or hold the request a while.
+  let holdMs = 0;
+  const throttle = c.svc.throttle;
+  if (throttle !== null) {
+    const ip = (c.forward.trusted ? observedIp(findFieldValue(req, F.X_FORWARDED_FOR)) : null) ?? c.peerIp;
+    const v = throttleStart(throttle, ip, req.method, requestTarget(req), Date.now());
+    if (v.kind === 'ban') {
+      c.svc.engine.log.info(`${c.svc.name}: Throttle: ${v.why}`);
+      abortClient(c);
+      return buf.length;
+    }
+    c.throttled = { state: throttle, ip };
+    if (v.kind === 'deny') {
+      answerOnTheSpot(c, { kind: 'answer', svc: c.svc, status: 403, why: `Throttle: ${v.why}`, build: (o) => simplePage(403, 'Forbidden.\n', o) }, req);
+      return c.phase === 'head' ? afterHead(c, scan, buf) : buf.length;
+    }
+    if (v.kind === 'hold') holdMs = v.ms;
+  }
   c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
   c.deadline = c.phase === 'body' ? svc.engine.now + c.svc.opts.idleTimeoutMs : 0;
-  startExchange(c, req);
+  startExchange(c, req).holdMs = holdMs;
   return afterHead(c, scan, buf);
 }
 
@@ -334,6 +364,7 @@ export function resumeClient(c: ClientConn, bit: number): void {
 /** The exchange's response is out. Keep the connection for the next request, or close it. */
 export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
   c.x = null;
+  endThrottled(c);
   // Back to the service that accepted the connection: the next request is routed afresh.
   c.svc = c.listener;
   c.forward = c.baseForward;
@@ -396,8 +427,16 @@ function onEnd(c: ClientConn): void {
   }
 }
 
+/** Throttle's end_proxy_request hook: the request no longer counts as in progress. */
+function endThrottled(c: ClientConn): void {
+  if (c.throttled === null) return;
+  throttleEnd(c.throttled.state, c.throttled.ip);
+  c.throttled = null;
+}
+
 function onClose(c: ClientConn): void {
   c.phase = 'closed';
+  endThrottled(c);
   c.svc.engine.clients.delete(c);
   const x = c.x;
   c.x = null;

@@ -3,6 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { compileRequestHooks } from './hooks.ts';
+import { compileAssignHooks } from './assign-hooks.ts';
+import { compileThrottle } from './throttle.ts';
+import { compilePluginStats } from './plugin-stats.ts';
+import { highpriPatterns } from './plugin-options.ts';
 import { responseSuffixes } from './http/response-head.ts';
 import { reverseProxyOptions } from './options.ts';
 import { compileSelector } from './selector.ts';
@@ -32,6 +36,10 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
     suffixes: responseSuffixes(keepAliveTimeoutSec),
     accessLog: null,
     hooks: compileRequestHooks(model, config),
+    assign: compileAssignHooks(model),
+    throttle: model.role === 'reverse_proxy' ? compileThrottle(model) : null,
+    pstats: compilePluginStats(model),
+    highpri: model.role === 'reverse_proxy' ? highpriPatterns(model) : null,
     selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
     web: model.role === 'web_server' ? webServerOptions(model) : null,
     management: model.role === 'management',

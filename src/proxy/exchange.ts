@@ -14,6 +14,8 @@ import type { DataSink } from './http/chunked.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
 import type { ResponseHead } from './http/response.ts';
 import { countLatency, countResponse } from './management/stats.ts';
+import { isHighPriority } from './plugin-options.ts';
+import { fieldValue } from './http/fields.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
@@ -77,6 +79,10 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   dispatched: boolean;
   /** While waiting for a backend slot (max_conns) in `svc.queue`: since when; else -1. */
   queuedAt: number;
+  /** Throttle: ms to wait before asking for a backend (0: at once). */
+  holdMs: number;
+  /** Stats: when a backend took the request (performance.now()), for the `recent` report. */
+  assignedMs: number;
   startMs: number;
   bodyBytesOut: number;
 }
@@ -187,10 +193,21 @@ function sendTo(x: Exchange, node: Upstream): void {
   if (svc.opts.connectAhead > 0) spawnAhead(svc);
 }
 
+/** Stats' backend_client_assigned hook: a proxied request, high priority when Highpri's patterns say so. */
+function statsAssigned(x: Exchange): void {
+  const p = x.svc.pstats!;
+  const hp = x.svc.highpri;
+  const high = hp !== null && isHighPriority(hp, requestTarget(x.req), x.req.hostIndex === -1 ? null : fieldValue(x.req.fields, x.req.hostIndex));
+  if (high) p.counts.proxy_requests_highpri++;
+  else p.counts.proxy_requests++;
+  x.assignedMs = performance.now();
+}
+
 /** The backend connection is ready for this exchange: write the head and whatever body is queued. */
 export function backendAttached(x: Exchange, be: BackendConn): void {
   const c = x.client;
   enterPhase(x, 'request');
+  if (x.svc.pstats !== null) statsAssigned(x);
   x.be = be;
   x.opening = null;
   be.uses++;

@@ -1,20 +1,28 @@
-// Perlbal's `start_http_request` hooks for the plugins tsbal enforces (AccessControl, Redirect): run in the order
+// Perlbal's `start_http_request` hooks for the plugins tsbal enforces (AccessControl, Redirect, NotModified,
+// MaxContentLength): run in the order
 // `SET plugins` registered them, once per request, after the head is read and before anything goes to a backend.
 // The first hook that answers ends the chain, as Perlbal's run_hook does. Pure: request facts in, a verdict out.
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { own } from '../config/records.ts';
 import { accessClientIp, accessDecision, compileAccess, type AccessPolicy } from './access.ts';
 import { compileRedirects, redirectLocation, type RedirectMap } from './redirect.ts';
+import { maxContentLength, notModifiedPattern } from './plugin-options.ts';
 
 export type RequestHook =
   | { plugin: 'accesscontrol'; policy: AccessPolicy }
-  | { plugin: 'redirect'; map: RedirectMap };
+  | { plugin: 'redirect'; map: RedirectMap }
+  /** Perlbal::Plugin::NotModified: 304 to any If-Modified-Since on a Host matching the pattern. */
+  | { plugin: 'notmodified'; hostPattern: RegExp }
+  /** Perlbal::Plugin::MaxContentLength: 413 when Content-Length is above the limit (0: no limit). */
+  | { plugin: 'maxcontentlength'; max: number };
 
 export type HookVerdict =
   | { kind: 'continue' }
   /** AccessControl's refusal: Perlbal's `403` with body text `Access denied.` */
   | { kind: 'deny'; clientIp: string; rule: number }
-  | { kind: 'redirect'; location: string };
+  | { kind: 'redirect'; location: string }
+  /** Perlbal's send_response(status, message): NotModified's 304, MaxContentLength's 413. */
+  | { kind: 'page'; status: number; message: string; why: string };
 
 /** What the hooks look at, computed only when a service has hooks. */
 export interface HookRequest {
@@ -27,6 +35,10 @@ export interface HookRequest {
   path: string;
   /** Read only when use_observed_ip needs it. */
   xForwardedFor(): string | undefined;
+  /** The If-Modified-Since field, read only by NotModified. */
+  ifModifiedSince(): string | undefined;
+  /** The declared body length (-1 when the request has no Content-Length). */
+  contentLength: number;
 }
 
 const CONTINUE: HookVerdict = { kind: 'continue' };
@@ -45,6 +57,13 @@ export function compileRequestHooks(service: ServiceModel, config: PerlbalConfig
       hooks.push({ plugin, policy: compileAccess(cfg, isOn(service.extra['accesscontrol.use_observed_ip'])) });
     } else if (plugin === 'redirect') {
       hooks.push({ plugin, map: compileRedirects(own(config.redirects, service.name) ?? []) });
+    } else if (plugin === 'notmodified') {
+      // Perlbal registers the hook only once host_pattern is set: without one the plugin does nothing.
+      const hostPattern = notModifiedPattern(service);
+      if (hostPattern !== null) hooks.push({ plugin, hostPattern });
+    } else if (plugin === 'maxcontentlength') {
+      const max = maxContentLength(service);
+      if (max > 0) hooks.push({ plugin, max });
     }
   }
   return hooks;
@@ -56,9 +75,16 @@ export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest)
       const clientIp = accessClientIp(hook.policy, req.peerIp, req.trusted, req.xForwardedFor);
       const d = accessDecision(hook.policy, clientIp);
       if (d.kind === 'deny') return { kind: 'deny', clientIp, rule: d.rule };
-    } else {
+    } else if (hook.plugin === 'redirect') {
       const location = redirectLocation(hook.map, req.host, req.path);
       if (location !== null) return { kind: 'redirect', location };
+    } else if (hook.plugin === 'notmodified') {
+      // Perl truth: an empty (or "0") If-Modified-Since, or no Host, lets the request through.
+      if (req.host === null || req.host === '' || !hook.hostPattern.test(req.host)) continue;
+      const ims = req.ifModifiedSince();
+      if (ims !== undefined && ims !== '' && ims !== '0') return { kind: 'page', status: 304, message: 'Not Modified', why: 'NotModified: If-Modified-Since' };
+    } else if (req.contentLength > hook.max) {
+      return { kind: 'page', status: 413, message: 'Content too long.\n', why: `MaxContentLength: ${req.contentLength} > ${hook.max}` };
     }
   }
   return CONTINUE;

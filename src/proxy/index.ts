@@ -14,10 +14,11 @@ import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { bindConsoles, closeConsoles, newConsoles, syncConsoles } from './management/listeners.ts';
+import { bindConsoles, closeConsoles, newConsoles, syncConsoles, type ConsoleListener } from './management/listeners.ts';
 import { newConfigurer } from './management/configure.ts';
 import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
 import { dirname } from 'node:path';
+import { newEchoListeners } from './echo.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
@@ -125,7 +126,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const accessLogs = new Map<string, AccessLog>();
   const served = servedServices(config.services);
   for (const model of config.services) {
-    if (model.enabled && model.role !== 'management' && !served.includes(model)) {
+    if (model.enabled && model.role !== 'management' && model.role !== 'echo' && !served.includes(model)) {
       log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
     }
   }
@@ -215,12 +216,15 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   });
   const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null, opts.extraMetrics ?? null);
   engine.managementPages = consoles.pages;
+  // EchoService's `echo` listeners are bound like consoles; they follow the config they started with (not reloads).
+  const echoes = newEchoListeners(config);
+  const lineListeners = (): ConsoleListener[] => [...consoles.list, ...echoes];
   try {
     await bindAll(services, log);
-    await bindConsoles(consoles.list, log);
+    await bindConsoles(lineListeners(), log);
   } catch (error) {
     for (const svc of services) svc.server?.close();
-    closeConsoles(consoles.list);
+    closeConsoles(lineListeners());
     stopSweep(engine);
     stopChecks(checks);
     throw error;
@@ -236,7 +240,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         const addr = svc.server?.address();
         if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
       }
-      for (const c of consoles.list) {
+      for (const c of lineListeners()) {
         const addr = c.bound ? c.console.server.address() : null;
         if (typeof addr === 'object' && addr !== null) out.push({ service: c.name, host: addr.address, port: addr.port });
       }
@@ -251,11 +255,11 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (s.server !== null || s.opts.listen === null || !s.enabled) continue;
         failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
       }
-      for (const c of consoles.list) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
+      for (const c of lineListeners()) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
       return failures;
     },
     retryBind() {
-      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles.list, log))]);
+      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(lineListeners(), log))]);
     },
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
@@ -275,7 +279,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       });
     },
     close(closeOpts = {}) {
-      closeConsoles(consoles.list);
+      closeConsoles(lineListeners());
       nodefiles.close();
       stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);

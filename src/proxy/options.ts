@@ -161,7 +161,6 @@ export function unimplementedOptions(service: ServiceModel): string[] {
   };
   return [
     'buffer_uploads',
-    'enable_reproxy',
     'enable_error_retries',
     'high_priority_cookie',
     'queue_relief_size',

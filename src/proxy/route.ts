@@ -6,7 +6,7 @@ import { simplePage, type GeneratedResponseOptions } from './errors.ts';
 import { rewrittenRequestHead, type ForwardContext, type HeaderRules } from './http/forward.ts';
 import { parseRequestHead, requestTarget, type HeadError, type RequestHead } from './http/request.ts';
 import { fieldValue } from './http/fields.ts';
-import { hookAnswerBytes, hookAnswerStatus, requestVerdict } from './hook-answer.ts';
+import { hookAnswerBytes, hookAnswerStatus, hookAnswerWhy, requestVerdict } from './hook-answer.ts';
 import { select } from './selector.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted } from './trust.ts';
@@ -82,7 +82,7 @@ export function routeRequest(c: RouteClient, listener: ServiceRuntime, req: Requ
       const trusted = svc === listener ? c.baseForward.trusted : isTrustedBy(svc, c.peerIp);
       const verdict = requestVerdict(svc.hooks, c.peerIp, trusted, req);
       if (verdict.kind !== 'continue') {
-        const why = verdict.kind === 'deny' ? `access denied (${verdict.clientIp})` : `redirect to ${verdict.location}`;
+        const why = hookAnswerWhy(verdict);
         return { kind: 'answer', svc, status: hookAnswerStatus(verdict), why, build: (o) => hookAnswerBytes(verdict, o) };
       }
     }

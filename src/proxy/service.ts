@@ -7,6 +7,10 @@ import type { Engine } from './engine.ts';
 import type { ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
+import type { AssignHooks } from './assign-hooks.ts';
+import type { ThrottleState } from './throttle.ts';
+import type { PluginStats } from './plugin-stats.ts';
+import type { HighpriPatterns } from './plugin-options.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
@@ -36,6 +40,14 @@ export interface ServiceConfig {
   accessLog: AccessLog | null;
   /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
   hooks: readonly RequestHook[];
+  /** backend_client_assigned hooks (XFFExtras, Queues): fields set on the backend's request; null without them. */
+  assign: AssignHooks | null;
+  /** The Throttle plugin on a reverse_proxy (its counters start afresh on a reload); null without it. */
+  throttle: ThrottleState | null;
+  /** The Stats plugin's counters (reset by a reload); null without it. */
+  pstats: PluginStats | null;
+  /** Highpri's patterns; null without it. tsbal has no high-priority queue: they mark requests for Stats only. */
+  highpri: HighpriPatterns | null;
   /**
    * For a selector: its rules and every service it may hand a request to (by name, filled in once every service
    * of the config exists); null for a reverse_proxy.

@@ -135,6 +135,13 @@ export function setServiceKey(x: Exec, service: ServiceModel, key: string, raw: 
         if (!b.ok) return err(b.message, b.hint);
         if (!b.value && raw !== '0') x.warn(`${key} = ${raw} turns use_observed_ip off in tsbal; Perlbal reads any value but 0 as on`, 'write 0 for the same meaning in both');
       }
+      if (setter.endsWith('_pattern') && !['undef', 'none', 'null'].includes(raw)) {
+        try {
+          new RegExp(raw);
+        } catch (e) {
+          return err('Invalid regular expression', `${raw}: ${(e as Error).message}`);
+        }
+      }
       service.extra[`${canonical.toLowerCase()}.${setter}`] = raw;
       return OK;
     }

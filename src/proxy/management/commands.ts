@@ -63,6 +63,11 @@ export interface ManagementTarget {
   dumpconfig(): string[];
   /** Services, pools and backends with their figures, for the status page and /status.json. */
   status(): StatusReport;
+  /**
+   * A command a loaded plugin adds (Stats: `stats`, `recent`; Highpri: `patterns`): its lines, or null when no loaded
+   * plugin has it (then it is an unknown command, as in Perlbal).
+   */
+  pluginReport?(word: string): string[] | null;
   /** Stops the whole program (SHUTDOWN), after this line's answer is out; an error text if it cannot. */
   shutdown(graceful: boolean, timeoutSec: number | null): string | null;
 }
@@ -202,7 +207,9 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       // Perlbal exits at once without a word, or says OK and drains.
       return { lines: graceful && session.verbose ? ['OK'] : [], close: true };
     }
-    default:
+    default: {
+      const plugin = cmd === word ? (target.pluginReport?.(word) ?? null) : null;
+      if (plugin !== null) return report(plugin);
       if (CONFIG_COMMANDS.has(word)) {
         const r = await target.configure(raw, session.ctx);
         if (r.kind === 'error') return { lines: r.messages.map((m) => `ERROR: ${m}`) };
@@ -212,6 +219,7 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       if (NOT_LIVE.has(word)) return error(`tsbal does not take '${word}' on the management port`);
       if (NO_COUNTERPART.has(word)) return error(`'${word}' reports Perlbal internals that tsbal does not have`);
       return error(`unknown command: ${word}`);
+    }
   }
 }
 

@@ -12,6 +12,8 @@ import { engineMetrics, type MetricFamily } from './metrics.ts';
 
 export interface ConsoleListener {
   name: string;
+  /** The role it serves, for logs: `management`, or `echo` (src/proxy/echo.ts, bound the same way). */
+  role: string;
   listen: HostPort;
   console: ManagementConsole;
   bound: boolean;
@@ -45,6 +47,7 @@ export function newConsoles(
   const pages = (method: string, path: string) => managementHttp(target, method, path, metrics);
   const make = (name: string, listen: HostPort): ConsoleListener => ({
     name,
+    role: 'management',
     listen,
     console: newConsole({ target, http: pages }),
     bound: false,
@@ -135,10 +138,10 @@ export async function bindConsoles(consoles: readonly ConsoleListener[], log: Co
     if (r.pending === undefined) {
       c.bound = true;
       c.bindError = null;
-      log.info(`service ${c.name} listening on ${r.address} (management)`);
+      log.info(`service ${c.name} listening on ${r.address} (${c.role})`);
     } else {
       const code = r.pending.code ?? 'ERROR';
-      if (c.bindError === null) log.warn(`service ${c.name}: ${host}:${port} is not a local address yet (${code}); the management port opens when it is added`);
+      if (c.bindError === null) log.warn(`service ${c.name}: ${host}:${port} is not a local address yet (${code}); the ${c.role === 'management' ? 'management port' : `${c.role} service`} opens when it is added`);
       c.bindError = r.pending;
       pending.push({ service: c.name, host, port, code });
     }

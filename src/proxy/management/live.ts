@@ -5,6 +5,7 @@ import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../con
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
 import { describeChange, setAdmin, setMembers, setWeight } from '../upstream/members.ts';
 import { oldestWaitMs } from '../upstream/queue.ts';
+import { patternsLines, recentLines, statsLines } from '../plugin-stats.ts';
 import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
@@ -303,6 +304,16 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         if ((out.get(k)?.ageSec ?? -1) < ageSec) out.set(k, { service: be.svc.name, key: be.node.key, ageSec });
       }
       return [...out.values()];
+    },
+    pluginReport: (word) => {
+      const loaded = p.current().config.loadedPlugins.map((n) => n.toLowerCase());
+      const services = p.current().services;
+      if ((word === 'stats' || word === 'recent') && loaded.includes('stats')) {
+        const list = services.flatMap((s) => (s.pstats === null ? [] : [[s.name, s.pstats] as const]));
+        return word === 'stats' ? statsLines(list) : recentLines(list);
+      }
+      if (word === 'patterns' && loaded.includes('highpri')) return patternsLines(services.flatMap((s) => (s.highpri === null ? [] : [[s.name, s.highpri] as const])));
+      return null;
     },
     plugins: () => models().filter((m) => m.plugins.length > 0).map((m) => [m.name, m.plugins.map((x) => canonicalPlugin(x) ?? x)]),
     proc: () => {
