@@ -24,7 +24,8 @@ export async function serveStatus(stateDir: string, snapshot: () => Promise<Stat
   try {
     mkdirSync(stateDir, { recursive: true });
     if (await inUse(path)) {
-      log.warn(`${path} answers already (another tsbal run on this state dir): tsbal status shows that one`);
+      // Not a fault of this process (a second copy on the same state dir): said, not warned.
+      log.info(`${path} answers already (another tsbal run on this state dir): tsbal status shows that one`);
       return null;
     }
     return await serveJson<StatusRequest, StatusAnswer>(path, async (req) =>
