@@ -53,7 +53,7 @@ afterAll(async () => {
   await lab?.teardown();
   if (base !== '') removeDir(base);
   if (Object.keys(timing).length > 0) console.log(`tutorial timing: ${JSON.stringify(timing)}`);
-});
+}, 60_000);
 
 async function must(h: HostNs, script: string, timeoutMs = 60_000): Promise<string> {
   const r = await h.exec(['bash', '-c', `export PATH=${PATH}\n${script}`], timeoutMs);

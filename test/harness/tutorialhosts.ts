@@ -39,10 +39,11 @@ export async function createWebHost(lab: Lab, host: LabHost, dir: string): Promi
     async start() {
       apache = h.spawn(['bash', '-c', '. /etc/apache2/envvars && mkdir -p /run/lock && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND'], `apache ${host}`);
       const started = apache;
+      // Generous: on a loaded machine a cold start of Apache took over 10 s.
       await waitFor(`Apache on ${host}:80`, async () => ((await listening(h, 80)) ? true : started.exit() !== null ? false : undefined), {
-        timeoutMs: 10_000,
+        timeoutMs: 30_000,
         intervalMs: 50,
-        describe: () => `${started.stdout()}${started.stderr()}`,
+        describe: async () => `${started.stdout()}${started.stderr()}\nerror.log: ${(await h.exec(['tail', '-5', '/var/log/apache2/error.log'], 5_000)).stdout}`,
       });
       if (started.exit() !== null) throw new Error(`Apache on ${host} exited: ${started.stderr()}`);
     },
