@@ -55,14 +55,18 @@ describe('VIP handling', () => {
   test('a lone node adds the VIP with ip (brd, label eth0:0), announces it by gratuitous ARP, and removes it on stop', async () => {
     const dir = await haDir(FAST);
     // Listen where the neighbours are: every ARP frame on the client's interface.
-    const sniff = lab.spawn('client', ['timeout', '6', 'tshark', '-l', '-n', '-i', 'eth0', '-f', 'arp', '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'arp.opcode', '-e', 'arp.src.proto_ipv4', '-e', 'arp.dst.proto_ipv4'], { label: 'tshark' });
-    await sleep(1500);
+    const sniff = lab.spawn('client', ['timeout', '20', 'tshark', '-l', '-n', '-i', 'eth0', '-f', 'arp', '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'arp.opcode', '-e', 'arp.src.proto_ipv4', '-e', 'arp.dst.proto_ipv4'], { label: 'tshark' });
+    // tshark takes seconds to start on a loaded machine: start the node once it captures, not after a fixed sleep.
+    await waitFor('tshark to capture', () => (sniff.stderr().includes('Capturing on') ? true : undefined), { timeoutMs: 15_000, intervalMs: 50 });
     const node = run('lb1', dir);
+    const garpLines = () => sniff.stdout().split('\n').filter((l) => /\t1\t198\.18\.0\.99\t198\.18\.0\.99$/.test(l));
     try {
       await waitFor('the VIP on lb1', async () => ((await vipLine('lb1')) ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
       expect(await vipLine('lb1')).toMatch(/inet 198\.18\.0\.99\/24 brd 198\.18\.0\.255 scope global secondary eth0:0/);
-      await Promise.race([sniff.exited, sleep(8000)]);
-      const garps = sniff.stdout().split('\n').filter((l) => /\t1\t198\.18\.0\.99\t198\.18\.0\.99$/.test(l));
+      // Five announcements 200 ms apart; then a second more to see that no sixth follows.
+      await waitFor('five gratuitous ARPs', () => (garpLines().length >= 5 ? true : undefined), { timeoutMs: 5000, intervalMs: 50 }).catch(() => undefined);
+      await sleep(1000);
+      const garps = garpLines();
       expect(garps.length).toBe(5);
       const times = garps.map((l) => Number(l.split('\t')[0]));
       const gaps = times.slice(1).map((t, i) => (t - times[i]!) * 1000);
@@ -71,8 +75,9 @@ describe('VIP handling', () => {
       expect(await vipLine('lb1')).toBe('');
     } finally {
       await stop(node);
+      sniff.kill();
     }
-  }, 30_000);
+  }, 40_000);
 
   test('a VIP left behind by a crash is removed at start, before the cluster decides', async () => {
     const dir = await haDir(FAST, 'lb2 IPaddr::198.18.0.99/24/eth0\n');
