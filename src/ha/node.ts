@@ -263,6 +263,7 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
       sendStatus(o);
       node.status = 'up';
       sendStatus(o);
+      if (node.cfg.adopt?.length) fsm.rscAdopt(node.rsc, rscCtx(o), node.cfg.adopt);
       break;
     case 'packet':
       onPacket(o, ev.bytes, ev.from);

@@ -19,7 +19,7 @@ export const ALL = 3;
 
 export type RState = 'init' | 'starting' | 'bothstarting' | 'rscrcvd' | 'stable' | 'shutdown';
 export type Standby = 'not' | 'me' | 'other' | 'done';
-type Purpose = 'req_our' | 'mach_down' | 'standby_giveup' | 'standby_acquire' | 'shutdown' | 'retry' | 'isolated' | 'split_brain';
+type Purpose = 'adopt' | 'req_our' | 'mach_down' | 'standby_giveup' | 'standby_acquire' | 'shutdown' | 'retry' | 'isolated' | 'split_brain';
 
 interface Op {
   id: number;
@@ -197,6 +197,10 @@ function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
   }
   if (s.failed.size > 0 && s.retryAt === null) s.retryAt = c.now + c.retryFailedMs;
   switch (op.purpose) {
+    case 'adopt':
+      // Before the join this says nothing (the peer hears what we hold in answer to its `starting`); after it, say it.
+      if (!s.shuttingDown && s.rstate === 'stable') sendHeld(s, c, isStable(s));
+      break;
     case 'req_our':
       if (!s.shuttingDown) sendHeld(s, c, true, 'req_our_resources()');
       break;
@@ -266,6 +270,21 @@ function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
   }
   s.hold |= LOCAL;
   enqueue(s, c, 'acquire', LOCAL, 'req_our');
+}
+
+/**
+ * tsbal: a fast restart (restart.ts). Our home groups were left up by the previous engine, which crashed less than a
+ * deadtime ago holding them while the peer did not: we hold them from the start, and run their start again at once
+ * (the address is already there; the proxy's listeners are checked and the gratuitous ARPs go out) instead of
+ * dropping them until the peer answers. The peer's first report is then audited as any other: if it took them over
+ * meanwhile, both hold them and the split-brain rule applies (the home node, us, keeps them; the peer releases).
+ */
+export function rscAdopt(s: RscState, c: RscCtx, keys: readonly string[]): void {
+  const groups = groupsIn(LOCAL, c.me, c.groups).filter((g) => keys.includes(g.key));
+  if (groups.length === 0 || stopping(s)) return;
+  c.log('info', `keeping ${groups.map((g) => g.key).join(', ')} (left up by our previous engine, a fast restart): serving and announcing now; ${c.peer}'s first report is audited as usual`);
+  s.hold |= LOCAL;
+  enqueue(s, c, 'acquire', NONE, 'adopt', groups);
 }
 
 function takeoverFromNode(s: RscState, c: RscCtx): void {

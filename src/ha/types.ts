@@ -34,6 +34,11 @@ export interface EngineConfig {
   retryFailedMs: number;
   /** Seed for the jitter heartbeat adds to retransmit requests (deterministic in tests). */
   seed: number;
+  /**
+   * Keys of our home groups the shell found still up at start and keeps (restart.ts: the previous engine crashed less
+   * than a deadtime ago holding them, the peer not): the node holds them from its first moment. Empty or absent: none.
+   */
+  adopt?: string[];
 }
 
 /** Every event carries a monotonic clock (ms) for timers and the wall clock (ms) for the `ts` field. */
