@@ -252,6 +252,11 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
         if (ips.length > 0) l.info(`re-announcing ${ips.join(', ')} (gratuitous ARP): ${a.reason}`);
         break;
       }
+      case 'quiet': {
+        const ips = a.groups.flatMap((g) => runner.quiet(g));
+        if (ips.length > 0) l.info(`no more gratuitous ARP for ${ips.join(', ')}: ${a.reason}`);
+        break;
+      }
       case 'log':
         l[a.level](a.msg);
         break;

@@ -48,6 +48,8 @@ export interface RscState {
   standbyRsc: number;
   standbyDeadline: number | null;
   takeoverInProgress: boolean;
+  /** The peer came back (same generation) while our takeover of its groups ran: stop its ARP burst when it is done. */
+  quietAfterTakeover: boolean;
   needsFailback: boolean;
   /** A takeover skipped because no ping node answered; done once one does. */
   takeoverDeferred: boolean;
@@ -91,6 +93,7 @@ export const newRscState = (): RscState => ({
   standbyRsc: ALL,
   standbyDeadline: null,
   takeoverInProgress: false,
+  quietAfterTakeover: false,
   needsFailback: false,
   takeoverDeferred: false,
   peerReported: false,
@@ -131,6 +134,7 @@ export interface RscCtx {
   log(level: LogLevel, msg: string): void;
   act(kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): void;
   announce(groups: ResourceGroup[], reason: string): void;
+  quiet(groups: ResourceGroup[], reason: string): void;
   reply(ok: boolean, msg: string): void;
   exit(): void;
 }
@@ -206,6 +210,10 @@ function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
       break;
     case 'mach_down':
       s.takeoverInProgress = false;
+      if (s.quietAfterTakeover) {
+        s.quietAfterTakeover = false;
+        if (c.peerAlive) quietTakeover(s, c);
+      }
       s.needsFailback = true;
       s.otherStable = true;
       if (!s.shuttingDown) c.send({ t: 'resource', rsc_hold: 'foreign', full: false, isstable: null, info: 'mach_down' });
@@ -298,6 +306,7 @@ function takeoverFromNode(s: RscState, c: RscCtx): void {
     return;
   }
   s.takeoverDeferred = false;
+  s.quietAfterTakeover = false;
   c.log('info', `Resources being acquired from ${c.peer}.`);
   s.hold |= FOREIGN;
   s.otherHolds = NONE;
@@ -495,8 +504,9 @@ export function rscResync(s: RscState, c: RscCtx): void {
  * not answering for the peer's whole dead time) reports itself unstable until it is, so nothing is handed to a side
  * that may still be cut off. The handover is heartbeat's ask_resources handshake: released before acquired.
  */
-export function rscPeerBack(s: RscState, c: RscCtx): void {
+export function rscPeerBack(s: RscState, c: RscCtx, partition = true): void {
   s.takeoverDeferred = false;
+  if (partition) quietTakeover(s, c);
   if (s.rstate !== 'stable' || stopping(s)) return;
   s.failbackOnPeerStable = c.autoFailback !== 'off' && (s.hold & FOREIGN) !== 0;
   if (s.failbackOnPeerStable) s.needsFailback = true;
@@ -505,6 +515,22 @@ export function rscPeerBack(s: RscState, c: RscCtx): void {
   // Whatever the peer did while we could not hear each other (a takeover, its gratuitous ARPs), our own groups stay
   // here: point the clients back at us. Its groups (held after a takeover) are announced only if we keep them.
   announceHeld(s, c, LOCAL, `${c.peer} is heard again`);
+}
+
+/**
+ * The peer we declared dead is heard again with the same generation: it never stopped (jitter or a partition made it
+ * look dead), so it still holds what it held, its own groups included, and its audit re-announces them. The rest of
+ * our takeover's ARP burst for them would only flip the clients' ARP caches back to us between its announcements,
+ * and each flip resets the connections in flight: stop it, now or, for a takeover still running, when it completes.
+ * If the peer does not hold them any more, its report says so, and we keep them (our first ARPs went out).
+ */
+function quietTakeover(s: RscState, c: RscCtx): void {
+  if (s.takeoverInProgress) {
+    s.quietAfterTakeover = true;
+    return;
+  }
+  const groups = groupsIn(s.hold & FOREIGN, c.me, c.groups);
+  if (groups.length > 0) c.quiet(groups, `${c.peer}, their home, is heard again and announces them itself`);
 }
 
 /** Re-sends the gratuitous ARP burst for the groups in `bits` that we hold and have up. */

@@ -137,3 +137,58 @@ describe('mismatched keys, then fixed', () => {
     expect(sim.get('lb1').announces.at(-1)!.groups).toEqual([VIP_GROUP.key]);
   });
 });
+
+describe('a spurious takeover (lb1 → lb2 heartbeats late, as under jitter): lb2 stops announcing once lb1 is heard again', () => {
+  test('lb1 heard again while lb2 is still acquiring: lb2 stops its ARP burst as the acquire completes; lb1 keeps and announces', () => {
+    const sim = pair();
+    // A real `ip addr add` under load: lb1's late heartbeat arrives while it runs.
+    sim.opMs = 100;
+    const link = cuttable(sim, [['lb1', 'lb2']]);
+    link.cut(true);
+    sim.until(() => sim.get('lb2').ops.some((o) => o.kind === 'acquire'), 2000);
+    link.cut(false);
+    const lb2 = sim.get('lb2');
+    sim.until(() => lb2.quiets.length > 0, 1000);
+    const acquiredAt = lb2.ops.find((o) => o.kind === 'acquire')!.at + sim.opMs;
+    expect(lb2.quiets[0]!.at).toBe(acquiredAt);
+    expect(lb2.quiets[0]!.groups).toEqual([VIP_GROUP.key]);
+    expect(lb2.quiets[0]!.reason).toContain('heard again');
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    sim.run(3000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(lb2.announces).toEqual([]);
+    expect(sim.get('lb1').announces.length).toBeGreaterThan(0);
+  });
+
+  test('lb1 heard again after lb2 acquired: lb2 stops its ARP burst at once', () => {
+    const sim = pair();
+    const link = cuttable(sim, [['lb1', 'lb2']]);
+    link.cut(true);
+    sim.until(() => sim.holder().length === 2, 2000);
+    sim.run(50);
+    link.cut(false);
+    const healedAt = sim.now;
+    const lb2 = sim.get('lb2');
+    sim.until(() => lb2.quiets.length > 0, 1000);
+    // lb1's next status comes within a keepalive.
+    expect(lb2.quiets[0]!.at - healedAt).toBeLessThanOrEqual(100 + sim.wireMs);
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+  });
+
+  test('a real death is not quieted: lb1 restarted (a new generation) finds lb2 announcing as usual', () => {
+    const sim = pair();
+    sim.kill('lb1');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.start('lb1');
+    sim.until(() => sim.holder().join() === 'lb1', 15_000);
+    expect(sim.get('lb2').quiets).toEqual([]);
+  });
+
+  test('lb1 handing over by shutdone is not quieted either: lb2 announces its takeover in full', () => {
+    const sim = pair();
+    sim.command('lb1', 'shutdown');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.run(1000);
+    expect(sim.get('lb2').quiets).toEqual([]);
+  });
+});
