@@ -50,6 +50,8 @@ export interface RscState {
   takeoverInProgress: boolean;
   /** The peer came back (same generation) while our takeover of its groups ran: stop its ARP burst when it is done. */
   quietAfterTakeover: boolean;
+  /** Our takeover's ARP burst was stopped for a returning peer: announce after all if it reports not holding them. */
+  quieted: boolean;
   needsFailback: boolean;
   /** A takeover skipped because no ping node answered; done once one does. */
   takeoverDeferred: boolean;
@@ -94,6 +96,7 @@ export const newRscState = (): RscState => ({
   standbyDeadline: null,
   takeoverInProgress: false,
   quietAfterTakeover: false,
+  quieted: false,
   needsFailback: false,
   takeoverDeferred: false,
   peerReported: false,
@@ -381,6 +384,12 @@ export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t:
   const n = rscBits(body.rsc_hold);
   s.otherHolds = body.full ? n : n === NONE ? NONE : n | s.otherHolds;
   s.peerReported = true;
+  if (s.quieted && body.full) {
+    s.quieted = false;
+    // The peer we quieted for does not hold its groups after all (it had released them, e.g. cut off from its ping
+    // nodes): the clients must come to us, and our first ARPs may not have gone out.
+    if ((s.otherHolds & LOCAL) === 0) announceHeld(s, c, FOREIGN, `${c.peer} does not hold them: announcing our takeover after all`);
+  }
   if (body.isstable === true) {
     const afterPartition = s.failbackOnPeerStable;
     s.failbackOnPeerStable = false;
@@ -530,7 +539,9 @@ function quietTakeover(s: RscState, c: RscCtx): void {
     return;
   }
   const groups = groupsIn(s.hold & FOREIGN, c.me, c.groups);
-  if (groups.length > 0) c.quiet(groups, `${c.peer}, their home, is heard again and announces them itself`);
+  if (groups.length === 0) return;
+  s.quieted = true;
+  c.quiet(groups, `${c.peer}, their home, is heard again and announces them itself`);
 }
 
 /** Re-sends the gratuitous ARP burst for the groups in `bits` that we hold and have up. */

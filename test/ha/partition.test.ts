@@ -2,7 +2,7 @@
 // again), and whichever node keeps the VIP after any double ownership re-announces it (gratuitous ARP) once the other
 // has released it (issue 14 items 2 and 3). The namespace tests in e2e/partition.test.ts measure the same for real.
 import { describe, test, expect } from 'bun:test';
-import { Sim, VIP_GROUP } from './sim.ts';
+import { pingPair, Sim, VIP_GROUP } from './sim.ts';
 
 function pair(over: Parameters<Sim['add']>[1] = {}): Sim {
   const sim = new Sim();
@@ -173,6 +173,24 @@ describe('a spurious takeover (lb1 → lb2 heartbeats late, as under jitter): lb
     // lb1's next status comes within a keepalive.
     expect(lb2.quiets[0]!.at - healedAt).toBeLessThanOrEqual(100 + sim.wireMs);
     sim.until(() => sim.holder().join() === 'lb1', 3000);
+  });
+
+  test('lb1 heard again but holding nothing (it had released, cut off from its ping node): lb2 announces its takeover after all', () => {
+    const { sim, reach } = pingPair({ autoFailback: 'off' });
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
+    sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
+    reach.set('lb1', false);
+    sim.until(() => sim.holder().join() === 'lb2', 3000);
+    sim.run(1000);
+    sim.link = () => true;
+    reach.set('lb1', true);
+    const lb2 = sim.get('lb2');
+    sim.until(() => lb2.quiets.length > 0, 1000);
+    sim.until(() => lb2.announces.length > 0, 1000);
+    expect(lb2.announces[0]!.reason).toBe('lb1 does not hold them: announcing our takeover after all');
+    expect(lb2.announces[0]!.at).toBeGreaterThanOrEqual(lb2.quiets[0]!.at);
+    sim.run(3000);
+    expect(sim.holder()).toEqual(['lb2']);
   });
 
   test('a real death is not quieted: lb1 restarted (a new generation) finds lb2 announcing as usual', () => {
