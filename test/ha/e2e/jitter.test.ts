@@ -132,6 +132,12 @@ function flipsOf(frames: readonly ArpFrame[]): ArpFrame[] {
   return flips;
 }
 
+/** The requests from 300 ms before to 300 ms after each given one, with how long each took: load, or a black hole? */
+function fmtAround(records: readonly ClientRecord[], around: readonly ClientRecord[], origin: number): string {
+  const near = records.filter((r) => around.some((a) => r.s >= a.s - 300 && r.s <= a.s + 300));
+  return near.map((r) => `${Math.round(r.s - origin)}ms:${r.ok ? 'ok' : r.err}/${Math.round(r.e - r.s)}ms`).join(' ');
+}
+
 const fmt = (records: readonly ClientRecord[], origin: number): string => records.map((r) => `${Math.round(r.s - origin)}ms:${r.ok ? 'ok' : r.err}`).join(' ');
 
 describe('jitter of normal(400, 300) ms on the active node\'s heartbeats (ucast, 100 ms / 500 ms, auto_failback on)', () => {
@@ -175,7 +181,8 @@ describe('jitter of normal(400, 300) ms on the active node\'s heartbeats (ucast,
         const figures =
           `run ${run}: ${takeovers} double holdings seen (lb2 acquired ${lb2Acquired} times); holders ${holders.join(' > ')}; ` +
           `${failed.length} of ${records.length} requests failed${failed.length ? ` (${fmt(failed, start)})` : ''}, ${elsewhere.length} of them not across an ARP flip; ` +
-          `${flips.length} ARP flips at ${flips.map((f) => `+${Math.round(f.at - start)}`).join(',')} ms (${frames.length} ARP frames as the VIP); ` +
+          `${flips.length} ARP flips at ${flips.map((f) => `+${Math.round(f.at - start)}${f.mac === mac1 ? '>lb1' : '>lb2'}`).join(',')} ms (${frames.length} ARP frames as the VIP); ` +
+          (elsewhere.length ? `requests around those not across a flip: ${fmtAround(records, elsewhere, start)}; ` : '') +
           `relay ${JSON.stringify({ delayed: stats.delayed, overtaken: stats.overtaken, maxDelayMs: stats.maxDelayMs })}; ` +
           `lb1 alone ${soleAt === null ? 'NOT within 5 s' : `${Math.round(soleAt - calmAt)} ms`} after calm; load ${loadavg()[0]!.toFixed(1)}`;
         console.log(`jitter ${figures}`);
