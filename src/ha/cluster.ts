@@ -12,7 +12,8 @@ import { startWorker } from '../runtime/worker.ts';
 import { startDriver, type DriverStatus, type ShellEvent } from './driver.ts';
 import { isHaTransition } from '../status/transitions.ts';
 import type { FromWorker, ToWorker } from './heartbeat.worker.ts';
-import { createVipManager, DEFAULT_GARP, findInPath, resolveVip, vipPresent, type GarpOptions, type VipManager } from './vip.ts';
+import { createVipManager, DEFAULT_GARP, findInPath, resolveVip, vipPresent, type GarpOptions, type Vip, type VipManager } from './vip.ts';
+import { judgeLeftovers, readHeldRecord } from './restart.ts';
 import { createGroupRunner, type GroupRunner, type ProxyGate } from './resources.ts';
 import { startPinger, type Pinger } from './ping.ts';
 import { serveControl, type ControlAnswer, type ControlServer } from './control.ts';
@@ -89,18 +90,36 @@ export function engineConfigFrom(cfg: HaDirConfig, me: string, generation: numbe
   };
 }
 
-/** Removes any of the cluster's VIPs left on our interfaces by a crash: until the cluster decides, we hold nothing. */
-async function clearLeftovers(groups: ResourceGroup[], vips: VipManager, l: HaLog): Promise<void> {
+/**
+ * The cluster's VIPs found on our interfaces at start (left by a crash): our home groups' are kept when the previous
+ * engine crashed less than a deadtime ago holding them and the peer did not (restart.ts); every other one is removed
+ * until the cluster decides who holds it. Returns the keys of the groups kept.
+ */
+async function sortLeftovers(me: string, groups: ResourceGroup[], deadtimeMs: number, stateDir: string, vips: VipManager, l: HaLog): Promise<string[]> {
+  const found: Vip[] = [];
+  const present = new Map<string, boolean>();
   for (const g of groups) {
+    let all = true;
     for (const r of g.resources) {
       if (r.kind !== 'ip') continue;
       const v = resolveVip(r);
-      if (await vipPresent(v)) {
-        l.warn(`VIP ${v.ip} was left on ${v.iface} (a previous crash?): removing it until the cluster decides who holds it`);
-        await vips.remove(v);
-      }
+      if (await vipPresent(v)) found.push(v);
+      else all = false;
+    }
+    present.set(g.key, all && g.resources.some((r) => r.kind === 'ip'));
+  }
+  if (found.length === 0) return [];
+  const verdict = judgeLeftovers(readHeldRecord(stateDir), me, groups, present, deadtimeMs, Date.now());
+  const kept = new Set(verdict.adopt ? verdict.groups.flatMap((g) => g.resources.flatMap((r) => (r.kind === 'ip' ? [r.ip] : []))) : []);
+  for (const v of found) {
+    if (kept.has(v.ip)) {
+      l.warn(`VIP ${v.ip} was left on ${v.iface} by a crash: keeping it (fast restart: ${verdict.why})`);
+    } else {
+      l.warn(`VIP ${v.ip} was left on ${v.iface} (a previous crash?): removing it until the cluster decides who holds it (${verdict.why})`);
+      await vips.remove(v);
     }
   }
+  return verdict.adopt ? verdict.groups.map((g) => g.key) : [];
 }
 
 /** The node's side of the engine, wherever it runs. */
@@ -113,8 +132,8 @@ interface Heart {
 
 type NonSend = Exclude<HaAction, { kind: 'send' }>;
 
-async function heartOnMain(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: NonSend) => void): Promise<Heart> {
-  const d = await startDriver({ cfg, media: dir.hacf.media, udpPort: dir.hacf.udpPort, thread: 'main', onAction });
+async function heartOnMain(cfg: EngineConfig, dir: HaDirConfig, stateDir: string, onAction: (a: NonSend) => void): Promise<Heart> {
+  const d = await startDriver({ cfg, media: dir.hacf.media, udpPort: dir.hacf.udpPort, thread: 'main', stateDir, onAction });
   return { feed: d.feed, status: async () => d.status(), resendShutdone: d.resendShutdone, close: d.close };
 }
 
@@ -122,7 +141,7 @@ async function heartOnMain(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: No
  * The heartbeat in its worker. The main thread tells it every keepalive/2 that it is alive; silent for longer than
  * deadtime, the worker stops heartbeating (fate sharing). If the worker dies, `onCrash` runs.
  */
-async function heartInWorker(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: NonSend) => void, onCrash: (why: string) => void): Promise<Heart> {
+async function heartInWorker(cfg: EngineConfig, dir: HaDirConfig, stateDir: string, onAction: (a: NonSend) => void, onCrash: (why: string) => void): Promise<Heart> {
   const worker = startWorker('ha/heartbeat');
   const post = (m: ToWorker): void => worker.postMessage(m);
   const pending = new Map<number, (s: HaStatus) => void>();
@@ -161,7 +180,7 @@ async function heartInWorker(cfg: EngineConfig, dir: HaDirConfig, onAction: (a: 
       if (!closing) onCrash(`heartbeat worker exited (${code})`);
     });
   });
-  post({ t: 'init', cfg, media: dir.hacf.media, udpPort: dir.hacf.udpPort, muteAfterMs: cfg.deadtimeMs });
+  post({ t: 'init', cfg, media: dir.hacf.media, udpPort: dir.hacf.udpPort, muteAfterMs: cfg.deadtimeMs, stateDir });
   const alive = setInterval(() => post({ t: 'alive' }), Math.max(20, Math.floor(cfg.keepaliveMs / 2)));
   try {
     await ready;
@@ -236,6 +255,11 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
         if (ips.length > 0) l.info(`re-announcing ${ips.join(', ')} (gratuitous ARP): ${a.reason}`);
         break;
       }
+      case 'quiet': {
+        const ips = a.groups.flatMap((g) => runner.quiet(g));
+        if (ips.length > 0) l.info(`no more gratuitous ARP for ${ips.join(', ')}: ${a.reason}`);
+        break;
+      }
       case 'log':
         l[a.level](a.msg);
         if (o.onTransition !== undefined && isHaTransition(a.msg)) o.onTransition(a.msg);
@@ -301,8 +325,8 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
       if (req.cmd === 'status') return { ok: true, status: await handleStatus() };
       return handleCommand(req.cmd, req.which ?? '');
     });
-    await clearLeftovers(config.haresources.groups, vips, l);
-    heart = o.thread === 'main' ? await heartOnMain(cfg, config, perform) : await heartInWorker(cfg, config, perform, onCrash);
+    cfg.adopt = await sortLeftovers(me, config.haresources.groups, cfg.deadtimeMs, o.stateDir, vips, l);
+    heart = o.thread === 'main' ? await heartOnMain(cfg, config, o.stateDir, perform) : await heartInWorker(cfg, config, o.stateDir, perform, onCrash);
     if (cfg.pingTargets.length > 0) {
       pinger = startPinger({
         targets: cfg.pingTargets,

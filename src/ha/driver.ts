@@ -6,6 +6,7 @@ import type { Medium } from '../config/model.ts';
 import { createNode, handle, nextDeadline, type HaNode } from './node.ts';
 import { statusReport, type StatusReport } from './status.ts';
 import { openTransport, type Transport } from './transport.ts';
+import { createHeldRecorder, heldRecord } from './restart.ts';
 import type { EngineConfig, HaAction, HaEvent } from './types.ts';
 
 export interface TimerLag {
@@ -33,6 +34,8 @@ export interface DriverOptions {
   onAction(a: Exclude<HaAction, { kind: 'send' }>): void;
   /** False mutes every packet we would send (the worker's fate sharing with a stalled main thread). */
   maySend?: () => boolean;
+  /** Where to record what we hold with every heartbeat sent, for a fast restart after a crash (restart.ts). */
+  stateDir?: string;
 }
 
 export interface Driver {
@@ -58,6 +61,10 @@ export async function startDriver(o: DriverOptions): Promise<Driver> {
   let lastShutdone: Uint8Array | null = null;
   let transport: Transport | null = null;
   let muted = false;
+  let statusSent = false;
+  let lastStatusWall = 0;
+  let lastRecorded = '';
+  const recorder = o.stateDir === undefined ? null : createHeldRecorder(o.stateDir, (msg) => o.onAction({ kind: 'log', level: 'warn', msg }));
   const clock = (): { now: number; wall: number } => ({ now: performance.now(), wall: Date.now() });
 
   const send = (bytes: Uint8Array, type: string): void => {
@@ -69,6 +76,7 @@ export async function startDriver(o: DriverOptions): Promise<Driver> {
     transport?.send(bytes);
     if (type === 'shutdone') lastShutdone = bytes;
     if (type === 'status') {
+      statusSent = true;
       const now = performance.now();
       if (lastStatusAt !== null) lags.push(Math.max(0, now - lastStatusAt - o.cfg.keepaliveMs));
       if (lags.length > 2000) lags.splice(0, lags.length - 1000);
@@ -84,9 +92,19 @@ export async function startDriver(o: DriverOptions): Promise<Driver> {
       o.onAction({ kind: 'log', level: 'error', msg: `HA engine bug handling ${ev.kind}: ${(error as Error).stack ?? error}` });
       return;
     }
+    statusSent = false;
     for (const a of actions) {
       if (a.kind === 'send') send(a.bytes, a.type);
       else o.onAction(a);
+    }
+    // The record's time is that of the last heartbeat that really left (a muted engine's peer is counting down); it
+    // is also written at once when what we or the peer hold changes, so a crash right after that does not mislead.
+    if (recorder) {
+      if (statusSent) lastStatusWall = Date.now();
+      const r = heldRecord(node, lastStatusWall);
+      const what = `${r.held.join(' ')}|${r.peerHoldsOurs}`;
+      if (statusSent || what !== lastRecorded) recorder.note(r);
+      lastRecorded = what;
     }
     schedule();
   };

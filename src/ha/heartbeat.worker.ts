@@ -9,7 +9,7 @@ import { startDriver, type Driver, type ShellEvent } from './driver.ts';
 import type { EngineConfig } from './types.ts';
 
 export type ToWorker =
-  | { t: 'init'; cfg: EngineConfig; media: Medium[]; udpPort: number; muteAfterMs: number }
+  | { t: 'init'; cfg: EngineConfig; media: Medium[]; udpPort: number; muteAfterMs: number; stateDir: string }
   | { t: 'event'; ev: ShellEvent }
   | { t: 'alive' }
   | { t: 'status'; id: number }
@@ -56,7 +56,7 @@ port.on('message', (m: ToWorker) => {
     case 'init':
       muteAfterMs = m.muteAfterMs;
       lastAlive = performance.now();
-      startDriver({ cfg: m.cfg, media: m.media, udpPort: m.udpPort, thread: 'worker', maySend, onAction: (a) => post({ t: 'action', a }) }).then(
+      startDriver({ cfg: m.cfg, media: m.media, udpPort: m.udpPort, thread: 'worker', maySend, stateDir: m.stateDir, onAction: (a) => post({ t: 'action', a }) }).then(
         (d) => {
           driver = d;
           post({ t: 'ready' });

@@ -240,6 +240,7 @@ function rscCtx(o: Out, requestId = 0): fsm.RscCtx {
     log: (level, msg) => log(o, level, msg),
     act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason, decidedAt: node.wall }),
     announce: (groups, reason) => o.actions.push({ kind: 'announce', groups, reason }),
+    quiet: (groups, reason) => o.actions.push({ kind: 'quiet', groups, reason }),
     reply: (ok, msg) => o.actions.push({ kind: 'reply', requestId, ok, msg }),
     exit: () => {
       node.stopped = true;
@@ -263,6 +264,7 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
       sendStatus(o);
       node.status = 'up';
       sendStatus(o);
+      if (node.cfg.adopt?.length) fsm.rscAdopt(node.rsc, rscCtx(o), node.cfg.adopt);
       break;
     case 'packet':
       onPacket(o, ev.bytes, ev.from);
@@ -389,7 +391,7 @@ function onPacket(o: Out, bytes: Uint8Array, from: string): void {
       if (firstContact) log(o, 'info', `node ${env.src} is up (first heard after initdead)`);
       else if (seqVerdict.restarted) log(o, 'info', `node ${env.src} is back (restarted)`);
       else log(o, 'error', `Cluster node ${env.src} returning after partition.`);
-      fsm.rscPeerBack(node.rsc, rscCtx(o));
+      fsm.rscPeerBack(node.rsc, rscCtx(o), !seqVerdict.restarted && !firstContact);
     }
     if (env.dest === null || env.dest === node.cfg.me) {
       if (env.seq % 10 === peer.ackTrigger && node.flowControl) send(o, { t: 'NS_ackmsg', dest: env.src, ackseq: env.seq });

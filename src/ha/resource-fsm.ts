@@ -19,7 +19,7 @@ export const ALL = 3;
 
 export type RState = 'init' | 'starting' | 'bothstarting' | 'rscrcvd' | 'stable' | 'shutdown';
 export type Standby = 'not' | 'me' | 'other' | 'done';
-type Purpose = 'req_our' | 'mach_down' | 'standby_giveup' | 'standby_acquire' | 'shutdown' | 'retry' | 'isolated' | 'split_brain';
+type Purpose = 'adopt' | 'req_our' | 'mach_down' | 'standby_giveup' | 'standby_acquire' | 'shutdown' | 'retry' | 'isolated' | 'split_brain';
 
 interface Op {
   id: number;
@@ -48,6 +48,10 @@ export interface RscState {
   standbyRsc: number;
   standbyDeadline: number | null;
   takeoverInProgress: boolean;
+  /** The peer came back (same generation) while our takeover of its groups ran: stop its ARP burst when it is done. */
+  quietAfterTakeover: boolean;
+  /** Our takeover's ARP burst was stopped for a returning peer: announce after all if it reports not holding them. */
+  quieted: boolean;
   needsFailback: boolean;
   /** A takeover skipped because no ping node answered; done once one does. */
   takeoverDeferred: boolean;
@@ -91,6 +95,8 @@ export const newRscState = (): RscState => ({
   standbyRsc: ALL,
   standbyDeadline: null,
   takeoverInProgress: false,
+  quietAfterTakeover: false,
+  quieted: false,
   needsFailback: false,
   takeoverDeferred: false,
   peerReported: false,
@@ -131,6 +137,7 @@ export interface RscCtx {
   log(level: LogLevel, msg: string): void;
   act(kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): void;
   announce(groups: ResourceGroup[], reason: string): void;
+  quiet(groups: ResourceGroup[], reason: string): void;
   reply(ok: boolean, msg: string): void;
   exit(): void;
 }
@@ -197,11 +204,19 @@ function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
   }
   if (s.failed.size > 0 && s.retryAt === null) s.retryAt = c.now + c.retryFailedMs;
   switch (op.purpose) {
+    case 'adopt':
+      // Before the join this says nothing (the peer hears what we hold in answer to its `starting`); after it, say it.
+      if (!s.shuttingDown && s.rstate === 'stable') sendHeld(s, c, isStable(s));
+      break;
     case 'req_our':
       if (!s.shuttingDown) sendHeld(s, c, true, 'req_our_resources()');
       break;
     case 'mach_down':
       s.takeoverInProgress = false;
+      if (s.quietAfterTakeover) {
+        s.quietAfterTakeover = false;
+        if (c.peerAlive) quietTakeover(s, c);
+      }
       s.needsFailback = true;
       s.otherStable = true;
       if (!s.shuttingDown) c.send({ t: 'resource', rsc_hold: 'foreign', full: false, isstable: null, info: 'mach_down' });
@@ -268,6 +283,21 @@ function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
   enqueue(s, c, 'acquire', LOCAL, 'req_our');
 }
 
+/**
+ * tsbal: a fast restart (restart.ts). Our home groups were left up by the previous engine, which crashed less than a
+ * deadtime ago holding them while the peer did not: we hold them from the start, and run their start again at once
+ * (the address is already there; the proxy's listeners are checked and the gratuitous ARPs go out) instead of
+ * dropping them until the peer answers. The peer's first report is then audited as any other: if it took them over
+ * meanwhile, both hold them and the split-brain rule applies (the home node, us, keeps them; the peer releases).
+ */
+export function rscAdopt(s: RscState, c: RscCtx, keys: readonly string[]): void {
+  const groups = groupsIn(LOCAL, c.me, c.groups).filter((g) => keys.includes(g.key));
+  if (groups.length === 0 || stopping(s)) return;
+  c.log('info', `keeping ${groups.map((g) => g.key).join(', ')} (left up by our previous engine, a fast restart): serving and announcing now; ${c.peer}'s first report is audited as usual`);
+  s.hold |= LOCAL;
+  enqueue(s, c, 'acquire', NONE, 'adopt', groups);
+}
+
 function takeoverFromNode(s: RscState, c: RscCtx): void {
   if (stopping(s)) {
     c.log('info', 'Resource takeover cancelled - shutdown in progress.');
@@ -279,6 +309,7 @@ function takeoverFromNode(s: RscState, c: RscCtx): void {
     return;
   }
   s.takeoverDeferred = false;
+  s.quietAfterTakeover = false;
   c.log('info', `Resources being acquired from ${c.peer}.`);
   s.hold |= FOREIGN;
   s.otherHolds = NONE;
@@ -353,6 +384,12 @@ export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t:
   const n = rscBits(body.rsc_hold);
   s.otherHolds = body.full ? n : n === NONE ? NONE : n | s.otherHolds;
   s.peerReported = true;
+  if (s.quieted && body.full) {
+    s.quieted = false;
+    // The peer we quieted for does not hold its groups after all (it had released them, e.g. cut off from its ping
+    // nodes): the clients must come to us, and our first ARPs may not have gone out.
+    if ((s.otherHolds & LOCAL) === 0) announceHeld(s, c, FOREIGN, `${c.peer} does not hold them: announcing our takeover after all`);
+  }
   if (body.isstable === true) {
     const afterPartition = s.failbackOnPeerStable;
     s.failbackOnPeerStable = false;
@@ -476,8 +513,9 @@ export function rscResync(s: RscState, c: RscCtx): void {
  * not answering for the peer's whole dead time) reports itself unstable until it is, so nothing is handed to a side
  * that may still be cut off. The handover is heartbeat's ask_resources handshake: released before acquired.
  */
-export function rscPeerBack(s: RscState, c: RscCtx): void {
+export function rscPeerBack(s: RscState, c: RscCtx, partition = true): void {
   s.takeoverDeferred = false;
+  if (partition) quietTakeover(s, c);
   if (s.rstate !== 'stable' || stopping(s)) return;
   s.failbackOnPeerStable = c.autoFailback !== 'off' && (s.hold & FOREIGN) !== 0;
   if (s.failbackOnPeerStable) s.needsFailback = true;
@@ -486,6 +524,24 @@ export function rscPeerBack(s: RscState, c: RscCtx): void {
   // Whatever the peer did while we could not hear each other (a takeover, its gratuitous ARPs), our own groups stay
   // here: point the clients back at us. Its groups (held after a takeover) are announced only if we keep them.
   announceHeld(s, c, LOCAL, `${c.peer} is heard again`);
+}
+
+/**
+ * The peer we declared dead is heard again with the same generation: it never stopped (jitter or a partition made it
+ * look dead), so it still holds what it held, its own groups included, and its audit re-announces them. The rest of
+ * our takeover's ARP burst for them would only flip the clients' ARP caches back to us between its announcements,
+ * and each flip resets the connections in flight: stop it, now or, for a takeover still running, when it completes.
+ * If the peer does not hold them any more, its report says so, and we keep them (our first ARPs went out).
+ */
+function quietTakeover(s: RscState, c: RscCtx): void {
+  if (s.takeoverInProgress) {
+    s.quietAfterTakeover = true;
+    return;
+  }
+  const groups = groupsIn(s.hold & FOREIGN, c.me, c.groups);
+  if (groups.length === 0) return;
+  s.quieted = true;
+  c.quiet(groups, `${c.peer}, their home, is heard again and announces them itself`);
 }
 
 /** Re-sends the gratuitous ARP burst for the groups in `bits` that we hold and have up. */

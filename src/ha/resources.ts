@@ -23,6 +23,8 @@ export interface GroupRunner {
   stop(group: ResourceGroup): Promise<void>;
   /** Sends the gratuitous ARPs again for the group's VIPs that we hold; returns the VIPs announced. */
   announce(group: ResourceGroup): string[];
+  /** Stops the gratuitous ARPs still being sent for the group's VIPs; returns the VIPs that had some pending. */
+  quiet(group: ResourceGroup): string[];
 }
 
 export interface GroupRunnerOptions {
@@ -115,6 +117,15 @@ export function createGroupRunner(o: GroupRunnerOptions): GroupRunner {
         if (r.kind !== 'ip') continue;
         const vip = resolveVip(r);
         if (o.vips.reannounce(vip)) done.push(vip.ip);
+      }
+      return done;
+    },
+    quiet(group) {
+      const done: string[] = [];
+      for (const r of group.resources) {
+        if (r.kind !== 'ip') continue;
+        const vip = resolveVip(r);
+        if (o.vips.quiet(vip)) done.push(vip.ip);
       }
       return done;
     },

@@ -34,6 +34,11 @@ export interface EngineConfig {
   retryFailedMs: number;
   /** Seed for the jitter heartbeat adds to retransmit requests (deterministic in tests). */
   seed: number;
+  /**
+   * Keys of our home groups the shell found still up at start and keeps (restart.ts: the previous engine crashed less
+   * than a deadtime ago holding them, the peer not): the node holds them from its first moment. Empty or absent: none.
+   */
+  adopt?: string[];
 }
 
 /** Every event carries a monotonic clock (ms) for timers and the wall clock (ms) for the `ts` field. */
@@ -66,6 +71,12 @@ export type HaAction =
    * in our favour, or when the peer is heard again, clients whose ARP cache holds the other node's MAC must move back.
    */
   | { kind: 'announce'; groups: ResourceGroup[]; reason: string }
+  /**
+   * Stop the gratuitous ARPs still being sent for these groups' VIPs (a takeover's burst): the peer, their home, is
+   * heard again and announces them itself; two nodes announcing in turn flip the clients' ARP caches back and forth,
+   * and every flip resets the connections in flight.
+   */
+  | { kind: 'quiet'; groups: ResourceGroup[]; reason: string }
   | { kind: 'log'; level: LogLevel; msg: string }
   /** A command's answer for `tsbal ha standby|takeover`. */
   | { kind: 'reply'; requestId: number; ok: boolean; msg: string }

@@ -95,6 +95,8 @@ export interface VipManager {
   remove(v: Vip): Promise<void>;
   /** Sends the gratuitous ARP burst again for a VIP we hold (false: we do not hold it, nothing sent). */
   reannounce(v: Vip): boolean;
+  /** Stops the gratuitous ARPs still pending for a VIP, keeping it (false: none were pending). */
+  quiet(v: Vip): boolean;
   /** Stops gratuitous ARP still being sent. */
   close(): void;
   /**
@@ -160,6 +162,11 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
       if (!held.has(v.ip)) return false;
       if (haveArping) burst(v);
       return true;
+    },
+    quiet(v) {
+      const pending = garps.has(v.ip);
+      stopGarp(v.ip);
+      return pending;
     },
     async remove(v) {
       stopGarp(v.ip);

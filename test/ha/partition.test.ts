@@ -2,7 +2,7 @@
 // again), and whichever node keeps the VIP after any double ownership re-announces it (gratuitous ARP) once the other
 // has released it (issue 14 items 2 and 3). The namespace tests in e2e/partition.test.ts measure the same for real.
 import { describe, test, expect } from 'bun:test';
-import { Sim, VIP_GROUP } from './sim.ts';
+import { pingPair, Sim, VIP_GROUP } from './sim.ts';
 
 function pair(over: Parameters<Sim['add']>[1] = {}): Sim {
   const sim = new Sim();
@@ -135,5 +135,78 @@ describe('mismatched keys, then fixed', () => {
     sim.until(() => sim.holder().join() === 'lb1', 3000);
     sim.until(() => sim.get('lb1').announces.length > announcesBefore, 3000);
     expect(sim.get('lb1').announces.at(-1)!.groups).toEqual([VIP_GROUP.key]);
+  });
+});
+
+describe('a spurious takeover (lb1 → lb2 heartbeats late, as under jitter): lb2 stops announcing once lb1 is heard again', () => {
+  test('lb1 heard again while lb2 is still acquiring: lb2 stops its ARP burst as the acquire completes; lb1 keeps and announces', () => {
+    const sim = pair();
+    // A real `ip addr add` under load: lb1's late heartbeat arrives while it runs.
+    sim.opMs = 100;
+    const link = cuttable(sim, [['lb1', 'lb2']]);
+    link.cut(true);
+    sim.until(() => sim.get('lb2').ops.some((o) => o.kind === 'acquire'), 2000);
+    link.cut(false);
+    const lb2 = sim.get('lb2');
+    sim.until(() => lb2.quiets.length > 0, 1000);
+    const acquiredAt = lb2.ops.find((o) => o.kind === 'acquire')!.at + sim.opMs;
+    expect(lb2.quiets[0]!.at).toBe(acquiredAt);
+    expect(lb2.quiets[0]!.groups).toEqual([VIP_GROUP.key]);
+    expect(lb2.quiets[0]!.reason).toContain('heard again');
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+    sim.run(3000);
+    expect(sim.holder()).toEqual(['lb1']);
+    expect(lb2.announces).toEqual([]);
+    expect(sim.get('lb1').announces.length).toBeGreaterThan(0);
+  });
+
+  test('lb1 heard again after lb2 acquired: lb2 stops its ARP burst at once', () => {
+    const sim = pair();
+    const link = cuttable(sim, [['lb1', 'lb2']]);
+    link.cut(true);
+    sim.until(() => sim.holder().length === 2, 2000);
+    sim.run(50);
+    link.cut(false);
+    const healedAt = sim.now;
+    const lb2 = sim.get('lb2');
+    sim.until(() => lb2.quiets.length > 0, 1000);
+    // lb1's next status comes within a keepalive.
+    expect(lb2.quiets[0]!.at - healedAt).toBeLessThanOrEqual(100 + sim.wireMs);
+    sim.until(() => sim.holder().join() === 'lb1', 3000);
+  });
+
+  test('lb1 heard again but holding nothing (it had released, cut off from its ping node): lb2 announces its takeover after all', () => {
+    const { sim, reach } = pingPair({ autoFailback: 'off' });
+    sim.until(() => sim.holder().join() === 'lb1' && sim.report('lb2').resources.stable, 3000);
+    sim.link = (from, to) => from !== 'lb1' && to !== 'lb1';
+    reach.set('lb1', false);
+    sim.until(() => sim.holder().join() === 'lb2', 3000);
+    sim.run(1000);
+    sim.link = () => true;
+    reach.set('lb1', true);
+    const lb2 = sim.get('lb2');
+    sim.until(() => lb2.quiets.length > 0, 1000);
+    sim.until(() => lb2.announces.length > 0, 1000);
+    expect(lb2.announces[0]!.reason).toBe('lb1 does not hold them: announcing our takeover after all');
+    expect(lb2.announces[0]!.at).toBeGreaterThanOrEqual(lb2.quiets[0]!.at);
+    sim.run(3000);
+    expect(sim.holder()).toEqual(['lb2']);
+  });
+
+  test('a real death is not quieted: lb1 restarted (a new generation) finds lb2 announcing as usual', () => {
+    const sim = pair();
+    sim.kill('lb1');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.start('lb1');
+    sim.until(() => sim.holder().join() === 'lb1', 15_000);
+    expect(sim.get('lb2').quiets).toEqual([]);
+  });
+
+  test('lb1 handing over by shutdone is not quieted either: lb2 announces its takeover in full', () => {
+    const sim = pair();
+    sim.command('lb1', 'shutdown');
+    sim.until(() => sim.holder().join() === 'lb2', 2000);
+    sim.run(1000);
+    expect(sim.get('lb2').quiets).toEqual([]);
   });
 });

@@ -27,6 +27,7 @@ function ctx(me: string, seen: Seen, over: Partial<fsm.RscCtx> = {}): fsm.RscCtx
     log: () => undefined,
     act: (kind, _opId, groups, reason) => seen.acts.push({ kind, groups: groups.map((g) => g.key), reason }),
     announce: (groups) => (seen.announced ??= []).push(groups.map((g) => g.key)),
+    quiet: () => undefined,
     reply: () => undefined,
     exit: () => undefined,
     ...over,

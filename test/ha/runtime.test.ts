@@ -93,6 +93,42 @@ describe('VIP handling', () => {
     }
   }, 30_000);
 
+  test('a home VIP left by a crash less than a deadtime ago is kept from the first moment (fast restart); an older one is removed', async () => {
+    // Deadtime 2 s: lb2 is absent, so initdead (12 s at this deadtime) would keep a removed VIP away for the whole test.
+    const dir = await haDir('keepalive 200ms\ndeadtime 2\nbcast eth0\nauto_failback on\nnode lb1 lb2\n');
+    const stateDir = join(dir, 'state-lb1');
+    await mkdir(stateDir, { recursive: true });
+    const key = 'IPaddr::198.18.0.99/24/eth0';
+    const record = (agoMs: number): string => JSON.stringify({ node: 'lb1', generation: 1, at: Date.now() - agoMs, deadtimeMs: 2000, held: [key], peerHoldsOurs: false });
+    for (const [agoMs, kept] of [[300, true], [2500, false]] as const) {
+      await lab.exec('lb1', ['ip', 'addr', 'add', '198.18.0.99/24', 'dev', 'eth0']);
+      await writeFile(join(stateDir, 'ha-held.json'), record(agoMs));
+      const node = run('lb1', dir);
+      try {
+        let gone = false;
+        await waitFor('the engine to decide about the VIP', async () => {
+          if ((await vipLine('lb1')) === '') gone = true;
+          return /was left on eth0/.test(node.stderr() + node.stdout()) && /heartbeat media/.test(node.stderr() + node.stdout()) ? true : undefined;
+        }, { timeoutMs: 15_000, intervalMs: 5 });
+        await sleep(500);
+        if ((await vipLine('lb1')) === '') gone = true;
+        const out = node.stderr() + node.stdout();
+        if (kept) {
+          expect(out).toContain('VIP 198.18.0.99 was left on eth0 by a crash: keeping it (fast restart');
+          expect(gone, out).toBe(false);
+          // It holds it: the record the new engine writes says so.
+          await waitFor('the new record', () => (readFileSync(join(stateDir, 'ha-held.json'), 'utf8').includes(`"generation":1,`) ? undefined : true), { timeoutMs: 5_000, intervalMs: 50 });
+          expect(JSON.parse(readFileSync(join(stateDir, 'ha-held.json'), 'utf8'))).toMatchObject({ node: 'lb1', held: [key], peerHoldsOurs: false });
+        } else {
+          expect(out).toContain('removing it until the cluster decides who holds it (the previous engine\'s last heartbeat was');
+          expect(gone, out).toBe(true);
+        }
+      } finally {
+        await stop(node);
+      }
+    }
+  }, 60_000);
+
   test('IPaddr2 with an interface label keeps the label', async () => {
     const dir = await haDir(FAST, 'lb1 IPaddr2::198.18.0.99/24/eth0:vip\n');
     const node = run('lb1', dir);

@@ -54,6 +54,8 @@ export interface SimNode {
   ops: Array<{ at: number; kind: 'acquire' | 'release'; reason: string }>;
   /** Every gratuitous ARP re-announcement the node asked for. */
   announces: Array<{ at: number; groups: string[]; reason: string }>;
+  /** Every request to stop a gratuitous ARP burst. */
+  quiets: Array<{ at: number; groups: string[]; reason: string }>;
   exited: boolean;
   exitedAt: number | null;
 }
@@ -87,6 +89,7 @@ export class Sim {
       replies: [],
       ops: [],
       announces: [],
+      quiets: [],
       exited: false,
       exitedAt: null,
     };
@@ -163,6 +166,9 @@ export class Sim {
         break;
       case 'announce':
         n.announces.push({ at: this.now, groups: a.groups.map((g) => g.key), reason: a.reason });
+        break;
+      case 'quiet':
+        n.quiets.push({ at: this.now, groups: a.groups.map((g) => g.key), reason: a.reason });
         break;
       case 'log':
         n.logs.push({ at: this.now, level: a.level, msg: a.msg });

@@ -20,6 +20,8 @@ export interface HaSettings {
   preferred: LbHost;
   /** ha.cf `ping` nodes (the lab gateway, typically). */
   ping?: readonly string[];
+  /** The heartbeat media lines (default `bcast eth0`), e.g. `ucast eth0 198.18.0.2` for each node. */
+  media?: readonly string[];
   /** Further ha.cf lines, appended after the node line. */
   extra?: readonly string[];
 }
@@ -46,7 +48,7 @@ export function renderHaCf(settings: HaSettings, logDir: string): string {
     `deadtime ${settings.deadtime}`,
     ...(settings.warntime ? [`warntime ${settings.warntime}`] : []),
     ...(settings.initdead ? [`initdead ${settings.initdead}`] : []),
-    'bcast eth0',
+    ...(settings.media ?? ['bcast eth0']),
     `auto_failback ${settings.autoFailback}`,
     'node lb1 lb2',
     ...(settings.ping?.length ? [`ping ${settings.ping.join(' ')}`] : []),

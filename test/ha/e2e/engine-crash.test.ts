@@ -1,8 +1,10 @@
 // kill -9 of the active node's engine, at the tutorial's timing (keepalive 2 s, deadtime 10 s), two tsbal nodes in the
-// namespace lab started as rc.local starts them (supervised): the supervisor starts the engine again and the VIP's
-// clients lose about a second of requests, not a deadtime. Without the supervisor (TSBAL_TEST_NO_SUPERVISE=1, today's
-// unsupervised `tsbal run`) the same test fails: lb1 keeps the VIP refusing connections until lb2 takes over at
-// deadtime (issue 14: 9.4 s, 841 failed requests).
+// namespace lab started as rc.local starts them (supervised): the supervisor starts the engine again, the new engine
+// keeps the VIP its predecessor left (a fast restart, src/ha/restart.ts), and the VIP's clients lose requests only
+// until the new engine listens: about a second, not a deadtime. Without the supervisor (TSBAL_TEST_NO_SUPERVISE=1)
+// the same test fails: lb1 keeps the VIP refusing connections until lb2 takes over at deadtime (issue 14: 9.4 s, 841
+// failed requests). Without the fast restart it fails too: the new engine removed the VIP until lb2 answered
+// (nobody held it for 0.9-1.7 s after the engine was already serving).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { looksLikeTsbalRun } from '../../../src/cli/pidfile.ts';
@@ -95,14 +97,17 @@ describe(`kill -9 of the active node's engine (${SUPERVISED ? 'supervised, as rc
     console.log(`engine crash, ${SUPERVISED ? 'supervised' : 'unsupervised'}: ${figures}`);
 
     if (SUPERVISED) expect(await enginePid(lab, 'lb1')).not.toBe(engine);
-    // About a second on a quiet machine: the supervisor's 250 ms, the engine's start (Bun from source), the HA engine's
-    // removal of the left-over VIP until lb2 answers (nobody holds it meanwhile). Measured 0.7-2.4 s at load 3-6,
-    // 2.6-4.6 s at load 10 and 4.0-5.1 s at load 30-40 on this shared 2-core machine. Without the supervisor the
-    // outage lasts until lb2 declares lb1 dead: deadtime less the time since lb1's last heartbeat, so never less than
-    // deadtime - keepalive (8 s; measured 8.7-10 s). The bound stays a second under that, whatever the load.
+    // The fast restart: the VIP never leaves lb1 (before it, the new engine removed it until lb2 answered: nobody held it
+    // for 0.9-1.7 s), and nothing fails once the new engine serves: the whole cost is the engine's restart.
+    expect(holders, figures).toHaveLength(1);
+    expect(holders[0], figures).toMatch(/^lb1@/);
+    const afterServing = failed.filter((r) => r.s > first!.e);
+    expect(afterServing, `${figures}; failures after the first success: ${JSON.stringify(afterServing.slice(0, 5))}`).toEqual([]);
+    // What is left is the supervisor's 250 ms and the engine's start (Bun from source, transpiling): 0.85 s at load 13,
+    // and 2.4-4.0 s at load 13-40 on this shared 2-core machine, where the same start before the fast restart added
+    // its VIP gap on top (outage 2.3-4.5 s). That start time is the machine's load, not the HA engine's, so the bound
+    // is the one only a restart can meet: without the supervisor the outage lasts until lb2 declares lb1 dead,
+    // deadtime less the time since lb1's last heartbeat, never less than deadtime - keepalive (8 s; measured 8.7-10 s).
     expect(outageMs, figures).toBeLessThan(haTimeMs(settings.deadtime) - haTimeMs(settings.keepalive) - 1_000);
-    // The new HA engine drops and re-adds the VIP (inside the restart); lb2 never takes it.
-    expect(holders.filter((h) => !/^(lb1|nobody)@/.test(h)), figures).toEqual([]);
-    expect(holders.at(-1), figures).toMatch(/^lb1@/);
   }, 60_000);
 });
