@@ -83,6 +83,8 @@ export interface ServiceModel {
   /** `SET extra.<k>` and `SET <plugin>.<k>` free-form keys. */
   extra: Record<string, string>;
   loc: SourceLocation;
+  /** Where options were SET (only those set explicitly), so run-time errors about a file name its line. */
+  optionLocs?: Record<string, SourceLocation>;
 }
 
 export interface AccessRule {

@@ -16,6 +16,8 @@ import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts'
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { webServerOptions } from './webserver/options.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import { tlsForService } from './tls/attach.ts';
+import { rotateTicketKeys } from './tls/context.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -79,7 +81,7 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
     });
     if (r.pending === undefined) {
       const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
-      log.info(`service ${svc.name} listening on ${r.address} (${what})`);
+      log.info(`service ${svc.name} listening on ${r.address} (${what}${svc.tls === null ? '' : `, ${svc.tls.describe}`})`);
     } else {
       const code = r.pending.code ?? 'ERROR';
       svc.bindError = r.pending;
@@ -121,6 +123,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
     const svc = newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config));
     svc.enabled = model.enabled;
+    svc.tls = tlsForService(model, svc, o.headerTimeoutMs, null, log);
     services.push(svc);
     if (model.role === 'selector') selectors.push([svc, model]);
     if (model.role === 'web_server') svc.web = webServerOptions(model);
@@ -132,6 +135,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
+    for (const svc of services) if (svc.tls !== null) rotateTicketKeys(svc.tls, now, log);
   });
 
   let closing: Promise<void> | null = null;

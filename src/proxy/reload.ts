@@ -18,6 +18,7 @@ import { runRefusals, servedServices } from './roles.ts';
 import { compileSelector } from './selector.ts';
 import { webServerOptions } from './webserver/options.ts';
 import { newServiceRuntime, type ServiceNode, type ServiceRuntime } from './service.ts';
+import { tlsForService } from './tls/attach.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
 export interface ReloadTarget {
@@ -80,6 +81,15 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
       prepared.push({ model, fresh, existing: running.get(model.name) });
     } catch (error) {
       errors.push(`${where(model)}: service ${model.name}: ${(error as Error).message}`);
+      continue;
+    }
+    // Certificates are read again at every reload (a renewed one is served from now on); a bad one fails the reload
+    // and the running certificates stay. The errors are `file:line: service S: ...` already.
+    const p = prepared[prepared.length - 1]!;
+    try {
+      p.fresh.tls = tlsForService(model, p.existing ?? p.fresh, opts.headerTimeoutMs, p.existing?.tls ?? null, t.log);
+    } catch (error) {
+      errors.push((error as Error).message);
     }
   }
   return { prepared, errors };

@@ -11,6 +11,7 @@ import type { RequestHook } from './hooks.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
+import type { TlsListener } from './tls/context.ts';
 import { newNodeStats, newServiceStats, type NodeStats, type ServiceStats } from './management/stats.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
 
@@ -57,6 +58,8 @@ export interface ServiceRuntime {
   /** For a web_server: what it serves; null for other roles. */
   web: WebServerOptions | null;
   server: Server | null;
+  /** enable_ssl: accepted connections do their TLS handshake here first (replaced by a reload, certificates too). */
+  tls: TlsListener | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
   /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
@@ -121,6 +124,7 @@ export function newServiceRuntime(
     selector: null,
     web: null,
     server: null,
+    tls: null,
     bindError: null,
     enabled: true,
     stats: newServiceStats(),

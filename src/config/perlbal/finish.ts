@@ -7,6 +7,8 @@ import type { CommandEnv, PerlbalState } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
 import { formatHostPort } from './values.ts';
 import { cloneRecord } from '../records.ts';
+import { cipherListProblem } from '../tls.ts';
+import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, TLS_PATH_OPTIONS } from './tls.ts';
 
 const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector']);
 
@@ -18,6 +20,18 @@ function withDefaults(state: PerlbalState, env: CommandEnv, s: ServiceModel): Se
     if (spec.type.kind === 'special' || !appliesTo(spec, copy.role) || spec.name in copy.options) continue;
     const r = spec.default === null ? null : parseOptionValue(spec, spec.default, { state, env, service: s.name });
     copy.options[spec.name] = r?.ok ? r.value : null;
+  }
+  const explicit = state.meta.get(s.name)?.explicit;
+  if (explicit !== undefined && explicit.size > 0) copy.optionLocs = Object.fromEntries(explicit);
+  // TLS files are read again on every reload, maybe from another directory: resolve them once, here.
+  for (const key of TLS_PATH_OPTIONS) {
+    const v = copy.options[key];
+    if (typeof v === 'string') copy.options[key] = resolvePath(env, v);
+  }
+  // With ssl_cert_dir, Perlbal's default ssl_cert_file/ssl_key_file (never set) mean "the directory's first pair".
+  if (typeof copy.options.ssl_cert_dir === 'string' && !explicit?.has('ssl_cert_file')) {
+    copy.options.ssl_cert_file = null;
+    copy.options.ssl_key_file = null;
   }
   return copy;
 }
@@ -58,6 +72,39 @@ function checkSelectorTargets(state: PerlbalState, s: ServiceModel, d: Diagnosti
   }
 }
 
+/** A TLS listener's files and settings, judged exactly as `tsbal run` and a reload will load them. */
+function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Diagnostics): void {
+  const s = withDefaults(state, env, raw);
+  const explicit = state.meta.get(s.name)?.explicit;
+  const enableLoc = explicit?.get('enable_ssl') ?? s.loc;
+  if (s.options.redirect_https === true && s.options.enable_ssl === true) {
+    d.error(explicit?.get('redirect_https') ?? s.loc, `service ${s.name} has both enable_ssl and redirect_https on: every HTTPS request would be redirected to itself`, 'set redirect_https on the plain-HTTP service');
+  }
+  if (s.options.enable_ssl !== true) return;
+  if (s.role === 'management') {
+    d.error(enableLoc, `service ${s.name}: enable_ssl on a management service is not supported`, 'keep the management port on 127.0.0.1 without TLS');
+    return;
+  }
+  const settings = tlsSettings(s)!;
+  if (settings.main !== null && settings.certDir === null) {
+    // Perlbal's own words for its own check (Service.pm enable), before anything else about these files.
+    let missing = false;
+    for (const [key, path] of [['ssl_key_file', settings.main.keyFile], ['ssl_cert_file', settings.main.certFile]] as const) {
+      if (env.fs.kind(path) !== 'file') {
+        d.error(explicit?.get(key) ?? enableLoc, `SSL ${key === 'ssl_key_file' ? 'key' : 'cert'} file (${raw.options[key] as string}) doesn't exist`, `service ${s.name} has enable_ssl on; looked for ${path}`);
+        missing = true;
+      }
+    }
+    if (missing) return;
+  }
+  if (settings.ciphers !== null) {
+    const why = cipherListProblem(settings.ciphers);
+    if (why !== null) d.error(explicit?.get('ssl_cipher_list') ?? enableLoc, `ssl_cipher_list '${settings.ciphers}' is refused by OpenSSL (${why})`, 'e.g. ECDHE+AESGCM:ECDHE+CHACHA20');
+  }
+  const { problems } = loadServiceTls(tlsFilesOf(env.fs), settings, Date.now(), tlsLocator(s, explicit));
+  for (const p of problems) (p.severity === 'error' ? d.error : d.warn)(p.loc, `service ${s.name}: ${p.message}`, p.hint);
+}
+
 /** Checks across the whole config; errors stop `tsbal run`, warnings are printed by `tsbal check`. */
 export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics): void {
   const refs = referencedServices(state);
@@ -84,14 +131,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
-    if (s.options.enable_ssl === true) {
-      for (const key of ['ssl_key_file', 'ssl_cert_file']) {
-        const path = s.options[key];
-        if (typeof path === 'string' && env.fs.kind(resolvePath(env, path)) !== 'file') {
-          d.error(s.loc, `SSL ${key === 'ssl_key_file' ? 'key' : 'cert'} file (${path}) doesn't exist`, `service ${s.name} has enable_ssl on; looked for ${resolvePath(env, path)}`);
-        }
-      }
-    }
+    if (s.options.enable_ssl === true || s.options.redirect_https === true) checkTls(state, env, s, d);
     if (s.role === 'management' && s.listen && !s.listen.host.startsWith('127.')) {
       d.warn(s.loc, `management service ${s.name} listens on ${formatHostPort(s.listen)}; the management port has no authentication`, 'listen on 127.0.0.1');
     }

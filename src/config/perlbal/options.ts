@@ -189,10 +189,21 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['max_header_count', HTTP_ROLES, INT, '100'],
   ['max_url_length', HTTP_ROLES, SIZE, '8k'],
   ['max_body_size', HTTP_ROLES, SIZE, '0'],
+  // TLS on the listener (beside Perlbal's ssl_* options): SNI certificates, OCSP staple, plain-to-HTTPS redirect
+  ['ssl_cert_dir', HTTP_ROLES, { kind: 'dir_or_none' }, null],
+  ['ssl_ocsp_file', HTTP_ROLES, { kind: 'file_or_default' }, null],
+  ['redirect_https', HTTP_ROLES, BOOL, '0'],
+  ['redirect_https_port', HTTP_ROLES, { kind: 'int', min: 1, max: 65535, message: 'Expecting a port between 1 and 65535.' }, '443'],
 ]);
 
 /** Extension keys on pools (stored in `pool.options`); `balance_method` is a model field of its own. */
-export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', []);
+export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
+  // HTTPS to the pool's backends
+  ['backend_ssl', '*', BOOL, '0'],
+  ['backend_ssl_verify', '*', BOOL, '1'],
+  ['backend_ssl_ca', '*', { kind: 'file_or_default' }, null],
+  ['backend_ssl_sni', '*', STRING, null],
+]);
 
 // =============================================================================================
 

@@ -1,0 +1,126 @@
+// A service's TLS listener: one tls.Server that never listens itself. The service's plain listening socket hands
+// each accepted connection to it (`emit('connection')`), so turning TLS on or off, or a new certificate, is a
+// change of this object at a reload while the bound socket stays. Modern defaults: TLS 1.2 and 1.3 only, the server's
+// cipher order, OpenSSL's default (forward-secret AEAD) ciphers unless ssl_cipher_list says otherwise, session
+// tickets with rotating keys, OCSP stapling where a staple file is given, and SNI over several certificates.
+import { createSecureContext, createServer, type SecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { ConsolaInstance } from 'consola';
+import type { ServiceModel } from '../../config/model.ts';
+import { formatDiagnostic } from '../../config/errors.ts';
+import type { CertPair } from '../../config/tls.ts';
+import { nodeConfigFs } from '../../config/perlbal/fs.ts';
+import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, type LoadedTls } from '../../config/perlbal/tls.ts';
+import { buildSniTable, pickCertificate } from './sni.ts';
+import { newTicketKeys, ticketKeysDue, type TicketKeys } from './tickets.ts';
+
+/** Where a finished handshake goes: the service's client code (set again at each reload's commit). */
+export type SecureHandler = (socket: TLSSocket) => void;
+
+export interface TlsListener {
+  /** Fed with accepted sockets; emits 'secureConnection' to `onSecure`. */
+  server: Server;
+  certs: CertPair[];
+  tickets: TicketKeys;
+  onSecure: SecureHandler;
+  /** For the "listening on" line: `TLS, 2 certificates (a.example, b.example)`. */
+  describe: string;
+}
+
+export interface TlsBuildOptions {
+  /** header_timeout: a client that does not finish its handshake in this time is cut. */
+  handshakeTimeoutMs: number;
+  now: number;
+  log: ConsolaInstance;
+  /** The listener this one replaces at a reload: its ticket keys carry over, so sessions still resume. */
+  previous: TlsListener | null;
+}
+
+/** Loads the certificates of a service with enable_ssl on; throws `file:line: service S: message` for every error. */
+export function loadTls(model: ServiceModel, nowMs: number): { tls: LoadedTls; warnings: string[] } {
+  const settings = tlsSettings(model);
+  if (settings === null) throw new Error(`${model.loc.file}:${model.loc.line}: service ${model.name}: enable_ssl is off`);
+  const locate = tlsLocator(model, model.optionLocs === undefined ? undefined : new Map(Object.entries(model.optionLocs)));
+  const { tls, problems } = loadServiceTls(tlsFilesOf(nodeConfigFs), settings, nowMs, locate);
+  const lines = problems.map((p) => ({ severity: p.severity, line: formatDiagnostic({ ...p.loc, severity: p.severity, message: `service ${model.name}: ${p.message}`, ...(p.hint === undefined ? {} : { hint: p.hint }) }) }));
+  if (tls === null) throw new Error(lines.filter((l) => l.severity === 'error').map((l) => l.line).join('\n'));
+  return { tls, warnings: lines.map((l) => l.line) };
+}
+
+function contextOptions(tls: LoadedTls): SecureContextOptions {
+  return {
+    minVersion: 'TLSv1.2',
+    honorCipherOrder: true,
+    ...(tls.settings.ciphers === null ? {} : { ciphers: tls.settings.ciphers }),
+    ...(tls.ca === null ? {} : { ca: tls.ca }),
+  };
+}
+
+/** A TLS listener for the loaded certificates; createSecureContext's errors (a cipher list OpenSSL refuses) throw. */
+export function buildTlsListener(model: ServiceModel, tls: LoadedTls, opts: TlsBuildOptions, onSecure: SecureHandler): TlsListener {
+  const base = contextOptions(tls);
+  const contexts: SecureContext[] = tls.certs.map((c) => createSecureContext({ ...base, cert: c.certPem, key: c.keyPem }));
+  const sni = buildSniTable(tls.certs.map((c) => c.names));
+  const main = tls.certs[0]!;
+  const mode = tls.settings.verifyMode;
+  // IO::Socket::SSL's SSL_verify_mode: 1 asks for a client certificate (a bad one fails), 2 also requires one.
+  const requestCert = (mode & 1) !== 0;
+  const requireCert = requestCert && (mode & 2) !== 0;
+  const tickets = opts.previous?.tickets ?? newTicketKeys(opts.now);
+  const server = createServer({
+    ...base,
+    cert: main.certPem,
+    key: main.keyPem,
+    requestCert,
+    rejectUnauthorized: requireCert,
+    handshakeTimeout: Math.max(1_000, opts.handshakeTimeoutMs),
+    ticketKeys: tickets.key,
+    allowHalfOpen: true,
+    // Only consulted when the client sends a name; the default context answers the rest.
+    SNICallback: (name, cb) => cb(null, contexts[pickCertificate(sni, name)]!),
+  });
+  const listener: TlsListener = { server, certs: tls.certs, tickets, onSecure, describe: describeCerts(tls.certs) };
+  server.on('secureConnection', (socket: TLSSocket) => {
+    // Mode 1 without 2: no certificate is fine, a certificate that does not verify is not.
+    if (requestCert && !requireCert && !socket.authorized && hasPeerCertificate(socket)) {
+      opts.log.debug(`service ${model.name}: client ${socket.remoteAddress} refused: certificate ${socket.authorizationError?.message ?? 'not trusted'}`);
+      socket.destroy();
+      return;
+    }
+    listener.onSecure(socket);
+  });
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    opts.log.debug(`service ${model.name}: TLS handshake with ${socket.remoteAddress ?? '?'} failed: ${err.message}`);
+  });
+  const stapled = tls.certs.filter((c) => c.ocsp !== null);
+  if (stapled.length > 0) {
+    server.on('OCSPRequest', (certificate: Buffer, _issuer: Buffer, cb: (err: Error | null, resp: Buffer | null) => void) => {
+      const pair = stapled.find((c) => c.leaf.raw.equals(certificate));
+      cb(null, pair?.ocsp ?? null);
+    });
+  }
+  return listener;
+}
+
+function hasPeerCertificate(socket: TLSSocket): boolean {
+  const peer = socket.getPeerCertificate();
+  return peer !== null && typeof peer === 'object' && Object.keys(peer).length > 0;
+}
+
+function describeCerts(certs: readonly CertPair[]): string {
+  const names = certs.map((c) => c.names[0] ?? c.certFile);
+  return `TLS, ${certs.length} certificate${certs.length === 1 ? '' : 's'} (${names.join(', ')})`;
+}
+
+/** An accepted plain socket starts its TLS handshake. */
+export function startHandshake(listener: TlsListener, socket: Socket): void {
+  listener.server.emit('connection', socket);
+}
+
+/** Sweep: replace the ticket key once it has served its time. */
+export function rotateTicketKeys(listener: TlsListener, now: number, log: ConsolaInstance): void {
+  if (!ticketKeysDue(listener.tickets, now)) return;
+  listener.tickets = newTicketKeys(now);
+  listener.server.setTicketKeys(listener.tickets.key);
+  log.debug('TLS session ticket key rotated');
+}
