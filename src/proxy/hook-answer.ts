@@ -11,6 +11,7 @@ export function requestVerdict(hooks: readonly RequestHook[], peerIp: string, tr
   return runRequestHooks(hooks, {
     peerIp,
     trusted,
+    method: req.method,
     host: req.hostFromTarget ? req.host : req.hostIndex === -1 ? null : fieldValue(f, req.hostIndex),
     path: requestTarget(req),
     xForwardedFor() {
@@ -24,10 +25,10 @@ export function requestVerdict(hooks: readonly RequestHook[], peerIp: string, tr
 export type HookAnswer = Exclude<HookVerdict, { kind: 'continue' }>;
 
 export function hookAnswerStatus(v: HookAnswer): number {
-  return v.kind === 'deny' ? 403 : 301;
+  return v.kind === 'deny' ? 403 : v.kind === 'https' ? v.status : 301;
 }
 
 export function hookAnswerBytes(v: HookAnswer, o: GeneratedResponseOptions): Buffer {
   if (v.kind === 'deny') return simplePage(403, 'Access denied.', o);
-  return cannedResponse(301, [['Location', v.location], ['Content-Length', '0']], '', o);
+  return cannedResponse(v.kind === 'https' ? v.status : 301, [['Location', v.location], ['Content-Length', '0']], '', o);
 }

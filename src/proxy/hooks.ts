@@ -8,13 +8,17 @@ import { compileRedirects, redirectLocation, type RedirectMap } from './redirect
 
 export type RequestHook =
   | { plugin: 'accesscontrol'; policy: AccessPolicy }
-  | { plugin: 'redirect'; map: RedirectMap };
+  | { plugin: 'redirect'; map: RedirectMap }
+  /** tsbal's redirect_https: every request on this (plain) service goes to the same URL over HTTPS. */
+  | { plugin: 'https'; port: number };
 
 export type HookVerdict =
   | { kind: 'continue' }
   /** AccessControl's refusal: Perlbal's `403` with body text `Access denied.` */
   | { kind: 'deny'; clientIp: string; rule: number }
-  | { kind: 'redirect'; location: string };
+  | { kind: 'redirect'; location: string }
+  /** redirect_https: 301 for GET and HEAD, 308 for the rest (which keeps the method and body). */
+  | { kind: 'https'; location: string; status: 301 | 308 };
 
 /** What the hooks look at, computed only when a service has hooks. */
 export interface HookRequest {
@@ -25,6 +29,8 @@ export interface HookRequest {
   host: string | null;
   /** The request target, an absolute-form one reduced to its path. */
   path: string;
+  /** The request method (redirect_https answers 308 to anything but GET and HEAD). */
+  method?: string;
   /** Read only when use_observed_ip needs it. */
   xForwardedFor(): string | undefined;
 }
@@ -39,6 +45,11 @@ function isOn(raw: string | undefined): boolean {
 /** The hooks of one service, in registration order; plugins without a request hook add nothing. */
 export function compileRequestHooks(service: ServiceModel, config: PerlbalConfig): RequestHook[] {
   const hooks: RequestHook[] = [];
+  // Before any plugin: nothing on a redirect-only listener should be decided over plain HTTP.
+  if (service.options.redirect_https === true) {
+    const port = service.options.redirect_https_port;
+    hooks.push({ plugin: 'https', port: typeof port === 'number' ? port : 443 });
+  }
   for (const plugin of service.plugins) {
     if (plugin === 'accesscontrol') {
       const cfg = own(config.access, service.name) ?? { policy: 'allow' as const, rules: [] };
@@ -56,10 +67,23 @@ export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest)
       const clientIp = accessClientIp(hook.policy, req.peerIp, req.trusted, req.xForwardedFor);
       const d = accessDecision(hook.policy, clientIp);
       if (d.kind === 'deny') return { kind: 'deny', clientIp, rule: d.rule };
-    } else {
+    } else if (hook.plugin === 'redirect') {
       const location = redirectLocation(hook.map, req.host, req.path);
       if (location !== null) return { kind: 'redirect', location };
+    } else {
+      const location = httpsLocation(req.host, req.path, hook.port);
+      // Without a Host (HTTP/1.0) there is no name to send the client to: the request is served as it came.
+      if (location !== null) return { kind: 'https', location, status: req.method === 'GET' || req.method === 'HEAD' ? 301 : 308 };
     }
   }
   return CONTINUE;
+}
+
+/** `https://HOST[:PORT]/path` for the client's Host (its port dropped), or null without a Host. */
+export function httpsLocation(host: string | null, path: string, port: number): string | null {
+  if (host === null || host === '') return null;
+  // `[v6]:port` or `name:port`: keep the bracketed address or the name.
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  if (name === '' || /[\s/?#@\\]/.test(name)) return null;
+  return `https://${name}${port === 443 ? '' : `:${port}`}${path.startsWith('/') ? path : `/${path}`}`;
 }

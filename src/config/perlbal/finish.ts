@@ -89,8 +89,10 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
   if (settings.main !== null && settings.certDir === null) {
     // Perlbal's own words for its own check (Service.pm enable), before anything else about these files.
     let missing = false;
+    const failed = state.meta.get(s.name)?.failedKeys;
     for (const [key, path] of [['ssl_key_file', settings.main.keyFile], ['ssl_cert_file', settings.main.certFile]] as const) {
-      if (env.fs.kind(path) !== 'file') {
+      if (failed?.has(key)) missing = true;
+      else if (env.fs.kind(path) !== 'file') {
         d.error(explicit?.get(key) ?? enableLoc, `SSL ${key === 'ssl_key_file' ? 'key' : 'cert'} file (${raw.options[key] as string}) doesn't exist`, `service ${s.name} has enable_ssl on; looked for ${path}`);
         missing = true;
       }

@@ -176,3 +176,29 @@ ENABLE files
     expect(r.code).toBe(0);
   });
 });
+
+describe('redirect_https', () => {
+  test('a plain service redirects GET with 301 and POST with 308 to the HTTPS port; curl -L lands on the TLS service', async () => {
+    const plainPort = await freePort();
+    const conf = site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt`) + `CREATE SERVICE plain
+  SET listen = 127.0.0.1:${plainPort}
+  SET role = reverse_proxy
+  SET pool = p
+  SET redirect_https = on
+  SET redirect_https_port = $PORT
+ENABLE plain
+`;
+    const { port } = await start(conf, 'redirect.conf');
+    const get = await rawRequest(plainPort, 'GET /x?y=1 HTTP/1.1\r\nHost: a.test:80\r\nConnection: close\r\n\r\n', { timeoutMs: 3000 });
+    expect(get.data).toMatch(/^HTTP\/1\.[01] 301 /);
+    expect(get.data).toContain(`Location: https://a.test:${port}/x?y=1\r\n`);
+    const post = await rawRequest(plainPort, 'POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', { timeoutMs: 3000 });
+    expect(post.data).toMatch(/^HTTP\/1\.[01] 308 /);
+    const before = backend.conns.length;
+    const r = await curl(['-L', '--cacert', pki.caCrt, '--resolve', `a.test:${port}:127.0.0.1`, '--resolve', `a.test:${plainPort}:127.0.0.1`, `http://a.test:${plainPort}/followed`]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const got = backend.conns.slice(before).join('');
+    expect(got).toContain('GET /followed HTTP/1.1');
+    expect(got).toMatch(/X-Forwarded-Proto: https\r\n/);
+  });
+});
