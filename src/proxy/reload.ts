@@ -19,6 +19,7 @@ import { compileSelector } from './selector.ts';
 import { webServerOptions } from './webserver/options.ts';
 import { newServiceRuntime, type ServiceNode, type ServiceRuntime } from './service.ts';
 import { tlsForService } from './tls/attach.ts';
+import { certificateChanges } from './tls/context.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
 export interface ReloadTarget {
@@ -185,6 +186,7 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
     if (s !== null) toClose.push(s);
   }
   for (const p of prepared) {
+    for (const line of certificateChanges(p.model.name, p.existing?.tls ?? null, p.fresh.tls)) t.log.info(line);
     if (p.existing !== undefined) updateService(p.existing, p.fresh);
     const svc = byName.get(p.model.name)!;
     svc.accessLog = accessLogFor(t, svc.opts.accessLog);

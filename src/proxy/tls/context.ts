@@ -124,3 +124,17 @@ export function rotateTicketKeys(listener: TlsListener, now: number, log: Consol
   listener.server.setTicketKeys(listener.tickets.key);
   log.debug('TLS session ticket key rotated');
 }
+
+/** What a reload changed in a listener's certificates, one line each, for the log (renewals are what users look for). */
+export function certificateChanges(service: string, before: TlsListener | null, after: TlsListener | null): string[] {
+  if (after === null) return before === null ? [] : [`service ${service}: TLS off`];
+  const old = new Map((before?.certs ?? []).map((c) => [c.certFile, c]));
+  const out: string[] = [];
+  for (const c of after.certs) {
+    const prev = old.get(c.certFile);
+    if (prev !== undefined && prev.leaf.fingerprint256 === c.leaf.fingerprint256) continue;
+    const until = new Date(c.leaf.validTo).toISOString().slice(0, 10);
+    out.push(`service ${service}: ${prev === undefined ? 'certificate' : 'new certificate'} ${c.certFile} for ${c.names.join(', ')}, valid until ${until}`);
+  }
+  return out;
+}
