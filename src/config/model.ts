@@ -97,6 +97,8 @@ export interface AccessRule {
 export interface PerlbalConfig {
   /** The top file that was loaded. */
   file: string;
+  /** Where relative paths in options resolve (the working directory, as for Perlbal); absent: process.cwd(). */
+  cwd?: string;
   /** Every file read, INCLUDEs too, in order. */
   files: string[];
   /** Services in creation order. */

@@ -123,7 +123,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
     const svc = newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config));
     svc.enabled = model.enabled;
-    svc.tls = tlsForService(model, svc, o.headerTimeoutMs, null, log);
+    svc.tls = tlsForService(model, config.cwd, svc, o.headerTimeoutMs, null, log);
     services.push(svc);
     if (model.role === 'selector') selectors.push([svc, model]);
     if (model.role === 'web_server') svc.web = webServerOptions(model);

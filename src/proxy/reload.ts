@@ -88,7 +88,7 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
     // and the running certificates stay. The errors are `file:line: service S: ...` already.
     const p = prepared[prepared.length - 1]!;
     try {
-      p.fresh.tls = tlsForService(model, p.existing ?? p.fresh, opts.headerTimeoutMs, p.existing?.tls ?? null, t.log);
+      p.fresh.tls = tlsForService(model, next.cwd, p.existing ?? p.fresh, opts.headerTimeoutMs, p.existing?.tls ?? null, t.log);
     } catch (error) {
       errors.push((error as Error).message);
     }

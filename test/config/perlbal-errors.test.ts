@@ -44,7 +44,7 @@ const GOLDEN: Array<[string, string]> = [
   ['CREATE POOL p1\nSET balance_method = round_robin', 'p.conf:2: Unknown balance method (methods are random, roundrobin, leastconn (Perlbal has only random))'],
   ["CREATE POOL p\nSET balance_method = 'random'", 'p.conf:2: Unknown balance method (remove the quotes)'],
   ['CREATE POOL p1\nSET nodefile = /nonexistent', 'p.conf:2: File not found (nodefile /nonexistent does not exist)'],
-  ['CREATE POOL p1\nSET foo = bar', "p.conf:2: Unknown pool parameter 'foo' (pools take nodefile, balance_method)"],
+  ['CREATE POOL p1\nSET foo = bar', "p.conf:2: Unknown pool parameter 'foo' (pools take nodefile, balance_method, backend_ssl, backend_ssl_verify, backend_ssl_ca, backend_ssl_sni)"],
   ['CREATE SERVICE s\nCREATE POOL p\nSET persist_client = on', "p.conf:3: 'persist_client' is a service parameter, but the current object is pool 'p' (CREATE POOL switches the context to the pool; write SET <service>.persist_client = ... or USE <service> first)"],
   ['ENABLE nosuch', "p.conf:1: service 'nosuch' does not exist"],
   [S + 'SET role = management\nENABLE s\nENABLE s', 'p.conf:4: service s is already enabled'],

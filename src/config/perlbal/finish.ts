@@ -8,7 +8,7 @@ import { parseOptionValue, resolvePath } from './typed.ts';
 import { formatHostPort } from './values.ts';
 import { cloneRecord } from '../records.ts';
 import { cipherListProblem } from '../tls.ts';
-import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, TLS_PATH_OPTIONS } from './tls.ts';
+import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings } from './tls.ts';
 
 const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector']);
 
@@ -23,16 +23,6 @@ function withDefaults(state: PerlbalState, env: CommandEnv, s: ServiceModel): Se
   }
   const explicit = state.meta.get(s.name)?.explicit;
   if (explicit !== undefined && explicit.size > 0) copy.optionLocs = Object.fromEntries(explicit);
-  // TLS files are read again on every reload, maybe from another directory: resolve them once, here.
-  for (const key of TLS_PATH_OPTIONS) {
-    const v = copy.options[key];
-    if (typeof v === 'string') copy.options[key] = resolvePath(env, v);
-  }
-  // With ssl_cert_dir, Perlbal's default ssl_cert_file/ssl_key_file (never set) mean "the directory's first pair".
-  if (typeof copy.options.ssl_cert_dir === 'string' && !explicit?.has('ssl_cert_file')) {
-    copy.options.ssl_cert_file = null;
-    copy.options.ssl_key_file = null;
-  }
   return copy;
 }
 
@@ -41,6 +31,7 @@ export function snapshot(state: PerlbalState, env: CommandEnv, file: string, war
   return {
     file,
     files: [...state.files],
+    cwd: env.cwd,
     services: services.map((s) => withDefaults(state, env, s)),
     pools: [...state.pools.values()].map((p) => ({ ...structuredClone(p), options: cloneRecord(p.options) })),
     server: cloneRecord(state.server),
@@ -85,7 +76,7 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
     d.error(enableLoc, `service ${s.name}: enable_ssl on a management service is not supported`, 'keep the management port on 127.0.0.1 without TLS');
     return;
   }
-  const settings = tlsSettings(s)!;
+  const settings = tlsSettings(s, env.cwd)!;
   if (settings.main !== null && settings.certDir === null) {
     // Perlbal's own words for its own check (Service.pm enable), before anything else about these files.
     let missing = false;
@@ -103,7 +94,7 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
     const why = cipherListProblem(settings.ciphers);
     if (why !== null) d.error(explicit?.get('ssl_cipher_list') ?? enableLoc, `ssl_cipher_list '${settings.ciphers}' is refused by OpenSSL (${why})`, 'e.g. ECDHE+AESGCM:ECDHE+CHACHA20');
   }
-  const { problems } = loadServiceTls(tlsFilesOf(env.fs), settings, Date.now(), tlsLocator(s, explicit));
+  const { problems } = loadServiceTls(tlsFilesOf(env.fs), settings, Date.now(), tlsLocator(s, env.cwd, explicit));
   for (const p of problems) (p.severity === 'error' ? d.error : d.warn)(p.loc, `service ${s.name}: ${p.message}`, p.hint);
 }
 

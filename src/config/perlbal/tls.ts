@@ -5,11 +5,12 @@ import type { OptionValue, ServiceModel } from '../model.ts';
 import type { SourceLocation } from '../errors.ts';
 import { caCertificates, certDirPairs, loadCertPair, type CertPair, type PairSpec, type TlsFiles, type TlsProblem } from '../tls.ts';
 import type { ConfigFs } from './fs.ts';
+import { posix } from 'node:path';
 
 /** Perlbal's default cipher list (`ALL:!LOW:!EXP`) means "not chosen": tsbal then uses OpenSSL's modern default. */
 export const PERLBAL_DEFAULT_CIPHERS = 'ALL:!LOW:!EXP';
 
-/** The absolute-path options of a TLS listener (made absolute when the config is read, see finish.ts). */
+/** The path options of a TLS listener (relative ones resolve against the config's working directory). */
 export const TLS_PATH_OPTIONS = ['ssl_key_file', 'ssl_cert_file', 'ssl_ca_path', 'ssl_cert_dir', 'ssl_ocsp_file'] as const;
 
 export interface TlsSettings {
@@ -27,18 +28,27 @@ function str(v: OptionValue | undefined): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
-/** The TLS settings of a service with enable_ssl on, else null. */
-export function tlsSettings(service: ServiceModel): TlsSettings | null {
+/**
+ * The TLS settings of a service with enable_ssl on, else null; paths resolved against `cwd`. With ssl_cert_dir,
+ * Perlbal's default ssl_cert_file/ssl_key_file (never SET) mean "the directory's first pair is the default".
+ */
+export function tlsSettings(service: ServiceModel, cwd: string): TlsSettings | null {
   const o = service.options;
   if (o.enable_ssl !== true) return null;
-  const cert = str(o.ssl_cert_file);
-  const key = str(o.ssl_key_file);
+  const path = (v: OptionValue | undefined): string | null => {
+    const s = str(v);
+    return s === null ? null : posix.resolve(cwd, s);
+  };
+  const certDir = path(o.ssl_cert_dir);
+  const mainSet = certDir === null || service.optionLocs?.ssl_cert_file !== undefined;
+  const cert = mainSet ? path(o.ssl_cert_file) : null;
+  const key = mainSet ? path(o.ssl_key_file) : null;
   const ciphers = str(o.ssl_cipher_list);
   return {
-    main: cert !== null && key !== null ? { certFile: cert, keyFile: key, ocspFile: str(o.ssl_ocsp_file) } : null,
-    certDir: str(o.ssl_cert_dir),
+    main: cert !== null && key !== null ? { certFile: cert, keyFile: key, ocspFile: path(o.ssl_ocsp_file) } : null,
+    certDir,
     ciphers: ciphers === null || ciphers === PERLBAL_DEFAULT_CIPHERS ? null : ciphers,
-    caPath: str(o.ssl_ca_path),
+    caPath: path(o.ssl_ca_path),
     verifyMode: typeof o.ssl_verify_mode === 'number' ? o.ssl_verify_mode : 0,
   };
 }
@@ -95,11 +105,12 @@ export function tlsFilesOf(fs: ConfigFs): TlsFiles {
 }
 
 /** Which option line a TLS file came from: the SET that named it, else the service's CREATE line. */
-export function tlsLocator(service: ServiceModel, explicit: ReadonlyMap<string, SourceLocation> | undefined): (file: string) => SourceLocation {
+export function tlsLocator(service: ServiceModel, cwd: string, explicit: ReadonlyMap<string, SourceLocation> | undefined): (file: string) => SourceLocation {
   return (file) => {
     for (const key of TLS_PATH_OPTIONS) {
-      const v = service.options[key];
-      if (typeof v === 'string' && (file === v || file.startsWith(`${v}/`))) return explicit?.get(key) ?? explicit?.get('enable_ssl') ?? service.loc;
+      const raw = service.options[key];
+      const v = typeof raw === 'string' && raw !== '' ? posix.resolve(cwd, raw) : null;
+      if (v !== null && (file === v || file.startsWith(`${v}/`))) return explicit?.get(key) ?? explicit?.get('enable_ssl') ?? service.loc;
     }
     return explicit?.get('enable_ssl') ?? service.loc;
   };

@@ -11,9 +11,9 @@ import { buildTlsListener, loadTls, type TlsListener } from './context.ts';
  * `target` is the runtime that will own it after a reload's commit (the running one when the name stays).
  * Throws `file:line: ...` lines for certificate errors; warnings (a certificate expiring soon) are logged.
  */
-export function tlsForService(model: ServiceModel, target: ServiceRuntime, headerTimeoutMs: number, previous: TlsListener | null, log: ConsolaInstance): TlsListener | null {
+export function tlsForService(model: ServiceModel, cwd: string | undefined, target: ServiceRuntime, headerTimeoutMs: number, previous: TlsListener | null, log: ConsolaInstance): TlsListener | null {
   if (model.options.enable_ssl !== true || !model.enabled || model.listen === null) return null;
-  const { tls, warnings } = loadTls(model, Date.now());
+  const { tls, warnings } = loadTls(model, cwd ?? process.cwd(), Date.now());
   for (const w of warnings) log.warn(w);
   return buildTlsListener(model, tls, { handshakeTimeoutMs: headerTimeoutMs, now: target.engine.now, log, previous }, (socket) => acceptClient(target, socket));
 }

@@ -37,10 +37,10 @@ export interface TlsBuildOptions {
 }
 
 /** Loads the certificates of a service with enable_ssl on; throws `file:line: service S: message` for every error. */
-export function loadTls(model: ServiceModel, nowMs: number): { tls: LoadedTls; warnings: string[] } {
-  const settings = tlsSettings(model);
+export function loadTls(model: ServiceModel, cwd: string, nowMs: number): { tls: LoadedTls; warnings: string[] } {
+  const settings = tlsSettings(model, cwd);
   if (settings === null) throw new Error(`${model.loc.file}:${model.loc.line}: service ${model.name}: enable_ssl is off`);
-  const locate = tlsLocator(model, model.optionLocs === undefined ? undefined : new Map(Object.entries(model.optionLocs)));
+  const locate = tlsLocator(model, cwd, model.optionLocs === undefined ? undefined : new Map(Object.entries(model.optionLocs)));
   const { tls, problems } = loadServiceTls(tlsFilesOf(nodeConfigFs), settings, nowMs, locate);
   const lines = problems.map((p) => ({ severity: p.severity, line: formatDiagnostic({ ...p.loc, severity: p.severity, message: `service ${model.name}: ${p.message}`, ...(p.hint === undefined ? {} : { hint: p.hint }) }) }));
   if (tls === null) throw new Error(lines.filter((l) => l.severity === 'error').map((l) => l.line).join('\n'));
