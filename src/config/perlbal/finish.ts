@@ -8,7 +8,7 @@ import { parseOptionValue, resolvePath } from './typed.ts';
 import { formatHostPort } from './values.ts';
 import { cloneRecord } from '../records.ts';
 import { cipherListProblem } from '../tls.ts';
-import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings } from './tls.ts';
+import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, TSBAL_DEFAULT_CIPHERS } from './tls.ts';
 
 const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector']);
 
@@ -90,7 +90,7 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
     }
     if (missing) return;
   }
-  if (settings.ciphers !== null) {
+  if (settings.ciphers !== TSBAL_DEFAULT_CIPHERS) {
     const why = cipherListProblem(settings.ciphers);
     if (why !== null) d.error(explicit?.get('ssl_cipher_list') ?? enableLoc, `ssl_cipher_list '${settings.ciphers}' is refused by OpenSSL (${why})`, 'e.g. ECDHE+AESGCM:ECDHE+CHACHA20');
   }

@@ -7,8 +7,16 @@ import { caCertificates, certDirPairs, loadCertPair, type CertPair, type PairSpe
 import type { ConfigFs } from './fs.ts';
 import { posix } from 'node:path';
 
-/** Perlbal's default cipher list (`ALL:!LOW:!EXP`) means "not chosen": tsbal then uses OpenSSL's modern default. */
+/** Perlbal's default cipher list (`ALL:!LOW:!EXP`) means "not chosen": tsbal then uses its own, below. */
 export const PERLBAL_DEFAULT_CIPHERS = 'ALL:!LOW:!EXP';
+
+/**
+ * tsbal's TLS 1.2 ciphers (Mozilla's "intermediate" list without DHE): forward-secret AEAD only, in this order,
+ * the same under Node and Bun (whose defaults differ and include CBC). TLS 1.3 suites are OpenSSL's default.
+ */
+export const TSBAL_DEFAULT_CIPHERS =
+  'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:' +
+  'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
 
 /** The path options of a TLS listener (relative ones resolve against the config's working directory). */
 export const TLS_PATH_OPTIONS = ['ssl_key_file', 'ssl_cert_file', 'ssl_ca_path', 'ssl_cert_dir', 'ssl_ocsp_file'] as const;
@@ -17,8 +25,8 @@ export interface TlsSettings {
   /** ssl_cert_file/ssl_key_file; null when ssl_cert_dir alone names the certificates. */
   main: PairSpec | null;
   certDir: string | null;
-  /** null: OpenSSL's default (TLS 1.3 suites and forward-secret AEAD ciphers for 1.2). */
-  ciphers: string | null;
+  /** ssl_cipher_list as written, or TSBAL_DEFAULT_CIPHERS when it was left at Perlbal's default. */
+  ciphers: string;
   caPath: string | null;
   /** IO::Socket::SSL's SSL_verify_mode bits: 1 ask for a client certificate, 2 require one. */
   verifyMode: number;
@@ -47,7 +55,7 @@ export function tlsSettings(service: ServiceModel, cwd: string): TlsSettings | n
   return {
     main: cert !== null && key !== null ? { certFile: cert, keyFile: key, ocspFile: path(o.ssl_ocsp_file) } : null,
     certDir,
-    ciphers: ciphers === null || ciphers === PERLBAL_DEFAULT_CIPHERS ? null : ciphers,
+    ciphers: ciphers === null || ciphers === PERLBAL_DEFAULT_CIPHERS ? TSBAL_DEFAULT_CIPHERS : ciphers,
     caPath: path(o.ssl_ca_path),
     verifyMode: typeof o.ssl_verify_mode === 'number' ? o.ssl_verify_mode : 0,
   };

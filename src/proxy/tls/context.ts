@@ -51,7 +51,7 @@ function contextOptions(tls: LoadedTls): SecureContextOptions {
   return {
     minVersion: 'TLSv1.2',
     honorCipherOrder: true,
-    ...(tls.settings.ciphers === null ? {} : { ciphers: tls.settings.ciphers }),
+    ciphers: tls.settings.ciphers,
     ...(tls.ca === null ? {} : { ca: tls.ca }),
   };
 }

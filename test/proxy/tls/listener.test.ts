@@ -111,7 +111,7 @@ describe('TLS listener', () => {
     expect(await sClient(port, ['-servername', 'c.test'])).toContain('CN = c.test');
   });
 
-  test('TLS 1.0 and 1.1 are refused; 1.2 and 1.3 are served with forward-secret AEAD ciphers by default', async () => {
+  test('TLS 1.0 and 1.1 are refused; 1.2 (forward-secret AEAD only, server order) and 1.3 are served', async () => {
     const { port } = await start(site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt`));
     for (const old of ['-tls1', '-tls1_1']) {
       const out = await sClient(port, [old, '-cipher', 'DEFAULT@SECLEVEL=0']);
@@ -119,11 +119,13 @@ describe('TLS listener', () => {
     }
     const t12 = await sClient(port, ['-tls1_2']);
     expect(t12).toMatch(/New, TLSv1\.2,/);
-    expect(t12).toMatch(/Cipher\s*: ECDHE-ECDSA-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)/);
-    // A client that offers a CBC cipher first still gets the server's choice (server order).
-    const order = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384']);
-    expect(order).toMatch(/Cipher\s*: ECDHE-ECDSA-AES256-GCM-SHA384/);
+    expect(t12).toMatch(/Cipher\s*: ECDHE-ECDSA-AES128-GCM-SHA256/);
+    // The server's order: a client preferring AES-256 still gets AES-128-GCM, the first of tsbal's list.
+    const order = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256']);
+    expect(order).toMatch(/Cipher\s*: ECDHE-ECDSA-AES128-GCM-SHA256/);
     expect(order).toMatch(/Compression: NONE/);
+    // CBC ciphers are not offered at all.
+    expect(await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384'])).toMatch(/Cipher is \(NONE\)/);
     expect(await sClient(port, ['-tls1_3'])).toMatch(/New, TLSv1\.3, Cipher is TLS_AES_256_GCM_SHA384/);
   });
 
