@@ -2,6 +2,7 @@
 // (persist_backend, backend_persist_cache, max_backend_uses, connect_ahead), and their timeouts.
 // What happens on a connection while it carries a request is the exchange's business (exchange.ts).
 import { connect, type Socket } from 'node:net';
+import { connectBackendTls, isTlsSocket } from './tls/upstream.ts';
 import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
 import { parseResponseHead } from './http/response.ts';
@@ -83,7 +84,8 @@ export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | 
   while (node.idle.length > 0) {
     const be = node.idle.pop()!;
     svc.idleCount--;
-    if (be.phase !== 'idle' || be.socket.destroyed || now >= be.idleUntil) {
+    // A reload that turned backend_ssl on or off: a connection opened the other way is not reused.
+    if (be.phase !== 'idle' || be.socket.destroyed || now >= be.idleUntil || isTlsSocket(be.socket) !== (svc.backendTls !== null)) {
       closeBackend(be);
       continue;
     }
@@ -102,18 +104,22 @@ export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Ex
   const engine = svc.engine;
   // Reads go straight into the engine's one read buffer (no Buffer per read, no stream machinery); whatever is
   // kept or forwarded is copied out (exchange.ts copyOut, the head reader's carry-over).
-  const socket = connect({
-    host: node.host,
-    port: node.port,
-    noDelay: true,
-    onread: {
-      buffer: engine.readBuffer,
-      callback: (n: number, buf: Uint8Array): boolean => {
-        onData(be, (buf as Buffer).subarray(0, n));
-        return true;
-      },
-    },
-  });
+  const tls = svc.backendTls;
+  const socket: Socket =
+    tls !== null
+      ? connectBackendTls(node.host, node.port, tls)
+      : connect({
+          host: node.host,
+          port: node.port,
+          noDelay: true,
+          onread: {
+            buffer: engine.readBuffer,
+            callback: (n: number, buf: Uint8Array): boolean => {
+              onData(be, (buf as Buffer).subarray(0, n));
+              return true;
+            },
+          },
+        });
   const be: BackendConn = {
     kind: 'backend',
     svc,
@@ -139,7 +145,12 @@ export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Ex
   node.stats.lastAttemptMs = engine.now;
   if (be.spare) svc.sparesOpening++;
   engine.backends.add(be);
-  socket.on('connect', () => onConnect(be));
+  if (tls === null) socket.on('connect', () => onConnect(be));
+  else {
+    // Connected means handshake done (connect_timeout covers it); TLS reads come as 'data' (no onread for TLS).
+    socket.on('secureConnect', () => onConnect(be));
+    socket.on('data', (chunk: Buffer) => onData(be, chunk));
+  }
   socket.on('end', () => onEnd(be));
   socket.on('error', (err: NodeJS.ErrnoException) => {
     be.errorCode ??= err.code ?? err.message;

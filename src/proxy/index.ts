@@ -17,6 +17,7 @@ import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { webServerOptions } from './webserver/options.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 import { tlsForService } from './tls/attach.ts';
+import { backendTlsFor } from './tls/upstream.ts';
 import { rotateTicketKeys } from './tls/context.ts';
 
 export interface ListenerInfo {
@@ -80,7 +81,7 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       return svc.server!;
     });
     if (r.pending === undefined) {
-      const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
+      const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}${svc.backendTls === null ? '' : ' over HTTPS'}`;
       log.info(`service ${svc.name} listening on ${r.address} (${what}${svc.tls === null ? '' : `, ${svc.tls.describe}`})`);
     } else {
       const code = r.pending.code ?? 'ERROR';
@@ -123,6 +124,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
     const svc = newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config));
     svc.enabled = model.enabled;
+    svc.backendTls = backendTlsFor(config.pools.find((p) => p.name === model.pool), config.cwd);
     svc.tls = tlsForService(model, config.cwd, svc, o.headerTimeoutMs, null, log);
     services.push(svc);
     if (model.role === 'selector') selectors.push([svc, model]);

@@ -19,6 +19,7 @@ import { compileSelector } from './selector.ts';
 import { webServerOptions } from './webserver/options.ts';
 import { newServiceRuntime, type ServiceNode, type ServiceRuntime } from './service.ts';
 import { tlsForService } from './tls/attach.ts';
+import { backendTlsFor } from './tls/upstream.ts';
 import { certificateChanges } from './tls/context.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
@@ -88,6 +89,7 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
     // and the running certificates stay. The errors are `file:line: service S: ...` already.
     const p = prepared[prepared.length - 1]!;
     try {
+      p.fresh.backendTls = backendTlsFor(next.pools.find((pool) => pool.name === model.pool), next.cwd);
       p.fresh.tls = tlsForService(model, next.cwd, p.existing ?? p.fresh, opts.headerTimeoutMs, p.existing?.tls ?? null, t.log);
     } catch (error) {
       errors.push((error as Error).message);

@@ -12,6 +12,7 @@ import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
 import type { TlsListener } from './tls/context.ts';
+import type { BackendTls } from './tls/upstream.ts';
 import { newNodeStats, newServiceStats, type NodeStats, type ServiceStats } from './management/stats.ts';
 import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
 
@@ -58,6 +59,8 @@ export interface ServiceRuntime {
   /** For a web_server: what it serves; null for other roles. */
   web: WebServerOptions | null;
   server: Server | null;
+  /** backend_ssl on the pool: backend connections speak TLS with these settings; null for plain HTTP. */
+  backendTls: BackendTls | null;
   /** enable_ssl: accepted connections do their TLS handshake here first (replaced by a reload, certificates too). */
   tls: TlsListener | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
@@ -125,6 +128,7 @@ export function newServiceRuntime(
     web: null,
     server: null,
     tls: null,
+    backendTls: null,
     bindError: null,
     enabled: true,
     stats: newServiceStats(),

@@ -1,6 +1,6 @@
 // After the last line: the model the engines run (defaults filled in, copies, not the live state), and the
 // checks across the whole file that Perlbal only hits at run time (or never).
-import type { PerlbalConfig, ServiceModel } from '../model.ts';
+import type { PerlbalConfig, PoolModel, ServiceModel } from '../model.ts';
 import type { Diagnostics } from '../diagnostics.ts';
 import { allServiceOptions, appliesTo } from './options.ts';
 import type { CommandEnv, PerlbalState } from './state.ts';
@@ -98,6 +98,29 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
   for (const p of problems) (p.severity === 'error' ? d.error : d.warn)(p.loc, `service ${s.name}: ${p.message}`, p.hint);
 }
 
+/** A pool's backend_ssl settings: the CA file must hold PEM certificates (SET already checked that it exists). */
+function checkBackendTls(env: CommandEnv, pool: PoolModel, d: Diagnostics): void {
+  const o = pool.options;
+  const ca = o.backend_ssl_ca;
+  if (o.backend_ssl !== true) {
+    const set = ['backend_ssl_verify', 'backend_ssl_ca', 'backend_ssl_sni'].filter((k) => o[k] !== undefined && o[k] !== null);
+    if (set.length > 0) d.warn(pool.loc, `pool ${pool.name}: ${set.join(', ')} set but backend_ssl is off; they have no effect`, `SET backend_ssl = on on pool ${pool.name}`);
+    return;
+  }
+  if (typeof ca === 'string') {
+    const path = resolvePath(env, ca);
+    let text = '';
+    try {
+      text = env.fs.readFile(path);
+    } catch (e) {
+      d.error(pool.loc, `pool ${pool.name}: backend_ssl_ca ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      return;
+    }
+    if (!/-----BEGIN CERTIFICATE-----/.test(text)) d.error(pool.loc, `pool ${pool.name}: backend_ssl_ca ${path} holds no PEM certificate`);
+  }
+  if (o.backend_ssl_verify === false) d.warn(pool.loc, `pool ${pool.name}: backend_ssl_verify is off: backend certificates are not checked (anyone on the path can read and change the traffic)`);
+}
+
 /** Checks across the whole config; errors stop `tsbal run`, warnings are printed by `tsbal check`. */
 export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics): void {
   const refs = referencedServices(state);
@@ -137,6 +160,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       } else listeners.push({ service: s });
     }
   }
+  for (const pool of state.pools.values()) checkBackendTls(env, pool, d);
   for (const [name, cfg] of Object.entries(state.access)) {
     const s = state.services.get(name);
     if (s && cfg.rules.length > 0 && !s.plugins.includes('accesscontrol')) {
