@@ -192,6 +192,7 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   // TLS on the listener (beside Perlbal's ssl_* options): SNI certificates, OCSP staple, plain-to-HTTPS redirect
   ['ssl_cert_dir', HTTP_ROLES, { kind: 'dir_or_none' }, null],
   ['ssl_ocsp_file', HTTP_ROLES, { kind: 'file_or_default' }, null],
+  ['ssl_ticket_rotation', HTTP_ROLES, TIME, '720m'],
   ['redirect_https', HTTP_ROLES, BOOL, '0'],
   ['redirect_https_port', HTTP_ROLES, { kind: 'int', min: 1, max: 65535, message: 'Expecting a port between 1 and 65535.' }, '443'],
 ]);

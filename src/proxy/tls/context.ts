@@ -12,7 +12,7 @@ import type { CertPair } from '../../config/tls.ts';
 import { nodeConfigFs } from '../../config/perlbal/fs.ts';
 import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, type LoadedTls } from '../../config/perlbal/tls.ts';
 import { buildSniTable, pickCertificate } from './sni.ts';
-import { newTicketKeys, ticketKeysDue, type TicketKeys } from './tickets.ts';
+import { newTicketKeys, ticketKeysDue, TICKET_KEY_LIFETIME_MS, type TicketKeys } from './tickets.ts';
 
 /** Where a finished handshake goes: the service's client code (set again at each reload's commit). */
 export type SecureHandler = (socket: TLSSocket) => void;
@@ -22,6 +22,8 @@ export interface TlsListener {
   server: Server;
   certs: CertPair[];
   tickets: TicketKeys;
+  /** ssl_ticket_rotation: how long one ticket key serves. */
+  ticketLifetimeMs: number;
   onSecure: SecureHandler;
   /** For the "listening on" line: `TLS, 2 certificates (a.example, b.example)`. */
   describe: string;
@@ -79,7 +81,9 @@ export function buildTlsListener(model: ServiceModel, tls: LoadedTls, opts: TlsB
     // Only consulted when the client sends a name; the default context answers the rest.
     SNICallback: (name, cb) => cb(null, contexts[pickCertificate(sni, name)]!),
   });
-  const listener: TlsListener = { server, certs: tls.certs, tickets, onSecure, describe: describeCerts(tls.certs) };
+  const lifetime = model.options.ssl_ticket_rotation;
+  const ticketLifetimeMs = typeof lifetime === 'number' && lifetime > 0 ? lifetime : TICKET_KEY_LIFETIME_MS;
+  const listener: TlsListener = { server, certs: tls.certs, tickets, ticketLifetimeMs, onSecure, describe: describeCerts(tls.certs) };
   server.on('secureConnection', (socket: TLSSocket) => {
     // Mode 1 without 2: no certificate is fine, a certificate that does not verify is not.
     if (requestCert && !requireCert && !socket.authorized && hasPeerCertificate(socket)) {
@@ -119,7 +123,7 @@ export function startHandshake(listener: TlsListener, socket: Socket): void {
 
 /** Sweep: replace the ticket key once it has served its time. */
 export function rotateTicketKeys(listener: TlsListener, now: number, log: ConsolaInstance): void {
-  if (!ticketKeysDue(listener.tickets, now)) return;
+  if (!ticketKeysDue(listener.tickets, now, listener.ticketLifetimeMs)) return;
   listener.tickets = newTicketKeys(now);
   listener.server.setTicketKeys(listener.tickets.key);
   log.debug('TLS session ticket key rotated');

@@ -1,4 +1,4 @@
-// Session ticket keys of a TLS listener: random, replaced every TICKET_KEY_LIFETIME_MS so that a stolen key opens
+// Session ticket keys of a TLS listener: random, replaced every ssl_ticket_rotation (default 12 h) so that a stolen key opens
 // at most that much recorded traffic (forward secrecy for resumed sessions), and carried over a reload so clients
 // keep resuming. OpenSSL through Node holds one key at a time: a ticket older than one rotation means a full
 // handshake, which clients do without a visible error. Pure apart from the random bytes.

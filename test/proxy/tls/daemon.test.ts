@@ -85,4 +85,43 @@ ENABLE site
     expect(servedCert(third)).toBe(secondCert!);
     expect(tsbal.exit()).toBeNull();
   }, 60_000);
+
+  test('session tickets (Node): a session resumes across SIGHUP (the key carries over) and not after ssl_ticket_rotation', async () => {
+    const leaf = pki.issue('tickets', ['site.test']);
+    const port = await freePort();
+    const conf = join(pki.dir, 'tickets.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE site
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+  SET enable_ssl = on
+  SET ssl_cert_file = ${leaf.crt}
+  SET ssl_key_file = ${leaf.key}
+  SET ssl_ticket_rotation = 6s
+ENABLE site
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-tickets' });
+    try {
+      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+      const t0 = Date.now();
+      const sess = join(pki.dir, 'tickets.sess');
+      const handshake = async (args: string[]): Promise<string> =>
+        /^(New|Reused), TLSv1\.2/m.exec((await execProc(['openssl', 's_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', ...args], { timeoutMs: 10_000, input: '' })).stdout)?.[1] ?? 'failed';
+      expect(await handshake(['-sess_out', sess])).toBe('New');
+      expect(await handshake(['-sess_in', sess])).toBe('Reused');
+      proc.kill('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      while (!/reload OK/.test(proc.stdout() + proc.stderr()) && Date.now() < deadline) await Bun.sleep(50);
+      expect(await handshake(['-sess_in', sess])).toBe('Reused');
+      // The checks above must have run well inside the key's 6 s, or this test proves nothing.
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      await Bun.sleep(Math.max(0, t0 + 6_500 - Date.now()));
+      expect(await handshake(['-sess_in', sess])).toBe('New');
+    } finally {
+      proc.kill('SIGKILL');
+      await proc.exited;
+    }
+  }, 60_000);
 });

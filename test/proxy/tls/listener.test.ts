@@ -10,6 +10,7 @@ import { makePki, type Leaf, type TestPki } from '../../harness/certs.ts';
 import { execProc } from '../../harness/proc.ts';
 import { freePort } from '../../harness/ports.ts';
 import { quietLog, rawBackend, rawRequest, type RawBackend } from '../helpers.ts';
+import { TICKET_KEY_LIFETIME_MS, ticketKeysDue } from '../../../src/proxy/tls/tickets.ts';
 
 let pki: TestPki;
 let a: Leaf;
@@ -142,6 +143,11 @@ describe('TLS listener', () => {
       expect(await sClient(port, ['-tls1_2', '-servername', name, '-sess_out', sess])).toMatch(/TLS session ticket:/);
       expect(await sClient(port, ['-tls1_2', '-servername', name, '-sess_in', sess])).toMatch(/^Reused, TLSv1\.2/m);
     }
+  });
+
+  test('ticketKeysDue: after the lifetime, not before', () => {
+    expect(ticketKeysDue({ key: Buffer.alloc(48), since: 1000 }, 1000 + TICKET_KEY_LIFETIME_MS - 1)).toBe(false);
+    expect(ticketKeysDue({ key: Buffer.alloc(48), since: 1000 }, 1000 + TICKET_KEY_LIFETIME_MS)).toBe(true);
   });
 
   test('ssl_verify_mode 3 with ssl_ca_path: a client without a certificate is refused, one with a CA-signed one served', async () => {
