@@ -30,5 +30,6 @@ export function hookAnswerStatus(v: HookAnswer): number {
 
 export function hookAnswerBytes(v: HookAnswer, o: GeneratedResponseOptions): Buffer {
   if (v.kind === 'deny') return simplePage(403, 'Access denied.', o);
-  return cannedResponse(v.kind === 'https' ? v.status : 301, [['Location', v.location], ['Content-Length', '0']], '', o);
+  if (v.kind === 'https' && v.location === null) return simplePage(400, 'This service answers over HTTPS only; the request has no Host to redirect to.', o);
+  return cannedResponse(v.kind === 'https' ? v.status : 301, [['Location', v.location!], ['Content-Length', '0']], '', o);
 }

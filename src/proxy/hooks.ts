@@ -17,8 +17,11 @@ export type HookVerdict =
   /** AccessControl's refusal: Perlbal's `403` with body text `Access denied.` */
   | { kind: 'deny'; clientIp: string; rule: number }
   | { kind: 'redirect'; location: string }
-  /** redirect_https: 301 for GET and HEAD, 308 for the rest (which keeps the method and body). */
-  | { kind: 'https'; location: string; status: 301 | 308 };
+  /**
+   * redirect_https: 301 for GET and HEAD, 308 for the rest (which keeps the method and body); 400 (location null)
+   * when the request names no host to send the client to.
+   */
+  | { kind: 'https'; location: string | null; status: 301 | 308 | 400 };
 
 /** What the hooks look at, computed only when a service has hooks. */
 export interface HookRequest {
@@ -72,8 +75,9 @@ export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest)
       if (location !== null) return { kind: 'redirect', location };
     } else {
       const location = httpsLocation(req.host, req.path, hook.port);
-      // Without a Host (HTTP/1.0) there is no name to send the client to: the request is served as it came.
-      if (location !== null) return { kind: 'https', location, status: req.method === 'GET' || req.method === 'HEAD' ? 301 : 308 };
+      // Without a usable Host (HTTP/1.0) there is no name to send the client to, and nothing is served over plain HTTP.
+      if (location === null) return { kind: 'https', location: null, status: 400 };
+      return { kind: 'https', location, status: req.method === 'GET' || req.method === 'HEAD' ? 301 : 308 };
     }
   }
   return CONTINUE;

@@ -186,7 +186,7 @@ ENABLE files
 });
 
 describe('redirect_https', () => {
-  test('a plain service redirects GET with 301 and POST with 308 to the HTTPS port; curl -L lands on the TLS service', async () => {
+  test('a plain service redirects GET with 301 and POST with 308 to the HTTPS port, refuses a Host-less request (400); curl -L lands on the TLS service', async () => {
     const plainPort = await freePort();
     const conf = site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt`) + `CREATE SERVICE plain
   SET listen = 127.0.0.1:${plainPort}
@@ -202,6 +202,11 @@ ENABLE plain
     expect(get.data).toContain(`Location: https://a.test:${port}/x?y=1\r\n`);
     const post = await rawRequest(plainPort, 'POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', { timeoutMs: 3000 });
     expect(post.data).toMatch(/^HTTP\/1\.[01] 308 /);
+    // HTTP/1.0 without Host: nowhere to redirect to, and nothing is served over plain HTTP.
+    const before0 = backend.conns.length;
+    const hostless = await rawRequest(plainPort, 'GET /secret HTTP/1.0\r\n\r\n', { timeoutMs: 3000 });
+    expect(hostless.data).toMatch(/^HTTP\/1\.[01] 400 /);
+    expect(backend.conns.slice(before0).join('')).not.toContain('/secret');
     const before = backend.conns.length;
     const r = await curl(['-L', '--cacert', pki.caCrt, '--resolve', `a.test:${port}:127.0.0.1`, '--resolve', `a.test:${plainPort}:127.0.0.1`, `http://a.test:${plainPort}/followed`]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
