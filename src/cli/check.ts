@@ -2,11 +2,12 @@
 import { defineCommand } from 'citty';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { applyLogArgs, guarded, logArgs } from './common.ts';
 import { formatDiagnostic, type ConfigDiagnostic } from '../config/errors.ts';
 import { readPerlbalConfigFile } from '../config/perlbal.ts';
 import { detectLocalNode, readHaDir } from '../config/hadir.ts';
-import { checkAcrossFiles } from '../config/crosscheck.ts';
+import { checkAcrossFiles, checkListenAddresses } from '../config/crosscheck.ts';
 import { summarizeHa, summarizePerlbal } from '../config/summary.ts';
 import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { findScript } from '../ha/resources.ts';
@@ -20,6 +21,11 @@ function readNonlocalBind(): boolean | null {
   } catch {
     return null;
   }
+}
+
+/** Every IPv4 address of this host (in this network namespace). */
+export function localIpv4Addresses(): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
 }
 
 export interface CheckArgs {
@@ -77,7 +83,10 @@ export function runCheck(args: CheckArgs): CheckOutcome {
   for (const { loc, message } of runRefusals(perlbal.value.services)) diagnostics.push({ ...loc, severity: 'error', message });
 
   const errors = diagnostics.filter((d) => d.severity === 'error');
-  if (ha && errors.length === 0) diagnostics.push(...checkAcrossFiles(perlbal.value, ha.value, { nonlocalBind: readNonlocalBind() }));
+  // --node names the node whose files these are: maybe not this host, whose addresses then say nothing about them.
+  const localAddresses = args.node === undefined ? localIpv4Addresses() : null;
+  if (ha && errors.length === 0) diagnostics.push(...checkAcrossFiles(perlbal.value, ha.value, { nonlocalBind: readNonlocalBind(), localAddresses }));
+  else if (errors.length === 0) diagnostics.push(...checkListenAddresses(perlbal.value, new Set(), localAddresses));
 
   if (errors.length === 0) {
     stdout.push(...summarizePerlbal(perlbal.value));

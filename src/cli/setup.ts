@@ -1,12 +1,18 @@
 // `tsbal setup --node lb1 --peer lb2 --vip IP/BITS --iface IF --backend IP:PORT ...`: the manual steps of the classic
 // two-node recipe in one idempotent command (sysctl drop-in, /etc/ha.d, perlbal.conf, a systemd unit or rc.local hook).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { basename } from 'node:path';
+import { nodeConfigFs } from '../config/perlbal.ts';
 import { defineCommand } from 'citty';
 import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
-import { parseSetupArgs, repeatedFlag, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
+import { adoptArgsProblems, runAdoptCommand } from './setup-adopt.ts';
+import { forceFlags, parseSetupArgs, repeatedFlag, type InitSystem, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
 import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
-import { actionLine, authkeysAdvice, shownContent, summaryLine } from '../setup/report.ts';
+import { ownAddress } from '../setup/join.ts';
+import { actionLine, joinLines, shownContent, summaryLine } from '../setup/report.ts';
 import { selfInvocation } from '../runtime/self.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
 
@@ -32,10 +38,7 @@ function printDryRun(plan: SetupPlan, where: (p: string) => string): void {
 /** Writes the files and applies; true when anything changed (files, the live sysctl, the unit's state). */
 function carryOut(o: SetupOptions, plan: SetupPlan, where: (p: string) => string): boolean {
   let changed = !planIsNoop(plan);
-  for (const action of plan.actions) {
-    applyAction(o.root, action);
-    console.log(actionLine(action, where, false));
-  }
+  for (const action of plan.actions) console.log(actionLine(applyAction(o.root, action), where, false));
   if (!o.apply) {
     console.log(`not applied  net.ipv4.ip_nonlocal_bind (${o.root === '/' ? '--no-apply' : '--root'}; ${SYSCTL_FILE} sets it at boot)`);
   } else {
@@ -52,6 +55,23 @@ function carryOut(o: SetupOptions, plan: SetupPlan, where: (p: string) => string
     else if (outcome === 'not-running') console.log('note: systemd is not running here; enable the unit where it runs: systemctl enable tsbal.service');
   }
   return changed;
+}
+
+function adoptCommand(args: Record<string, unknown>, rawArgs: readonly string[]): void {
+  const given = new Set(rawArgs.filter((r) => r.startsWith('--')).map((r) => r.slice(2).split('=')[0]!));
+  const problems = adoptArgsProblems(given);
+  const init = args.init as string | undefined;
+  if (init !== undefined && init !== 'systemd' && init !== 'rc.local') problems.push(`--init ${init}: --adopt needs systemd or rc.local to start tsbal`);
+  if (problems.length > 0) throw new UsageError(`setup: ${problems.join('\n  ')}`, EXIT_USAGE);
+  const root = (args.root as string | undefined) ?? '/';
+  runAdoptCommand({
+    root,
+    init: (init as InitSystem | undefined) ?? (root !== '/' || systemdIsRunning() ? 'systemd' : 'rc.local'),
+    exec: execLine(args.exec as string | undefined),
+    node: args.node as string | undefined,
+    dryRun: args['dry-run'] === true,
+    apply: (args.apply as boolean | undefined) ?? root === '/',
+  }, args.undo === true);
 }
 
 export default defineCommand({
@@ -72,30 +92,44 @@ export default defineCommand({
     ping: { type: 'string', description: 'a ping node (usually the gateway); repeat or separate with commas' },
     'auto-failback': { type: 'string', description: 'on (default): the VIP goes back to its home node when it returns; off: it stays' },
     auth: { type: 'string', description: 'sha1 (default) or md5: the HMAC of the heartbeats' },
-    'auth-key': { type: 'string', description: 'the shared key (default: the one in an existing authkeys, else a random one)' },
+    'auth-key': { type: 'string', description: 'the shared key (default: the one in an existing authkeys, else a random one, printed once in the join line)' },
+    'auth-key-file': { type: 'string', description: 'read the shared key from this file instead (the key alone, or an authkeys file; /dev/stdin to pipe it in)' },
     init: { type: 'string', description: 'systemd, rc.local or none (default: systemd where it runs, else rc.local; systemd with --root)' },
     exec: { type: 'string', description: 'the tsbal path the unit or rc.local starts (default: this tsbal)' },
     root: { type: 'string', description: 'write under this directory instead of / (packaging, images); applies nothing unless --apply' },
     apply: { type: 'boolean', description: 'set net.ipv4.ip_nonlocal_bind now and enable the unit (default; --no-apply only writes files)' },
-    force: { type: 'boolean', description: 'replace files that exist with other content (each saved as .bak first)' },
+    force: { type: 'string', description: 'replace these files where they exist with other content, e.g. --force authkeys or --force perlbal.conf,ha.cf; --force alone: all of them (each old one kept as FILE.bak.TIME)' },
     'dry-run': { type: 'boolean', description: 'print what would be written and change nothing' },
+    adopt: { type: 'boolean', description: 'this node runs Perlbal and heartbeat: keep perlbal.conf and /etc/ha.d exactly, check them, and move the node to tsbal (see docs/setup.md)' },
+    undo: { type: 'boolean', description: 'with --adopt: go back to Perlbal and heartbeat as they were before --adopt' },
   },
   run: ({ args, rawArgs }) =>
     guarded(() => {
       applyLogArgs(args);
-      const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping') };
-      const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local' });
+      if (args.undo === true && args.adopt !== true) throw new UsageError('setup: --undo goes with --adopt (tsbal setup --adopt --undo)', EXIT_USAGE);
+      if (args.adopt === true) return adoptCommand(args as Record<string, unknown>, rawArgs);
+      const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping'), force: forceFlags(rawArgs) };
+      const readKeyFile = (path: string): string => readFileSync(path, 'utf8');
+      const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local', readKeyFile });
       if (!parsed.ok) throw new UsageError(`setup: ${parsed.errors.join('\n  ')}\n  (see tsbal setup --help)`, EXIT_USAGE);
       const o = parsed.value;
       const where = (path: string): string => underRoot(o.root, path);
       try {
         const existing = readExisting(o.root, plannedPaths(o));
-        const plan = planSetup(o, execLine(args.exec as string | undefined), existing, randomBytes(32).toString('hex'));
+        const plan = planSetup(o, {
+          exec: execLine(args.exec as string | undefined),
+          existing,
+          randomKey: randomBytes(32).toString('hex'),
+          now: new Date(),
+          // A kept perlbal.conf may INCLUDE files or name a docroot: look for them where it says, as check does.
+          perlbalFs: nodeConfigFs,
+        });
         console.log(summaryLine(o));
         for (const w of plan.warnings) console.error(w);
         if (plan.errors.length > 0) {
           for (const e of plan.errors) console.error(e);
-          throw new UsageError(`setup: ${plan.errors.length} error${plan.errors.length === 1 ? '' : 's'} in the files it would write; nothing was written`, EXIT_FAILED);
+          for (const line of plan.advice) console.error(line);
+          throw new UsageError(`setup: ${plan.errors.length} problem${plan.errors.length === 1 ? '' : 's'} in the files this node would have; nothing was written`, EXIT_FAILED);
         }
         if (o.dryRun) {
           printDryRun(plan, where);
@@ -104,12 +138,15 @@ export default defineCommand({
           return;
         }
         const changed = carryOut(o, plan, where);
-        for (const line of authkeysAdvice(o, plan, where)) console.log(line);
-        const kept = plan.actions.filter((a) => a.kind === 'keep').length;
-        if (!changed && kept > 0) console.log(`nothing written: ${kept} file${kept === 1 ? '' : 's'} kept with content of its own (--force replaces ${kept === 1 ? 'it' : 'them'}, saving a .bak)`);
-        else if (!changed) console.log('nothing to change: this node is already set up with these flags');
+        const kept = plan.actions.filter((a) => a.kind === 'keep').map((a) => basename(a.file.path));
+        if (!changed && kept.length > 0) {
+          console.log(`nothing written: ${kept.length} file${kept.length === 1 ? '' : 's'} kept with content of ${kept.length === 1 ? 'its' : 'their'} own (--force ${kept.join(',')} replaces ${kept.length === 1 ? 'it' : 'them'}, keeping a .bak)`);
+        } else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
           (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
+        // The address the peer should send its heartbeats to is this host's only when setup is applied to this host.
+        const self = o.apply ? ownAddress(o.iface, networkInterfaces(), o.vip.ip, o.peerIp) : null;
+        for (const line of joinLines(o, plan, self, where)) console.log(line);
       } catch (error) {
         if (error instanceof SetupError) throw new UsageError(error.message, EXIT_FAILED);
         throw error;

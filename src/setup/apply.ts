@@ -1,7 +1,7 @@
 // The I/O of `tsbal setup`: read what is there, write what the plan says (atomically, with modes and backups), set the
 // live sysctl, and enable the systemd unit. Every failure is a SetupError of `path: message`.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExistingFile, ExistingFiles, FileAction } from './plan.ts';
 
@@ -35,7 +35,7 @@ export function readExisting(root: string, paths: readonly string[]): ExistingFi
 }
 
 /** Write beside the target and rename over it, so a reader sees the old file or the new one, never half of one. */
-function writeAtomically(path: string, content: string, mode: number): void {
+export function writeAtomically(path: string, content: string, mode: number): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.tsbal-setup.${process.pid}`;
   try {
@@ -55,22 +55,33 @@ function writeAtomically(path: string, content: string, mode: number): void {
   }
 }
 
-export function applyAction(root: string, action: FileAction): void {
+/** The backup's name, or the first of `NAME.1`, `NAME.2`... that is free: an earlier backup is never overwritten. */
+function freeBackupPath(root: string, backup: string): string {
+  for (let n = 0; ; n++) {
+    const candidate = n === 0 ? backup : `${backup}.${n}`;
+    if (!existsSync(underRoot(root, candidate))) return candidate;
+  }
+}
+
+/** Carries out one action; returns it as done (a replace names the backup it really wrote). */
+export function applyAction(root: string, action: FileAction): FileAction {
   const path = underRoot(root, action.file.path);
   switch (action.kind) {
     case 'create':
       writeAtomically(path, action.file.content, action.file.mode);
-      return;
+      return action;
     case 'replace': {
-      const backup = underRoot(root, action.backup);
+      const backupPath = freeBackupPath(root, action.backup);
+      const backup = underRoot(root, backupPath);
       try {
-        copyFileSync(path, backup);
+        // COPYFILE_EXCL: even a backup that appeared since the check above is not overwritten.
+        copyFileSync(path, backup, constants.COPYFILE_EXCL);
         chmodSync(backup, statSync(path).mode & 0o7777);
       } catch (error) {
         fail(backup, 'cannot back up', error);
       }
       writeAtomically(path, action.file.content, action.file.mode);
-      return;
+      return { ...action, backup: backupPath };
     }
     case 'chmod':
       try {
@@ -78,10 +89,10 @@ export function applyAction(root: string, action: FileAction): void {
       } catch (error) {
         fail(path, 'cannot chmod', error);
       }
-      return;
+      return action;
     case 'unchanged':
     case 'keep':
-      return;
+      return action;
   }
 }
 

@@ -1,9 +1,23 @@
 // `tsbal setup` flags, checked and turned into one typed record. Pure: no file system, no clock.
 import { isIpv4 } from '../config/ipv4.ts';
 import { parseHaTime } from '../config/hacf.ts';
+import { keyFromFileText, type AuthMethodChoice } from './keyfile.ts';
 
 export type InitSystem = 'systemd' | 'rc.local' | 'none';
-export type AuthMethodChoice = 'sha1' | 'md5';
+export type { AuthMethodChoice };
+
+export type ForceChoice = { kind: 'all' } | { kind: 'files'; names: ReadonlySet<string> };
+
+/**
+ * The files `--force NAME` can name: each file setup writes, by its base name (rc.local is not among them: setup
+ * only ever edits its own block there).
+ */
+export const FORCEABLE: readonly string[] = ['60-tsbal.conf', 'ha.cf', 'authkeys', 'haresources', 'nodeinfo', 'perlbal.conf', 'tsbal.service'];
+
+/** Whether --force covers the file at `path`. */
+export function forces(force: ForceChoice, path: string): boolean {
+  return force.kind === 'all' || force.names.has(path.slice(path.lastIndexOf('/') + 1));
+}
 
 export interface SetupOptions {
   /** This node's heartbeat name (lowercase, as heartbeat compares them). */
@@ -31,7 +45,8 @@ export interface SetupOptions {
   /** Where the files go: `/` on a live system, a staging directory with --root. */
   root: string;
   init: InitSystem;
-  force: boolean;
+  /** The files --force replaces (by their base name, e.g. `authkeys`), or all of them for a bare --force. */
+  force: ForceChoice;
   dryRun: boolean;
   /** Set the live sysctl and enable the init hook. */
   apply: boolean;
@@ -52,11 +67,13 @@ export interface RawSetupArgs {
   deadtime?: string;
   auth?: string;
   'auth-key'?: string;
+  'auth-key-file'?: string;
   ping?: string | string[];
   'auto-failback'?: string;
   root?: string;
   init?: string;
-  force?: boolean;
+  /** One entry per --force: '' for a bare --force (every file), else the names given (commas allowed). */
+  force?: string[];
   'dry-run'?: boolean;
   apply?: boolean;
 }
@@ -64,6 +81,8 @@ export interface RawSetupArgs {
 export interface SetupDefaults {
   /** systemd when it runs this machine (/run/systemd/system exists), else rc.local. */
   liveInit: InitSystem;
+  /** Reads `--auth-key-file` (`-` is standard input); throws an errno error when it cannot. */
+  readKeyFile?: (path: string) => string;
 }
 
 export type OptionsResult = { ok: true; value: SetupOptions } | { ok: false; errors: string[] };
@@ -150,6 +169,49 @@ export function repeatedFlag(rawArgs: readonly string[], name: string): string[]
   return out;
 }
 
+function readKeyFileFlag(path: string, defaults: SetupDefaults): ReturnType<typeof keyFromFileText> {
+  if (defaults.readKeyFile === undefined) return { ok: false, error: `--auth-key-file ${path}: cannot be read here` };
+  let text: string;
+  try {
+    text = defaults.readKeyFile(path);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    return { ok: false, error: `--auth-key-file ${path}: cannot read: ${e.code ?? e.message}` };
+  }
+  return keyFromFileText(text, path);
+}
+
+/**
+ * Every --force from the raw argv: `--force` alone (''), `--force NAME[,NAME]`, `--force=NAME`. A word after --force
+ * is its value: setup takes no positional arguments.
+ */
+export function forceFlags(rawArgs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === '--') break;
+    if (arg.startsWith('--force=')) out.push(arg.slice('--force='.length));
+    else if (arg === '--force') {
+      const next = rawArgs[i + 1];
+      if (next !== undefined && !next.startsWith('-')) out.push(rawArgs[++i]!);
+      else out.push('');
+    }
+  }
+  return out;
+}
+
+function parseForce(values: readonly string[] | undefined, errors: string[]): ForceChoice {
+  const given = values ?? [];
+  if (given.includes('')) return { kind: 'all' };
+  const names = new Set<string>();
+  for (const value of given.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '')) {
+    const name = value.slice(value.lastIndexOf('/') + 1);
+    if (FORCEABLE.includes(name)) names.add(name);
+    else errors.push(`--force ${value}: not a file setup writes (one of ${FORCEABLE.join(', ')}; --force alone means all of them)`);
+  }
+  return { kind: 'files', names };
+}
+
 /** Checks every flag and reports every problem at once, so one run of `tsbal setup` shows all there is to fix. */
 export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): OptionsResult {
   const errors: string[] = [];
@@ -173,10 +235,25 @@ export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): Opti
   for (const p of ping) if (!isIpv4(p)) errors.push(`--ping ${p}: not an IPv4 address (a ping node is usually the gateway)`);
   const keepalive = haTime(raw.keepalive, '2', 'keepalive', errors);
   const deadtime = haTime(raw.deadtime, '10', 'deadtime', errors);
-  const authMethod = choice(raw.auth, ['sha1', 'md5'] as const, 'auth', errors);
+  let authMethod = choice(raw.auth, ['sha1', 'md5'] as const, 'auth', errors);
   if (raw.auth?.toLowerCase() === 'crc') errors.push('--auth crc authenticates nothing (anyone on the network can forge heartbeats); use sha1');
-  const authKey = raw['auth-key'] ?? null;
-  if (authKey !== null && !AUTH_KEY.test(authKey)) errors.push('--auth-key: must be one token of printable characters without spaces (heartbeat reads one word)');
+  let authKey = raw['auth-key'] ?? null;
+  const keyFile = raw['auth-key-file'];
+  if (keyFile !== undefined && authKey !== null) errors.push('--auth-key and --auth-key-file: give the key one way, not both');
+  else if (keyFile !== undefined) {
+    const fromFile = readKeyFileFlag(keyFile, defaults);
+    if (!fromFile.ok) errors.push(fromFile.error);
+    else {
+      authKey = fromFile.key;
+      if (fromFile.method !== null && authMethod !== null && fromFile.method !== authMethod) {
+        errors.push(`--auth ${authMethod}: --auth-key-file ${keyFile} is an authkeys file with a ${fromFile.method} key`);
+      }
+      authMethod ??= fromFile.method;
+    }
+  }
+  if (authKey !== null && !AUTH_KEY.test(authKey)) {
+    errors.push(`${keyFile === undefined ? '--auth-key' : `--auth-key-file ${keyFile}`}: must be one token of printable characters without spaces (heartbeat reads one word)`);
+  }
   const failback = choice(raw['auto-failback'], ['on', 'off'] as const, 'auto-failback', errors);
   const init = raw.init === undefined ? null : choice(raw.init, ['systemd', 'rc.local', 'none'] as const, 'init', errors);
   const root = raw.root ?? '/';
@@ -200,7 +277,7 @@ export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): Opti
     root,
     // A staged tree is for a package or an image: the unit is what such a tree usually ships.
     init: init ?? (staged ? 'systemd' : defaults.liveInit),
-    force: raw.force === true,
+    force: parseForce(raw.force, errors),
     dryRun: raw['dry-run'] === true,
     apply: raw.apply ?? !staged,
   };

@@ -2,6 +2,7 @@
 import type { SetupOptions } from './options.ts';
 import { AUTHKEYS, type FileAction, type SetupPlan } from './plan.ts';
 import type { DesiredFile } from './render.ts';
+import { joinAdvice } from './join.ts';
 
 const VERB: Record<FileAction['kind'], { done: string; dry: string }> = {
   create: { done: 'created  ', dry: 'would create ' },
@@ -36,16 +37,14 @@ export function shownContent(file: DesiredFile): string {
   return file.content.replace(/^(\s*\d+\s+(?:sha1|md5)\s+)\S+/gm, '$1<secret>');
 }
 
-/** How to get the key to the peer: both nodes must share one authkeys. */
-export function authkeysAdvice(o: SetupOptions, plan: SetupPlan, where: (path: string) => string): string[] {
+/**
+ * The join line for the peer, when this run made the cluster's key (the first node): the key is printed this once.
+ * A key given with --auth-key or --auth-key-file (the second node, or an admin who chose it) is not echoed back.
+ */
+export function joinLines(o: SetupOptions, plan: SetupPlan, selfAddress: string | null, where: (path: string) => string): string[] {
   const action = plan.actions.find((a) => a.file.path === AUTHKEYS);
   if (action === undefined || plan.auth.source !== 'generated' || (action.kind !== 'create' && action.kind !== 'replace')) return [];
-  return [
-    `authkeys: generated a new ${plan.auth.method} key in ${where(AUTHKEYS)}. Both nodes must share it: copy it to ${o.peer}`,
-    `  before running setup there (setup keeps an authkeys it finds):`,
-    `    scp -p ${AUTHKEYS} root@${o.peer}:${AUTHKEYS}   # keeps mode 600`,
-    `  or give the same key to both with --auth-key.`,
-  ];
+  return joinAdvice(o, plan.auth, selfAddress, where(AUTHKEYS)).lines;
 }
 
 export function summaryLine(o: SetupOptions): string {

@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTsbal } from '../harness/cli.ts';
-import { runCheck } from '../../src/cli/check.ts';
+import { localIpv4Addresses, runCheck } from '../../src/cli/check.ts';
 
 const FIX = new URL('../config/fixtures/tutorial/', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -89,7 +89,27 @@ describe('tsbal check', () => {
     writeFileSync(conf, readFileSync(conf, 'utf8').replace('192.168.0.99:80', '127.0.0.1:8080'));
     const r = await runTsbal(['check', '-c', conf, '--ha-dir', dir, '--node', 'lb2.example.com']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`${dir}/haresources:1: warning: VIP 192.168.0.99 is not the listen address of any enabled service in ${conf}`);
+    expect(r.stderr).toContain(`${dir}/haresources:1: warning: VIP 192.168.0.99 is served by no enabled service in ${conf}: the cluster moves it, but no client request to it is answered`);
+    expect(r.stdout).toMatch(/configuration OK \([1-9] warnings?\)/);
+  });
+
+  test("warns about a service on an address that is not this host's, and not about loopback or this host's own", () => {
+    const dir = tutorial();
+    const empty = mkdtempSync(join(tmpdir(), 'tsbal-check-noha-'));
+    dirs.push(empty);
+    const conf = join(dir, 'perlbal.conf');
+    const own = [...localIpv4Addresses()].find((a) => !a.startsWith('127.'));
+    const text = readFileSync(conf, 'utf8');
+    // 198.18.0.0/24 lives only inside the test namespaces, never on the host that runs the tests.
+    writeFileSync(conf, text.replace('192.168.0.99:80', '198.18.0.77:80'));
+    const away = runCheck({ config: conf, haDir: { path: empty, required: false }, cwd: dir });
+    expect(away.ok).toBe(true);
+    expect(away.stderr.join('\n')).toContain('warning: service vhost_selector listens on 198.18.0.77:80, which is neither an address of this host nor a VIP in haresources');
+    for (const address of ['127.0.0.1', ...(own === undefined ? [] : [own])]) {
+      writeFileSync(conf, text.replace('192.168.0.99:80', `${address}:80`));
+      const here = runCheck({ config: conf, haDir: { path: empty, required: false }, cwd: dir });
+      expect(here.stderr.join('\n'), address).not.toContain('neither an address of this host');
+    }
   });
 
   test('a missing perlbal.conf is an error', async () => {

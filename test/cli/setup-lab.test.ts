@@ -1,8 +1,9 @@
-// End to end: the files `tsbal setup` writes for lb1 and lb2 make a working cluster. Each node runs setup in its own
+// End to end: the files `tsbal setup` writes for lb1 and lb2 make a working cluster. lb1 runs setup, lb2 runs the join
+// line lb1 printed (heartbeats by ucast, so the line must carry lb1's real address). Each node runs setup in its own
 // namespace of the lab (whose lb namespaces start with ip_nonlocal_bind=0, so setup's --apply is what lets lb2 listen on
 // the VIP it does not hold), then `tsbal run` on those files; a client gets answers from the backends through the VIP.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY } from '../harness/cli.ts';
@@ -28,25 +29,35 @@ afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
-async function setupNode(self: 'lb1' | 'lb2', peer: 'lb1' | 'lb2'): Promise<string> {
-  const root = join(base, self);
+const PER_HOST = (host: 'lb1' | 'lb2'): string[] => ['--root', join(base, host), '--apply', '--init', 'none'];
+
+/** lb1's setup, as the tutorial runs it; returns the join line it printed for lb2. */
+async function setupFirst(): Promise<string> {
   const flags = [
-    '--node', self, '--peer', peer, '--vip', `${LAB_VIP}/24`, '--iface', 'eth0',
-    '--backend', `${LAB_ADDRESSES.web1}:80,${LAB_ADDRESSES.web2}:80`, '--keepalive', '200ms', '--deadtime', '1',
-    '--root', root, '--apply', '--init', 'none',
+    '--node', 'lb1', '--peer', 'lb2', '--vip', `${LAB_VIP}/24`, '--iface', 'eth0', '--peer-ip', LAB_ADDRESSES.lb2,
+    '--backend', `${LAB_ADDRESSES.web1}:80,${LAB_ADDRESSES.web2}:80`, '--keepalive', '200ms', '--deadtime', '1', ...PER_HOST('lb1'),
   ];
-  const r = await lab!.exec(self, [process.execPath, CLI_ENTRY, 'setup', ...flags], { timeoutMs: 15_000 });
-  if (r.code !== 0) throw new Error(`setup on ${self}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return root;
+  const r = await lab!.exec('lb1', [process.execPath, CLI_ENTRY, 'setup', ...flags], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`setup on lb1: exit ${r.code}\n${r.stdout}${r.stderr}`);
+  const line = r.stdout.split('\n').find((l) => l.includes('| tsbal setup '));
+  if (line === undefined) throw new Error(`setup on lb1 printed no join line:\n${r.stdout}`);
+  return line;
+}
+
+/** The join line pasted into a shell on lb2, `tsbal` being this build, plus lb2's own per-host flags. */
+async function joinSecond(line: string): Promise<void> {
+  const script = `tsbal() { ${process.execPath} ${CLI_ENTRY} "$@"; }\n${line} ${PER_HOST('lb2').join(' ')}\n`;
+  const r = await lab!.exec('lb2', ['bash', '-c', script], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`the join line on lb2: exit ${r.code}\n${r.stdout}${r.stderr}`);
 }
 
 describe('a cluster from tsbal setup', () => {
   test('both nodes start on the written files, lb1 takes the VIP, and the VIP serves the backends', async () => {
-    const root1 = await setupNode('lb1', 'lb2');
-    // The documented step: copy lb1's key to lb2 before running setup there, which keeps it.
-    mkdirSync(join(base, 'lb2/etc/ha.d'), { recursive: true });
-    copyFileSync(join(root1, 'etc/ha.d/authkeys'), join(base, 'lb2/etc/ha.d/authkeys'));
-    const root2 = await setupNode('lb2', 'lb1');
+    const line = await setupFirst();
+    expect(line).toContain(` --peer-ip ${LAB_ADDRESSES.lb1} `);
+    await joinSecond(line);
+    const [root1, root2] = [join(base, 'lb1'), join(base, 'lb2')];
+    expect(readFileSync(join(root2, 'etc/ha.d/authkeys'), 'utf8')).toBe(readFileSync(join(root1, 'etc/ha.d/authkeys'), 'utf8'));
     for (const host of ['lb1', 'lb2'] as const) {
       expect((await lab!.exec(host, ['cat', '/proc/sys/net/ipv4/ip_nonlocal_bind'])).stdout.trim(), host).toBe('1');
     }

@@ -38,8 +38,8 @@ export async function prepareHeartbeatLab(): Promise<HeartbeatLab> {
   return { dir, safeResourceManager, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Like mknode.sh plus writecfg.sh: private copies of heartbeat's fixed paths, with our config files. */
-async function makeNodeDir(hbLab: HeartbeatLab, host: LbHost, settings: HaSettings): Promise<string> {
+/** Like mknode.sh plus writecfg.sh: private copies of heartbeat's fixed paths, with our config files (also for recipehost.ts). */
+export async function makeNodeDir(hbLab: HeartbeatLab, host: LbHost, settings: HaSettings): Promise<string> {
   const dir = join(hbLab.dir, host);
   await execOk(['mkdir', '-p', dir]);
   await execOk(['cp', '-a', '/etc/ha.d', join(dir, 'etc-ha.d')]);

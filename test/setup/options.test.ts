@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { parseSetupArgs, repeatedFlag, type RawSetupArgs } from '../../src/setup/options.ts';
+import { forceFlags, forces, parseSetupArgs, repeatedFlag, type RawSetupArgs } from '../../src/setup/options.ts';
 import { BASE, options } from './helpers.ts';
 
 function errorsOf(raw: RawSetupArgs): string[] {
@@ -12,7 +12,7 @@ describe('setup flags', () => {
     const o = options();
     expect(o).toMatchObject({ node: 'lb1', peer: 'lb2', primary: 'lb1', vip: { ip: '198.18.0.99', cidr: 24 }, port: 80, mgmtPort: 60000 });
     expect(o).toMatchObject({ keepalive: '2', deadtime: '10', autoFailback: true, authMethod: null, authKey: null, peerIp: null });
-    expect(o).toMatchObject({ root: '/', init: 'rc.local', apply: true, force: false, dryRun: false });
+    expect(o).toMatchObject({ root: '/', init: 'rc.local', apply: true, force: { kind: 'files', names: new Set() }, dryRun: false });
   });
 
   test('the default home node is the same whichever node runs setup, so haresources matches on both', () => {
@@ -58,5 +58,25 @@ describe('setup flags', () => {
 
   test('crc is refused: it authenticates nothing', () => {
     expect(errorsOf({ ...BASE, auth: 'crc' })).toContain('--auth crc authenticates nothing (anyone on the network can forge heartbeats); use sha1');
+  });
+});
+
+describe('--force', () => {
+  test('bare means every file; names (repeated, comma-separated, or as paths) mean those files only', () => {
+    expect(forceFlags(['--node', 'lb1', '--force', '--dry-run'])).toEqual(['']);
+    expect(forceFlags(['--force', 'authkeys', '--force=ha.cf,perlbal.conf', '--force'])).toEqual(['authkeys', 'ha.cf,perlbal.conf', '']);
+    expect(options({ force: [''] }).force).toEqual({ kind: 'all' });
+    const some = options({ force: ['authkeys', '/etc/perlbal/perlbal.conf,ha.cf'] }).force;
+    expect(some).toEqual({ kind: 'files', names: new Set(['authkeys', 'perlbal.conf', 'ha.cf']) });
+    expect(forces(some, '/etc/ha.d/authkeys')).toBe(true);
+    expect(forces(some, '/etc/ha.d/haresources')).toBe(false);
+    expect(forces({ kind: 'all' }, '/etc/ha.d/haresources')).toBe(true);
+  });
+
+  test('a name setup does not write is refused, with the list', () => {
+    expect(errorsOf({ ...BASE, force: ['authkey'] })).toEqual([
+      '--force authkey: not a file setup writes (one of 60-tsbal.conf, ha.cf, authkeys, haresources, nodeinfo, perlbal.conf, tsbal.service; --force alone means all of them)',
+    ]);
+    expect(errorsOf({ ...BASE, force: ['rc.local'] })[0]).toStartWith('--force rc.local: not a file setup writes');
   });
 });
