@@ -15,5 +15,9 @@ export function tlsForService(model: ServiceModel, cwd: string | undefined, targ
   if (model.options.enable_ssl !== true || !model.enabled || model.listen === null) return null;
   const { tls, warnings } = loadTls(model, cwd ?? process.cwd(), Date.now());
   for (const w of warnings) log.warn(w);
-  return buildTlsListener(model, tls, { handshakeTimeoutMs: headerTimeoutMs, now: target.engine.now, log, previous }, (socket) => acceptClient(target, socket));
+  return buildTlsListener(model, tls, { handshakeTimeoutMs: headerTimeoutMs, now: target.engine.now, log, previous }, (socket) => {
+    // A handshake that finishes after the proxy began stopping: its listener is closed, the client was never served.
+    if (target.engine.draining) socket.destroy();
+    else acceptClient(target, socket);
+  });
 }
