@@ -8,6 +8,8 @@ export interface WrkOptions {
   durationSeconds: number;
   /** wrk's per-request timeout (default 2 s; counted as "timeout" socket errors). */
   timeoutSeconds?: number;
+  /** Extra request headers (`-H`), e.g. `Connection: close` for a new connection per request. */
+  headers?: string[];
 }
 
 export interface WrkResult {
@@ -68,6 +70,7 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     `--timeout`,
     `${options.timeoutSeconds ?? 2}s`,
     '--latency',
+    ...(options.headers ?? []).flatMap((h) => ['-H', h]),
     options.url,
   ];
   return new Promise((resolve, reject) => {

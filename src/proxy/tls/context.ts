@@ -78,8 +78,13 @@ export function buildTlsListener(model: ServiceModel, tls: LoadedTls, opts: TlsB
     handshakeTimeout: Math.max(1_000, opts.handshakeTimeoutMs),
     ticketKeys: tickets.key,
     allowHalfOpen: true,
-    // Only consulted when the client sends a name; the default context answers the rest.
-    SNICallback: (name, cb) => cb(null, contexts[pickCertificate(sni, name)]!),
+    // Only consulted when the client sends a name. One certificate: no callback at all. Otherwise the default
+    // (entry 0) is answered with `undefined`, which keeps the context the handshake already has rather than
+    // switching to an identical one.
+    ...(contexts.length > 1 ? { SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
+      const i = pickCertificate(sni, name);
+      cb(null, i === 0 ? undefined : contexts[i]);
+    } } : {}),
   });
   const lifetime = model.options.ssl_ticket_rotation;
   const ticketLifetimeMs = typeof lifetime === 'number' && lifetime > 0 ? lifetime : TICKET_KEY_LIFETIME_MS;
