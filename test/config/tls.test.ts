@@ -7,6 +7,7 @@ import { readPerlbalConfigFile } from '../../src/config/perlbal.ts';
 import { formatDiagnostic } from '../../src/config/errors.ts';
 import { makePki, type Leaf, type TestPki } from '../harness/certs.ts';
 import { runTsbal } from '../harness/cli.ts';
+import { runCheck } from '../../src/cli/check.ts';
 
 let pki: TestPki;
 let good: Leaf;
@@ -100,5 +101,42 @@ describe('TLS files in the config check', () => {
     const r = await runTsbal(['check', '-c', file, '--ha-dir', join(pki.dir, 'no-ha')]);
     expect(r.code).toBe(1);
     expect(r.stderr + r.stdout).toMatch(/expired\.conf:7: service s: certificate .*expired\.crt \(expired\.test\) expired on/);
+  });
+  test('check passes a good TLS config and says TLS and HTTPS in its summary', async () => {
+    const file = join(pki.dir, 'summary.conf');
+    writeFileSync(file, `CREATE POOL p
+  POOL p ADD 127.0.0.1:8443
+  SET backend_ssl = on
+  SET backend_ssl_ca = ${pki.caCrt}
+CREATE SERVICE s
+  SET role = reverse_proxy
+  SET listen = 127.0.0.1:8443
+  SET pool = p
+  SET enable_ssl = on
+  SET ssl_key_file = ${good.key}
+  SET ssl_cert_file = ${good.crt}
+ENABLE s
+`);
+    const r = runCheck({ config: file, haDir: { path: join(pki.dir, 'no-ha'), required: false }, cwd: pki.dir });
+    expect({ ok: r.ok, stderr: r.stderr }).toEqual({ ok: true, stderr: [] });
+    const out = r.stdout.join('\n');
+    expect(out).toMatch(/service s\s+reverse_proxy\s+listen 127\.0\.0\.1:8443\s+pool p; TLS/);
+    expect(out).toMatch(/pool\s+p\s+random\s+127\.0\.0\.1:8443 over HTTPS/);
+  });
+});
+
+describe('backend_ssl in the config check', () => {
+  function poolCheck(lines: string): string[] {
+    const file = join(pki.dir, 'pool.conf');
+    writeFileSync(file, `CREATE POOL p\n  POOL p ADD 127.0.0.1:8443\n${lines}CREATE SERVICE s\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:8080\n  SET pool = p\nENABLE s\n`);
+    return readPerlbalConfigFile(file, { cwd: pki.dir }).diagnostics.map(formatDiagnostic);
+  }
+  test('verification off is a warning; backend_ssl_* without backend_ssl is a warning', () => {
+    expect(poolCheck('  SET backend_ssl = on\n  SET backend_ssl_verify = off\n')).toEqual([expect.stringMatching(/pool\.conf:1: warning: pool p: backend_ssl_verify is off/)]);
+    expect(poolCheck('  SET backend_ssl_sni = backend.test\n')).toEqual([expect.stringMatching(/pool\.conf:1: warning: pool p: backend_ssl_sni set but backend_ssl is off/)]);
+  });
+  test('a backend_ssl_ca that is not PEM is an error', () => {
+    writeFileSync(join(pki.dir, 'ca.der'), Buffer.from([0x30, 0x82, 0, 0]));
+    expect(poolCheck('  SET backend_ssl = on\n  SET backend_ssl_ca = ca.der\n')).toEqual([expect.stringMatching(/pool\.conf:1: pool p: backend_ssl_ca .*ca\.der holds no PEM certificate/)]);
   });
 });
