@@ -161,6 +161,32 @@ describe('TLS listener', () => {
     expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
+  test('a vhosts selector over TLS: SNI picks the certificate, Host picks the service, the target sees https', async () => {
+    const { port } = await start(`LOAD vhosts
+CREATE POOL p
+  POOL p ADD 127.0.0.1:$BACKEND
+CREATE SERVICE app
+  SET role = reverse_proxy
+  SET pool = p
+CREATE SERVICE sel
+  SET listen = 127.0.0.1:$PORT
+  SET role = selector
+  SET plugins = vhosts
+  SET enable_ssl = on
+  SET ssl_key_file = a.key
+  SET ssl_cert_file = a.crt
+  SET ssl_cert_dir = sni
+  VHOST *.b.test = app
+ENABLE sel
+`, 'selector.conf');
+    const before = backend.conns.length;
+    const r = await curl(['--cacert', pki.caCrt, '--resolve', `x.b.test:${port}:127.0.0.1`, `https://x.b.test:${port}/via-selector`]);
+    expect({ code: r.code, stderr: r.stderr, out: r.stdout }).toEqual({ code: 0, stderr: '', out: 'hello from be\n' });
+    const got = backend.conns.slice(before).join('');
+    expect(got).toContain('GET /via-selector HTTP/1.1');
+    expect(got).toMatch(/X-Forwarded-Proto: https\r\n/);
+  });
+
   test('a web_server service serves files over TLS', async () => {
     writeFileSync(join(pki.dir, 'index.html'), 'hello over tls\n');
     const { port } = await start(`CREATE SERVICE files
