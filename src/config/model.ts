@@ -1,5 +1,6 @@
 // The typed model that the config parsers produce and the engines run.
 // Names of Perlbal options keep Perlbal's spelling (snake_case) so docs, config and code say the same thing.
+import type { BalanceMethod } from '../proxy/upstream/select.ts';
 import type { ConfigDiagnostic, SourceLocation } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -14,8 +15,11 @@ export interface HostPort {
 /** Perlbal's built-in roles, plus `echo`, the role the EchoService plugin adds (`LOAD EchoService`). */
 export type Role = 'reverse_proxy' | 'web_server' | 'management' | 'selector' | 'upload_tracker' | 'echo';
 
-/** Perlbal's only method is random; roundrobin and leastconn are tsbal additions. */
-export type BalanceMethod = 'random' | 'roundrobin' | 'leastconn';
+/**
+ * Perlbal's only method is random; roundrobin and leastconn are tsbal additions. The names come from the one
+ * registry of policies (a pure file of the proxy: adding a method there makes it valid in config and console).
+ */
+export type { BalanceMethod };
 
 export interface PoolModel {
   /** Lowercased, as Perlbal stores it. */

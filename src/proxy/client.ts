@@ -1,11 +1,14 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { answerOnTheSpot, reject } from './client-answer.ts';
+import { answerOnTheSpot, refuse } from './answers.ts';
+import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
 import { handOver, routeRequest } from './route.ts';
-import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange, type Exchange } from './exchange.ts';
+import type { Exchange } from './exchange.ts';
+import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
+import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
 import { readBody } from './http/body.ts';
@@ -26,14 +29,32 @@ export type ClientPhase =
   | 'closing'
   | 'closed';
 
-export const PAUSE_STASH = 1;
-export const PAUSE_BACKEND = 2;
-export const PAUSE_QUEUE = 4;
+const PAUSE_STASH = 1;
+const PAUSE_BACKEND = 2;
+const PAUSE_QUEUE = 4;
+
+function pauseBit(why: PauseReason): number {
+  return why === 'backend' ? PAUSE_BACKEND : why === 'queue' ? PAUSE_QUEUE : PAUSE_STASH;
+}
+
+/** What the exchange, tsbal's own answers and the web server may do to a client connection (contracts.ts). */
+const CLIENT_OPS: DownstreamOps = {
+  exchangeDone: clientExchangeDone,
+  abort: abortClient,
+  pause: (c: ClientConn, why) => pauseClient(c, pauseBit(why)),
+  resume: (c: ClientConn, why) => resumeClient(c, pauseBit(why)),
+  becomeTunnel: (c: ClientConn) => {
+    c.phase = 'tunnel';
+    const early = c.stash;
+    c.stash = null;
+    return early;
+  },
+};
 
 /** After our FIN, how long we keep reading (and discarding) before a hard close. */
 const LINGER_MS = 5_000;
 
-export interface ClientConn {
+export interface ClientConn extends Downstream {
   kind: 'client';
   /** The service that accepted the connection: it reads request heads and decides keep-alive (persist_client). */
   listener: ServiceRuntime;
@@ -83,6 +104,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   };
   const c: ClientConn = {
     kind: 'client',
+    down: CLIENT_OPS,
     listener: svc,
     svc,
     socket,
@@ -122,7 +144,7 @@ function feed(c: ClientConn, buf: Buffer, start: number): void {
       // Dispatch once the whole read is parsed: body bytes that came with the head are validated before anything
       // goes to a backend, and head plus small body leave in one write.
       const x = c.x;
-      if (x !== null && !x.dispatched && !x.done) dispatchExchange(x);
+      if (x !== null && !x.dispatched && x.phase !== 'done') dispatchExchange(x);
       // An exchange answered on the spot (503, 413) leaves its pipelined successors to go on with: loop, not recurse.
       if (c.x === null && c.stash !== null && c.phase === 'head') {
         input = c.stash;
@@ -258,6 +280,15 @@ function bodyFailed(c: ClientConn, x: Exchange, status: number, reason: string):
   c.x = null;
   if (answered) abortClient(c);
   else reject(c, status, reason, x.req);
+}
+
+/** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
+function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
+  if (c.x !== null) {
+    clientGone(c.x);
+    c.x = null;
+  }
+  refuse(c, status, reason, req);
 }
 
 function stash(c: ClientConn, buf: Buffer, start: number): void {

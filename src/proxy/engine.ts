@@ -2,12 +2,12 @@
 // services like Perlbal's NoVerify list), and the connection sets the timeout sweep walks.
 import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
-import type { BackendConn } from './backend.ts';
+import type { BackendConn } from './upstream/conn.ts';
 import type { ClientConn } from './client.ts';
 import type { Fields } from './http/fields.ts';
 import { newHeadWriter, type HeadWriter } from './http/writer.ts';
 import type { NodeStats } from './management/stats.ts';
-import type { UpstreamHealth } from './upstream-state.ts';
+import type { UpstreamHealth } from './upstream/health.ts';
 
 export interface Engine {
   /**

@@ -1,42 +1,37 @@
-// One request/response exchange between a client connection and a backend connection: sending the request (head,
-// then body with back-pressure) and relaying the response. What happens when it goes wrong is in failures.ts,
-// Upgrade tunnels in tunnel.ts.
+// One request's exchange with the backends: the record and its phase (enterPhase is the only writer of it),
+// placing it on a backend (dispatch, attach, detach), and ending it (finishExchange, respondFailure). What the
+// backend's bytes mean is relay.ts's, what a failed attempt means failures.ts's, Upgrade tunnels tunnel.ts's.
+// The exchange reaches its client only through the client's Downstream table and is reached by its backend
+// connection only through UpstreamEvents (contracts.ts), so nothing here imports client.ts or the relay.
 import { accessLogLine } from './access-log.ts';
+import { sendGenerated } from './answers.ts';
+import type { ClientConn } from './client.ts';
+import type { ExchangePhase, SelectRequest, UpstreamEvents, UpstreamUser } from './contracts.ts';
 import { holdWrites } from './engine.ts';
-import {
-  noteNodeSuccess,
-  openBackend,
-  pickNode,
-  releaseBackend,
-  spawnAhead,
-  takeIdle,
-  type BackendConn,
-} from './backend.ts';
-import { clientExchangeDone, pauseClient, resumeClient, PAUSE_BACKEND, PAUSE_QUEUE, type ClientConn } from './client.ts';
-import type { ProxyFailure } from './errors.ts';
-import { abortMidResponse, badResponse, respondFailure } from './failures.ts';
-import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
+import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
+import type { BodyReader } from './http/body.ts';
 import type { DataSink } from './http/chunked.ts';
-import { writeBackendRequestHead } from './http/forward.ts';
-import { resetHeadReader, scanHead } from './http/head-reader.ts';
-import type { RequestHead } from './http/request.ts';
-import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
-import { parseResponseHead, type ResponseHead } from './http/response.ts';
-import { putRange, takeWritten } from './http/writer.ts';
+import { requestTarget, type RequestHead } from './http/request.ts';
+import type { ResponseHead } from './http/response.ts';
 import { countResponse } from './management/stats.ts';
-import { isIdempotent } from './retry.ts';
-import type { ServiceNode, ServiceRuntime } from './service.ts';
-import { startTunnel } from './tunnel.ts';
+import type { ServiceRuntime } from './service.ts';
+import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
+import { chooseUpstream, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
 
-/** Request body bytes held while no backend is attached yet, before the client is paused. */
-const QUEUE_MAX = 64 * 1024;
 /** Request body bytes kept for a possible retry of an idempotent request. */
 const REPLAY_MAX = 64 * 1024;
 /** Response bodies up to this size go out in the same write as the head. */
-const COALESCE_MAX = 16 * 1024;
+export const COALESCE_MAX = 16 * 1024;
 
-export interface Exchange {
+/** One request's exchange with the backends; as its backend connection and the balancing policy see it, too. */
+export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
+  phase: ExchangePhase;
+  /** relay.ts's EXCHANGE_EVENTS: how the backend connection reports. */
+  events: UpstreamEvents<BackendConn>;
   client: ClientConn;
+  /** The client's address (as the policy sees the request). */
+  peerIp: string;
+  setCookie: string | null;
   svc: ServiceRuntime;
   req: RequestHead;
   /** The request head as the backend gets it (kept for retries). */
@@ -52,10 +47,10 @@ export interface Exchange {
   be: BackendConn | null;
   /** A connection being opened for this exchange (not attached yet). */
   opening: BackendConn | null;
-  node: ServiceNode | null;
+  node: Upstream | null;
   attempts: number;
   /** Backends that failed this request, avoided by its retries. */
-  failed: ServiceNode[] | null;
+  failed: Upstream[] | null;
   lastFailure: ProxyFailure | null;
   /** After a stale keep-alive connection failed: the next attempt opens a new connection. */
   forceFresh: boolean;
@@ -74,62 +69,24 @@ export interface Exchange {
   clientBlocked: boolean;
   /** A backend was asked for (the first dispatch happens once the read that carried the head is parsed). */
   dispatched: boolean;
-  done: boolean;
   startMs: number;
   bodyBytesOut: number;
 }
 
-export function startExchange(c: ClientConn, req: RequestHead): Exchange {
-  const svc = c.svc;
-  const idempotent = isIdempotent(req.method);
-  const w = svc.engine.writer;
-  writeBackendRequestHead(w, req, c.forward);
-  const x: Exchange = {
-    client: c,
-    svc,
-    req,
-    backendHead: takeWritten(w),
-    body: newBodyReader(req.framing),
-    queue: [],
-    queued: 0,
-    replay: idempotent ? [] : null,
-    replayBytes: 0,
-    idempotent,
-    be: null,
-    opening: null,
-    node: null,
-    attempts: 0,
-    failed: null,
-    lastFailure: null,
-    forceFresh: false,
-    staleRetries: 0,
-    sent: false,
-    gotResponseBytes: false,
-    res: null,
-    resBody: null,
-    backendOutOfStep: false,
-    clientKeepAlive: false,
-    dechunk: false,
-    dechunkSink: null,
-    clientBlocked: false,
-    dispatched: false,
-    done: false,
-    startMs: svc.accessLog === null ? 0 : performance.now(),
-    bodyBytesOut: 0,
-  };
-  c.x = x;
-  return x;
-}
-
-export function dispatchExchange(x: Exchange): void {
-  x.dispatched = true;
-  dispatch(x);
+/**
+ * The one writer of an exchange's phase. dispatch: waiting for a backend connection (body bytes queue);
+ * request: attached, the request goes out and the response head is awaited; response: the head went to the client,
+ * the body is relayed; tunnel: after a 101; done: answered, failed, or the client went away (terminal).
+ */
+export function enterPhase(x: Exchange, phase: ExchangePhase): void {
+  if (x.phase !== 'done') x.phase = phase;
 }
 
 /** Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. */
 export function dispatch(x: Exchange): void {
   const svc = x.svc;
-  const node = pickNode(svc, x.failed);
+  enterPhase(x, 'dispatch');
+  const node = chooseUpstream(svc, x, x.failed);
   if (node === null) {
     respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
     return;
@@ -139,7 +96,7 @@ export function dispatch(x: Exchange): void {
   const idle = fresh ? null : takeIdle(svc, node);
   x.forceFresh = false;
   x.node = node;
-  node.active++;
+  takeUpstream(svc, node);
   if (idle !== null) {
     idle.exchange = x;
     backendAttached(x, idle);
@@ -152,6 +109,7 @@ export function dispatch(x: Exchange): void {
 /** The backend connection is ready for this exchange: write the head and whatever body is queued. */
 export function backendAttached(x: Exchange, be: BackendConn): void {
   const c = x.client;
+  enterPhase(x, 'request');
   x.be = be;
   x.opening = null;
   be.uses++;
@@ -172,13 +130,13 @@ export function backendAttached(x: Exchange, be: BackendConn): void {
     x.queue = [];
     x.queued = 0;
     socket.uncork();
-    resumeClient(c, PAUSE_QUEUE);
+    c.down.resume(c, 'queue');
   }
-  if (!ok) pauseClient(c, PAUSE_BACKEND);
+  if (!ok) c.down.pause(c, 'backend');
   be.deadline = x.body.done ? x.svc.engine.now + x.svc.opts.responseTimeoutMs : 0;
 }
 
-function keepForReplay(x: Exchange, b: Buffer): void {
+export function keepForReplay(x: Exchange, b: Buffer): void {
   if (x.replay === null) return;
   x.replayBytes += b.length;
   if (x.replayBytes > REPLAY_MAX) {
@@ -186,43 +144,6 @@ function keepForReplay(x: Exchange, b: Buffer): void {
     return;
   }
   x.replay.push(b);
-}
-
-/** Request body bytes from the client (framing included, exactly as received). */
-export function clientBodyBytes(x: Exchange, slice: Buffer): void {
-  const be = x.be;
-  if (be !== null && be.phase === 'busy') {
-    keepForReplay(x, slice);
-    if (!be.socket.write(slice)) pauseClient(x.client, PAUSE_BACKEND);
-    return;
-  }
-  x.queue.push(slice);
-  x.queued += slice.length;
-  if (x.queued > QUEUE_MAX) pauseClient(x.client, PAUSE_QUEUE);
-}
-
-/** The whole request is in: from now on the backend has response_timeout to start answering. */
-export function clientBodyDone(x: Exchange): void {
-  const be = x.be;
-  if (be !== null && be.phase === 'busy' && x.res === null) be.deadline = x.svc.engine.now + x.svc.opts.responseTimeoutMs;
-}
-
-/** The backend's socket can take more: resume reading the client (request body or tunnel). */
-export function backendDrained(be: BackendConn): void {
-  const x = be.exchange;
-  if (x !== null) resumeClient(x.client, PAUSE_BACKEND);
-}
-
-/** The client's socket can take more: resume reading the backend. */
-export function clientDrained(x: Exchange): void {
-  if (!x.clientBlocked) return;
-  x.clientBlocked = false;
-  x.client.deadline = 0;
-  const be = x.be;
-  if (be !== null) {
-    be.socket.resume();
-    be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  }
 }
 
 /**
@@ -251,129 +172,10 @@ export function writeToClient(x: Exchange, data: Buffer): void {
   }
 }
 
-export function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): void {
-  if (be.phase === 'tunnel') {
-    be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-    writeToClient(x, copyOut(chunk, 0, chunk.length));
-    return;
-  }
-  x.gotResponseBytes = true;
-  if (x.res === null) responseHeadBytes(x, be, chunk, 0);
-  else relayBody(x, be, chunk, 0);
-}
-
-function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
-  const svc = x.svc;
-  const scan = scanHead(be.reader, buf, start, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
-  if (scan.kind === 'incomplete') return;
-  if (scan.kind !== 'head') {
-    badResponse(x, be, scan.kind === 'bare-lf' ? 'bare LF in the response head' : 'response head too large');
-    return;
-  }
-  const res = parseResponseHead(scan.buf, scan.start, scan.end, x.req.method, svc.limits, svc.engine.responseFields);
-  if (res.kind === 'error') {
-    badResponse(x, be, res.reason);
-    return;
-  }
-  resetHeadReader(be.reader);
-  if (res.status < 200) {
-    if (res.status === 101) {
-      if (x.req.upgrade === null) badResponse(x, be, '101 Switching Protocols without an upgrade request');
-      else startTunnel(x, be, res, scan.buf, scan.end + 4);
-      return;
-    }
-    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
-    if (x.req.minor === 1) {
-      writeInterimHead(svc.engine.writer, res);
-      writeToClient(x, takeWritten(svc.engine.writer));
-    }
-    if (scan.end + 4 < scan.buf.length) responseHeadBytes(x, be, scan.buf, scan.end + 4);
-    return;
-  }
-  noteNodeSuccess(be, res.status);
-  be.hintTimeoutMs = res.keepAliveTimeoutMs;
-  be.hintMaxLeft = res.keepAliveMax;
-  x.res = res;
-  const body = newBodyReader(res.framing);
-  x.resBody = body;
-  const c = x.client;
-  const http10 = x.req.minor === 0;
-  x.dechunk = http10 && res.framing.kind === 'chunked';
-  const clientWants = http10 ? x.req.connection.keepAlive : !x.req.connection.close;
-  x.clientKeepAlive =
-    c.listener.opts.persistClient &&
-    x.body.done &&
-    clientWants &&
-    !c.ended &&
-    !svc.engine.draining &&
-    res.framing.kind !== 'close' &&
-    !x.dechunk;
-  const w = svc.engine.writer;
-  const headCtx = { suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close, dechunk: x.dechunk, upgrade: false };
-  be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;
-
-  const rest = scan.buf;
-  const bodyStart = scan.end + 4;
-  if (x.dechunk) {
-    x.dechunkSink = (b, s, e) => writeToClient(x, copyOut(b, s, e));
-    writeClientResponseHead(w, res, headCtx, 0);
-    writeToClient(x, takeWritten(w));
-    relayBody(x, be, rest, bodyStart);
-    return;
-  }
-  const end = body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
-  if (end === -1) {
-    badResponse(x, be, body.error ?? 'bad chunked framing');
-    return;
-  }
-  const bodyLen = end - bodyStart;
-  x.bodyBytesOut += bodyLen;
-  writeClientResponseHead(w, res, headCtx, bodyLen <= COALESCE_MAX ? bodyLen : 0);
-  if (bodyLen <= COALESCE_MAX) {
-    // One write for head and body: one syscall, one packet for small responses.
-    putRange(w, rest, bodyStart, end);
-    writeToClient(x, takeWritten(w));
-  } else {
-    const socket = c.socket;
-    socket.cork();
-    writeToClient(x, takeWritten(w));
-    writeToClient(x, copyOut(rest, bodyStart, end));
-    socket.uncork();
-  }
-  if (body.done) {
-    if (end < rest.length) x.backendOutOfStep = true;
-    finishExchange(x);
-  }
-}
-
-function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
-  const body = x.resBody!;
-  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  if (x.dechunk) {
-    const end = readBody(body, buf, start, buf.length, x.dechunkSink);
-    if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
-    if (body.done) {
-      if (end < buf.length) x.backendOutOfStep = true;
-      finishExchange(x);
-    }
-    return;
-  }
-  const end = readBody(body, buf, start, buf.length, null);
-  if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
-  if (end > start) {
-    x.bodyBytesOut += end - start;
-    writeToClient(x, copyOut(buf, start, end));
-  }
-  if (body.done) {
-    if (end < buf.length) x.backendOutOfStep = true;
-    finishExchange(x);
-  }
-}
-
 /** The response is complete: hand the backend connection back, log, and let the client connection go on. */
 export function finishExchange(x: Exchange): void {
-  if (x.done) return;
-  x.done = true;
+  if (x.phase === 'done') return;
+  enterPhase(x, 'done');
   const be = x.be;
   const res = x.res!;
   if (be !== null) {
@@ -390,13 +192,13 @@ export function finishExchange(x: Exchange): void {
   }
   countResponse(x.svc.stats, res.status, x.bodyBytesOut);
   if (x.svc.accessLog !== null) logExchange(x, res.status, be);
-  clientExchangeDone(x.client, x.clientKeepAlive && x.body.done);
+  x.client.down.exchangeDone(x.client, x.clientKeepAlive && x.body.done);
 }
 
 export function detach(x: Exchange): void {
   const be = x.be;
   if (x.node !== null) {
-    x.node.active--;
+    releaseUpstream(x.svc, x.node);
     x.node = null;
   }
   x.be = null;
@@ -421,4 +223,20 @@ export function logExchange(x: Exchange, status: number, be: BackendConn | null)
       attempts: x.attempts,
     }),
   );
+}
+
+/** Answer the client with the failure's status (nothing was sent to it yet). */
+export function respondFailure(x: Exchange, failure: ProxyFailure): void {
+  if (x.phase === 'done') return;
+  enterPhase(x, 'done');
+  const be = x.be;
+  detach(x);
+  if (be !== null) closeBackend(be);
+  const status = failureStatus(failure);
+  const c = x.client;
+  if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${requestTarget(x.req)}: ${failureMessage(failure)}`);
+  countResponse(x.svc.stats, status, 0);
+  if (x.svc.accessLog !== null) logExchange(x, status, null);
+  // The connection may stay open only if the request was read in full.
+  sendGenerated(c, status, failureMessage(failure), x.body.done, x.req);
 }

@@ -1,13 +1,11 @@
 // When an exchange goes wrong: retry on another backend if that is safe (retry.ts), answer 502/503/504 if nothing
 // was sent to the client yet (errors.ts), or cut the client connection if a response had started.
-import { closeBackend, noteNodeFailure, openBackend, type BackendConn } from './backend.ts';
-import { abortClient } from './client.ts';
-import { sendGenerated } from './client-answer.ts';
-import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
-import { detach, dispatch, finishExchange, logExchange, type Exchange } from './exchange.ts';
+import { failureMessage, type ProxyFailure } from './errors.ts';
+import { detach, dispatch, enterPhase, finishExchange, logExchange, respondFailure, type Exchange } from './exchange.ts';
 import { requestTarget } from './http/request.ts';
 import { countResponse } from './management/stats.ts';
 import { mayRetry } from './retry.ts';
+import { closeBackend, noteNodeFailure, openBackend, type BackendConn } from './upstream/conn.ts';
 
 /** Keep-alive races retried per request without using up a retry (each on a new connection). */
 const MAX_STALE_RETRIES = 3;
@@ -19,9 +17,9 @@ export function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: b
   detach(x);
   if (be !== null) closeBackend(be);
   x.lastFailure = failure;
-  if (x.done) return;
+  if (x.phase === 'done') return;
   if (x.res !== null) {
-    abortClient(x.client);
+    x.client.down.abort(x.client);
     return;
   }
   // A stale keep-alive connection does not use up a retry; the next attempt is on a new connection.
@@ -61,22 +59,6 @@ export function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: b
   dispatch(x);
 }
 
-/** Answer the client with the failure's status (nothing was sent to it yet). */
-export function respondFailure(x: Exchange, failure: ProxyFailure): void {
-  if (x.done) return;
-  x.done = true;
-  const be = x.be;
-  detach(x);
-  if (be !== null) closeBackend(be);
-  const status = failureStatus(failure);
-  const c = x.client;
-  if (status >= 500) c.svc.engine.log.debug(`${x.svc.name}: ${status} for ${x.req.method} ${requestTarget(x.req)}: ${failureMessage(failure)}`);
-  countResponse(x.svc.stats, status, 0);
-  if (x.svc.accessLog !== null) logExchange(x, status, null);
-  // The connection may stay open only if the request was read in full.
-  sendGenerated(c, status, failureMessage(failure), x.body.done, x.req);
-}
-
 export function badResponse(x: Exchange, be: BackendConn, reason: string): void {
   x.svc.engine.log.warn(`backend ${be.node.key}: invalid response to ${x.req.method} ${requestTarget(x.req)}: ${reason}`);
   x.gotResponseBytes = true;
@@ -89,16 +71,16 @@ export function abortMidResponse(x: Exchange, be: BackendConn, reason: string): 
   const c = x.client;
   detach(x);
   closeBackend(be);
-  x.done = true;
+  enterPhase(x, 'done');
   countResponse(x.svc.stats, x.res?.status ?? 502, x.bodyBytesOut);
   if (x.svc.accessLog !== null) logExchange(x, x.res?.status ?? 502, be);
-  abortClient(c);
+  c.down.abort(c);
 }
 
-/** Connecting or verifying failed for this exchange (backend.ts already noted the node failure). */
+/** Connecting or verifying failed for this exchange (upstream/conn.ts already noted the node failure). */
 export function backendOpenFailed(x: Exchange, be: BackendConn, cause: string): void {
   if (x.opening === be) x.opening = null;
-  if (x.done) return;
+  if (x.phase === 'done') return;
   const failure: ProxyFailure =
     cause === 'connect timeout' || cause === 'no answer to the verify probe'
       ? { kind: 'connect-timeout' }
@@ -119,16 +101,16 @@ export function backendEndedUnderExchange(x: Exchange, be: BackendConn): void {
     if (!x.client.socket.destroyed) x.client.socket.end();
     return;
   }
-  if (x.res !== null && x.resBody !== null && x.resBody.framing === 'close' && !x.done) {
+  if (x.res !== null && x.resBody !== null && x.resBody.framing === 'close' && x.phase !== 'done') {
     x.resBody.done = true;
     finishExchange(x);
   }
 }
 
 export function backendClosedUnderExchange(x: Exchange, be: BackendConn): void {
-  if (x.done) return;
+  if (x.phase === 'done') return;
   if (x.client.phase === 'tunnel') {
-    abortClient(x.client);
+    x.client.down.abort(x.client);
     return;
   }
   if (x.res === null) {
@@ -151,7 +133,7 @@ export function backendClosedUnderExchange(x: Exchange, be: BackendConn): void {
 
 export function backendTimedOut(x: Exchange, be: BackendConn): void {
   if (be.phase === 'tunnel') {
-    abortClient(x.client);
+    x.client.down.abort(x.client);
     return;
   }
   if (x.res === null) {
@@ -164,8 +146,8 @@ export function backendTimedOut(x: Exchange, be: BackendConn): void {
 
 /** The client went away (closed, reset, or timed out) while this exchange was in progress. */
 export function clientGone(x: Exchange): void {
-  if (x.done) return;
-  x.done = true;
+  if (x.phase === 'done') return;
+  enterPhase(x, 'done');
   const be = x.be;
   detach(x);
   if (be !== null) closeBackend(be);

@@ -3,21 +3,18 @@ import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { log as rootLog } from '../log.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { checkBackend, closeBackend } from './backend.ts';
-import { compileRequestHooks } from './hooks.ts';
-import { compileSelector } from './selector.ts';
+import { checkBackend, closeBackend } from './upstream/conn.ts';
+import { compileService } from './compile.ts';
 import { checkClient, drainClient } from './client.ts';
-import { respondFailure } from './failures.ts';
+import { respondFailure } from './exchange.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
-import { reverseProxyOptions, unimplementedOptions } from './options.ts';
+import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { webServerOptions } from './webserver/options.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
-import { tlsForService } from './tls/attach.ts';
-import { backendTlsFor } from './tls/upstream.ts';
+import { attachTls, pointTlsAt } from './tls/attach.ts';
 import { rotateTicketKeys } from './tls/context.ts';
 
 export interface ListenerInfo {
@@ -64,7 +61,7 @@ export interface StartProxyOptions {
   onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
 }
 
-/** Errors that mean "the address is not ours yet" rather than a configuration mistake. */
+/** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
 async function bind(svc: ServiceRuntime, addr: HostPort): Promise<void> {
   svc.server = await listenOn(svc, addr);
   svc.bindError = null;
@@ -110,10 +107,9 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
     }
   }
-  const selectors: Array<[ServiceRuntime, ServiceModel]> = [];
   for (const model of served) {
-    // A selector target that is not enabled takes handed-over requests only: it does not listen.
-    const o = { ...reverseProxyOptions(model, config.pools), ...(model.enabled ? {} : { listen: null }) };
+    const cfg = compileService(model, config);
+    const o = cfg.opts;
     const ignored = unimplementedOptions(model);
     if (ignored.length > 0) log.warn(`service ${o.name}: not implemented yet, ignored: ${ignored.join(', ')}`);
     let accessLog: AccessLog | null = null;
@@ -122,16 +118,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       accessLogs.set(o.accessLog, accessLog);
     }
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
-    const svc = newServiceRuntime(engine, o, accessLog, compileRequestHooks(model, config));
-    svc.enabled = model.enabled;
-    svc.backendTls = backendTlsFor(config.pools.find((p) => p.name === model.pool), config.cwd);
-    svc.tls = tlsForService(model, config.cwd, svc, o.headerTimeoutMs, null, log);
+    attachTls(cfg, model, config, engine.now, null, log);
+    const svc = newServiceRuntime(engine, { ...cfg, accessLog });
+    pointTlsAt(svc.tls, svc);
     services.push(svc);
-    if (model.role === 'selector') selectors.push([svc, model]);
-    if (model.role === 'web_server') svc.web = webServerOptions(model);
   }
   const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
-  for (const [svc, model] of selectors) svc.selector = { rules: compileSelector(model), services: byName };
+  for (const svc of services) if (svc.selector !== null) svc.selector.services = byName;
 
   startSweep(engine, (now) => {
     for (const c of engine.clients) checkClient(c, now);
@@ -232,7 +225,7 @@ function cutAtDeadline(engine: Engine, timeoutMs: number): void {
   let answered = 0;
   for (const c of [...engine.clients]) {
     const x = c.x;
-    if (x === null || x.done || x.res !== null || c.phase === 'tunnel') continue;
+    if (x === null || x.phase === 'done' || x.res !== null || c.phase === 'tunnel') continue;
     respondFailure(x, { kind: 'response-timeout' });
     answered++;
   }

@@ -7,19 +7,18 @@ import type { Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { retireNode } from './backend.ts';
+import { closeIdle, retireNode } from './upstream/conn.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
-import { compileRequestHooks } from './hooks.ts';
+import { compileService } from './compile.ts';
 import { isNotYetLocal, listenOn, retarget } from './listener.ts';
-import { reverseProxyOptions, serviceWarnings, type ReverseProxyOptions } from './options.ts';
+import { serviceWarnings } from './options.ts';
 import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan } from './reload-plan.ts';
 import { runRefusals, servedServices } from './roles.ts';
-import { compileSelector } from './selector.ts';
-import { webServerOptions } from './webserver/options.ts';
-import { newServiceRuntime, type ServiceNode, type ServiceRuntime } from './service.ts';
-import { tlsForService } from './tls/attach.ts';
-import { backendTlsFor } from './tls/upstream.ts';
+import { newServiceRuntime, type ServiceConfig, type ServiceRuntime } from './service.ts';
+import { newSelector } from './upstream/select.ts';
+import { newUpstream } from './upstream/upstream.ts';
+import { attachTls, pointTlsAt } from './tls/attach.ts';
 import { certificateChanges } from './tls/context.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
@@ -44,11 +43,11 @@ export type ReloadOutcome =
   /** Nothing changed: the old config runs on. `errors` are `file:line: message` where a line is known. */
   | { ok: false; errors: string[] };
 
-/** A new address not being ours yet is not an error: the HA engine binds it when it adds the VIP (as at startup). */
 interface Prepared {
   model: ServiceModel;
-  /** The new runtime record: a fresh one, or (for an existing service) a template merged into it on commit. */
-  fresh: ServiceRuntime;
+  /** The service's new compiled config. */
+  config: ServiceConfig;
+  /** The running service of that name (updated in place on commit), if any. */
   existing: ServiceRuntime | undefined;
 }
 
@@ -60,13 +59,16 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
   const prepared: Prepared[] = [];
   const running = new Map(t.services.map((s) => [s.name, s]));
   for (const model of servedServices(next.services)) {
-    let opts: ReverseProxyOptions;
+    let config: ServiceConfig;
     try {
-      opts = { ...reverseProxyOptions(model, next.pools), ...(model.enabled ? {} : { listen: null }) };
+      config = compileService(model, next);
     } catch (error) {
-      errors.push((error as Error).message);
+      // Messages that carry their own file:line go as they are.
+      const message = (error as Error).message;
+      errors.push(/^\S+:\d+: /.test(message) ? message : `${where(model)}: service ${model.name}: ${message}`);
       continue;
     }
+    const opts = config.opts;
     if (opts.accessLog !== null && opts.accessLog !== 'stdout' && !t.accessLogs.has(opts.accessLog)) {
       try {
         closeSync(openSync(opts.accessLog, 'a'));
@@ -75,25 +77,16 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
         continue;
       }
     }
-    try {
-      const fresh = newServiceRuntime(t.engine, opts, null, compileRequestHooks(model, next));
-      fresh.enabled = model.enabled;
-      if (model.role === 'selector') fresh.selector = { rules: compileSelector(model), services: new Map() };
-      if (model.role === 'web_server') fresh.web = webServerOptions(model);
-      prepared.push({ model, fresh, existing: running.get(model.name) });
-    } catch (error) {
-      errors.push(`${where(model)}: service ${model.name}: ${(error as Error).message}`);
-      continue;
-    }
+    const existing = running.get(model.name);
     // Certificates are read again at every reload (a renewed one is served from now on); a bad one fails the reload
-    // and the running certificates stay. The errors are `file:line: service S: ...` already.
-    const p = prepared[prepared.length - 1]!;
+    // and the running certificates stay. The errors are `file:line: ...` already.
     try {
-      p.fresh.backendTls = backendTlsFor(next.pools.find((pool) => pool.name === model.pool), next.cwd);
-      p.fresh.tls = tlsForService(model, next.cwd, p.existing ?? p.fresh, opts.headerTimeoutMs, p.existing?.tls ?? null, t.log);
+      attachTls(config, model, next, t.engine.now, existing?.tls ?? null, t.log);
     } catch (error) {
       errors.push((error as Error).message);
+      continue;
     }
+    prepared.push({ model, config, existing });
   }
   return { prepared, errors };
 }
@@ -128,30 +121,25 @@ async function bindNew(
 }
 
 /**
- * The fields of a ServiceRuntime that hold run-time state rather than something derived from the config: a reload
- * keeps them (nodes and balancer are merged, see updateService) and takes every other field from the new config.
+ * Gives a running service its new config, keeping its state (ServiceState): its identity (exchanges and client
+ * connections point at it), the nodes that stay (idle connections, in-flight counts) while the others drain, the
+ * listener, the balancer's position unless the method changed. The config is replaced whole.
  */
-export const RUNTIME_STATE = ['name', 'engine', 'nodes', 'balancer', 'idleCount', 'sparesOpening', 'server', 'bindError', 'scratch', 'stats'] as const satisfies ReadonlyArray<keyof ServiceRuntime>;
-
-/**
- * Gives a running service its new settings, keeping what it holds at run time: its identity (exchanges and client
- * connections point at it), the nodes that stay (idle connections, in-flight counts), the listener, the
- * round-robin position unless the method changed.
- */
-function updateService(svc: ServiceRuntime, fresh: ServiceRuntime): void {
+function updateService(svc: ServiceRuntime, cfg: ServiceConfig): void {
   const kept = new Map(svc.nodes.map((n) => [n.key, n]));
-  const nodes = fresh.nodes.map((n) => kept.get(n.key) ?? n);
+  const nodes = cfg.opts.nodes.map((n) => kept.get(`${n.host}:${n.port}`) ?? newUpstream(svc.engine, n.host, n.port, cfg.backoff));
   for (const n of svc.nodes) if (!nodes.includes(n)) retireNode(n);
-  const balancer = svc.balancer.method === fresh.balancer.method ? svc.balancer : fresh.balancer;
-  const state: Partial<ServiceRuntime> = {};
-  for (const k of RUNTIME_STATE) (state as Record<string, unknown>)[k] = svc[k];
-  Object.assign(svc, fresh, state, { nodes, balancer });
+  if (svc.balancer.method !== cfg.opts.balanceMethod) svc.balancer = newSelector(cfg.opts.balanceMethod);
+  Object.assign(svc, cfg);
+  svc.nodes = nodes;
 }
 
 /** A service gone from the config: no new connections, no keep-alive, its requests in flight finish. */
 function retireService(t: ReloadTarget, svc: ServiceRuntime): void {
-  svc.opts = { ...svc.opts, persistClient: false };
-  for (const n of svc.nodes) retireNode(n);
+  // Its backends stay selectable for the requests it still carries (a retry may go to another one of them); no
+  // connection to them is kept after use, no spare is opened, the idle ones close now.
+  svc.opts = { ...svc.opts, persistClient: false, persistBackend: false, connectAhead: 0 };
+  for (const n of svc.nodes) closeIdle(n);
   for (const c of t.engine.clients) if (c.listener === svc) drainClient(c);
 }
 
@@ -171,10 +159,16 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   const plan = planReload(serviceShapes(t.config), serviceShapes(next));
 
   // The runtime each service will have: the running one where the name stays, else the fresh one.
-  const byName = new Map(prepared.map((p) => [p.model.name, p.existing ?? p.fresh]));
+  const byName = new Map(prepared.map((p) => [p.model.name, p.existing ?? newServiceRuntime(t.engine, p.config)]));
   const models = new Map(prepared.map((p) => [p.model.name, p.model]));
+  // A new service's listener may be bound (and take connections) before the commit; a running one's new TLS
+  // listener is reachable only after it.
+  for (const p of prepared) pointTlsAt(p.config.tls, byName.get(p.model.name)!);
   // New selectors may take connections as soon as their address is bound, before the commit.
-  for (const p of prepared) if (p.existing === undefined && p.fresh.selector !== null) p.fresh.selector.services = byName;
+  for (const p of prepared) {
+    const svc = byName.get(p.model.name)!;
+    if (p.existing === undefined && svc.selector !== null) svc.selector.services = byName;
+  }
   const { bound, error } = await bindNew(plan, byName, models);
   if (error !== null) return { ok: false, errors: [error] };
 
@@ -188,8 +182,8 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
     if (s !== null) toClose.push(s);
   }
   for (const p of prepared) {
-    for (const line of certificateChanges(p.model.name, p.existing?.tls ?? null, p.fresh.tls)) t.log.info(line);
-    if (p.existing !== undefined) updateService(p.existing, p.fresh);
+    for (const line of certificateChanges(p.model.name, p.existing?.tls ?? null, p.config.tls)) t.log.info(line);
+    if (p.existing !== undefined) updateService(p.existing, p.config);
     const svc = byName.get(p.model.name)!;
     svc.accessLog = accessLogFor(t, svc.opts.accessLog);
     if (svc.selector !== null) svc.selector = { rules: svc.selector.rules, services: byName };
@@ -223,7 +217,7 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   for (const old of t.services) if (!nextRuntimes.has(old)) retireService(t, old);
   t.services.splice(0, t.services.length, ...prepared.map((p) => byName.get(p.model.name)!));
   const touched = new Set([...plan.added, ...plan.changed.map((c) => c.name)]);
-  for (const p of prepared) if (touched.has(p.model.name)) for (const w of serviceWarnings(p.model, p.fresh.opts)) t.log.warn(w);
+  for (const p of prepared) if (touched.has(p.model.name)) for (const w of serviceWarnings(p.model, p.config.opts)) t.log.warn(w);
   t.config = next;
   return { ok: true, plan, summary: summarizePlan(plan), pending };
 }

@@ -1,11 +1,10 @@
-// One reverse_proxy service at run time: its options, its backends (each with this service's idle connections and
-// in-flight count, and the engine-wide health of that ip:port), its balancer and its listener.
+// One service at run time: its compiled config (ServiceConfig, replaced whole by a reload) and its state
+// (ServiceState: backends with their idle connections and in-flight counts, balancer, listener, counters; kept).
 import type { Server } from 'node:net';
 import type { AccessLog } from './access-log.ts';
-import type { BackendConn } from './backend.ts';
-import { newBalancer, type Balancer } from './balance.ts';
+import type { Selector } from './contracts.ts';
 import type { Engine } from './engine.ts';
-import { responseSuffixes, type ResponseSuffixes } from './http/response-head.ts';
+import type { ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
 import type { SelectorRules } from './selector.ts';
@@ -13,65 +12,69 @@ import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
 import type { TlsListener } from './tls/context.ts';
 import type { BackendTls } from './tls/upstream.ts';
-import { newNodeStats, newServiceStats, type NodeStats, type ServiceStats } from './management/stats.ts';
-import { newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './upstream-state.ts';
+import { newServiceStats, type ServiceStats } from './management/stats.ts';
+import type { BackoffPolicy } from './upstream/health.ts';
+import { newSelector } from './upstream/select.ts';
+import { newUpstream, type Upstream } from './upstream/upstream.ts';
 
-export interface ServiceNode {
-  key: string;
-  host: string;
-  port: number;
-  health: UpstreamHealth;
-  stats: NodeStats;
-  /** Requests this service sent to this backend (Perlbal's node_used, shown by `show pool`). */
-  used: number;
-  /** Idle keep-alive connections of this service to this backend; the most recently used on top. */
-  idle: BackendConn[];
-  /** Connections being opened (connecting or verifying). */
-  opening: number;
-  /** Requests in flight (leastconn). */
-  active: number;
-  /** Removed by a reload: its connections finish what they carry, then close instead of idling. */
-  retired: boolean;
-}
-
-/** A field holding run-time state (not derived from the config) must be listed in reload.ts RUNTIME_STATE. */
-export interface ServiceRuntime {
-  name: string;
+/**
+ * What a service's config compiles to (compile.ts): replaced whole by a reload. Everything a reload must not
+ * reset belongs in ServiceState instead; nothing is listed by hand.
+ */
+export interface ServiceConfig {
   opts: ReverseProxyOptions;
-  engine: Engine;
-  nodes: ServiceNode[];
-  balancer: Balancer;
   limits: HeadLimits;
   backoff: BackoffPolicy;
   /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
   keepAliveTimeoutSec: number;
   /** The last lines of client response heads, pre-encoded. */
   suffixes: ResponseSuffixes;
+  /** Opened (shared by path) by whoever runs the service: startProxy, or a reload at its commit. */
+  accessLog: AccessLog | null;
+  /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
+  hooks: readonly RequestHook[];
+  /**
+   * For a selector: its rules and every service it may hand a request to (by name, filled in once every service
+   * of the config exists); null for a reverse_proxy.
+   */
+  selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
+  /** For a web_server: what it serves; null for other roles. */
+  web: WebServerOptions | null;
+  /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
+  enabled: boolean;
+  /**
+   * enable_ssl: accepted connections do their TLS handshake here first. Built by the caller from the certificate
+   * files (tls/attach.ts: I/O), at start and at every reload, so renewed certificates come with the new config.
+   */
+  tls: TlsListener | null;
+  /** backend_ssl on the pool: backend connections speak TLS with these settings (tls/upstream.ts, by the caller). */
+  backendTls: BackendTls | null;
+}
+
+/** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */
+export interface ServiceState {
+  /** Exchanges and client connections point at the record: a reload updates it in place. */
+  readonly name: string;
+  readonly engine: Engine;
+  /** The pool's backends; a reload keeps those that stay (idle connections, in-flight counts) and drains the rest. */
+  nodes: Upstream[];
+  /** The pool's balance_method, with its own state (round-robin position); kept unless the method changes. */
+  balancer: Selector<Upstream>;
   /** Idle connections across nodes (backend_persist_cache and connect_ahead count these). */
   idleCount: number;
   /** connect_ahead spares being opened. */
   sparesOpening: number;
-  accessLog: AccessLog | null;
-  /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
-  hooks: readonly RequestHook[];
-  /** For a selector: its rules and every service it may hand a request to (by name); null for a reverse_proxy. */
-  selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
-  /** For a web_server: what it serves; null for other roles. */
-  web: WebServerOptions | null;
   server: Server | null;
-  /** backend_ssl on the pool: backend connections speak TLS with these settings; null for plain HTTP. */
-  backendTls: BackendTls | null;
-  /** enable_ssl: accepted connections do their TLS handshake here first (replaced by a reload, certificates too). */
-  tls: TlsListener | null;
   /** Set while the listen address is not (yet) bindable, e.g. a VIP not added yet. */
   bindError: NodeJS.ErrnoException | null;
-  /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
-  enabled: boolean;
-  /** Counters for /metrics (run-time state: RUNTIME_STATE keeps them across a reload). */
+  /** Counters for /metrics. */
   stats: ServiceStats;
   /** Reused for candidate selection, so picking a backend allocates nothing. */
-  scratch: ServiceNode[];
+  scratch: Upstream[];
 }
+
+/** One service at run time: its compiled config (replaced on reload) and its state (kept). */
+export interface ServiceRuntime extends ServiceConfig, ServiceState {}
 
 export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
   return {
@@ -81,57 +84,22 @@ export function backoffPolicy(o: ReverseProxyOptions): BackoffPolicy {
   };
 }
 
-/** Backend health is per ip:port and shared across services, so a backend found dead by one is avoided by all. */
-function healthFor(engine: Engine, key: string, policy: BackoffPolicy): UpstreamHealth {
-  let h = engine.health.get(key);
-  if (h === undefined) {
-    h = newUpstreamHealth(key, policy);
-    engine.health.set(key, h);
-  }
-  return h;
-}
-
-/** A backend of a service: its engine-wide health and counters, its own idle connections. */
-export function newServiceNode(engine: Engine, host: string, port: number, backoff: BackoffPolicy): ServiceNode {
-  const key = `${host}:${port}`;
-  let stats = engine.nodeStats.get(key);
-  if (stats === undefined) {
-    stats = newNodeStats(key);
-    engine.nodeStats.set(key, stats);
-  }
-  return { key, host, port, health: healthFor(engine, key, backoff), stats, used: 0, idle: [], opening: 0, active: 0, retired: false };
-}
-
-export function newServiceRuntime(
-  engine: Engine,
-  opts: ReverseProxyOptions,
-  accessLog: AccessLog | null,
-  hooks: readonly RequestHook[] = [],
-): ServiceRuntime {
-  const backoff = backoffPolicy(opts);
-  const nodes = opts.nodes.map((n) => newServiceNode(engine, n.host, n.port, backoff));
+/** The run-time state of a service just compiled (compile.ts), for its first run. */
+export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceState {
   return {
-    name: opts.name,
-    opts,
+    name: cfg.opts.name,
     engine,
-    nodes,
-    balancer: newBalancer(opts.balanceMethod),
-    limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
-    backoff,
-    keepAliveTimeoutSec: Math.round(opts.persistClientIdleTimeoutMs / 1000),
-    suffixes: responseSuffixes(Math.round(opts.persistClientIdleTimeoutMs / 1000)),
+    nodes: cfg.opts.nodes.map((n) => newUpstream(engine, n.host, n.port, cfg.backoff)),
+    balancer: newSelector<Upstream>(cfg.opts.balanceMethod),
     idleCount: 0,
     sparesOpening: 0,
-    accessLog,
-    hooks,
-    selector: null,
-    web: null,
     server: null,
-    tls: null,
-    backendTls: null,
     bindError: null,
-    enabled: true,
     stats: newServiceStats(),
     scratch: [],
   };
+}
+
+export function newServiceRuntime(engine: Engine, cfg: ServiceConfig): ServiceRuntime {
+  return { ...cfg, ...newServiceState(engine, cfg) };
 }

@@ -1,17 +1,16 @@
 // Upgrade (WebSocket): after a 101, bytes flow both ways unchanged until either side closes.
-import type { BackendConn } from './backend.ts';
-import { pauseClient, resumeClient, PAUSE_BACKEND, PAUSE_STASH } from './client.ts';
-import { copyOut, logExchange, writeToClient, type Exchange } from './exchange.ts';
+import { copyOut, enterPhase, logExchange, writeToClient, type Exchange } from './exchange.ts';
 import type { ResponseHead } from './http/response.ts';
 import { writeClientResponseHead } from './http/response-head.ts';
-import { noteNodeSuccess } from './backend.ts';
 import { takeWritten } from './http/writer.ts';
 import { countResponse } from './management/stats.ts';
+import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
 
 export function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buffer, restStart: number): void {
   const c = x.client;
   noteNodeSuccess(be, 101);
   x.res = res;
+  enterPhase(x, 'tunnel');
   be.phase = 'tunnel';
   be.uses = Number.MAX_SAFE_INTEGER;
   be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
@@ -21,18 +20,16 @@ export function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, res
   if (restStart < rest.length) writeToClient(x, copyOut(rest, restStart, rest.length));
   countResponse(x.svc.stats, 101, 0);
   if (x.svc.accessLog !== null) logExchange(x, 101, be);
-  c.phase = 'tunnel';
-  const early = c.stash;
-  c.stash = null;
+  const early = c.down.becomeTunnel(c);
   if (early !== null) tunnelFromClient(x, early);
-  resumeClient(c, PAUSE_STASH);
+  c.down.resume(c, 'stash');
 }
 
 export function tunnelFromClient(x: Exchange, chunk: Buffer): void {
   const be = x.be;
   if (be === null) return;
   be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  if (!be.socket.write(chunk)) pauseClient(x.client, PAUSE_BACKEND);
+  if (!be.socket.write(chunk)) x.client.down.pause(x.client, 'backend');
 }
 
 export function tunnelClientEnded(x: Exchange): void {

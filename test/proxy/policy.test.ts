@@ -1,8 +1,8 @@
 // Pure policies: backend health (circuit breaker with doubling backoff), balancing, and when a retry is safe.
 import { describe, expect, test } from 'bun:test';
-import { newBalancer, pick } from '../../src/proxy/balance.ts';
+import { newBalancer, pick } from '../../src/proxy/upstream/select.ts';
 import { isIdempotent, mayRetry } from '../../src/proxy/retry.ts';
-import { admit, isAvailable, newUpstreamHealth, recordFailure, recordSuccess } from '../../src/proxy/upstream-state.ts';
+import { admit, isAvailable, newUpstreamHealth, recordFailure, recordSuccess } from '../../src/proxy/upstream/health.ts';
 import { accessLogLine } from '../../src/proxy/access-log.ts';
 import { parseRequestHead, type RequestHead } from '../../src/proxy/http/request.ts';
 

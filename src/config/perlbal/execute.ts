@@ -6,17 +6,11 @@ import { makeIncludeHandler } from './include.ts';
 import { prepareLine } from './line.ts';
 import { PLUGIN_COMMAND_HANDLERS } from './plugincommands.ts';
 import { PLUGIN_COMMANDS } from './plugins.ts';
-import { err, OK, type CommandHandler, type CommandResult, type Exec } from './result.ts';
+import { err, OK, type CommandHandler, type CommandResult, type Exec, type ExecuteOptions } from './result.ts';
 import type { CommandContext, CommandEnv, PerlbalState } from './state.ts';
 import { own } from '../records.ts';
 
-export interface ExecuteOptions {
-  env: CommandEnv;
-  /** Where the line came from (a file and line, or e.g. `{ file: 'management', line: n }`). */
-  loc: SourceLocation;
-  /** Report commands (show, nodes, ...) the management port implements; they win over the config-file defaults. */
-  extraCommands?: Readonly<Record<string, CommandHandler>>;
-}
+export type { ExecuteOptions };
 
 /** INCLUDE runs the executor on other files, so it is built from it rather than importing it. */
 const include: CommandHandler = makeIncludeHandler((...args) => executeCommand(...args));

@@ -2,9 +2,8 @@
 import type { ConfigDiagnostic } from '../errors.ts';
 import { splitLines } from '../diagnostics.ts';
 import { globPattern, MAX_BRACE_EXPANSIONS, tryReadFile } from './fs.ts';
-import { err, OK, parseArgs, type CommandHandler, type CommandResult } from './result.ts';
+import { err, OK, parseArgs, type CommandHandler, type CommandResult, type ExecuteOptions } from './result.ts';
 import { createCommandContext, type CommandContext, type CommandEnv, type PerlbalState } from './state.ts';
-import type { ExecuteOptions } from './execute.ts';
 
 export type Execute = (state: PerlbalState, line: string, ctx: CommandContext, options: ExecuteOptions) => CommandResult;
 

@@ -171,8 +171,8 @@ export const PERLBAL_POOL_KEYS: readonly string[] = ['nodefile', 'balance_method
 
 const HTTP_ROLES: readonly Role[] = ['reverse_proxy', 'selector', 'web_server'];
 
-/** Pool balancing methods; Perlbal has only `random`. */
-export const BALANCE_METHODS = ['random', 'roundrobin', 'leastconn'] as const;
+/** Pool balancing methods (the proxy's registry); Perlbal has only `random`. */
+export { BALANCE_METHODS } from '../../proxy/upstream/select.ts';
 
 export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   // reverse_proxy: backend connections, retries, passive health

@@ -54,3 +54,12 @@ export function parseArgs(x: Exec, re: RegExp): Array<string | undefined> | null
   const m = re.exec(x.c.cmd);
   return m ? m.slice(1) : null;
 }
+
+/** How a line is executed (execute.ts executeCommand; INCLUDE passes it on to the included files). */
+export interface ExecuteOptions {
+  env: CommandEnv;
+  /** Where the line came from (a file and line, or e.g. `{ file: 'management', line: n }`). */
+  loc: SourceLocation;
+  /** Report commands (show, nodes, ...) the management port implements; they win over the config-file defaults. */
+  extraCommands?: Readonly<Record<string, CommandHandler>>;
+}

@@ -3,10 +3,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
-import { retireNode } from '../backend.ts';
-import { newBalancer } from '../balance.ts';
+import { retireNode } from '../upstream/conn.ts';
+import { BALANCE_METHODS, newSelector } from '../upstream/select.ts';
+import { newUpstream } from '../upstream/upstream.ts';
 import type { Engine } from '../engine.ts';
-import { backoffPolicy, newServiceNode, type ServiceRuntime } from '../service.ts';
+import { backoffPolicy, type ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
 import type { NodeReport, PoolNodeUse, ServiceDetail } from './format.ts';
 import { setLiveOption } from './live-options.ts';
@@ -27,7 +28,6 @@ export interface LiveProxy {
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null;
 }
 
-const BALANCE_METHODS = ['random', 'roundrobin', 'leastconn'] as const;
 
 function formatListen(l: HostPort | null): string | null {
   return l === null ? null : `${l.host}:${l.port}`;
@@ -99,7 +99,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
   const waitingClients = (svc: ServiceRuntime): number => {
     let n = 0;
-    for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && !c.x.done) n++;
+    for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && c.x.phase !== 'done') n++;
     return n;
   };
 
@@ -166,7 +166,8 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       };
       for (const be of engine.backends) {
         if (svc !== undefined && be.svc !== svc) continue;
-        add('Perlbal::BackendHTTP', backendState(be.phase, be.exchange !== null && be.exchange.res === null));
+        const waiting = be.exchange !== null && (be.exchange.phase === 'dispatch' || be.exchange.phase === 'request');
+        add('Perlbal::BackendHTTP', backendState(be.phase, waiting));
       }
       for (const c of engine.clients) {
         if (svc !== undefined && c.svc !== svc) continue;
@@ -175,7 +176,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
           c.phase === 'closing' ? 'draining_res'
           : c.phase === 'closed' ? 'closed'
           : c.phase === 'tunnel' ? 'xfer_res'
-          : x === null || x.done ? (c.requests > 0 && !c.headStarted ? 'persist_wait' : 'reading_headers')
+          : x === null || x.phase === 'done' ? (c.requests > 0 && !c.headStarted ? 'persist_wait' : 'reading_headers')
           : x.be === null ? 'wait_backend'
           : x.res === null ? 'backend_req_sent'
           : 'xfer_res';
@@ -240,7 +241,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         // Requests in flight to a removed backend finish, then their connections close; its idle ones go now.
         for (const n of svc.nodes) if (n.key === key) retireNode(n);
         svc.nodes = svc.nodes.filter((n) => n.key !== key);
-        if (op === 'add') svc.nodes.push(newServiceNode(engine, host, port, svc.backoff));
+        if (op === 'add') svc.nodes.push(newUpstream(engine, host, port, svc.backoff));
       }
       return null;
     },
@@ -249,7 +250,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         if (key !== 'balance_method') return `tsbal cannot change pool parameter '${key}' on a running pool; change perlbal.conf and restart`;
         const method = BALANCE_METHODS.find((b) => b === value);
         if (method === undefined) return 'Unknown balance method';
-        for (const svc of runtimesOfPool(name)) svc.balancer = newBalancer(method);
+        for (const svc of runtimesOfPool(name)) svc.balancer = newSelector(method);
         return null;
       }
       const m = model(name)!;

@@ -62,7 +62,7 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     retries.samples.push({ labels: { service }, value: svc.stats.retries });
     failures.samples.push({ labels: { service }, value: svc.stats.connectFailures });
     clients.samples.push({ labels: { service }, value: perListener.get(svc) ?? 0 });
-    for (const n of svc.nodes) up.samples.push({ labels: { service, backend: n.key }, value: n.health.state === 'up' ? 1 : 0 });
+    for (const n of svc.nodes) up.samples.push({ labels: { service, backend: n.key }, value: n.health.state !== 'down' ? 1 : 0 });
   }
   for (const s of engine.nodeStats.values()) {
     nodeRequests.samples.push({ labels: { backend: s.key }, value: s.requests });

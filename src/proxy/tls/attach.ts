@@ -1,23 +1,34 @@
-// The one integration point between TLS and a service: build its TLS listener from the config (at start and at each
-// reload), with finished handshakes going to the service's client code like plain connections.
+// The integration points between TLS and a service. At start and at each reload the caller reads the certificate
+// files and the pool's backend CA (I/O, so not in compile.ts) into the service's compiled config; once the runtime
+// record that will own the listener is known, finished handshakes are pointed at it, to the same client code as plain
+// connections.
 import type { ConsolaInstance } from 'consola';
-import type { ServiceModel } from '../../config/model.ts';
+import type { PerlbalConfig, ServiceModel } from '../../config/model.ts';
 import { acceptClient } from '../client.ts';
-import type { ServiceRuntime } from '../service.ts';
+import type { ServiceConfig, ServiceRuntime } from '../service.ts';
 import { buildTlsListener, loadTls, type TlsListener } from './context.ts';
+import { backendTlsFor } from './upstream.ts';
 
 /**
- * The TLS listener `target` needs under `model` (null when enable_ssl is off or the service does not listen).
- * `target` is the runtime that will own it after a reload's commit (the running one when the name stays).
- * Throws `file:line: ...` lines for certificate errors; warnings (a certificate expiring soon) are logged.
+ * Fills `cfg.tls` (enable_ssl on a service that listens) and `cfg.backendTls` (backend_ssl on its pool).
+ * `previous`: the listener this one replaces at a reload (its session-ticket key carries over). Throws
+ * `file:line: ...` lines for certificate errors; warnings (a certificate expiring soon) are logged.
  */
-export function tlsForService(model: ServiceModel, cwd: string | undefined, target: ServiceRuntime, headerTimeoutMs: number, previous: TlsListener | null, log: ConsolaInstance): TlsListener | null {
-  if (model.options.enable_ssl !== true || !model.enabled || model.listen === null) return null;
-  const { tls, warnings } = loadTls(model, cwd ?? process.cwd(), Date.now());
+export function attachTls(cfg: ServiceConfig, model: ServiceModel, config: PerlbalConfig, now: number, previous: TlsListener | null, log: ConsolaInstance): void {
+  cfg.backendTls = backendTlsFor(config.pools.find((p) => p.name === model.pool), config.cwd);
+  if (model.options.enable_ssl !== true || !model.enabled || model.listen === null) return;
+  const { tls, warnings } = loadTls(model, config.cwd ?? process.cwd(), Date.now());
   for (const w of warnings) log.warn(w);
-  return buildTlsListener(model, tls, { handshakeTimeoutMs: headerTimeoutMs, now: target.engine.now, log, previous }, (socket) => {
+  // Until pointTlsAt names its service (before any socket can reach it), a finished handshake has nowhere to go.
+  cfg.tls = buildTlsListener(model, tls, { handshakeTimeoutMs: cfg.opts.headerTimeoutMs, now, log, previous }, (socket) => socket.destroy());
+}
+
+/** From now on, handshakes finished on `tls` become clients of `svc`. */
+export function pointTlsAt(tls: TlsListener | null, svc: ServiceRuntime): void {
+  if (tls === null) return;
+  tls.onSecure = (socket) => {
     // A handshake that finishes after the proxy began stopping: its listener is closed, the client was never served.
-    if (target.engine.draining) socket.destroy();
-    else acceptClient(target, socket);
-  });
+    if (svc.engine.draining) socket.destroy();
+    else acceptClient(svc, socket);
+  };
 }

@@ -4,8 +4,8 @@
 import { close, constants, fstat, open, read, readdir, readlink, realpath, stat, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { accessLogLine } from '../access-log.ts';
-import { abortClient, clientExchangeDone, type ClientConn } from '../client.ts';
-import { keepAliveFor, sendSimplePage } from '../client-answer.ts';
+import { keepAliveFor, sendSimplePage } from '../answers.ts';
+import type { ClientConn } from '../client.ts';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
 import { countResponse } from '../management/stats.ts';
@@ -108,7 +108,7 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
     c.svc.engine.log.warn(`${c.svc.name}: serving ${target.uri}: ${e.message}`);
     // Before the head went out an error page can still be sent; after, only a cut tells the client.
     if (c.phase === 'wait' && c.abortStatic === null) page(c, req, 500, '', e.message, startMs);
-    else abortClient(c);
+    else c.down.abort(c);
   });
 }
 
@@ -181,7 +181,7 @@ async function sendListing(c: ClientConn, req: RequestHead, path: string, uri: s
   const isHead = req.method === 'HEAD';
   c.socket.write(isHead ? head : Buffer.concat([head, body]));
   record(c, req, 200, isHead ? 0 : body.length, startMs);
-  clientExchangeDone(c, keepAlive);
+  c.down.exchangeDone(c, keepAlive);
 }
 
 async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, path: string, startMs: number): Promise<void> {
@@ -198,7 +198,7 @@ async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, 
     if (gone(c)) return;
     c.socket.write(head);
     record(c, req, answer.status, 0, startMs);
-    clientExchangeDone(c, keepAlive);
+    c.down.exchangeDone(c, keepAlive);
     return;
   }
   const s: Sending = { c, req, fd, pos: body.start, remaining: body.end - body.start + 1, keepAlive, status: answer.status, sent: 0, startMs };
@@ -229,7 +229,7 @@ function pump(s: Sending): void {
       // The file shrank (or failed) after its length went out: the response cannot be completed, cut it.
       c.svc.engine.log.warn(`${c.svc.name}: ${err?.message ?? 'file shorter than its Content-Length'}; connection cut`);
       finishSending(s);
-      abortClient(c);
+      c.down.abort(c);
       return;
     }
     s.pos += n;
@@ -240,7 +240,7 @@ function pump(s: Sending): void {
     if (s.remaining === 0) {
       finishSending(s);
       record(c, s.req, s.status, s.sent, s.startMs);
-      clientExchangeDone(c, s.keepAlive);
+      c.down.exchangeDone(c, s.keepAlive);
     } else if (flushed) {
       pump(s);
     } else {

@@ -1,10 +1,9 @@
-// Answers a client connection gives itself, without a backend: generated error pages, refusals of what the client
-// sent, and the answers of plugins and selectors (403, 301, 404). Each ends the request like a response from a
-// backend would: the connection is kept for the next request, or closed.
+// Answers tsbal makes itself, without a backend: generated error pages and the answers of plugins and selectors
+// (403, 301, 404). Each ends the request like a response from a backend would, through the client's Downstream
+// table: the connection is kept for the next request, or closed.
 import { accessLogLine } from './access-log.ts';
-import { clientExchangeDone, type ClientConn } from './client.ts';
+import type { ClientConn } from './client.ts';
 import { generatedResponse, simplePage, type GeneratedResponseOptions } from './errors.ts';
-import { clientGone } from './failures.ts';
 import type { RequestHead } from './http/request.ts';
 import { countResponse } from './management/stats.ts';
 import type { Route } from './route.ts';
@@ -41,7 +40,7 @@ function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, b
       head: req !== null && req.method === 'HEAD',
     }),
   );
-  clientExchangeDone(c, keepAlive);
+  c.down.exchangeDone(c, keepAlive);
 }
 
 /**
@@ -62,7 +61,7 @@ export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'an
 }
 
 /** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */
-export function reject(c: ClientConn, status: number, reason: string, req: RequestHead | null = null): void {
+export function refuse(c: ClientConn, status: number, reason: string, req: RequestHead | null): void {
   const svc = c.svc;
   svc.engine.log.debug(`${svc.name}: ${status} to ${c.peerIp}: ${reason}`);
   countResponse(svc.stats, status, 0);
@@ -70,10 +69,6 @@ export function reject(c: ClientConn, status: number, reason: string, req: Reque
     svc.accessLog.write(
       accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
     );
-  }
-  if (c.x !== null) {
-    clientGone(c.x);
-    c.x = null;
   }
   c.stash = null;
   c.phase = 'wait';

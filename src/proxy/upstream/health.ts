@@ -1,10 +1,16 @@
-// Passive health of one backend address (ip:port), shared by every service that uses it: a circuit breaker.
-// up → (failure) → down for `backoff` → half-open (one trial request) → up on a response, or down again with the
-// backoff doubled up to the maximum. Pure: callers pass `now` and act on the returned transition.
+// Health of one backend address (ip:port), shared by every service that uses it. Today it is passive only, a
+// circuit breaker: up → (failure) → down for `backoff` → half-open (one trial request) → up on a response, or down
+// again with the backoff doubled up to the maximum. Pure: callers pass `now` and act on the returned transition.
+//
+// Where the next features plug in (issue 12):
+// - active checks (checks.ts, to come) report through recordFailure/recordSuccess (or a rise/fall counter kept
+//   here), exactly as the passive signals do, so one place decides the state;
+// - `starting` is slow start: the backend is up but ramping its share of traffic (see upstream.ts effectiveWeight);
+//   nothing sets it yet, and it is treated as up everywhere.
 
 export interface UpstreamHealth {
   key: string;
-  state: 'up' | 'down';
+  state: HealthState;
   /** While down: when a trial request may be sent. */
   retryAt: number;
   /** The next down period. */
@@ -23,6 +29,9 @@ export interface BackoffPolicy {
   probeWindowMs: number;
 }
 
+/** `starting`: up, in slow start (not set by anything yet; behaves as `up`). */
+export type HealthState = 'up' | 'starting' | 'down';
+
 export type HealthTransition = 'none' | 'down' | 'still-down' | 'up';
 
 export function newUpstreamHealth(key: string, policy: BackoffPolicy): UpstreamHealth {
@@ -39,12 +48,12 @@ export function newUpstreamHealth(key: string, policy: BackoffPolicy): UpstreamH
 
 /** Would `admit` say yes? */
 export function isAvailable(h: UpstreamHealth, now: number): boolean {
-  return h.state === 'up' || (now >= h.retryAt && now >= h.probeUntil);
+  return h.state !== 'down' || (now >= h.retryAt && now >= h.probeUntil);
 }
 
 /** May a request go to this backend now? Admitting a request to a down backend makes it the half-open trial. */
 export function admit(h: UpstreamHealth, now: number, policy: BackoffPolicy): boolean {
-  if (h.state === 'up') return true;
+  if (h.state !== 'down') return true;
   if (now < h.retryAt || now < h.probeUntil) return false;
   h.probeUntil = now + policy.probeWindowMs;
   return true;
@@ -56,7 +65,7 @@ export function recordFailure(h: UpstreamHealth, now: number, cause: string, pol
   // Within the down period nothing new is sent to it, so this failure belongs to an attempt that started before
   // the backend was marked down (concurrent connects refused at once): same outage, no longer backoff.
   if (h.state === 'down' && now < h.retryAt) return 'still-down';
-  const wasUp = h.state === 'up';
+  const wasUp = h.state !== 'down';
   if (wasUp) h.backoffMs = policy.downBackoffMs;
   h.state = 'down';
   h.retryAt = now + h.backoffMs;
@@ -69,7 +78,7 @@ export function recordFailure(h: UpstreamHealth, now: number, cause: string, pol
 export function recordSuccess(h: UpstreamHealth, policy: BackoffPolicy): HealthTransition {
   h.failures = 0;
   h.probeUntil = 0;
-  if (h.state === 'up') return 'none';
+  if (h.state !== 'down') return 'none';
   h.state = 'up';
   h.backoffMs = policy.downBackoffMs;
   return 'up';

@@ -1,30 +1,30 @@
-// Backend connections: opening (with Perlbal's verify_backend OPTIONS probe), the per-node idle pool
-// (persist_backend, backend_persist_cache, max_backend_uses, connect_ahead), and their timeouts.
-// What happens on a connection while it carries a request is the exchange's business (exchange.ts).
+// One backend connection: opening it (with Perlbal's verify_backend OPTIONS probe), its phases and timeouts,
+// handing it to a request and back to the idle pool (pool.ts), connect_ahead spares. It reports to the request it
+// carries only through that request's UpstreamEvents (contracts.ts); what the request makes of it is relay.ts's and exchange.ts's.
 import { connect, type Socket } from 'node:net';
-import { connectBackendTls, isTlsSocket } from './tls/upstream.ts';
-import { newBodyReader, readBody, type BodyReader } from './http/body.ts';
-import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
-import { parseResponseHead } from './http/response.ts';
-import { pick } from './balance.ts';
-import { backendAttached, backendDataForExchange, backendDrained, type Exchange } from './exchange.ts';
-import { backendClosedUnderExchange, backendEndedUnderExchange, backendOpenFailed, backendTimedOut } from './failures.ts';
-import type { ServiceNode, ServiceRuntime } from './service.ts';
-import { countResponseCode } from './management/stats.ts';
-import { admit, isAvailable, recordFailure, recordSuccess } from './upstream-state.ts';
+import { connectBackendTls } from '../tls/upstream.ts';
+import type { UpstreamUser } from '../contracts.ts';
+import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
+import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from '../http/head-reader.ts';
+import { parseResponseHead } from '../http/response.ts';
+import type { ServiceRuntime } from '../service.ts';
+import { countResponseCode } from '../management/stats.ts';
+import { recordFailure, recordSuccess } from './health.ts';
+import { idleExpired, keepAfterUse, parkIdle, popIdle, sparesWanted, unparkIdle, usableIdle } from './pool.ts';
+import { chooseUpstream, type Upstream } from './upstream.ts';
 
 export type BackendPhase = 'connecting' | 'verifying' | 'idle' | 'busy' | 'tunnel' | 'closed';
 
 export interface BackendConn {
   kind: 'backend';
   svc: ServiceRuntime;
-  node: ServiceNode;
+  node: Upstream;
   socket: Socket;
   phase: BackendPhase;
   /** Requests this connection has carried (the verify probe does not count, as in Perlbal). */
   uses: number;
   /** The exchange this connection serves (busy) or is being opened for (connecting/verifying). */
-  exchange: Exchange | null;
+  exchange: UpstreamUser<BackendConn> | null;
   /** The socket's error code, if it failed (ECONNREFUSED, ECONNRESET, ...). */
   errorCode: string | null;
   /** Deadline of the current phase (0: none), checked by the sweep. */
@@ -52,40 +52,12 @@ export function verifyRequest(path: string): string {
 }
 
 const NO_VERIFY_MS = 60_000;
-/**
- * An idle used connection beyond backend_persist_cache is closed once idle this long (see docs/compat.md): long
- * enough that load swings do not close and reopen connections (HAProxy's pool-purge-delay is 5 s too).
- */
-const EXCESS_IDLE_MS = 5_000;
-
-/**
- * Chooses a backend for a request: one the balancer picks among those that may take a request now, skipping
- * `exclude` (backends that already failed this request) when another is left. Null: none available.
- */
-export function pickNode(svc: ServiceRuntime, exclude: readonly ServiceNode[] | null): ServiceNode | null {
-  const now = svc.engine.now;
-  const candidates = svc.scratch;
-  candidates.length = 0;
-  for (const n of svc.nodes) {
-    if (exclude !== null && exclude.includes(n)) continue;
-    if (isAvailable(n.health, now)) candidates.push(n);
-  }
-  if (candidates.length === 0) return null;
-  const node = candidates[pick(svc.balancer, candidates)]!;
-  candidates.length = 0;
-  if (!admit(node.health, now, svc.backoff)) return null;
-  node.used++;
-  return node;
-}
 
 /** An idle connection to `node`, or null. Closed or stale ones found on the way are dropped. */
-export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | null {
+export function takeIdle(svc: ServiceRuntime, node: Upstream): BackendConn | null {
   const now = svc.engine.now;
-  while (node.idle.length > 0) {
-    const be = node.idle.pop()!;
-    svc.idleCount--;
-    // A reload that turned backend_ssl on or off: a connection opened the other way is not reused.
-    if (be.phase !== 'idle' || be.socket.destroyed || now >= be.idleUntil || isTlsSocket(be.socket) !== (svc.backendTls !== null)) {
+  for (let be = popIdle(svc, node); be !== null; be = popIdle(svc, node)) {
+    if (!usableIdle(be, now)) {
       closeBackend(be);
       continue;
     }
@@ -95,12 +67,12 @@ export function takeIdle(svc: ServiceRuntime, node: ServiceNode): BackendConn | 
   return null;
 }
 
-/** Opens a connection to `node` for `exchange` (or as a connect_ahead spare when null). */
 /**
+ * Opens a connection to `node` for `exchange` (or as a connect_ahead spare when null).
  * `skipVerify`: for the retry of a keep-alive race, the backend answered just now; a probe would only put the new
  * connection into the backend's idle keep-alive state again, where a busy backend closes it (the same race).
  */
-export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Exchange | null, skipVerify = false): BackendConn {
+export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: UpstreamUser<BackendConn> | null, skipVerify = false): BackendConn {
   const engine = svc.engine;
   // Reads go straight into the engine's one read buffer (no Buffer per read, no stream machinery); whatever is
   // kept or forwarded is copied out (exchange.ts copyOut, the head reader's carry-over).
@@ -156,7 +128,10 @@ export function openBackend(svc: ServiceRuntime, node: ServiceNode, exchange: Ex
     be.errorCode ??= err.code ?? err.message;
   });
   socket.on('close', () => onClose(be));
-  socket.on('drain', () => backendDrained(be));
+  socket.on('drain', () => {
+    const x = be.exchange;
+    if (x !== null) x.events.drained(x, be);
+  });
   return be;
 }
 
@@ -179,7 +154,6 @@ function onConnect(be: BackendConn): void {
   becomeReady(be);
 }
 
-/** Connected (and verified): serve the exchange it was opened for, or wait as an idle spare. */
 function leaveOpening(be: BackendConn): void {
   be.node.opening--;
   if (be.spare) {
@@ -188,39 +162,31 @@ function leaveOpening(be: BackendConn): void {
   }
 }
 
+/** Connected (and verified): serve the exchange it was opened for, or wait as an idle spare. */
 function becomeReady(be: BackendConn): void {
   leaveOpening(be);
   be.deadline = 0;
   const x = be.exchange;
-  if (x !== null && !x.done) {
+  if (x !== null && x.phase !== 'done') {
     be.phase = 'busy';
-    backendAttached(x, be);
+    x.events.attached(x, be);
   } else {
     makeIdle(be, be.svc.engine.now);
   }
 }
 
 function makeIdle(be: BackendConn, now: number): void {
-  if (be.node.retired) return closeBackend(be);
-  const svc = be.svc;
-  be.phase = 'idle';
-  be.exchange = null;
-  be.deadline = 0;
-  be.idleSince = now;
-  let limit = svc.opts.backendIdleTimeoutMs;
-  // Leave before the backend's own keep-alive timeout closes it under us (Perlbal: 2 s margin; 1 s here).
-  if (be.hintTimeoutMs > 0) limit = Math.min(limit, Math.max(be.hintTimeoutMs - 1000, be.hintTimeoutMs / 2));
-  be.idleUntil = now + limit;
-  be.node.idle.push(be);
-  svc.idleCount++;
+  if (!parkIdle(be, now)) closeBackend(be);
 }
 
 function onData(be: BackendConn, chunk: Buffer): void {
   switch (be.phase) {
     case 'busy':
-    case 'tunnel':
-      backendDataForExchange(be.exchange!, be, chunk);
+    case 'tunnel': {
+      const x = be.exchange!;
+      x.events.data(x, be, chunk);
       return;
+    }
     case 'verifying':
       verifyData(be, chunk);
       return;
@@ -290,7 +256,7 @@ function openFailed(be: BackendConn, cause: string): void {
     be.svc.stats.connectFailures++;
     noteNodeFailure(be, cause);
   }
-  if (x !== null) backendOpenFailed(x, be, cause);
+  if (x !== null) x.events.openFailed(x, be, cause);
 }
 
 /** Marks the backend down (or further down) and logs the transition. */
@@ -311,7 +277,8 @@ export function noteNodeSuccess(be: BackendConn, status: number): void {
 }
 
 function onEnd(be: BackendConn): void {
-  if ((be.phase === 'busy' || be.phase === 'tunnel') && be.exchange !== null) backendEndedUnderExchange(be.exchange, be);
+  const x = be.exchange;
+  if ((be.phase === 'busy' || be.phase === 'tunnel') && x !== null) x.events.ended(x, be);
 }
 
 function onClose(be: BackendConn): void {
@@ -332,24 +299,15 @@ function onClose(be: BackendConn): void {
       const x = be.exchange;
       be.phase = 'closed';
       be.exchange = null;
-      if (x !== null) backendClosedUnderExchange(x, be);
+      if (x !== null) x.events.closed(x, be);
       return;
     }
     case 'idle':
-      removeIdle(be);
+      unparkIdle(be);
       be.phase = 'closed';
       return;
     case 'closed':
       return;
-  }
-}
-
-function removeIdle(be: BackendConn): void {
-  const list = be.node.idle;
-  const i = list.indexOf(be);
-  if (i !== -1) {
-    list.splice(i, 1);
-    be.svc.idleCount--;
   }
 }
 
@@ -360,16 +318,20 @@ function destroySocket(be: BackendConn): void {
 
 /** Closes a connection that no exchange needs any more. */
 export function closeBackend(be: BackendConn): void {
-  if (be.phase === 'idle') removeIdle(be);
+  if (be.phase === 'idle') unparkIdle(be);
   if (be.phase === 'connecting' || be.phase === 'verifying') leaveOpening(be);
   be.phase = 'closed';
   be.exchange = null;
   destroySocket(be);
 }
 
-/** Stops a node taking new requests (gone from its pool): idle connections close now, busy ones when their exchange ends. */
-export function retireNode(node: ServiceNode): void {
-  node.retired = true;
+/** Drains a node (gone from its pool): no new requests; idle connections close now, busy ones when their exchange ends. */
+export function retireNode(node: Upstream): void {
+  node.admin = 'drain';
+  closeIdle(node);
+}
+
+export function closeIdle(node: Upstream): void {
   for (const be of [...node.idle]) closeBackend(be);
 }
 
@@ -382,28 +344,14 @@ export function releaseBackend(be: BackendConn, reusable: boolean): void {
   be.exchange = null;
   be.deadline = 0;
   resetHeadReader(be.reader);
-  const maxUses = svc.opts.maxBackendUses;
-  if (
-    !reusable ||
-    !svc.opts.persistBackend ||
-    svc.engine.draining ||
-    (maxUses > 0 && be.uses >= maxUses) ||
-    be.hintMaxLeft === 1 ||
-    be.socket.destroyed
-  ) {
-    closeBackend(be);
-    return;
-  }
-  makeIdle(be, svc.engine.now);
+  if (keepAfterUse(be, reusable)) makeIdle(be, svc.engine.now);
+  else closeBackend(be);
 }
 
 /** connect_ahead: keep this many spare connections beyond current demand (opened on demand, like Perlbal). */
 export function spawnAhead(svc: ServiceRuntime): void {
-  const want = svc.opts.connectAhead;
-  if (want <= 0 || svc.engine.draining) return;
-  let spares = svc.idleCount + svc.sparesOpening;
-  for (let i = 0; spares < want && i < 10; i++, spares++) {
-    const node = pickNode(svc, null);
+  for (let n = sparesWanted(svc); n > 0; n--) {
+    const node = chooseUpstream(svc, null, null);
     if (node === null) return;
     openBackend(svc, node, null);
   }
@@ -420,14 +368,11 @@ export function checkBackend(be: BackendConn, now: number): void {
       return;
     case 'busy':
     case 'tunnel':
-      if (be.deadline !== 0 && now >= be.deadline && be.exchange !== null) backendTimedOut(be.exchange, be);
+      if (be.deadline !== 0 && now >= be.deadline && be.exchange !== null) be.exchange.events.timedOut(be.exchange, be);
       return;
-    case 'idle': {
-      const svc = be.svc;
-      const excess = svc.idleCount > svc.opts.backendPersistCache + svc.opts.connectAhead;
-      if (now >= be.idleUntil || (excess && be.uses > 0 && now - be.idleSince >= EXCESS_IDLE_MS)) closeBackend(be);
+    case 'idle':
+      if (idleExpired(be, now)) closeBackend(be);
       return;
-    }
     case 'closed':
       return;
   }

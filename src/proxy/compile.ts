@@ -1,0 +1,34 @@
+// A service's config compiled for running: model → ServiceConfig. The one place it happens, for startProxy and for a
+// reload alike, so a started and a reloaded service cannot differ. No I/O (access logs are opened by the caller).
+import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
+import { compileRequestHooks } from './hooks.ts';
+import { responseSuffixes } from './http/response-head.ts';
+import { reverseProxyOptions } from './options.ts';
+import { compileSelector } from './selector.ts';
+import { backoffPolicy, type ServiceConfig } from './service.ts';
+import { webServerOptions } from './webserver/options.ts';
+
+/**
+ * Throws (with `file:line:` where the model knows it) on what the config checker lets through but cannot run.
+ * A selector's `services` map is empty here: the caller fills it once every service of the config exists.
+ */
+export function compileService(model: ServiceModel, config: PerlbalConfig): ServiceConfig {
+  // A selector target that is not enabled takes handed-over requests only: it does not listen.
+  const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled ? {} : { listen: null }) };
+  const keepAliveTimeoutSec = Math.round(opts.persistClientIdleTimeoutMs / 1000);
+  return {
+    opts,
+    limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
+    backoff: backoffPolicy(opts),
+    keepAliveTimeoutSec,
+    suffixes: responseSuffixes(keepAliveTimeoutSec),
+    accessLog: null,
+    hooks: compileRequestHooks(model, config),
+    selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
+    web: model.role === 'web_server' ? webServerOptions(model) : null,
+    enabled: model.enabled,
+    // Read from files by the caller (tls/attach.ts), like the access log.
+    tls: null,
+    backendTls: null,
+  };
+}

@@ -1,0 +1,256 @@
+// The bytes of one exchange: starting it for a parsed request, the request body from the client (with
+// back-pressure), and the backend's answer relayed to the client (interim heads, the head, the body, de-chunked for
+// HTTP/1.0). EXCHANGE_EVENTS is how a backend connection reaches this code (contracts.ts UpstreamEvents).
+// The record and its phase are exchange.ts's, failures failures.ts's, Upgrade tunnels tunnel.ts's.
+import type { ClientConn } from './client.ts';
+import type { UpstreamEvents } from './contracts.ts';
+import {
+  COALESCE_MAX,
+  copyOut,
+  dispatch,
+  backendAttached,
+  enterPhase,
+  finishExchange,
+  keepForReplay,
+  writeToClient,
+  type Exchange,
+} from './exchange.ts';
+import {
+  abortMidResponse,
+  backendClosedUnderExchange,
+  backendEndedUnderExchange,
+  backendOpenFailed,
+  backendTimedOut,
+  badResponse,
+} from './failures.ts';
+import { newBodyReader, readBody } from './http/body.ts';
+import { writeBackendRequestHead } from './http/forward.ts';
+import { resetHeadReader, scanHead } from './http/head-reader.ts';
+import type { RequestHead } from './http/request.ts';
+import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
+import { parseResponseHead } from './http/response.ts';
+import { putRange, takeWritten } from './http/writer.ts';
+import { isIdempotent } from './retry.ts';
+import { startTunnel } from './tunnel.ts';
+import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
+
+/** Request body bytes held while no backend is attached yet, before the client is paused. */
+const QUEUE_MAX = 64 * 1024;
+
+/** How a backend connection reports to the exchange it carries: one table for every exchange. */
+const EXCHANGE_EVENTS: UpstreamEvents<BackendConn> = {
+  attached: backendAttached,
+  data: backendDataForExchange,
+  drained: backendDrained,
+  openFailed: backendOpenFailed,
+  ended: backendEndedUnderExchange,
+  closed: backendClosedUnderExchange,
+  timedOut: backendTimedOut,
+};
+
+export function startExchange(c: ClientConn, req: RequestHead): Exchange {
+  const svc = c.svc;
+  const idempotent = isIdempotent(req.method);
+  const w = svc.engine.writer;
+  writeBackendRequestHead(w, req, c.forward);
+  const x: Exchange = {
+    phase: 'dispatch',
+    events: EXCHANGE_EVENTS,
+    client: c,
+    peerIp: c.peerIp,
+    setCookie: null,
+    svc,
+    req,
+    backendHead: takeWritten(w),
+    body: newBodyReader(req.framing),
+    queue: [],
+    queued: 0,
+    replay: idempotent ? [] : null,
+    replayBytes: 0,
+    idempotent,
+    be: null,
+    opening: null,
+    node: null,
+    attempts: 0,
+    failed: null,
+    lastFailure: null,
+    forceFresh: false,
+    staleRetries: 0,
+    sent: false,
+    gotResponseBytes: false,
+    res: null,
+    resBody: null,
+    backendOutOfStep: false,
+    clientKeepAlive: false,
+    dechunk: false,
+    dechunkSink: null,
+    clientBlocked: false,
+    dispatched: false,
+    startMs: svc.accessLog === null ? 0 : performance.now(),
+    bodyBytesOut: 0,
+  };
+  c.x = x;
+  return x;
+}
+
+export function dispatchExchange(x: Exchange): void {
+  x.dispatched = true;
+  dispatch(x);
+}
+
+/** Request body bytes from the client (framing included, exactly as received). */
+export function clientBodyBytes(x: Exchange, slice: Buffer): void {
+  const be = x.be;
+  if (be !== null && be.phase === 'busy') {
+    keepForReplay(x, slice);
+    if (!be.socket.write(slice)) x.client.down.pause(x.client, 'backend');
+    return;
+  }
+  x.queue.push(slice);
+  x.queued += slice.length;
+  if (x.queued > QUEUE_MAX) x.client.down.pause(x.client, 'queue');
+}
+
+/** The whole request is in: from now on the backend has response_timeout to start answering. */
+export function clientBodyDone(x: Exchange): void {
+  const be = x.be;
+  if (be !== null && be.phase === 'busy' && x.res === null) be.deadline = x.svc.engine.now + x.svc.opts.responseTimeoutMs;
+}
+
+/** The backend's socket can take more: resume reading the client (request body or tunnel). */
+function backendDrained(x: Exchange): void {
+  x.client.down.resume(x.client, 'backend');
+}
+
+/** The client's socket can take more: resume reading the backend. */
+export function clientDrained(x: Exchange): void {
+  if (!x.clientBlocked) return;
+  x.clientBlocked = false;
+  x.client.deadline = 0;
+  const be = x.be;
+  if (be !== null) {
+    be.socket.resume();
+    be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  }
+}
+
+function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): void {
+  if (be.phase === 'tunnel') {
+    be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+    writeToClient(x, copyOut(chunk, 0, chunk.length));
+    return;
+  }
+  x.gotResponseBytes = true;
+  if (x.res === null) responseHeadBytes(x, be, chunk, 0);
+  else relayBody(x, be, chunk, 0);
+}
+
+function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
+  const svc = x.svc;
+  const scan = scanHead(be.reader, buf, start, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
+  if (scan.kind === 'incomplete') return;
+  if (scan.kind !== 'head') {
+    badResponse(x, be, scan.kind === 'bare-lf' ? 'bare LF in the response head' : 'response head too large');
+    return;
+  }
+  const res = parseResponseHead(scan.buf, scan.start, scan.end, x.req.method, svc.limits, svc.engine.responseFields);
+  if (res.kind === 'error') {
+    badResponse(x, be, res.reason);
+    return;
+  }
+  resetHeadReader(be.reader);
+  if (res.status < 200) {
+    if (res.status === 101) {
+      if (x.req.upgrade === null) badResponse(x, be, '101 Switching Protocols without an upgrade request');
+      else startTunnel(x, be, res, scan.buf, scan.end + 4);
+      return;
+    }
+    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
+    if (x.req.minor === 1) {
+      writeInterimHead(svc.engine.writer, res);
+      writeToClient(x, takeWritten(svc.engine.writer));
+    }
+    if (scan.end + 4 < scan.buf.length) responseHeadBytes(x, be, scan.buf, scan.end + 4);
+    return;
+  }
+  noteNodeSuccess(be, res.status);
+  be.hintTimeoutMs = res.keepAliveTimeoutMs;
+  be.hintMaxLeft = res.keepAliveMax;
+  x.res = res;
+  enterPhase(x, 'response');
+  const body = newBodyReader(res.framing);
+  x.resBody = body;
+  const c = x.client;
+  const http10 = x.req.minor === 0;
+  x.dechunk = http10 && res.framing.kind === 'chunked';
+  const clientWants = http10 ? x.req.connection.keepAlive : !x.req.connection.close;
+  x.clientKeepAlive =
+    c.listener.opts.persistClient &&
+    x.body.done &&
+    clientWants &&
+    !c.ended &&
+    !svc.engine.draining &&
+    res.framing.kind !== 'close' &&
+    !x.dechunk;
+  const w = svc.engine.writer;
+  const headCtx = { suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close, dechunk: x.dechunk, upgrade: false };
+  be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;
+
+  const rest = scan.buf;
+  const bodyStart = scan.end + 4;
+  if (x.dechunk) {
+    x.dechunkSink = (b, s, e) => writeToClient(x, copyOut(b, s, e));
+    writeClientResponseHead(w, res, headCtx, 0);
+    writeToClient(x, takeWritten(w));
+    relayBody(x, be, rest, bodyStart);
+    return;
+  }
+  const end = body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
+  if (end === -1) {
+    badResponse(x, be, body.error ?? 'bad chunked framing');
+    return;
+  }
+  const bodyLen = end - bodyStart;
+  x.bodyBytesOut += bodyLen;
+  writeClientResponseHead(w, res, headCtx, bodyLen <= COALESCE_MAX ? bodyLen : 0);
+  if (bodyLen <= COALESCE_MAX) {
+    // One write for head and body: one syscall, one packet for small responses.
+    putRange(w, rest, bodyStart, end);
+    writeToClient(x, takeWritten(w));
+  } else {
+    const socket = c.socket;
+    socket.cork();
+    writeToClient(x, takeWritten(w));
+    writeToClient(x, copyOut(rest, bodyStart, end));
+    socket.uncork();
+  }
+  if (body.done) {
+    if (end < rest.length) x.backendOutOfStep = true;
+    finishExchange(x);
+  }
+}
+
+function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
+  const body = x.resBody!;
+  be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
+  if (x.dechunk) {
+    const end = readBody(body, buf, start, buf.length, x.dechunkSink);
+    if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
+    if (body.done) {
+      if (end < buf.length) x.backendOutOfStep = true;
+      finishExchange(x);
+    }
+    return;
+  }
+  const end = readBody(body, buf, start, buf.length, null);
+  if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
+  if (end > start) {
+    x.bodyBytesOut += end - start;
+    writeToClient(x, copyOut(buf, start, end));
+  }
+  if (body.done) {
+    if (end < buf.length) x.backendOutOfStep = true;
+    finishExchange(x);
+  }
+}
+

@@ -1,0 +1,93 @@
+// One backend of one service (HAProxy's `server`, Caddy's `Upstream`): its weight, the operator's admin state, its
+// requests in flight, this service's idle connections to it, and the engine-wide health of its ip:port.
+// Whether it may take a request now is decided in one place, `available`; which of the available ones takes it is
+// the service's Selector's business (select.ts), `chooseUpstream` ties the two together.
+import type { AdminState, SelectRequest, UpstreamView } from '../contracts.ts';
+import type { Engine } from '../engine.ts';
+import type { ServiceRuntime } from '../service.ts';
+import { newNodeStats, type NodeStats } from '../management/stats.ts';
+import type { BackendConn } from './conn.ts';
+import { admit, isAvailable, newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './health.ts';
+
+export interface Upstream extends UpstreamView {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  /** Configured weight (`weight=` to come; 1 until then). Policies read it; none weighs yet. */
+  weight: number;
+  /**
+   * ready: takes requests. drain: takes no new ones (today: removed by a reload or `POOL … REMOVE`, its
+   * connections finish what they carry, then close instead of idling). maint: nothing (not used yet).
+   */
+  admin: AdminState;
+  /** Shared per ip:port across services, so a backend found dead by one is avoided by all. */
+  health: UpstreamHealth;
+  stats: NodeStats;
+  /** Requests this service sent to this backend (Perlbal's node_used, shown by `show pool`). */
+  used: number;
+  /** Idle keep-alive connections of this service to this backend; the most recently used on top. */
+  idle: BackendConn[];
+  /** Connections being opened (connecting or verifying). */
+  opening: number;
+  /** Requests in flight (leastconn; the place for a max_conns limit). */
+  active: number;
+}
+
+function healthFor(engine: Engine, key: string, policy: BackoffPolicy): UpstreamHealth {
+  let h = engine.health.get(key);
+  if (h === undefined) {
+    h = newUpstreamHealth(key, policy);
+    engine.health.set(key, h);
+  }
+  return h;
+}
+
+/** A backend of a service: its engine-wide health and counters, its own idle connections. */
+export function newUpstream(engine: Engine, host: string, port: number, backoff: BackoffPolicy): Upstream {
+  const key = `${host}:${port}`;
+  let stats = engine.nodeStats.get(key);
+  if (stats === undefined) {
+    stats = newNodeStats(key);
+    engine.nodeStats.set(key, stats);
+  }
+  return { key, host, port, weight: 1, admin: 'ready', health: healthFor(engine, key, backoff), stats, used: 0, idle: [], opening: 0, active: 0 };
+}
+
+/**
+ * May this backend be offered to the policy now? The one place for it: admin state, health (a down one becomes
+ * available again for its half-open trial once its backoff is over), and later max_conns and weight 0.
+ */
+export function available(u: Upstream, now: number): boolean {
+  return u.admin === 'ready' && isAvailable(u.health, now);
+}
+
+/**
+ * Chooses a backend for a request: one the service's policy picks among the available ones, skipping `exclude`
+ * (backends that already failed this request). Null: none available. `request` is null for a connect_ahead spare.
+ */
+export function chooseUpstream(svc: ServiceRuntime, request: SelectRequest | null, exclude: readonly Upstream[] | null): Upstream | null {
+  const now = svc.engine.now;
+  const candidates = svc.scratch;
+  candidates.length = 0;
+  for (const u of svc.nodes) {
+    if (exclude !== null && exclude.includes(u)) continue;
+    if (available(u, now)) candidates.push(u);
+  }
+  if (candidates.length === 0) return null;
+  const u = candidates.length === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
+  candidates.length = 0;
+  if (u === undefined || !admit(u.health, now, svc.backoff)) return null;
+  u.used++;
+  return u;
+}
+
+/** A request was sent to `u` (its in-flight count; the policy's `taken` hook). */
+export function takeUpstream(svc: ServiceRuntime, u: Upstream): void {
+  u.active++;
+  svc.balancer.taken?.(u);
+}
+
+export function releaseUpstream(svc: ServiceRuntime, u: Upstream): void {
+  u.active--;
+  svc.balancer.released?.(u);
+}
