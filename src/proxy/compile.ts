@@ -30,5 +30,6 @@ export function compileService(model: ServiceModel, config: PerlbalConfig): Serv
     // Read from files by the caller (tls/attach.ts), like the access log.
     tls: null,
     backendTls: null,
+    h2: null,
   };
 }

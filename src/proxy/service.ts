@@ -12,6 +12,7 @@ import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
 import type { TlsListener } from './tls/context.ts';
 import type { BackendTls } from './tls/upstream.ts';
+import type { H2Limits } from './h2/session.ts';
 import { newServiceStats, type ServiceStats } from './management/stats.ts';
 import type { BackoffPolicy } from './upstream/health.ts';
 import { newSelector } from './upstream/select.ts';
@@ -49,6 +50,8 @@ export interface ServiceConfig {
   tls: TlsListener | null;
   /** backend_ssl on the pool: backend connections speak TLS with these settings (tls/upstream.ts, by the caller). */
   backendTls: BackendTls | null;
+  /** ssl_http2 on a TLS listener: HTTP/2 limits (h2/session.ts); null when only HTTP/1.1 is offered. */
+  h2: H2Limits | null;
 }
 
 /** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */

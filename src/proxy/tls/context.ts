@@ -30,6 +30,8 @@ export interface TlsListener {
 }
 
 export interface TlsBuildOptions {
+  /** ssl_http2: offer `h2` before `http/1.1` by ALPN. */
+  http2: boolean;
   /** header_timeout: a client that does not finish its handshake in this time is cut. */
   handshakeTimeoutMs: number;
   now: number;
@@ -78,6 +80,7 @@ export function buildTlsListener(model: ServiceModel, tls: LoadedTls, opts: TlsB
     handshakeTimeout: Math.max(1_000, opts.handshakeTimeoutMs),
     ticketKeys: tickets.key,
     allowHalfOpen: true,
+    ...(opts.http2 ? { ALPNProtocols: ['h2', 'http/1.1'] } : {}),
     // Only consulted when the client sends a name. One certificate: no callback at all. Otherwise the default
     // (entry 0) is answered with `undefined`, which keeps the context the handshake already has rather than
     // switching to an identical one.
@@ -88,7 +91,7 @@ export function buildTlsListener(model: ServiceModel, tls: LoadedTls, opts: TlsB
   });
   const lifetime = model.options.ssl_ticket_rotation;
   const ticketLifetimeMs = typeof lifetime === 'number' && lifetime > 0 ? lifetime : TICKET_KEY_LIFETIME_MS;
-  const listener: TlsListener = { server, certs: tls.certs, tickets, ticketLifetimeMs, onSecure, describe: describeCerts(tls.certs) };
+  const listener: TlsListener = { server, certs: tls.certs, tickets, ticketLifetimeMs, onSecure, describe: `${describeCerts(tls.certs)}${opts.http2 ? ', HTTP/2' : ''}` };
   server.on('secureConnection', (socket: TLSSocket) => {
     // Mode 1 without 2: no certificate is fine, a certificate that does not verify is not.
     if (requestCert && !requireCert && !socket.authorized && hasPeerCertificate(socket)) {
