@@ -3,7 +3,8 @@
 // Node for what curl cannot do (SETTINGS, a rapid-reset loop). Each stream takes the HTTP/1.1 path to a raw backend
 // that records exactly what it receives.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makePki, type Leaf, type TestPki } from '../../harness/certs.ts';
 import { execProc, spawnProc, type ProcHandle } from '../../harness/proc.ts';
@@ -188,6 +189,38 @@ session.on('connect', () => {
     const after = await curl(port, ['--http2', `https://h2.test:${port}/after`]);
     expect(after.stdout).toBe('body 0\n');
   }, 30_000);
+});
+
+describe('a browser', () => {
+  test('headless chromium opens a page over TLS and HTTP/2 (the certificate pinned by its key, not ignored)', async () => {
+    const www = join(pki.dir, 'www');
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(www, 'index.html'), '<html><body><h1 id="t">hello over h2</h1></body></html>\n');
+    const port = await freePort();
+    const conf = join(pki.dir, 'browser.conf');
+    writeFileSync(conf, `CREATE SERVICE files
+  SET listen = 127.0.0.1:${port}
+  SET role = web_server
+  SET docroot = ${www}
+  SET enable_ssl = on
+  SET ssl_cert_file = ${leaf.crt}
+  SET ssl_key_file = ${leaf.key}
+  SET ssl_http2 = on
+ENABLE files
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-browser' });
+    procs.push(proc);
+    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+    const spki = createHash('sha256').update(new X509Certificate(readFileSync(leaf.crt)).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+    const netLog = join(pki.dir, 'netlog.json');
+    const r = await execProc([
+      'chromium', '--headless=new', '--no-sandbox', '--disable-gpu', `--user-data-dir=${join(pki.dir, 'chromium')}`,
+      '--host-resolver-rules=MAP h2.test 127.0.0.1', `--ignore-certificate-errors-spki-list=${spki}`, `--log-net-log=${netLog}`,
+      '--dump-dom', `https://h2.test:${port}/index.html`,
+    ], { timeoutMs: 60_000 });
+    expect(r.stdout).toContain('<h1 id="t">hello over h2</h1>');
+    expect(readFileSync(netLog, 'utf8')).toMatch(/"negotiated_protocol":"h2"/);
+  }, 90_000);
 });
 
 describe('without ssl_http2', () => {
