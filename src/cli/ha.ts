@@ -8,6 +8,7 @@ import { loadHaDir } from '../config/hadir.ts';
 import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaHandle, type HaStatus } from '../ha/cluster.ts';
 import type { ProxyGate } from '../ha/resources.ts';
 import { request } from '../ha/control.ts';
+import { statusLines } from '../ha/status-view.ts';
 import { DEFAULT_GARP, type GarpOptions } from '../ha/vip.ts';
 
 export const haArgs = {
@@ -76,24 +77,13 @@ export async function startHaForRun(args: HaRunArgs, proxy: ProxyGate | null): P
 
 const stateDirOf = (args: { 'state-dir'?: string }): string => args['state-dir'] ?? DEFAULT_STATE_DIR;
 
+/** `tsbal ha status` in plain words (src/ha/status-view.ts); --json keeps the engine's own names. */
 export function formatStatus(s: HaStatus): string {
-  const r = s.resources;
-  const p = s.peer;
-  const dropped = Object.entries(s.counters.dropped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
-  const lines = [
-    `node ${s.node} (generation ${s.generation}): ${s.status}${s.commUp ? '' : ', joining'}`,
-    `resources: hold ${r.hold}, up [${r.up.join(' ')}]${r.failed.length ? `, FAILED [${r.failed.join(' ')}]` : ''}, state ${r.state}${r.stable ? ', stable' : ', in transition'}${r.standby !== 'not' ? `, standby ${r.standby}` : ''}${r.busy ? `, busy: ${r.busy}` : ''}`,
-    `peer ${p.name}: ${p.status}${p.heardMsAgo === null ? ', never heard' : `, heard ${Math.round(p.heardMsAgo)} ms ago`}, deadtime ${p.deadtimeMs} ms, holds ${p.holds}${p.stable ? '' : ' (in transition)'}${p.generation === null ? '' : `, generation ${p.generation}`}`,
-    ...s.ping.map((t) => `ping ${t.target}: ${t.up ? 'up' : 'DEAD'}${t.lastReplyMsAgo === null ? '' : ` (reply ${Math.round(t.lastReplyMsAgo)} ms ago)`}`),
-    `media: ${s.media.join('; ')}`,
-    `packets: received ${s.counters.received}, accepted ${s.counters.accepted}, sent ${s.counters.sent}, resent ${s.counters.resent}, lost ${s.counters.lost}, dropped: ${dropped}`,
-    `heartbeat on the ${s.thread} thread${s.muted ? ' (MUTED: main thread stalled)' : ''}; lag (late vs keepalive): p50 ${s.heartbeatLag.p50Ms} ms, p99 ${s.heartbeatLag.p99Ms} ms, max ${s.heartbeatLag.maxMs} ms (last ${s.heartbeatLag.samples})`,
-  ];
-  return lines.join('\n');
+  return statusLines(s).join('\n');
 }
 
 const status = defineCommand({
-  meta: { name: 'status', description: 'Show the HA state of the running node: resources, peer, ping nodes, counters' },
+  meta: { name: 'status', description: 'Show the HA state of the running node in plain words: what it holds, the peer, ping nodes, counters (--json: raw)' },
   args: { ...haArgs, ...logArgs, json: { type: 'boolean', description: 'print JSON' } },
   run: ({ args }) =>
     guarded(async () => {

@@ -17,7 +17,11 @@ export interface ReloadSetup {
   /** The HA engine's config dir when it runs, else null. */
   haDir: string | null;
   log: ConsolaInstance;
+  /** Told when a round starts and how it ended (`tsbal reload` waits on this, see reload-status.ts). */
+  onRound?: (event: ReloadRoundEvent) => void;
 }
+
+export type ReloadRoundEvent = { kind: 'running' } | { kind: 'ok'; summary: string } | { kind: 'failed'; errors: string[] };
 
 function readHaFiles(dir: string): Map<string, string | null> {
   const out = new Map<string, string | null>();
@@ -41,13 +45,23 @@ export function reloadOnSignal(setup: ReloadSetup): (signal: string) => Promise<
   let running: Promise<void> | null = null;
   let again = false;
 
+  const tell = (event: ReloadRoundEvent): void => {
+    try {
+      setup.onRound?.(event);
+    } catch (error) {
+      log.warn(`reload: cannot record the outcome for tsbal reload: ${String(error)}`);
+    }
+  };
+
   const failed = (lines: readonly string[]): void => {
+    tell({ kind: 'failed', errors: [...lines] });
     for (const line of lines) log.error(line);
     log.error(`reload FAILED: still running the previous configuration, unchanged (fix ${setup.configPath} and send SIGHUP again)`);
   };
 
   const reloadOnce = async (signal: string): Promise<void> => {
     log.info(`${signal}: reloading ${setup.configPath}`);
+    tell({ kind: 'running' });
     let config: PerlbalConfig;
     try {
       config = setup.load(setup.configPath);
@@ -63,8 +77,10 @@ export function reloadOnSignal(setup: ReloadSetup): (signal: string) => Promise<
       const changed = HA_FILES.filter((f) => now.get(f) !== haAtStart.get(f));
       if (changed.length > 0) {
         log.warn(`reload: ${changed.join(', ')} in ${setup.haDir} changed since start; the HA engine runs on with what it started with: restart tsbal to apply HA changes`);
+        return tell({ kind: 'ok', summary: `${outcome.summary}; NOTE: ${changed.join(', ')} changed but HA changes need a restart` });
       }
     }
+    tell({ kind: 'ok', summary: outcome.summary });
   };
 
   return (signal) => {

@@ -1,8 +1,9 @@
-// `tsbal run [-c perlbal.conf] [--daemon] [--pidfile P] [--log-file F] [--drain-timeout S] [--ha-dir D ...]`: load the config, start
-// the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish what is in
-// flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections (run-reload.ts).
+// `tsbal run [-c perlbal.conf] [--daemon] [--supervise] [--pidfile P] [--log-file F] [--drain-timeout S] [--ha-dir D ...]`: load the
+// config, start the proxy engine (and the HA engine when <ha-dir>/ha.cf exists), run in the foreground until SIGTERM/SIGINT, then
+// stop gracefully (stop accepting, finish what is in flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections
+// (run-reload.ts). --supervise (the default with --daemon) runs all that in a child that is restarted on a crash (supervise.ts).
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { defineCommand } from 'citty';
 import { ConfigError } from '../config/errors.ts';
 import type { PerlbalConfig } from '../config/model.ts';
@@ -14,14 +15,19 @@ import { selfInvocation } from '../runtime/self.ts';
 import { ensureRunV8Flags } from '../runtime/v8-flags.ts';
 import { DEFAULT_DAEMON_LOG_FILE, LOG_FILE_MODE, type LogFile } from '../log-file.ts';
 import { applyLogArgs, guarded, logArgs, logFileArgs, reopenLogFile, UsageError } from './common.ts';
-import { DEFAULT_HA_DIR } from '../ha/cluster.ts';
+import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, type HaHandle } from '../ha/cluster.ts';
+import { scrapeHa } from '../ha/metrics.ts';
+import type { MetricFamily } from '../proxy/management/metrics.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
-import { reloadOnSignal } from './run-reload.ts';
+import { explainBindError, explainHaStartError, removeOwnPidfile, runningFromPidfile, writePidfile } from './pidfile.ts';
+import { prepareReloadStatusDir, reloadStatusPath, writeReloadStatus, type ReloadStatus } from './reload-status.ts';
+import { reloadOnSignal, type ReloadRoundEvent } from './run-reload.ts';
+import { engineArgs, signalledPid, STARTUP_PIPE_ENV, supervise } from './supervise.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
-/** Set in the environment of the detached child of `--daemon`; fd 3 is its pipe back to the parent. */
-const DAEMON_CHILD_ENV = 'TSBAL_DAEMON_CHILD';
+/** Set in the environment of the detached child of `--daemon` (and of a supervised engine); fd 3 is its pipe back to the parent. */
+const DAEMON_CHILD_ENV = STARTUP_PIPE_ENV;
 
 /** Reads and validates perlbal.conf as `tsbal check` does; throws a UsageError of `file:line: message` lines. */
 export function loadConfig(path: string): PerlbalConfig {
@@ -45,10 +51,14 @@ export function loadConfig(path: string): PerlbalConfig {
   return config;
 }
 
-/** The daemon child's arguments: the same, without --daemon, with the log file always named. */
+/**
+ * The daemon child's arguments: the same, without --daemon, with the log file always named, and supervised (restarted
+ * on a crash) unless --no-supervise says otherwise.
+ */
 export function daemonChildArgs(argv: readonly string[], logFile: string): string[] {
   const named = argv.some((a) => a === '--log-file' || a.startsWith('--log-file='));
-  return [...argv.filter((a) => a !== '--daemon'), ...(named ? [] : ['--log-file', logFile])];
+  const supervised = argv.includes('--no-supervise') || argv.includes('--supervise') ? [] : ['--supervise'];
+  return [...argv.filter((a) => a !== '--daemon'), ...(named ? [] : ['--log-file', logFile]), ...supervised];
 }
 
 /**
@@ -120,10 +130,34 @@ interface ForegroundOptions {
   drainTimeoutMs: number;
   /** Reopened on SIGHUP, before the reload. */
   logFile: LogFile | null;
+  /** Where the reload outcomes for `tsbal reload` go (reload-status.ts). */
+  stateDir: string;
+}
+
+/** Keeps <state-dir>/reload-status.<pid>.json up to date for `tsbal reload`; a dir that cannot be written costs only that. */
+function reloadStatusRecorder(stateDir: string): { onRound: (e: ReloadRoundEvent) => void; remove: () => void } {
+  const path = reloadStatusPath(stateDir, signalledPid());
+  let round = 0;
+  const write = (status: ReloadStatus): void => writeReloadStatus(path, status);
+  try {
+    prepareReloadStatusDir(stateDir);
+    write({ round, state: 'started', at: Date.now() });
+  } catch (error) {
+    log.warn(`cannot write ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}): tsbal reload will not see reload outcomes`);
+    return { onRound: () => undefined, remove: () => undefined };
+  }
+  return {
+    onRound: (e) => {
+      if (e.kind === 'running') write({ round: ++round, state: 'running', at: Date.now() });
+      else if (e.kind === 'ok') write({ round, state: 'ok', at: Date.now(), summary: e.summary });
+      else write({ round, state: 'failed', at: Date.now(), errors: e.errors });
+    },
+    remove: () => rmSync(path, { force: true }),
+  };
 }
 
 async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Promise<void> {
-  const { configPath, pidfile, drainTimeoutMs, logFile } = opts;
+  const { configPath, pidfile, drainTimeoutMs, logFile, stateDir } = opts;
   const config = loadConfig(configPath);
   checkHaForRun(haOptions);
   const proxyLog = log.withTag('proxy');
@@ -137,10 +171,14 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     if (timeoutMs !== null) setTimeout(() => process.exit(0), timeoutMs).unref();
     requestStop?.(graceful ? 'management shutdown graceful' : 'management shutdown', graceful);
   };
+  // /metrics reads the HA engine's status when scraped, once it runs (it starts after the proxy).
+  let haForMetrics: HaHandle | null = null;
+  const extraMetrics = async (): Promise<MetricFamily[]> => (haForMetrics === null ? [] : scrapeHa(() => haForMetrics!.status()));
   try {
-    proxy = await startProxy(config, { log: proxyLog, onShutdown });
+    proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // EADDRINUSE from a copy already running says so, with its pid.
+    throw new UsageError(explainBindError((error as Error).message));
   }
   engines.push({ name: 'proxy', close: (graceful) => proxy.close({ graceful, timeoutMs: drainTimeoutMs }) });
 
@@ -149,12 +187,13 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // address was not local yet (see proxy.pendingBinds()).
   const ha = await startHaForRun(haOptions, proxy).catch(async (error: Error) => {
     await proxy.close({ graceful: false });
-    throw error;
+    throw error instanceof UsageError ? new UsageError(explainHaStartError(error.message), error.exitCode) : error;
   });
   if (ha) {
+    haForMetrics = ha;
     // Closed first (engines close in reverse order): the VIP moves to the peer, then the proxy drains.
     let haClosing = false;
-    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close()) });
+    engines.push({ name: 'ha', close: () => ((haClosing = true), ha.close(drainTimeoutMs)) });
     void ha.stopped.then(() => {
       if (haClosing) return;
       log.error('the HA engine stopped on its own (its resources are released): exiting so the service restarts whole');
@@ -162,7 +201,8 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     });
   }
 
-  if (pidfile !== undefined) writeFileSync(pidfile, `${process.pid}\n`);
+  if (pidfile !== undefined) writePidfile(pidfile);
+  const reloadStatus = reloadStatusRecorder(stateDir);
   reportToParent('ready\n');
   log.info(`running (${config.file}); ${proxy.listeners().length} listener(s)`);
 
@@ -182,7 +222,14 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     requestStop = stop;
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    const reload = reloadOnSignal({ configPath, proxy, load: loadConfig, haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null, log });
+    const reload = reloadOnSignal({
+      configPath,
+      proxy,
+      load: loadConfig,
+      haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null,
+      log,
+      onRound: reloadStatus.onRound,
+    });
     process.on('SIGHUP', () => {
       if (stopping) return;
       // First, so that the reload's own lines land in the new file after logrotate.
@@ -190,7 +237,8 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
       void reload('SIGHUP');
     });
   });
-  if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  if (pidfile !== undefined) removeOwnPidfile(pidfile);
+  reloadStatus.remove();
   log.info('stopped');
 }
 
@@ -201,7 +249,11 @@ export default defineCommand({
     ...logFileArgs,
     config: { type: 'string', alias: 'c', description: `perlbal.conf to run (default ${DEFAULT_PERLBAL_CONF})` },
     daemon: { type: 'boolean', description: `detach once the services are up (logs to --log-file, default ${DEFAULT_DAEMON_LOG_FILE})` },
-    pidfile: { type: 'string', description: 'write the process id to this file (removed on exit)' },
+    pidfile: { type: 'string', description: 'write the process id to this file (removed on exit); a live tsbal run already named there refuses a second start' },
+    supervise: {
+      type: 'boolean',
+      description: 'run the engine as a child and start it again when it crashes (default with --daemon; --no-supervise turns it off)',
+    },
     'drain-timeout': {
       type: 'string',
       description: `on SIGTERM, seconds to let requests in flight finish before closing the rest (default ${DEFAULT_DRAIN_TIMEOUT_S})`,
@@ -217,6 +269,10 @@ export default defineCommand({
       if (noFlags !== null) log.debug(`running without the V8 flags tsbal run wants: ${noFlags}`);
       const configPath = args.config ?? DEFAULT_PERLBAL_CONF;
       const drainTimeoutMs = parseDrainTimeout(args['drain-timeout']);
+      if (args.pidfile !== undefined) {
+        const running = runningFromPidfile(args.pidfile);
+        if (running !== null) throw new UsageError(`tsbal is already running (pid ${running}, from ${args.pidfile}); stop it first, or use tsbal reload to apply a new config`);
+      }
       if (args.daemon) {
         // Validate first, so a config error shows up on this terminal.
         loadConfig(configPath);
@@ -225,8 +281,15 @@ export default defineCommand({
         return;
       }
       const logFile = applyLogArgs(args);
+      if (args.supervise === true) {
+        loadConfig(configPath);
+        checkHaForRun(args);
+        const code = await supervise({ engineArgv: ['run', ...engineArgs(rawArgs)], pidfile: args.pidfile, drainTimeoutMs, logFile, reportStartup: reportToParent });
+        process.exit(code);
+      }
+      const stateDir = args['state-dir'] ?? DEFAULT_STATE_DIR;
       try {
-        await runForeground({ configPath, pidfile: args.pidfile, drainTimeoutMs, logFile }, args);
+        await runForeground({ configPath, pidfile: args.pidfile, drainTimeoutMs, logFile, stateDir }, args);
       } catch (error) {
         reportToParent(`${error instanceof UsageError ? error.message : String(error)}\n`);
         throw error;

@@ -10,7 +10,7 @@ import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExis
 import { adoptArgsProblems, runAdoptCommand } from './setup-adopt.ts';
 import { forceFlags, parseSetupArgs, repeatedFlag, type InitSystem, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
-import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
+import { PERLBAL_CONF, RC_LOCAL, rcLocalStartCommand, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
 import { ownAddress } from '../setup/join.ts';
 import { actionLine, joinLines, shownContent, summaryLine } from '../setup/report.ts';
 import { selfInvocation } from '../runtime/self.ts';
@@ -143,7 +143,9 @@ export default defineCommand({
           console.log(`nothing written: ${kept.length} file${kept.length === 1 ? '' : 's'} kept with content of ${kept.length === 1 ? 'its' : 'their'} own (--force ${kept.join(',')} replaces ${kept.length === 1 ? 'it' : 'them'}, keeping a .bak)`);
         } else if (!changed) console.log('nothing to change: this node is already set up with these flags');
         console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --ha-dir ${where('/etc/ha.d')} --node ${o.node}`}` +
-          (o.init === 'systemd' ? '; systemctl start tsbal' : o.init === 'rc.local' ? '; /etc/rc.local starts tsbal at boot' : ''));
+          (o.init === 'systemd' ? '; systemctl start tsbal' : ''));
+        // rc.local runs only at boot: the admin needs the exact line to start it now (the same one, from the block).
+        if (o.init === 'rc.local') console.log(`start it now (${RC_LOCAL} runs the same line at boot):\n  ${rcLocalStartCommand(execLine(args.exec as string | undefined))}`);
         // The address the peer should send its heartbeats to is this host's only when setup is applied to this host.
         const self = o.apply ? ownAddress(o.iface, networkInterfaces(), o.vip.ip, o.peerIp) : null;
         for (const line of joinLines(o, plan, self, where)) console.log(line);

@@ -39,11 +39,18 @@ export interface HaHandle {
   readonly config: HaDirConfig;
   status(): Promise<HaStatus>;
   command(command: Exclude<CommandName, 'shutdown'>, which: string): Promise<{ ok: boolean; msg: string }>;
-  /** Graceful stop: hands every resource to the peer at once, sends shutdone, closes. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: hands every resource to the peer at once, sends shutdone, closes. Bounded by `timeoutMs` (tsbal
+   * run's --drain-timeout; at least 1 s, at most 25 s): past it, the VIPs still held are removed at once.
+   */
+  close(timeoutMs?: number): Promise<void>;
   /** Resolves when the engine has stopped (after close, or a fatal error). */
   readonly stopped: Promise<void>;
 }
+
+/** Bounds of a graceful HA stop (close): the operation in flight gets shutdownWaitMs (5 s) of it, the release the rest. */
+const MIN_CLOSE_MS = 1_000;
+const MAX_CLOSE_MS = 25_000;
 
 /** Ping every keepalive, and at least four times per deadping. */
 const pingIntervalFor = (keepaliveMs: number, deadpingMs: number): number => Math.min(keepaliveMs, Math.max(50, deadpingMs / 4));
@@ -221,6 +228,11 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
       case 'release':
         void runOp(a.kind, a.opId, a.groups, a.reason, a.decidedAt);
         break;
+      case 'announce': {
+        const ips = a.groups.flatMap((g) => runner.announce(g));
+        if (ips.length > 0) l.info(`re-announcing ${ips.join(', ')} (gratuitous ARP): ${a.reason}`);
+        break;
+      }
       case 'log':
         l[a.level](a.msg);
         break;
@@ -318,12 +330,19 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
     status: handleStatus,
     command: handleCommand,
     stopped,
-    close() {
+    close(timeoutMs) {
       closing ??= (async () => {
         const exited = new Promise<void>((resolve) => (exitWaiter = resolve));
         feed({ kind: 'command', command: 'shutdown', which: '', requestId: 0 });
-        const bound = 5_000 + 20_000;
+        const bound = Math.max(MIN_CLOSE_MS, Math.min(timeoutMs ?? MAX_CLOSE_MS, MAX_CLOSE_MS));
+        let done = false;
+        void Promise.race([exited, stopped]).then(() => (done = true));
         await Promise.race([exited, stopped, new Promise((r) => setTimeout(r, bound).unref?.())]);
+        if (!done) {
+          // A resource operation still running (a hung script): do not leave the VIP behind on the way out.
+          l.warn(`shutdown not finished after ${bound} ms (a resource operation is still running): removing our VIPs now`);
+          vips.releaseAllSync();
+        }
         // shutdone is what lets the peer take over at once: send it twice in case one copy is lost (the peer
         // drops the duplicate by seq).
         await new Promise((r) => setTimeout(r, 20));

@@ -2,7 +2,8 @@
 // actions out (send bytes, acquire/release groups, log, reply, exit). Membership, liveness, generation/seq checks,
 // retransmissions and the join handshake live here (every packet passes through all of them, in this order);
 // the resource protocol lives in resource-fsm.ts.
-import { decodePacket, encodePacket, verifyPacket } from './wire.ts';
+import { decodePacket, encodePacket, fieldValue, verifyPacket } from './wire.ts';
+import { dropSummary, newDropLog, noteDrop, type DropLog } from './droplog.ts';
 import { isUnsequenced, messageFields, parseMessage, type Body, type Message } from './messages.ts';
 import { answerRexmit, checkSeq, newSeqTrack, remember, type SendHistory, type SeqTrack } from './seq.ts';
 import * as fsm from './resource-fsm.ts';
@@ -59,10 +60,32 @@ export interface HaNode {
   /** When a deferred takeover from a dead peer may go ahead (linkUpSince + its dt): a tick is due then. */
   linkCheckAt: number | null;
   counters: Counters;
+  /** Which dropped packets were logged, and the counts for the periodic summary. */
+  dropLog: DropLog;
+  /**
+   * Packets that name our peer as sender but fail authentication: almost always authkeys differing between the two
+   * nodes (each then holds the VIP: a split brain). Null until one comes.
+   */
+  authMismatch: AuthMismatch | null;
   rng: number;
   started: boolean;
   stopped: boolean;
   impostorGens: Set<number>;
+}
+
+export interface AuthMismatch {
+  /** The sender address of the last such packet. */
+  address: string;
+  /** verifyPacket's verdict: bad-digest (another key), unknown-key (another `auth N` index), no-auth. */
+  reason: string;
+  count: number;
+  at: number;
+}
+
+/** The peer's packets fail authentication and none has passed since: the two authkeys differ. */
+export function keysDiffer(node: HaNode): boolean {
+  const m = node.authMismatch;
+  return m !== null && (node.peer.heardAt === null || m.at > node.peer.heardAt);
 }
 
 const REQNODES_INTERVAL_MS = 1000;
@@ -110,6 +133,8 @@ export function createNode(cfg: EngineConfig): HaNode {
       deaths: 0,
       dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
     },
+    dropLog: newDropLog(),
+    authMismatch: null,
     rng: cfg.seed >>> 0 || 1,
     started: false,
     stopped: false,
@@ -208,11 +233,13 @@ function rscCtx(o: Out, requestId = 0): fsm.RscCtx {
     rqstDelayMs: node.cfg.rqstDelayMs,
     shutdownWaitMs: node.cfg.shutdownWaitMs,
     retryFailedMs: node.cfg.retryFailedMs,
+    keepaliveMs: node.cfg.keepaliveMs,
     peerAlive: peerAlive(node.peer),
     canTakeOver: canTakeOver(node, o.now),
     send: (body) => send(o, body),
     log: (level, msg) => log(o, level, msg),
     act: (kind, opId, groups, reason) => o.actions.push({ kind, opId, groups, reason, decidedAt: node.wall }),
+    announce: (groups, reason) => o.actions.push({ kind: 'announce', groups, reason }),
     reply: (ok, msg) => o.actions.push({ kind: 'reply', requestId, ok, msg }),
     exit: () => {
       node.stopped = true;
@@ -238,7 +265,7 @@ export function handle(node: HaNode, ev: HaEvent): HaAction[] {
       sendStatus(o);
       break;
     case 'packet':
-      onPacket(o, ev.bytes);
+      onPacket(o, ev.bytes, ev.from);
       break;
     case 'command':
       onCommand(o, ev.command, ev.which, ev.requestId);
@@ -287,28 +314,45 @@ function onCommand(o: Out, command: 'standby' | 'takeover' | 'shutdown', which: 
   }
 }
 
-function drop(o: Out, reason: DropReason, detail?: string): void {
+/** Counts every drop; logs the first few per reason and sender, then a summary every DROP_SUMMARY_MS (droplog.ts). */
+function drop(o: Out, reason: DropReason, from: string, detail?: string): void {
   o.node.counters.dropped[reason]++;
-  if (detail) log(o, reason === 'duplicate' || reason === 'own' || reason === 'notForUs' ? 'debug' : 'warn', detail);
+  if (!detail) return;
+  const line = noteDrop(o.node.dropLog, o.now, reason, from, detail);
+  if (line !== null) log(o, 'warn', line);
 }
 
-function onPacket(o: Out, bytes: Uint8Array): void {
+const AUTH_HINT: Record<string, string> = {
+  'bad-digest': 'signed with another key',
+  'unknown-key': 'signed with a key index our authkeys does not have',
+  'no-auth': 'not signed',
+};
+
+function onPacket(o: Out, bytes: Uint8Array, from: string): void {
   const { node } = o;
   node.counters.received++;
   const packet = decodePacket(bytes);
-  if (!packet.ok) return drop(o, 'malformed', `dropped malformed packet: ${packet.error}`);
+  if (!packet.ok) return drop(o, 'malformed', from, `dropped malformed packet from ${from}: ${packet.error}`);
   const verdict = verifyPacket(packet, node.cfg.keys);
-  if (verdict !== 'ok') return drop(o, 'badAuth', `dropped packet: authentication failed (${verdict})`);
+  if (verdict !== 'ok') {
+    const claims = fieldValue(packet.fields, 'src')?.toLowerCase();
+    if (claims === node.peerName) {
+      const m = node.authMismatch;
+      node.authMismatch = { address: from, reason: verdict, count: (m?.count ?? 0) + 1, at: o.now };
+      return drop(o, 'badAuth', from, `dropped packet from ${from} (${node.peerName}): authentication failed (${verdict}, ${AUTH_HINT[verdict] ?? verdict}): the authkeys of ${node.cfg.me} and ${node.peerName} differ; make /etc/ha.d/authkeys the same on both nodes`);
+    }
+    return drop(o, 'badAuth', from, `dropped packet from ${from}${claims ? ` (claims to be '${claims}')` : ''}: authentication failed (${verdict})`);
+  }
   const msg = parseMessage(packet.fields);
-  if ('error' in msg) return drop(o, 'malformed', `dropped packet: ${msg.error}`);
+  if ('error' in msg) return drop(o, 'malformed', from, `dropped packet from ${from}: ${msg.error}`);
   const { env } = msg;
   if (env.src === node.cfg.me) {
-    if (env.hg === node.cfg.generation) return drop(o, 'own');
+    if (env.hg === node.cfg.generation) return drop(o, 'own', from);
     const first = !node.impostorGens.has(env.hg);
     node.impostorGens.add(env.hg);
-    return drop(o, 'impostor', first ? `another node sends as ${node.cfg.me} (generation ${env.hg}, ours ${node.cfg.generation}): check node names` : undefined);
+    return drop(o, 'impostor', from, first ? `another node at ${from} sends as ${node.cfg.me} (generation ${env.hg}, ours ${node.cfg.generation}): check node names` : undefined);
   }
-  if (env.src !== node.peerName) return drop(o, 'unknownNode', `dropped ${msg.body.t} from unknown node '${env.src}'`);
+  if (env.src !== node.peerName) return drop(o, 'unknownNode', from, `dropped ${msg.body.t} from unknown node '${env.src}' at ${from}`);
   const peer = node.peer;
   const wasDead = peer.status === 'dead';
   const seqVerdict = checkSeq(peer.seq, env.hg, env.seq, o.now, () => rexmitDelay(node), wasDead);
@@ -318,12 +362,13 @@ function onPacket(o: Out, bytes: Uint8Array): void {
       : seqVerdict.reason === 'oldSeq'
         ? `dropped ${msg.body.t} from ${env.src}: seq ${env.seq} already seen (replay?)`
         : undefined;
-    return drop(o, seqVerdict.reason, why);
+    return drop(o, seqVerdict.reason, from, why);
   }
   node.counters.accepted++;
   if (seqVerdict.lost > 0) {
     node.counters.lost += seqVerdict.lost;
-    log(o, 'warn', `${seqVerdict.lost} lost packet(s) for [${env.src}] [${env.seq! - seqVerdict.lost - 1}:${env.seq}]`);
+    const line = noteDrop(node.dropLog, o.now, 'lost', env.src, `${seqVerdict.lost} lost packet(s) for [${env.src}] [${env.seq! - seqVerdict.lost - 1}:${env.seq}]`);
+    if (line !== null) log(o, 'warn', line);
   }
   if (env.seq !== null) {
     // Only new sequenced packets prove the peer alive: a replayed unsequenced NS_ packet must not.
@@ -350,7 +395,7 @@ function onPacket(o: Out, bytes: Uint8Array): void {
       if (env.seq % 10 === peer.ackTrigger && node.flowControl) send(o, { t: 'NS_ackmsg', dest: env.src, ackseq: env.seq });
     }
   }
-  if (env.dest !== null && env.dest !== node.cfg.me) return drop(o, 'notForUs');
+  if (env.dest !== null && env.dest !== node.cfg.me) return drop(o, 'notForUs', from);
   dispatch(o, msg);
 }
 
@@ -487,6 +532,7 @@ function tick(o: Out): void {
       log(o, 'warn', `ping node ${name} is dead (no reply for ${Math.round(now - since)} ms)`);
     }
   }
+  for (const line of dropSummary(node.dropLog, now)) log(o, 'warn', line);
   const c = rscCtx(o);
   if (node.cfg.pingTargets.length > 0) {
     fsm.rscPingChanged(node.rsc, c, pingUpCount(node), peerAlive(node.peer) ? node.peer.pingUp : null, node.cfg.pingTargets.length);
@@ -506,6 +552,7 @@ export function nextDeadline(node: HaNode): number {
   let t = Math.min(node.nextStatusAt, peerDeadline(node), fsm.rscNextDeadline(node.rsc, node.cfg));
   if (!node.commUp && node.reqnodesAt !== null) t = Math.min(t, node.reqnodesAt);
   if (node.linkCheckAt !== null) t = Math.min(t, node.linkCheckAt);
+  if (node.dropLog.summaryAt !== null) t = Math.min(t, node.dropLog.summaryAt);
   if (peerAlive(node.peer)) for (const at of node.peer.seq.missing.values()) t = Math.min(t, at);
   for (const p of node.ping.values()) if (p.up) t = Math.min(t, (p.lastReply ?? node.startedAt) + node.cfg.deadpingMs);
   return t;

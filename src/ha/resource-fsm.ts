@@ -32,6 +32,8 @@ interface Op {
 const STANDBY_REPLY_MS = 10_000;
 const STANDBY_DONE_MS = 60 * 60 * 1000;
 const AUTO_FAILBACK_RETRY_MS = 1000;
+/** While both nodes hold the same groups, how often we say again what we hold and re-check who must release. */
+export const REEXAMINE_MS = 1000;
 
 export interface RscState {
   rstate: RState;
@@ -68,6 +70,14 @@ export interface RscState {
   queue: Op[];
   nextOpId: number;
   lastAudit: string;
+  /** Which of what we hold (LOCAL/FOREIGN bits) the last audit found the peer holding too. */
+  doubleOwned: number;
+  /** A double ownership persists: audit again then (our report may not have been heard). */
+  reexamineAt: number | null;
+  /** ipfail: whether our ping count equalled the live peer's at the last look (null: not compared yet). */
+  pingBalanced: boolean | null;
+  /** ipfail's delayed giveup of the foreign groups once the counts balance again (auto_failback on). */
+  ipfailGiveupAt: number | null;
 }
 
 export const newRscState = (): RscState => ({
@@ -96,6 +106,10 @@ export const newRscState = (): RscState => ({
   queue: [],
   nextOpId: 1,
   lastAudit: '',
+  doubleOwned: NONE,
+  reexamineAt: null,
+  pingBalanced: null,
+  ipfailGiveupAt: null,
 });
 
 /** What the resource machine needs from the node around it. */
@@ -108,12 +122,15 @@ export interface RscCtx {
   rqstDelayMs: number;
   shutdownWaitMs: number;
   retryFailedMs: number;
+  /** ipfail delays its giveup by twice the keepalive. */
+  keepaliveMs: number;
   peerAlive: boolean;
   /** False when ping nodes are configured and none answered lately: we may be the cut-off side. */
   canTakeOver: boolean;
   send(body: Body): void;
   log(level: LogLevel, msg: string): void;
   act(kind: 'acquire' | 'release', opId: number, groups: ResourceGroup[], reason: string): void;
+  announce(groups: ResourceGroup[], reason: string): void;
   reply(ok: boolean, msg: string): void;
   exit(): void;
 }
@@ -211,6 +228,16 @@ function finishOp(s: RscState, c: RscCtx, op: Op, failed: string[]): void {
   }
 }
 
+/**
+ * Shutdown was asked for (heartbeat's shutdown_in_progress): from then on this node takes nothing over, whether the
+ * peer dies, sends shutdone, asks to go standby or fails back. Set before the release starts, so it also covers the
+ * wait for an operation already running.
+ */
+export const stopping = (s: RscState): boolean => s.shuttingDown || s.shutdownRequestedAt !== null;
+
+/** An acquire/release really running (or queued behind one): the only thing a shutdown waits for. */
+const opRunning = (s: RscState): boolean => s.busy !== null || s.queue.length > 0;
+
 export function isStable(s: RscState): boolean {
   if (s.shutdownRequestedAt !== null && s.rstate === 'init') return true;
   return s.otherStable && ownStable(s);
@@ -232,7 +259,7 @@ function ownStable(s: RscState): boolean {
 // Acquisition
 
 function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
-  if (s.shuttingDown) return;
+  if (stopping(s)) return;
   if (((s.otherHolds & FOREIGN) !== 0 || (s.hold & LOCAL) !== 0) && !anyway) {
     if (s.standby === 'not') c.log('info', 'Local Resource acquisition completed. (none)');
     return;
@@ -242,7 +269,7 @@ function reqOurResources(s: RscState, c: RscCtx, anyway: boolean): void {
 }
 
 function takeoverFromNode(s: RscState, c: RscCtx): void {
-  if (s.shuttingDown) {
+  if (stopping(s)) {
     c.log('info', 'Resource takeover cancelled - shutdown in progress.');
     return;
   }
@@ -271,7 +298,7 @@ function becomeStable(s: RscState, c: RscCtx, why: string): void {
 }
 
 function performAutoFailback(s: RscState, c: RscCtx): void {
-  if (s.shuttingDown || (s.hold & FOREIGN) === 0 || !s.needsFailback || c.autoFailback === 'off') {
+  if (stopping(s) || (s.hold & FOREIGN) === 0 || !s.needsFailback || c.autoFailback === 'off') {
     s.needsFailback = false;
     return;
   }
@@ -357,7 +384,7 @@ export function rscPeerResource(s: RscState, c: RscCtx, body: Extract<Body, { t:
 export function rscPeerShutdone(s: RscState, c: RscCtx): void {
   s.otherStable = true;
   s.otherHolds = NONE;
-  if (s.shuttingDown) return;
+  if (stopping(s)) return;
   c.log('info', `Received shutdown notice from '${c.peer}'.`);
   s.standby = 'not';
   s.standbyDeadline = null;
@@ -368,6 +395,10 @@ export function rscPeerShutdone(s: RscState, c: RscCtx): void {
 /** The peer was declared dead (hb_rsc_recover_dead_resources). */
 export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
   s.peerReported = false;
+  s.doubleOwned = NONE;
+  s.reexamineAt = null;
+  s.pingBalanced = null;
+  s.ipfailGiveupAt = null;
   s.failbackOnPeerStable = false;
   s.linkWait = false;
   if (s.standby !== 'not') {
@@ -376,7 +407,10 @@ export function rscPeerDead(s: RscState, c: RscCtx, everHeard: boolean): void {
     s.standbyDeadline = null;
     if (!s.otherStable && s.hold === ALL) s.otherStable = true;
   }
-  if (s.shuttingDown) return;
+  if (stopping(s)) {
+    if (!s.shuttingDown) c.log('info', `Resource takeover from ${c.peer} cancelled - shutdown in progress.`);
+    return;
+  }
   s.needsFailback = true;
   s.otherStable = true; // a dead peer is not going anywhere
   if (s.rstate !== 'stable' && s.rstate !== 'shutdown') {
@@ -421,7 +455,7 @@ export function rscPeerRestarted(s: RscState, c: RscCtx): void {
   s.peerReported = false;
   s.failbackOnPeerStable = false;
   s.otherStable = false;
-  if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !s.shuttingDown) {
+  if (hadOurs && s.rstate === 'stable' && !(s.hold & LOCAL) && !stopping(s)) {
     c.log('warn', `${c.peer} restarted while holding our resources: taking them back`);
     reqOurResources(s, c, true);
   }
@@ -444,16 +478,30 @@ export function rscResync(s: RscState, c: RscCtx): void {
  */
 export function rscPeerBack(s: RscState, c: RscCtx): void {
   s.takeoverDeferred = false;
-  if (s.rstate !== 'stable' || s.shuttingDown) return;
+  if (s.rstate !== 'stable' || stopping(s)) return;
   s.failbackOnPeerStable = c.autoFailback !== 'off' && (s.hold & FOREIGN) !== 0;
   if (s.failbackOnPeerStable) s.needsFailback = true;
   s.linkWait = !c.canTakeOver;
   sendHeld(s, c, isStable(s));
+  // Whatever the peer did while we could not hear each other (a takeover, its gratuitous ARPs), our own groups stay
+  // here: point the clients back at us. Its groups (held after a takeover) are announced only if we keep them.
+  announceHeld(s, c, LOCAL, `${c.peer} is heard again`);
+}
+
+/** Re-sends the gratuitous ARP burst for the groups in `bits` that we hold and have up. */
+function announceHeld(s: RscState, c: RscCtx, bits: number, why: string): void {
+  const groups = groupsIn(bits & s.hold, c.me, c.groups).filter((g) => s.up.has(g.key));
+  if (groups.length > 0) c.announce(groups, why);
 }
 
 /** ask_resources, from the peer or (fromMe) one we sent ourselves: heartbeat's ask_for_resources. */
 export function rscAskResources(s: RscState, c: RscCtx, rtype: number, info: string, fromMe: boolean): void {
   if (s.rstate === 'shutdown') return;
+  if (!fromMe && stopping(s) && (s.standby === 'not' || s.standby === 'other')) {
+    // Taking the peer's handover now would acquire during our shutdown; our shutdone hands everything to it instead.
+    c.log('info', `standby message [${info}] from ${c.peer} ignored - shutdown in progress.`);
+    return;
+  }
   // Holdings are changing hands: what the peer last reported is no longer news until it reports again.
   s.peerReported = false;
   const who = fromMe ? c.me : c.peer;
@@ -573,7 +621,7 @@ export function rscStandbyCommand(s: RscState, c: RscCtx, which: string): void {
   if (!['all', 'local', 'foreign'].includes(rsc)) return c.reply(false, `unknown resource set '${which}' (all, local, foreign or failback)`);
   const refuse = !c.peerAlive
     ? `no live peer to hand resources to (${c.peer} is not up)`
-    : s.shuttingDown
+    : stopping(s)
       ? 'shutting down'
       : !isStable(s)
         ? 'a resource transition is in progress; try again when it is done'
@@ -589,6 +637,10 @@ export function rscStandbyCommand(s: RscState, c: RscCtx, which: string): void {
 export function rscPeerTakeover(s: RscState, c: RscCtx, rscHold: string): void {
   const mapped = rscHold === 'local' ? 'foreign' : rscHold === 'foreign' ? 'local' : 'all';
   c.log('info', `${c.peer} asks to take over [${rscHold}]: going standby [${mapped}]`);
+  if (stopping(s)) {
+    c.log('warn', `takeover request from ${c.peer} ignored: shutting down (our shutdone hands everything over)`);
+    return;
+  }
   if (!isStable(s) || !c.peerAlive) {
     c.log('warn', `takeover request from ${c.peer} ignored: resources in flux`);
     return;
@@ -601,7 +653,7 @@ export function rscPeerTakeover(s: RscState, c: RscCtx, rscHold: string): void {
 export function rscRequestShutdown(s: RscState, c: RscCtx): void {
   if (s.shuttingDown || s.shutdownRequestedAt !== null) return;
   s.shutdownRequestedAt = c.now;
-  if (!isStable(s)) c.log('warn', 'Shutdown delayed until current resource activity finishes.');
+  if (opRunning(s)) c.log('warn', `Shutdown delayed until current resource activity finishes (${s.busy?.kind ?? 'an operation'} in progress).`);
   rscTick(s, c);
 }
 
@@ -623,7 +675,10 @@ function doShutdown(s: RscState, c: RscCtx): void {
 
 export function rscTick(s: RscState, c: RscCtx): void {
   if (s.shutdownRequestedAt !== null && !s.shuttingDown) {
-    if (isStable(s) || c.now >= s.shutdownRequestedAt + c.shutdownWaitMs) doShutdown(s, c);
+    // Only an operation really running holds the shutdown up. A standby handshake waiting for the peer's word (our
+    // release done, its acquire still going: standby 'done' for up to an hour) or a peer in flux does not: our
+    // resource/shutdone messages tell the peer everything it needs, and heartbeat's peer handles them the same way.
+    if (!opRunning(s) || c.now >= s.shutdownRequestedAt + c.shutdownWaitMs) doShutdown(s, c);
     return;
   }
   if (s.shuttingDown) return;
@@ -655,6 +710,11 @@ export function rscTick(s: RscState, c: RscCtx): void {
     s.otherStable = true;
     sendHeld(s, c, true);
   }
+  if (s.ipfailGiveupAt !== null && c.now >= s.ipfailGiveupAt) ipfailGiveup(s, c);
+  if (s.reexamineAt !== null && c.now >= s.reexamineAt) {
+    s.reexamineAt = null;
+    if (c.peerAlive && s.rstate === 'stable') audit(s, c);
+  }
   reclaimUnowned(s, c);
   if (s.retryAt !== null && c.now >= s.retryAt && !s.busy) {
     s.retryAt = null;
@@ -671,7 +731,7 @@ export function rscTick(s: RscState, c: RscCtx): void {
  * once its own link is trusted (canTakeOver: with ping nodes, they have answered for the peer's dead time).
  */
 function reclaimUnowned(s: RscState, c: RscCtx): void {
-  if (s.rstate !== 'stable' || s.shuttingDown || !c.peerAlive || !s.peerReported || !c.canTakeOver || !isStable(s)) return;
+  if (s.rstate !== 'stable' || stopping(s) || !c.peerAlive || !s.peerReported || !c.canTakeOver || !isStable(s)) return;
   if (s.hold & LOCAL || s.otherHolds & FOREIGN || groupsIn(LOCAL, c.me, c.groups).length === 0) return;
   c.log('warn', `no one holds our resources and ${c.peer} is stable without them: taking them back`);
   reqOurResources(s, c, true);
@@ -684,6 +744,8 @@ export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'sh
     s.autoFailbackAt,
     s.standbyDeadline,
     s.retryAt,
+    s.reexamineAt,
+    s.ipfailGiveupAt,
     s.shutdownRequestedAt === null || s.shuttingDown ? null : s.shutdownRequestedAt + c.shutdownWaitMs,
   ];
   return Math.min(...times.map((t) => t ?? Infinity));
@@ -695,9 +757,10 @@ export function rscNextDeadline(s: RscState, c: Pick<RscCtx, 'rqstDelayMs' | 'sh
  * live peer is the isolated side of a partition and releases everything.
  */
 export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: number | null, total: number): void {
-  if (total === 0 || s.shuttingDown || s.busy || s.queue.length > 0) return;
+  if (total === 0 || stopping(s) || s.busy || s.queue.length > 0) return;
   if (c.peerAlive) {
     const peerCount = theirs ?? total;
+    ipfailBalance(s, c, mine === peerCount);
     if (mine < peerCount && s.hold !== NONE && isStable(s)) {
       c.log('warn', `ping: we reach ${mine}/${total} ping nodes, ${c.peer} reaches ${peerCount}: handing our resources to it`);
       s.standbyRsc = ALL;
@@ -718,26 +781,82 @@ export function rscPingChanged(s: RscState, c: RscCtx, mine: number, theirs: num
   }
 }
 
-/** AuditResources, plus tsbal's split-brain resolution: the group's home (preferred) node keeps it. */
+/**
+ * ipfail's give-back: when the ping counts of the two nodes become equal again (the side that lost its ping node
+ * reaches it again), a node holding its peer's groups with auto_failback on gives them back after twice the keepalive
+ * ("Ping node count is balanced." / "Giving up foreign resources (auto_failback)." / "Delayed giveup in N seconds."),
+ * through the standby handshake; a count unbalanced again before then aborts it. auto_failback off leaves them.
+ */
+function ipfailBalance(s: RscState, c: RscCtx, balanced: boolean): void {
+  const was = s.pingBalanced;
+  s.pingBalanced = balanced;
+  if (!balanced && s.ipfailGiveupAt !== null) {
+    c.log('info', 'Aborted delayed giveup: the ping node counts differ again');
+    s.ipfailGiveupAt = null;
+  }
+  if (!balanced || was !== false) return;
+  c.log('info', `Ping node count is balanced (${c.me} and ${c.peer} reach as many ping nodes).`);
+  if (c.autoFailback === 'off' || (s.hold & FOREIGN) === 0 || groupsIn(FOREIGN, c.me, c.groups).length === 0) return;
+  c.log('info', 'Giving up foreign resources (auto_failback).');
+  c.log('info', `Delayed giveup in ${(2 * c.keepaliveMs) / 1000} seconds.`);
+  s.ipfailGiveupAt = c.now + 2 * c.keepaliveMs;
+}
+
+/** The delayed giveup is due: hand the peer its groups back (hb_standby foreign), once our state is stable. */
+function ipfailGiveup(s: RscState, c: RscCtx): void {
+  s.ipfailGiveupAt = null;
+  if (stopping(s) || !c.peerAlive || (s.hold & FOREIGN) === 0 || s.pingBalanced !== true || c.autoFailback === 'off') return;
+  if (!isStable(s) || s.rstate !== 'stable') {
+    // ipfail's need_standby: try again when things have settled.
+    s.ipfailGiveupAt = c.now + AUTO_FAILBACK_RETRY_MS;
+    return;
+  }
+  c.log('info', `giveup() called: handing foreign resources back to ${c.peer}`);
+  s.standbyRsc = FOREIGN;
+  sendStandby(s, c, 'me');
+  rscAskResources(s, c, FOREIGN, 'me', true);
+}
+
+/**
+ * AuditResources, plus tsbal's split-brain resolution: the group's home (preferred) node keeps it.
+ *
+ * A double ownership is re-examined every REEXAMINE_MS until it is gone, and the keeper says again what it holds at
+ * every audit meanwhile: its first report may have gone out while the peer could not hear it (a one-way partition),
+ * and the peer only releases on a report it hears. When it is gone and we kept the groups, the keeper re-announces
+ * them (gratuitous ARP): during the double ownership the peer's ARPs may have won the clients' caches. The home
+ * node also announces at every audit while both hold its groups, so that clients are already back on it when the
+ * peer releases (a request sent to the peer between its release and our ARPs would be lost).
+ */
 function audit(s: RscState, c: RscCtx): void {
   const key = `${s.hold}/${s.otherHolds}/${s.otherStable}`;
   const changed = key !== s.lastAudit;
   s.lastAudit = key;
   const ours = groupsIn(LOCAL, c.me, c.groups).length > 0;
   const theirs = groupsIn(FOREIGN, c.me, c.groups).length > 0;
-  if (s.hold & LOCAL && s.otherHolds & FOREIGN && changed && ours) {
-    c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
-    // The peer may not know we hold them (we were silent to it, not it to us): tell it, so it releases.
-    sendHeld(s, c, isStable(s));
+  const oursDouble = (s.hold & LOCAL) !== 0 && (s.otherHolds & FOREIGN) !== 0 && ours;
+  const theirsDouble = (s.otherHolds & LOCAL) !== 0 && (s.hold & FOREIGN) !== 0 && theirs;
+  if (oursDouble) {
+    if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.me}'s resources; ${c.me} is their preferred node and keeps them, ${c.peer} must release`);
+    // The peer may not know we hold them (we were silent to it, not it to us): tell it, again at every audit, so it
+    // releases. Stable as far as we are concerned: we are changing nothing, and the peer waits for a stable report.
+    sendHeld(s, c, ownStable(s));
+    // And point the clients at us now, not only once the peer has let go: its release and our ARPs would race, and
+    // a request sent to it in between is lost. Any ARPs it sent were at its takeover; it sends none later.
+    announceHeld(s, c, LOCAL, `${c.peer} holds them too and we are their home node`);
   }
-  if (s.otherHolds & LOCAL && s.hold & FOREIGN) {
-    if (changed && theirs) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
+  if (theirsDouble) {
+    if (changed) c.log('error', `SPLIT BRAIN: both ${c.me} and ${c.peer} hold ${c.peer}'s resources; ${c.peer} is their preferred node, releasing ours`);
     if (s.otherStable && !s.busy && s.standby === 'not' && s.queue.length === 0) {
       s.hold &= ~FOREIGN;
       s.needsFailback = false;
       enqueue(s, c, 'release', FOREIGN, 'split_brain');
     }
   }
+  const double = (oursDouble ? LOCAL : NONE) | (theirsDouble && (s.hold & FOREIGN) !== 0 ? FOREIGN : NONE);
+  const resolved = s.doubleOwned & ~double & s.hold;
+  s.doubleOwned = double;
+  s.reexamineAt = double !== NONE ? c.now + REEXAMINE_MS : null;
+  if (resolved !== NONE) announceHeld(s, c, resolved, `${c.peer} released them: the double ownership is over`);
   if (changed && isStable(s) && s.rstate === 'stable') {
     if (!(s.hold & LOCAL) && !(s.otherHolds & FOREIGN) && ours) c.log('error', 'No one owns our local resources!');
     if (!(s.otherHolds & LOCAL) && !(s.hold & FOREIGN) && theirs) c.log('error', 'No one owns foreign resources!');

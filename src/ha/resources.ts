@@ -21,6 +21,8 @@ export interface GroupRunner {
   start(group: ResourceGroup): Promise<void>;
   /** Stops a group, every resource even if one fails; throws with all failures. */
   stop(group: ResourceGroup): Promise<void>;
+  /** Sends the gratuitous ARPs again for the group's VIPs that we hold; returns the VIPs announced. */
+  announce(group: ResourceGroup): string[];
 }
 
 export interface GroupRunnerOptions {
@@ -106,6 +108,15 @@ export function createGroupRunner(o: GroupRunnerOptions): GroupRunner {
           throw error;
         }
       }
+    },
+    announce(group) {
+      const done: string[] = [];
+      for (const r of group.resources) {
+        if (r.kind !== 'ip') continue;
+        const vip = resolveVip(r);
+        if (o.vips.reannounce(vip)) done.push(vip.ip);
+      }
+      return done;
     },
     async stop(group) {
       const errors: string[] = [];

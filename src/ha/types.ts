@@ -61,6 +61,11 @@ export type HaAction =
   /** `decidedAt`: the wall clock (ms) of the event that led to it, so the shell can say how long the hand-off took. */
   | { kind: 'acquire'; opId: number; groups: ResourceGroup[]; reason: string; decidedAt: number }
   | { kind: 'release'; opId: number; groups: ResourceGroup[]; reason: string; decidedAt: number }
+  /**
+   * Send the gratuitous ARP burst again for the VIPs of groups we hold and keep: after a double ownership is resolved
+   * in our favour, or when the peer is heard again, clients whose ARP cache holds the other node's MAC must move back.
+   */
+  | { kind: 'announce'; groups: ResourceGroup[]; reason: string }
   | { kind: 'log'; level: LogLevel; msg: string }
   /** A command's answer for `tsbal ha standby|takeover`. */
   | { kind: 'reply'; requestId: number; ok: boolean; msg: string }

@@ -93,6 +93,8 @@ export async function vipPresent(v: Vip): Promise<boolean> {
 export interface VipManager {
   add(v: Vip): Promise<void>;
   remove(v: Vip): Promise<void>;
+  /** Sends the gratuitous ARP burst again for a VIP we hold (false: we do not hold it, nothing sent). */
+  reannounce(v: Vip): boolean;
   /** Stops gratuitous ARP still being sent. */
   close(): void;
   /**
@@ -127,6 +129,18 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
       if (code !== 0 && signal === null) onLog('warn', `arping -U for ${v.ip} on ${v.iface} exited ${code}: ${err.trim()}`);
     });
   };
+  const burst = (v: Vip): void => {
+    stopGarp(v.ip);
+    const g = { timers: [] as Array<ReturnType<typeof setTimeout>>, children: new Set<ChildProcess>() };
+    garps.set(v.ip, g);
+    // Chained, so a slow spawn never squeezes two announcements together.
+    let left = garp.count;
+    const next = (): void => {
+      announce(v, g);
+      if (--left > 0) g.timers.push(setTimeout(next, garp.intervalMs));
+    };
+    next();
+  };
   return {
     async add(v) {
       // Straight to `ip addr add` (one process on the failover path); iproute2 says "File exists" (older) or
@@ -140,16 +154,12 @@ export function createVipManager(garp: GarpOptions, onLog: (level: 'info' | 'war
         onLog('warn', `arping not found: no gratuitous ARP for ${v.ip} (install iputils-arping); neighbours may keep the old MAC`);
         return;
       }
-      stopGarp(v.ip);
-      const g = { timers: [] as Array<ReturnType<typeof setTimeout>>, children: new Set<ChildProcess>() };
-      garps.set(v.ip, g);
-      // Chained, so a slow spawn never squeezes two announcements together.
-      let left = garp.count;
-      const next = (): void => {
-        announce(v, g);
-        if (--left > 0) g.timers.push(setTimeout(next, garp.intervalMs));
-      };
-      next();
+      burst(v);
+    },
+    reannounce(v) {
+      if (!held.has(v.ip)) return false;
+      if (haveArping) burst(v);
+      return true;
     },
     async remove(v) {
       stopGarp(v.ip);

@@ -3,7 +3,7 @@
 // table: the connection is kept for the next request, or closed.
 import { accessLogLine } from './access-log.ts';
 import type { ClientConn } from './client.ts';
-import { generatedResponse, simplePage, type GeneratedResponseOptions } from './errors.ts';
+import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
 import type { RequestHead } from './http/request.ts';
 import { countResponse } from './management/stats.ts';
 import type { Route } from './route.ts';
@@ -21,11 +21,6 @@ export function keepAliveFor(c: ClientConn, req: RequestHead | null, requestRead
   const wants = req === null ? false : req.minor === 1 ? !req.connection.close : req.connection.keepAlive;
   // persist_client is the accepting service's (a selector's, for requests it handed over), as in Perlbal.
   return requestRead && wants && c.listener.opts.persistClient && !c.ended && !c.svc.engine.draining;
-}
-
-/** Perlbal's _simple_response page from the current service (a web_server's 404, 403, listing disabled). */
-export function sendSimplePage(c: ClientConn, req: RequestHead, status: number, message: string, english?: string): void {
-  sendOwn(c, req.framing.kind === 'none', req, (o) => simplePage(status, message, o, english));
 }
 
 function sendOwn(c: ClientConn, requestRead: boolean, req: RequestHead | null, build: (o: GeneratedResponseOptions) => Buffer): void {

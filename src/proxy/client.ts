@@ -11,7 +11,7 @@ import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
-import { readBody } from './http/body.ts';
+import { readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { parseRequestHead } from './http/request.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
@@ -24,6 +24,8 @@ export type ClientPhase =
   | 'body'
   /** Request fully read; the exchange runs. Further bytes (pipelined requests) wait in `stash`. */
   | 'wait'
+  /** A web_server PUT body going to disk: `upload` takes the bytes (webserver/put.ts). */
+  | 'upload'
   | 'tunnel'
   /** Our last response is out and we sent FIN; input is discarded until the client closes or lingering ends. */
   | 'closing'
@@ -85,6 +87,8 @@ export interface ClientConn extends Downstream {
   requests: number;
   /** A web_server response streaming from a file: closes the file when the client goes away first. */
   abortStatic: (() => void) | null;
+  /** In 'upload': takes body bytes from buf[start..] and returns where the body ended. */
+  upload: ((buf: Buffer, start: number) => number) | null;
 }
 
 export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
@@ -123,6 +127,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     deadline: engine.now + opts.headerTimeoutMs,
     requests: 0,
     abortStatic: null,
+    upload: null,
   };
   engine.clients.add(c);
   socket.on('data', (chunk: Buffer) => feed(c, chunk, 0));
@@ -167,6 +172,9 @@ function drive(c: ClientConn, buf: Buffer, start: number): void {
       case 'body':
         start = readRequestBody(c, buf, start);
         break;
+      case 'upload':
+        start = c.upload!(buf, start);
+        break;
       case 'wait':
         stash(c, buf, start);
         return;
@@ -193,6 +201,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
       }
       return buf.length;
     case 'bare-lf':
+    case 'head-lf': // only with lfEnds, which requests never get
       reject(c, 400, 'bare LF in the request head');
       return buf.length;
     case 'too-large':
@@ -264,7 +273,11 @@ function readRequestBody(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.deadline = c.svc.engine.now + o.idleTimeoutMs;
-  if (end > start) clientBodyBytes(x, start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  // A chunked trailer section is held back and forwarded filtered (http/trailers.ts).
+  const upTo = relayEnd(x.body, end);
+  if (upTo > start) clientBodyBytes(x, start === 0 && upTo === buf.length ? buf : buf.subarray(start, upTo));
+  const trailer = takeTrailer(x.body);
+  if (trailer !== null) clientBodyBytes(x, trailer);
   if (x.body.done && c.x === x) {
     if (c.phase === 'body') c.phase = 'wait';
     c.deadline = 0;
@@ -360,6 +373,7 @@ function onEnd(c: ClientConn): void {
       c.deadline = c.svc.engine.now + LINGER_MS;
       return;
     case 'body':
+    case 'upload':
       // The body can no longer complete: there is nothing sensible to answer.
       abortClient(c);
       return;

@@ -6,6 +6,7 @@ import { responseSuffixes } from './http/response-head.ts';
 import { reverseProxyOptions } from './options.ts';
 import { compileSelector } from './selector.ts';
 import { backoffPolicy, type ServiceConfig } from './service.ts';
+import { NO_HEALTH_OPTIONS, poolHealthOptions } from './upstream/check-spec.ts';
 import { webServerOptions } from './webserver/options.ts';
 
 /**
@@ -20,6 +21,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig): Serv
     opts,
     limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
     backoff: backoffPolicy(opts),
+    health: model.role === 'reverse_proxy' ? poolHealthOptions(config.pools.find((p) => p.name === model.pool)?.options ?? {}) : NO_HEALTH_OPTIONS,
     keepAliveTimeoutSec,
     suffixes: responseSuffixes(keepAliveTimeoutSec),
     accessLog: null,

@@ -98,12 +98,17 @@ export interface SelectRequest {
  */
 export interface Selector<U extends Pick<UpstreamView, 'active'> = UpstreamView> {
   readonly method: string;
+  /**
+   * The policy weighs candidates by `effectiveWeight` (upstream.ts), slow start included. Left out, the policy is
+   * blind to weights and `chooseUpstream` thins a backend in slow start out of the candidates instead.
+   */
+  readonly weighted?: boolean;
   select(candidates: readonly U[], request: SelectRequest | null): U | undefined;
-  /** A backend became available (health up, admin ready). Not called yet: no policy needs it (see health.ts). */
+  /** A backend's health came back (upstream/transitions.ts; admin changes are the console's to report). */
   upstreamUp?(u: U): void;
-  /** A backend became unavailable (down, drain, maint). Not called yet. */
+  /** A backend's health went down (upstream/transitions.ts). */
   upstreamDown?(u: U): void;
-  /** Its effective weight changed (slow start, `weight` command). Not called yet. */
+  /** Its effective weight changed: each sweep tick of a slow start (transitions.ts announceWeight), `weight` command. */
   weightChanged?(u: U): void;
   /** A request was sent to it / finished with it (its `active` count changed). */
   taken?(u: U): void;

@@ -8,6 +8,7 @@ import type { Fields } from './http/fields.ts';
 import { newHeadWriter, type HeadWriter } from './http/writer.ts';
 import type { NodeStats } from './management/stats.ts';
 import type { UpstreamHealth } from './upstream/health.ts';
+import type { ServiceRuntime } from './service.ts';
 
 export interface Engine {
   /**
@@ -16,6 +17,11 @@ export interface Engine {
    */
   now: number;
   health: Map<string, UpstreamHealth>;
+  /**
+   * The running services (startProxy's list, replaced in place by a reload): who to tell when a backend's health
+   * changes (upstream/transitions.ts).
+   */
+  services: readonly ServiceRuntime[];
   /** Per ip:port counters for the management port (Perlbal's NodeStats), shared across services like `health`. */
   nodeStats: Map<string, NodeStats>;
   /** ip:port → until when new connections skip the verify probe (Perlbal's 60 s NoVerify list). */
@@ -51,6 +57,7 @@ export function newEngine(log: ConsolaInstance): Engine {
   const engine: Engine = {
     now: clockNow(),
     health: new Map(),
+    services: [],
     nodeStats: new Map(),
     noVerify: new Map(),
     clients: new Set(),

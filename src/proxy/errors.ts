@@ -82,7 +82,9 @@ export function generatedResponse(status: number, message: string, o: GeneratedR
 
 /** Perlbal's _simple_response page (plugin answers such as `403 Access denied.`): the body exactly as Perlbal makes it. */
 export function simplePage(status: number, message: string, o: GeneratedResponseOptions, english: string = reasonPhrase(status)): Buffer {
-  const body = `<h1>${status} - ${english}</h1>\n${message}`;
+  // Perlbal's _simple_response: no Content-Type, length or body for 204 and 304.
+  if (status === 204 || status === 304) return cannedResponse(status, [], '', o);
+  const body = `<h1>${status}${english === '' ? '' : ` - ${english}`}</h1>\n${message}`;
   return cannedResponse(status, [['Content-Type', 'text/html'], ['Content-Length', String(Buffer.byteLength(body))]], body, o);
 }
 

@@ -66,6 +66,8 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   dechunk: boolean;
   /** Writes de-chunked payload to the client (HTTP/1.0 client, chunked response); made once per such exchange. */
   dechunkSink: DataSink | null;
+  /** The body is de-chunked and framed again for the client (a backend's lenient chunk framing, see lenient.ts). */
+  rechunk: boolean;
   clientBlocked: boolean;
   /** A backend was asked for (the first dispatch happens once the read that carried the head is parsed). */
   dispatched: boolean;

@@ -16,6 +16,8 @@ import { newServiceRuntime, type ServiceRuntime } from './service.ts';
 import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
 import { attachTls, pointTlsAt } from './tls/attach.ts';
 import { rotateTicketKeys } from './tls/context.ts';
+import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
+import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -47,10 +49,16 @@ export interface ProxyHandle {
   reload(config: PerlbalConfig): Promise<ReloadOutcome>;
   /** Graceful: stop accepting, finish in-flight requests (up to `timeoutMs`), then close everything. */
   close(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Adds metric families to `GET /metrics` on the management port (the HA engine's, when it runs beside). */
   /** For tests and the management role: the engine's live state. */
   readonly engine: Engine;
   readonly services: readonly ServiceRuntime[];
+  /** The active health checks of every pool (one per backend address and check spec). */
+  readonly checks: HealthChecks;
 }
+
+/** How often the sweep re-syncs the checks with the pools (nodes added on the console or by a nodefile). */
+const CHECK_SYNC_MS = 1000;
 
 export interface StartProxyOptions {
   log?: ConsolaInstance;
@@ -59,6 +67,8 @@ export interface StartProxyOptions {
    * regardless, Perlbal's `shutdown graceful N`). Without it the console refuses SHUTDOWN.
    */
   onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
+  /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
+  extraMetrics?: () => Promise<MetricFamily[]>;
 }
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
@@ -126,7 +136,16 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
   for (const svc of services) if (svc.selector !== null) svc.selector.services = byName;
 
+  engine.services = services;
+  const checks = newHealthChecks(engine);
+  syncChecks(checks, services);
+  let nextSync = engine.now + CHECK_SYNC_MS;
   startSweep(engine, (now) => {
+    tickChecks(checks, now);
+    if (now >= nextSync) {
+      nextSync = now + CHECK_SYNC_MS;
+      syncChecks(checks, services);
+    }
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
@@ -135,7 +154,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   let closing: Promise<void> | null = null;
   const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null);
+  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
   try {
     await bindAll(services, log);
     await bindConsoles(consoles, log);
@@ -143,6 +162,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     for (const svc of services) svc.server?.close();
     closeConsoles(consoles);
     stopSweep(engine);
+    stopChecks(checks);
     throw error;
   }
   let turn: Promise<unknown> = Promise.resolve();
@@ -154,6 +174,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const handle: ProxyHandle = {
     engine,
     services,
+    checks,
     listeners() {
       const out: ListenerInfo[] = [];
       for (const svc of services) {
@@ -185,6 +206,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
         const outcome = await reloadProxy(live, next);
+        if (outcome.ok) syncChecks(checks, services);
         // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
         if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
         return outcome;
@@ -192,6 +214,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
     close(closeOpts = {}) {
       closeConsoles(consoles);
+      stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },

@@ -23,16 +23,18 @@ import {
   backendTimedOut,
   badResponse,
 } from './failures.ts';
-import { newBodyReader, readBody } from './http/body.ts';
+import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { writeBackendRequestHead } from './http/forward.ts';
-import { resetHeadReader, scanHead } from './http/head-reader.ts';
+import { readResponseHead } from './http/lenient.ts';
 import type { RequestHead } from './http/request.ts';
 import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
-import { parseResponseHead } from './http/response.ts';
+import { LAST_CHUNK, frameChunk } from './http/trailers.ts';
 import { putRange, takeWritten } from './http/writer.ts';
 import { isIdempotent } from './retry.ts';
 import { startTunnel } from './tunnel.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
+
+const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
 /** Request body bytes held while no backend is attached yet, before the client is paused. */
 const QUEUE_MAX = 64 * 1024;
@@ -62,7 +64,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     svc,
     req,
     backendHead: takeWritten(w),
-    body: newBodyReader(req.framing),
+    body: newBodyReader(req.framing, req.connection.extra),
     queue: [],
     queued: 0,
     replay: idempotent ? [] : null,
@@ -84,6 +86,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     clientKeepAlive: false,
     dechunk: false,
     dechunkSink: null,
+    rechunk: false,
     clientBlocked: false,
     dispatched: false,
     startMs: svc.accessLog === null ? 0 : performance.now(),
@@ -147,22 +150,18 @@ function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): vo
 
 function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
   const svc = x.svc;
-  const scan = scanHead(be.reader, buf, start, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
-  if (scan.kind === 'incomplete') return;
-  if (scan.kind !== 'head') {
-    badResponse(x, be, scan.kind === 'bare-lf' ? 'bare LF in the response head' : 'response head too large');
-    return;
-  }
-  const res = parseResponseHead(scan.buf, scan.start, scan.end, x.req.method, svc.limits, svc.engine.responseFields);
+  const res = readResponseHead(be.reader, buf, start, x.req.method, svc.limits, svc.engine.responseFields);
+  if (res === null) return;
   if (res.kind === 'error') {
     badResponse(x, be, res.reason);
     return;
   }
-  resetHeadReader(be.reader);
+  const rest = res.fields.buf;
+  const bodyStart = res.bodyStart;
   if (res.status < 200) {
     if (res.status === 101) {
       if (x.req.upgrade === null) badResponse(x, be, '101 Switching Protocols without an upgrade request');
-      else startTunnel(x, be, res, scan.buf, scan.end + 4);
+      else startTunnel(x, be, res, rest, bodyStart);
       return;
     }
     // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
@@ -170,7 +169,22 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
       writeInterimHead(svc.engine.writer, res);
       writeToClient(x, takeWritten(svc.engine.writer));
     }
-    if (scan.end + 4 < scan.buf.length) responseHeadBytes(x, be, scan.buf, scan.end + 4);
+    if (bodyStart < rest.length) responseHeadBytes(x, be, rest, bodyStart);
+    return;
+  }
+  const body = newBodyReader(res.framing, res.connection.extra);
+  const http10 = x.req.minor === 0;
+  const chunked = res.framing.kind === 'chunked';
+  const dechunk = http10 && chunked;
+  // A head that needed the lenient rewrite may frame its chunks with bare LF too (HAProxy and nginx take it): read
+  // it so, and never relay that framing as is, but frame the body again.
+  const rechunk = chunked && res.normalised && !dechunk;
+  if (chunked && res.normalised) body.chunked!.lenientLf = true;
+  // Body bytes that came with the head are checked before anything is committed: broken framing there is a bad
+  // response (a retry or a 502), not a cut after a head the client already has.
+  const end = dechunk || rechunk || body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
+  if (end === -1) {
+    badResponse(x, be, body.error ?? 'bad chunked framing');
     return;
   }
   noteNodeSuccess(be, res.status);
@@ -178,11 +192,10 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   be.hintMaxLeft = res.keepAliveMax;
   x.res = res;
   enterPhase(x, 'response');
-  const body = newBodyReader(res.framing);
   x.resBody = body;
+  x.dechunk = dechunk;
+  x.rechunk = rechunk;
   const c = x.client;
-  const http10 = x.req.minor === 0;
-  x.dechunk = http10 && res.framing.kind === 'chunked';
   const clientWants = http10 ? x.req.connection.keepAlive : !x.req.connection.close;
   x.clientKeepAlive =
     c.listener.opts.persistClient &&
@@ -196,32 +209,30 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   const headCtx = { suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close, dechunk: x.dechunk, upgrade: false };
   be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;
 
-  const rest = scan.buf;
-  const bodyStart = scan.end + 4;
-  if (x.dechunk) {
-    x.dechunkSink = (b, s, e) => writeToClient(x, copyOut(b, s, e));
+  if (x.dechunk || x.rechunk) {
+    x.dechunkSink = x.rechunk ? (b, s, e) => writeToClient(x, frameChunk(b, s, e)) : (b, s, e) => writeToClient(x, copyOut(b, s, e));
     writeClientResponseHead(w, res, headCtx, 0);
     writeToClient(x, takeWritten(w));
     relayBody(x, be, rest, bodyStart);
     return;
   }
-  const end = body.done ? bodyStart : readBody(body, rest, bodyStart, rest.length, null);
-  if (end === -1) {
-    badResponse(x, be, body.error ?? 'bad chunked framing');
-    return;
-  }
-  const bodyLen = end - bodyStart;
+  // A chunked trailer section is held back and sent filtered (http/trailers.ts).
+  const upTo = relayEnd(body, end);
+  const trailer = takeTrailer(body);
+  const bodyLen = upTo - bodyStart;
   x.bodyBytesOut += bodyLen;
   writeClientResponseHead(w, res, headCtx, bodyLen <= COALESCE_MAX ? bodyLen : 0);
   if (bodyLen <= COALESCE_MAX) {
     // One write for head and body: one syscall, one packet for small responses.
-    putRange(w, rest, bodyStart, end);
+    putRange(w, rest, bodyStart, upTo);
+    if (trailer !== null) putRange(w, trailer, 0, trailer.length);
     writeToClient(x, takeWritten(w));
   } else {
     const socket = c.socket;
     socket.cork();
     writeToClient(x, takeWritten(w));
-    writeToClient(x, copyOut(rest, bodyStart, end));
+    writeToClient(x, copyOut(rest, bodyStart, upTo));
+    if (trailer !== null) writeToClient(x, trailer);
     socket.uncork();
   }
   if (body.done) {
@@ -233,10 +244,15 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
 function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
   const body = x.resBody!;
   be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-  if (x.dechunk) {
+  if (x.dechunkSink !== null) {
     const end = readBody(body, buf, start, buf.length, x.dechunkSink);
     if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
     if (body.done) {
+      if (x.rechunk) {
+        // The last chunk, then the filtered trailers (or just the final CRLF).
+        writeToClient(x, LAST_CHUNK);
+        writeToClient(x, takeTrailer(body) ?? CRLF_BYTES);
+      }
       if (end < buf.length) x.backendOutOfStep = true;
       finishExchange(x);
     }
@@ -244,10 +260,13 @@ function relayBody(x: Exchange, be: BackendConn, buf: Buffer, start: number): vo
   }
   const end = readBody(body, buf, start, buf.length, null);
   if (end === -1) return abortMidResponse(x, be, body.error ?? 'bad chunked framing');
-  if (end > start) {
-    x.bodyBytesOut += end - start;
-    writeToClient(x, copyOut(buf, start, end));
+  const upTo = relayEnd(body, end);
+  if (upTo > start) {
+    x.bodyBytesOut += upTo - start;
+    writeToClient(x, copyOut(buf, start, upTo));
   }
+  const trailer = takeTrailer(body);
+  if (trailer !== null) writeToClient(x, trailer);
   if (body.done) {
     if (end < buf.length) x.backendOutOfStep = true;
     finishExchange(x);

@@ -15,6 +15,7 @@ import type { BackendTls } from './tls/upstream.ts';
 import type { H2Limits } from './h2/session.ts';
 import { newServiceStats, type ServiceStats } from './management/stats.ts';
 import type { BackoffPolicy } from './upstream/health.ts';
+import type { PoolHealthOptions } from './upstream/check-spec.ts';
 import { newSelector } from './upstream/select.ts';
 import { newUpstream, type Upstream } from './upstream/upstream.ts';
 
@@ -26,6 +27,8 @@ export interface ServiceConfig {
   opts: ReverseProxyOptions;
   limits: HeadLimits;
   backoff: BackoffPolicy;
+  /** The pool's active checks, slow start, 5xx streak and all_down (upstream/check-spec.ts). */
+  health: PoolHealthOptions;
   /** Keep-Alive `timeout=` value sent to clients, in whole seconds. */
   keepAliveTimeoutSec: number;
   /** The last lines of client response heads, pre-encoded. */

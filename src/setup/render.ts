@@ -98,6 +98,14 @@ export function quoteWord(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Restart on a crash as the rc.local path's supervisor does (src/cli/supervise.ts, RESTART_POLICY: the same numbers).
+ * A crashed engine leaves the VIP configured and refusing connections until the peer's deadtime, so the restart is
+ * quick (250 ms; the engine then serves about half a second later); 5 restarts in 60 s is a crash loop, left for the
+ * admin (`systemctl status`), and the peer takes over at deadtime.
+ */
+export const UNIT_RESTART = { restartSec: '250ms', startLimitIntervalSec: 60, startLimitBurst: 5 } as const;
+
 export function renderSystemdUnit(exec: readonly string[]): string {
   const start = [...exec, 'run'].map(quoteWord).join(' ');
   return `${HEADER('tsbal: the proxy and the HA engine of this node.')}
@@ -105,14 +113,19 @@ export function renderSystemdUnit(exec: readonly string[]): string {
 Description=tsbal load balancer (perlbal.conf) and heartbeat-compatible HA (/etc/ha.d)
 After=network-online.target
 Wants=network-online.target
+# A crash loop (more restarts than this) stops here; see Restart= below.
+StartLimitIntervalSec=${UNIT_RESTART.startLimitIntervalSec}
+StartLimitBurst=${UNIT_RESTART.startLimitBurst}
 
 [Service]
 Type=simple
 ExecStartPre=${[...exec, 'check'].map(quoteWord).join(' ')}
 ExecStart=${start}
-ExecReload=/bin/kill -HUP $MAINPID
+# Checks perlbal.conf first, sends SIGHUP, and fails (systemctl reload says so) when the reload is refused.
+ExecReload=${[...exec, 'reload', '--pid'].map(quoteWord).join(' ')} $MAINPID
+# A crash (kill -9, OOM) leaves the VIP configured and refusing connections: start again at once, not at deadtime.
 Restart=on-failure
-RestartSec=2s
+RestartSec=${UNIT_RESTART.restartSec}
 LimitNOFILE=65536
 # Root, but only with what moving a VIP needs: ip addr (NET_ADMIN), arping (NET_RAW), ports below 1024.
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE
@@ -141,8 +154,16 @@ WantedBy=multi-user.target
 export const RC_BEGIN = '# BEGIN tsbal (managed by tsbal setup; this block is replaced on the next run)';
 export const RC_END = '# END tsbal';
 
+/**
+ * The command rc.local runs at boot, which setup also prints to start tsbal now. `--daemon` supervises: the engine is
+ * started again when it crashes (`tsbal run --supervise`, src/cli/supervise.ts).
+ */
+export function rcLocalStartCommand(exec: readonly string[]): string {
+  return [...exec, 'run', '--daemon', '--pidfile', RC_LOCAL_PIDFILE, '--log-file', DEFAULT_DAEMON_LOG_FILE].map(quoteWord).join(' ');
+}
+
 export function renderRcLocalBlock(exec: readonly string[]): string {
-  const run = [...exec, 'run', '--daemon', '--pidfile', RC_LOCAL_PIDFILE, '--log-file', DEFAULT_DAEMON_LOG_FILE].map(quoteWord).join(' ');
+  const run = rcLocalStartCommand(exec);
   // rc.local runs under `sh -e`: a tsbal that fails to start must not abort the admin's lines after the block.
   return `${RC_BEGIN}\n${run} || echo 'tsbal: failed to start; see ${DEFAULT_DAEMON_LOG_FILE}' >&2\n${RC_END}\n`;
 }

@@ -110,7 +110,7 @@ describe('tsbal run --log-file', () => {
   });
 
   test('--daemon without --log-file gives the daemon /var/log/tsbal.log; with one, keeps it', () => {
-    expect(daemonChildArgs(['run', '-c', 'p.conf', '--daemon'], '/var/log/tsbal.log')).toEqual(['run', '-c', 'p.conf', '--log-file', '/var/log/tsbal.log']);
-    expect(daemonChildArgs(['run', '--daemon', '--log-file=/tmp/x.log'], '/tmp/x.log')).toEqual(['run', '--log-file=/tmp/x.log']);
+    expect(daemonChildArgs(['run', '-c', 'p.conf', '--daemon'], '/var/log/tsbal.log')).toEqual(['run', '-c', 'p.conf', '--log-file', '/var/log/tsbal.log', '--supervise']);
+    expect(daemonChildArgs(['run', '--daemon', '--log-file=/tmp/x.log'], '/tmp/x.log')).toEqual(['run', '--log-file=/tmp/x.log', '--supervise']);
   });
 });

@@ -145,10 +145,10 @@ describe('tsbal run', () => {
     try {
       const r = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { until: (d) => d.endsWith('slow') });
       expect(statusCodes(r.data)).toEqual([200]);
-      // The same port again: the second daemon cannot bind, and says so.
+      // The same port again: the second daemon cannot bind, and names the running copy (the supervisor in the pidfile).
       const clash = await runTsbal(['run', '-c', conf(port, slow.port), '--daemon']);
       expect(clash.code).toBe(1);
-      expect(clash.stderr).toContain('EADDRINUSE');
+      expect(clash.stderr).toContain(`tsbal is already running (pid ${pid}, engine pid `);
     } finally {
       process.kill(pid, 'SIGTERM');
     }

@@ -194,8 +194,16 @@ describe('tsbal setup --root', () => {
     const root = tmpRoot();
     mkdirSync(join(root, 'etc'), { recursive: true });
     writeFileSync(join(root, 'etc/rc.local'), '#!/bin/sh -e\necho mine\nexit 0\n', { mode: 0o755 });
-    expect((await setup(root, '--init', 'rc.local')).code).toBe(0);
-    const second = await setup(root, '--init', 'rc.local');
+    const first = await setup(root, '--init', 'rc.local', '--exec', '/usr/local/bin/tsbal');
+    expect(first.code).toBe(0);
+    // It prints the exact command to start tsbal now (rc.local runs only at boot); the join line for the peer follows.
+    const out = first.stdout.trimEnd().split('\n');
+    const at = out.findIndex((line) => line.startsWith('start it now'));
+    expect(out.slice(at, at + 2)).toEqual([
+      'start it now (/etc/rc.local runs the same line at boot):',
+      '  /usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid --log-file /var/log/tsbal.log',
+    ]);
+    const second = await setup(root, '--init', 'rc.local', '--exec', '/usr/local/bin/tsbal');
     expect(second.stdout).toContain('nothing to change');
     const text = readFileSync(join(root, 'etc/rc.local'), 'utf8');
     expect(text.match(/# BEGIN tsbal/g)?.length).toBe(1);

@@ -44,7 +44,15 @@ const GOLDEN: Array<[string, string]> = [
   ['CREATE POOL p1\nSET balance_method = round_robin', 'p.conf:2: Unknown balance method (methods are random, roundrobin, leastconn (Perlbal has only random))'],
   ["CREATE POOL p\nSET balance_method = 'random'", 'p.conf:2: Unknown balance method (remove the quotes)'],
   ['CREATE POOL p1\nSET nodefile = /nonexistent', 'p.conf:2: File not found (nodefile /nonexistent does not exist)'],
-  ['CREATE POOL p1\nSET foo = bar', "p.conf:2: Unknown pool parameter 'foo' (pools take nodefile, balance_method, backend_ssl, backend_ssl_verify, backend_ssl_ca, backend_ssl_sni)"],
+  ['CREATE POOL p1\nSET foo = bar', "p.conf:2: Unknown pool parameter 'foo' (pools take nodefile, balance_method, health_check, health_check_path, health_check_method, health_check_host, health_check_expect, health_check_interval, health_check_timeout, health_check_rise, health_check_fall, health_check_5xx_streak, slow_start, all_down, backend_ssl, backend_ssl_verify, backend_ssl_ca, backend_ssl_sni)"],
+  ['CREATE POOL p1\nSET health_check_intervl = 2s', "p.conf:2: Unknown pool parameter 'health_check_intervl' (did you mean health_check_interval?)"],
+  ['CREATE POOL p1\nSET health_check_interval = 2x', "p.conf:2: Expecting a time value for parameter 'health_check_interval' (N (seconds), Nms, Ns or Nm, e.g. 30 or 500ms)"],
+  ['CREATE POOL p1\nSET health_check_path = health', "p.conf:2: Expecting a request path starting with / for parameter 'health_check_path' (e.g. /health or /; no spaces)"],
+  ['CREATE POOL p1\nSET health_check_expect = 2xx', "p.conf:2: Expecting HTTP statuses for parameter 'health_check_expect' (a list of statuses and ranges, e.g. 200, 200-399 or 200,301-302)"],
+  ['CREATE POOL p1\nSET health_check_fall = 0', "p.conf:2: Expecting integer value between 1 and 100 for parameter 'health_check_fall'"],
+  ['CREATE POOL p1\nSET health_check = udp', "p.conf:2: Value of 'health_check' must be one of: off, http, tcp"],
+  ['CREATE POOL p1\nSET all_down = 502', "p.conf:2: Value of 'all_down' must be one of: keep_trying, 503"],
+  [RP + 'SET health_check_path = /', "p.conf:3: Unknown service parameter 'health_check_path' (health_check_path is a pool parameter)"],
   ['CREATE SERVICE s\nCREATE POOL p\nSET persist_client = on', "p.conf:3: 'persist_client' is a service parameter, but the current object is pool 'p' (CREATE POOL switches the context to the pool; write SET <service>.persist_client = ... or USE <service> first)"],
   ['ENABLE nosuch', "p.conf:1: service 'nosuch' does not exist"],
   [S + 'SET role = management\nENABLE s\nENABLE s', 'p.conf:4: service s is already enabled'],
@@ -80,7 +88,7 @@ const GOLDEN: Array<[string, string]> = [
   ['', 'p.conf: No services or management port configured. Nothing to do. (ENABLE a service that has a listen address)'],
   [RP + 'SET listen = 80\nENABLE s', 'p.conf:1: service s (reverse_proxy) has no pool (CREATE POOL, POOL <pool> ADD ip:port, then SET pool = <pool>)'],
   [S + 'SET role = selector\nSET listen = 80\nENABLE s', 'p.conf:1: selector s has no selector plugin; every request would get 500 (LOAD vhosts, then SET plugins = vhosts and VHOST lines)'],
-  ['CREATE SERVICE s\nSET role = web_server\nSET listen = 80\nENABLE s', 'p.conf:1: service s (web_server) has no docroot (SET docroot = /var/www)'],
+  ['CREATE SERVICE s\nSET role = web_server\nSET listen = 80\nENABLE s', 'p.conf:1: service s (web_server) has no docroot (SET docroot = /var/www, or SET plugins = redirect for a web_server that only redirects)'],
   ['CREATE SERVICE s\nSET listen = 80\nENABLE s', 'p.conf:1: service s is enabled but has no role (SET role = reverse_proxy (or web_server, selector, management))'],
   ['CREATE SERVICE a\nSET role = management\nSET listen = 80\nENABLE a\nCREATE SERVICE b\nSET role = management\nSET listen = 127.0.0.1:80\nENABLE b', 'p.conf:5: service b listens on 127.0.0.1:80, which service a (line 1) already uses'],
 ];
@@ -125,5 +133,25 @@ describe('perlbal.conf error messages (golden)', () => {
     expect(r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([
       '/b.conf:1: INCLUDE cycle: /a.conf is already being read (/top.conf -> /a.conf -> /b.conf -> /a.conf)',
     ]);
+  });
+});
+
+describe('health-check settings that cannot do what they say (warnings)', () => {
+  const warnings = (text: string): string[] =>
+    readPerlbalConfig(text, { file: 'p.conf', fs }).diagnostics.filter((d) => d.severity === 'warning').map(formatDiagnostic);
+  const SVC = 'CREATE SERVICE s\nSET role = reverse_proxy\nSET listen = 127.0.0.1:80\nSET pool = p1\nENABLE s\n';
+
+  test('check settings without health_check_path or health_check are flagged at the pool', () => {
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_interval = 5s\nSET slow_start = 30s\n' + SVC)).toContain(
+      'p.conf:1: warning: pool p1: health_check_interval, slow_start have no effect: health checks are off (SET health_check_path = /health (or health_check = tcp) on the pool)',
+    );
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_5xx_streak = 5\n' + SVC).join('\n')).not.toContain('health checks are off');
+  });
+
+  test('a timeout not shorter than the interval is flagged', () => {
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\nSET health_check_interval = 1s\nSET health_check_timeout = 2s\n' + SVC)).toContain(
+      'p.conf:1: warning: pool p1: health_check_timeout (2000 ms) is not shorter than health_check_interval (1000 ms); a silent backend then takes fall × timeout to be taken out (make the timeout shorter than the interval)',
+    );
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\n' + SVC)).toEqual([]);
   });
 });

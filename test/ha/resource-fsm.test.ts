@@ -7,6 +7,7 @@ import { VIP_GROUP } from './sim.ts';
 interface Seen {
   sent: Body[];
   acts: Array<{ kind: string; groups: string[]; reason: string }>;
+  announced?: string[][];
 }
 
 function ctx(me: string, seen: Seen, over: Partial<fsm.RscCtx> = {}): fsm.RscCtx {
@@ -19,11 +20,13 @@ function ctx(me: string, seen: Seen, over: Partial<fsm.RscCtx> = {}): fsm.RscCtx
     rqstDelayMs: 10_000,
     shutdownWaitMs: 5_000,
     retryFailedMs: 2_000,
+    keepaliveMs: 100,
     peerAlive: true,
     canTakeOver: true,
     send: (body) => seen.sent.push(body),
     log: () => undefined,
     act: (kind, _opId, groups, reason) => seen.acts.push({ kind, groups: groups.map((g) => g.key), reason }),
+    announce: (groups) => (seen.announced ??= []).push(groups.map((g) => g.key)),
     reply: () => undefined,
     exit: () => undefined,
     ...over,

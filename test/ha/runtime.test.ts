@@ -259,7 +259,7 @@ function commands(dir: string) {
   const soleHolder = (host: string) =>
     waitFor(`the VIP on ${host}`, async () => ((await lab.holders()).join() === host ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
   const stable = (host: 'lb1' | 'lb2') =>
-    waitFor(`${host} stable`, async () => (/, stable\n/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    waitFor(`${host} stable`, async () => (/^[^\n]*; settled/.test((await ha(host, 'status')).stdout) ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
   return { ha, soleHolder, stable };
 }
 

@@ -65,7 +65,7 @@ describe('forged packets', () => {
     const sim = settled();
     const actions = sim.inject('lb2', forge(SHUTDONE, 'lb2', 5, 42));
     expect(sim.report('lb2').counters.dropped.impostor).toBe(1);
-    expect(actions.some((a) => a.kind === 'log' && a.msg.startsWith('another node sends as lb2'))).toBe(true);
+    expect(actions.some((a) => a.kind === 'log' && a.msg.startsWith('another node at 198.18.0.250 sends as lb2'))).toBe(true);
   });
 });
 

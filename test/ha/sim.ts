@@ -50,7 +50,12 @@ export interface SimNode {
   logs: Array<{ at: number; level: string; msg: string }>;
   sent: Array<{ at: number; type: string; bytes: Uint8Array }>;
   replies: Array<{ ok: boolean; msg: string }>;
+  /** Every acquire/release the node started, when, and why. */
+  ops: Array<{ at: number; kind: 'acquire' | 'release'; reason: string }>;
+  /** Every gratuitous ARP re-announcement the node asked for. */
+  announces: Array<{ at: number; groups: string[]; reason: string }>;
   exited: boolean;
+  exitedAt: number | null;
 }
 
 type Pending = { at: number; seq: number; run: () => void };
@@ -63,6 +68,8 @@ export class Sim {
   /** Latency of the wire and of resource operations (ms). */
   wireMs = 1;
   opMs = 5;
+  /** Per-node resource operation time, e.g. a real heartbeat's 1–1.7 s of resource scripts. */
+  opMsOf = new Map<string, number>();
   pingTargets = new Map<string, boolean>();
   private queue: Pending[] = [];
   private seq = 0;
@@ -78,7 +85,10 @@ export class Sim {
       logs: [],
       sent: [],
       replies: [],
+      ops: [],
+      announces: [],
       exited: false,
+      exitedAt: null,
     };
     this.nodes.set(name, n);
     return n;
@@ -139,7 +149,8 @@ export class Sim {
         break;
       case 'acquire':
       case 'release':
-        this.at(this.now + this.opMs, () => {
+        n.ops.push({ at: this.now, kind: a.kind, reason: a.reason });
+        this.at(this.now + (this.opMsOf.get(n.name) ?? this.opMs), () => {
           if (!n.alive) return;
           const failed: string[] = [];
           for (const g of a.groups) {
@@ -150,6 +161,9 @@ export class Sim {
           this.feed(n, { kind: 'opDone', opId: a.opId, failed, errors: [], now: this.now, wall: this.now });
         });
         break;
+      case 'announce':
+        n.announces.push({ at: this.now, groups: a.groups.map((g) => g.key), reason: a.reason });
+        break;
       case 'log':
         n.logs.push({ at: this.now, level: a.level, msg: a.msg });
         break;
@@ -158,6 +172,7 @@ export class Sim {
         break;
       case 'exit':
         n.exited = true;
+        n.exitedAt = this.now;
         break;
     }
   }
@@ -165,6 +180,8 @@ export class Sim {
   private schedule(n: SimNode): void {
     const t = nextDeadline(n.node);
     if (!Number.isFinite(t)) return this.timers.delete(n.name) as unknown as void;
+    // Already armed for that moment (a flood of injected packets must not grow the queue by one timer each).
+    if (this.timers.get(n.name)?.at === Math.max(t, this.now)) return;
     const p: Pending = { at: Math.max(t, this.now), seq: this.seq++, run: () => {} };
     p.run = () => {
       if (this.timers.get(n.name) !== p) return;

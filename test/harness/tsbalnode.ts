@@ -29,7 +29,8 @@ export interface TsbalNode extends HaNode {
   ha(command: HaCommand, extraArgs?: readonly string[]): Promise<ExecResult>;
 }
 
-export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, settings: HaSettings): Promise<TsbalNode> {
+/** `runArgs`: more `tsbal run` flags (e.g. `--supervise`). */
+export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, settings: HaSettings, runArgs: readonly string[] = []): Promise<TsbalNode> {
   const dir = join(baseDir, host);
   const haDir = join(dir, 'ha.d');
   const stateDir = join(dir, 'state');
@@ -51,7 +52,7 @@ export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, s
     async start() {
       if (node.running()) throw new Error(`tsbal on ${host} is already running`);
       if (proc) earlierLogs += `--- previous run (exit ${JSON.stringify(proc.exit())})\n${proc.stdout()}${proc.stderr()}`;
-      const command = TSBAL_RUN_AVAILABLE ? ['run', '-c', perlbalConf] : ['ha', 'run'];
+      const command = TSBAL_RUN_AVAILABLE ? ['run', '-c', perlbalConf, ...runArgs] : ['ha', 'run'];
       proc = lab.spawn(host, [process.execPath, CLI_ENTRY, ...command, ...nodeArgs], { label: `tsbal ${host}` });
       if (!TSBAL_RUN_AVAILABLE) {
         perlbal = lab.spawn(host, ['perlbal', `--config=${perlbalConf}`], { label: `perlbal ${host}` });

@@ -12,8 +12,23 @@ import { type MultiRig, type ProxyKind, startMultiRig, TSBAL_RUNS } from './diff
 let docroot: string;
 const rigs = new Map<ProxyKind, MultiRig>();
 
-function conf([files, listing, sel]: number[]): string {
+function conf([files, listing, sel, concat, redirectOnly]: number[]): string {
   return `LOAD vhosts
+LOAD Redirect
+CREATE SERVICE concat
+  SET role = web_server
+  SET listen = ${LOOPBACK}:${concat}
+  SET docroot = ${docroot}
+  SET persist_client = on
+  SET enable_concatenate_get = on
+ENABLE concat
+CREATE SERVICE redironly
+  SET role = web_server
+  SET listen = ${LOOPBACK}:${redirectOnly}
+  SET plugins = redirect
+  SET persist_client = on
+  REDIRECT HOST old.example new.example
+ENABLE redironly
 CREATE SERVICE files
   SET role = web_server
   SET listen = ${LOOPBACK}:${files}
@@ -56,7 +71,7 @@ beforeAll(async () => {
   }
   utimesSync(join(docroot, 'noindex'), 1_600_000_000, 1_600_000_000);
   const kinds: ProxyKind[] = TSBAL_RUNS ? ['perlbal', 'tsbal'] : ['perlbal'];
-  const started = await Promise.all(kinds.map((k) => startMultiRig(k, 3, conf, [])));
+  const started = await Promise.all(kinds.map((k) => startMultiRig(k, 5, conf, [])));
   for (const rig of started) rigs.set(rig.kind, rig);
 }, 30_000);
 
@@ -92,6 +107,8 @@ async function observe(kind: ProxyKind, service: number, request: string, method
 const FILES = 0;
 const LISTING = 1;
 const SELECTOR = 2;
+const CONCAT = 3;
+const REDIRECT_ONLY = 4;
 const LM = 'Sun, 13 Sep 2020 12:26:40 GMT';
 
 const CASES: Array<[string, number, string, string[]?]> = [
@@ -122,6 +139,22 @@ const CASES: Array<[string, number, string, string[]?]> = [
   ['PUT and DELETE (not enabled): 403', FILES, 'PUT /new.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nDELETE /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', ['PUT', 'DELETE']],
   ['other methods: 400', FILES, 'OPTIONS /a.txt HTTP/1.0\r\n\r\n'],
   ['server_tokens off, no persist_client: no Server, Connection: close', LISTING, 'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ['?? concatenation: the files in order, the type of the first known extension, newest Last-Modified; a ?v= cut', CONCAT,
+    'GET /noindex/??A.txt,b.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  // One ?? request per connection: Perlbal answers a later one on a kept-alive connection 404 "Base directory not a
+  // directory" (it tests a stale $! after its stat; docs/compat.md).
+  ['?? concatenation: HEAD', CONCAT, 'HEAD /noindex/??b.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', ['HEAD']],
+  ['?? concatenation: names with a directory; a ?v= after the list is cut', CONCAT, 'GET /??noindex/b.js,a.txt,s.css?v=12 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  ['?? concatenation: If-Modified-Since equal to the newest: 304', CONCAT,
+    `GET /noindex/??b.js,A.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: ${LM}\r\nConnection: close\r\n\r\n`],
+  ['?? concatenation: a missing file: 404', CONCAT, 'GET /noindex/??b.js,nope.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  ['?? concatenation: a directory in the list: 404', CONCAT, 'GET /??noindex HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  ['?? concatenation: a base that is not a directory: 404', CONCAT, 'GET /a.txt/??b.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  ['?? concatenation: ../ in a name: 403', CONCAT, 'GET /noindex/??../a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  ['?? concatenation: more than 100 files: 403', CONCAT,
+    `GET /??${Array.from({ length: 101 }, () => 'a.txt').join(',')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
+  ['a web_server without docroot that only redirects: 301 for its host, 500 Docroot unconfigured otherwise', REDIRECT_ONLY,
+    'GET /x?y=1 HTTP/1.1\r\nHost: old.example\r\n\r\nGET /x HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n', ['GET', 'GET']],
   ['a selector hands a vhost to a web_server without a listener; keep-alive by the selector', SELECTOR,
     'GET / HTTP/1.1\r\nHost: static.example\r\n\r\nGET /index.html HTTP/1.1\r\nHost: static.example\r\nConnection: close\r\n\r\n', ['GET', 'GET']],
 ];

@@ -7,8 +7,9 @@ import { readHaCf } from '../../src/config/hacf.ts';
 import { readHaResources } from '../../src/config/haresources.ts';
 import { parsePerlbalConfig } from '../../src/config/perlbal.ts';
 import {
-  RC_BEGIN, RC_END, mergeRcLocal, quoteWord, renderHaCf, renderHaResources, renderPerlbalConf, renderRcLocalBlock, renderSystemdUnit,
+  RC_BEGIN, RC_END, mergeRcLocal, quoteWord, rcLocalStartCommand, renderHaCf, renderHaResources, renderPerlbalConf, renderRcLocalBlock, renderSystemdUnit, UNIT_RESTART,
 } from '../../src/setup/render.ts';
+import { RESTART_POLICY } from '../../src/cli/supervise.ts';
 import { shownContent } from '../../src/setup/report.ts';
 import { options } from './helpers.ts';
 
@@ -44,11 +45,18 @@ describe('rendered files', () => {
     expect(readHaResources(text, 'haresources').value.groups[0]!.resources[0]).toMatchObject({ kind: 'ip', ip: '198.18.0.99', cidr: 24, iface: 'eth0' });
   });
 
-  test('the unit runs this tsbal, reloads with HUP, restarts on failure and keeps only the network capabilities', () => {
+  test('the unit runs this tsbal, reloads through tsbal reload (which waits for the outcome), restarts a crash within 250 ms (5 in 60 s at most) and keeps only the network capabilities', () => {
     const unit = renderSystemdUnit(['/opt/tsbal bin/tsbal']);
     expect(unit).toContain("\nExecStart='/opt/tsbal bin/tsbal' run\n");
-    expect(unit).toContain('\nExecReload=/bin/kill -HUP $MAINPID\n');
-    expect(unit).toContain('\nRestart=on-failure\n');
+    expect(unit).toContain("\nExecReload='/opt/tsbal bin/tsbal' reload --pid $MAINPID\n");
+    expect(unit).toContain('\nRestart=on-failure\nRestartSec=250ms\n');
+    // In [Unit], where systemd reads them (in [Service] they are ignored with a warning).
+    expect(unit.slice(unit.indexOf('[Unit]'), unit.indexOf('[Service]'))).toContain('\nStartLimitIntervalSec=60\nStartLimitBurst=5\n');
+    expect([UNIT_RESTART.restartSec, UNIT_RESTART.startLimitIntervalSec * 1000, UNIT_RESTART.startLimitBurst]).toEqual([
+      `${RESTART_POLICY.delayMs}ms`,
+      RESTART_POLICY.windowMs,
+      RESTART_POLICY.burst,
+    ]);
     expect(unit).toContain('\nCapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE\n');
     expect(unit).toContain('\nAmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE\n');
     expect(unit).toContain('AF_NETLINK AF_PACKET');
@@ -60,6 +68,8 @@ describe('rendered files', () => {
     expect(block).toBe(
       `${RC_BEGIN}\n/usr/local/bin/tsbal run --daemon --pidfile /run/tsbal.pid --log-file /var/log/tsbal.log || echo 'tsbal: failed to start; see /var/log/tsbal.log' >&2\n${RC_END}\n`,
     );
+    // What setup prints as the command to start now is the very line rc.local runs at boot.
+    expect(block).toContain(`\n${rcLocalStartCommand(['/usr/local/bin/tsbal'])} || echo`);
     const fresh = mergeRcLocal(null, block);
     expect(fresh).toBe(`#!/bin/sh -e\n\n${block}\nexit 0\n`);
     expect(mergeRcLocal(fresh, block)).toBe(fresh);

@@ -121,6 +121,25 @@ function checkBackendTls(env: CommandEnv, pool: PoolModel, d: Diagnostics): void
   if (o.backend_ssl_verify === false) d.warn(pool.loc, `pool ${pool.name}: backend_ssl_verify is off: backend certificates are not checked (anyone on the path can read and change the traffic)`);
 }
 
+/** Options that only matter with active checks on (health_check_5xx_streak is passive: it works without). */
+const CHECK_ONLY_KEYS = ['health_check_method', 'health_check_host', 'health_check_expect', 'health_check_interval', 'health_check_timeout', 'health_check_rise', 'health_check_fall', 'slow_start', 'all_down'];
+
+/** A pool's health-check settings that cannot do what they say. */
+function checkPoolHealth(pool: PoolModel, d: Diagnostics): void {
+  const o = pool.options;
+  const on = o.health_check === 'http' || o.health_check === 'tcp' || (o.health_check !== 'off' && typeof o.health_check_path === 'string');
+  if (!on) {
+    const idle = CHECK_ONLY_KEYS.filter((k) => k in o);
+    if (idle.length > 0) d.warn(pool.loc, `pool ${pool.name}: ${idle.join(', ')} ${idle.length === 1 ? 'has' : 'have'} no effect: health checks are off`, 'SET health_check_path = /health (or health_check = tcp) on the pool');
+    return;
+  }
+  const interval = typeof o.health_check_interval === 'number' ? o.health_check_interval : 2000;
+  const timeout = typeof o.health_check_timeout === 'number' ? o.health_check_timeout : 1000;
+  if (timeout >= interval) {
+    d.warn(pool.loc, `pool ${pool.name}: health_check_timeout (${timeout} ms) is not shorter than health_check_interval (${interval} ms); a silent backend then takes fall × timeout to be taken out`, 'make the timeout shorter than the interval');
+  }
+}
+
 /** Checks across the whole config; errors stop `tsbal run`, warnings are printed by `tsbal check`. */
 export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics): void {
   const refs = referencedServices(state);
@@ -143,7 +162,11 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
         if (pool && pool.nodes.length === 0 && pool.nodefile === null) d.warn(pool.loc, `pool ${pool.name} has no backends; service ${s.name} will answer 503`);
       }
     }
-    if (s.role === 'web_server' && s.options.docroot == null && !state.meta.get(s.name)?.failedKeys.has('docroot')) d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www');
+    // A web_server that only redirects (SET plugins = redirect) needs none, as in Perlbal: unredirected requests get
+    // Perlbal's `500 Docroot unconfigured`.
+    if (s.role === 'web_server' && s.options.docroot == null && !s.plugins.includes('redirect') && !state.meta.get(s.name)?.failedKeys.has('docroot')) {
+      d.error(s.loc, `service ${s.name} (web_server) has no docroot`, 'SET docroot = /var/www, or SET plugins = redirect for a web_server that only redirects');
+    }
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
@@ -173,6 +196,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       d.warn(rules[0]!.loc, `REDIRECT rules for ${name} have no effect: the redirect plugin is not registered on it`, `SET ${name}.plugins = redirect`);
     }
   }
+  for (const pool of state.pools.values()) checkPoolHealth(pool, d);
   // Only when nothing else is wrong: a broken line above is the likelier cause.
   if (listeners.length === 0 && !d.list.some((x) => x.severity === 'error')) {
     d.error({ file: state.files[0] ?? '', line: 0 }, 'No services or management port configured. Nothing to do.', 'ENABLE a service that has a listen address');

@@ -33,6 +33,10 @@ export type OptionType =
   | { kind: 'service_ref' }
   /** `off`, `stdout` or an absolute path (tsbal's access_log). */
   | { kind: 'log_target' }
+  /** An origin-form request path `/...` (health_check_path). */
+  | { kind: 'check_path' }
+  /** HTTP statuses: `200`, `200-399`, `200,301-302` (health_check_expect). */
+  | { kind: 'status_list' }
   /** Handled by their own code: role, listen, pool, persist_client_timeout. */
   | { kind: 'special' };
 
@@ -199,14 +203,35 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['redirect_https_port', HTTP_ROLES, { kind: 'int', min: 1, max: 65535, message: 'Expecting a port between 1 and 65535.' }, '443'],
 ]);
 
+/**
+ * Active health checks and what to do when every backend is down (issue 12). Checks are on when
+ * `health_check_path` is set or `health_check` is `http`/`tcp`; the proxy compiles these in upstream/check-spec.ts.
+ */
+const HEALTH_CHECK_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
+  ['health_check', '*', { kind: 'enum', values: ['off', 'http', 'tcp'] }, null],
+  ['health_check_path', '*', { kind: 'check_path' }, null],
+  ['health_check_method', '*', { kind: 'enum', values: ['GET', 'HEAD', 'OPTIONS'] }, 'GET'],
+  ['health_check_host', '*', STRING, null],
+  ['health_check_expect', '*', { kind: 'status_list' }, '200-399'],
+  ['health_check_interval', '*', TIME, '2s'],
+  ['health_check_timeout', '*', TIME, '1s'],
+  ['health_check_rise', '*', { kind: 'int', min: 1, max: 100 }, '2'],
+  ['health_check_fall', '*', { kind: 'int', min: 1, max: 100 }, '3'],
+  ['health_check_5xx_streak', '*', INT, '0'],
+  ['slow_start', '*', TIME, '0'],
+  ['all_down', '*', { kind: 'enum', values: ['keep_trying', '503'] }, 'keep_trying'],
+]);
+
 /** Extension keys on pools (stored in `pool.options`); `balance_method` is a model field of its own. */
-export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
-  // HTTPS to the pool's backends
+/** HTTPS to the pool's backends (tls/upstream.ts). */
+const BACKEND_TLS_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['backend_ssl', '*', BOOL, '0'],
   ['backend_ssl_verify', '*', BOOL, '1'],
   ['backend_ssl_ca', '*', { kind: 'file_or_default' }, null],
   ['backend_ssl_sni', '*', STRING, null],
 ]);
+
+export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [...rows('tsbal', []), ...HEALTH_CHECK_POOL_OPTIONS, ...BACKEND_TLS_POOL_OPTIONS];
 
 // =============================================================================================
 

@@ -4,7 +4,7 @@ import type { OptionValue } from '../model.ts';
 import { isIpv4 } from '../ipv4.ts';
 import type { OptionSpec } from './options.ts';
 import type { CommandEnv, PerlbalState } from './state.ts';
-import { isCidr, parseBool, parseInt, parseSecondsList, parseSize, parseTime, type ValueResult } from './values.ts';
+import { isCidr, parseBool, parseInt, parseSecondsList, parseSize, parseStatusList, parseTime, type ValueResult } from './values.ts';
 
 export interface ValueScope {
   state: PerlbalState;
@@ -81,6 +81,12 @@ export function parseOptionValue(spec: OptionSpec, raw: string, scope: ValueScop
     case 'log_target':
       if (raw === 'off' || raw === 'stdout' || raw.startsWith('/')) return ok(raw);
       return fail(`Expecting off, stdout or an absolute path for parameter '${key}'`);
+    case 'check_path':
+      return /^\/[\x21-\x7e]*$/.test(raw) ? ok(raw) : fail(`Expecting a request path starting with / for parameter '${key}'`, 'e.g. /health or /; no spaces');
+    case 'status_list': {
+      const list = parseStatusList(raw);
+      return list === null ? fail(`Expecting HTTP statuses for parameter '${key}'`, 'a list of statuses and ranges, e.g. 200, 200-399 or 200,301-302') : ok(list);
+    }
     case 'special':
       return fail(`internal: '${key}' needs its own handler`);
   }

@@ -64,6 +64,25 @@ export function parseSecondsList(key: string, raw: string): ValueResult<number[]
   return ok(out);
 }
 
+/**
+ * HTTP statuses as `lo-hi` pairs, flattened ([200, 399, 404, 404]) from `200-399,404`; null when malformed or out of
+ * 100..599.
+ */
+export function parseStatusList(raw: string): number[] | null {
+  const parts = raw.split(/\s*,\s*/).filter((p) => p !== '');
+  if (parts.length === 0) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    const m = /^(\d{3})(?:-(\d{3}))?$/.exec(p);
+    if (m === null) return null;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo < 100 || hi > 599 || hi < lo) return null;
+    out.push(lo, hi);
+  }
+  return out;
+}
+
 export function parsePort(raw: string, allowZero: boolean): number | null {
   if (!/^\d{1,5}$/.test(raw)) return null;
   const n = Number(raw);

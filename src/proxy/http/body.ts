@@ -17,21 +17,25 @@ export interface BodyReader {
 /** Chunk-extension and trailer bytes allowed per chunk line / trailer section. */
 export const MAX_TRAILER_BYTES = 16 * 1024;
 
-export function newBodyReader(framing: Framing): BodyReader {
+/** `hopByHop`: names the head's Connection field listed (lowercase), dropped from a trailer section too. */
+export function newBodyReader(framing: Framing, hopByHop: string[] | null = null): BodyReader {
   switch (framing.kind) {
     case 'none':
       return { framing: 'none', remaining: 0, chunked: null, done: true, received: 0, error: null };
     case 'length':
       return { framing: 'length', remaining: framing.length, chunked: null, done: false, received: 0, error: null };
-    case 'chunked':
+    case 'chunked': {
+      const chunked = newChunkedDecoder(MAX_TRAILER_BYTES);
+      chunked.hopByHop = hopByHop;
       return {
         framing: 'chunked',
         remaining: 0,
-        chunked: newChunkedDecoder(MAX_TRAILER_BYTES),
+        chunked,
         done: false,
         received: 0,
         error: null,
       };
+    }
     case 'close':
       return { framing: 'close', remaining: 0, chunked: null, done: false, received: 0, error: null };
   }
@@ -43,7 +47,10 @@ export function newBodyReader(framing: Framing): BodyReader {
  * payload ranges when given (only used to turn a chunked response into a close-delimited one).
  */
 export function readBody(r: BodyReader, buf: Buffer, start: number, end: number, onData: DataSink | null): number {
-  if (r.done) return start;
+  if (r.done) {
+    if (r.chunked !== null) r.chunked.relayEnd = start;
+    return start;
+  }
   switch (r.framing) {
     case 'length': {
       const take = Math.min(r.remaining, end - start);
@@ -71,4 +78,21 @@ export function readBody(r: BodyReader, buf: Buffer, start: number, end: number,
     case 'none':
       return start;
   }
+}
+
+/**
+ * After readBody returned `end` (not -1): the bytes to relay as they came are [start, relayEnd(r, end)). A chunked
+ * trailer section after that is held back, and takeTrailer() gives it, filtered, once the body is done.
+ */
+export function relayEnd(r: BodyReader, end: number): number {
+  return r.chunked === null ? end : r.chunked.relayEnd;
+}
+
+/** The filtered trailer section (then the final CRLF) to send after the relayed bytes, once; null if none. */
+export function takeTrailer(r: BodyReader): Buffer | null {
+  const d = r.chunked;
+  if (d === null || d.trailerOut === null) return null;
+  const out = d.trailerOut;
+  d.trailerOut = null;
+  return out;
 }

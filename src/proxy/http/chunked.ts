@@ -1,7 +1,9 @@
 // Incremental validator/decoder for the chunked transfer coding (RFC 9112 7.1), byte-driven so it works on any
 // split of the input. The proxy relays chunked bodies as they came (framing included) once they validate, so the
-// bytes a backend reads are exactly the bytes whose framing we checked; `onData` is only used to de-chunk for
-// HTTP/1.0 clients.
+// bytes a backend reads are exactly the bytes whose framing we checked; `onData` is only used to de-chunk (for
+// HTTP/1.0 clients, and to re-frame a lenient backend's body). A trailer section is held back instead of relayed
+// and handed over filtered (trailers.ts) once complete: see `relayEnd` and `trailerOut`.
+import { filterTrailerSection } from './trailers.ts';
 
 export const ChunkState = {
   Size: 0,
@@ -31,6 +33,21 @@ export interface ChunkedDecoder {
   /** In a trailer line: the colon after the field name was seen. */
   trailerColon: boolean;
   error: string | null;
+  /**
+   * Accept a bare LF where CRLF ends a framing line (HAProxy and nginx do, in responses). Such bytes must not be
+   * relayed as they are: the caller de-chunks (`onData`) and frames the body again.
+   */
+  lenientLf: boolean;
+  /** Of the bytes the last decodeChunked call consumed, those before this offset are relayed as they came. */
+  relayEnd: number;
+  /** Once Done after a trailer section: the filtered section (ending with the final CRLF) to send instead. */
+  trailerOut: Buffer | null;
+  /** Names the message head's Connection field listed (lowercase): dropped from the trailers too. */
+  hopByHop: string[] | null;
+  /** The trailer section received so far (held back from the relay). */
+  held: Buffer[] | null;
+  /** Where in the current buffer the held trailer section started, set by the decode loop. */
+  heldFrom: number;
 }
 
 /** Sizes above 2^48 cannot be real and would lose precision; 12 hex digits is the cap. */
@@ -45,6 +62,12 @@ export function newChunkedDecoder(maxTrailerBytes: number): ChunkedDecoder {
     maxTrailerBytes,
     trailerColon: false,
     error: null,
+    lenientLf: false,
+    relayEnd: 0,
+    trailerOut: null,
+    hopByHop: null,
+    held: null,
+    heldFrom: -1,
   };
 }
 
@@ -80,7 +103,8 @@ function failChunked(d: ChunkedDecoder, why: string): number {
 /**
  * Consumes `buf[start, end)`. Returns the offset just past the last byte that belongs to the chunked body
  * (== end unless the body finished inside this buffer), or -1 on a framing error (`d.error` says why).
- * `d.state === ChunkState.Done` once the final CRLF was read.
+ * `d.state === ChunkState.Done` once the final CRLF was read. Relay `buf[start, d.relayEnd)` as it came; a trailer
+ * section from `d.relayEnd` on is held, and `d.trailerOut` replaces it once Done.
  */
 export function decodeChunked(
   d: ChunkedDecoder,
@@ -89,6 +113,32 @@ export function decodeChunked(
   end: number,
   onData: DataSink | null,
 ): number {
+  const wasHolding = d.held !== null;
+  const stop = decode(d, buf, start, end, onData);
+  if (d.held === null) {
+    d.relayEnd = stop === -1 ? start : stop;
+    return stop;
+  }
+  const from = wasHolding ? start : d.heldFrom;
+  d.relayEnd = from;
+  if (stop === -1) return -1;
+  // A copy: a backend's bytes sit in a read buffer the next read overwrites.
+  d.held.push(Buffer.from(buf.subarray(from, stop)));
+  if (d.state === ChunkState.Done) {
+    d.trailerOut = filterTrailerSection(Buffer.concat(d.held), d.hopByHop);
+    d.held = null;
+  }
+  return stop;
+}
+
+/** After the LF that ends a chunk-size line. */
+function sizeLineDone(d: ChunkedDecoder): void {
+  d.sizeDigits = 0;
+  d.trailerBytes = 0;
+  d.state = d.remaining === 0 ? ChunkState.TrailerLineStart : ChunkState.Data;
+}
+
+function decode(d: ChunkedDecoder, buf: Buffer, start: number, end: number, onData: DataSink | null): number {
   let i = start;
   while (i < end) {
     switch (d.state) {
@@ -110,7 +160,8 @@ export function decodeChunked(
           break;
         }
         if (d.sizeDigits === 0) return failChunked(d, 'invalid chunk size');
-        if (c === 0x0d) d.state = ChunkState.SizeLf;
+        if (c === 0x0a && d.lenientLf) sizeLineDone(d);
+        else if (c === 0x0d) d.state = ChunkState.SizeLf;
         else if (c === 0x3b) d.state = ChunkState.Ext;
         else if (c === 0x20 || c === 0x09) d.state = ChunkState.SizeWs;
         else return failChunked(d, 'invalid chunk size');
@@ -128,6 +179,7 @@ export function decodeChunked(
       case ChunkState.Ext: {
         const c = buf[i]!;
         if (c === 0x0d) d.state = ChunkState.SizeLf;
+        else if (c === 0x0a && d.lenientLf) sizeLineDone(d);
         else if (!isFieldByte(c)) return failChunked(d, 'invalid byte in chunk extension');
         // The extension is part of the chunk-size line, which counts against the trailer/line cap.
         if (++d.trailerBytes > d.maxTrailerBytes) return failChunked(d, 'chunk extension too long');
@@ -137,18 +189,13 @@ export function decodeChunked(
       case ChunkState.SizeLf: {
         if (buf[i] !== 0x0a) return failChunked(d, 'bare CR in chunk size line');
         i++;
-        d.sizeDigits = 0;
-        d.trailerBytes = 0;
-        if (d.remaining === 0) {
-          d.state = ChunkState.TrailerLineStart;
-        } else {
-          d.state = ChunkState.Data;
-        }
+        sizeLineDone(d);
         break;
       }
       case ChunkState.DataCr:
-        if (buf[i] !== 0x0d) return failChunked(d, 'chunk data longer than its size');
-        d.state = ChunkState.DataLf;
+        if (buf[i] === 0x0a && d.lenientLf) d.state = ChunkState.Size;
+        else if (buf[i] !== 0x0d) return failChunked(d, 'chunk data longer than its size');
+        else d.state = ChunkState.DataLf;
         i++;
         break;
       case ChunkState.DataLf:
@@ -160,6 +207,9 @@ export function decodeChunked(
         const c = buf[i]!;
         if (c === 0x0d) {
           d.state = ChunkState.FinalLf;
+        } else if (c === 0x0a && d.lenientLf) {
+          d.state = ChunkState.Done;
+          return i + 1;
         } else if (c === 0x20 || c === 0x09) {
           return failChunked(d, 'obs-fold in trailer');
         } else if (!isTokenByte(c)) {
@@ -167,6 +217,11 @@ export function decodeChunked(
         } else {
           d.state = ChunkState.TrailerLine;
           d.trailerColon = false;
+          if (d.held === null) {
+            // A trailer field: hold the section back from here, to forward it filtered.
+            d.held = [];
+            d.heldFrom = i;
+          }
         }
         if (++d.trailerBytes > d.maxTrailerBytes) return failChunked(d, 'trailer section too large');
         i++;
@@ -174,9 +229,9 @@ export function decodeChunked(
       }
       case ChunkState.TrailerLine: {
         const c = buf[i]!;
-        if (c === 0x0d) {
+        if (c === 0x0d || (c === 0x0a && d.lenientLf)) {
           if (!d.trailerColon) return failChunked(d, 'trailer line without a colon');
-          d.state = ChunkState.TrailerLf;
+          d.state = c === 0x0d ? ChunkState.TrailerLf : ChunkState.TrailerLineStart;
         } else if (d.trailerColon) {
           if (!isFieldByte(c)) return failChunked(d, 'invalid byte in trailer');
         } else if (c === 0x3a) {

@@ -12,6 +12,11 @@ export type HeadScan =
   | { kind: 'incomplete' }
   /** The head is buf[start, end) plus the CRLFCRLF at `end`; what follows starts at end + 4. */
   | { kind: 'head'; buf: Buffer; start: number; end: number }
+  /**
+   * Only when `lfEnds`: a complete head that ends with a bare-LF empty line (or uses bare LF before its CRLFCRLF)
+   * starts at buf[start]; lenient.ts finds its end and normalises it.
+   */
+  | { kind: 'head-lf'; buf: Buffer; start: number }
   | { kind: 'too-large'; urlTooLong: boolean }
   | { kind: 'bare-lf' };
 
@@ -38,6 +43,40 @@ function hasBareLf(buf: Buffer, from: number, end: number): boolean {
   return false;
 }
 
+/** Empty lines (CRLF or bare LF) a backend may send before its status line; more than this is not a response. */
+const MAX_LEADING_EMPTY_LINES = 8;
+
+/** The offset after at most MAX_LEADING_EMPTY_LINES empty lines (CRLF or LF) at buf[from]. */
+export function skipEmptyLines(buf: Buffer, from: number, end: number): number {
+  let i = from;
+  for (let n = 0; n < MAX_LEADING_EMPTY_LINES && i < end; n++) {
+    if (buf[i] === 0x0a) i += 1;
+    else if (buf[i] === 0x0d && i + 1 < end && buf[i + 1] === 0x0a) i += 2;
+    else break;
+  }
+  return i;
+}
+
+/**
+ * The offset of the LF that ends the last line of a head whose lines may end in bare LF: the first LF in
+ * buf[from, end) followed by an empty line (LF or CRLF). -1 while there is none (yet).
+ */
+export function findLfHeadEnd(buf: Buffer, from: number, end: number): number {
+  let i = buf.indexOf(0x0a, from);
+  while (i !== -1 && i + 1 < end) {
+    const next = buf[i + 1];
+    if (next === 0x0a) return i;
+    if (next === 0x0d && i + 2 < end && buf[i + 2] === 0x0a) return i;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return -1;
+}
+
+/** Where the body starts after the head whose last line ends with the LF at `lfAt` (see findLfHeadEnd). */
+export function bodyStartAfter(buf: Buffer, lfAt: number): number {
+  return buf[lfAt + 1] === 0x0a ? lfAt + 2 : lfAt + 3;
+}
+
 function tooLarge(buf: Buffer, from: number, end: number, maxUrlLength: number): HeadScan {
   const lineEnd = buf.indexOf(0x0d, from);
   return { kind: 'too-large', urlTooLong: lineEnd === -1 || lineEnd >= end || lineEnd - from > maxUrlLength + 16 };
@@ -47,6 +86,8 @@ function tooLarge(buf: Buffer, from: number, end: number, maxUrlLength: number):
  * Feeds `chunk[start..]`. When the head is complete, returns where it is: in `chunk` itself on the fast path, or
  * in the joined carry-over buffer when it spanned chunks (the rest of the data follows it there too).
  * `skipLeadingCrlf`: a request may be preceded by empty lines (RFC 9112 2.2), e.g. a stray CRLF after a body.
+ * `lfEnds` (backend responses only): bare LF line ends are read as HAProxy and nginx read them, reporting
+ * 'head-lf' instead of 'bare-lf'. Requests never get this: a bare LF there is a smuggling vector.
  */
 export function scanHead(
   reader: HeadReader,
@@ -55,6 +96,7 @@ export function scanHead(
   maxHeaderSize: number,
   maxUrlLength: number,
   skipLeadingCrlf: boolean,
+  lfEnds = false,
 ): HeadScan {
   if (reader.pending === null) {
     let from = start;
@@ -67,7 +109,12 @@ export function scanHead(
     if (end !== -1) return { kind: 'head', buf: chunk, start: from, end };
     const have = chunk.length - from;
     if (have === 0) return INCOMPLETE;
-    if (hasBareLf(chunk, from, chunk.length)) return BARE_LF;
+    if (hasBareLf(chunk, from, chunk.length)) {
+      if (!lfEnds) return BARE_LF;
+      if (findLfHeadEnd(chunk, skipEmptyLines(chunk, from, chunk.length), chunk.length) !== -1) {
+        return { kind: 'head-lf', buf: chunk, start: from };
+      }
+    }
     if (have > maxHeaderSize) return tooLarge(chunk, from, chunk.length, maxUrlLength);
     const pending = Buffer.allocUnsafe(Math.max(1024, Math.min(have * 2, maxHeaderSize + 4)));
     chunk.copy(pending, 0, from);
@@ -95,7 +142,17 @@ export function scanHead(
     resetHeadReader(reader);
     return { kind: 'head', buf: pending.subarray(0, total), start: 0, end };
   }
-  if (hasBareLf(pending, oldLength > 0 ? oldLength - 1 : 0, total)) return BARE_LF;
+  if (lfEnds) {
+    // Only the new bytes (and the two before them) can complete an empty line; leading empty lines are skipped
+    // from the start, which is bounded by MAX_LEADING_EMPTY_LINES.
+    const from = Math.max(skipEmptyLines(pending, 0, total), oldLength > 2 ? oldLength - 2 : 0);
+    if (findLfHeadEnd(pending, from, total) !== -1) {
+      resetHeadReader(reader);
+      return { kind: 'head-lf', buf: pending.subarray(0, total), start: 0 };
+    }
+  } else if (hasBareLf(pending, oldLength > 0 ? oldLength - 1 : 0, total)) {
+    return BARE_LF;
+  }
   if (total > maxHeaderSize) return tooLarge(pending, 0, total, maxUrlLength);
   return INCOMPLETE;
 }

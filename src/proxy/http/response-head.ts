@@ -3,7 +3,7 @@
 import { F } from './fields.ts';
 import type { ResponseHead } from './response.ts';
 import { reasonPhrase } from './status.ts';
-import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putRange, putString, type HeadWriter, type Run } from './writer.ts';
+import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putRange, putString, replaceLine, type HeadWriter, type Run } from './writer.ts';
 
 /**
  * The end of the client response head chosen per response: pre-encoded per service, so the common case is one
@@ -46,6 +46,7 @@ export function writeClientResponseHead(
   if (res.statusLineReusable) putRange(w, f.buf, res.lineStart, res.lineEnd + 2);
   else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
   const run: Run = { start: -1, end: -1 };
+  let wroteLength = false;
   for (let i = 0; i < f.count; i++) {
     switch (f.codes[i]) {
       case F.CONNECTION:
@@ -61,8 +62,14 @@ export function writeClientResponseHead(
         }
         break;
       case F.CONTENT_LENGTH:
-        if (res.conflictingLength) {
+        if (res.conflictingLength || (res.repeatedLength !== -1 && wroteLength)) {
           flush(w, f, run);
+          continue;
+        }
+        if (res.repeatedLength !== -1) {
+          // One framing header for the client: `3, 3` or a repeat becomes a single `Content-Length: 3`.
+          replaceLine(w, f, i, String(res.repeatedLength), run);
+          wroteLength = true;
           continue;
         }
         break;

@@ -37,11 +37,17 @@ export interface ResponseHead {
   connection: ConnectionInfo;
   /** A Content-Length that was dropped because Transfer-Encoding overrides it; the connection is then not reused. */
   conflictingLength: boolean;
+  /** Content-Length came more than once or as a list of equal values: that value, which the client gets once; else -1. */
+  repeatedLength: number;
   /** `Keep-Alive: timeout=N` from the backend, in ms, or -1. */
   keepAliveTimeoutMs: number;
   /** `Keep-Alive: max=N` from the backend, or -1. */
   keepAliveMax: number;
   size: number;
+  /** Where the body (or the next message) starts in `fields.buf`. */
+  bodyStart: number;
+  /** The head was rewritten into strict form (lenient.ts): its lines did not all end in CRLF, or similar. */
+  normalised: boolean;
 }
 
 /** The backend's reason phrase ('' if it sent none). */
@@ -121,12 +127,14 @@ export function parseResponseHead(
   const f = fieldsOrError;
 
   let contentLen = -1;
+  let repeated = false;
   let te: string[] | null = null;
   const ka = { timeoutMs: -1, max: -1 };
   for (let i = 0; i < f.count; i++) {
     const code = f.codes[i];
     if (code === F.CONTENT_LENGTH) {
       let n = contentLength(f, i);
+      if (n === -1 || contentLen !== -1) repeated = true;
       if (n === -1) {
         // Identical repeats as a list are tolerated from backends (RFC 9110 8.6); differing ones are not.
         for (const part of value(f, i).split(',')) {
@@ -170,8 +178,11 @@ export function parseResponseHead(
     framing,
     connection: connectionInfo(f),
     conflictingLength,
+    repeatedLength: repeated ? contentLen : -1,
     keepAliveTimeoutMs: ka.timeoutMs,
     keepAliveMax: ka.max,
     size,
+    bodyStart: end + 4,
+    normalised: false,
   };
 }

@@ -58,11 +58,24 @@ export interface PoolSummary {
   nodes: number;
   /** Services using the pool. */
   services: number;
+  /** tsbal: how many of its nodes are in each state (admin drain/maint first, else health up/starting/down). */
+  states?: Readonly<Record<NodeState, number>>;
 }
 
-/** `show pool`: two lines per pool, sorted by name. */
+/** What `show pool` and `nodes` call a backend's state. */
+export type NodeState = 'up' | 'starting' | 'down' | 'drain' | 'maint';
+export const NODE_STATES: readonly NodeState[] = ['up', 'starting', 'down', 'drain', 'maint'];
+
+/**
+ * `show pool`: Perlbal's two lines per pool, sorted by name; tsbal adds one line per node state in the same
+ * `<pool> <key> <n>` shape after them, so scripts picking `nodes` / `services` out are unaffected.
+ */
 export function poolList(pools: readonly PoolSummary[]): string[] {
-  return [...pools].sort((a, b) => cmp(a.name, b.name)).flatMap((p) => [`${p.name} nodes ${p.nodes}`, `${p.name} services ${p.services}`]);
+  return [...pools].sort((a, b) => cmp(a.name, b.name)).flatMap((p) => [
+    `${p.name} nodes ${p.nodes}`,
+    `${p.name} services ${p.services}`,
+    ...(p.states === undefined ? [] : NODE_STATES.map((st) => `${p.name} ${st} ${p.states![st]}`)),
+  ]);
 }
 
 /** `show pool <name>`: each node, in pool order, with its use count. */
@@ -82,6 +95,8 @@ export interface NodeReport {
   lastResponse: number | null;
   /** [status, count] over the remembered window. */
   responseCodes: ReadonlyArray<readonly [number, number]>;
+  /** tsbal: health (up|starting|down), admin state, the last check's answer (null: not checked). */
+  health?: { state: string; admin: string; lastCheck: string | null };
 }
 
 /**
@@ -101,6 +116,11 @@ export function nodeLines(n: NodeReport): string[] {
   add('requests', n.requests);
   add('lastresponse', n.lastResponse);
   for (const [code, count] of n.responseCodes) out.push(`${n.key} responsecodes ${code} ${count}`);
+  // tsbal's stats, in the same `<ip:port> <stat> <value>` shape (one token: spaces of a check answer become _).
+  if (n.health !== undefined) {
+    out.push(`${n.key} state ${n.health.state}`, `${n.key} admin ${n.health.admin}`);
+    if (n.health.lastCheck !== null) out.push(`${n.key} lastcheck ${n.health.lastCheck.replace(/\s+/g, '_')}`);
+  }
   return out;
 }
 

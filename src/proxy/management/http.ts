@@ -38,9 +38,9 @@ async function page(target: ManagementTarget, path: string): Promise<{ code: str
 }
 
 /** The answer to one HTTP request on the management port. */
-export async function managementHttp(target: ManagementTarget, method: string, path: string, metrics: () => MetricFamily[]): Promise<HttpAnswer> {
+export async function managementHttp(target: ManagementTarget, method: string, path: string, metrics: () => Promise<MetricFamily[]>): Promise<HttpAnswer> {
   if ((method === 'GET' || method === 'HEAD') && (path === '/metrics' || path.startsWith('/metrics?'))) {
-    const body = prometheusText(metrics());
+    const body = prometheusText(await metrics());
     return { head: `HTTP/1.0 200 OK\r\nContent-Type: ${METRICS_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`, body };
   }
   const { code, body: inner } = await page(target, path);

@@ -8,7 +8,7 @@ import type { ServiceRuntime } from '../service.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
 import { managementHttp } from './http.ts';
 import { liveTarget } from './live.ts';
-import { engineMetrics } from './metrics.ts';
+import { engineMetrics, type MetricFamily } from './metrics.ts';
 
 export interface ConsoleListener {
   name: string;
@@ -27,10 +27,11 @@ export function newConsoles(
   live: ReloadTarget,
   bind: (svc: ServiceRuntime) => Promise<void>,
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
+  extraMetrics: (() => Promise<MetricFamily[]>) | null = null,
 ): ConsoleListener[] {
   const startedAtMs = Date.now();
   const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services }), startedAtMs, bind, shutdown });
-  const metrics = () => engineMetrics(live.engine, live.services, startedAtMs);
+  const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
   return live.config.services
     .filter((m) => m.role === 'management' && m.enabled && m.listen !== null)
     .map((m) => ({

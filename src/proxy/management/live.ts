@@ -9,7 +9,7 @@ import { newUpstream } from '../upstream/upstream.ts';
 import type { Engine } from '../engine.ts';
 import { backoffPolicy, type ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
-import type { NodeReport, PoolNodeUse, ServiceDetail } from './format.ts';
+import { NODE_STATES, type NodeReport, type NodeState, type PoolNodeUse, type ServiceDetail } from './format.ts';
 import { setLiveOption } from './live-options.ts';
 import { responseCodeCounts, type NodeStats } from './stats.ts';
 
@@ -38,9 +38,10 @@ function epochSec(engineMs: number): number {
   return Math.floor((engineMs + Date.now() - performance.now()) / 1000);
 }
 
-function nodeReport(s: NodeStats): NodeReport {
+function nodeReport(s: NodeStats, health: NodeReport['health']): NodeReport {
   const at = (ms: number): number | null => (ms < 0 ? null : epochSec(ms));
   return {
+    ...(health === undefined ? {} : { health }),
     key: s.key,
     attempts: s.attempts,
     lastAttempt: at(s.lastAttemptMs),
@@ -96,6 +97,33 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       for (const s of runtimesOfPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
       return { key, used };
     });
+  /** A node's admin state as its services hold it (the first one not ready wins), and its health. */
+  const adminOf = (key: string): string => {
+    let admin = 'ready';
+    for (const s of p.current().services) for (const n of s.nodes) if (n.key === key && n.admin !== 'ready') admin = n.admin;
+    return admin;
+  };
+  // tsbal's lines (node state, pool state counts) appear where they say what Perlbal's output cannot: the address
+  // is checked, or not simply up and ready. A config Perlbal could run, with every backend fine, reads as in Perlbal.
+  const healthOf = (key: string): NodeReport['health'] => {
+    const h = engine.health.get(key);
+    if (h === undefined) return undefined;
+    const admin = adminOf(key);
+    if (h.checkers === 0 && h.checks === 0 && h.state === 'up' && admin === 'ready') return undefined;
+    return { state: h.state, admin, lastCheck: h.lastCheck };
+  };
+  const poolStates = (pool: PoolModel): Record<NodeState, number> | undefined => {
+    const counts = Object.fromEntries(NODE_STATES.map((st) => [st, 0])) as Record<NodeState, number>;
+    let tsbalOnly = p.current().services.some((s) => s.selector === null && s.opts.pool === pool.name && s.health.check !== null);
+    for (const { host, port } of pool.nodes) {
+      const key = `${host}:${port}`;
+      const admin = adminOf(key);
+      const st = (admin !== 'ready' ? admin : (engine.health.get(key)?.state ?? 'up')) as NodeState;
+      if (st !== 'up') tsbalOnly = true;
+      counts[st]++;
+    }
+    return tsbalOnly ? counts : undefined;
+  };
   const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
   const waitingClients = (svc: ServiceRuntime): number => {
     let n = 0;
@@ -141,15 +169,16 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         name: pool.name,
         nodes: pool.nodes.length,
         services: models().filter((m) => m.role === 'reverse_proxy' && m.pool === pool.name).length,
+        ...((st) => (st === undefined ? {} : { states: st }))(poolStates(pool)),
       })),
     pool: (name) => {
       const pool = poolModel(name);
       return pool === undefined ? null : poolUse(pool);
     },
-    nodes: () => [...engine.nodeStats.values()].map(nodeReport),
+    nodes: () => [...engine.nodeStats.values()].map((s) => nodeReport(s, healthOf(s.key))),
     node: (key) => {
       const s = engine.nodeStats.get(key);
-      return s === undefined ? null : nodeReport(s);
+      return s === undefined ? null : nodeReport(s, healthOf(key));
     },
     states: (name) => {
       let svc: ServiceRuntime | undefined;

@@ -50,6 +50,10 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
   const nodeFailures = family('tsbal_backend_node_connect_failures_total', 'counter', 'Failed connects or verify probes to a backend.');
   const backendConns = family('tsbal_backend_connections', 'gauge', 'Open backend connections, by backend and state.');
   const start = family('tsbal_start_time_seconds', 'gauge', 'When the proxy started, seconds since the epoch.');
+  const state = family('tsbal_backend_state', 'gauge', 'Health of a backend address: 1 for its current state (up, starting = slow start, down), else 0.');
+  const transitions = family('tsbal_backend_transitions_total', 'counter', 'Health transitions of a backend address, by direction (to="down" or "up").');
+  const checks = family('tsbal_backend_checks_total', 'counter', 'Active health checks run against a backend address.');
+  const checkDuration = family('tsbal_backend_check_duration_seconds', 'gauge', 'How long the last active health check of a backend address took.');
 
   const perListener = new Map<ServiceRuntime, number>();
   for (const c of engine.clients) perListener.set(c.listener, (perListener.get(c.listener) ?? 0) + 1);
@@ -68,6 +72,15 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     nodeRequests.samples.push({ labels: { backend: s.key }, value: s.requests });
     nodeFailures.samples.push({ labels: { backend: s.key }, value: s.connectFailures });
   }
+  for (const h of engine.health.values()) {
+    const backend = h.key;
+    for (const st of ['up', 'starting', 'down'] as const) state.samples.push({ labels: { backend, state: st }, value: h.state === st ? 1 : 0 });
+    transitions.samples.push({ labels: { backend, to: 'down' }, value: h.downs }, { labels: { backend, to: 'up' }, value: h.ups });
+    if (h.checks > 0) {
+      checks.samples.push({ labels: { backend }, value: h.checks });
+      checkDuration.samples.push({ labels: { backend }, value: h.lastCheckMs / 1000 });
+    }
+  }
   const conns = new Map<string, number>();
   for (const be of engine.backends) {
     const k = `${be.node.key}\u0000${be.phase}`;
@@ -78,5 +91,5 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     backendConns.samples.push({ labels: { backend, state }, value: n });
   }
   start.samples.push({ labels: {}, value: Math.floor(startedAtMs / 1000) });
-  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start];
+  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start, state, transitions, checks, checkDuration];
 }

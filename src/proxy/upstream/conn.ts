@@ -5,11 +5,12 @@ import { connect, type Socket } from 'node:net';
 import { connectBackendTls } from '../tls/upstream.ts';
 import type { UpstreamUser } from '../contracts.ts';
 import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
-import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from '../http/head-reader.ts';
-import { parseResponseHead } from '../http/response.ts';
+import { newHeadReader, resetHeadReader, type HeadReader } from '../http/head-reader.ts';
+import { readResponseHead } from '../http/lenient.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { countResponseCode } from '../management/stats.ts';
-import { recordFailure, recordSuccess } from './health.ts';
+import { noteStatus, recordFailure, recordSuccess } from './health.ts';
+import { announceTransition } from './transitions.ts';
 import { idleExpired, keepAfterUse, parkIdle, popIdle, sparesWanted, unparkIdle, usableIdle } from './pool.ts';
 import { chooseUpstream, type Upstream } from './upstream.ts';
 
@@ -57,7 +58,8 @@ const NO_VERIFY_MS = 60_000;
 export function takeIdle(svc: ServiceRuntime, node: Upstream): BackendConn | null {
   const now = svc.engine.now;
   for (let be = popIdle(svc, node); be !== null; be = popIdle(svc, node)) {
-    if (!usableIdle(be, now)) {
+    // Never hand a request a connection to a backend that is down (all_down or a trial opens a fresh one).
+    if (!usableIdle(be, now) || node.health.state === 'down') {
       closeBackend(be);
       continue;
     }
@@ -200,22 +202,19 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   const svc = be.svc;
   let start = 0;
   if (be.verifyBody === null) {
-    const scan = scanHead(be.reader, chunk, 0, svc.opts.maxHeaderSize, svc.opts.maxHeaderSize, false);
-    if (scan.kind === 'incomplete') return;
-    if (scan.kind !== 'head') return verifyFailed(be, 'unparsable answer to the verify probe', false);
-    const res = parseResponseHead(scan.buf, scan.start, scan.end, 'OPTIONS', svc.limits, svc.engine.responseFields);
+    const res = readResponseHead(be.reader, chunk, 0, 'OPTIONS', svc.limits, svc.engine.responseFields);
+    if (res === null) return;
     if (res.kind === 'error') return verifyFailed(be, `unparsable answer to the verify probe: ${res.reason}`, false);
     if (res.status < 200) {
       // An interim answer: wait for the final one.
-      resetHeadReader(be.reader);
-      if (scan.end + 4 < scan.buf.length) verifyData(be, scan.buf.subarray(scan.end + 4));
+      if (res.bodyStart < res.fields.buf.length) verifyData(be, res.fields.buf.subarray(res.bodyStart));
       return;
     }
     const keepAlive = !res.connection.close && (res.minor >= 1 || res.connection.keepAlive) && res.framing.kind !== 'close';
     if (!keepAlive) return verifyFailed(be, `verify probe answered ${res.status} without keep-alive`, true);
     be.verifyBody = newBodyReader(res.framing);
-    chunk = scan.buf;
-    start = scan.end + 4;
+    chunk = res.fields.buf;
+    start = res.bodyStart;
   }
   const end = readBody(be.verifyBody, chunk, start, chunk.length, null);
   if (end === -1) return verifyFailed(be, 'bad body framing in the verify answer', false);
@@ -225,7 +224,7 @@ function verifyData(be: BackendConn, chunk: Buffer): void {
   be.verified = true;
   be.node.stats.verifies++;
   resetHeadReader(be.reader);
-  recordSuccess(be.node.health, svc.backoff);
+  noteRecovered(be, 'verify probe passed');
   becomeReady(be);
 }
 
@@ -260,20 +259,37 @@ function openFailed(be: BackendConn, cause: string): void {
 }
 
 /** Marks the backend down (or further down) and logs the transition. */
-export function noteNodeFailure(be: BackendConn, cause: string): void {
+export function noteNodeFailure(be: BackendConn, cause: string, counted = false): void {
   const svc = be.svc;
   const h = be.node.health;
   const t = recordFailure(h, svc.engine.now, cause, svc.backoff);
-  const retry = `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
-  if (t === 'down') svc.engine.log.warn(`backend ${h.key} down (${cause}, ${h.failures} in a row); ${retry}`);
-  else svc.engine.log.debug(`backend ${h.key} still down (${cause}, ${h.failures} in a row); ${retry}`);
+  const retry = h.checkers > 0 ? 'back after its checks pass' : `retry in ${Math.round((h.retryAt - svc.engine.now) / 100) / 10} s`;
+  // `counted`: the cause says how many in a row itself (a 5xx streak).
+  const why = counted ? cause : `${cause}, ${h.failures} in a row`;
+  if (t === 'down') announceTransition(svc.engine, h, t, `${why}; ${retry}`);
+  else svc.engine.log.debug(`backend ${h.key} still down (${why}); ${retry}`);
 }
 
 /** A response head from the backend. */
 export function noteNodeSuccess(be: BackendConn, status: number): void {
   const svc = be.svc;
   countResponseCode(be.node.stats, status, svc.engine.now);
-  if (recordSuccess(be.node.health, svc.backoff) === 'up') svc.engine.log.info(`backend ${be.node.key} up`);
+  const h = be.node.health;
+  const streak = svc.health.streak5xx;
+  if (streak > 0 && noteStatus(h, status, streak)) {
+    noteNodeFailure(be, h.state === 'down' ? `answered ${status} again` : `${streak} answers 5xx in a row, the last ${status}`, h.state !== 'down');
+    return;
+  }
+  noteRecovered(be, `answered ${status}`);
+}
+
+/** The backend answered: if a passive mark-down is over, say so (once, like the mark-down). */
+function noteRecovered(be: BackendConn, how: string): void {
+  const svc = be.svc;
+  const h = be.node.health;
+  const failures = h.failures;
+  const t = recordSuccess(h, svc.backoff, svc.engine.now);
+  if (t === 'up') announceTransition(svc.engine, h, t, `${how} after ${failures} failure${failures === 1 ? '' : 's'}`);
 }
 
 function onEnd(be: BackendConn): void {

@@ -10,9 +10,9 @@ import type { BackendConn } from './conn.ts';
  */
 const EXCESS_IDLE_MS = 5_000;
 
-/** Puts a connection into its backend's idle list. False: not kept (the backend is drained); close it. */
+/** Puts a connection into its backend's idle list. False: not kept (the backend is drained or down); close it. */
 export function parkIdle(be: BackendConn, now: number): boolean {
-  if (be.node.admin !== 'ready') return false;
+  if (be.node.admin !== 'ready' || be.node.health.state === 'down') return false;
   const svc = be.svc;
   be.phase = 'idle';
   be.exchange = null;

@@ -7,7 +7,7 @@ import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { newNodeStats, type NodeStats } from '../management/stats.ts';
 import type { BackendConn } from './conn.ts';
-import { admit, isAvailable, newUpstreamHealth, type BackoffPolicy, type UpstreamHealth } from './health.ts';
+import { admit, isAvailable, newUpstreamHealth, slowStartFactor, type BackoffPolicy, type UpstreamHealth } from './health.ts';
 
 export interface Upstream extends UpstreamView {
   readonly key: string;
@@ -62,6 +62,15 @@ export function available(u: Upstream, now: number): boolean {
 }
 
 /**
+ * The weight a policy should use now: the configured weight times the slow-start share (health.ts slowStartFactor:
+ * 1 when up, ramping while `starting`). Weighted policies read this, never `weight` alone, so slow start works for
+ * all of them; transitions.ts calls their `weightChanged` hook as the share moves.
+ */
+export function effectiveWeight(u: Upstream, now: number): number {
+  return u.weight * slowStartFactor(u.health, now);
+}
+
+/**
  * Chooses a backend for a request: one the service's policy picks among the available ones, skipping `exclude`
  * (backends that already failed this request). Null: none available. `request` is null for a connect_ahead spare.
  */
@@ -69,16 +78,44 @@ export function chooseUpstream(svc: ServiceRuntime, request: SelectRequest | nul
   const now = svc.engine.now;
   const candidates = svc.scratch;
   candidates.length = 0;
+  const thin = svc.balancer.weighted !== true;
+  let ready = 0;
   for (const u of svc.nodes) {
     if (exclude !== null && exclude.includes(u)) continue;
-    if (available(u, now)) candidates.push(u);
+    if (!available(u, now)) continue;
+    ready++;
+    // A policy blind to weights still gives a backend in slow start only its share: it is offered to the policy
+    // that often. (A weighted policy uses effectiveWeight instead.)
+    if (thin && u.health.state === 'starting' && Math.random() >= slowStartFactor(u.health, now)) continue;
+    candidates.push(u);
   }
-  if (candidates.length === 0) return null;
+  if (candidates.length === 0 && ready > 0) {
+    // Every one left is starting and none was drawn: take them all rather than refuse.
+    for (const u of svc.nodes) if ((exclude === null || !exclude.includes(u)) && available(u, now)) candidates.push(u);
+  }
+  // No connect_ahead spare for a pool that is all down: only a request goes to the all_down fallback.
+  if (candidates.length === 0) return request === null ? null : allDown(svc, exclude);
   const u = candidates.length === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
   candidates.length = 0;
   if (u === undefined || !admit(u.health, now, svc.backoff)) return null;
   u.used++;
   return u;
+}
+
+/**
+ * Every backend of the pool is down (by checks): unless `all_down = 503`, the one whose last failure is the oldest
+ * takes the request, so a pool whose checks are wrong (a bad path, a strict expect) still serves. Without checks the
+ * passive breaker already lets a trial request through after its backoff: nothing to do here.
+ */
+function allDown(svc: ServiceRuntime, exclude: readonly Upstream[] | null): Upstream | null {
+  if (svc.health.check === null || svc.health.allDown === '503') return null;
+  let best: Upstream | null = null;
+  for (const u of svc.nodes) {
+    if (u.admin !== 'ready' || u.health.state !== 'down' || (exclude !== null && exclude.includes(u))) continue;
+    if (best === null || u.health.lastFailureAt < best.health.lastFailureAt) best = u;
+  }
+  if (best !== null) best.used++;
+  return best;
 }
 
 /** A request was sent to `u` (its in-flight count; the policy's `taken` hook). */

@@ -23,3 +23,9 @@ export function contentType(path: string): string {
   const m = /\.(\w+)$/.exec(path);
   return (m !== null ? MIME.get(m[1]!) : undefined) ?? 'text/plain';
 }
+
+/** The type of the first `\.(\w+)$` extension Perlbal's table knows, or null (concatenation picks the first such). */
+export function knownContentType(path: string): string | null {
+  const m = /\.(\w+)$/.exec(path);
+  return m !== null ? (MIME.get(m[1]!) ?? null) : null;
+}

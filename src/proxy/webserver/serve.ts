@@ -1,100 +1,32 @@
 // Serving a web_server request from disk: open (never blocking on a FIFO), prove the opened file lies inside the
 // docroot after every symlink, then answer from decide.ts and stream the bytes with back-pressure (one 64 KiB read
 // in flight, the next only once the socket has drained). Memory per connection is bounded whatever the file size.
-import { close, constants, fstat, open, read, readdir, readlink, realpath, stat, type Stats } from 'node:fs';
+import { close, read, readdir, stat, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { accessLogLine } from '../access-log.ts';
-import { keepAliveFor, sendSimplePage } from '../answers.ts';
-import type { ClientConn } from '../client.ts';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
-import { countResponse } from '../management/stats.ts';
 import { fileAnswer, listingFields, listingPage, responseHead, type DirEntry } from './decide.ts';
-import { isInside, resolveTarget } from './path.ts';
+import { resolveTarget } from './path.ts';
+import { bytes, openInside, realpathBytes } from './open.ts';
+import { serveConcat } from './concat.ts';
 import type { WebServerOptions } from './options.ts';
+import { gone, page, record, webKeepAlive } from './answer.ts';
+import type { WebConn } from './conn.ts';
+import { handleDelete, handlePut } from './put.ts';
 
-const openAsync = promisify(open);
-const fstatAsync = promisify(fstat);
 const closeAsync = promisify(close);
 const statAsync = promisify(stat);
 const CHUNK = 64 * 1024;
-/** O_NONBLOCK: opening a FIFO in the docroot must not park a thread-pool thread forever (regular files ignore it). */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
-
-type Opened = { kind: 'ok'; fd: number; st: Stats } | { kind: 'error'; status: 403 | 404 | 500; why: string };
-
-const bytes = (latin1: string): Buffer => Buffer.from(latin1, 'latin1');
-
-function errnoStatus(e: unknown): 403 | 404 | 500 {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP') return 404;
-  if (code === 'EACCES' || code === 'EPERM') return 403;
-  return 500;
-}
-
-function realpathBytes(path: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    realpath(bytes(path), { encoding: 'buffer' }, (err, p) => (err === null ? resolve(p.toString('latin1')) : reject(err))),
-  );
-}
-
-/** Where the open file really is: /proc/self/fd on Linux (no race with a symlink swapped after the check), else realpath. */
-function openedPath(fd: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    readlink(`/proc/self/fd/${fd}`, { encoding: 'buffer' }, (err, p) => {
-      if (err === null) resolve(p.toString('latin1'));
-      else realpathBytes(path).then(resolve, reject);
-    }),
-  );
-}
-
-async function openInside(root: string, path: string): Promise<Opened> {
-  let fd: number;
-  try {
-    fd = await openAsync(bytes(path), OPEN_FLAGS);
-  } catch (e) {
-    return { kind: 'error', status: errnoStatus(e), why: (e as Error).message };
-  }
-  try {
-    const real = await openedPath(fd, path);
-    if (!isInside(root, real)) {
-      await closeAsync(fd);
-      return { kind: 'error', status: 403, why: `resolves outside the docroot (${real})` };
-    }
-    return { kind: 'ok', fd, st: await fstatAsync(fd) };
-  } catch (e) {
-    close(fd, () => {});
-    return { kind: 'error', status: errnoStatus(e), why: (e as Error).message };
-  }
-}
-
-function gone(c: ClientConn): boolean {
-  return c.phase === 'closed' || c.phase === 'closing';
-}
-
-function record(c: ClientConn, req: RequestHead, status: number, bodyBytes: number, startMs: number): void {
-  const svc = c.svc;
-  countResponse(svc.stats, status, bodyBytes);
-  const accessLog = svc.accessLog ?? c.listener.accessLog;
-  if (accessLog === null) return;
-  accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes, backend: null, backendStatus: null, seconds: (performance.now() - startMs) / 1000, attempts: 0 }));
-}
-
-function page(c: ClientConn, req: RequestHead, status: number, message: string, why: string, startMs: number): void {
-  if (gone(c)) return;
-  if (status >= 400) c.svc.engine.log.debug(`${c.svc.name}: ${status} to ${c.peerIp} for ${requestTarget(req)}: ${why}`);
-  record(c, req, status, 0, startMs);
-  // Perlbal's own phrase in its 400 page (the status line keeps the standard one).
-  sendSimplePage(c, req, status, message, status === 400 ? 'Bad request' : undefined);
-}
 
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
-export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptions): void {
+export function serveStatic(c: WebConn, req: RequestHead, web: WebServerOptions): void {
   const startMs = performance.now();
   c.phase = 'wait';
   c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
+  if (req.method === 'PUT' && web.enablePut) return handlePut(c, req, web, startMs);
+  if (req.method === 'DELETE' && web.enableDelete) return handleDelete(c, req, web, startMs);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    // Perlbal: PUT and DELETE are 403 unless enabled (they cannot be here), any other method 400.
+    // Perlbal: PUT and DELETE are 403 unless enabled, any other method 400.
     const status = req.method === 'PUT' || req.method === 'DELETE' ? 403 : 400;
     page(c, req, status, '', `method ${req.method}`, startMs);
     return;
@@ -102,6 +34,15 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
   const target = resolveTarget(requestTarget(req));
   if (target.kind === 'page') {
     page(c, req, target.status, target.message, target.message, startMs);
+    return;
+  }
+  if (target.kind === 'concat') {
+    serveConcat(c, req, web, target, startMs);
+    return;
+  }
+  if (web.docroot === '') {
+    // A web_server that only redirects (the Redirect plugin answers its hosts) needs no docroot, as in Perlbal.
+    page(c, req, 500, 'Docroot unconfigured', 'no docroot', startMs);
     return;
   }
   serveUri(c, req, web, target.uri, startMs).catch((e: Error) => {
@@ -112,7 +53,7 @@ export function serveStatic(c: ClientConn, req: RequestHead, web: WebServerOptio
   });
 }
 
-async function serveUri(c: ClientConn, req: RequestHead, web: WebServerOptions, uri: string, startMs: number): Promise<void> {
+async function serveUri(c: WebConn, req: RequestHead, web: WebServerOptions, uri: string, startMs: number): Promise<void> {
   let root: string;
   try {
     // Per request, so a docroot that is a symlink (`current -> releases/42`) can be switched under a running server.
@@ -172,11 +113,11 @@ async function dirEntries(path: string): Promise<DirEntry[]> {
   return out;
 }
 
-async function sendListing(c: ClientConn, req: RequestHead, path: string, uri: string, st: Stats, startMs: number): Promise<void> {
+async function sendListing(c: WebConn, req: RequestHead, path: string, uri: string, st: Stats, startMs: number): Promise<void> {
   const body = Buffer.from(listingPage(bytes(uri).toString('utf8'), await dirEntries(path)), 'utf8');
   if (gone(c)) return;
   const svc = c.svc;
-  const keepAlive = keepAliveFor(c, req, true);
+  const keepAlive = webKeepAlive(c, req, true);
   const head = responseHead(200, listingFields(st.mtimeMs, Date.now(), svc.opts.serverTokens, body.length), { keepAlive, keepAliveTimeoutSec: svc.keepAliveTimeoutSec });
   const isHead = req.method === 'HEAD';
   c.socket.write(isHead ? head : Buffer.concat([head, body]));
@@ -184,13 +125,13 @@ async function sendListing(c: ClientConn, req: RequestHead, path: string, uri: s
   c.down.exchangeDone(c, keepAlive);
 }
 
-async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, path: string, startMs: number): Promise<void> {
+async function sendFile(c: WebConn, req: RequestHead, fd: number, st: Stats, path: string, startMs: number): Promise<void> {
   const svc = c.svc;
   const answer = fileAnswer(
     { path, size: st.size, mtimeMs: st.mtimeMs },
     { ims: getField(req.fields, 'if-modified-since') ?? null, range: getField(req.fields, 'range') ?? null, nowMs: Date.now(), serverTokens: svc.opts.serverTokens },
   );
-  const keepAlive = keepAliveFor(c, req, true);
+  const keepAlive = webKeepAlive(c, req, true);
   const head = responseHead(answer.status, answer.fields, { keepAlive, keepAliveTimeoutSec: svc.keepAliveTimeoutSec });
   const body = answer.body;
   if (req.method === 'HEAD' || body === null || body.end < body.start) {
@@ -210,7 +151,7 @@ async function sendFile(c: ClientConn, req: RequestHead, fd: number, st: Stats, 
 }
 
 interface Sending {
-  c: ClientConn;
+  c: WebConn;
   req: RequestHead;
   fd: number;
   pos: number;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { decideRange, fileAnswer, listingPage, notModified, responseHead } from '../../../src/proxy/webserver/decide.ts';
 import { contentType } from '../../../src/proxy/webserver/mime.ts';
-import { isInside, percentDecode, resolveTarget } from '../../../src/proxy/webserver/path.ts';
+import { concatRefusal, isInside, percentDecode, resolveTarget } from '../../../src/proxy/webserver/path.ts';
 
 describe('request target to path', () => {
   test('%XX is decoded (not +), the query is chopped after decoding, as Perlbal durl', () => {
@@ -21,9 +21,22 @@ describe('request target to path', () => {
     expect(resolveTarget('/.hidden')).toEqual({ kind: 'path', uri: '/.hidden' });
   });
 
-  test('?? concatenation: a base not ending in / is 500, otherwise 403 not enabled (Perlbal bytes)', () => {
+  test('?? concatenation: a base not ending in / is 500; the list split on commas, a trailing ?query and empty tail cut', () => {
     expect(resolveTarget('/x??a.css')).toEqual({ kind: 'page', status: 500, message: 'Base directory (before ??) must end in slash.' });
-    expect(resolveTarget('/x/??a.css,b.css')).toEqual({ kind: 'page', status: 403, message: "Multiple file serving isn't enabled" });
+    expect(resolveTarget('/x/??a.css,b.css')).toEqual({ kind: 'concat', base: '/x/', files: ['a.css', 'b.css'] });
+    expect(resolveTarget('/x/??a.css,sub/b.css,?v=123')).toEqual({ kind: 'concat', base: '/x/', files: ['a.css', 'sub/b.css'] });
+    expect(resolveTarget('/x/??y/??a.css')).toEqual({ kind: 'concat', base: '/x/??y/', files: ['a.css'] });
+  });
+
+  test('?? concatenation is checked in Perlbal order: docroot, enabled, at most 100 files, no .. anywhere', () => {
+    const t = (files: string[], base = '/x/') => ({ base, files });
+    expect(concatRefusal(t(['a.css']), '', true)).toEqual({ status: 500, message: 'Docroot unconfigured' });
+    expect(concatRefusal(t(['a.css']), '/srv', false)).toEqual({ status: 403, message: "Multiple file serving isn't enabled" });
+    expect(concatRefusal(t(Array.from({ length: 101 }, (_, i) => `${i}.css`)), '/srv', true)).toEqual({ status: 403, message: 'Too many files requested' });
+    for (const bad of ['../etc/passwd', 'a/../../b', '..', 'sub/..', 'a\0b']) {
+      expect([bad, concatRefusal(t([bad]), '/srv', true)]).toEqual([bad, { status: 403, message: 'Bogus filenames' }]);
+    }
+    expect(concatRefusal(t(['a.css', 'sub/b.js', '.hidden']), '/srv', true)).toBeNull();
   });
 
   test('containment: the root itself and paths below it, not siblings sharing a prefix', () => {
