@@ -107,4 +107,19 @@ describe('backend_ssl', () => {
     const hits = await apache.waitForHits(3);
     expect(hits).toEqual(['OPTIONS * HTTP/1.0', 'GET / HTTP/1.1', 'GET / HTTP/1.1']);
   });
+
+  test('active health checks speak TLS to a backend_ssl pool: a good backend is checked up, one with a rogue certificate down', async () => {
+    const config = configModel(
+      [serviceModel('svc', 'p', { persist_backend: true })],
+      [poolModel('p', [nginx.port, nginxRogue.port], {
+        options: { backend_ssl: true, backend_ssl_ca: pki.caCrt, backend_ssl_sni: 'backend.test', health_check_path: '/', health_check_interval: 200, health_check_timeout: 150, health_check_rise: 1, health_check_fall: 1 },
+      })],
+    );
+    const proxy = await startProxy(config, { log: quietLog });
+    proxies.push(proxy);
+    const state = (port: number): string | undefined => proxy.engine.health.get(`127.0.0.1:${port}`)?.state;
+    const deadline = Date.now() + 5000;
+    while ((state(nginx.port) !== 'up' || state(nginxRogue.port) !== 'down') && Date.now() < deadline) await Bun.sleep(50);
+    expect({ good: state(nginx.port), rogue: state(nginxRogue.port) }).toEqual({ good: 'up', rogue: 'down' });
+  });
 });
