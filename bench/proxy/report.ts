@@ -136,3 +136,56 @@ export function markdownTargets(checks: readonly TargetCheck[], tsbalName: strin
     '',
   ].join('\n');
 }
+
+/** The affinity rows against their plain balancing row, in the same run: [row, its baseline]. */
+const AFFINITY_PAIRS: ReadonlyArray<readonly [string, string]> = [
+  ['tsbal-cookie', 'tsbal'],
+  ['tsbal-cookie-new', 'tsbal'],
+  ['haproxy-cookie', 'haproxy'],
+];
+
+/**
+ * Issue 12's benchmark: CPU per request with cookie affinity against plain balancing (target within 5%), as the
+ * median of per-round ratios (a round measures both rows minutes apart at most, so a noisy neighbour spoils a
+ * round's pair, not the whole comparison), with the range over rounds.
+ */
+export function markdownAffinity(rounds: readonly Measurement[]): string {
+  const byKey = new Map<string, Measurement[]>();
+  for (const m of rounds) {
+    const key = `${m.proxy}\0${m.connections}`;
+    byKey.set(key, [...(byKey.get(key) ?? []), m]);
+  }
+  const lines: string[] = [];
+  for (const [proxy, base] of AFFINITY_PAIRS) {
+    for (const [key, ms] of byKey) {
+      const [name, c] = key.split('\0');
+      if (name !== proxy) continue;
+      const baseline = byKey.get(`${base}\0${c}`);
+      if (baseline === undefined) continue;
+      const ratios = ms.slice(0, baseline.length).map((m, i) => m.cpuSecondsPer100k / baseline[i]!.cpuSecondsPer100k);
+      const rps = ms.slice(0, baseline.length).map((m, i) => m.rps / baseline[i]!.rps);
+      lines.push(
+        row([
+          proxy,
+          `-c${c}`,
+          `${median(ratios).toFixed(3)}×`,
+          `${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}`,
+          `${median(rps).toFixed(3)}×`,
+          base,
+        ]),
+      );
+    }
+  }
+  if (lines.length === 0) return '';
+  return [
+    '### Cookie affinity against plain balancing (CPU per 100k requests, per-round ratio; target ≤ 1.05× for tsbal)',
+    '',
+    row(['proxy', 'conns', 'CPU/100k ratio (median)', 'range over rounds', 'req/s ratio', 'baseline']),
+    row(['---', '---:', '---:', '---:', '---:', '---']),
+    ...lines,
+    '',
+    '`tsbal-cookie`, `haproxy-cookie`: every request carries the cookie of the backend it is pinned to (one client\'s',
+    'steady state: no cookie set again). `tsbal-cookie-new`: no request has one, so every answer pins (worst case).',
+    '',
+  ].join('\n');
+}

@@ -1,4 +1,5 @@
-// bench/proxy: wrk against tsbal, HAProxy (nbthread 1), nginx (1 worker) and Perlbal in the same run, plus
+// bench/proxy: wrk against tsbal, HAProxy (nbthread 1), nginx (1 worker) and Perlbal in the same run (tsbal and
+// HAProxy also with cookie affinity, pinned and unpinned clients), plus
 // calibration proxies (bare node:net pipe, node:http + Agent), all in front of the same two nginx backends on
 // 127.0.0.1 with keep-alive on both sides. All proxies are started first; wrk loads one at a time, in rounds
 // that interleave the proxies, so a noisy neighbour hurts one round of each rather than all of one proxy.
@@ -20,7 +21,7 @@ import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } f
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { type TsbalBuild, startTsbal, tsbalRunMissing } from '../../test/harness/tsbal.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
-import { type Measurement, aggregateRounds, checkTargets, markdownTables, markdownTargets } from './report.ts';
+import { type Measurement, aggregateRounds, checkTargets, markdownAffinity, markdownTables, markdownTargets } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,7 +47,24 @@ interface ProxyDef {
   /** Why it cannot run here, or null. */
   unavailable(): string | null;
   start(backends: number[]): Promise<Daemon & { port: number }>;
+  /** Header lines wrk sends to this proxy, found once it runs (a pinned client's affinity cookie). */
+  headers?: (port: number) => Promise<string[]>;
 }
+
+/**
+ * A client pinned by cookie affinity: the cookie the proxy sets on a first request, sent on every request by wrk
+ * (HAProxy and tsbal alike then route all of them to that backend without setting a cookie again).
+ */
+async function pinnedCookie(port: number): Promise<string[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/`);
+  await res.text();
+  const set = res.headers.getSetCookie();
+  if (set.length !== 1) throw new Error(`expected one Set-Cookie from 127.0.0.1:${port}, got ${JSON.stringify(set)}`);
+  return [`Cookie: ${set[0]!.split(';')[0]!}`];
+}
+
+/** tsbal with cookie affinity (issue 12): the tutorial options plus `sticky = cookie`. */
+const STICKY_OPTIONS = { ...TUTORIAL_OPTIONS, sticky: 'cookie', sticky_secret: 'bench secret' };
 
 function nodeCalibration(name: string, script: string): ProxyDef {
   return {
@@ -67,19 +85,23 @@ function nodeCalibration(name: string, script: string): ProxyDef {
   };
 }
 
-function tsbalDef(name: string, build: TsbalBuild): ProxyDef {
+function tsbalDef(name: string, build: TsbalBuild, set: Readonly<Record<string, string>> = TUTORIAL_OPTIONS): ProxyDef {
   let checked: { reason: string | null } | undefined;
   return {
     name,
     unavailable: () => (checked ??= { reason: tsbalRunMissing(build) }).reason,
-    start: (backends) => startTsbal({ backends, set: TUTORIAL_OPTIONS }, build),
+    start: (backends) => startTsbal({ backends, set }, build),
   };
 }
 
 const PROXIES: ProxyDef[] = [
   { name: 'haproxy', unavailable: () => null, start: (b) => startHaproxy(b) },
+  { name: 'haproxy-cookie', unavailable: () => null, start: (b) => startHaproxy(b, { cookie: true }), headers: pinnedCookie },
   { name: 'nginx', unavailable: () => null, start: (b) => startNginxProxy(b) },
   tsbalDef('tsbal', { kind: 'dist' }),
+  // Pinned clients (the steady state), and clients without the cookie yet (every answer sets one).
+  { ...tsbalDef('tsbal-cookie', { kind: 'dist' }, STICKY_OPTIONS), headers: pinnedCookie },
+  tsbalDef('tsbal-cookie-new', { kind: 'dist' }, STICKY_OPTIONS),
   // Several --tsbal-bin (builds to compare in one run) are told apart by file name: tsbal-bin:<name>.
   ...(args['tsbal-bin'] ?? []).map((bin, _i, all) =>
     tsbalDef(all.length === 1 ? 'tsbal-bin' : `tsbal-bin:${path.basename(bin)}`, { kind: 'binary', path: path.resolve(bin) }),
@@ -98,16 +120,17 @@ async function measure(
   name: string,
   connections: number,
   backends: readonly Nginx[],
+  headers: readonly string[],
 ): Promise<Measurement> {
   const url = `http://127.0.0.1:${proxy.port}/`;
-  await runWrk({ url, threads: THREADS, connections, durationSeconds: WARMUP });
+  await runWrk({ url, threads: THREADS, connections, durationSeconds: WARMUP, headers });
   const acceptsBefore = await backendAccepts(backends);
   const backendCpuBefore = backendCpu(backends);
   const before = proxy.usage();
   let rssMax = before.rssBytes;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, proxy.usage().rssBytes)), 250);
   try {
-    const result = await runWrk({ url, threads: THREADS, connections, durationSeconds: DURATION });
+    const result = await runWrk({ url, threads: THREADS, connections, durationSeconds: DURATION, headers });
     const after = proxy.usage();
     const backendCpuAfter = backendCpu(backends);
     // Each stub_status read is itself one accepted connection per backend: not the proxy's.
@@ -143,7 +166,8 @@ async function main(): Promise<void> {
   const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
   const rounds: Measurement[] = [];
   const skipped: string[] = [];
-  const running: Array<{ def: ProxyDef; proxy: Daemon & { port: number } }> = [];
+  const running: Array<{ def: ProxyDef; proxy: Daemon & { port: number }; headers: string[] }> = [];
+  const loadBefore = os.loadavg();
   try {
     for (const def of selected) {
       const reason = def.unavailable();
@@ -153,15 +177,15 @@ async function main(): Promise<void> {
         continue;
       }
       const proxy = await def.start(backends.map((b) => b.port));
-      running.push({ def, proxy });
       const probe = await fetch(`http://127.0.0.1:${proxy.port}/`);
       if (probe.status !== 200) throw new Error(`${def.name}: probe answered ${probe.status}`);
       await probe.text();
+      running.push({ def, proxy, headers: (await def.headers?.(proxy.port)) ?? [] });
     }
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const { def, proxy } of running) {
+      for (const { def, proxy, headers } of running) {
         for (const connections of CONNECTIONS) {
-          const m = await measure(proxy, def.name, connections, backends);
+          const m = await measure(proxy, def.name, connections, backends, headers);
           console.error(
             `bench: round ${round} ${def.name} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ` +
               `${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,
@@ -174,6 +198,7 @@ async function main(): Promise<void> {
     await stopAll([...running.map((r) => r.proxy), ...backends]);
   }
   const results = aggregateRounds(rounds);
+  const loadAfter = os.loadavg();
 
   const settings = { rounds: ROUNDS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, threads: THREADS };
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', kernel: os.release(), bun: process.versions.bun };
@@ -188,6 +213,9 @@ async function main(): Promise<void> {
     '',
     markdownTables(results),
     markdownTargets(checks, tsbalName),
+    markdownAffinity(rounds),
+    `Load average (1/5/15 min) before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}.`,
+    '',
     ...skipped.map((s) => `- ${s}`),
   ].join('\n');
   console.log(report);

@@ -11,6 +11,8 @@ import { checkAcrossFiles, checkListenAddresses } from '../config/crosscheck.ts'
 import { summarizeHa, summarizePerlbal } from '../config/summary.ts';
 import { runRefusals, unservedServices } from '../proxy/roles.ts';
 import { findScript } from '../ha/resources.ts';
+import { DEFAULT_STATE_DIR } from '../ha/cluster.ts';
+import { AFFINITY_KEY_FILE, HOST_ONLY_KEY_HINT, hostOnlyKeyWarning, servicesOnClusterKey } from './affinity-key.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 export const DEFAULT_HA_DIR = '/etc/ha.d';
@@ -92,6 +94,11 @@ export function runCheck(args: CheckArgs): CheckOutcome {
     stdout.push(...summarizePerlbal(perlbal.value));
     if (ha) stdout.push(...summarizeHa(ha.value, localNode));
     else stdout.push(`cluster      (no ${join(haDir, 'ha.cf')}: running without HA)`);
+  }
+  // Session affinity without sticky_secret: keyed by the cluster's authkeys, else by a key of this host only.
+  if (errors.length === 0 && ha === null) {
+    const file = join(DEFAULT_STATE_DIR, AFFINITY_KEY_FILE);
+    for (const s of servicesOnClusterKey(perlbal.value)) diagnostics.push({ ...s.loc, severity: 'warning', message: hostOnlyKeyWarning(s, file), hint: HOST_ONLY_KEY_HINT });
   }
   const warnings = diagnostics.filter((d) => d.severity === 'warning');
   const stderr = [...errors, ...warnings].map(formatDiagnostic);

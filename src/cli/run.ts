@@ -3,7 +3,8 @@
 // stop gracefully (stop accepting, finish what is in flight) and exit 0. SIGHUP reloads perlbal.conf without dropping connections
 // (run-reload.ts). --supervise (the default with --daemon) runs all that in a child that is restarted on a crash (supervise.ts).
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCommand } from 'citty';
 import { ConfigError } from '../config/errors.ts';
 import type { PerlbalConfig } from '../config/model.ts';
@@ -18,6 +19,7 @@ import { applyLogArgs, guarded, logArgs, logFileArgs, reopenLogFile, UsageError 
 import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, type HaHandle } from '../ha/cluster.ts';
 import { scrapeHa } from '../ha/metrics.ts';
 import type { MetricFamily } from '../proxy/management/metrics.ts';
+import { hostOnlyKeyWarning, resolveAffinityKey, servicesOnClusterKey, type AffinityKey } from './affinity-key.ts';
 import { checkHaForRun, garpArgs, haArgs, startHaForRun, type HaRunArgs } from './ha.ts';
 import { explainBindError, explainHaStartError, removeOwnPidfile, runningFromPidfile, writePidfile } from './pidfile.ts';
 import { prepareReloadStatusDir, reloadStatusPath, writeReloadStatus, type ReloadStatus } from './reload-status.ts';
@@ -171,11 +173,23 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     if (timeoutMs !== null) setTimeout(() => process.exit(0), timeoutMs).unref();
     requestStop?.(graceful ? 'management shutdown graceful' : 'management shutdown', graceful);
   };
+  const haDirForKey = existsSync(join(haOptions['ha-dir'] ?? DEFAULT_HA_DIR, 'ha.cf')) ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null;
+  const onClusterKey = servicesOnClusterKey(config);
+  let affinity: AffinityKey;
+  try {
+    affinity = resolveAffinityKey(haDirForKey, haOptions['state-dir'] ?? DEFAULT_STATE_DIR, onClusterKey.length > 0);
+  } catch (error) {
+    throw new UsageError(`session affinity key: ${(error as Error).message}`);
+  }
+  if (affinity.kind === 'generated') {
+    for (const s of onClusterKey) proxyLog.warn(`${s.loc.file}:${s.loc.line}: ${hostOnlyKeyWarning(s, affinity.file)}`);
+    if (affinity.created) proxyLog.info(`session affinity key generated into ${affinity.file}`);
+  }
   // /metrics reads the HA engine's status when scraped, once it runs (it starts after the proxy).
   let haForMetrics: HaHandle | null = null;
   const extraMetrics = async (): Promise<MetricFamily[]> => (haForMetrics === null ? [] : scrapeHa(() => haForMetrics!.status()));
   try {
-    proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics });
+    proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key });
   } catch (error) {
     // EADDRINUSE from a copy already running says so, with its pid.
     throw new UsageError(explainBindError((error as Error).message));

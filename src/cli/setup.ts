@@ -87,6 +87,8 @@ export default defineCommand({
     backend: { type: 'string', description: 'a backend IP[:PORT] (default port 80); repeat the flag or separate with commas (required)' },
     port: { type: 'string', description: 'the port the balancer listens on at the VIP (default 80)' },
     'mgmt-port': { type: 'string', description: "Perlbal's management console on 127.0.0.1 (default 60000)" },
+    sticky: { type: 'string', description: 'session affinity: cookie (default; keyed by authkeys, so both nodes agree), source (client address hash) or off' },
+    'health-path': { type: 'string', description: 'the path the health checks of the backends ask for (default /)' },
     keepalive: { type: 'string', description: 'heartbeat interval (default 2 s; e.g. 500ms)' },
     deadtime: { type: 'string', description: 'declare the peer dead after this long (default 10 s; more than twice keepalive)' },
     ping: { type: 'string', description: 'a ping node (usually the gateway); repeat or separate with commas' },

@@ -1,4 +1,5 @@
 // The short "what will run" summary `tsbal check` prints: services, pools, listeners, nodes, VIPs, timings.
+import { stickySettings } from '../proxy/options.ts';
 import type { HaDirConfig, Medium, PerlbalConfig, Resource, ServiceModel } from './model.ts';
 
 export function formatMs(ms: number): string {
@@ -12,6 +13,8 @@ const pad = (s: string, n: number) => (s.length >= n ? `${s} ` : s.padEnd(n));
 function serviceDetail(s: ServiceModel): string {
   const parts: string[] = [];
   if (s.role === 'reverse_proxy' && s.pool) parts.push(`pool ${s.pool}`);
+  const sticky = s.role === 'reverse_proxy' ? stickySettings(s.options) : null;
+  if (sticky !== null) parts.push(sticky.mode === 'source' ? 'sticky source' : `sticky ${sticky.mode} ${sticky.cookie}`);
   if (s.role === 'web_server' && typeof s.options.docroot === 'string') parts.push(`docroot ${s.options.docroot}`);
   if (s.vhosts.length > 0) parts.push(`vhosts ${s.vhosts.map((v) => `${v.pattern} -> ${v.service}`).join(', ')}`);
   if (s.vpaths.length > 0) parts.push(`vpaths ${s.vpaths.map((v) => `${v.regex} -> ${v.service}`).join(', ')}`);

@@ -1,11 +1,13 @@
 // A service's config compiled for running: model → ServiceConfig. The one place it happens, for startProxy and for a
 // reload alike, so a started and a reloaded service cannot differ. No I/O (access logs are opened by the caller).
+import { randomBytes } from 'node:crypto';
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { compileRequestHooks } from './hooks.ts';
 import { responseSuffixes } from './http/response-head.ts';
 import { reverseProxyOptions } from './options.ts';
 import { compileSelector } from './selector.ts';
 import { backoffPolicy, type ServiceConfig } from './service.ts';
+import { keyFromSecret, newSticky } from './upstream/affinity.ts';
 import { NO_HEALTH_OPTIONS, poolHealthOptions } from './upstream/check-spec.ts';
 import { webServerOptions } from './webserver/options.ts';
 
@@ -13,10 +15,13 @@ import { webServerOptions } from './webserver/options.ts';
  * Throws (with `file:line:` where the model knows it) on what the config checker lets through but cannot run.
  * A selector's `services` map is empty here: the caller fills it once every service of the config exists.
  */
-export function compileService(model: ServiceModel, config: PerlbalConfig): ServiceConfig {
+export function compileService(model: ServiceModel, config: PerlbalConfig, affinityKey: Buffer = randomBytes(32)): ServiceConfig {
   // A selector target that is not enabled takes handed-over requests only: it does not listen.
   const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled ? {} : { listen: null }) };
   const keepAliveTimeoutSec = Math.round(opts.persistClientIdleTimeoutMs / 1000);
+  const st = opts.sticky;
+  // sticky_secret, else the engine's key (the cluster's authkeys, else one generated into the state dir: cli/run.ts).
+  const sticky = st === null ? null : newSticky(st.mode, st.cookie, st.secret === null ? affinityKey : keyFromSecret(st.secret));
   return {
     opts,
     limits: { maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount, maxUrlLength: opts.maxUrlLength },
@@ -29,6 +34,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig): Serv
     selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
     web: model.role === 'web_server' ? webServerOptions(model) : null,
     enabled: model.enabled,
+    sticky,
     // Read from files by the caller (tls/attach.ts), like the access log.
     tls: null,
     backendTls: null,

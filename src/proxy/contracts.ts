@@ -85,8 +85,19 @@ export interface UpstreamView {
  */
 export interface SelectRequest {
   readonly req: RequestHead;
+  /** The client's address (for a source hash: after the trusted X-Forwarded-For rules). */
   readonly peerIp: string;
-  /** A Set-Cookie value the policy wants on the response (no policy sets it yet; nothing emits it yet). */
+  /**
+   * Session affinity (upstream/affinity.ts): the backend id the client's cookie names (tsbal's cookie, or the prefix
+   * of the application's), or null. Read once when the exchange starts, only for a `sticky` service.
+   */
+  readonly pin: string | null;
+  /** prefix mode: the application's cookie value behind the prefix (to re-pin it on another backend). */
+  readonly pinnedAppValue: string | null;
+  /**
+   * A Set-Cookie value for the response (without `; Secure`, added for TLS clients): set by chooseUpstream when a
+   * sticky request is pinned anew; relay.ts writes it into the client's response head.
+   */
   setCookie: string | null;
 }
 

@@ -1,5 +1,6 @@
 // State shared by every service of one running proxy: the coarse clock, backend health (per ip:port, shared across
 // services like Perlbal's NoVerify list), and the connection sets the timeout sweep walks.
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { BackendConn } from './upstream/conn.ts';
@@ -44,6 +45,8 @@ export interface Engine {
   held: Socket[];
   flushScheduled: boolean;
   flush: () => void;
+  /** The key of `sticky` services without their own sticky_secret (StartProxyOptions.affinityKey). */
+  affinityKey: Buffer;
 }
 
 /** Sweep period: the granularity of every timeout. */
@@ -53,7 +56,7 @@ export function clockNow(): number {
   return performance.now();
 }
 
-export function newEngine(log: ConsolaInstance): Engine {
+export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomBytes(32)): Engine {
   const engine: Engine = {
     now: clockNow(),
     health: new Map(),
@@ -72,6 +75,7 @@ export function newEngine(log: ConsolaInstance): Engine {
     held: [],
     flushScheduled: false,
     flush: () => flushHeld(engine),
+    affinityKey,
   };
   return engine;
 }

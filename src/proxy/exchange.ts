@@ -16,6 +16,7 @@ import type { ResponseHead } from './http/response.ts';
 import { countResponse } from './management/stats.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
+import { SECURE } from './upstream/affinity.ts';
 import { chooseUpstream, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
 
 /** Request body bytes kept for a possible retry of an idempotent request. */
@@ -31,6 +32,8 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   client: ClientConn;
   /** The client's address (as the policy sees the request). */
   peerIp: string;
+  pin: string | null;
+  pinnedAppValue: string | null;
   setCookie: string | null;
   svc: ServiceRuntime;
   req: RequestHead;
@@ -82,6 +85,20 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
  */
 export function enterPhase(x: Exchange, phase: ExchangePhase): void {
   if (x.phase !== 'done') x.phase = phase;
+}
+
+/**
+ * Did this client come over TLS (enable_ssl, HTTP/1.1 or an HTTP/2 stream)? The one place that decides the session
+ * cookie's `Secure` attribute; the flag is the one X-Forwarded-Proto is written from.
+ */
+function clientIsTls(c: ClientConn): boolean {
+  return c.baseForward.https === true;
+}
+
+/** The Set-Cookie value that pins this client anew (chooseUpstream set it; null: none), Secure for a TLS client. */
+export function pinningSetCookie(x: Exchange): string | null {
+  const v = x.setCookie;
+  return v === null ? null : clientIsTls(x.client) ? v + SECURE : v;
 }
 
 /** Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. */

@@ -67,6 +67,11 @@ export interface StartProxyOptions {
    * regardless, Perlbal's `shutdown graceful N`). Without it the console refuses SHUTDOWN.
    */
   onShutdown?: (graceful: boolean, timeoutMs: number | null) => void;
+  /**
+   * The key of `sticky` services without sticky_secret (cli/run.ts: from the cluster's authkeys, else generated once
+   * into the state dir). Without it, one made for this process: affinity then ends with it.
+   */
+  affinityKey?: Buffer;
   /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
   extraMetrics?: () => Promise<MetricFamily[]>;
 }
@@ -108,7 +113,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   // Never serve a service with a plugin we would silently ignore (tsbal run reports this before getting here).
   const refusals = runRefusals(config.services);
   if (refusals.length > 0) throw new Error(refusals.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
-  const engine = newEngine(log);
+  const engine = newEngine(log, opts.affinityKey);
   const services: ServiceRuntime[] = [];
   const accessLogs = new Map<string, AccessLog>();
   const served = servedServices(config.services);
@@ -118,7 +123,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     }
   }
   for (const model of served) {
-    const cfg = compileService(model, config);
+    const cfg = compileService(model, config, engine.affinityKey);
     const o = cfg.opts;
     const ignored = unimplementedOptions(model);
     if (ignored.length > 0) log.warn(`service ${o.name}: not implemented yet, ignored: ${ignored.join(', ')}`);

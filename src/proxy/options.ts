@@ -3,6 +3,7 @@
 import type { BalanceMethod, HostPort, OptionValue, PoolModel, ServiceModel } from '../config/model.ts';
 import type { HeaderRules } from './http/forward.ts';
 import { parseNetmask, type Netmask } from './trust.ts';
+import type { StickyMode } from './upstream/affinity.ts';
 
 export interface ReverseProxyOptions {
   name: string;
@@ -45,6 +46,39 @@ export interface ReverseProxyOptions {
   maxUrlLength: number;
   /** 0 = unlimited. */
   maxBodySize: number;
+  /** Session affinity (`sticky`, `sticky_learn_cookie`); null when off. */
+  sticky: StickySettings | null;
+}
+
+/** What `sticky*` options ask for; the key is resolved when the service is compiled (compile.ts). */
+export interface StickySettings {
+  mode: StickyMode;
+  /** cookie: tsbal's cookie (sticky_cookie, TSBALID); prefix: the application's (sticky_learn_cookie); source: ''. */
+  cookie: string;
+  /** sticky_secret, or null: the cluster's key (authkeys, else generated into the state dir). */
+  secret: string | null;
+}
+
+/**
+ * The `sticky*` options of a service: `sticky_learn_cookie` means prefix mode (with `sticky = cookie` or unset);
+ * with `sticky = source` it is a contradiction, refused by stickyConflict (roles.ts) for check and run alike.
+ */
+export function stickySettings(o: Options): StickySettings | null {
+  const learn = typeof o.sticky_learn_cookie === 'string' && o.sticky_learn_cookie !== '' ? o.sticky_learn_cookie : null;
+  const mode = typeof o.sticky === 'string' ? o.sticky : 'off';
+  const secret = typeof o.sticky_secret === 'string' && o.sticky_secret !== '' ? o.sticky_secret : null;
+  if (mode === 'source') return { mode: 'source', cookie: '', secret };
+  if (learn !== null) return { mode: 'prefix', cookie: learn, secret };
+  if (mode === 'cookie') return { mode: 'cookie', cookie: typeof o.sticky_cookie === 'string' ? o.sticky_cookie : 'TSBALID', secret };
+  return null;
+}
+
+/** `sticky = source` with `sticky_learn_cookie`: which one is meant cannot be guessed. */
+export function stickyConflict(o: Options): string | null {
+  const learn = typeof o.sticky_learn_cookie === 'string' && o.sticky_learn_cookie !== '';
+  return learn && o.sticky === 'source'
+    ? 'sticky_learn_cookie (prefix mode) needs sticky = cookie, but sticky = source: keep one of the two'
+    : null;
 }
 
 export const DEFAULTS = {
@@ -158,12 +192,14 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     masks.push(m);
   }
   const accessLog = str(o, 'access_log');
+  const sticky = stickySettings(o);
   return {
     name: service.name,
     listen: service.listen,
     pool: pool?.name ?? '',
     nodes: pool?.nodes ?? [],
-    balanceMethod: pool?.balance_method ?? 'random',
+    // sticky = source is the source hash policy, whatever the pool's balance_method.
+    balanceMethod: sticky?.mode === 'source' ? 'source' : (pool?.balance_method ?? 'random'),
     persistClient: bool(o, 'persist_client'),
     persistClientIdleTimeoutMs: num(o, 'persist_client_idle_timeout'),
     idleTimeoutMs: num(o, 'idle_timeout'),
@@ -191,5 +227,6 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     maxHeaderCount: Math.max(1, num(o, 'max_header_count')),
     maxUrlLength: Math.max(16, num(o, 'max_url_length')),
     maxBodySize: num(o, 'max_body_size'),
+    sticky,
   };
 }

@@ -12,6 +12,7 @@ import {
   enterPhase,
   finishExchange,
   keepForReplay,
+  pinningSetCookie,
   writeToClient,
   type Exchange,
 } from './exchange.ts';
@@ -27,11 +28,13 @@ import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { writeBackendRequestHead } from './http/forward.ts';
 import { readResponseHead } from './http/lenient.ts';
 import type { RequestHead } from './http/request.ts';
-import { writeClientResponseHead, writeInterimHead } from './http/response-head.ts';
+import { writeClientResponseHead, writeInterimHead, type ClientResponseContext } from './http/response-head.ts';
 import { LAST_CHUNK, frameChunk } from './http/trailers.ts';
 import { putRange, takeWritten } from './http/writer.ts';
 import { isIdempotent } from './retry.ts';
 import { startTunnel } from './tunnel.ts';
+import { forwardedClientIp } from './trust.ts';
+import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
@@ -55,15 +58,32 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
   const idempotent = isIdempotent(req.method);
   const w = svc.engine.writer;
   writeBackendRequestHead(w, req, c.forward);
+  let backendHead = takeWritten(w);
+  let pin: string | null = null;
+  let pinnedAppValue: string | null = null;
+  const sticky = svc.sticky;
+  if (sticky !== null && sticky.mode !== 'source') {
+    const value = findCookie(req.fields, sticky.cookie);
+    if (sticky.mode === 'cookie') pin = value;
+    else if (value !== null && hasIdPrefix(value)) {
+      // prefix mode: the application gets its own value back, without our id.
+      pin = value.slice(0, STICKY_ID_LENGTH);
+      pinnedAppValue = value.slice(STICKY_ID_LENGTH + 1);
+      backendHead = stripIdPrefix(backendHead, sticky.cookie, pin);
+    }
+  }
   const x: Exchange = {
     phase: 'dispatch',
     events: EXCHANGE_EVENTS,
     client: c,
-    peerIp: c.peerIp,
+    // A source hash keys on the client behind trusted proxies, as their X-Forwarded-For names it.
+    peerIp: svc.opts.balanceMethod === 'source' && c.forward.trusted ? forwardedClientIp(req.fields, c.peerIp) : c.peerIp,
+    pin,
+    pinnedAppValue,
     setCookie: null,
     svc,
     req,
-    backendHead: takeWritten(w),
+    backendHead,
     body: newBodyReader(req.framing, req.connection.extra),
     queue: [],
     queued: 0,
@@ -206,7 +226,14 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     res.framing.kind !== 'close' &&
     !x.dechunk;
   const w = svc.engine.writer;
-  const headCtx = { suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close, dechunk: x.dechunk, upgrade: false };
+  const sticky = svc.sticky;
+  const headCtx: ClientResponseContext = {
+    suffix: x.clientKeepAlive ? svc.suffixes.keepAlive : svc.suffixes.close,
+    dechunk: x.dechunk,
+    upgrade: false,
+    setCookie: pinningSetCookie(x),
+    prefixCookie: sticky !== null && sticky.mode === 'prefix' && x.node !== null ? setCookiePrefix(sticky, x.node.key) : null,
+  };
   be.deadline = svc.engine.now + svc.opts.idleTimeoutMs;
 
   if (x.dechunk || x.rechunk) {

@@ -61,7 +61,7 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
   for (const model of servedServices(next.services)) {
     let config: ServiceConfig;
     try {
-      config = compileService(model, next);
+      config = compileService(model, next, t.engine.affinityKey);
     } catch (error) {
       // Messages that carry their own file:line go as they are.
       const message = (error as Error).message;

@@ -2,6 +2,7 @@
 // cannot serve rather than leave a port silently unbound) and by `tsbal check` (which says so before a restart does).
 import type { SourceLocation } from '../config/errors.ts';
 import type { Role, ServiceModel } from '../config/model.ts';
+import { stickyConflict } from './options.ts';
 import { webServerRefusals } from './webserver/options.ts';
 
 export type RoleSupport = 'served' | 'skipped' | 'refused';
@@ -130,5 +131,9 @@ export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: Sou
     ...unservableTargets(services),
     ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message })),
     ...servedServices(services).flatMap(webServerRefusals),
+    ...servedServices(services).flatMap((s) => {
+      const conflict = s.role === 'reverse_proxy' ? stickyConflict(s.options) : null;
+      return conflict === null ? [] : [{ loc: s.loc, message: `service ${s.name}: ${conflict}` }];
+    }),
   ];
 }

@@ -14,6 +14,7 @@ import type { TlsListener } from './tls/context.ts';
 import type { BackendTls } from './tls/upstream.ts';
 import type { H2Limits } from './h2/session.ts';
 import { newServiceStats, type ServiceStats } from './management/stats.ts';
+import type { Sticky } from './upstream/affinity.ts';
 import type { BackoffPolicy } from './upstream/health.ts';
 import type { PoolHealthOptions } from './upstream/check-spec.ts';
 import { newSelector } from './upstream/select.ts';
@@ -46,6 +47,8 @@ export interface ServiceConfig {
   web: WebServerOptions | null;
   /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
   enabled: boolean;
+  /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
+  sticky: Sticky | null;
   /**
    * enable_ssl: accepted connections do their TLS handshake here first. Built by the caller from the certificate
    * files (tls/attach.ts: I/O), at start and at every reload, so renewed certificates come with the new config.

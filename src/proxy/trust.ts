@@ -1,4 +1,5 @@
 // trusted_upstream_proxies: IPv4 netmasks (`10.0.0.0/8`, `192.168.1.5`) matched against client addresses.
+import { F, fieldValue, type Fields } from './http/fields.ts';
 
 export interface Netmask {
   /** Network address as an unsigned 32-bit integer. */
@@ -40,6 +41,20 @@ export function parseNetmask(spec: string): Netmask | null {
 export function normalizePeerIp(address: string | undefined): string {
   if (address === undefined) return '0.0.0.0';
   return address.startsWith('::ffff:') && address.indexOf('.') !== -1 ? address.slice(7) : address;
+}
+
+/**
+ * The client behind trusted proxies: the last address of the last X-Forwarded-For field (the one the trusted proxy
+ * in front of us added), or the peer itself when there is none or it is not an address.
+ */
+export function forwardedClientIp(f: Fields, peerIp: string): string {
+  for (let i = f.count - 1; i >= 0; i--) {
+    if (f.codes[i] !== F.X_FORWARDED_FOR) continue;
+    const v = fieldValue(f, i);
+    const last = v.slice(v.lastIndexOf(',') + 1).trim();
+    return last.length > 0 && last.length <= 45 && /^[0-9A-Fa-f.:]+$/.test(last) ? last : peerIp;
+  }
+  return peerIp;
 }
 
 export function isTrusted(ip: string, masks: readonly Netmask[]): boolean {

@@ -1,5 +1,5 @@
 // Upgrade (WebSocket): after a 101, bytes flow both ways unchanged until either side closes.
-import { copyOut, enterPhase, logExchange, writeToClient, type Exchange } from './exchange.ts';
+import { copyOut, enterPhase, logExchange, pinningSetCookie, writeToClient, type Exchange } from './exchange.ts';
 import type { ResponseHead } from './http/response.ts';
 import { writeClientResponseHead } from './http/response-head.ts';
 import { takeWritten } from './http/writer.ts';
@@ -15,7 +15,8 @@ export function startTunnel(x: Exchange, be: BackendConn, res: ResponseHead, res
   be.uses = Number.MAX_SAFE_INTEGER;
   be.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
   const w = x.svc.engine.writer;
-  writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true }, 0);
+  // A WebSocket pinned anew gets its affinity cookie on the 101 (browsers keep cookies from it).
+  writeClientResponseHead(w, res, { suffix: x.svc.suffixes.upgrade, dechunk: false, upgrade: true, setCookie: pinningSetCookie(x), prefixCookie: null }, 0);
   writeToClient(x, takeWritten(w));
   if (restStart < rest.length) writeToClient(x, copyOut(rest, restStart, rest.length));
   countResponse(x.svc.stats, 101, 0);

@@ -50,6 +50,8 @@ export function joinCommand(o: SetupOptions, auth: ResolvedAuth, selfAddress: st
   flags.push('--backend', o.backends.join(','));
   if (o.port !== 80) flags.push('--port', String(o.port));
   if (o.mgmtPort !== 60000) flags.push('--mgmt-port', String(o.mgmtPort));
+  if (o.sticky !== 'cookie') flags.push('--sticky', o.sticky);
+  if (o.healthPath !== '/') flags.push('--health-path', o.healthPath);
   if (o.keepalive !== '2') flags.push('--keepalive', o.keepalive);
   if (o.deadtime !== '10') flags.push('--deadtime', o.deadtime);
   if (o.ping.length > 0) flags.push('--ping', o.ping.join(','));

@@ -33,6 +33,10 @@ export interface SetupOptions {
   backends: string[];
   port: number;
   mgmtPort: number;
+  /** Session affinity of the balancer service (`SET sticky`): cookie by default, the recipe's "session-aware". */
+  sticky: 'cookie' | 'source' | 'off';
+  /** The path the pool's health checks ask for (`SET health_check_path`). */
+  healthPath: string;
   /** heartbeat time syntax as given (`2`, `500ms`), already checked. */
   keepalive: string;
   deadtime: string;
@@ -63,6 +67,8 @@ export interface RawSetupArgs {
   backend?: string | string[];
   port?: string;
   'mgmt-port'?: string;
+  sticky?: string;
+  'health-path'?: string;
   keepalive?: string;
   deadtime?: string;
   auth?: string;
@@ -145,6 +151,13 @@ function haTime(value: string | undefined, fallback: string, flag: string, error
   const v = value ?? fallback;
   if (parseHaTime(v) === null) errors.push(`--${flag} ${v}: not a heartbeat time (seconds, or e.g. 500ms)`);
   return v;
+}
+
+/** An origin-form path (what a health check asks for): `/`, `/health`, `/status?full`. */
+function healthPath(value: string | undefined, errors: string[]): string {
+  if (value === undefined) return '/';
+  if (!/^\/[!-~]*$/.test(value)) errors.push(`--health-path ${value}: expected a path starting with / (no spaces), e.g. /health`);
+  return value;
 }
 
 function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string, errors: string[]): T | null {
@@ -268,6 +281,8 @@ export function parseSetupArgs(raw: RawSetupArgs, defaults: SetupDefaults): Opti
     backends,
     port: port(raw.port, 80, 'port', errors),
     mgmtPort: port(raw['mgmt-port'], 60000, 'mgmt-port', errors),
+    sticky: choice(raw.sticky, ['cookie', 'source', 'off'] as const, 'sticky', errors) ?? 'cookie',
+    healthPath: healthPath(raw['health-path'], errors),
     keepalive,
     deadtime,
     authMethod,

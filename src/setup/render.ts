@@ -70,11 +70,22 @@ export function renderNodeinfo(o: SetupOptions): string {
   return `${o.node}\n`;
 }
 
+/** The pool's active health checks: every backend asked for the path every 2 s, idle ones included. */
+function healthCheckLines(o: SetupOptions): string[] {
+  return [`  SET health_check_path     = ${o.healthPath}`, '  SET health_check_interval = 2s'];
+}
+
+/** Session affinity: tsbal extensions (docs/compat.md); without sticky_secret the key comes from authkeys. */
+function stickyLines(o: SetupOptions): string[] {
+  return o.sticky === 'off' ? [] : [`  SET sticky          = ${o.sticky}`];
+}
+
 export function renderPerlbalConf(o: SetupOptions): string {
   const lines = [
     HEADER('Perlbal configuration, as in the classic two-node recipe; tsbal run serves it.'),
     'CREATE POOL backends',
     ...o.backends.map((b) => `  POOL backends ADD ${b}`),
+    ...healthCheckLines(o),
     '',
     'CREATE SERVICE balancer',
     `  SET listen          = ${o.vip.ip}:${o.port}`,
@@ -83,6 +94,7 @@ export function renderPerlbalConf(o: SetupOptions): string {
     '  SET persist_client  = on',
     '  SET persist_backend = on',
     '  SET verify_backend  = on',
+    ...stickyLines(o),
     'ENABLE balancer',
     '',
     'CREATE SERVICE mgmt',

@@ -81,4 +81,22 @@ describe('a cluster from tsbal setup', () => {
     }
     expect([...seen].every((s) => s === 'web1' || s === 'web2'), [...seen].join()).toBe(true);
   }, 40_000);
+
+  test('a session pinned through lb1 keeps its backend when lb1 stops and lb2 takes the VIP: lb2 reads the same cookie with the same authkeys', async () => {
+    expect(nodes).toHaveLength(2);
+    const jar = join(base, 'cookies.txt');
+    const get = async (): Promise<{ backend: string; setCookie: boolean }> => {
+      const r = await lab!.exec('client', ['curl', '-sS', '-i', '--max-time', '2', '-b', jar, '-c', jar, `http://${LAB_VIP}/`], { timeoutMs: 5_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const [head, body] = r.stdout.split('\r\n\r\n');
+      return { backend: body!.trim(), setCookie: /^set-cookie: TSBALID=/im.test(head!) };
+    };
+    const first = await get();
+    expect(first.setCookie).toBe(true);
+    for (let i = 0; i < 10; i++) expect(await get()).toEqual({ backend: first.backend, setCookie: false });
+    // A clean stop hands the VIP over (a SIGKILL would leave the address on lb1's interface, as a dead host's is not).
+    nodes[0]!.kill('SIGTERM');
+    await waitFor('lb2 to hold the VIP', async () => ((await lab!.holders()).join() === 'lb2' ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
+    for (let i = 0; i < 10; i++) expect(await get()).toEqual({ backend: first.backend, setCookie: false });
+  }, 30_000);
 });

@@ -9,8 +9,14 @@ export interface Haproxy extends Daemon {
   port: number;
 }
 
-function haproxyConf(port: number, backendPorts: readonly number[]): string {
-  const servers = backendPorts.map((p, i) => `  server b${i + 1} ${LOOPBACK}:${p}`).join('\n');
+export interface HaproxyOptions {
+  /** Session affinity as HAProxy users write it: `cookie SERVERID insert indirect nocache`, `cookie bN` per server. */
+  cookie?: boolean;
+}
+
+function haproxyConf(port: number, backendPorts: readonly number[], o: HaproxyOptions): string {
+  const servers = backendPorts.map((p, i) => `  server b${i + 1} ${LOOPBACK}:${p}${o.cookie ? ` cookie b${i + 1}` : ''}`).join('\n');
+  const cookie = o.cookie ? '  cookie SERVERID insert indirect nocache\n' : '';
   return `global
   nbthread 1
   maxconn 4096
@@ -31,15 +37,15 @@ frontend fe
 
 backend be
   balance roundrobin
-${servers}
+${cookie}${servers}
 `;
 }
 
-export function startHaproxy(backendPorts: readonly number[]): Promise<Haproxy> {
+export function startHaproxy(backendPorts: readonly number[], options: HaproxyOptions = {}): Promise<Haproxy> {
   return startWithFreshPorts(1, async ([port]) => {
     const dir = makeTempDir('haproxy');
     const conf = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(conf, haproxyConf(port!, backendPorts));
+    fs.writeFileSync(conf, haproxyConf(port!, backendPorts, options));
     const daemon = await startDaemon({
       name: 'haproxy',
       command: '/usr/sbin/haproxy',

@@ -8,8 +8,8 @@ export interface WrkOptions {
   durationSeconds: number;
   /** wrk's per-request timeout (default 2 s; counted as "timeout" socket errors). */
   timeoutSeconds?: number;
-  /** Extra request headers (`-H`), e.g. `Connection: close` for a new connection per request. */
-  headers?: string[];
+  /** Extra request header lines (`Cookie: X=1`), sent on every request. */
+  headers?: readonly string[];
 }
 
 export interface WrkResult {

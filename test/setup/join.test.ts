@@ -17,6 +17,14 @@ function peerFlags(line: string): RawSetupArgs & Record<string, string> {
 }
 
 describe('the join line', () => {
+  test('carries --sticky and --health-path when they differ from the defaults, so both nodes serve alike', () => {
+    const line = joinCommand(options({ sticky: 'source', 'health-path': '/health' }), AUTH, null);
+    expect(line).toContain(' --sticky source --health-path /health ');
+    expect(joinCommand(options(), AUTH, null)).not.toMatch(/--sticky|--health-path/);
+    const peer = parseSetupArgs({ ...peerFlags(line), 'auth-key-file': '/dev/stdin' }, { liveInit: 'systemd', readKeyFile: () => 'k3y\n' });
+    expect(peer.ok && peer.value.sticky === 'source' && peer.value.healthPath === '/health').toBe(true);
+  });
+
   test('swaps --node and --peer and carries every flag both nodes must agree on, the key on stdin', () => {
     const o = options({ port: '8080', keepalive: '500ms', deadtime: '3', ping: ['198.18.0.1'], 'auto-failback': 'off', backend: ['198.18.0.11:80', '198.18.0.12:81'] });
     const line = joinCommand(o, AUTH, null);

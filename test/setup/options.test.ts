@@ -20,6 +20,12 @@ describe('setup flags', () => {
     expect(options({ node: 'LB1', peer: 'lb2', primary: 'lb2' }).primary).toBe('lb2');
   });
 
+  test('--sticky is cookie, source or off (cookie by default); --health-path must be a path', () => {
+    expect(errorsOf({ ...BASE, sticky: 'cookies' })).toEqual(['--sticky cookies: expected cookie, source, off']);
+    expect(errorsOf({ ...BASE, 'health-path': 'health' })).toEqual(['--health-path health: expected a path starting with / (no spaces), e.g. /health']);
+    expect(errorsOf({ ...BASE, sticky: 'off', 'health-path': '/status?full' })).toEqual([]);
+  });
+
   test('backends may be repeated or comma-separated; a bare IP means port 80', () => {
     expect(options({ backend: ['198.18.0.11', '198.18.0.12:81,198.18.0.13:82'] }).backends).toEqual(['198.18.0.11:80', '198.18.0.12:81', '198.18.0.13:82']);
   });

@@ -26,6 +26,25 @@ describe('rendered files', () => {
     expect(config.pools.find((p) => p.name === 'backends')!.nodes.map((n) => `${n.host}:${n.port}`)).toEqual(['198.18.0.11:8080', '198.18.0.12:80']);
   });
 
+  test('perlbal.conf asks for cookie affinity by default (keyed by authkeys), source or none with --sticky', () => {
+    const balancerOf = (text: string) => parsePerlbalConfig(text, { file: 'perlbal.conf' }).services.find((s) => s.name === 'balancer')!;
+    const byDefault = balancerOf(renderPerlbalConf(options()));
+    expect(byDefault.options.sticky).toBe('cookie');
+    // No sticky_secret: both nodes key the cookie with the authkeys secret setup gives them both.
+    expect(byDefault.options.sticky_secret ?? null).toBeNull();
+    expect(balancerOf(renderPerlbalConf(options({ sticky: 'source' }))).options.sticky).toBe('source');
+    expect(balancerOf(renderPerlbalConf(options({ sticky: 'off' }))).options.sticky).toBe('off');
+    expect(renderPerlbalConf(options({ sticky: 'off' }))).not.toContain('sticky');
+  });
+
+  test('perlbal.conf has the pool health checks on / or --health-path, every 2 s', () => {
+    const text = renderPerlbalConf(options({ 'health-path': '/health' }));
+    const pool = parsePerlbalConfig(text, { file: 'perlbal.conf' }).pools.find((p) => p.name === 'backends')!;
+    expect(pool.options.health_check_path).toBe('/health');
+    expect(pool.options.health_check_interval).toBe(2000);
+    expect(renderPerlbalConf(options())).toContain('SET health_check_path     = /\n');
+  });
+
   test('ha.cf: bcast by default, ucast to --peer-ip, both nodes sorted, ping nodes, initdead twice deadtime', () => {
     expect(body(renderHaCf(options({ node: 'lb2', peer: 'lb1', ping: '198.18.0.1' })))).toEqual([
       'logfacility local0', 'keepalive 2', 'deadtime 10', 'initdead 20', 'bcast eth0', 'auto_failback on', 'node lb1', 'node lb2', 'ping 198.18.0.1',

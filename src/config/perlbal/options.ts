@@ -31,6 +31,8 @@ export type OptionType =
   | { kind: 'executable' }
   /** The name of an existing service (default_service). */
   | { kind: 'service_ref' }
+  /** A cookie name (an RFC 6265 token: sticky_cookie, sticky_learn_cookie). */
+  | { kind: 'cookie_name' }
   /** `off`, `stdout` or an absolute path (tsbal's access_log). */
   | { kind: 'log_target' }
   /** An origin-form request path `/...` (health_check_path). */
@@ -187,6 +189,11 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['down_backoff', RP, TIME, '1s'],
   ['down_backoff_max', RP, TIME, '30s'],
   ['access_log', RP, { kind: 'log_target' }, 'off'],
+  // reverse_proxy: session affinity (proxy/upstream/affinity.ts)
+  ['sticky', RP, { kind: 'enum', values: ['off', 'cookie', 'source'] }, 'off'],
+  ['sticky_cookie', RP, { kind: 'cookie_name' }, 'TSBALID'],
+  ['sticky_learn_cookie', RP, { kind: 'cookie_name' }, null],
+  ['sticky_secret', RP, STRING, null],
   // every HTTP role: request limits
   ['header_timeout', HTTP_ROLES, TIME, '10s'],
   ['max_header_size', HTTP_ROLES, SIZE, '64k'],

@@ -2,6 +2,7 @@
 import { posix } from 'node:path';
 import type { OptionValue } from '../model.ts';
 import { isIpv4 } from '../ipv4.ts';
+import { didYouMean } from '../suggest.ts';
 import type { OptionSpec } from './options.ts';
 import type { CommandEnv, PerlbalState } from './state.ts';
 import { isCidr, parseBool, parseInt, parseSecondsList, parseSize, parseStatusList, parseTime, type ValueResult } from './values.ts';
@@ -35,7 +36,11 @@ export function parseOptionValue(spec: OptionSpec, raw: string, scope: ValueScop
     case 'string':
       return ok(raw);
     case 'enum':
-      return t.values.includes(raw) ? ok(raw) : fail(`Value of '${key}' must be one of: ${t.values.join(', ')}`);
+      return t.values.includes(raw) ? ok(raw) : fail(`Value of '${key}' must be one of: ${t.values.join(', ')}`, didYouMean(raw, t.values));
+    case 'cookie_name':
+      return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(raw)
+        ? ok(raw)
+        : fail(`Invalid cookie name '${raw}' for '${key}'`, 'a cookie name is letters, digits and !#$%&\'*+-.^_`|~ (no spaces, =, ; or quotes)');
     case 'list':
       return ok(raw.split(/[\s,]+/).filter(Boolean));
     case 'seconds_list':

@@ -1,6 +1,6 @@
 // What the proxy changes in a response on its way to the client: an HTTP/1.1 status line, hop-by-hop fields
 // dropped, and our own Connection/Keep-Alive decision (pre-encoded per service).
-import { F } from './fields.ts';
+import { COLON, F, LINE_START, STRIDE, fieldValue, type Fields } from './fields.ts';
 import type { ResponseHead } from './response.ts';
 import { reasonPhrase } from './status.ts';
 import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putRange, putString, replaceLine, type HeadWriter, type Run } from './writer.ts';
@@ -31,6 +31,40 @@ export interface ClientResponseContext {
   dechunk: boolean;
   /** A 101 to an upgrade request: keep Upgrade. */
   upgrade: boolean;
+  /** One more `Set-Cookie` value to add (session affinity pinning the client), unless `prefixCookie` found one. */
+  setCookie?: string | null;
+  /** Session affinity, prefix mode: the backend's own `Set-Cookie: <name>=v` goes out as `<name>=<prefix>v`. */
+  prefixCookie?: SetCookiePrefix | null;
+}
+
+/** HAProxy's `cookie <name> prefix`: made once per backend (upstream/affinity.ts), not per response. */
+export interface SetCookiePrefix {
+  name: string;
+  /** The backend's id and the separator (`<id>~`). */
+  prefix: string;
+}
+
+const SET_COOKIE = [0x73, 0x65, 0x74, 0x2d, 0x63, 0x6f, 0x6f, 0x6b, 0x69, 0x65];
+
+/** Is field `i` a Set-Cookie (any case)? */
+export function isSetCookieField(f: Fields, i: number): boolean {
+  const s = f.offs[i * STRIDE + LINE_START]!;
+  if (f.offs[i * STRIDE + COLON]! - s !== 10) return false;
+  for (let k = 0; k < 10; k++) if ((f.buf[s + k]! | 0x20) !== SET_COOKIE[k]) return false;
+  return true;
+}
+
+/**
+ * A `Set-Cookie` value with `prefix` put in front of the value of cookie `name` (`PHPSESSID=abc; path=/` →
+ * `PHPSESSID=<id>~abc; path=/`); null if it sets another cookie.
+ */
+export function prefixSetCookie(value: string, p: SetCookiePrefix): string | null {
+  let i = 0;
+  while (i < value.length && (value.charCodeAt(i) === 0x20 || value.charCodeAt(i) === 0x09)) i++;
+  const name = p.name;
+  if (!value.startsWith(name, i) || value.charCodeAt(i + name.length) !== 0x3d) return null;
+  const at = i + name.length + 1;
+  return value.slice(0, at) + p.prefix + value.slice(at);
 }
 
 /** Writes the response head for the client: HTTP/1.1 status line, hop-by-hop fields replaced by our own. */
@@ -40,15 +74,30 @@ export function writeClientResponseHead(
   ctx: ClientResponseContext,
   bodyRoom: number,
 ): void {
-  beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom);
+  const setCookie = ctx.setCookie ?? null;
+  const prefixCookie = ctx.prefixCookie ?? null;
+  // Room for what affinity adds, so the head is not copied into a bigger buffer halfway.
+  const affinityRoom = (setCookie === null ? 0 : setCookie.length + 14) + (prefixCookie === null ? 0 : 2 * prefixCookie.prefix.length);
+  beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom + affinityRoom);
   const f = res.fields;
   const extra = res.connection.extra;
   if (res.statusLineReusable) putRange(w, f.buf, res.lineStart, res.lineEnd + 2);
   else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
   const run: Run = { start: -1, end: -1 };
+  let appSetCookie = false;
   let wroteLength = false;
   for (let i = 0; i < f.count; i++) {
     switch (f.codes[i]) {
+      case F.OTHER:
+        if (prefixCookie !== null && isSetCookieField(f, i)) {
+          const v = prefixSetCookie(fieldValue(f, i), prefixCookie);
+          if (v !== null) {
+            replaceLine(w, f, i, v, run);
+            appSetCookie = true;
+            continue;
+          }
+        }
+        break;
       case F.CONNECTION:
       case F.KEEP_ALIVE:
       case F.PROXY_CONNECTION:
@@ -84,6 +133,11 @@ export function writeClientResponseHead(
     else keepLine(w, f, i, run);
   }
   flush(w, f, run);
+  if (setCookie !== null && !appSetCookie) {
+    putString(w, 'Set-Cookie: ');
+    putString(w, setCookie);
+    putString(w, CRLF);
+  }
   putRange(w, ctx.suffix, 0, ctx.suffix.length);
 }
 

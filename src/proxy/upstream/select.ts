@@ -4,6 +4,7 @@ import type { Selector, UpstreamView } from '../contracts.ts';
 import { leastConnPolicy } from './policies/leastconn.ts';
 import { randomPolicy } from './policies/random.ts';
 import { roundRobinPolicy } from './policies/roundrobin.ts';
+import { sourcePolicy } from './policies/source.ts';
 
 type Candidate = Pick<UpstreamView, 'active'>;
 
@@ -15,6 +16,7 @@ const POLICIES = {
   random: (env: PolicyEnv) => randomPolicy<Candidate>(env.random),
   roundrobin: () => roundRobinPolicy<Candidate>(),
   leastconn: () => leastConnPolicy<Candidate>(),
+  source: () => sourcePolicy<Candidate>(),
 } satisfies Record<string, (env: PolicyEnv) => Selector<Candidate>>;
 
 export type BalanceMethod = keyof typeof POLICIES;

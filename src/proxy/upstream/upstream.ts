@@ -6,6 +6,7 @@ import type { AdminState, SelectRequest, UpstreamView } from '../contracts.ts';
 import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { newNodeStats, type NodeStats } from '../management/stats.ts';
+import { pinCookieValue, prefixedCookieValue, upstreamById, type Sticky } from './affinity.ts';
 import type { BackendConn } from './conn.ts';
 import { admit, isAvailable, newUpstreamHealth, slowStartFactor, type BackoffPolicy, type UpstreamHealth } from './health.ts';
 
@@ -62,6 +63,14 @@ export function available(u: Upstream, now: number): boolean {
 }
 
 /**
+ * May a request pinned to this backend (session affinity) go to it? As `available`, but through `drain`: drain
+ * refuses new sessions, not existing ones (HAProxy's semantics); `maint` and down move the session.
+ */
+export function availableToPinned(u: Upstream, now: number): boolean {
+  return u.admin !== 'maint' && isAvailable(u.health, now);
+}
+
+/**
  * The weight a policy should use now: the configured weight times the slow-start share (health.ts slowStartFactor:
  * 1 when up, ramping while `starting`). Weighted policies read this, never `weight` alone, so slow start works for
  * all of them; transitions.ts calls their `weightChanged` hook as the share moves.
@@ -76,6 +85,35 @@ export function effectiveWeight(u: Upstream, now: number): number {
  */
 export function chooseUpstream(svc: ServiceRuntime, request: SelectRequest | null, exclude: readonly Upstream[] | null): Upstream | null {
   const now = svc.engine.now;
+  const sticky = svc.sticky;
+  if (sticky !== null && request !== null && sticky.mode !== 'source') {
+    if (request.pin !== null) {
+      const pinned = upstreamById(sticky, svc.nodes, request.pin);
+      // A retry excludes the pinned backend that just failed: it is re-pinned below, like a down one.
+      if (pinned !== null && (exclude === null || !exclude.includes(pinned)) && availableToPinned(pinned, now) && admit(pinned.health, now, svc.backoff)) {
+        request.setCookie = null;
+        pinned.used++;
+        return pinned;
+      }
+    }
+    const u = chooseAvailable(svc, request, exclude, now);
+    request.setCookie = u === null ? null : repinCookie(sticky, u, request);
+    return u;
+  }
+  return chooseAvailable(svc, request, exclude, now);
+}
+
+/**
+ * The Set-Cookie that pins a request to `u`: tsbal's cookie (cookie mode); in prefix mode, the application's cookie
+ * re-prefixed if the client had one (pinned elsewhere), else nothing: the application's own Set-Cookie gets the
+ * prefix on its way out.
+ */
+function repinCookie(sticky: Sticky, u: Upstream, request: SelectRequest): string | null {
+  if (sticky.mode === 'cookie') return pinCookieValue(sticky, u.key);
+  return request.pinnedAppValue === null ? null : prefixedCookieValue(sticky, u.key, request.pinnedAppValue);
+}
+
+function chooseAvailable(svc: ServiceRuntime, request: SelectRequest | null, exclude: readonly Upstream[] | null, now: number): Upstream | null {
   const candidates = svc.scratch;
   candidates.length = 0;
   const thin = svc.balancer.weighted !== true;

@@ -187,6 +187,24 @@ ENABLE sel
     expect(got).toMatch(/X-Forwarded-Proto: https\r\n/);
   });
 
+  test('sticky = cookie: the affinity cookie is Secure for a TLS client, not for a plain one', async () => {
+    const plainPort = await freePort();
+    const secret = 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0';
+    const conf = site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt\n  SET sticky = cookie\n  SET sticky_secret = ${secret}`) + `CREATE SERVICE plain
+  SET listen = 127.0.0.1:${plainPort}
+  SET role = reverse_proxy
+  SET pool = p
+  SET sticky = cookie
+  SET sticky_secret = ${secret}
+ENABLE plain
+`;
+    const { port } = await start(conf, 'sticky.conf');
+    const tls = await curl(['-D', '-', '-o', '/dev/null', '--cacert', pki.caCrt, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/`]);
+    expect(tls.stdout).toMatch(/\r\nSet-Cookie: TSBALID=[^;\r]+; Path=\/; HttpOnly; SameSite=Lax; Secure\r\n/i);
+    const plain = await curl(['-D', '-', '-o', '/dev/null', `http://127.0.0.1:${plainPort}/`]);
+    expect(plain.stdout).toMatch(/\r\nSet-Cookie: TSBALID=[^;\r]+; Path=\/; HttpOnly; SameSite=Lax\r\n/i);
+  });
+
   test('a web_server service serves files over TLS', async () => {
     writeFileSync(join(pki.dir, 'index.html'), 'hello over tls\n');
     const { port } = await start(`CREATE SERVICE files

@@ -28,7 +28,7 @@ function request(): SelectRequest {
   const buf = Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n', 'latin1');
   const req = parseRequestHead(buf, 0, buf.length - 4, { maxHeaderSize: 8192, maxHeaderCount: 100, maxUrlLength: 8192 });
   if (req.kind === 'error') throw new Error(req.reason);
-  return { req, peerIp: '127.0.0.1', setCookie: null };
+  return { req, peerIp: '127.0.0.1', pin: null, pinnedAppValue: null, setCookie: null };
 }
 
 const policy: BackoffPolicy = { downBackoffMs: 1000, downBackoffMaxMs: 8000, probeWindowMs: 500 };

@@ -33,7 +33,7 @@ function request(raw: string, peerIp: string): SelectRequest {
   const buf = Buffer.from(raw, 'latin1');
   const req = parseRequestHead(buf, 0, buf.length - 4, { maxHeaderSize: 8192, maxHeaderCount: 100, maxUrlLength: 8192 });
   if (req.kind === 'error') throw new Error(req.reason);
-  return { req, peerIp, setCookie: null };
+  return { req, peerIp, pin: null, pinnedAppValue: null, setCookie: null };
 }
 
 /** A policy that records what it was shown and takes the last candidate. */
@@ -99,7 +99,7 @@ describe('chooseUpstream', () => {
 describe('the registry of balance methods', () => {
   test('config takes its list from it, and every name makes a policy of that name', () => {
     expect(CONFIG_BALANCE_METHODS).toBe(BALANCE_METHODS);
-    expect([...BALANCE_METHODS]).toEqual(['random', 'roundrobin', 'leastconn']);
+    expect([...BALANCE_METHODS]).toEqual(['random', 'roundrobin', 'leastconn', 'source']);
     for (const m of BALANCE_METHODS) expect(newSelector(m).method).toBe(m);
     expect(isBalanceMethod('leastconn')).toBe(true);
     expect(isBalanceMethod('toString')).toBe(false);
