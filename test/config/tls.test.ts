@@ -93,6 +93,12 @@ describe('TLS files in the config check', () => {
   test('a cipher list OpenSSL refuses is an error on its line', () => {
     expect(check('good', '  SET ssl_cipher_list = NOSUCHCIPHER\n')).toEqual([expect.stringMatching(/good\.conf:9: ssl_cipher_list 'NOSUCHCIPHER' is refused by OpenSSL/)]);
   });
+  test('ssl_http2 on a service without enable_ssl is a warning on its line', () => {
+    const file = join(pki.dir, 'plainh2.conf');
+    writeFileSync(file, 'CREATE POOL p\nCREATE SERVICE s\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:8080\n  SET pool = p\n  SET ssl_http2 = on\nENABLE s\n');
+    const got = readPerlbalConfigFile(file, { cwd: pki.dir }).diagnostics.filter((d) => !/no backends/.test(d.message)).map(formatDiagnostic);
+    expect(got).toEqual([expect.stringMatching(/plainh2\.conf:6: warning: service s: ssl_http2 set but enable_ssl is off; it has no effect/)]);
+  });
   test('redirect_https on the TLS service itself is an error', () => {
     expect(check('good', '  SET redirect_https = on\n')).toEqual([expect.stringMatching(/good\.conf:9: service s has both enable_ssl and redirect_https on/)]);
   });

@@ -71,7 +71,12 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
   if (s.options.redirect_https === true && s.options.enable_ssl === true) {
     d.error(explicit?.get('redirect_https') ?? s.loc, `service ${s.name} has both enable_ssl and redirect_https on: every HTTPS request would be redirected to itself`, 'set redirect_https on the plain-HTTP service');
   }
-  if (s.options.enable_ssl !== true) return;
+  if (s.options.enable_ssl !== true) {
+    // tsbal's TLS options on a plain service: nothing would use them.
+    const idle = ['ssl_cert_dir', 'ssl_ocsp_file', 'ssl_http2'].filter((k) => explicit?.has(k) && s.options[k] !== null && s.options[k] !== false);
+    if (idle.length > 0) d.warn(explicit!.get(idle[0]!)!, `service ${s.name}: ${idle.join(', ')} set but enable_ssl is off; ${idle.length === 1 ? 'it has' : 'they have'} no effect`, 'SET enable_ssl = on');
+    return;
+  }
   if (s.role === 'management') {
     d.error(enableLoc, `service ${s.name}: enable_ssl on a management service is not supported`, 'keep the management port on 127.0.0.1 without TLS');
     return;
@@ -170,7 +175,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
-    if (s.options.enable_ssl === true || s.options.redirect_https === true) checkTls(state, env, s, d);
+    checkTls(state, env, s, d);
     if (s.role === 'management' && s.listen && !s.listen.host.startsWith('127.')) {
       d.warn(s.loc, `management service ${s.name} listens on ${formatHostPort(s.listen)}; the management port has no authentication`, 'listen on 127.0.0.1');
     }
