@@ -56,6 +56,12 @@ beforeAll(async () => {
       const answer = `HTTP/1.1 200 OK\r\nX-Backend: be\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: ${text.length}\r\n\r\n${text}`;
       // /slow/...: an application that takes 200 ms, so a cancelled request is cancelled while in flight.
       if (head.startsWith('GET /slow/')) setTimeout(() => socket.destroyed || socket.write(answer), 200);
+      else if (head.startsWith('GET /chunked')) {
+        // A chunked response in three writes (the last chunk and its end in one).
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => socket.write('6\r\n, wide\r\n'), 20);
+        setTimeout(() => socket.write('7\r\n world\n\r\n0\r\n\r\n'), 40);
+      }
       else socket.write(answer);
     }
   });
@@ -147,6 +153,13 @@ describe('HTTP/2 (ssl_http2)', () => {
     expect(r.stdout).toBe('body 0\n2 1\nbody 0\n2 0\nbody 0\n2 0\n');
     const h1 = await curl(port, ['--http1.1', '-w', '%{http_version}\n', `https://h2.test:${port}/h1`]);
     expect(h1.stdout).toBe('body 0\n1.1\n');
+  });
+
+  test('a chunked backend response arrives as DATA frames, de-chunked, with no transfer-encoding', async () => {
+    const r = await curl(port, ['--http2', '-D', '-', `https://h2.test:${port}/chunked`]);
+    expect(r.stdout).toMatch(/^HTTP\/2 200 ?\r\n/);
+    expect(r.stdout).not.toMatch(/transfer-encoding/i);
+    expect(r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4)).toBe('hello, wide world\n');
   });
 
   test('the HTTP/1.1 limits apply: a target over max_url_length is 414', async () => {
