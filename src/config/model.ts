@@ -21,10 +21,15 @@ export type Role = 'reverse_proxy' | 'web_server' | 'management' | 'selector' | 
  */
 export type { BalanceMethod };
 
+/** A pool member: `ip:port`, and the `weight=N` of POOL ADD or a nodefile line (tsbal; absent means 1). */
+export interface PoolNode extends HostPort {
+  weight?: number;
+}
+
 export interface PoolModel {
   /** Lowercased, as Perlbal stores it. */
   name: string;
-  nodes: HostPort[];
+  nodes: PoolNode[];
   balance_method: BalanceMethod;
   /** Path given to `SET nodefile`, or null. Nodes read from it are already in `nodes`. */
   nodefile: string | null;

@@ -17,6 +17,7 @@ export { createCommandContext, createPerlbalState, type CommandContext, type Com
 export type { CommandHandler, CommandResult, Exec } from './perlbal/result.ts';
 export { memoryConfigFs, nodeConfigFs, type ConfigFs } from './perlbal/fs.ts';
 export { snapshot as perlbalSnapshot } from './perlbal/finish.ts';
+export { stateFromConfig } from './perlbal/resume.ts';
 
 export interface PerlbalParseOptions {
   /** The file name used in messages and as `config.file`. */

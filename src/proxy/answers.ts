@@ -4,7 +4,7 @@
 import { accessLogLine } from './access-log.ts';
 import type { ClientConn } from './client.ts';
 import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
-import type { RequestHead } from './http/request.ts';
+import { requestTarget, type RequestHead } from './http/request.ts';
 import { countResponse } from './management/stats.ts';
 import type { Route } from './route.ts';
 
@@ -53,6 +53,27 @@ export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'an
   c.svc = svc;
   c.phase = 'wait';
   sendOwn(c, req.framing.kind === 'none', req, route.build);
+}
+
+/**
+ * A management service reached through a selector (a VHOST target): the management port's pages, one answer, then
+ * the connection closes, as on the management port itself.
+ */
+export function answerManagement(c: ClientConn, req: RequestHead): void {
+  const svc = c.svc;
+  const pages = svc.engine.managementPages;
+  c.stash = null;
+  c.phase = 'wait';
+  if (pages === null) {
+    sendGenerated(c, 500, `Can't map to service type management`, false, req);
+    return;
+  }
+  void pages(req.method, requestTarget(req)).then((a) => {
+    if (c.phase === 'closed' || c.phase === 'closing') return;
+    countResponse(svc.stats, Number(a.head.slice(9, 12)), a.body.length);
+    c.socket.write(req.method === 'HEAD' ? a.head : a.head + a.body, 'latin1');
+    c.down.exchangeDone(c, false);
+  });
 }
 
 /** Refuses what the client sent (malformed, too large, timed out): a short 4xx, then close. */

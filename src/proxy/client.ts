@@ -1,9 +1,9 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
-import { answerOnTheSpot, refuse } from './answers.ts';
+import { answerManagement, answerOnTheSpot, refuse } from './answers.ts';
 import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
-import { handOver, routeRequest } from './route.ts';
+import { handOver, refreshForward, routeRequest } from './route.ts';
 import type { Exchange } from './exchange.ts';
 import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
@@ -12,10 +12,19 @@ import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
 import { readBody, relayEnd, takeTrailer } from './http/body.ts';
-import { parseRequestHead } from './http/request.ts';
+import { parseRequestHead, requestTarget } from './http/request.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
 import { serveStatic } from './webserver/serve.ts';
+import { throttleEnd, throttleStart, type ThrottleState } from './throttle.ts';
+import { observedIp } from './access.ts';
+import { simplePage } from './errors.ts';
+import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
+
+function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
+  const i = findField(req.fields, code);
+  return i === -1 ? undefined : fieldValue(req.fields, i);
+}
 
 export type ClientPhase =
   /** Waiting for / reading a request head (a kept-alive connection between requests, too). */
@@ -68,6 +77,8 @@ export interface ClientConn extends Downstream {
   forward: ForwardContext;
   /** The listener's forwarding context. */
   baseForward: ForwardContext;
+  /** The engine's configGeneration `baseForward` and `targetForward` were made under (route.ts remakes them). */
+  forwardGeneration: number;
   /** Contexts for selector targets, made on first use. */
   targetForward: Map<ServiceRuntime, ForwardContext> | null;
   phase: ClientPhase;
@@ -75,6 +86,8 @@ export interface ClientConn extends Downstream {
   /** The first byte of the current head arrived (header_timeout runs from then). */
   headStarted: boolean;
   x: Exchange | null;
+  /** The Throttle state counting the current request as in progress, and the address it counts under. */
+  throttled: { state: ThrottleState; ip: string } | null;
   /** Bytes that arrived after the current request (pipelining), held until its response is done. */
   stash: Buffer | null;
   /** Why reading is paused (PAUSE_* bits); reading resumes when none is left. */
@@ -115,11 +128,13 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     peerIp,
     forward,
     baseForward: forward,
+    forwardGeneration: engine.configGeneration,
     targetForward: null,
     phase: 'head',
     reader: newHeadReader(),
     headStarted: false,
     x: null,
+    throttled: null,
     stash: null,
     paused: 0,
     ended: false,
@@ -225,6 +240,10 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.requests++;
+  if (c.forwardGeneration !== svc.engine.configGeneration) {
+    refreshForward(c, c.listener);
+    c.forward = c.baseForward;
+  }
   const route = svc.hooks.length === 0 && svc.selector === null ? null : routeRequest(c, svc, req);
   if (route !== null && route.kind === 'answer') {
     answerOnTheSpot(c, route, req);
@@ -241,15 +260,37 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     c.svc = route.svc;
     c.forward = route.forward;
   }
+  if (c.svc.management) {
+    answerManagement(c, req);
+    return buf.length;
+  }
   const web = c.svc.web;
   if (web !== null) {
     // Answered from disk, now or later; bytes after the head (pipelined requests, an unread body) wait in the stash.
     serveStatic(c, req, web);
     return afterHead(c, scan, buf);
   }
+  // Throttle's start_proxy_request hook (reverse_proxy only): answer 403, close, or hold the request a while.
+  let holdMs = 0;
+  const throttle = c.svc.throttle;
+  if (throttle !== null) {
+    const ip = (c.forward.trusted ? observedIp(findFieldValue(req, F.X_FORWARDED_FOR)) : null) ?? c.peerIp;
+    const v = throttleStart(throttle, ip, req.method, requestTarget(req), Date.now());
+    if (v.kind === 'ban') {
+      c.svc.engine.log.info(`${c.svc.name}: Throttle: ${v.why}`);
+      abortClient(c);
+      return buf.length;
+    }
+    c.throttled = { state: throttle, ip };
+    if (v.kind === 'deny') {
+      answerOnTheSpot(c, { kind: 'answer', svc: c.svc, status: 403, why: `Throttle: ${v.why}`, build: (o) => simplePage(403, 'Forbidden.\n', o) }, req);
+      return c.phase === 'head' ? afterHead(c, scan, buf) : buf.length;
+    }
+    if (v.kind === 'hold') holdMs = v.ms;
+  }
   c.phase = req.framing.kind === 'none' ? 'wait' : 'body';
   c.deadline = c.phase === 'body' ? svc.engine.now + c.svc.opts.idleTimeoutMs : 0;
-  startExchange(c, req);
+  startExchange(c, req).holdMs = holdMs;
   return afterHead(c, scan, buf);
 }
 
@@ -324,6 +365,7 @@ export function resumeClient(c: ClientConn, bit: number): void {
 /** The exchange's response is out. Keep the connection for the next request, or close it. */
 export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
   c.x = null;
+  endThrottled(c);
   // Back to the service that accepted the connection: the next request is routed afresh.
   c.svc = c.listener;
   c.forward = c.baseForward;
@@ -386,8 +428,16 @@ function onEnd(c: ClientConn): void {
   }
 }
 
+/** Throttle's end_proxy_request hook: the request no longer counts as in progress. */
+function endThrottled(c: ClientConn): void {
+  if (c.throttled === null) return;
+  throttleEnd(c.throttled.state, c.throttled.ip);
+  c.throttled = null;
+}
+
 function onClose(c: ClientConn): void {
   c.phase = 'closed';
+  endThrottled(c);
   c.svc.engine.clients.delete(c);
   const x = c.x;
   c.x = null;

@@ -3,6 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { compileRequestHooks } from './hooks.ts';
+import { compileAssignHooks } from './assign-hooks.ts';
+import { compileThrottle } from './throttle.ts';
+import { compilePluginStats } from './plugin-stats.ts';
+import { highpriPatterns } from './plugin-options.ts';
 import { responseSuffixes } from './http/response-head.ts';
 import { reverseProxyOptions } from './options.ts';
 import { compileSelector } from './selector.ts';
@@ -17,7 +21,8 @@ import { webServerOptions } from './webserver/options.ts';
  */
 export function compileService(model: ServiceModel, config: PerlbalConfig, affinityKey: Buffer = randomBytes(32)): ServiceConfig {
   // A selector target that is not enabled takes handed-over requests only: it does not listen.
-  const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled ? {} : { listen: null }) };
+  // A management service's own port is its console (management/listeners.ts); as a selector's target it only answers.
+  const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled && model.role !== 'management' ? {} : { listen: null }) };
   const keepAliveTimeoutSec = Math.round(opts.persistClientIdleTimeoutMs / 1000);
   const st = opts.sticky;
   // sticky_secret, else the engine's key (the cluster's authkeys, else one generated into the state dir: cli/run.ts).
@@ -31,8 +36,13 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
     suffixes: responseSuffixes(keepAliveTimeoutSec),
     accessLog: null,
     hooks: compileRequestHooks(model, config),
+    assign: compileAssignHooks(model),
+    throttle: model.role === 'reverse_proxy' ? compileThrottle(model) : null,
+    pstats: compilePluginStats(model),
+    highpri: model.role === 'reverse_proxy' ? highpriPatterns(model) : null,
     selector: model.role === 'selector' ? { rules: compileSelector(model), services: new Map() } : null,
     web: model.role === 'web_server' ? webServerOptions(model) : null,
+    management: model.role === 'management',
     enabled: model.enabled,
     sticky,
     // Read from files by the caller (tls/attach.ts), like the access log.

@@ -73,6 +73,16 @@ export interface UpstreamView {
   readonly key: string;
   /** Configured weight (default 1); 0 takes no new requests. */
   readonly weight: number;
+  /**
+   * The weight policies weigh by in this pick: upstream.ts `effectiveWeight` (the configured weight, scaled by slow
+   * start), set for each candidate just before `select`. Always > 0 for a candidate.
+   */
+  readonly weightNow: number;
+  /**
+   * Scratch owned by the service's policy (HAProxy keeps per-server lb fields the same way): smooth weighted round
+   * robin's running score. On the record rather than in a Map, so a pick costs no hashing.
+   */
+  lbScore: number;
   readonly admin: AdminState;
   /** Requests in flight from this service (leastconn). */
   readonly active: number;
@@ -107,7 +117,7 @@ export interface SelectRequest {
  * The hooks are HAProxy's `lb_ops`: a policy that keeps its own structure (a weighted round-robin tree, a hash
  * ring) updates it there instead of rebuilding per request; stateless policies leave them out.
  */
-export interface Selector<U extends Pick<UpstreamView, 'active'> = UpstreamView> {
+export interface Selector<U extends Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'> = UpstreamView> {
   readonly method: string;
   /**
    * The policy weighs candidates by `effectiveWeight` (upstream.ts), slow start included. Left out, the policy is
@@ -115,11 +125,14 @@ export interface Selector<U extends Pick<UpstreamView, 'active'> = UpstreamView>
    */
   readonly weighted?: boolean;
   select(candidates: readonly U[], request: SelectRequest | null): U | undefined;
-  /** A backend's health came back (upstream/transitions.ts; admin changes are the console's to report). */
+  /** A backend became available: its health came back (upstream/transitions.ts) or admin ready again (members.ts). */
   upstreamUp?(u: U): void;
-  /** A backend's health went down (upstream/transitions.ts). */
+  /** It became unavailable: health down (transitions.ts), drain or maint, or it left the pool (members.ts). */
   upstreamDown?(u: U): void;
-  /** Its effective weight changed: each sweep tick of a slow start (transitions.ts announceWeight), `weight` command. */
+  /**
+   * Its effective weight changed: each sweep tick of a slow start (transitions.ts announceWeight), the `weight`
+   * command, a nodefile or a reload (members.ts).
+   */
   weightChanged?(u: U): void;
   /** A request was sent to it / finished with it (its `active` count changed). */
   taken?(u: U): void;

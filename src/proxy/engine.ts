@@ -35,6 +35,13 @@ export interface Engine {
   sweep: ReturnType<typeof setInterval> | null;
   /** Called when the last client of a draining engine is gone. */
   onDrained: (() => void) | null;
+  /**
+   * Bumped by every reload commit (SIGHUP or a console command): a kept-alive client whose forwarding context (trust,
+   * HEADER rules, blind_proxy) was made under an older one remakes it before its next request.
+   */
+  configGeneration: number;
+  /** The management port's HTTP pages, for a management service that is a selector's target (set by startProxy). */
+  managementPages: ((method: string, path: string) => Promise<{ head: string; body: string }>) | null;
   /** Scratch space heads are assembled in (used synchronously, one head at a time). */
   writer: HeadWriter;
   /** Where every backend socket reads into (onread): valid only during the callback that received it. */
@@ -74,6 +81,8 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     responseFields: { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] },
     held: [],
     flushScheduled: false,
+    configGeneration: 0,
+    managementPages: null,
     flush: () => flushHeld(engine),
     affinityKey,
   };

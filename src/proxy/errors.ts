@@ -10,6 +10,8 @@ export type ProxyFailure =
   | { kind: 'body-too-large' }
   /** Every backend is marked down (or the pool is empty). */
   | { kind: 'no-backend' }
+  /** Every usable backend stayed at its max_conns for queue_timeout while the request waited. */
+  | { kind: 'queue-timeout' }
   /** Connecting failed on every attempt (refused, unreachable). */
   | { kind: 'connect-failed'; reason: string }
   /** Connect (or the verify probe) did not finish within connect_timeout on the last attempt. */
@@ -30,6 +32,7 @@ export function failureStatus(f: ProxyFailure): number {
     case 'body-too-large':
       return 413;
     case 'no-backend':
+    case 'queue-timeout':
     case 'connect-failed':
       return 503;
     case 'connect-timeout':
@@ -51,6 +54,8 @@ export function failureMessage(f: ProxyFailure): string {
       return 'request body larger than max_body_size';
     case 'no-backend':
       return 'no backend available';
+    case 'queue-timeout':
+      return 'every backend is busy (max_conns); waited queue_timeout for a free one';
     case 'connect-failed':
       return 'could not connect to a backend';
     case 'connect-timeout':

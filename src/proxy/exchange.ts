@@ -7,17 +7,20 @@ import { accessLogLine } from './access-log.ts';
 import { sendGenerated } from './answers.ts';
 import type { ClientConn } from './client.ts';
 import type { ExchangePhase, SelectRequest, UpstreamEvents, UpstreamUser } from './contracts.ts';
-import { holdWrites } from './engine.ts';
+import { clockNow, holdWrites } from './engine.ts';
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
 import type { BodyReader } from './http/body.ts';
 import type { DataSink } from './http/chunked.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
 import type { ResponseHead } from './http/response.ts';
-import { countResponse } from './management/stats.ts';
+import { countLatency, countResponse } from './management/stats.ts';
+import { isHighPriority } from './plugin-options.ts';
+import { fieldValue } from './http/fields.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
-import { chooseUpstream, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
+import { depth, enqueue, peekWaiting, shiftWaiting } from './upstream/queue.ts';
+import { available, chooseUpstream, onlyFull, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
 
 /** Request body bytes kept for a possible retry of an idempotent request. */
 const REPLAY_MAX = 64 * 1024;
@@ -74,6 +77,12 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   clientBlocked: boolean;
   /** A backend was asked for (the first dispatch happens once the read that carried the head is parsed). */
   dispatched: boolean;
+  /** While waiting for a backend slot (max_conns) in `svc.queue`: since when; else -1. */
+  queuedAt: number;
+  /** Throttle: ms to wait before asking for a backend (0: at once). */
+  holdMs: number;
+  /** Stats: when a backend took the request (performance.now()), for the `recent` report. */
+  assignedMs: number;
   startMs: number;
   bodyBytesOut: number;
 }
@@ -101,15 +110,74 @@ export function pinningSetCookie(x: Exchange): string | null {
   return v === null ? null : clientIsTls(x.client) ? v + SECURE : v;
 }
 
-/** Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. */
+/**
+ * Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. When every
+ * usable backend is at its max_conns it waits in the service's queue (FIFO; served as slots free up, 503 after
+ * queue_timeout), and so does it while others already wait, so a new request does not overtake them.
+ */
 export function dispatch(x: Exchange): void {
   const svc = x.svc;
   enterPhase(x, 'dispatch');
-  const node = chooseUpstream(svc, x, x.failed);
-  if (node === null) {
-    respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
+  if (svc.opts.maxConns > 0 && peekWaiting(svc.queue) !== undefined && (onlyFull(svc, x.failed) || anyAvailable(svc, x))) {
+    enqueue(svc.queue, x, clockNow());
     return;
   }
+  const node = chooseUpstream(svc, x, x.failed);
+  if (node === null) {
+    if (svc.opts.maxConns > 0 && onlyFull(svc, x.failed)) enqueue(svc.queue, x, clockNow());
+    else respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
+    return;
+  }
+  sendTo(x, node);
+}
+
+function anyAvailable(svc: ServiceRuntime, x: Exchange): boolean {
+  const now = svc.engine.now;
+  for (const u of svc.nodes) if ((x.failed === null || !x.failed.includes(u)) && available(u, now)) return true;
+  return false;
+}
+
+/** A slot freed up (a request to one of the service's backends ended): place the oldest waiting requests. */
+export function serveQueue(svc: ServiceRuntime): void {
+  svc.queueScheduled = false;
+  for (let w = peekWaiting(svc.queue); w !== undefined; w = peekWaiting(svc.queue)) {
+    const x = w as Exchange;
+    const node = chooseUpstream(svc, x, x.failed);
+    if (node === null) {
+      // Still full; or nothing left to take it at all (its backends went down or drained meanwhile).
+      if (onlyFull(svc, x.failed)) return;
+      shiftWaiting(svc.queue);
+      respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
+      continue;
+    }
+    shiftWaiting(svc.queue);
+    sendTo(x, node);
+  }
+}
+
+/** Sweep: requests that waited queue_timeout get 503 (one warning per service every 10 s at most, with a count). */
+export function expireQueue(svc: ServiceRuntime, now: number): void {
+  const limit = svc.opts.queueTimeoutMs;
+  let expired = 0;
+  for (let w = peekWaiting(svc.queue); w !== undefined && now - w.queuedAt >= limit; w = peekWaiting(svc.queue)) {
+    shiftWaiting(svc.queue);
+    svc.queue.timeouts++;
+    expired++;
+    respondFailure(w as Exchange, { kind: 'queue-timeout' });
+  }
+  if (expired === 0) return;
+  svc.queueTimeoutsUnlogged += expired;
+  if (now - svc.queueTimeoutLoggedAt < 10_000) return;
+  svc.engine.log.warn(
+    `service ${svc.name}: ${svc.queueTimeoutsUnlogged} request(s) got 503 after waiting queue_timeout ` +
+      `${svc.opts.queueTimeoutMs} ms: every backend at max_conns ${svc.opts.maxConns} (${depth(svc.queue)} still waiting)`,
+  );
+  svc.queueTimeoutLoggedAt = now;
+  svc.queueTimeoutsUnlogged = 0;
+}
+
+function sendTo(x: Exchange, node: Upstream): void {
+  const svc = x.svc;
   x.attempts++;
   const fresh = x.forceFresh;
   const idle = fresh ? null : takeIdle(svc, node);
@@ -125,10 +193,21 @@ export function dispatch(x: Exchange): void {
   if (svc.opts.connectAhead > 0) spawnAhead(svc);
 }
 
+/** Stats' backend_client_assigned hook: a proxied request, high priority when Highpri's patterns say so. */
+function statsAssigned(x: Exchange): void {
+  const p = x.svc.pstats!;
+  const hp = x.svc.highpri;
+  const high = hp !== null && isHighPriority(hp, requestTarget(x.req), x.req.hostIndex === -1 ? null : fieldValue(x.req.fields, x.req.hostIndex));
+  if (high) p.counts.proxy_requests_highpri++;
+  else p.counts.proxy_requests++;
+  x.assignedMs = performance.now();
+}
+
 /** The backend connection is ready for this exchange: write the head and whatever body is queued. */
 export function backendAttached(x: Exchange, be: BackendConn): void {
   const c = x.client;
   enterPhase(x, 'request');
+  if (x.svc.pstats !== null) statsAssigned(x);
   x.be = be;
   x.opening = null;
   be.uses++;
@@ -210,6 +289,7 @@ export function finishExchange(x: Exchange): void {
     releaseBackend(be, reusable);
   }
   countResponse(x.svc.stats, res.status, x.bodyBytesOut);
+  countLatency(x.svc.stats, be === null ? null : be.node.stats, performance.now() - x.startMs);
   if (x.svc.accessLog !== null) logExchange(x, res.status, be);
   x.client.down.exchangeDone(x.client, x.clientKeepAlive && x.body.done);
 }
@@ -217,8 +297,14 @@ export function finishExchange(x: Exchange): void {
 export function detach(x: Exchange): void {
   const be = x.be;
   if (x.node !== null) {
-    releaseUpstream(x.svc, x.node);
+    const svc = x.svc;
+    releaseUpstream(svc, x.node);
     x.node = null;
+    // After the caller has put the connection back in the idle pool, so the next waiting request can reuse it.
+    if (svc.queue.items.length > 0 && !svc.queueScheduled) {
+      svc.queueScheduled = true;
+      process.nextTick(serveQueue, svc);
+    }
   }
   x.be = null;
   if (be !== null) {

@@ -1,14 +1,21 @@
-// Perlbal's `start_http_request` hooks for the plugins tsbal enforces (AccessControl, Redirect): run in the order
+// Perlbal's `start_http_request` hooks for the plugins tsbal enforces (AccessControl, Redirect, NotModified,
+// MaxContentLength): run in the order
 // `SET plugins` registered them, once per request, after the head is read and before anything goes to a backend.
 // The first hook that answers ends the chain, as Perlbal's run_hook does. Pure: request facts in, a verdict out.
 import type { PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { own } from '../config/records.ts';
 import { accessClientIp, accessDecision, compileAccess, type AccessPolicy } from './access.ts';
 import { compileRedirects, redirectLocation, type RedirectMap } from './redirect.ts';
+import { maxContentLength, notModifiedPattern } from './plugin-options.ts';
 
 export type RequestHook =
   | { plugin: 'accesscontrol'; policy: AccessPolicy }
   | { plugin: 'redirect'; map: RedirectMap }
+  /** Perlbal::Plugin::NotModified: 304 to any If-Modified-Since on a Host matching the pattern. */
+  | { plugin: 'notmodified'; hostPattern: RegExp }
+  /** Perlbal::Plugin::MaxContentLength: 413 when Content-Length is above the limit (0: no limit). */
+  | { plugin: 'maxcontentlength'; max: number }
+
   /** tsbal's redirect_https: every request on this (plain) service goes to the same URL over HTTPS. */
   | { plugin: 'https'; port: number };
 
@@ -17,6 +24,9 @@ export type HookVerdict =
   /** AccessControl's refusal: Perlbal's `403` with body text `Access denied.` */
   | { kind: 'deny'; clientIp: string; rule: number }
   | { kind: 'redirect'; location: string }
+  /** Perlbal's send_response(status, message): NotModified's 304, MaxContentLength's 413. */
+  | { kind: 'page'; status: number; message: string; why: string }
+
   /**
    * redirect_https: 301 for GET and HEAD, 308 for the rest (which keeps the method and body); 400 (location null)
    * when the request names no host to send the client to.
@@ -36,6 +46,10 @@ export interface HookRequest {
   method?: string;
   /** Read only when use_observed_ip needs it. */
   xForwardedFor(): string | undefined;
+  /** The If-Modified-Since field, read only by NotModified. */
+  ifModifiedSince(): string | undefined;
+  /** The declared body length (-1 when the request has no Content-Length). */
+  contentLength: number;
 }
 
 const CONTINUE: HookVerdict = { kind: 'continue' };
@@ -59,6 +73,13 @@ export function compileRequestHooks(service: ServiceModel, config: PerlbalConfig
       hooks.push({ plugin, policy: compileAccess(cfg, isOn(service.extra['accesscontrol.use_observed_ip'])) });
     } else if (plugin === 'redirect') {
       hooks.push({ plugin, map: compileRedirects(own(config.redirects, service.name) ?? []) });
+    } else if (plugin === 'notmodified') {
+      // Perlbal registers the hook only once host_pattern is set: without one the plugin does nothing.
+      const hostPattern = notModifiedPattern(service);
+      if (hostPattern !== null) hooks.push({ plugin, hostPattern });
+    } else if (plugin === 'maxcontentlength') {
+      const max = maxContentLength(service);
+      if (max > 0) hooks.push({ plugin, max });
     }
   }
   return hooks;
@@ -73,11 +94,18 @@ export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest)
     } else if (hook.plugin === 'redirect') {
       const location = redirectLocation(hook.map, req.host, req.path);
       if (location !== null) return { kind: 'redirect', location };
-    } else {
+    } else if (hook.plugin === 'https') {
       const location = httpsLocation(req.host, req.path, hook.port);
       // Without a usable Host (HTTP/1.0) there is no name to send the client to, and nothing is served over plain HTTP.
       if (location === null) return { kind: 'https', location: null, status: 400 };
       return { kind: 'https', location, status: req.method === 'GET' || req.method === 'HEAD' ? 301 : 308 };
+    } else if (hook.plugin === 'notmodified') {
+      // Perl truth: an empty (or "0") If-Modified-Since, or no Host, lets the request through.
+      if (req.host === null || req.host === '' || !hook.hostPattern.test(req.host)) continue;
+      const ims = req.ifModifiedSince();
+      if (ims !== undefined && ims !== '' && ims !== '0') return { kind: 'page', status: 304, message: 'Not Modified', why: 'NotModified: If-Modified-Since' };
+    } else if (req.contentLength > hook.max) {
+      return { kind: 'page', status: 413, message: 'Content too long.\n', why: `MaxContentLength: ${req.contentLength} > ${hook.max}` };
     }
   }
   return CONTINUE;

@@ -6,14 +6,19 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { checkBackend, closeBackend } from './upstream/conn.ts';
 import { compileService } from './compile.ts';
 import { checkClient, drainClient } from './client.ts';
-import { respondFailure } from './exchange.ts';
+import { expireQueue, respondFailure, serveQueue } from './exchange.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { unimplementedOptions } from './options.ts';
 import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
+import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { bindConsoles, closeConsoles, newConsoles } from './management/listeners.ts';
+import { bindConsoles, closeConsoles, newConsoles, syncConsoles, type ConsoleListener } from './management/listeners.ts';
+import { newConfigurer } from './management/configure.ts';
+import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
+import { dirname } from 'node:path';
+import { newEchoListeners } from './echo.ts';
 import { attachTls, pointTlsAt } from './tls/attach.ts';
 import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
@@ -72,6 +77,11 @@ export interface StartProxyOptions {
    * into the state dir). Without it, one made for this process: affinity then ends with it.
    */
   affinityKey?: Buffer;
+  /**
+   * How config commands on the management port read files (INCLUDE, docroot, nodefile) and `$NAME`; default: the
+   * real file system, no environment variables, relative paths from the config file's directory.
+   */
+  commandEnv?: CommandEnv;
   /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
   extraMetrics?: () => Promise<MetricFamily[]>;
 }
@@ -118,7 +128,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const accessLogs = new Map<string, AccessLog>();
   const served = servedServices(config.services);
   for (const model of config.services) {
-    if (model.enabled && model.role !== 'management' && !served.includes(model)) {
+    if (model.enabled && model.role !== 'management' && model.role !== 'echo' && !served.includes(model)) {
       log.warn(`service ${model.name}: role ${model.role ?? '(none)'} is not served by this version; skipped`);
     }
   }
@@ -153,29 +163,78 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     }
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
+    for (const svc of services) {
+      if (svc.queue.items.length === 0) continue;
+      expireQueue(svc, now);
+      // Slots that freed up without a request ending (a reload raised max_conns, a backend came back or was added).
+      serveQueue(svc);
+    }
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
     for (const svc of services) if (svc.tls !== null) rotateTicketKeys(svc.tls, now, log);
   });
 
   let closing: Promise<void> | null = null;
-  const live: ReloadTarget = { engine, services, accessLogs, log, config };
-  const consoles = newConsoles(live, (svc) => bind(svc, svc.opts.listen!), opts.onShutdown ?? null, opts.extraMetrics ?? null);
-  try {
-    await bindAll(services, log);
-    await bindConsoles(consoles, log);
-  } catch (error) {
-    for (const svc of services) svc.server?.close();
-    closeConsoles(consoles);
-    stopSweep(engine);
-    stopChecks(checks);
-    throw error;
-  }
+  const live: ReloadTarget = { engine, services, accessLogs, log, config, parked: new Map() };
+  const commandEnv: CommandEnv = opts.commandEnv ?? {
+    // No `$NAME` from the process environment: whoever reaches the console could read it back through dumpconfig.
+    env: {},
+    fs: nodeConfigFs,
+    cwd: dirname(config.file === '' ? `${process.cwd()}/x` : config.file),
+    interfaceAddress: systemInterfaceAddress,
+    includeStack: [],
+  };
+  /** Reloads, console commands and retryBind run one at a time, each on the config the previous one left. */
   let turn: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
     const run = turn.then(task, task);
     turn = run.catch(() => {});
     return run;
   };
+  /** Applies a config now (the caller holds the turn): reloadProxy, then listeners and consoles follow. */
+  const reloadNow = async (next: PerlbalConfig): Promise<{ outcome: ReloadOutcome; consoleErrors: string[] }> => {
+    const outcome = await reloadProxy(live, next);
+    if (!outcome.ok) return { outcome, consoleErrors: [] };
+    // Active checks and nodefile watches follow the pools and services as they are now.
+    syncChecks(checks, services);
+    nodefiles.sync(live.config);
+    // A service whose address was not bindable before may be now.
+    await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+    // A management service added, moved or removed.
+    return { outcome, consoleErrors: await syncConsoles(consoles, live.config, log) };
+  };
+  const configurer = newConfigurer({
+    current: () => live.config,
+    exclusive: oneAtATime,
+    // A console command is applied as a reload is: the same compile, bind-before-close and all-or-nothing commit.
+    apply: async (next) => {
+      if (closing !== null) return { ok: false, errors: ['the proxy is stopping'] };
+      const before = live.config;
+      const { outcome, consoleErrors } = await reloadNow(next);
+      if (!outcome.ok) return outcome;
+      if (consoleErrors.length === 0) return { ok: true, summary: outcome.summary };
+      // A management port that cannot move: the whole command is undone.
+      await reloadNow(before);
+      return { ok: false, errors: consoleErrors };
+    },
+    env: commandEnv,
+    log,
+  });
+  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null, opts.extraMetrics ?? null);
+  engine.managementPages = consoles.pages;
+  // EchoService's `echo` listeners are bound like consoles; they follow the config they started with (not reloads).
+  const echoes = newEchoListeners(config);
+  const lineListeners = (): ConsoleListener[] => [...consoles.list, ...echoes];
+  try {
+    await bindAll(services, log);
+    await bindConsoles(lineListeners(), log);
+  } catch (error) {
+    for (const svc of services) svc.server?.close();
+    closeConsoles(lineListeners());
+    stopSweep(engine);
+    stopChecks(checks);
+    throw error;
+  }
+  const nodefiles = watchNodefiles(live);
   const handle: ProxyHandle = {
     engine,
     services,
@@ -186,7 +245,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         const addr = svc.server?.address();
         if (typeof addr === 'object' && addr !== null) out.push({ service: svc.name, host: addr.address, port: addr.port });
       }
-      for (const c of consoles) {
+      for (const c of lineListeners()) {
         const addr = c.bound ? c.console.server.address() : null;
         if (typeof addr === 'object' && addr !== null) out.push({ service: c.name, host: addr.address, port: addr.port });
       }
@@ -201,24 +260,23 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
         if (s.server !== null || s.opts.listen === null || !s.enabled) continue;
         failures.push({ service: s.name, host: s.opts.listen.host, port: s.opts.listen.port, code: s.bindError?.code ?? 'ERROR' });
       }
-      for (const c of consoles) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
+      for (const c of lineListeners()) if (!c.bound) failures.push({ service: c.name, host: c.listen.host, port: c.listen.port, code: c.bindError?.code ?? 'ERROR' });
       return failures;
     },
     retryBind() {
-      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(consoles, log))]);
+      return oneAtATime(async () => [...(await bindAll(services, log)), ...(await bindConsoles(lineListeners(), log))]);
     },
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
-        const outcome = await reloadProxy(live, next);
-        if (outcome.ok) syncChecks(checks, services);
-        // A service DISABLEd on the management port whose address the reload kept is enabled again by the file.
-        if (outcome.ok) await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
+        const { outcome, consoleErrors } = await reloadNow(next);
+        for (const e of consoleErrors) log.error(`after reload: ${e}`);
         return outcome;
       });
     },
     close(closeOpts = {}) {
-      closeConsoles(consoles);
+      closeConsoles(lineListeners());
+      nodefiles.close();
       stopChecks(checks);
       closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;

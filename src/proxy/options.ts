@@ -1,6 +1,6 @@
 // The one place where the config model (Perlbal's option names; times in ms, sizes in bytes) becomes the proxy
 // engine's typed options. Defaults here repeat the option table's, so a model built in code may leave keys out.
-import type { BalanceMethod, HostPort, OptionValue, PoolModel, ServiceModel } from '../config/model.ts';
+import type { BalanceMethod, HostPort, OptionValue, PoolModel, PoolNode, ServiceModel } from '../config/model.ts';
 import type { HeaderRules } from './http/forward.ts';
 import { parseNetmask, type Netmask } from './trust.ts';
 import type { StickyMode } from './upstream/affinity.ts';
@@ -10,8 +10,12 @@ export interface ReverseProxyOptions {
   /** null: a selector target that only takes requests handed over by a selector. */
   listen: HostPort | null;
   pool: string;
-  nodes: HostPort[];
+  nodes: PoolNode[];
   balanceMethod: BalanceMethod;
+  /** Pool's max_conns: requests in flight per backend (0: no limit); beyond it requests queue. */
+  maxConns: number;
+  /** Pool's queue_timeout: how long a request may wait for a backend slot before it gets 503. */
+  queueTimeoutMs: number;
 
   // Perlbal's options
   persistClient: boolean;
@@ -107,6 +111,8 @@ export const DEFAULTS = {
   max_header_count: 100,
   max_url_length: 8_192,
   max_body_size: 0,
+  max_conns: 0,
+  queue_timeout: 10_000,
 } as const;
 
 type Options = Record<string, OptionValue>;
@@ -155,7 +161,6 @@ export function unimplementedOptions(service: ServiceModel): string[] {
   };
   return [
     'buffer_uploads',
-    'enable_reproxy',
     'enable_error_retries',
     'high_priority_cookie',
     'queue_relief_size',
@@ -200,6 +205,8 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     nodes: pool?.nodes ?? [],
     // sticky = source is the source hash policy, whatever the pool's balance_method.
     balanceMethod: sticky?.mode === 'source' ? 'source' : (pool?.balance_method ?? 'random'),
+    maxConns: Math.floor(num(pool?.options ?? {}, 'max_conns')),
+    queueTimeoutMs: num(pool?.options ?? {}, 'queue_timeout'),
     persistClient: bool(o, 'persist_client'),
     persistClientIdleTimeoutMs: num(o, 'persist_client_idle_timeout'),
     idleTimeoutMs: num(o, 'idle_timeout'),

@@ -25,7 +25,11 @@ import {
   badResponse,
 } from './failures.ts';
 import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
-import { writeBackendRequestHead } from './http/forward.ts';
+import { writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
+import { assignRules, type AssignHooks } from './assign-hooks.ts';
+import { noteRecent, type PluginStats } from './plugin-stats.ts';
+import { fieldValue } from './http/fields.ts';
+import { requestTarget } from './http/request.ts';
 import { readResponseHead } from './http/lenient.ts';
 import type { RequestHead } from './http/request.ts';
 import { writeClientResponseHead, writeInterimHead, type ClientResponseContext } from './http/response-head.ts';
@@ -57,7 +61,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
   const svc = c.svc;
   const idempotent = isIdempotent(req.method);
   const w = svc.engine.writer;
-  writeBackendRequestHead(w, req, c.forward);
+  writeBackendRequestHead(w, req, svc.assign === null ? c.forward : assignedForward(c, svc.assign));
   let backendHead = takeWritten(w);
   let pin: string | null = null;
   let pinnedAppValue: string | null = null;
@@ -109,15 +113,55 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     rechunk: false,
     clientBlocked: false,
     dispatched: false,
-    startMs: svc.accessLog === null ? 0 : performance.now(),
+    queuedAt: -1,
+    holdMs: 0,
+    assignedMs: 0,
+    startMs: performance.now(),
     bodyBytesOut: 0,
   };
   c.x = x;
   return x;
 }
 
+/** The forwarding context with the backend_client_assigned plugins' fields for this request (XFFExtras, Queues). */
+function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
+  let waiting = 0;
+  let oldest = Infinity;
+  if (h.queues) {
+    for (const other of c.svc.engine.clients) {
+      const x = other.x;
+      if (other.svc !== c.svc || x === null || x.be !== null || x.phase === 'done') continue;
+      waiting++;
+      if (x.startMs < oldest) oldest = x.startMs;
+    }
+  }
+  const f = c.forward;
+  const rules = assignRules(h, {
+    trusted: f.trusted,
+    blindProxy: f.blindProxy,
+    localPort: c.socket.localPort ?? 0,
+    tls: f.https === true,
+    waiting,
+    oldestWaitSec: waiting === 0 ? 0 : Math.floor((performance.now() - oldest) / 1000),
+  }, f.rules);
+  return { ...f, rules };
+}
+
+/** Stats' backend_response_received hook: the `recent` line. */
+function noteStatsResponse(x: Exchange, p: PluginStats): void {
+  const req = x.req;
+  noteRecent(p, (performance.now() - x.assignedMs) / 1000, req.hostIndex === -1 ? null : fieldValue(req.fields, req.hostIndex), requestTarget(req));
+}
+
 export function dispatchExchange(x: Exchange): void {
   x.dispatched = true;
+  if (x.holdMs > 0) {
+    // Throttle holds the request (Perlbal stops reading the client meanwhile; here its body queues, then pauses it).
+    setTimeout(() => {
+      if (x.phase === 'dispatch' && x.client.phase !== 'closed') dispatch(x);
+    }, x.holdMs);
+    return;
+  }
   dispatch(x);
 }
 
@@ -211,6 +255,7 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
   be.hintTimeoutMs = res.keepAliveTimeoutMs;
   be.hintMaxLeft = res.keepAliveMax;
   x.res = res;
+  if (svc.pstats !== null && x.assignedMs > 0) noteStatsResponse(x, svc.pstats);
   enterPhase(x, 'response');
   x.resBody = body;
   x.dechunk = dechunk;

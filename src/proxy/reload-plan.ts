@@ -65,7 +65,7 @@ export function serviceShapes(config: PerlbalConfig): ServiceShape[] {
     settings.REDIRECT = canonical(Object.hasOwn(config.redirects, s.name) ? config.redirects[s.name] : null);
     return {
       name: s.name,
-      listen: s.enabled ? s.listen : null,
+      listen: s.enabled && s.role !== 'management' ? s.listen : null,
       backends: (pool?.nodes ?? []).map(addressKey),
       settings,
     };

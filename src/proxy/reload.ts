@@ -7,7 +7,8 @@ import type { Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { openAccessLog, type AccessLog } from './access-log.ts';
-import { closeIdle, retireNode } from './upstream/conn.ts';
+import { closeIdle } from './upstream/conn.ts';
+import { describeChange, setMembers } from './upstream/members.ts';
 import { drainClient } from './client.ts';
 import type { Engine } from './engine.ts';
 import { compileService } from './compile.ts';
@@ -17,7 +18,6 @@ import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan }
 import { runRefusals, servedServices } from './roles.ts';
 import { newServiceRuntime, type ServiceConfig, type ServiceRuntime } from './service.ts';
 import { newSelector } from './upstream/select.ts';
-import { newUpstream } from './upstream/upstream.ts';
 import { attachTls, pointTlsAt } from './tls/attach.ts';
 import { certificateChanges } from './tls/context.ts';
 
@@ -30,6 +30,11 @@ export interface ReloadTarget {
   accessLogs: Map<string, AccessLog>;
   log: ConsolaInstance;
   config: PerlbalConfig;
+  /**
+   * Services that left the running set (DISABLEd, or gone from the file), by name: one that comes back takes its
+   * record again, so its counters carry on as a Perlbal service's do across DISABLE and ENABLE.
+   */
+  parked?: Map<string, ServiceRuntime>;
 }
 
 export interface PendingBind {
@@ -57,7 +62,7 @@ const where = (m: ServiceModel): string => `${m.loc.file}:${m.loc.line}`;
 function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; errors: string[] } {
   const errors = runRefusals(next.services).map((r) => `${r.loc.file}:${r.loc.line}: ${r.message}`);
   const prepared: Prepared[] = [];
-  const running = new Map(t.services.map((s) => [s.name, s]));
+  const running = new Map([...(t.parked ?? new Map<string, ServiceRuntime>()), ...t.services.map((s) => [s.name, s] as const)]);
   for (const model of servedServices(next.services)) {
     let config: ServiceConfig;
     try {
@@ -126,12 +131,10 @@ async function bindNew(
  * listener, the balancer's position unless the method changed. The config is replaced whole.
  */
 function updateService(svc: ServiceRuntime, cfg: ServiceConfig): void {
-  const kept = new Map(svc.nodes.map((n) => [n.key, n]));
-  const nodes = cfg.opts.nodes.map((n) => kept.get(`${n.host}:${n.port}`) ?? newUpstream(svc.engine, n.host, n.port, cfg.backoff));
-  for (const n of svc.nodes) if (!nodes.includes(n)) retireNode(n);
   if (svc.balancer.method !== cfg.opts.balanceMethod) svc.balancer = newSelector(cfg.opts.balanceMethod);
   Object.assign(svc, cfg);
-  svc.nodes = nodes;
+  const change = setMembers(svc, cfg.opts.nodes);
+  if (change.added.length + change.removed.length + change.reweighted.length > 0) svc.engine.log.info(`service ${svc.name}: reload: ${describeChange(change)}`);
 }
 
 /** A service gone from the config: no new connections, no keep-alive, its requests in flight finish. */
@@ -173,6 +176,7 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   if (error !== null) return { ok: false, errors: [error] };
 
   // --- Commit: synchronous from here, so no connection sees half of the old config and half of the new. ---
+  t.engine.configGeneration++;
   const oldByName = new Map(t.services.map((s) => [s.name, s]));
   const oldServer = new Map(t.services.map((s) => [s, { server: s.server, bindError: s.bindError }]));
   const toClose: Server[] = [];
@@ -214,7 +218,12 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   }
   for (const s of toClose) s.close();
   const nextRuntimes = new Set(byName.values());
-  for (const old of t.services) if (!nextRuntimes.has(old)) retireService(t, old);
+  for (const old of t.services) {
+    if (nextRuntimes.has(old)) continue;
+    retireService(t, old);
+    t.parked?.set(old.name, old);
+  }
+  for (const svc of nextRuntimes) if (t.parked?.get(svc.name) === svc) t.parked.delete(svc.name);
   t.services.splice(0, t.services.length, ...prepared.map((p) => byName.get(p.model.name)!));
   const touched = new Set([...plan.added, ...plan.changed.map((c) => c.name)]);
   for (const p of prepared) if (touched.has(p.model.name)) for (const w of serviceWarnings(p.model, p.config.opts)) t.log.warn(w);

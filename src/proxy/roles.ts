@@ -4,6 +4,7 @@ import type { SourceLocation } from '../config/errors.ts';
 import type { Role, ServiceModel } from '../config/model.ts';
 import { stickyConflict } from './options.ts';
 import { webServerRefusals } from './webserver/options.ts';
+import { throttleRefusal } from './throttle.ts';
 
 export type RoleSupport = 'served' | 'skipped' | 'refused';
 
@@ -15,16 +16,22 @@ const SUPPORT: Record<Role, RoleSupport> = {
   // Static files from docroot (src/proxy/webserver/); PUT, DELETE and ?? concatenation are refused at load.
   web_server: 'served',
   upload_tracker: 'refused',
-  echo: 'refused',
+  // EchoService's line echo (src/proxy/echo.ts), started beside the consoles.
+  echo: 'served',
 };
 
 export function roleSupport(role: Role | null): RoleSupport {
   return role === null ? 'skipped' : SUPPORT[role];
 }
 
-/** Can a selector hand a request to a service of this role? (A management service takes no HTTP requests.) */
+/** Does a service of this role take HTTP requests on its own listener? (A management service's port is the console.) */
 function takesRequests(role: Role | null): boolean {
-  return roleSupport(role) === 'served' && role !== 'management';
+  return roleSupport(role) === 'served' && role !== 'management' && role !== 'echo';
+}
+
+/** Can a selector hand a request to a service of this role? A management service answers with its status pages. */
+function takesHandover(role: Role | null): boolean {
+  return roleSupport(role) === 'served';
 }
 
 /** The enabled services `tsbal run` would refuse to start, with the reason, in config order. */
@@ -40,13 +47,18 @@ export function unservedServices(services: readonly ServiceModel[]): Array<{ ser
  * nothing is an open door.
  */
 const ENFORCED_PLUGINS: Record<Role, readonly string[]> = {
-  reverse_proxy: ['accesscontrol', 'redirect'],
+  reverse_proxy: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'xffextras', 'queues', 'throttle', 'stats', 'highpri'],
   management: [],
-  selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect'],
-  web_server: ['accesscontrol', 'redirect'],
+  selector: ['vhosts', 'vpaths', 'accesscontrol', 'redirect', 'notmodified', 'maxcontentlength'],
+  web_server: ['accesscontrol', 'redirect', 'notmodified', 'maxcontentlength', 'autoremoveleadingdir', 'stats'],
   upload_tracker: [],
   echo: [],
 };
+
+/** The plugins `tsbal run` enforces on a service of this role, in the order its messages list them. */
+export function enforcedPlugins(role: Role): readonly string[] {
+  return ENFORCED_PLUGINS[role];
+}
 
 export interface UnenforcedPlugin {
   service: ServiceModel;
@@ -77,7 +89,7 @@ export function servedServices(services: readonly ServiceModel[]): ServiceModel[
     if (s.role !== 'selector') continue;
     for (const t of selectorTargets(s)) {
       const target = byName.get(t.name);
-      if (target === undefined || served.has(target) || !takesRequests(target.role)) continue;
+      if (target === undefined || served.has(target) || !takesHandover(target.role)) continue;
       served.add(target);
       queue.push(target);
     }
@@ -93,7 +105,7 @@ export function unservableTargets(services: readonly ServiceModel[]): Array<{ lo
     if (s.role !== 'selector') continue;
     for (const t of selectorTargets(s)) {
       const target = byName.get(t.name);
-      if (target === undefined || takesRequests(target.role)) continue;
+      if (target === undefined || takesHandover(target.role)) continue;
       out.push({
         loc: t.loc,
         message: `selector ${s.name}: ${t.what} hands requests to ${target.name} (role ${target.role ?? '(none)'}), which this version of tsbal run does not serve (it serves reverse_proxy, web_server and selector targets)`,
@@ -125,12 +137,23 @@ export function unenforcedPlugins(services: readonly ServiceModel[]): Unenforced
   return out;
 }
 
+/**
+ * `enable_reproxy = on`: backends that answer with X-Reproxy-URL/-File send an empty body and expect the balancer to
+ * fetch the content. tsbal does not, so those clients would get empty pages: refused rather than half-served.
+ */
+function reproxyRefusal(s: ServiceModel): Array<{ loc: SourceLocation; message: string }> {
+  if (s.role !== 'reverse_proxy' || s.options.enable_reproxy !== true) return [];
+  return [{ loc: s.loc, message: `service ${s.name}: enable_reproxy is not supported by this version of tsbal run (X-Reproxy-URL/-File answers would reach clients empty); remove it or run Perlbal` }];
+}
+
 /** Everything that makes `tsbal run` refuse a config Perlbal would run (besides refused roles), as located messages. */
 export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: SourceLocation; message: string }> {
   return [
     ...unservableTargets(services),
     ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message })),
     ...servedServices(services).flatMap(webServerRefusals),
+    ...servedServices(services).flatMap((s) => throttleRefusal(s) ?? []),
+    ...servedServices(services).flatMap(reproxyRefusal),
     ...servedServices(services).flatMap((s) => {
       const conflict = s.role === 'reverse_proxy' ? stickyConflict(s.options) : null;
       return conflict === null ? [] : [{ loc: s.loc, message: `service ${s.name}: ${conflict}` }];

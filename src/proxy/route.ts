@@ -6,7 +6,7 @@ import { simplePage, type GeneratedResponseOptions } from './errors.ts';
 import { rewrittenRequestHead, type ForwardContext, type HeaderRules } from './http/forward.ts';
 import { parseRequestHead, requestTarget, type HeadError, type RequestHead } from './http/request.ts';
 import { fieldValue } from './http/fields.ts';
-import { hookAnswerBytes, hookAnswerStatus, requestVerdict } from './hook-answer.ts';
+import { hookAnswerBytes, hookAnswerStatus, hookAnswerWhy, requestVerdict } from './hook-answer.ts';
 import { select } from './selector.ts';
 import type { ServiceRuntime } from './service.ts';
 import { isTrusted } from './trust.ts';
@@ -24,6 +24,8 @@ export interface RouteClient {
   baseForward: ForwardContext;
   /** Contexts made for selector targets on this connection, reused by its later requests. */
   targetForward: Map<ServiceRuntime, ForwardContext> | null;
+  /** The engine's configGeneration these contexts were made under. */
+  forwardGeneration: number;
 }
 
 /** Selectors may hand over to selectors; a loop in the config must not loop here. */
@@ -64,6 +66,14 @@ function targetForward(c: RouteClient, svc: ServiceRuntime): ForwardContext {
   return forward;
 }
 
+/** After a reload or a console command: the contexts follow the services' new trust and HEADER settings. */
+export function refreshForward(c: RouteClient, listener: ServiceRuntime): void {
+  const o = listener.opts;
+  c.baseForward = { ...c.baseForward, trusted: isTrustedBy(listener, c.peerIp), blindProxy: o.blindProxy, persistBackend: o.persistBackend, rules: o.headerRules };
+  c.targetForward = null;
+  c.forwardGeneration = listener.engine.configGeneration;
+}
+
 export function routeRequest(c: RouteClient, listener: ServiceRuntime, req: RequestHead): Route {
   let svc = listener;
   // HEADER rules of the selectors passed through, applied to the request when it leaves each (Perlbal's release_client).
@@ -73,7 +83,7 @@ export function routeRequest(c: RouteClient, listener: ServiceRuntime, req: Requ
       const trusted = svc === listener ? c.baseForward.trusted : isTrustedBy(svc, c.peerIp);
       const verdict = requestVerdict(svc.hooks, c.peerIp, trusted, req);
       if (verdict.kind !== 'continue') {
-        const why = verdict.kind === 'deny' ? `access denied (${verdict.clientIp})` : `redirect to ${verdict.location}`;
+        const why = hookAnswerWhy(verdict);
         return { kind: 'answer', svc, status: hookAnswerStatus(verdict), why, build: (o) => hookAnswerBytes(verdict, o) };
       }
     }

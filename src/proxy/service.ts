@@ -7,6 +7,10 @@ import type { Engine } from './engine.ts';
 import type { ResponseSuffixes } from './http/response-head.ts';
 import type { HeadLimits } from './http/parser.ts';
 import type { RequestHook } from './hooks.ts';
+import type { AssignHooks } from './assign-hooks.ts';
+import type { ThrottleState } from './throttle.ts';
+import type { PluginStats } from './plugin-stats.ts';
+import type { HighpriPatterns } from './plugin-options.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
@@ -19,6 +23,7 @@ import type { BackoffPolicy } from './upstream/health.ts';
 import type { PoolHealthOptions } from './upstream/check-spec.ts';
 import { newSelector } from './upstream/select.ts';
 import { newUpstream, type Upstream } from './upstream/upstream.ts';
+import { newWaitQueue, type WaitQueue } from './upstream/queue.ts';
 
 /**
  * What a service's config compiles to (compile.ts): replaced whole by a reload. Everything a reload must not
@@ -38,6 +43,14 @@ export interface ServiceConfig {
   accessLog: AccessLog | null;
   /** start_http_request hooks of the plugins registered on the service (AccessControl, Redirect), in order. */
   hooks: readonly RequestHook[];
+  /** backend_client_assigned hooks (XFFExtras, Queues): fields set on the backend's request; null without them. */
+  assign: AssignHooks | null;
+  /** The Throttle plugin on a reverse_proxy (its counters start afresh on a reload); null without it. */
+  throttle: ThrottleState | null;
+  /** The Stats plugin's counters (reset by a reload); null without it. */
+  pstats: PluginStats | null;
+  /** Highpri's patterns; null without it. tsbal has no high-priority queue: they mark requests for Stats only. */
+  highpri: HighpriPatterns | null;
   /**
    * For a selector: its rules and every service it may hand a request to (by name, filled in once every service
    * of the config exists); null for a reverse_proxy.
@@ -45,6 +58,8 @@ export interface ServiceConfig {
   selector: { rules: SelectorRules; services: ReadonlyMap<string, ServiceRuntime> } | null;
   /** For a web_server: what it serves; null for other roles. */
   web: WebServerOptions | null;
+  /** A management service reached through a selector: it answers with the management port's pages. */
+  management: boolean;
   /** ENABLE in the config; DISABLE on the management port clears it (the listener closes, retryBind skips it). */
   enabled: boolean;
   /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
@@ -80,6 +95,13 @@ export interface ServiceState {
   stats: ServiceStats;
   /** Reused for candidate selection, so picking a backend allocates nothing. */
   scratch: Upstream[];
+  /** Requests waiting for a backend slot (max_conns), oldest first (exchange.ts queues and serves them). */
+  queue: WaitQueue;
+  /** A serveQueue is due on the next tick. */
+  queueScheduled: boolean;
+  /** queue_timeout 503s since the last warning about them, and when that was. */
+  queueTimeoutsUnlogged: number;
+  queueTimeoutLoggedAt: number;
 }
 
 /** One service at run time: its compiled config (replaced on reload) and its state (kept). */
@@ -98,7 +120,7 @@ export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceStat
   return {
     name: cfg.opts.name,
     engine,
-    nodes: cfg.opts.nodes.map((n) => newUpstream(engine, n.host, n.port, cfg.backoff)),
+    nodes: cfg.opts.nodes.map((n) => newUpstream(engine, n.host, n.port, cfg.backoff, n.weight ?? 1, cfg.opts.maxConns)),
     balancer: newSelector<Upstream>(cfg.opts.balanceMethod),
     idleCount: 0,
     sparesOpening: 0,
@@ -106,6 +128,10 @@ export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceStat
     bindError: null,
     stats: newServiceStats(),
     scratch: [],
+    queue: newWaitQueue(),
+    queueScheduled: false,
+    queueTimeoutsUnlogged: 0,
+    queueTimeoutLoggedAt: -Infinity,
   };
 }
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY, runTsbal } from '../harness/cli.ts';
 import { runCheck } from '../../src/cli/check.ts';
+import { enforcedPlugins } from '../../src/proxy/roles.ts';
 import { closedPort, rawBackend, rawRequest, statusCodes, type RawBackend } from '../proxy/helpers.ts';
 
 let dir: string;
@@ -120,15 +121,15 @@ describe('tsbal run', () => {
   });
 
   test('a plugin tsbal does not enforce on a served service is refused at its SET plugins line, and check says the same', async () => {
-    const path = join(dir, 'throttle.conf');
+    const path = join(dir, 'palimg.conf');
     writeFileSync(
       path,
-      `LOAD Throttle\nLOAD AccessControl\nCREATE POOL p\n  POOL p ADD 127.0.0.1:${slow.port}\nCREATE SERVICE web\n  SET role = reverse_proxy\n` +
-        `  SET listen = 127.0.0.1:${await closedPort()}\n  SET pool = p\n  SET plugins = accesscontrol, throttle\nENABLE web\n`,
+      `LOAD Palimg\nLOAD AccessControl\nCREATE POOL p\n  POOL p ADD 127.0.0.1:${slow.port}\nCREATE SERVICE web\n  SET role = reverse_proxy\n` +
+        `  SET listen = 127.0.0.1:${await closedPort()}\n  SET pool = p\n  SET plugins = accesscontrol, palimg\nENABLE web\n`,
     );
     const message =
-      `${path}:9: service web: plugin throttle is not enforced by this version of tsbal run on a reverse_proxy service ` +
-      '(it enforces: accesscontrol, redirect); remove it from SET plugins or run Perlbal';
+      `${path}:9: service web: plugin palimg is not enforced by this version of tsbal run on a reverse_proxy service ` +
+      `(it enforces: ${enforcedPlugins('reverse_proxy').join(', ')}); remove it from SET plugins or run Perlbal`;
     const run = await runTsbal(['run', '-c', path]);
     expect([run.code, run.stderr]).toEqual([1, expect.stringContaining(message)]);
     const check = runCheck({ config: path, haDir: { path: dir, required: false }, cwd: dir });

@@ -17,6 +17,8 @@ const req = (over: Partial<HookRequest> = {}): HookRequest => ({
   host: 'old.com',
   path: '/x',
   xForwardedFor: () => undefined,
+  ifModifiedSince: () => undefined,
+  contentLength: -1,
   ...over,
 });
 
@@ -54,12 +56,34 @@ describe('plugin hooks of a service', () => {
   });
 
   test('a served service registering a plugin tsbal does not enforce is reported at its SET plugins line', () => {
-    const cfg = parsePerlbalConfig(service('accesscontrol, throttle', ''), { file: F });
-    expect(unenforcedPlugins(cfg.services).map((u) => `${u.loc.line}: ${u.message}`)).toEqual([
-      '10: service s: plugin throttle is not enforced by this version of tsbal run on a reverse_proxy service (it enforces: accesscontrol, redirect); remove it from SET plugins or run Perlbal',
-    ]);
-    const disabled = readPerlbalConfig(service('throttle', '').replace('ENABLE s\n', ''), { file: F }).value;
-    expect(disabled.services.map((s) => s.plugins)).toEqual([['throttle']]);
+    const cfg = parsePerlbalConfig(service('accesscontrol, palimg', '').replace('LOAD Throttle', 'LOAD Palimg'), { file: F });
+    const got = unenforcedPlugins(cfg.services).map((u) => `${u.loc.line}: ${u.message}`);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatch(/^10: service s: plugin palimg is not enforced by this version of tsbal run on a reverse_proxy service \(it enforces: accesscontrol, redirect, [a-z, ]+\); remove it from SET plugins or run Perlbal$/);
+    const disabled = readPerlbalConfig(service('palimg', '').replace('LOAD Throttle', 'LOAD Palimg').replace('ENABLE s\n', ''), { file: F }).value;
+    expect(disabled.services.map((s) => s.plugins)).toEqual([['palimg']]);
     expect(unenforcedPlugins(disabled.services)).toEqual([]);
+  });
+});
+
+describe('NotModified and MaxContentLength hooks', () => {
+  const nm = (setter: string) =>
+    hooksOf(service('notmodified', setter).replace('LOAD AccessControl', 'LOAD NotModified'));
+  test('NotModified answers 304 to If-Modified-Since on a Host matching host_pattern', () => {
+    const hooks = nm('SET s.notmodified.host_pattern = ^immutable\\.\n');
+    const ims = () => 'Sat, 01 Jan 2000 00:00:00 GMT';
+    expect(runRequestHooks(hooks, req({ host: 'immutable.example.com', ifModifiedSince: ims }))).toMatchObject({ kind: 'page', status: 304 });
+    expect(runRequestHooks(hooks, req({ host: 'www.example.com', ifModifiedSince: ims })).kind).toBe('continue');
+    expect(runRequestHooks(hooks, req({ host: 'immutable.example.com' })).kind).toBe('continue');
+    expect(runRequestHooks(hooks, req({ host: null, ifModifiedSince: ims })).kind).toBe('continue');
+  });
+  test('NotModified without host_pattern does nothing (Perlbal registers its hook only once the pattern is set)', () => {
+    expect(nm('')).toEqual([]);
+  });
+  test('MaxContentLength answers 413 above max_content_length, and lets equal, smaller and unsized bodies through', () => {
+    const hooks = hooksOf(service('maxcontentlength', 'SET max_content_length = 100\n').replace('LOAD AccessControl', 'LOAD MaxContentLength'));
+    expect(runRequestHooks(hooks, req({ contentLength: 101 }))).toMatchObject({ kind: 'page', status: 413, message: 'Content too long.\n' });
+    expect(runRequestHooks(hooks, req({ contentLength: 100 })).kind).toBe('continue');
+    expect(runRequestHooks(hooks, req({ contentLength: -1 })).kind).toBe('continue');
   });
 });

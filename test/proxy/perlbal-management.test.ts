@@ -93,6 +93,17 @@ const CASES: Array<[string, string[], boolean]> = [
       'set nosuch.x = 1', 'use nosuch', 'enable nosuch', 'pool spare frob 127.0.0.1', 'pool nosuch add 127.0.0.1', 'verbose maybe', 'nodes 1.2'],
     false,
   ],
+  // Run by the config executor on the console, as in a file. Left out: the documented stricter checks (docs/compat.md:
+  // max_backend_uses must be an integer, sizes also take `g`).
+  [
+    'config command errors',
+    ['create service balancer', 'create pool backends', 'create service bad-name', 'create frob x', 'use nosuch', 'header nosuch insert x: y',
+      'header balancer insert X-A', 'header balancer frob x', 'set balancer.role = frob', 'set balancer.pool = nosuch', 'set backends.balance_method = rr',
+      'set balancer.listen = nowhere', 'set balancer.persist_backend = maybe', 'set balancer.buffer_size = 1t',
+      'set idle.dirindexing = on', 'enable', 'disable nosuch', 'vhost balancer z.com = balancer', 'default persist_client = on', 'server max_connections = x',
+      'server crash_backtrace = 2', 'server aio_mode = frob', 'server pidfile = /nonexistent/x.pid', 'unload nosuch', 'reload vhosts'],
+    false,
+  ],
   ['SET with a bad boolean, VERBOSE off and on', ['set balancer persist_client = maybe', 'verbose off', 'set balancer persist_client = on', 'verbose on', 'set balancer persist_client = off'], false],
   [
     'POOL ADD and REMOVE in either order, port defaulting to 80, duplicates replaced',
@@ -133,6 +144,17 @@ describe('management console matches Perlbal 1.80', () => {
       expect(tsbal).toBe(perlbal!);
     });
   }
+
+  run('dumpconfig prints the same lines as Perlbal (in creation order, Perlbal: hash order), plus the lines a replay needs', async () => {
+    const perlbal = (await session('perlbal', ['dumpconfig'])).split('\r\n');
+    const tsbal = (await session('tsbal', ['dumpconfig'])).split('\r\n');
+    // tsbal's additions (docs/compat.md): LOAD and SERVER lines first, then a blank line; SET plugins in the services.
+    const extra = tsbal.filter((l) => /^(LOAD|SERVER) /.test(l) || /^  SET plugins = /.test(l));
+    expect(extra).toEqual(['LOAD AccessControl', '  SET plugins = accesscontrol']);
+    const rest = tsbal.filter((l) => !extra.includes(l)).slice(1);
+    expect(rest.at(-2)).toBe('OK');
+    expect([...rest].sort()).toEqual([...perlbal].sort());
+  });
 
   run('DISABLE as Perlbal; documented difference: ENABLE after DISABLE listens again (Perlbal 1.80: Address already in use)', async () => {
     const lines = ['disable balancer', 'show service', 'disable balancer', 'enable balancer'];

@@ -49,14 +49,14 @@ describe('upstream health', () => {
 });
 
 describe('balancing', () => {
-  const nodes = [{ active: 0 }, { active: 0 }, { active: 0 }];
+  const nodes = [{ active: 0, weightNow: 1, lbScore: 0 }, { active: 0, weightNow: 1, lbScore: 0 }, { active: 0, weightNow: 1, lbScore: 0 }];
   test('roundrobin cycles', () => {
     const b = newBalancer('roundrobin');
     expect(Array.from({ length: 6 }, () => pick(b, nodes))).toEqual([0, 1, 2, 0, 1, 2]);
   });
   test('leastconn takes the least busy, rotating among equals', () => {
     const b = newBalancer('leastconn');
-    expect(pick(b, [{ active: 3 }, { active: 1 }, { active: 2 }])).toBe(1);
+    expect(pick(b, [{ active: 3, weightNow: 1, lbScore: 0 }, { active: 1, weightNow: 1, lbScore: 0 }, { active: 2, weightNow: 1, lbScore: 0 }])).toBe(1);
     expect(Array.from({ length: 3 }, () => pick(b, nodes)).sort()).toEqual([0, 1, 2]);
   });
   test('random spreads over all candidates', () => {

@@ -5,6 +5,7 @@ import { canonicalPlugin, IMPLEMENTED_PLUGINS, unknownPlugin } from './plugins.t
 import { consequence, err, OK, parseArgs, type CommandHandler, type CommandResult, type Exec } from './result.ts';
 import { lookupName, setDefault, setPoolKey, setServiceKey } from './set.ts';
 import { metaFor, newPool, newService, newServiceMeta } from './state.ts';
+import { parseWeight } from './nodefile.ts';
 import { parseNode } from './values.ts';
 
 /** The object SET/VHOST/... apply to when no name is given. */
@@ -116,6 +117,15 @@ const enable: CommandHandler = (x) => {
 };
 
 const pool: CommandHandler = (x) => {
+  // tsbal: `POOL p ADD ip:port weight=N` (the line is lowercased up to its first `=`, so `WEIGHT=` works too).
+  let weight: number | undefined;
+  const w = / weight=(\S*)$/.exec(x.c.cmd);
+  if (w !== null) {
+    const parsed = parseWeight(w[1]!);
+    if (typeof parsed === 'string') return err(parsed, 'POOL <pool> ADD <ip>[:<port>] weight=<0..256>; weight 0 takes no new requests');
+    weight = parsed;
+    x = { ...x, c: { ...x.c, cmd: x.c.cmd.slice(0, w.index) } };
+  }
   let a = parseArgs(x, /^pool (\w+) (\w+) (\S+)$/);
   if (!a) {
     // The manuals' `POOL ADD ip` (pool from context), which Perlbal 1.80 rejects.
@@ -143,7 +153,8 @@ const pool: CommandHandler = (x) => {
   const same = (n: { host: string; port: number }) => n.host === node.host && n.port === node.port;
   if (cmd === 'add' && p.nodes.some(same)) x.warn(`${node.host}:${node.port} is already in pool ${name}`);
   p.nodes = p.nodes.filter((n) => !same(n));
-  if (cmd === 'add') p.nodes.push(node);
+  if (weight !== undefined && cmd !== 'add') return err('weight= goes with POOL ADD only', `write POOL ${name} ADD ${addr} weight=${weight}`);
+  if (cmd === 'add') p.nodes.push(weight === undefined ? node : { ...node, weight });
   return OK;
 };
 

@@ -10,7 +10,8 @@ import { cloneRecord } from '../records.ts';
 import { cipherListProblem } from '../tls.ts';
 import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, TSBAL_DEFAULT_CIPHERS } from './tls.ts';
 
-const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector']);
+// management: tsbal answers with the management port's pages (Perlbal 1.80: 500 Can't map to service type).
+const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector', 'management']);
 
 /** Options valid for the role that no SET or init touched (plugin tunables loaded after SET role) get their defaults. */
 function withDefaults(state: PerlbalState, env: CommandEnv, s: ServiceModel): ServiceModel {

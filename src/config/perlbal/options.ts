@@ -238,7 +238,15 @@ const BACKEND_TLS_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['backend_ssl_sni', '*', STRING, null],
 ]);
 
-export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [...rows('tsbal', []), ...HEALTH_CHECK_POOL_OPTIONS, ...BACKEND_TLS_POOL_OPTIONS];
+export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [
+  ...rows('tsbal', [
+    // per-backend limit and its queue (proxy/upstream/queue.ts)
+    ['max_conns', '*', INT, '0'],
+    ['queue_timeout', '*', TIME, '10s'],
+  ]),
+  ...HEALTH_CHECK_POOL_OPTIONS,
+  ...BACKEND_TLS_POOL_OPTIONS,
+];
 
 // =============================================================================================
 

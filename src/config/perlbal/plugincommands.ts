@@ -107,8 +107,15 @@ const ignoredPluginCommand: CommandHandler = (x) => {
   return OK;
 };
 
+/** `THROTTLE RELOAD config|whitelist|blacklist`: Perlbal re-reads them; tsbal reads them at every (re)load. */
+const throttleCommand: CommandHandler = (x) => {
+  const a = parseArgs(x, /^throttle\s+(reload)\s+(whitelist|blacklist|config)$/);
+  if (!a) return err('usage: throttle reload <config|whitelist|blacklist>');
+  return OK;
+};
+
 /** Handlers by command word; each needs its plugin loaded (PLUGIN_COMMANDS); INCLUDE is added by include.ts. */
 export const PLUGIN_COMMAND_HANDLERS: Readonly<Record<string, CommandHandler>> = {
   vhost, vpath, access, redirect,
-  perlrequire: ignoredPluginCommand, perlhandler: ignoredPluginCommand, throttle: ignoredPluginCommand,
+  perlrequire: ignoredPluginCommand, perlhandler: ignoredPluginCommand, throttle: throttleCommand,
 };

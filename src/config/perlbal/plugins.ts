@@ -15,7 +15,10 @@ export const KNOWN_PLUGINS = [
  * Plugins whose behaviour tsbal provides. Loading any other known plugin is accepted with a warning
  * (its commands and settings parse; it does nothing at run time). Add a name here when the proxy implements it.
  */
-export const IMPLEMENTED_PLUGINS: ReadonlySet<string> = new Set(['Vhosts', 'Vpaths', 'Include', 'AccessControl', 'Redirect']);
+export const IMPLEMENTED_PLUGINS: ReadonlySet<string> = new Set([
+  'Vhosts', 'Vpaths', 'Include', 'AccessControl', 'Redirect',
+  'NotModified', 'MaxContentLength', 'XFFExtras', 'Queues', 'AutoRemoveLeadingDir', 'EchoService', 'Throttle', 'Stats', 'Highpri',
+]);
 
 /** Commands a plugin adds, available only after LOAD (Perlbal's manage_command.<word> hooks). */
 export const PLUGIN_COMMANDS: Readonly<Record<string, string>> = {

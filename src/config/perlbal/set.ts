@@ -7,7 +7,8 @@ import { consequence, err, OK, type CommandResult, type Exec } from './result.ts
 import { metaFor, newPool } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
 import { tryReadFile } from './fs.ts';
-import { parseBool, parseListen, parseNode, parseTime } from './values.ts';
+import { parseBool, parseListen, parseTime } from './values.ts';
+import { parseNodefileText } from './nodefile.ts';
 import { emptyRecord } from '../records.ts';
 
 const BUILTIN_ROLES: readonly Role[] = ['reverse_proxy', 'web_server', 'management', 'selector', 'upload_tracker'];
@@ -134,6 +135,13 @@ export function setServiceKey(x: Exec, service: ServiceModel, key: string, raw: 
         if (!b.ok) return err(b.message, b.hint);
         if (!b.value && raw !== '0') x.warn(`${key} = ${raw} turns use_observed_ip off in tsbal; Perlbal reads any value but 0 as on`, 'write 0 for the same meaning in both');
       }
+      if (setter.endsWith('_pattern') && !['undef', 'none', 'null'].includes(raw)) {
+        try {
+          new RegExp(raw);
+        } catch (e) {
+          return err('Invalid regular expression', `${raw}: ${(e as Error).message}`);
+        }
+      }
       service.extra[`${canonical.toLowerCase()}.${setter}`] = raw;
       return OK;
     }
@@ -169,15 +177,9 @@ function setTyped(x: Exec, service: ServiceModel, spec: OptionSpec, raw: string)
   return OK;
 }
 
-/** Perlbal's nodefile reader: per line, text after `#` dropped, the first `a.b.c.d[:port]` anywhere, port 80. */
+/** Perlbal's nodefile reader (nodefile.ts), nodes only. */
 export function parseNodefile(text: string): PoolModel['nodes'] {
-  const nodes: PoolModel['nodes'] = [];
-  for (const line of text.split(/\r?\n/)) {
-    const m = /(\d+\.\d+\.\d+\.\d+)(?::(\d+))?/.exec(line.replace(/#.*/, ''));
-    const node = m ? parseNode(m[1]!, m[2]) : null;
-    if (node) nodes.push(node);
-  }
-  return nodes;
+  return parseNodefileText(text).nodes;
 }
 
 function setNodefile(x: Exec, pool: PoolModel, raw: string): CommandResult {
@@ -190,8 +192,11 @@ function setNodefile(x: Exec, pool: PoolModel, raw: string): CommandResult {
   const read = tryReadFile(x.env.fs, path);
   if ('code' in read) return err(`Cannot read nodefile ${path}: ${read.code}`);
   if (!raw.startsWith('/')) x.warn(`nodefile ${raw} is relative: it is read from ${path} (the working directory)`, 'use an absolute path');
+  const parsed = parseNodefileText(read.text);
+  const bad = parsed.problems[0];
+  if (bad !== undefined) return err(`nodefile ${path}:${bad.line}: ${bad.message}`, parsed.problems.length > 1 ? `and ${parsed.problems.length - 1} more line(s)` : undefined);
   pool.nodefile = path;
-  pool.nodes = parseNodefile(read.text);
+  pool.nodes = parsed.nodes;
   if (pool.nodes.length === 0) x.warn(`nodefile ${path} lists no backends`);
   return OK;
 }

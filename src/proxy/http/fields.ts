@@ -21,6 +21,8 @@ export const F = {
   X_FORWARDED_PROTO: 14,
   REFERER: 15,
   USER_AGENT: 16,
+  /** X-Reproxy-URL, -File, -Cache-For, -Expected-Size, -Service: a backend's reproxy instructions, never for a client. */
+  X_REPROXY: 17,
 } as const;
 export type FieldCode = (typeof F)[keyof typeof F];
 
@@ -41,6 +43,11 @@ const KNOWN: Array<[string, FieldCode]> = [
   ['x-forwarded-proto', F.X_FORWARDED_PROTO],
   ['referer', F.REFERER],
   ['user-agent', F.USER_AGENT],
+  ['x-reproxy-url', F.X_REPROXY],
+  ['x-reproxy-file', F.X_REPROXY],
+  ['x-reproxy-cache-for', F.X_REPROXY],
+  ['x-reproxy-expected-size', F.X_REPROXY],
+  ['x-reproxy-service', F.X_REPROXY],
 ];
 
 /** By name length: the known names of that length, as lowercase bytes. */

@@ -128,6 +128,10 @@ export function writeClientResponseHead(
           continue;
         }
         break;
+      case F.X_REPROXY:
+        // enable_reproxy is not implemented: a backend's reproxy instructions (internal paths and URLs) stay here.
+        flush(w, f, run);
+        continue;
     }
     if (isExtraConnectionToken(f, i, extra)) flush(w, f, run);
     else keepLine(w, f, i, run);

@@ -21,6 +21,10 @@ import {
   type ServiceDetail,
   type ServiceListEntry,
 } from './format.ts';
+import { parseWeight } from '../../config/perlbal/nodefile.ts';
+import { createCommandContext, type CommandContext } from '../../config/perlbal.ts';
+import type { ConfigureResult } from './configure.ts';
+import type { StatusReport } from './status.ts';
 
 /** What the console reads from and changes in the running proxy. Mutations return an error text or null. */
 export interface ManagementTarget {
@@ -49,10 +53,21 @@ export interface ManagementTarget {
   nowEpochSec(): number;
   hasService(name: string): boolean;
   hasPool(name: string): boolean;
-  changePool(pool: string, op: 'add' | 'remove', host: string, port: number): string | null;
-  set(name: string, key: string, value: string): string | null;
-  enable(name: string): Promise<string | null>;
-  disable(name: string): string | null;
+  /** POOL ADD (with its weight, tsbal) / REMOVE; REMOVE drains the backend. */
+  changePool(pool: string, op: 'add' | 'remove', host: string, port: number, weight?: number): string | null;
+  /** tsbal: `pool <p> ready|drain|maint <ip:port>` and `pool <p> weight <ip:port> <N>`. */
+  setMember(pool: string, key: string, change: { admin: 'ready' | 'drain' | 'maint' } | { weight: number }): string | null;
+  /** A config command (CREATE, SET, ENABLE, VHOST, ...), run as the config file would and applied live. */
+  configure(line: string, ctx: CommandContext): Promise<ConfigureResult>;
+  /** The running config as config lines (`dumpconfig`). */
+  dumpconfig(): string[];
+  /** Services, pools and backends with their figures, for the status page and /status.json. */
+  status(): StatusReport;
+  /**
+   * A command a loaded plugin adds (Stats: `stats`, `recent`; Highpri: `patterns`): its lines, or null when no loaded
+   * plugin has it (then it is an unknown command, as in Perlbal).
+   */
+  pluginReport?(word: string): string[] | null;
   /** Stops the whole program (SHUTDOWN), after this line's answer is out; an error text if it cannot. */
   shutdown(graceful: boolean, timeoutSec: number | null): string | null;
 }
@@ -60,12 +75,12 @@ export interface ManagementTarget {
 /** Per connection, as Perlbal's CommandContext. */
 export interface ConsoleSession {
   verbose: boolean;
-  /** The name given to USE. */
-  context: string | null;
+  /** The object of the last CREATE or USE, which SET, VHOST, ACCESS, ... without a name apply to. */
+  ctx: CommandContext;
 }
 
 export function newSession(): ConsoleSession {
-  return { verbose: true, context: null };
+  return { verbose: true, ctx: createCommandContext('management') };
 }
 
 export interface LineResult {
@@ -76,8 +91,13 @@ export interface LineResult {
 
 const NOTHING: LineResult = { lines: [] };
 
-/** Perlbal's commands that tsbal does not offer on a running proxy (they change what only a restart can apply). */
-const NOT_LIVE = new Set(['create', 'default', 'header', 'load', 'unload', 'reload', 'server', 'mime', 'xs', 'dumpconfig']);
+/** The config file's commands: run by the config executor on the running config and applied live (configure.ts). */
+const CONFIG_COMMANDS = new Set([
+  'create', 'use', 'set', 'default', 'enable', 'disable', 'header', 'load', 'unload', 'reload', 'server',
+  'vhost', 'vpath', 'include', 'access', 'redirect', 'perlrequire', 'perlhandler', 'throttle',
+]);
+/** Perlbal's commands that tsbal does not offer (the web_server MIME table and Perlbal's XS modules). */
+const NOT_LIVE = new Set(['mime', 'xs']);
 /** Perlbal's debugging reports, which have no tsbal counterpart. */
 const NO_COUNTERPART = new Set(['aio', 'gladiator', 'leaks', 'obj', 'prof', 'reproxy_state', 'socks', 'state', 'track', 'varsize']);
 
@@ -151,16 +171,14 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       session.verbose = m[1] === 'on';
       return ok();
     }
-    case 'use': {
-      const m = /^use (\w+)$/.exec(cmd);
-      if (!m) return syntax('usage: USE <service_or_pool_name>');
-      const name = m[1]!;
-      if (!target.hasService(name) && !target.hasPool(name)) return error(`Non-existent pool or service '${name}'`);
-      session.context = name;
-      return ok();
-    }
     case 'pool': {
-      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?$/.exec(cmd);
+      const member = poolMemberCommand(cmd);
+      if (member !== null) {
+        if ('error' in member) return error(member.error);
+        if (!target.hasPool(member.pool)) return error(`Pool '${member.pool}' not found`);
+        return fail(target.setMember(member.pool, member.key, member.change));
+      }
+      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?(?: weight=(\S*))?$/.exec(cmd);
       if (!m) return syntax();
       let [op, name] = [m[1]!, m[2]!];
       if (/^(?:add|remove)$/.test(name)) [op, name] = [name, op];
@@ -170,24 +188,16 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       const port = m[4] === undefined || Number(m[4]) === 0 ? 80 : Number(m[4]);
       // Perlbal's regex takes any character for the dots and any octet; a backend tsbal cannot connect to is refused.
       if (!isIPv4(ip) || port > 65535) return syntax();
+      if (m[5] !== undefined) {
+        const weight = parseWeight(m[5]);
+        if (typeof weight === 'string') return error(weight);
+        if (op !== 'add') return error('weight= goes with POOL ADD only');
+        return fail(target.changePool(name, 'add', ip, port, weight));
+      }
       return fail(target.changePool(name, op as 'add' | 'remove', ip, port));
     }
-    case 'set': {
-      const m = /^set (?:(\w+)[. ])?([\w.]+) ?= ?(.+)$/.exec(cmd);
-      if (!m) return syntax('usage: SET [<service>] <param> = <value>');
-      const name = m[1] ?? session.context;
-      if (name === null) return error('omitted service/pool name not implied from context');
-      if (!target.hasService(name) && !target.hasPool(name)) return error(`service/pool '${name}' does not exist`);
-      return fail(target.set(name, m[2]!, m[3]!));
-    }
-    case 'enable':
-    case 'disable': {
-      const m = /^(disable|enable) (\w+)$/.exec(cmd);
-      if (!m) return syntax('Usage: {ENABLE|DISABLE} <service>');
-      const name = m[2]!;
-      if (!target.hasService(name)) return error(`service '${name}' does not exist`);
-      return fail(m[1] === 'enable' ? await target.enable(name) : target.disable(name));
-    }
+    case 'dumpconfig':
+      return noOpts() ?? { lines: [...target.dumpconfig(), 'OK'] };
     case 'shutdown': {
       const m = /^shutdown(\s?graceful)?\s?(\d+)?$/.exec(cmd);
       if (!m) return syntax();
@@ -197,10 +207,19 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       // Perlbal exits at once without a word, or says OK and drains.
       return { lines: graceful && session.verbose ? ['OK'] : [], close: true };
     }
-    default:
-      if (NOT_LIVE.has(word)) return error(`tsbal does not take '${word}' on the management port; change perlbal.conf and restart`);
+    default: {
+      const plugin = cmd === word ? (target.pluginReport?.(word) ?? null) : null;
+      if (plugin !== null) return report(plugin);
+      if (CONFIG_COMMANDS.has(word)) {
+        const r = await target.configure(raw, session.ctx);
+        if (r.kind === 'error') return { lines: r.messages.map((m) => `ERROR: ${m}`) };
+        // Perlbal's Redirect plugin answers nothing, not even OK.
+        return word === 'redirect' ? NOTHING : ok();
+      }
+      if (NOT_LIVE.has(word)) return error(`tsbal does not take '${word}' on the management port`);
       if (NO_COUNTERPART.has(word)) return error(`'${word}' reports Perlbal internals that tsbal does not have`);
       return error(`unknown command: ${word}`);
+    }
   }
 }
 
@@ -218,6 +237,27 @@ function show(target: ManagementTarget, cmd: string): LineResult {
   }
   if (cmd === 'show service') return report(serviceList(target.services()));
   return error("Invalid syntax to 'show' command");
+}
+
+type MemberCommand =
+  | { pool: string; key: string; change: { admin: 'ready' | 'drain' | 'maint' } | { weight: number } }
+  | { error: string };
+
+/** tsbal's `pool <p> ready|drain|maint <ip:port>` and `pool <p> weight <ip:port> <N>`; null: not one of these. */
+function poolMemberCommand(cmd: string): MemberCommand | null {
+  const m = /^pool (\w+) (ready|drain|maint|weight)(?: (\S+))?(?: (\S+))?$/.exec(cmd);
+  // Perlbal's reversed `pool add <p> ip` with a pool named like a verb stays POOL ADD.
+  if (!m || /^(?:add|remove)$/.test(m[1]!)) return null;
+  const [pool, verb, addr, value] = [m[1]!, m[2]!, m[3], m[4]];
+  const usage = verb === 'weight' ? 'usage: POOL <pool> WEIGHT <ip>[:<port>] <0..256>' : `usage: POOL <pool> ${verb.toUpperCase()} <ip>[:<port>]`;
+  if (addr === undefined || (verb === 'weight') !== (value !== undefined)) return { error: usage };
+  const a = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(addr);
+  const port = a?.[2] === undefined || Number(a[2]) === 0 ? 80 : Number(a[2]);
+  if (!a || !isIPv4(a[1]!) || port > 65535) return { error: usage };
+  const key = `${a[1]}:${port}`;
+  if (verb !== 'weight') return { pool, key, change: { admin: verb as 'ready' | 'drain' | 'maint' } };
+  const weight = parseWeight(value!);
+  return typeof weight === 'string' ? { error: weight } : { pool, key, change: { weight } };
 }
 
 function report(lines: string[]): LineResult {

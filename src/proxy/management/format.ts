@@ -97,6 +97,8 @@ export interface NodeReport {
   responseCodes: ReadonlyArray<readonly [number, number]>;
   /** tsbal: health (up|starting|down), admin state, the last check's answer (null: not checked). */
   health?: { state: string; admin: string; lastCheck: string | null };
+  /** tsbal: weight in the pool that has it (the first running service's view). */
+  weight?: number;
 }
 
 /**
@@ -121,6 +123,8 @@ export function nodeLines(n: NodeReport): string[] {
     out.push(`${n.key} state ${n.health.state}`, `${n.key} admin ${n.health.admin}`);
     if (n.health.lastCheck !== null) out.push(`${n.key} lastcheck ${n.health.lastCheck.replace(/\s+/g, '_')}`);
   }
+  // tsbal: the weight where it is not the default 1.
+  if (n.weight !== undefined && n.weight !== 1) out.push(`${n.key} weight ${n.weight}`);
   return out;
 }
 

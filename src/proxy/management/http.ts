@@ -1,6 +1,7 @@
 // HTTP on the management port (Perlbal's ClientManage handle_http): its XHTML pages, byte for byte, plus
-// `GET /metrics` (Prometheus text). One request per connection, answered with HTTP/1.0 and closed, as in Perlbal.
+// `GET /metrics` (Prometheus text), and tsbal's status page (`/status`, HTML) and `/status.json`. One request per connection, answered with HTTP/1.0 and closed, as in Perlbal.
 import { newSession, runLine, type ManagementTarget } from './commands.ts';
+import { statusHtml, statusJson } from './status.ts';
 import { METRICS_CONTENT_TYPE, prometheusText, type MetricFamily } from './metrics.ts';
 
 export interface HttpAnswer {
@@ -42,6 +43,14 @@ export async function managementHttp(target: ManagementTarget, method: string, p
   if ((method === 'GET' || method === 'HEAD') && (path === '/metrics' || path.startsWith('/metrics?'))) {
     const body = prometheusText(await metrics());
     return { head: `HTTP/1.0 200 OK\r\nContent-Type: ${METRICS_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`, body };
+  }
+  if ((method === 'GET' || method === 'HEAD') && (path === '/status' || path.startsWith('/status?'))) {
+    const body = statusHtml(target.status());
+    return { head: `HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`, body };
+  }
+  if ((method === 'GET' || method === 'HEAD') && path === '/status.json') {
+    const body = statusJson(target.status());
+    return { head: `HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`, body };
   }
   const { code, body: inner } = await page(target, path);
   const body = PAGE_START + inner + PAGE_END;

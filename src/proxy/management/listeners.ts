@@ -1,10 +1,10 @@
 // The management services' listening sockets: one console per enabled management service of the config, bound like
 // the HTTP services (an address that is not local yet, e.g. a VIP, waits for the HA engine's retryBind).
 import type { ConsolaInstance } from 'consola';
-import type { HostPort } from '../../config/model.ts';
+import type { HostPort, PerlbalConfig } from '../../config/model.ts';
 import { bindOrDefer, listenServer } from '../listener.ts';
 import type { ReloadTarget } from '../reload.ts';
-import type { ServiceRuntime } from '../service.ts';
+import type { Configurer } from './configure.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
 import { managementHttp } from './http.ts';
 import { liveTarget } from './live.ts';
@@ -12,6 +12,8 @@ import { engineMetrics, type MetricFamily } from './metrics.ts';
 
 export interface ConsoleListener {
   name: string;
+  /** The role it serves, for logs: `management`, or `echo` (src/proxy/echo.ts, bound the same way). */
+  role: string;
   listen: HostPort;
   console: ManagementConsole;
   bound: boolean;
@@ -19,28 +21,82 @@ export interface ConsoleListener {
   bindError: NodeJS.ErrnoException | null;
 }
 
+/** The consoles of a running proxy: one per enabled management service, following the config as it changes. */
+export interface Consoles {
+  list: ConsoleListener[];
+  /** A new, unbound console for a management service. */
+  make(name: string, listen: HostPort): ConsoleListener;
+  /** The HTTP pages, also served to a selector that hands a request to a management service. */
+  pages(method: string, path: string): Promise<{ head: string; body: string }>;
+}
+
 /**
  * A console for each enabled management service of the running config. They read the running state through `live`,
- * so they report what a reload put in place; a changed management service itself needs a restart.
+ * so they report what a reload or a console command put in place; `syncConsoles` follows management services that
+ * appear, move or go.
  */
 export function newConsoles(
   live: ReloadTarget,
-  bind: (svc: ServiceRuntime) => Promise<void>,
+  configure: Configurer['run'],
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
   extraMetrics: (() => Promise<MetricFamily[]>) | null = null,
-): ConsoleListener[] {
+): Consoles {
   const startedAtMs = Date.now();
-  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services }), startedAtMs, bind, shutdown });
+  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
   const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
-  return live.config.services
+  const pages = (method: string, path: string) => managementHttp(target, method, path, metrics);
+  const make = (name: string, listen: HostPort): ConsoleListener => ({
+    name,
+    role: 'management',
+    listen,
+    console: newConsole({ target, http: pages }),
+    bound: false,
+    bindError: null,
+  });
+  const list = managementServices(live.config).map((m) => make(m.name, m.listen));
+  return { list, make, pages };
+}
+
+function managementServices(config: PerlbalConfig): Array<{ name: string; listen: HostPort }> {
+  return config.services
     .filter((m) => m.role === 'management' && m.enabled && m.listen !== null)
-    .map((m) => ({
-      name: m.name,
-      listen: m.listen!,
-      console: newConsole({ target, http: (method, path) => managementHttp(target, method, path, metrics) }),
-      bound: false,
-      bindError: null,
-    }));
+    .map((m) => ({ name: m.name, listen: m.listen! }));
+}
+
+const sameAddress = (a: HostPort, b: HostPort): boolean => a.host === b.host && a.port === b.port;
+
+/**
+ * After a reload or a console command: management services that appeared get a console, one whose address changed
+ * gets its new socket bound before the old one closes (a failed bind keeps the old one), one that went away stops
+ * listening (its connections, possibly the one that sent the command, carry on). Returns the bind errors.
+ */
+export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, log: ConsolaInstance): Promise<string[]> {
+  const wanted = managementServices(config);
+  const errors: string[] = [];
+  const next: ConsoleListener[] = [];
+  for (const w of wanted) {
+    const have = consoles.list.find((c) => c.name === w.name);
+    if (have !== undefined && sameAddress(have.listen, w.listen)) {
+      next.push(have);
+      continue;
+    }
+    const fresh = consoles.make(w.name, w.listen);
+    try {
+      await bindConsoles([fresh], log);
+    } catch (error) {
+      // bindOrDefer's message: `service <name>: cannot listen on <address>: <CODE> (<text>)`.
+      errors.push((error as Error).message);
+      if (have !== undefined) next.push(have);
+      continue;
+    }
+    next.push(fresh);
+  }
+  for (const c of consoles.list) if (!next.includes(c) && c.bound) {
+    c.console.server.close();
+    c.bound = false;
+  }
+  consoles.list.splice(0, consoles.list.length, ...next);
+  return errors;
 }
 
 /** Binds the consoles not bound yet; those whose address is not local yet are returned. Other errors throw. */
@@ -56,10 +112,10 @@ export async function bindConsoles(consoles: readonly ConsoleListener[], log: Co
     if (r.pending === undefined) {
       c.bound = true;
       c.bindError = null;
-      log.info(`service ${c.name} listening on ${r.address} (management)`);
+      log.info(`service ${c.name} listening on ${r.address} (${c.role})`);
     } else {
       const code = r.pending.code ?? 'ERROR';
-      if (c.bindError === null) log.warn(`service ${c.name}: ${host}:${port} is not a local address yet (${code}); the management port opens when it is added`);
+      if (c.bindError === null) log.warn(`service ${c.name}: ${host}:${port} is not a local address yet (${code}); the ${c.role === 'management' ? 'management port' : `${c.role} service`} opens when it is added`);
       c.bindError = r.pending;
       pending.push({ service: c.name, host, port, code });
     }

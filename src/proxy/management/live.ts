@@ -3,14 +3,17 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HostPort, PerlbalConfig, PoolModel, ServiceModel } from '../../config/model.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
-import { retireNode } from '../upstream/conn.ts';
-import { BALANCE_METHODS, newSelector } from '../upstream/select.ts';
-import { newUpstream } from '../upstream/upstream.ts';
+import { describeChange, setAdmin, setMembers, setWeight } from '../upstream/members.ts';
+import { oldestWaitMs } from '../upstream/queue.ts';
+import { patternsLines, recentLines, statsLines } from '../plugin-stats.ts';
 import type { Engine } from '../engine.ts';
-import { backoffPolicy, type ServiceRuntime } from '../service.ts';
+import type { ServiceRuntime } from '../service.ts';
 import type { ManagementTarget } from './commands.ts';
 import { NODE_STATES, type NodeReport, type NodeState, type PoolNodeUse, type ServiceDetail } from './format.ts';
-import { setLiveOption } from './live-options.ts';
+import type { Configurer } from './configure.ts';
+import { dumpConfig } from './dumpconfig.ts';
+import type { ServiceStatus, StatusReport } from './status.ts';
+import { VERSION } from '../../version.ts';
 import { responseCodeCounts, type NodeStats } from './stats.ts';
 
 export interface LiveProxy {
@@ -19,15 +22,20 @@ export interface LiveProxy {
    * The running config and services (a reload replaces both). The config's pools are the running ones: POOL ADD and
    * REMOVE change their node lists, so a later reload plans from what really runs.
    */
-  current(): { config: PerlbalConfig; services: readonly ServiceRuntime[] };
+  current(): { config: PerlbalConfig; services: readonly ServiceRuntime[]; parked?: ReadonlyMap<string, ServiceRuntime> };
   /** Wall-clock start, ms since the epoch. */
   startedAtMs: number;
-  /** Opens the service's listener; rejects with the system error. */
-  bind(svc: ServiceRuntime): Promise<void>;
+  /** A config command run on the running config and applied as a reload (configure.ts). */
+  configure: Configurer['run'];
   /** SHUTDOWN: how the program stops (null when the proxy runs inside something else, e.g. a test). */
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null;
 }
 
+
+function boundAddress(svc: ServiceRuntime | undefined): string | null {
+  const a = svc?.server?.address();
+  return typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : null;
+}
 
 function formatListen(l: HostPort | null): string | null {
   return l === null ? null : `${l.host}:${l.port}`;
@@ -86,15 +94,17 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   const lastProc = { utime: 0, stime: 0, requests: 0 };
   const models = (): readonly ServiceModel[] => p.current().config.services;
   const model = (name: string): ServiceModel | undefined => models().find((m) => m.name === name);
-  const runtime = (name: string): ServiceRuntime | undefined => p.current().services.find((s) => s.name === name);
+  /** A DISABLEd service keeps its record (parked) and its counters, as a Perlbal service object does. */
+  const runtime = (name: string): ServiceRuntime | undefined => p.current().services.find((s) => s.name === name) ?? p.current().parked?.get(name);
   const poolModel = (name: string): PoolModel | undefined => p.current().config.pools.find((x) => x.name === name);
   const runtimesOfPool = (pool: string): ServiceRuntime[] => p.current().services.filter((s) => s.selector === null && s.opts.pool === pool);
+  const countedForPool = (pool: string): ServiceRuntime[] => [...runtimesOfPool(pool), ...[...(p.current().parked?.values() ?? [])].filter((s) => s.selector === null && s.opts.pool === pool)];
   /** Perlbal's node_used is per pool: requests the services of the pool sent to the node. */
   const poolUse = (pool: PoolModel): PoolNodeUse[] =>
     pool.nodes.map(({ host, port }) => {
       const key = `${host}:${port}`;
       let used = 0;
-      for (const s of runtimesOfPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
+      for (const s of countedForPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
       return { key, used };
     });
   /** A node's admin state as its services hold it (the first one not ready wins), and its health. */
@@ -124,7 +134,12 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     }
     return tsbalOnly ? counts : undefined;
   };
-  const enabled = (m: ServiceModel): boolean => runtime(m.name)?.enabled ?? m.enabled;
+  /** A backend's weight in the first running service that has it (for `nodes`). */
+  const weightOf = (key: string): { weight?: number } => {
+    for (const s of p.current().services) for (const n of s.nodes) if (n.key === key) return { weight: n.weight };
+    return {};
+  };
+  const enabled = (m: ServiceModel): boolean => m.enabled;
   const waitingClients = (svc: ServiceRuntime): number => {
     let n = 0;
     for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && c.x.phase !== 'done') n++;
@@ -158,6 +173,58 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     };
   };
 
+  const perListener = (): Map<ServiceRuntime, number> => {
+    const counts = new Map<ServiceRuntime, number>();
+    for (const c of engine.clients) counts.set(c.listener, (counts.get(c.listener) ?? 0) + 1);
+    return counts;
+  };
+  const latency = (v: number): number | null => (v < 0 ? null : Math.round(v * 10) / 10);
+  const statusReport = (): StatusReport => {
+    const clients = perListener();
+    const nowSec = Date.now() / 1000;
+    return {
+      version: VERSION,
+      pid: process.pid,
+      startedEpochSec: Math.floor(p.startedAtMs / 1000),
+      uptimeSec: Math.max(0, Math.floor(nowSec - p.startedAtMs / 1000)),
+      services: models().map((m): ServiceStatus => {
+        const svc = runtime(m.name);
+        const st = svc?.stats;
+        const r = st?.responses ?? [0, 0, 0, 0, 0, 0];
+        const pool = m.role === 'reverse_proxy' && m.pool !== null ? poolModel(m.pool) : undefined;
+        return {
+          name: m.name,
+          role: m.role ?? '',
+          listen: formatListen(m.listen),
+          enabled: m.enabled,
+          listening: m.role === 'management' ? m.enabled : svc?.server != null,
+          bound: boundAddress(svc),
+          running: m.role === 'management' ? m.enabled : svc !== undefined && p.current().services.includes(svc),
+          clients: svc === undefined ? 0 : (clients.get(svc) ?? 0),
+          responses: { '1xx': r[1]!, '2xx': r[2]!, '3xx': r[3]!, '4xx': r[4]!, '5xx': r[5]!, other: r[0]! },
+          requests: r.reduce((a, b) => a + b, 0),
+          errors: r[5]! + (st?.connectFailures ?? 0),
+          retries: st?.retries ?? 0,
+          connectFailures: st?.connectFailures ?? 0,
+          latencyMs: st === undefined ? null : latency(st.latencyMs),
+          pool: pool?.name ?? null,
+          balanceMethod: pool?.balance_method ?? null,
+          backends: (svc?.nodes ?? []).map((n) => ({
+            address: n.key,
+            health: n.health.state,
+            admin: n.admin,
+            active: n.active,
+            idle: n.idle.length,
+            requests: n.used,
+            failures: n.stats.connectFailures,
+            latencyMs: latency(n.stats.latencyMs),
+            lastResponseAgoSec: n.stats.lastResponseMs < 0 ? null : Math.max(0, Math.floor((engine.now - n.stats.lastResponseMs) / 1000)),
+          })),
+        };
+      }),
+    };
+  };
+
   return {
     services: () => models().map((m) => ({ name: m.name, listen: formatListen(m.listen), enabled: enabled(m) })),
     service: (name) => {
@@ -175,10 +242,10 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       const pool = poolModel(name);
       return pool === undefined ? null : poolUse(pool);
     },
-    nodes: () => [...engine.nodeStats.values()].map((s) => nodeReport(s, healthOf(s.key))),
+    nodes: () => [...engine.nodeStats.values()].map((s) => ({ ...nodeReport(s, healthOf(s.key)), ...weightOf(s.key) })),
     node: (key) => {
       const s = engine.nodeStats.get(key);
-      return s === undefined ? null : nodeReport(s, healthOf(key));
+      return s === undefined ? null : { ...nodeReport(s, healthOf(key)), ...weightOf(key) };
     },
     states: (name) => {
       let svc: ServiceRuntime | undefined;
@@ -218,7 +285,9 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         .filter((m) => m.role === 'reverse_proxy')
         .map((m) => {
           const svc = runtime(m.name);
-          return { service: m.name, normal: { age: 0, count: svc === undefined ? 0 : waitingClients(svc) } };
+          // count: clients waiting for a backend (queued for a max_conns slot, or while one connects), as Perlbal.
+          const age = svc === undefined ? 0 : Math.floor(oldestWaitMs(svc.queue, engine.now) / 1000);
+          return { service: m.name, normal: { age, count: svc === undefined ? 0 : waitingClients(svc) } };
         }),
     backends: () => {
       const counts = new Map<string, number>();
@@ -235,6 +304,16 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         if ((out.get(k)?.ageSec ?? -1) < ageSec) out.set(k, { service: be.svc.name, key: be.node.key, ageSec });
       }
       return [...out.values()];
+    },
+    pluginReport: (word) => {
+      const loaded = p.current().config.loadedPlugins.map((n) => n.toLowerCase());
+      const services = p.current().services;
+      if ((word === 'stats' || word === 'recent') && loaded.includes('stats')) {
+        const list = services.flatMap((s) => (s.pstats === null ? [] : [[s.name, s.pstats] as const]));
+        return word === 'stats' ? statsLines(list) : recentLines(list);
+      }
+      if (word === 'patterns' && loaded.includes('highpri')) return patternsLines(services.flatMap((s) => (s.highpri === null ? [] : [[s.name, s.highpri] as const])));
+      return null;
     },
     plugins: () => models().filter((m) => m.plugins.length > 0).map((m) => [m.name, m.plugins.map((x) => canonicalPlugin(x) ?? x)]),
     proc: () => {
@@ -261,72 +340,41 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     nowEpochSec: () => Math.floor(Date.now() / 1000),
     hasService: (name) => model(name) !== undefined,
     hasPool: (name) => poolModel(name) !== undefined,
-    changePool: (name, op, host, port) => {
+    changePool: (name, op, host, port, weight) => {
       const pool = poolModel(name)!;
       const key = `${host}:${port}`;
       pool.nodes = pool.nodes.filter((n) => n.host !== host || n.port !== port);
-      if (op === 'add') pool.nodes.push({ host, port });
+      if (op === 'add') pool.nodes.push(weight === undefined ? { host, port } : { host, port, weight });
+      // A removed backend drains (members.ts): requests in flight finish, then its connections close.
       for (const svc of runtimesOfPool(name)) {
-        // Requests in flight to a removed backend finish, then their connections close; its idle ones go now.
-        for (const n of svc.nodes) if (n.key === key) retireNode(n);
-        svc.nodes = svc.nodes.filter((n) => n.key !== key);
-        if (op === 'add') svc.nodes.push(newUpstream(engine, host, port, svc.backoff));
+        const change = setMembers(svc, pool.nodes);
+        if (change.removed.length + change.added.length + change.reweighted.length > 0) engine.log.info(`service ${svc.name}: POOL ${name} ${op.toUpperCase()} ${key}: ${describeChange(change)}`);
       }
       return null;
     },
-    set: (name, key, value) => {
-      if (poolModel(name) !== undefined) {
-        if (key !== 'balance_method') return `tsbal cannot change pool parameter '${key}' on a running pool; change perlbal.conf and restart`;
-        const method = BALANCE_METHODS.find((b) => b === value);
-        if (method === undefined) return 'Unknown balance method';
-        for (const svc of runtimesOfPool(name)) svc.balancer = newSelector(method);
-        return null;
+    setMember: (name, key, change) => {
+      const pool = poolModel(name)!;
+      const node = pool.nodes.find((n) => `${n.host}:${n.port}` === key);
+      if (node === undefined) return `${key} is not in pool '${name}'`;
+      if ('weight' in change) node.weight = change.weight;
+      for (const svc of runtimesOfPool(name)) {
+        const u = svc.nodes.find((n) => n.key === key);
+        if (u === undefined) continue;
+        if ('weight' in change) setWeight(svc, u, change.weight);
+        else setAdmin(svc, u, change.admin);
       }
-      const m = model(name)!;
-      const svc = runtime(name);
-      if (svc === undefined || m.role === null) return `service '${name}' is not run by tsbal (role ${m.role ?? 'none'}); change perlbal.conf and restart`;
-      const r = setLiveOption(m.role, svc.opts, key, value);
-      if (r.kind === 'error') return r.message;
-      svc.opts = r.opts;
-      svc.backoff = backoffPolicy(r.opts);
+      const what = 'weight' in change ? `weight ${change.weight}${change.weight === 0 ? ' (draining)' : ''}` : change.admin;
+      engine.log.info(`pool ${name}: backend ${key} ${what} (management port)`);
       return null;
     },
-    enable: async (name) => {
-      const m = model(name)!;
-      const svc = runtime(name);
-      if (svc === undefined) {
-        if (m.enabled) return `service ${name} is already enabled`;
-        return `service '${name}' was not started by tsbal run (disabled or a role it does not serve); ENABLE it in perlbal.conf and restart`;
-      }
-      if (svc.enabled) return `service ${name} is already enabled`;
-      svc.enabled = true;
-      if (svc.opts.listen === null && m.listen !== null) svc.opts = { ...svc.opts, listen: m.listen };
-      if (svc.opts.listen === null || svc.server !== null) return null;
-      try {
-        await p.bind(svc);
-        return null;
-      } catch (error) {
-        svc.enabled = false;
-        return `Can't start service '${name}' on ${formatListen(svc.opts.listen)}: ${(error as Error).message}`;
-      }
-    },
+    status: () => statusReport(),
+    configure: (line, ctx) => p.configure(line, ctx),
+    dumpconfig: () => dumpConfig(p.current().config),
     shutdown: (graceful, timeoutSec) => {
       const stop = p.shutdown;
       if (stop === null) return 'shutdown is not available: this proxy was not started by tsbal run';
       // After the answer has been written.
       setImmediate(() => stop(graceful, timeoutSec === null ? null : timeoutSec * 1000));
-      return null;
-    },
-    disable: (name) => {
-      const m = model(name)!;
-      const svc = runtime(name);
-      if (m.role === 'management' && m.enabled) return "can't disable management service";
-      if (svc === undefined ? !m.enabled : !svc.enabled) return `service ${name} is already disabled`;
-      if (svc === undefined) return `service '${name}' is not run by tsbal; change perlbal.conf and restart`;
-      svc.enabled = false;
-      // Stop accepting; connections already open carry on, as in Perlbal.
-      svc.server?.close();
-      svc.server = null;
       return null;
     },
   };

@@ -2,6 +2,7 @@
 // stats.ts and the engine's live connection sets, read when scraped; nothing is kept per request for this.
 import type { Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
+import { depth } from '../upstream/queue.ts';
 
 export interface Sample {
   labels: Readonly<Record<string, string>>;
@@ -54,6 +55,11 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
   const transitions = family('tsbal_backend_transitions_total', 'counter', 'Health transitions of a backend address, by direction (to="down" or "up").');
   const checks = family('tsbal_backend_checks_total', 'counter', 'Active health checks run against a backend address.');
   const checkDuration = family('tsbal_backend_check_duration_seconds', 'gauge', 'How long the last active health check of a backend address took.');
+  const queueDepth = family('tsbal_queue_depth', 'gauge', 'Requests waiting for a backend slot (pool max_conns), by service.');
+  const queueTimeouts = family('tsbal_queue_timeouts_total', 'counter', 'Requests answered 503 after waiting queue_timeout for a backend slot, by service.');
+  const queued = family('tsbal_queued_total', 'counter', 'Requests that had to wait for a backend slot (pool max_conns), by service.');
+  const weight = family('tsbal_backend_weight', 'gauge', 'Configured weight of a backend (0: draining), by service and backend.');
+  const admin = family('tsbal_backend_admin_state', 'gauge', 'Operator state of a backend: 1 for its state (ready, drain, maint), by service and backend.');
 
   const perListener = new Map<ServiceRuntime, number>();
   for (const c of engine.clients) perListener.set(c.listener, (perListener.get(c.listener) ?? 0) + 1);
@@ -67,6 +73,15 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     failures.samples.push({ labels: { service }, value: svc.stats.connectFailures });
     clients.samples.push({ labels: { service }, value: perListener.get(svc) ?? 0 });
     for (const n of svc.nodes) up.samples.push({ labels: { service, backend: n.key }, value: n.health.state !== 'down' ? 1 : 0 });
+    if (svc.selector === null && svc.web === null) {
+      queueDepth.samples.push({ labels: { service }, value: depth(svc.queue) });
+      queueTimeouts.samples.push({ labels: { service }, value: svc.queue.timeouts });
+      queued.samples.push({ labels: { service }, value: svc.queue.queued });
+    }
+    for (const n of svc.nodes) {
+      weight.samples.push({ labels: { service, backend: n.key }, value: n.weight });
+      admin.samples.push({ labels: { service, backend: n.key, state: n.admin }, value: 1 });
+    }
   }
   for (const s of engine.nodeStats.values()) {
     nodeRequests.samples.push({ labels: { backend: s.key }, value: s.requests });
@@ -91,5 +106,5 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
     backendConns.samples.push({ labels: { backend, state }, value: n });
   }
   start.samples.push({ labels: {}, value: Math.floor(startedAtMs / 1000) });
-  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start, state, transitions, checks, checkDuration];
+  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start, state, transitions, checks, checkDuration, queueDepth, queueTimeouts, queued, weight, admin];
 }

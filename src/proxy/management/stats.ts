@@ -17,6 +17,8 @@ export interface NodeStats {
   lastResponseMs: number;
   /** Connects or verify probes that failed (refused, timed out, closed). */
   connectFailures: number;
+  /** Time from request to the end of the response, smoothed (EWMA, 1/8 weight to the newest); -1 until one is known. */
+  latencyMs: number;
   /** The status codes of the last RESPONSE_WINDOW responses, a ring (Perlbal keeps the last 500). */
   codes: Uint16Array;
   codeCount: number;
@@ -36,6 +38,7 @@ export function newNodeStats(key: string): NodeStats {
     requests: 0,
     lastResponseMs: -1,
     connectFailures: 0,
+    latencyMs: -1,
     codes: new Uint16Array(RESPONSE_WINDOW),
     codeCount: 0,
     codeNext: 0,
@@ -67,10 +70,27 @@ export interface ServiceStats {
   retries: number;
   /** Backend connects or verify probes that failed. */
   connectFailures: number;
+  /** Proxied exchanges timed, the sum of their durations (request head to response end), and the smoothed duration. */
+  timed: number;
+  latencySumMs: number;
+  latencyMs: number;
 }
 
 export function newServiceStats(): ServiceStats {
-  return { responses: [0, 0, 0, 0, 0, 0], responseBytes: 0, retries: 0, connectFailures: 0 };
+  return { responses: [0, 0, 0, 0, 0, 0], responseBytes: 0, retries: 0, connectFailures: 0, timed: 0, latencySumMs: 0, latencyMs: -1 };
+}
+
+/** Smoothing of the latency figures: 1/8 to the newest sample, as TCP's SRTT. */
+const EWMA = 1 / 8;
+
+const smooth = (old: number, ms: number): number => (old < 0 ? ms : old + (ms - old) * EWMA);
+
+/** One proxied exchange's duration, for the service and the backend that answered it. */
+export function countLatency(s: ServiceStats, node: NodeStats | null, ms: number): void {
+  s.timed++;
+  s.latencySumMs += ms;
+  s.latencyMs = smooth(s.latencyMs, ms);
+  if (node !== null) node.latencyMs = smooth(node.latencyMs, ms);
 }
 
 export function countResponse(s: ServiceStats, status: number, bodyBytes: number): void {

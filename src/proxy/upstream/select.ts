@@ -6,7 +6,7 @@ import { randomPolicy } from './policies/random.ts';
 import { roundRobinPolicy } from './policies/roundrobin.ts';
 import { sourcePolicy } from './policies/source.ts';
 
-type Candidate = Pick<UpstreamView, 'active'>;
+type Candidate = Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'>;
 
 interface PolicyEnv {
   random: () => number;

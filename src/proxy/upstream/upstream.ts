@@ -14,8 +14,14 @@ export interface Upstream extends UpstreamView {
   readonly key: string;
   readonly host: string;
   readonly port: number;
-  /** Configured weight (`weight=` to come; 1 until then). Policies read it; none weighs yet. */
+  /** Configured weight (`weight=` of POOL ADD or the nodefile, or the `pool … weight` command); 0 drains it. */
   weight: number;
+  /** The weight of the current pick (effectiveWeight), set by chooseUpstream for the policy. */
+  weightNow: number;
+  /** The policy's scratch (smooth weighted round robin's score). */
+  lbScore: number;
+  /** The pool's max_conns: requests in flight from this service beyond which it takes no more (0: no limit). */
+  maxConns: number;
   /**
    * ready: takes requests. drain: takes no new ones (today: removed by a reload or `POOL … REMOVE`, its
    * connections finish what they carry, then close instead of idling). maint: nothing (not used yet).
@@ -30,7 +36,7 @@ export interface Upstream extends UpstreamView {
   idle: BackendConn[];
   /** Connections being opened (connecting or verifying). */
   opening: number;
-  /** Requests in flight (leastconn; the place for a max_conns limit). */
+  /** Requests in flight from this service (leastconn, max_conns). */
   active: number;
 }
 
@@ -44,30 +50,40 @@ function healthFor(engine: Engine, key: string, policy: BackoffPolicy): Upstream
 }
 
 /** A backend of a service: its engine-wide health and counters, its own idle connections. */
-export function newUpstream(engine: Engine, host: string, port: number, backoff: BackoffPolicy): Upstream {
+export function newUpstream(engine: Engine, host: string, port: number, backoff: BackoffPolicy, weight = 1, maxConns = 0): Upstream {
   const key = `${host}:${port}`;
   let stats = engine.nodeStats.get(key);
   if (stats === undefined) {
     stats = newNodeStats(key);
     engine.nodeStats.set(key, stats);
   }
-  return { key, host, port, weight: 1, admin: 'ready', health: healthFor(engine, key, backoff), stats, used: 0, idle: [], opening: 0, active: 0 };
+  return {
+    key, host, port, weight, weightNow: weight, lbScore: 0, maxConns, admin: 'ready', health: healthFor(engine, key, backoff), stats,
+    used: 0, idle: [], opening: 0, active: 0,
+  };
 }
 
 /**
- * May this backend be offered to the policy now? The one place for it: admin state, health (a down one becomes
- * available again for its half-open trial once its backoff is over), and later max_conns and weight 0.
+ * May this backend be offered to the policy now? The one place for it: admin state and weight 0 (both drain),
+ * max_conns, health (a down one becomes available again for its half-open trial once its backoff is over).
  */
 export function available(u: Upstream, now: number): boolean {
-  return u.admin === 'ready' && isAvailable(u.health, now);
+  return u.admin === 'ready' && u.weight > 0 && hasSlot(u) && isAvailable(u.health, now);
+}
+
+/** Below its max_conns (or unlimited). */
+export function hasSlot(u: Upstream): boolean {
+  return u.maxConns === 0 || u.active < u.maxConns;
 }
 
 /**
- * May a request pinned to this backend (session affinity) go to it? As `available`, but through `drain`: drain
- * refuses new sessions, not existing ones (HAProxy's semantics); `maint` and down move the session.
+ * May a request pinned to this backend (session affinity) go to it? As `available`, but through `drain` and weight 0:
+ * drain refuses new sessions, not existing ones (HAProxy's semantics); `maint` and down move the session. max_conns
+ * stays a hard limit: a pinned request finding its backend full is re-pinned to one with room (HAProxy's
+ * `option redispatch`), or queued when every backend is full.
  */
 export function availableToPinned(u: Upstream, now: number): boolean {
-  return u.admin !== 'maint' && isAvailable(u.health, now);
+  return u.admin !== 'maint' && hasSlot(u) && isAvailable(u.health, now);
 }
 
 /**
@@ -77,6 +93,27 @@ export function availableToPinned(u: Upstream, now: number): boolean {
  */
 export function effectiveWeight(u: Upstream, now: number): number {
   return u.weight * slowStartFactor(u.health, now);
+}
+
+/**
+ * What a policy weighs a candidate by: effectiveWeight, except that a down backend offered for its half-open trial
+ * (passive breaker, backoff over) competes with its configured weight: at 0 a weighted policy would never try it.
+ */
+function candidateWeight(u: Upstream, now: number): number {
+  return u.health.state === 'down' ? u.weight : effectiveWeight(u, now);
+}
+
+/**
+ * Nothing available, but only because of max_conns: some backend (not in `exclude`) would take the request once one
+ * of its requests in flight ends. The request waits in the service's queue instead of getting 503.
+ */
+export function onlyFull(svc: ServiceRuntime, exclude: readonly Upstream[] | null): boolean {
+  const now = svc.engine.now;
+  for (const u of svc.nodes) {
+    if (exclude !== null && exclude.includes(u)) continue;
+    if (!hasSlot(u) && u.admin === 'ready' && u.weight > 0 && isAvailable(u.health, now)) return true;
+  }
+  return false;
 }
 
 /**
@@ -125,14 +162,20 @@ function chooseAvailable(svc: ServiceRuntime, request: SelectRequest | null, exc
     // A policy blind to weights still gives a backend in slow start only its share: it is offered to the policy
     // that often. (A weighted policy uses effectiveWeight instead.)
     if (thin && u.health.state === 'starting' && Math.random() >= slowStartFactor(u.health, now)) continue;
+    u.weightNow = candidateWeight(u, now);
     candidates.push(u);
   }
   if (candidates.length === 0 && ready > 0) {
     // Every one left is starting and none was drawn: take them all rather than refuse.
-    for (const u of svc.nodes) if ((exclude === null || !exclude.includes(u)) && available(u, now)) candidates.push(u);
+    for (const u of svc.nodes) {
+      if ((exclude !== null && exclude.includes(u)) || !available(u, now)) continue;
+      u.weightNow = candidateWeight(u, now);
+      candidates.push(u);
+    }
   }
-  // No connect_ahead spare for a pool that is all down: only a request goes to the all_down fallback.
-  if (candidates.length === 0) return request === null ? null : allDown(svc, exclude);
+  // No connect_ahead spare for a pool that is all down: only a request goes to the all_down fallback. Backends that
+  // are up but at max_conns are not "all down": the request waits for one of them (exchange.ts).
+  if (candidates.length === 0) return request === null || onlyFull(svc, exclude) ? null : allDown(svc, exclude);
   const u = candidates.length === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
   candidates.length = 0;
   if (u === undefined || !admit(u.health, now, svc.backoff)) return null;

@@ -1,6 +1,7 @@
 // What the web server's writing and concatenating code needs of a client connection, declared here by shape so
 // that it names no record of the proxy's engine (client.ts, service.ts): ClientConn has all of it. Keeps
 // put.ts, concat.ts and answer.ts out of the records that name each other (test/import-cycles.test.ts).
+import type { PluginStats } from '../plugin-stats.ts';
 import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import type { AccessLog } from '../access-log.ts';
@@ -15,6 +16,8 @@ export interface WebService {
   readonly stats: ServiceStats;
   readonly accessLog: AccessLog | null;
   readonly keepAliveTimeoutSec: number;
+  /** The Stats plugin's counters (web_requests, files_sent); null without it. */
+  readonly pstats: PluginStats | null;
 }
 
 export interface WebConn extends Downstream {

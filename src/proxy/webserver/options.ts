@@ -18,6 +18,8 @@ export interface WebServerOptions {
   /** Leading directories of a PUT path that must exist already; deeper ones are made. */
   minPutDirectory: number;
   enableConcatenateGet: boolean;
+  /** AutoRemoveLeadingDir: the docroot's last directory name, removed from the front of every target; else null. */
+  leadingDir: string | null;
 }
 
 function num(v: unknown, fallback: number): number {
@@ -32,6 +34,8 @@ export function webServerOptions(s: ServiceModel): WebServerOptions {
     docroot: typeof o.docroot === 'string' ? o.docroot : '',
     dirindexing: o.dirindexing === true,
     indexFiles: Array.isArray(idx) ? idx.map(String) : typeof idx === 'string' ? idx.split(/[\s,]+/).filter((x) => x !== '') : ['index.html'],
+    // Perlbal's `($tail) = ($svc->{docroot} =~ m!/([\w-]+)/?$!)`: a last name of other characters disables it.
+    leadingDir: s.plugins.includes('autoremoveleadingdir') && typeof o.docroot === 'string' ? (/\/([\w-]+)\/?$/.exec(o.docroot)?.[1] ?? null) : null,
     enablePut: o.enable_put === true,
     enableDelete: o.enable_delete === true,
     enableMd5: o.enable_md5 !== false,

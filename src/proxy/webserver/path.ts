@@ -23,8 +23,10 @@ const BOGUS: TargetDecision = { kind: 'page', status: 403, message: 'Bogus URL' 
  * Perlbal refuses `/../` and targets not starting with `/` (403 Bogus URL). It lets a trailing `/..` through
  * (`GET /..` lists or serves the docroot's parent); tsbal refuses every `..` segment, and NUL bytes, the same way.
  */
-export function resolveTarget(target: string): TargetDecision {
-  const decoded = percentDecode(target);
+export function resolveTarget(target: string, leadingDir: string | null = null): TargetDecision {
+  let decoded = percentDecode(target);
+  // AutoRemoveLeadingDir's start_serve_request hook: `s!^/$tail!!` on the decoded target, before the checks below.
+  if (leadingDir !== null && decoded.startsWith(`/${leadingDir}`)) decoded = decoded.slice(leadingDir.length + 1);
   if (!decoded.startsWith('/') || decoded.includes('/../')) return BOGUS;
   if (decoded.includes('??')) {
     // Perl's `/(.+)\?\?(.+)/`: the last `??` splits (greedy), newlines stop `.`.

@@ -21,6 +21,7 @@ const CHUNK = 64 * 1024;
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
 export function serveStatic(c: WebConn, req: RequestHead, web: WebServerOptions): void {
   const startMs = performance.now();
+  if (c.svc.pstats !== null) c.svc.pstats.counts.web_requests++;
   c.phase = 'wait';
   c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
   if (req.method === 'PUT' && web.enablePut) return handlePut(c, req, web, startMs);
@@ -31,7 +32,7 @@ export function serveStatic(c: WebConn, req: RequestHead, web: WebServerOptions)
     page(c, req, status, '', `method ${req.method}`, startMs);
     return;
   }
-  const target = resolveTarget(requestTarget(req));
+  const target = resolveTarget(requestTarget(req), web.leadingDir);
   if (target.kind === 'page') {
     page(c, req, target.status, target.message, target.message, startMs);
     return;
@@ -142,6 +143,7 @@ async function sendFile(c: WebConn, req: RequestHead, fd: number, st: Stats, pat
     c.down.exchangeDone(c, keepAlive);
     return;
   }
+  if (svc.pstats !== null) svc.pstats.counts.files_sent++;
   const s: Sending = { c, req, fd, pos: body.start, remaining: body.end - body.start + 1, keepAlive, status: answer.status, sent: 0, startMs };
   c.abortStatic = () => close(fd, () => {});
   c.socket.cork();

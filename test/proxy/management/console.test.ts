@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { parsePerlbalConfig } from '../../../src/config/perlbal.ts';
 import { startProxy, type ProxyHandle } from '../../../src/proxy/index.ts';
-import { canConnect } from '../../harness/ports.ts';
+import { canConnect, freePort } from '../../harness/ports.ts';
 import { waitFor } from '../../harness/proc.ts';
 import { quietLog, rawBackend, rawRequest, type RawBackend } from '../helpers.ts';
 
@@ -135,16 +135,30 @@ describe('management console', () => {
     expect(await get()).toContain('hello from b1');
   });
 
-  test('SET changes a live option; keys that need a restart say so; VERBOSE off silences OK', async () => {
+  test('SET changes a live option for the next connection; a listen that cannot be bound keeps the old one; VERBOSE off silences OK', async () => {
     const keepAlive = await rawRequest(port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', { timeoutMs: 300 });
     expect(keepAlive.closed).toBe(true);
     expect(await talk('set balancer persist_client = on')).toBe('OK\r\n');
     const kept = await rawRequest(port, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', { timeoutMs: 300 });
     expect(kept.closed).toBe(false);
-    const quiet = (await talk('verbose off', 'set balancer.persist_client = off', 'set balancer persist_client = maybe', 'set balancer listen = 127.0.0.1:1')).split('\r\n');
+    const quiet = (await talk('verbose off', 'set balancer.persist_client = off', 'set balancer persist_client = maybe', `set balancer listen = 127.0.0.1:${mgmt}`)).split('\r\n');
     expect(quiet[0]).toBe("ERROR: Expecting boolean value for parameter 'persist_client'");
-    expect(quiet[1]).toStartWith("ERROR: tsbal cannot change 'listen' on a running service (it can: persist_client, ");
+    expect(quiet[1]).toBe(`ERROR: Can't start service 'balancer' on 127.0.0.1:${mgmt}: Error creating listening socket: Address already in use; still listening on 127.0.0.1:0`);
     expect(quiet.length).toBe(3);
+    expect(await get()).toContain('hello from b1');
+  });
+
+  test('SET listen on an enabled service binds the new address before closing the old one', async () => {
+    const next = await freePort();
+    expect(await talk(`set balancer listen = 127.0.0.1:${next}`)).toBe('OK\r\n');
+    expect(await canConnect(port)).toBe(false);
+    const old = port;
+    port = next;
+    expect(await get()).toContain('hello from b1');
+    expect(await talk('set balancer listen = 127.0.0.1:0')).toBe('OK\r\n');
+    port = proxy.listeners().find((l) => l.service === 'balancer')!.port;
+    expect(port).not.toBe(old);
+    expect(await canConnect(next)).toBe(false);
   });
 
   test('DISABLE closes the listener and ENABLE opens it again', async () => {

@@ -205,6 +205,16 @@ ENABLE plain
     expect(plain.stdout).toMatch(/\r\nSet-Cookie: TSBALID=[^;\r]+; Path=\/; HttpOnly; SameSite=Lax\r\n/i);
   });
 
+  test('XFFExtras over TLS: X-Forwarded-Port is the TLS port and X-Forwarded-Proto https, once', async () => {
+    const { port } = await start('LOAD XFFExtras\n' + site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt\n  SET plugins = xffextras\n  SET send_backend_port = on\n  SET send_backend_proto = on`), 'xff.conf');
+    const before = backend.conns.length;
+    const r = await curl(['--cacert', pki.caCrt, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/xff`]);
+    expect(r.code).toBe(0);
+    const got = backend.conns.slice(before).join('');
+    expect(got).toMatch(new RegExp(`\\r\\nX-Forwarded-Port: ${port}\\r\\n`));
+    expect(got.match(/X-Forwarded-Proto: [a-z]+/gi)).toEqual(['X-Forwarded-Proto: https']);
+  });
+
   test('a web_server service serves files over TLS', async () => {
     writeFileSync(join(pki.dir, 'index.html'), 'hello over tls\n');
     const { port } = await start(`CREATE SERVICE files

@@ -20,6 +20,7 @@ describe('web_server options', () => {
       maxChunkedRequestSize: 209_715_200,
       minPutDirectory: 0,
       enableConcatenateGet: false,
+      leadingDir: null,
     });
     expect(webServerOptions(parse('').services[0]!).indexFiles).toEqual(['index.html']);
   });

@@ -49,7 +49,7 @@ export function rendezvousPick(candidates: readonly Pick<UpstreamView, 'key' | '
   return best;
 }
 
-export function sourcePolicy<U extends Pick<UpstreamView, 'active'>>(): Selector<U> {
+export function sourcePolicy<U extends Pick<UpstreamView, 'active' | 'weightNow' | 'lbScore'>>(): Selector<U> {
   let next = 0;
   return {
     method: 'source',
