@@ -64,13 +64,13 @@ export function checkHaForRun(args: HaRunArgs): void {
  * (proxy only). An explicit --ha-dir without ha.cf is an error. On shutdown, close the HA handle before the proxy:
  * the VIP moves to the peer first, then the proxy drains.
  */
-export async function startHaForRun(args: HaRunArgs, proxy: ProxyGate | null): Promise<HaHandle | null> {
+export async function startHaForRun(args: HaRunArgs, proxy: ProxyGate | null, onTransition?: (msg: string) => void): Promise<HaHandle | null> {
   const haDir = args['ha-dir'] ?? DEFAULT_HA_DIR;
   if (!existsSync(join(haDir, 'ha.cf'))) {
     if (args['ha-dir'] !== undefined) throw new UsageError(`--ha-dir ${haDir}: no ha.cf there`);
     return null;
   }
-  return startHa({ haDir, node: args.node, stateDir: args['state-dir'] ?? DEFAULT_STATE_DIR, proxy, garp: garpFrom(args), thread: threadFrom(args) }).catch((e: Error) => {
+  return startHa({ haDir, node: args.node, stateDir: args['state-dir'] ?? DEFAULT_STATE_DIR, proxy, garp: garpFrom(args), thread: threadFrom(args), onTransition }).catch((e: Error) => {
     throw new UsageError(e.message);
   });
 }

@@ -18,6 +18,7 @@ const main = defineCommand({
     check: () => import('./check.ts').then((m) => m.default),
     run: () => import('./run.ts').then((m) => m.default),
     reload: () => import('./reload.ts').then((m) => m.default),
+    status: () => import('./status.ts').then((m) => m.default),
     setup: () => import('./setup.ts').then((m) => m.default),
   },
 });

@@ -25,6 +25,10 @@ import { explainBindError, explainHaStartError, removeOwnPidfile, runningFromPid
 import { prepareReloadStatusDir, reloadStatusPath, writeReloadStatus, type ReloadStatus } from './reload-status.ts';
 import { reloadOnSignal, type ReloadRoundEvent } from './run-reload.ts';
 import { engineArgs, signalledPid, STARTUP_PIPE_ENV, supervise } from './supervise.ts';
+import { takeSnapshot } from '../status/snapshot.ts';
+import { serveStatus } from '../status/socket.ts';
+import { noteTransition } from '../status/transitions.ts';
+import { VERSION } from '../version.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
@@ -160,6 +164,7 @@ function reloadStatusRecorder(stateDir: string): { onRound: (e: ReloadRoundEvent
 
 async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Promise<void> {
   const { configPath, pidfile, drainTimeoutMs, logFile, stateDir } = opts;
+  const startedAtMs = Date.now();
   const config = loadConfig(configPath);
   checkHaForRun(haOptions);
   const proxyLog = log.withTag('proxy');
@@ -199,7 +204,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // --- HA engine ----------------------------------------------------------------------------------------------
   // Started here, after the proxy, so that taking over a VIP can call proxy.retryBind() for listeners whose
   // address was not local yet (see proxy.pendingBinds()).
-  const ha = await startHaForRun(haOptions, proxy).catch(async (error: Error) => {
+  const ha = await startHaForRun(haOptions, proxy, (msg) => noteTransition(proxy.engine.transitions, 'ha', msg)).catch(async (error: Error) => {
     await proxy.close({ graceful: false });
     throw error instanceof UsageError ? new UsageError(explainHaStartError(error.message), error.exitCode) : error;
   });
@@ -214,6 +219,14 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
       process.exit(1);
     });
   }
+
+  // `tsbal status` (src/status/): the whole process's state over <state-dir>/status.sock.
+  const statusSocket = await serveStatus(
+    stateDir,
+    () => takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, config: config.file, version: VERSION, startedAtMs }),
+    log,
+  );
+  if (statusSocket !== null) engines.push({ name: 'status', close: () => statusSocket.close() });
 
   if (pidfile !== undefined) writePidfile(pidfile);
   const reloadStatus = reloadStatusRecorder(stateDir);

@@ -10,6 +10,7 @@ import { log as rootLog } from '../log.ts';
 import { nextGeneration } from './generation.ts';
 import { startWorker } from '../runtime/worker.ts';
 import { startDriver, type DriverStatus, type ShellEvent } from './driver.ts';
+import { isHaTransition } from '../status/transitions.ts';
 import type { FromWorker, ToWorker } from './heartbeat.worker.ts';
 import { createVipManager, DEFAULT_GARP, findInPath, resolveVip, vipPresent, type GarpOptions, type VipManager } from './vip.ts';
 import { createGroupRunner, type GroupRunner, type ProxyGate } from './resources.ts';
@@ -31,6 +32,8 @@ export interface HaRunOptions {
   logger?: ConsolaInstance;
   /** Where the heartbeat runs: its own worker thread (default), or the main thread. */
   thread?: 'worker' | 'main';
+  /** Told the log lines that are transitions (peer dead or back, resources acquired or released): `tsbal status`. */
+  onTransition?: (msg: string) => void;
 }
 
 export type HaStatus = DriverStatus;
@@ -235,6 +238,7 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
       }
       case 'log':
         l[a.level](a.msg);
+        if (o.onTransition !== undefined && isHaTransition(a.msg)) o.onTransition(a.msg);
         break;
       case 'reply':
         replyWaiters.get(a.requestId)?.({ ok: a.ok, msg: a.msg });
@@ -262,7 +266,11 @@ export async function startHa(o: HaRunOptions): Promise<HaHandle> {
       }
     }
     const ok = groups.filter((g) => !failed.includes(g.key)).map((g) => g.key);
-    if (ok.length > 0) l.info(`${kind === 'acquire' ? 'acquired' : 'released'} ${ok.join(', ')} in ${Math.round(performance.now() - started)} ms, started ${handoffMs} ms after the decision (${reason})`);
+    if (ok.length > 0) {
+      const msg = `${kind === 'acquire' ? 'acquired' : 'released'} ${ok.join(', ')} in ${Math.round(performance.now() - started)} ms, started ${handoffMs} ms after the decision (${reason})`;
+      l.info(msg);
+      o.onTransition?.(msg);
+    }
     feed({ kind: 'opDone', opId, failed, errors });
   };
 

@@ -17,13 +17,20 @@ export interface ControlServer {
 
 /** Sends one request to the engine; rejects with a message a sysadmin can act on. */
 export function request(stateDir: string, req: ControlRequest, timeoutMs = 5000): Promise<ControlAnswer> {
-  const path = socketPath(stateDir);
+  return requestJson<ControlAnswer>(socketPath(stateDir), req, 'the HA engine', '--state-dir', timeoutMs);
+}
+
+/**
+ * One JSON request line to a unix socket, one JSON answer line back (the HA control socket, tsbal run's status
+ * socket). `who` names the answering side in errors; `hint` is the flag that chooses the socket's directory.
+ */
+export function requestJson<A>(path: string, req: unknown, who: string, hint: string, timeoutMs = 5000): Promise<A> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(path);
     let buf = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`no answer from the HA engine on ${path} within ${timeoutMs} ms`));
+      reject(new Error(`no answer from ${who} on ${path} within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
@@ -34,20 +41,21 @@ export function request(stateDir: string, req: ControlRequest, timeoutMs = 5000)
       clearTimeout(timer);
       sock.end();
       try {
-        resolve(JSON.parse(buf.slice(0, nl)) as ControlAnswer);
+        resolve(JSON.parse(buf.slice(0, nl)) as A);
       } catch {
-        reject(new Error(`bad answer from the HA engine: ${buf.slice(0, 200)}`));
+        reject(new Error(`bad answer from ${who}: ${buf.slice(0, 200)}`));
       }
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'is tsbal running with this --state-dir?' : e.message;
-      reject(new Error(`cannot reach the HA engine at ${path}: ${why}`));
+      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? `is tsbal running with this ${hint}?` : e.message;
+      reject(new Error(`cannot reach ${who} at ${path}: ${why}`));
     });
   });
 }
 
-async function inUse(path: string): Promise<boolean> {
+/** Does a process answer on the unix socket `path`? */
+export async function inUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection(path);
     s.on('connect', () => {
@@ -61,6 +69,11 @@ async function inUse(path: string): Promise<boolean> {
 export async function serveControl(stateDir: string, answer: (req: ControlRequest) => Promise<ControlAnswer>): Promise<ControlServer> {
   const path = socketPath(stateDir);
   if (await inUse(path)) throw new Error(`another tsbal HA engine is running with state dir ${stateDir} (${path} answers)`);
+  return serveJson(path, answer);
+}
+
+/** Serves one-line JSON requests on the unix socket `path` (mode 0600), replacing a stale socket file there. */
+export async function serveJson<Q, A>(path: string, answer: (req: Q) => Promise<A>): Promise<ControlServer> {
   try {
     unlinkSync(path);
   } catch {
@@ -77,9 +90,9 @@ export async function serveControl(stateDir: string, answer: (req: ControlReques
         if (buf.length > 4096) sock.destroy();
         return;
       }
-      let req: ControlRequest;
+      let req: Q;
       try {
-        req = JSON.parse(buf.slice(0, nl)) as ControlRequest;
+        req = JSON.parse(buf.slice(0, nl)) as Q;
       } catch {
         sock.end(`${JSON.stringify({ ok: false, msg: 'bad request' })}\n`);
         return;

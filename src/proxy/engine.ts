@@ -9,6 +9,7 @@ import type { Fields } from './http/fields.ts';
 import { newHeadWriter, type HeadWriter } from './http/writer.ts';
 import type { NodeStats } from './management/stats.ts';
 import type { UpstreamHealth } from './upstream/health.ts';
+import { newTransitionRing, type TransitionRing } from '../status/transitions.ts';
 import type { ServiceRuntime } from './service.ts';
 
 export interface Engine {
@@ -32,6 +33,8 @@ export interface Engine {
   log: ConsolaInstance;
   /** Set by a graceful close: finish what is in flight, keep nothing alive. */
   draining: boolean;
+  /** Recent backend (and, in tsbal run, HA) transitions for `tsbal status`. */
+  transitions: TransitionRing;
   sweep: ReturnType<typeof setInterval> | null;
   /** Called when the last client of a draining engine is gone. */
   onDrained: (() => void) | null;
@@ -74,6 +77,7 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     backends: new Set(),
     log,
     draining: false,
+    transitions: newTransitionRing(),
     sweep: null,
     onDrained: null,
     writer: newHeadWriter(),

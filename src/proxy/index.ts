@@ -191,16 +191,17 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     return run;
   };
   /** Applies a config now (the caller holds the turn): reloadProxy, then listeners and consoles follow. */
-  const reloadNow = async (next: PerlbalConfig): Promise<{ outcome: ReloadOutcome; consoleErrors: string[] }> => {
+  const reloadNow = async (next: PerlbalConfig, endConnections = false): Promise<{ outcome: ReloadOutcome; consoleErrors: string[]; consoleChanges: string[] }> => {
     const outcome = await reloadProxy(live, next);
-    if (!outcome.ok) return { outcome, consoleErrors: [] };
+    if (!outcome.ok) return { outcome, consoleErrors: [], consoleChanges: [] };
     // Active checks and nodefile watches follow the pools and services as they are now.
     syncChecks(checks, services);
     nodefiles.sync(live.config);
     // A service whose address was not bindable before may be now.
     await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
     // A management service added, moved or removed.
-    return { outcome, consoleErrors: await syncConsoles(consoles, live.config, log) };
+    const sync = await syncConsoles(consoles, live.config, log, { endConnections });
+    return { outcome, consoleErrors: sync.errors, consoleChanges: sync.changes };
   };
   const configurer = newConfigurer({
     current: () => live.config,
@@ -269,9 +270,18 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     reload(next) {
       if (closing !== null) return Promise.resolve({ ok: false, errors: ['the proxy is stopping'] });
       return oneAtATime(async () => {
-        const { outcome, consoleErrors } = await reloadNow(next);
-        for (const e of consoleErrors) log.error(`after reload: ${e}`);
-        return outcome;
+        // A management service is reloaded like any other: one removed stops listening and its console
+        // connections end; one that cannot be bound undoes the whole reload, as a console command is undone.
+        const before = live.config;
+        const { outcome, consoleErrors, consoleChanges } = await reloadNow(next, true);
+        if (!outcome.ok) return outcome;
+        if (consoleErrors.length > 0) {
+          await reloadNow(before);
+          return { ok: false, errors: consoleErrors.map((e) => locateConsoleError(e, next)) };
+        }
+        if (consoleChanges.length === 0) return outcome;
+        const clause = `management ${consoleChanges.join(' ')}`;
+        return { ...outcome, summary: outcome.summary === 'no changes' ? clause : `${outcome.summary}; ${clause}` };
       });
     },
     close(closeOpts = {}) {
@@ -283,6 +293,13 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     },
   };
   return handle;
+}
+
+/** `service <name>: ...` from a console bind, prefixed with the management service's `file:line` in `config`. */
+function locateConsoleError(message: string, config: PerlbalConfig): string {
+  const name = /^service (\S+):/.exec(message)?.[1];
+  const model = config.services.find((m) => m.name === name);
+  return model === undefined ? message : `${model.loc.file}:${model.loc.line}: ${message}`;
 }
 
 /** After the drain deadline: how long the answers written then get to reach their clients. */

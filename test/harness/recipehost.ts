@@ -3,14 +3,15 @@
 // own /run and /var/log, heartbeat's fixed paths as heartbeat.ts sets them up (the defused ResourceManager, /bin/true
 // over systemctl), and an /etc/rc.local that starts heartbeat and Perlbal as daemons. The init scripts are hidden in
 // its /etc, so adopt stops the daemons through their pid files and never runs update-rc.d on the host.
-// Commands run inside it with nsenter into a holder process's mount and UTS namespaces.
+// Its filesystem comes from hostns.ts.
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI_ENTRY } from './cli.ts';
 import { renderPerlbalConf, type HaSettings, type LbHost } from './hacluster.ts';
 import { makeNodeDir, type HeartbeatLab } from './heartbeat.ts';
 import type { Lab } from './netns.ts';
-import { execProc, waitFor, type ExecResult, type ProcHandle } from './proc.ts';
+import { createHostNs } from './hostns.ts';
+import type { ExecResult } from './proc.ts';
 
 const HEARTBEAT = '/usr/libexec/heartbeat/heartbeat';
 const RESOURCE_MANAGER = '/usr/share/heartbeat/ResourceManager';
@@ -34,38 +35,25 @@ export interface RecipeHost {
 
 export async function createRecipeHost(lab: Lab, hbLab: HeartbeatLab, host: LbHost, settings: HaSettings): Promise<RecipeHost> {
   const dir = await makeNodeDir(hbLab, host, settings);
-  for (const d of ['etc-up/perlbal', 'etc-work', 'varlib-up', 'varlib-work', 'log']) await mkdir(join(dir, d), { recursive: true });
+  await mkdir(join(dir, 'etc-up/perlbal'), { recursive: true });
   await writeFile(join(dir, 'etc-up/perlbal/perlbal.conf'), `SERVER pidfile = /run/perlbal.pid\n${renderPerlbalConf()}`);
   await writeFile(join(dir, 'etc-up/rc.local'), RECIPE_RC_LOCAL);
   await chmod(join(dir, 'etc-up/rc.local'), 0o755);
   const tsbal = join(dir, 'tsbal');
   await writeFile(tsbal, `#!/bin/sh\nexec ${process.execPath} ${CLI_ENTRY} "$@"\n`);
   await chmod(tsbal, 0o755);
-  const script = [
-    'set -e',
-    `hostname ${host}`,
-    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${dir}/etc-up,workdir=${dir}/etc-work /etc`,
-    'rm -f /etc/init.d/heartbeat /etc/init.d/perlbal',
-    `mount --bind ${dir}/etc-ha.d /etc/ha.d`,
-    `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${dir}/varlib-up,workdir=${dir}/varlib-work /var/lib`,
-    `mount --bind ${dir}/varlib /var/lib/heartbeat`,
-    `mount --bind ${dir}/run /run`,
-    `mount --bind ${dir}/log /var/log`,
-    `mount --bind ${hbLab.safeResourceManager} ${RESOURCE_MANAGER}`,
-    'mount --bind /bin/true /usr/bin/systemctl',
-    'mount --bind /bin/true /lib/systemd/systemd',
-    'echo ready',
-    // Bounded: the lab's teardown kills it long before.
-    'exec sleep 900',
-  ].join('\n');
-  const holder: ProcHandle = lab.spawn(host, ['unshare', '--mount', '--uts', '--propagation', 'private', 'bash', '-c', script], { label: `recipe host ${host}` });
-  await waitFor(`the recipe host ${host} to mount its files`, () => (holder.stdout().includes('ready') ? true : holder.exit() !== null ? false : undefined), {
-    timeoutMs: 10_000,
-    describe: async () => `exit ${JSON.stringify(holder.exit())}: ${holder.stdout()}${holder.stderr()}`,
+  const { exec } = await createHostNs(lab, host, dir, {
+    overlays: ['/etc', '/var/lib'],
+    privates: ['/run', '/var/log'],
+    extra: [
+      'rm -f /etc/init.d/heartbeat /etc/init.d/perlbal',
+      `mount --bind ${dir}/etc-ha.d /etc/ha.d`,
+      `mount --bind ${dir}/varlib /var/lib/heartbeat`,
+      `mount --bind ${hbLab.safeResourceManager} ${RESOURCE_MANAGER}`,
+      'mount --bind /bin/true /usr/bin/systemctl',
+      'mount --bind /bin/true /lib/systemd/systemd',
+    ],
   });
-  if (holder.exit() !== null) throw new Error(`recipe host ${host}: ${holder.stderr()}`);
-  const exec = (argv: readonly string[], timeoutMs = 60_000): Promise<ExecResult> =>
-    execProc(['nsenter', '--target', String(holder.pid), '--mount', '--uts', '--net', '--', ...argv], { timeoutMs });
   return {
     host,
     dir,

@@ -65,19 +65,38 @@ function managementServices(config: PerlbalConfig): Array<{ name: string; listen
 
 const sameAddress = (a: HostPort, b: HostPort): boolean => a.host === b.host && a.port === b.port;
 
+/** What syncConsoles did: bind errors (nothing else changed for those), and the changes, for the reload's log line. */
+export interface ConsoleSync {
+  errors: string[];
+  /** `+127.0.0.1:9001`, `-127.0.0.1:9000`, `127.0.0.1:9000 mgmt→admin`. */
+  changes: string[];
+}
+
 /**
  * After a reload or a console command: management services that appeared get a console, one whose address changed
- * gets its new socket bound before the old one closes (a failed bind keeps the old one), one that went away stops
- * listening (its connections, possibly the one that sent the command, carry on). Returns the bind errors.
+ * gets its new socket bound before the old one closes (a failed bind keeps the old one), one renamed on the same
+ * address keeps its socket, one that went away stops listening. Its open connections carry on after a console
+ * command (one of them may have sent it); a reload (`endConnections`) ends them, as it does for any removed service.
  */
-export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, log: ConsolaInstance): Promise<string[]> {
+export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, log: ConsolaInstance, opts: { endConnections?: boolean } = {}): Promise<ConsoleSync> {
   const wanted = managementServices(config);
   const errors: string[] = [];
+  const changes: string[] = [];
   const next: ConsoleListener[] = [];
+  const where = (l: HostPort): string => `${l.host}:${l.port}`;
   for (const w of wanted) {
     const have = consoles.list.find((c) => c.name === w.name);
     if (have !== undefined && sameAddress(have.listen, w.listen)) {
       next.push(have);
+      continue;
+    }
+    // Renamed in place: the socket on that address stays (binding it again would find it taken). Port 0 is this
+    // service's own port, never another's.
+    const renamed = w.listen.port === 0 ? undefined : consoles.list.find((c) => !next.includes(c) && !wanted.some((o) => o.name === c.name) && sameAddress(c.listen, w.listen));
+    if (renamed !== undefined) {
+      changes.push(`${where(w.listen)} ${renamed.name}→${w.name}`);
+      renamed.name = w.name;
+      next.push(renamed);
       continue;
     }
     const fresh = consoles.make(w.name, w.listen);
@@ -89,14 +108,21 @@ export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, lo
       if (have !== undefined) next.push(have);
       continue;
     }
+    changes.push(`+${where(w.listen)}`);
     next.push(fresh);
   }
-  for (const c of consoles.list) if (!next.includes(c) && c.bound) {
-    c.console.server.close();
-    c.bound = false;
+  for (const c of consoles.list) {
+    if (next.includes(c)) continue;
+    changes.push(`-${where(c.listen)}`);
+    if (c.bound) {
+      c.console.server.close();
+      c.bound = false;
+      log.info(`service ${c.name}: stopped listening on ${where(c.listen)} (management)`);
+    }
+    if (opts.endConnections === true) for (const sock of c.console.sockets) sock.end();
   }
   consoles.list.splice(0, consoles.list.length, ...next);
-  return errors;
+  return { errors, changes };
 }
 
 /** Binds the consoles not bound yet; those whose address is not local yet are returned. Other errors throw. */

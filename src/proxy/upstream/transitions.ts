@@ -4,6 +4,7 @@
 // connections closed, so no request is handed one to a backend that is down.
 import type { ConsolaInstance } from 'consola';
 import type { HealthTransition, UpstreamHealth } from './health.ts';
+import { noteTransition, type TransitionRing } from '../../status/transitions.ts';
 
 /** A backend of a service, as far as a transition touches it. */
 interface Node {
@@ -17,6 +18,8 @@ interface Node {
  */
 interface Engine {
   readonly log: Pick<ConsolaInstance, 'warn' | 'info'>;
+  /** Recent transitions for `tsbal status`. */
+  readonly transitions: TransitionRing;
   readonly services: ReadonlyArray<{
     readonly nodes: readonly Node[];
     readonly balancer: { upstreamUp?(u: Node): void; upstreamDown?(u: Node): void; weightChanged?(u: Node): void };
@@ -26,8 +29,10 @@ interface Engine {
 /** Announces a transition (`down` or `up`; anything else is not one and is ignored). */
 export function announceTransition(engine: Engine, h: UpstreamHealth, t: HealthTransition, reason: string): void {
   if (t !== 'down' && t !== 'up') return;
-  if (t === 'down') engine.log.warn(`backend ${h.key} down (${reason})`);
-  else engine.log.info(`backend ${h.key} up (${reason})`);
+  const text = `backend ${h.key} ${t} (${reason})`;
+  if (t === 'down') engine.log.warn(text);
+  else engine.log.info(text);
+  noteTransition(engine.transitions, 'backend', text);
   for (const svc of engine.services) {
     for (const u of svc.nodes) {
       if (u.health !== h) continue;
