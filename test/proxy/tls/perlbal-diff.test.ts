@@ -80,7 +80,7 @@ describe('enable_ssl: tsbal beside Perlbal 1.80', () => {
     for (const p of proxies) table[p.kind] = await Promise.all(['-tls1', '-tls1_1', '-tls1_2', '-tls1_3'].map((f) => version(p.port, f)));
     expect(table.perlbal).toEqual(['refused', 'refused', 'TLSv1.2', 'TLSv1.3']);
     expect(table.tsbal).toEqual(table.perlbal!);
-  });
+  }, 20_000); // eight openssl s_client runs: past bun's 5 s default on a loaded machine
 
   test('cipher choice: both in their own order whatever the client prefers; Perlbal AES-256-GCM, tsbal AES-128-GCM first', async () => {
     const cipher = async (port: number, offer: string): Promise<string> => {
