@@ -92,6 +92,8 @@ export interface ServiceModel {
   /** `SET extra.<k>` and `SET <plugin>.<k>` free-form keys. */
   extra: Record<string, string>;
   loc: SourceLocation;
+  /** Where options were SET (only those set explicitly), so run-time errors about a file name its line. */
+  optionLocs?: Record<string, SourceLocation>;
 }
 
 export interface AccessRule {
@@ -104,6 +106,8 @@ export interface AccessRule {
 export interface PerlbalConfig {
   /** The top file that was loaded. */
   file: string;
+  /** Where relative paths in options resolve (the working directory, as for Perlbal); absent: process.cwd(). */
+  cwd?: string;
   /** Every file read, INCLUDEs too, in order. */
   files: string[];
   /** Services in creation order. */

@@ -19,6 +19,8 @@ function serviceDetail(s: ServiceModel): string {
   if (s.vhosts.length > 0) parts.push(`vhosts ${s.vhosts.map((v) => `${v.pattern} -> ${v.service}`).join(', ')}`);
   if (s.vpaths.length > 0) parts.push(`vpaths ${s.vpaths.map((v) => `${v.regex} -> ${v.service}`).join(', ')}`);
   if (s.plugins.length > 0 && s.role !== 'selector') parts.push(`plugins ${s.plugins.join(', ')}`);
+  if (s.options.enable_ssl === true) parts.push(typeof s.options.ssl_cert_dir === 'string' ? `TLS (SNI from ${s.options.ssl_cert_dir})` : 'TLS');
+  if (s.options.redirect_https === true) parts.push('redirects to HTTPS');
   return parts.join('; ');
 }
 
@@ -33,7 +35,8 @@ export function summarizePerlbal(cfg: PerlbalConfig): string[] {
   }
   for (const p of cfg.pools) {
     const nodes = p.nodes.map((n) => `${n.host}:${n.port}${n.weight === undefined || n.weight === 1 ? '' : ` weight=${n.weight}`}`).join(', ') || '(no nodes)';
-    lines.push(`  pool    ${pad(p.name, width)}${pad(p.balance_method, 14)}${nodes}${p.nodefile ? ` (from ${p.nodefile})` : ''}`);
+    const https = p.options.backend_ssl === true ? ` over HTTPS${p.options.backend_ssl_verify === false ? ' (not verified)' : ''}` : '';
+    lines.push(`  pool    ${pad(p.name, width)}${pad(p.balance_method, 14)}${nodes}${p.nodefile ? ` (from ${p.nodefile})` : ''}${https}`);
   }
   if (cfg.loadedPlugins.length > 0) lines.push(`  plugins ${cfg.loadedPlugins.join(', ')}`);
   return lines;

@@ -117,6 +117,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     persistBackend: opts.persistBackend,
     defaultHost: `${normalizePeerIp(socket.localAddress)}:${localPort}`,
     rules: opts.headerRules,
+    https: (socket as { encrypted?: boolean }).encrypted === true,
   };
   const c: ClientConn = {
     kind: 'client',

@@ -45,5 +45,9 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
     management: model.role === 'management',
     enabled: model.enabled,
     sticky,
+    // Read from files by the caller (tls/attach.ts), like the access log.
+    tls: null,
+    backendTls: null,
+    h2: null,
   };
 }

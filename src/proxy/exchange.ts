@@ -97,11 +97,11 @@ export function enterPhase(x: Exchange, phase: ExchangePhase): void {
 }
 
 /**
- * Did this client come over TLS? The one place that decides the session cookie's `Secure` attribute. tsbal has no
- * TLS listener yet (enable_ssl is refused); when it has, this reads the client connection's flag.
+ * Did this client come over TLS (enable_ssl, HTTP/1.1 or an HTTP/2 stream)? The one place that decides the session
+ * cookie's `Secure` attribute; the flag is the one X-Forwarded-Proto is written from.
  */
-function clientIsTls(_c: ClientConn): boolean {
-  return false;
+function clientIsTls(c: ClientConn): boolean {
+  return c.baseForward.https === true;
 }
 
 /** The Set-Cookie value that pins this client anew (chooseUpstream set it; null: none), Secure for a TLS client. */

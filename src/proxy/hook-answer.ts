@@ -11,6 +11,7 @@ export function requestVerdict(hooks: readonly RequestHook[], peerIp: string, tr
   return runRequestHooks(hooks, {
     peerIp,
     trusted,
+    method: req.method,
     host: req.hostFromTarget ? req.host : req.hostIndex === -1 ? null : fieldValue(f, req.hostIndex),
     path: requestTarget(req),
     ifModifiedSince() {
@@ -28,10 +29,11 @@ export function requestVerdict(hooks: readonly RequestHook[], peerIp: string, tr
 export type HookAnswer = Exclude<HookVerdict, { kind: 'continue' }>;
 
 export function hookAnswerStatus(v: HookAnswer): number {
-  return v.kind === 'deny' ? 403 : v.kind === 'page' ? v.status : 301;
+  return v.kind === 'deny' ? 403 : v.kind === 'page' || v.kind === 'https' ? v.status : 301;
 }
 
 export function hookAnswerWhy(v: HookAnswer): string {
+  if (v.kind === 'https') return v.location === null ? 'redirect_https without a Host (400)' : `redirect to ${v.location}`;
   return v.kind === 'deny' ? `access denied (${v.clientIp})` : v.kind === 'page' ? v.why : `redirect to ${v.location}`;
 }
 
@@ -39,5 +41,9 @@ export function hookAnswerBytes(v: HookAnswer, o: GeneratedResponseOptions): Buf
   if (v.kind === 'deny') return simplePage(403, 'Access denied.', o);
   // Perlbal's _simple_response gives a 204 or 304 no body, no Content-Type and no Content-Length.
   if (v.kind === 'page') return v.status === 304 || v.status === 204 ? cannedResponse(v.status, [], '', o) : simplePage(v.status, v.message, o, v.status === 413 ? '' : undefined);
+  if (v.kind === 'https') {
+    if (v.location === null) return simplePage(400, 'This service answers over HTTPS only; the request has no Host to redirect to.', o);
+    return cannedResponse(v.status, [['Location', v.location], ['Content-Length', '0']], '', o);
+  }
   return cannedResponse(301, [['Location', v.location], ['Content-Length', '0']], '', o);
 }

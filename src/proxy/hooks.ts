@@ -14,7 +14,10 @@ export type RequestHook =
   /** Perlbal::Plugin::NotModified: 304 to any If-Modified-Since on a Host matching the pattern. */
   | { plugin: 'notmodified'; hostPattern: RegExp }
   /** Perlbal::Plugin::MaxContentLength: 413 when Content-Length is above the limit (0: no limit). */
-  | { plugin: 'maxcontentlength'; max: number };
+  | { plugin: 'maxcontentlength'; max: number }
+
+  /** tsbal's redirect_https: every request on this (plain) service goes to the same URL over HTTPS. */
+  | { plugin: 'https'; port: number };
 
 export type HookVerdict =
   | { kind: 'continue' }
@@ -22,7 +25,13 @@ export type HookVerdict =
   | { kind: 'deny'; clientIp: string; rule: number }
   | { kind: 'redirect'; location: string }
   /** Perlbal's send_response(status, message): NotModified's 304, MaxContentLength's 413. */
-  | { kind: 'page'; status: number; message: string; why: string };
+  | { kind: 'page'; status: number; message: string; why: string }
+
+  /**
+   * redirect_https: 301 for GET and HEAD, 308 for the rest (which keeps the method and body); 400 (location null)
+   * when the request names no host to send the client to.
+   */
+  | { kind: 'https'; location: string | null; status: 301 | 308 | 400 };
 
 /** What the hooks look at, computed only when a service has hooks. */
 export interface HookRequest {
@@ -33,6 +42,8 @@ export interface HookRequest {
   host: string | null;
   /** The request target, an absolute-form one reduced to its path. */
   path: string;
+  /** The request method (redirect_https answers 308 to anything but GET and HEAD). */
+  method?: string;
   /** Read only when use_observed_ip needs it. */
   xForwardedFor(): string | undefined;
   /** The If-Modified-Since field, read only by NotModified. */
@@ -51,6 +62,11 @@ function isOn(raw: string | undefined): boolean {
 /** The hooks of one service, in registration order; plugins without a request hook add nothing. */
 export function compileRequestHooks(service: ServiceModel, config: PerlbalConfig): RequestHook[] {
   const hooks: RequestHook[] = [];
+  // Before any plugin: nothing on a redirect-only listener should be decided over plain HTTP.
+  if (service.options.redirect_https === true) {
+    const port = service.options.redirect_https_port;
+    hooks.push({ plugin: 'https', port: typeof port === 'number' ? port : 443 });
+  }
   for (const plugin of service.plugins) {
     if (plugin === 'accesscontrol') {
       const cfg = own(config.access, service.name) ?? { policy: 'allow' as const, rules: [] };
@@ -78,6 +94,11 @@ export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest)
     } else if (hook.plugin === 'redirect') {
       const location = redirectLocation(hook.map, req.host, req.path);
       if (location !== null) return { kind: 'redirect', location };
+    } else if (hook.plugin === 'https') {
+      const location = httpsLocation(req.host, req.path, hook.port);
+      // Without a usable Host (HTTP/1.0) there is no name to send the client to, and nothing is served over plain HTTP.
+      if (location === null) return { kind: 'https', location: null, status: 400 };
+      return { kind: 'https', location, status: req.method === 'GET' || req.method === 'HEAD' ? 301 : 308 };
     } else if (hook.plugin === 'notmodified') {
       // Perl truth: an empty (or "0") If-Modified-Since, or no Host, lets the request through.
       if (req.host === null || req.host === '' || !hook.hostPattern.test(req.host)) continue;
@@ -88,4 +109,13 @@ export function runRequestHooks(hooks: readonly RequestHook[], req: HookRequest)
     }
   }
   return CONTINUE;
+}
+
+/** `https://HOST[:PORT]/path` for the client's Host (its port dropped), or null without a Host. */
+export function httpsLocation(host: string | null, path: string, port: number): string | null {
+  if (host === null || host === '') return null;
+  // `[v6]:port` or `name:port`: keep the bracketed address or the name.
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  if (name === '' || /[\s/?#@\\]/.test(name)) return null;
+  return `https://${name}${port === 443 ? '' : `:${port}`}${path.startsWith('/') ? path : `/${path}`}`;
 }

@@ -19,6 +19,8 @@ import { newConfigurer } from './management/configure.ts';
 import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
 import { dirname } from 'node:path';
 import { newEchoListeners } from './echo.ts';
+import { attachTls, pointTlsAt } from './tls/attach.ts';
+import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
@@ -101,8 +103,8 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       return svc.server!;
     });
     if (r.pending === undefined) {
-      const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}`;
-      log.info(`service ${svc.name} listening on ${r.address} (${what})`);
+      const what = svc.web !== null ? `web_server, docroot ${svc.web.docroot}` : svc.selector !== null ? `selector, ${svc.selector.rules.plugin ?? 'no plugin'}` : `${svc.nodes.length} backend${svc.nodes.length === 1 ? '' : 's'}${svc.backendTls === null ? '' : ' over HTTPS'}`;
+      log.info(`service ${svc.name} listening on ${r.address} (${what}${svc.tls === null ? '' : `, ${svc.tls.describe}`})`);
     } else {
       const code = r.pending.code ?? 'ERROR';
       svc.bindError = r.pending;
@@ -141,7 +143,10 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       accessLogs.set(o.accessLog, accessLog);
     }
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
-    services.push(newServiceRuntime(engine, { ...cfg, accessLog }));
+    attachTls(cfg, model, config, engine.now, null, log);
+    const svc = newServiceRuntime(engine, { ...cfg, accessLog });
+    pointTlsAt(svc.tls, svc);
+    services.push(svc);
   }
   const byName: ReadonlyMap<string, ServiceRuntime> = new Map(services.map((s) => [s.name, s]));
   for (const svc of services) if (svc.selector !== null) svc.selector.services = byName;
@@ -165,6 +170,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       serveQueue(svc);
     }
     if (engine.noVerify.size > 0) for (const [k, until] of engine.noVerify) if (until <= now) engine.noVerify.delete(k);
+    for (const svc of services) if (svc.tls !== null) rotateTicketKeys(svc.tls, now, log);
   });
 
   let closing: Promise<void> | null = null;

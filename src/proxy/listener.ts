@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../config/model.ts';
 import { acceptClient } from './client.ts';
 import type { ServiceRuntime } from './service.ts';
+import { startHandshake } from './tls/context.ts';
 
 /**
  * A bind error that means "not local yet" (a VIP before the HA engine adds it, with ip_nonlocal_bind=0): the listener
@@ -59,5 +60,9 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
 /** From now on, connections accepted by `server` belong to `svc`. */
 export function retarget(server: Server, svc: ServiceRuntime): void {
   server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => acceptClient(svc, socket));
+  server.on('connection', (socket: Socket) => {
+    // Read at each connection: a reload may turn TLS on or off, or bring new certificates, on the same socket.
+    if (svc.tls === null) acceptClient(svc, socket);
+    else startHandshake(svc.tls, socket);
+  });
 }

@@ -190,8 +190,6 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     throw new Error(`${where}: service '${service.name}' uses pool '${service.pool}', which does not exist`);
   }
   const o = service.options;
-  // Serving plain HTTP where TLS was configured would be worse than not starting.
-  if (o.enable_ssl === true) throw new Error(`${where}: service '${service.name}': enable_ssl is not supported yet`);
   const masks: Netmask[] = [];
   for (const spec of list(o.trusted_upstream_proxies)) {
     const m = parseNetmask(spec);

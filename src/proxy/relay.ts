@@ -140,7 +140,7 @@ function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
     trusted: f.trusted,
     blindProxy: f.blindProxy,
     localPort: c.socket.localPort ?? 0,
-    tls: false,
+    tls: f.https === true,
     waiting,
     oldestWaitSec: waiting === 0 ? 0 : Math.floor((performance.now() - oldest) / 1000),
   }, f.rules);

@@ -18,6 +18,8 @@ import { addressKey, planReload, serviceShapes, summarizePlan, type ReloadPlan }
 import { runRefusals, servedServices } from './roles.ts';
 import { newServiceRuntime, type ServiceConfig, type ServiceRuntime } from './service.ts';
 import { newSelector } from './upstream/select.ts';
+import { attachTls, pointTlsAt } from './tls/attach.ts';
+import { certificateChanges } from './tls/context.ts';
 
 /** What a reload works on: the running proxy's state, owned by startProxy. */
 export interface ReloadTarget {
@@ -80,7 +82,16 @@ function prepare(t: ReloadTarget, next: PerlbalConfig): { prepared: Prepared[]; 
         continue;
       }
     }
-    prepared.push({ model, config, existing: running.get(model.name) });
+    const existing = running.get(model.name);
+    // Certificates are read again at every reload (a renewed one is served from now on); a bad one fails the reload
+    // and the running certificates stay. The errors are `file:line: ...` already.
+    try {
+      attachTls(config, model, next, t.engine.now, existing?.tls ?? null, t.log);
+    } catch (error) {
+      errors.push((error as Error).message);
+      continue;
+    }
+    prepared.push({ model, config, existing });
   }
   return { prepared, errors };
 }
@@ -153,6 +164,9 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
   // The runtime each service will have: the running one where the name stays, else the fresh one.
   const byName = new Map(prepared.map((p) => [p.model.name, p.existing ?? newServiceRuntime(t.engine, p.config)]));
   const models = new Map(prepared.map((p) => [p.model.name, p.model]));
+  // A new service's listener may be bound (and take connections) before the commit; a running one's new TLS
+  // listener is reachable only after it.
+  for (const p of prepared) pointTlsAt(p.config.tls, byName.get(p.model.name)!);
   // New selectors may take connections as soon as their address is bound, before the commit.
   for (const p of prepared) {
     const svc = byName.get(p.model.name)!;
@@ -172,6 +186,7 @@ export async function reloadProxy(t: ReloadTarget, next: PerlbalConfig): Promise
     if (s !== null) toClose.push(s);
   }
   for (const p of prepared) {
+    for (const line of certificateChanges(p.model.name, p.existing?.tls ?? null, p.config.tls)) t.log.info(line);
     if (p.existing !== undefined) updateService(p.existing, p.config);
     const svc = byName.get(p.model.name)!;
     svc.accessLog = accessLogFor(t, svc.opts.accessLog);

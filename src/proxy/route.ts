@@ -59,6 +59,7 @@ function targetForward(c: RouteClient, svc: ServiceRuntime): ForwardContext {
     blindProxy: svc.opts.blindProxy,
     persistBackend: svc.opts.persistBackend,
     defaultHost: c.baseForward.defaultHost,
+    https: c.baseForward.https === true,
     rules: svc.opts.headerRules,
   };
   (c.targetForward ??= new Map()).set(svc, forward);

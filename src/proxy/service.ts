@@ -14,6 +14,9 @@ import type { HighpriPatterns } from './plugin-options.ts';
 import type { SelectorRules } from './selector.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { WebServerOptions } from './webserver/options.ts';
+import type { TlsListener } from './tls/context.ts';
+import type { BackendTls } from './tls/upstream.ts';
+import type { H2Limits } from './h2/session.ts';
 import { newServiceStats, type ServiceStats } from './management/stats.ts';
 import type { Sticky } from './upstream/affinity.ts';
 import type { BackoffPolicy } from './upstream/health.ts';
@@ -61,6 +64,15 @@ export interface ServiceConfig {
   enabled: boolean;
   /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
   sticky: Sticky | null;
+  /**
+   * enable_ssl: accepted connections do their TLS handshake here first. Built by the caller from the certificate
+   * files (tls/attach.ts: I/O), at start and at every reload, so renewed certificates come with the new config.
+   */
+  tls: TlsListener | null;
+  /** backend_ssl on the pool: backend connections speak TLS with these settings (tls/upstream.ts, by the caller). */
+  backendTls: BackendTls | null;
+  /** ssl_http2 on a TLS listener: HTTP/2 limits (h2/session.ts); null when only HTTP/1.1 is offered. */
+  h2: H2Limits | null;
 }
 
 /** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */

@@ -41,9 +41,10 @@ describe('the classic tutorial configs load', () => {
 });
 
 describe("every example config Debian's perlbal package ships loads", () => {
-  // The files the examples name, relative to the directory Perlbal would be started from.
+  // The files the examples name, relative to the directory Perlbal would be started from. The certificate pair is a
+  // real one (self-signed, valid for 100 years) because tsbal judges certificates when it reads the config.
   const world = memoryConfigFs(
-    { '/srv/conf/nodelist.dat': fixture('debian/nodelist.dat'), '/srv/certs/server-key.pem': 'k', '/srv/certs/server-cert.pem': 'c' },
+    { '/srv/conf/nodelist.dat': fixture('debian/nodelist.dat'), '/srv/certs/server-key.pem': fixture('debian/server-key.pem'), '/srv/certs/server-cert.pem': fixture('debian/server-cert.pem') },
     ['/usr/share/doc', '/var/www/site.com', '/var/www/example.com'],
   );
   const load = (name: string) => parsePerlbalConfig(fixture(`debian/${name}`), { file: `/usr/share/doc/perlbal/examples/${name}`, fs: world, cwd: '/srv' });

@@ -20,6 +20,8 @@ export interface ApacheOptions {
   bigBytes?: number;
   /** MaxRequestWorkers (default 64: two children of 32 threads). At capacity, mpm event closes idle keep-alive connections. */
   maxRequestWorkers?: number;
+  /** Serve HTTPS (mod_ssl) with this certificate and key instead of plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export interface Apache extends Daemon {
@@ -52,7 +54,7 @@ function handle(r)
 end
 `;
 
-function apacheConf(dir: string, port: number, name: string, maxWorkers: number): string {
+function apacheConf(dir: string, port: number, name: string, maxWorkers: number, tls?: { cert: string; key: string }): string {
   const runAs = process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : '';
   const load = (mod: string, file: string): string => `LoadModule ${mod}_module ${MODULES}/mod_${file}.so`;
   return `ServerRoot "${dir}"
@@ -89,7 +91,13 @@ DirectoryIndex index.html
 </Directory>
 LuaMapHandler ^/slow$ ${dir}/slow.lua
 LuaMapHandler ^/echo$ ${dir}/echo.lua
-`;
+${tls === undefined ? '' : `${load('socache_shmcb', 'socache_shmcb')}
+${load('ssl', 'ssl')}
+SSLSessionCache shmcb:${dir}/ssl_scache(512000)
+SSLEngine on
+SSLCertificateFile ${tls.cert}
+SSLCertificateKeyFile ${tls.key}
+`}`;
 }
 
 export function startApache(options: ApacheOptions = {}): Promise<Apache> {
@@ -102,7 +110,7 @@ export function startApache(options: ApacheOptions = {}): Promise<Apache> {
     fs.writeFileSync(path.join(dir, 'slow.lua'), SLOW_LUA);
     fs.writeFileSync(path.join(dir, 'echo.lua'), ECHO_LUA);
     fs.writeFileSync(path.join(dir, 'mime.types'), '');
-    fs.writeFileSync(path.join(dir, 'httpd.conf'), apacheConf(dir, port!, name, options.maxRequestWorkers ?? 64));
+    fs.writeFileSync(path.join(dir, 'httpd.conf'), apacheConf(dir, port!, name, options.maxRequestWorkers ?? 64, options.tls));
     const daemon = await startDaemon({
       name: `apache-${name}`,
       command: '/usr/sbin/apache2',

@@ -100,3 +100,22 @@ export async function nginxAccepts(nginx: Nginx): Promise<number> {
   if (!counters) throw new Error(`unexpected stub_status output: ${text}`);
   return Number(counters[1]);
 }
+
+/**
+ * An HTTPS backend (`listen ssl`) with `cert`/`key`. `/` answers `nginx <name>\n`; `/tls` answers what the TLS side
+ * saw, one per line: the SNI name, nginx's connection serial and its request count on that connection (so reuse
+ * shows), the protocol, whether the session was resumed (`r` or `.`), and X-Forwarded-Proto.
+ */
+export function startNginxTlsBackend(options: { name?: string; cert: string; key: string }): Promise<Nginx> {
+  const name = options.name ?? 'b';
+  return startNginx(`tls-${name}`, (port) => `  server {
+    listen ${LOOPBACK}:${port} ssl;
+    ssl_certificate ${options.cert};
+    ssl_certificate_key ${options.key};
+    ssl_session_cache shared:tls:1m;
+    location / { return 200 "nginx ${name}\\n"; }
+    location = /tls {
+      return 200 "sni: $ssl_server_name\\nconnection: $connection\\nrequests: $connection_requests\\nprotocol: $ssl_protocol\\nreused: $ssl_session_reused\\nx-forwarded-proto: $http_x_forwarded_proto\\n";
+    }
+  }`);
+}

@@ -7,6 +7,8 @@ import type { CommandEnv, PerlbalState } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
 import { formatHostPort } from './values.ts';
 import { cloneRecord } from '../records.ts';
+import { cipherListProblem } from '../tls.ts';
+import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, TSBAL_DEFAULT_CIPHERS } from './tls.ts';
 
 // management: tsbal answers with the management port's pages (Perlbal 1.80: 500 Can't map to service type).
 const ADOPTABLE = new Set(['reverse_proxy', 'web_server', 'selector', 'management']);
@@ -20,6 +22,8 @@ function withDefaults(state: PerlbalState, env: CommandEnv, s: ServiceModel): Se
     const r = spec.default === null ? null : parseOptionValue(spec, spec.default, { state, env, service: s.name });
     copy.options[spec.name] = r?.ok ? r.value : null;
   }
+  const explicit = state.meta.get(s.name)?.explicit;
+  if (explicit !== undefined && explicit.size > 0) copy.optionLocs = Object.fromEntries(explicit);
   return copy;
 }
 
@@ -28,6 +32,7 @@ export function snapshot(state: PerlbalState, env: CommandEnv, file: string, war
   return {
     file,
     files: [...state.files],
+    cwd: env.cwd,
     services: services.map((s) => withDefaults(state, env, s)),
     pools: [...state.pools.values()].map((p) => ({ ...structuredClone(p), options: cloneRecord(p.options) })),
     server: cloneRecord(state.server),
@@ -57,6 +62,69 @@ function checkSelectorTargets(state: PerlbalState, s: ServiceModel, d: Diagnosti
       d.warn(r.loc, `${what} points at service '${r.service}' (role ${target.role ?? 'none'}), which cannot take requests from a selector`);
     }
   }
+}
+
+/** A TLS listener's files and settings, judged exactly as `tsbal run` and a reload will load them. */
+function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Diagnostics): void {
+  const s = withDefaults(state, env, raw);
+  const explicit = state.meta.get(s.name)?.explicit;
+  const enableLoc = explicit?.get('enable_ssl') ?? s.loc;
+  if (s.options.redirect_https === true && s.options.enable_ssl === true) {
+    d.error(explicit?.get('redirect_https') ?? s.loc, `service ${s.name} has both enable_ssl and redirect_https on: every HTTPS request would be redirected to itself`, 'set redirect_https on the plain-HTTP service');
+  }
+  if (s.options.enable_ssl !== true) {
+    // tsbal's TLS options on a plain service: nothing would use them.
+    const idle = ['ssl_cert_dir', 'ssl_ocsp_file', 'ssl_http2'].filter((k) => explicit?.has(k) && s.options[k] !== null && s.options[k] !== false);
+    if (idle.length > 0) d.warn(explicit!.get(idle[0]!)!, `service ${s.name}: ${idle.join(', ')} set but enable_ssl is off; ${idle.length === 1 ? 'it has' : 'they have'} no effect`, 'SET enable_ssl = on');
+    return;
+  }
+  if (s.role === 'management') {
+    d.error(enableLoc, `service ${s.name}: enable_ssl on a management service is not supported`, 'keep the management port on 127.0.0.1 without TLS');
+    return;
+  }
+  const settings = tlsSettings(s, env.cwd)!;
+  if (settings.main !== null && settings.certDir === null) {
+    // Perlbal's own words for its own check (Service.pm enable), before anything else about these files.
+    let missing = false;
+    const failed = state.meta.get(s.name)?.failedKeys;
+    for (const [key, path] of [['ssl_key_file', settings.main.keyFile], ['ssl_cert_file', settings.main.certFile]] as const) {
+      if (failed?.has(key)) missing = true;
+      else if (env.fs.kind(path) !== 'file') {
+        d.error(explicit?.get(key) ?? enableLoc, `SSL ${key === 'ssl_key_file' ? 'key' : 'cert'} file (${raw.options[key] as string}) doesn't exist`, `service ${s.name} has enable_ssl on; looked for ${path}`);
+        missing = true;
+      }
+    }
+    if (missing) return;
+  }
+  if (settings.ciphers !== TSBAL_DEFAULT_CIPHERS) {
+    const why = cipherListProblem(settings.ciphers);
+    if (why !== null) d.error(explicit?.get('ssl_cipher_list') ?? enableLoc, `ssl_cipher_list '${settings.ciphers}' is refused by OpenSSL (${why})`, 'e.g. ECDHE+AESGCM:ECDHE+CHACHA20');
+  }
+  const { problems } = loadServiceTls(tlsFilesOf(env.fs), settings, Date.now(), tlsLocator(s, env.cwd, explicit));
+  for (const p of problems) (p.severity === 'error' ? d.error : d.warn)(p.loc, `service ${s.name}: ${p.message}`, p.hint);
+}
+
+/** A pool's backend_ssl settings: the CA file must hold PEM certificates (SET already checked that it exists). */
+function checkBackendTls(env: CommandEnv, pool: PoolModel, d: Diagnostics): void {
+  const o = pool.options;
+  const ca = o.backend_ssl_ca;
+  if (o.backend_ssl !== true) {
+    const set = ['backend_ssl_verify', 'backend_ssl_ca', 'backend_ssl_sni'].filter((k) => o[k] !== undefined && o[k] !== null);
+    if (set.length > 0) d.warn(pool.loc, `pool ${pool.name}: ${set.join(', ')} set but backend_ssl is off; they have no effect`, `SET backend_ssl = on on pool ${pool.name}`);
+    return;
+  }
+  if (typeof ca === 'string') {
+    const path = resolvePath(env, ca);
+    let text = '';
+    try {
+      text = env.fs.readFile(path);
+    } catch (e) {
+      d.error(pool.loc, `pool ${pool.name}: backend_ssl_ca ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      return;
+    }
+    if (!/-----BEGIN CERTIFICATE-----/.test(text)) d.error(pool.loc, `pool ${pool.name}: backend_ssl_ca ${path} holds no PEM certificate`);
+  }
+  if (o.backend_ssl_verify === false) d.warn(pool.loc, `pool ${pool.name}: backend_ssl_verify is off: backend certificates are not checked (anyone on the path can read and change the traffic)`);
 }
 
 /** Options that only matter with active checks on (health_check_5xx_streak is passive: it works without). */
@@ -108,14 +176,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
-    if (s.options.enable_ssl === true) {
-      for (const key of ['ssl_key_file', 'ssl_cert_file']) {
-        const path = s.options[key];
-        if (typeof path === 'string' && env.fs.kind(resolvePath(env, path)) !== 'file') {
-          d.error(s.loc, `SSL ${key === 'ssl_key_file' ? 'key' : 'cert'} file (${path}) doesn't exist`, `service ${s.name} has enable_ssl on; looked for ${resolvePath(env, path)}`);
-        }
-      }
-    }
+    checkTls(state, env, s, d);
     if (s.role === 'management' && s.listen && !s.listen.host.startsWith('127.')) {
       d.warn(s.loc, `management service ${s.name} listens on ${formatHostPort(s.listen)}; the management port has no authentication`, 'listen on 127.0.0.1');
     }
@@ -128,6 +189,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       } else listeners.push({ service: s });
     }
   }
+  for (const pool of state.pools.values()) checkBackendTls(env, pool, d);
   for (const [name, cfg] of Object.entries(state.access)) {
     const s = state.services.get(name);
     if (s && cfg.rules.length > 0 && !s.plugins.includes('accesscontrol')) {

@@ -13,6 +13,10 @@ export interface ConfigFs {
   /** Entry names in a directory, or null when it cannot be listed. */
   readdir(path: string): string[] | null;
   isExecutable(path: string): boolean;
+  /** Bytes (certificates, OCSP staples); throws like readFile. */
+  readBytes(path: string): Buffer;
+  /** Permission bits of what the path points at (mode & 0o7777), or null. */
+  mode(path: string): number | null;
 }
 
 /** The file's text, or the error code (ENOENT, EACCES, ...) when it cannot be read. */
@@ -47,6 +51,14 @@ export const nodeConfigFs: ConfigFs = {
       return statSync(path).isFile();
     } catch {
       return false;
+    }
+  },
+  readBytes: (path) => readFileSync(path),
+  mode: (path) => {
+    try {
+      return statSync(path).mode & 0o7777;
+    } catch {
+      return null;
     }
   },
 };
@@ -87,6 +99,12 @@ export function memoryConfigFs(files: Record<string, string>, dirs: string[] = [
       return [...names];
     },
     isExecutable: (path) => files[path] !== undefined && executables.includes(path),
+    readBytes: (path) => {
+      const text = files[path];
+      if (text !== undefined) return Buffer.from(text, 'latin1');
+      throw fsError(dirSet.has(path) ? 'EISDIR' : 'ENOENT', path);
+    },
+    mode: (path) => (files[path] !== undefined ? 0o600 : dirSet.has(path) ? 0o755 : null),
   };
 }
 

@@ -200,6 +200,14 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['max_header_count', HTTP_ROLES, INT, '100'],
   ['max_url_length', HTTP_ROLES, SIZE, '8k'],
   ['max_body_size', HTTP_ROLES, SIZE, '0'],
+  // TLS on the listener (beside Perlbal's ssl_* options): SNI certificates, OCSP staple, plain-to-HTTPS redirect
+  ['ssl_cert_dir', HTTP_ROLES, { kind: 'dir_or_none' }, null],
+  ['ssl_ocsp_file', HTTP_ROLES, { kind: 'file_or_default' }, null],
+  ['ssl_ticket_rotation', HTTP_ROLES, TIME, '720m'],
+  ['ssl_http2', HTTP_ROLES, BOOL, '0'],
+  ['http2_max_concurrent_streams', HTTP_ROLES, { kind: 'int', min: 1, max: 10000, message: 'Expecting an integer between 1 and 10000.' }, '100'],
+  ['redirect_https', HTTP_ROLES, BOOL, '0'],
+  ['redirect_https_port', HTTP_ROLES, { kind: 'int', min: 1, max: 65535, message: 'Expecting a port between 1 and 65535.' }, '443'],
 ]);
 
 /**
@@ -222,6 +230,14 @@ const HEALTH_CHECK_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
 ]);
 
 /** Extension keys on pools (stored in `pool.options`); `balance_method` is a model field of its own. */
+/** HTTPS to the pool's backends (tls/upstream.ts). */
+const BACKEND_TLS_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
+  ['backend_ssl', '*', BOOL, '0'],
+  ['backend_ssl_verify', '*', BOOL, '1'],
+  ['backend_ssl_ca', '*', { kind: 'file_or_default' }, null],
+  ['backend_ssl_sni', '*', STRING, null],
+]);
+
 export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [
   ...rows('tsbal', [
     // per-backend limit and its queue (proxy/upstream/queue.ts)
@@ -229,6 +245,7 @@ export const TSBAL_POOL_OPTIONS: readonly OptionSpec[] = [
     ['queue_timeout', '*', TIME, '10s'],
   ]),
   ...HEALTH_CHECK_POOL_OPTIONS,
+  ...BACKEND_TLS_POOL_OPTIONS,
 ];
 
 // =============================================================================================

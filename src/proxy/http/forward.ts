@@ -37,6 +37,8 @@ export interface ForwardContext {
   /** Host for requests that came without one (HTTP/1.0): the address the client connected to. */
   defaultHost: string;
   rules: HeaderRules | null;
+  /** The client came over TLS: `X-Forwarded-Proto: https`. Absent means plain HTTP. */
+  https?: boolean;
   /** Caches of the forwarding lines for this connection (see forwardingTail). */
   tailAfterConnection?: string;
   tailWithConnection?: string;
@@ -120,7 +122,7 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
       case F.X_FORWARDED_PROTO:
         if (!touchForwarding) break;
         if (!protoDone) {
-          if (untrusted) replaceLine(w, f, i, 'http', run);
+          if (untrusted) replaceLine(w, f, i, ctx.https === true ? 'https' : 'http', run);
           else keepLine(w, f, i, run);
         } else flush(w, f, run);
         protoDone = true;
@@ -138,7 +140,7 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
   if (touchForwarding) {
     if (!xffDone) tail += 'X-Forwarded-For: ' + ctx.peerIp + CRLF;
     if (!realIpDone) tail += 'X-Real-IP: ' + ctx.peerIp + CRLF;
-    if (!protoDone) tail += 'X-Forwarded-Proto: http\r\n';
+    if (!protoDone) tail += ctx.https === true ? 'X-Forwarded-Proto: https\r\n' : 'X-Forwarded-Proto: http\r\n';
   }
   putString(w, tail + CRLF);
 }
@@ -148,7 +150,7 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
  * CRLF: the same for every plain request of a connection, so made once per connection and kind.
  */
 function forwardingTail(ctx: ForwardContext, connectionValue: string | null): string {
-  const lines = `X-Forwarded-For: ${ctx.peerIp}\r\nX-Real-IP: ${ctx.peerIp}\r\nX-Forwarded-Proto: http\r\n\r\n`;
+  const lines = `X-Forwarded-For: ${ctx.peerIp}\r\nX-Real-IP: ${ctx.peerIp}\r\nX-Forwarded-Proto: ${ctx.https === true ? 'https' : 'http'}\r\n\r\n`;
   if (connectionValue === null) return (ctx.tailAfterConnection ??= lines);
   if (connectionValue === 'upgrade') return `Connection: upgrade\r\n${lines}`;
   return (ctx.tailWithConnection ??= `Connection: ${connectionValue}\r\n${lines}`);

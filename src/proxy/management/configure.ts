@@ -35,7 +35,7 @@ const ERRNO_TEXT: Record<string, string> = {
 /** Configs compared without source locations: a command that changed nothing needs no reload. */
 function sameConfig(a: PerlbalConfig, b: PerlbalConfig): boolean {
   const strip = (c: PerlbalConfig): string =>
-    JSON.stringify({ ...c, warnings: [], files: [] }, (key, v: unknown) => (key === 'loc' || key === 'pluginsLoc' ? undefined : v));
+    JSON.stringify({ ...c, warnings: [], files: [] }, (key, v: unknown) => (key === 'loc' || key === 'pluginsLoc' || key === 'optionLocs' ? undefined : v));
   return strip(a) === strip(b);
 }
 

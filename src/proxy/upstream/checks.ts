@@ -13,6 +13,7 @@ import type { ServiceRuntime } from '../service.ts';
 import { describeCheck, expectedStatus, type CheckSpec } from './check-spec.ts';
 import { checkFailed, checkPassed, settleSlowStart, type BackoffPolicy, type UpstreamHealth } from './health.ts';
 import { announceTransition, announceWeight } from './transitions.ts';
+import { connectBackendTls, type BackendTls } from '../tls/upstream.ts';
 
 interface CheckTarget {
   /** `ip:port spec-id`. */
@@ -20,6 +21,8 @@ interface CheckTarget {
   host: string;
   port: number;
   spec: CheckSpec;
+  /** backend_ssl on the pool: checks speak TLS too (verified like the traffic, so a bad certificate fails them). */
+  tls: BackendTls | null;
   health: UpstreamHealth;
   backoff: BackoffPolicy;
   timer: ReturnType<typeof setTimeout> | null;
@@ -58,13 +61,15 @@ export function syncChecks(hc: HealthChecks, services: readonly ServiceRuntime[]
     for (const u of svc.nodes) {
       u.health.slowStartMs = svc.health.slowStartMs;
       if (spec === null) continue;
-      const key = `${u.key} ${spec.id}`;
+      const tls = svc.backendTls;
+      const key = `${u.key} ${spec.id}${tls === null ? '' : ` tls ${tls.servername ?? ''} ${tls.verify ? 'verify' : 'noverify'}`}`;
       let t = hc.targets.get(key);
       if (t === undefined) {
-        t = { key, host: u.host, port: u.port, spec, health: u.health, backoff: svc.backoff, timer: null, socket: null, startedAt: 0, mark: 0 };
+        t = { key, host: u.host, port: u.port, spec, tls, health: u.health, backoff: svc.backoff, timer: null, socket: null, startedAt: 0, mark: 0 };
         hc.targets.set(key, t);
         schedule(hc, t, hc.random() * spec.intervalMs);
       }
+      t.tls = tls;
       if (t.mark !== mark) watched.set(u.health, (watched.get(u.health) ?? 0) + 1);
       t.mark = mark;
     }
@@ -128,7 +133,7 @@ function runCheck(hc: HealthChecks, t: CheckTarget): void {
   const spec = t.spec;
   const startedAt = clockNow();
   t.startedAt = startedAt;
-  const socket = connect({ host: t.host, port: t.port, noDelay: true });
+  const socket: Socket = t.tls === null ? connect({ host: t.host, port: t.port, noDelay: true }) : connectBackendTls(t.host, t.port, t.tls);
   t.socket = socket;
   let connected = false;
   let head = '';
@@ -147,7 +152,7 @@ function runCheck(hc: HealthChecks, t: CheckTarget): void {
   };
   const timeout = setTimeout(() => finish(false, `${connected ? 'no answer' : 'no connect'} within ${seconds(spec.timeoutMs)}`), spec.timeoutMs);
   timeout.unref?.();
-  socket.on('connect', () => {
+  socket.on(t.tls === null ? 'connect' : 'secureConnect', () => {
     connected = true;
     if (spec.kind === 'tcp') finish(true, 'connected');
     else socket.write(checkRequest(spec, t.host, t.port), 'latin1');

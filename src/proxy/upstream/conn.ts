@@ -2,6 +2,7 @@
 // handing it to a request and back to the idle pool (pool.ts), connect_ahead spares. It reports to the request it
 // carries only through that request's UpstreamEvents (contracts.ts); what the request makes of it is relay.ts's and exchange.ts's.
 import { connect, type Socket } from 'node:net';
+import { connectBackendTls } from '../tls/upstream.ts';
 import type { UpstreamUser } from '../contracts.ts';
 import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
 import { newHeadReader, resetHeadReader, type HeadReader } from '../http/head-reader.ts';
@@ -77,18 +78,22 @@ export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: Upstr
   const engine = svc.engine;
   // Reads go straight into the engine's one read buffer (no Buffer per read, no stream machinery); whatever is
   // kept or forwarded is copied out (exchange.ts copyOut, the head reader's carry-over).
-  const socket = connect({
-    host: node.host,
-    port: node.port,
-    noDelay: true,
-    onread: {
-      buffer: engine.readBuffer,
-      callback: (n: number, buf: Uint8Array): boolean => {
-        onData(be, (buf as Buffer).subarray(0, n));
-        return true;
-      },
-    },
-  });
+  const tls = svc.backendTls;
+  const socket: Socket =
+    tls !== null
+      ? connectBackendTls(node.host, node.port, tls)
+      : connect({
+          host: node.host,
+          port: node.port,
+          noDelay: true,
+          onread: {
+            buffer: engine.readBuffer,
+            callback: (n: number, buf: Uint8Array): boolean => {
+              onData(be, (buf as Buffer).subarray(0, n));
+              return true;
+            },
+          },
+        });
   const be: BackendConn = {
     kind: 'backend',
     svc,
@@ -114,7 +119,12 @@ export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: Upstr
   node.stats.lastAttemptMs = engine.now;
   if (be.spare) svc.sparesOpening++;
   engine.backends.add(be);
-  socket.on('connect', () => onConnect(be));
+  if (tls === null) socket.on('connect', () => onConnect(be));
+  else {
+    // Connected means handshake done (connect_timeout covers it); TLS reads come as 'data' (no onread for TLS).
+    socket.on('secureConnect', () => onConnect(be));
+    socket.on('data', (chunk: Buffer) => onData(be, chunk));
+  }
   socket.on('end', () => onEnd(be));
   socket.on('error', (err: NodeJS.ErrnoException) => {
     be.errorCode ??= err.code ?? err.message;

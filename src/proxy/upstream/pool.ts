@@ -1,6 +1,7 @@
 // The per-backend idle pool of one service: which connections wait for reuse, for how long, and which are not
 // kept (persist_backend, backend_persist_cache, max_backend_uses, the backend's Keep-Alive hints). The list
 // operations and decisions only; opening and closing sockets is conn.ts's.
+import { isTlsSocket } from '../tls/upstream.ts';
 import type { BackendConn } from './conn.ts';
 
 /**
@@ -44,7 +45,8 @@ export function popIdle(svc: BackendConn['svc'], node: BackendConn['node']): Bac
 }
 
 export function usableIdle(be: BackendConn, now: number): boolean {
-  return be.phase === 'idle' && !be.socket.destroyed && now < be.idleUntil;
+  // A reload that turned backend_ssl on or off: a connection opened the other way is not reused.
+  return be.phase === 'idle' && !be.socket.destroyed && now < be.idleUntil && isTlsSocket(be.socket) === ((be.svc.backendTls ?? null) !== null);
 }
 
 /**
