@@ -34,13 +34,8 @@ const PROBES: Record<string, Array<{ port: number; send: string; expect: RegExp 
   'ssl.conf': [],
 };
 
-/**
- * Examples `tsbal run` cannot start yet, by name, with the exact refusal. ssl.conf: enable_ssl is refused on main while
- * TLS is being added on its own branch; when it lands, this entry must go (the test fails until it does).
- */
-const EXPECTED_REFUSALS: Record<string, string> = {
-  'ssl.conf': "service 'site': enable_ssl is not supported yet",
-};
+/** Examples `tsbal run` cannot start, by name, with the exact refusal: none since TLS landed (ssl.conf starts). */
+const EXPECTED_REFUSALS: Record<string, string> = {};
 
 /** The `SET listen` ports of the enabled services (what must be listening once it runs). */
 function listenPorts(text: string): number[] {
