@@ -108,6 +108,9 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
     if (s.role === 'selector' && !s.plugins.includes('vhosts') && !s.plugins.includes('vpaths') && !state.meta.get(s.name)?.pluginsFailed) {
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
+    if (s.role === 'reverse_proxy' && s.options.buffer_uploads === true && s.options.buffer_uploads_path == null && !state.meta.get(s.name)?.failedKeys.has('buffer_uploads_path')) {
+      d.error(s.loc, `service ${s.name} has buffer_uploads on but no buffer_uploads_path`, 'SET buffer_uploads_path = /var/spool/tsbal (an existing directory, writable by tsbal)');
+    }
     if (s.options.enable_ssl === true) {
       for (const key of ['ssl_key_file', 'ssl_cert_file']) {
         const path = s.options[key];
