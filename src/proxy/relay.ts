@@ -315,8 +315,9 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
       else startTunnel(x, be, res, rest, bodyStart);
       return;
     }
-    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
-    if (x.req.minor === 1) {
+    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot. A client that got its
+    // 100 Continue from tsbal (the body was held) does not get the backend's too.
+    if (x.req.minor === 1 && !(res.status === 100 && x.continueSent)) {
       writeInterimHead(svc.engine.writer, res);
       writeToClient(x, takeWritten(svc.engine.writer));
     }
