@@ -132,7 +132,8 @@ function sendSpool(x: Exchange, be: BackendConn): void {
     if (x.spoolStream !== rs) return;
     x.svc.engine.log.error(`service ${x.svc.name}: cannot read spooled upload ${x.spool?.path}: ${e.message}`);
     x.spoolStream = null;
-    respondFailure(x, { kind: 'spool-failed', reason: 'reading the spooled upload failed' });
+    if (x.res !== null) x.client.down.abort(x.client);
+    else respondFailure(x, { kind: 'spool-failed', reason: 'reading the spooled upload failed' });
   });
   rs.on('end', () => {
     if (x.spoolStream !== rs) return;

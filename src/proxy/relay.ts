@@ -242,9 +242,10 @@ function spoolFailed(x: Exchange, e: unknown): void {
 
 /** Request body bytes from the client (framing included, exactly as received). */
 export function clientBodyBytes(x: Exchange, slice: Buffer): void {
+  // Answered already (a failed spool, an early response): nothing is waiting for these bytes.
+  if (x.phase === 'done') return;
   const spool = x.spool;
   if (spool !== null) {
-    if (x.phase === 'done') return;
     try {
       // The read buffer may be reused; writeSync copies it to the file now.
       writeSpool(spool, slice);
