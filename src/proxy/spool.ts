@@ -33,13 +33,14 @@ export type ReadDecision = { kind: 'wait' } | { kind: 'dispatch' } | { kind: 'sp
 /**
  * After a read of body bytes with no backend asked for yet: keep reading into memory until buffer_backend_connect
  * bytes are in (or the body is complete), then either spool the rest (too slow by rate or estimated time) or ask
- * for a backend. Perlbal counts a duration under a second as one second; so does this.
+ * for a backend. The rate is over the time since the head; a zero duration counts as one second, as Perlbal's
+ * `tv_interval(...) || 1` does.
  */
 export function decideAfterRead(p: UploadPolicy, received: number, remaining: number, done: boolean, elapsedMs: number): ReadDecision {
   if (done) return { kind: 'dispatch' };
   if (received < p.bufferBackendConnect) return { kind: 'wait' };
   if (!p.bufferUploads) return { kind: 'dispatch' };
-  const seconds = elapsedMs >= 1000 ? elapsedMs / 1000 : 1;
+  const seconds = elapsedMs > 0 ? elapsedMs / 1000 : 1;
   const rate = received / seconds;
   let reason: SpoolReason | null = null;
   if (p.thresholdRate > 0 && rate < p.thresholdRate) reason = 'rate';

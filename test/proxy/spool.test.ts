@@ -36,9 +36,11 @@ describe('buffered upload decisions', () => {
     expect(decideAfterRead(p, 20_000, 50_000, false, 1000)).toEqual({ kind: 'dispatch' });
   });
 
-  test('durations under a second count as one second, as in Perlbal', () => {
+  test('a zero duration counts as one second, as in Perlbal; a short one is a high rate', () => {
     const p = { ...policy, bufferBackendConnect: 1000, thresholdRate: 10_000, thresholdTimeMs: 0 };
-    expect(decideAfterRead(p, 5000, 1, false, 1)).toEqual({ kind: 'spool', reason: 'rate' });
+    expect(decideAfterRead(p, 5000, 1, false, 0)).toEqual({ kind: 'spool', reason: 'rate' });
+    // 5000 bytes in 100 ms: 50000 B/s.
+    expect(decideAfterRead(p, 5000, 1, false, 100)).toEqual({ kind: 'dispatch' });
   });
 
   test('an estimated time for the rest over buffer_upload_threshold_time spools', () => {

@@ -103,7 +103,11 @@ describe('buffered uploads', () => {
     try {
       const c = await client(port);
       c.socket.write(`PUT /slow HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
-      c.socket.write(body.subarray(0, 1500));
+      // 600 bytes, then 900 more half a second later: about 3000 B/s, far under the threshold.
+      c.socket.write(body.subarray(0, 600));
+      await sleep(500);
+      expect(spoolFiles()).toEqual([]);
+      c.socket.write(body.subarray(600, 1500));
       await until(() => spoolFiles().length === 1, 'a spool file');
       await sleep(100);
       expect(b.conns.length).toBe(0);
@@ -111,6 +115,65 @@ describe('buffered uploads', () => {
       await until(() => c.got().endsWith('ok'), 'the response');
       expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
       await until(() => spoolFiles().length === 0, 'the spool file to be removed');
+      c.socket.destroy();
+    } finally {
+      await proxy.close({ graceful: false });
+      await b.close();
+    }
+  });
+
+  test('a body whose rest would take longer than buffer_upload_threshold_time is spooled', async () => {
+    const size = 1_000_000;
+    const body = payload(size);
+    const b = await answeringBackend(size);
+    const { proxy, port } = await startTestProxy([b.port], {
+      buffer_uploads: true,
+      buffer_uploads_path: dir,
+      buffer_backend_connect: 1000,
+      buffer_upload_threshold_size: 0,
+      buffer_upload_threshold_time: 1000,
+    });
+    try {
+      const c = await client(port);
+      c.socket.write(`POST /t HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
+      c.socket.write(body.subarray(0, 500));
+      await sleep(300);
+      // About 1500 B/s with about 1 MB to go: ~10 minutes > 1 s.
+      c.socket.write(body.subarray(500, 1500));
+      await until(() => spoolFiles().length === 1, 'a spool file');
+      await sleep(100);
+      expect(b.conns.length).toBe(0);
+      c.socket.write(body.subarray(1500));
+      await until(() => c.got().endsWith('ok'), 'the response', 5000);
+      expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
+      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
+      c.socket.destroy();
+    } finally {
+      await proxy.close({ graceful: false });
+      await b.close();
+    }
+  });
+
+  test('a fast client is not spooled by the rate threshold: its body streams once buffer_backend_connect is in', async () => {
+    const size = 200_000;
+    const body = payload(size);
+    const b = await answeringBackend(size);
+    const { proxy, port } = await startTestProxy([b.port], {
+      buffer_uploads: true,
+      buffer_uploads_path: dir,
+      buffer_backend_connect: 1000,
+      buffer_upload_threshold_size: 0,
+      buffer_upload_threshold_time: 0,
+      buffer_upload_threshold_rate: 1000,
+    });
+    try {
+      const c = await client(port);
+      c.socket.write(Buffer.concat([Buffer.from(`POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`), body.subarray(0, 100_000)]));
+      await until(() => b.conns.length === 1, 'a backend connection before the body is complete');
+      expect(spoolFiles()).toEqual([]);
+      c.socket.write(body.subarray(100_000));
+      await until(() => c.got().endsWith('ok'), 'the response');
+      expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
       c.socket.destroy();
     } finally {
       await proxy.close({ graceful: false });
