@@ -29,7 +29,7 @@ import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
 import { assignRules, type AssignHooks } from './assign-hooks.ts';
 import { noteRecent, type PluginStats } from './plugin-stats.ts';
-import { fieldValue } from './http/fields.ts';
+import { F, fieldValue, findField } from './http/fields.ts';
 import { requestTarget } from './http/request.ts';
 import { readResponseHead } from './http/lenient.ts';
 import type { RequestHead } from './http/request.ts';
@@ -41,7 +41,7 @@ import { startTunnel } from './tunnel.ts';
 import { forwardedClientIp } from './trust.ts';
 import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
-import { decideAfterRead, decideAtHead, openSpool, spoolErrorText, writeSpool, closeSpoolFd, type SpoolReason } from './spool.ts';
+import { closeSpoolFd, decideAfterRead, decideAtHead, lengthHead, openSpool, spoolErrorText, writeSpool, type SpoolReason } from './spool.ts';
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
@@ -181,10 +181,7 @@ export function advanceExchange(x: Exchange): void {
   const body = x.body;
   const p = x.svc.opts.upload;
   if (x.spool !== null) {
-    if (body.done) {
-      closeSpoolFd(x.spool);
-      dispatchExchange(x);
-    }
+    if (body.done) spoolComplete(x);
     return;
   }
   if (body.done || (p.bufferBackendConnect === 0 && !p.bufferUploads)) {
@@ -209,11 +206,26 @@ function holdingBody(x: Exchange): void {
   x.client.socket.write(CONTINUE);
 }
 
+/** A body framed by `Transfer-Encoding: chunked` alone (no other coding) is stored de-chunked. */
+function dechunkable(x: Exchange): boolean {
+  if (x.body.framing !== 'chunked') return false;
+  const i = findField(x.req.fields, F.TRANSFER_ENCODING);
+  return i !== -1 && fieldValue(x.req.fields, i).trim().toLowerCase() === 'chunked';
+}
+
+/** The spooled body is complete: the file is closed and a backend asked for. */
+function spoolComplete(x: Exchange): void {
+  const spool = x.spool!;
+  closeSpoolFd(spool);
+  if (spool.dechunk !== null) x.backendHead = lengthHead(x.backendHead, spool.bytes);
+  dispatchExchange(x);
+}
+
 /** From here the body goes to a file; what is already held in memory goes first. */
 function startSpool(x: Exchange, reason: SpoolReason): void {
   const svc = x.svc;
   try {
-    x.spool = openSpool(svc.opts.upload.path);
+    x.spool = openSpool(svc.opts.upload.path, dechunkable(x));
     for (const b of x.queue) writeSpool(x.spool, b);
   } catch (e) {
     return spoolFailed(x, e);
@@ -225,10 +237,7 @@ function startSpool(x: Exchange, reason: SpoolReason): void {
   x.client.down.resume(x.client, 'queue');
   svc.engine.log.debug(`${svc.name}: spooling the ${x.req.method} ${requestTarget(x.req)} upload to ${x.spool.path} (${reason})`);
   holdingBody(x);
-  if (x.body.done) {
-    closeSpoolFd(x.spool);
-    dispatchExchange(x);
-  }
+  if (x.body.done) spoolComplete(x);
 }
 
 /** The spool file cannot be written: one log line, a 503, and nothing goes to a backend. */

@@ -3,6 +3,8 @@
 // decideAfterRead) and follows ClientProxy.pm's start_buffering_request and decide_to_buffer_to_disk.
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeChunked, newChunkedDecoder, type ChunkedDecoder, type DataSink } from './http/chunked.ts';
+import { MAX_TRAILER_BYTES } from './http/body.ts';
 
 export interface UploadPolicy {
   /** Body bytes read into memory before a backend is asked for (0: at once). */
@@ -52,7 +54,11 @@ export function decideAfterRead(p: UploadPolicy, received: number, remaining: nu
 export interface Spool {
   path: string;
   fd: number;
+  /** Bytes in the file (the payload alone when de-chunking). */
   bytes: number;
+  /** A chunked body is stored de-chunked, as Perlbal does, and goes out with a Content-Length (lengthHead). */
+  dechunk: ChunkedDecoder | null;
+  sink: DataSink | null;
 }
 
 let spoolSeq = 0;
@@ -61,16 +67,41 @@ let spoolSeq = 0;
  * Opens a new spool file (exclusive, owner-only). Writes are synchronous on purpose: an error such as ENOSPC is
  * known at once, before anything could go to a backend. Throws the fs error.
  */
-export function openSpool(dir: string): Spool {
+export function openSpool(dir: string, dechunk: boolean): Spool {
   const path = join(dir, `tsbal-upload-${process.pid}-${++spoolSeq}`);
-  return { path, fd: openSync(path, 'wx', 0o600), bytes: 0 };
+  const s: Spool = { path, fd: openSync(path, 'wx', 0o600), bytes: 0, dechunk: null, sink: null };
+  if (dechunk) {
+    s.dechunk = newChunkedDecoder(MAX_TRAILER_BYTES);
+    s.sink = (b, start, end) => writeRange(s, b, start, end);
+  }
+  return s;
 }
 
-/** Appends the whole buffer; throws the fs error (ENOSPC, EIO). */
+function writeRange(s: Spool, data: Buffer, start: number, end: number): void {
+  let off = start;
+  while (off < end) off += writeSync(s.fd, data, off, end - off);
+  s.bytes += end - start;
+}
+
+/**
+ * Appends the body bytes as received (framing already checked by the client's reader); a chunked body is decoded
+ * on the way, its trailers dropped. Throws the fs error (ENOSPC, EIO).
+ */
 export function writeSpool(s: Spool, data: Buffer): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(s.fd, data, off, data.length - off);
-  s.bytes += data.length;
+  if (s.dechunk === null) writeRange(s, data, 0, data.length);
+  else decodeChunked(s.dechunk, data, 0, data.length, s.sink);
+}
+
+const TE_LINE = /\r\nTransfer-Encoding:[^\r]*\r\n/i;
+const EXPECT_LINE = /\r\nExpect:[^\r]*\r\n/i;
+
+/**
+ * The backend head of a de-chunked spooled body: `Transfer-Encoding` becomes `Content-Length: <bytes>` and
+ * `Expect` goes (tsbal answered it), as Perlbal does. The head came from our own writer: one line of each at most.
+ */
+export function lengthHead(head: Buffer, bytes: number): Buffer {
+  const text = head.toString('latin1').replace(TE_LINE, `\r\nContent-Length: ${bytes}\r\n`).replace(EXPECT_LINE, '\r\n');
+  return Buffer.from(text, 'latin1');
 }
 
 /** Closes the descriptor (the file stays, for sending); idempotent. */

@@ -72,6 +72,27 @@ describe.each(KINDS)('%s: buffered uploads', (kind) => {
     }
   }, 30_000);
 
+  testFor(kind)('a chunked upload reaches the backend de-chunked with a Content-Length', async () => {
+    const rig = await startRig(kind, { set: { buffer_uploads: 'on', buffer_uploads_path: dir } });
+    try {
+      const c = await open(rig.proxy.port);
+      c.socket.write('POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      await sleep(300);
+      expect(rig.backends[0]!.connectionCount()).toBe(0);
+      c.socket.write('6\r\n world\r\n0\r\n\r\n');
+      const [req] = await rig.backends[0]!.waitForRequests(1, 5000);
+      const raw = req!.raw.toString('latin1');
+      expect(raw).not.toMatch(/transfer-encoding/i);
+      expect(req!.head.headers.find(([k]) => k.toLowerCase() === 'content-length')?.[1]).toBe('11');
+      expect(raw.endsWith('\r\n\r\nhello world')).toBe(true);
+      await until(() => c.got().includes('hello from b1'), 'the response');
+      await until(() => fs.readdirSync(dir).length === 0, 'the spool file to be removed');
+      c.socket.destroy();
+    } finally {
+      await rig.stop();
+    }
+  }, 30_000);
+
   testFor(kind)('a body under buffer_backend_connect is held in memory: no backend connection until it is complete', async () => {
     const rig = await startRig(kind, { set: { buffer_uploads: 'on', buffer_uploads_path: dir } });
     try {

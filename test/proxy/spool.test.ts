@@ -1,6 +1,6 @@
 // The pure buffered-upload decisions (src/proxy/spool.ts), as Perlbal's ClientProxy.pm makes them.
 import { describe, expect, test } from 'bun:test';
-import { decideAfterRead, decideAtHead, type UploadPolicy } from '../../src/proxy/spool.ts';
+import { decideAfterRead, decideAtHead, lengthHead, type UploadPolicy } from '../../src/proxy/spool.ts';
 
 const policy: UploadPolicy = {
   bufferBackendConnect: 100 * 1024,
@@ -52,5 +52,10 @@ describe('buffered upload decisions', () => {
 
   test('without buffer_uploads a body over buffer_backend_connect goes to a backend', () => {
     expect(decideAfterRead({ ...policy, bufferUploads: false, thresholdRate: 10 ** 9 }, 200_000, 10 ** 9, false, 5000)).toEqual({ kind: 'dispatch' });
+  });
+
+  test('a de-chunked spooled body goes out with Content-Length instead of Transfer-Encoding, and without Expect', () => {
+    const head = Buffer.from('POST /u HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\nExpect: 100-continue\r\nX-A: 1\r\n\r\n', 'latin1');
+    expect(lengthHead(head, 11).toString('latin1')).toBe('POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nX-A: 1\r\n\r\n');
   });
 });
