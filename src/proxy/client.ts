@@ -5,7 +5,7 @@ import { answerManagement, answerOnTheSpot, refuse } from './answers.ts';
 import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
 import { handOver, refreshForward, routeRequest } from './route.ts';
 import type { Exchange } from './exchange.ts';
-import { clientBodyBytes, clientBodyDone, clientDrained, dispatchExchange, startExchange } from './relay.ts';
+import { advanceExchange, clientBodyBytes, clientBodyDone, clientDrained, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { RequestHead } from './http/request.ts';
@@ -164,7 +164,7 @@ function feed(c: ClientConn, buf: Buffer, start: number): void {
       // Dispatch once the whole read is parsed: body bytes that came with the head are validated before anything
       // goes to a backend, and head plus small body leave in one write.
       const x = c.x;
-      if (x !== null && !x.dispatched && x.phase !== 'done') dispatchExchange(x);
+      if (x !== null && !x.dispatched && x.phase !== 'done') advanceExchange(x);
       // An exchange answered on the spot (503, 413) leaves its pipelined successors to go on with: loop, not recurse.
       if (c.x === null && c.stash !== null && c.phase === 'head') {
         input = c.stash;

@@ -21,7 +21,9 @@ export type ProxyFailure =
   /** The backend's response could not be parsed or framed. */
   | { kind: 'bad-response'; reason: string }
   /** No response head within response_timeout. */
-  | { kind: 'response-timeout' };
+  | { kind: 'response-timeout' }
+  /** buffer_uploads could not write (or read back) the body's spool file: disk full, path not writable. */
+  | { kind: 'spool-failed'; reason: string };
 
 export function failureStatus(f: ProxyFailure): number {
   switch (f.kind) {
@@ -34,6 +36,7 @@ export function failureStatus(f: ProxyFailure): number {
     case 'no-backend':
     case 'queue-timeout':
     case 'connect-failed':
+    case 'spool-failed':
       return 503;
     case 'connect-timeout':
     case 'response-timeout':
@@ -66,6 +69,8 @@ export function failureMessage(f: ProxyFailure): string {
       return 'invalid response from backend';
     case 'response-timeout':
       return 'backend did not respond in time';
+    case 'spool-failed':
+      return 'the upload could not be buffered: ' + f.reason;
   }
 }
 

@@ -19,6 +19,8 @@ import { fieldValue } from './http/fields.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { removeSpool, type Spool } from './spool.ts';
 import { depth, enqueue, peekWaiting, shiftWaiting } from './upstream/queue.ts';
 import { available, chooseUpstream, onlyFull, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
 
@@ -85,6 +87,13 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   assignedMs: number;
   startMs: number;
   bodyBytesOut: number;
+  /** buffer_uploads: the body on disk (complete once the client's body is done), sent from there; else null. */
+  spool: Spool | null;
+  /** The spool file being sent to the current backend. */
+  spoolStream: ReadStream | null;
+  /** When body buffering started (performance.now()), for the upload rate; 100 Continue sent by tsbal. */
+  bufferStartMs: number;
+  continueSent: boolean;
 }
 
 /**
@@ -93,7 +102,45 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
  * the body is relayed; tunnel: after a 101; done: answered, failed, or the client went away (terminal).
  */
 export function enterPhase(x: Exchange, phase: ExchangePhase): void {
-  if (x.phase !== 'done') x.phase = phase;
+  if (x.phase === 'done') return;
+  x.phase = phase;
+  // Every way an exchange ends comes here: completion, a failure answered, the client gone.
+  if (phase === 'done' && x.spool !== null) dropSpool(x);
+}
+
+function dropSpool(x: Exchange): void {
+  stopSpoolStream(x);
+  removeSpool(x.spool!);
+  x.spool = null;
+}
+
+/** Stops sending the spool file (the attempt ended; a retry starts it again from the beginning). */
+export function stopSpoolStream(x: Exchange): void {
+  const rs = x.spoolStream;
+  if (rs === null) return;
+  x.spoolStream = null;
+  rs.unpipe();
+  rs.destroy();
+}
+
+/** Sends the complete spooled body after the head; the response timeout starts once it is all written. */
+function sendSpool(x: Exchange, be: BackendConn): void {
+  const rs = createReadStream(x.spool!.path);
+  x.spoolStream = rs;
+  be.deadline = 0;
+  rs.on('error', (e) => {
+    if (x.spoolStream !== rs) return;
+    x.svc.engine.log.error(`service ${x.svc.name}: cannot read spooled upload ${x.spool?.path}: ${e.message}`);
+    x.spoolStream = null;
+    if (x.res !== null) x.client.down.abort(x.client);
+    else respondFailure(x, { kind: 'spool-failed', reason: 'reading the spooled upload failed' });
+  });
+  rs.on('end', () => {
+    if (x.spoolStream !== rs) return;
+    x.spoolStream = null;
+    if (x.be === be && x.res === null) be.deadline = x.svc.engine.now + x.svc.opts.responseTimeoutMs;
+  });
+  rs.pipe(be.socket, { end: false });
 }
 
 /**
@@ -215,6 +262,11 @@ export function backendAttached(x: Exchange, be: BackendConn): void {
   x.gotResponseBytes = false;
   const socket = be.socket;
   let ok: boolean;
+  if (x.spool !== null) {
+    socket.write(x.backendHead);
+    sendSpool(x, be);
+    return;
+  }
   if (x.queued === 0) {
     holdWrites(x.svc.engine, socket);
     ok = socket.write(x.backendHead);
@@ -307,6 +359,7 @@ export function detach(x: Exchange): void {
     }
   }
   x.be = null;
+  if (x.spoolStream !== null) stopSpoolStream(x);
   if (be !== null) {
     be.exchange = null;
     if (x.clientBlocked) be.socket.resume();

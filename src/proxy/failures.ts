@@ -30,7 +30,7 @@ export function attemptFailed(x: Exchange, failure: ProxyFailure, excludeNode: b
     sent: x.sent,
     gotResponseBytes: x.gotResponseBytes,
     idempotent: x.idempotent,
-    replayable: x.replay !== null,
+    replayable: x.replay !== null || x.spool !== null,
   };
   if (!mayRetry(facts)) {
     respondFailure(x, failure);

@@ -4,6 +4,7 @@ import type { BalanceMethod, HostPort, OptionValue, PoolModel, PoolNode, Service
 import type { HeaderRules } from './http/forward.ts';
 import { parseNetmask, type Netmask } from './trust.ts';
 import type { StickyMode } from './upstream/affinity.ts';
+import type { UploadPolicy } from './spool.ts';
 
 export interface ReverseProxyOptions {
   name: string;
@@ -34,6 +35,8 @@ export interface ReverseProxyOptions {
   serverTokens: boolean;
   clientSndbufSize: number;
   headerRules: HeaderRules | null;
+  /** buffer_backend_connect, buffer_uploads and its path and thresholds (spool.ts). */
+  upload: UploadPolicy;
 
   // tsbal extensions
   connectTimeoutMs: number;
@@ -113,6 +116,12 @@ export const DEFAULTS = {
   max_body_size: 0,
   max_conns: 0,
   queue_timeout: 10_000,
+  buffer_backend_connect: 102_400,
+  buffer_uploads: false,
+  buffer_uploads_path: '',
+  buffer_upload_threshold_size: 256_000,
+  buffer_upload_threshold_rate: 0,
+  buffer_upload_threshold_time: 5_000,
 } as const;
 
 type Options = Record<string, OptionValue>;
@@ -160,7 +169,6 @@ export function unimplementedOptions(service: ServiceModel): string[] {
     return v !== undefined && v !== null && v !== false && v !== 0 && v !== '' && !(Array.isArray(v) && v.length === 0);
   };
   return [
-    'buffer_uploads',
     'enable_error_retries',
     'high_priority_cookie',
     'queue_relief_size',
@@ -222,6 +230,14 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     serverTokens: bool(o, 'server_tokens'),
     clientSndbufSize: num(o, 'client_sndbuf_size'),
     headerRules: compileHeaderRules(service),
+    upload: {
+      bufferBackendConnect: num(o, 'buffer_backend_connect'),
+      bufferUploads: bool(o, 'buffer_uploads') && str(o, 'buffer_uploads_path') !== '',
+      path: str(o, 'buffer_uploads_path'),
+      thresholdSize: num(o, 'buffer_upload_threshold_size'),
+      thresholdRate: num(o, 'buffer_upload_threshold_rate'),
+      thresholdTimeMs: num(o, 'buffer_upload_threshold_time'),
+    },
     connectTimeoutMs: num(o, 'connect_timeout'),
     responseTimeoutMs: num(o, 'response_timeout'),
     backendIdleTimeoutMs: num(o, 'backend_idle_timeout'),

@@ -13,6 +13,7 @@ import {
   finishExchange,
   keepForReplay,
   pinningSetCookie,
+  respondFailure,
   writeToClient,
   type Exchange,
 } from './exchange.ts';
@@ -28,7 +29,7 @@ import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
 import { assignRules, type AssignHooks } from './assign-hooks.ts';
 import { noteRecent, type PluginStats } from './plugin-stats.ts';
-import { fieldValue } from './http/fields.ts';
+import { F, fieldValue, findField } from './http/fields.ts';
 import { requestTarget } from './http/request.ts';
 import { readResponseHead } from './http/lenient.ts';
 import type { RequestHead } from './http/request.ts';
@@ -40,6 +41,7 @@ import { startTunnel } from './tunnel.ts';
 import { forwardedClientIp } from './trust.ts';
 import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
+import { closeSpoolFd, decideAfterRead, decideAtHead, lengthHead, openSpool, spoolErrorText, writeSpool, type SpoolReason } from './spool.ts';
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
@@ -118,6 +120,10 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     assignedMs: 0,
     startMs: performance.now(),
     bodyBytesOut: 0,
+    spool: null,
+    spoolStream: null,
+    bufferStartMs: 0,
+    continueSent: false,
   };
   c.x = x;
   return x;
@@ -165,8 +171,98 @@ export function dispatchExchange(x: Exchange): void {
   dispatch(x);
 }
 
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/**
+ * After each client read: ask for a backend now, or keep holding the body (buffer_backend_connect, in memory) or
+ * spool it (buffer_uploads) until it is complete. Called with the exchange not dispatched yet.
+ */
+export function advanceExchange(x: Exchange): void {
+  const body = x.body;
+  const p = x.svc.opts.upload;
+  if (x.spool !== null) {
+    if (body.done) spoolComplete(x);
+    return;
+  }
+  if (body.done || (p.bufferBackendConnect === 0 && !p.bufferUploads)) {
+    dispatchExchange(x);
+    return;
+  }
+  if (x.bufferStartMs === 0) {
+    x.bufferStartMs = performance.now();
+    const reason = decideAtHead(p, body.framing, body.remaining + body.received);
+    if (reason !== null) return startSpool(x, reason);
+  }
+  const d = decideAfterRead(p, body.received, body.framing === 'length' ? body.remaining : 0, false, performance.now() - x.bufferStartMs);
+  if (d.kind === 'dispatch') return dispatchExchange(x);
+  if (d.kind === 'spool') return startSpool(x, d.reason);
+  // Held in memory: a client that waits for 100 Continue would otherwise wait for a backend that is not asked yet.
+  holdingBody(x);
+}
+
+function holdingBody(x: Exchange): void {
+  if (!x.req.expectContinue || x.continueSent || x.body.received > 0) return;
+  x.continueSent = true;
+  x.client.socket.write(CONTINUE);
+}
+
+/** A body framed by `Transfer-Encoding: chunked` alone (no other coding) is stored de-chunked. */
+function dechunkable(x: Exchange): boolean {
+  if (x.body.framing !== 'chunked') return false;
+  const i = findField(x.req.fields, F.TRANSFER_ENCODING);
+  return i !== -1 && fieldValue(x.req.fields, i).trim().toLowerCase() === 'chunked';
+}
+
+/** The spooled body is complete: the file is closed and a backend asked for. */
+function spoolComplete(x: Exchange): void {
+  const spool = x.spool!;
+  closeSpoolFd(spool);
+  if (spool.dechunk !== null) x.backendHead = lengthHead(x.backendHead, spool.bytes);
+  dispatchExchange(x);
+}
+
+/** From here the body goes to a file; what is already held in memory goes first. */
+function startSpool(x: Exchange, reason: SpoolReason): void {
+  const svc = x.svc;
+  try {
+    x.spool = openSpool(svc.opts.upload.path, dechunkable(x));
+    for (const b of x.queue) writeSpool(x.spool, b);
+  } catch (e) {
+    return spoolFailed(x, e);
+  }
+  x.queue = [];
+  x.queued = 0;
+  // The file holds the whole body: a retry sends it again from there, not from memory.
+  x.replay = null;
+  x.client.down.resume(x.client, 'queue');
+  svc.engine.log.debug(`${svc.name}: spooling the ${x.req.method} ${requestTarget(x.req)} upload to ${x.spool.path} (${reason})`);
+  holdingBody(x);
+  if (x.body.done) spoolComplete(x);
+}
+
+/** The spool file cannot be written: one log line, a 503, and nothing goes to a backend. */
+function spoolFailed(x: Exchange, e: unknown): void {
+  const svc = x.svc;
+  const where = x.spool?.path ?? svc.opts.upload.path;
+  const why = spoolErrorText(e);
+  svc.engine.log.error(`service ${svc.name}: cannot buffer upload to ${where}: ${why}; answered 503`);
+  respondFailure(x, { kind: 'spool-failed', reason: why });
+}
+
 /** Request body bytes from the client (framing included, exactly as received). */
 export function clientBodyBytes(x: Exchange, slice: Buffer): void {
+  // Answered already (a failed spool, an early response): nothing is waiting for these bytes.
+  if (x.phase === 'done') return;
+  const spool = x.spool;
+  if (spool !== null) {
+    try {
+      // The read buffer may be reused; writeSync copies it to the file now.
+      writeSpool(spool, slice);
+    } catch (e) {
+      spoolFailed(x, e);
+    }
+    return;
+  }
   const be = x.be;
   if (be !== null && be.phase === 'busy') {
     keepForReplay(x, slice);
@@ -175,7 +271,8 @@ export function clientBodyBytes(x: Exchange, slice: Buffer): void {
   }
   x.queue.push(slice);
   x.queued += slice.length;
-  if (x.queued > QUEUE_MAX) x.client.down.pause(x.client, 'queue');
+  // Before a backend is asked for, buffer_backend_connect bytes are held on purpose.
+  if (x.queued > QUEUE_MAX && (x.dispatched || x.queued > x.svc.opts.upload.bufferBackendConnect)) x.client.down.pause(x.client, 'queue');
 }
 
 /** The whole request is in: from now on the backend has response_timeout to start answering. */
@@ -228,8 +325,9 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
       else startTunnel(x, be, res, rest, bodyStart);
       return;
     }
-    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot.
-    if (x.req.minor === 1) {
+    // 100 Continue, 103 Early Hints: HTTP/1.1 clients get them; HTTP/1.0 clients cannot. A client that got its
+    // 100 Continue from tsbal (the body was held) does not get the backend's too.
+    if (x.req.minor === 1 && !(res.status === 100 && x.continueSent)) {
       writeInterimHead(svc.engine.writer, res);
       writeToClient(x, takeWritten(svc.engine.writer));
     }

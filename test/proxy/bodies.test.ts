@@ -124,7 +124,8 @@ describe('bodies', () => {
     const b = await rawBackend('b', (socket, _i, received) => {
       if (received.includes('\r\n\r\n') && !socket.writableEnded) socket.end('HTTP/1.1 413 Too Big\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
-    const { proxy, port } = await startTestProxy([b.port], { persist_client: true });
+    // buffer_backend_connect = 0: the backend gets the request before the body is in (by default 100k are held).
+    const { proxy, port } = await startTestProxy([b.port], { persist_client: true, buffer_backend_connect: 0 });
     try {
       const r = await rawRequest(port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nabc', { timeoutMs: 2000 });
       expect(statusCodes(r.data)).toEqual([413]);

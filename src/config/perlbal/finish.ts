@@ -177,6 +177,9 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
       d.error(s.loc, `selector ${s.name} has no selector plugin; every request would get 500`, 'LOAD vhosts, then SET plugins = vhosts and VHOST lines');
     }
     checkTls(state, env, s, d);
+    if (s.role === 'reverse_proxy' && s.options.buffer_uploads === true && s.options.buffer_uploads_path == null && !state.meta.get(s.name)?.failedKeys.has('buffer_uploads_path')) {
+      d.error(s.loc, `service ${s.name} has buffer_uploads on but no buffer_uploads_path`, 'SET buffer_uploads_path = /var/spool/tsbal (an existing directory, writable by tsbal)');
+    }
     if (s.role === 'management' && s.listen && !s.listen.host.startsWith('127.')) {
       d.warn(s.loc, `management service ${s.name} listens on ${formatHostPort(s.listen)}; the management port has no authentication`, 'listen on 127.0.0.1');
     }

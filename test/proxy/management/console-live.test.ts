@@ -2,7 +2,7 @@
 // connection already open (trust, ACCESS, web_server options), management services appear and move, and a SIGHUP
 // reload afterwards puts the file's config back (the file wins).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeConfigFs, parsePerlbalConfig } from '../../../src/config/perlbal.ts';
@@ -114,6 +114,32 @@ describe('config commands on a running proxy', () => {
     expect(dump).toContain('  SET buffer_upload_threshold_size = 1048576\r\n');
     expect(dump).toContain('  SET buffer_upload_threshold_time = 7\r\n');
     expect(dump).toEndWith('\r\nOK\r\n');
+  });
+
+  test('buffer_uploads turned on from the console: the next large upload is spooled before the backend sees it', async () => {
+    const spool = mkdtempSync(join(tmpdir(), 'tsbal-console-spool-'));
+    try {
+      expect(await talk(mgmt, `set web.buffer_uploads_path = ${spool}`, 'set web.buffer_upload_threshold_size = 250k', 'set web.buffer_uploads = on')).toBe('OK\r\nOK\r\nOK\r\n');
+      const size = 300 * 1024;
+      const c = await connectRaw(web);
+      try {
+        const before = b.conns.length;
+        c.send(`POST /up HTTP/1.0\r\nContent-Length: ${size}\r\n\r\n${'a'.repeat(100 * 1024)}`);
+        const t0 = Date.now();
+        while (readdirSync(spool).length === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+        expect(readdirSync(spool).length).toBe(1);
+        expect(b.conns.length).toBe(before);
+        c.send('a'.repeat(size - 100 * 1024));
+        const outcome = await c.read({ method: 'POST', timeoutMs: 3000 });
+        expect(outcome.kind === 'response' && outcome.response.status).toBe(200);
+        expect(readdirSync(spool)).toEqual([]);
+      } finally {
+        c.close();
+      }
+    } finally {
+      await talk(mgmt, 'set web.buffer_uploads = off');
+      rmSync(spool, { recursive: true, force: true });
+    }
   });
 
   test('enable_put on a running web_server: the next PUT writes the file', async () => {
