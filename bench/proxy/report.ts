@@ -142,6 +142,10 @@ const AFFINITY_PAIRS: ReadonlyArray<readonly [string, string]> = [
   ['tsbal-cookie', 'tsbal'],
   ['tsbal-cookie-new', 'tsbal'],
   ['haproxy-cookie', 'haproxy'],
+  ['tsbal-checks', 'tsbal'],
+  ['tsbal-cookie-checks', 'tsbal'],
+  ['haproxy-checks', 'haproxy'],
+  ['haproxy-cookie-checks', 'haproxy'],
 ];
 
 /**
@@ -178,7 +182,7 @@ export function markdownAffinity(rounds: readonly Measurement[]): string {
   }
   if (lines.length === 0) return '';
   return [
-    '### Cookie affinity against plain balancing (CPU per 100k requests, per-round ratio; target ≤ 1.05× for tsbal)',
+    '### Cookie affinity and health checks against plain balancing (CPU per 100k requests, per-round ratio; target ≤ 1.05× for tsbal)',
     '',
     row(['proxy', 'conns', 'CPU/100k ratio (median)', 'range over rounds', 'req/s ratio', 'baseline']),
     row(['---', '---:', '---:', '---:', '---:', '---']),
@@ -186,6 +190,8 @@ export function markdownAffinity(rounds: readonly Measurement[]): string {
     '',
     '`tsbal-cookie`, `haproxy-cookie`: every request carries the cookie of the backend it is pinned to (one client\'s',
     'steady state: no cookie set again). `tsbal-cookie-new`: no request has one, so every answer pins (worst case).',
+    '`*-checks`: HTTP checks of 100 backends every 1 s while serving (the 2 serving ones and 98 check-only ones in a',
+    'second pool behind an idle service of the same process); `*-cookie-checks`: both, pinned clients.',
     '',
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 // bench/proxy: wrk against tsbal, HAProxy (nbthread 1), nginx (1 worker) and Perlbal in the same run (tsbal and
-// HAProxy also with cookie affinity, pinned and unpinned clients), plus
+// HAProxy also with cookie affinity, pinned and unpinned clients, and with health checks of 100 backends, see
+// checks.ts), plus
 // calibration proxies (bare node:net pipe, node:http + Agent), all in front of the same two nginx backends on
 // 127.0.0.1 with keep-alive on both sides. All proxies are started first; wrk loads one at a time, in rounds
 // that interleave the proxies, so a noisy neighbour hurts one round of each rather than all of one proxy.
@@ -21,6 +22,7 @@ import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } f
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { type TsbalBuild, startTsbal, tsbalRunMissing } from '../../test/harness/tsbal.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
+import { type CheckTargets, CHECK_INTERVAL, CHECK_PATH, checkRate, startCheckTargets, startTsbalChecked } from './checks.ts';
 import { type Measurement, aggregateRounds, checkTargets, markdownAffinity, markdownTables, markdownTargets } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -42,11 +44,13 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = args.connections.split(',').map(Number);
 const THREADS = Number(args.threads);
 
+type Proxy = Daemon & { port: number; checks?: CheckTargets };
+
 interface ProxyDef {
   name: string;
   /** Why it cannot run here, or null. */
   unavailable(): string | null;
-  start(backends: number[]): Promise<Daemon & { port: number }>;
+  start(backends: number[]): Promise<Proxy>;
   /** Header lines wrk sends to this proxy, found once it runs (a pinned client's affinity cookie). */
   headers?: (port: number) => Promise<string[]>;
 }
@@ -94,14 +98,58 @@ function tsbalDef(name: string, build: TsbalBuild, set: Readonly<Record<string, 
   };
 }
 
+/**
+ * A proxy that health-checks 100 backends every 1 s while serving: its own 98 check-only targets on
+ * 127.0.<block>.1-98 (started first, stopped with the proxy) beside the 2 serving backends (checks.ts).
+ */
+function withChecks(
+  def: Omit<ProxyDef, 'start'>,
+  block: number,
+  start: (backends: number[], targets: CheckTargets) => Promise<Daemon & { port: number }>,
+): ProxyDef {
+  return {
+    ...def,
+    start: async (backends) => {
+      const targets = await startCheckTargets(def.name, block);
+      let proxy: Daemon & { port: number };
+      try {
+        proxy = await start(backends, targets);
+      } catch (error) {
+        await targets.nginx.stop();
+        throw error;
+      }
+      targets.since = { ms: Date.now(), accepts: await nginxAccepts(targets.nginx) };
+      const stop = async (graceMs?: number) => {
+        await proxy.stop(graceMs);
+        await targets.nginx.stop();
+      };
+      return { ...proxy, stop, checks: targets };
+    },
+  };
+}
+
+const haproxyChecks = (targets: CheckTargets) => ({
+  path: CHECK_PATH,
+  interval: CHECK_INTERVAL,
+  idleServers: targets.addresses,
+});
+
 const PROXIES: ProxyDef[] = [
   { name: 'haproxy', unavailable: () => null, start: (b) => startHaproxy(b) },
   { name: 'haproxy-cookie', unavailable: () => null, start: (b) => startHaproxy(b, { cookie: true }), headers: pinnedCookie },
+  withChecks({ name: 'haproxy-checks', unavailable: () => null }, 3, (b, t) => startHaproxy(b, { checks: haproxyChecks(t) })),
+  withChecks({ name: 'haproxy-cookie-checks', unavailable: () => null, headers: pinnedCookie }, 4, (b, t) =>
+    startHaproxy(b, { cookie: true, checks: haproxyChecks(t) }),
+  ),
   { name: 'nginx', unavailable: () => null, start: (b) => startNginxProxy(b) },
   tsbalDef('tsbal', { kind: 'dist' }),
   // Pinned clients (the steady state), and clients without the cookie yet (every answer sets one).
   { ...tsbalDef('tsbal-cookie', { kind: 'dist' }, STICKY_OPTIONS), headers: pinnedCookie },
   tsbalDef('tsbal-cookie-new', { kind: 'dist' }, STICKY_OPTIONS),
+  withChecks(tsbalDef('tsbal-checks', { kind: 'dist' }), 1, (b, t) => startTsbalChecked(b, t, TUTORIAL_OPTIONS, { kind: 'dist' })),
+  withChecks({ ...tsbalDef('tsbal-cookie-checks', { kind: 'dist' }), headers: pinnedCookie }, 2, (b, t) =>
+    startTsbalChecked(b, t, STICKY_OPTIONS, { kind: 'dist' }),
+  ),
   // Several --tsbal-bin (builds to compare in one run) are told apart by file name: tsbal-bin:<name>.
   ...(args['tsbal-bin'] ?? []).map((bin, _i, all) =>
     tsbalDef(all.length === 1 ? 'tsbal-bin' : `tsbal-bin:${path.basename(bin)}`, { kind: 'binary', path: path.resolve(bin) }),
@@ -166,7 +214,8 @@ async function main(): Promise<void> {
   const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
   const rounds: Measurement[] = [];
   const skipped: string[] = [];
-  const running: Array<{ def: ProxyDef; proxy: Daemon & { port: number }; headers: string[] }> = [];
+  const running: Array<{ def: ProxyDef; proxy: Proxy; headers: string[] }> = [];
+  const checkRates: Record<string, number> = {};
   const loadBefore = os.loadavg();
   try {
     for (const def of selected) {
@@ -194,6 +243,9 @@ async function main(): Promise<void> {
         }
       }
     }
+    for (const { def, proxy } of running) {
+      if (proxy.checks) checkRates[def.name] = await checkRate(proxy.checks);
+    }
   } finally {
     await stopAll([...running.map((r) => r.proxy), ...backends]);
   }
@@ -214,6 +266,10 @@ async function main(): Promise<void> {
     markdownTables(results),
     markdownTargets(checks, tsbalName),
     markdownAffinity(rounds),
+    ...Object.entries(checkRates).map(
+      ([name, rate]) => `- ${name}: its 98 check-only backends got ${rate.toFixed(1)} checks/s over the run (98/s expected at 1 s).`,
+    ),
+    '',
     `Load average (1/5/15 min) before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}.`,
     '',
     ...skipped.map((s) => `- ${s}`),
@@ -222,7 +278,7 @@ async function main(): Promise<void> {
   const dir = `${REPO_ROOT}bench/results`;
   fs.mkdirSync(dir, { recursive: true });
   const file = `${dir}/proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, skipped, rounds }, null, 2)}\n`);
+  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, checkRates, skipped, rounds }, null, 2)}\n`);
   console.error(`bench: results written to ${file}`);
 }
 

@@ -12,11 +12,35 @@ export interface Haproxy extends Daemon {
 export interface HaproxyOptions {
   /** Session affinity as HAProxy users write it: `cookie SERVERID insert indirect nocache`, `cookie bN` per server. */
   cookie?: boolean;
+  /**
+   * Active HTTP checks as HAProxy users write them (`option httpchk`, `check inter <interval>`) on the serving
+   * servers, plus a second backend of check-only servers behind an idle frontend on a second port (never loaded).
+   */
+  checks?: { path: string; interval: string; idleServers: readonly string[] };
 }
 
-function haproxyConf(port: number, backendPorts: readonly number[], o: HaproxyOptions): string {
-  const servers = backendPorts.map((p, i) => `  server b${i + 1} ${LOOPBACK}:${p}${o.cookie ? ` cookie b${i + 1}` : ''}`).join('\n');
+function haproxyConf(ports: readonly number[], backendPorts: readonly number[], o: HaproxyOptions): string {
+  const [port, idlePort] = ports;
+  const check = o.checks ? ` check inter ${o.checks.interval}` : '';
+  const servers = backendPorts
+    .map((p, i) => `  server b${i + 1} ${LOOPBACK}:${p}${o.cookie ? ` cookie b${i + 1}` : ''}${check}`)
+    .join('\n');
   const cookie = o.cookie ? '  cookie SERVERID insert indirect nocache\n' : '';
+  // HTTP/1.1 with a Host, as tsbal's check sends it.
+  const httpchk = o.checks
+    ? `  option httpchk\n  http-check send meth GET uri ${o.checks.path} ver HTTP/1.1 hdr Host check\n`
+    : '';
+  const idle = o.checks
+    ? `
+frontend fe_idle
+  bind ${LOOPBACK}:${idlePort}
+  default_backend be_idle
+
+backend be_idle
+  balance roundrobin
+${httpchk}${o.checks.idleServers.map((a, i) => `  server i${i + 1} ${a}${check}`).join('\n')}
+`
+    : '';
   return `global
   nbthread 1
   maxconn 4096
@@ -37,22 +61,23 @@ frontend fe
 
 backend be
   balance roundrobin
-${cookie}${servers}
-`;
+${cookie}${httpchk}${servers}
+${idle}`;
 }
 
 export function startHaproxy(backendPorts: readonly number[], options: HaproxyOptions = {}): Promise<Haproxy> {
-  return startWithFreshPorts(1, async ([port]) => {
+  return startWithFreshPorts(options.checks ? 2 : 1, async (ports) => {
+    const port = ports[0]!;
     const dir = makeTempDir('haproxy');
     const conf = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(conf, haproxyConf(port!, backendPorts, options));
+    fs.writeFileSync(conf, haproxyConf(ports, backendPorts, options));
     const daemon = await startDaemon({
       name: 'haproxy',
       command: '/usr/sbin/haproxy',
       args: ['-db', '-f', conf],
       dir,
-      ports: [port!],
+      ports,
     });
-    return { ...daemon, port: port! };
+    return { ...daemon, port };
   });
 }

@@ -119,3 +119,17 @@ export function startNginxTlsBackend(options: { name?: string; cert: string; key
     }
   }`);
 }
+
+/**
+ * Cheap check-only backends for health-check benchmarks: one nginx (1 worker) listening on each of `addresses`
+ * (127.0.0.0/8 addresses other than 127.0.0.1, e.g. 127.0.1.1 ... 127.0.1.98) at one port, answering 200 to
+ * anything, plus stub_status on 127.0.0.1 at the same port (its accepts count the checks received).
+ */
+export function startNginxCheckTargets(label: string, addresses: readonly string[]): Promise<Nginx> {
+  return startNginx(`checks-${label}`, (port) => `  server {
+    listen ${LOOPBACK}:${port};
+${addresses.map((a) => `    listen ${a}:${port};`).join('\n')}
+    location / { return 200 "ok\\n"; }
+    location = /__nginx_status { stub_status; }
+  }`);
+}
