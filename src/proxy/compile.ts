@@ -14,6 +14,7 @@ import { backoffPolicy, type ServiceConfig } from './service.ts';
 import { keyFromSecret, newSticky } from './upstream/affinity.ts';
 import { NO_HEALTH_OPTIONS, poolHealthOptions } from './upstream/check-spec.ts';
 import { webServerOptions } from './webserver/options.ts';
+import { newReproxyCache } from './reproxy/plan.ts';
 
 /**
  * Throws (with `file:line:` where the model knows it) on what the config checker lets through but cannot run.
@@ -45,5 +46,6 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
     management: model.role === 'management',
     enabled: model.enabled,
     sticky,
+    reproxyCache: model.role === 'reverse_proxy' && opts.enableReproxy ? newReproxyCache(opts.reproxyCacheMaxSize) : null,
   };
 }

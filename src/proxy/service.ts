@@ -1,5 +1,6 @@
 // One service at run time: its compiled config (ServiceConfig, replaced whole by a reload) and its state
 // (ServiceState: backends with their idle connections and in-flight counts, balancer, listener, counters; kept).
+import type { ReproxyCache } from './reproxy/plan.ts';
 import type { Server } from 'node:net';
 import type { AccessLog } from './access-log.ts';
 import type { Selector } from './contracts.ts';
@@ -61,6 +62,8 @@ export interface ServiceConfig {
   enabled: boolean;
   /** Session affinity with its key and per-backend ids (upstream/affinity.ts); null when `sticky` is off. */
   sticky: Sticky | null;
+  /** The reproxy-URL cache (reproxy_cache_maxsize with enable_reproxy; emptied by a reload); null when off. */
+  reproxyCache: ReproxyCache | null;
 }
 
 /** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */
