@@ -38,7 +38,6 @@ import { putRange, takeWritten } from './http/writer.ts';
 import { isIdempotent } from './retry.ts';
 import { startTunnel } from './tunnel.ts';
 import { reproxyInstruction } from './reproxy/plan.ts';
-import { serveFromCache, takeOverForReproxy } from './reproxy/serve.ts';
 import { forwardedClientIp } from './trust.ts';
 import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
@@ -158,7 +157,8 @@ function noteStatsResponse(x: Exchange, p: PluginStats): void {
 export function dispatchExchange(x: Exchange): void {
   x.dispatched = true;
   // enable_reproxy's URL cache answers without a backend (Perlbal checks it before asking for one, too).
-  if (x.svc.reproxyCache !== null && serveFromCache(x)) return;
+  const reproxy = x.svc.reproxy;
+  if (reproxy !== null && x.svc.reproxyCache !== null && reproxy.fromCache(x)) return;
   if (x.holdMs > 0) {
     // Throttle holds the request (Perlbal stops reading the client meanwhile; here its body queues, then pauses it).
     setTimeout(() => {
@@ -240,10 +240,11 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     if (bodyStart < rest.length) responseHeadBytes(x, be, rest, bodyStart);
     return;
   }
-  if (svc.opts.enableReproxy) {
+  const reproxy = svc.reproxy;
+  if (reproxy !== null) {
     const ins = reproxyInstruction(res.fields);
     if (ins !== null) {
-      takeOverForReproxy(x, be, res, rest, bodyStart, ins);
+      reproxy.takeOver(x, be, res, rest, bodyStart, ins);
       return;
     }
   }

@@ -4,7 +4,6 @@
 // fields (plan.ts). Ranges are served on files (webserver/decide.ts) and passed to URL targets. The client
 // connection stays usable afterwards when the content had a length.
 import { close, fstat, open, read } from 'node:fs';
-import type { ClientConn } from '../client.ts';
 import { enterPhase, detach, logExchange, type Exchange } from '../exchange.ts';
 import { simplePage } from '../errors.ts';
 import { newBodyReader, readBody } from '../http/body.ts';
@@ -31,6 +30,7 @@ import {
   type ReproxyTarget,
 } from './plan.ts';
 import { fetchTarget, type TargetAnswer } from './fetch.ts';
+import type { ReproxyHandlers } from '../service.ts';
 
 const CHUNK = 64 * 1024;
 
@@ -197,7 +197,7 @@ function pumpFile(s: FileSend): void {
   const n0 = Math.min(CHUNK, s.remaining);
   read(s.fd, Buffer.allocUnsafe(n0), 0, n0, s.pos, (err, n, buf) => {
     if (gone(x)) return;
-    const c: ClientConn = x.client;
+    const c = x.client;
     if (err !== null || n === 0) {
       // The file shrank after its length went out: the response cannot be completed, cut it.
       x.svc.engine.log.warn(`${x.svc.name}: reproxy file: ${err?.message ?? 'shorter than its Content-Length'}; connection cut`);
@@ -318,3 +318,6 @@ function cut(x: Exchange, why: string): void {
   enterPhase(x, 'done');
   c.down.abort(c);
 }
+
+/** What compile.ts hands a service with enable_reproxy (service.ts ReproxyHandlers). */
+export const REPROXY_HANDLERS: ReproxyHandlers = { takeOver: takeOverForReproxy, fromCache: serveFromCache };
