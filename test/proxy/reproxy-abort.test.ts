@@ -23,10 +23,13 @@ function app(req: RecordedRequest): Reply {
   const common = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n';
   if (req.target === '/huge') return { bytes: `${common}X-Reproxy-File: ${huge}\r\n\r\n` };
   if (req.target === '/file') return { bytes: `${common}X-Reproxy-File: ${file}\r\n\r\n` };
-  return { bytes: `${common}X-Reproxy-URL: http://${LOOPBACK}:${targetPort}${req.target === '/hugeurl' ? '/hugeurl' : '/big'}\r\n\r\n` };
+  const to = req.target === '/hugeurl' || req.target === '/stall' ? req.target : '/big';
+  return { bytes: `${common}X-Reproxy-URL: http://${LOOPBACK}:${targetPort}${to}\r\n\r\n` };
 }
 const hugeBody = Buffer.alloc(32 * 1024 * 1024, 0x63);
 const target = (req: RecordedRequest): Reply => {
+  // Head and part of the body, then nothing (the connection stays open).
+  if (req.target === '/stall') return { bytes: 'HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nonly this much' };
   const body = req.target === '/hugeurl' ? hugeBody : big;
   return { bytes: Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]), close: true };
 };
@@ -60,7 +63,7 @@ beforeAll(async () => {
       targetPort = tPort!;
       return (
         `CREATE POOL p\n  POOL p ADD ${LOOPBACK}:${appPort}\nCREATE SERVICE s\n  SET listen = ${LOOPBACK}:${port}\n  SET role = reverse_proxy\n` +
-        '  SET pool = p\n  SET persist_client = on\n  SET persist_backend = on\n  SET enable_reproxy = on\nENABLE s\n'
+        '  SET pool = p\n  SET persist_client = on\n  SET persist_backend = on\n  SET enable_reproxy = on\n  SET idle_timeout = 2\nENABLE s\n'
       );
     },
     [{ name: 'app', reply: app }, { name: 'target', reply: target }],
@@ -118,4 +121,18 @@ describe.skipIf(!TSBAL_RUNS)('reproxy and a client that leaves', () => {
       conn.close();
     }
   });
+
+  test('a URL target that stalls mid-body: the client is cut after idle_timeout, never left hanging', async () => {
+    const conn = await connectRaw(rig!.proxy.port);
+    try {
+      const t0 = Date.now();
+      conn.send('GET /stall HTTP/1.1\r\nHost: x\r\n\r\n');
+      const o = await conn.read({ timeoutMs: 8000 });
+      expect(o.kind, describeOutcome(o)).toBe('closed');
+      if (o.kind === 'closed') expect(o.received.toString('latin1')).toContain('only this much');
+      expect(Date.now() - t0, 'cut by idle_timeout (2 s), not at once').toBeGreaterThanOrEqual(1500);
+    } finally {
+      conn.close();
+    }
+  }, 15_000);
 });

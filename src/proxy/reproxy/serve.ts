@@ -276,6 +276,8 @@ function relayTarget(x: Exchange, primary: Primary, a: Extract<TargetAnswer, { k
   c.socket.write(reproxyHead(status, reason, fields, suffix(x, keepAlive)));
   const socket = a.socket;
   c.abortStatic = () => socket.destroy();
+  // A target that stalls mid-body: the client's idle timeout ends it (checkClient), and abortStatic the fetch.
+  c.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
   const bodyExpected = x.req.method === 'HEAD' || status === 416 && length === 0 ? 0 : length;
   if (bodyExpected === 0) {
     socket.destroy();
