@@ -63,7 +63,7 @@ export function takeOverForReproxy(x: Exchange, be: BackendConn, res: ResponseHe
   }
   detach(x);
   releaseBackend(be, reusable);
-  // Nothing of the backend is needed any more; the request's own fields are (Range, Host): copy them now too.
+  // From here on only the request (Range, Host, method) and the copies above are used.
   decideClientKeepAlive(x);
   if (ins.kind === 'file') serveFile(x, primary, ins.path, ins.expectedSize);
   else serveUrls(x, primary, ins.targets, ins.expectedSize);
