@@ -14,6 +14,8 @@ import { backoffPolicy, type ServiceConfig } from './service.ts';
 import { keyFromSecret, newSticky } from './upstream/affinity.ts';
 import { NO_HEALTH_OPTIONS, poolHealthOptions } from './upstream/check-spec.ts';
 import { webServerOptions } from './webserver/options.ts';
+import { newReproxyCache } from './reproxy/plan.ts';
+import { REPROXY_HANDLERS } from './reproxy/serve.ts';
 
 /**
  * Throws (with `file:line:` where the model knows it) on what the config checker lets through but cannot run.
@@ -25,6 +27,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
   const opts = { ...reverseProxyOptions(model, config.pools), ...(model.enabled && model.role !== 'management' ? {} : { listen: null }) };
   const keepAliveTimeoutSec = Math.round(opts.persistClientIdleTimeoutMs / 1000);
   const st = opts.sticky;
+  const reproxy = model.role === 'reverse_proxy' && opts.enableReproxy;
   // sticky_secret, else the engine's key (the cluster's authkeys, else one generated into the state dir: cli/run.ts).
   const sticky = st === null ? null : newSticky(st.mode, st.cookie, st.secret === null ? affinityKey : keyFromSecret(st.secret));
   return {
@@ -49,5 +52,7 @@ export function compileService(model: ServiceModel, config: PerlbalConfig, affin
     tls: null,
     backendTls: null,
     h2: null,
+    reproxyCache: reproxy ? newReproxyCache(opts.reproxyCacheMaxSize) : null,
+    reproxy: reproxy ? REPROXY_HANDLERS : null,
   };
 }

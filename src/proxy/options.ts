@@ -37,6 +37,10 @@ export interface ReverseProxyOptions {
   headerRules: HeaderRules | null;
   /** buffer_backend_connect, buffer_uploads and its path and thresholds (spool.ts). */
   upload: UploadPolicy;
+  /** Honour X-Reproxy-File / X-Reproxy-URL answers (src/proxy/reproxy/). */
+  enableReproxy: boolean;
+  /** Entries of the reproxy-URL cache (X-Reproxy-Cache-For); 0: no cache. */
+  reproxyCacheMaxSize: number;
 
   // tsbal extensions
   connectTimeoutMs: number;
@@ -115,6 +119,8 @@ export const DEFAULTS = {
   max_url_length: 8_192,
   max_body_size: 0,
   max_conns: 0,
+  enable_reproxy: false,
+  reproxy_cache_maxsize: 0,
   queue_timeout: 10_000,
   buffer_backend_connect: 102_400,
   buffer_uploads: false,
@@ -152,8 +158,11 @@ function list(v: OptionValue | undefined): string[] {
 }
 
 export function compileHeaderRules(service: ServiceModel): HeaderRules | null {
-  if (service.headers.length === 0) return null;
+  const reproxy = service.role === 'reverse_proxy' && bool(service.options, 'enable_reproxy');
+  if (service.headers.length === 0 && !reproxy) return null;
   const rules: HeaderRules = { remove: new Set(), insert: [] };
+  // Perlbal tells backends they may answer with X-Reproxy-File (set, so a client cannot claim it).
+  if (reproxy) rules.insert.push({ name: 'X-Proxy-Capabilities', lower: 'x-proxy-capabilities', value: 'reproxy-file' });
   for (const h of service.headers) {
     if (h.op === 'remove') rules.remove.add(h.name.toLowerCase());
     else rules.insert.push({ name: h.name, lower: h.name.toLowerCase(), value: h.value ?? '' });
@@ -238,6 +247,8 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
       thresholdRate: num(o, 'buffer_upload_threshold_rate'),
       thresholdTimeMs: num(o, 'buffer_upload_threshold_time'),
     },
+    enableReproxy: bool(o, 'enable_reproxy'),
+    reproxyCacheMaxSize: Math.floor(num(o, 'reproxy_cache_maxsize')),
     connectTimeoutMs: num(o, 'connect_timeout'),
     responseTimeoutMs: num(o, 'response_timeout'),
     backendIdleTimeoutMs: num(o, 'backend_idle_timeout'),

@@ -38,6 +38,7 @@ import { LAST_CHUNK, frameChunk } from './http/trailers.ts';
 import { putRange, takeWritten } from './http/writer.ts';
 import { isIdempotent } from './retry.ts';
 import { startTunnel } from './tunnel.ts';
+import { reproxyInstruction } from './reproxy/plan.ts';
 import { forwardedClientIp } from './trust.ts';
 import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
@@ -161,6 +162,9 @@ function noteStatsResponse(x: Exchange, p: PluginStats): void {
 
 export function dispatchExchange(x: Exchange): void {
   x.dispatched = true;
+  // enable_reproxy's URL cache answers without a backend (Perlbal checks it before asking for one, too).
+  const reproxy = x.svc.reproxy;
+  if (reproxy !== null && x.svc.reproxyCache !== null && reproxy.fromCache(x)) return;
   if (x.holdMs > 0) {
     // Throttle holds the request (Perlbal stops reading the client meanwhile; here its body queues, then pauses it).
     setTimeout(() => {
@@ -333,6 +337,14 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     }
     if (bodyStart < rest.length) responseHeadBytes(x, be, rest, bodyStart);
     return;
+  }
+  const reproxy = svc.reproxy;
+  if (reproxy !== null) {
+    const ins = reproxyInstruction(res.fields);
+    if (ins !== null) {
+      reproxy.takeOver(x, be, res, rest, bodyStart, ins);
+      return;
+    }
   }
   const body = newBodyReader(res.framing, res.connection.extra);
   const http10 = x.req.minor === 0;

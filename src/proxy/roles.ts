@@ -137,15 +137,6 @@ export function unenforcedPlugins(services: readonly ServiceModel[]): Unenforced
   return out;
 }
 
-/**
- * `enable_reproxy = on`: backends that answer with X-Reproxy-URL/-File send an empty body and expect the balancer to
- * fetch the content. tsbal does not, so those clients would get empty pages: refused rather than half-served.
- */
-function reproxyRefusal(s: ServiceModel): Array<{ loc: SourceLocation; message: string }> {
-  if (s.role !== 'reverse_proxy' || s.options.enable_reproxy !== true) return [];
-  return [{ loc: s.loc, message: `service ${s.name}: enable_reproxy is not supported by this version of tsbal run (X-Reproxy-URL/-File answers would reach clients empty); remove it or run Perlbal` }];
-}
-
 /** Everything that makes `tsbal run` refuse a config Perlbal would run (besides refused roles), as located messages. */
 export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: SourceLocation; message: string }> {
   return [
@@ -153,7 +144,6 @@ export function runRefusals(services: readonly ServiceModel[]): Array<{ loc: Sou
     ...unenforcedPlugins(services).map(({ loc, message }) => ({ loc, message })),
     ...servedServices(services).flatMap(webServerRefusals),
     ...servedServices(services).flatMap((s) => throttleRefusal(s) ?? []),
-    ...servedServices(services).flatMap(reproxyRefusal),
     ...servedServices(services).flatMap((s) => {
       const conflict = s.role === 'reverse_proxy' ? stickyConflict(s.options) : null;
       return conflict === null ? [] : [{ loc: s.loc, message: `service ${s.name}: ${conflict}` }];

@@ -1,5 +1,9 @@
 // One service at run time: its compiled config (ServiceConfig, replaced whole by a reload) and its state
 // (ServiceState: backends with their idle connections and in-flight counts, balancer, listener, counters; kept).
+import type { ReproxyCache, ReproxyInstruction } from './reproxy/plan.ts';
+import type { Exchange } from './exchange.ts';
+import type { BackendConn } from './upstream/conn.ts';
+import type { ResponseHead } from './http/response.ts';
 import type { Server } from 'node:net';
 import type { AccessLog } from './access-log.ts';
 import type { Selector } from './contracts.ts';
@@ -73,6 +77,20 @@ export interface ServiceConfig {
   backendTls: BackendTls | null;
   /** ssl_http2 on a TLS listener: HTTP/2 limits (h2/session.ts); null when only HTTP/1.1 is offered. */
   h2: H2Limits | null;
+  /** The reproxy-URL cache (reproxy_cache_maxsize with enable_reproxy; emptied by a reload); null when off. */
+  reproxyCache: ReproxyCache | null;
+  /**
+   * enable_reproxy's entry points (reproxy/serve.ts REPROXY_HANDLERS), set by compile.ts; null when off. Handed in
+   * rather than imported, so relay.ts does not depend on reproxy/ (no import cycle through it).
+   */
+  reproxy: ReproxyHandlers | null;
+}
+
+export interface ReproxyHandlers {
+  /** A backend answered with reproxy instructions: free it and serve what they name. */
+  takeOver(x: Exchange, be: BackendConn, res: ResponseHead, rest: Buffer, bodyStart: number, ins: ReproxyInstruction): void;
+  /** Answers from the reproxy-URL cache without a backend; false when nothing live is cached for the request. */
+  fromCache(x: Exchange): boolean;
 }
 
 /** What a running service holds across reloads: its identity, backends, connections' bookkeeping, listener, counters. */

@@ -129,7 +129,8 @@ export function writeClientResponseHead(
         }
         break;
       case F.X_REPROXY:
-        // enable_reproxy is not implemented: a backend's reproxy instructions (internal paths and URLs) stay here.
+        // Reproxy instructions (internal paths and URLs) never reach a client: with enable_reproxy they are acted on
+        // before this head is written (reproxy/serve.ts); without, they are dropped (a difference from Perlbal).
         flush(w, f, run);
         continue;
     }
