@@ -1,0 +1,82 @@
+// Highpri reorders the max_conns queue for real, through `tsbal run`: with max_conns 1 and a slow backend, a request
+// Highpri marks (URI or Host pattern) that arrives behind several waiting normal ones is served next; normal ones
+// keep their FIFO order; the console's `queues` shows it in the highpri line while it waits.
+import { afterEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import http from 'node:http';
+import { consoleLine, labBackend, labProxy, sleep, waitFor, type LabBackend, type LabProxy } from './live-lab.ts';
+
+setDefaultTimeout(40_000);
+let proxy: LabProxy | null = null;
+let backends: LabBackend[] = [];
+
+afterEach(async () => {
+  await proxy?.stop();
+  proxy = null;
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+});
+
+/** GET on a fresh connection; pushes `label` to `done` when the answer is complete (the order the backend served). */
+function getInOrder(port: number, path: string, host: string, label: string, done: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        done.push(label);
+        resolve(res.statusCode!);
+      });
+    });
+    req.setTimeout(15_000, () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+  });
+}
+
+const queueCounts = async (mgmt: number): Promise<string[]> =>
+  (await consoleLine(mgmt, 'queues')).filter((l) => l.endsWith('.count') || /\.count \d+$/.test(l));
+
+describe('Highpri and the max_conns queue', () => {
+  for (const [what, path, host] of [
+    ['URI pattern', '/vip/cart', 'shop.example'],
+    ['Host pattern', '/', 'vip.example'],
+  ] as const) {
+    test(`a request matching the ${what} that arrives behind 3 waiting normal ones is served next`, async () => {
+      backends = [await labBackend('slow', 300)];
+      const [slow] = backends as [LabBackend];
+      proxy = await labProxy(
+        `POOL p ADD ${slow.key}\nSET max_conns = 1\nSET queue_timeout = 20s\nLOAD Highpri`,
+        `  SET plugins = highpri\n  SET web.highpri.uri_pattern = ^/vip/\n  SET web.highpri.host_pattern = ^vip\\.\n`,
+      );
+      const done: string[] = [];
+      const answers: Promise<number>[] = [getInOrder(proxy.port, '/n0', 'shop.example', 'n0', done)];
+      // n0 holds the only slot; n1..n3 queue behind it, in that order.
+      await waitFor('n0 at the backend', () => slow.inFlight === 1, 5000);
+      for (const n of ['n1', 'n2', 'n3']) {
+        answers.push(getInOrder(proxy.port, `/${n}`, 'shop.example', n, done));
+        await sleep(30);
+      }
+      await waitFor('three normal requests queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-normal.count 3'), 3000);
+      expect(done).toEqual([]);
+      answers.push(getInOrder(proxy.port, path, host, 'high', done));
+      await waitFor('the high-priority request queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-highpri.count 1'), 3000);
+      expect(await Promise.all(answers)).toEqual([200, 200, 200, 200, 200]);
+      expect(done).toEqual(['n0', 'high', 'n1', 'n2', 'n3']);
+      expect(slow.maxInFlight).toBe(1);
+    });
+  }
+
+  test('without Highpri the same requests are served strictly first come, first served', async () => {
+    backends = [await labBackend('slow', 200)];
+    const [slow] = backends as [LabBackend];
+    proxy = await labProxy(`POOL p ADD ${slow.key}\nSET max_conns = 1\nSET queue_timeout = 20s`);
+    const done: string[] = [];
+    const answers: Promise<number>[] = [getInOrder(proxy.port, '/n0', 'shop.example', 'n0', done)];
+    await waitFor('n0 at the backend', () => slow.inFlight === 1, 5000);
+    for (const n of ['n1', 'n2']) {
+      answers.push(getInOrder(proxy.port, `/${n}`, 'shop.example', n, done));
+      await sleep(30);
+    }
+    answers.push(getInOrder(proxy.port, '/vip/cart', 'vip.example', 'vip', done));
+    expect(await Promise.all(answers)).toEqual([200, 200, 200, 200]);
+    expect(done).toEqual(['n0', 'n1', 'n2', 'vip']);
+  });
+});
