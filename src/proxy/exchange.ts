@@ -14,8 +14,8 @@ import type { DataSink } from './http/chunked.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
 import type { ResponseHead } from './http/response.ts';
 import { countLatency, countResponse } from './management/stats.ts';
-import { isHighPriority } from './plugin-options.ts';
-import { fieldValue } from './http/fields.ts';
+import { cookieSaysHighPriority, isHighPriority } from './plugin-options.ts';
+import { fieldValue, getField } from './http/fields.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
@@ -121,7 +121,7 @@ export function pinningSetCookie(x: Exchange): string | null {
 export function dispatch(x: Exchange): void {
   const svc = x.svc;
   enterPhase(x, 'dispatch');
-  if (x.attempts === 0 && svc.highpri !== null) x.highPriority = markedHighPriority(x);
+  if (x.attempts === 0 && (svc.highpri !== null || svc.opts.highPriorityCookie !== null)) x.highPriority = markedHighPriority(x);
   if (svc.opts.maxConns > 0 && peekWaiting(svc.queue) !== undefined && (onlyFull(svc, x.failed) || anyAvailable(svc, x))) {
     enqueue(svc.queue, x, clockNow(), x.highPriority);
     return;
@@ -135,8 +135,10 @@ export function dispatch(x: Exchange): void {
   sendTo(x, node);
 }
 
-/** Highpri's make_high_priority hook: the request URI or its Host matches the service's patterns. */
+/** As Perlbal: high_priority_cookie decides first, then Highpri's make_high_priority hook (URI or Host patterns). */
 function markedHighPriority(x: Exchange): boolean {
+  const hc = x.svc.opts.highPriorityCookie;
+  if (hc !== null && cookieSaysHighPriority(getField(x.req.fields, 'cookie'), hc.name, hc.contents)) return true;
   const hp = x.svc.highpri;
   return hp !== null && isHighPriority(hp, requestTarget(x.req), x.req.hostIndex === -1 ? null : fieldValue(x.req.fields, x.req.hostIndex));
 }

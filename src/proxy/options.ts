@@ -34,6 +34,8 @@ export interface ReverseProxyOptions {
   serverTokens: boolean;
   clientSndbufSize: number;
   headerRules: HeaderRules | null;
+  /** high_priority_cookie (name) and high_priority_cookie_contents (default ''); null when no cookie is named. */
+  highPriorityCookie: { name: string; contents: string } | null;
 
   // tsbal extensions
   connectTimeoutMs: number;
@@ -162,7 +164,6 @@ export function unimplementedOptions(service: ServiceModel): string[] {
   return [
     'buffer_uploads',
     'enable_error_retries',
-    'high_priority_cookie',
     'queue_relief_size',
     'upload_status_listeners',
     'server_process',
@@ -224,6 +225,10 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     serverTokens: bool(o, 'server_tokens'),
     clientSndbufSize: num(o, 'client_sndbuf_size'),
     headerRules: compileHeaderRules(service),
+    highPriorityCookie:
+      typeof o.high_priority_cookie === 'string' && o.high_priority_cookie !== ''
+        ? { name: o.high_priority_cookie, contents: typeof o.high_priority_cookie_contents === 'string' ? o.high_priority_cookie_contents : '' }
+        : null,
     connectTimeoutMs: num(o, 'connect_timeout'),
     responseTimeoutMs: num(o, 'response_timeout'),
     backendIdleTimeoutMs: num(o, 'backend_idle_timeout'),

@@ -1,6 +1,7 @@
 // Highpri reorders the max_conns queue for real, through `tsbal run`: with max_conns 1 and a slow backend, a request
 // Highpri marks (URI or Host pattern) that arrives behind several waiting normal ones is served next; normal ones
-// keep their FIFO order; the console's `queues` shows it in the highpri line while it waits.
+// keep their FIFO order; the console's `queues` shows it in the highpri line while it waits. Perlbal's own
+// high_priority_cookie rule (no plugin) does the same for a client whose cookie carries the contents.
 import { afterEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import http from 'node:http';
 import { consoleLine, labBackend, labProxy, sleep, waitFor, type LabBackend, type LabProxy } from './live-lab.ts';
@@ -17,9 +18,10 @@ afterEach(async () => {
 });
 
 /** GET on a fresh connection; pushes `label` to `done` when the answer is complete (the order the backend served). */
-function getInOrder(port: number, path: string, host: string, label: string, done: string[]): Promise<number> {
+function getInOrder(port: number, path: string, host: string, label: string, done: string[], cookie?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
+    const headers: Record<string, string> = cookie === undefined ? { host } : { host, cookie };
+    const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
       res.resume();
       res.on('end', () => {
         done.push(label);
@@ -78,5 +80,27 @@ describe('Highpri and the max_conns queue', () => {
     answers.push(getInOrder(proxy.port, '/vip/cart', 'vip.example', 'vip', done));
     expect(await Promise.all(answers)).toEqual([200, 200, 200, 200]);
     expect(done).toEqual(['n0', 'n1', 'n2', 'vip']);
+  });
+
+  test('high_priority_cookie (no plugin): a client whose cookie contains the contents goes ahead; others wait in order', async () => {
+    backends = [await labBackend('slow', 300)];
+    const [slow] = backends as [LabBackend];
+    proxy = await labProxy(
+      `POOL p ADD ${slow.key}\nSET max_conns = 1\nSET queue_timeout = 20s`,
+      '  SET high_priority_cookie = tier\n  SET high_priority_cookie_contents = gold\n',
+    );
+    const done: string[] = [];
+    const answers: Promise<number>[] = [getInOrder(proxy.port, '/n0', 'shop.example', 'n0', done)];
+    await waitFor('n0 at the backend', () => slow.inFlight === 1, 5000);
+    answers.push(getInOrder(proxy.port, '/n1', 'shop.example', 'n1', done, 'tier=silver'));
+    await sleep(30);
+    answers.push(getInOrder(proxy.port, '/n2', 'shop.example', 'n2', done));
+    await waitFor('two normal requests queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-normal.count 2'), 3000);
+    answers.push(getInOrder(proxy.port, '/', 'shop.example', 'gold', done, 'session=abc; tier=gold-2026'));
+    await waitFor('the gold client queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-highpri.count 1'), 3000);
+    expect(await Promise.all(answers)).toEqual([200, 200, 200, 200]);
+    expect(done).toEqual(['n0', 'gold', 'n1', 'n2']);
+    // No "not implemented yet" warning for it any more.
+    expect(proxy.daemon.output()).not.toContain('high_priority_cookie');
   });
 });
