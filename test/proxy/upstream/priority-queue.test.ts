@@ -4,7 +4,7 @@
 // high_priority_cookie rule (no plugin) does the same for a client whose cookie carries the contents.
 import { afterEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import http from 'node:http';
-import { consoleLine, labBackend, labProxy, sleep, waitFor, type LabBackend, type LabProxy } from './live-lab.ts';
+import { consoleLine, labBackend, labProxy, waitFor, type LabBackend, type LabProxy } from './live-lab.ts';
 
 setDefaultTimeout(40_000);
 let proxy: LabProxy | null = null;
@@ -36,6 +36,9 @@ function getInOrder(port: number, path: string, host: string, label: string, don
 const queueCounts = async (mgmt: number): Promise<string[]> =>
   (await consoleLine(mgmt, 'queues')).filter((l) => l.endsWith('.count') || /\.count \d+$/.test(l));
 
+const queuedNormal = (mgmt: number, n: number): Promise<number> =>
+  waitFor(`${n} normal request(s) queued`, async () => (await queueCounts(mgmt)).includes(`web-normal.count ${n}`), 3000);
+
 describe('Highpri and the max_conns queue', () => {
   for (const [what, path, host] of [
     ['URI pattern', '/vip/cart', 'shop.example'],
@@ -52,11 +55,11 @@ describe('Highpri and the max_conns queue', () => {
       const answers: Promise<number>[] = [getInOrder(proxy.port, '/n0', 'shop.example', 'n0', done)];
       // n0 holds the only slot; n1..n3 queue behind it, in that order.
       await waitFor('n0 at the backend', () => slow.inFlight === 1, 5000);
-      for (const n of ['n1', 'n2', 'n3']) {
+      // Each one queued before the next is sent, so the FIFO order is known.
+      for (const [i, n] of ['n1', 'n2', 'n3'].entries()) {
         answers.push(getInOrder(proxy.port, `/${n}`, 'shop.example', n, done));
-        await sleep(30);
+        await queuedNormal(proxy.mgmt, i + 1);
       }
-      await waitFor('three normal requests queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-normal.count 3'), 3000);
       expect(done).toEqual([]);
       answers.push(getInOrder(proxy.port, path, host, 'high', done));
       await waitFor('the high-priority request queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-highpri.count 1'), 3000);
@@ -73,11 +76,12 @@ describe('Highpri and the max_conns queue', () => {
     const done: string[] = [];
     const answers: Promise<number>[] = [getInOrder(proxy.port, '/n0', 'shop.example', 'n0', done)];
     await waitFor('n0 at the backend', () => slow.inFlight === 1, 5000);
-    for (const n of ['n1', 'n2']) {
+    for (const [i, n] of ['n1', 'n2'].entries()) {
       answers.push(getInOrder(proxy.port, `/${n}`, 'shop.example', n, done));
-      await sleep(30);
+      await queuedNormal(proxy.mgmt, i + 1);
     }
     answers.push(getInOrder(proxy.port, '/vip/cart', 'vip.example', 'vip', done));
+    await queuedNormal(proxy.mgmt, 3);
     expect(await Promise.all(answers)).toEqual([200, 200, 200, 200]);
     expect(done).toEqual(['n0', 'n1', 'n2', 'vip']);
   });
@@ -93,9 +97,9 @@ describe('Highpri and the max_conns queue', () => {
     const answers: Promise<number>[] = [getInOrder(proxy.port, '/n0', 'shop.example', 'n0', done)];
     await waitFor('n0 at the backend', () => slow.inFlight === 1, 5000);
     answers.push(getInOrder(proxy.port, '/n1', 'shop.example', 'n1', done, 'tier=silver'));
-    await sleep(30);
+    await queuedNormal(proxy.mgmt, 1);
     answers.push(getInOrder(proxy.port, '/n2', 'shop.example', 'n2', done));
-    await waitFor('two normal requests queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-normal.count 2'), 3000);
+    await queuedNormal(proxy.mgmt, 2);
     answers.push(getInOrder(proxy.port, '/', 'shop.example', 'gold', done, 'session=abc; tier=gold-2026'));
     await waitFor('the gold client queued', async () => (await queueCounts(proxy!.mgmt)).includes('web-highpri.count 1'), 3000);
     expect(await Promise.all(answers)).toEqual([200, 200, 200, 200]);
