@@ -30,6 +30,9 @@ export interface AssignFacts {
   /** Clients of the service still waiting for a backend, and how long the oldest has waited (whole seconds). */
   waiting: number;
   oldestWaitSec: number;
+  /** The same for the high-priority ones (Highpri), counted apart as Perlbal's X-HP-Queue-*. */
+  hpWaiting: number;
+  hpOldestWaitSec: number;
 }
 
 /**
@@ -43,12 +46,11 @@ export function assignRules(h: AssignHooks, f: AssignFacts, base: HeaderRules | 
     if (h.forwardedProto) insert.push({ name: 'X-Forwarded-Proto', lower: 'x-forwarded-proto', value: f.tls ? 'https' : 'http' });
   }
   if (h.queues) {
-    // tsbal has one queue per service (no high-priority queue), so the HP fields are always 0.
     insert.push(
       { name: 'X-Queue-Count', lower: 'x-queue-count', value: String(f.waiting) },
       { name: 'X-Queue-Age', lower: 'x-queue-age', value: String(f.oldestWaitSec) },
-      { name: 'X-HP-Queue-Count', lower: 'x-hp-queue-count', value: '0' },
-      { name: 'X-HP-Queue-Age', lower: 'x-hp-queue-age', value: '0' },
+      { name: 'X-HP-Queue-Count', lower: 'x-hp-queue-count', value: String(f.hpWaiting) },
+      { name: 'X-HP-Queue-Age', lower: 'x-hp-queue-age', value: String(f.hpOldestWaitSec) },
     );
   }
   if (insert.length === 0) return base;

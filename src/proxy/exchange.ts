@@ -14,14 +14,14 @@ import type { DataSink } from './http/chunked.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
 import type { ResponseHead } from './http/response.ts';
 import { countLatency, countResponse } from './management/stats.ts';
-import { isHighPriority } from './plugin-options.ts';
-import { fieldValue } from './http/fields.ts';
+import { cookieSaysHighPriority, isHighPriority } from './plugin-options.ts';
+import { fieldValue, getField } from './http/fields.ts';
 import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { removeSpool, type Spool } from './spool.ts';
-import { depth, enqueue, peekWaiting, shiftWaiting } from './upstream/queue.ts';
+import { depth, enqueue, hasEntries, peekWaiting, shiftWaiting, takeExpired } from './upstream/queue.ts';
 import { available, chooseUpstream, onlyFull, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
 
 /** Request body bytes kept for a possible retry of an idempotent request. */
@@ -81,6 +81,8 @@ export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
   dispatched: boolean;
   /** While waiting for a backend slot (max_conns) in `svc.queue`: since when; else -1. */
   queuedAt: number;
+  /** Highpri said so (decided at the first dispatch): waits in the high-priority lane, served before normal ones. */
+  highPriority: boolean;
   /** Throttle: ms to wait before asking for a backend (0: at once). */
   holdMs: number;
   /** Stats: when a backend took the request (performance.now()), for the `recent` report. */
@@ -159,23 +161,33 @@ export function pinningSetCookie(x: Exchange): string | null {
 
 /**
  * Sends the request to a backend: an idle keep-alive connection to the chosen one, or a new connection. When every
- * usable backend is at its max_conns it waits in the service's queue (FIFO; served as slots free up, 503 after
- * queue_timeout), and so does it while others already wait, so a new request does not overtake them.
+ * usable backend is at its max_conns it waits in the service's queue (served as slots free up, 503 after
+ * queue_timeout), and so does it while others already wait, so a new request does not overtake them. A request
+ * Highpri marks waits in the high-priority lane, served before every normal one (Perlbal's waiting_clients_highpri).
  */
 export function dispatch(x: Exchange): void {
   const svc = x.svc;
   enterPhase(x, 'dispatch');
+  if (x.attempts === 0 && (svc.highpri !== null || svc.opts.highPriorityCookie !== null)) x.highPriority = markedHighPriority(x);
   if (svc.opts.maxConns > 0 && peekWaiting(svc.queue) !== undefined && (onlyFull(svc, x.failed) || anyAvailable(svc, x))) {
-    enqueue(svc.queue, x, clockNow());
+    enqueue(svc.queue, x, clockNow(), x.highPriority);
     return;
   }
   const node = chooseUpstream(svc, x, x.failed);
   if (node === null) {
-    if (svc.opts.maxConns > 0 && onlyFull(svc, x.failed)) enqueue(svc.queue, x, clockNow());
+    if (svc.opts.maxConns > 0 && onlyFull(svc, x.failed)) enqueue(svc.queue, x, clockNow(), x.highPriority);
     else respondFailure(x, x.lastFailure ?? { kind: 'no-backend' });
     return;
   }
   sendTo(x, node);
+}
+
+/** As Perlbal: high_priority_cookie decides first, then Highpri's make_high_priority hook (URI or Host patterns). */
+function markedHighPriority(x: Exchange): boolean {
+  const hc = x.svc.opts.highPriorityCookie;
+  if (hc !== null && cookieSaysHighPriority(getField(x.req.fields, 'cookie'), hc.name, hc.contents)) return true;
+  const hp = x.svc.highpri;
+  return hp !== null && isHighPriority(hp, requestTarget(x.req), x.req.hostIndex === -1 ? null : fieldValue(x.req.fields, x.req.hostIndex));
 }
 
 function anyAvailable(svc: ServiceRuntime, x: Exchange): boolean {
@@ -206,8 +218,7 @@ export function serveQueue(svc: ServiceRuntime): void {
 export function expireQueue(svc: ServiceRuntime, now: number): void {
   const limit = svc.opts.queueTimeoutMs;
   let expired = 0;
-  for (let w = peekWaiting(svc.queue); w !== undefined && now - w.queuedAt >= limit; w = peekWaiting(svc.queue)) {
-    shiftWaiting(svc.queue);
+  for (let w = takeExpired(svc.queue, now, limit); w !== undefined; w = takeExpired(svc.queue, now, limit)) {
     svc.queue.timeouts++;
     expired++;
     respondFailure(w as Exchange, { kind: 'queue-timeout' });
@@ -243,9 +254,7 @@ function sendTo(x: Exchange, node: Upstream): void {
 /** Stats' backend_client_assigned hook: a proxied request, high priority when Highpri's patterns say so. */
 function statsAssigned(x: Exchange): void {
   const p = x.svc.pstats!;
-  const hp = x.svc.highpri;
-  const high = hp !== null && isHighPriority(hp, requestTarget(x.req), x.req.hostIndex === -1 ? null : fieldValue(x.req.fields, x.req.hostIndex));
-  if (high) p.counts.proxy_requests_highpri++;
+  if (x.highPriority) p.counts.proxy_requests_highpri++;
   else p.counts.proxy_requests++;
   x.assignedMs = performance.now();
 }
@@ -353,7 +362,7 @@ export function detach(x: Exchange): void {
     releaseUpstream(svc, x.node);
     x.node = null;
     // After the caller has put the connection back in the idle pool, so the next waiting request can reuse it.
-    if (svc.queue.items.length > 0 && !svc.queueScheduled) {
+    if (hasEntries(svc.queue) && !svc.queueScheduled) {
       svc.queueScheduled = true;
       process.nextTick(serveQueue, svc);
     }

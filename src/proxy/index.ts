@@ -7,6 +7,7 @@ import { checkBackend, closeBackend } from './upstream/conn.ts';
 import { compileService } from './compile.ts';
 import { checkClient, drainClient } from './client.ts';
 import { expireQueue, respondFailure, serveQueue } from './exchange.ts';
+import { hasEntries } from './upstream/queue.ts';
 import { bindOrDefer, listenOn } from './listener.ts';
 import { newEngine, startSweep, stopSweep, type Engine } from './engine.ts';
 import { unimplementedOptions } from './options.ts';
@@ -164,7 +165,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     for (const c of engine.clients) checkClient(c, now);
     for (const be of engine.backends) checkBackend(be, now);
     for (const svc of services) {
-      if (svc.queue.items.length === 0) continue;
+      if (!hasEntries(svc.queue)) continue;
       expireQueue(svc, now);
       // Slots that freed up without a request ending (a reload raised max_conns, a backend came back or was added).
       serveQueue(svc);

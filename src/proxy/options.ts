@@ -41,6 +41,8 @@ export interface ReverseProxyOptions {
   enableReproxy: boolean;
   /** Entries of the reproxy-URL cache (X-Reproxy-Cache-For); 0: no cache. */
   reproxyCacheMaxSize: number;
+  /** high_priority_cookie (name) and high_priority_cookie_contents (default ''); null when no cookie is named. */
+  highPriorityCookie: { name: string; contents: string } | null;
 
   // tsbal extensions
   connectTimeoutMs: number;
@@ -179,7 +181,6 @@ export function unimplementedOptions(service: ServiceModel): string[] {
   };
   return [
     'enable_error_retries',
-    'high_priority_cookie',
     'queue_relief_size',
     'upload_status_listeners',
     'server_process',
@@ -249,6 +250,10 @@ export function reverseProxyOptions(service: ServiceModel, pools: readonly PoolM
     },
     enableReproxy: bool(o, 'enable_reproxy'),
     reproxyCacheMaxSize: Math.floor(num(o, 'reproxy_cache_maxsize')),
+    highPriorityCookie:
+      typeof o.high_priority_cookie === 'string' && o.high_priority_cookie !== ''
+        ? { name: o.high_priority_cookie, contents: typeof o.high_priority_cookie_contents === 'string' ? o.high_priority_cookie_contents : '' }
+        : null,
     connectTimeoutMs: num(o, 'connect_timeout'),
     responseTimeoutMs: num(o, 'response_timeout'),
     backendIdleTimeoutMs: num(o, 'backend_idle_timeout'),

@@ -73,3 +73,26 @@ export function isHighPriority(p: { uri: RegExp | null; host: RegExp | null }, u
   if (p.uri !== null && p.uri.test(uri)) return true;
   return p.host !== null && host !== null && host !== '' && p.host.test(host);
 }
+
+/**
+ * Perlbal's high_priority_cookie rule (Service.pm request_backend_connection): the request is high priority when the
+ * named cookie's value contains `contents`. Parsed as Perlbal does: pairs split on `;` plus whitespace, name and value
+ * split at the last `=`, both %-decoded, the last pair of a name wins, a missing cookie (or `0`) counts as empty, so
+ * with empty contents every request qualifies, as in Perlbal.
+ */
+export function cookieSaysHighPriority(cookieHeader: string | undefined, name: string, contents: string): boolean {
+  let value = '';
+  if (cookieHeader !== undefined) {
+    for (const pair of cookieHeader.split(/;\s+/)) {
+      const eq = pair.lastIndexOf('=');
+      if (eq >= 0 && percentDecode(pair.slice(0, eq)) === name) value = percentDecode(pair.slice(eq + 1));
+    }
+  }
+  if (value === '0') value = '';
+  return value.includes(contents);
+}
+
+/** Perlbal::Util::durl: %XX to the byte (latin1 here), nothing else (`+` stays). */
+function percentDecode(s: string): string {
+  return s.indexOf('%') === -1 ? s : s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}

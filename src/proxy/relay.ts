@@ -117,6 +117,7 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
     clientBlocked: false,
     dispatched: false,
     queuedAt: -1,
+    highPriority: false,
     holdMs: 0,
     assignedMs: 0,
     startMs: performance.now(),
@@ -134,14 +135,22 @@ export function startExchange(c: ClientConn, req: RequestHead): Exchange {
 function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
   let waiting = 0;
   let oldest = Infinity;
+  let hpWaiting = 0;
+  let hpOldest = Infinity;
   if (h.queues) {
     for (const other of c.svc.engine.clients) {
       const x = other.x;
       if (other.svc !== c.svc || x === null || x.be !== null || x.phase === 'done') continue;
-      waiting++;
-      if (x.startMs < oldest) oldest = x.startMs;
+      if (x.highPriority) {
+        hpWaiting++;
+        if (x.startMs < hpOldest) hpOldest = x.startMs;
+      } else {
+        waiting++;
+        if (x.startMs < oldest) oldest = x.startMs;
+      }
     }
   }
+  const nowMs = performance.now();
   const f = c.forward;
   const rules = assignRules(h, {
     trusted: f.trusted,
@@ -149,7 +158,9 @@ function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
     localPort: c.socket.localPort ?? 0,
     tls: f.https === true,
     waiting,
-    oldestWaitSec: waiting === 0 ? 0 : Math.floor((performance.now() - oldest) / 1000),
+    oldestWaitSec: waiting === 0 ? 0 : Math.floor((nowMs - oldest) / 1000),
+    hpWaiting,
+    hpOldestWaitSec: hpWaiting === 0 ? 0 : Math.floor((nowMs - hpOldest) / 1000),
   }, f.rules);
   return { ...f, rules };
 }

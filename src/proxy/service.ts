@@ -53,7 +53,7 @@ export interface ServiceConfig {
   throttle: ThrottleState | null;
   /** The Stats plugin's counters (reset by a reload); null without it. */
   pstats: PluginStats | null;
-  /** Highpri's patterns; null without it. tsbal has no high-priority queue: they mark requests for Stats only. */
+  /** Highpri's patterns; null without it. A matching request waits in the queue's high-priority lane (and counts in Stats). */
   highpri: HighpriPatterns | null;
   /**
    * For a selector: its rules and every service it may hand a request to (by name, filled in once every service

@@ -1,8 +1,9 @@
 // Session affinity end to end: real `tsbal run` processes in front of real HTTP backends that say who they are.
 // cookie mode keeps a client on its backend across 1,000 requests and across two balancers with the same secret,
 // and moves it exactly once when its backend dies; prefix mode hides its prefix from the application; source mode
-// keeps every client of the surviving backends where it was when one of five dies. Drain and maint are driven through
-// the Upstream record of an in-process proxy (the admin commands land with the weights/drain work).
+// keeps every client of the surviving backends where it was when one of five dies. Drain and maint are driven here
+// through the Upstream record of an in-process proxy; sticky-admin-console.test.ts drives them through the console's
+// `pool p drain|maint|ready` on a real `tsbal run`.
 import { afterEach, describe, expect, test } from 'bun:test';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';

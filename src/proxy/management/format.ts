@@ -142,17 +142,19 @@ export interface QueueReport {
   service: string;
   /** Seconds the oldest waiting client has waited (0 when none), and how many wait. */
   normal: { age: number; count: number };
+  /** The same for high-priority requests (Highpri). */
+  highpri: { age: number; count: number };
 }
 
 /**
- * `queues`: per reverse_proxy service, its three queues. tsbal has one queue per service, so highpri and lowpri are
- * always empty. Perlbal walks its queue hash in hash order; tsbal prints highpri, normal, lowpri (the order observed).
+ * `queues`: per reverse_proxy service, its three queues. tsbal has no low-priority queue (nothing marks requests low
+ * priority), so lowpri is always empty. Perlbal walks its queue hash in hash order; tsbal prints highpri, normal, lowpri (the order observed).
  */
 export function queueLines(queues: readonly QueueReport[]): string[] {
   const out: string[] = [];
   for (const q of queues) {
     const rows: Array<[string, { age: number; count: number }]> = [
-      ['highpri', { age: 0, count: 0 }],
+      ['highpri', q.highpri],
       ['normal', q.normal],
       ['lowpri', { age: 0, count: 0 }],
     ];

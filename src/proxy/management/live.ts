@@ -140,9 +140,13 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     return {};
   };
   const enabled = (m: ServiceModel): boolean => m.enabled;
-  const waitingClients = (svc: ServiceRuntime): number => {
+  /** Clients of `svc` waiting for a backend; with `high`, only the high-priority (true) or normal (false) ones. */
+  const waitingClients = (svc: ServiceRuntime, high?: boolean): number => {
     let n = 0;
-    for (const c of engine.clients) if (c.svc === svc && c.x !== null && c.x.be === null && c.x.phase !== 'done') n++;
+    for (const c of engine.clients) {
+      const x = c.x;
+      if (c.svc === svc && x !== null && x.be === null && x.phase !== 'done' && (high === undefined || x.highPriority === high)) n++;
+    }
     return n;
   };
 
@@ -286,8 +290,13 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         .map((m) => {
           const svc = runtime(m.name);
           // count: clients waiting for a backend (queued for a max_conns slot, or while one connects), as Perlbal.
-          const age = svc === undefined ? 0 : Math.floor(oldestWaitMs(svc.queue, engine.now) / 1000);
-          return { service: m.name, normal: { age, count: svc === undefined ? 0 : waitingClients(svc) } };
+          if (svc === undefined) return { service: m.name, normal: { age: 0, count: 0 }, highpri: { age: 0, count: 0 } };
+          const age = (lane: 'high' | 'normal'): number => Math.floor(oldestWaitMs(svc.queue, engine.now, lane) / 1000);
+          return {
+            service: m.name,
+            normal: { age: age('normal'), count: waitingClients(svc, false) },
+            highpri: { age: age('high'), count: waitingClients(svc, true) },
+          };
         }),
     backends: () => {
       const counts = new Map<string, number>();

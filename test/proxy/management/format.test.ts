@@ -101,11 +101,11 @@ describe('management report layouts', () => {
       ['Perlbal::BackendHTTP', new Map([['bored', 1]])],
     ]);
     expect(stateLines(states)).toEqual(['Perlbal::BackendHTTP bored 1', 'Perlbal::ClientProxy reading_headers 2', 'Perlbal::ClientProxy wait_res 1']);
-    expect(queueLines([{ service: 'balancer', normal: { age: 0, count: 0 } }])).toEqual([
-      'balancer-highpri.age 0',
-      'balancer-highpri.count 0',
-      'balancer-normal.age 0',
-      'balancer-normal.count 0',
+    expect(queueLines([{ service: 'balancer', normal: { age: 3, count: 4 }, highpri: { age: 1, count: 2 } }])).toEqual([
+      'balancer-highpri.age 1',
+      'balancer-highpri.count 2',
+      'balancer-normal.age 3',
+      'balancer-normal.count 4',
       'balancer-lowpri.age 0',
       'balancer-lowpri.count 0',
     ]);
