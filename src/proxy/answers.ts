@@ -2,7 +2,7 @@
 // (403, 301, 404). Each ends the request like a response from a backend would, through the client's Downstream
 // table: the connection is kept for the next request, or closed.
 import { accessLogLine } from './access-log.ts';
-import type { ClientConn } from './client.ts';
+import type { ClientConn } from './records.ts';
 import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
 import { countResponse } from './management/stats.ts';

@@ -2,21 +2,20 @@
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
 import { answerManagement, answerOnTheSpot, refuse } from './answers.ts';
-import type { Downstream, DownstreamOps, PauseReason } from './contracts.ts';
+import type { DownstreamOps, PauseReason } from './contracts.ts';
 import { handOver, refreshForward, routeRequest } from './route.ts';
-import type { Exchange } from './exchange.ts';
+import type { Exchange, ServiceRuntime, ClientConn } from './records.ts';
 import { advanceExchange, clientBodyBytes, clientBodyDone, clientDrained, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
-import { newHeadReader, resetHeadReader, scanHead, type HeadReader } from './http/head-reader.ts';
+import { newHeadReader, resetHeadReader, scanHead } from './http/head-reader.ts';
 import { readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { parseRequestHead, requestTarget } from './http/request.ts';
-import type { ServiceRuntime } from './service.ts';
 import { isTrusted, normalizePeerIp } from './trust.ts';
 import { serveStatic } from './webserver/serve.ts';
-import { throttleEnd, throttleStart, type ThrottleState } from './throttle.ts';
+import { throttleEnd, throttleStart } from './throttle.ts';
 import { observedIp } from './access.ts';
 import { simplePage } from './errors.ts';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
@@ -26,19 +25,8 @@ function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
   return i === -1 ? undefined : fieldValue(req.fields, i);
 }
 
-export type ClientPhase =
-  /** Waiting for / reading a request head (a kept-alive connection between requests, too). */
-  | 'head'
-  /** Reading the request body; the exchange runs. */
-  | 'body'
-  /** Request fully read; the exchange runs. Further bytes (pipelined requests) wait in `stash`. */
-  | 'wait'
-  /** A web_server PUT body going to disk: `upload` takes the bytes (webserver/put.ts). */
-  | 'upload'
-  | 'tunnel'
-  /** Our last response is out and we sent FIN; input is discarded until the client closes or lingering ends. */
-  | 'closing'
-  | 'closed';
+// Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
+export type { ClientPhase, ClientConn } from './records.ts';
 
 const PAUSE_STASH = 1;
 const PAUSE_BACKEND = 2;
@@ -64,45 +52,6 @@ const CLIENT_OPS: DownstreamOps = {
 
 /** After our FIN, how long we keep reading (and discarding) before a hard close. */
 const LINGER_MS = 5_000;
-
-export interface ClientConn extends Downstream {
-  kind: 'client';
-  /** The service that accepted the connection: it reads request heads and decides keep-alive (persist_client). */
-  listener: ServiceRuntime;
-  /** The service handling the current request: the listener, or the target a selector handed it to. */
-  svc: ServiceRuntime;
-  socket: Socket;
-  peerIp: string;
-  /** The forwarding context of the current request. */
-  forward: ForwardContext;
-  /** The listener's forwarding context. */
-  baseForward: ForwardContext;
-  /** The engine's configGeneration `baseForward` and `targetForward` were made under (route.ts remakes them). */
-  forwardGeneration: number;
-  /** Contexts for selector targets, made on first use. */
-  targetForward: Map<ServiceRuntime, ForwardContext> | null;
-  phase: ClientPhase;
-  reader: HeadReader;
-  /** The first byte of the current head arrived (header_timeout runs from then). */
-  headStarted: boolean;
-  x: Exchange | null;
-  /** The Throttle state counting the current request as in progress, and the address it counts under. */
-  throttled: { state: ThrottleState; ip: string } | null;
-  /** Bytes that arrived after the current request (pipelining), held until its response is done. */
-  stash: Buffer | null;
-  /** Why reading is paused (PAUSE_* bits); reading resumes when none is left. */
-  paused: number;
-  /** The client half-closed: answer what it sent, then close. */
-  ended: boolean;
-  /** Inside `feed`: a finished exchange lets the loop continue rather than re-entering. */
-  feeding: boolean;
-  deadline: number;
-  requests: number;
-  /** A web_server response streaming from a file: closes the file when the client goes away first. */
-  abortStatic: (() => void) | null;
-  /** In 'upload': takes body bytes from buf[start..] and returns where the body ended. */
-  upload: ((buf: Buffer, start: number) => number) | null;
-}
 
 export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   const engine = svc.engine;

@@ -5,22 +5,18 @@
 // connection only through UpstreamEvents (contracts.ts), so nothing here imports client.ts or the relay.
 import { accessLogLine } from './access-log.ts';
 import { sendGenerated } from './answers.ts';
-import type { ClientConn } from './client.ts';
-import type { ExchangePhase, SelectRequest, UpstreamEvents, UpstreamUser } from './contracts.ts';
+import type { ClientConn, ServiceRuntime, Exchange } from './records.ts';
+import type { ExchangePhase } from './contracts.ts';
 import { clockNow, holdWrites } from './engine.ts';
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
-import type { BodyReader } from './http/body.ts';
-import type { DataSink } from './http/chunked.ts';
-import { requestTarget, type RequestHead } from './http/request.ts';
-import type { ResponseHead } from './http/response.ts';
+import { requestTarget } from './http/request.ts';
 import { countLatency, countResponse } from './management/stats.ts';
 import { cookieSaysHighPriority, isHighPriority } from './plugin-options.ts';
 import { fieldValue, getField } from './http/fields.ts';
-import type { ServiceRuntime } from './service.ts';
 import { closeBackend, openBackend, releaseBackend, spawnAhead, takeIdle, type BackendConn } from './upstream/conn.ts';
 import { SECURE } from './upstream/affinity.ts';
-import { createReadStream, type ReadStream } from 'node:fs';
-import { removeSpool, type Spool } from './spool.ts';
+import { createReadStream } from 'node:fs';
+import { removeSpool } from './spool.ts';
 import { depth, enqueue, hasEntries, peekWaiting, shiftWaiting, takeExpired } from './upstream/queue.ts';
 import { available, chooseUpstream, onlyFull, releaseUpstream, takeUpstream, type Upstream } from './upstream/upstream.ts';
 
@@ -29,74 +25,8 @@ const REPLAY_MAX = 64 * 1024;
 /** Response bodies up to this size go out in the same write as the head. */
 export const COALESCE_MAX = 16 * 1024;
 
-/** One request's exchange with the backends; as its backend connection and the balancing policy see it, too. */
-export interface Exchange extends UpstreamUser<BackendConn>, SelectRequest {
-  phase: ExchangePhase;
-  /** relay.ts's EXCHANGE_EVENTS: how the backend connection reports. */
-  events: UpstreamEvents<BackendConn>;
-  client: ClientConn;
-  /** The client's address (as the policy sees the request). */
-  peerIp: string;
-  pin: string | null;
-  pinnedAppValue: string | null;
-  setCookie: string | null;
-  svc: ServiceRuntime;
-  req: RequestHead;
-  /** The request head as the backend gets it (kept for retries). */
-  backendHead: Buffer;
-  body: BodyReader;
-  /** Body bytes not yet written to the current backend. */
-  queue: Buffer[];
-  queued: number;
-  /** Body bytes written to the current backend, kept while a retry might need them; null once given up. */
-  replay: Buffer[] | null;
-  replayBytes: number;
-  idempotent: boolean;
-  be: BackendConn | null;
-  /** A connection being opened for this exchange (not attached yet). */
-  opening: BackendConn | null;
-  node: Upstream | null;
-  attempts: number;
-  /** Backends that failed this request, avoided by its retries. */
-  failed: Upstream[] | null;
-  lastFailure: ProxyFailure | null;
-  /** After a stale keep-alive connection failed: the next attempt opens a new connection. */
-  forceFresh: boolean;
-  staleRetries: number;
-  sent: boolean;
-  gotResponseBytes: boolean;
-  /** The final response head (already sent to the client). */
-  res: ResponseHead | null;
-  resBody: BodyReader | null;
-  /** Bytes after the end of the response: the backend connection cannot be reused. */
-  backendOutOfStep: boolean;
-  clientKeepAlive: boolean;
-  dechunk: boolean;
-  /** Writes de-chunked payload to the client (HTTP/1.0 client, chunked response); made once per such exchange. */
-  dechunkSink: DataSink | null;
-  /** The body is de-chunked and framed again for the client (a backend's lenient chunk framing, see lenient.ts). */
-  rechunk: boolean;
-  clientBlocked: boolean;
-  /** A backend was asked for (the first dispatch happens once the read that carried the head is parsed). */
-  dispatched: boolean;
-  /** While waiting for a backend slot (max_conns) in `svc.queue`: since when; else -1. */
-  queuedAt: number;
-  /** Highpri said so (decided at the first dispatch): waits in the high-priority lane, served before normal ones. */
-  highPriority: boolean;
-  /** Throttle: ms to wait before asking for a backend (0: at once). */
-  holdMs: number;
-  /** Stats: when a backend took the request (performance.now()), for the `recent` report. */
-  assignedMs: number;
-  startMs: number;
-  bodyBytesOut: number;
-  /** buffer_uploads: the body on disk (complete once the client's body is done), sent from there; else null. */
-  spool: Spool | null;
-  /** The spool file being sent to the current backend. */
-  spoolStream: ReadStream | null;
-  /** When body buffering started (performance.now()), for the upload rate; 100 Continue sent by tsbal. */
-  bufferStartMs: number;
-  continueSent: boolean;
-}
+// Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
+export type { Exchange } from './records.ts';
 
 /**
  * The one writer of an exchange's phase. dispatch: waiting for a backend connection (body bytes queue);

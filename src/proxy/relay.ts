@@ -2,7 +2,7 @@
 // back-pressure), and the backend's answer relayed to the client (interim heads, the head, the body, de-chunked for
 // HTTP/1.0). EXCHANGE_EVENTS is how a backend connection reaches this code (contracts.ts UpstreamEvents).
 // The record and its phase are exchange.ts's, failures failures.ts's, Upgrade tunnels tunnel.ts's.
-import type { ClientConn } from './client.ts';
+import type { ClientConn } from './records.ts';
 import type { UpstreamEvents } from './contracts.ts';
 import {
   COALESCE_MAX,

@@ -8,7 +8,7 @@ import { parseRequestHead, requestTarget, type HeadError, type RequestHead } fro
 import { fieldValue } from './http/fields.ts';
 import { hookAnswerBytes, hookAnswerStatus, hookAnswerWhy, requestVerdict } from './hook-answer.ts';
 import { select } from './selector.ts';
-import type { ServiceRuntime } from './service.ts';
+import type { ServiceRuntime } from './records.ts';
 import { isTrusted } from './trust.ts';
 
 export type Route =

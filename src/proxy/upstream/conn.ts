@@ -4,48 +4,18 @@
 import { connect, type Socket } from 'node:net';
 import { connectBackendTls } from '../tls/upstream.ts';
 import type { UpstreamUser } from '../contracts.ts';
-import { newBodyReader, readBody, type BodyReader } from '../http/body.ts';
-import { newHeadReader, resetHeadReader, type HeadReader } from '../http/head-reader.ts';
+import { newBodyReader, readBody } from '../http/body.ts';
+import { newHeadReader, resetHeadReader } from '../http/head-reader.ts';
 import { readResponseHead } from '../http/lenient.ts';
-import type { ServiceRuntime } from '../service.ts';
+import type { ServiceRuntime, BackendConn } from '../records.ts';
 import { countResponseCode } from '../management/stats.ts';
 import { noteStatus, recordFailure, recordSuccess } from './health.ts';
 import { announceTransition } from './transitions.ts';
 import { idleExpired, keepAfterUse, parkIdle, popIdle, sparesWanted, unparkIdle, usableIdle } from './pool.ts';
 import { chooseUpstream, type Upstream } from './upstream.ts';
 
-export type BackendPhase = 'connecting' | 'verifying' | 'idle' | 'busy' | 'tunnel' | 'closed';
-
-export interface BackendConn {
-  kind: 'backend';
-  svc: ServiceRuntime;
-  node: Upstream;
-  socket: Socket;
-  phase: BackendPhase;
-  /** Requests this connection has carried (the verify probe does not count, as in Perlbal). */
-  uses: number;
-  /** The exchange this connection serves (busy) or is being opened for (connecting/verifying). */
-  exchange: UpstreamUser<BackendConn> | null;
-  /** The socket's error code, if it failed (ECONNREFUSED, ECONNRESET, ...). */
-  errorCode: string | null;
-  /** Deadline of the current phase (0: none), checked by the sweep. */
-  deadline: number;
-  /** While idle: close at this time (backend_idle_timeout, or earlier if the backend's Keep-Alive says so). */
-  idleUntil: number;
-  idleSince: number;
-  /** The backend's `Keep-Alive: timeout=` hint from its last response, ms (-1: none). */
-  hintTimeoutMs: number;
-  /** Requests the backend said it still allows (Keep-Alive max), or -1. */
-  hintMaxLeft: number;
-  /** Passed the verify probe: from the backend's side it has been an idle keep-alive connection already. */
-  verified: boolean;
-  skipVerify: boolean;
-  /** Opened as a connect_ahead spare (counted in `svc.sparesOpening` while opening). */
-  spare: boolean;
-  /** Response head collection while verifying or busy. */
-  reader: HeadReader;
-  verifyBody: BodyReader | null;
-}
+// Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
+export type { BackendPhase, BackendConn } from '../records.ts';
 
 /** Perlbal's probe, byte for byte (reference 2.5): HTTP/1.0, no Host, keep-alive is the pass test. */
 export function verifyRequest(path: string): string {

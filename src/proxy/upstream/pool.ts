@@ -2,7 +2,7 @@
 // kept (persist_backend, backend_persist_cache, max_backend_uses, the backend's Keep-Alive hints). The list
 // operations and decisions only; opening and closing sockets is conn.ts's.
 import { isTlsSocket } from '../tls/upstream.ts';
-import type { BackendConn } from './conn.ts';
+import type { BackendConn } from '../records.ts';
 
 /**
  * An idle used connection beyond backend_persist_cache is closed once idle this long (see docs/compat.md): long

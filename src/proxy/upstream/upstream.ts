@@ -2,43 +2,14 @@
 // requests in flight, this service's idle connections to it, and the engine-wide health of its ip:port.
 // Whether it may take a request now is decided in one place, `available`; which of the available ones takes it is
 // the service's Selector's business (select.ts), `chooseUpstream` ties the two together.
-import type { AdminState, SelectRequest, UpstreamView } from '../contracts.ts';
-import type { Engine } from '../engine.ts';
-import type { ServiceRuntime } from '../service.ts';
-import { newNodeStats, type NodeStats } from '../management/stats.ts';
+import type { SelectRequest } from '../contracts.ts';
+import type { Engine, ServiceRuntime, Upstream } from '../records.ts';
+import { newNodeStats } from '../management/stats.ts';
 import { pinCookieValue, prefixedCookieValue, upstreamById, type Sticky } from './affinity.ts';
-import type { BackendConn } from './conn.ts';
 import { admit, isAvailable, newUpstreamHealth, slowStartFactor, type BackoffPolicy, type UpstreamHealth } from './health.ts';
 
-export interface Upstream extends UpstreamView {
-  readonly key: string;
-  readonly host: string;
-  readonly port: number;
-  /** Configured weight (`weight=` of POOL ADD or the nodefile, or the `pool … weight` command); 0 drains it. */
-  weight: number;
-  /** The weight of the current pick (effectiveWeight), set by chooseUpstream for the policy. */
-  weightNow: number;
-  /** The policy's scratch (smooth weighted round robin's score). */
-  lbScore: number;
-  /** The pool's max_conns: requests in flight from this service beyond which it takes no more (0: no limit). */
-  maxConns: number;
-  /**
-   * ready: takes requests. drain: takes no new ones (today: removed by a reload or `POOL … REMOVE`, its
-   * connections finish what they carry, then close instead of idling). maint: nothing (not used yet).
-   */
-  admin: AdminState;
-  /** Shared per ip:port across services, so a backend found dead by one is avoided by all. */
-  health: UpstreamHealth;
-  stats: NodeStats;
-  /** Requests this service sent to this backend (Perlbal's node_used, shown by `show pool`). */
-  used: number;
-  /** Idle keep-alive connections of this service to this backend; the most recently used on top. */
-  idle: BackendConn[];
-  /** Connections being opened (connecting or verifying). */
-  opening: number;
-  /** Requests in flight from this service (leastconn, max_conns). */
-  active: number;
-}
+// Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
+export type { Upstream } from '../records.ts';
 
 function healthFor(engine: Engine, key: string, policy: BackoffPolicy): UpstreamHealth {
   let h = engine.health.get(key);
