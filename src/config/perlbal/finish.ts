@@ -128,7 +128,7 @@ function checkBackendTls(env: CommandEnv, pool: PoolModel, d: Diagnostics): void
 }
 
 /** Options that only matter with active checks on (health_check_5xx_streak is passive: it works without). */
-const CHECK_ONLY_KEYS = ['health_check_method', 'health_check_host', 'health_check_expect', 'health_check_interval', 'health_check_timeout', 'health_check_rise', 'health_check_fall', 'slow_start', 'all_down'];
+const CHECK_ONLY_KEYS = ['health_check_method', 'health_check_host', 'health_check_expect', 'health_check_interval', 'health_check_timeout', 'health_check_rise', 'health_check_fall', 'health_check_reuse', 'slow_start', 'all_down'];
 
 /** A pool's health-check settings that cannot do what they say. */
 function checkPoolHealth(pool: PoolModel, d: Diagnostics): void {

@@ -224,6 +224,7 @@ const HEALTH_CHECK_POOL_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['health_check_timeout', '*', TIME, '1s'],
   ['health_check_rise', '*', { kind: 'int', min: 1, max: 100 }, '2'],
   ['health_check_fall', '*', { kind: 'int', min: 1, max: 100 }, '3'],
+  ['health_check_reuse', '*', { kind: 'enum', values: ['on', 'off'] }, 'on'],
   ['health_check_5xx_streak', '*', INT, '0'],
   ['slow_start', '*', TIME, '0'],
   ['all_down', '*', { kind: 'enum', values: ['keep_trying', '503'] }, 'keep_trying'],

@@ -15,6 +15,8 @@ export interface CheckSpec {
   timeoutMs: number;
   rise: number;
   fall: number;
+  /** HTTP, plain: keep one connection per backend for its checks (health_check_reuse, on by default). */
+  reuse: boolean;
   /** Everything above, as one string: the checker's key beside ip:port. */
   id: string;
 }
@@ -75,9 +77,10 @@ export function poolHealthOptions(o: Options): PoolHealthOptions {
           timeoutMs,
           rise,
           fall,
+          reuse: o.health_check_reuse !== 'off',
           id: kind === 'tcp'
             ? `tcp ${intervalMs}/${timeoutMs} ${rise}/${fall}`
-            : `http ${method} ${checkPath} ${host ?? '-'} ${expect.join(',')} ${intervalMs}/${timeoutMs} ${rise}/${fall}`,
+            : `http ${method} ${checkPath} ${host ?? '-'} ${expect.join(',')} ${intervalMs}/${timeoutMs} ${rise}/${fall}${o.health_check_reuse === 'off' ? ' close' : ''}`,
         };
   const allDown = o.all_down === '503' ? '503' : 'keep_trying';
   return { check, slowStartMs: num(o, 'slow_start', 0), streak5xx: Math.floor(num(o, 'health_check_5xx_streak', 0)), allDown };

@@ -14,6 +14,7 @@ import { describeCheck, expectedStatus, type CheckSpec } from './check-spec.ts';
 import { checkFailed, checkPassed, settleSlowStart, type BackoffPolicy, type UpstreamHealth } from './health.ts';
 import { announceTransition, announceWeight } from './transitions.ts';
 import { connectBackendTls, type BackendTls } from '../tls/upstream.ts';
+import { newKept, runKeptCheck, stopKept, type KeptConnection } from './check-kept.ts';
 
 interface CheckTarget {
   /** `ip:port spec-id`. */
@@ -32,6 +33,8 @@ interface CheckTarget {
   /** The answer's first bytes, for the status line (reused by every check of this target). */
   head: Buffer;
   startedAt: number;
+  /** health_check_reuse (plain HTTP checks): the connection kept for the next check; null otherwise. */
+  kept: KeptConnection | null;
   /** Seen by the latest sync (targets no service uses any more stop). */
   mark: number;
 }
@@ -82,6 +85,7 @@ export function syncChecks(hc: HealthChecks, services: readonly ServiceRuntime[]
           request: Buffer.from(spec.kind === 'http' ? checkRequest(spec, u.host, u.port) : '', 'latin1'),
           head: Buffer.alloc(HEAD_BYTES),
           startedAt: 0,
+          kept: null,
           mark: 0,
         };
         hc.targets.set(key, t);
@@ -127,6 +131,7 @@ function stopTarget(t: CheckTarget): void {
   t.timer = null;
   t.socket?.destroy();
   t.socket = null;
+  if (t.kept !== null) stopKept(t.kept);
 }
 
 function schedule(hc: HealthChecks, t: CheckTarget, delayMs: number): void {
@@ -141,9 +146,10 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
-/** The request of an HTTP check: one request, then close. */
+/** The request of an HTTP check: one request, then close (or, with health_check_reuse, keep the connection). */
 export function checkRequest(spec: CheckSpec, host: string, port: number): string {
-  return `${spec.method} ${spec.path} HTTP/1.1\r\nHost: ${spec.host ?? `${host}:${port}`}\r\nUser-Agent: tsbal-health-check\r\nConnection: close\r\n\r\n`;
+  const connection = spec.reuse ? '' : 'Connection: close\r\n';
+  return `${spec.method} ${spec.path} HTTP/1.1\r\nHost: ${spec.host ?? `${host}:${port}`}\r\nUser-Agent: tsbal-health-check\r\n${connection}\r\n`;
 }
 
 /** Bytes of an answer kept to find its status line (more than the 32 after which it is not HTTP). */
@@ -180,6 +186,15 @@ function isDigit(c: number): boolean {
  */
 function runCheck(hc: HealthChecks, t: CheckTarget): void {
   const spec = t.spec;
+  if (spec.kind === 'http' && spec.reuse && t.tls === null) {
+    t.kept ??= newKept(t.host, t.port, spec, t.request, (passed, answer, startedAt) => checkDone(hc, t, passed, answer, startedAt));
+    runKeptCheck(t.kept);
+    return;
+  }
+  if (t.kept !== null) {
+    stopKept(t.kept); // backend_ssl set by a reload: TLS checks connect per check
+    t.kept = null;
+  }
   const startedAt = clockNow();
   t.startedAt = startedAt;
   const plain = t.tls === null;
@@ -217,11 +232,7 @@ function runCheck(hc: HealthChecks, t: CheckTarget): void {
     clearTimeout(timeout);
     socket.destroy();
     if (t.socket === socket) t.socket = null;
-    if (hc.stopped || !hc.targets.has(t.key)) return;
-    const now = clockNow();
-    report(hc, t, passed, answer, now, now - startedAt);
-    const interval = spec.intervalMs * (1 - 0.1 * hc.random());
-    schedule(hc, t, startedAt + interval - now);
+    checkDone(hc, t, passed, answer, startedAt);
   };
   const timeout = setTimeout(() => finish(false, `${connected ? 'no answer' : 'no connect'} within ${seconds(spec.timeoutMs)}`), spec.timeoutMs);
   timeout.unref?.();
@@ -233,6 +244,15 @@ function runCheck(hc: HealthChecks, t: CheckTarget): void {
   if (!plain) socket.on('data', (chunk: Buffer) => onHead(chunk, chunk.length));
   socket.on('error', (err: NodeJS.ErrnoException) => finish(false, `${connected ? '' : 'connect '}${err.code ?? err.message}`));
   socket.on('close', () => finish(false, connected ? 'closed without an answer' : 'connect closed'));
+}
+
+/** A check's verdict: to the health record, and the next check scheduled. */
+function checkDone(hc: HealthChecks, t: CheckTarget, passed: boolean, answer: string, startedAt: number): void {
+  if (hc.stopped || !hc.targets.has(t.key)) return;
+  const now = clockNow();
+  report(hc, t, passed, answer, now, now - startedAt);
+  const interval = t.spec.intervalMs * (1 - 0.1 * hc.random());
+  schedule(hc, t, startedAt + interval - now);
 }
 
 function report(hc: HealthChecks, t: CheckTarget, passed: boolean, answer: string, now: number, durationMs: number): void {
