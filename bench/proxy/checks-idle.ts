@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { startHaproxy } from '../../test/harness/haproxy.ts';
-import { nginxAccepts, startNginxBackend } from '../../test/harness/nginx.ts';
+import { nginxCounters, startNginxBackend } from '../../test/harness/nginx.ts';
 import { type Daemon, stopAll } from '../../test/harness/procs.ts';
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
@@ -45,7 +45,7 @@ try {
   daemons.push(...proxies.map(([, d]) => d));
   // Past start-up and the first interval (checks start at a random point of it).
   await new Promise((r) => setTimeout(r, 3000));
-  for (const t of [tsbalTargets, haproxyTargets]) t.since = { ms: Date.now(), accepts: await nginxAccepts(t.nginx) };
+  for (const t of [tsbalTargets, haproxyTargets]) t.since = { ms: Date.now(), requests: (await nginxCounters(t.nginx)).requests };
   const before = proxies.map(([, d]) => d.usage().cpuSeconds);
   const t0 = Date.now();
   const load = os.loadavg()[0]!;

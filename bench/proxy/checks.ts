@@ -5,7 +5,7 @@
 // plain rows and balancing is unchanged: the difference to the plain row is the checker's cost, nothing else.
 // Each checks row has its own target nginx, so its stub_status counts that proxy's checks alone (checkRate).
 import { LOOPBACK } from '../../test/harness/ports.ts';
-import { type Nginx, nginxAccepts, startNginxCheckTargets } from '../../test/harness/nginx.ts';
+import { type Nginx, nginxCounters, startNginxCheckTargets } from '../../test/harness/nginx.ts';
 import { startTsbalWithConf, type TsbalBuild } from '../../test/harness/tsbal.ts';
 import type { Daemon } from '../../test/harness/procs.ts';
 
@@ -18,7 +18,8 @@ export interface CheckTargets {
   nginx: Nginx;
   addresses: string[];
   /** When the proxy checking them started, and the accepts then (for checkRate). */
-  since: { ms: number; accepts: number };
+  /** Counted as requests: a kept check connection is accepted once. */
+  since: { ms: number; requests: number };
 }
 
 /** 98 check-only backends on 127.0.<block>.1-98 at one port (block 1-254 apart per proxy). */
@@ -26,13 +27,13 @@ export async function startCheckTargets(label: string, block: number): Promise<C
   const ips = Array.from({ length: IDLE_BACKENDS }, (_, i) => `127.0.${block}.${i + 1}`);
   const nginx = await startNginxCheckTargets(label, ips);
   const addresses = ips.map((ip) => `${ip}:${nginx.port}`);
-  return { nginx, addresses, since: { ms: Date.now(), accepts: await nginxAccepts(nginx) } };
+  return { nginx, addresses, since: { ms: Date.now(), requests: (await nginxCounters(nginx)).requests } };
 }
 
 /** Checks per second the targets received since `since` (the stub_status reads themselves excluded). */
 export async function checkRate(targets: CheckTargets): Promise<number> {
-  const accepts = (await nginxAccepts(targets.nginx)) - targets.since.accepts - 1;
-  return accepts / ((Date.now() - targets.since.ms) / 1000);
+  const requests = (await nginxCounters(targets.nginx)).requests - targets.since.requests - 1;
+  return requests / ((Date.now() - targets.since.ms) / 1000);
 }
 
 /** The pool options of a checked pool, the same on both pools. */

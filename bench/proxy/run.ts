@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startHaproxy } from '../../test/harness/haproxy.ts';
-import { type Nginx, nginxAccepts, startNginxBackend, startNginxProxy } from '../../test/harness/nginx.ts';
+import { type Nginx, nginxAccepts, nginxCounters, startNginxBackend, startNginxProxy } from '../../test/harness/nginx.ts';
 import { startPerlbal } from '../../test/harness/perlbal.ts';
 import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
@@ -118,7 +118,7 @@ function withChecks(
         await targets.nginx.stop();
         throw error;
       }
-      targets.since = { ms: Date.now(), accepts: await nginxAccepts(targets.nginx) };
+      targets.since = { ms: Date.now(), requests: (await nginxCounters(targets.nginx)).requests };
       const stop = async (graceMs?: number) => {
         await proxy.stop(graceMs);
         await targets.nginx.stop();

@@ -93,12 +93,17 @@ ${servers}
 
 /** Connections an nginx has accepted since it started (stub_status), e.g. to see how well a proxy reuses them. */
 export async function nginxAccepts(nginx: Nginx): Promise<number> {
-  // A fresh connection per read (fetch would reuse one), so each read adds exactly one accept of its own.
+  return (await nginxCounters(nginx)).accepts;
+}
+
+/** stub_status's accepted connections and requests (a check on a kept connection is a request, not an accept). */
+export async function nginxCounters(nginx: Nginx): Promise<{ accepts: number; requests: number }> {
+  // A fresh connection per read (fetch would reuse one), so each read adds exactly one accept and one request.
   const { outcome } = await exchange(nginx.port, 'GET /__nginx_status HTTP/1.1\r\nHost: status\r\nConnection: close\r\n\r\n');
   const text = outcome.kind === 'response' ? outcome.response.body.toString() : describeOutcome(outcome);
   const counters = /\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n/.exec(text);
   if (!counters) throw new Error(`unexpected stub_status output: ${text}`);
-  return Number(counters[1]);
+  return { accepts: Number(counters[1]), requests: Number(counters[3]) };
 }
 
 /**
