@@ -7,6 +7,9 @@
 // backends checked at 1 s do not all fire together and the worst case stays within fall × interval + timeout), and
 // the first one at a random point within the first interval. A check still running when the next is due (a timeout
 // longer than the interval) delays it until it ends.
+//
+// Plain HTTP checks go on one kept connection per target (health_check_reuse = on, check-kept.ts); TCP checks, TLS
+// checks and health_check_reuse = off connect per check (runCheck below).
 import { connect, type Socket } from 'node:net';
 import { clockNow, type Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
@@ -82,7 +85,7 @@ export function syncChecks(hc: HealthChecks, services: readonly ServiceRuntime[]
           backoff: svc.backoff,
           timer: null,
           socket: null,
-          request: Buffer.from(spec.kind === 'http' ? checkRequest(spec, u.host, u.port) : '', 'latin1'),
+          request: Buffer.from(spec.kind === 'http' ? checkRequest(spec, u.host, u.port, spec.reuse && tls === null) : '', 'latin1'),
           head: Buffer.alloc(HEAD_BYTES),
           startedAt: 0,
           kept: null,
@@ -146,9 +149,9 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
-/** The request of an HTTP check: one request, then close (or, with health_check_reuse, keep the connection). */
-export function checkRequest(spec: CheckSpec, host: string, port: number): string {
-  const connection = spec.reuse ? '' : 'Connection: close\r\n';
+/** The request of an HTTP check: one request, then close, or (`keep`: health_check_reuse, plain) keep the connection. */
+export function checkRequest(spec: CheckSpec, host: string, port: number, keep: boolean): string {
+  const connection = keep ? '' : 'Connection: close\r\n';
   return `${spec.method} ${spec.path} HTTP/1.1\r\nHost: ${spec.host ?? `${host}:${port}`}\r\nUser-Agent: tsbal-health-check\r\n${connection}\r\n`;
 }
 
