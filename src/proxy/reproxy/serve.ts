@@ -3,7 +3,7 @@
 // or the first URL of the list that answers 2xx/416 (dead hosts and errors are skipped), under the backend's
 // fields (plan.ts). Ranges are served on files (webserver/decide.ts) and passed to URL targets. The client
 // connection stays usable afterwards when the content had a length.
-import { close, fstat, open, read } from 'node:fs';
+import { close, fstat, open } from 'node:fs';
 import { enterPhase, detach, logExchange, type Exchange } from '../exchange.ts';
 import { simplePage } from '../errors.ts';
 import { newBodyReader, readBody } from '../http/body.ts';
@@ -31,8 +31,8 @@ import {
 } from './plan.ts';
 import { fetchTarget, type TargetAnswer } from './fetch.ts';
 import type { ReproxyHandlers } from '../service.ts';
+import { pumpFile, type FilePumpHandler } from '../file-pump.ts';
 
-const CHUNK = 64 * 1024;
 
 /** What the client gets in front of the reproxied body: the backend's status and fields (plan.ts primaryFields). */
 export interface Primary {
@@ -178,46 +178,44 @@ function serveFile(x: Exchange, primary: Primary, path: string, expectedSize: nu
         return finish(x, status, keepAlive);
       }
       c.abortStatic = () => close(fd, () => {});
-      pumpFile({ x, fd, pos: start, remaining: length, status, keepAlive });
+      pumpFile(c.socket, fd, start, length, new ReproxiedFile(x, fd, status, keepAlive));
     });
   });
 }
 
-interface FileSend {
-  x: Exchange;
-  fd: number;
-  pos: number;
-  remaining: number;
-  status: number;
-  keepAlive: boolean;
-}
-
-function pumpFile(s: FileSend): void {
-  const x = s.x;
-  const n0 = Math.min(CHUNK, s.remaining);
-  read(s.fd, Buffer.allocUnsafe(n0), 0, n0, s.pos, (err, n, buf) => {
-    if (gone(x)) return;
-    const c = x.client;
-    if (err !== null || n === 0) {
-      // The file shrank after its length went out: the response cannot be completed, cut it.
-      x.svc.engine.log.warn(`${x.svc.name}: reproxy file: ${err?.message ?? 'shorter than its Content-Length'}; connection cut`);
-      c.abortStatic = null;
-      close(s.fd, () => {});
-      enterPhase(x, 'done');
-      c.down.abort(c);
-      return;
-    }
-    s.pos += n;
-    s.remaining -= n;
-    x.bodyBytesOut += n;
-    c.deadline = x.svc.engine.now + x.svc.opts.idleTimeoutMs;
-    const flushed = c.socket.write(n === buf.length ? buf : buf.subarray(0, n));
-    if (s.remaining === 0) {
-      close(s.fd, () => {});
-      finish(x, s.status, s.keepAlive);
-    } else if (flushed) pumpFile(s);
-    else c.socket.once('drain', () => pumpFile(s));
-  });
+/** One reproxied file's progress, as the pump reports it. */
+class ReproxiedFile implements FilePumpHandler {
+  private readonly x: Exchange;
+  private readonly fd: number;
+  private readonly status: number;
+  private readonly keepAlive: boolean;
+  constructor(x: Exchange, fd: number, status: number, keepAlive: boolean) {
+    this.x = x;
+    this.fd = fd;
+    this.status = status;
+    this.keepAlive = keepAlive;
+  }
+  stopped(): boolean {
+    return gone(this.x);
+  }
+  sent(n: number): void {
+    this.x.bodyBytesOut += n;
+    this.x.client.deadline = this.x.svc.engine.now + this.x.svc.opts.idleTimeoutMs;
+  }
+  finished(): void {
+    this.x.client.abortStatic = null;
+    close(this.fd, () => {});
+    finish(this.x, this.status, this.keepAlive);
+  }
+  failed(reason: string): void {
+    // The file shrank after its length went out: the response cannot be completed, cut it.
+    const x = this.x;
+    x.svc.engine.log.warn(`${x.svc.name}: reproxy file: ${reason}; connection cut`);
+    x.client.abortStatic = null;
+    close(this.fd, () => {});
+    enterPhase(x, 'done');
+    x.client.down.abort(x.client);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

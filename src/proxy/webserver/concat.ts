@@ -2,7 +2,7 @@
 // that directory one after another, with the newest mtime as Last-Modified and the first known extension's type.
 // Each file is opened (inside the docroot, after symlinks) before the head goes out, then streamed in order with
 // back-pressure.
-import { close, read, stat } from 'node:fs';
+import { close, stat } from 'node:fs';
 import { promisify } from 'node:util';
 import type { WebConn } from './conn.ts';
 import { getField } from '../http/fields.ts';
@@ -13,9 +13,9 @@ import { knownContentType } from './mime.ts';
 import { openInside, realpathBytes, bytes } from './open.ts';
 import type { WebServerOptions } from './options.ts';
 import { concatRefusal, isInside } from './path.ts';
+import { pumpFile } from '../file-pump.ts';
 
 const statAsync = promisify(stat);
-const CHUNK = 64 * 1024;
 
 interface Part {
   /** -1 once closed (a descriptor number is reused at once: never close one twice). */
@@ -87,34 +87,32 @@ async function openAll(c: WebConn, req: RequestHead, web: WebServerOptions, t: {
     return;
   }
   c.abortStatic = release;
-  streamParts(c, req, parts, 0, 0, keepAlive, startMs, 0);
+  streamParts(c, req, parts, 0, keepAlive, startMs, 0);
 }
 
-/** Sends parts[i] from `pos`, then the next; the response ends after the last. */
-function streamParts(c: WebConn, req: RequestHead, parts: Part[], i: number, pos: number, keepAlive: boolean, startMs: number, sent: number): void {
+/** Sends parts[i], then the next; the response ends after the last. */
+function streamParts(c: WebConn, req: RequestHead, parts: Part[], i: number, keepAlive: boolean, startMs: number, sent: number): void {
   const part = parts[i]!;
-  const n = Math.min(CHUNK, part.size - pos);
-  if (n <= 0) {
-    closePart(part);
-    if (i + 1 < parts.length) return streamParts(c, req, parts, i + 1, 0, keepAlive, startMs, sent);
-    c.abortStatic = null;
-    record(c, req, 200, sent, startMs);
-    c.down.exchangeDone(c, keepAlive);
-    return;
-  }
-  read(part.fd, Buffer.allocUnsafe(n), 0, n, pos, (err, got, buf) => {
-    if (gone(c) || c.abortStatic === null) return;
-    if (err !== null || got === 0) {
+  let partSent = 0;
+  pumpFile(c.socket, part.fd, 0, part.size, {
+    stopped: () => gone(c) || c.abortStatic === null,
+    sent: (n) => {
+      partSent += n;
+      c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
+    },
+    finished: () => {
+      closePart(part);
+      if (i + 1 < parts.length) return streamParts(c, req, parts, i + 1, keepAlive, startMs, sent + partSent);
+      c.abortStatic = null;
+      record(c, req, 200, sent + partSent, startMs);
+      c.down.exchangeDone(c, keepAlive);
+    },
+    failed: (reason) => {
       // A file shrank after its length went out: the response cannot be completed.
-      c.svc.engine.log.warn(`${c.svc.name}: ${err?.message ?? 'file shorter than its Content-Length'}; connection cut`);
+      c.svc.engine.log.warn(`${c.svc.name}: ${reason}; connection cut`);
       for (const p of parts) closePart(p);
       c.abortStatic = null;
       c.down.abort(c);
-      return;
-    }
-    c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
-    const next = (): void => streamParts(c, req, parts, i, pos + got, keepAlive, startMs, sent + got);
-    if (c.socket.write(got === buf.length ? buf : buf.subarray(0, got))) next();
-    else c.socket.once('drain', next);
+    },
   });
 }

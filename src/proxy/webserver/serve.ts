@@ -1,7 +1,7 @@
 // Serving a web_server request from disk: open (never blocking on a FIFO), prove the opened file lies inside the
 // docroot after every symlink, then answer from decide.ts and stream the bytes with back-pressure (one 64 KiB read
 // in flight, the next only once the socket has drained). Memory per connection is bounded whatever the file size.
-import { close, read, readdir, stat, type Stats } from 'node:fs';
+import { close, readdir, stat, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { getField } from '../http/fields.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
@@ -13,10 +13,10 @@ import type { WebServerOptions } from './options.ts';
 import { gone, page, record, webKeepAlive } from './answer.ts';
 import type { WebConn } from './conn.ts';
 import { handleDelete, handlePut } from './put.ts';
+import { pumpFile, type FilePumpHandler } from '../file-pump.ts';
 
 const closeAsync = promisify(close);
 const statAsync = promisify(stat);
-const CHUNK = 64 * 1024;
 
 /** Takes a request routed to a web_server; answers it now or when the disk has. Pipelined input waits in the stash. */
 export function serveStatic(c: WebConn, req: RequestHead, web: WebServerOptions): void {
@@ -144,55 +144,50 @@ async function sendFile(c: WebConn, req: RequestHead, fd: number, st: Stats, pat
     return;
   }
   if (svc.pstats !== null) svc.pstats.counts.files_sent++;
-  const s: Sending = { c, req, fd, pos: body.start, remaining: body.end - body.start + 1, keepAlive, status: answer.status, sent: 0, startMs };
   c.abortStatic = () => close(fd, () => {});
   c.socket.cork();
   c.socket.write(head);
-  pump(s);
+  pumpFile(c.socket, fd, body.start, body.end - body.start + 1, new FileAnswer(c, req, fd, answer.status, keepAlive, startMs));
   c.socket.uncork();
 }
 
-interface Sending {
-  c: WebConn;
-  req: RequestHead;
-  fd: number;
-  pos: number;
-  remaining: number;
-  keepAlive: boolean;
-  status: number;
-  sent: number;
-  startMs: number;
-}
-
-function pump(s: Sending): void {
-  const c = s.c;
-  read(s.fd, Buffer.allocUnsafe(Math.min(CHUNK, s.remaining)), 0, Math.min(CHUNK, s.remaining), s.pos, (err, n, buf) => {
-    if (gone(c) || c.abortStatic === null) return;
-    if (err !== null || n === 0) {
-      // The file shrank (or failed) after its length went out: the response cannot be completed, cut it.
-      c.svc.engine.log.warn(`${c.svc.name}: ${err?.message ?? 'file shorter than its Content-Length'}; connection cut`);
-      finishSending(s);
-      c.down.abort(c);
-      return;
-    }
-    s.pos += n;
-    s.remaining -= n;
-    s.sent += n;
-    c.deadline = c.svc.engine.now + c.svc.opts.idleTimeoutMs;
-    const flushed = c.socket.write(n === buf.length ? buf : buf.subarray(0, n));
-    if (s.remaining === 0) {
-      finishSending(s);
-      record(c, s.req, s.status, s.sent, s.startMs);
-      c.down.exchangeDone(c, s.keepAlive);
-    } else if (flushed) {
-      pump(s);
-    } else {
-      c.socket.once('drain', () => pump(s));
-    }
-  });
-}
-
-function finishSending(s: Sending): void {
-  s.c.abortStatic = null;
-  close(s.fd, () => {});
+/** One file answer's progress, as the pump reports it. */
+class FileAnswer implements FilePumpHandler {
+  private sentBytes = 0;
+  private readonly c: WebConn;
+  private readonly req: RequestHead;
+  private readonly fd: number;
+  private readonly status: number;
+  private readonly keepAlive: boolean;
+  private readonly startMs: number;
+  constructor(c: WebConn, req: RequestHead, fd: number, status: number, keepAlive: boolean, startMs: number) {
+    this.c = c;
+    this.req = req;
+    this.fd = fd;
+    this.status = status;
+    this.keepAlive = keepAlive;
+    this.startMs = startMs;
+  }
+  stopped(): boolean {
+    return gone(this.c) || this.c.abortStatic === null;
+  }
+  sent(n: number): void {
+    this.sentBytes += n;
+    this.c.deadline = this.c.svc.engine.now + this.c.svc.opts.idleTimeoutMs;
+  }
+  finished(): void {
+    this.release();
+    record(this.c, this.req, this.status, this.sentBytes, this.startMs);
+    this.c.down.exchangeDone(this.c, this.keepAlive);
+  }
+  failed(reason: string): void {
+    // The file shrank (or failed) after its length went out: the response cannot be completed, cut it.
+    this.c.svc.engine.log.warn(`${this.c.svc.name}: ${reason}; connection cut`);
+    this.release();
+    this.c.down.abort(this.c);
+  }
+  private release(): void {
+    this.c.abortStatic = null;
+    close(this.fd, () => {});
+  }
 }

@@ -28,6 +28,7 @@ beforeAll(async () => {
   root = join(base, 'root');
   mkdirSync(join(root, 'sub'), { recursive: true });
   mkdirSync(join(root, 'noindex'));
+  mkdirSync(join(root, 'parts'));
   mkdirSync(join(base, 'outside'));
   writeFileSync(join(base, 'secret.txt'), SECRET);
   writeFileSync(join(base, 'outside', 'index.html'), SECRET);
@@ -39,6 +40,10 @@ beforeAll(async () => {
   // Sparse: 1 GiB that takes no disk.
   writeFileSync(join(root, 'huge.bin'), '');
   truncateSync(join(root, 'huge.bin'), 1024 ** 3);
+  writeFileSync(join(root, 'shrinks.bin'), '');
+  truncateSync(join(root, 'shrinks.bin'), 64 * 1024 * 1024);
+  writeFileSync(join(root, 'parts', 'c1.bin'), Buffer.alloc(300 * 1024, 1));
+  writeFileSync(join(root, 'parts', 'c2.bin'), Buffer.alloc(200 * 1024, 2));
   utimesSync(join(root, 'a.txt'), 1_600_000_000, 1_600_000_000);
   symlinkSync(join(base, 'secret.txt'), join(root, 'out-file.txt'));
   symlinkSync(join(base, 'outside'), join(root, 'out-dir'));
@@ -51,6 +56,7 @@ beforeAll(async () => {
     `CREATE SERVICE files\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}/\n SET persist_client = on\n` +
     ` SET index_files = index.htm, index.html\nENABLE files\n` +
     `CREATE SERVICE listing\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}\n SET dirindexing = on\n SET index_files = index.txt\nENABLE listing\n` +
+    `CREATE SERVICE cat\n SET role = web_server\n SET listen = 127.0.0.1:0\n SET docroot = ${root}\n SET enable_concatenate_get = on\nENABLE cat\n` +
     `CREATE SERVICE hidden\n SET role = web_server\n SET docroot = ${root}/sub\n` +
     `CREATE SERVICE sel\n SET role = selector\n SET listen = 127.0.0.1:0\n SET plugins = vhosts\n SET persist_client = on\n VHOST static.example = hidden\nENABLE sel\n`;
   proxy = await startProxy(parsePerlbalConfig(conf, { file: join(base, 'p.conf'), fs: nodeConfigFs }), { log: quietLog });
@@ -133,6 +139,41 @@ describe('web_server: static files', () => {
       const held = [...proxy.engine.clients].map((c) => c.socket.writableLength);
       expect(held.length).toBeGreaterThan(0);
       expect(Math.max(...held)).toBeLessThan(1024 * 1024);
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  test('?? concatenation of files larger than one read: every part whole and in order', async () => {
+    const conn = await connectRaw(port('cat'));
+    try {
+      conn.send('GET /parts/??c1.bin,c2.bin HTTP/1.0\r\n\r\n');
+      const o = await conn.read({ timeoutMs: 10_000 });
+      if (o.kind !== 'response') throw new Error(describeOutcome(o));
+      const body = o.response.body;
+      expect([o.response.status, body.length]).toEqual([200, 500 * 1024]);
+      expect([body.subarray(0, 300 * 1024).every((b) => b === 1), body.subarray(300 * 1024).every((b) => b === 2)]).toEqual([true, true]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  test('a file that shrinks while it is sent: the connection is cut short of its Content-Length, not padded or hung', async () => {
+    const sock = connect(port('files'), '127.0.0.1');
+    const chunks: Buffer[] = [];
+    try {
+      await new Promise<void>((resolve) => sock.once('connect', resolve));
+      sock.on('data', (d: Buffer) => chunks.push(d));
+      sock.pause();
+      sock.write('GET /shrinks.bin HTTP/1.0\r\n\r\n');
+      await Bun.sleep(300);
+      truncateSync(join(root, 'shrinks.bin'), 0);
+      const ended = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      sock.resume();
+      await Promise.race([ended, Bun.sleep(5000).then(() => Promise.reject(new Error('connection was not cut')))]);
+      const got = Buffer.concat(chunks);
+      expect(got.toString('latin1')).toContain('Content-Length: 67108864');
+      expect(got.length).toBeLessThan(64 * 1024 * 1024);
     } finally {
       sock.destroy();
     }
