@@ -23,6 +23,7 @@ import { newEchoListeners } from './echo.ts';
 import { attachTls, pointTlsAt } from './tls/attach.ts';
 import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
+import { removeStaleSpools } from './spool.ts';
 import type { MetricFamily } from './management/metrics.ts';
 
 export interface ListenerInfo {
@@ -142,6 +143,10 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     if (o.accessLog !== null) {
       accessLog = accessLogs.get(o.accessLog) ?? openAccessLog(o.accessLog);
       accessLogs.set(o.accessLog, accessLog);
+    }
+    if (o.upload.bufferUploads) {
+      const stale = removeStaleSpools(o.upload.path);
+      if (stale.length > 0) log.info(`service ${o.name}: removed ${stale.length} upload spool file(s) left by a tsbal that is gone, in ${o.upload.path}`);
     }
     if (o.nodes.length === 0 && model.role === 'reverse_proxy') log.warn(`service ${o.name}: pool '${o.pool}' has no nodes; every request gets 503`);
     attachTls(cfg, model, config, engine.now, null, log);

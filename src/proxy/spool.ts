@@ -1,7 +1,7 @@
 // Buffered uploads (Perlbal's buffer_backend_connect and buffer_uploads): whether a request body is held before a
 // backend is asked for, whether it goes to a spool file, and that file's I/O. The decision is pure (decideAtHead,
 // decideAfterRead) and follows ClientProxy.pm's start_buffering_request and decide_to_buffer_to_disk.
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeChunked, newChunkedDecoder, type ChunkedDecoder, type DataSink } from './http/chunked.ts';
 import { MAX_TRAILER_BYTES } from './http/body.ts';
@@ -62,6 +62,43 @@ export interface Spool {
 }
 
 let spoolSeq = 0;
+const SPOOL_NAME = /^tsbal-upload-(\d+)-\d+$/;
+
+/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes the spool files a crashed or killed tsbal left in `dir`: ours by name, whose writer's pid no longer
+ * runs. A live process's files (another worker, another tsbal sharing the directory) are never touched. Returns
+ * the names removed; a directory that cannot be read is left to the first upload's error.
+ */
+export function removeStaleSpools(dir: string, alive: (pid: number) => boolean = pidAlive): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = SPOOL_NAME.exec(name);
+    if (m === null || alive(Number(m[1]))) continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // Removed meanwhile, or not ours to remove: nothing to do.
+    }
+  }
+  return removed;
+}
 
 /**
  * Opens a new spool file (exclusive, owner-only). Writes are synchronous on purpose: an error such as ENOSPC is

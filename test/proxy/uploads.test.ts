@@ -242,6 +242,22 @@ describe('buffered uploads', () => {
     }
   });
 
+  test('at start, spool files left by a tsbal that is gone are removed; a live process\'s files and other files stay', async () => {
+    // A pid that existed and has exited: a child that is reaped before the proxy starts.
+    const dead = Bun.spawnSync(['/bin/true']).pid;
+    fs.writeFileSync(path.join(dir, `tsbal-upload-${dead}-7`), 'left by a crash');
+    fs.writeFileSync(path.join(dir, `tsbal-upload-${process.pid}-3`), 'a live writer');
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'not ours');
+    const b = await answeringBackend(0);
+    const { proxy } = await startTestProxy([b.port], { buffer_uploads: true, buffer_uploads_path: dir });
+    try {
+      expect(fs.readdirSync(dir).sort()).toEqual(['notes.txt', `tsbal-upload-${process.pid}-3`]);
+    } finally {
+      await proxy.close({ graceful: false });
+      await b.close();
+    }
+  });
+
   test('a chunked request body is spooled de-chunked and reaches the backend with a Content-Length, as in Perlbal', async () => {
     const b = await answeringBackend(11);
     const { proxy, port } = await startTestProxy([b.port], { buffer_uploads: true, buffer_uploads_path: dir });
