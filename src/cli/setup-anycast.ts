@@ -2,6 +2,8 @@
 // behind an ECMP router. Writes perlbal.conf (SERVER anycast_*), FRR's daemons and frr.conf, the VIP's interface
 // (systemd-networkd) and the unit whose ExecStopPost takes the VIP away; prints what the router needs.
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { basename } from 'node:path';
 import { nodeConfigFs } from '../config/perlbal.ts';
@@ -10,7 +12,7 @@ import { parseAnycastArgs, type AnycastOptions, type HostAddress, type RawAnycas
 import { anycastPlannedPaths, planAnycastSetup, type AnycastPlan } from '../setup/anycast-plan.ts';
 import { FRR_CONF, routerSideLines, vipPrefix } from '../setup/frr.ts';
 import { planIsNoop } from '../setup/plan.ts';
-import { PERLBAL_CONF, SYSTEMD_UNIT } from '../setup/render.ts';
+import { PERLBAL_CONF, SYSTEMD_UNIT, quoteWord } from '../setup/render.ts';
 import { actionLine, shownContent } from '../setup/report.ts';
 import { UsageError } from './common.ts';
 
@@ -69,13 +71,34 @@ function carryOut(o: AnycastOptions, plan: AnycastPlan, where: (p: string) => st
   return changed;
 }
 
+/**
+ * The other nodes' command, when this run made the affinity key (the first node): every node needs the same one, or
+ * a client's cookie names another backend on the next node it lands on. Printed this once, piped in (never in `ps`).
+ */
+export function otherNodeLines(o: AnycastOptions, plan: AnycastPlan): string[] {
+  const action = plan.actions.find((a) => a.file.path === PERLBAL_CONF);
+  if (plan.sticky?.source !== 'generated' || action === undefined || (action.kind !== 'create' && action.kind !== 'replace')) return [];
+  const flags = [
+    '--node', 'NODE', '--anycast', o.anycast, ...(o.dev === 'vip0' ? [] : ['--anycast-dev', o.dev]), ...(o.devKind === 'dummy' ? [] : ['--anycast-dev-kind', o.devKind]),
+    ...o.routers.flatMap((r) => ['--router', r]), '--router-asn', String(o.routerAsn), '--asn', String(o.asn),
+    ...o.backends.flatMap((b) => ['--backend', b]), ...(o.port === 80 ? [] : ['--port', String(o.port)]), ...(o.sticky === 'cookie' ? [] : ['--sticky', o.sticky]),
+    ...(o.healthPath === '/' ? [] : ['--health-path', o.healthPath]), '--sticky-secret-file', '/dev/stdin',
+  ];
+  return [
+    '',
+    'Set up each other node with the same affinity key (NODE: its name; its router-id is found as here):',
+    ` printf '%s\\n' ${plan.sticky.secret} | tsbal setup ${flags.map(quoteWord).join(' ')}`,
+    '  SECRET: the line above holds the session affinity key, printed only this once (it is also in perlbal.conf, mode 600).',
+  ];
+}
+
 export function runAnycastCommand(raw: RawAnycastArgs & Record<string, unknown>, exec: readonly string[]): void {
-  const parsed = parseAnycastArgs(raw, { addresses: hostAddresses(), liveInit: systemdIsRunning() ? 'systemd' : 'none' });
+  const parsed = parseAnycastArgs(raw, { addresses: hostAddresses(), liveInit: systemdIsRunning() ? 'systemd' : 'none', readSecretFile: (path) => readFileSync(path, 'utf8') });
   if (!parsed.ok) throw new UsageError(`setup: ${parsed.errors.join('\n  ')}\n  (see tsbal setup --help)`, EXIT_USAGE);
   const o = parsed.value;
   const where = (path: string): string => underRoot(o.root, path);
   try {
-    const plan = planAnycastSetup(o, { exec, existing: readExisting(o.root, anycastPlannedPaths(o)), now: new Date(), perlbalFs: nodeConfigFs });
+    const plan = planAnycastSetup(o, { exec, existing: readExisting(o.root, anycastPlannedPaths(o)), now: new Date(), randomKey: randomBytes(32).toString('hex'), perlbalFs: nodeConfigFs });
     console.log(summaryLine(o));
     for (const w of plan.warnings) console.error(w);
     if (plan.errors.length > 0) {
@@ -100,6 +123,7 @@ export function runAnycastCommand(raw: RawAnycastArgs & Record<string, unknown>,
       console.log(`next: tsbal check -c ${where(PERLBAL_CONF)}${o.root === '/' ? '' : ` --frr-conf ${where(FRR_CONF)}`}` +
         (frrChanged ? '; systemctl restart frr (FRR reads daemons and frr.conf at start)' : '') + (o.init === 'systemd' ? '; systemctl start tsbal' : ''));
     }
+    if (!o.dryRun) for (const line of otherNodeLines(o, plan)) console.log(line);
     console.log('');
     for (const line of routerSideLines(o, o.routerId)) console.log(line);
   } catch (error) {

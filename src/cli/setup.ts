@@ -111,6 +111,7 @@ export default defineCommand({
     router: { type: 'string', description: 'with --anycast: the BGP neighbour (upstream router) address; repeat for two routers' },
     'router-asn': { type: 'string', description: "with --anycast: the router's AS number (e.g. 65000)" },
     asn: { type: 'string', description: "with --anycast: this node's AS number (e.g. 65001; the same on every node)" },
+    'sticky-secret-file': { type: 'string', description: 'with --anycast: the session affinity key all nodes share, from this file (/dev/stdin to pipe it; default: the one in perlbal.conf, else a new one, printed once)' },
     'router-id': { type: 'string', description: "with --anycast: this node's BGP router-id (default: its IPv4 address on the router's subnet)" },
   },
   run: ({ args, rawArgs }) =>

@@ -30,6 +30,8 @@ export interface AnycastOptions {
   mgmtPort: number;
   sticky: 'cookie' | 'source' | 'off';
   healthPath: string;
+  /** From --sticky-secret-file; null: the one in the existing perlbal.conf, else a new random one. */
+  stickySecret: string | null;
   root: string;
   init: Exclude<InitSystem, 'rc.local'>;
   force: ForceChoice;
@@ -51,6 +53,7 @@ export interface RawAnycastArgs {
   'mgmt-port'?: string;
   sticky?: string;
   'health-path'?: string;
+  'sticky-secret-file'?: string;
   root?: string;
   init?: string;
   force?: string[];
@@ -116,8 +119,31 @@ export function findRouterId(router: string, vip: string, addresses: readonly Ho
 }
 
 /** Checks every flag and reports every problem at once. */
-export function parseAnycastArgs(raw: RawAnycastArgs & Record<string, unknown>, host: { addresses: readonly HostAddress[]; liveInit: InitSystem }): AnycastOptionsResult {
+/** The secret in a `--sticky-secret-file`: one word on one line (blank lines and `#` comments skipped). */
+export function secretFromFileText(text: string, path: string): { ok: true; secret: string } | { ok: false; error: string } {
+  const words = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (words.length !== 1 || !/^[!-~]+$/.test(words[0]!)) return { ok: false, error: `--sticky-secret-file ${path}: expected the secret, one word of printable characters on one line` };
+  return { ok: true, secret: words[0]! };
+}
+
+export function parseAnycastArgs(
+  raw: RawAnycastArgs & Record<string, unknown>,
+  host: { addresses: readonly HostAddress[]; liveInit: InitSystem; readSecretFile?: (path: string) => string },
+): AnycastOptionsResult {
   const errors: string[] = [];
+  let stickySecret: string | null = null;
+  const secretFile = raw['sticky-secret-file'];
+  if (secretFile !== undefined) {
+    try {
+      if (host.readSecretFile === undefined) throw new Error('cannot be read here');
+      const r = secretFromFileText(host.readSecretFile(secretFile), secretFile);
+      if (r.ok) stickySecret = r.secret;
+      else errors.push(r.error);
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      errors.push(`--sticky-secret-file ${secretFile}: cannot read: ${e.code ?? e.message}`);
+    }
+  }
   for (const flag of HEARTBEAT_ONLY_FLAGS) {
     if (raw[flag] !== undefined) errors.push(`--${flag}: not used with --anycast (an anycast node has no heartbeat peer; the router spreads clients over the nodes)`);
   }
@@ -179,6 +205,7 @@ export function parseAnycastArgs(raw: RawAnycastArgs & Record<string, unknown>, 
       mgmtPort: s.mgmtPort,
       sticky: s.sticky,
       healthPath: s.healthPath,
+      stickySecret,
       root: raw.root ?? '/',
       init: (init as 'systemd' | 'none' | null) ?? (staged || host.liveInit === 'systemd' ? 'systemd' : 'none'),
       force: all ? { kind: 'all' } : { kind: 'files', names },

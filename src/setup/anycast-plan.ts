@@ -13,7 +13,14 @@ import { FRR_CONF, FRR_DAEMONS, isStockFrrConf, mergeFrrDaemons, renderFrrConf, 
 import { actionFor, backupSuffix, type ExistingFile, type ExistingFiles, type FileAction } from './plan.ts';
 import { PERLBAL_CONF, SYSCTL_FILE, SYSTEMD_UNIT, renderSystemdUnit, type DesiredFile } from './render.ts';
 
+export interface StickySecret {
+  secret: string;
+  source: 'flag' | 'existing' | 'generated';
+}
+
 export interface AnycastPlan {
+  /** The affinity key in perlbal.conf (null: --sticky off). */
+  sticky: StickySecret | null;
   actions: FileAction[];
   errors: string[];
   warnings: string[];
@@ -24,11 +31,27 @@ export function anycastPlannedPaths(o: AnycastOptions): string[] {
   return [SYSCTL_FILE, PERLBAL_CONF, FRR_DAEMONS, FRR_CONF, netdevPath(o), networkPath(o), ...(o.init === 'systemd' ? [SYSTEMD_UNIT] : [])];
 }
 
-export function anycastDesiredFiles(o: AnycastOptions, exec: readonly string[], existingDaemons: string | null): DesiredFile[] {
+/**
+ * The key all nodes share for session affinity: the one given, else the one already in perlbal.conf (so re-running
+ * setup, even with --force, never changes it by surprise), else a fresh random one.
+ */
+export function resolveStickySecret(o: AnycastOptions, existingPerlbal: string | null, randomKey: string): StickySecret | null {
+  if (o.sticky === 'off') return null;
+  if (o.stickySecret !== null) return { secret: o.stickySecret, source: 'flag' };
+  if (existingPerlbal !== null) {
+    const parsed = readPerlbalConfig(existingPerlbal, { file: PERLBAL_CONF });
+    const secrets = parsed.value.services.map((s) => s.options.sticky_secret).filter((v): v is string => typeof v === 'string' && v !== '');
+    if (secrets[0] !== undefined) return { secret: secrets[0], source: 'existing' };
+  }
+  return { secret: randomKey, source: 'generated' };
+}
+
+export function anycastDesiredFiles(o: AnycastOptions, exec: readonly string[], existingDaemons: string | null, sticky: StickySecret | null): DesiredFile[] {
   const file = (path: string, content: string): DesiredFile => ({ path, mode: 0o644, content, secret: false });
   const files = [
     file(SYSCTL_FILE, renderAnycastSysctl(o)),
-    file(PERLBAL_CONF, renderAnycastPerlbalConf(o)),
+    // With the affinity key in it, perlbal.conf is root's to read (tsbal runs as root).
+    sticky === null ? file(PERLBAL_CONF, renderAnycastPerlbalConf(o, null)) : { ...file(PERLBAL_CONF, renderAnycastPerlbalConf(o, sticky.secret)), mode: 0o600, secret: true },
     file(FRR_DAEMONS, mergeFrrDaemons(existingDaemons)),
     // 644, not the package's 640 frr:frr: a file setup writes is root's, and FRR's daemons (user frr) must read it.
     file(FRR_CONF, renderFrrConf(o)),
@@ -55,6 +78,8 @@ function anycastActionFor(file: DesiredFile, existing: ExistingFile | null, o: A
 
 export interface AnycastPlanInputs {
   exec: readonly string[];
+  /** Used only when there is no affinity key yet. */
+  randomKey: string;
   existing: ExistingFiles;
   now: Date;
   perlbalFs?: ConfigFs;
@@ -62,7 +87,8 @@ export interface AnycastPlanInputs {
 
 export function planAnycastSetup(o: AnycastOptions, inputs: AnycastPlanInputs): AnycastPlan {
   const { existing } = inputs;
-  const files = anycastDesiredFiles(o, inputs.exec, existing.get(FRR_DAEMONS)?.content ?? null);
+  const sticky = resolveStickySecret(o, existing.get(PERLBAL_CONF)?.content ?? null, inputs.randomKey);
+  const files = anycastDesiredFiles(o, inputs.exec, existing.get(FRR_DAEMONS)?.content ?? null, sticky);
   const suffix = backupSuffix(inputs.now);
   const actions = files.map((f) => anycastActionFor(f, existing.get(f.path) ?? null, o, suffix));
   const kept = new Map(actions.flatMap((a) => (a.kind === 'keep' ? [[a.file.path, existing.get(a.file.path)!.content] as const] : [])));
@@ -90,6 +116,7 @@ export function planAnycastSetup(o: AnycastOptions, inputs: AnycastPlanInputs): 
   for (const path of kept.keys()) if (diagnostics.some((d) => d.severity === 'error' && d.file === path) && !blocking.includes(path)) blocking.push(path);
   const names = blocking.map((p) => basename(p));
   return {
+    sticky,
     actions,
     errors,
     warnings: warningsOf(diagnostics).map(formatDiagnostic),

@@ -11,10 +11,16 @@ export const networkPath = (o: Pick<AnycastOptions, 'dev'>): string => `${NETWOR
 const HEADER = (what: string): string =>
   `# ${what}\n# Written by tsbal setup; edit freely: setup keeps a file that exists unless run with --force.\n`;
 
-export function renderAnycastPerlbalConf(o: AnycastOptions): string {
+/**
+ * `stickySecret`: the affinity key every node shares (a client's next connection may land on any node, and its cookie
+ * must name the same backend there); null with --sticky off.
+ */
+export function renderAnycastPerlbalConf(o: AnycastOptions, stickySecret: string | null): string {
   // anycast_require is left at its default (every service on the VIP healthy), the safe choice for N nodes.
   const server = [`SERVER anycast_vip = ${vipPrefix(o)}`, `SERVER anycast_dev = ${o.dev}`];
-  return renderPerlbalConf({ ...o, vip: { ip: o.anycast } }, server, `Perlbal configuration of anycast node ${o.node}; tsbal run serves it and announces ${vipPrefix(o)} while it can.`);
+  const { backends, healthPath, port, mgmtPort, sticky } = o;
+  const options = { backends, healthPath, port, mgmtPort, sticky, vip: { ip: o.anycast }, ...(stickySecret === null ? {} : { stickySecret }) };
+  return renderPerlbalConf(options, server, `Perlbal configuration of anycast node ${o.node}; tsbal run serves it and announces ${vipPrefix(o)} while it can.`);
 }
 
 /** tsbal listens on the VIP before it puts the address on the device (it announces only once it serves). */

@@ -77,11 +77,16 @@ function healthCheckLines(o: PerlbalConfOptions): string[] {
 
 /** Session affinity: tsbal extensions (docs/compat.md); without sticky_secret the key comes from authkeys. */
 function stickyLines(o: PerlbalConfOptions): string[] {
-  return o.sticky === 'off' ? [] : [`  SET sticky          = ${o.sticky}`];
+  if (o.sticky === 'off') return [];
+  return [`  SET sticky          = ${o.sticky}`, ...(o.stickySecret === undefined ? [] : [`  SET sticky_secret   = ${o.stickySecret}`])];
 }
 
 /** What perlbal.conf is rendered from: the heartbeat mode's options, or anycast's (its VIP as `vip`). */
-export type PerlbalConfOptions = Pick<SetupOptions, 'backends' | 'healthPath' | 'port' | 'mgmtPort' | 'sticky'> & { vip: { ip: string } };
+export type PerlbalConfOptions = Pick<SetupOptions, 'backends' | 'healthPath' | 'port' | 'mgmtPort' | 'sticky'> & {
+  vip: { ip: string };
+  /** `SET sticky_secret`: anycast nodes share it in the file (a heartbeat pair keys affinity by authkeys instead). */
+  stickySecret?: string;
+};
 
 /** `listen` of the balancer: Perlbal's ip:port, with an IPv6 address in brackets. */
 const listenOn = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTsbal, type RunResult } from '../harness/cli.ts';
+import { CLI_ENTRY, runCommand, runTsbal, type RunResult } from '../harness/cli.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -83,6 +83,30 @@ describe('tsbal setup --anycast --root', () => {
     expect(forced.code, show(forced)).toBe(0);
     expect(files(root).filter((f) => f.startsWith('etc/frr/frr.conf.bak.'))).toHaveLength(1);
     expect((await check(root)).code).toBe(0);
+  }, 60_000);
+
+  test("the other nodes' line sets lb2 up with the same affinity key, piped in, and printed only once", async () => {
+    const root1 = tmpRoot();
+    const root2 = tmpRoot();
+    const first = await setup(root1);
+    expect(first.code, show(first)).toBe(0);
+    const conf1 = readFileSync(join(root1, 'etc/perlbal/perlbal.conf'), 'utf8');
+    const key = /SET sticky_secret {3}= ([0-9a-f]{64})\n/.exec(conf1)![1]!;
+    expect(first.stdout.split(key).length - 1).toBe(1);
+    const line = first.stdout.split('\n').find((l) => l.includes('| tsbal setup '))!;
+    expect(line.slice(line.indexOf('| tsbal'))).not.toContain(key);
+    // On "lb2": this build as tsbal, its own router-id, the files in a second tree.
+    const shell = `tsbal() { "$TSBAL_RUNTIME" "$TSBAL_ENTRY" "$@"; }\n${line.replace('--node NODE', '--node lb2')} --router-id 198.18.0.12 --root ${root2}\n`;
+    const second = await runCommand('bash', ['-c', shell], { env: { ...process.env, TSBAL_RUNTIME: process.execPath, TSBAL_ENTRY: CLI_ENTRY }, timeoutMs: 20_000 });
+    expect(second.code, show(second)).toBe(0);
+    expect(second.stdout).not.toContain('SECRET');
+    const conf2 = readFileSync(join(root2, 'etc/perlbal/perlbal.conf'), 'utf8');
+    expect(conf2).toBe(conf1.replace('anycast node lb1', 'anycast node lb2'));
+    expect(readFileSync(join(root2, 'etc/frr/frr.conf'), 'utf8')).toContain(' bgp router-id 198.18.0.12\n');
+    // A dry run shows the file without the key.
+    const dry = await setup(root2, '--dry-run', '--force', 'perlbal.conf', '--sticky', 'source');
+    expect(dry.stdout).toContain('SET sticky_secret   = <secret>');
+    expect(dry.stdout).not.toContain(key);
   }, 60_000);
 
   test('heartbeat flags are refused with --anycast, and rc.local too (no cleanup on a crash without systemd)', async () => {

@@ -29,9 +29,10 @@ const errorsOf = (extra: Record<string, unknown>): string[] => {
   return r.ok ? [] : r.errors;
 };
 
+const KEY = 'k'.repeat(64);
 const NOW = new Date('2026-12-07T13:04:27.123Z');
 const STAMP = '.bak.20261207T130427Z';
-const plan = (o: AnycastOptions, existing: Map<string, ExistingFile | null> = new Map()) => planAnycastSetup(o, { exec: ['/usr/local/bin/tsbal'], existing, now: NOW });
+const plan = (o: AnycastOptions, existing: Map<string, ExistingFile | null> = new Map()) => planAnycastSetup(o, { exec: ['/usr/local/bin/tsbal'], existing, now: NOW, randomKey: KEY });
 const kinds = (actions: readonly FileAction[]): Record<string, string> => Object.fromEntries(actions.map((a) => [a.file.path, a.kind]));
 const written = (actions: readonly FileAction[]) => new Map(actions.map((a) => [a.file.path, { content: a.file.content, mode: a.file.mode }]));
 
@@ -71,10 +72,11 @@ describe('setup --anycast flags', () => {
 
 describe('setup --anycast files', () => {
   test('perlbal.conf: the SERVER anycast lines and the balancer on the VIP, as tsbal run reads them', () => {
-    const text = renderAnycastPerlbalConf(options());
+    const text = renderAnycastPerlbalConf(options(), KEY);
     const parsed = readPerlbalConfig(text, { file: PERLBAL_CONF });
     expect(parsed.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     expect(anycastSettings(parsed.value)).toMatchObject({ vip: '198.18.2.1/32', dev: 'vip0', require: 'all' });
+    expect(parsed.value.services.find((s) => s.name === 'balancer')!.options.sticky_secret).toBe(KEY);
     expect(parsed.value.services.find((s) => s.name === 'balancer')!.listen).toEqual({ host: '198.18.2.1', port: 80 });
   });
 
@@ -126,6 +128,23 @@ describe('setup --anycast files', () => {
 });
 
 describe('setup --anycast plan', () => {
+  test('the affinity key: given, else the one in perlbal.conf (even with --force), else new; perlbal.conf 600 with it', () => {
+    const first = plan(options());
+    expect(first.sticky).toEqual({ secret: KEY, source: 'generated' });
+    const conf = first.actions.find((a) => a.file.path === PERLBAL_CONF)!.file;
+    expect(conf.mode).toBe(0o600);
+    expect(conf.content).toContain(`\n  SET sticky_secret   = ${KEY}\n`);
+    const again = planAnycastSetup(options({ force: [''] }), { exec: ['/usr/local/bin/tsbal'], existing: written(first.actions), now: NOW, randomKey: 'other' });
+    expect(again.sticky).toEqual({ secret: KEY, source: 'existing' });
+    expect(kinds(again.actions)[PERLBAL_CONF]).toBe('unchanged');
+    const given = parseAnycastArgs({ ...BASE, 'sticky-secret-file': '/k' }, { addresses: ADDRESSES, liveInit: 'systemd', readSecretFile: () => '# the key\nSharedKey42\n' });
+    expect(given.ok && plan(given.value).sticky).toEqual({ secret: 'SharedKey42', source: 'flag' });
+    const off = plan(options({ sticky: 'off' }));
+    expect(off.sticky).toBeNull();
+    expect(off.actions.find((a) => a.file.path === PERLBAL_CONF)!.file).toMatchObject({ mode: 0o644, secret: false });
+  });
+
+
   test('on an empty disk it creates every file; the second plan over them changes nothing', () => {
     const o = options();
     const first = plan(o);
@@ -161,7 +180,7 @@ describe('setup --anycast plan', () => {
   });
 
   test('a kept perlbal.conf with another anycast VIP is an error, not a silent mismatch with frr.conf', () => {
-    const other = renderAnycastPerlbalConf(options({ anycast: '198.18.2.9' }));
+    const other = renderAnycastPerlbalConf(options({ anycast: '198.18.2.9' }), KEY);
     const p = plan(options(), new Map([[PERLBAL_CONF, { content: other, mode: 0o644 }]]));
     expect(p.errors).toContain('/etc/perlbal/perlbal.conf: kept as it is (it exists with other content), its anycast_vip is 198.18.2.9/32, not 198.18.2.1/32');
   });
