@@ -26,7 +26,7 @@ function hostAddresses(): HostAddress[] {
 export function summaryLine(o: AnycastOptions): string {
   const n = o.backends.length;
   return `tsbal setup: anycast node ${o.node} (router-id ${o.routerId}, ASN ${o.asn}); VIP ${vipPrefix(o)} on ${o.dev} (${o.devKind}), announced to ` +
-    `${o.routers.join(', ')} (ASN ${o.routerAsn}); ${n} backend${n === 1 ? '' : 's'} behind ${o.anycast}:${o.port}`;
+    `${o.routers.join(', ')} (ASN ${o.routerAsn}); ${n} backend${n === 1 ? '' : 's'} behind ${o.anycast.includes(':') ? `[${o.anycast}]` : o.anycast}:${o.port}`;
 }
 
 /** The VIP's interface, now (networkd makes it at boot from the .netdev): `ip link add`, then up. */

@@ -179,6 +179,11 @@ describe('setup --anycast plan', () => {
     expect(kinds(forced.actions)[FRR_CONF]).toBe('replace');
   });
 
+  test('an IPv6 VIP stops at perlbal.conf (listen takes IPv4 only): the parser\'s file:line errors, nothing written', () => {
+    const p = plan(options({ anycast: '2001:db8::1', router: ['2001:db8::ff'], 'router-id': '198.18.0.11' }));
+    expect(p.errors).toContain('/etc/perlbal/perlbal.conf:4: no enabled service can listen on anycast_vip 2001:db8::1/128: listen takes IPv4 addresses only (use an IPv4 anycast_vip)');
+  });
+
   test('a kept perlbal.conf with another anycast VIP is an error, not a silent mismatch with frr.conf', () => {
     const other = renderAnycastPerlbalConf(options({ anycast: '198.18.2.9' }), KEY);
     const p = plan(options(), new Map([[PERLBAL_CONF, { content: other, mode: 0o644 }]]));
