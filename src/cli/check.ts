@@ -47,7 +47,7 @@ export interface CheckArgs {
  * Anycast mode: FRR must announce exactly anycast_vip (frr.conf's prefix-list, route-map and neighbours), and run
  * bgpd (and bfdd) by the daemons file beside it.
  */
-export function checkFrrFiles(anycast: AnycastSettings, frrConf: string | undefined): { diagnostics: ConfigDiagnostic[]; summary: string } {
+export function checkFrrFiles(anycast: AnycastSettings, frrConf: string | undefined): { diagnostics: ConfigDiagnostic[]; summary: string; read: string | null } {
   const file = frrConf ?? DEFAULT_FRR_CONF;
   let text: string;
   try {
@@ -55,12 +55,12 @@ export function checkFrrFiles(anycast: AnycastSettings, frrConf: string | undefi
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     const message = `cannot read (${code}): nothing checks that FRR announces anycast_vip ${anycast.vip}`;
-    return { diagnostics: [{ file, line: 0, severity: frrConf === undefined ? 'warning' : 'error', message, hint: 'tsbal setup --anycast writes it; --frr-conf names another' }], summary: `anycast      ${anycast.vip} on ${anycast.dev} (no ${file})` };
+    return { diagnostics: [{ file, line: 0, severity: frrConf === undefined ? 'warning' : 'error', message, hint: 'tsbal setup --anycast writes it; --frr-conf names another' }], summary: `anycast      ${anycast.vip} on ${anycast.dev} (no ${file})`, read: null };
   }
   const diagnostics = checkFrrAgainstVip(text, file, anycast.vip);
   const daemons = join(dirname(file), 'daemons');
   if (existsSync(daemons)) diagnostics.push(...checkFrrDaemons(readFileSync(daemons, 'utf8'), daemons, usesBfd(text)));
-  return { diagnostics, summary: `anycast      ${anycast.vip} on ${anycast.dev}, announced by FRR (${file})` };
+  return { diagnostics, summary: `anycast      ${anycast.vip} on ${anycast.dev}, announced by FRR (${file})`, read: file };
 }
 
 export interface CheckOutcome {
@@ -112,6 +112,9 @@ export function runCheck(args: CheckArgs): CheckOutcome {
   const anycast = perlbal.diagnostics.some((d) => d.severity === 'error') ? null : anycastSettings(perlbal.value);
   const frr = anycast === null ? null : checkFrrFiles(anycast, args.frrConf);
   if (frr !== null) diagnostics.push(...frr.diagnostics);
+  else if (args.frrConf !== undefined && !perlbal.diagnostics.some((d) => d.severity === 'error')) {
+    diagnostics.push({ file: args.frrConf, line: 0, severity: 'warning', message: 'not checked: perlbal.conf has no SERVER anycast_vip (FRR announces nothing of tsbal\'s without it)' });
+  }
 
   const errors = diagnostics.filter((d) => d.severity === 'error');
   // --node names the node whose files these are: maybe not this host, whose addresses then say nothing about them.
@@ -134,7 +137,7 @@ export function runCheck(args: CheckArgs): CheckOutcome {
   }
   const warnings = diagnostics.filter((d) => d.severity === 'warning');
   const stderr = [...errors, ...warnings].map(formatDiagnostic);
-  const files = [perlbal.value.file, ...(ha ? [haDir] : []), ...(frr !== null && !frr.summary.includes('(no ') ? [args.frrConf ?? DEFAULT_FRR_CONF] : [])].join(' and ');
+  const files = [perlbal.value.file, ...(ha ? [haDir] : []), ...(frr?.read ? [frr.read] : [])].join(' and ');
   if (errors.length === 0) stdout.push(`tsbal check: ${files}: configuration OK${warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
   else stderr.push(`tsbal check: ${errors.length} error${errors.length === 1 ? '' : 's'} in ${files}`);
   return { ok: errors.length === 0, stdout, stderr };

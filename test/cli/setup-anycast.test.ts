@@ -109,6 +109,19 @@ describe('tsbal setup --anycast --root', () => {
     expect(dry.stdout).not.toContain(key);
   }, 60_000);
 
+  test('check: a --frr-conf that is missing is an error; one beside a perlbal.conf without anycast_vip is not checked, and says so', async () => {
+    const root = tmpRoot();
+    expect((await setup(root)).code).toBe(0);
+    const conf = join(root, 'etc/perlbal/perlbal.conf');
+    const missing = await runTsbal(['check', '-c', conf, '--frr-conf', join(root, 'nope.conf')]);
+    expect(missing.code, show(missing)).toBe(1);
+    expect(missing.stderr).toContain(`${join(root, 'nope.conf')}: cannot read (ENOENT): nothing checks that FRR announces anycast_vip 198.18.2.1/32`);
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^SERVER anycast_.*\n/gm, ''));
+    const plain = await runTsbal(['check', '-c', conf, '--frr-conf', join(root, 'etc/frr/frr.conf')]);
+    expect(plain.code, show(plain)).toBe(0);
+    expect(plain.stderr).toContain(`${join(root, 'etc/frr/frr.conf')}: warning: not checked: perlbal.conf has no SERVER anycast_vip`);
+  }, 30_000);
+
   test('heartbeat flags are refused with --anycast, and rc.local too (no cleanup on a crash without systemd)', async () => {
     const r = await setup(tmpRoot(), '--peer', 'lb2', '--init', 'rc.local');
     expect(r.code).toBe(2);
