@@ -146,7 +146,11 @@ export function renderSystemdUnit(exec: readonly string[], anycast: UnitAnycast 
   const after = anycast === null ? 'network-online.target' : 'network-online.target systemd-networkd.service frr.service';
   // Runs after every stop, a crash or kill -9 included: a dead proxy behind a live announcement is a black hole that
   // BFD cannot see (host and FRR are fine), so the address goes, and with it the route. `-`: it may be gone already.
-  const cleanup = anycast === null ? '' : `# Whenever tsbal stops or dies: take the VIP off ${anycast.dev}, so FRR withdraws the route (the restart adds it back once healthy).
+  const withdraw = [...exec, 'anycast', 'withdraw', '--vip', anycast?.prefix ?? '', '--dev', anycast?.dev ?? ''].map(quoteWord).join(' ');
+  const cleanup = anycast === null ? '' : `# Whenever tsbal stops or dies: take the VIP off ${anycast.dev}, so FRR withdraws the route (the restart adds it back once
+# healthy). \`tsbal anycast withdraw\` removes both copies (the address and the local route on lo); the plain ip line
+# is the backstop that needs nothing of tsbal (it fails harmlessly when the address is already gone).
+ExecStopPost=-${withdraw}
 ExecStopPost=-/sbin/ip addr del ${anycast.prefix} dev ${anycast.dev}
 `;
   return `${HEADER(`tsbal: ${what}`)}

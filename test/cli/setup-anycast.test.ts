@@ -45,6 +45,7 @@ describe('tsbal setup --anycast --root', () => {
       'etc/systemd/network/tsbal-vip0.netdev', 'etc/systemd/network/tsbal-vip0.network', 'etc/systemd/system/tsbal.service',
     ]);
     expect(readFileSync(join(root, 'etc/systemd/system/tsbal.service'), 'utf8')).toContain('\nExecStopPost=-/sbin/ip addr del 198.18.2.1/32 dev vip0\n');
+    expect(readFileSync(join(root, 'etc/systemd/system/tsbal.service'), 'utf8')).toMatch(/\nExecStopPost=-.* anycast withdraw --vip 198\.18\.2\.1\/32 --dev vip0\n/);
     expect(r.stdout).toContain('On the router (ASN 65000), for lb1 (198.18.0.11, ASN 65001)');
     expect(r.stdout).toContain('   neighbor 198.18.0.11 peer-group TSBAL');
     expect(r.stdout).toContain('maximum-paths 8');

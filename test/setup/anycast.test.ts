@@ -112,7 +112,7 @@ describe('setup --anycast files', () => {
 
   test('the unit takes the VIP off the device after every stop, a crash included; the heartbeat unit has no such line', () => {
     const unit = renderSystemdUnit(['/usr/local/bin/tsbal'], { prefix: '198.18.2.1/32', dev: 'vip0' });
-    expect(unit).toContain('\nExecStopPost=-/sbin/ip addr del 198.18.2.1/32 dev vip0\n');
+    expect(unit).toContain('\nExecStopPost=-/usr/local/bin/tsbal anycast withdraw --vip 198.18.2.1/32 --dev vip0\nExecStopPost=-/sbin/ip addr del 198.18.2.1/32 dev vip0\n');
     expect(unit).toContain('\nRestart=on-failure\n');
     expect(unit).toContain('\nAfter=network-online.target systemd-networkd.service frr.service\n');
     expect(renderSystemdUnit(['/usr/local/bin/tsbal'])).not.toContain('ExecStopPost');
