@@ -2,6 +2,7 @@
 // (`lb1 IPaddr::VIP1`, `lb2 IPaddr::VIP2`), each VIP served by its own service, DNS round robin in front. Each node
 // holds its own; when one dies the survivor holds both and serves both; when it returns each VIP goes home.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { HaStatus } from '../../../src/ha/cluster.ts';
 import { type HaSettings, type LbHost } from '../../harness/hacluster.ts';
 import { LAB_ADDRESSES, LAB_VIP, type Lab } from '../../harness/netns.ts';
 import { createPair, otherHost, waitJoined, type HaPair } from '../../harness/pair.ts';
@@ -76,6 +77,15 @@ async function crash(pair: HaPair, host: LbHost): Promise<void> {
   await pair.lab.exec(host, ['ip', 'addr', 'del', `${VIP.lb2}/24`, 'dev', 'eth0']);
 }
 
+/** What a tsbal node says it holds, and what it says its peer holds (`tsbal ha status --json`). */
+async function holdings(pair: HaPair, host: LbHost): Promise<{ hold: string; up: number; peerHolds: string }> {
+  const node = pair.nodes[host];
+  if (node.impl !== 'tsbal') throw new Error(`${host} is not tsbal`);
+  const r = await node.ha('status', ['--json']);
+  const status = JSON.parse(r.stdout) as Pick<HaStatus, 'resources' | 'peer'>;
+  return { hold: status.resources.hold, up: status.resources.up.length, peerHolds: status.peer.holds };
+}
+
 let pair: HaPair;
 beforeAll(async () => {
   pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, settings, { perlbalConf });
@@ -91,6 +101,14 @@ describe('active/active: one VIP home on each node (heartbeat haresources, no ro
   test('each node holds its own VIP, and both VIPs are served', async () => {
     await waitPlacement(pair, expected('lb1', 'lb2'), 5_000);
     await bothServed(pair.lab);
+    // Each says so: its own group up, the peer holding its own.
+    for (const host of ['lb1', 'lb2'] as const) {
+      const said = await waitFor(`${host} settled`, async () => {
+        const h = await holdings(pair, host);
+        return h.peerHolds === 'local' ? h : undefined;
+      }, { timeoutMs: 3_000, intervalMs: 100 });
+      expect(said).toEqual({ hold: 'local', up: 1, peerHolds: 'local' });
+    }
   }, 20_000);
 
   for (const victim of ['lb1', 'lb2'] as const) {
@@ -101,6 +119,7 @@ describe('active/active: one VIP home on each node (heartbeat haresources, no ro
       // deadtime 500 ms, plus the takeover; bounded generously for a loaded 2-core machine.
       await waitPlacement(pair, expected(survivor, survivor), 5_000);
       await bothServed(pair.lab);
+      expect(await holdings(pair, survivor)).toMatchObject({ hold: 'all', up: 2 });
       await pair.nodes[victim].start();
       await waitJoined(pair.nodes[victim], 10_000);
       await waitPlacement(pair, expected('lb1', 'lb2'), 10_000);
