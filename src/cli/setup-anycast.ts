@@ -81,7 +81,7 @@ export function otherNodeLines(o: AnycastOptions, plan: AnycastPlan): string[] {
   const flags = [
     '--node', 'NODE', '--anycast', o.anycast, ...(o.dev === 'vip0' ? [] : ['--anycast-dev', o.dev]), ...(o.devKind === 'dummy' ? [] : ['--anycast-dev-kind', o.devKind]),
     ...o.routers.flatMap((r) => ['--router', r]), '--router-asn', String(o.routerAsn), '--asn', String(o.asn),
-    ...o.backends.flatMap((b) => ['--backend', b]), ...(o.port === 80 ? [] : ['--port', String(o.port)]), ...(o.sticky === 'cookie' ? [] : ['--sticky', o.sticky]),
+    ...o.backends.flatMap((b) => ['--backend', b]), ...(o.port === 80 ? [] : ['--port', String(o.port)]), ...(o.mgmtPort === 60000 ? [] : ['--mgmt-port', String(o.mgmtPort)]), ...(o.sticky === 'cookie' ? [] : ['--sticky', o.sticky]),
     ...(o.healthPath === '/' ? [] : ['--health-path', o.healthPath]), '--sticky-secret-file', '/dev/stdin',
   ];
   return [
