@@ -8,6 +8,7 @@ import { nodeConfigFs } from '../config/perlbal.ts';
 import { defineCommand } from 'citty';
 import { SetupError, applyAction, applyNonlocalBind, enableSystemdUnit, readExisting, systemdIsRunning, underRoot } from '../setup/apply.ts';
 import { adoptArgsProblems, runAdoptCommand } from './setup-adopt.ts';
+import { runAnycastCommand } from './setup-anycast.ts';
 import { forceFlags, parseSetupArgs, repeatedFlag, type InitSystem, type RawSetupArgs, type SetupOptions } from '../setup/options.ts';
 import { planIsNoop, plannedPaths, planSetup, type SetupPlan } from '../setup/plan.ts';
 import { PERLBAL_CONF, RC_LOCAL, rcLocalStartCommand, SYSCTL_FILE, SYSTEMD_UNIT } from '../setup/render.ts';
@@ -104,12 +105,24 @@ export default defineCommand({
     'dry-run': { type: 'boolean', description: 'print what would be written and change nothing' },
     adopt: { type: 'boolean', description: 'this node runs Perlbal and heartbeat: keep perlbal.conf and /etc/ha.d exactly, check them, and move the node to tsbal (see docs/setup.md)' },
     undo: { type: 'boolean', description: 'with --adopt: go back to Perlbal and heartbeat as they were before --adopt' },
+    anycast: { type: 'string', description: 'anycast mode: this node is one of N behind an ECMP router, announcing this VIP with FRR (e.g. 198.18.2.1; no heartbeat; see docs/setup.md)' },
+    'anycast-dev': { type: 'string', description: 'with --anycast: the interface tsbal puts the VIP on (default vip0)' },
+    'anycast-dev-kind': { type: 'string', description: 'with --anycast: dummy (default) or ifb (a kernel without dummy)' },
+    router: { type: 'string', description: 'with --anycast: the BGP neighbour (upstream router) address; repeat for two routers' },
+    'router-asn': { type: 'string', description: "with --anycast: the router's AS number (e.g. 65000)" },
+    asn: { type: 'string', description: "with --anycast: this node's AS number (e.g. 65001; the same on every node)" },
+    'sticky-secret-file': { type: 'string', description: 'with --anycast: the session affinity key all nodes share, from this file (/dev/stdin to pipe it; default: the one in perlbal.conf, else a new one, printed once)' },
+    'router-id': { type: 'string', description: "with --anycast: this node's BGP router-id (default: its IPv4 address on the router's subnet)" },
   },
   run: ({ args, rawArgs }) =>
     guarded(() => {
       applyLogArgs(args);
       if (args.undo === true && args.adopt !== true) throw new UsageError('setup: --undo goes with --adopt (tsbal setup --adopt --undo)', EXIT_USAGE);
       if (args.adopt === true) return adoptCommand(args as Record<string, unknown>, rawArgs);
+      if (args.anycast !== undefined) {
+        const raw = { ...(args as Record<string, unknown>), backend: repeatedFlag(rawArgs, 'backend'), router: repeatedFlag(rawArgs, 'router'), force: forceFlags(rawArgs) };
+        return runAnycastCommand(raw, execLine(args.exec as string | undefined));
+      }
       const raw: RawSetupArgs = { ...(args as RawSetupArgs), backend: repeatedFlag(rawArgs, 'backend'), ping: repeatedFlag(rawArgs, 'ping'), force: forceFlags(rawArgs) };
       const readKeyFile = (path: string): string => readFileSync(path, 'utf8');
       const parsed = parseSetupArgs(raw, { liveInit: systemdIsRunning() ? 'systemd' : 'rc.local', readKeyFile });

@@ -110,7 +110,7 @@ export function validateFiles(o: SetupOptions, text: (path: string) => string, p
   return { errors, warnings: warningsOf(all), perlbal: perlbal.value, vips: clusterVips(ha).map((v) => v.ip) };
 }
 
-function actionFor(file: DesiredFile, existing: ExistingFile | null, force: ForceChoice, backupSuffix: string): FileAction {
+export function actionFor(file: DesiredFile, existing: ExistingFile | null, force: ForceChoice, backupSuffix: string): FileAction {
   if (existing === null) return { kind: 'create', file };
   if (existing.content === file.content) {
     const mode = existing.mode & 0o7777;
@@ -202,6 +202,6 @@ function keptFileAdvice(o: SetupOptions, paths: readonly string[], suffix: strin
 }
 
 /** True when the plan writes nothing: the second run of the same setup. */
-export function planIsNoop(plan: SetupPlan): boolean {
+export function planIsNoop(plan: Pick<SetupPlan, 'actions'>): boolean {
   return plan.actions.every((a) => a.kind === 'unchanged' || a.kind === 'keep');
 }

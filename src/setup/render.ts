@@ -71,24 +71,37 @@ export function renderNodeinfo(o: SetupOptions): string {
 }
 
 /** The pool's active health checks: every backend asked for the path every 2 s, idle ones included. */
-function healthCheckLines(o: SetupOptions): string[] {
+function healthCheckLines(o: PerlbalConfOptions): string[] {
   return [`  SET health_check_path     = ${o.healthPath}`, '  SET health_check_interval = 2s'];
 }
 
 /** Session affinity: tsbal extensions (docs/compat.md); without sticky_secret the key comes from authkeys. */
-function stickyLines(o: SetupOptions): string[] {
-  return o.sticky === 'off' ? [] : [`  SET sticky          = ${o.sticky}`];
+function stickyLines(o: PerlbalConfOptions): string[] {
+  if (o.sticky === 'off') return [];
+  return [`  SET sticky          = ${o.sticky}`, ...(o.stickySecret === undefined ? [] : [`  SET sticky_secret   = ${o.stickySecret}`])];
 }
 
-export function renderPerlbalConf(o: SetupOptions): string {
+/** What perlbal.conf is rendered from: the heartbeat mode's options, or anycast's (its VIP as `vip`). */
+export type PerlbalConfOptions = Pick<SetupOptions, 'backends' | 'healthPath' | 'port' | 'mgmtPort' | 'sticky'> & {
+  vip: { ip: string };
+  /** `SET sticky_secret`: anycast nodes share it in the file (a heartbeat pair keys affinity by authkeys instead). */
+  stickySecret?: string;
+};
+
+/** `listen` of the balancer: Perlbal's ip:port, with an IPv6 address in brackets. */
+const listenOn = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+/** `server`: SERVER lines that go first (anycast mode's); `what`: the header's description. */
+export function renderPerlbalConf(o: PerlbalConfOptions, server: readonly string[] = [], what = 'Perlbal configuration, as in the classic two-node recipe; tsbal run serves it.'): string {
   const lines = [
-    HEADER('Perlbal configuration, as in the classic two-node recipe; tsbal run serves it.'),
+    HEADER(what),
+    ...(server.length > 0 ? [...server, ''] : []),
     'CREATE POOL backends',
     ...o.backends.map((b) => `  POOL backends ADD ${b}`),
     ...healthCheckLines(o),
     '',
     'CREATE SERVICE balancer',
-    `  SET listen          = ${o.vip.ip}:${o.port}`,
+    `  SET listen          = ${listenOn(o.vip.ip, o.port)}`,
     '  SET role            = reverse_proxy',
     '  SET pool            = backends',
     '  SET persist_client  = on',
@@ -118,12 +131,32 @@ export function quoteWord(word: string): string {
  */
 export const UNIT_RESTART = { restartSec: '250ms', startLimitIntervalSec: 60, startLimitBurst: 5 } as const;
 
-export function renderSystemdUnit(exec: readonly string[]): string {
+/** Anycast mode's unit: the VIP's announced copy, which the unit takes away whenever tsbal stops or dies. */
+export interface UnitAnycast {
+  prefix: string;
+  dev: string;
+}
+
+export function renderSystemdUnit(exec: readonly string[], anycast: UnitAnycast | null = null): string {
   const start = [...exec, 'run'].map(quoteWord).join(' ');
-  return `${HEADER('tsbal: the proxy and the HA engine of this node.')}
+  const what = anycast === null ? 'the proxy and the HA engine of this node.' : `the proxy of this anycast node; it puts ${anycast.prefix} on ${anycast.dev} while it serves, and FRR announces it.`;
+  const description = anycast === null
+    ? 'tsbal load balancer (perlbal.conf) and heartbeat-compatible HA (/etc/ha.d)'
+    : `tsbal load balancer (perlbal.conf), anycast ${anycast.prefix} announced by FRR`;
+  const after = anycast === null ? 'network-online.target' : 'network-online.target systemd-networkd.service frr.service';
+  // Runs after every stop, a crash or kill -9 included: a dead proxy behind a live announcement is a black hole that
+  // BFD cannot see (host and FRR are fine), so the address goes, and with it the route. `-`: it may be gone already.
+  const withdraw = [...exec, 'anycast', 'withdraw', '--vip', anycast?.prefix ?? '', '--dev', anycast?.dev ?? ''].map(quoteWord).join(' ');
+  const cleanup = anycast === null ? '' : `# Whenever tsbal stops or dies: take the VIP off ${anycast.dev}, so FRR withdraws the route (the restart adds it back once
+# healthy). \`tsbal anycast withdraw\` removes both copies (the address and the local route on lo); the plain ip line
+# is the backstop that needs nothing of tsbal (it fails harmlessly when the address is already gone).
+ExecStopPost=-${withdraw}
+ExecStopPost=-/sbin/ip addr del ${anycast.prefix} dev ${anycast.dev}
+`;
+  return `${HEADER(`tsbal: ${what}`)}
 [Unit]
-Description=tsbal load balancer (perlbal.conf) and heartbeat-compatible HA (/etc/ha.d)
-After=network-online.target
+Description=${description}
+After=${after}
 Wants=network-online.target
 # A crash loop (more restarts than this) stops here; see Restart= below.
 StartLimitIntervalSec=${UNIT_RESTART.startLimitIntervalSec}
@@ -135,7 +168,7 @@ ExecStartPre=${[...exec, 'check'].map(quoteWord).join(' ')}
 ExecStart=${start}
 # Checks perlbal.conf first, sends SIGHUP, and fails (systemctl reload says so) when the reload is refused.
 ExecReload=${[...exec, 'reload', '--pid'].map(quoteWord).join(' ')} $MAINPID
-# A crash (kill -9, OOM) leaves the VIP configured and refusing connections: start again at once, not at deadtime.
+${cleanup}# A crash (kill -9, OOM) leaves the VIP configured and refusing connections: start again at once, not at deadtime.
 Restart=on-failure
 RestartSec=${UNIT_RESTART.restartSec}
 LimitNOFILE=65536

@@ -34,7 +34,7 @@ export function actionLine(action: FileAction, where: (path: string) => string, 
 /** The file as --dry-run shows it; the authkeys secret is not printed. */
 export function shownContent(file: DesiredFile): string {
   if (!file.secret) return file.content;
-  return file.content.replace(/^(\s*\d+\s+(?:sha1|md5)\s+)\S+/gm, '$1<secret>');
+  return file.content.replace(/^(\s*\d+\s+(?:sha1|md5)\s+)\S+/gm, '$1<secret>').replace(/^(\s*SET\s+sticky_secret\s*=\s*)\S+/gm, '$1<secret>');
 }
 
 /**

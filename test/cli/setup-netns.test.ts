@@ -43,4 +43,34 @@ describe('tsbal setup applying the sysctl', () => {
     expect(second.stdout).toContain('unchanged    net.ipv4.ip_nonlocal_bind = 1 (already)');
     expect(second.stdout).toContain('nothing to change');
   }, 30_000);
+
+  test('--anycast --apply makes the VIP\'s interface now (ifb here), up and without addresses; the second run finds it', async () => {
+    const anyRoot = mkdtempSync(join(tmpdir(), 'tsbal-setup-netns-any-'));
+    try {
+      await inNs('ip', 'link', 'set', 'lo', 'up');
+      const flags = ['--node', 'lb1', '--anycast', '198.18.2.1', '--router', '198.18.0.1', '--router-asn', '65000', '--asn', '65001', '--router-id', '198.18.0.11',
+        '--backend', '198.18.0.21', '--anycast-dev-kind', 'ifb', '--init', 'systemd', '--root', anyRoot, '--apply'];
+      const first = await inNs(process.execPath, CLI_ENTRY, 'setup', ...flags);
+      expect(first.code, show(first)).toBe(0);
+      expect(first.stdout).toContain('created      vip0 (ip link add vip0 type ifb; up)');
+      const link = await inNs('ip', '-o', 'addr', 'show', 'dev', 'vip0');
+      expect(link.code, show(link)).toBe(0);
+      expect(link.stdout).not.toContain('inet ');
+      expect((await inNs('ip', '-o', 'link', 'show', 'dev', 'vip0')).stdout).toContain(',UP');
+      const second = await inNs(process.execPath, CLI_ENTRY, 'setup', ...flags);
+      expect(second.code, show(second)).toBe(0);
+      expect(second.stdout).toContain('unchanged    vip0 (exists; set up)');
+      expect(second.stdout).toContain('nothing to change');
+      // The unit's backstop ExecStopPost, run as systemd would (its `-` only means a failure is ignored): the VIP goes.
+      const unit = readFileSync(join(anyRoot, 'etc/systemd/system/tsbal.service'), 'utf8');
+      const backstop = /^ExecStopPost=-(\/sbin\/ip addr del .*)$/m.exec(unit)![1]!.split(' ');
+      await inNs('ip', 'addr', 'add', '198.18.2.1/32', 'dev', 'vip0');
+      expect((await inNs('ip', '-o', 'addr', 'show', 'dev', 'vip0')).stdout).toContain('inet 198.18.2.1/32');
+      const stop = await inNs(...backstop);
+      expect(stop.code, show(stop)).toBe(0);
+      expect((await inNs('ip', '-o', 'addr', 'show', 'dev', 'vip0')).stdout).not.toContain('inet ');
+    } finally {
+      rmSync(anyRoot, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

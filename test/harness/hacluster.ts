@@ -24,6 +24,8 @@ export interface HaSettings {
   media?: readonly string[];
   /** Further ha.cf lines, appended after the node line. */
   extra?: readonly string[];
+  /** The haresources lines (default: one group, `preferred IPaddr::VIP/24/eth0`): e.g. one group per home node. */
+  resources?: readonly string[];
 }
 
 /** Millisecond value of a heartbeat time token (`100ms`, `2`, `1.5`, `500us`): for test deadlines. */
@@ -58,6 +60,7 @@ export function renderHaCf(settings: HaSettings, logDir: string): string {
 }
 
 export function renderHaresources(settings: HaSettings): string {
+  if (settings.resources !== undefined) return `${settings.resources.join('\n')}\n`;
   return `${settings.preferred} IPaddr::${LAB_VIP}/24/eth0\n`;
 }
 

@@ -25,7 +25,7 @@ export interface HaPair {
 
 export const otherHost = (host: LbHost): LbHost => (host === 'lb1' ? 'lb2' : 'lb1');
 
-export async function createPair(impls: Readonly<Record<LbHost, HaImpl>>, settings: HaSettings, options: { tsbalRunArgs?: readonly string[] } = {}): Promise<HaPair> {
+export async function createPair(impls: Readonly<Record<LbHost, HaImpl>>, settings: HaSettings, options: { tsbalRunArgs?: readonly string[]; perlbalConf?: string } = {}): Promise<HaPair> {
   const lab = await createLab();
   let baseDir: string | null = null;
   let hbLab: HeartbeatLab | null = null;
@@ -38,7 +38,7 @@ export async function createPair(impls: Readonly<Record<LbHost, HaImpl>>, settin
     baseDir = await mkdtemp(join(tmpdir(), 'tsbal-ha-'));
     const backends = await startBackends(lab);
     const make = async (host: LbHost): Promise<AnyNode> => {
-      if (impls[host] === 'tsbal') return createTsbalNode(lab, baseDir ?? '', host, settings, options.tsbalRunArgs);
+      if (impls[host] === 'tsbal') return createTsbalNode(lab, baseDir ?? '', host, settings, options.tsbalRunArgs, options.perlbalConf);
       hbLab ??= await prepareHeartbeatLab();
       return createHeartbeatNode(lab, hbLab, host, settings, { perlbal: true });
     };

@@ -29,15 +29,17 @@ export interface TsbalNode extends HaNode {
   ha(command: HaCommand, extraArgs?: readonly string[]): Promise<ExecResult>;
 }
 
-/** `runArgs`: more `tsbal run` flags (e.g. `--supervise`). */
-export async function createTsbalNode(lab: Lab, baseDir: string, host: LbHost, settings: HaSettings, runArgs: readonly string[] = []): Promise<TsbalNode> {
+/** `runArgs`: more `tsbal run` flags (e.g. `--supervise`); `perlbalConfText`: instead of the tutorial's perlbal.conf. */
+export async function createTsbalNode(
+  lab: Lab, baseDir: string, host: LbHost, settings: HaSettings, runArgs: readonly string[] = [], perlbalConfText?: string,
+): Promise<TsbalNode> {
   const dir = join(baseDir, host);
   const haDir = join(dir, 'ha.d');
   const stateDir = join(dir, 'state');
   const perlbalConf = join(dir, 'perlbal.conf');
   await mkdir(stateDir, { recursive: true });
   await writeHaDir(haDir, settings, dir);
-  await writeFile(perlbalConf, renderPerlbalConf());
+  await writeFile(perlbalConf, perlbalConfText ?? renderPerlbalConf());
   const nodeArgs = ['--ha-dir', haDir, '--node', host, '--state-dir', stateDir];
   let proc: ProcHandle | null = null;
   let perlbal: ProcHandle | null = null;
