@@ -5,13 +5,14 @@
 // tsbal writes to it (an HTTP/1.1 response) is turned back into HEADERS and DATA frames (translate.ts).
 // Limits: concurrent streams and header list size (SETTINGS), rapid-reset protection (guard.ts), idle timeout.
 import { Duplex } from 'node:stream';
-import { constants, performServerHandshake, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConsolaInstance } from 'consola';
 import { ChunkState, decodeChunked, newChunkedDecoder, type ChunkedDecoder } from '../http/chunked.ts';
 import { newResetGuard, noteEarlyReset } from './guard.ts';
 import { requestHead, responseHead, type BodyFraming } from './translate.ts';
+import { serverSessionOpener, type ServerSessionOpener } from '../../runtime/h2-session.ts';
 
 export interface H2Limits {
   maxConcurrentStreams: number;
@@ -29,17 +30,23 @@ export interface H2Host {
   service: string;
 }
 
-/** Whether this runtime can run HTTP/2 on an accepted TLS socket (Node >= 20.12; not Bun). */
-export const H2_AVAILABLE = typeof performServerHandshake === 'function';
+/** A TLS listener's HTTP/2 side: its limits and what turns a socket into a session with them. */
+export interface H2Listener {
+  limits: H2Limits;
+  open: ServerSessionOpener;
+}
+
+export function newH2Listener(limits: H2Limits): H2Listener {
+  const settings = { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize, enablePush: false };
+  return { limits, open: serverSessionOpener({ settings, maxHeaderListPairs: 256 }) };
+}
 
 /** Serves HTTP/2 on a TLS socket that negotiated `h2`. */
-export function serveH2(socket: TLSSocket, limits: H2Limits, host: H2Host): void {
+export function serveH2(socket: TLSSocket, h2: H2Listener, host: H2Host): void {
+  const limits = h2.limits;
   let session: ServerHttp2Session;
   try {
-    session = performServerHandshake(socket, {
-      settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize, enablePush: false },
-      maxHeaderListPairs: 256,
-    });
+    session = h2.open(socket);
   } catch (error) {
     host.log.debug(`service ${host.service}: HTTP/2 session with ${socket.remoteAddress ?? '?'} failed: ${(error as Error).message}`);
     socket.destroy();
