@@ -2,6 +2,7 @@
 // way: src/runtime/h2-session.ts), with Debian's nghttp2-client and curl, a raw frame client for what nghttp will not
 // do, and node:http2 for a rapid-reset loop. Backends are node:http servers that record what they receive.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makePki, type Leaf, type TestPki } from '../../harness/certs.ts';
@@ -28,7 +29,7 @@ const nghttp = (port: number, args: string[], paths: string[]) =>
   execProc(['nghttp', '--timeout=10', '-H', ':authority: h2.test', ...args, ...paths.map((p) => `https://127.0.0.1:${port}${p}`)], { timeoutMs: 20_000 });
 
 const curl = (port: number, args: string[]) =>
-  execProc(['curl', '-sS', '--max-time', '10', '--cacert', pki.caCrt, '--resolve', `h2.test:${port}:127.0.0.1`, ...args], { timeoutMs: 15_000 });
+  execProc(['curl', '-sS', '--max-time', '10', '--cacert', pki.caCrt, '--resolve', `h2.test:${port}:127.0.0.1`, ...args], { timeoutMs: 70_000 });
 
 describe.each(RUNTIMES)('HTTP/2 clients, tsbal under %p', (rt) => {
   let be1: NamedBackend;
@@ -111,6 +112,16 @@ ENABLE site
     expect(r.stdout).toMatch(/\r\nx-backend: be[12]\r\n/);
     expect(r.stdout).toMatch(/be[12] \/curl\n$/);
   });
+
+  test('a 16 MiB download over HTTP/2 arrives whole (flow control and backpressure through the stream)', async () => {
+    const file = join(pki.dir, `download-${rt.name}.bin`);
+    const r = await curl(port, ['--http2', '--max-time', '60', '-o', file, '-w', '%{http_version} %{size_download}', `https://h2.test:${port}/bytes/16777216`]);
+    expect(r.stdout).toBe('2 16777216');
+    const piece = Buffer.alloc(65_536, 'abcdefghijklmnopqrstuvwxyz0123456789\n');
+    const want = createHash('sha256');
+    for (let i = 0; i < 256; i++) want.update(piece);
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(want.digest('hex'));
+  }, 80_000);
 
   test('affinity: an nghttp client with its TSBALID cookie lands on the backend that set it, connection after connection', async () => {
     const first = await nghttp(port, ['-v'], ['/pin']);

@@ -76,6 +76,23 @@ export async function namedBackend(name: string, slowMs = 300): Promise<NamedBac
       if (url === '/page.html') answer('text/html', PAGE);
       else if (url === '/app.js') answer('application/javascript', APP_JS);
       else if (url.startsWith('/slow/')) setTimeout(() => answer('text/plain', `${name} ${url}\n`), slowMs);
+      else if (url.startsWith('/bytes/')) {
+        // /bytes/N: N bytes of a repeating pattern, written in 64 KiB pieces honouring backpressure.
+        b.inFlight--;
+        const size = Number(url.slice('/bytes/'.length));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'x-backend': name });
+        const piece = Buffer.alloc(65_536, 'abcdefghijklmnopqrstuvwxyz0123456789\n');
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            const n = Math.min(piece.length, size - sent);
+            sent += n;
+            if (!res.write(n === piece.length ? piece : piece.subarray(0, n))) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+      }
       else answer('text/plain', `${name} ${url}\n`);
     });
   });
