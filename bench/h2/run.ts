@@ -5,7 +5,7 @@
 // CPU seconds per 100k requests come from /proc (its process group), which stays meaningful on a loaded machine where
 // req/s does not. Rounds interleave the proxies; the table shows medians.
 //
-//   npx bun bench/h2/run.ts [--rounds 3] [--requests 30000] [--clients 8] [--streams 10] [--no-build] [--no-bun]
+//   npx bun bench/h2/run.ts [--rounds 3] [--requests 30000] [--clients 8] [--streams 10] [--no-build] [--no-bun] [--floor]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '10' },
     'no-build': { type: 'boolean', default: false },
     'no-bun': { type: 'boolean', default: false },
+    /** Also measure bench/h2/floor.mjs: node:http2 answering on the spot, no backend (what node:http2 costs alone). */
+    floor: { type: 'boolean', default: false },
     node: { type: 'string', default: `${REPO_ROOT}node_modules/.bin/node` },
   },
 });
@@ -88,6 +90,14 @@ ENABLE site
   });
 }
 
+function startFloor(crt: string, key: string): Promise<Proxy> {
+  return startWithFreshPorts(1, async ([port]) => {
+    const dir = makeTempDir('bench-h2-floor');
+    const d = await startDaemon({ name: 'h2-floor', command: args.node, args: [path.join(REPO_ROOT, 'bench/h2/floor.mjs'), String(port), crt, key], dir, ports: [port!] });
+    return { ...d, port: port! };
+  });
+}
+
 interface H2load { rps: number; succeeded: number; failed: number }
 
 function h2load(port: number, requests: number): H2load {
@@ -129,6 +139,7 @@ async function main(): Promise<void> {
     const proxies: Array<[string, Proxy]> = [['haproxy', await startHaproxyH2(backend.port, pem)]];
     proxies.push(['tsbal (Node)', await startTsbalH2('tsbal-node', [args.node, ...RUN_V8_FLAGS, DIST_BUNDLE], backend.port, ec.crt, ec.key)]);
     if (!args['no-bun']) proxies.push(['tsbal (Bun)', await startTsbalH2('tsbal-bun', [BUN_BINARY], backend.port, ec.crt, ec.key)]);
+    if (args.floor) proxies.push(['node:http2 alone (no backend)', await startFloor(ec.crt, ec.key)]);
     daemons.push(...proxies.map(([, p]) => p));
     for (let round = 0; round < ROUNDS; round++) for (const [name, p] of proxies) rows.push(measure(p, name));
   } finally {

@@ -67,7 +67,7 @@ export function serveH2(socket: TLSSocket, h2: H2Listener, host: H2Host): void {
       stream.end(`${head.why}\n`);
       return;
     }
-    const virtual = new StreamSocket(stream, head.method, socket);
+    const virtual = new StreamSocket(stream, head.method, !stream.endAfterHeaders, socket);
     stream.on('error', () => {});
     // Reset by the client before its response was complete: an early reset (counted), and the request dies.
     stream.on('aborted', () => {
