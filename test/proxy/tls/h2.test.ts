@@ -212,3 +212,25 @@ describe('ssl_http2 = off', () => {
     expect(r.stdout).toBe('1.1');
   }, 30_000);
 });
+
+describe('h2c (cleartext HTTP/2)', () => {
+  test('is not offered on a plain listener: prior knowledge gets no HTTP/2 answer, an Upgrade: h2c is answered over HTTP/1.1', async () => {
+    const port = await freePort();
+    const conf = join(pki.dir, 'plain.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE plain
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+ENABLE plain
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-plain' });
+    procs.push(proc);
+    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+    const prior = await execProc(['curl', '-sS', '--max-time', '10', '--http2-prior-knowledge', '-w', '%{http_version}', `http://127.0.0.1:${port}/prior`], { timeoutMs: 15_000 });
+    expect({ code: prior.code, version: prior.stdout }).toEqual({ code: 52, version: '0' });
+    const upgrade = await execProc(['curl', '-sS', '--max-time', '10', '--http2', '-w', ' %{http_version}', `http://127.0.0.1:${port}/upgrade`], { timeoutMs: 15_000 });
+    expect(upgrade.stdout).toBe('body 0\n 1.1');
+  }, 30_000);
+});
