@@ -19,6 +19,8 @@ export class StreamSocket extends EventEmitter {
   readonly localPort: number | undefined;
   /** Read by the client code for X-Forwarded-Proto: an HTTP/2 stream always came over TLS here. */
   readonly encrypted = true;
+  /** Read by the access log (overHttp2): the request line is logged as HTTP/2.0. */
+  readonly http2Stream = true;
   destroyed = false;
   writableCorked = 0;
   /** The response's end went out (END_STREAM). */
