@@ -1,6 +1,6 @@
-// HTTP/2 clients against `tsbal run` as shipped, under Node and under Bun (each runtime opens its sessions its own
-// way: src/runtime/h2-session.ts), with Debian's nghttp2-client and curl, a raw frame client for what nghttp will not
-// do, and node:http2 for a rapid-reset loop. Backends are node:http servers that record what they receive.
+// HTTP/2 clients against `tsbal run` as shipped, under Node and under Bun (each runtime has its own node:http2, and
+// they differ where RFC 9113 leaves a choice), with Debian's nghttp2-client and curl, a raw frame client for what
+// nghttp will not do, and a raw rapid-reset loop. Backends are node:http servers that record what they receive.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
