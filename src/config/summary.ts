@@ -20,6 +20,8 @@ function serviceDetail(s: ServiceModel): string {
   if (s.vpaths.length > 0) parts.push(`vpaths ${s.vpaths.map((v) => `${v.regex} -> ${v.service}`).join(', ')}`);
   if (s.plugins.length > 0 && s.role !== 'selector') parts.push(`plugins ${s.plugins.join(', ')}`);
   if (s.options.enable_ssl === true) parts.push(typeof s.options.ssl_cert_dir === 'string' ? `TLS (SNI from ${s.options.ssl_cert_dir})` : 'TLS');
+  // As `tsbal run` will: ALPN offers h2 on a TLS listener unless ssl_http2 is off.
+  if (s.options.enable_ssl === true && s.options.ssl_http2 !== false) parts.push('HTTP/2');
   if (s.options.redirect_https === true) parts.push('redirects to HTTPS');
   return parts.join('; ');
 }

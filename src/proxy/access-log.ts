@@ -18,6 +18,13 @@ export interface AccessRecord {
   backendStatus: number | null;
   seconds: number;
   attempts: number;
+  /** The request came as an HTTP/2 stream: logged as `HTTP/2.0`, as Apache does, not as the HTTP/1.1 it became. */
+  http2?: boolean;
+}
+
+/** Whether a client socket is an HTTP/2 stream's (h2/stream-socket.ts marks its sockets so). */
+export function overHttp2(socket: object): boolean {
+  return (socket as { http2Stream?: unknown }).http2Stream === true;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -57,7 +64,7 @@ function esc(s: string): string {
 }
 
 export function accessLogLine(r: AccessRecord, nowMs: number = Date.now()): string {
-  const reqLine = r.req === null ? '-' : `${r.req.method} ${requestTarget(r.req)} HTTP/1.${r.req.minor}`;
+  const reqLine = r.req === null ? '-' : `${r.req.method} ${requestTarget(r.req)} ${r.http2 === true ? 'HTTP/2.0' : `HTTP/1.${r.req.minor}`}`;
   return (
     `${r.peerIp} - - ${clfTime(nowMs)} "${esc(reqLine)}" ${r.status} ${r.bodyBytes > 0 ? r.bodyBytes : '-'} ` +
     `"${esc(field(r.req, F.REFERER))}" "${esc(field(r.req, F.USER_AGENT))}" ` +

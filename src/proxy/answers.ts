@@ -1,7 +1,7 @@
 // Answers tsbal makes itself, without a backend: generated error pages and the answers of plugins and selectors
 // (403, 301, 404). Each ends the request like a response from a backend would, through the client's Downstream
 // table: the connection is kept for the next request, or closed.
-import { accessLogLine } from './access-log.ts';
+import { accessLogLine, overHttp2 } from './access-log.ts';
 import type { ClientConn } from './records.ts';
 import { generatedResponse, type GeneratedResponseOptions } from './errors.ts';
 import { requestTarget, type RequestHead } from './http/request.ts';
@@ -48,7 +48,7 @@ export function answerOnTheSpot(c: ClientConn, route: Extract<Route, { kind: 'an
   countResponse(svc.stats, route.status, 0);
   const accessLog = svc.accessLog ?? c.listener.accessLog;
   if (accessLog !== null) {
-    accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status: route.status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }));
+    accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status: route.status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0, http2: overHttp2(c.socket) }));
   }
   c.svc = svc;
   c.phase = 'wait';
@@ -83,7 +83,7 @@ export function refuse(c: ClientConn, status: number, reason: string, req: Reque
   countResponse(svc.stats, status, 0);
   if (svc.accessLog !== null) {
     svc.accessLog.write(
-      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 }),
+      accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0, http2: overHttp2(c.socket) }),
     );
   }
   c.stash = null;

@@ -3,7 +3,7 @@
 // backend's bytes mean is relay.ts's, what a failed attempt means failures.ts's, Upgrade tunnels tunnel.ts's.
 // The exchange reaches its client only through the client's Downstream table and is reached by its backend
 // connection only through UpstreamEvents (contracts.ts), so nothing here imports client.ts or the relay.
-import { accessLogLine } from './access-log.ts';
+import { accessLogLine, overHttp2 } from './access-log.ts';
 import { sendGenerated } from './answers.ts';
 import type { ClientConn, ServiceRuntime, Exchange } from './records.ts';
 import type { ExchangePhase } from './contracts.ts';
@@ -318,6 +318,7 @@ export function logExchange(x: Exchange, status: number, be: BackendConn | null)
       backendStatus: x.res === null ? null : x.res.status,
       seconds: (performance.now() - x.startMs) / 1000,
       attempts: x.attempts,
+      http2: overHttp2(c.socket),
     }),
   );
 }

@@ -22,7 +22,7 @@ import type { RequestHead } from './http/request.ts';
 import type { ResponseSuffixes } from './http/response-head.ts';
 import type { ResponseHead } from './http/response.ts';
 import type { HeadWriter } from './http/writer.ts';
-import type { H2Limits } from './h2/session.ts';
+import type { H2Listener } from './h2/session.ts';
 import type { NodeStats, ServiceStats } from './management/stats.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { HighpriPatterns } from './plugin-options.ts';
@@ -255,7 +255,7 @@ export interface ServiceConfig {
   /** backend_ssl on the pool: backend connections speak TLS with these settings (tls/upstream.ts, by the caller). */
   backendTls: BackendTls | null;
   /** ssl_http2 on a TLS listener: HTTP/2 limits (h2/session.ts); null when only HTTP/1.1 is offered. */
-  h2: H2Limits | null;
+  h2: H2Listener | null;
   /** The reproxy-URL cache (reproxy_cache_maxsize with enable_reproxy; emptied by a reload); null when off. */
   reproxyCache: ReproxyCache | null;
   /**

@@ -1,9 +1,10 @@
 // TLS files judged as `tsbal check`, `tsbal run` and a reload see them: each problem names the file and the config
 // line that named it. Certificates are made by openssl for each case.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPerlbalConfigFile } from '../../src/config/perlbal.ts';
+import { dumpConfig } from '../../src/proxy/management/dumpconfig.ts';
 import { formatDiagnostic } from '../../src/config/errors.ts';
 import { makePki, type Leaf, type TestPki } from '../harness/certs.ts';
 import { runTsbal } from '../harness/cli.ts';
@@ -108,7 +109,7 @@ describe('TLS files in the config check', () => {
     expect(r.code).toBe(1);
     expect(r.stderr + r.stdout).toMatch(/expired\.conf:7: service s: certificate .*expired\.crt \(expired\.test\) expired on/);
   });
-  test('check passes a good TLS config and says TLS and HTTPS in its summary', async () => {
+  test('check passes a good TLS config and says TLS, HTTP/2 (unless ssl_http2 = off, which dumpconfig keeps) and HTTPS in its summary', async () => {
     const file = join(pki.dir, 'summary.conf');
     writeFileSync(file, `CREATE POOL p
   POOL p ADD 127.0.0.1:8443
@@ -126,8 +127,15 @@ ENABLE s
     const r = runCheck({ config: file, haDir: { path: join(pki.dir, 'no-ha'), required: false }, cwd: pki.dir });
     expect({ ok: r.ok, stderr: r.stderr }).toEqual({ ok: true, stderr: [] });
     const out = r.stdout.join('\n');
-    expect(out).toMatch(/service s\s+reverse_proxy\s+listen 127\.0\.0\.1:8443\s+pool p; TLS/);
+    // HTTP/2 is on by default on a TLS listener, as `tsbal run` serves it.
+    expect(out).toMatch(/service s\s+reverse_proxy\s+listen 127\.0\.0\.1:8443\s+pool p; TLS; HTTP\/2\n/);
     expect(out).toMatch(/pool\s+p\s+random\s+127\.0\.0\.1:8443 over HTTPS/);
+    expect(dumpConfig(readPerlbalConfigFile(file, { cwd: pki.dir }).value)).not.toContain('  SET ssl_http2 = 0');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('ENABLE s', '  SET ssl_http2 = off\nENABLE s'));
+    const off = runCheck({ config: file, haDir: { path: join(pki.dir, 'no-ha'), required: false }, cwd: pki.dir });
+    expect(off.stdout.join('\n')).toMatch(/pool p; TLS\n/);
+    // The running config says so too (dumpconfig on the management port), so a replay keeps it off.
+    expect(dumpConfig(readPerlbalConfigFile(file, { cwd: pki.dir }).value)).toContain('  SET ssl_http2 = 0');
   });
 });
 

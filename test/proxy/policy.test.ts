@@ -102,6 +102,8 @@ describe('access log', () => {
     expect(line).toMatch(
       /^10\.0\.0\.1 - - \[26\/Nov\/2026:\d\d:02:03 [+-]\d{4}\] "GET \/a\\"b HTTP\/1\.1" 200 17 "http:\/\/r\/" "ua \\"x\\"" backend=127\.0\.0\.1:8081 backend_status=200 time=0\.012 attempts=1\n$/,
     );
+    const h2 = accessLogLine({ peerIp: '10.0.0.1', req, status: 200, bodyBytes: 17, backend: null, backendStatus: 200, seconds: 0, attempts: 1, http2: true });
+    expect(h2).toContain('"GET /a\\"b HTTP/2.0" 200 17');
     const refused = accessLogLine({ peerIp: '10.0.0.1', req: null, status: 400, bodyBytes: 0, backend: null, backendStatus: null, seconds: 0, attempts: 0 });
     expect(refused).toContain('"-" 400 - "-" "-" backend=- backend_status=- time=0.000 attempts=0');
   });

@@ -204,7 +204,7 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['ssl_cert_dir', HTTP_ROLES, { kind: 'dir_or_none' }, null],
   ['ssl_ocsp_file', HTTP_ROLES, { kind: 'file_or_default' }, null],
   ['ssl_ticket_rotation', HTTP_ROLES, TIME, '720m'],
-  ['ssl_http2', HTTP_ROLES, BOOL, '0'],
+  ['ssl_http2', HTTP_ROLES, BOOL, '1'],
   ['http2_max_concurrent_streams', HTTP_ROLES, { kind: 'int', min: 1, max: 10000, message: 'Expecting an integer between 1 and 10000.' }, '100'],
   ['redirect_https', HTTP_ROLES, BOOL, '0'],
   ['redirect_https_port', HTTP_ROLES, { kind: 'int', min: 1, max: 65535, message: 'Expecting a port between 1 and 65535.' }, '443'],

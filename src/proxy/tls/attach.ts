@@ -8,7 +8,7 @@ import { acceptClient } from '../client.ts';
 import type { ServiceConfig, ServiceRuntime } from '../service.ts';
 import { buildTlsListener, loadTls, type TlsListener } from './context.ts';
 import { backendTlsFor } from './upstream.ts';
-import { H2_AVAILABLE, serveH2, type H2Limits } from '../h2/session.ts';
+import { newH2Listener, serveH2 } from '../h2/session.ts';
 
 /**
  * Fills `cfg.tls` (enable_ssl on a service that listens) and `cfg.backendTls` (backend_ssl on its pool).
@@ -20,16 +20,12 @@ export function attachTls(cfg: ServiceConfig, model: ServiceModel, config: Perlb
   if (model.options.enable_ssl !== true || !model.enabled || model.listen === null) return;
   const { tls, warnings } = loadTls(model, config.cwd ?? process.cwd(), Date.now());
   for (const w of warnings) log.warn(w);
-  let http2 = model.options.ssl_http2 === true;
-  if (http2 && !H2_AVAILABLE) {
-    log.warn(`service ${model.name}: ssl_http2 is on but this runtime has no http2.performServerHandshake (Bun); serving HTTP/1.1 only`);
-    http2 = false;
-  }
+  const http2 = model.options.ssl_http2 === true;
   // Until pointTlsAt names its service (before any socket can reach it), a finished handshake has nowhere to go.
   cfg.tls = buildTlsListener(model, tls, { handshakeTimeoutMs: cfg.opts.headerTimeoutMs, now, log, previous, http2 }, (socket) => socket.destroy());
   const streams = model.options.http2_max_concurrent_streams;
   cfg.h2 = http2
-    ? { maxConcurrentStreams: typeof streams === 'number' ? streams : 100, maxHeaderListSize: cfg.opts.maxHeaderSize, idleTimeoutMs: cfg.opts.idleTimeoutMs }
+    ? newH2Listener({ maxConcurrentStreams: typeof streams === 'number' ? streams : 100, maxHeaderListSize: cfg.opts.maxHeaderSize, idleTimeoutMs: cfg.opts.idleTimeoutMs })
     : null;
 }
 

@@ -1,7 +1,7 @@
 // How a web_server request ends when tsbal answers it itself (Perlbal's _simple_response): the access log, the
 // counters, the keep-alive decision and the page. Shared by serving (serve.ts), writing (put.ts) and
 // concatenating (concat.ts).
-import { accessLogLine } from '../access-log.ts';
+import { accessLogLine, overHttp2 } from '../access-log.ts';
 import { simplePage } from '../errors.ts';
 import { requestTarget, type RequestHead } from '../http/request.ts';
 import { countResponse } from '../management/stats.ts';
@@ -16,7 +16,7 @@ export function record(c: WebConn, req: RequestHead, status: number, bodyBytes: 
   countResponse(svc.stats, status, bodyBytes);
   const accessLog = svc.accessLog ?? c.listener.accessLog;
   if (accessLog === null) return;
-  accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes, backend: null, backendStatus: null, seconds: (performance.now() - startMs) / 1000, attempts: 0 }));
+  accessLog.write(accessLogLine({ peerIp: c.peerIp, req, status, bodyBytes, backend: null, backendStatus: null, seconds: (performance.now() - startMs) / 1000, attempts: 0, http2: overHttp2(c.socket) }));
 }
 
 /** May the connection stay open after this answer (answers.ts keepAliveFor, by the accepting service's persist_client)? */

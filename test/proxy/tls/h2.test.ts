@@ -1,10 +1,9 @@
-// HTTP/2 for clients (ssl_http2 on a TLS listener), against `tsbal run` from the dist bundle under Node (Bun has no
-// http2.performServerHandshake). Real clients: curl --http2, openssl s_client -alpn, and node:http2 scripts under
+// HTTP/2 for clients (on every TLS listener unless ssl_http2 = off), against `tsbal run` from the dist bundle under
+// Node (test/proxy/h2/clients.test.ts runs nghttp against the Bun build too). Real clients: curl --http2, openssl s_client -alpn, and node:http2 scripts under
 // Node for what curl cannot do (SETTINGS, a rapid-reset loop). Each stream takes the HTTP/1.1 path to a raw backend
 // that records exactly what it receives.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createHash, X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makePki, type Leaf, type TestPki } from '../../harness/certs.ts';
 import { execProc, spawnProc, type ProcHandle } from '../../harness/proc.ts';
@@ -114,11 +113,11 @@ ${body}`;
   }
 }
 
-describe('HTTP/2 (ssl_http2)', () => {
+describe('HTTP/2 (on by default)', () => {
   let port: number;
   let proc: ProcHandle;
   beforeAll(async () => {
-    ({ port, proc } = await run('  SET ssl_http2 = on\n  SET http2_max_concurrent_streams = 7\n  SET max_url_length = 64\n', 'h2'));
+    ({ port, proc } = await run('  SET http2_max_concurrent_streams = 7\n  SET max_url_length = 64\n', 'h2'));
   }, 30_000);
 
   test('ALPN offers h2; curl --http2 gets HTTP/2, the backend an HTTP/1.1 request with Host, joined cookies and X-Forwarded-Proto: https', async () => {
@@ -176,7 +175,7 @@ describe('HTTP/2 (ssl_http2)', () => {
 
 describe('rapid reset (CVE-2023-44487)', () => {
   test('a client opening and cancelling streams in bursts is cut off with GOAWAY ENHANCE_YOUR_CALM; others are still served', async () => {
-    const { port, proc } = await run('  SET ssl_http2 = on\n', 'rapid');
+    const { port, proc } = await run('', 'rapid');
     const got = await nodeClient(port, `let opened = 0; let goaway = null;
 session.on('goaway', (code) => { goaway = code; });
 session.on('close', () => done({ goaway, opened }));
@@ -204,44 +203,34 @@ session.on('connect', () => {
   }, 30_000);
 });
 
-describe('a browser', () => {
-  test('headless chromium opens a page over TLS and HTTP/2 (the certificate pinned by its key, not ignored)', async () => {
-    const www = join(pki.dir, 'www');
-    mkdirSync(www, { recursive: true });
-    writeFileSync(join(www, 'index.html'), '<html><body><h1 id="t">hello over h2</h1></body></html>\n');
-    const port = await freePort();
-    const conf = join(pki.dir, 'browser.conf');
-    writeFileSync(conf, `CREATE SERVICE files
-  SET listen = 127.0.0.1:${port}
-  SET role = web_server
-  SET docroot = ${www}
-  SET enable_ssl = on
-  SET ssl_cert_file = ${leaf.crt}
-  SET ssl_key_file = ${leaf.key}
-  SET ssl_http2 = on
-ENABLE files
-`);
-    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-browser' });
-    procs.push(proc);
-    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
-    const spki = createHash('sha256').update(new X509Certificate(readFileSync(leaf.crt)).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
-    const netLog = join(pki.dir, 'netlog.json');
-    const r = await execProc([
-      'chromium', '--headless=new', '--no-sandbox', '--disable-gpu', `--user-data-dir=${join(pki.dir, 'chromium')}`,
-      '--host-resolver-rules=MAP h2.test 127.0.0.1', `--ignore-certificate-errors-spki-list=${spki}`, `--log-net-log=${netLog}`,
-      '--dump-dom', `https://h2.test:${port}/index.html`,
-    ], { timeoutMs: 60_000 });
-    expect(r.stdout).toContain('<h1 id="t">hello over h2</h1>');
-    expect(readFileSync(netLog, 'utf8')).toMatch(/"negotiated_protocol":"h2"/);
-  }, 90_000);
-});
-
-describe('without ssl_http2', () => {
+describe('ssl_http2 = off', () => {
   test('no ALPN h2: curl --http2 falls back to HTTP/1.1', async () => {
-    const { port } = await run('', 'h1');
+    const { port } = await run('  SET ssl_http2 = off\n', 'h1');
     const alpn = await execProc(['openssl', 's_client', '-connect', `127.0.0.1:${port}`, '-alpn', 'h2,http/1.1'], { timeoutMs: 10_000, input: '' });
     expect(alpn.stdout).toMatch(/No ALPN negotiated/);
     const r = await curl(port, ['--http2', '-w', '%{http_version}', '-o', '/dev/null', `https://h2.test:${port}/`]);
     expect(r.stdout).toBe('1.1');
+  }, 30_000);
+});
+
+describe('h2c (cleartext HTTP/2)', () => {
+  test('is not offered on a plain listener: prior knowledge gets no HTTP/2 answer, an Upgrade: h2c is answered over HTTP/1.1', async () => {
+    const port = await freePort();
+    const conf = join(pki.dir, 'plain.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE plain
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+ENABLE plain
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-plain' });
+    procs.push(proc);
+    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+    const prior = await execProc(['curl', '-sS', '--max-time', '10', '--http2-prior-knowledge', '-w', '%{http_version}', `http://127.0.0.1:${port}/prior`], { timeoutMs: 15_000 });
+    expect({ code: prior.code, version: prior.stdout }).toEqual({ code: 52, version: '0' });
+    const upgrade = await execProc(['curl', '-sS', '--max-time', '10', '--http2', '-w', ' %{http_version}', `http://127.0.0.1:${port}/upgrade`], { timeoutMs: 15_000 });
+    expect(upgrade.stdout).toBe('body 0\n 1.1');
   }, 30_000);
 });
