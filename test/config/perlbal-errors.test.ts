@@ -66,7 +66,7 @@ const GOLDEN: Array<[string, string]> = [
   ['LOAD vhosts\n' + S + 'SET role = selector\nVHOST Bad/Host = t', "p.conf:4: invalid host pattern: 'bad/host' (letters, digits, -, ., and a leading *. (e.g. *.example.com))"],
   ['LOAD vhosts\n' + S + 'SET role = selector\nVHOST ok.com = bad-name', 'p.conf:4: usage: VHOST [<service>] <host_or_pattern> = <dest_service> (the target is a service name (letters, digits, _))'],
   ['LOAD vpaths\n' + S + 'SET role = selector\nVPATH ^/(a = t', "p.conf:4: invalid regular expression: '^/(a'"],
-  ['SERVER foo = 1', "p.conf:1: unknown server option 'foo' (keys are max_reproxy_connections, max_connections, nice_level, aio_mode, aio_threads, track_obj, pidfile, crash_backtrace)"],
+  ['SERVER foo = 1', "p.conf:1: unknown server option 'foo' (keys are max_reproxy_connections, max_connections, nice_level, aio_mode, aio_threads, track_obj, pidfile, crash_backtrace, anycast_vip, anycast_dev, anycast_require, anycast_withdraw_wait)"],
   ['SERVER max_conections = 1', "p.conf:1: unknown server option 'max_conections' (did you mean max_connections?)"],
   ['SERVER aio_mode = linux', 'p.conf:1: Linux::AIO no longer supported (use none)'],
   ['SERVER max_connections = lots', 'p.conf:1: Expected numeric parameter'],

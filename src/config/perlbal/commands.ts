@@ -7,6 +7,7 @@ import { lookupName, setDefault, setPoolKey, setServiceKey } from './set.ts';
 import { metaFor, newPool, newService, newServiceMeta } from './state.ts';
 import { parseWeight } from './nodefile.ts';
 import { parseNode } from './values.ts';
+import { ANYCAST_SERVER_KEYS, setAnycastServerKey } from './anycast.ts';
 
 /** The object SET/VHOST/... apply to when no name is given. */
 export function contextName(x: Exec): { name: string } | CommandResult {
@@ -223,13 +224,16 @@ const reload: CommandHandler = (x) => {
   return err(`Plugin Perlbal::Plugin::${canonical} doesn't support reloading`);
 };
 
-const SERVER_KEYS = ['max_reproxy_connections', 'max_connections', 'nice_level', 'aio_mode', 'aio_threads', 'track_obj', 'pidfile', 'crash_backtrace'];
+const SERVER_KEYS = ['max_reproxy_connections', 'max_connections', 'nice_level', 'aio_mode', 'aio_threads', 'track_obj', 'pidfile', 'crash_backtrace', ...ANYCAST_SERVER_KEYS];
 
 const server: CommandHandler = (x) => {
   const a = parseArgs(x, /^server (\S+) ?= ?(.+)$/);
   if (!a) return err("Invalid syntax to 'server' command", 'SERVER <key> = <value>');
   const [key, value] = a as [string, string];
   const numeric = /^-?\d+$/.test(value);
+  x.state.serverLocs.set(key, x.c.loc);
+  const anycast = setAnycastServerKey(x.state, key, value);
+  if (anycast !== null) return anycast.ok ? OK : err(anycast.message, anycast.hint);
   if (/^max_reproxy_connections(?:\(.+\))?$/.test(key) || ['max_connections', 'nice_level', 'aio_threads'].includes(key)) {
     if (!numeric) return err('Expected numeric parameter');
     x.state.server[key] = Number(value);

@@ -8,6 +8,7 @@ import { parseOptionValue, resolvePath } from './typed.ts';
 import { formatHostPort } from './values.ts';
 import { cloneRecord } from '../records.ts';
 import { cipherListProblem } from '../tls.ts';
+import { checkAnycast } from './anycast.ts';
 import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, TSBAL_DEFAULT_CIPHERS } from './tls.ts';
 
 // management: tsbal answers with the management port's pages (Perlbal 1.80: 500 Can't map to service type).
@@ -206,6 +207,7 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
     }
   }
   for (const pool of state.pools.values()) checkPoolHealth(pool, d);
+  checkAnycast(state, d);
   // Only when nothing else is wrong: a broken line above is the likelier cause.
   if (listeners.length === 0 && !d.list.some((x) => x.severity === 'error')) {
     d.error({ file: state.files[0] ?? '', line: 0 }, 'No services or management port configured. Nothing to do.', 'ENABLE a service that has a listen address');

@@ -25,6 +25,8 @@ export interface PerlbalState {
   pools: Map<string, PoolModel>;
   meta: Map<string, ServiceMeta>;
   server: Record<string, string | number>;
+  /** Where each SERVER key was last set, for checks across lines (anycast_vip with no service on it). */
+  serverLocs: Map<string, SourceLocation>;
   /** Loaded plugins, canonical case (`Vhosts`); the model lists them lowercased. */
   loadedPlugins: string[];
   /** `DEFAULT key = value`, raw, applied when a later `SET role` initialises a service. */
@@ -66,6 +68,7 @@ export function createPerlbalState(): PerlbalState {
     pools: new Map(),
     meta: new Map(),
     server: emptyRecord(),
+    serverLocs: new Map(),
     loadedPlugins: [],
     defaults: new Map(),
     access: emptyRecord(),
