@@ -50,7 +50,7 @@ export interface ClientLoop {
 }
 
 /** Starts the client loop in the client namespace against the VIP (by default) and waits until it runs. */
-export async function startClientLoop(lab: Lab, options: ClientLoopOptions = {}): Promise<ClientLoop> {
+export async function startClientLoop(lab: Pick<Lab, 'spawn'>, options: ClientLoopOptions = {}): Promise<ClientLoop> {
   const args = [
     `--host=${options.host ?? LAB_VIP}`,
     `--port=${options.port ?? 80}`,
