@@ -38,7 +38,7 @@ export async function announce(v: AddressVip, run: Run = runIp): Promise<void> {
 export async function withdraw(v: AddressVip, run: Run = runIp): Promise<'removed' | 'absent'> {
   const r = await run([fam(v), 'addr', 'del', v.vip, 'dev', v.dev]);
   if (r.code === 0) return 'removed';
-  if (/Cannot assign requested address|Cannot find device/i.test(r.stderr)) return 'absent';
+  if (/Cannot assign requested address|Address not found|Cannot find device/i.test(r.stderr)) return 'absent';
   throw failed(`ip addr del ${v.vip} dev ${v.dev}`, r);
 }
 
@@ -59,5 +59,5 @@ export async function keepAnswering(v: AddressVip, run: Run = runIp): Promise<vo
 /** Removes the answering copy; absent is fine. */
 export async function stopAnswering(v: AddressVip, run: Run = runIp): Promise<void> {
   const r = await run([fam(v), 'route', 'del', ...routeArgs(v)]);
-  if (r.code !== 0 && !/No such process|not found/i.test(r.stderr)) throw failed(`ip route del local ${v.vip} dev lo table local`, r);
+  if (r.code !== 0 && !/No such process|not found|does not exist/i.test(r.stderr)) throw failed(`ip route del local ${v.vip} dev lo table local`, r);
 }

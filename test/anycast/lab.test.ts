@@ -91,6 +91,8 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
       const metrics = await lab.exec('lb2', ['curl', '-s', `http://127.0.0.1:${MGMT_PORT}/metrics`]);
       expect(metrics.stdout).toContain(`tsbal_anycast_announced{vip="${AC_VIP}/32",dev="vip0"} 0`);
       expect(metrics.stdout).toContain('reason="no-healthy-backend"');
+      expect((await nodes.lb2.cli(['ha', 'status'])).stdout).toContain('anycast mode (no heartbeat): 198.18.0.200/32 on vip0 WITHDRAWN');
+      expect((await nodes.lb2.cli(['status'])).stdout).toContain('anycast: 198.18.0.200/32 on vip0 WITHDRAWN (service web has no healthy backend (0 of 2))');
     } finally {
       await lab.blockBackends('lb2', false);
     }
@@ -100,6 +102,16 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     await watch.stop();
     await allAnnounced(5_000);
   }, 30_000);
+
+  test('tsbal anycast drain withdraws a healthy node and keeps it withdrawn until resume', async () => {
+    const drained = await nodes.lb1.cli(['anycast', 'drain']);
+    expect(drained.stdout).toContain('WITHDRAWN (drained by tsbal anycast drain');
+    await waitFor('lb1 withdrawn', async () => (!(await lab.nexthops()).includes(AC_ADDR.lb1) ? true : undefined), { timeoutMs: 3_000 });
+    await sleep(500);
+    expect(await lab.nexthops()).toEqual([AC_ADDR.lb2, AC_ADDR.lb3].sort());
+    expect((await nodes.lb1.cli(['anycast', 'resume'])).stdout).toContain('ANNOUNCED (service web serving)');
+    await allAnnounced(3_000);
+  }, 20_000);
 
   test('a planned stop (SIGTERM) withdraws within 1 s and fails no request of a new-connection-every-20-ms client', async () => {
     const loop = await startClientLoop(lab, { host: AC_VIP, intervalMs: 20, timeoutMs: 500, maxRequests: 400, maxDurationMs: 8_000 });
