@@ -63,7 +63,11 @@ export async function startWhoBackends(lab: AnycastLab): Promise<ProcHandle[]> {
   return procs;
 }
 
-export async function createAnycastNode(lab: AnycastLab, baseDir: string, lb: AcLb): Promise<AnycastNode> {
+/**
+ * `engine`: the command that runs tsbal (default: this Bun on the source); the benchmark passes Node 22 on the
+ * bundle, what ships.
+ */
+export async function createAnycastNode(lab: AnycastLab, baseDir: string, lb: AcLb, engine: readonly string[] = [process.execPath, CLI_ENTRY]): Promise<AnycastNode> {
   const dir = join(baseDir, lb);
   const stateDir = join(dir, 'state');
   const conf = join(dir, 'perlbal.conf');
@@ -77,7 +81,7 @@ export async function createAnycastNode(lab: AnycastLab, baseDir: string, lb: Ac
     proc: () => proc,
     async start() {
       if (proc !== null) earlier += `--- previous run (exit ${JSON.stringify(proc.exit())})\n${proc.stdout()}${proc.stderr()}`;
-      const started = lab.spawn(lb, [process.execPath, CLI_ENTRY, 'run', '-c', conf, '--state-dir', stateDir, '--supervise', '--drain-timeout', '5'], { label: `tsbal ${lb}` });
+      const started = lab.spawn(lb, [...engine, 'run', '-c', conf, '--state-dir', stateDir, '--supervise', '--drain-timeout', '5'], { label: `tsbal ${lb}` });
       proc = started;
       await Promise.race([started.exited, sleep(300)]);
       if (started.exit() !== null) throw new Error(`tsbal on ${lb} exited at start (${JSON.stringify(started.exit())}):\n${started.stdout()}${started.stderr()}`);
