@@ -56,7 +56,7 @@ interface Round { nodes: 1 | 3; rps: number; requests: number; errors: number; p
 
 async function measure(lab: AnycastLab, nodes: Record<AcLb, AnycastNode>, pids: Record<AcLb, number>, count: 1 | 3): Promise<Round> {
   const before = await Promise.all(AC_LBS.map(async (lb) => ({ lb, cpu: await cpuMs(pids[lb]), req: await requestsOf(nodes[lb]) })));
-  const r = await lab.exec('client', ['wrk', '-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, `http://${AC_VIP}/`], { timeoutMs: (SECONDS + 20) * 1000 });
+  const r = await lab.exec('client', ['wrk', '--latency', '-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, `http://${AC_VIP}/`], { timeoutMs: (SECONDS + 20) * 1000 });
   const wrk = parseWrk(r.stdout);
   const after = await Promise.all(AC_LBS.map(async (lb) => ({ lb, cpu: await cpuMs(pids[lb]), req: await requestsOf(nodes[lb]) })));
   const perNode = AC_LBS.map((lb, i) => {
@@ -85,6 +85,10 @@ async function main(): Promise<void> {
     await hops(AC_LBS.map((lb) => AC_ADDR[lb]));
     const pids = {} as Record<AcLb, number>;
     for (const lb of AC_LBS) pids[lb] = await nodes[lb].enginePid();
+    // Idle cost (health checks every 250 ms, the anycast decision every 25 ms), to subtract from the per-request CPU.
+    const idleBefore = await Promise.all(AC_LBS.map((lb) => cpuMs(pids[lb])));
+    await sleep(5_000);
+    const idleMsPerS = await Promise.all(AC_LBS.map(async (lb, i) => Math.round(((await cpuMs(pids[lb])) - idleBefore[i]!) / 5)));
     const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       rounds.push(await measure(lab, nodes, pids, 3));
@@ -106,10 +110,11 @@ async function main(): Promise<void> {
     const three = rounds.filter((r) => r.nodes === 3);
     const one = rounds.filter((r) => r.nodes === 1);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    lines.push('', `idle engine CPU (no requests), ms per s: ${idleMsPerS.join(' / ')}`);
     lines.push('', `ratio 3 nodes / 1 node: ${(mean(three.map((r) => r.rps)) / mean(one.map((r) => r.rps))).toFixed(2)} (cannot show scaling on 2 shared cores)`);
     console.log(lines.join('\n'));
     await mkdir(RESULTS_DIR, { recursive: true });
-    await writeFile(join(RESULTS_DIR, 'anycast-sample.json'), `${JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, rounds }, null, 2)}\n`);
+    await writeFile(join(RESULTS_DIR, 'anycast-sample.json'), `${JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, idleMsPerS, rounds }, null, 2)}\n`);
   } finally {
     for (const b of backends) b.kill('SIGKILL');
     await lab.teardown();

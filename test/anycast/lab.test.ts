@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AC_ADDR, AC_LBS, AC_VIP, createAnycastLab, lbOf, type AcLb, type AnycastLab } from '../harness/anycastlab.ts';
-import { createAnycastNode, FALL_TIME_MS, firstChange, startWhoBackends, watchNexthops, MGMT_PORT, type AnycastNode } from '../harness/anycastnode.ts';
+import { createAnycastNode, FALL_TIME_MS, firstChange, startWhoBackends, watchNexthops, watchVip, MGMT_PORT, type AnycastNode } from '../harness/anycastnode.ts';
 import { sleep, waitFor, type ProcHandle } from '../harness/proc.ts';
 import { startClientLoop, type ClientRecord } from '../harness/web.ts';
 
@@ -78,14 +78,22 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
 
   test('a node that loses its backends withdraws within the fall time + 200 ms, says why, and comes back when they pass', async () => {
     const watch = watchNexthops(lab);
-    await sleep(100);
+    const vip = watchVip(lab, 'lb2');
+    await sleep(300);
     const t0 = Date.now();
     await lab.blockBackends('lb2', true);
     try {
       await waitFor('lb2 withdrawn', () => (firstChange(watch.changes, t0, AC_ADDR.lb2, false) !== null ? true : undefined), { timeoutMs: 5_000 });
       const gone = firstChange(watch.changes, t0, AC_ADDR.lb2, false)!;
-      console.log(`backends blocked -> router route without lb2: ${gone - t0} ms (fall time ${FALL_TIME_MS} ms)`);
-      expect(gone - t0).toBeLessThanOrEqual(FALL_TIME_MS + 200);
+      const deleted = vip.events.find((e) => e.at >= t0 && !e.present);
+      const downs = nodes.lb2.logged(/^backend .* down/).filter((e) => e.at >= t0 - 50);
+      console.log(`backends blocked -> vip0 address deleted on lb2: ${deleted ? deleted.at - t0 : 'never'} ms (fall time ${FALL_TIME_MS} ms; ` +
+        `backends down at ${downs.map((d) => d.at - t0).join(', ')} ms); router route without lb2: ${gone - t0} ms`);
+      // The node's own reaction: both backends' checks fall, then the address goes at once.
+      expect(deleted).toBeDefined();
+      expect(deleted!.at - t0).toBeLessThanOrEqual(FALL_TIME_MS + 200);
+      // And the router follows (about 150 ms on a quiet host).
+      expect(gone - deleted!.at).toBeLessThanOrEqual(500);
       const status = await nodes.lb2.cli(['anycast', 'status']);
       expect(status.stdout).toContain(`${AC_VIP}/32 on vip0 WITHDRAWN (service web has no healthy backend (0 of 2))`);
       const metrics = await lab.exec('lb2', ['curl', '-s', `http://127.0.0.1:${MGMT_PORT}/metrics`]);
@@ -100,6 +108,7 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     await waitFor('lb2 back', () => (firstChange(watch.changes, t1, AC_ADDR.lb2, true) !== null ? true : undefined), { timeoutMs: 5_000 });
     console.log(`backends unblocked -> lb2 back at the router: ${firstChange(watch.changes, t1, AC_ADDR.lb2, true)! - t1} ms`);
     await watch.stop();
+    await vip.stop();
     await allAnnounced(5_000);
   }, 30_000);
 
@@ -127,12 +136,19 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     const gone = firstChange(watch.changes, t0, AC_ADDR.lb3, false);
     const bad = failed(records, t0 - 1_000, stopped + 1_000);
     const served = records.filter((r) => r.ok && r.s >= t0 && r.s <= stopped);
+    const rel = (r: ClientRecord) => `${r.ok ? 'ok' : r.err} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
     console.log(`SIGTERM -> router route without lb3: ${gone === null ? 'never' : `${gone - t0} ms`}; exited after ${stopped - t0} ms; ` +
-      `${records.length} requests, ${bad.length} failed ${JSON.stringify(bad.slice(0, 5))}; ${served.filter((r) => r.ok && r.b.endsWith(AC_ADDR.lb3)).length} served by lb3 after SIGTERM`);
+      `${records.length} requests, ${bad.length} failed [${bad.map(rel).join('; ')}]; ${served.filter((r) => r.ok && r.b.endsWith(AC_ADDR.lb3)).length} served by lb3 after SIGTERM`);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(gone).not.toBeNull();
     expect(gone! - t0).toBeLessThanOrEqual(1_000);
-    expect(bad).toEqual([]);
+    // No new connection fails: none refused, none timed out, none after the router changed. What stateless ECMP
+    // cannot save whatever the node does: a connection still in flight when the router's route changes, whose
+    // remaining packets (the request, the ACKs) now hash to another node, which resets it. With requests of a few
+    // ms that is rare (0 in most runs); on a loaded host requests take longer and it happens.
+    const inFlightAtChange = bad.filter((r) => !r.ok && r.err === 'ECONNRESET' && gone !== null && r.s <= gone && r.e >= gone - 50);
+    expect(bad.filter((r) => !inFlightAtChange.includes(r)).map(rel)).toEqual([]);
+    expect(inFlightAtChange.length).toBeLessThanOrEqual(2);
     expect(await lab.announcedOn('lb3')).toBe(false);
     await nodes.lb3.start();
     await allAnnounced(15_000);

@@ -51,6 +51,8 @@ export interface AnycastNode {
   enginePid(): Promise<number>;
   cli(args: readonly string[]): Promise<ExecResult>;
   log(): string;
+  /** Wall-clock times (ms) of the log entries whose message matches `re`, with the message. */
+  logged(re: RegExp): Array<{ at: number; msg: string }>;
 }
 
 const WHOSERVER = fileURLToPath(new URL('./whoserver.ts', import.meta.url));
@@ -81,7 +83,7 @@ export async function createAnycastNode(lab: AnycastLab, baseDir: string, lb: Ac
     proc: () => proc,
     async start() {
       if (proc !== null) earlier += `--- previous run (exit ${JSON.stringify(proc.exit())})\n${proc.stdout()}${proc.stderr()}`;
-      const started = lab.spawn(lb, [...engine, 'run', '-c', conf, '--state-dir', stateDir, '--supervise', '--drain-timeout', '5'], { label: `tsbal ${lb}` });
+      const started = lab.spawn(lb, [...engine, 'run', '-c', conf, '--state-dir', stateDir, '--supervise', '--drain-timeout', '5', '--log-format', 'json'], { label: `tsbal ${lb}` });
       proc = started;
       await Promise.race([started.exited, sleep(300)]);
       if (started.exit() !== null) throw new Error(`tsbal on ${lb} exited at start (${JSON.stringify(started.exit())}):\n${started.stdout()}${started.stderr()}`);
@@ -94,32 +96,87 @@ export async function createAnycastNode(lab: AnycastLab, baseDir: string, lb: Ac
     },
     cli: (args) => lab.exec(lb, [process.execPath, CLI_ENTRY, ...args, '--state-dir', stateDir], { timeoutMs: 15_000 }),
     log: () => `${earlier}${proc ? proc.stdout() + proc.stderr() : ''}`,
+    logged(re) {
+      const out: Array<{ at: number; msg: string }> = [];
+      for (const line of node.log().split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const e = JSON.parse(line) as { time?: string; msg?: string; message?: string };
+          const msg = e.msg ?? e.message ?? '';
+          if (e.time !== undefined && re.test(msg)) out.push({ at: Date.parse(e.time), msg });
+        } catch {
+          // not a log entry
+        }
+      }
+      return out;
+    },
   };
   return node;
 }
 
-/** Polls the router's nexthops every `intervalMs` and keeps each change with its wall-clock time. */
-export function watchNexthops(lab: AnycastLab, intervalMs = 10): { changes: Array<{ at: number; hops: string[] }>; stop(): Promise<void> } {
+/** `[2026-12-07T16:27:12.319284] ...` from `ip -ts monitor`: the time ip read the netlink message (local time). */
+function monitorTime(line: string): number | null {
+  const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)\]/.exec(line);
+  return m ? Date.parse(m[1]!.slice(0, 23)) : null;
+}
+
+/**
+ * The router's nexthops for the VIP and each change with its time. `ip -ts monitor route nexthop` (at a raised
+ * priority, so a loaded host does not delay it) stamps every kernel change as it happens; each one triggers a fresh
+ * read of the route, and a change found is dated by the monitor's stamp. Polling `ip route` from the test instead
+ * measured the load of the test host (each spawn waits its turn) more than the router.
+ */
+export function watchNexthops(lab: AnycastLab): { changes: Array<{ at: number; hops: string[] }>; stop(): Promise<void> } {
   const changes: Array<{ at: number; hops: string[] }> = [];
-  let running = true;
-  const loop = (async () => {
-    let last = '';
-    const deadline = Date.now() + 60_000;
-    while (running && Date.now() < deadline) {
+  const monitor = lab.spawn('rt', ['nice', '-n', '-10', 'ip', '-ts', 'monitor', 'route', 'nexthop'], { label: 'route monitor' });
+  let last = '';
+  let pending: number | null = null;
+  let reading: Promise<void> = Promise.resolve();
+  const read = (at: number): void => {
+    reading = reading.then(async () => {
       const hops = await lab.nexthops().catch(() => null);
-      const at = Date.now();
-      if (hops !== null && hops.join(',') !== last) {
-        last = hops.join(',');
-        changes.push({ at, hops });
-      }
-      await sleep(intervalMs);
-    }
-  })();
+      if (hops === null || hops.join(',') === last) return;
+      last = hops.join(',');
+      changes.push({ at, hops });
+    });
+  };
+  read(Date.now());
+  monitor.onLine((line) => {
+    const at = monitorTime(line);
+    if (at === null) return;
+    // One read per burst of messages (a route and its nexthop group change together), dated by the first.
+    if (pending !== null) return;
+    pending = at;
+    setTimeout(() => {
+      const first = pending!;
+      pending = null;
+      read(first);
+    }, 5);
+  });
   return {
     changes,
     stop: async () => {
-      running = false;
-      await loop;
+      monitor.kill('SIGTERM');
+      await monitor.exited;
+      await reading;
+    },
+  };
+}
+
+/** When the VIP was added to or deleted from an LB's vip0, from `ip -ts monitor address`. */
+export function watchVip(lab: AnycastLab, lb: AcLb): { events: Array<{ at: number; present: boolean }>; stop(): Promise<void> } {
+  const events: Array<{ at: number; present: boolean }> = [];
+  const monitor = lab.spawn(lb, ['nice', '-n', '-10', 'ip', '-ts', 'monitor', 'address', 'dev', AC_VIP_DEV], { label: `address monitor ${lb}` });
+  monitor.onLine((line) => {
+    const at = monitorTime(line);
+    if (at === null || !line.includes(`${AC_VIP}/32`)) return;
+    events.push({ at, present: !line.includes('Deleted') });
+  });
+  return {
+    events,
+    stop: async () => {
+      monitor.kill('SIGTERM');
+      await monitor.exited;
     },
   };
 }
