@@ -51,10 +51,10 @@ async function requestsOf(node: AnycastNode): Promise<number> {
   return s.services.reduce((n, svc) => n + svc.backends.reduce((m, b) => m + b.requests, 0), 0);
 }
 
-interface NodeFigures { lb: AcLb; requests: number; cpuMs: number; usPerRequest: number | null }
+interface NodeFigures { lb: AcLb; requests: number; cpuMs: number; usPerRequest: number | null; usPerRequestNetOfIdle: number | null }
 interface Round { nodes: 1 | 3; rps: number; requests: number; errors: number; p99Ms: number; perNode: NodeFigures[]; load: number[] }
 
-async function measure(lab: AnycastLab, nodes: Record<AcLb, AnycastNode>, pids: Record<AcLb, number>, count: 1 | 3): Promise<Round> {
+async function measure(lab: AnycastLab, nodes: Record<AcLb, AnycastNode>, pids: Record<AcLb, number>, count: 1 | 3, idleMsPerS: number[]): Promise<Round> {
   const before = await Promise.all(AC_LBS.map(async (lb) => ({ lb, cpu: await cpuMs(pids[lb]), req: await requestsOf(nodes[lb]) })));
   const r = await lab.exec('client', ['wrk', '--latency', '-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, `http://${AC_VIP}/`], { timeoutMs: (SECONDS + 20) * 1000 });
   const wrk = parseWrk(r.stdout);
@@ -62,7 +62,8 @@ async function measure(lab: AnycastLab, nodes: Record<AcLb, AnycastNode>, pids: 
   const perNode = AC_LBS.map((lb, i) => {
     const requests = after[i]!.req - before[i]!.req;
     const cpu = after[i]!.cpu - before[i]!.cpu;
-    return { lb, requests, cpuMs: cpu, usPerRequest: requests > 0 ? Math.round((cpu * 1000) / requests) : null };
+    const net = cpu - idleMsPerS[i]! * wrk.seconds;
+    return { lb, requests, cpuMs: cpu, usPerRequest: requests > 0 ? Math.round((cpu * 1000) / requests) : null, usPerRequestNetOfIdle: requests > 0 ? Math.round((net * 1000) / requests) : null };
   });
   const e = wrk.errors;
   return { nodes: count, rps: Math.round(wrk.requestsPerSecond), requests: wrk.requests, errors: e.connect + e.read + e.write + e.timeout + e.non2xx3xx, p99Ms: wrk.latencyMs.p99, perNode, load: loadavg().map((x) => Math.round(x * 10) / 10) };
@@ -91,11 +92,11 @@ async function main(): Promise<void> {
     const idleMsPerS = await Promise.all(AC_LBS.map(async (lb, i) => Math.round(((await cpuMs(pids[lb])) - idleBefore[i]!) / 5)));
     const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      rounds.push(await measure(lab, nodes, pids, 3));
+      rounds.push(await measure(lab, nodes, pids, 3, idleMsPerS));
       for (const lb of ['lb2', 'lb3'] as const) await nodes[lb].cli(['anycast', 'drain']);
       await hops([AC_ADDR.lb1]);
       await sleep(500);
-      rounds.push(await measure(lab, nodes, pids, 1));
+      rounds.push(await measure(lab, nodes, pids, 1, idleMsPerS));
       for (const lb of ['lb2', 'lb3'] as const) await nodes[lb].cli(['anycast', 'resume']);
       await hops(AC_LBS.map((lb) => AC_ADDR[lb]));
       await sleep(500);
@@ -103,9 +104,9 @@ async function main(): Promise<void> {
     const lines = [
       `anycast bench: wrk -t2 -c${CONNECTIONS} -d${SECONDS}s from the client namespace, engine ${engine.includes(DIST_BUNDLE) ? 'Node 22 + dist/tsbal.cjs' : 'Bun + source'}, 2 cores shared by everything`,
       '',
-      '| nodes | req/s | p99 ms | errors | requests per node (lb1/lb2/lb3) | engine CPU µs per request (lb1/lb2/lb3) | load avg |',
-      '|---|---|---|---|---|---|---|',
-      ...rounds.map((r) => `| ${r.nodes} | ${r.rps} | ${r.p99Ms.toFixed(1)} | ${r.errors} | ${r.perNode.map((n) => n.requests).join(' / ')} | ${r.perNode.map((n) => n.usPerRequest ?? '-').join(' / ')} | ${r.load.join(' ')} |`),
+      '| nodes | req/s | p99 ms | errors | requests per node (lb1/lb2/lb3) | engine CPU µs per request (lb1/lb2/lb3) | same, minus idle CPU | load avg |',
+      '|---|---|---|---|---|---|---|---|',
+      ...rounds.map((r) => `| ${r.nodes} | ${r.rps} | ${r.p99Ms.toFixed(1)} | ${r.errors} | ${r.perNode.map((n) => n.requests).join(' / ')} | ${r.perNode.map((n) => n.usPerRequest ?? '-').join(' / ')} | ${r.perNode.map((n) => n.usPerRequestNetOfIdle ?? '-').join(' / ')} | ${r.load.join(' ')} |`),
     ];
     const three = rounds.filter((r) => r.nodes === 3);
     const one = rounds.filter((r) => r.nodes === 1);
