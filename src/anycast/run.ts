@@ -91,3 +91,15 @@ export function withdrawOnEngineExit(config: PerlbalConfig): (() => Promise<void
     }
   };
 }
+
+/**
+ * A reload keeps the anycast settings the process started with (the VIP is bound, announced and routed): a change
+ * of them is said in the log, not applied. Returns the config unchanged, for run.ts's reload `load`.
+ */
+export function noteAnycastChange(started: AnycastSettings | null, next: PerlbalConfig, log: { warn(message: string): void }): PerlbalConfig {
+  const now = anycastSettings(next);
+  if (JSON.stringify(now) !== JSON.stringify(started)) {
+    log.warn(`reload: the SERVER anycast_* settings changed since start; the process runs on with ${started === null ? 'anycast mode off' : `${started.vip} on ${started.dev}, require ${started.require}`}: restart tsbal to apply them`);
+  }
+  return next;
+}

@@ -30,7 +30,7 @@ import { serveStatus } from '../status/socket.ts';
 import { noteTransition } from '../status/transitions.ts';
 import { VERSION } from '../version.ts';
 import { anycastSettings } from '../config/anycast.ts';
-import { ANYCAST_NO_HA, beginAnycast, checkHaUnlessAnycast, withdrawOnEngineExit, type AnycastRun } from '../anycast/run.ts';
+import { ANYCAST_NO_HA, beginAnycast, checkHaUnlessAnycast, noteAnycastChange, withdrawOnEngineExit, type AnycastRun } from '../anycast/run.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
@@ -271,7 +271,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     const reload = reloadOnSignal({
       configPath,
       proxy,
-      load: loadConfig,
+      load: (path) => noteAnycastChange(anycastConfig, loadConfig(path), log),
       haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null,
       log,
       onRound: reloadStatus.onRound,
