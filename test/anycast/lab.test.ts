@@ -154,6 +154,23 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     await allAnnounced(15_000);
   }, 45_000);
 
+  test('shutdown graceful on the management console is the same planned stop: withdrawn first, then the process exits 0', async () => {
+    const watch = watchNexthops(lab);
+    await sleep(300);
+    const t0 = Date.now();
+    const said = await lab.exec('lb2', ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${MGMT_PORT}; echo 'shutdown graceful' >&3; timeout 5 cat <&3`]);
+    const exit = await Promise.race([nodes.lb2.proc()!.exited, sleep(10_000).then(() => null)]);
+    await watch.stop();
+    const gone = firstChange(watch.changes, t0, AC_ADDR.lb2, false);
+    console.log(`console shutdown graceful -> router route without lb2: ${gone === null ? 'never' : `${gone - t0} ms`} (console said ${JSON.stringify(said.stdout)})`);
+    expect(gone).not.toBeNull();
+    expect(gone! - t0).toBeLessThanOrEqual(1_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(nodes.lb2.logged(/planned stop, withdrawn/).length).toBeGreaterThan(0);
+    await nodes.lb2.start();
+    await allAnnounced(15_000);
+  }, 40_000);
+
   test('kill -9 of the engine: within 2 s the node is withdrawn or serving again, and at most a handful of requests fail', async () => {
     const pid = await nodes.lb1.enginePid();
     const loop = await startClientLoop(lab, { host: AC_VIP, intervalMs: 20, timeoutMs: 500, maxRequests: 400, maxDurationMs: 8_000 });
@@ -167,14 +184,20 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     const gone = firstChange(watch.changes, t0, AC_ADDR.lb1, false);
     const back = gone === null ? null : firstChange(watch.changes, gone, AC_ADDR.lb1, true);
     const bad = failed(records, t0, t0 + 4_000);
+    const rel = (r: ClientRecord) => `${r.ok ? 'ok' : r.err} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
     console.log(`kill -9 -> lb1 withdrawn at the router: ${gone === null ? 'never' : `${gone - t0} ms`}, back: ${back === null ? 'not yet' : `${back - t0} ms`}; ` +
-      `${bad.length} of ${records.length} failed ${JSON.stringify(bad.slice(0, 8))}`);
+      `${bad.length} of ${records.length} failed [${bad.map(rel).join('; ')}]`);
     expect(gone).not.toBeNull();
     expect(gone! - t0).toBeLessThanOrEqual(2_000);
-    // What cannot be avoided: SYNs the router hashes to lb1 between the death and its route update (about 150 ms,
-    // a third of 7-8 requests: refused), and flows of the other nodes that the hash moves when lb1 comes back (no
-    // resilient hashing in FRR 8.4's routes). Measured 3-5.
-    expect(bad.length).toBeLessThanOrEqual(8);
+    // Which failures are unavoidable, and the only ones allowed: SYNs the router still hashed to lb1 between its
+    // death and the route change (refused: nothing listens), connections in flight at the death or when a route
+    // change moved their flow (reset). Their number follows from that window (about a third of its 20 ms slots):
+    // measured 3-7.
+    const changes = [t0, gone!, ...(back === null ? [] : [back])];
+    const explained = (r: ClientRecord) =>
+      !r.ok && ((r.err === 'ECONNREFUSED' && r.s <= gone! + 20) || (r.err === 'ECONNRESET' && changes.some((c) => r.s <= c + 20 && r.e >= c - 50)));
+    expect(bad.filter((r) => !explained(r)).map(rel)).toEqual([]);
+    expect(bad.length).toBeLessThanOrEqual(Math.ceil((gone! - t0) / 20 / 3) + 6);
     // The supervisor started the engine again, and it announces again.
     await allAnnounced(10_000);
     expect(await nodes.lb1.enginePid()).not.toBe(pid);
