@@ -108,9 +108,10 @@ export async function startAnnouncer(o: AnnouncerOptions): Promise<Announcer> {
   const tick = (): Promise<void> => {
     if (applying !== null) return applying;
     const d = decide();
-    if (last === null || last.announce !== d.announce || last.reason.kind !== d.reason.kind) {
-      // Every change of decision or reason is logged once, also while the address stays as it is.
-      if (last !== null && last.announce === d.announce && d.announce === announced) log.info(`${what} stays ${announced ? 'announced' : 'withdrawn'}: ${reasonWords(d.reason)}`);
+    // A new reason without a transition (withdrawn: `not listening`, then `no healthy backend`) is logged once too;
+    // a transition is logged by apply.
+    if (last !== null && last.reason.kind !== d.reason.kind && d.announce === announced) {
+      log.info(`${what} stays ${announced ? 'announced' : 'withdrawn'}: ${reasonWords(d.reason)}`);
     }
     last = d;
     const now = Date.now();
