@@ -10,7 +10,9 @@ import type { AnycastAnswer } from '../anycast/run.ts';
 import { requestAnycast } from '../status/socket.ts';
 import { anycastLine } from '../status/view.ts';
 import { applyLogArgs, guarded, logArgs, UsageError } from './common.ts';
-import { DEFAULT_PERLBAL_CONF, loadConfig } from './run.ts';
+import { DEFAULT_PERLBAL_CONF } from './run.ts';
+import { readPerlbalConfigFile } from '../config/perlbal.ts';
+import { formatDiagnostic } from '../config/errors.ts';
 
 const stateDirArg = { 'state-dir': { type: 'string', description: `the state dir tsbal run uses (its status.sock); default ${DEFAULT_STATE_DIR}` } } as const;
 
@@ -51,8 +53,14 @@ const withdraw = defineCommand({
         if (!d.ok) throw new UsageError(`--dev: ${d.message}`, 2);
         dev = d.value;
       } else {
-        const st = anycastSettings(loadConfig(args.config ?? DEFAULT_PERLBAL_CONF));
-        if (st === null) throw new UsageError(`${args.config ?? DEFAULT_PERLBAL_CONF} has no SERVER anycast_vip; give --vip`);
+        // A cleanup must work even when perlbal.conf has since been broken: only the anycast lines are needed.
+        const file = args.config ?? DEFAULT_PERLBAL_CONF;
+        const read = readPerlbalConfigFile(file);
+        const st = anycastSettings(read.value);
+        if (st === null) {
+          const why = read.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).slice(0, 3);
+          throw new UsageError(`${file} has no usable SERVER anycast_vip; give --vip${why.length > 0 ? `\n${why.join('\n')}` : ''}`);
+        }
         vip = st.vip;
         dev = args.dev ?? st.dev;
       }

@@ -2,6 +2,9 @@
 // the cleanup the unit's ExecStopPost runs: both copies gone, twice in a row without an error.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI_ENTRY } from '../harness/cli.ts';
 import { execOk, execProc } from '../harness/proc.ts';
 
@@ -55,6 +58,17 @@ describe('anycast addresses', () => {
     const again = await inNs([process.execPath, CLI_ENTRY, 'anycast', 'withdraw', '--vip', '198.18.0.201', '--dev', 'vip0']);
     expect(again.stdout.trim()).toBe('anycast 198.18.0.201/32 was not on vip0');
     expect(again.code).toBe(0);
+  });
+
+  test('tsbal anycast withdraw -c reads the anycast lines even from a perlbal.conf that has errors elsewhere', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbal-anycast-'));
+    const conf = join(dir, 'perlbal.conf');
+    writeFileSync(conf, 'SERVER anycast_vip = 198.18.0.201/32\nSERVER anycast_dev = vip0\nBOGUS line\n');
+    await execOk(['ip', '-n', ns, 'addr', 'replace', VIP, 'dev', 'vip0']);
+    const r = await inNs([process.execPath, CLI_ENTRY, 'anycast', 'withdraw', '-c', conf]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stdout.trim()).toBe('anycast 198.18.0.201/32 withdrawn from vip0');
+    expect(await onDev()).toBe(false);
   });
 
   test('tsbal anycast withdraw refuses a VIP that is not one host', async () => {
