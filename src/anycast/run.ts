@@ -70,9 +70,9 @@ export async function beginAnycast(settings: AnycastSettings): Promise<AnycastRu
 }
 
 /** run.ts: heartbeat's files are checked only outside anycast mode (it does not start heartbeat). */
-export function checkHaUnlessAnycast<A extends { 'ha-dir'?: string }>(config: PerlbalConfig, args: A, checkHa: (args: A) => void): void {
+export function checkHaUnlessAnycast<A extends { 'ha-dir'?: string }>(config: PerlbalConfig, args: A, checkHa: (args: A) => void, refuse: (message: string) => Error = (m) => new Error(m)): void {
   if (anycastSettings(config) === null) return checkHa(args);
-  if (args['ha-dir'] !== undefined) throw new Error(ANYCAST_NO_HA);
+  if (args['ha-dir'] !== undefined) throw refuse(ANYCAST_NO_HA);
 }
 
 /**

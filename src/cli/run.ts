@@ -321,14 +321,14 @@ export default defineCommand({
       }
       if (args.daemon) {
         // Validate first, so a config error shows up on this terminal.
-        checkHaUnlessAnycast(loadConfig(configPath), args, checkHaForRun);
+        checkHaUnlessAnycast(loadConfig(configPath), args, checkHaForRun, (m) => new UsageError(m));
         await daemonize(['run', ...rawArgs], args['log-file'] ?? DEFAULT_DAEMON_LOG_FILE);
         return;
       }
       const logFile = applyLogArgs(args);
       if (args.supervise === true) {
         const supervised = loadConfig(configPath);
-        checkHaUnlessAnycast(supervised, args, checkHaForRun);
+        checkHaUnlessAnycast(supervised, args, checkHaForRun, (m) => new UsageError(m));
         const code = await supervise({
           engineArgv: ['run', ...engineArgs(rawArgs)], pidfile: args.pidfile, drainTimeoutMs, logFile, reportStartup: reportToParent,
           onEngineExit: withdrawOnEngineExit(supervised),

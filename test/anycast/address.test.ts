@@ -71,6 +71,17 @@ describe('anycast addresses', () => {
     expect(await onDev()).toBe(false);
   });
 
+  test('tsbal run refuses to start anycast mode when anycast_dev does not exist, saying how to make it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbal-anycast-'));
+    const conf = join(dir, 'perlbal.conf');
+    writeFileSync(conf, 'SERVER anycast_vip = 198.18.0.201/32\nSERVER anycast_dev = nodev0\nCREATE POOL p\nPOOL p ADD 127.0.0.1:9\n' +
+      'CREATE SERVICE web\nSET role = reverse_proxy\nSET pool = p\nSET listen = 198.18.0.201:8080\nENABLE web\n');
+    const r = await inNs([process.execPath, CLI_ENTRY, 'run', '-c', conf, '--state-dir', join(dir, 'state')]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('anycast_dev nodev0 does not exist (tsbal setup --anycast creates it; by hand: ip link add nodev0 type dummy && ip link set nodev0 up)');
+  });
+
   test('tsbal anycast withdraw refuses a VIP that is not one host', async () => {
     const r = await inNs([process.execPath, CLI_ENTRY, 'anycast', 'withdraw', '--vip', '198.18.0.0/24']);
     expect(r.code).toBe(2);
