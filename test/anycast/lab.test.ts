@@ -136,7 +136,7 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     const gone = firstChange(watch.changes, t0, AC_ADDR.lb3, false);
     const bad = failed(records, t0 - 1_000, stopped + 1_000);
     const served = records.filter((r) => r.ok && r.s >= t0 && r.s <= stopped);
-    const rel = (r: ClientRecord) => `${r.ok ? 'ok' : r.err} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
+    const rel = (r: ClientRecord) => `${r.ok ? 'ok' : `${r.err}${r.complete ? ' after the whole answer' : ''}`} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
     console.log(`SIGTERM -> router route without lb3: ${gone === null ? 'never' : `${gone - t0} ms`}; exited after ${stopped - t0} ms; ` +
       `${records.length} requests, ${bad.length} failed [${bad.map(rel).join('; ')}]; ${served.filter((r) => r.ok && r.b.endsWith(AC_ADDR.lb3)).length} served by lb3 after SIGTERM`);
     expect(exit).toEqual({ code: 0, signal: null });
@@ -184,7 +184,7 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     const gone = firstChange(watch.changes, t0, AC_ADDR.lb1, false);
     const back = gone === null ? null : firstChange(watch.changes, gone, AC_ADDR.lb1, true);
     const bad = failed(records, t0, t0 + 4_000);
-    const rel = (r: ClientRecord) => `${r.ok ? 'ok' : r.err} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
+    const rel = (r: ClientRecord) => `${r.ok ? 'ok' : `${r.err}${r.complete ? ' after the whole answer' : ''}`} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
     console.log(`kill -9 -> lb1 withdrawn at the router: ${gone === null ? 'never' : `${gone - t0} ms`}, back: ${back === null ? 'not yet' : `${back - t0} ms`}; ` +
       `${bad.length} of ${records.length} failed [${bad.map(rel).join('; ')}]`);
     expect(gone).not.toBeNull();

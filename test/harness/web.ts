@@ -28,7 +28,8 @@ export async function startBackends(lab: Lab, hosts: readonly ('web1' | 'web2')[
 
 export type ClientRecord =
   | { ok: true; s: number; e: number; b: string }
-  | { ok: false; s: number; e: number; err: string };
+  /** complete: the whole answer had arrived before the error (a reset of the connection's close). */
+  | { ok: false; s: number; e: number; err: string; complete?: boolean };
 
 export interface ClientLoopOptions {
   host?: string;
