@@ -9,6 +9,8 @@ import { DEFAULT_HA_DIR, DEFAULT_STATE_DIR, startHa, type HaHandle, type HaStatu
 import type { ProxyGate } from '../ha/resources.ts';
 import { request } from '../ha/control.ts';
 import { statusLines } from '../ha/status-view.ts';
+import { requestAnycast } from '../status/socket.ts';
+import { anycastLine } from '../status/view.ts';
 import { DEFAULT_GARP, type GarpOptions } from '../ha/vip.ts';
 
 export const haArgs = {
@@ -88,9 +90,16 @@ const status = defineCommand({
   run: ({ args }) =>
     guarded(async () => {
       applyLogArgs(args);
-      const answer = await request(stateDirOf(args), { cmd: 'status' }).catch((e: Error) => {
+      const answer = await request(stateDirOf(args), { cmd: 'status' }).catch(async (e: Error) => {
+        // Anycast mode runs no HA engine: say what it announces instead (src/anycast/).
+        const anycast = await requestAnycast(stateDirOf(args), { cmd: 'anycast', action: 'status' }, 2000).catch(() => null);
+        if (anycast?.ok === true) return { ok: true as const, anycast: anycast.anycast };
         throw new UsageError(e.message, 3);
       });
+      if ('anycast' in answer) {
+        console.log(args.json ? JSON.stringify(answer.anycast, null, 2) : `anycast mode (no heartbeat): ${anycastLine(answer.anycast)}`);
+        return;
+      }
       if (!('status' in answer)) throw new UsageError(answer.msg);
       console.log(args.json ? JSON.stringify(answer.status, null, 2) : formatStatus(answer.status as HaStatus));
     }),

@@ -15,6 +15,7 @@ const main = defineCommand({
     version: () => import('./version.ts').then((m) => m.default),
     demo: () => import('./demo.ts').then((m) => m.default),
     ha: () => import('./ha.ts').then((m) => m.default),
+    anycast: () => import('./anycast.ts').then((m) => m.default),
     check: () => import('./check.ts').then((m) => m.default),
     run: () => import('./run.ts').then((m) => m.default),
     reload: () => import('./reload.ts').then((m) => m.default),

@@ -29,6 +29,8 @@ import { takeSnapshot } from '../status/snapshot.ts';
 import { serveStatus } from '../status/socket.ts';
 import { noteTransition } from '../status/transitions.ts';
 import { VERSION } from '../version.ts';
+import { anycastSettings } from '../config/anycast.ts';
+import { ANYCAST_NO_HA, beginAnycast, checkHaUnlessAnycast, noteAnycastChange, withdrawOnEngineExit, type AnycastRun } from '../anycast/run.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
@@ -166,7 +168,9 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   const { configPath, pidfile, drainTimeoutMs, logFile, stateDir } = opts;
   const startedAtMs = Date.now();
   const config = loadConfig(configPath);
-  checkHaForRun(haOptions);
+  const anycastConfig = anycastSettings(config);
+  if (anycastConfig !== null && haOptions['ha-dir'] !== undefined) throw new UsageError(ANYCAST_NO_HA);
+  if (anycastConfig === null) checkHaForRun(haOptions);
   const proxyLog = log.withTag('proxy');
   const engines: Array<{ name: string; close: (graceful: boolean) => Promise<void> }> = [];
 
@@ -192,11 +196,23 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   }
   // /metrics reads the HA engine's status when scraped, once it runs (it starts after the proxy).
   let haForMetrics: HaHandle | null = null;
-  const extraMetrics = async (): Promise<MetricFamily[]> => (haForMetrics === null ? [] : scrapeHa(() => haForMetrics!.status()));
+  // Anycast mode: the VIP made answerable (a local route) before the proxy binds it; announced once it can serve.
+  let anycast: AnycastRun | null = null;
+  if (anycastConfig !== null) {
+    anycast = await beginAnycast(anycastConfig).catch((e: Error) => {
+      throw new UsageError(e.message);
+    });
+    engines.push(anycast.last);
+  }
+  const extraMetrics = async (): Promise<MetricFamily[]> => [
+    ...(haForMetrics === null ? [] : await scrapeHa(() => haForMetrics!.status())),
+    ...(anycast?.metrics() ?? []),
+  ];
   try {
     proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key });
   } catch (error) {
     // EADDRINUSE from a copy already running says so, with its pid.
+    await anycast?.last.close(false);
     throw new UsageError(explainBindError((error as Error).message));
   }
   engines.push({ name: 'proxy', close: (graceful) => proxy.close({ graceful, timeoutMs: drainTimeoutMs }) });
@@ -204,7 +220,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // --- HA engine ----------------------------------------------------------------------------------------------
   // Started here, after the proxy, so that taking over a VIP can call proxy.retryBind() for listeners whose
   // address was not local yet (see proxy.pendingBinds()).
-  const ha = await startHaForRun(haOptions, proxy, (msg) => noteTransition(proxy.engine.transitions, 'ha', msg)).catch(async (error: Error) => {
+  const ha = anycast !== null ? null : await startHaForRun(haOptions, proxy, (msg) => noteTransition(proxy.engine.transitions, 'ha', msg)).catch(async (error: Error) => {
     await proxy.close({ graceful: false });
     throw error instanceof UsageError ? new UsageError(explainHaStartError(error.message), error.exitCode) : error;
   });
@@ -223,10 +239,13 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // `tsbal status` (src/status/): the whole process's state over <state-dir>/status.sock.
   const statusSocket = await serveStatus(
     stateDir,
-    () => takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, config: config.file, version: VERSION, startedAtMs }),
+    () => takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, anycast: () => anycast?.status() ?? null, config: config.file, version: VERSION, startedAtMs }),
     log,
+    anycast?.control,
   );
   if (statusSocket !== null) engines.push({ name: 'status', close: () => statusSocket.close() });
+  // Last pushed, so closed first: a planned stop withdraws the VIP and waits for the router before the proxy drains.
+  if (anycast !== null) engines.push(await anycast.attach(proxy, log.withTag('anycast')));
 
   if (pidfile !== undefined) writePidfile(pidfile);
   const reloadStatus = reloadStatusRecorder(stateDir);
@@ -252,7 +271,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     const reload = reloadOnSignal({
       configPath,
       proxy,
-      load: loadConfig,
+      load: (path) => noteAnycastChange(anycastConfig, loadConfig(path), log),
       haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null,
       log,
       onRound: reloadStatus.onRound,
@@ -302,16 +321,18 @@ export default defineCommand({
       }
       if (args.daemon) {
         // Validate first, so a config error shows up on this terminal.
-        loadConfig(configPath);
-        checkHaForRun(args);
+        checkHaUnlessAnycast(loadConfig(configPath), args, checkHaForRun, (m) => new UsageError(m));
         await daemonize(['run', ...rawArgs], args['log-file'] ?? DEFAULT_DAEMON_LOG_FILE);
         return;
       }
       const logFile = applyLogArgs(args);
       if (args.supervise === true) {
-        loadConfig(configPath);
-        checkHaForRun(args);
-        const code = await supervise({ engineArgv: ['run', ...engineArgs(rawArgs)], pidfile: args.pidfile, drainTimeoutMs, logFile, reportStartup: reportToParent });
+        const supervised = loadConfig(configPath);
+        checkHaUnlessAnycast(supervised, args, checkHaForRun, (m) => new UsageError(m));
+        const code = await supervise({
+          engineArgv: ['run', ...engineArgs(rawArgs)], pidfile: args.pidfile, drainTimeoutMs, logFile, reportStartup: reportToParent,
+          onEngineExit: withdrawOnEngineExit(supervised),
+        });
         process.exit(code);
       }
       const stateDir = args['state-dir'] ?? DEFAULT_STATE_DIR;

@@ -60,6 +60,8 @@ export interface SuperviseOptions {
   logFile: LogFile | null;
   /** Tells whoever started the supervisor how the first start went (the --daemon parent's pipe). */
   reportStartup: (message: string) => void;
+  /** Run after every exit of the engine, before a restart (anycast mode withdraws its VIP: src/anycast/run.ts). */
+  onEngineExit?: () => Promise<void>;
 }
 
 interface Started {
@@ -118,6 +120,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       const startedAt = Date.now();
       void started.exited.then(async (e) => {
         if (started !== current) return;
+        await o.onEngineExit?.();
         if (stopping !== null) {
           slog.info(`engine (pid ${started.child.pid}) stopped (${describeExit(e)})`);
           if (!supervising) o.reportStartup(`stopped by ${stopping} during startup\n`);

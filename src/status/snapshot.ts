@@ -7,6 +7,7 @@ import { doublyHeld, homesHeld, holdWords, rstateWords } from '../ha/status-view
 import type { ProxyHandle } from '../proxy/index.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import { recentTransitions, type Transition } from './transitions.ts';
+import type { AnycastStatus } from '../anycast/announcer.ts';
 
 export interface BackendStatus {
   address: string;
@@ -71,6 +72,8 @@ export interface StatusSnapshot {
   config: string;
   /** null: no HA engine (no ha.cf); `error` when it did not answer. */
   ha: HaSummary | { error: string } | null;
+  /** Anycast mode: announced or not and why; null (or absent, from an older tsbal) outside it. */
+  anycast?: AnycastStatus | null;
   services: ServiceStatus[];
   transitions: Transition[];
 }
@@ -144,6 +147,7 @@ export interface SnapshotSources {
   proxy: ProxyHandle;
   /** The HA engine of this process, if it runs one. */
   ha: { config: HaDirConfig; status(): Promise<HaStatus> } | null;
+  anycast?: () => AnycastStatus | null;
   config: string;
   version: string;
   startedAtMs: number;
@@ -180,6 +184,7 @@ export async function takeSnapshot(src: SnapshotSources): Promise<StatusSnapshot
     uptimeS: Math.round((at - src.startedAtMs) / 1000),
     config: src.config,
     ha,
+    anycast: src.anycast?.() ?? null,
     services,
     transitions: recentTransitions(proxy.engine.transitions),
   };

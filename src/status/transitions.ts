@@ -1,7 +1,7 @@
 // The recent transitions of a running tsbal (a backend going down or up, the peer dying, the VIP moving) kept in a
 // small ring in the process, so `tsbal status` can show what just happened without reading the log. Pure.
 
-export type TransitionSource = 'backend' | 'ha';
+export type TransitionSource = 'backend' | 'ha' | 'anycast';
 
 export interface Transition {
   /** Wall clock, ms since the epoch. */
@@ -16,6 +16,8 @@ export interface TransitionRing {
   items: Transition[];
   /** Where the next one goes once the ring is full. */
   next: number;
+  /** Told of every transition as it is noted (anycast mode re-decides at once when a backend goes down or up). */
+  onNote?: ((t: Transition) => void) | undefined;
 }
 
 /** How many `tsbal status` shows and the process keeps. */
@@ -27,12 +29,12 @@ export function newTransitionRing(capacity = TRANSITIONS_KEPT): TransitionRing {
 
 export function noteTransition(ring: TransitionRing, source: TransitionSource, text: string, at = Date.now()): void {
   const t: Transition = { at, source, text };
-  if (ring.items.length < ring.capacity) {
-    ring.items.push(t);
-    return;
+  if (ring.items.length < ring.capacity) ring.items.push(t);
+  else {
+    ring.items[ring.next] = t;
+    ring.next = (ring.next + 1) % ring.capacity;
   }
-  ring.items[ring.next] = t;
-  ring.next = (ring.next + 1) % ring.capacity;
+  ring.onNote?.(t);
 }
 
 /** Oldest first. */

@@ -72,10 +72,16 @@ export function statusText(s: StatusSnapshot, o: ViewOptions): string {
   return (o.terminal ? terminalLines(s, o) : plainLines(s, o)).join('\n');
 }
 
+/** Anycast mode's line: `198.18.2.1/32 on vip0 ANNOUNCED (service web serving)`. */
+export function anycastLine(a: NonNullable<StatusSnapshot['anycast']>): string {
+  return `${a.vip} on ${a.dev} ${a.announced ? 'ANNOUNCED' : 'WITHDRAWN'} (${a.reason})${a.error === null ? '' : `; ip failed: ${a.error}`}`;
+}
+
 function plainLines(s: StatusSnapshot, o: ViewOptions): string[] {
   const clock = o.clock ?? localClock;
   const out = [`tsbal ${s.version}: pid ${s.pid}, up ${duration(s.uptimeS)}, config ${s.config}`];
-  if (s.ha === null) out.push('ha: not configured (no ha.cf): proxy only');
+  if (s.anycast) out.push(`anycast: ${anycastLine(s.anycast)}`);
+  else if (s.ha === null) out.push('ha: not configured (no ha.cf): proxy only');
   else if ('error' in s.ha) out.push(`ha: NOT ANSWERING: ${s.ha.error}`);
   else {
     const ha = s.ha;
@@ -103,7 +109,8 @@ function terminalLines(s: StatusSnapshot, o: ViewOptions): string[] {
   const paint = (text: string, p: Paint | null): string => (p === null || text === '' || !colour ? text : `\x1b[${CODES[p]}m${text}\x1b[0m`);
   const out = [paint(`tsbal ${s.version}`, 'bold') + `  pid ${s.pid}, up ${duration(s.uptimeS)}, ${s.config}`, ''];
   const label = (l: string): string => paint(l.padEnd(6), 'bold');
-  if (s.ha === null) out.push(`${label('HA')}not configured (no ha.cf): proxy only`);
+  if (s.anycast) out.push(`${label('ANYCST')}${paint(anycastLine(s.anycast), s.anycast.announced ? 'green' : 'yellow')}`);
+  else if (s.ha === null) out.push(`${label('HA')}not configured (no ha.cf): proxy only`);
   else if ('error' in s.ha) out.push(`${label('HA')}${paint(`NOT ANSWERING: ${s.ha.error}`, 'red')}`);
   else {
     const ha = s.ha;

@@ -36,6 +36,14 @@ function report(record: object): void {
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }
 
+/** A whole 200 answer (head and Content-Length bytes of body) had arrived: an error after it is only the close's. */
+function completeResponse(response: string): boolean {
+  const headEnd = response.indexOf('\r\n\r\n');
+  if (headEnd < 0 || !/^HTTP\/1\.[01] 200 /.test(response)) return false;
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(response.slice(0, headEnd))?.[1];
+  return length !== undefined && response.length - headEnd - 4 >= Number(length);
+}
+
 function fire(): void {
   const s = wallNow();
   const socket = connect({ host, port });
@@ -48,7 +56,7 @@ function fire(): void {
     clearTimeout(timer);
     inflight.delete(socket);
     socket.destroy();
-    report(ok ? { s, e: wallNow(), ok, b: detail } : { s, e: wallNow(), ok, err: detail });
+    report(ok ? { s, e: wallNow(), ok, b: detail } : completeResponse(response) ? { s, e: wallNow(), ok, err: detail, complete: true } : { s, e: wallNow(), ok, err: detail });
     if (stopping && inflight.size === 0) end();
   };
   const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);

@@ -28,7 +28,8 @@ export async function startBackends(lab: Lab, hosts: readonly ('web1' | 'web2')[
 
 export type ClientRecord =
   | { ok: true; s: number; e: number; b: string }
-  | { ok: false; s: number; e: number; err: string };
+  /** complete: the whole answer had arrived before the error (a reset of the connection's close). */
+  | { ok: false; s: number; e: number; err: string; complete?: boolean };
 
 export interface ClientLoopOptions {
   host?: string;
@@ -50,7 +51,7 @@ export interface ClientLoop {
 }
 
 /** Starts the client loop in the client namespace against the VIP (by default) and waits until it runs. */
-export async function startClientLoop(lab: Lab, options: ClientLoopOptions = {}): Promise<ClientLoop> {
+export async function startClientLoop(lab: Pick<Lab, 'spawn'>, options: ClientLoopOptions = {}): Promise<ClientLoop> {
   const args = [
     `--host=${options.host ?? LAB_VIP}`,
     `--port=${options.port ?? 80}`,
