@@ -5,8 +5,10 @@
 // counters dumped (callgrind_control -d). Kernel time is not counted: see the syscall figures in bench/README.md.
 //
 //   npx bun bench/proxy/instructions.ts [--shape close|keep-alive] [--requests 3000] [--warmup 1500]
-//        [--concurrency 8] [--only tsbal,floor-node,...] [--tsbal-bin dist/tsbal ...] [--no-build]
-// Targets: tsbal (dist/tsbal.cjs under Node 22), tsbal-bin:<file> per --tsbal-bin, floor-node, floor-bun,
+//        [--concurrency 8] [--only tsbal,floor-node,...] [--tsbal-bin dist/tsbal ...] [--tsbal-cjs a.cjs ...]
+//        [--no-build]
+// Targets: tsbal (dist/tsbal.cjs under Node 22), tsbal-bin:<file> per --tsbal-bin, tsbal-cjs:<file> per
+// --tsbal-cjs (another bundle under Node 22: builds before and after a change, in one run), floor-node, floor-bun,
 // haproxy (proxying, nbthread 1), haproxy-return (answering itself), all but the floors in front of two nginx.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,6 +22,7 @@ import { reverseProxyConfFor, startWithConf } from '../../test/harness/perlbal.t
 import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
 import { type TsbalBuild, launchTsbal } from '../../test/harness/tsbal.ts';
+import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
 import { FLOOR_NAMES, type FloorName, type Launch, type Wrap, startFloor } from './floors.ts';
 
 const { values: args } = parseArgs({
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     only: { type: 'string' },
     'tsbal-bin': { type: 'string', multiple: true },
+    'tsbal-cjs': { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -64,8 +68,15 @@ function startHaproxyUnder(backends: readonly number[]): Promise<Target> {
   });
 }
 
-async function startTsbalUnder(build: TsbalBuild, backends: readonly number[]): Promise<Target> {
-  const launch = launchTsbal(build);
+async function startTsbalUnder(build: TsbalBuild | { kind: 'cjs'; path: string }, backends: readonly number[]): Promise<Target> {
+  const launch =
+    build.kind === 'cjs'
+      ? (conf: string) => ({
+          command: `${REPO_ROOT}node_modules/.bin/node`,
+          args: [...RUN_V8_FLAGS, build.path, 'run', '-c', conf],
+          env: { ...process.env },
+        })
+      : launchTsbal(build);
   return startWithConf('tsbal', 2, reverseProxyConfFor({ backends, set: TUTORIAL_OPTIONS }), (conf, dir) => {
     const { command, args: argv, env } = launch(conf);
     return { ...underCallgrind({ command, args: argv }, dir), env };
@@ -76,6 +87,7 @@ function start(name: string, backends: readonly number[]): Promise<Target> {
   if ((FLOOR_NAMES as readonly string[]).includes(name)) return startFloor(name as FloorName, underCallgrind, READY_MS);
   if (name === 'haproxy') return startHaproxyUnder(backends);
   if (name === 'tsbal') return startTsbalUnder({ kind: 'dist', node: `${REPO_ROOT}node_modules/.bin/node` }, backends);
+  if (name.startsWith('tsbal-cjs:')) return startTsbalUnder({ kind: 'cjs', path: path.resolve(name.slice('tsbal-cjs:'.length)) }, backends);
   const bin = name.slice('tsbal-bin:'.length);
   return startTsbalUnder({ kind: 'binary', path: path.resolve(bin) }, backends);
 }
@@ -189,11 +201,13 @@ async function main(): Promise<void> {
     if (build.status !== 0) throw new Error('bundle build failed (node build/bundle.ts)');
   }
   const names = [
-    ...(args.only?.split(',') ?? ['haproxy', 'haproxy-return', 'floor-node', 'floor-bun', 'tsbal']),
+    ...(args.only?.split(',').filter(Boolean) ?? ['haproxy', 'haproxy-return', 'floor-node', 'floor-bun', 'tsbal']),
     ...(args['tsbal-bin'] ?? []).map((b) => `tsbal-bin:${b}`),
+    ...(args['tsbal-cjs'] ?? []).map((b) => `tsbal-cjs:${b}`),
   ];
   const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
   const rows: Array<{ name: string; perRequest: number }> = [];
+  console.error(`instructions: load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
     for (const name of names) {
       const perRequest = await measure(
