@@ -64,6 +64,27 @@ describe('closing a client connection after its last answer', () => {
     expect(await within(2000, () => proxy!.engine.clients.size === 0)).toBe(true);
   });
 
+  test('Connection: close with a large answer read slowly: every byte arrives before the close', async () => {
+    const body = Buffer.alloc(4 * 1024 * 1024, 'y');
+    backend = await rawBackend('big', (socket, _conn, received) => {
+      if (received.includes('\r\n\r\n') && !received.startsWith('OPTIONS')) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+        socket.write(body);
+      } else if (received.startsWith('OPTIONS')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    });
+    const started = await startTestProxy([backend.port], { persist_client: true, persist_backend: true, verify_backend: false });
+    proxy = started.proxy;
+    client = await halfOpenClient(started.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    // A slow reader: the proxy's writes back up, so its FIN and close wait for the socket to drain.
+    client.socket.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    client.socket.resume();
+    await client.ended;
+    const data = client.data();
+    expect(data.length - (data.indexOf('\r\n\r\n') + 4)).toBe(body.length);
+    expect(client.errors).toEqual([]);
+  });
+
   test('HTTP/1.0 without keep-alive closes the same way', async () => {
     const port = await start();
     client = await halfOpenClient(port, 'GET / HTTP/1.0\r\n\r\n');
