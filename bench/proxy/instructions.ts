@@ -34,7 +34,11 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'tsbal-bin': { type: 'string', multiple: true },
     'tsbal-cjs': { type: 'string', multiple: true },
+    /** Extra Node flags for the --tsbal-cjs targets (e.g. --single-threaded-gc). */
+    'node-flag': { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
+    /** Copies the measured callgrind dumps here (for callgrind_annotate) before the target's temp dir goes. */
+    'save-dumps': { type: 'string' },
   },
 });
 const SHAPE = args.shape === 'keep-alive' ? 'keep-alive' : 'close';
@@ -48,7 +52,7 @@ type Target = Daemon & { port: number };
 const callgrindOut = (dir: string): string => path.join(dir, 'callgrind.out.%p');
 const underCallgrind: Wrap = ({ command, args: argv }: Launch, dir: string) => ({
     command: '/usr/bin/valgrind',
-    args: ['--tool=callgrind', '--quiet', `--callgrind-out-file=${callgrindOut(dir)}`, command, ...argv],
+    args: ['--tool=callgrind', '--quiet', '--separate-threads=yes', `--callgrind-out-file=${callgrindOut(dir)}`, command, ...argv],
   });
 
 function startHaproxyUnder(backends: readonly number[]): Promise<Target> {
@@ -73,7 +77,7 @@ async function startTsbalUnder(build: TsbalBuild | { kind: 'cjs'; path: string }
     build.kind === 'cjs'
       ? (conf: string) => ({
           command: `${REPO_ROOT}node_modules/.bin/node`,
-          args: [...RUN_V8_FLAGS, build.path, 'run', '-c', conf],
+          args: [...RUN_V8_FLAGS, ...(args['node-flag'] ?? []), build.path, 'run', '-c', conf],
           env: { ...process.env },
         })
       : launchTsbal(build);
@@ -168,19 +172,29 @@ function callgrindControl(flag: string, pid: number): void {
   if (r.status !== 0) throw new Error(`callgrind_control ${flag} ${pid}: ${r.stdout}${r.stderr}`);
 }
 
-/** The valgrind process is the daemon's pid (the group leader). Sums "totals:" of the dumps made after zeroing. */
-function dumpedInstructions(dir: string, before: ReadonlySet<string>): number {
+/**
+ * The valgrind process is the daemon's pid (the group leader). Sums "totals:" of the dumps made after zeroing: one
+ * per thread (`-01` is the main thread, the event loop; the others are V8's compiler and GC helpers and libuv's
+ * pool, whose one-off JIT compilations make the total noisier than the main thread's count).
+ */
+function dumpedInstructions(dir: string, before: ReadonlySet<string>): { total: number; main: number } {
   let total = 0;
+  let main = 0;
   for (const file of fs.readdirSync(dir)) {
     if (!file.startsWith('callgrind.out') || before.has(file)) continue;
     const text = fs.readFileSync(path.join(dir, file), 'utf8');
     const m = /^(?:totals|summary):\s*(\d+)/m.exec(text);
     if (m) total += Number(m[1]);
+    if (m && /-0*1$/.test(file)) main += Number(m[1]);
+    if (args['save-dumps']) {
+      fs.mkdirSync(args['save-dumps'], { recursive: true });
+      fs.copyFileSync(path.join(dir, file), path.join(args['save-dumps'], `${path.basename(dir)}.${file}`));
+    }
   }
-  return total;
+  return { total, main };
 }
 
-async function measure(name: string, backends: readonly number[]): Promise<number> {
+async function measure(name: string, backends: readonly number[]): Promise<{ total: number; main: number }> {
   const target = await start(name, backends);
   try {
     await load(target.port, WARMUP);
@@ -189,7 +203,8 @@ async function measure(name: string, backends: readonly number[]): Promise<numbe
     await load(target.port, REQUESTS);
     callgrindControl('-d', target.pid);
     await new Promise((r) => setTimeout(r, 500));
-    return dumpedInstructions(target.dir, dumpsBefore) / REQUESTS;
+    const counted = dumpedInstructions(target.dir, dumpsBefore);
+    return { total: counted.total / REQUESTS, main: counted.main / REQUESTS };
   } finally {
     await target.stop(10_000);
   }
@@ -206,16 +221,19 @@ async function main(): Promise<void> {
     ...(args['tsbal-cjs'] ?? []).map((b) => `tsbal-cjs:${b}`),
   ];
   const backends = await Promise.all([startNginxBackend({ name: 'b1' }), startNginxBackend({ name: 'b2' })]);
-  const rows: Array<{ name: string; perRequest: number }> = [];
+  const rows: Array<{ name: string; perRequest: number; mainThread: number }> = [];
   console.error(`instructions: load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
     for (const name of names) {
-      const perRequest = await measure(
+      const counted = await measure(
         name,
         backends.map((b) => b.port),
       );
-      console.error(`instructions: ${name} ${SHAPE}: ${(perRequest / 1000).toFixed(1)}k instructions per request`);
-      rows.push({ name, perRequest });
+      console.error(
+        `instructions: ${name} ${SHAPE}: ${(counted.total / 1000).toFixed(1)}k instructions per request, ` +
+          `${(counted.main / 1000).toFixed(1)}k on the main thread`,
+      );
+      rows.push({ name, perRequest: counted.total, mainThread: counted.main });
     }
   } finally {
     await stopAll(backends);
@@ -223,13 +241,13 @@ async function main(): Promise<void> {
   const ref = (n: string) => rows.find((r) => r.name === n)?.perRequest;
   console.log(`## instructions per request (${SHAPE}), ${REQUESTS} requests after ${WARMUP}, ${CONCURRENCY} at a time`);
   console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-  console.log('| target | k instructions / request | × haproxy | × haproxy-return | × floor-node | × floor-bun |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| target | k instructions / request | main thread | × haproxy | × haproxy-return | × floor-node | × floor-bun |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   const x = (v: number, b: number | undefined) => (b ? `${(v / b).toFixed(2)}×` : '–');
   for (const r of rows) {
     console.log(
-      `| ${r.name} | ${(r.perRequest / 1000).toFixed(1)} | ${x(r.perRequest, ref('haproxy'))} | ${x(r.perRequest, ref('haproxy-return'))} | ` +
-        `${x(r.perRequest, ref('floor-node'))} | ${x(r.perRequest, ref('floor-bun'))} |`,
+      `| ${r.name} | ${(r.perRequest / 1000).toFixed(1)} | ${(r.mainThread / 1000).toFixed(1)} | ${x(r.perRequest, ref('haproxy'))} | ` +
+        `${x(r.perRequest, ref('haproxy-return'))} | ${x(r.perRequest, ref('floor-node'))} | ${x(r.perRequest, ref('floor-bun'))} |`,
     );
   }
 }

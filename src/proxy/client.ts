@@ -94,13 +94,36 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     upload: null,
   };
   engine.clients.add(c);
-  socket.on('data', (chunk: Buffer) => feed(c, chunk, 0));
-  socket.on('end', () => onEnd(c));
-  socket.on('error', () => {});
-  socket.on('close', () => onClose(c));
-  socket.on('drain', () => {
-    if (c.x !== null) clientDrained(c.x);
-  });
+  (socket as ClientSocket)[CLIENT] = c;
+  socket.on('data', onSocketData);
+  socket.on('end', onSocketEnd);
+  socket.on('error', ignoreSocketError);
+  socket.on('close', onSocketClose);
+  socket.on('drain', onSocketDrain);
+}
+
+// The socket's listeners are shared by every connection (no closures per accept): each finds its connection on the
+// socket it is called on.
+const CLIENT = Symbol('tsbal client connection');
+type ClientSocket = Socket & { [CLIENT]: ClientConn };
+
+function onSocketData(this: ClientSocket, chunk: Buffer): void {
+  feed(this[CLIENT], chunk, 0);
+}
+
+function onSocketEnd(this: ClientSocket): void {
+  onEnd(this[CLIENT]);
+}
+
+function ignoreSocketError(): void {}
+
+function onSocketClose(this: ClientSocket): void {
+  onClose(this[CLIENT]);
+}
+
+function onSocketDrain(this: ClientSocket): void {
+  const x = this[CLIENT].x;
+  if (x !== null) clientDrained(x);
 }
 
 /**
