@@ -4,9 +4,14 @@
 // in front of the same two nginx backends. A request sent on a connection still in that queue waits there, and
 // wrk counts the wait as request latency.
 //
-//   npx bun bench/proxy/accept-queue.ts [--connections 1000] [--duration 4] [--no-build]
+// --close sends `Connection: close` (every request a new connection: bursts of connects all the run long);
+// --tsbal-bin adds a built executable (several: one row each), --rounds interleaves the proxies that many times.
+//
+//   npx bun bench/proxy/accept-queue.ts [--connections 1000] [--duration 4] [--threads 2] [--close] [--rounds 1]
+//                                       [--tsbal-bin dist/tsbal ...] [--no-dist] [--no-build]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { startHaproxy } from '../../test/harness/haproxy.ts';
@@ -20,11 +25,17 @@ const { values: args } = parseArgs({
   options: {
     connections: { type: 'string', default: '1000' },
     duration: { type: 'string', default: '4' },
+    threads: { type: 'string', default: '2' },
+    close: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
+    'tsbal-bin': { type: 'string', multiple: true },
+    'no-dist': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
   },
 });
 const CONNECTIONS = Number(args.connections);
 const DURATION = Number(args.duration);
+const HEADERS = args.close ? ['-H', 'Connection: close'] : [];
 
 /** Recv-Q of the listening socket on `port`: connections waiting to be accepted. */
 function acceptQueue(port: number): number {
@@ -33,7 +44,7 @@ function acceptQueue(port: number): number {
 }
 
 async function measure(name: string, port: number): Promise<void> {
-  const wrk = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', `http://127.0.0.1:${port}/`]);
+  const wrk = spawn('wrk', [`-t${args.threads}`, `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...HEADERS, `http://127.0.0.1:${port}/`]);
   let raw = '';
   wrk.stdout.on('data', (d: Buffer) => (raw += d.toString()));
   const exited = new Promise<void>((resolve) => wrk.on('exit', () => resolve()));
@@ -49,8 +60,9 @@ async function measure(name: string, port: number): Promise<void> {
   const max = /Latency\s+\S+\s+\S+\s+(\S+)/.exec(raw)?.[1] ?? '?';
   const drainedAt = samples.findIndex((n, i) => i > 0 && n === 0);
   console.log(
-    `${name} -c${CONNECTIONS}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ` +
-      `max ${max}, timeouts ${r.errors.timeout}; accept queue peak ${Math.max(...samples)}, ` +
+    `${name} -t${args.threads} -c${CONNECTIONS}${args.close ? ' close' : ''}: ${r.requestsPerSecond.toFixed(0)} req/s, ` +
+      `p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${max}, timeouts ${r.errors.timeout}, ` +
+      `other socket errors ${r.errors.connect + r.errors.read + r.errors.write}; accept queue peak ${Math.max(...samples)}, ` +
       `empty after ${drainedAt === -1 ? 'never' : `${drainedAt * 100} ms`}`,
   );
   console.log(`  accept queue every 100 ms: ${samples.join(' ')}`);
@@ -65,13 +77,25 @@ try {
   const backends = [await startNginxBackend({ name: 'b1' }), await startNginxBackend({ name: 'b2' })];
   daemons.push(...backends);
   const ports = backends.map((b) => b.port);
+  const proxies: Array<{ name: string; port: number }> = [];
   const haproxy = await startHaproxy(ports);
   daemons.push(haproxy);
-  const tsbal = await startTsbal({ backends: ports, set: TUTORIAL_OPTIONS }, { kind: 'dist' });
-  daemons.push(tsbal);
+  proxies.push({ name: 'haproxy', port: haproxy.port });
+  if (!args['no-dist']) {
+    const tsbal = await startTsbal({ backends: ports, set: TUTORIAL_OPTIONS }, { kind: 'dist' });
+    daemons.push(tsbal);
+    proxies.push({ name: 'tsbal', port: tsbal.port });
+  }
+  for (const bin of args['tsbal-bin'] ?? []) {
+    const tsbal = await startTsbal({ backends: ports, set: TUTORIAL_OPTIONS }, { kind: 'binary', path: path.resolve(bin) });
+    daemons.push(tsbal);
+    proxies.push({ name: `tsbal-bin:${path.basename(bin)}`, port: tsbal.port });
+  }
   console.log(`load average before: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
-  await measure('haproxy', haproxy.port);
-  await measure('tsbal', tsbal.port);
+  for (let round = 0; round < Number(args.rounds); round++) {
+    for (const p of proxies) await measure(p.name, p.port);
+  }
+  console.log(`load average after: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
 } finally {
   await stopAll(daemons);
 }

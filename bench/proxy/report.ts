@@ -1,7 +1,12 @@
-// Pure formatting of bench/proxy results: the markdown tables and issue 4's targets for tsbal.
+// Pure formatting of bench/proxy results: the markdown tables, issue 4's targets for tsbal (kept-alive) and issue
+// 11's for a new connection per request.
+
+/** How wrk's connections live: kept alive across requests, or one per request (`Connection: close`). */
+export type Shape = 'keep-alive' | 'close';
 
 export interface Measurement {
   proxy: string;
+  shape: Shape;
   connections: number;
   requests: number;
   seconds: number;
@@ -31,11 +36,12 @@ const median = (values: number[]): number => {
 export function aggregateRounds(rounds: readonly Measurement[]): Measurement[] {
   const groups = new Map<string, Measurement[]>();
   for (const m of rounds) {
-    const key = `${m.proxy}\0${m.connections}`;
+    const key = `${m.proxy}\0${m.shape}\0${m.connections}`;
     groups.set(key, [...(groups.get(key) ?? []), m]);
   }
   return [...groups.values()].map((ms) => ({
     proxy: ms[0]!.proxy,
+    shape: ms[0]!.shape,
     connections: ms[0]!.connections,
     requests: ms.reduce((sum, m) => sum + m.requests, 0),
     seconds: ms.reduce((sum, m) => sum + m.seconds, 0),
@@ -57,20 +63,37 @@ function row(cells: readonly string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
-/** One table per connection count: absolute numbers, then ratios against HAProxy, nginx and Perlbal. */
+/** The floor row of the runtime a row runs on: Bun for a Bun build (`tsbal-bin:tsbal-bun`), else Node. */
+export function runtimeFloor(proxy: string): string | null {
+  if (!proxy.startsWith('tsbal')) return null;
+  return /bun/.test(proxy) ? 'floor-bun' : 'floor-node';
+}
+
+const shapeConnections = (results: readonly Measurement[]): Array<[Shape, number]> =>
+  [...new Set(results.map((r) => `${r.shape} ${r.connections}`))].map((k) => {
+    const [shape, c] = k.split(' ');
+    return [shape as Shape, Number(c)];
+  });
+
+/**
+ * One table per shape and connection count: absolute numbers, then ratios against HAProxy, nginx and Perlbal, and
+ * a tsbal row's CPU against its runtime's floor (floor-node or floor-bun of the same run).
+ */
 export function markdownTables(results: readonly Measurement[]): string {
   const out: string[] = [];
-  for (const connections of [...new Set(results.map((r) => r.connections))]) {
-    const rows = results.filter((r) => r.connections === connections);
+  for (const [shape, connections] of shapeConnections(results)) {
+    const rows = results.filter((r) => r.connections === connections && r.shape === shape);
     const ref = (name: string): Measurement | undefined => rows.find((r) => r.proxy === name);
     const [haproxy, nginx, perlbal] = [ref('haproxy'), ref('nginx'), ref('perlbal')];
     out.push(
-      `### -c${connections}`,
+      `### ${shape} -c${connections}`,
       '',
-      row(['proxy', 'req/s', 'p50 ms', 'p99 ms', 'CPU s/100k', 'RSS max MiB', 'errors', 'backend CPU s/100k', 'backend conns/100k', 'req/s ×HAProxy', 'CPU ×HAProxy', 'p99 ×HAProxy', 'req/s ×nginx', 'CPU ×nginx', 'req/s ×Perlbal', 'CPU ×Perlbal']),
-      row(Array.from({ length: 16 }, (_, i) => (i === 0 ? '---' : '---:'))),
+      row(['proxy', 'req/s', 'p50 ms', 'p99 ms', 'CPU s/100k', 'RSS max MiB', 'errors', 'backend CPU s/100k', 'backend conns/100k', 'req/s ×HAProxy', 'CPU ×HAProxy', 'p99 ×HAProxy', 'CPU ×runtime floor', 'req/s ×nginx', 'CPU ×nginx', 'req/s ×Perlbal', 'CPU ×Perlbal']),
+      row(Array.from({ length: 17 }, (_, i) => (i === 0 ? '---' : '---:'))),
     );
     for (const r of rows) {
+      const floorName = runtimeFloor(r.proxy);
+      const floor = floorName === null ? undefined : ref(floorName);
       out.push(
         row([
           r.proxy,
@@ -85,6 +108,7 @@ export function markdownTables(results: readonly Measurement[]): string {
           ratio(r.rps, haproxy?.rps),
           ratio(r.cpuSecondsPer100k, haproxy?.cpuSecondsPer100k),
           ratio(r.p99Ms, haproxy?.p99Ms),
+          ratio(r.cpuSecondsPer100k, floor?.cpuSecondsPer100k),
           ratio(r.rps, nginx?.rps),
           ratio(r.cpuSecondsPer100k, nginx?.cpuSecondsPer100k),
           ratio(r.rps, perlbal?.rps),
@@ -156,6 +180,7 @@ const AFFINITY_PAIRS: ReadonlyArray<readonly [string, string]> = [
 export function markdownAffinity(rounds: readonly Measurement[]): string {
   const byKey = new Map<string, Measurement[]>();
   for (const m of rounds) {
+    if (m.shape !== 'keep-alive') continue;
     const key = `${m.proxy}\0${m.connections}`;
     byKey.set(key, [...(byKey.get(key) ?? []), m]);
   }
@@ -192,6 +217,41 @@ export function markdownAffinity(rounds: readonly Measurement[]): string {
     'steady state: no cookie set again). `tsbal-cookie-new`: no request has one, so every answer pins (worst case).',
     '`*-checks`: HTTP checks of 100 backends every 1 s while serving (the 2 serving ones and 98 check-only ones in a',
     'second pool behind an idle service of the same process); `*-cookie-checks`: both, pinned clients.',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Issue 11's targets for a new connection per request (shape close), one worker, for every tsbal row: CPU per
+ * request ≤ 1.3× its runtime's floor and ≤ 1.6× HAProxy, req/s ≥ 0.7× HAProxy, all in the same run.
+ */
+export function connCostTargets(results: readonly Measurement[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const r of results) {
+    const floorName = runtimeFloor(r.proxy);
+    if (r.shape !== 'close' || floorName === null) continue;
+    const at = (name: string) => results.find((m) => m.proxy === name && m.shape === 'close' && m.connections === r.connections);
+    const [floor, haproxy] = [at(floorName), at('haproxy')];
+    const add = (target: string, value: number, limit: number, atMost: boolean): void => {
+      checks.push({ connections: r.connections, target: `${r.proxy}: ${target}`, actual: `${value.toFixed(2)}×`, met: atMost ? value <= limit : value >= limit });
+    };
+    if (floor) add(`CPU per request ≤ 1.3× ${floorName}`, r.cpuSecondsPer100k / floor.cpuSecondsPer100k, 1.3, true);
+    if (haproxy) {
+      add('CPU per request ≤ 1.6× HAProxy', r.cpuSecondsPer100k / haproxy.cpuSecondsPer100k, 1.6, true);
+      add('req/s ≥ 0.7× HAProxy', r.rps / haproxy.rps, 0.7, false);
+    }
+  }
+  return checks;
+}
+
+export function markdownConnCost(checks: readonly TargetCheck[]): string {
+  if (checks.length === 0) return '';
+  return [
+    '### issue 11 targets, new connection per request (Connection: close)',
+    '',
+    row(['conns', 'target', 'actual', 'met']),
+    row(['---:', '---', '---:', '---']),
+    ...checks.map((c) => row([`-c${c.connections}`, c.target, c.actual, c.met ? 'yes' : '**no**'])),
     '',
   ].join('\n');
 }

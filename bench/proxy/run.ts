@@ -2,13 +2,16 @@
 // HAProxy also with cookie affinity, pinned and unpinned clients, and with health checks of 100 backends, see
 // checks.ts), plus
 // calibration proxies (bare node:net pipe, node:http + Agent), all in front of the same two nginx backends on
-// 127.0.0.1 with keep-alive on both sides. All proxies are started first; wrk loads one at a time, in rounds
+// 127.0.0.1 with keep-alive on both sides, and the floors (floors.ts: Node 22 and Bun answering by themselves on
+// node:net, HAProxy answering by itself), which proxy nothing. Two shapes of client: kept-alive connections, and a
+// new connection per request (`Connection: close`). All proxies are started first; wrk loads one at a time, in rounds
 // that interleave the proxies, so a noisy neighbour hurts one round of each rather than all of one proxy.
 // Reports the median over rounds of req/s, p50/p99 and proxy CPU seconds per 100k requests (utime+stime from
 // /proc of the proxy's processes), max RSS, and ratios; prints markdown and writes JSON to bench/results/.
 //
 //   npx bun bench/proxy/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--connections 64,256] [--threads 2]
-//                              [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal ...] [--no-build]
+//                              [--shapes keep-alive,close] [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal ...]
+//                              [--no-build]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,7 +26,18 @@ import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { type TsbalBuild, startTsbal, tsbalRunMissing } from '../../test/harness/tsbal.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
 import { type CheckTargets, CHECK_INTERVAL, CHECK_PATH, checkRate, startCheckTargets, startTsbalChecked } from './checks.ts';
-import { type Measurement, aggregateRounds, checkTargets, markdownAffinity, markdownTables, markdownTargets } from './report.ts';
+import { FLOOR_NAMES, startFloor } from './floors.ts';
+import {
+  type Measurement,
+  type Shape,
+  aggregateRounds,
+  checkTargets,
+  connCostTargets,
+  markdownAffinity,
+  markdownConnCost,
+  markdownTables,
+  markdownTargets,
+} from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +46,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '64,256' },
     threads: { type: 'string', default: '2' },
+    shapes: { type: 'string', default: 'keep-alive,close' },
     only: { type: 'string' },
     'tsbal-bin': { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
@@ -43,6 +58,12 @@ const DURATION = Number(args.duration);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = args.connections.split(',').map(Number);
 const THREADS = Number(args.threads);
+const SHAPES = args.shapes.split(',').map((s): Shape => {
+  if (s !== 'keep-alive' && s !== 'close') throw new Error(`--shapes: unknown shape ${s} (keep-alive, close)`);
+  return s;
+});
+/** What wrk adds to every request of a shape: `close` makes each request a new connection. */
+const SHAPE_HEADERS: Record<Shape, string[]> = { 'keep-alive': [], close: ['Connection: close'] };
 
 type Proxy = Daemon & { port: number; checks?: CheckTargets };
 
@@ -154,6 +175,8 @@ const PROXIES: ProxyDef[] = [
   ...(args['tsbal-bin'] ?? []).map((bin, _i, all) =>
     tsbalDef(all.length === 1 ? 'tsbal-bin' : `tsbal-bin:${path.basename(bin)}`, { kind: 'binary', path: path.resolve(bin) }),
   ),
+  // The floors: no proxying, no backend (floors.ts).
+  ...FLOOR_NAMES.map((name): ProxyDef => ({ name, unavailable: () => null, start: () => startFloor(name) })),
   nodeCalibration('node-net', 'netpipe.cjs'),
   nodeCalibration('node-http', 'nodehttp.cjs'),
   { name: 'perlbal', unavailable: () => null, start: (b) => startPerlbal({ backends: b, set: TUTORIAL_OPTIONS }) },
@@ -166,10 +189,12 @@ const backendAccepts = async (backends: readonly Nginx[]): Promise<number> =>
 async function measure(
   proxy: Daemon & { port: number },
   name: string,
+  shape: Shape,
   connections: number,
   backends: readonly Nginx[],
-  headers: readonly string[],
+  pinned: readonly string[],
 ): Promise<Measurement> {
+  const headers = [...pinned, ...SHAPE_HEADERS[shape]];
   const url = `http://127.0.0.1:${proxy.port}/`;
   await runWrk({ url, threads: THREADS, connections, durationSeconds: WARMUP, headers });
   const acceptsBefore = await backendAccepts(backends);
@@ -186,6 +211,7 @@ async function measure(
     rssMax = Math.max(rssMax, after.rssBytes);
     return {
       proxy: name,
+      shape,
       connections,
       requests: result.requests,
       seconds: result.seconds,
@@ -233,13 +259,15 @@ async function main(): Promise<void> {
     }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { def, proxy, headers } of running) {
-        for (const connections of CONNECTIONS) {
-          const m = await measure(proxy, def.name, connections, backends, headers);
-          console.error(
-            `bench: round ${round} ${def.name} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ` +
-              `${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,
-          );
-          rounds.push(m);
+        for (const shape of SHAPES) {
+          for (const connections of CONNECTIONS) {
+            const m = await measure(proxy, def.name, shape, connections, backends, headers);
+            console.error(
+              `bench: round ${round} ${def.name} ${shape} -c${connections}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99Ms} ms, ` +
+                `${m.cpuSecondsPer100k.toFixed(2)} CPU s/100k, ${m.rssMaxMiB.toFixed(1)} MiB, ${m.errors} errors`,
+            );
+            rounds.push(m);
+          }
         }
       }
     }
@@ -252,19 +280,22 @@ async function main(): Promise<void> {
   const results = aggregateRounds(rounds);
   const loadAfter = os.loadavg();
 
-  const settings = { rounds: ROUNDS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, threads: THREADS };
+  const settings = { rounds: ROUNDS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, threads: THREADS, shapes: SHAPES };
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', kernel: os.release(), bun: process.versions.bun };
   const tsbalName = results.some((r) => r.proxy === 'tsbal') ? 'tsbal' : 'tsbal-bin';
-  const checks = checkTargets(results, tsbalName);
+  const checks = checkTargets(results.filter((r) => r.shape === 'keep-alive'), tsbalName);
+  const connCost = connCostTargets(results);
   const report = [
     `## bench/proxy ${new Date().toISOString()}`,
     '',
     `Median of ${ROUNDS} interleaved rounds of wrk -t${THREADS} -d${DURATION}s (each after a ${WARMUP}s warm-up); ` +
+      `shapes ${SHAPES.join(', ')} (close: wrk -H 'Connection: close', a new connection per request); ` +
       'two nginx backends; tutorial options for tsbal and Perlbal; ' +
       `${machine.cpus} CPUs (${machine.model}).`,
     '',
     markdownTables(results),
     markdownTargets(checks, tsbalName),
+    markdownConnCost(connCost),
     markdownAffinity(rounds),
     ...Object.entries(checkRates).map(
       ([name, rate]) => `- ${name}: its 98 check-only backends got ${rate.toFixed(1)} checks/s over the run (98/s expected at 1 s).`,
@@ -278,7 +309,7 @@ async function main(): Promise<void> {
   const dir = `${REPO_ROOT}bench/results`;
   fs.mkdirSync(dir, { recursive: true });
   const file = `${dir}/proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, checkRates, skipped, rounds }, null, 2)}\n`);
+  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine, settings, results, targets: checks, connCost, checkRates, skipped, rounds }, null, 2)}\n`);
   console.error(`bench: results written to ${file}`);
 }
 

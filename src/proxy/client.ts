@@ -1,6 +1,7 @@
 // Client connections: reading request heads and bodies (strictly; refusals get a short 4xx and a close),
 // keep-alive (persist_client) and pipelining, header/idle timeouts, and the hand-off to an exchange per request.
 import type { Socket } from 'node:net';
+import type { HostPort } from '../config/model.ts';
 import { answerManagement, answerOnTheSpot, refuse } from './answers.ts';
 import type { DownstreamOps, PauseReason } from './contracts.ts';
 import { handOver, refreshForward, routeRequest } from './route.ts';
@@ -58,13 +59,12 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   const peerIp = normalizePeerIp(socket.remoteAddress);
   const opts = svc.opts;
   const trusted = opts.alwaysTrusted || isTrusted(peerIp, opts.trustedUpstreamProxies);
-  const localPort = socket.localPort ?? opts.listen?.port ?? 0;
   const forward: ForwardContext = {
     peerIp,
     trusted,
     blindProxy: opts.blindProxy,
     persistBackend: opts.persistBackend,
-    defaultHost: `${normalizePeerIp(socket.localAddress)}:${localPort}`,
+    defaultHost: localHostPort(socket, opts.listen),
     rules: opts.headerRules,
     https: (socket as { encrypted?: boolean }).encrypted === true,
   };
@@ -94,13 +94,45 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
     upload: null,
   };
   engine.clients.add(c);
-  socket.on('data', (chunk: Buffer) => feed(c, chunk, 0));
-  socket.on('end', () => onEnd(c));
-  socket.on('error', () => {});
-  socket.on('close', () => onClose(c));
-  socket.on('drain', () => {
-    if (c.x !== null) clientDrained(c.x);
-  });
+  (socket as ClientSocket)[CLIENT] = c;
+  socket.on('data', onSocketData);
+  socket.on('end', onSocketEnd);
+  socket.on('error', ignoreSocketError);
+  socket.on('close', onSocketClose);
+  socket.on('drain', onSocketDrain);
+}
+
+// The socket's listeners are shared by every connection (no closures per accept): each finds its connection on the
+// socket it is called on.
+const CLIENT = Symbol('tsbal client connection');
+type ClientSocket = Socket & { [CLIENT]: ClientConn };
+
+function onSocketData(this: ClientSocket, chunk: Buffer): void {
+  feed(this[CLIENT], chunk, 0);
+}
+
+function onSocketEnd(this: ClientSocket): void {
+  onEnd(this[CLIENT]);
+}
+
+function ignoreSocketError(): void {}
+
+function onSocketClose(this: ClientSocket): void {
+  onClose(this[CLIENT]);
+}
+
+function onSocketDrain(this: ClientSocket): void {
+  const x = this[CLIENT].x;
+  if (x !== null) clientDrained(x);
+}
+
+/**
+ * The address the client connected to, for a request without Host. A listener bound to one address is that address:
+ * asking the socket (getsockname, a system call per connection) is only needed for a wildcard listen.
+ */
+function localHostPort(socket: Socket, listen: HostPort | null): string {
+  if (listen !== null && listen.host !== '0.0.0.0' && listen.port !== 0) return `${listen.host}:${listen.port}`;
+  return `${normalizePeerIp(socket.localAddress)}:${socket.localPort ?? listen?.port ?? 0}`;
 }
 
 function feed(c: ClientConn, buf: Buffer, start: number): void {
@@ -313,6 +345,7 @@ export function resumeClient(c: ClientConn, bit: number): void {
 
 /** The exchange's response is out. Keep the connection for the next request, or close it. */
 export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
+  const x = c.x;
   c.x = null;
   endThrottled(c);
   // Back to the service that accepted the connection: the next request is routed afresh.
@@ -321,7 +354,8 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
   if (c.phase === 'closed' || c.phase === 'closing') return;
   const engine = c.svc.engine;
   if (!keepAlive || c.ended || engine.draining) {
-    closeGracefully(c);
+    if (x !== null && clientAskedClose(x) && c.stash === null) closeAfterFin(c);
+    else closeGracefully(c);
     return;
   }
   c.phase = 'head';
@@ -336,6 +370,28 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
     else feed(c, pending, 0);
   }
   if (c.phase === 'head' || c.phase === 'body') resumeClient(c, PAUSE_STASH);
+}
+
+/** The request said it was the last one (HTTP/1.1 `Connection: close`, HTTP/1.0 without keep-alive), body and all. */
+function clientAskedClose(x: Exchange): boolean {
+  const req = x.req;
+  return x.body.done && (req.minor === 0 ? !req.connection.keepAlive : req.connection.close);
+}
+
+/**
+ * The client asked to close and sent nothing more: our FIN, then close without waiting for its FIN (HAProxy's
+ * way), which saves a wake-up, a read and the stream's end handling per connection. Nothing is left to read, so the
+ * close sends no reset; a client that sends more after `Connection: close` gets one, as from HAProxy.
+ */
+function closeAfterFin(c: ClientConn): void {
+  c.phase = 'closing';
+  c.deadline = c.svc.engine.now + LINGER_MS;
+  c.socket.end();
+  c.socket.once('finish', destroyFinished);
+}
+
+function destroyFinished(this: Socket): void {
+  this.destroy();
 }
 
 function closeGracefully(c: ClientConn): void {

@@ -33,6 +33,13 @@ export async function bindOrDefer(
   }
 }
 
+/**
+ * The accept queue a listener asks for (the kernel caps it at net.core.somaxconn). A burst of new connections waits
+ * there until the event loop accepts it, one per loop turn in libuv; when it overflows, the kernel drops the SYNs and
+ * clients retry after 1 s or more. HAProxy asks for its maxconn (4096 in bench/proxy), nginx for 511.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** Binds `server` to `addr`; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...), the server closed. */
 export function listenServer(server: Server, { host, port }: HostPort): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -41,7 +48,7 @@ export function listenServer(server: Server, { host, port }: HostPort): Promise<
       reject(err);
     };
     server.once('error', onError);
-    server.listen({ host, port, backlog: 1024 }, () => {
+    server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -25,6 +25,7 @@ export async function startWithConf(
   portCount: number,
   conf: (ports: number[]) => { text: string; ready: number[] },
   launch: (confPath: string, dir: string) => { command: string; args: string[]; env: NodeJS.ProcessEnv },
+  readyTimeoutMs = 15_000,
 ): Promise<PerlbalConfProxy> {
   return startWithFreshPorts(portCount, async (ports) => {
     const dir = makeTempDir(kind);
@@ -32,7 +33,7 @@ export async function startWithConf(
     const confPath = path.join(dir, 'perlbal.conf');
     fs.writeFileSync(confPath, text);
     const { command, args, env } = launch(confPath, dir);
-    const daemon = await startDaemon({ name: kind, command, args, env, dir, ports: ready, readyTimeoutMs: 15_000 });
+    const daemon = await startDaemon({ name: kind, command, args, env, dir, ports: ready, readyTimeoutMs });
     return { ...daemon, kind, port: ready[0]!, mgmtPort: ready[1] ?? null, confText: text };
   });
 }
