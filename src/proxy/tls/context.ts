@@ -139,7 +139,7 @@ export function rotateTicketKeys(listener: TlsListener, now: number, log: Consol
     // Bun 1.4 throws "Not implemented" here: its own ticket key stays. Thrown from the sweep, it would end the
     // process at the first rotation (12 h by default), so rotation stops instead, with one warning.
     listener.ticketLifetimeMs = Infinity;
-    log.warn(`TLS (${listener.describe}): session ticket keys cannot be set under this runtime (${(error as Error).message}): ssl_ticket_rotation has no effect`);
+    log.warn(`${listener.describe}: session ticket keys cannot be set under this runtime (${(error as Error).message}): ssl_ticket_rotation has no effect`);
     return;
   }
   log.debug('TLS session ticket key rotated');
