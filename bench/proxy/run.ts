@@ -12,6 +12,7 @@
 //   npx bun bench/proxy/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--connections 64,256] [--threads 2]
 //                              [--shapes keep-alive,close] [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal ...]
 //                              [--no-build]
+//                              [--header 'Connection: close']
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -50,6 +51,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'tsbal-bin': { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
+    // A header line wrk sends to every proxy, e.g. `--header 'Connection: close'` for a new connection per request.
+    header: { type: 'string', multiple: true },
   },
 });
 
@@ -255,7 +258,7 @@ async function main(): Promise<void> {
       const probe = await fetch(`http://127.0.0.1:${proxy.port}/`);
       if (probe.status !== 200) throw new Error(`${def.name}: probe answered ${probe.status}`);
       await probe.text();
-      running.push({ def, proxy, headers: (await def.headers?.(proxy.port)) ?? [] });
+      running.push({ def, proxy, headers: [...(args.header ?? []), ...((await def.headers?.(proxy.port)) ?? [])] });
     }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { def, proxy, headers } of running) {

@@ -40,7 +40,12 @@ export function runCommand(
   });
 }
 
-/** `tsbal <args>` from the TypeScript source, run by the Bun that runs the tests. */
+/**
+ * `tsbal <args>` from the TypeScript source, run by the Bun that runs the tests; with TSBAL_TEST_BIN set (see
+ * tsbal.ts), that executable instead.
+ */
 export function runTsbal(args: string[], options: Parameters<typeof runCommand>[2] = {}): Promise<RunResult> {
+  const bin = process.env.TSBAL_TEST_BIN;
+  if (bin) return runCommand(bin.startsWith('/') ? bin : `${REPO_ROOT}${bin}`, args, options);
   return runCommand(process.execPath, [CLI_ENTRY, ...args], options);
 }

@@ -19,7 +19,7 @@ export interface HaproxyOptions {
   checks?: { path: string; interval: string; idleServers: readonly string[] };
 }
 
-function haproxyConf(ports: readonly number[], backendPorts: readonly number[], o: HaproxyOptions): string {
+export function haproxyConf(ports: readonly number[], backendPorts: readonly number[], o: HaproxyOptions): string {
   const [port, idlePort] = ports;
   const check = o.checks ? ` check inter ${o.checks.interval}` : '';
   const servers = backendPorts

@@ -36,7 +36,14 @@ export function tsbalRunExists(build: TsbalBuild = { kind: 'source' }): boolean 
   return tsbalRunMissing(build) === null;
 }
 
+/**
+ * TSBAL_TEST_BIN=dist/tsbal-bun (or any built executable) runs every `tsbal run` of the tests through that file
+ * instead of the build the test names: how a slice of the suite is run against a shipped binary.
+ */
+const TEST_BIN = process.env.TSBAL_TEST_BIN ? fs.realpathSync(process.env.TSBAL_TEST_BIN) : null;
+
 function command(build: TsbalBuild): { command: string; args: string[] } {
+  if (TEST_BIN !== null) return { command: TEST_BIN, args: [] };
   switch (build.kind) {
     case 'source':
       return { command: process.execPath, args: [CLI_ENTRY] };

@@ -133,7 +133,15 @@ export function startHandshake(listener: TlsListener, socket: Socket): void {
 export function rotateTicketKeys(listener: TlsListener, now: number, log: ConsolaInstance): void {
   if (!ticketKeysDue(listener.tickets, now, listener.ticketLifetimeMs)) return;
   listener.tickets = newTicketKeys(now);
-  listener.server.setTicketKeys(listener.tickets.key);
+  try {
+    listener.server.setTicketKeys(listener.tickets.key);
+  } catch (error) {
+    // Bun 1.4 throws "Not implemented" here: its own ticket key stays. Thrown from the sweep, it would end the
+    // process at the first rotation (12 h by default), so rotation stops instead, with one warning.
+    listener.ticketLifetimeMs = Infinity;
+    log.warn(`${listener.describe}: session ticket keys cannot be set under this runtime (${(error as Error).message}): ssl_ticket_rotation has no effect`);
+    return;
+  }
   log.debug('TLS session ticket key rotated');
 }
 

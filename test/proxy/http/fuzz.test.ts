@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { newHeadReader, scanHead } from '../../../src/proxy/http/head-reader.ts';
 import { parseRequestHead, requestTarget } from '../../../src/proxy/http/request.ts';
 import { fieldList } from '../../../src/proxy/http/fields.ts';
+import { parseFields } from '../../../src/proxy/http/parser.ts';
 import { newBodyReader, readBody } from '../../../src/proxy/http/body.ts';
 
 const limits = { maxHeaderSize: 4096, maxHeaderCount: 20, maxUrlLength: 512 };
@@ -102,6 +103,26 @@ describe('request parser properties', () => {
         expect(end).toBe(Math.min(len, buf.length));
         expect(r.done).toBe(buf.length >= len);
       }),
+    );
+  });
+});
+
+describe('parseFields', () => {
+  test('a head ending at its CRLFCRLF (the unbounded loops) and one cut there (the bounded loops) read alike', () => {
+    const line = fc
+      .array(fc.constantFrom('a', 'Z', '-', ':', ' ', '\t', '\r', '\n', '\0', 'é', '"', 'x'), { maxLength: 12 })
+      .map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 6 }), (lines) => {
+        const text = lines.join('\r\n');
+        const whole = Buffer.from(`${text}\r\n\r\n`, 'latin1');
+        const cut = Buffer.from(text, 'latin1');
+        const a = parseFields(whole, 0, cut.length, 100);
+        const b = parseFields(cut, 0, cut.length, 100);
+        if (typeof a === 'string' || typeof b === 'string') expect(a).toEqual(b);
+        else expect({ count: a.count, offs: a.offs, codes: a.codes }).toEqual({ count: b.count, offs: b.offs, codes: b.codes });
+      }),
+      { numRuns: 20_000 },
     );
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
-import { newHeadReader, scanHead, type HeadScan } from '../../../src/proxy/http/head-reader.ts';
+import { findCrlfCrlf, newHeadReader, scanHead, type HeadScan } from '../../../src/proxy/http/head-reader.ts';
+
+const CRLFCRLF_BYTES = Buffer.from('\r\n\r\n', 'latin1');
 
 function feed(pieces: string[], max = 1024, maxUrl = 256): HeadScan {
   const reader = newHeadReader();
@@ -62,5 +64,20 @@ describe('head reader', () => {
     }
     expect(r.kind).toBe('head');
     expect(performance.now() - t0).toBeLessThan(2000);
+  });
+});
+
+describe('findCrlfCrlf', () => {
+  test('finds the same first CRLFCRLF as Buffer#indexOf, for any bytes, start and end', () => {
+    const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => a.map((b) => [0x0d, 0x0a, 0x41][b % 3]!));
+    fc.assert(
+      fc.property(bytes, fc.nat(70), fc.nat(70), (a, from, cut) => {
+        const buf = Buffer.from(a);
+        const end = Math.min(cut, buf.length);
+        const expected = buf.subarray(0, end).indexOf(CRLFCRLF_BYTES, from);
+        expect(findCrlfCrlf(buf, from, end)).toBe(expected);
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });

@@ -81,6 +81,17 @@ describe('TLS listener', () => {
     expect(got).toMatch(/X-Forwarded-Proto: https\r\n/);
   });
 
+  test('a ticket key rotation is survived where the runtime cannot set ticket keys (Bun, which runs this test): still serving after it', async () => {
+    const { port } = await start(site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt\n  SET ssl_ticket_rotation = 1s`));
+    const get = () => curl(['--cacert', pki.caCrt, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/`]);
+    expect((await get()).code).toBe(0);
+    // Past the 1 s key lifetime, and past the sweep (every 100 ms) that rotates it.
+    await Bun.sleep(1_600);
+    const after = await get();
+    expect(after.stderr).toBe('');
+    expect(after.code).toBe(0);
+  });
+
   test('a client that claims X-Forwarded-Proto: http over TLS is overwritten with https (HTTP/1.1 and HTTP/2)', async () => {
     const { port } = await start(site(`  SET ssl_key_file = a.key\n  SET ssl_cert_file = a.crt`));
     for (const version of ['--http1.1', '--http2']) {
