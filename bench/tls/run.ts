@@ -18,13 +18,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makePki } from '../../test/harness/certs.ts';
 import { startNginxBackend } from '../../test/harness/nginx.ts';
-import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
+import { type Daemon, stopAll } from '../../test/harness/procs.ts';
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { DIST_BUNDLE } from '../../test/harness/tsbal.ts';
 import { LOOPBACK } from '../../test/harness/ports.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
 import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
 import { runAb } from './ab.ts';
+import { type Proxy, startHaproxyTls, startTsbalTls, type TsbalForm } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,9 +55,6 @@ const MODE_LABEL: Record<Mode, string> = {
   keepalive: 'keep-alive HTTPS (wrk)',
 };
 
-/** How tsbal is started: the program form and its argv before `run -c conf`. */
-interface TsbalForm { name: string; command: string; args: string[]; describe: string }
-
 function tsbalForms(): TsbalForm[] {
   const forms: TsbalForm[] = [];
   if (args.sea !== undefined) {
@@ -73,58 +71,6 @@ function tsbalForms(): TsbalForm[] {
     forms.push({ name: 'tsbal-bun', command: bun, args: [], describe: `${bun} (Bun binary)` });
   }
   return forms;
-}
-
-type Proxy = Daemon & { port: number };
-
-function startHaproxyTls(backend: number, pem: string): Promise<Proxy> {
-  return startWithFreshPorts(1, async ([port]) => {
-    const dir = makeTempDir('bench-haproxy-tls');
-    const conf = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(conf, `global
-  nbthread 1
-  maxconn 4096
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-  mode http
-  option http-keep-alive
-  option forwardfor
-  http-reuse always
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind ${LOOPBACK}:${port} ssl crt ${pem}
-  http-request set-header X-Forwarded-Proto https
-  default_backend be
-backend be
-  server b1 ${LOOPBACK}:${backend}
-`);
-    const d = await startDaemon({ name: 'haproxy-tls', command: '/usr/sbin/haproxy', args: ['-db', '-f', conf], dir, ports: [port!] });
-    return { ...d, port: port! };
-  });
-}
-
-function startTsbalTls(form: TsbalForm, backend: number, crt: string, key: string): Promise<Proxy> {
-  return startWithFreshPorts(1, async ([port]) => {
-    const dir = makeTempDir('bench-tsbal-tls');
-    const conf = path.join(dir, 'perlbal.conf');
-    fs.writeFileSync(conf, `CREATE POOL p
-  POOL p ADD ${LOOPBACK}:${backend}
-CREATE SERVICE site
-  SET listen = ${LOOPBACK}:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET persist_client = on
-  SET persist_backend = on
-  SET enable_ssl = on
-  SET ssl_cert_file = ${crt}
-  SET ssl_key_file = ${key}
-ENABLE site
-`);
-    const d = await startDaemon({ name: form.name, command: form.command, args: [...form.args, 'run', '-c', conf], dir, ports: [port!] });
-    return { ...d, port: port! };
-  });
 }
 
 interface Row { proxy: string; cert: string; mode: Mode; rps: number; cpuPer1k: number; errors: number }

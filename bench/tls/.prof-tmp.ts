@@ -1,0 +1,25 @@
+// temporary: cpu-profile tsbal under one TLS load (not committed)
+import fs from 'node:fs';
+import path from 'node:path';
+import { makePki } from '../../test/harness/certs.ts';
+import { startNginxBackend } from '../../test/harness/nginx.ts';
+import { stopAll } from '../../test/harness/procs.ts';
+import { DIST_BUNDLE } from '../../test/harness/tsbal.ts';
+import { runWrk } from '../../test/harness/wrk.ts';
+import { runAb } from './ab.ts';
+import { startTsbalTls } from './proxies.ts';
+const mode = process.argv[2]!;
+const out = process.argv[3]!;
+const pki = makePki();
+const leaf = pki.issue('ec', ['127.0.0.1']);
+const backend = await startNginxBackend({ name: 'prof' });
+const node = path.resolve('node_modules/.bin/node');
+const p = await startTsbalTls({ name: 'tsbal-prof', command: node, args: ['--max-semi-space-size=4', '--cpu-prof', `--cpu-prof-dir=${out}`, '--cpu-prof-interval=200', DIST_BUNDLE], describe: '' }, backend.port, leaf.crt, leaf.key);
+const url = `https://127.0.0.1:${p.port}/`;
+const c0 = p.usage().cpuSeconds;
+let n = 0;
+if (mode === 'full') n = (await runAb(url, 16, 8)).requests;
+else n = (await runWrk({ url, threads: 2, connections: 32, durationSeconds: 8, headers: mode === 'resumed' ? ['Connection: close'] : [] })).requests;
+console.log(mode, n, 'requests', ((p.usage().cpuSeconds - c0) / n * 1000).toFixed(3), 'ms/req');
+await stopAll([p, backend]);
+pki.cleanup();
