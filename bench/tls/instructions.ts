@@ -3,9 +3,9 @@
 // (callgrind_control -z), the same number of requests is sent, and the counters are dumped. Loads, as in run.ts:
 // full handshakes (ab), new connections that resume with the ticket the previous one brought (h2load --h1 with
 // `Connection: close`), and keep-alive requests (h2load --h1). Kernel work (syscalls, TCP) is not counted.
-// With --breakdown, the instructions of each tsbal load are split by where they ran (OpenSSL, V8/JIT, libc, ...).
 //
-//   npx bun bench/tls/instructions.ts [--cert ec|rsa] [--handshakes 300] [--requests 3000] [--bun dist/tsbal-bun] [--breakdown]
+//   npx bun bench/tls/instructions.ts [--cert ec|rsa] [--handshakes 300] [--requests 3000] [--modes full,resumed,keepalive,plain]
+//                                     [--bundle other/tsbal.cjs] [--bun dist/tsbal-bun]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,16 +25,18 @@ const { values: args } = parseArgs({
     handshakes: { type: 'string', default: '300' },
     requests: { type: 'string', default: '3000' },
     node: { type: 'string', default: path.join(REPO_ROOT, 'node_modules/.bin/node') },
+    /** The bundle tsbal-node runs (another build of tsbal, for a before/after). */
+    bundle: { type: 'string', default: DIST_BUNDLE },
+    modes: { type: 'string', default: 'full,resumed,keepalive,plain' },
     /** Also the Bun binary (dist/tsbal-bun): it did not come up under valgrind 3.19 in 120 s, so off unless asked. */
     bun: { type: 'string' },
-    breakdown: { type: 'boolean', default: false },
   },
 });
 const HANDSHAKES = Number(args.handshakes);
 const REQUESTS = Number(args.requests);
 type Mode = 'full' | 'resumed' | 'keepalive' | 'plain';
 /** plain: keep-alive requests without TLS on the same proxy, so keepalive minus plain is the TLS layer's share. */
-const MODES: Mode[] = ['full', 'resumed', 'keepalive', 'plain'];
+const MODES = args.modes.split(',') as Mode[];
 
 function h2load(url: string, n: number, close: boolean): void {
   const r = spawnSync('/usr/bin/h2load', ['--h1', '-n', String(n), '-c', '4', '-t', '1', ...(close ? ['-H', 'Connection: close'] : []), url], { encoding: 'utf8', timeout: 600_000 });
@@ -61,39 +63,10 @@ function dumpTotal(file: string): number {
   return Number(m[1]);
 }
 
-/** Ir by where it ran, from callgrind_annotate's per-function list (object file in brackets). */
-function breakdown(file: string): Record<string, number> {
-  const text = execFileSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', '--auto=no', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const out: Record<string, number> = {};
-  // Only the per-function table (after the `file:function` header), not the totals above it.
-  const table = text.slice(text.indexOf('file:function'));
-  for (const line of table.split('\n')) {
-    const m = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?)\s*(?:\[(.*)\])?$/.exec(line);
-    if (m === null || !/[:?]/.test(m[2]!)) continue;
-    const ir = Number(m[1]!.replace(/,/g, ''));
-    const fn = m[2]!;
-    const obj = m[3] ?? '';
-    out[classify(fn, obj)] = (out[classify(fn, obj)] ?? 0) + ir;
-  }
-  return out;
-}
-
-function classify(fn: string, obj: string): string {
-  if (/libcrypto|libssl/.test(obj)) return 'openssl';
-  if (/libc\.so|libc-|ld-linux/.test(obj)) return 'libc';
-  if (/^\?\?\?:/.test(fn) || fn === '???') return 'jit/unknown';
-  const name = fn.replace(/^.*?:/, '');
-  if (/^(EVP_|SSL_|ssl|tls|ossl_|OSSL_|ecp_|bn_|BN_|EC_|ec_|sha|SHA|aes|AES|gcm|CRYPTO_|ERR_|OPENSSL_|X509|x509|ASN1|asn1|d2i_|i2d_|BIO_|bio_|EVP|RSA|rsa_|evp_|OBJ_|PEM_|HMAC|hmac|x25519|X25519|poly1305|ChaCha|chacha|ecdsa|ECDSA|ossl|lh_|OPENSSL|CRYPTO|construct_|tls1|tls13|ssl3|dtls|ecx|kdf|KDF|mac_|md_|sk_|OPENSSL_sk)/.test(name)) return 'openssl';
-  if (/^(v8::|Builtins_|v8_|Builtin)/.test(name) || /\bv8::internal/.test(name)) return 'v8';
-  if (/^node::|uv_|^uv__/.test(name)) return 'node/libuv';
-  if (/tsbal-bun|bun/.test(obj)) return 'bun';
-  return `other ${obj.split('/').pop() ?? ''}`.trim();
-}
-
-async function measure(name: string, start: (wrap: string[]) => Promise<Proxy>, dir: string): Promise<Record<Mode, { ir: number; perRequest: number; parts: Record<string, number> | null }>> {
+async function measure(name: string, start: (wrap: string[]) => Promise<Proxy>, dir: string): Promise<Record<Mode, { ir: number; perRequest: number }>> {
   const outFile = path.join(dir, `callgrind.${name}.out`);
   const p = await start(['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--quiet', `--callgrind-out-file=${outFile}`]);
-  const result = {} as Record<Mode, { ir: number; perRequest: number; parts: Record<string, number> | null }>;
+  const result = {} as Record<Mode, { ir: number; perRequest: number }>;
   try {
     for (const mode of MODES) {
       const url = mode === 'plain' ? `http://${LOOPBACK}:${p.plainPort}/` : `https://${LOOPBACK}:${p.port}/`;
@@ -108,12 +81,7 @@ async function measure(name: string, start: (wrap: string[]) => Promise<Proxy>, 
       if (dumps.length === 0) throw new Error(`${name}: no callgrind dump`);
       // One dump per thread of the process (tsbal's workers idle): sum them.
       const ir = dumps.reduce((s, f) => s + dumpTotal(f), 0);
-      let parts: Record<string, number> | null = null;
-      if (args.breakdown) {
-        parts = {};
-        for (const f of dumps) for (const [k, v] of Object.entries(breakdown(f))) parts[k] = (parts[k] ?? 0) + v;
-      }
-      result[mode] = { ir, perRequest: ir / n, parts };
+      result[mode] = { ir, perRequest: ir / n };
       console.error(`${name} ${mode}: ${(ir / n).toFixed(0)} instructions per request`);
     }
   } finally {
@@ -131,7 +99,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync('/tmp/tsbal-tls-instr-');
   const backend = await startNginxBackend({ name: 'tls-instr' });
   const node = path.resolve(args.node);
-  const forms: TsbalForm[] = [{ name: 'tsbal-node', command: node, args: [...RUN_V8_FLAGS, DIST_BUNDLE], describe: `Node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()} + bundle` }];
+  const forms: TsbalForm[] = [{ name: 'tsbal-node', command: node, args: [...RUN_V8_FLAGS, path.resolve(args.bundle)], describe: `Node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()} + ${path.resolve(args.bundle)}` }];
   if (args.bun !== undefined) forms.push({ name: 'tsbal-bun', command: path.resolve(args.bun), args: [], describe: 'Bun binary' });
   const daemons: Daemon[] = [backend];
   const results: Array<[string, Awaited<ReturnType<typeof measure>>]> = [];
@@ -150,15 +118,6 @@ async function main(): Promise<void> {
   console.log(`|${'---|'.repeat(1 + results.length * 2 - 1)}`);
   for (const mode of MODES) {
     console.log(`| ${mode} | ${results.map(([, r]) => r[mode].perRequest.toFixed(0)).join(' | ')} | ${results.slice(1).map(([, r]) => (h[mode].perRequest / r[mode].perRequest).toFixed(2)).join(' | ')} |`);
-  }
-  if (args.breakdown) {
-    for (const [name, r] of results) {
-      for (const mode of MODES) {
-        const parts = Object.entries(r[mode].parts ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 8);
-        const n = mode === 'keepalive' || mode === 'plain' ? REQUESTS : HANDSHAKES;
-        console.log(`${name} ${mode}: ${parts.map(([k, v]) => `${k} ${(v / n).toFixed(0)}`).join(', ')}`);
-      }
-    }
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -12,6 +12,7 @@
 //
 //   npx bun bench/tls/run.ts [--rounds 3] [--duration 5] [--connections 32] [--threads 2] [--no-build]
 //                            [--node PATH | --sea dist/tsbal] [--bun dist/tsbal-bun | --no-bun] [--modes full,resumed,keepalive]
+//                            [--extra NAME=COMMAND ...]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,6 +42,8 @@ const { values: args } = parseArgs({
     bun: { type: 'string', default: path.join(REPO_ROOT, 'dist/tsbal-bun') },
     'no-bun': { type: 'boolean', default: false },
     modes: { type: 'string', default: 'full,resumed,keepalive' },
+    /** More tsbal builds to compare in the same rounds, NAME=COMMAND (e.g. a wrapper running an older bundle). */
+    extra: { type: 'string', multiple: true, default: [] },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -69,6 +72,11 @@ function tsbalForms(): TsbalForm[] {
   if (!args['no-bun'] && fs.existsSync(args.bun)) {
     const bun = path.resolve(args.bun);
     forms.push({ name: 'tsbal-bun', command: bun, args: [], describe: `${bun} (Bun binary)` });
+  }
+  for (const e of args.extra) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new Error(`--extra ${e}: NAME=COMMAND expected`);
+    forms.push({ name: e.slice(0, eq), command: path.resolve(e.slice(eq + 1)), args: [], describe: e.slice(eq + 1) });
   }
   return forms;
 }
