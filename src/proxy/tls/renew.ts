@@ -24,15 +24,29 @@ interface NativeSecureContext {
 export function renewTicketsOnResume(server: Server, currentKey: () => Buffer): boolean {
   const ctx = (server as unknown as { _sharedCreds?: { context?: Partial<NativeSecureContext> } })._sharedCreds?.context;
   if (ctx === undefined || typeof ctx.enableTicketKeyCallback !== 'function') return false;
-  // Node copies the IV out before the callback returns; one buffer serves every handshake.
+  // Node reads the answer (and copies the IV) before the callback returns, so one set of answers serves every
+  // handshake without allocating: they are rebuilt only when the key rotates, and the IV is refilled in place.
   const iv = Buffer.alloc(16);
-  ctx.onticketkeycallback = (name: Buffer, _iv: Buffer, encrypt: boolean): TicketKeyAnswer => {
-    const key = currentKey();
-    const hmac = key.subarray(16, 32);
-    const aes = key.subarray(32, 48);
-    if (encrypt) return [1, hmac, aes, key.subarray(0, 16), randomFillSync(iv)];
+  let key: Buffer | null = null;
+  let encrypt: TicketKeyAnswer = [1, iv, iv, iv, iv];
+  let renew: TicketKeyAnswer = [2, iv, iv];
+  let refuse: TicketKeyAnswer = [0, iv, iv];
+  ctx.onticketkeycallback = (name: Buffer, _iv: Buffer, encrypting: boolean): TicketKeyAnswer => {
+    const current = currentKey();
+    if (current !== key) {
+      key = current;
+      const hmac = current.subarray(16, 32);
+      const aes = current.subarray(32, 48);
+      encrypt = [1, hmac, aes, current.subarray(0, 16), iv];
+      renew = [2, hmac, aes];
+      refuse = [0, hmac, aes];
+    }
+    if (encrypting) {
+      randomFillSync(iv);
+      return encrypt;
+    }
     // 2: the ticket is good and OpenSSL issues a new one; 0: not our key, a full handshake.
-    return [key.compare(name, 0, 16, 0, 16) === 0 ? 2 : 0, hmac, aes];
+    return current.compare(name, 0, 16, 0, 16) === 0 ? renew : refuse;
   };
   ctx.enableTicketKeyCallback();
   return true;
