@@ -1,8 +1,9 @@
 // bench/tls/instructions: user-space instructions per request (callgrind), repeatable on a loaded machine where
 // req/s is not. Each proxy runs under `valgrind --tool=callgrind`; after a warm-up the counters are zeroed
 // (callgrind_control -z), the same number of requests is sent, and the counters are dumped. Loads, as in run.ts:
-// full handshakes (ab), new connections that resume with the ticket the previous one brought (h2load --h1 with
-// `Connection: close`), and keep-alive requests (h2load --h1). Kernel work (syscalls, TCP) is not counted.
+// full handshakes (ab), new connections that resume (h2load --h1 with `Connection: close`: it re-offers its first
+// session every time, so it resumes whether or not the server renews tickets), keep-alive requests (h2load --h1),
+// and plain-HTTP keep-alive on the same proxy. Kernel work (syscalls, TCP) is not counted.
 //
 //   npx bun bench/tls/instructions.ts [--cert ec|rsa] [--handshakes 300] [--requests 3000] [--modes full,resumed,keepalive,plain]
 //                                     [--bundle other/tsbal.cjs] [--bun dist/tsbal-bun]
