@@ -13,6 +13,7 @@ import { nodeConfigFs } from '../../config/perlbal/fs.ts';
 import { loadServiceTls, tlsFilesOf, tlsLocator, tlsSettings, type LoadedTls } from '../../config/perlbal/tls.ts';
 import { buildSniTable, pickCertificate } from './sni.ts';
 import { newTicketKeys, ticketKeysDue, TICKET_KEY_LIFETIME_MS, type TicketKeys } from './tickets.ts';
+import { renewTicketsOnResume } from './renew.ts';
 
 /** Where a finished handshake goes: the service's client code (set again at each reload's commit). */
 export type SecureHandler = (socket: TLSSocket) => void;
@@ -92,6 +93,7 @@ export function buildTlsListener(model: ServiceModel, tls: LoadedTls, opts: TlsB
   const lifetime = model.options.ssl_ticket_rotation;
   const ticketLifetimeMs = typeof lifetime === 'number' && lifetime > 0 ? lifetime : TICKET_KEY_LIFETIME_MS;
   const listener: TlsListener = { server, certs: tls.certs, tickets, ticketLifetimeMs, onSecure, describe: `${describeCerts(tls.certs)}${opts.http2 ? ', HTTP/2' : ''}` };
+  renewTicketsOnResume(server, () => listener.tickets.key);
   server.on('secureConnection', (socket: TLSSocket) => {
     // Mode 1 without 2: no certificate is fine, a certificate that does not verify is not.
     if (requestCert && !requireCert && !socket.authorized && hasPeerCertificate(socket)) {

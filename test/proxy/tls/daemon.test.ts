@@ -86,6 +86,39 @@ ENABLE site
     expect(tsbal.exit()).toBeNull();
   }, 60_000);
 
+  test('session tickets (Node): a resumed TLS 1.3 session brings a new ticket, so a one-ticket client keeps resuming', async () => {
+    const leaf = pki.issue('renew', ['site.test']);
+    const port = await freePort();
+    const conf = join(pki.dir, 'renew.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE site
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+  SET enable_ssl = on
+  SET ssl_cert_file = ${leaf.crt}
+  SET ssl_key_file = ${leaf.key}
+ENABLE site
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-renew' });
+    try {
+      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+      // Each connection resumes with the ticket the previous one brought (s_client keeps one, as wrk and curl do),
+      // and reads the answer, so post-handshake tickets arrive before it saves the session.
+      const results: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const args = ['-tls1_3', '-ign_eof', '-sess_out', join(pki.dir, `renew-${i}.sess`), ...(i === 0 ? [] : ['-sess_in', join(pki.dir, `renew-${i - 1}.sess`)])];
+        const r = await execProc(['openssl', 's_client', '-connect', `127.0.0.1:${port}`, ...args], { timeoutMs: 10_000, input: 'GET / HTTP/1.0\r\n\r\n' });
+        results.push(/^(New|Reused), TLSv1\.3/m.exec(r.stdout)?.[1] ?? `failed: ${r.stdout.slice(0, 200)}`);
+      }
+      expect(results).toEqual(['New', 'Reused', 'Reused', 'Reused']);
+    } finally {
+      proc.kill('SIGKILL');
+      await proc.exited;
+    }
+  }, 60_000);
+
   test('session tickets (Node): a session resumes across SIGHUP (the key carries over) and not after ssl_ticket_rotation', async () => {
     const leaf = pki.issue('tickets', ['site.test']);
     const port = await freePort();
