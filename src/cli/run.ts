@@ -29,6 +29,9 @@ import { takeSnapshot } from '../status/snapshot.ts';
 import { serveStatus } from '../status/socket.ts';
 import { noteTransition } from '../status/transitions.ts';
 import { VERSION } from '../version.ts';
+import { availableParallelism } from 'node:os';
+import { planWorkers, portZeroServices, workersSetting } from '../proxy/workers/count.ts';
+import { startOwnerProxy } from '../proxy/workers/owner.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
@@ -194,7 +197,11 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   let haForMetrics: HaHandle | null = null;
   const extraMetrics = async (): Promise<MetricFamily[]> => (haForMetrics === null ? [] : scrapeHa(() => haForMetrics!.status()));
   try {
-    proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key });
+    // SERVER workers (src/proxy/workers/): several processes serve, this one owns checks, consoles, reloads, HA.
+    const workers = planWorkers(workersSetting(config.server.workers), { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config) });
+    if (workers.note !== null) proxyLog.info(workers.note);
+    const proxyOptions = { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key };
+    proxy = workers.count > 1 ? await startOwnerProxy(config, { ...proxyOptions, count: workers.count }) : await startProxy(config, proxyOptions);
   } catch (error) {
     // EADDRINUSE from a copy already running says so, with its pid.
     throw new UsageError(explainBindError((error as Error).message));

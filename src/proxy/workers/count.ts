@@ -1,0 +1,50 @@
+// SERVER workers = auto|N: how many worker processes `tsbal run` starts (pure: the setting, the cores and the runtime
+// in, a count and why out). 1 is the single process tsbal always was; more need SO_REUSEPORT listeners
+// (net.Server.listen({ reusePort }): Node >= 22.12 or 23.1, Bun), which a Node without it cannot give.
+export type WorkersSetting = { kind: 'auto' } | { kind: 'count'; n: number };
+
+/** The model's `SERVER workers` (config/perlbal/commands.ts checked it): absent means auto. */
+export function workersSetting(value: string | number | undefined): WorkersSetting {
+  return typeof value === 'number' ? { kind: 'count', n: value } : { kind: 'auto' };
+}
+
+/** Whether this runtime's net.Server.listen takes `reusePort` (it is silently ignored where it does not). */
+export function hasReusePort(versions: Readonly<Record<string, string | undefined>>): boolean {
+  if (versions.bun !== undefined) return true;
+  if (versions.deno !== undefined) return false;
+  const [major = 0, minor = 0] = (versions.node ?? '0.0').split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+export interface WorkersPlan {
+  /** Worker processes to start; 1 means no workers: the proxy runs in this process, as always. */
+  count: number;
+  /** Why fewer than asked, for the log (null when it is what was asked). */
+  note: string | null;
+}
+
+export interface WorkersFacts {
+  cores: number;
+  versions: Readonly<Record<string, string | undefined>>;
+  /** Services listening on port 0: each worker would get its own port, so they run in one process. */
+  portZero: readonly string[];
+}
+
+export function planWorkers(setting: WorkersSetting, facts: WorkersFacts): WorkersPlan {
+  const wanted = setting.kind === 'auto' ? Math.max(1, facts.cores) : setting.n;
+  const what = setting.kind === 'auto' ? `workers = auto (${wanted} cores)` : `workers = ${wanted}`;
+  if (wanted === 1) return { count: 1, note: null };
+  if (!hasReusePort(facts.versions)) {
+    const runtime = facts.versions.bun !== undefined ? `Bun ${facts.versions.bun}` : facts.versions.deno !== undefined ? `Deno ${facts.versions.deno}` : `Node ${facts.versions.node ?? '?'}`;
+    return { count: 1, note: `${what}: ${runtime} has no SO_REUSEPORT listeners (Node >= 22.12 or Bun do); running in one process` };
+  }
+  if (facts.portZero.length > 0) {
+    return { count: 1, note: `${what}: service ${facts.portZero.join(', ')} listens on port 0 (each worker would get another port); running in one process` };
+  }
+  return { count: wanted, note: null };
+}
+
+/** Services of `config` that listen on port 0 (reverse proxies, web servers, selectors: what the workers bind). */
+export function portZeroServices(config: { services: ReadonlyArray<{ name: string; role: string | null; enabled: boolean; listen: { port: number } | null }> }): string[] {
+  return config.services.filter((s) => s.enabled && s.listen !== null && s.listen.port === 0 && s.role !== 'management' && s.role !== 'echo').map((s) => s.name);
+}
