@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   }
   const loadAfter = os.loadavg();
   const out: string[] = [];
-  out.push(`Load average before ${loadBefore.map((x) => x.toFixed(1)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(1)).join(' ')}; ${os.cpus().length} CPUs; ${ROUNDS} rounds of ${DURATION} s; tsbal: ${build.kind === 'binary' ? build.path : `${build.node} dist/tsbal.cjs`}`);
+  out.push(`Load average before ${loadBefore.map((x) => x.toFixed(1)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(1)).join(' ')}; ${os.cpus().length} CPUs; ${ROUNDS} rounds of ${DURATION} s; tsbal: ${build.kind === 'binary' ? build.path : build.kind === 'dist' ? `${build.node} dist/tsbal.cjs` : 'source'}`);
   for (const sc of SCENARIOS) {
     out.push('', `### ${sc.name}: wrk -t${sc.threads} -c${sc.connections}${sc.headers.map((h) => ` -H '${h}'`).join('')}`, '');
     out.push('| proxy | req/s | × HAProxy-2t | p99 ms | × HAProxy p99 (same threads) | timeouts | other errors | CPU s/100k | per process (owner last) |', '|---|---:|---:|---:|---:|---:|---:|---:|---|');

@@ -64,7 +64,37 @@ function zeroGauges(c: WorkerCounters): WorkerCounters {
   return { ...c, services: c.services.map((s) => ({ ...s, clients: 0, nodes: s.nodes.map((n) => ({ ...n, active: 0 })) })), health: [] };
 }
 
+/**
+ * The workers serve as soon as the first one listens, a moment before `tsbal run` handles signals (it does once
+ * everything started). A SIGINT or SIGTERM in between (Ctrl-C to the process group) is held and delivered again
+ * once run.ts listens for it, rather than killing the owner and with it every worker's requests.
+ */
+function holdStopSignals(): { release(): void } {
+  const held: NodeJS.Signals[] = [];
+  const hold = (signal: NodeJS.Signals): void => void held.push(signal);
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  for (const s of signals) process.on(s, hold);
+  return {
+    release() {
+      let tries = 0;
+      const poll = (): void => {
+        // run.ts has its own listener once it runs; give up after ~30 s (then the signal is dropped, never fatal).
+        const ready = signals.every((s) => process.listenerCount(s) > 1);
+        if (!ready && ++tries < 3000) {
+          setTimeout(poll, 10).unref();
+          return;
+        }
+        for (const s of signals) process.off(s, hold);
+        const first = held[0];
+        if (first !== undefined && ready) process.kill(process.pid, first);
+      };
+      poll();
+    },
+  };
+}
+
 export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions): Promise<ProxyHandle> {
+  const signals = holdStopSignals();
   const log: ConsolaInstance = opts.log ?? rootLog.withTag('proxy');
   const slots: Slot[] = [];
   let nextId = 1;
@@ -183,20 +213,26 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     return { ok: true };
   };
 
-  const proxy = await startProxy(config, {
-    ...opts,
-    log,
-    workers: {
-      kind: 'owner',
-      bind: async (addr) => {
-        await probe(addr);
-        return standIn(addr);
+  let proxy: ProxyHandle;
+  try {
+    proxy = await startProxy(config, {
+      ...opts,
+      log,
+      workers: {
+        kind: 'owner',
+        bind: async (addr) => {
+          await probe(addr);
+          return standIn(addr);
+        },
+        onCheck: (key, passed, answer, durationMs) => broadcast({ kind: 'check', key, passed, answer, durationMs }),
+        apply,
+        consoles: { before: refresh, mirror: (change: MirroredChange) => broadcast({ kind: 'mirror', change }) },
       },
-      onCheck: (key, passed, answer, durationMs) => broadcast({ kind: 'check', key, passed, answer, durationMs }),
-      apply,
-      consoles: { before: refresh, mirror: (change: MirroredChange) => broadcast({ kind: 'mirror', change }) },
-    },
-  });
+    });
+  } catch (error) {
+    signals.release();
+    throw error;
+  }
   for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, counters: null, retired: [], waiting: new Map() });
   try {
     await Promise.all(slots.map((s) => spawnWorker(s)));
@@ -204,8 +240,10 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     stopping = true;
     for (const s of slots) s.child?.kill('SIGKILL');
     await proxy.close({ graceful: false });
+    signals.release();
     throw error;
   }
+  signals.release();
   log.info(`${opts.count} workers serving (pids ${slots.map((s) => s.child?.pid).join(', ')}); this process (pid ${process.pid}) runs the checks and the management port`);
   // `tsbal status` reads the owner's records without asking: keep them at most a second old.
   const timer = setInterval(() => void refresh(), 1000);
