@@ -230,7 +230,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // `tsbal status` (src/status/): the whole process's state over <state-dir>/status.sock.
   const statusSocket = await serveStatus(
     stateDir,
-    () => takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, config: config.file, version: VERSION, startedAtMs }),
+    async () => (await proxy.gather?.(), takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, config: config.file, version: VERSION, startedAtMs })),
     log,
   );
   if (statusSocket !== null) engines.push({ name: 'status', close: () => statusSocket.close() });

@@ -43,6 +43,7 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     listenMode: 'serve',
     ownerBind: null,
     remoteClients: null,
+    onTransition: null,
   };
   return engine;
 }

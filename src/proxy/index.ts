@@ -65,6 +65,8 @@ export interface ProxyHandle {
   readonly checks: HealthChecks;
   /** What the management consoles read and change (a worker of SERVER workers applies the owner's changes to it). */
   readonly consoleTarget: ManagementTarget;
+  /** SERVER workers: brings the owner's counters up to date with the workers' (for `tsbal status`); absent otherwise. */
+  gather?(): Promise<void>;
 }
 
 /** How often the sweep re-syncs the checks with the pools (nodes added on the console or by a nodefile). */

@@ -215,6 +215,8 @@ export interface Engine {
   ownerBind: ((addr: { host: string; port: number }) => Promise<Server>) | null;
   /** In the owner of workers: open client connections per listening service name, summed from the workers. */
   remoteClients: Map<string, number> | null;
+  /** In a worker: its traffic's health transitions, for the owner to log (upstream/transitions.ts). */
+  onTransition: ((h: UpstreamHealth, to: 'down' | 'up', text: string) => void) | null;
 }
 
 /**

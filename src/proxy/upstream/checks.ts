@@ -162,7 +162,7 @@ function schedule(hc: HealthChecks, t: CheckTarget, delayMs: number): void {
 
 /** A worker's transition from the owner's check: the lb_ops hooks and idle connections as usual, the log line left to the owner. */
 function quietly(engine: Engine, h: UpstreamHealth, t: HealthTransition, reason: string): void {
-  announceTransition({ ...engine, log: engine.log.create({ level: -999 }) }, h, t, reason);
+  announceTransition({ ...engine, log: engine.log.create({ level: -999 }), onTransition: null }, h, t, reason);
 }
 
 function seconds(ms: number): string {

@@ -94,8 +94,6 @@ export function takeCounters(engine: Engine, services: readonly ServiceRuntime[]
   };
 }
 
-const WORSE: Record<HealthState, number> = { up: 0, starting: 1, down: 2 };
-
 /** A weighted mean of smoothed latencies (-1: none known), weighted by how many exchanges each timed. */
 function meanLatency(parts: Array<{ latencyMs: number; weight: number }>): number {
   let sum = 0;
@@ -111,8 +109,7 @@ function meanLatency(parts: Array<{ latencyMs: number; weight: number }>): numbe
 
 /**
  * In the owner: its records become the sum of `workers` (the latest counters of each live worker, and the last ones
- * of workers that died, so counters never go back). Health: the owner's checks decide for addresses they watch;
- * for the others the worst state a worker's traffic saw is shown.
+ * of workers that died, so counters never go back).
  */
 export function applyCounters(engine: Engine, services: readonly ServiceRuntime[], workers: readonly WorkerCounters[]): void {
   const clients = new Map<string, number>();
@@ -178,24 +175,13 @@ export function applyCounters(engine: Engine, services: readonly ServiceRuntime[
     s.codeCount = kept.length;
     s.codeNext = kept.length % RESPONSE_WINDOW;
   }
+  // Health states follow the workers' transitions (owner.ts); the failure count and cause, the latest worker's view.
   for (const h of engine.health.values()) {
     if (h.checkers > 0) continue;
     let worst: HealthCounters | null = null;
-    let downs = 0;
-    let ups = 0;
-    for (const w of workers) {
-      for (const x of w.health) {
-        if (x.key !== h.key) continue;
-        if (worst === null || WORSE[x.state] > WORSE[worst.state]) worst = x;
-        downs = Math.max(downs, x.downs);
-        ups = Math.max(ups, x.ups);
-      }
-    }
+    for (const w of workers) for (const x of w.health) if (x.key === h.key && (worst === null || x.failures > worst.failures)) worst = x;
     if (worst === null) continue;
-    h.state = worst.state;
     h.failures = worst.failures;
     h.lastFailure = worst.lastFailure;
-    h.downs = downs;
-    h.ups = ups;
   }
 }

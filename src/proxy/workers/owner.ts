@@ -17,6 +17,8 @@ import { startProxy, type BindFailure, type ProxyHandle, type StartProxyOptions 
 import { listenServer } from '../listener.ts';
 import type { MirroredChange } from '../management/listeners.ts';
 import { applyCounters, type WorkerCounters } from './counters.ts';
+import type { Engine } from '../engine.ts';
+import { noteTransition } from '../../status/transitions.ts';
 import { WORKER_ENV, type FromWorker, type Reply, type ToWorker, type WorkerReloadOutcome } from './protocol.ts';
 
 /** How long a worker gets to report that it listens (it compiles the config and binds, as a start does). */
@@ -53,11 +55,50 @@ function standIn({ host, port }: HostPort): Server {
   return server;
 }
 
-/** Binds `addr` once without SO_REUSEPORT and closes it: throws EADDRINUSE when anything listens there already. */
+/** How long EADDRINUSE is tried again before it counts (see probe). */
+const PROBE_RETRY_MS = 1000;
+
+/**
+ * Binds `addr` once without SO_REUSEPORT and closes it: throws EADDRINUSE when anything listens there already. For a
+ * second it tries again: the workers of an owner killed a moment ago (kill -9, restarted by --supervise) let go of
+ * their sockets when they notice, which takes a few milliseconds.
+ */
 async function probe(addr: HostPort): Promise<void> {
-  const server = createServer();
-  await listenServer(server, addr);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const until = Date.now() + PROBE_RETRY_MS;
+  for (;;) {
+    const server = createServer();
+    try {
+      await listenServer(server, addr);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() >= until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/**
+ * A worker's traffic found a backend down (or up again). Addresses under active checks follow the owner's checks;
+ * for the others the first worker to see a change sets the owner's record and its one log line, and the same change
+ * seen by the other workers after it adds nothing (each worker still keeps its own view for its own requests).
+ */
+function noteWorkerTransition(engine: Engine, m: Extract<FromWorker, { kind: 'transition' }>): void {
+  const h = engine.health.get(m.key);
+  if (h === undefined || h.checkers > 0) return;
+  if (m.to === 'down' ? h.state === 'down' : h.state !== 'down') return;
+  h.state = m.to;
+  h.since = engine.now;
+  h.failures = m.failures;
+  h.lastFailure = m.lastFailure;
+  if (m.to === 'down') {
+    h.downs++;
+    engine.log.warn(m.text);
+  } else {
+    h.ups++;
+    engine.log.info(m.text);
+  }
+  noteTransition(engine.transitions, 'backend', m.text);
 }
 
 function zeroGauges(c: WorkerCounters): WorkerCounters {
@@ -128,6 +169,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
 
   const onMessage = (slot: Slot, m: FromWorker): void => {
     if (m.kind === 'reply') slot.waiting.get(m.id)?.(m.reply);
+    else if (m.kind === 'transition') noteWorkerTransition(proxy.engine, m);
     else if (m.kind === 'log') {
       const tagged = m.tag === '' ? log : rootLog.withTag(m.tag);
       const fn = (tagged as unknown as Record<string, ((s: string) => void) | undefined>)[m.type] ?? tagged.info;
@@ -135,7 +177,11 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     }
   };
 
-  const spawnWorker = (slot: Slot): Promise<void> => {
+  /**
+   * Starts a worker process; it is sent its config once it says hello and `go` resolves (at startup: once the owner
+   * has compiled the config and probed the addresses, so the runtimes load meanwhile).
+   */
+  const spawnWorker = (slot: Slot, go: Promise<unknown> = Promise.resolve()): Promise<void> => {
     const self = selfInvocation();
     // `run` in its arguments so the process reads as a tsbal run (pidfile.ts names it when a port is taken).
     const child = spawn(self.command, [...self.args, 'run', '--worker'], {
@@ -151,7 +197,9 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
       const timer = setTimeout(() => reject(new Error(`worker ${slot.index} (pid ${child.pid}) did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
       child.on('message', (raw) => {
         const m = raw as FromWorker;
-        if (m.kind === 'ready') {
+        if (m.kind === 'hello') {
+          void go.then(() => post(slot, { kind: 'start', index: slot.index, config: current, affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level }), () => undefined);
+        } else if (m.kind === 'ready') {
           clearTimeout(timer);
           slot.ready = true;
           resolve();
@@ -179,7 +227,6 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
         log.error(`worker ${slot.index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); starting it again${quick ? ` in ${RESTART_DELAY_MS / 1000} s` : ''}; the other workers keep serving`);
         setTimeout(() => restart(slot), quick ? RESTART_DELAY_MS : 0).unref();
       });
-      post(slot, { kind: 'start', index: slot.index, config: current, affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level });
     });
   };
 
@@ -213,6 +260,14 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     return { ok: true };
   };
 
+  // The worker processes load while this one compiles the config and probes the addresses.
+  for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, counters: null, retired: [], waiting: new Map() });
+  let ownerUp!: () => void;
+  let ownerFailed!: (error: Error) => void;
+  const go = new Promise<void>((resolve, reject) => ((ownerUp = resolve), (ownerFailed = reject)));
+  go.catch(() => undefined);
+  const workersUp = Promise.all(slots.map((s) => spawnWorker(s, go)));
+  workersUp.catch(() => undefined);
   let proxy: ProxyHandle;
   try {
     proxy = await startProxy(config, {
@@ -230,12 +285,15 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
       },
     });
   } catch (error) {
+    stopping = true;
+    for (const s of slots) s.child?.kill('SIGKILL');
+    ownerFailed(error as Error);
     signals.release();
     throw error;
   }
-  for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, counters: null, retired: [], waiting: new Map() });
+  ownerUp();
   try {
-    await Promise.all(slots.map((s) => spawnWorker(s)));
+    await workersUp;
   } catch (error) {
     stopping = true;
     for (const s of slots) s.child?.kill('SIGKILL');
@@ -268,6 +326,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
 
   return {
     ...proxy,
+    gather: refresh,
     listeners: () => proxy.listeners(),
     isListening: (host, port) => proxy.isListening(host, port),
     pendingBinds: () => proxy.pendingBinds(),

@@ -27,10 +27,14 @@ export type Reply =
   | { kind: 'rebound'; failures: BindFailure[] };
 
 export type FromWorker =
+  /** The worker runs and listens for messages: it may be sent its `start`. */
+  | { kind: 'hello' }
   | { kind: 'ready' }
   | { kind: 'failed'; message: string }
   | { kind: 'reply'; id: number; reply: Reply }
-  | { kind: 'log'; type: string; tag: string; text: string };
+  | { kind: 'log'; type: string; tag: string; text: string }
+  /** A backend's health changed on this worker's traffic (not a check: those are the owner's). */
+  | { kind: 'transition'; key: string; to: 'down' | 'up'; text: string; failures: number; lastFailure: string | null };
 
 export function workerOutcome(o: ReloadOutcome): WorkerReloadOutcome {
   return o.ok ? { ok: true } : { ok: false, errors: o.errors };

@@ -15,14 +15,17 @@ function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
 }
 
-/** While starting and reloading, info lines repeat what the owner logs itself (listening on, reload summary). */
+/**
+ * While starting and reloading, warnings and info lines repeat what the owner logs itself from the same config
+ * (listening on, not a local address yet, the reload summary); errors always go through.
+ */
 let quietInfo = true;
 
 function forwardLogs(): void {
   log.setReporters([
     {
       log(entry: LogObject) {
-        if (quietInfo && (entry.level ?? 0) >= 3) return;
+        if (quietInfo && (entry.level ?? 0) >= 1) return;
         const text = formatWithOptions({ colors: false, breakLength: Infinity }, ...entry.args);
         send({ kind: 'log', type: entry.type, tag: entry.tag, text });
       },
@@ -83,6 +86,7 @@ export function runWorker(): void {
       startProxy(m.config, { log: log.withTag('proxy'), affinityKey: Buffer.from(m.affinityKey, 'base64'), workers: { kind: 'worker' } }).then(
         (p) => {
           proxy = p;
+          p.engine.onTransition = (h, to, text) => send({ kind: 'transition', key: h.key, to, text, failures: h.failures, lastFailure: h.lastFailure });
           quietInfo = false;
           send({ kind: 'ready' });
         },
@@ -102,4 +106,5 @@ export function runWorker(): void {
     }
     turn = turn.then(() => handle(p, m)).catch((error: Error) => log.error(`worker: ${m.kind}: ${error.message}`));
   });
+  send({ kind: 'hello' });
 }
