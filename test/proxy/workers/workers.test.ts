@@ -205,6 +205,34 @@ describe('SERVER workers = 2', () => {
     expect(count(run.log(), 'reload FAILED')).toBe(0);
   }, 120_000);
 
+  test("a backend that dies, seen by every worker's traffic: one down line from the owner, /metrics shows it down; back: one up line", async () => {
+    const b = backends[1]!;
+    const bKey = `127.0.0.1:${b.port}`;
+    const metricUp = async (): Promise<string | undefined> => {
+      const text = await new Promise<string>((resolve) => {
+        request({ host: '127.0.0.1', port: run.mgmt, path: '/metrics' }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve(body));
+        }).end();
+      });
+      return new RegExp(`tsbal_backend_up\\{service="proxy",backend="${bKey.replace(/\./g, '\\.')}"\\} (\\d)`).exec(text)?.[1];
+    };
+    await b.close();
+    const l = load(run.port, 8, 30_000);
+    await run.waitFor(`backend ${bKey} down`, 1, 10_000);
+    await Bun.sleep(1000);
+    expect(await metricUp()).toBe('0');
+    backends[1] = await rawBackend('b', undefined, b.port);
+    await run.waitFor(`backend ${bKey} up`, 1, 20_000);
+    await Bun.sleep(1000);
+    const r = await l.stop();
+    // GETs that found it dead were retried on the other backend: no client saw a failure.
+    expect(r.failed).toBe(0);
+    expect(await metricUp()).toBe('1');
+    expect([count(run.log(), `backend ${bKey} down`), count(run.log(), `backend ${bKey} up`)]).toEqual([1, 1]);
+  }, 60_000);
+
   test('SIGKILL of one worker: only its requests in flight fail; it is started again; the other kept serving', async () => {
     const [victim] = listeningPids(run.port);
     const l = load(run.port, 8, 30_000);
