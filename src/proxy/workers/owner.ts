@@ -198,7 +198,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
       child.on('message', (raw) => {
         const m = raw as FromWorker;
         if (m.kind === 'hello') {
-          void go.then(() => post(slot, { kind: 'start', index: slot.index, config: current, affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level }), () => undefined);
+          void go.then(() => post(slot, { kind: 'start', index: slot.index, config: current, affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level, tickets: ownerTickets() }), () => undefined);
         } else if (m.kind === 'ready') {
           clearTimeout(timer);
           slot.ready = true;
@@ -241,8 +241,12 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     );
   };
 
+  const ownerTickets = (): Array<{ service: string; key: string }> =>
+    proxy.services.flatMap((s) => (s.tls === null ? [] : [{ service: s.name, key: s.tls.tickets.key.toString('base64') }]));
+
   const refresh = async (): Promise<void> => {
-    const replies = await Promise.all(slots.map((s) => ask(s, (id) => ({ kind: 'counters', id }))));
+    const tickets = ownerTickets();
+    const replies = await Promise.all(slots.map((s) => ask(s, (id) => ({ kind: 'counters', id, tickets }))));
     replies.forEach((r, i) => {
       if (r?.kind === 'counters') slots[i]!.counters = r.counters;
     });

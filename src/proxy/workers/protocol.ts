@@ -10,11 +10,12 @@ import type { WorkerCounters } from './counters.ts';
 export const WORKER_ENV = 'TSBAL_WORKER';
 
 export type ToWorker =
-  | { kind: 'start'; index: number; config: PerlbalConfig; affinityKey: string; logLevel: number }
+  | { kind: 'start'; index: number; config: PerlbalConfig; affinityKey: string; logLevel: number; tickets: Array<{ service: string; key: string }> }
   | { kind: 'reload'; id: number; config: PerlbalConfig }
   | { kind: 'check'; key: string; passed: boolean; answer: string; durationMs: number }
   | { kind: 'mirror'; change: MirroredChange }
-  | { kind: 'counters'; id: number }
+  /** Also the owner's TLS session ticket keys (base64, by service): every worker resumes every worker's sessions. */
+  | { kind: 'counters'; id: number; tickets: Array<{ service: string; key: string }> }
   | { kind: 'retryBind'; id: number }
   | { kind: 'stop'; graceful: boolean; timeoutMs: number };
 

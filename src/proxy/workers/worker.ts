@@ -37,6 +37,25 @@ function reply(id: number, r: Reply): void {
   send({ kind: 'reply', id, reply: r });
 }
 
+/**
+ * The owner's session ticket keys replace this worker's own (the owner rotates them; a worker's own rotation would
+ * come later than the owner's, since it started later): a ticket from any worker resumes on any other.
+ */
+function useOwnerTickets(proxy: ProxyHandle, tickets: Array<{ service: string; key: string }>): void {
+  for (const t of tickets) {
+    const tls = proxy.services.find((s) => s.name === t.service)?.tls;
+    if (tls == null || tls.tickets.key.toString('base64') === t.key) continue;
+    const key = Buffer.from(t.key, 'base64');
+    try {
+      tls.server.setTicketKeys(key);
+    } catch {
+      // Bun has no setTicketKeys yet: its workers keep their own keys (a ticket resumes on the worker that issued it).
+      continue;
+    }
+    tls.tickets = { key, since: proxy.engine.now };
+  }
+}
+
 async function handle(proxy: ProxyHandle, m: ToWorker): Promise<void> {
   switch (m.kind) {
     case 'check':
@@ -46,6 +65,7 @@ async function handle(proxy: ProxyHandle, m: ToWorker): Promise<void> {
       applyMirroredChange(proxy.consoleTarget, m.change);
       return;
     case 'counters':
+      useOwnerTickets(proxy, m.tickets);
       reply(m.id, { kind: 'counters', counters: takeCounters(proxy.engine, proxy.services) });
       return;
     case 'reload': {
@@ -86,6 +106,7 @@ export function runWorker(): void {
       startProxy(m.config, { log: log.withTag('proxy'), affinityKey: Buffer.from(m.affinityKey, 'base64'), workers: { kind: 'worker' } }).then(
         (p) => {
           proxy = p;
+          useOwnerTickets(p, m.tickets);
           p.engine.onTransition = (h, to, text) => send({ kind: 'transition', key: h.key, to, text, failures: h.failures, lastFailure: h.lastFailure });
           quietInfo = false;
           send({ kind: 'ready' });

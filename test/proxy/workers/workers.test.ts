@@ -7,6 +7,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { makePki, type TestPki } from '../../harness/certs.ts';
+import { NODE22 } from '../../harness/dist.ts';
+import { DIST_BUNDLE } from '../../harness/tsbal.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY } from '../../harness/cli.ts';
@@ -48,8 +53,9 @@ function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
 }
 
-async function startRun(conf: string, port: number, mgmt: number): Promise<Running> {
-  const child = spawn(process.execPath, [CLI_ENTRY, 'run', '-c', conf, '--state-dir', join(dir, `state-${port}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** tsbal from source under this Bun, or as `command` (e.g. the bundle under Node 22). */
+async function startRun(conf: string, port: number, mgmt: number, command: string[] = [process.execPath, CLI_ENTRY]): Promise<Running> {
+  const child = spawn(command[0]!, [...command.slice(1), 'run', '-c', conf, '--state-dir', join(dir, `state-${port}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -254,5 +260,52 @@ describe('SERVER workers = 2', () => {
     await Bun.sleep(1000);
     const r2 = await after.stop();
     expect(r2.failed).toBe(0);
+  }, 60_000);
+});
+
+describe('SERVER workers = 2 with TLS', () => {
+  let pki: TestPki;
+  let run: Running | undefined;
+  afterAll(async () => {
+    if (run !== undefined) await run.stop();
+    pki?.cleanup();
+  }, 20_000);
+
+  // Under Node 22 (what the SEA binary embeds): Bun has no setTicketKeys, so its workers keep their own keys.
+  test("a session ticket from one worker resumes on the other (the owner's ticket keys are every worker's)", async () => {
+    pki = makePki();
+    const leaf = pki.issue('site', ['localhost']);
+    const port = await closedPort();
+    const mgmt = await closedPort();
+    const conf = join(dir, 'tls.conf');
+    writeFileSync(
+      conf,
+      `SERVER workers = 2\nCREATE POOL web\n  POOL web ADD 127.0.0.1:${backends[0]!.port}\n` +
+        `CREATE SERVICE site\n  SET listen = 127.0.0.1:${port}\n  SET role = reverse_proxy\n  SET pool = web\n` +
+        `  SET enable_ssl = on\n  SET ssl_cert_file = ${leaf.crt}\n  SET ssl_key_file = ${leaf.key}\nENABLE site\n` +
+        `CREATE SERVICE mgmt\n  SET role = management\n  SET listen = 127.0.0.1:${mgmt}\nENABLE mgmt\n`,
+    );
+    run = await startRun(conf, port, mgmt, [NODE22, DIST_BUNDLE]);
+    expect(listeningPids(port).length).toBe(2);
+    const ca = readFileSync(pki.caCrt);
+    /** One TLS connection (a request and its answer); whether it resumed, and the session to resume next. */
+    const handshake = (session?: Buffer): Promise<{ reused: boolean; session: Buffer | undefined }> =>
+      new Promise((resolve, reject) => {
+        let ticket: Buffer | undefined;
+        const s = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, ...(session === undefined ? {} : { session }) }, () => {
+          s.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+        });
+        s.on('session', (t: Buffer) => (ticket ??= t));
+        s.on('data', () => undefined);
+        s.on('end', () => resolve({ reused: s.isSessionReused(), session: ticket }));
+        s.on('error', reject);
+        setTimeout(() => reject(new Error('TLS request: no answer within 5 s')), 5000).unref();
+      });
+    const first = await handshake();
+    expect(first.session).toBeDefined();
+    // Each new connection comes from another source port: the kernel hashes them over both workers' sockets.
+    const reused: boolean[] = [];
+    for (let i = 0; i < 16; i++) reused.push((await handshake(first.session)).reused);
+    expect(reused.filter((r) => !r).length).toBe(0);
   }, 60_000);
 });
