@@ -107,7 +107,14 @@ export type WorkersPart =
       apply(next: PerlbalConfig): Promise<{ ok: true } | { ok: false; errors: string[] }>;
       consoles: ConsoleFanOut;
     }
-  | { kind: 'worker' };
+  | {
+      kind: 'worker';
+      /**
+       * Called once the config is compiled, before any listener is bound: resolves when the owner says to listen
+       * (every worker compiled), so no worker serves while the others still load.
+       */
+      beforeBind(): Promise<void>;
+    };
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
 async function bind(svc: ServiceRuntime, addr: HostPort): Promise<void> {
@@ -270,6 +277,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   // A worker's consoles are never bound: the owner answers on the management port for all workers.
   const lineListeners = (): ConsoleListener[] => (part?.kind === 'worker' ? [] : [...consoles.list, ...echoes]);
   try {
+    if (part?.kind === 'worker') await part.beforeBind();
     await bindAll(services, log);
     await bindConsoles(lineListeners(), log);
   } catch (error) {

@@ -181,7 +181,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
    * Starts a worker process; it is sent its config once it says hello and `go` resolves (at startup: once the owner
    * has compiled the config and probed the addresses, so the runtimes load meanwhile).
    */
-  const spawnWorker = (slot: Slot, go: Promise<unknown> = Promise.resolve()): Promise<void> => {
+  const spawnWorker = (slot: Slot, go: Promise<unknown> = Promise.resolve(), gate: Promise<unknown> = Promise.resolve(), onCompiled: () => void = () => undefined): Promise<void> => {
     const self = selfInvocation();
     // `run` in its arguments so the process reads as a tsbal run (pidfile.ts names it when a port is taken).
     const child = spawn(self.command, [...self.args, 'run', '--worker'], {
@@ -199,6 +199,10 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
         const m = raw as FromWorker;
         if (m.kind === 'hello') {
           void go.then(() => post(slot, { kind: 'start', index: slot.index, config: current, affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level, tickets: ownerTickets() }), () => undefined);
+        } else if (m.kind === 'compiled') {
+          // At startup every worker compiles before any listens (see startOwnerProxy); a restarted one listens at once.
+          onCompiled();
+          void gate.then(() => post(slot, { kind: 'listen' }));
         } else if (m.kind === 'ready') {
           clearTimeout(timer);
           slot.ready = true;
@@ -270,7 +274,12 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
   let ownerFailed!: (error: Error) => void;
   const go = new Promise<void>((resolve, reject) => ((ownerUp = resolve), (ownerFailed = reject)));
   go.catch(() => undefined);
-  const workersUp = Promise.all(slots.map((s) => spawnWorker(s, go)));
+  // No worker listens before all have compiled the config: then they bind within a few milliseconds of each other,
+  // and serving starts as close to this process being ready (pidfile, --daemon's report) as with one process.
+  let compiled = 0;
+  let allCompiled!: () => void;
+  const gate = new Promise<void>((resolve) => (allCompiled = resolve));
+  const workersUp = Promise.all(slots.map((s) => spawnWorker(s, go, gate, () => ++compiled === opts.count && allCompiled())));
   workersUp.catch(() => undefined);
   let proxy: ProxyHandle;
   try {

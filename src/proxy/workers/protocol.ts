@@ -17,7 +17,9 @@ export type ToWorker =
   /** Also the owner's TLS session ticket keys (base64, by service): every worker resumes every worker's sessions. */
   | { kind: 'counters'; id: number; tickets: Array<{ service: string; key: string }> }
   | { kind: 'retryBind'; id: number }
-  | { kind: 'stop'; graceful: boolean; timeoutMs: number };
+  | { kind: 'stop'; graceful: boolean; timeoutMs: number }
+  /** Every worker compiled its config: bind and serve. */
+  | { kind: 'listen' };
 
 /** A reload's outcome as a worker reports it (the plan stays in the worker). */
 export type WorkerReloadOutcome = { ok: true } | { ok: false; errors: string[] };
@@ -30,6 +32,8 @@ export type Reply =
 export type FromWorker =
   /** The worker runs and listens for messages: it may be sent its `start`. */
   | { kind: 'hello' }
+  /** Compiled, waiting for `listen`. */
+  | { kind: 'compiled' }
   | { kind: 'ready' }
   | { kind: 'failed'; message: string }
   | { kind: 'reply'; id: number; reply: Reply }

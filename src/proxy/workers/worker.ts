@@ -82,6 +82,7 @@ async function handle(proxy: ProxyHandle, m: ToWorker): Promise<void> {
       await proxy.close({ graceful: m.graceful, timeoutMs: m.timeoutMs });
       process.exit(0);
     case 'start':
+    case 'listen':
       return;
   }
 }
@@ -93,6 +94,7 @@ export function runWorker(): void {
   // SIGTERM to the whole group reaches the workers too, and must not cut their requests short).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
   let proxy: ProxyHandle | null = null;
+  let listen: (() => void) | null = null;
   let turn: Promise<void> = Promise.resolve();
   process.on('disconnect', () => {
     // The owner is gone (killed): stop accepting at once, finish briefly, exit.
@@ -103,7 +105,12 @@ export function runWorker(): void {
     const m = raw as ToWorker;
     if (m.kind === 'start') {
       log.level = m.logLevel;
-      startProxy(m.config, { log: log.withTag('proxy'), affinityKey: Buffer.from(m.affinityKey, 'base64'), workers: { kind: 'worker' } }).then(
+      const beforeBind = (): Promise<void> =>
+        new Promise((resolve) => {
+          listen = resolve;
+          send({ kind: 'compiled' });
+        });
+      startProxy(m.config, { log: log.withTag('proxy'), affinityKey: Buffer.from(m.affinityKey, 'base64'), workers: { kind: 'worker', beforeBind } }).then(
         (p) => {
           proxy = p;
           useOwnerTickets(p, m.tickets);
@@ -116,6 +123,10 @@ export function runWorker(): void {
           process.exit(1);
         },
       );
+      return;
+    }
+    if (m.kind === 'listen') {
+      listen?.();
       return;
     }
     const p = proxy;
