@@ -38,6 +38,8 @@ interface Slot {
   /** Counters of the workers that ran in this slot before, with their gauges zeroed. */
   retired: WorkerCounters[];
   waiting: Map<number, (r: Reply | null) => void>;
+  /** The config it was started with or last reloaded to. */
+  config: PerlbalConfig | null;
 }
 
 export interface OwnerOptions extends Omit<StartProxyOptions, 'workers'> {
@@ -198,7 +200,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
       child.on('message', (raw) => {
         const m = raw as FromWorker;
         if (m.kind === 'hello') {
-          void go.then(() => post(slot, { kind: 'start', index: slot.index, config: current, affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level, tickets: ownerTickets() }), () => undefined);
+          void go.then(() => post(slot, { kind: 'start', index: slot.index, config: (slot.config = current), affinityKey: opts.affinityKey.toString('base64'), logLevel: log.level, tickets: ownerTickets() }), () => undefined);
         } else if (m.kind === 'compiled') {
           // At startup every worker compiles before any listens (see startOwnerProxy); a restarted one listens at once.
           onCompiled();
@@ -237,7 +239,11 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
   const restart = (slot: Slot): void => {
     if (stopping) return;
     spawnWorker(slot).then(
-      () => log.info(`worker ${slot.index} started again (pid ${slot.child?.pid})`),
+      async () => {
+        log.info(`worker ${slot.index} started again (pid ${slot.child?.pid})`);
+        // A reload committed while it started: it catches up (the others run `current` already).
+        if (slot.config !== current) await ask(slot, (id) => ({ kind: 'reload', id, config: (slot.config = current) }));
+      },
       (error: Error) => {
         log.error(`worker ${slot.index}: ${error.message}`);
         if (!stopping) setTimeout(() => restart(slot), RESTART_DELAY_MS).unref();
@@ -263,13 +269,14 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     const errors: string[] = [];
     for (const r of replies) if (r?.kind === 'reloaded' && !r.outcome.ok) for (const e of r.outcome.errors) if (!errors.includes(e)) errors.push(e);
     if (errors.length > 0) return { ok: false, errors };
+    for (const s of slots) if (s.ready) s.config = next;
     // A worker that did not answer (it died meanwhile) starts again with this config.
     current = next;
     return { ok: true };
   };
 
   // The worker processes load while this one compiles the config and probes the addresses.
-  for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, counters: null, retired: [], waiting: new Map() });
+  for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, counters: null, retired: [], waiting: new Map(), config: null });
   let ownerUp!: () => void;
   let ownerFailed!: (error: Error) => void;
   const go = new Promise<void>((resolve, reject) => ((ownerUp = resolve), (ownerFailed = reject)));
