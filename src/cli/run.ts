@@ -235,6 +235,11 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   );
   if (statusSocket !== null) engines.push({ name: 'status', close: () => statusSocket.close() });
 
+  // SERVER workers: they started beside the HA engine and the status socket; ready once they all listen.
+  await proxy.started?.().catch(async (error: Error) => {
+    for (const e of [...engines].reverse()) await e.close(false);
+    throw new UsageError(explainBindError(error.message));
+  });
   if (pidfile !== undefined) writePidfile(pidfile);
   const reloadStatus = reloadStatusRecorder(stateDir);
   reportToParent('ready\n');

@@ -67,6 +67,8 @@ export interface ProxyHandle {
   readonly consoleTarget: ManagementTarget;
   /** SERVER workers: brings the owner's counters up to date with the workers' (for `tsbal status`); absent otherwise. */
   gather?(): Promise<void>;
+  /** SERVER workers: resolves once every worker listens (rejects with why one could not start); absent otherwise. */
+  started?(): Promise<void>;
 }
 
 /** How often the sweep re-syncs the checks with the pools (nodes added on the console or by a nodefile). */

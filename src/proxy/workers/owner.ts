@@ -4,9 +4,9 @@
 // the HA engine and `tsbal status` beside it. The workers (worker.ts) accept and proxy; the owner serves no traffic,
 // so its event loop never delays a request and never waits behind one. A worker that dies is started again.
 //
-// Listening: each worker binds its own SO_REUSEPORT socket per address. Before any does, the owner binds the address
-// once without SO_REUSEPORT and closes it again: that fails with EADDRINUSE while anything listens there, including
-// another tsbal's reuse-port workers, so two tsbal processes never silently share a port.
+// Listening: each worker binds its own SO_REUSEPORT socket per address. Before any does, the owner looks whether
+// anything listens there already (probe.ts), including another tsbal's reuse-port workers, so two tsbal processes
+// never silently share a port.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import type { ConsolaInstance } from 'consola';
@@ -14,7 +14,7 @@ import type { HostPort, PerlbalConfig } from '../../config/model.ts';
 import { log as rootLog } from '../../log.ts';
 import { selfInvocation } from '../../runtime/self.ts';
 import { startProxy, type BindFailure, type ProxyHandle, type StartProxyOptions } from '../index.ts';
-import { listenServer } from '../listener.ts';
+import { probeAddress } from './probe.ts';
 import type { MirroredChange } from '../management/listeners.ts';
 import { applyCounters, type WorkerCounters } from './counters.ts';
 import type { Engine } from '../engine.ts';
@@ -57,28 +57,6 @@ function standIn({ host, port }: HostPort): Server {
   return server;
 }
 
-/** How long EADDRINUSE is tried again before it counts (see probe). */
-const PROBE_RETRY_MS = 1000;
-
-/**
- * Binds `addr` once without SO_REUSEPORT and closes it: throws EADDRINUSE when anything listens there already. For a
- * second it tries again: the workers of an owner killed a moment ago (kill -9, restarted by --supervise) let go of
- * their sockets when they notice, which takes a few milliseconds.
- */
-async function probe(addr: HostPort): Promise<void> {
-  const until = Date.now() + PROBE_RETRY_MS;
-  for (;;) {
-    const server = createServer();
-    try {
-      await listenServer(server, addr);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() >= until) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
 
 /**
  * A worker's traffic found a backend down (or up again). Addresses under active checks follow the owner's checks;
@@ -296,7 +274,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
       workers: {
         kind: 'owner',
         bind: async (addr) => {
-          await probe(addr);
+          await probeAddress(addr);
           return standIn(addr);
         },
         onCheck: (key, passed, answer, durationMs) => broadcast({ kind: 'check', key, passed, answer, durationMs }),
@@ -312,17 +290,22 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     throw error;
   }
   ownerUp();
-  try {
-    await workersUp;
-  } catch (error) {
-    stopping = true;
-    for (const s of slots) s.child?.kill('SIGKILL');
-    await proxy.close({ graceful: false });
-    signals.release();
-    throw error;
-  }
   signals.release();
-  log.info(`${opts.count} workers serving (pids ${slots.map((s) => s.child?.pid).join(', ')}); this process (pid ${process.pid}) runs the checks and the management port`);
+  // The workers come up while tsbal run starts the HA engine (which must not wait for them: a fast restart keeps its
+  // VIP only within deadtime); `started` is what tsbal run waits for before it reports ready.
+  const started = workersUp.then(
+    async () => {
+      log.info(`${opts.count} workers serving (pids ${slots.map((s) => s.child?.pid).join(', ')}); this process (pid ${process.pid}) runs the checks and the management port`);
+      // An address the HA engine made local while they started (its retryBind reached only the ready ones).
+      await Promise.all(slots.map((s) => ask(s, (id) => ({ kind: 'retryBind', id }))));
+    },
+    (error: Error) => {
+      stopping = true;
+      for (const s of slots) s.child?.kill('SIGKILL');
+      throw error;
+    },
+  );
+  started.catch(() => undefined);
   // `tsbal status` reads the owner's records without asking: keep them at most a second old.
   const timer = setInterval(() => void refresh(), 1000);
   timer.unref();
@@ -336,6 +319,8 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
           const child = s.child;
           if (child === null || child.exitCode !== null) return resolve();
           child.once('exit', () => resolve());
+          // One still starting has nothing to finish.
+          if (!s.ready) return void child.kill('SIGKILL');
           post(s, { kind: 'stop', graceful, timeoutMs });
           // Past the drain deadline (plus the time to flush the 504s written then), no worker may linger.
           setTimeout(() => child.kill('SIGKILL'), timeoutMs + 2000).unref();
@@ -347,6 +332,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
   return {
     ...proxy,
     gather: refresh,
+    started: () => started,
     listeners: () => proxy.listeners(),
     isListening: (host, port) => proxy.isListening(host, port),
     pendingBinds: () => proxy.pendingBinds(),

@@ -263,6 +263,32 @@ describe('SERVER workers = 2', () => {
   }, 60_000);
 });
 
+describe('SERVER workers = 2: the owner killed', () => {
+  test('kill -9 of the owner: its workers stop listening at once and exit (no orphan keeps the port)', async () => {
+    const port = await closedPort();
+    const mgmt = await closedPort();
+    const conf = join(dir, 'orphans.conf');
+    writeConf(conf, port, mgmt);
+    const r = await startRun(conf, port, mgmt);
+    const workers = listeningPids(port);
+    expect(workers.length).toBe(2);
+    r.child.kill('SIGKILL');
+    const t0 = performance.now();
+    while (listeningPids(port).length > 0 && performance.now() - t0 < 3000) await Bun.sleep(20);
+    expect(listeningPids(port)).toEqual([]);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    while (workers.some(alive) && performance.now() - t0 < 5000) await Bun.sleep(50);
+    expect(workers.filter(alive)).toEqual([]);
+  }, 30_000);
+});
+
 describe('SERVER workers = 2 with TLS', () => {
   let pki: TestPki;
   let run: Running | undefined;
