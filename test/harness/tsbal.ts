@@ -55,12 +55,22 @@ export function launchTsbal(build: TsbalBuild) {
   };
 }
 
+/**
+ * tsbal as one process (`SERVER workers = 1` ahead of the config; a later SERVER workers line wins): what these
+ * daemons are compared with is one process too, Perlbal exchange by exchange and connection by connection (verify
+ * probes, max_backend_uses, `states`, queues), and HAProxy nbthread 1 in bench/proxy. Worker processes are tested in
+ * test/proxy/workers/ and benched in bench/proxy/workers.ts.
+ */
 export function startTsbalWithConf(
   portCount: number,
   conf: Parameters<typeof startWithConf>[2],
   build: TsbalBuild = { kind: 'source' },
 ): Promise<PerlbalConfProxy> {
-  return startWithConf('tsbal', portCount, conf, launchTsbal(build));
+  const single = (ports: number[]): { text: string; ready: number[] } => {
+    const c = conf(ports);
+    return { ...c, text: `SERVER workers = 1\n${c.text}` };
+  };
+  return startWithConf('tsbal', portCount, single, launchTsbal(build));
 }
 
 export function startTsbal(spec: ReverseProxySpec, build: TsbalBuild = { kind: 'source' }): Promise<PerlbalConfProxy> {

@@ -21,6 +21,8 @@ export interface WorkersPlan {
   count: number;
   /** Why fewer than asked, for the log (null when it is what was asked). */
   note: string | null;
+  /** A warning: workers as asked, but limits that each worker keeps on its own. */
+  warning?: string;
 }
 
 export interface WorkersFacts {
@@ -28,6 +30,8 @@ export interface WorkersFacts {
   versions: Readonly<Record<string, string | undefined>>;
   /** Services listening on port 0: each worker would get its own port, so they run in one process. */
   portZero: readonly string[];
+  /** Limits kept per process (perProcessLimits): with N workers each would hold N times. */
+  perProcess?: readonly string[];
 }
 
 export function planWorkers(setting: WorkersSetting, facts: WorkersFacts): WorkersPlan {
@@ -41,7 +45,30 @@ export function planWorkers(setting: WorkersSetting, facts: WorkersFacts): Worke
   if (facts.portZero.length > 0) {
     return { count: 1, note: `${what}: service ${facts.portZero.join(', ')} listens on port 0 (each worker would get another port); running in one process` };
   }
+  const limits = facts.perProcess ?? [];
+  if (limits.length > 0) {
+    // Perlbal's limits are one process's: auto keeps them whole; a number asked for is honoured, with a warning.
+    if (setting.kind === 'auto') return { count: 1, note: `${what}: ${limits.join(', ')} would hold per worker process; running in one process (SERVER workers = N splits them)` };
+    return { count: wanted, note: null, warning: `${what}: ${limits.join(', ')} hold per worker process (up to ${wanted}× in all)` };
+  }
   return { count: wanted, note: null };
+}
+
+/**
+ * What in `config` is a limit one process keeps (a pool's max_conns and its queue, the Throttle plugin's per-client
+ * limits, Highpri's queue order): spread over workers each would apply per worker.
+ */
+export function perProcessLimits(config: {
+  pools: ReadonlyArray<{ name: string; options: Readonly<Record<string, unknown>> }>;
+  services: ReadonlyArray<{ name: string; enabled: boolean; plugins: readonly string[] }>;
+}): string[] {
+  const out: string[] = [];
+  for (const p of config.pools) if (typeof p.options.max_conns === 'number' && p.options.max_conns > 0) out.push(`pool ${p.name} max_conns`);
+  for (const s of config.services) {
+    if (!s.enabled) continue;
+    for (const plugin of ['throttle', 'highpri']) if (s.plugins.includes(plugin)) out.push(`service ${s.name} plugin ${plugin}`);
+  }
+  return out;
 }
 
 /** Services of `config` that listen on port 0 (reverse proxies, web servers, selectors: what the workers bind). */

@@ -1,6 +1,6 @@
 // SERVER workers = auto|N: how many worker processes, from the setting, the cores and the runtime (pure).
 import { describe, expect, test } from 'bun:test';
-import { hasReusePort, planWorkers, portZeroServices, workersSetting } from '../../../src/proxy/workers/count.ts';
+import { hasReusePort, perProcessLimits, planWorkers, portZeroServices, workersSetting } from '../../../src/proxy/workers/count.ts';
 import { memoryConfigFs, readPerlbalConfig } from '../../../src/config/perlbal.ts';
 
 const NODE22 = { node: '22.23.3' };
@@ -48,5 +48,26 @@ describe('SERVER workers in perlbal.conf', () => {
     expect(conf.value?.server.workers).toBe(2);
     expect(read('SERVER workers = AUTO\n').value?.server.workers).toBe('auto');
     expect(portZeroServices(conf.value!)).toEqual(['web']);
+  });
+});
+
+describe('limits one process keeps', () => {
+  const read = (text: string) => readPerlbalConfig(text, { file: 'p.conf', fs: memoryConfigFs({}, ['/tmp']) }).value!;
+  test("a pool's max_conns and the Throttle plugin keep auto in one process; a number of workers is honoured with a warning", () => {
+    const conf = read(
+      'LOAD Throttle\nCREATE POOL p\n  SET max_conns = 4\nCREATE POOL q\nCREATE SERVICE web\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:8080\n  SET pool = p\n  SET plugins = Throttle\nENABLE web\n',
+    );
+    const limits = perProcessLimits(conf);
+    expect(limits).toEqual(['pool p max_conns', 'service web plugin throttle']);
+    expect(planWorkers(workersSetting('auto'), facts({ perProcess: limits }))).toEqual({
+      count: 1,
+      note: 'workers = auto (4 cores): pool p max_conns, service web plugin throttle would hold per worker process; running in one process (SERVER workers = N splits them)',
+    });
+    expect(planWorkers(workersSetting(2), facts({ perProcess: limits }))).toEqual({
+      count: 2,
+      note: null,
+      warning: 'workers = 2: pool p max_conns, service web plugin throttle hold per worker process (up to 2× in all)',
+    });
+    expect(perProcessLimits(read('CREATE POOL p\n'))).toEqual([]);
   });
 });
