@@ -55,8 +55,9 @@ export function planWorkers(setting: WorkersSetting, facts: WorkersFacts): Worke
 }
 
 /**
- * What in `config` is a limit one process keeps (a pool's max_conns and its queue, the Throttle plugin's per-client
- * limits, Highpri's queue order): spread over workers each would apply per worker.
+ * What in `config` is a limit or a record one process keeps (a pool's max_conns and its queue, the Throttle plugin's
+ * per-client limits, Highpri's queue order, the Stats plugin's reports): spread over workers each would apply per
+ * worker (and the console, in the owner, would report none of Stats' figures).
  */
 export function perProcessLimits(config: {
   pools: ReadonlyArray<{ name: string; options: Readonly<Record<string, unknown>> }>;
@@ -66,7 +67,7 @@ export function perProcessLimits(config: {
   for (const p of config.pools) if (typeof p.options.max_conns === 'number' && p.options.max_conns > 0) out.push(`pool ${p.name} max_conns`);
   for (const s of config.services) {
     if (!s.enabled) continue;
-    for (const plugin of ['throttle', 'highpri']) if (s.plugins.includes(plugin)) out.push(`service ${s.name} plugin ${plugin}`);
+    for (const plugin of ['throttle', 'highpri', 'stats']) if (s.plugins.includes(plugin)) out.push(`service ${s.name} plugin ${plugin}`);
   }
   return out;
 }
