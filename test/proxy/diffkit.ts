@@ -121,7 +121,9 @@ export function startMultiRig(
         portCount,
         (p) => {
           ports = p;
-          return { text: conf(p, backends.map((b) => b.port)), ready: p };
+          // tsbal as one process, as Perlbal is (see startTsbalWithConf in harness/tsbal.ts).
+          const text = conf(p, backends.map((b) => b.port));
+          return { text: kind === 'tsbal' ? `SERVER workers = 1\n${text}` : text, ready: p };
         },
         launch,
       ),
