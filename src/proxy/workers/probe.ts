@@ -50,21 +50,21 @@ function readTable(path: string): string | null {
 const IN_USE_RETRY_MS = 1000;
 
 /**
- * Throws EADDRINUSE when something listens where `addr` would, and the address's own bind error (EADDRNOTAVAIL for
- * an address not local yet, e.g. a VIP) from a bind of port 0 there. For a second a port in use is looked at again:
+ * Throws the address's own bind error (EADDRNOTAVAIL for an address not local yet, e.g. a VIP) from a bind of port 0
+ * there, then EADDRINUSE when something listens where `addr` would. For a second a port in use is looked at again:
  * the workers of an owner killed a moment ago (kill -9, restarted by --supervise) let go of it when they notice.
  */
 export async function probeAddress({ host, port }: HostPort): Promise<void> {
-  const until = Date.now() + IN_USE_RETRY_MS;
-  for (;;) {
-    const tcp = readTable('/proc/net/tcp');
-    if (tcp === null) break;
-    if (!listensThere(tcp, readTable('/proc/net/tcp6') ?? '', host, port)) break;
-    if (Date.now() >= until) throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${host}:${port}`), { code: 'EADDRINUSE' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  // Port 0: nobody connects to the ephemeral port it gets.
+  // First whether the address is local at all (a VIP not added yet is pending, whatever else listens on the port),
+  // with port 0: nobody connects to the ephemeral port it gets.
   const server = createServer();
   await listenServer(server, { host, port: 0 });
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  const until = Date.now() + IN_USE_RETRY_MS;
+  for (;;) {
+    const tcp = readTable('/proc/net/tcp');
+    if (tcp === null || !listensThere(tcp, readTable('/proc/net/tcp6') ?? '', host, port)) return;
+    if (Date.now() >= until) throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${host}:${port}`), { code: 'EADDRINUSE' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
