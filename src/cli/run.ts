@@ -30,7 +30,7 @@ import { serveStatus } from '../status/socket.ts';
 import { noteTransition } from '../status/transitions.ts';
 import { VERSION } from '../version.ts';
 import { availableParallelism } from 'node:os';
-import { perProcessLimits, planWorkers, portZeroServices, workersSetting } from '../proxy/workers/count.ts';
+import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersSetting } from '../proxy/workers/count.ts';
 import { startOwnerProxy } from '../proxy/workers/owner.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
@@ -198,7 +198,7 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   const extraMetrics = async (): Promise<MetricFamily[]> => (haForMetrics === null ? [] : scrapeHa(() => haForMetrics!.status()));
   try {
     // SERVER workers (src/proxy/workers/): several processes serve, this one owns checks, consoles, reloads, HA.
-    const workers = planWorkers(workersSetting(config.server.workers), { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
+    const workers = planWorkers(workersSetting(config.server.workers, process.env[WORKERS_ENV]), { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
     if (workers.note !== null) proxyLog.info(workers.note);
     if (workers.warning !== undefined) proxyLog.warn(workers.warning);
     const proxyOptions = { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key };

@@ -3,9 +3,17 @@
 // (net.Server.listen({ reusePort }): Node >= 22.12 or 23.1, Bun), which a Node without it cannot give.
 export type WorkersSetting = { kind: 'auto' } | { kind: 'count'; n: number };
 
-/** The model's `SERVER workers` (config/perlbal/commands.ts checked it): absent means auto. */
-export function workersSetting(value: string | number | undefined): WorkersSetting {
-  return typeof value === 'number' ? { kind: 'count', n: value } : { kind: 'auto' };
+/** Where no SERVER workers line says otherwise: TSBAL_WORKERS=auto|N (e.g. a systemd drop-in), else auto. */
+export const WORKERS_ENV = 'TSBAL_WORKERS';
+
+/**
+ * The model's `SERVER workers` (config/perlbal/commands.ts checked it), else the environment's default: a whole
+ * number 1..256 is that many, anything else auto.
+ */
+export function workersSetting(value: string | number | undefined, fallback: string | undefined = undefined): WorkersSetting {
+  if (typeof value === 'number') return { kind: 'count', n: value };
+  if (value === undefined && fallback !== undefined && /^\d+$/.test(fallback) && Number(fallback) >= 1 && Number(fallback) <= 256) return { kind: 'count', n: Number(fallback) };
+  return { kind: 'auto' };
 }
 
 /** Whether this runtime's net.Server.listen takes `reusePort` (it is silently ignored where it does not). */

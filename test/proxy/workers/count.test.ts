@@ -15,6 +15,14 @@ describe('planWorkers', () => {
     expect(planWorkers(workersSetting('auto'), facts({ cores: 1 }))).toEqual({ count: 1, note: null });
   });
 
+  test('TSBAL_WORKERS is the default where perlbal.conf has no SERVER workers line; the line wins', () => {
+    expect(workersSetting(undefined, '1')).toEqual({ kind: 'count', n: 1 });
+    expect(workersSetting(undefined, 'auto')).toEqual({ kind: 'auto' });
+    expect(workersSetting(undefined, 'lots')).toEqual({ kind: 'auto' });
+    expect(workersSetting(2, '1')).toEqual({ kind: 'count', n: 2 });
+    expect(workersSetting('auto', '1')).toEqual({ kind: 'auto' });
+  });
+
   test('a runtime without SO_REUSEPORT listeners (Node 20) runs one process and says why', () => {
     const plan = planWorkers(workersSetting('auto'), facts({ versions: { node: '20.20.2' } }));
     expect(plan.count).toBe(1);
