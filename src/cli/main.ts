@@ -25,6 +25,11 @@ const main = defineCommand({
 });
 
 export async function cli(argv: string[]): Promise<void> {
+  // A worker process of SERVER workers (src/proxy/workers/): its owner started this program again to serve.
+  if (process.env.TSBAL_WORKER === '1') {
+    (await import('../proxy/workers/worker.ts')).runWorker();
+    return;
+  }
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
     console.log(VERSION_LINE);
     return;

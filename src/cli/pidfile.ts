@@ -193,9 +193,17 @@ function ownerOfSockets(inodes: ReadonlySet<string>): number | null {
 }
 
 /** How a running `tsbal run` is named: its supervisor's pid first when it has one (the pid to signal). */
-function runningName(pid: number): string | null {
-  const argv = processArgv(pid);
+function runningName(holder: number): string | null {
+  let pid = holder;
+  let argv = processArgv(pid);
   if (argv === null || !looksLikeTsbalRun(argv)) return null;
+  // A worker of SERVER workers (src/proxy/workers/) holds the port: name its owner, the tsbal run that was started.
+  const owner = argv.includes('--worker') ? parentPid(pid) : null;
+  if (owner !== null) {
+    pid = owner;
+    argv = processArgv(pid);
+    if (argv === null || !looksLikeTsbalRun(argv)) return null;
+  }
   const parent = parentPid(pid);
   const parentArgv = parent === null ? null : processArgv(parent);
   return parent !== null && parentArgv !== null && looksLikeTsbalRun(parentArgv) && parentArgv.includes('--supervise') ? `pid ${parent}, engine pid ${pid}` : `pid ${pid}`;

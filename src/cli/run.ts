@@ -31,6 +31,9 @@ import { noteTransition } from '../status/transitions.ts';
 import { VERSION } from '../version.ts';
 import { anycastSettings } from '../config/anycast.ts';
 import { ANYCAST_NO_HA, beginAnycast, checkHaUnlessAnycast, noteAnycastChange, withdrawOnEngineExit, type AnycastRun } from '../anycast/run.ts';
+import { availableParallelism } from 'node:os';
+import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersSetting } from '../proxy/workers/count.ts';
+import { startOwnerProxy } from '../proxy/workers/owner.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
 
@@ -209,7 +212,12 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     ...(anycast?.metrics() ?? []),
   ];
   try {
-    proxy = await startProxy(config, { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key });
+    // SERVER workers (src/proxy/workers/): several processes serve, this one owns checks, consoles, reloads, HA.
+    const workers = planWorkers(workersSetting(config.server.workers, process.env[WORKERS_ENV]), { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
+    if (workers.note !== null) proxyLog.info(workers.note);
+    if (workers.warning !== undefined) proxyLog.warn(workers.warning);
+    const proxyOptions = { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key };
+    proxy = workers.count > 1 ? await startOwnerProxy(config, { ...proxyOptions, count: workers.count }) : await startProxy(config, proxyOptions);
   } catch (error) {
     // EADDRINUSE from a copy already running says so, with its pid.
     await anycast?.last.close(false);
@@ -239,14 +247,19 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   // `tsbal status` (src/status/): the whole process's state over <state-dir>/status.sock.
   const statusSocket = await serveStatus(
     stateDir,
-    () => takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, anycast: () => anycast?.status() ?? null, config: config.file, version: VERSION, startedAtMs }),
+    async () => (await proxy.gather?.(), takeSnapshot({ proxy, ha: ha === null ? null : { config: ha.config, status: () => ha.status() }, anycast: () => anycast?.status() ?? null, config: config.file, version: VERSION, startedAtMs })),
     log,
     anycast?.control,
   );
   if (statusSocket !== null) engines.push({ name: 'status', close: () => statusSocket.close() });
-  // Last pushed, so closed first: a planned stop withdraws the VIP and waits for the router before the proxy drains.
+  // SERVER workers: they started beside the HA engine and the status socket; ready once they all listen.
+  await proxy.started?.().catch(async (error: Error) => {
+    for (const e of [...engines].reverse()) await e.close(false);
+    throw new UsageError(explainBindError(error.message));
+  });
+  // Only once every worker listens (the owner's own records say listening as soon as it probed the address), and
+  // last pushed, so closed first: a planned stop withdraws the VIP and waits for the router before the proxy drains.
   if (anycast !== null) engines.push(await anycast.attach(proxy, log.withTag('anycast')));
-
   if (pidfile !== undefined) writePidfile(pidfile);
   const reloadStatus = reloadStatusRecorder(stateDir);
   reportToParent('ready\n');

@@ -40,6 +40,10 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     managementPages: null,
     flush: () => flushHeld(engine),
     affinityKey,
+    listenMode: 'serve',
+    ownerBind: null,
+    remoteClients: null,
+    onTransition: null,
   };
   return engine;
 }

@@ -15,7 +15,9 @@ import { runRefusals, servedServices } from './roles.ts';
 import { reloadProxy, type ReloadOutcome, type ReloadTarget } from './reload.ts';
 import { watchNodefiles } from './nodefiles.ts';
 import { newServiceRuntime, type ServiceRuntime } from './service.ts';
-import { bindConsoles, closeConsoles, newConsoles, syncConsoles, type ConsoleListener } from './management/listeners.ts';
+import { bindConsoles, closeConsoles, newConsoles, syncConsoles, type ConsoleFanOut, type ConsoleListener } from './management/listeners.ts';
+import type { ManagementTarget } from './management/commands.ts';
+import type { Server } from 'node:net';
 import { newConfigurer } from './management/configure.ts';
 import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config/perlbal.ts';
 import { dirname } from 'node:path';
@@ -62,6 +64,12 @@ export interface ProxyHandle {
   readonly services: readonly ServiceRuntime[];
   /** The active health checks of every pool (one per backend address and check spec). */
   readonly checks: HealthChecks;
+  /** What the management consoles read and change (a worker of SERVER workers applies the owner's changes to it). */
+  readonly consoleTarget: ManagementTarget;
+  /** SERVER workers: brings the owner's counters up to date with the workers' (for `tsbal status`); absent otherwise. */
+  gather?(): Promise<void>;
+  /** SERVER workers: resolves once every worker listens (rejects with why one could not start); absent otherwise. */
+  started?(): Promise<void>;
 }
 
 /** How often the sweep re-syncs the checks with the pools (nodes added on the console or by a nodefile). */
@@ -86,7 +94,30 @@ export interface StartProxyOptions {
   commandEnv?: CommandEnv;
   /** More families for `GET /metrics`, read when scraped (tsbal run adds the HA engine's state). */
   extraMetrics?: () => Promise<MetricFamily[]>;
+  /** SERVER workers (src/proxy/workers/): this proxy's part; absent, it is the whole proxy in one process. */
+  workers?: WorkersPart;
 }
+
+/** What an owner or a worker of SERVER workers does differently from a proxy alone. */
+export type WorkersPart =
+  | {
+      kind: 'owner';
+      /** A stand-in for the address the workers listen on (after making sure nobody else does). */
+      bind(addr: HostPort): Promise<Server>;
+      /** Each active check's result, for the workers. */
+      onCheck(key: string, passed: boolean, answer: string, durationMs: number): void;
+      /** After the owner applied a config (reload or console command): the workers apply it too; all or nothing. */
+      apply(next: PerlbalConfig): Promise<{ ok: true } | { ok: false; errors: string[] }>;
+      consoles: ConsoleFanOut;
+    }
+  | {
+      kind: 'worker';
+      /**
+       * Called once the config is compiled, before any listener is bound: resolves when the owner says to listen
+       * (every worker compiled), so no worker serves while the others still load.
+       */
+      beforeBind(): Promise<void>;
+    };
 
 /** Opens a service's listener; rejects with the system error (bindOrDefer tells "not ours yet" from a mistake). */
 async function bind(svc: ServiceRuntime, addr: HostPort): Promise<void> {
@@ -126,6 +157,14 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   const refusals = runRefusals(config.services);
   if (refusals.length > 0) throw new Error(refusals.map((u) => `${u.loc.file}:${u.loc.line}: ${u.message}`).join('\n'));
   const engine = newEngine(log, opts.affinityKey);
+  const part = opts.workers ?? null;
+  if (part !== null) {
+    engine.listenMode = part.kind;
+    if (part.kind === 'owner') {
+      engine.ownerBind = part.bind;
+      engine.remoteClients = new Map();
+    }
+  }
   const services: ServiceRuntime[] = [];
   const accessLogs = new Map<string, AccessLog>();
   const served = servedServices(config.services);
@@ -159,6 +198,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
 
   engine.services = services;
   const checks = newHealthChecks(engine);
+  if (part?.kind === 'worker') checks.remote = true;
+  if (part?.kind === 'owner') checks.onResult = part.onCheck;
   syncChecks(checks, services);
   let nextSync = engine.now + CHECK_SYNC_MS;
   startSweep(engine, (now) => {
@@ -198,15 +239,25 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
   };
   /** Applies a config now (the caller holds the turn): reloadProxy, then listeners and consoles follow. */
   const reloadNow = async (next: PerlbalConfig, endConnections = false): Promise<{ outcome: ReloadOutcome; consoleErrors: string[]; consoleChanges: string[] }> => {
+    const before = live.config;
     const outcome = await reloadProxy(live, next);
     if (!outcome.ok) return { outcome, consoleErrors: [], consoleChanges: [] };
+    if (part?.kind === 'owner') {
+      // The workers follow; one refusing (a bind the owner's probe could not foresee) undoes it everywhere.
+      const workers = await part.apply(next);
+      if (!workers.ok) {
+        await reloadProxy(live, before);
+        await part.apply(before);
+        return { outcome: workers, consoleErrors: [], consoleChanges: [] };
+      }
+    }
     // Active checks and nodefile watches follow the pools and services as they are now.
     syncChecks(checks, services);
     nodefiles.sync(live.config);
     // A service whose address was not bindable before may be now.
     await bindAll(services, log).catch((error: Error) => log.error(`after reload: ${error.message}`));
     // A management service added, moved or removed.
-    const sync = await syncConsoles(consoles, live.config, log, { endConnections });
+    const sync = part?.kind === 'worker' ? { errors: [], changes: [] } : await syncConsoles(consoles, live.config, log, { endConnections });
     return { outcome, consoleErrors: sync.errors, consoleChanges: sync.changes };
   };
   const configurer = newConfigurer({
@@ -226,12 +277,14 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     env: commandEnv,
     log,
   });
-  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null, opts.extraMetrics ?? null);
+  const consoles = newConsoles(live, (line, ctx) => configurer.run(line, ctx), opts.onShutdown ?? null, opts.extraMetrics ?? null, part?.kind === 'owner' ? part.consoles : null);
   engine.managementPages = consoles.pages;
   // EchoService's `echo` listeners are bound like consoles; they follow the config they started with (not reloads).
   const echoes = newEchoListeners(config);
-  const lineListeners = (): ConsoleListener[] => [...consoles.list, ...echoes];
+  // A worker's consoles are never bound: the owner answers on the management port for all workers.
+  const lineListeners = (): ConsoleListener[] => (part?.kind === 'worker' ? [] : [...consoles.list, ...echoes]);
   try {
+    if (part?.kind === 'worker') await part.beforeBind();
     await bindAll(services, log);
     await bindConsoles(lineListeners(), log);
   } catch (error) {
@@ -246,6 +299,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
     engine,
     services,
     checks,
+    consoleTarget: consoles.target,
     listeners() {
       const out: ListenerInfo[] = [];
       for (const svc of services) {

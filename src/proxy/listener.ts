@@ -41,14 +41,16 @@ export async function bindOrDefer(
 export const LISTEN_BACKLOG = 4096;
 
 /** Binds `server` to `addr`; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...), the server closed. */
-export function listenServer(server: Server, { host, port }: HostPort): Promise<void> {
+export function listenServer(server: Server, { host, port }: HostPort, reusePort = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.close();
       reject(err);
     };
     server.once('error', onError);
-    server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
+    // reusePort (SERVER workers): each worker has its own socket and accept queue on the address; the kernel spreads
+    // new connections across them.
+    server.listen({ host, port, backlog: LISTEN_BACKLOG, ...(reusePort ? { reusePort: true } : {}) }, () => {
       server.off('error', onError);
       resolve();
     });
@@ -57,9 +59,12 @@ export function listenServer(server: Server, { host, port }: HostPort): Promise<
 
 /** A listening socket on `addr` whose connections go to `svc`. */
 export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Server> {
+  const engine = svc.engine;
+  // The owner of workers accepts nothing: its stand-in only names the address the workers listen on.
+  if (engine.ownerBind !== null) return engine.ownerBind(addr);
   const server = createServer({ allowHalfOpen: true, noDelay: true });
   retarget(server, svc);
-  await listenServer(server, addr);
+  await listenServer(server, addr, engine.listenMode === 'worker');
   server.on('error', (err) => svc.engine.log.error(`listener ${addr.host}:${addr.port}: ${err.message}`));
   return server;
 }

@@ -206,6 +206,17 @@ export interface Engine {
   flush: () => void;
   /** The key of `sticky` services without their own sticky_secret (StartProxyOptions.affinityKey). */
   affinityKey: Buffer;
+  /**
+   * How listeners are opened (SERVER workers, src/proxy/workers/): `serve` binds and accepts (one process), `worker`
+   * binds with SO_REUSEPORT beside its sibling workers, `owner` binds nothing itself and gets a stand-in from
+   * `ownerBind` (the workers accept).
+   */
+  listenMode: 'serve' | 'worker' | 'owner';
+  ownerBind: ((addr: { host: string; port: number }) => Promise<Server>) | null;
+  /** In the owner of workers: open client connections per listening service name, summed from the workers. */
+  remoteClients: Map<string, number> | null;
+  /** In a worker: its traffic's health transitions, for the owner to log (upstream/transitions.ts). */
+  onTransition: ((h: UpstreamHealth, to: 'down' | 'up', text: string) => void) | null;
 }
 
 /**

@@ -26,13 +26,15 @@ afterAll(async () => {
 });
 
 /** The inode of the socket listening on 127.0.0.1:port (null: none): the same inode means the same socket. */
+/** The listening sockets on 127.0.0.1:port (one per worker with SERVER workers), as their sorted inodes. */
 function listenInode(port: number): string | null {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes: string[] = [];
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[1] === local && f[3] === '0A') return f[9] ?? null;
+    if (f[1] === local && f[3] === '0A' && f[9] !== undefined) inodes.push(f[9]);
   }
-  return null;
+  return inodes.length === 0 ? null : inodes.sort().join(',');
 }
 
 /** An open console connection: send a line, read until the answer's last line; `closed` resolves when tsbal ends it. */

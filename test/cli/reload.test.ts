@@ -30,13 +30,15 @@ afterAll(async () => {
 const requestCount = (be: RawBackend): number => be.conns.reduce((n, s) => n + (s.match(/^GET /gm)?.length ?? 0), 0);
 
 /** The inode of the socket listening on 127.0.0.1:port (null: none): the same inode means the same socket. */
+/** The listening sockets on 127.0.0.1:port (one per worker with SERVER workers), as their sorted inodes. */
 function listenInode(port: number): string | null {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes: string[] = [];
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[1] === local && f[3] === '0A') return f[9] ?? null;
+    if (f[1] === local && f[3] === '0A' && f[9] !== undefined) inodes.push(f[9]);
   }
-  return null;
+  return inodes.length === 0 ? null : inodes.sort().join(',');
 }
 
 interface Ports {
@@ -67,7 +69,9 @@ interface LoopResult {
  * A paced client: `keepAlive` sends its requests on one connection (a new one after `Connection: close`), otherwise
  * each on a new connection. Runs until `stop()` says so, and never past `hardMs` or `maxRequests`.
  */
-async function clientLoop(port: number, keepAlive: boolean, stop: () => boolean, hardMs = 15_000, maxRequests = 20_000): Promise<LoopResult> {
+// hardMs: the four reloads below take a few seconds; with worker processes each reload compiles in every worker
+// too, which on a loaded 2-core machine took up to ~25 s.
+async function clientLoop(port: number, keepAlive: boolean, stop: () => boolean, hardMs = 40_000, maxRequests = 20_000): Promise<LoopResult> {
   const t0 = performance.now();
   const result: LoopResult = { ok: 0, failures: [], timedOut: false };
   let conn: RawConnection | null = null;
@@ -190,7 +194,7 @@ describe('tsbal run reload (SIGHUP)', () => {
     } finally {
       child.kill('SIGKILL');
     }
-  }, 30_000);
+  }, 60_000);
 
   test('tsbal reload refuses a stale pidfile, a missing default pidfile, and with -c a config with errors (before signalling)', async () => {
     const pidfile = join(dir, 'stale.pid');

@@ -53,7 +53,10 @@ describe('tsbal status', () => {
     const confPath = join(dir, 'perlbal.conf');
     writeFileSync(
       confPath,
-      `CREATE POOL webs\n  POOL webs ADD 127.0.0.1:${a.port}\n  POOL webs ADD 127.0.0.1:${b.port}\n` +
+      // One process: the exact counts below (5 and 5) pin round robin's alternation, which each worker of SERVER
+      // workers keeps on its own (test/proxy/workers/ covers the workers' sums).
+      `SERVER workers = 1\n` +
+        `CREATE POOL webs\n  POOL webs ADD 127.0.0.1:${a.port}\n  POOL webs ADD 127.0.0.1:${b.port}\n` +
         `CREATE POOL slowpool\n  POOL slowpool ADD 127.0.0.1:${slow.port}\n` +
         `CREATE SERVICE web\n  SET listen = 127.0.0.1:${webPort}\n  SET role = reverse_proxy\n  SET pool = webs\n  SET balance_method = roundrobin\nENABLE web\n` +
         `CREATE SERVICE slowweb\n  SET listen = 127.0.0.1:${slowPort}\n  SET role = reverse_proxy\n  SET pool = slowpool\nENABLE slowweb\n`,
@@ -144,7 +147,8 @@ describe('tsbal status', () => {
     try {
       const t0 = performance.now();
       let s: StatusSnapshot | null = null;
-      while (performance.now() - t0 < 5000) {
+      // Worker processes start before tsbal run serves its status socket: a loaded machine takes seconds for that.
+      while (performance.now() - t0 < 15_000) {
         const r = await runTsbal(['status', '--json', '--state-dir', stateDir]);
         if (r.code === 0) {
           s = JSON.parse(r.stdout) as StatusSnapshot;

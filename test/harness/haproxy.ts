@@ -17,6 +17,8 @@ export interface HaproxyOptions {
    * servers, plus a second backend of check-only servers behind an idle frontend on a second port (never loaded).
    */
   checks?: { path: string; interval: string; idleServers: readonly string[] };
+  /** Threads (default 1): bench/proxy/workers.ts compares `nbthread 2` with tsbal's `SERVER workers = 2`. */
+  nbthread?: number;
 }
 
 export function haproxyConf(ports: readonly number[], backendPorts: readonly number[], o: HaproxyOptions): string {
@@ -42,7 +44,7 @@ ${httpchk}${o.checks.idleServers.map((a, i) => `  server i${i + 1} ${a}${check}`
 `
     : '';
   return `global
-  nbthread 1
+  nbthread ${o.nbthread ?? 1}
   maxconn 4096
 
 defaults

@@ -62,12 +62,26 @@ export function launchTsbal(build: TsbalBuild) {
   };
 }
 
+/**
+ * tsbal as one process unless its config says otherwise (TSBAL_WORKERS=1, the default a SERVER workers line
+ * overrides): what these daemons are compared with is one process too, Perlbal exchange by exchange and connection
+ * by connection (verify probes, max_backend_uses, `states`, queues), and HAProxy nbthread 1 in bench/proxy. Worker
+ * processes are tested in test/proxy/workers/ and benched in bench/proxy/workers.ts.
+ */
+export function launchSingleTsbal(build: TsbalBuild): ReturnType<typeof launchTsbal> {
+  const launch = launchTsbal(build);
+  return (confPath) => {
+    const l = launch(confPath);
+    return { ...l, env: { ...l.env, TSBAL_WORKERS: '1' } };
+  };
+}
+
 export function startTsbalWithConf(
   portCount: number,
   conf: Parameters<typeof startWithConf>[2],
   build: TsbalBuild = { kind: 'source' },
 ): Promise<PerlbalConfProxy> {
-  return startWithConf('tsbal', portCount, conf, launchTsbal(build));
+  return startWithConf('tsbal', portCount, conf, launchSingleTsbal(build));
 }
 
 export function startTsbal(spec: ReverseProxySpec, build: TsbalBuild = { kind: 'source' }): Promise<PerlbalConfProxy> {

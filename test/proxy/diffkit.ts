@@ -6,7 +6,7 @@
 import { test as testImpl } from 'bun:test';
 import { type PerlbalConfProxy, startPerlbal, startWithConf, launchPerlbal } from '../harness/perlbal.ts';
 import type { ReverseProxySpec } from '../harness/perlbalconf.ts';
-import { launchTsbal, startTsbal, startTsbalWithConf, tsbalRunExists } from '../harness/tsbal.ts';
+import { launchSingleTsbal, startTsbal, startTsbalWithConf, tsbalRunExists } from '../harness/tsbal.ts';
 import { type Head, header, parseHead } from '../harness/httpwire.ts';
 import { type RawBackend, type RecordedRequest, type Reply, startRawBackend } from '../harness/rawbackend.ts';
 import { type ReadOutcome, exchange } from '../harness/rawclient.ts';
@@ -108,7 +108,8 @@ export function startMultiRig(
   let ports: number[] = [];
   const launch =
     kind === 'tsbal'
-      ? launchTsbal({ kind: 'source' })
+      ? // One process, as Perlbal is (harness/tsbal.ts launchSingleTsbal).
+        launchSingleTsbal({ kind: 'source' })
       : (confPath: string, dir: string) => {
           const l = launchPerlbal(confPath, dir);
           return options.perl5lib === undefined ? l : { ...l, env: { ...l.env, PERL5LIB: `${l.env.PERL5LIB}:${options.perl5lib}` } };

@@ -48,7 +48,11 @@ async function uploadAgainstBrokenDisk(mountOpts: string, expectedCause: string)
     expect(r.data).toContain('the upload could not be buffered');
     expect(r.closed).toBe(true);
     expect(b.conns).toEqual([]);
-    const lines = proxy.output().split('\n').filter((l) => l.includes('cannot buffer upload'));
+    // With worker processes the line reaches the owner's log over IPC, a moment after the answer.
+    const logged = (): string[] => proxy!.output().split('\n').filter((l) => l.includes('cannot buffer upload'));
+    for (let i = 0; i < 40 && logged().length === 0; i++) await Bun.sleep(50);
+    await Bun.sleep(100);
+    const lines = logged();
     expect(lines.length).toBe(1);
     expect(lines[0]).toContain(`service s: cannot buffer upload to ${spoolDir}`);
     expect(lines[0]).toContain(expectedCause);

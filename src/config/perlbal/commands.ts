@@ -224,7 +224,7 @@ const reload: CommandHandler = (x) => {
   return err(`Plugin Perlbal::Plugin::${canonical} doesn't support reloading`);
 };
 
-const SERVER_KEYS = ['max_reproxy_connections', 'max_connections', 'nice_level', 'aio_mode', 'aio_threads', 'track_obj', 'pidfile', 'crash_backtrace', ...ANYCAST_SERVER_KEYS];
+const SERVER_KEYS = ['max_reproxy_connections', 'max_connections', 'nice_level', 'aio_mode', 'aio_threads', 'track_obj', 'pidfile', 'crash_backtrace', 'workers', ...ANYCAST_SERVER_KEYS];
 
 const server: CommandHandler = (x) => {
   const a = parseArgs(x, /^server (\S+) ?= ?(.+)$/);
@@ -249,6 +249,16 @@ const server: CommandHandler = (x) => {
     if (value !== 'none' && value !== 'ioaio') return err('Unknown AIO mode', 'none or ioaio');
     if (value === 'ioaio') x.warn('aio_mode ioaio is ignored: tsbal does its file I/O without IO::AIO');
     x.state.server[key] = value;
+    return OK;
+  }
+  if (key === 'workers') {
+    // tsbal's own: worker processes (src/proxy/workers/count.ts), `auto` = one per core.
+    if (value.toLowerCase() === 'auto') {
+      x.state.server[key] = 'auto';
+      return OK;
+    }
+    if (!numeric || Number(value) < 1 || Number(value) > 256) return err(`workers must be auto or 1..256, got '${value}'`, 'SERVER workers = auto, or a number such as 2');
+    x.state.server[key] = Number(value);
     return OK;
   }
   if (key === 'pidfile') {

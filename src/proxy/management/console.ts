@@ -12,6 +12,8 @@ export interface ConsoleOptions {
   target: ManagementTarget;
   /** Answers an HTTP request on the management port (Perlbal's pages, `GET /metrics`). */
   http(method: string, path: string): Promise<HttpAnswer>;
+  /** Run before each command (SERVER workers: the owner gathers the workers' counters first). */
+  before?: () => Promise<void>;
 }
 
 export interface ManagementConsole {
@@ -69,6 +71,7 @@ function serveConnection(socket: Socket, opts: ConsoleOptions, sockets: Set<Sock
       }
       queue = queue.then(async () => {
         if (shutDown) return;
+        await opts.before?.();
         const { lines, close } = await runLine(opts.target, session, line);
         if (lines.length > 0 && !socket.destroyed) socket.write(lines.join('\r\n') + '\r\n', 'latin1');
         if (close === true) {

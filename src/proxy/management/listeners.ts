@@ -8,6 +8,7 @@ import type { Configurer } from './configure.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
 import { managementHttp } from './http.ts';
 import { liveTarget } from './live.ts';
+import type { ManagementTarget } from './commands.ts';
 import { engineMetrics, type MetricFamily } from './metrics.ts';
 
 export interface ConsoleListener {
@@ -28,6 +29,24 @@ export interface Consoles {
   make(name: string, listen: HostPort): ConsoleListener;
   /** The HTTP pages, also served to a selector that hands a request to a management service. */
   pages(method: string, path: string): Promise<{ head: string; body: string }>;
+  /** What the consoles read and change (SERVER workers: a worker applies the owner's POOL and node changes to it). */
+  target: ManagementTarget;
+}
+
+/** SERVER workers, in the owner: gather the workers' counters before answering; send them each live change. */
+export interface ConsoleFanOut {
+  before(): Promise<void>;
+  mirror(change: MirroredChange): void;
+}
+
+/** A console change made on the running state (not through a reload), repeated in every worker. */
+export type MirroredChange =
+  | { kind: 'changePool'; args: Parameters<ManagementTarget['changePool']> }
+  | { kind: 'setMember'; args: Parameters<ManagementTarget['setMember']> };
+
+export function applyMirroredChange(target: ManagementTarget, change: MirroredChange): void {
+  if (change.kind === 'changePool') target.changePool(...change.args);
+  else target.setMember(...change.args);
 }
 
 /**
@@ -40,21 +59,39 @@ export function newConsoles(
   configure: Configurer['run'],
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null,
   extraMetrics: (() => Promise<MetricFamily[]>) | null = null,
+  fanOut: ConsoleFanOut | null = null,
 ): Consoles {
   const startedAtMs = Date.now();
   const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
+  if (fanOut !== null) {
+    const { changePool, setMember } = target;
+    target.changePool = (...args) => {
+      const r = changePool(...args);
+      if (r === null) fanOut.mirror({ kind: 'changePool', args });
+      return r;
+    };
+    target.setMember = (...args) => {
+      const r = setMember(...args);
+      if (r === null) fanOut.mirror({ kind: 'setMember', args });
+      return r;
+    };
+  }
+  const before = fanOut === null ? undefined : () => fanOut.before();
   const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
-  const pages = (method: string, path: string) => managementHttp(target, method, path, metrics);
+  const pages = async (method: string, path: string) => {
+    await before?.();
+    return managementHttp(target, method, path, metrics);
+  };
   const make = (name: string, listen: HostPort): ConsoleListener => ({
     name,
     role: 'management',
     listen,
-    console: newConsole({ target, http: pages }),
+    console: newConsole({ target, http: pages, ...(before === undefined ? {} : { before }) }),
     bound: false,
     bindError: null,
   });
   const list = managementServices(live.config).map((m) => make(m.name, m.listen));
-  return { list, make, pages };
+  return { list, make, pages, target };
 }
 
 function managementServices(config: PerlbalConfig): Array<{ name: string; listen: HostPort }> {

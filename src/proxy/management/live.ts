@@ -180,6 +180,8 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   const perListener = (): Map<ServiceRuntime, number> => {
     const counts = new Map<ServiceRuntime, number>();
     for (const c of engine.clients) counts.set(c.listener, (counts.get(c.listener) ?? 0) + 1);
+    // SERVER workers: the owner's clients are the workers' (workers/counters.ts).
+    if (engine.remoteClients !== null) for (const svc of p.current().services) counts.set(svc, engine.remoteClients.get(svc.name) ?? 0);
     return counts;
   };
   const latency = (v: number): number | null => (v < 0 ? null : Math.round(v * 10) / 10);

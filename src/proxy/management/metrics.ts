@@ -63,6 +63,8 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
 
   const perListener = new Map<ServiceRuntime, number>();
   for (const c of engine.clients) perListener.set(c.listener, (perListener.get(c.listener) ?? 0) + 1);
+  // SERVER workers: the owner's clients are the workers' (workers/counters.ts).
+  if (engine.remoteClients !== null) for (const svc of services) perListener.set(svc, engine.remoteClients.get(svc.name) ?? 0);
   for (const svc of services) {
     const service = svc.name;
     svc.stats.responses.forEach((n, i) => {

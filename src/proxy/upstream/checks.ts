@@ -14,7 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { clockNow, type Engine } from '../engine.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { describeCheck, expectedStatus, type CheckSpec } from './check-spec.ts';
-import { checkFailed, checkPassed, settleSlowStart, type BackoffPolicy, type UpstreamHealth } from './health.ts';
+import { checkFailed, checkPassed, settleSlowStart, type BackoffPolicy, type HealthTransition, type UpstreamHealth } from './health.ts';
 import { announceTransition, announceWeight } from './transitions.ts';
 import { connectBackendTls, type BackendTls } from '../tls/upstream.ts';
 import { newKept, runKeptCheck, stopKept, type KeptConnection } from './check-kept.ts';
@@ -50,10 +50,24 @@ export interface HealthChecks {
   /** Addresses in slow start, for the sweep. */
   starting: Set<UpstreamHealth>;
   stopped: boolean;
+  /**
+   * SERVER workers: a worker checks nothing itself (`remote`), it applies the owner's results (applyRemoteCheck), so
+   * each backend is checked once and every worker's health records follow the same answers.
+   */
+  remote: boolean;
+  /** The owner: each check's result, to send to the workers. */
+  onResult: ((key: string, passed: boolean, answer: string, durationMs: number) => void) | null;
 }
 
 export function newHealthChecks(engine: Engine, random: () => number = Math.random): HealthChecks {
-  return { engine, targets: new Map(), random, generation: 0, starting: new Set(), stopped: false };
+  return { engine, targets: new Map(), random, generation: 0, starting: new Set(), stopped: false, remote: false, onResult: null };
+}
+
+/** In a worker: the owner's check of target `key` gave this answer (logged by the owner, so quiet here). */
+export function applyRemoteCheck(hc: HealthChecks, key: string, passed: boolean, answer: string, durationMs: number): void {
+  const t = hc.targets.get(key);
+  if (t === undefined || hc.stopped) return;
+  report(hc, t, passed, answer, clockNow(), durationMs);
 }
 
 /**
@@ -138,11 +152,17 @@ function stopTarget(t: CheckTarget): void {
 }
 
 function schedule(hc: HealthChecks, t: CheckTarget, delayMs: number): void {
+  if (hc.remote) return;
   t.timer = setTimeout(() => {
     t.timer = null;
     runCheck(hc, t);
   }, Math.max(0, delayMs));
   t.timer.unref?.();
+}
+
+/** A worker's transition from the owner's check: the lb_ops hooks and idle connections as usual, the log line left to the owner. */
+function quietly(engine: Engine, h: UpstreamHealth, t: HealthTransition, reason: string): void {
+  announceTransition({ ...engine, log: engine.log.create({ level: -999 }), onTransition: null }, h, t, reason);
 }
 
 function seconds(ms: number): string {
@@ -259,17 +279,19 @@ function checkDone(hc: HealthChecks, t: CheckTarget, passed: boolean, answer: st
 }
 
 function report(hc: HealthChecks, t: CheckTarget, passed: boolean, answer: string, now: number, durationMs: number): void {
+  hc.onResult?.(t.key, passed, answer, durationMs);
   const h = t.health;
+  const announce = hc.remote ? quietly : announceTransition;
   h.lastCheckMs = durationMs;
   h.checks++;
   const spec = t.spec;
   if (passed) {
     const tr = checkPassed(h, now, spec.rise, answer);
     const ramp = h.state === 'starting' ? `; slow start over ${seconds(h.slowStartMs)}` : '';
-    announceTransition(hc.engine, h, tr, `check passed ${spec.rise} in a row${ramp}`);
+    announce(hc.engine, h, tr, `check passed ${spec.rise} in a row${ramp}`);
     if (h.state === 'starting') hc.starting.add(h);
   } else {
     const tr = checkFailed(h, now, spec.fall, answer, t.backoff);
-    announceTransition(hc.engine, h, tr, `check ${describeCheck(spec)}: ${answer}, ${spec.fall} in a row`);
+    announce(hc.engine, h, tr, `check ${describeCheck(spec)}: ${answer}, ${spec.fall} in a row`);
   }
 }

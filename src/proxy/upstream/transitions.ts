@@ -20,6 +20,11 @@ interface Engine {
   readonly log: Pick<ConsolaInstance, 'warn' | 'info'>;
   /** Recent transitions for `tsbal status`. */
   readonly transitions: TransitionRing;
+  /**
+   * SERVER workers, in a worker: a transition its traffic saw goes to the owner, which logs it once for all workers
+   * (so it is not logged here).
+   */
+  readonly onTransition?: ((h: UpstreamHealth, to: 'down' | 'up', text: string) => void) | null;
   readonly services: ReadonlyArray<{
     readonly nodes: readonly Node[];
     readonly balancer: { upstreamUp?(u: Node): void; upstreamDown?(u: Node): void; weightChanged?(u: Node): void };
@@ -30,7 +35,8 @@ interface Engine {
 export function announceTransition(engine: Engine, h: UpstreamHealth, t: HealthTransition, reason: string): void {
   if (t !== 'down' && t !== 'up') return;
   const text = `backend ${h.key} ${t} (${reason})`;
-  if (t === 'down') engine.log.warn(text);
+  if (engine.onTransition != null) engine.onTransition(h, t, text);
+  else if (t === 'down') engine.log.warn(text);
   else engine.log.info(text);
   noteTransition(engine.transitions, 'backend', text);
   for (const svc of engine.services) {

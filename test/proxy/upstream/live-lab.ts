@@ -86,7 +86,10 @@ export async function labProxy(poolLines: string, serviceLines = ''): Promise<La
           `CREATE SERVICE mgmt\n  SET role = management\n  SET listen = 127.0.0.1:${mgmt}\nENABLE mgmt\n`,
       );
     writeConf(poolLines);
-    const daemon = await startDaemon({ name: 'tsbal', command: process.execPath, args: [CLI_ENTRY, 'run', '-c', confPath], dir, ports: [port!, mgmt!], readyTimeoutMs: 15_000 });
+    // One process (TSBAL_WORKERS=1): these cases count requests in flight against a pool's max_conns, also set live on
+    // the console, a limit each worker of SERVER workers would hold on its own (docs/compat.md).
+    const env = { ...process.env, TSBAL_WORKERS: '1' };
+    const daemon = await startDaemon({ name: 'tsbal', command: process.execPath, args: [CLI_ENTRY, 'run', '-c', confPath], env, dir, ports: [port!, mgmt!], readyTimeoutMs: 15_000 });
     return { daemon, port: port!, mgmt: mgmt!, dir, confPath, writeConf, stop: () => daemon.stop() };
   });
 }

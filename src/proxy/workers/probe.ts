@@ -1,0 +1,70 @@
+// SERVER workers: is an address free for this tsbal's workers? With SO_REUSEPORT a second tsbal (same user) could
+// join a port silently, so the owner looks before any worker binds: a socket listening on the port (on the address,
+// or on a wildcard that covers it) in /proc/net/tcp{,6} means another program, often another tsbal, serves there.
+// Looking rather than binding: a socket the owner listened on, even for a moment, would accept connections that
+// nobody then answers (a client, or a readiness check, would take it for tsbal being up).
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { HostPort } from '../../config/model.ts';
+import { listenServer } from '../listener.ts';
+
+/** /proc/net's hex of an IPv4 address (little-endian on x86 and arm64, as the kernel prints the u32). */
+function hex4(host: string): string | null {
+  const o = host.split('.').map(Number);
+  if (o.length !== 4 || o.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) return null;
+  return o.reverse().map((n) => n.toString(16).toUpperCase().padStart(2, '0')).join('');
+}
+
+const WILDCARD_V4 = '00000000';
+const WILDCARD_V6 = '0'.repeat(32);
+
+/**
+ * Whether a TCP socket listens on `port` at an address that takes connections for `host` (`host` itself, or a
+ * wildcard; for a wildcard `host`, any address). Pure: the tables' text in.
+ */
+export function listensThere(tcp: string, tcp6: string, host: string, port: number): boolean {
+  const p = port.toString(16).toUpperCase().padStart(4, '0');
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const v4 = hex4(host);
+  const wanted = new Set([WILDCARD_V4, WILDCARD_V6, ...(v4 === null ? [] : [v4, `0000000000000000FFFF0000${v4}`])]);
+  for (const table of [tcp, tcp6]) {
+    for (const line of table.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A') continue;
+      const [addr, fport] = (f[1] ?? '').split(':');
+      if (fport === p && (wildcard || wanted.has(addr ?? ''))) return true;
+    }
+  }
+  return false;
+}
+
+function readTable(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** How long a port found in use is looked at again before it counts (see probeAddress). */
+const IN_USE_RETRY_MS = 1000;
+
+/**
+ * Throws the address's own bind error (EADDRNOTAVAIL for an address not local yet, e.g. a VIP) from a bind of port 0
+ * there, then EADDRINUSE when something listens where `addr` would. For a second a port in use is looked at again:
+ * the workers of an owner killed a moment ago (kill -9, restarted by --supervise) let go of it when they notice.
+ */
+export async function probeAddress({ host, port }: HostPort): Promise<void> {
+  // First whether the address is local at all (a VIP not added yet is pending, whatever else listens on the port),
+  // with port 0: nobody connects to the ephemeral port it gets.
+  const server = createServer();
+  await listenServer(server, { host, port: 0 });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const until = Date.now() + IN_USE_RETRY_MS;
+  for (;;) {
+    const tcp = readTable('/proc/net/tcp');
+    if (tcp === null || !listensThere(tcp, readTable('/proc/net/tcp6') ?? '', host, port)) return;
+    if (Date.now() >= until) throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${host}:${port}`), { code: 'EADDRINUSE' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,39 @@
+// Whether an address is taken, read from /proc/net/tcp{,6} (pure), and the probe on real sockets.
+import { describe, expect, test } from 'bun:test';
+import { createServer } from 'node:net';
+import { listensThere, probeAddress } from '../../../src/proxy/workers/probe.ts';
+import { listenServer } from '../../../src/proxy/listener.ts';
+
+const HEAD = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+const row = (local: string, st: string): string => `   0: ${local} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 12345 1\n`;
+
+describe('listensThere', () => {
+  test('a listener on the address, on 0.0.0.0 or on [::] takes the port; another address, port or state does not', () => {
+    const tcp = HEAD + row('0100007F:1F90', '0A') + row('0200007F:1F91', '0A') + row('0100007F:1F92', '01');
+    expect(listensThere(tcp, '', '127.0.0.1', 8080)).toBe(true);
+    expect(listensThere(tcp, '', '127.0.0.1', 8081)).toBe(false);
+    expect(listensThere(tcp, '', '127.0.0.2', 8081)).toBe(true);
+    expect(listensThere(tcp, '', '127.0.0.1', 8082)).toBe(false);
+    expect(listensThere(HEAD + row('00000000:1F90', '0A'), '', '10.0.0.5', 8080)).toBe(true);
+    expect(listensThere('', HEAD + row(`${'0'.repeat(32)}:1F90`, '0A'), '10.0.0.5', 8080)).toBe(true);
+    // A wildcard host collides with a listener on any address.
+    expect(listensThere(tcp, '', '0.0.0.0', 8081)).toBe(true);
+  });
+});
+
+describe('probeAddress', () => {
+  test('EADDRINUSE while anything listens there; a free port passes; a foreign address is EADDRNOTAVAIL', async () => {
+    const taken = createServer();
+    await listenServer(taken, { host: '127.0.0.1', port: 0 });
+    const port = (taken.address() as { port: number }).port;
+    const t0 = performance.now();
+    const err = await probeAddress({ host: '127.0.0.1', port }).catch((e: NodeJS.ErrnoException) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
+    // It looked again for about a second (the sockets of a just-killed owner's workers).
+    expect(performance.now() - t0).toBeGreaterThan(900);
+    await new Promise<void>((r) => taken.close(() => r()));
+    await probeAddress({ host: '127.0.0.1', port });
+    const foreign = await probeAddress({ host: '198.18.0.250', port }).catch((e: NodeJS.ErrnoException) => e);
+    expect((foreign as NodeJS.ErrnoException).code).toBe('EADDRNOTAVAIL');
+  });
+});
