@@ -4,7 +4,7 @@
 // copy of dist/tsbal.cjs before a change, and after) run side by side, rounds interleaved, for an A/B on a loaded
 // machine.
 //
-//   npx bun bench/h2/profile.ts [--requests 20000] [--rounds 3] [--cpu-prof DIR] [--bundle FILE]...
+//   npx bun bench/h2/profile.ts [--requests 20000] [--rounds 3] [--cpu-prof DIR] [--bundle 'FILE [node flags]']...
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +25,8 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '10' },
     'cpu-prof': { type: 'string' },
     bundle: { type: 'string', multiple: true },
+    /** Extra Node flags for every tsbal, after RUN_V8_FLAGS (so they win), e.g. --node-flag=--max-semi-space-size=16. */
+    'node-flag': { type: 'string', multiple: true },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -34,8 +36,10 @@ const ec = pki.issue('ec', ['127.0.0.1']);
 const backend = await startNginxBackend({ name: 'h2-profile' });
 const profDir = args['cpu-prof'];
 const node = `${REPO_ROOT}node_modules/.bin/node`;
-const extra = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`];
-const startTsbal = (bundle: string) => startWithFreshPorts(1, async ([port]) => {
+const extra = [...(args['node-flag'] ?? []), ...(profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`])];
+const startTsbal = (spec: string) => startWithFreshPorts(1, async ([port]) => {
+  // A spec is the bundle, then Node flags for it alone: 'dist/tsbal.cjs --max-semi-space-size=16'.
+  const [file, ...flags] = spec.split(' ');
   const dir = makeTempDir('bench-h2-profile');
   const conf = path.join(dir, 'perlbal.conf');
   fs.writeFileSync(conf, `CREATE POOL p
@@ -51,10 +55,10 @@ CREATE SERVICE site
   SET ssl_key_file = ${ec.key}
 ENABLE site
 `);
-  const d = await startDaemon({ name: 'tsbal-h2-profile', command: node, args: [...RUN_V8_FLAGS, ...extra, bundle, 'run', '-c', conf], dir, ports: [port!] });
+  const d = await startDaemon({ name: 'tsbal-h2-profile', command: node, args: [...RUN_V8_FLAGS, ...extra, ...flags, path.resolve(file!), 'run', '-c', conf], dir, ports: [port!] });
   return { ...d, port: port! };
 });
-const bundles = (args.bundle ?? [DIST_BUNDLE]).map((b) => path.resolve(b));
+const bundles = args.bundle ?? [DIST_BUNDLE];
 const proxies = [];
 for (const b of bundles) proxies.push({ bundle: b, d: await startTsbal(b) });
 try {
