@@ -45,8 +45,12 @@ export type BodyFraming = { kind: 'length'; length: number } | { kind: 'chunked'
 
 export interface H2ResponseHead {
   status: number;
-  /** Lowercased names, connection-specific ones dropped; repeated fields as arrays. */
-  headers: Record<string, string | string[]>;
+  /**
+   * node:http2's raw header list: `[':status', '200', name, value, ...]`, lowercased names, connection-specific ones
+   * dropped, a repeated field repeated. Raw, because `stream.respond(object)` copies the object and walks its keys
+   * once more before the same validation (buildNgHeaderString) both forms get.
+   */
+  headers: string[];
   framing: BodyFraming;
 }
 
@@ -64,7 +68,7 @@ export function responseHead(text: string, method: string): H2ResponseHead | nul
   const d2 = text.charCodeAt(11) - 0x30;
   if (!(d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) return null;
   const status = d0 * 100 + d1 * 10 + d2;
-  const headers: Record<string, string | string[]> = {};
+  const headers: string[] = [':status', text.slice(9, 12)];
   let length: number | null = null;
   let chunked = false;
   const n = text.length;
@@ -81,8 +85,7 @@ export function responseHead(text: string, method: string): H2ResponseHead | nul
     if (name === 'content-length') length = Number(value);
     else if (name === 'transfer-encoding' && /chunked/i.test(value)) chunked = true;
     if (CONNECTION_SPECIFIC.has(name)) continue;
-    const prev = headers[name];
-    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    headers.push(name, value);
   }
   const bodyless = method === 'HEAD' || status === 204 || status === 304 || status < 200;
   const framing: BodyFraming = bodyless ? NO_BODY : chunked ? CHUNKED : length !== null ? { kind: 'length', length } : CLOSE_DELIMITED;
