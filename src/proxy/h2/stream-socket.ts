@@ -14,6 +14,24 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 const END_STREAM = { endStream: true } as const;
 
+/**
+ * Whether this runtime's stream.respond() takes a raw header list (Node 22 and Bun 1.4 do, Node 20 does not). A
+ * property of the runtime, learnt from the first refusal; the raw form saves node:http2 an object copy per response.
+ */
+let rawHeadersTaken = true;
+
+/** The raw list as the object form: a repeated name becomes an array. */
+function headersObject(raw: string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
 export class StreamSocket extends EventEmitter {
   readonly remoteAddress: string | undefined;
   readonly localAddress: string | undefined;
@@ -168,8 +186,19 @@ export class StreamSocket extends EventEmitter {
    * relay code that wrote the head.
    */
   private respond(headers: string[], endStream: boolean): boolean {
+    const options = endStream ? END_STREAM : undefined;
     try {
-      this.stream.respond(headers as unknown as OutgoingHttpHeaders, endStream ? END_STREAM : undefined);
+      if (rawHeadersTaken) {
+        try {
+          this.stream.respond(headers as unknown as OutgoingHttpHeaders, options);
+          return true;
+        } catch (error) {
+          // Node 20 (Debian's) takes only an object: learn it once, then always send the object form.
+          if ((error as { code?: string }).code !== 'ERR_INVALID_ARG_TYPE') throw error;
+          rawHeadersTaken = false;
+        }
+      }
+      this.stream.respond(headersObject(headers), options);
       return true;
     } catch {
       this.responseDone = true;

@@ -2,13 +2,18 @@
 // repeated): that stream gets no response, tsbal stays up and serves the next request. Before, the exception from
 // stream.respond() went up through the relay code that wrote the head and killed tsbal under Node.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makePki, type Leaf, type TestPki } from '../../harness/certs.ts';
 import { execProc, type ProcHandle } from '../../harness/proc.ts';
 import { freePort } from '../../harness/ports.ts';
 import { defaultReply, startRawBackend, type RawBackend } from '../../harness/rawbackend.ts';
-import { RUNTIMES, startTsbal, stopTsbal } from './daemon.ts';
+import { DIST_BUNDLE } from '../../harness/tsbal.ts';
+import { RUNTIMES, startTsbal, stopTsbal, type Runtime } from './daemon.ts';
+
+// Debian's Node 20 too: its stream.respond() takes no raw header list, so tsbal falls back to the object form there.
+const DEBIAN_NODE = '/usr/bin/node';
+const runtimes: Runtime[] = existsSync(DEBIAN_NODE) ? [...RUNTIMES, { name: 'node', argv: [DEBIAN_NODE, DIST_BUNDLE] }] : RUNTIMES;
 
 let pki: TestPki;
 let leaf: Leaf;
@@ -19,7 +24,7 @@ beforeAll(() => {
 });
 afterAll(() => pki?.cleanup());
 
-describe.each(RUNTIMES)('an HTTP/2-unsendable response head, tsbal under %p', (rt) => {
+describe.each(runtimes)('an HTTP/2-unsendable response head, tsbal under %p', (rt) => {
   let be: RawBackend;
   let port: number;
   let proc: ProcHandle | undefined;
@@ -36,7 +41,7 @@ describe.each(RUNTIMES)('an HTTP/2-unsendable response head, tsbal under %p', (r
       },
     });
     port = await freePort();
-    const conf = join(pki.dir, `unsendable-${rt.name}.conf`);
+    const conf = join(pki.dir, `unsendable-${rt.argv[0]!.replace(/\W/g, '_')}.conf`);
     writeFileSync(conf, `CREATE POOL p
   POOL p ADD 127.0.0.1:${be.port}
 CREATE SERVICE site
