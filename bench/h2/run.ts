@@ -5,7 +5,7 @@
 // CPU seconds per 100k requests come from /proc (its process group), which stays meaningful on a loaded machine where
 // req/s does not. Rounds interleave the proxies; the table shows medians.
 //
-//   npx bun bench/h2/run.ts [--rounds 3] [--requests 30000] [--clients 8] [--streams 10] [--no-build] [--no-bun] [--floor]
+//   npx bun bench/h2/run.ts [--rounds 3] [--requests 30000] [--clients 8] [--streams 10] [--no-build] [--no-bun] [--floor] [--h1]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +28,9 @@ const { values: args } = parseArgs({
     'no-bun': { type: 'boolean', default: false },
     /** Also measure bench/h2/floor.mjs: node:http2 answering on the spot, no backend (what node:http2 costs alone). */
     floor: { type: 'boolean', default: false },
+    /** h2load --h1 instead: HTTP/1.1 keep-alive over TLS to the same proxies (-m 1, no pipelining), to tell what
+     * HTTP/2 adds to tsbal's request path from what the path costs anyway. */
+    h1: { type: 'boolean', default: false },
     node: { type: 'string', default: `${REPO_ROOT}node_modules/.bin/node` },
   },
 });
@@ -101,12 +104,14 @@ function startFloor(crt: string, key: string): Promise<Proxy> {
 interface H2load { rps: number; succeeded: number; failed: number }
 
 function h2load(port: number, requests: number): H2load {
-  const r = spawnSync('h2load', ['-n', String(requests), '-c', String(CLIENTS), '-m', String(STREAMS), '-t', '1', `https://${LOOPBACK}:${port}/`], { encoding: 'utf8', timeout: 300_000 });
+  const mode = args.h1 ? ['--h1', '-m', '1'] : ['-m', String(STREAMS)];
+  const r = spawnSync('h2load', ['-n', String(requests), '-c', String(CLIENTS), ...mode, '-t', '1', `https://${LOOPBACK}:${port}/`], { encoding: 'utf8', timeout: 300_000 });
   const rps = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(r.stdout);
   const req = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(r.stdout);
   const proto = /Application protocol: (\S+)/.exec(r.stdout)?.[1];
   if (rps === null || req === null) throw new Error(`h2load output not understood:\n${r.stdout}\n${r.stderr}`);
-  if (proto !== 'h2') throw new Error(`h2load negotiated ${proto ?? 'nothing'}, not h2:\n${r.stdout}`);
+  const want = args.h1 ? 'http/1.1' : 'h2';
+  if (proto !== want) throw new Error(`h2load negotiated ${proto ?? 'nothing'}, not ${want}:\n${r.stdout}`);
   return { rps: Number(rps[1]), succeeded: Number(req[1]), failed: Number(req[2]) + Number(req[3]) };
 }
 
@@ -150,7 +155,7 @@ async function main(): Promise<void> {
   const hr = median(rows.filter((r) => r.proxy === 'haproxy').map((r) => r.rps));
   const hc = median(rows.filter((r) => r.proxy === 'haproxy').map((r) => r.cpuPer100k));
   const out = [
-    `h2load -n ${REQUESTS} -c ${CLIENTS} -m ${STREAMS} -t 1, ${ROUNDS} rounds, medians; tsbal under ${args.node} and ${BUN_BINARY}; load average ${load0} at the start, ${load} at the end`,
+    `h2load -n ${REQUESTS} -c ${CLIENTS} ${args.h1 ? '--h1 -m 1' : `-m ${STREAMS}`} -t 1, ${ROUNDS} rounds, medians; tsbal under ${args.node} and ${BUN_BINARY}; load average ${load0} at the start, ${load} at the end`,
     '',
     '| proxy | req/s | ratio to haproxy | CPU s per 100k req | CPU ratio | failed |',
     '|---|---|---|---|---|---|',

@@ -5,13 +5,32 @@
 // more CPU than the request's own proxying (its buffering, nextTick hops and the errors it builds for callbacks
 // pending at destroy), so this one does its work synchronously.
 import { EventEmitter } from 'node:events';
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { ChunkState, decodeChunked, newChunkedDecoder, type ChunkedDecoder } from '../http/chunked.ts';
 import { responseHead, type BodyFraming } from './translate.ts';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
+const END_STREAM = { endStream: true } as const;
+
+/**
+ * Whether this runtime's stream.respond() takes a raw header list (Node 22 and Bun 1.4 do, Node 20 does not). A
+ * property of the runtime, learnt from the first refusal; the raw form saves node:http2 an object copy per response.
+ */
+let rawHeadersTaken = true;
+
+/** The raw list as the object form: a repeated name becomes an array. */
+function headersObject(raw: string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
 
 export class StreamSocket extends EventEmitter {
   readonly remoteAddress: string | undefined;
@@ -147,19 +166,45 @@ export class StreamSocket extends EventEmitter {
       this.framing = res.framing;
       if (res.framing.kind === 'length') this.left = res.framing.length;
       if (res.framing.kind === 'chunked') this.decoder = newChunkedDecoder(16_384);
-      res.headers[':status'] = String(res.status);
       body = buf.subarray(end + 4);
       const f = res.framing;
       const endStream = f.kind === 'none' || (f.kind === 'length' && f.length === 0);
       // A response whose whole body is here goes out as HEADERS and one DATA frame (END_STREAM) without more calls.
       if (endStream) {
         this.responseDone = true;
-        this.stream.respond(res.headers, { endStream: true });
+        this.respond(res.headers, true);
         return true;
       }
-      this.stream.respond(res.headers);
+      if (!this.respond(res.headers, false)) return true;
     }
     return this.sendBody(body);
+  }
+
+  /**
+   * HEADERS; false when node:http2 refused the head (a status outside 200-599, a single-value field such as
+   * content-type repeated): HTTP/2 cannot carry it, so the stream is reset rather than the exception reaching the
+   * relay code that wrote the head.
+   */
+  private respond(headers: string[], endStream: boolean): boolean {
+    const options = endStream ? END_STREAM : undefined;
+    try {
+      if (rawHeadersTaken) {
+        try {
+          this.stream.respond(headers as unknown as OutgoingHttpHeaders, options);
+          return true;
+        } catch (error) {
+          // Node 20 (Debian's) takes only an object: learn it once, then always send the object form.
+          if ((error as { code?: string }).code !== 'ERR_INVALID_ARG_TYPE') throw error;
+          rawHeadersTaken = false;
+        }
+      }
+      this.stream.respond(headersObject(headers), options);
+      return true;
+    } catch {
+      this.responseDone = true;
+      if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      return false;
+    }
   }
 
   private sendBody(body: Buffer): boolean {
