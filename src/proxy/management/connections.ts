@@ -26,6 +26,8 @@ export interface ConnectionReport {
   backends: Array<[string, number]>;
   pending: Array<{ service: string; key: string; ageSec: number }>;
   services: ServiceConnections[];
+  /** `/metrics`' backend connections: `[backend, state, count]` (metrics.ts backendConnections). */
+  backendStates: StateCount[];
 }
 
 function flatten(counts: ReadonlyMap<string, ReadonlyMap<string, number>> | null): StateCount[] {
@@ -35,9 +37,10 @@ function flatten(counts: ReadonlyMap<string, ReadonlyMap<string, number>> | null
 }
 
 /** In a worker: its own connections, read through the console's view of its engine. */
-export function takeConnections(t: ManagementTarget): ConnectionReport {
+export function takeConnections(t: ManagementTarget, backendStates: StateCount[]): ConnectionReport {
   const status = t.status();
   return {
+    backendStates,
     states: flatten(t.states(null)),
     queues: t.queues(),
     backends: t.backends(),
@@ -96,6 +99,7 @@ export function mergeConnections(reports: readonly ConnectionReport[]): Connecti
   const serviceNames = [...new Set(reports.flatMap((r) => r.services.map((s) => s.name)))];
   return {
     states: sumStates(reports.map((r) => r.states)),
+    backendStates: sumStates(reports.map((r) => r.backendStates)),
     queues: queueNames.map((service) => {
       const qs = reports.flatMap((r) => r.queues.filter((q) => q.service === service));
       return { service, normal: lane(qs.map((q) => q.normal)), highpri: lane(qs.map((q) => q.highpri)) };

@@ -81,7 +81,7 @@ export function newConsoles(
     };
   }
   const before = fanOut === null ? undefined : () => fanOut.before();
-  const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
+  const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs, fanOut?.connections()?.backendStates ?? null), ...(extraMetrics === null ? [] : await extraMetrics())];
   const pages = async (method: string, path: string) => {
     await before?.();
     return managementHttp(target, method, path, metrics);

@@ -10,6 +10,7 @@ import { applyMirroredChange } from '../management/listeners.ts';
 import { applyRemoteCheck } from '../upstream/checks.ts';
 import { takeCounters } from './counters.ts';
 import { takeConnections } from '../management/connections.ts';
+import { backendConnections } from '../management/metrics.ts';
 import { workerOutcome, type FromWorker, type Reply, type ToWorker } from './protocol.ts';
 
 function send(message: FromWorker): void {
@@ -70,7 +71,7 @@ async function handle(proxy: ProxyHandle, m: ToWorker): Promise<void> {
       reply(m.id, { kind: 'counters', counters: takeCounters(proxy.engine, proxy.services) });
       return;
     case 'connections':
-      reply(m.id, { kind: 'connections', report: takeConnections(proxy.consoleTarget) });
+      reply(m.id, { kind: 'connections', report: takeConnections(proxy.consoleTarget, backendConnections(proxy.engine)) });
       return;
     case 'reload': {
       quietInfo = true;

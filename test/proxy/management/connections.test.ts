@@ -11,6 +11,7 @@ function worker(clients: number, bored: number, opts: { queuedAge?: number; queu
   const connects = opts.connectAge === undefined ? [] : [{ key: '10.0.0.1:80', state: 'connecting', ageSec: opts.connectAge }];
   return {
     states,
+    backendStates: [['10.0.0.1:80', 'idle', bored]],
     queues: [{ service: 'web', normal: { age: opts.queuedAge ?? 0, count: opts.queued ?? 0 }, highpri: { age: 0, count: 0 } }],
     backends: [['10.0.0.1:80', bored]],
     pending: opts.connectAge === undefined ? [] : [{ service: 'web', key: '10.0.0.1:80', ageSec: opts.connectAge }],
@@ -42,6 +43,7 @@ describe('mergeConnections', () => {
   test('backends and idle connections are summed per address; pending keeps the oldest connect per service and backend', () => {
     const m = mergeConnections([worker(0, 2, { connectAge: 1 }), worker(0, 3, { connectAge: 6 }), worker(0, 0)]);
     expect(m.backends).toEqual([['10.0.0.1:80', 5]]);
+    expect(m.backendStates).toEqual([['10.0.0.1:80', 'idle', 5]]);
     expect(pendingLines(m.pending)).toEqual(['web 10.0.0.1:80 6']);
     const web = m.services[0]!;
     expect(web.idle).toBe(5);
@@ -50,6 +52,6 @@ describe('mergeConnections', () => {
   });
 
   test('no worker answered: an empty report (the answer shows nothing rather than waiting)', () => {
-    expect(mergeConnections([])).toEqual({ states: [], queues: [], backends: [], pending: [], services: [] });
+    expect(mergeConnections([])).toEqual({ states: [], backendStates: [], queues: [], backends: [], pending: [], services: [] });
   });
 });

@@ -1,5 +1,5 @@
-// SERVER workers = 2 for real: the console's per-connection reports (`states`, `backends`, `queues`, `show service`)
-// and /status's idle backend connections cover the connections of both workers, not the owner's own (it has none).
+// SERVER workers = 2 for real: the console's per-connection reports (`states`, `backends`, `queues`, `show service`),
+// /status's idle backend connections and /metrics' backend connections cover the connections of both workers, not the owner's own (it has none).
 // Kept-alive clients are opened until both workers hold some (SO_REUSEPORT spreads them by address); `ss` says which
 // worker holds which client and backend connection, and the console's figures must add up to exactly that.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -73,16 +73,20 @@ function consoleCommand(command: string): Promise<string> {
   });
 }
 
-function statusJson(): Promise<{ services: Array<{ name: string; backends: Array<{ address: string; idle: number }> }> }> {
+function get(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port: mgmt, path: '/status.json' }, (res) => {
+    request({ host: '127.0.0.1', port: mgmt, path }, (res) => {
       let b = '';
       res.on('data', (d) => (b += d));
-      res.on('end', () => resolve(JSON.parse(b)));
+      res.on('end', () => resolve(b));
     })
       .on('error', reject)
       .end();
   });
+}
+
+async function statusJson(): Promise<{ services: Array<{ name: string; backends: Array<{ address: string; idle: number }> }> }> {
+  return JSON.parse(await get('/status.json'));
 }
 
 /** A kept-alive client that has had one answer (it then waits for its next request: persist_wait). */
@@ -144,6 +148,10 @@ describe('SERVER workers = 2: the console reports every worker’s connections',
       const at = proxy.backends.find((x) => x.address === `127.0.0.1:${b.port}`)!;
       expect(at.idle).toBe(connectionPids(`dport = :${b.port}`).filter((p) => p !== process.pid).length);
     }
+
+    const metrics = await get('/metrics');
+    const idleMetric = [...metrics.matchAll(/^tsbal_backend_connections\{backend="[^"]+",state="idle"\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    expect(idleMetric).toBe(idle.length);
   }, 60_000);
 
   test('a worker killed mid-life: the console still answers at once, and counts the survivor’s connections', async () => {
