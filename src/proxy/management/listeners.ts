@@ -8,6 +8,7 @@ import type { Configurer } from './configure.ts';
 import { newConsole, type ManagementConsole } from './console.ts';
 import { managementHttp } from './http.ts';
 import { liveTarget } from './live.ts';
+import type { ConnectionReport } from './connections.ts';
 import type { ManagementTarget } from './commands.ts';
 import { engineMetrics, type MetricFamily } from './metrics.ts';
 
@@ -35,7 +36,10 @@ export interface Consoles {
 
 /** SERVER workers, in the owner: gather the workers' counters before answering; send them each live change. */
 export interface ConsoleFanOut {
+  /** Gathers the workers' counters and connections (connections.ts) before an answer. */
   before(): Promise<void>;
+  /** The workers' connections as gathered by the last `before`. */
+  connections(): ConnectionReport | null;
   mirror(change: MirroredChange): void;
 }
 
@@ -62,7 +66,7 @@ export function newConsoles(
   fanOut: ConsoleFanOut | null = null,
 ): Consoles {
   const startedAtMs = Date.now();
-  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown });
+  const target = liveTarget({ engine: live.engine, current: () => ({ config: live.config, services: live.services, ...(live.parked === undefined ? {} : { parked: live.parked }) }), startedAtMs, configure, shutdown, ...(fanOut === null ? {} : { remote: () => fanOut.connections() }) });
   if (fanOut !== null) {
     const { changePool, setMember } = target;
     target.changePool = (...args) => {
@@ -77,7 +81,7 @@ export function newConsoles(
     };
   }
   const before = fanOut === null ? undefined : () => fanOut.before();
-  const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs), ...(extraMetrics === null ? [] : await extraMetrics())];
+  const metrics = async (): Promise<MetricFamily[]> => [...engineMetrics(live.engine, live.services, startedAtMs, fanOut?.connections()?.backendStates ?? null), ...(extraMetrics === null ? [] : await extraMetrics())];
   const pages = async (method: string, path: string) => {
     await before?.();
     return managementHttp(target, method, path, metrics);

@@ -13,6 +13,7 @@ import { NODE_STATES, type NodeReport, type NodeState, type PoolNodeUse, type Se
 import type { Configurer } from './configure.ts';
 import { dumpConfig } from './dumpconfig.ts';
 import type { ServiceStatus, StatusReport } from './status.ts';
+import { stateMap, type ConnectionReport } from './connections.ts';
 import { VERSION } from '../../version.ts';
 import { responseCodeCounts, type NodeStats } from './stats.ts';
 
@@ -29,6 +30,11 @@ export interface LiveProxy {
   configure: Configurer['run'];
   /** SHUTDOWN: how the program stops (null when the proxy runs inside something else, e.g. a test). */
   shutdown: ((graceful: boolean, timeoutMs: number | null) => void) | null;
+  /**
+   * SERVER workers, in the owner: the workers' connections merged (gathered before each answer; connections.ts), which
+   * the per-connection reports show instead of the owner's own (it has none). Absent or null: this process's own.
+   */
+  remote?: () => ConnectionReport | null;
 }
 
 
@@ -150,12 +156,18 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     return n;
   };
 
+  const remote = (): ConnectionReport | null => p.remote?.() ?? null;
+  const remoteService = (name: string) => remote()?.services.find((s) => s.name === name);
+
   const detail = (m: ServiceModel): ServiceDetail => {
     const role = m.role ?? '';
     const svc = runtime(m.name);
     const http = role === 'reverse_proxy' || role === 'web_server';
     let pending: ServiceDetail['pending'] = http ? { clients: 0, backends: 0, connects: [] } : null;
-    if (svc !== undefined && pending !== null) {
+    const far = remote() === null ? undefined : (remoteService(m.name) ?? null);
+    if (far !== undefined) {
+      if (pending !== null && far?.pending != null) pending = far.pending;
+    } else if (svc !== undefined && pending !== null) {
       const seen = new Map<string, { key: string; state: string; ageSec: number }>();
       for (const be of engine.backends) {
         if (be.svc !== svc || (be.phase !== 'connecting' && be.phase !== 'verifying') || seen.has(be.node.key)) continue;
@@ -165,7 +177,8 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       pending = { clients: waitingClients(svc), backends: svc.nodes.reduce((a, n) => a + n.opening, 0), connects: [...seen.values()] };
     }
     const setting = svc?.opts.connectAhead ?? (typeof m.options.connect_ahead === 'number' ? m.options.connect_ahead : 0);
-    const connectAhead = role === 'reverse_proxy' ? { idle: svc?.idleCount ?? 0, setting } : null;
+    const idle = far !== undefined ? (far?.idle ?? 0) : (svc?.idleCount ?? 0);
+    const connectAhead = role === 'reverse_proxy' ? { idle, setting } : null;
     const pool = role === 'reverse_proxy' && m.pool !== null ? poolModel(m.pool) : undefined;
     return {
       name: m.name,
@@ -187,6 +200,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   const latency = (v: number): number | null => (v < 0 ? null : Math.round(v * 10) / 10);
   const statusReport = (): StatusReport => {
     const clients = perListener();
+    const far = remote();
     const nowSec = Date.now() / 1000;
     return {
       version: VERSION,
@@ -198,6 +212,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
         const st = svc?.stats;
         const r = st?.responses ?? [0, 0, 0, 0, 0, 0];
         const pool = m.role === 'reverse_proxy' && m.pool !== null ? poolModel(m.pool) : undefined;
+        const farIdle = far === null ? null : new Map(far.services.find((x) => x.name === m.name)?.idleByNode ?? []);
         return {
           name: m.name,
           role: m.role ?? '',
@@ -220,7 +235,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
             health: n.health.state,
             admin: n.admin,
             active: n.active,
-            idle: n.idle.length,
+            idle: farIdle === null ? n.idle.length : (farIdle.get(n.key) ?? 0),
             requests: n.used,
             failures: n.stats.connectFailures,
             latencyMs: latency(n.stats.latencyMs),
@@ -255,8 +270,10 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     },
     states: (name) => {
       let svc: ServiceRuntime | undefined;
+      if (name !== null && model(name) === undefined) return null;
+      const far = remote();
+      if (far !== null) return stateMap(name === null ? far.states : (far.services.find((s) => s.name === name)?.states ?? []));
       if (name !== null) {
-        if (model(name) === undefined) return null;
         svc = runtime(name);
         if (svc === undefined) return new Map();
       }
@@ -290,6 +307,8 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
       models()
         .filter((m) => m.role === 'reverse_proxy')
         .map((m) => {
+          const far = remote();
+          if (far !== null) return far.queues.find((q) => q.service === m.name) ?? { service: m.name, normal: { age: 0, count: 0 }, highpri: { age: 0, count: 0 } };
           const svc = runtime(m.name);
           // count: clients waiting for a backend (queued for a max_conns slot, or while one connects), as Perlbal.
           if (svc === undefined) return { service: m.name, normal: { age: 0, count: 0 }, highpri: { age: 0, count: 0 } };
@@ -301,12 +320,16 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
           };
         }),
     backends: () => {
+      const far = remote();
+      if (far !== null) return far.backends;
       const counts = new Map<string, number>();
       for (const be of engine.backends) counts.set(be.node.key, (counts.get(be.node.key) ?? 0) + 1);
       return [...counts];
     },
     noVerify: () => [...engine.noVerify].map(([key, until]) => [key, Math.max(0, Math.ceil((until - engine.now) / 1000))]),
     pending: () => {
+      const far = remote();
+      if (far !== null) return far.pending;
       const out = new Map<string, { service: string; key: string; ageSec: number }>();
       for (const be of engine.backends) {
         if (be.phase !== 'connecting' && be.phase !== 'verifying') continue;

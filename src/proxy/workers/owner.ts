@@ -17,10 +17,16 @@ import { startProxy, type BindFailure, type ProxyHandle, type StartProxyOptions 
 import { probeAddress } from './probe.ts';
 import type { MirroredChange } from '../management/listeners.ts';
 import { applyCounters, type WorkerCounters } from './counters.ts';
+import { mergeConnections, type ConnectionReport } from '../management/connections.ts';
 import type { Engine } from '../engine.ts';
 import { noteTransition } from '../../status/transitions.ts';
 import { WORKER_ENV, type FromWorker, type Reply, type ToWorker, type WorkerReloadOutcome } from './protocol.ts';
 
+/**
+ * How long a console answer waits for a worker's connections: a worker that does not answer by then (busy, or dying)
+ * is left out of that answer rather than holding the console.
+ */
+const CONSOLE_REPLY_TIMEOUT_MS = 2000;
 /** How long a worker gets to report that it listens (it compiles the config and binds, as a start does). */
 const START_TIMEOUT_MS = 30_000;
 /** How long a request to a worker (counters, reload) may take before it counts as not answered. */
@@ -130,14 +136,14 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     for (const s of slots) if (s.ready) post(s, m);
   };
   /** Asks one worker; null when it does not answer (it died, or took too long). */
-  const ask = (slot: Slot, m: (id: number) => ToWorker): Promise<Reply | null> => {
+  const ask = (slot: Slot, m: (id: number) => ToWorker, timeoutMs = REPLY_TIMEOUT_MS): Promise<Reply | null> => {
     if (!slot.ready || slot.child === null) return Promise.resolve(null);
     const id = nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         slot.waiting.delete(id);
         resolve(null);
-      }, REPLY_TIMEOUT_MS);
+      }, timeoutMs);
       slot.waiting.set(id, (r) => {
         clearTimeout(timer);
         slot.waiting.delete(id);
@@ -232,14 +238,24 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
   const ownerTickets = (): Array<{ service: string; key: string }> =>
     proxy.services.flatMap((s) => (s.tls === null ? [] : [{ service: s.name, key: s.tls.tickets.key.toString('base64') }]));
 
-  const refresh = async (): Promise<void> => {
+  const refresh = async (timeoutMs = REPLY_TIMEOUT_MS): Promise<void> => {
     const tickets = ownerTickets();
-    const replies = await Promise.all(slots.map((s) => ask(s, (id) => ({ kind: 'counters', id, tickets }))));
+    const replies = await Promise.all(slots.map((s) => ask(s, (id) => ({ kind: 'counters', id, tickets }), timeoutMs)));
     replies.forEach((r, i) => {
       if (r?.kind === 'counters') slots[i]!.counters = r.counters;
     });
     const all = slots.flatMap((s) => [...s.retired, ...(s.counters === null ? [] : [s.counters])]);
     applyCounters(proxy.engine, proxy.services, all);
+  };
+
+  /** The workers' connections, merged, as of the last console answer. */
+  let connections: ConnectionReport | null = null;
+  const gatherConnections = async (): Promise<void> => {
+    const replies = await Promise.all(slots.map((s) => ask(s, (id) => ({ kind: 'connections', id }), CONSOLE_REPLY_TIMEOUT_MS)));
+    connections = mergeConnections(replies.flatMap((r) => (r?.kind === 'connections' ? [r.report] : [])));
+  };
+  const beforeAnswer = async (): Promise<void> => {
+    await Promise.all([refresh(CONSOLE_REPLY_TIMEOUT_MS), gatherConnections()]);
   };
 
   const apply = async (next: PerlbalConfig): Promise<WorkerReloadOutcome> => {
@@ -279,7 +295,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
         },
         onCheck: (key, passed, answer, durationMs) => broadcast({ kind: 'check', key, passed, answer, durationMs }),
         apply,
-        consoles: { before: refresh, mirror: (change: MirroredChange) => broadcast({ kind: 'mirror', change }) },
+        consoles: { before: beforeAnswer, connections: () => connections, mirror: (change: MirroredChange) => broadcast({ kind: 'mirror', change }) },
       },
     });
   } catch (error) {
@@ -331,7 +347,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
 
   return {
     ...proxy,
-    gather: refresh,
+    gather: () => refresh(),
     started: () => started,
     listeners: () => proxy.listeners(),
     isListening: (host, port) => proxy.isListening(host, port),

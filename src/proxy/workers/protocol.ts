@@ -5,6 +5,7 @@ import type { MirroredChange } from '../management/listeners.ts';
 import type { BindFailure } from '../index.ts';
 import type { ReloadOutcome } from '../reload.ts';
 import type { WorkerCounters } from './counters.ts';
+import type { ConnectionReport } from '../management/connections.ts';
 
 /** Set in a worker's environment: main.ts runs the worker instead of the command line. */
 export const WORKER_ENV = 'TSBAL_WORKER';
@@ -17,6 +18,8 @@ export type ToWorker =
   /** Also the owner's TLS session ticket keys (base64, by service): every worker resumes every worker's sessions. */
   | { kind: 'counters'; id: number; tickets: Array<{ service: string; key: string }> }
   | { kind: 'retryBind'; id: number }
+  /** Its connections, for a console answer (management/connections.ts). */
+  | { kind: 'connections'; id: number }
   | { kind: 'stop'; graceful: boolean; timeoutMs: number }
   /** Every worker compiled its config: bind and serve. */
   | { kind: 'listen' };
@@ -27,6 +30,7 @@ export type WorkerReloadOutcome = { ok: true } | { ok: false; errors: string[] }
 export type Reply =
   | { kind: 'reloaded'; outcome: WorkerReloadOutcome }
   | { kind: 'counters'; counters: WorkerCounters }
+  | { kind: 'connections'; report: ConnectionReport }
   | { kind: 'rebound'; failures: BindFailure[] };
 
 export type FromWorker =

@@ -1,6 +1,6 @@
 // SERVER workers: one worker process. It runs the proxy's data path on its own SO_REUSEPORT listeners, with the
 // config, health-check results, console changes and reloads its owner sends, and nothing that must exist once (no
-// consoles, no checks of its own). Its log lines go to the owner, which writes every log. It ends when the owner
+// consoles, no checks of its own; it reports its connections when the owner's console asks). Its log lines go to the owner, which writes every log. It ends when the owner
 // says so, or when the owner is gone (the IPC channel closes), so no worker outlives its owner holding a port.
 import { formatWithOptions } from 'node:util';
 import type { LogObject } from 'consola';
@@ -9,6 +9,8 @@ import { startProxy, type ProxyHandle } from '../index.ts';
 import { applyMirroredChange } from '../management/listeners.ts';
 import { applyRemoteCheck } from '../upstream/checks.ts';
 import { takeCounters } from './counters.ts';
+import { takeConnections } from '../management/connections.ts';
+import { backendConnections } from '../management/metrics.ts';
 import { workerOutcome, type FromWorker, type Reply, type ToWorker } from './protocol.ts';
 
 function send(message: FromWorker): void {
@@ -67,6 +69,9 @@ async function handle(proxy: ProxyHandle, m: ToWorker): Promise<void> {
     case 'counters':
       useOwnerTickets(proxy, m.tickets);
       reply(m.id, { kind: 'counters', counters: takeCounters(proxy.engine, proxy.services) });
+      return;
+    case 'connections':
+      reply(m.id, { kind: 'connections', report: takeConnections(proxy.consoleTarget, backendConnections(proxy.engine)) });
       return;
     case 'reload': {
       quietInfo = true;
@@ -132,7 +137,7 @@ export function runWorker(): void {
     const p = proxy;
     if (p === null) return;
     // Checks and counters at once; reloads, binds and stops in order.
-    if (m.kind === 'check' || m.kind === 'counters' || m.kind === 'mirror') {
+    if (m.kind === 'check' || m.kind === 'counters' || m.kind === 'connections' || m.kind === 'mirror') {
       void handle(p, m);
       return;
     }
