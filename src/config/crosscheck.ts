@@ -4,6 +4,7 @@
 import type { ConfigDiagnostic, SourceLocation } from './errors.ts';
 import type { HaDirConfig, PerlbalConfig, ServiceModel } from './model.ts';
 import { createDiagnostics } from './diagnostics.ts';
+import { formatHostPort } from './perlbal/values.ts';
 
 export interface CrossCheckFacts {
   /** net.ipv4.ip_nonlocal_bind on this host, or null if unknown (then nothing is said about it). */
@@ -22,7 +23,7 @@ const WILDCARD = '0.0.0.0';
 const BALANCING: ReadonlySet<string> = new Set(['reverse_proxy', 'selector']);
 
 const listening = (perlbal: PerlbalConfig): ServiceModel[] => perlbal.services.filter((s) => s.enabled && s.listen !== null);
-const where = (s: ServiceModel): string => `${s.listen!.host}:${s.listen!.port}`;
+const where = (s: ServiceModel): string => formatHostPort(s.listen!);
 
 /**
  * True when `s` serves clients on `ip`: it listens on that address by name, or it balances (reverse_proxy, selector)

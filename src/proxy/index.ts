@@ -25,6 +25,7 @@ import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import { removeStaleSpools } from './spool.ts';
 import type { MetricFamily } from './management/metrics.ts';
+import { formatHostPort } from '../config/perlbal/values.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -111,7 +112,7 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       const code = r.pending.code ?? 'ERROR';
       svc.bindError = r.pending;
       log.warn(
-        `service ${svc.name}: ${host}:${port} is not a local address yet (${code}); ` +
+        `service ${svc.name}: ${formatHostPort({ host, port })} is not a local address yet (${code}); ` +
           'it will be bound when the address is added (e.g. by the HA engine), or set net.ipv4.ip_nonlocal_bind=1',
       );
       pending.push({ service: svc.name, host, port, code });
