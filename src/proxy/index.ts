@@ -113,7 +113,7 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       svc.bindError = r.pending;
       log.warn(
         `service ${svc.name}: ${formatHostPort({ host, port })} is not a local address yet (${code}); ` +
-          'it will be bound when the address is added (e.g. by the HA engine), or set net.ipv4.ip_nonlocal_bind=1',
+          `it will be bound when the address is added (e.g. by the HA engine), or set net.ipv${host.includes(':') ? 6 : 4}.ip_nonlocal_bind=1`,
       );
       pending.push({ service: svc.name, host, port, code });
     }
