@@ -104,8 +104,11 @@ export function canonicalIpv6(raw: string): string | null {
  * Port 0 asks the OS for a free port, which tests use. IPv6 hosts are kept canonical and without brackets.
  */
 export function parseListen(raw: string): ValueResult<HostPort> {
-  const usage = 'Listen argument must be ip:port, [ipv6]:port or port. e.g. 192.168.0.1:80, [2001:db8::1]:80 or 81';
-  if (raw.startsWith('[') || raw.includes(':') && raw.indexOf(':') !== raw.lastIndexOf(':')) return parseListenIpv6(raw, usage);
+  // Perlbal's message for its forms; the IPv6 form (tsbal's) has its own.
+  const usage = 'Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81';
+  if (raw.startsWith('[') || (raw.includes(':') && raw.indexOf(':') !== raw.lastIndexOf(':'))) {
+    return parseListenIpv6(raw, 'Listen argument for an IPv6 address must be [ipv6]:port. e.g. [2001:db8::1]:80 or [::]:80');
+  }
   const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(raw);
   if (!m) return fail(usage, /[a-z]/i.test(raw) ? 'host names are not accepted; write the IP address' : undefined);
   const host = m[1] ?? '0.0.0.0';

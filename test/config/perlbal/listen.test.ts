@@ -37,7 +37,7 @@ describe('parseListen', () => {
 });
 
 describe('SET listen errors carry file:line', () => {
-  const USAGE = 'Listen argument must be ip:port, [ipv6]:port or port. e.g. 192.168.0.1:80, [2001:db8::1]:80 or 81';
+  const USAGE = 'Listen argument for an IPv6 address must be [ipv6]:port. e.g. [2001:db8::1]:80 or [::]:80';
   const BAD: Array<[string, string]> = [
     ['2001:db8::1:80', 'an IPv6 address needs brackets and a port: [2001:db8::1]:80'],
     ['[2001:db8::1:80', "'[2001:db8::1:80' has no closing ']'"],
@@ -48,8 +48,12 @@ describe('SET listen errors carry file:line', () => {
     ['[2001:db8::1]80', "'80' after [2001:db8::1] is not :port"],
     ['[2001:db8::1]:65536', 'port 65536 is out of range (0 to 65535)'],
     ['[fe80::1%eth0]:80', "'fe80::1%eth0' is not a valid IPv6 address"],
-    ['lb.example.com:80', 'host names are not accepted; write the IP address'],
   ];
+  test('an IPv4 form keeps Perlbal\'s message', () => {
+    expect(read(`${POOL}CREATE SERVICE web\nSET role = reverse_proxy\nSET listen = lb.example.com:80\n`).errors[0])
+      .toBe('p.conf:5: Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81 (host names are not accepted; write the IP address)');
+  });
+
   for (const [raw, hint] of BAD) {
     test(`${raw}: ${hint}`, () => {
       const r = read(`${POOL}CREATE SERVICE web\nSET role = reverse_proxy\nSET listen = ${raw}\n`);
