@@ -122,3 +122,30 @@ describe('[::] is the IPv6 wildcard only', () => {
     }
   });
 });
+
+describe('the management port on [::1]', () => {
+  test('answers the console there, and show service / dumpconfig print the IPv6 listens bracketed', async () => {
+    const text = `CREATE POOL p\n  POOL p ADD 127.0.0.1:${backends[0]!.port}\nCREATE SERVICE web\n  SET role = reverse_proxy\n  SET pool = p\n  SET listen = [::1]:0\nENABLE web\n` +
+      'CREATE SERVICE mgmt\n  SET role = management\n  SET listen = [::1]:0\nENABLE mgmt\n';
+    const r = readPerlbalConfig(text, { file: 'mgmt.conf' });
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
+    const p = await startProxy(r.value!, { log: quietLog });
+    try {
+      const mgmt = p.listeners().find((l) => l.service === 'mgmt')!;
+      expect(mgmt.host).toBe('::1');
+      const out = await new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '::1', port: mgmt.port });
+        let data = '';
+        s.setTimeout(5000, () => { s.destroy(); reject(new Error(`console [::1]:${mgmt.port} silent for 5 s: ${data}`)); });
+        s.on('connect', () => s.write('show service\r\ndumpconfig\r\nquit\r\n'));
+        s.on('data', (d) => { data += d.toString('latin1'); });
+        s.on('close', () => resolve(data));
+        s.on('error', reject);
+      });
+      expect(out).toMatch(/^web +\[::1\]:0 /m);
+      expect(out).toContain('  SET listen = [::1]:0');
+    } finally {
+      await p.close({ graceful: false });
+    }
+  });
+});
