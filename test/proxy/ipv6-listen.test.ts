@@ -4,6 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '../harness/proc.ts';
 import type { AddressInfo } from 'node:net';
 import { readPerlbalConfig } from '../../src/config/perlbal.ts';
 import { formatDiagnostic } from '../../src/config/errors.ts';
@@ -37,6 +41,8 @@ function get(host: string, port: number, path: string, extra = ''): Promise<stri
 }
 
 const ports: Record<string, number> = {};
+const logDir = mkdtempSync(join(tmpdir(), 'tsbal-ipv6-log-'));
+const ACCESS_LOG = join(logDir, 'access.log');
 let proxy: ProxyHandle;
 const backends: Backend[] = [];
 
@@ -48,7 +54,9 @@ function config(b: Backend[]): string {
     svc('trusting', '  SET trusted_upstream_proxies = 10.0.0.0/8, 127.0.0.1\n') +
     svc('acl', '  SET plugins = accesscontrol\n  ACCESS POLICY deny\n  ACCESS ALLOW netmask 127.0.0.0/8\n') +
     svc('acl4', '  SET plugins = accesscontrol\n  ACCESS POLICY allow\n  ACCESS DENY netmask 0.0.0.0/0\n') +
-    svc('sticky', '  SET sticky = source\n');
+    svc('sticky', '  SET sticky = source\n') +
+    svc('always', '  SET always_trusted = on\n') +
+    svc('logged', `  SET access_log = ${ACCESS_LOG}\n`);
 }
 
 beforeAll(async () => {
@@ -63,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close({ graceful: false });
   for (const b of backends) await new Promise((r) => b.server.close(r));
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 const allSeen = (): IncomingHttpHeaders[] => backends.flatMap((b) => b.seen);
@@ -74,7 +83,7 @@ const lastSeen = (path: string): IncomingHttpHeaders => {
 
 describe('a reverse_proxy listening on [::1]', () => {
   test('listens on ::1 and nowhere else', () => {
-    expect(proxy.listeners().map((l) => l.host)).toEqual(['::1', '::1', '::1', '::1', '::1']);
+    expect(proxy.listeners().map((l) => l.host)).toEqual(['::1', '::1', '::1', '::1', '::1', '::1', '::1']);
   });
 
   test('proxies to the backend, which sees X-Forwarded-For and X-Real-IP ::1', async () => {
@@ -88,6 +97,17 @@ describe('a reverse_proxy listening on [::1]', () => {
     const res = await get('::1', ports.trusting!, '/b', 'X-Path: b\r\nX-Forwarded-For: 10.1.1.1\r\n');
     expect(res).toMatch(/^HTTP\/1\.[01] 200 /);
     expect(lastSeen('b')['x-forwarded-for']).toBe('::1');
+  });
+
+  test('the access log starts the line with the IPv6 client address', async () => {
+    expect(await get('::1', ports.logged!, '/logged', 'X-Path: l\r\n')).toMatch(/^HTTP\/1\.[01] 200 /);
+    const line = await waitFor('the access log line', () => (existsSync(ACCESS_LOG) ? readFileSync(ACCESS_LOG, 'utf8').split('\n').find((l) => l.includes('/logged')) : undefined), { timeoutMs: 5_000 });
+    expect(line).toMatch(/^::1 - - \[[^\]]+\] "GET \/logged HTTP\/1\.0" 200 /);
+  });
+
+  test('a trusted IPv6 client: its address is appended to the X-Forwarded-For it sent', async () => {
+    expect(await get('::1', ports.always!, '/t', 'X-Path: t\r\nX-Forwarded-For: 203.0.113.9\r\n')).toMatch(/^HTTP\/1\.[01] 200 /);
+    expect(lastSeen('t')['x-forwarded-for']).toBe('203.0.113.9, ::1');
   });
 
   test('ACCESS: an IPv6 client matches no IPv4 netmask (0.0.0.0/0 included), so the policy decides', async () => {
