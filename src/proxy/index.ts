@@ -25,7 +25,7 @@ import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import { removeStaleSpools } from './spool.ts';
 import type { MetricFamily } from './management/metrics.ts';
-import { formatHostPort } from '../config/perlbal/values.ts';
+import { formatHostPort, wildcardOf } from '../config/perlbal/values.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -260,7 +260,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       return out;
     },
     isListening(host: string, port: number) {
-      return handle.listeners().some((l) => l.port === port && (l.host === host || l.host === '0.0.0.0' || l.host === '::'));
+      return handle.listeners().some((l) => l.port === port && (l.host === host || l.host === wildcardOf(host)));
     },
     pendingBinds() {
       const failures: BindFailure[] = [];

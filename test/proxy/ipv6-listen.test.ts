@@ -129,6 +129,8 @@ describe('[::] is the IPv6 wildcard only', () => {
     try {
       const port = v6.listeners()[0]!.port;
       await expect(get('127.0.0.1', port, '/x')).rejects.toThrow(/ECONNREFUSED/);
+      // What the HA engine asks before it holds a VIP: [::] takes every IPv6 address, no IPv4 one.
+      expect([v6.isListening('2001:db8::1', port), v6.isListening('::1', port), v6.isListening('198.18.0.99', port)]).toEqual([true, true, false]);
       const both = readPerlbalConfig(`CREATE POOL p\n  POOL p ADD 127.0.0.1:${backends[1]!.port}\nCREATE SERVICE v4\n  SET role = reverse_proxy\n  SET pool = p\n  SET listen = ${port}\nENABLE v4\n`, { file: 'v4.conf' });
       const v4 = await startProxy(both.value!, { log: quietLog });
       try {
