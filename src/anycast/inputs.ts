@@ -1,5 +1,6 @@
 // What the announce decision needs, read from the running proxy: each enabled service that listens on the VIP (or on
-// its family's wildcard, 0.0.0.0 or ::, which takes the VIP's traffic too), whether it is bound, and how many of its backends can take a request.
+// its family's wildcard, 0.0.0.0 or ::, which takes the VIP's traffic too), whether it is bound, and how many of its
+// backends can take a request.
 import type { ProxyHandle } from '../proxy/index.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import type { Upstream } from '../proxy/upstream/upstream.ts';
