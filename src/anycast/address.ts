@@ -4,6 +4,7 @@
 // - the answering copy: a `local` route for the VIP on lo in the kernel's local table (no address: FRR redistributes
 //   only interface addresses, so it never announces it). With it the node binds the VIP and answers the SYNs that the
 //   router still sends during convergence, after the announced copy is gone: the planned stop loses nothing.
+import { readFileSync } from 'node:fs';
 import { exec, type ExecResult } from '../ha/vip.ts';
 import type { AnycastSettings } from '../config/anycast.ts';
 
@@ -60,4 +61,24 @@ export async function keepAnswering(v: AddressVip, run: Run = runIp): Promise<vo
 export async function stopAnswering(v: AddressVip, run: Run = runIp): Promise<void> {
   const r = await run([fam(v), 'route', 'del', ...routeArgs(v)]);
   if (r.code !== 0 && !/No such process|not found|does not exist/i.test(r.stderr)) throw failed(`ip route del local ${v.vip} dev lo table local`, r);
+}
+
+/**
+ * Whether tsbal can bind the VIP while it is not announced. IPv4: the answering route is enough. IPv6: a `local`
+ * route does not let a socket bind (inet6_bind checks interface addresses only), so it takes
+ * net.ipv6.ip_nonlocal_bind=1 (what `tsbal setup --anycast` writes) or the address already on an interface; without
+ * either the service never listens, so the VIP is never announced.
+ */
+export async function canBindUnannounced(v: AddressVip, nonlocalBind: () => string = readIpv6NonlocalBind, run: Run = runIp): Promise<boolean> {
+  if (v.family === 4 || nonlocalBind().trim() === '1') return true;
+  const r = await run(['-6', '-o', 'addr', 'show', 'to', v.vip]);
+  return r.code === 0 && r.stdout.trim() !== '';
+}
+
+function readIpv6NonlocalBind(): string {
+  try {
+    return readFileSync('/proc/sys/net/ipv6/ip_nonlocal_bind', 'utf8');
+  } catch {
+    return '0';
+  }
 }

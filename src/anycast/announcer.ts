@@ -61,6 +61,9 @@ export async function prepareAnycast(settings: AnycastSettings): Promise<void> {
   if (!(await address.deviceExists(settings.dev))) {
     throw new Error(`anycast_dev ${settings.dev} does not exist (tsbal setup --anycast creates it; by hand: ip link add ${settings.dev} type dummy && ip link set ${settings.dev} up)`);
   }
+  if (!(await address.canBindUnannounced(settings))) {
+    throw new Error(`anycast_vip ${settings.vip}: net.ipv6.ip_nonlocal_bind is 0, so the service cannot listen on the VIP before it is announced, and it is announced only once the service listens (sysctl -w net.ipv6.ip_nonlocal_bind=1; tsbal setup --anycast writes it to /etc/sysctl.d/60-tsbal.conf)`);
+  }
   await address.keepAnswering(settings);
 }
 

@@ -1,9 +1,11 @@
 // What the announce decision needs, read from the running proxy: each enabled service that listens on the VIP (or on
-// 0.0.0.0, which takes the VIP's traffic too), whether it is bound, and how many of its backends can take a request.
+// its family's wildcard, 0.0.0.0 or ::, which takes the VIP's traffic too), whether it is bound, and how many of its
+// backends can take a request.
 import type { ProxyHandle } from '../proxy/index.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import type { Upstream } from '../proxy/upstream/upstream.ts';
 import type { ServiceOnVip } from './decide.ts';
+import { wildcardOf } from '../config/perlbal/values.ts';
 
 /**
  * A backend that may take a new request: health up or starting, admin ready, weight above 0. A backend that active
@@ -16,8 +18,9 @@ export function backendCanServe(u: Upstream): boolean {
   return h.checkers === 0 || h.checks > 0;
 }
 
+/** A listen on the VIP itself or on its family's wildcard (hosts are canonical: the config parser made them so). */
 function onVip(host: string, vipHost: string): boolean {
-  return host === vipHost || host === '0.0.0.0';
+  return host === vipHost || host === wildcardOf(vipHost);
 }
 
 function serviceOnVip(s: ServiceRuntime): ServiceOnVip {

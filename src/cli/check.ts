@@ -3,6 +3,7 @@ import { defineCommand } from 'citty';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { networkInterfaces } from 'node:os';
+import { canonicalIpv6 } from '../config/perlbal/values.ts';
 import { applyLogArgs, guarded, logArgs } from './common.ts';
 import { formatDiagnostic, type ConfigDiagnostic } from '../config/errors.ts';
 import { readPerlbalConfigFile } from '../config/perlbal.ts';
@@ -31,6 +32,11 @@ function readNonlocalBind(): boolean | null {
 /** Every IPv4 address of this host (in this network namespace). */
 export function localIpv4Addresses(): Set<string> {
   return new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
+}
+
+/** This host's IPv4 and IPv6 addresses, IPv6 ones canonical (as `SET listen = [..]` keeps them) and without a zone. */
+export function hostAddresses(): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => (a.family === 'IPv4' ? a.address : canonicalIpv6(a.address.replace(/%.*$/, '')) ?? a.address))));
 }
 
 export interface CheckArgs {
@@ -118,7 +124,7 @@ export function runCheck(args: CheckArgs): CheckOutcome {
 
   const errors = diagnostics.filter((d) => d.severity === 'error');
   // --node names the node whose files these are: maybe not this host, whose addresses then say nothing about them.
-  const localAddresses = args.node === undefined ? localIpv4Addresses() : null;
+  const localAddresses = args.node === undefined ? hostAddresses() : null;
   if (ha && errors.length === 0) diagnostics.push(...checkAcrossFiles(perlbal.value, ha.value, { nonlocalBind: readNonlocalBind(), localAddresses }));
   // The anycast VIP is added by tsbal run itself once it serves: like a VIP in haresources, not yet on this host.
   else if (errors.length === 0) diagnostics.push(...checkListenAddresses(perlbal.value, new Set(anycast === null ? [] : [anycast.host]), localAddresses));

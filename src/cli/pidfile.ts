@@ -126,13 +126,35 @@ export function procNetAddress(host: string, port: number): string | null {
   return `${octets.reverse().map((o) => hex(o, 2)).join('')}:${hex(port, 4)}`;
 }
 
-/** Socket inodes listening on host:port (or on 0.0.0.0:port, which also takes host) in this network namespace. */
+/** /proc/net/tcp6's `[host]:port`: the 16 bytes as four 32-bit words, each in the host's (little-endian) order. */
+export function procNet6Address(host: string, port: number): string | null {
+  const halves = host.split('::');
+  if (halves.length > 2 || !/^[0-9a-f:]+$/i.test(host)) return null;
+  const groups = (h: string | undefined): string[] => (h === undefined || h === '' ? [] : h.split(':'));
+  const head = groups(halves[0]);
+  const tail = groups(halves[1]);
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return null;
+  const words = [...head, ...Array<string>(halves.length === 1 ? 0 : fill).fill('0'), ...tail];
+  if (words.some((w) => !/^[0-9a-f]{1,4}$/i.test(w))) return null;
+  const bytes = words.flatMap((w) => [parseInt(w, 16) >> 8, parseInt(w, 16) & 0xff]);
+  const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, '0');
+  let out = '';
+  for (let w = 0; w < 16; w += 4) for (let b = 3; b >= 0; b--) out += hex(bytes[w + b]!, 2);
+  return `${out}:${hex(port, 4)}`;
+}
+
+/**
+ * Socket inodes listening on host:port (or on its family's wildcard, which also takes host) in this network
+ * namespace: /proc/net/tcp, or tcp6 for an IPv6 host.
+ */
 function listeningInodes(host: string, port: number): Set<string> {
-  const wanted = new Set([procNetAddress(host, port), procNetAddress('0.0.0.0', port)].filter((a): a is string => a !== null));
+  const v6 = host.includes(':');
+  const wanted = new Set((v6 ? [procNet6Address(host, port), procNet6Address('::', port)] : [procNetAddress(host, port), procNetAddress('0.0.0.0', port)]).filter((a): a is string => a !== null));
   const inodes = new Set<string>();
   let table: string;
   try {
-    table = readFileSync('/proc/net/tcp', 'utf8');
+    table = readFileSync(v6 ? '/proc/net/tcp6' : '/proc/net/tcp', 'utf8');
   } catch {
     return inodes;
   }
@@ -226,13 +248,13 @@ export function explainHaStartError(message: string): string {
  * running (pid N)`) or by another program (named). Other errors come back unchanged.
  */
 export function explainBindError(message: string): string {
-  const m = /cannot listen on ([0-9.]+):(\d+): EADDRINUSE/.exec(message);
+  const m = /cannot listen on (?:\[([0-9a-f:]+)\]|([0-9.]+)):(\d+): EADDRINUSE/.exec(message);
   if (m === null) return message;
-  const [host, port] = [m[1]!, Number(m[2])];
+  const [host, port] = [m[1] ?? m[2]!, Number(m[3])];
   const pid = listenerPid(host, port);
   if (pid === null || pid === process.pid) return message;
   // A supervised engine is named with its supervisor, the pid to signal (its pidfile's).
   const who = runningName(pid);
-  if (who !== null) return `tsbal is already running (${who}, listening on ${host}:${port}); stop it first, or use tsbal reload to apply a new config`;
+  if (who !== null) return `tsbal is already running (${who}, listening on ${host.includes(':') ? `[${host}]` : host}:${port}); stop it first, or use tsbal reload to apply a new config`;
   return `${message}; pid ${pid} (${(processArgv(pid) ?? ['?']).join(' ').slice(0, 60)}) listens there`;
 }

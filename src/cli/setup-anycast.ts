@@ -45,18 +45,20 @@ function ensureDevice(o: AnycastOptions): 'created' | 'exists' {
   return exists ? 'exists' : 'created';
 }
 
+const nonlocalBindKey = (o: AnycastOptions): string => `net.ipv${o.anycast.includes(':') ? 6 : 4}.ip_nonlocal_bind`;
+
 function carryOut(o: AnycastOptions, plan: AnycastPlan, where: (p: string) => string): boolean {
   let changed = !planIsNoop(plan);
   for (const action of plan.actions) console.log(actionLine(applyAction(o.root, action), where, false));
   if (!o.apply) {
-    console.log(`not applied  net.ipv4.ip_nonlocal_bind, ${o.dev} (${o.root === '/' ? '--no-apply' : '--root'}; applied at boot from the files)`);
+    console.log(`not applied  ${nonlocalBindKey(o)}, ${o.dev} (${o.root === '/' ? '--no-apply' : '--root'}; applied at boot from the files)`);
     return changed;
   }
-  if (!o.anycast.includes(':')) {
-    const sysctl = applyNonlocalBind();
-    if (sysctl === 'set') changed = true;
-    console.log(sysctl === 'set' ? 'applied      net.ipv4.ip_nonlocal_bind = 1' : 'unchanged    net.ipv4.ip_nonlocal_bind = 1 (already)');
-  }
+  // IPv6 needs it too: unlike IPv4, a `local` route on lo does not let a socket bind the address (inet6_bind checks
+  // interface addresses only), and without the bind the VIP is never announced.
+  const sysctl = applyNonlocalBind(o.anycast.includes(':') ? 6 : 4);
+  if (sysctl === 'set') changed = true;
+  console.log(sysctl === 'set' ? `applied      ${nonlocalBindKey(o)} = 1` : `unchanged    ${nonlocalBindKey(o)} = 1 (already)`);
   const device = ensureDevice(o);
   if (device === 'created') changed = true;
   console.log(device === 'created' ? `created      ${o.dev} (ip link add ${o.dev} type ${o.devKind}; up)` : `unchanged    ${o.dev} (exists; set up)`);
@@ -112,7 +114,7 @@ export function runAnycastCommand(raw: RawAnycastArgs & Record<string, unknown>,
         console.log(actionLine(action, where, true));
         if (action.kind === 'create' || action.kind === 'replace') console.log(shownContent(action.file).replace(/^/gm, '    | ').trimEnd());
       }
-      if (o.apply) console.log(`would apply  net.ipv4.ip_nonlocal_bind = 1, ip link add ${o.dev} type ${o.devKind}` + (o.init === 'systemd' && o.root === '/' ? ', systemctl enable tsbal.service' : ''));
+      if (o.apply) console.log(`would apply  ${nonlocalBindKey(o)} = 1, ip link add ${o.dev} type ${o.devKind}` + (o.init === 'systemd' && o.root === '/' ? ', systemctl enable tsbal.service' : ''));
       console.log('dry run: nothing was written');
     } else {
       const changed = carryOut(o, plan, where);

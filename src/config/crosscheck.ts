@@ -4,6 +4,7 @@
 import type { ConfigDiagnostic, SourceLocation } from './errors.ts';
 import type { HaDirConfig, PerlbalConfig, ServiceModel } from './model.ts';
 import { createDiagnostics } from './diagnostics.ts';
+import { formatHostPort, wildcardOf } from './perlbal/values.ts';
 
 export interface CrossCheckFacts {
   /** net.ipv4.ip_nonlocal_bind on this host, or null if unknown (then nothing is said about it). */
@@ -22,7 +23,7 @@ const WILDCARD = '0.0.0.0';
 const BALANCING: ReadonlySet<string> = new Set(['reverse_proxy', 'selector']);
 
 const listening = (perlbal: PerlbalConfig): ServiceModel[] => perlbal.services.filter((s) => s.enabled && s.listen !== null);
-const where = (s: ServiceModel): string => `${s.listen!.host}:${s.listen!.port}`;
+const where = (s: ServiceModel): string => formatHostPort(s.listen!);
 
 /**
  * True when `s` serves clients on `ip`: it listens on that address by name, or it balances (reverse_proxy, selector)
@@ -36,7 +37,7 @@ export function servesAddress(s: ServiceModel, ip: string, port?: number): boole
 }
 
 function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.');
+  return ip.startsWith('127.') || ip === '::1';
 }
 
 export function checkAcrossFiles(perlbal: PerlbalConfig, ha: HaDirConfig, facts: CrossCheckFacts): ConfigDiagnostic[] {
@@ -71,9 +72,10 @@ export function checkListenAddresses(perlbal: PerlbalConfig, vips: ReadonlySet<s
   if (local === null) return d.list;
   for (const s of listening(perlbal)) {
     const host = s.listen!.host;
-    if (host === WILDCARD || isLoopback(host) || vips.has(host) || local.has(host)) continue;
+    if (host === WILDCARD || host === '::' || isLoopback(host) || vips.has(host) || local.has(host)) continue;
+    const anyAddress = formatHostPort({ host: wildcardOf(host), port: s.listen!.port });
     d.warn(s.loc, `service ${s.name} listens on ${where(s)}, which is neither an address of this host nor a VIP in haresources: it receives nothing until that address is added here`,
-      vips.size > 0 ? `listen on the VIP (${[...vips].join(', ')}) or on ${WILDCARD}:${s.listen!.port}` : `listen on an address of this host, or on ${WILDCARD}:${s.listen!.port}`);
+      vips.size > 0 ? `listen on the VIP (${[...vips].join(', ')}) or on ${anyAddress}` : `listen on an address of this host, or on ${anyAddress}`);
   }
   return d.list;
 }

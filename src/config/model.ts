@@ -7,7 +7,10 @@ import type { ConfigDiagnostic, SourceLocation } from './errors.ts';
 // perlbal.conf
 
 export interface HostPort {
-  /** IPv4 literal (Perlbal accepts no names); '0.0.0.0' for a bare-port listen. */
+  /**
+   * IPv4 literal (Perlbal accepts no names), '0.0.0.0' for a bare-port listen; or (listen only, a tsbal extension)
+   * a canonical IPv6 literal without brackets.
+   */
   host: string;
   port: number;
 }

@@ -1,6 +1,7 @@
 // The short "what will run" summary `tsbal check` prints: services, pools, listeners, nodes, VIPs, timings.
 import { stickySettings } from '../proxy/options.ts';
 import type { HaDirConfig, Medium, PerlbalConfig, Resource, ServiceModel } from './model.ts';
+import { formatHostPort } from './perlbal/values.ts';
 
 export function formatMs(ms: number): string {
   if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
@@ -31,7 +32,7 @@ export function summarizePerlbal(cfg: PerlbalConfig): string[] {
   const width = Math.max(12, ...cfg.services.map((s) => s.name.length + 2), ...cfg.pools.map((p) => p.name.length + 2));
   const lines = [`perlbal.conf ${cfg.file}${cfg.files.length > 1 ? ` (+${cfg.files.length - 1} included)` : ''}`];
   for (const s of cfg.services) {
-    const where = s.listen ? `listen ${s.listen.host}:${s.listen.port}` : targets.has(s.name) ? '(selector target)' : '(no listener)';
+    const where = s.listen ? `listen ${formatHostPort(s.listen)}` : targets.has(s.name) ? '(selector target)' : '(no listener)';
     const state = s.enabled ? '' : ' [disabled]';
     lines.push(`  service ${pad(s.name, width)}${pad(s.role ?? '(no role)', 14)}${pad(where, 24)}${serviceDetail(s)}${state}`.trimEnd());
   }

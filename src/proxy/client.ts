@@ -20,6 +20,7 @@ import { throttleEnd, throttleStart } from './throttle.ts';
 import { observedIp } from './access.ts';
 import { simplePage } from './errors.ts';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
+import { formatHostPort } from '../config/perlbal/values.ts';
 
 function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
   const i = findField(req.fields, code);
@@ -131,8 +132,8 @@ function onSocketDrain(this: ClientSocket): void {
  * asking the socket (getsockname, a system call per connection) is only needed for a wildcard listen.
  */
 function localHostPort(socket: Socket, listen: HostPort | null): string {
-  if (listen !== null && listen.host !== '0.0.0.0' && listen.port !== 0) return `${listen.host}:${listen.port}`;
-  return `${normalizePeerIp(socket.localAddress)}:${socket.localPort ?? listen?.port ?? 0}`;
+  if (listen !== null && listen.host !== '0.0.0.0' && listen.host !== '::' && listen.port !== 0) return formatHostPort(listen);
+  return formatHostPort({ host: normalizePeerIp(socket.localAddress), port: socket.localPort ?? listen?.port ?? 0 });
 }
 
 function feed(c: ClientConn, buf: Buffer, start: number): void {

@@ -27,6 +27,7 @@ import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import { removeStaleSpools } from './spool.ts';
 import type { MetricFamily } from './management/metrics.ts';
+import { formatHostPort, wildcardOf } from '../config/perlbal/values.ts';
 
 export interface ListenerInfo {
   service: string;
@@ -142,8 +143,8 @@ async function bindAll(services: readonly ServiceRuntime[], log: ConsolaInstance
       const code = r.pending.code ?? 'ERROR';
       svc.bindError = r.pending;
       log.warn(
-        `service ${svc.name}: ${host}:${port} is not a local address yet (${code}); ` +
-          'it will be bound when the address is added (e.g. by the HA engine), or set net.ipv4.ip_nonlocal_bind=1',
+        `service ${svc.name}: ${formatHostPort({ host, port })} is not a local address yet (${code}); ` +
+          `it will be bound when the address is added (e.g. by the HA engine), or set net.ipv${host.includes(':') ? 6 : 4}.ip_nonlocal_bind=1`,
       );
       pending.push({ service: svc.name, host, port, code });
     }
@@ -313,7 +314,7 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       return out;
     },
     isListening(host: string, port: number) {
-      return handle.listeners().some((l) => l.port === port && (l.host === host || l.host === '0.0.0.0' || l.host === '::'));
+      return handle.listeners().some((l) => l.port === port && (l.host === host || l.host === wildcardOf(host)));
     },
     pendingBinds() {
       const failures: BindFailure[] = [];

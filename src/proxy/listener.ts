@@ -5,6 +5,7 @@ import type { HostPort } from '../config/model.ts';
 import { acceptClient } from './client.ts';
 import type { ServiceRuntime } from './service.ts';
 import { startHandshake } from './tls/context.ts';
+import { formatHostPort } from '../config/perlbal/values.ts';
 
 /**
  * A bind error that means "not local yet" (a VIP before the HA engine adds it, with ip_nonlocal_bind=0): the listener
@@ -25,10 +26,10 @@ export async function bindOrDefer(
 ): Promise<{ address: string; pending?: undefined } | { pending: NodeJS.ErrnoException }> {
   try {
     const a = (await bindNow()).address();
-    return { address: typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : `${host}:${port}` };
+    return { address: formatHostPort(typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host, port }) };
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    if (!isNotYetLocal(err)) throw new Error(`service ${service}: cannot listen on ${host}:${port}: ${err.code ?? 'ERROR'} (${err.message})`);
+    if (!isNotYetLocal(err)) throw new Error(`service ${service}: cannot listen on ${formatHostPort({ host, port })}: ${err.code ?? 'ERROR'} (${err.message})`);
     return { pending: err };
   }
 }
@@ -49,8 +50,9 @@ export function listenServer(server: Server, { host, port }: HostPort, reusePort
     };
     server.once('error', onError);
     // reusePort (SERVER workers): each worker has its own socket and accept queue on the address; the kernel spreads
-    // new connections across them.
-    server.listen({ host, port, backlog: LISTEN_BACKLOG, ...(reusePort ? { reusePort: true } : {}) }, () => {
+    // new connections across them. `[::]` is IPv6 only (as nginx's `listen [::]:80`): `SET listen = 80` (0.0.0.0)
+    // takes IPv4, and both can be configured side by side; a dual-stack `::` would collide with 0.0.0.0 on the same port.
+    server.listen({ host, port, backlog: LISTEN_BACKLOG, ipv6Only: host === '::', ...(reusePort ? { reusePort: true } : {}) }, () => {
       server.off('error', onError);
       resolve();
     });
@@ -65,7 +67,7 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
   const server = createServer({ allowHalfOpen: true, noDelay: true });
   retarget(server, svc);
   await listenServer(server, addr, engine.listenMode === 'worker');
-  server.on('error', (err) => svc.engine.log.error(`listener ${addr.host}:${addr.port}: ${err.message}`));
+  server.on('error', (err) => svc.engine.log.error(`listener ${formatHostPort(addr)}: ${err.message}`));
   return server;
 }
 

@@ -98,11 +98,15 @@ export function applyAction(root: string, action: FileAction): FileAction {
 
 export type SysctlOutcome = 'set' | 'already';
 
-/** net.ipv4.ip_nonlocal_bind is per network namespace: this sets it for the namespace tsbal runs in. */
-export function applyNonlocalBind(): SysctlOutcome {
+/**
+ * net.ipv4.ip_nonlocal_bind (or net.ipv6's, `family` 6) is per network namespace: this sets it for the namespace
+ * tsbal runs in.
+ */
+export function applyNonlocalBind(family: 4 | 6 = 4): SysctlOutcome {
+  const path = family === 6 ? NONLOCAL_BIND.replace('ipv4', 'ipv6') : NONLOCAL_BIND;
   try {
-    if (readFileSync(NONLOCAL_BIND, 'utf8').trim() === '1') return 'already';
-    const fd = openSync(NONLOCAL_BIND, 'w');
+    if (readFileSync(path, 'utf8').trim() === '1') return 'already';
+    const fd = openSync(path, 'w');
     try {
       writeSync(fd, '1\n');
     } finally {
@@ -110,7 +114,7 @@ export function applyNonlocalBind(): SysctlOutcome {
     }
     return 'set';
   } catch (error) {
-    fail(NONLOCAL_BIND, 'cannot set net.ipv4.ip_nonlocal_bind=1', error);
+    fail(path, `cannot set net.ipv${family}.ip_nonlocal_bind=1`, error);
   }
 }
 

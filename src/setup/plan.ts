@@ -11,6 +11,7 @@ import { readHaResources } from '../config/haresources.ts';
 import { warningsOf } from '../config/diagnostics.ts';
 import { readPerlbalConfig } from '../config/perlbal.ts';
 import { forces, type ForceChoice, type SetupOptions } from './options.ts';
+import { formatHostPort } from '../config/perlbal/values.ts';
 import {
   HA_DIR, PERLBAL_CONF, RC_LOCAL, SYSCTL_FILE, SYSTEMD_UNIT, mergeRcLocal, renderAuthkeys, renderHaCf, renderHaResources,
   renderNodeinfo, renderPerlbalConf, renderRcLocalBlock, renderSysctl, renderSystemdUnit, type DesiredFile, type ResolvedAuth,
@@ -171,7 +172,7 @@ function servingProblems(o: SetupOptions, v: ValidatedFiles, kept: ReadonlyMap<s
   const out: Array<{ path: string; message: string }> = [];
   const target = `${o.vip.ip}:${o.port}`;
   if (kept.has(PERLBAL_CONF) && !v.perlbal.services.some((s) => servesAddress(s, o.vip.ip, o.port))) {
-    const there = v.perlbal.services.filter((s) => s.enabled && s.listen !== null).map((s) => `${s.name} on ${s.listen!.host}:${s.listen!.port}`);
+    const there = v.perlbal.services.filter((s) => s.enabled && s.listen !== null).map((s) => `${s.name} on ${formatHostPort(s.listen!)}`);
     out.push({
       path: PERLBAL_CONF,
       message: `${PERLBAL_CONF}: kept as it is (it exists with other content), it has no enabled service on ${target}, so the cluster will not serve ${target}` +

@@ -8,6 +8,7 @@ import type { ProxyHandle } from '../proxy/index.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import { recentTransitions, type Transition } from './transitions.ts';
 import type { AnycastStatus } from '../anycast/announcer.ts';
+import { formatHostPort } from '../config/perlbal/values.ts';
 
 export interface BackendStatus {
   address: string;
@@ -83,7 +84,7 @@ function roleOfService(s: ServiceRuntime): ServiceStatus['role'] {
 }
 
 function serviceStatus(s: ServiceRuntime, now: number): ServiceStatus {
-  const listen = s.opts.listen === null ? null : `${s.opts.listen.host}:${s.opts.listen.port}`;
+  const listen = s.opts.listen === null ? null : formatHostPort(s.opts.listen);
   const hasPool = s.web === null && s.selector === null;
   return {
     name: s.name,
@@ -170,11 +171,11 @@ export async function takeSnapshot(src: SnapshotSources): Promise<StatusSnapshot
   for (const l of proxy.listeners()) {
     if (known.has(l.service)) continue;
     known.add(l.service);
-    services.push({ name: l.service, role: 'management', listen: `${l.host}:${l.port}`, listening: 'listening', pool: null, balance: null, backends: [] });
+    services.push({ name: l.service, role: 'management', listen: formatHostPort(l), listening: 'listening', pool: null, balance: null, backends: [] });
   }
   for (const p of proxy.pendingBinds()) {
     if (known.has(p.service)) continue;
-    services.push({ name: p.service, role: 'management', listen: `${p.host}:${p.port}`, listening: 'waiting', pool: null, balance: null, backends: [] });
+    services.push({ name: p.service, role: 'management', listen: formatHostPort(p), listening: 'waiting', pool: null, balance: null, backends: [] });
   }
   const at = Date.now();
   return {

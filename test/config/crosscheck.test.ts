@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { checkAcrossFiles } from '../../src/config/crosscheck.ts';
+import { checkAcrossFiles, checkListenAddresses } from '../../src/config/crosscheck.ts';
 import { memoryConfigFs, parsePerlbalConfig } from '../../src/config/perlbal.ts';
 import { parseHaCf } from '../../src/config/hacf.ts';
 import { parseAuthKeys } from '../../src/config/authkeys.ts';
@@ -69,5 +69,14 @@ describe('checks across perlbal.conf and /etc/ha.d', () => {
     ]);
     // Another node's files (tsbal check --node): this host's addresses say nothing about them.
     expect(checkAcrossFiles(perlbal(text), ha(fixture('ha.d/haresources')), { nonlocalBind: true, localAddresses: null })).toEqual([]);
+  });
+
+  test('IPv6 listens: [::] and [::1] say nothing, a local IPv6 address neither, another one warns with an IPv6 hint', () => {
+    const svc = (name: string, listen: string): string => `CREATE SERVICE ${name}\nSET role = reverse_proxy\nSET pool = p\nSET listen = ${listen}\nENABLE ${name}\n`;
+    const text = `CREATE POOL p\n${svc('any', '[::]:80')}${svc('lo', '[::1]:81')}${svc('own', '[2001:db8::5]:82')}${svc('far', '[2001:db8::9]:83')}`;
+    const out = checkListenAddresses(perlbal(text), new Set(), new Set(['2001:db8::5'])).map(formatDiagnostic);
+    expect(out).toEqual([
+      'p.conf:17: warning: service far listens on [2001:db8::9]:83, which is neither an address of this host nor a VIP in haresources: it receives nothing until that address is added here (listen on an address of this host, or on [::]:83)',
+    ]);
   });
 });

@@ -28,7 +28,7 @@ const GOLDEN: Array<[string, string]> = [
   ['CREATE SERVICE s\nSET role = web_server\nSET max_retries = 1', "p.conf:3: The 'max_retries' option can only be set on a 'reverse_proxy' service (s is a web_server service)"],
   [S + 'SET role = management\nSET header_timeout = 1', "p.conf:3: The 'header_timeout' option can only be set on a 'reverse_proxy', 'selector' or 'web_server' service (s is a management service)"],
   [RP + 'SET pool = nopool', "p.conf:3: Pool 'nopool' not found (CREATE POOL it before this line)"],
-  [S + 'SET listen = localhost:80', 'p.conf:2: Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81 (host names are not accepted; write the IPv4 address)'],
+  [S + 'SET listen = localhost:80', 'p.conf:2: Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81 (host names are not accepted; write the IP address)'],
   [S + 'SET listen = 10.0.0.300:80', "p.conf:2: Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81 ('10.0.0.300' is not a valid IPv4 address)"],
   [RP + 'SET connect_ahead = -1', "p.conf:3: Expecting integer value for parameter 'connect_ahead' (negative numbers are not allowed)"],
   [RP + 'SET buffer_size = 10x', "p.conf:3: Expecting size unit value for parameter 'buffer_size' in bytes, or suffixed with 'K' or 'M' (e.g. 65536, 64k or 2m)"],

@@ -179,9 +179,11 @@ describe('setup --anycast plan', () => {
     expect(kinds(forced.actions)[FRR_CONF]).toBe('replace');
   });
 
-  test('an IPv6 VIP stops at perlbal.conf (listen takes IPv4 only): the parser\'s file:line errors, nothing written', () => {
+  test('an IPv6 VIP plans cleanly: perlbal.conf listens on [VIP]:80, which the parser takes', () => {
     const p = plan(options({ anycast: '2001:db8::1', router: ['2001:db8::ff'], 'router-id': '198.18.0.11' }));
-    expect(p.errors).toContain('/etc/perlbal/perlbal.conf:4: no enabled service can listen on anycast_vip 2001:db8::1/128: listen takes IPv4 addresses only (use an IPv4 anycast_vip)');
+    expect(p.errors).toEqual([]);
+    const conf = p.actions.find((a) => 'file' in a && a.file.path === PERLBAL_CONF);
+    expect(conf !== undefined && 'file' in conf ? conf.file.content : '').toMatch(/\n {2}SET listen +?= \[2001:db8::1\]:80\n/);
   });
 
   test('a kept perlbal.conf with another anycast VIP is an error, not a silent mismatch with frr.conf', () => {

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { Diagnostics } from '../diagnostics.ts';
 import type { PerlbalState } from './state.ts';
 import { parseTime, type ValueResult } from './values.ts';
-import { formatHostPort } from './values.ts';
+import { canonicalIpv6, formatHostPort, wildcardOf } from './values.ts';
 
 export const ANYCAST_SERVER_KEYS = ['anycast_vip', 'anycast_dev', 'anycast_require', 'anycast_withdraw_wait'] as const;
 
@@ -20,7 +20,7 @@ export function parseAnycastVip(raw: string): ValueResult<string> {
   if (bits !== undefined && bits !== String(host)) {
     return fail(`anycast_vip ${raw}: the announced address must be one host (/${host})`, `write ${ip}/${host}; the router's ECMP route is for that single address`);
   }
-  return ok(`${family === 6 ? ip!.toLowerCase() : ip}/${host}`);
+  return ok(`${family === 6 ? canonicalIpv6(ip!) ?? ip!.toLowerCase() : ip}/${host}`);
 }
 
 /** Linux interface names: at most 15 bytes, no `/`, no whitespace (dev_valid_name). */
@@ -61,14 +61,10 @@ export function checkAnycast(state: PerlbalState, d: Diagnostics): void {
     return;
   }
   const host = anycastVipHost(vip);
-  const wildcard = isIP(host) === 4 ? '0.0.0.0' : null;
+  const wildcard = wildcardOf(host);
   const served = [...state.services.values()].filter((s) => s.enabled && s.listen && (s.listen.host === host || s.listen.host === wildcard));
   if (served.length > 0) return;
-  if (isIP(host) === 6) {
-    d.error(loc('anycast_vip'), `no enabled service can listen on anycast_vip ${vip}: listen takes IPv4 addresses only`, 'use an IPv4 anycast_vip');
-    return;
-  }
   const others = [...state.services.values()].filter((s) => s.enabled && s.listen).map((s) => `${s.name} on ${formatHostPort(s.listen!)}`);
   d.error(loc('anycast_vip'), `no enabled service listens on anycast_vip ${vip}; it would never be announced`,
-    others.length > 0 ? `SET listen = ${host}:PORT on the service to announce (now: ${others.join(', ')})` : `SET listen = ${host}:80 on a service`);
+    others.length > 0 ? `SET listen = ${formatHostPort({ host, port: 0 }).replace(/:0$/, ':PORT')} on the service to announce (now: ${others.join(', ')})` : `SET listen = ${formatHostPort({ host, port: 80 })} on a service`);
 }

@@ -5,7 +5,7 @@ import type { Diagnostics } from '../diagnostics.ts';
 import { allServiceOptions, appliesTo } from './options.ts';
 import type { CommandEnv, PerlbalState } from './state.ts';
 import { parseOptionValue, resolvePath } from './typed.ts';
-import { formatHostPort } from './values.ts';
+import { formatHostPort, isLoopbackHost, listensOverlap } from './values.ts';
 import { cloneRecord } from '../records.ts';
 import { cipherListProblem } from '../tls.ts';
 import { checkAnycast } from './anycast.ts';
@@ -181,13 +181,12 @@ export function checkConfig(state: PerlbalState, env: CommandEnv, d: Diagnostics
     if (s.role === 'reverse_proxy' && s.options.buffer_uploads === true && s.options.buffer_uploads_path == null && !state.meta.get(s.name)?.failedKeys.has('buffer_uploads_path')) {
       d.error(s.loc, `service ${s.name} has buffer_uploads on but no buffer_uploads_path`, 'SET buffer_uploads_path = /var/spool/tsbal (an existing directory, writable by tsbal)');
     }
-    if (s.role === 'management' && s.listen && !s.listen.host.startsWith('127.')) {
+    if (s.role === 'management' && s.listen && !isLoopbackHost(s.listen.host)) {
       d.warn(s.loc, `management service ${s.name} listens on ${formatHostPort(s.listen)}; the management port has no authentication`, 'listen on 127.0.0.1');
     }
     if (s.listen) {
       const listen = s.listen;
-      const clash = listeners.find(({ service: o }) => o.listen!.port === listen.port
-        && (o.listen!.host === listen.host || o.listen!.host === '0.0.0.0' || listen.host === '0.0.0.0') && listen.port !== 0);
+      const clash = listeners.find(({ service: o }) => listensOverlap(o.listen!, listen));
       if (clash) {
         d.error(s.loc, `service ${s.name} listens on ${formatHostPort(listen)}, which service ${clash.service.name} (line ${clash.service.loc.line}) already uses`);
       } else listeners.push({ service: s });

@@ -1,5 +1,6 @@
 // Value syntaxes of perlbal.conf (Service.pm set's check types) plus tsbal's time values.
 import type { HostPort } from '../model.ts';
+import { isIP } from 'node:net';
 import { isIpv4 } from '../ipv4.ts';
 
 export type ValueResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
@@ -89,16 +90,57 @@ export function parsePort(raw: string, allowZero: boolean): number | null {
   return n <= 65535 && (allowZero || n > 0) ? n : null;
 }
 
-/** `ip:port` or `port` (all interfaces). Port 0 asks the OS for a free port, which tests use. */
+/**
+ * An IPv6 literal in the canonical text form (RFC 5952: lowercase, longest zero run compressed), or null. The
+ * canonical form is what listen, anycast_vip and the socket's own addresses are compared in.
+ */
+export function canonicalIpv6(raw: string): string | null {
+  if (!/^[0-9A-Fa-f:.]+$/.test(raw) || isIP(raw) !== 6) return null;
+  return new URL(`http://[${raw}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * `ip:port`, `port` (all IPv4 interfaces), or, a tsbal extension, `[ipv6]:port` (`[::]:80` is all IPv6 interfaces).
+ * Port 0 asks the OS for a free port, which tests use. IPv6 hosts are kept canonical and without brackets.
+ */
 export function parseListen(raw: string): ValueResult<HostPort> {
-  const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(raw);
+  // Perlbal's message for its forms; the IPv6 form (tsbal's) has its own.
   const usage = 'Listen argument must be ip:port or port. e.g. 192.168.0.1:80 or 81';
-  if (!m) return fail(usage, /[a-z]/i.test(raw) ? 'host names are not accepted; write the IPv4 address' : undefined);
+  if (raw.startsWith('[') || (raw.includes(':') && raw.indexOf(':') !== raw.lastIndexOf(':'))) {
+    return parseListenIpv6(raw, 'Listen argument for an IPv6 address must be [ipv6]:port. e.g. [2001:db8::1]:80 or [::]:80');
+  }
+  const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(raw);
+  if (!m) return fail(usage, /[a-z]/i.test(raw) ? 'host names are not accepted; write the IP address' : undefined);
   const host = m[1] ?? '0.0.0.0';
   if (!isIpv4(host)) return fail(usage, `'${host}' is not a valid IPv4 address`);
   const port = parsePort(m[2]!, true);
   if (port === null) return fail(usage, `port ${m[2]} is out of range (0 to 65535)`);
   return ok({ host, port });
+}
+
+function parseListenIpv6(raw: string, usage: string): ValueResult<HostPort> {
+  if (!raw.startsWith('[')) return fail(usage, `an IPv6 address needs brackets and a port: [${raw.replace(/:\d+$/, '')}]:80`);
+  const close = raw.indexOf(']');
+  if (close < 0) return fail(usage, `'${raw}' has no closing ']'`);
+  const inside = raw.slice(1, close);
+  const host = canonicalIpv6(inside);
+  if (host === null) return fail(usage, `'${inside}' is not a valid IPv6 address`);
+  const rest = raw.slice(close + 1);
+  if (rest === '' || rest === ':') return fail(usage, `no port after [${inside}]; e.g. [${inside}]:80`);
+  if (!/^:\d+$/.test(rest)) return fail(usage, `'${rest}' after [${inside}] is not :port`);
+  const port = parsePort(rest.slice(1), true);
+  if (port === null) return fail(usage, `port ${rest.slice(1)} is out of range (0 to 65535)`);
+  return ok({ host, port });
+}
+
+/** The wildcard listen host of `host`'s family: 0.0.0.0 or ::. */
+export const wildcardOf = (host: string): string => (host.includes(':') ? '::' : '0.0.0.0');
+
+/** Whether two listens would take the same socket: same port and same address, or one is its family's wildcard. */
+export function listensOverlap(a: HostPort, b: HostPort): boolean {
+  if (a.port !== b.port || a.port === 0) return false;
+  if (a.host === b.host) return true;
+  return wildcardOf(a.host) === wildcardOf(b.host) && (a.host === wildcardOf(a.host) || b.host === wildcardOf(b.host));
 }
 
 /** A backend node `ip[:port]`, port 80 by default, as POOL ADD and nodefiles take it. */
@@ -115,4 +157,8 @@ export function isCidr(s: string): boolean {
   return bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);
 }
 
-export const formatHostPort = (hp: HostPort): string => `${hp.host}:${hp.port}`;
+/** `ip:port`, with an IPv6 host in brackets (`[2001:db8::1]:80`), as `SET listen` takes it. */
+export const formatHostPort = (hp: HostPort): string => (hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
+
+/** 127.0.0.0/8 or ::1: a listen that only this host can reach. */
+export const isLoopbackHost = (host: string): boolean => host.startsWith('127.') || host === '::1';

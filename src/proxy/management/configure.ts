@@ -8,6 +8,7 @@ import type { PerlbalConfig } from '../../config/model.ts';
 import { executeCommand, perlbalSnapshot, stateFromConfig, type CommandContext, type CommandEnv, type PerlbalState } from '../../config/perlbal.ts';
 import { formatDiagnostic } from '../../config/errors.ts';
 import { servedServices } from '../roles.ts';
+import { formatHostPort, isLoopbackHost } from '../../config/perlbal/values.ts';
 
 /** The running proxy as the console changes it. */
 export interface Reconfigurable {
@@ -49,7 +50,7 @@ export function consoleError(message: string, before: PerlbalConfig): string {
   if (bind) {
     const [, name, address, code, text] = bind as unknown as [string, string, string, string, string];
     const old = before.services.find((s) => s.name === name);
-    const still = old?.enabled && old.listen !== null ? `; still listening on ${old.listen.host}:${old.listen.port}` : '';
+    const still = old?.enabled && old.listen !== null ? `; still listening on ${formatHostPort(old.listen)}` : '';
     return `Can't start service '${name}' on ${address}: Error creating listening socket: ${ERRNO_TEXT[code] ?? text}${still}`;
   }
   return message.replace(/^\S+:\d+: /, '');
@@ -77,10 +78,10 @@ export function unsafeChange(before: PerlbalConfig, next: PerlbalConfig): string
 function exposedConsoles(before: PerlbalConfig, next: PerlbalConfig): string[] {
   const out: string[] = [];
   for (const s of next.services) {
-    if (s.role !== 'management' || !s.enabled || s.listen === null || s.listen.host.startsWith('127.')) continue;
+    if (s.role !== 'management' || !s.enabled || s.listen === null || isLoopbackHost(s.listen.host)) continue;
     const old = before.services.find((o) => o.name === s.name);
     if (old?.enabled && old.listen?.host === s.listen.host && old.role === 'management') continue;
-    out.push(`management: service ${s.name} now listens on ${s.listen.host}:${s.listen.port}, beyond loopback; the management port has no authentication`);
+    out.push(`management: service ${s.name} now listens on ${formatHostPort(s.listen)}, beyond loopback; the management port has no authentication`);
   }
   return out;
 }

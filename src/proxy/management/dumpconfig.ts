@@ -6,7 +6,7 @@
 import type { OptionValue, PerlbalConfig, ServiceModel } from '../../config/model.ts';
 import { allServiceOptions, appliesTo, PLUGIN_SETTERS, type OptionSpec } from '../../config/perlbal/options.ts';
 import { canonicalPlugin } from '../../config/perlbal/plugins.ts';
-import { parseBool, parseInt, parseSecondsList, parseSize, parseTime } from '../../config/perlbal/values.ts';
+import { formatHostPort, parseBool, parseInt, parseSecondsList, parseSize, parseTime } from '../../config/perlbal/values.ts';
 
 /** The option's default as the model holds it, or undefined when it cannot be told without the file system. */
 function defaultValue(spec: OptionSpec): OptionValue | undefined {
@@ -42,7 +42,7 @@ const same = (a: OptionValue | undefined, b: OptionValue): boolean => JSON.strin
 function serviceLines(config: PerlbalConfig, s: ServiceModel): string[] {
   const out: string[] = [];
   if (s.role !== null) out.push(`SET role = ${s.role}`);
-  if (s.listen !== null) out.push(`SET listen = ${s.listen.host}:${s.listen.port}`);
+  if (s.listen !== null) out.push(`SET listen = ${formatHostPort(s.listen)}`);
   if (s.pool !== null) out.push(`SET pool = ${s.pool}`);
   const loaded = config.loadedPlugins.map((p) => canonicalPlugin(p) ?? p);
   const specs = allServiceOptions(loaded)

@@ -11,6 +11,7 @@ import { liveTarget } from './live.ts';
 import type { ConnectionReport } from './connections.ts';
 import type { ManagementTarget } from './commands.ts';
 import { engineMetrics, type MetricFamily } from './metrics.ts';
+import { formatHostPort } from '../../config/perlbal/values.ts';
 
 export interface ConsoleListener {
   name: string;
@@ -124,7 +125,7 @@ export async function syncConsoles(consoles: Consoles, config: PerlbalConfig, lo
   const errors: string[] = [];
   const changes: string[] = [];
   const next: ConsoleListener[] = [];
-  const where = (l: HostPort): string => `${l.host}:${l.port}`;
+  const where = (l: HostPort): string => formatHostPort(l);
   for (const w of wanted) {
     const have = consoles.list.find((c) => c.name === w.name);
     if (have !== undefined && sameAddress(have.listen, w.listen)) {
@@ -182,7 +183,7 @@ export async function bindConsoles(consoles: readonly ConsoleListener[], log: Co
       log.info(`service ${c.name} listening on ${r.address} (${c.role})`);
     } else {
       const code = r.pending.code ?? 'ERROR';
-      if (c.bindError === null) log.warn(`service ${c.name}: ${host}:${port} is not a local address yet (${code}); the ${c.role === 'management' ? 'management port' : `${c.role} service`} opens when it is added`);
+      if (c.bindError === null) log.warn(`service ${c.name}: ${formatHostPort({ host, port })} is not a local address yet (${code}); the ${c.role === 'management' ? 'management port' : `${c.role} service`} opens when it is added`);
       c.bindError = r.pending;
       pending.push({ service: c.name, host, port, code });
     }

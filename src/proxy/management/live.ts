@@ -16,6 +16,7 @@ import type { ServiceStatus, StatusReport } from './status.ts';
 import { stateMap, type ConnectionReport } from './connections.ts';
 import { VERSION } from '../../version.ts';
 import { responseCodeCounts, type NodeStats } from './stats.ts';
+import { formatHostPort } from '../../config/perlbal/values.ts';
 
 export interface LiveProxy {
   engine: Engine;
@@ -40,11 +41,11 @@ export interface LiveProxy {
 
 function boundAddress(svc: ServiceRuntime | undefined): string | null {
   const a = svc?.server?.address();
-  return typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : null;
+  return typeof a === 'object' && a !== null ? formatHostPort({ host: a.address, port: a.port }) : null;
 }
 
 function formatListen(l: HostPort | null): string | null {
-  return l === null ? null : `${l.host}:${l.port}`;
+  return l === null ? null : formatHostPort(l);
 }
 
 /** Engine clock (performance.now() ms) → epoch seconds. */

@@ -33,6 +33,13 @@ describe('SERVER anycast_* values', () => {
     expect(read(`SERVER anycast_vip = 198.18.2.1/32\n${WEB}SET listen = 80\nENABLE web\n`).errors).toEqual([]);
   });
 
+  test('an IPv6 /128 is served by a service listening on [that address] or on [::], compared in canonical form', () => {
+    const r = read(`SERVER anycast_vip = 2001:DB8:0::1/128\n${WEB}SET listen = [2001:db8::1]:80\nENABLE web\n`);
+    expect(r.errors).toEqual([]);
+    expect(anycastSettings(r.config!)).toMatchObject({ vip: '2001:db8::1/128', host: '2001:db8::1', family: 6 });
+    expect(read(`SERVER anycast_vip = 2001:db8::1/128\n${WEB}SET listen = [::]:80\nENABLE web\n`).errors).toEqual([]);
+  });
+
   test('no anycast_vip: the mode is off', () => {
     expect(anycastSettings(read(`${WEB}SET listen = 80\nENABLE web\n`).config!)).toBeNull();
   });
@@ -46,7 +53,7 @@ describe('SERVER anycast_* values', () => {
     ['SERVER anycast_withdraw_wait = soon', "p.conf:1: Expecting a time value for parameter 'anycast_withdraw_wait' (N (seconds), Nms, Ns or Nm, e.g. 30 or 500ms)"],
     ['SERVER anycast_vp = 198.18.2.1', "p.conf:1: unknown server option 'anycast_vp' (did you mean anycast_vip?)"],
     [`${WEB}SET listen = 10.0.0.1:80\nENABLE web\nSERVER anycast_vip = 198.18.2.1/32`, 'p.conf:8: no enabled service listens on anycast_vip 198.18.2.1/32; it would never be announced (SET listen = 198.18.2.1:PORT on the service to announce (now: web on 10.0.0.1:80))'],
-    [`SERVER anycast_vip = 2001:db8::1/128\n${WEB}SET listen = 80\nENABLE web`, 'p.conf:1: no enabled service can listen on anycast_vip 2001:db8::1/128: listen takes IPv4 addresses only (use an IPv4 anycast_vip)'],
+    [`SERVER anycast_vip = 2001:db8::1/128\n${WEB}SET listen = 80\nENABLE web`, 'p.conf:1: no enabled service listens on anycast_vip 2001:db8::1/128; it would never be announced (SET listen = [2001:db8::1]:PORT on the service to announce (now: web on 0.0.0.0:80))'],
   ];
   for (const [text, want] of GOLDEN) {
     test(`error: ${want}`, () => expect(read(text).errors[0] ?? '(accepted)').toBe(want));
