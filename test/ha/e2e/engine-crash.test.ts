@@ -37,7 +37,7 @@ afterAll(async () => {
   await pair?.dispose();
 }, 30_000);
 
-/** The engine of `host`: its `tsbal run` process that is not a supervisor. */
+/** The engine of `host`: its `tsbal run` process that is neither a supervisor nor a worker. */
 async function enginePid(lab: Lab, host: LabHost): Promise<number> {
   const engines: number[] = [];
   for (const pid of await lab.pids(host)) {
@@ -47,7 +47,8 @@ async function enginePid(lab: Lab, host: LabHost): Promise<number> {
     } catch {
       continue;
     }
-    if (looksLikeTsbalRun(argv) && !argv.includes('--supervise')) engines.push(pid);
+    // Not the supervisor, nor a SERVER workers process (`run --worker`): the owner is the engine.
+    if (looksLikeTsbalRun(argv) && !argv.includes('--supervise') && !argv.includes('--worker')) engines.push(pid);
   }
   if (engines.length !== 1) throw new Error(`expected one tsbal engine on ${host}, found [${engines.join(' ')}]`);
   return engines[0]!;
