@@ -32,7 +32,7 @@ import { VERSION } from '../version.ts';
 import { anycastSettings } from '../config/anycast.ts';
 import { ANYCAST_NO_HA, beginAnycast, checkHaUnlessAnycast, noteAnycastChange, withdrawOnEngineExit, type AnycastRun } from '../anycast/run.ts';
 import { availableParallelism } from 'node:os';
-import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersSetting } from '../proxy/workers/count.ts';
+import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersChangeNote, workersSetting, type WorkersSetting } from '../proxy/workers/count.ts';
 import { startOwnerProxy } from '../proxy/workers/owner.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
@@ -211,12 +211,15 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     ...(haForMetrics === null ? [] : await scrapeHa(() => haForMetrics!.status())),
     ...(anycast?.metrics() ?? []),
   ];
+  const startedWorkers: WorkersSetting = workersSetting(config.server.workers, process.env[WORKERS_ENV]);
+  let runningWorkers = 1;
   try {
     // SERVER workers (src/proxy/workers/): several processes serve, this one owns checks, consoles, reloads, HA.
-    const workers = planWorkers(workersSetting(config.server.workers, process.env[WORKERS_ENV]), { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
+    const workers = planWorkers(startedWorkers, { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
     if (workers.note !== null) proxyLog.info(workers.note);
     if (workers.warning !== undefined) proxyLog.warn(workers.warning);
     const proxyOptions = { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key };
+    runningWorkers = workers.count;
     proxy = workers.count > 1 ? await startOwnerProxy(config, { ...proxyOptions, count: workers.count }) : await startProxy(config, proxyOptions);
   } catch (error) {
     // EADDRINUSE from a copy already running says so, with its pid.
@@ -284,7 +287,12 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     const reload = reloadOnSignal({
       configPath,
       proxy,
-      load: (path) => noteAnycastChange(anycastConfig, loadConfig(path), log),
+      load: (path) => {
+        const next = noteAnycastChange(anycastConfig, loadConfig(path), log);
+        const workersNote = workersChangeNote(startedWorkers, workersSetting(next.server.workers, process.env[WORKERS_ENV]), runningWorkers);
+        if (workersNote !== null) log.warn(workersNote);
+        return next;
+      },
       haDir: ha ? (haOptions['ha-dir'] ?? DEFAULT_HA_DIR) : null,
       log,
       onRound: reloadStatus.onRound,

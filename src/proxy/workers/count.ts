@@ -84,3 +84,18 @@ export function perProcessLimits(config: {
 export function portZeroServices(config: { services: ReadonlyArray<{ name: string; role: string | null; enabled: boolean; listen: { port: number } | null }> }): string[] {
   return config.services.filter((s) => s.enabled && s.listen !== null && s.listen.port === 0 && s.role !== 'management' && s.role !== 'echo').map((s) => s.name);
 }
+
+/** How a setting reads in perlbal.conf (for log lines). */
+function settingText(s: WorkersSetting): string {
+  return s.kind === 'auto' ? 'auto' : String(s.n);
+}
+
+/**
+ * A reload keeps the worker processes the process started with (the owner does not start or stop workers on a
+ * reload): a changed `SERVER workers` is said in the log rather than reported as "no changes". Null when unchanged.
+ */
+export function workersChangeNote(started: WorkersSetting, next: WorkersSetting, running: number): string | null {
+  if (settingText(started) === settingText(next)) return null;
+  const runs = running > 1 ? `${running} worker processes` : 'one process';
+  return `reload: SERVER workers changed (${settingText(started)} -> ${settingText(next)}); the process runs on with ${runs}: restart tsbal to apply it`;
+}

@@ -1,6 +1,6 @@
 // SERVER workers = auto|N: how many worker processes, from the setting, the cores and the runtime (pure).
 import { describe, expect, test } from 'bun:test';
-import { hasReusePort, perProcessLimits, planWorkers, portZeroServices, workersSetting } from '../../../src/proxy/workers/count.ts';
+import { hasReusePort, perProcessLimits, planWorkers, portZeroServices, workersChangeNote, workersSetting } from '../../../src/proxy/workers/count.ts';
 import { memoryConfigFs, readPerlbalConfig } from '../../../src/config/perlbal.ts';
 
 const NODE22 = { node: '22.23.3' };
@@ -77,5 +77,19 @@ describe('limits one process keeps', () => {
       warning: 'workers = 2: pool p max_conns, service web plugin throttle hold per worker process (up to 2× in all)',
     });
     expect(perProcessLimits(read('CREATE POOL p\n'))).toEqual([]);
+  });
+});
+
+describe('workersChangeNote', () => {
+  test('a reload that changes SERVER workers says the running count stays until a restart; unchanged says nothing', () => {
+    expect(workersChangeNote(workersSetting(2), workersSetting(3), 2)).toBe(
+      'reload: SERVER workers changed (2 -> 3); the process runs on with 2 worker processes: restart tsbal to apply it',
+    );
+    expect(workersChangeNote(workersSetting('auto'), workersSetting(1), 4)).toBe(
+      'reload: SERVER workers changed (auto -> 1); the process runs on with 4 worker processes: restart tsbal to apply it',
+    );
+    expect(workersChangeNote(workersSetting(1), workersSetting('auto'), 1)).toContain('runs on with one process');
+    expect(workersChangeNote(workersSetting('auto'), workersSetting(undefined), 2)).toBeNull();
+    expect(workersChangeNote(workersSetting(2), workersSetting(2), 2)).toBeNull();
   });
 });
