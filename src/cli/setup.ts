@@ -76,7 +76,7 @@ function adoptCommand(args: Record<string, unknown>, rawArgs: readonly string[])
 }
 
 export default defineCommand({
-  meta: { name: 'setup', description: 'Set up this node of a two-node tsbal cluster: sysctl, /etc/ha.d, perlbal.conf and the service (idempotent)' },
+  meta: { name: 'setup', description: 'Set up this node: one of a two-node HA pair, or with --anycast one of N nodes behind ECMP (idempotent)' },
   args: {
     ...logArgs,
     node: { type: 'string', description: "this node's name, as uname -n says (required; e.g. lb1)" },
