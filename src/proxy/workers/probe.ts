@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { HostPort } from '../../config/model.ts';
 import { listenServer } from '../listener.ts';
+import { procNet6Address } from '../../cli/pidfile.ts';
 
 /** /proc/net's hex of an IPv4 address (little-endian on x86 and arm64, as the kernel prints the u32). */
 function hex4(host: string): string | null {
@@ -26,7 +27,9 @@ export function listensThere(tcp: string, tcp6: string, host: string, port: numb
   const p = port.toString(16).toUpperCase().padStart(4, '0');
   const wildcard = host === '0.0.0.0' || host === '::';
   const v4 = hex4(host);
-  const wanted = new Set([WILDCARD_V4, WILDCARD_V6, ...(v4 === null ? [] : [v4, `0000000000000000FFFF0000${v4}`])]);
+  // An IPv6 host ([::1]:80, an IPv6 VIP) in tcp6's form: without it a second tsbal on [::1]:80 joined the port.
+  const v6 = v4 === null ? (procNet6Address(host, port)?.split(':')[0] ?? null) : null;
+  const wanted = new Set([WILDCARD_V4, WILDCARD_V6, ...(v4 === null ? [] : [v4, `0000000000000000FFFF0000${v4}`]), ...(v6 === null ? [] : [v6])]);
   for (const table of [tcp, tcp6]) {
     for (const line of table.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);

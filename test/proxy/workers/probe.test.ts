@@ -19,6 +19,14 @@ describe('listensThere', () => {
     // A wildcard host collides with a listener on any address.
     expect(listensThere(tcp, '', '0.0.0.0', 8081)).toBe(true);
   });
+
+  test('an IPv6 host collides with a listener on that IPv6 address, not with one on another', () => {
+    const tcp6 = HEAD + row('00000000000000000000000001000000:1F90', '0A') + row('B80D0120000000000000000001000000:0050', '0A');
+    expect(listensThere('', tcp6, '::1', 8080)).toBe(true);
+    expect(listensThere('', tcp6, '2001:db8::1', 80)).toBe(true);
+    expect(listensThere('', tcp6, '2001:db8::2', 80)).toBe(false);
+    expect(listensThere('', tcp6, '::1', 80)).toBe(false);
+  });
 });
 
 describe('probeAddress', () => {
@@ -35,5 +43,18 @@ describe('probeAddress', () => {
     await probeAddress({ host: '127.0.0.1', port });
     const foreign = await probeAddress({ host: '198.18.0.250', port }).catch((e: NodeJS.ErrnoException) => e);
     expect((foreign as NodeJS.ErrnoException).code).toBe('EADDRNOTAVAIL');
+  });
+
+  test('EADDRINUSE while something listens on [::1] at the port (a second tsbal on [::1]:PORT is refused)', async () => {
+    const taken = createServer();
+    await listenServer(taken, { host: '::1', port: 0 });
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const err = await probeAddress({ host: '::1', port }).catch((e: NodeJS.ErrnoException) => e);
+      expect((err as NodeJS.ErrnoException | undefined)?.code).toBe('EADDRINUSE');
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+    await probeAddress({ host: '::1', port });
   });
 });
