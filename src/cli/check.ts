@@ -2,7 +2,7 @@
 import { defineCommand } from 'citty';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { canonicalIpv6 } from '../config/perlbal/values.ts';
 import { applyLogArgs, guarded, logArgs } from './common.ts';
 import { formatDiagnostic, type ConfigDiagnostic } from '../config/errors.ts';
@@ -15,6 +15,7 @@ import { findScript } from '../ha/resources.ts';
 import { DEFAULT_STATE_DIR } from '../ha/cluster.ts';
 import { anycastSettings, type AnycastSettings } from '../config/anycast.ts';
 import { checkFrrAgainstVip, checkFrrDaemons, usesBfd } from '../config/frr.ts';
+import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersSetting } from '../proxy/workers/count.ts';
 import { AFFINITY_KEY_FILE, HOST_ONLY_KEY_HINT, hostOnlyKeyWarning, servicesOnClusterKey } from './affinity-key.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
@@ -135,6 +136,7 @@ export function runCheck(args: CheckArgs): CheckOutcome {
     if (ha) stdout.push(...summarizeHa(ha.value, localNode));
     else if (anycast !== null) stdout.push('cluster      (anycast: no heartbeat; the router spreads clients over the nodes)');
     else stdout.push(`cluster      (no ${join(haDir, 'ha.cf')}: running without HA)`);
+    stdout.push(workersLine(perlbal.value));
   }
   // Session affinity without sticky_secret: keyed by the cluster's authkeys, else by a key of this host only.
   if (errors.length === 0 && ha === null) {
@@ -168,3 +170,13 @@ export default defineCommand({
       process.exitCode = outcome.ok ? 0 : 1;
     }),
 });
+
+/** What `tsbal run` on this host and runtime would start for SERVER workers (the same plan as run.ts makes). */
+function workersLine(config: Parameters<typeof perProcessLimits>[0] & Parameters<typeof portZeroServices>[0] & { server: { workers?: string | number } }): string {
+  const setting = workersSetting(config.server.workers, process.env[WORKERS_ENV]);
+  const plan = planWorkers(setting, { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
+  const asked = setting.kind === 'auto' ? 'auto' : String(setting.n);
+  const what = plan.count > 1 ? `${plan.count} worker processes` : 'one process';
+  const why = plan.note ?? (plan.warning !== undefined ? `warning: ${plan.warning}` : `SERVER workers = ${asked}`);
+  return `workers      ${what} (${why})`;
+}

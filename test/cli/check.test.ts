@@ -128,4 +128,20 @@ describe('tsbal check', () => {
     expect(out.stdout).toContain(`cluster      (no ${empty}/ha.cf: running without HA)`);
     expect(runCheck({ config: join(dir, 'perlbal.conf'), haDir: { path: empty, required: true }, cwd: dir }).ok).toBe(false);
   });
+
+  test('the summary says how many worker processes tsbal run would start, and why fewer or with a warning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbal-check-workers-'));
+    dirs.push(dir);
+    const conf = (server: string, pool: string): string => {
+      const path = join(dir, 'perlbal.conf');
+      writeFileSync(path, `${server}CREATE POOL p\n${pool}  POOL p ADD 127.0.0.1:18081\nCREATE SERVICE web\n  SET listen = 127.0.0.1:18080\n  SET role = reverse_proxy\n  SET pool = p\nENABLE web\n`);
+      return path;
+    };
+    const check = (path: string): string[] => runCheck({ config: path, haDir: { path: dir, required: false }, cwd: dir }).stdout;
+    expect(check(conf('SERVER workers = 2\n', ''))).toContain('workers      2 worker processes (SERVER workers = 2)');
+    expect(check(conf('SERVER workers = 1\n', ''))).toContain('workers      one process (SERVER workers = 1)');
+    expect(check(conf('SERVER workers = 2\n', '  SET max_conns = 4\n'))).toContain(
+      'workers      2 worker processes (warning: workers = 2: pool p max_conns hold per worker process (up to 2× in all))',
+    );
+  });
 });
