@@ -15,7 +15,7 @@ import { findScript } from '../ha/resources.ts';
 import { DEFAULT_STATE_DIR } from '../ha/cluster.ts';
 import { anycastSettings, type AnycastSettings } from '../config/anycast.ts';
 import { checkFrrAgainstVip, checkFrrDaemons, usesBfd } from '../config/frr.ts';
-import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersSetting } from '../proxy/workers/count.ts';
+import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersEnvProblem, workersSetting } from '../proxy/workers/count.ts';
 import { AFFINITY_KEY_FILE, HOST_ONLY_KEY_HINT, hostOnlyKeyWarning, servicesOnClusterKey } from './affinity-key.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
@@ -178,5 +178,6 @@ function workersLine(config: Parameters<typeof perProcessLimits>[0] & Parameters
   const asked = setting.kind === 'auto' ? 'auto' : String(setting.n);
   const what = plan.count > 1 ? `${plan.count} worker processes` : 'one process';
   const why = plan.note ?? (plan.warning !== undefined ? `warning: ${plan.warning}` : `SERVER workers = ${asked}`);
-  return `workers      ${what} (${why})`;
+  const envProblem = workersEnvProblem(process.env[WORKERS_ENV]);
+  return `workers      ${what} (${why})${envProblem === null ? '' : `; warning: ${envProblem}`}`;
 }

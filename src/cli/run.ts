@@ -32,7 +32,7 @@ import { VERSION } from '../version.ts';
 import { anycastSettings } from '../config/anycast.ts';
 import { ANYCAST_NO_HA, beginAnycast, checkHaUnlessAnycast, noteAnycastChange, withdrawOnEngineExit, type AnycastRun } from '../anycast/run.ts';
 import { availableParallelism } from 'node:os';
-import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersChangeNote, workersSetting, type WorkersSetting } from '../proxy/workers/count.ts';
+import { perProcessLimits, planWorkers, portZeroServices, WORKERS_ENV, workersChangeNote, workersEnvProblem, workersSetting, type WorkersSetting } from '../proxy/workers/count.ts';
 import { startOwnerProxy } from '../proxy/workers/owner.ts';
 
 export const DEFAULT_PERLBAL_CONF = '/etc/perlbal/perlbal.conf';
@@ -216,6 +216,8 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
   try {
     // SERVER workers (src/proxy/workers/): several processes serve, this one owns checks, consoles, reloads, HA.
     const workers = planWorkers(startedWorkers, { cores: availableParallelism(), versions: process.versions, portZero: portZeroServices(config), perProcess: perProcessLimits(config) });
+    const envProblem = workersEnvProblem(process.env[WORKERS_ENV]);
+    if (envProblem !== null) proxyLog.warn(envProblem);
     if (workers.note !== null) proxyLog.info(workers.note);
     if (workers.warning !== undefined) proxyLog.warn(workers.warning);
     const proxyOptions = { log: proxyLog, onShutdown, extraMetrics, affinityKey: affinity.key };

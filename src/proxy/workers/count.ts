@@ -16,6 +16,12 @@ export function workersSetting(value: string | number | undefined, fallback: str
   return { kind: 'auto' };
 }
 
+/** Why TSBAL_WORKERS is ignored (null when it is unset, `auto` or 1..256): a drop-in's typo must not pass silently as auto. */
+export function workersEnvProblem(value: string | undefined): string | null {
+  if (value === undefined || value === 'auto' || (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 256)) return null;
+  return `${WORKERS_ENV}=${value} is not auto or 1..256: ignored (workers = auto unless SERVER workers says otherwise)`;
+}
+
 /** Whether this runtime's net.Server.listen takes `reusePort` (it is silently ignored where it does not). */
 export function hasReusePort(versions: Readonly<Record<string, string | undefined>>): boolean {
   if (versions.bun !== undefined) return true;

@@ -1,6 +1,6 @@
 // SERVER workers = auto|N: how many worker processes, from the setting, the cores and the runtime (pure).
 import { describe, expect, test } from 'bun:test';
-import { hasReusePort, perProcessLimits, planWorkers, portZeroServices, workersChangeNote, workersSetting } from '../../../src/proxy/workers/count.ts';
+import { hasReusePort, perProcessLimits, planWorkers, portZeroServices, workersChangeNote, workersEnvProblem, workersSetting } from '../../../src/proxy/workers/count.ts';
 import { memoryConfigFs, readPerlbalConfig } from '../../../src/config/perlbal.ts';
 
 const NODE22 = { node: '22.23.3' };
@@ -91,5 +91,14 @@ describe('workersChangeNote', () => {
     expect(workersChangeNote(workersSetting(1), workersSetting('auto'), 1)).toContain('runs on with one process');
     expect(workersChangeNote(workersSetting('auto'), workersSetting(undefined), 2)).toBeNull();
     expect(workersChangeNote(workersSetting(2), workersSetting(2), 2)).toBeNull();
+  });
+});
+
+describe('workersEnvProblem', () => {
+  test('TSBAL_WORKERS that is not auto or 1..256 is named as ignored; unset and valid values say nothing', () => {
+    expect(workersEnvProblem('0')).toBe('TSBAL_WORKERS=0 is not auto or 1..256: ignored (workers = auto unless SERVER workers says otherwise)');
+    expect(workersEnvProblem('two')).toContain('TSBAL_WORKERS=two is not auto');
+    expect(workersEnvProblem('257')).not.toBeNull();
+    for (const ok of [undefined, 'auto', '1', '256']) expect(workersEnvProblem(ok)).toBeNull();
   });
 });
