@@ -163,6 +163,8 @@ export function parseAnycastArgs(
   for (const r of routers) if (!isIpv4(r) && !isIPv6(r)) errors.push(`--router ${r}: not an IP address`);
   const routerAsn = asnOf(raw['router-asn'], 'router-asn', errors, '65000');
   const asn = asnOf(raw.asn, 'asn', errors, '65001');
+  // iBGP would need the router's `maximum-paths ibgp` and other settings than the eBGP router side setup prints.
+  if (asn !== 0 && asn === routerAsn) errors.push(`--asn ${asn}: the router's own AS (--router-asn); the nodes peer over eBGP, so give them another one (e.g. --asn ${asn === 65001 ? 65002 : 65001}, the same on every node)`);
   let routerId = raw['router-id'] ?? null;
   if (routerId !== null && !isIpv4(routerId)) errors.push(`--router-id ${routerId}: not an IPv4 address (BGP's router-id is one, even for IPv6)`);
   if (routerId === null && routers.length > 0 && anycast !== '') {

@@ -53,6 +53,13 @@ describe('setup --anycast flags', () => {
     ]);
   });
 
+  test("--asn equal to --router-asn is refused: the nodes peer over eBGP (the router side printed is eBGP's)", () => {
+    expect(errorsOf({ asn: '65000' })).toEqual([
+      "--asn 65000: the router's own AS (--router-asn); the nodes peer over eBGP, so give them another one (e.g. --asn 65001, the same on every node)",
+    ]);
+    expect(errorsOf({ asn: '65001', 'router-asn': '65001' })[0]).toContain('(e.g. --asn 65002,');
+  });
+
   test('without an address on the router\'s subnet, --router-id is asked for; a missing --router and --backend are named', () => {
     expect(errorsOf({ router: ['10.0.0.1'] })).toEqual([
       "--router-id is required: this host has no IPv4 address on 10.0.0.1's subnet to use (give this node's own address, e.g. --router-id 198.18.0.11)",
