@@ -145,6 +145,9 @@ export function checkFrrAgainstVip(text: string, file: string, vipPrefix: string
     if (ebgp && bgp.ebgpRequiresPolicy && !effective(conf, n, 'outPolicy')) {
       error(n.line, `neighbour ${name} (eBGP) gets nothing: FRR 8 sends no route over eBGP without an outbound policy`, 'add `no bgp ebgp-requires-policy` under router bgp');
     }
+    if (!ebgp) {
+      warn(n.line, `neighbour ${name} is iBGP (remote-as ${remote}, this node's own AS ${bgp.asn}): the router spreads over the nodes only with \`maximum-paths ibgp\`, not the eBGP setup that tsbal setup --anycast prints`, 'give the nodes an AS of their own (the same on every node), other than the router\'s');
+    }
     if (!effective(conf, n, 'bfd')) {
       warn(n.line, `neighbour ${name} has no bfd: a crashed node stays announced until the BGP hold time (about 7 s at timers 3 9, 180 s by default)`, `neighbor ${name} bfd`);
     }

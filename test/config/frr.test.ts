@@ -78,6 +78,14 @@ describe('frr.conf against anycast_vip', () => {
     ]);
   });
 
+  test('a neighbour in this node\'s own AS (iBGP) is a warning at its line: the router side printed is eBGP', () => {
+    const ibgp = checkFrrAgainstVip(REFERENCE.replace('remote-as 65000', 'remote-as 65001'), FILE, VIP);
+    expect(ibgp.map(formatDiagnostic)).toEqual([
+      `${FILE}:10: warning: neighbour 198.18.0.1 is iBGP (remote-as 65001, this node's own AS 65001): the router spreads over the nodes only with \`maximum-paths ibgp\`, not the eBGP setup that tsbal setup --anycast prints (give the nodes an AS of their own (the same on every node), other than the router's)`,
+    ]);
+    expect(lines(REFERENCE.replace('remote-as 65000', 'remote-as internal')).length).toBe(1);
+  });
+
   test('no BFD and no router-id are warnings; a peer-group carries remote-as and bfd to its members', () => {
     const noBfd = checkFrrAgainstVip(REFERENCE.replace(' neighbor 198.18.0.1 bfd\n', '').replace(' bgp router-id 198.18.0.11\n', ''), FILE, VIP);
     expect(noBfd.map((d) => d.severity)).toEqual(['warning', 'warning']);
