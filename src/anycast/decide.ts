@@ -74,7 +74,7 @@ export function reasonWords(r: AnnounceReason): string {
     case 'no-healthy-backend': return r.total === 0 ? `service ${r.service} has no backends` : `service ${r.service} has no healthy backend (0 of ${r.total})`;
     case 'none-serving': return `no service on the VIP can serve (${r.services.join(', ')})`;
     case 'draining': return 'stopping (planned): withdrawn first';
-    case 'held': return `drained by ${r.by} (tsbal anycast resume announces again)`;
+    case 'held': return `drained by ${r.by}; tsbal anycast resume announces again`;
   }
 }
 

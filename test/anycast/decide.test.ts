@@ -53,6 +53,6 @@ describe('decideAnnounce', () => {
   test('an operator hold withdraws a healthy node until resumed', () => {
     const d = decide([svc('web')], 'all', { heldBy: 'tsbal anycast drain' });
     expect(d.announce).toBe(false);
-    expect(reasonWords(d.reason)).toBe('drained by tsbal anycast drain (tsbal anycast resume announces again)');
+    expect(reasonWords(d.reason)).toBe('drained by tsbal anycast drain; tsbal anycast resume announces again');
   });
 });
