@@ -19,23 +19,35 @@ function hex4(host: string): string | null {
 const WILDCARD_V4 = '00000000';
 const WILDCARD_V6 = '0'.repeat(32);
 
+/** tcp6's prefix of an IPv4-mapped address (::ffff:a.b.c.d): an IPv4 client reaches such a socket. */
+const MAPPED = '0000000000000000FFFF0000';
+
 /**
  * Whether a TCP socket listens on `port` at an address that takes connections for `host` (`host` itself, or a
- * wildcard; for a wildcard `host`, any address). Pure: the tables' text in.
+ * wildcard; for a wildcard `host`, any address of its family). tsbal binds `[::]` IPv6-only (listener.ts), as a
+ * single process would: an IPv6 host never collides with an IPv4 socket, and an IPv4 host collides in tcp6 only
+ * with `[::]` (which may be another program's dual-stack socket) or an IPv4-mapped address. Pure: the tables' text in.
  */
 export function listensThere(tcp: string, tcp6: string, host: string, port: number): boolean {
   const p = port.toString(16).toUpperCase().padStart(4, '0');
-  const wildcard = host === '0.0.0.0' || host === '::';
-  const v4 = hex4(host);
-  // An IPv6 host ([::1]:80, an IPv6 VIP) in tcp6's form: without it a second tsbal on [::1]:80 joined the port.
-  const v6 = v4 === null ? (procNet6Address(host, port)?.split(':')[0] ?? null) : null;
-  const wanted = new Set([WILDCARD_V4, WILDCARD_V6, ...(v4 === null ? [] : [v4, `0000000000000000FFFF0000${v4}`]), ...(v6 === null ? [] : [v6])]);
-  for (const table of [tcp, tcp6]) {
+  let in4: (addr: string) => boolean;
+  let in6: (addr: string) => boolean;
+  if (host.includes(':')) {
+    // An IPv6 host ([::1]:80, an IPv6 VIP) in tcp6's form: without it a second tsbal on [::1]:80 joined the port.
+    const v6 = procNet6Address(host, port)?.split(':')[0] ?? null;
+    in4 = () => false;
+    in6 = host === '::' ? () => true : (a) => a === WILDCARD_V6 || a === v6;
+  } else {
+    const v4 = hex4(host);
+    in4 = host === '0.0.0.0' ? () => true : (a) => a === WILDCARD_V4 || a === v4;
+    in6 = host === '0.0.0.0' ? (a) => a === WILDCARD_V6 || a.startsWith(MAPPED) : (a) => a === WILDCARD_V6 || a === `${MAPPED}${v4}`;
+  }
+  for (const [table, matches] of [[tcp, in4], [tcp6, in6]] as const) {
     for (const line of table.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f[3] !== '0A') continue;
-      const [addr, fport] = (f[1] ?? '').split(':');
-      if (fport === p && (wildcard || wanted.has(addr ?? ''))) return true;
+      const [addr = '', fport] = (f[1] ?? '').split(':');
+      if (fport === p && matches(addr)) return true;
     }
   }
   return false;

@@ -27,6 +27,18 @@ describe('listensThere', () => {
     expect(listensThere('', tcp6, '2001:db8::2', 80)).toBe(false);
     expect(listensThere('', tcp6, '::1', 80)).toBe(false);
   });
+
+  test('[::] (bound IPv6-only) collides with IPv6 sockets only; 0.0.0.0 with IPv4 ones, [::] and IPv4-mapped ones', () => {
+    const tcp = HEAD + row('0100007F:1F90', '0A');
+    expect(listensThere(tcp, '', '::', 8080)).toBe(false);
+    expect(listensThere(tcp, '', '::1', 8080)).toBe(false);
+    expect(listensThere(HEAD + row('00000000:1F90', '0A'), '', '::1', 8080)).toBe(false);
+    expect(listensThere('', HEAD + row('00000000000000000000000001000000:1F90', '0A'), '::', 8080)).toBe(true);
+    expect(listensThere('', HEAD + row('00000000000000000000000001000000:1F90', '0A'), '0.0.0.0', 8080)).toBe(false);
+    expect(listensThere('', HEAD + row('0000000000000000FFFF00000100007F:1F90', '0A'), '0.0.0.0', 8080)).toBe(true);
+    expect(listensThere('', HEAD + row('0000000000000000FFFF00000100007F:1F90', '0A'), '127.0.0.1', 8080)).toBe(true);
+    expect(listensThere('', HEAD + row(`${'0'.repeat(32)}:1F90`, '0A'), '0.0.0.0', 8080)).toBe(true);
+  });
 });
 
 describe('probeAddress', () => {
