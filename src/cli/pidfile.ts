@@ -148,9 +148,10 @@ export function procNet6Address(host: string, port: number): string | null {
  * Socket inodes listening on host:port (or on its family's wildcard, which also takes host) in this network
  * namespace: /proc/net/tcp, or tcp6 for an IPv6 host.
  */
-function listeningInodes(host: string, port: number): Set<string> {
+function listeningInodes(host: string, port: number, anyAddress = false): Set<string> {
   const v6 = host.includes(':');
   const wanted = new Set((v6 ? [procNet6Address(host, port), procNet6Address('::', port)] : [procNetAddress(host, port), procNetAddress('0.0.0.0', port)]).filter((a): a is string => a !== null));
+  const portSuffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const inodes = new Set<string>();
   let table: string;
   try {
@@ -160,7 +161,7 @@ function listeningInodes(host: string, port: number): Set<string> {
   }
   for (const line of table.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[3] === '0A' && wanted.has(f[1] ?? '') && f[9] !== undefined) inodes.add(f[9]);
+    if (f[3] === '0A' && (wanted.has(f[1] ?? '') || (anyAddress && (f[1] ?? '').endsWith(portSuffix))) && f[9] !== undefined) inodes.add(f[9]);
   }
   return inodes;
 }
@@ -251,10 +252,14 @@ export function explainBindError(message: string): string {
   const m = /cannot listen on (?:\[([0-9a-f:]+)\]|([0-9.]+)):(\d+): EADDRINUSE/.exec(message);
   if (m === null) return message;
   const [host, port] = [m[1] ?? m[2]!, Number(m[3])];
-  const pid = listenerPid(host, port);
+  let pid = listenerPid(host, port);
+  // A wildcard collides with a listener on any one address of the port: name that holder too.
+  const onOther = pid === null && (host === '0.0.0.0' || host === '::');
+  if (onOther) pid = ownerOfSockets(listeningInodes(host, port, true));
   if (pid === null || pid === process.pid) return message;
+  const where = onOther ? `port ${port} of an address of this host` : `${host.includes(':') ? `[${host}]` : host}:${port}`;
   // A supervised engine is named with its supervisor, the pid to signal (its pidfile's).
   const who = runningName(pid);
-  if (who !== null) return `tsbal is already running (${who}, listening on ${host.includes(':') ? `[${host}]` : host}:${port}); stop it first, or use tsbal reload to apply a new config`;
-  return `${message}; pid ${pid} (${(processArgv(pid) ?? ['?']).join(' ').slice(0, 60)}) listens there`;
+  if (who !== null) return `tsbal is already running (${who}, listening on ${where}); stop it first, or use tsbal reload to apply a new config`;
+  return `${message}; pid ${pid} (${(processArgv(pid) ?? ['?']).join(' ').slice(0, 60)}) listens ${onOther ? `on ${where}` : 'there'}`;
 }

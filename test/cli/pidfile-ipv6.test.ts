@@ -24,3 +24,16 @@ test('an EADDRINUSE on [::1]:P names the program that listens there', async () =
     await holder.exited;
   }
 });
+
+test('an EADDRINUSE on [::]:P while another program listens on [::1]:P names it (the wildcard covers every address)', async () => {
+  const holder = spawnProc([process.execPath, '-e', "const s = require('net').createServer().listen(0, '::1', () => console.log('port', s.address().port)); setTimeout(() => process.exit(0), 20000);"], { label: 'port holder' });
+  try {
+    const port = await waitFor('the holder to listen', () => /port (\d+)/.exec(holder.stdout())?.[1], { timeoutMs: 10_000, describe: () => holder.stderr() });
+    const msg = `service web: cannot listen on [::]:${port}: EADDRINUSE (address already in use)`;
+    expect(explainBindError(msg)).toStartWith(`${msg}; pid ${holder.pid} (`);
+    expect(explainBindError(msg)).toEndWith(`) listens on port ${port} of an address of this host`);
+  } finally {
+    holder.kill('SIGKILL');
+    await holder.exited;
+  }
+});
