@@ -152,7 +152,11 @@ describe('health-check settings that cannot do what they say (warnings)', () => 
 
   test('a timeout not shorter than the interval is flagged', () => {
     expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\nSET health_check_interval = 1s\nSET health_check_timeout = 2s\n' + SVC)).toContain(
-      'p.conf:1: warning: pool p1: health_check_timeout (2000 ms) is not shorter than health_check_interval (1000 ms); a silent backend then takes fall × timeout to be taken out (make the timeout shorter than the interval)',
+      'p.conf:1: warning: pool p1: health_check_timeout (2000 ms) is not shorter than health_check_interval (1000 ms); a silent backend then takes fall × timeout to be taken out (SET health_check_timeout = 500ms (shorter than the interval))',
+    );
+    // Only the interval set: the warning names the default timeout, so the user knows which setting to add.
+    expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\nSET health_check_interval = 1s\n' + SVC)).toContain(
+      'p.conf:1: warning: pool p1: the default health_check_timeout (1000 ms) is not shorter than health_check_interval (1000 ms); a silent backend then takes fall × timeout to be taken out (SET health_check_timeout = 500ms (shorter than the interval))',
     );
     expect(warnings('CREATE POOL p1\nPOOL p1 ADD 127.0.0.1:81\nSET health_check_path = /\n' + SVC)).toEqual([]);
   });

@@ -143,7 +143,8 @@ function checkPoolHealth(pool: PoolModel, d: Diagnostics): void {
   const interval = typeof o.health_check_interval === 'number' ? o.health_check_interval : 2000;
   const timeout = typeof o.health_check_timeout === 'number' ? o.health_check_timeout : 1000;
   if (timeout >= interval) {
-    d.warn(pool.loc, `pool ${pool.name}: health_check_timeout (${timeout} ms) is not shorter than health_check_interval (${interval} ms); a silent backend then takes fall × timeout to be taken out`, 'make the timeout shorter than the interval');
+    const which = typeof o.health_check_timeout === 'number' ? 'health_check_timeout' : 'the default health_check_timeout';
+    d.warn(pool.loc, `pool ${pool.name}: ${which} (${timeout} ms) is not shorter than health_check_interval (${interval} ms); a silent backend then takes fall × timeout to be taken out`, `SET health_check_timeout = ${Math.max(1, Math.floor(interval / 2))}ms (shorter than the interval)`);
   }
 }
 
