@@ -29,6 +29,7 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     log,
     draining: false,
     transitions: newTransitionRing(),
+    workers: null,
     sweep: null,
     onDrained: null,
     writer: newHeadWriter(),

@@ -184,6 +184,8 @@ export interface Engine {
   draining: boolean;
   /** Recent backend (and, in tsbal run, HA) transitions for `tsbal status`. */
   transitions: TransitionRing;
+  /** SERVER workers: the owner's worker processes, for `tsbal status` and /metrics; null: one process serves. */
+  workers: (() => WorkersInfo) | null;
   sweep: ReturnType<typeof setInterval> | null;
   /** Called when the last client of a draining engine is gone. */
   onDrained: (() => void) | null;
@@ -376,4 +378,21 @@ export interface Upstream extends UpstreamView {
   opening: number;
   /** Requests in flight from this service (leastconn, max_conns). */
   active: number;
+}
+
+/** One worker process as the owner sees it (`tsbal status`, /metrics). */
+export interface WorkerInfo {
+  index: number;
+  /** null: between a death and its restart. */
+  pid: number | null;
+  state: 'ready' | 'starting';
+  /** When this process started, ms since the epoch. */
+  startedAt: number;
+  /** How many times this slot's worker died and was started again. */
+  restarts: number;
+}
+
+export interface WorkersInfo {
+  configured: number;
+  workers: WorkerInfo[];
 }

@@ -1,7 +1,7 @@
 // The recent transitions of a running tsbal (a backend going down or up, the peer dying, the VIP moving) kept in a
 // small ring in the process, so `tsbal status` can show what just happened without reading the log. Pure.
 
-export type TransitionSource = 'backend' | 'ha' | 'anycast';
+export type TransitionSource = 'backend' | 'ha' | 'anycast' | 'worker';
 
 export interface Transition {
   /** Wall clock, ms since the epoch. */

@@ -113,5 +113,19 @@ export function engineMetrics(engine: Engine, services: readonly ServiceRuntime[
   }
   for (const [backend, state, n] of remoteBackends ?? backendConnections(engine)) backendConns.samples.push({ labels: { backend, state }, value: n });
   start.samples.push({ labels: {}, value: Math.floor(startedAtMs / 1000) });
-  return [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start, state, transitions, checks, checkDuration, queueDepth, queueTimeouts, queued, weight, admin];
+  const families = [requests, bytes, retries, failures, clients, up, nodeRequests, nodeFailures, backendConns, start, state, transitions, checks, checkDuration, queueDepth, queueTimeouts, queued, weight, admin];
+  return [...families, ...workerMetrics(engine)];
+}
+
+/** SERVER workers: how many are configured and running, and how often one died and was started again. */
+function workerMetrics(engine: Engine): MetricFamily[] {
+  const family = (name: string, type: MetricFamily['type'], help: string): MetricFamily => ({ name, help, type, samples: [] });
+  const workers = family('tsbal_workers', 'gauge', 'Worker processes (SERVER workers), by state: configured, running (listening and serving). 1 when one process serves.');
+  const restarts = family('tsbal_worker_restarts_total', 'counter', 'Worker processes that died and were started again.');
+  const info = engine.workers?.() ?? null;
+  const configured = info?.configured ?? 1;
+  const running = info === null ? 1 : info.workers.filter((w) => w.state === 'ready').length;
+  workers.samples.push({ labels: { state: 'configured' }, value: configured }, { labels: { state: 'running' }, value: running });
+  restarts.samples.push({ labels: {}, value: info === null ? 0 : info.workers.reduce((n, w) => n + w.restarts, 0) });
+  return [workers, restarts];
 }

@@ -39,6 +39,8 @@ interface Slot {
   child: ChildProcess | null;
   ready: boolean;
   startedAt: number;
+  /** How many times its worker died and was started again (`tsbal status`, tsbal_worker_restarts_total). */
+  restarts: number;
   /** Its latest counters (kept after it dies: a new worker's counters start from zero, the sums never go back). */
   counters: WorkerCounters | null;
   /** Counters of the workers that ran in this slot before, with their gauges zeroed. */
@@ -213,6 +215,8 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
           return;
         }
         if (stopping) return;
+        slot.restarts++;
+        noteTransition(proxy.engine.transitions, 'worker', `worker ${slot.index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); starting it again`);
         const quick = Date.now() - slot.startedAt < RESTART_DELAY_MS * 5;
         log.error(`worker ${slot.index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); starting it again${quick ? ` in ${RESTART_DELAY_MS / 1000} s` : ''}; the other workers keep serving`);
         setTimeout(() => restart(slot), quick ? RESTART_DELAY_MS : 0).unref();
@@ -225,6 +229,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     spawnWorker(slot).then(
       async () => {
         log.info(`worker ${slot.index} started again (pid ${slot.child?.pid})`);
+        noteTransition(proxy.engine.transitions, 'worker', `worker ${slot.index} started again (pid ${slot.child?.pid})`);
         // A reload committed while it started: it catches up (the others run `current` already).
         if (slot.config !== current) await ask(slot, (id) => ({ kind: 'reload', id, config: (slot.config = current) }));
       },
@@ -270,7 +275,7 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
   };
 
   // The worker processes load while this one compiles the config and probes the addresses.
-  for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, counters: null, retired: [], waiting: new Map(), config: null });
+  for (let i = 1; i <= opts.count; i++) slots.push({ index: i, child: null, ready: false, startedAt: 0, restarts: 0, counters: null, retired: [], waiting: new Map(), config: null });
   let ownerUp!: () => void;
   let ownerFailed!: (error: Error) => void;
   const go = new Promise<void>((resolve, reject) => ((ownerUp = resolve), (ownerFailed = reject)));
@@ -305,6 +310,10 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
     signals.release();
     throw error;
   }
+  proxy.engine.workers = () => ({
+    configured: opts.count,
+    workers: slots.map((s) => ({ index: s.index, pid: s.child?.pid ?? null, state: s.ready ? 'ready' : 'starting', startedAt: s.startedAt, restarts: s.restarts })),
+  });
   ownerUp();
   signals.release();
   // The workers come up while tsbal run starts the HA engine (which must not wait for them: a fast restart keeps its
