@@ -64,6 +64,17 @@ export interface HaSummary {
   splitBrain: string[];
 }
 
+/** SERVER workers: the processes that serve. */
+export interface WorkersStatus {
+  /** Configured worker processes; 1 when this process serves itself. */
+  count: number;
+  /** true: one process (no SERVER workers); `list` is empty. */
+  thisProcess: boolean;
+  /** Deaths followed by a restart, all workers. */
+  restarts: number;
+  list: Array<{ index: number; pid: number | null; state: 'ready' | 'starting'; uptimeS: number; restarts: number }>;
+}
+
 export interface StatusSnapshot {
   pid: number;
   version: string;
@@ -75,8 +86,21 @@ export interface StatusSnapshot {
   ha: HaSummary | { error: string } | null;
   /** Anycast mode: announced or not and why; null (or absent, from an older tsbal) outside it. */
   anycast?: AnycastStatus | null;
+  /** The serving processes (absent from an older tsbal). */
+  workers?: WorkersStatus;
   services: ServiceStatus[];
   transitions: Transition[];
+}
+
+export function workersStatus(proxy: ProxyHandle, at: number): WorkersStatus {
+  const info = proxy.engine.workers?.() ?? null;
+  if (info === null) return { count: 1, thisProcess: true, restarts: 0, list: [] };
+  return {
+    count: info.configured,
+    thisProcess: false,
+    restarts: info.workers.reduce((n, w) => n + w.restarts, 0),
+    list: info.workers.map((w) => ({ index: w.index, pid: w.pid, state: w.state, uptimeS: w.pid === null ? 0 : Math.max(0, Math.round((at - w.startedAt) / 1000)), restarts: w.restarts })),
+  };
 }
 
 function roleOfService(s: ServiceRuntime): ServiceStatus['role'] {
@@ -186,6 +210,7 @@ export async function takeSnapshot(src: SnapshotSources): Promise<StatusSnapshot
     config: src.config,
     ha,
     anycast: src.anycast?.() ?? null,
+    workers: workersStatus(proxy, at),
     services,
     transitions: recentTransitions(proxy.engine.transitions),
   };

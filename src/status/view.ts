@@ -77,6 +77,18 @@ export function anycastLine(a: NonNullable<StatusSnapshot['anycast']>): string {
   return `${a.vip} on ${a.dev} ${a.announced ? 'ANNOUNCED' : 'WITHDRAWN'} (${a.reason})${a.error === null ? '' : `; ip failed: ${a.error}`}`;
 }
 
+/** `2 (1 restart)` or `1 (this process)`. */
+function workersWords(w: NonNullable<StatusSnapshot['workers']>): string {
+  if (w.thisProcess) return `${w.count} (this process)`;
+  return `${w.count}${w.restarts === 0 ? '' : ` (${w.restarts} restart${w.restarts === 1 ? '' : 's'})`}`;
+}
+
+/** `pid 4242, ready, up 5m 2s, 0 restarts`. */
+function workerWords(x: NonNullable<StatusSnapshot['workers']>['list'][number]): string {
+  const pid = x.pid === null ? 'no process (starting again)' : `pid ${x.pid}`;
+  return `${pid}, ${x.state}, up ${duration(x.uptimeS)}, ${x.restarts} restart${x.restarts === 1 ? '' : 's'}`;
+}
+
 function plainLines(s: StatusSnapshot, o: ViewOptions): string[] {
   const clock = o.clock ?? localClock;
   const out = [`tsbal ${s.version}: pid ${s.pid}, up ${duration(s.uptimeS)}, config ${s.config}`];
@@ -89,6 +101,10 @@ function plainLines(s: StatusSnapshot, o: ViewOptions): string[] {
     out.push(`peer: ${ha.peer.name} ${ha.peer.status}, ${heard(ha.peer.heardMsAgo)} (deadtime ${ha.peer.deadtimeMs} ms), holds ${ha.peer.holds}`);
     for (const v of ha.vips) out.push(`vip: ${vipLine(ha, v)}`);
     if (ha.splitBrain.length > 0) out.push(`SPLIT BRAIN: both nodes hold ${ha.splitBrain.map((h) => `${h}'s resources`).join(' and ')}`);
+  }
+  if (s.workers) {
+    out.push(`workers: ${workersWords(s.workers)}`);
+    for (const x of s.workers.list) out.push(`  worker ${x.index}: ${workerWords(x)}`);
   }
   for (const svc of s.services) {
     const where = svc.listen === null ? 'no listener (selector target)' : `${svc.listening} on ${svc.listen}`;
@@ -121,6 +137,10 @@ function terminalLines(s: StatusSnapshot, o: ViewOptions): string[] {
     for (const v of ha.vips) out.push(`${label('VIP')}${paint(vipLine(ha, v), v.holder === null ? 'red' : null)}`);
     if (ha.splitBrain.length > 0) out.push(paint(`SPLIT BRAIN: both nodes hold ${ha.splitBrain.map((h) => `${h}'s resources`).join(' and ')}; one must release`, 'red'));
   }
+  if (s.workers) {
+    out.push(`${label('WORKRS')}${workersWords(s.workers)}`);
+    for (const x of s.workers.list) out.push(`      worker ${x.index}: ${paint(workerWords(x), x.state === 'ready' ? null : 'yellow')}`);
+  }
   out.push('');
   const header = ['SERVICE', 'LISTEN', 'STATE', 'POOL', 'BACKEND', 'HEALTH', 'ADMIN', 'IN FLIGHT', 'REQUESTS', 'ERRORS', 'NOTE'];
   const numeric = new Set([7, 8, 9]);
@@ -130,7 +150,7 @@ function terminalLines(s: StatusSnapshot, o: ViewOptions): string[] {
   out.push('', paint('RECENT TRANSITIONS', 'bold'));
   if (s.transitions.length === 0) out.push(paint('  none since start', 'dim'));
   for (const t of s.transitions) {
-    const colour: Paint | null = /\bdown\b|\bis dead\b|FAILED|partition/.test(t.text) ? 'red' : /\bup\b|acquired|is back/.test(t.text) ? 'green' : null;
+    const colour: Paint | null = /\bdown\b|\bis dead\b|FAILED|partition|\bexited\b/.test(t.text) ? 'red' : /\bup\b|acquired|is back/.test(t.text) ? 'green' : null;
     out.push(`  ${paint(clock(t.at), 'dim')}  ${t.source.padEnd(7)}  ${paint(t.text, colour)}`);
   }
   return out;
