@@ -138,7 +138,7 @@ function terminalLines(s: StatusSnapshot, o: ViewOptions): string[] {
     if (ha.splitBrain.length > 0) out.push(paint(`SPLIT BRAIN: both nodes hold ${ha.splitBrain.map((h) => `${h}'s resources`).join(' and ')}; one must release`, 'red'));
   }
   if (s.workers) {
-    out.push(`${label('WORKRS')}${workersWords(s.workers)}`);
+    out.push(`${label('PROCS')}workers ${workersWords(s.workers)}`);
     for (const x of s.workers.list) out.push(`      worker ${x.index}: ${paint(workerWords(x), x.state === 'ready' ? null : 'yellow')}`);
   }
   out.push('');

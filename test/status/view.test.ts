@@ -83,4 +83,26 @@ describe('statusText', () => {
     expect(statusText({ ...snapshot, ha: null }, { terminal: false })).toContain('ha: not configured (no ha.cf): proxy only');
     expect(statusText({ ...snapshot, ha: { error: 'the heartbeat worker did not answer' } }, { terminal: false })).toContain('ha: NOT ANSWERING: the heartbeat worker did not answer');
   });
+  test('workers: the count and restarts, then one line per worker (pid, state, uptime, restarts) after the HA lines; one process says so', () => {
+    const workers: NonNullable<StatusSnapshot['workers']> = {
+      count: 2,
+      thisProcess: false,
+      restarts: 1,
+      list: [
+        { index: 1, pid: 5001, state: 'ready', uptimeS: 65, restarts: 1 },
+        { index: 2, pid: null, state: 'starting', uptimeS: 0, restarts: 0 },
+      ],
+    };
+    const lines = statusText({ ...snapshot, workers, transitions: [{ at: 3, source: 'worker', text: 'worker 1 (pid 4999) exited (SIGKILL); starting it again' }] }, { terminal: false, clock }).split('\n');
+    expect(lines.slice(4, 7)).toEqual(['workers: 2 (1 restart)', '  worker 1: pid 5001, ready, up 1m 5s, 1 restart', '  worker 2: no process (starting again), starting, up 0s, 0 restarts']);
+    expect(lines.at(-1)).toBe('transition T3 worker: worker 1 (pid 4999) exited (SIGKILL); starting it again');
+    const table = statusText({ ...snapshot, workers }, { terminal: true, colour: false, clock }).split('\n');
+    expect(table).toContain('PROCS workers 2 (1 restart)');
+    expect(table).toContain('      worker 1: pid 5001, ready, up 1m 5s, 1 restart');
+    const one = statusText({ ...snapshot, workers: { count: 1, thisProcess: true, restarts: 0, list: [] } }, { terminal: false }).split('\n');
+    expect(one).toContain('workers: 1 (this process)');
+    expect(one.filter((l) => l.includes('worker'))).toEqual(['workers: 1 (this process)']);
+    // A snapshot from an older tsbal (no workers field) reads as before.
+    expect(statusText(snapshot, { terminal: false })).not.toContain('workers');
+  });
 });
