@@ -143,8 +143,17 @@ export function listensOverlap(a: HostPort, b: HostPort): boolean {
   return wildcardOf(a.host) === wildcardOf(b.host) && (a.host === wildcardOf(a.host) || b.host === wildcardOf(b.host));
 }
 
-/** A backend node `ip[:port]`, port 80 by default, as POOL ADD and nodefiles take it. */
+/**
+ * A backend node `ip[:port]`, port 80 by default, as POOL ADD and nodefiles take it; `ip` may be a bracketed IPv6
+ * literal (`[::1]`, a tsbal extension), kept canonical and without brackets as listen keeps it.
+ */
 export function parseNode(ip: string, port: string | undefined): HostPort | null {
+  if (ip.startsWith('[')) {
+    const host = ip.endsWith(']') ? canonicalIpv6(ip.slice(1, -1)) : null;
+    if (host === null) return null;
+    const p = port === undefined || port === '' ? 80 : parsePort(port, false);
+    return p === null ? null : { host, port: p };
+  }
   if (!isIpv4(ip)) return null;
   const p = port === undefined || port === '' ? 80 : parsePort(port, false);
   return p === null ? null : { host: ip, port: p };
