@@ -32,7 +32,7 @@ describe('POOL ADD [ipv6]:port', () => {
     const r = read('CREATE POOL p\nPOOL p ADD [2001:DB8::0:1]:8080\nPOOL p ADD 10.0.0.2:80\nCREATE SERVICE web\nSET role = reverse_proxy\nSET pool = p\nSET listen = 127.0.0.1:0\nENABLE web\n');
     expect(r.errors).toEqual([]);
     expect(r.config.pools[0]!.nodes).toEqual([{ host: '2001:db8::1', port: 8080 }, { host: '10.0.0.2', port: 80 }]);
-    expect(summarizePerlbal(r.config)).toContain('[2001:db8::1]:8080, 10.0.0.2:80');
+    expect(summarizePerlbal(r.config).join('\n')).toContain('[2001:db8::1]:8080, 10.0.0.2:80');
   });
 
   test('the same IPv6 node written twice warns in brackets', () => {
