@@ -59,3 +59,21 @@ describe('nodefile lines with IPv6 backends', () => {
     expect(r.problems).toEqual([{ line: 3, message: "'[::zz]:80' is not a valid [IPv6] address and port" }]);
   });
 });
+
+describe('ACCESS and trusted_upstream_proxies with IPv6', () => {
+  const SVC = 'LOAD AccessControl\nCREATE POOL p\nPOOL p ADD [::1]:8080\nCREATE SERVICE web\nSET role = reverse_proxy\nSET pool = p\nSET listen = [::1]:0\nSET plugins = AccessControl\n';
+  test('IPv6 ip and netmask rules and proxies are accepted', () => {
+    const r = read(`${SVC}ACCESS ALLOW netmask 2001:db8::/32\nACCESS DENY ip ::1\nSET trusted_upstream_proxies = ::1, 2001:db8::/48, 10.0.0.0/8\nENABLE web\n`);
+    expect(r.errors).toEqual([]);
+  });
+  test('bad IPv6 forms are file:line errors', () => {
+    expect(read(`${SVC}ACCESS ALLOW netmask 2001:db8::/129\n`).errors).toEqual(["p.conf:9: Error parsing netmask ('2001:db8::/129': the prefix length must be 0 to 128)"]);
+    expect(read(`${SVC}ACCESS ALLOW ip ::g\n`).errors)
+      .toEqual(["p.conf:9: ACCESS ALLOW ip: '::g' is not an IPv4 or IPv6 address ('::g': not an IPv6 address or ipv6/bits (e.g. 2001:db8::/32))"]);
+    expect(read(`${SVC}ACCESS ALLOW ip 2001:db8::/32\n`).errors).toEqual(["p.conf:9: ACCESS ALLOW ip: '2001:db8::/32' is a network (write ACCESS ALLOW netmask 2001:db8::/32)"]);
+    expect(read(`${SVC}SET trusted_upstream_proxies = ::1, 2001:db8::zz\n`).errors[0]).toStartWith("p.conf:9: Error defining trusted upstream proxies: '2001:db8::zz' is not an address or CIDR");
+  });
+  test('IPv4 forms keep Perlbal\'s messages', () => {
+    expect(read(`${SVC}ACCESS ALLOW ip 10.0.0.300\n`).errors).toEqual(["p.conf:9: ACCESS ALLOW ip: '10.0.0.300' is not an IPv4 address"]);
+  });
+});
