@@ -3,7 +3,7 @@ import { describe, expect, test } from 'bun:test';
 import { memoryConfigFs, readPerlbalConfig } from '../../../src/config/perlbal.ts';
 import { formatDiagnostic } from '../../../src/config/errors.ts';
 import { parseNodefileText } from '../../../src/config/perlbal/nodefile.ts';
-import { parseNode } from '../../../src/config/perlbal/values.ts';
+import { formatHostPort, parseNode } from '../../../src/config/perlbal/values.ts';
 import { summarizePerlbal } from '../../../src/config/summary.ts';
 
 const fs = memoryConfigFs({}, ['/tmp']);
@@ -75,5 +75,14 @@ describe('ACCESS and trusted_upstream_proxies with IPv6', () => {
   });
   test('IPv4 forms keep Perlbal\'s messages', () => {
     expect(read(`${SVC}ACCESS ALLOW ip 10.0.0.300\n`).errors).toEqual(["p.conf:9: ACCESS ALLOW ip: '10.0.0.300' is not an IPv4 address"]);
+  });
+});
+
+describe('node keys', () => {
+  test('an IPv6 backend has one key however it is written ([::1]:80), so its sticky id does not change with the spelling', () => {
+    const key = (ip: string, port: string) => formatHostPort(parseNode(ip, port)!);
+    expect(key('[0:0::1]', '80')).toBe('[::1]:80');
+    expect(key('[::1]', '80')).toBe('[::1]:80');
+    expect(key('10.0.0.2', '80')).toBe('10.0.0.2:80');
   });
 });
