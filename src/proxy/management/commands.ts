@@ -187,7 +187,7 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
       if (!/^(?:add|remove)$/.test(op)) return error("Invalid command:  must be 'add' or 'remove'");
       if (!target.hasPool(name)) return error(`Pool '${name}' not found`);
       // Perlbal's regex takes any character for the dots and any octet; a backend tsbal cannot connect to is refused.
-      const node = parseNode(m[3]!, m[4] === undefined || Number(m[4]) === 0 ? undefined : m[4]);
+      const node = consoleNode(m[3]!, m[4]);
       if (node === null) return syntax();
       const { host: ip, port } = node;
       if (m[5] !== undefined) {
@@ -254,7 +254,7 @@ function poolMemberCommand(cmd: string): MemberCommand | null {
   const usage = verb === 'weight' ? 'usage: POOL <pool> WEIGHT <ip>[:<port>] <0..256>' : `usage: POOL <pool> ${verb.toUpperCase()} <ip>[:<port>]`;
   if (addr === undefined || (verb === 'weight') !== (value !== undefined)) return { error: usage };
   const a = /^(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]*\])(?::(\d+))?$/.exec(addr);
-  const node = a === null ? null : parseNode(a[1]!, a[2] === undefined || Number(a[2]) === 0 ? undefined : a[2]);
+  const node = a === null ? null : consoleNode(a[1]!, a[2]);
   if (node === null) return { error: usage };
   const key = formatHostPort(node);
   if (verb !== 'weight') return { pool, key, change: { admin: verb as 'ready' | 'drain' | 'maint' } };
@@ -268,6 +268,17 @@ function report(lines: string[]): LineResult {
 
 function error(message: string): LineResult {
   return { lines: [`ERROR: ${message}`] };
+}
+
+/**
+ * A console backend: Perlbal's `$port ||= 80`; an IPv4 address checked as before (the console has always taken
+ * leading zeros), a bracketed IPv6 one (tsbal) parsed and made canonical as in the config.
+ */
+function consoleNode(ip: string, rawPort: string | undefined): { host: string; port: number } | null {
+  const port = rawPort === undefined || Number(rawPort) === 0 ? undefined : rawPort;
+  if (ip.startsWith('[')) return parseNode(ip, port);
+  const p = port === undefined ? 80 : Number(port);
+  return isIPv4(ip) && p <= 65535 ? { host: ip, port: p } : null;
 }
 
 function isIPv4(s: string): boolean {
