@@ -88,6 +88,12 @@ describe('a backend on [::1]', () => {
     expect(out).toContain(`POOL ADD p [::1]:${v6.port}`);
     expect(out).toContain(`POOL ADD empty [::1]:${v6b.port}`);
   });
+
+  test('the console refuses a bad IPv6 backend and keeps the pool as it was', async () => {
+    const out = await exchange('127.0.0.1', ports.mgmt!, 'pool add empty [::g]:80\r\npool add empty [::1]:70000\r\ndumpconfig\r\nquit\r\n');
+    expect(out.split(/\r?\n/).filter((l) => l.startsWith('ERROR')).length).toBe(2);
+    expect(out.split(/\r?\n/).filter((l) => l.includes('POOL ADD empty'))).toEqual([`  POOL ADD empty [::1]:${v6b.port}`]);
+  });
 });
 
 describe('IPv6 client rules on a [::1] listener', () => {
