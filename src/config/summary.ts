@@ -37,7 +37,7 @@ export function summarizePerlbal(cfg: PerlbalConfig): string[] {
     lines.push(`  service ${pad(s.name, width)}${pad(s.role ?? '(no role)', 14)}${pad(where, 24)}${serviceDetail(s)}${state}`.trimEnd());
   }
   for (const p of cfg.pools) {
-    const nodes = p.nodes.map((n) => `${n.host}:${n.port}${n.weight === undefined || n.weight === 1 ? '' : ` weight=${n.weight}`}`).join(', ') || '(no nodes)';
+    const nodes = p.nodes.map((n) => `${formatHostPort(n)}${n.weight === undefined || n.weight === 1 ? '' : ` weight=${n.weight}`}`).join(', ') || '(no nodes)';
     const https = p.options.backend_ssl === true ? ` over HTTPS${p.options.backend_ssl_verify === false ? ' (not verified)' : ''}` : '';
     lines.push(`  pool    ${pad(p.name, width)}${pad(p.balance_method, 14)}${nodes}${p.nodefile ? ` (from ${p.nodefile})` : ''}${https}`);
   }

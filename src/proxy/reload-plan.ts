@@ -3,6 +3,7 @@
 // data, applied by reload.ts, and summarised in one log line.
 import type { HostPort, PerlbalConfig, ServiceModel } from '../config/model.ts';
 import { servedServices } from './roles.ts';
+import { formatHostPort } from '../config/perlbal/values.ts';
 
 /** One served service as far as a reload is concerned. */
 export interface ServiceShape {
@@ -38,7 +39,7 @@ export interface ReloadPlan {
 }
 
 export function addressKey(a: HostPort): string {
-  return `${a.host}:${a.port}`;
+  return formatHostPort(a);
 }
 
 /** JSON with source locations left out: moving a line in the file is not a change. */

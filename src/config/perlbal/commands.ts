@@ -6,7 +6,7 @@ import { consequence, err, OK, parseArgs, type CommandHandler, type CommandResul
 import { lookupName, setDefault, setPoolKey, setServiceKey } from './set.ts';
 import { metaFor, newPool, newService, newServiceMeta } from './state.ts';
 import { parseWeight } from './nodefile.ts';
-import { parseNode } from './values.ts';
+import { formatHostPort, parseNode } from './values.ts';
 import { ANYCAST_SERVER_KEYS, setAnycastServerKey } from './anycast.ts';
 
 /** The object SET/VHOST/... apply to when no name is given. */
@@ -141,18 +141,19 @@ const pool: CommandHandler = (x) => {
   let [cmd, name, addr] = a as [string, string, string];
   if (/^(?:add|remove)$/.test(name)) [cmd, name] = [name, cmd];
   if (!/^(?:add|remove)$/.test(cmd)) return err("Invalid command:  must be 'add' or 'remove'");
-  const m = /^([^:]+)(?::(\d+))?$/.exec(addr);
+  const m = /^(\[[^\]]*\]|[^:[\]]+)(?::(\d+))?$/.exec(addr);
   // Perlbal's `$port ||= 80` turns port 0 into 80.
   if (m?.[2] !== undefined && Number(m[2]) === 0) x.warn(`port 0 in POOL ${cmd.toUpperCase()} means port 80, as in Perlbal`, `write ${m[1]}:80`);
   const node = m ? parseNode(m[1]!, m[2] !== undefined && Number(m[2]) === 0 ? undefined : m[2]) : null;
   if (!node) {
-    const hint = /[a-z]/.test(addr) ? 'backends are IPv4 addresses; host names are not accepted' : `'${addr}' is not ip[:port] with a valid IPv4 address and port`;
+    const hint = addr.startsWith('[') || addr.split(':').length > 2 ? `'${addr}' is not [ipv6]:port with a valid IPv6 address and port, e.g. [2001:db8::1]:80`
+      : /[a-z]/.test(addr) ? 'backends are IPv4 addresses; host names are not accepted' : `'${addr}' is not ip[:port] with a valid IPv4 address and port`;
     return err("Invalid syntax to 'pool' command", hint);
   }
   const p = x.state.pools.get(name);
   if (!p) return err(`Pool '${name}' not found`, x.state.services.has(name) ? `${name} is a service` : didYouMean(name, x.state.pools.keys()));
   const same = (n: { host: string; port: number }) => n.host === node.host && n.port === node.port;
-  if (cmd === 'add' && p.nodes.some(same)) x.warn(`${node.host}:${node.port} is already in pool ${name}`);
+  if (cmd === 'add' && p.nodes.some(same)) x.warn(`${formatHostPort(node)} is already in pool ${name}`);
   p.nodes = p.nodes.filter((n) => !same(n));
   if (weight !== undefined && cmd !== 'add') return err('weight= goes with POOL ADD only', `write POOL ${name} ADD ${addr} weight=${weight}`);
   if (cmd === 'add') p.nodes.push(weight === undefined ? node : { ...node, weight });

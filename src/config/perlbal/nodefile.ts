@@ -1,5 +1,5 @@
 // Perlbal's nodefile format (Pool.pm, reference 3.4), plus tsbal's `weight=N`: per line, text after `#` dropped,
-// the first `a.b.c.d[:port]` anywhere on the line, port 80 by default; lines without an address are ignored, as in
+// the first `a.b.c.d[:port]` (or, tsbal, `[ipv6][:port]`) anywhere on the line, port 80 by default; lines without an address are ignored, as in
 // Perlbal. Pure: text in, nodes and located problems out. The config loader and the live watcher
 // (proxy/nodefiles.ts) both read files through this, so `tsbal check` and a running tsbal agree on what one means.
 import type { PoolNode } from '../model.ts';
@@ -20,7 +20,7 @@ export interface ParsedNodefile {
   problems: NodefileProblem[];
 }
 
-const ADDRESS = /(\d+\.\d+\.\d+\.\d+)(?::(\d+))?/;
+const ADDRESS = /(\[[^\]\s]*\]|\d+\.\d+\.\d+\.\d+)(?::(\d+))?/;
 const WEIGHT = /\bweight\s*=\s*(\S*)/i;
 
 /** `weight=N` as POOL ADD and nodefiles take it: an integer 0..256, or an error message. */
@@ -39,7 +39,7 @@ export function parseNodefileText(text: string): ParsedNodefile {
     if (m === null) continue;
     const node = parseNode(m[1]!, m[2]);
     if (node === null) {
-      problems.push({ line: i + 1, message: `'${m[0]}' is not a valid IPv4 address and port` });
+      problems.push({ line: i + 1, message: `'${m[0]}' is not a valid ${m[1]!.startsWith('[') ? '[IPv6]' : 'IPv4'} address and port` });
       continue;
     }
     const w = WEIGHT.exec(line);

@@ -1,6 +1,7 @@
 // Commands that plugins add: VHOST, VPATH (Vhosts, Vpaths), ACCESS (AccessControl), REDIRECT (Redirect).
 import type { AccessRule } from '../model.ts';
 import { isIpv4, parseNetmaskSpec } from '../ipv4.ts';
+import { looksIpv6, parseIpv6Network } from '../ipv6.ts';
 import { contextService } from './commands.ts';
 import { err, OK, parseArgs, type CommandHandler, type CommandResult } from './result.ts';
 import { accessFor, metaFor } from './state.ts';
@@ -76,8 +77,12 @@ const access: CommandHandler = (x) => {
   }
   if (arg1 !== 'ip' && arg1 !== 'netmask') return err(`Unknown item to ${cmd}: '${arg1 ?? ''}'`, 'ip or netmask');
   if (arg2 === undefined) return err(`ACCESS ${cmd.toUpperCase()} ${arg1}: missing value`);
-  if (arg1 === 'ip' && !isIpv4(arg2)) return err(`ACCESS ${cmd.toUpperCase()} ip: '${arg2}' is not an IPv4 address`);
-  if (arg1 === 'netmask') {
+  // tsbal: IPv6 addresses and networks (`ip ::1`, `netmask 2001:db8::/32`); the IPv4 forms keep Perlbal's checks.
+  const v6 = looksIpv6(arg2) ? parseIpv6Network(arg2) : null;
+  if (v6 !== null && !v6.ok) return err(arg1 === 'ip' ? `ACCESS ${cmd.toUpperCase()} ip: '${arg2}' is not an IPv4 or IPv6 address` : 'Error parsing netmask', v6.message);
+  if (arg1 === 'ip' && v6 !== null && arg2.includes('/')) return err(`ACCESS ${cmd.toUpperCase()} ip: '${arg2}' is a network`, `write ACCESS ${cmd.toUpperCase()} netmask ${arg2}`);
+  if (arg1 === 'ip' && v6 === null && !isIpv4(arg2)) return err(`ACCESS ${cmd.toUpperCase()} ip: '${arg2}' is not an IPv4 address`);
+  if (arg1 === 'netmask' && v6 === null) {
     const mask = parseNetmaskSpec(arg2);
     if (!mask.ok) return err('Error parsing netmask', mask.message);
   }

@@ -2,6 +2,7 @@
 import type { HostPort } from '../model.ts';
 import { isIP } from 'node:net';
 import { isIpv4 } from '../ipv4.ts';
+import { looksIpv6, parseIpv6Network } from '../ipv6.ts';
 
 export type ValueResult<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
 
@@ -143,15 +144,25 @@ export function listensOverlap(a: HostPort, b: HostPort): boolean {
   return wildcardOf(a.host) === wildcardOf(b.host) && (a.host === wildcardOf(a.host) || b.host === wildcardOf(b.host));
 }
 
-/** A backend node `ip[:port]`, port 80 by default, as POOL ADD and nodefiles take it. */
+/**
+ * A backend node `ip[:port]`, port 80 by default, as POOL ADD and nodefiles take it; `ip` may be a bracketed IPv6
+ * literal (`[::1]`, a tsbal extension), kept canonical and without brackets as listen keeps it.
+ */
 export function parseNode(ip: string, port: string | undefined): HostPort | null {
+  if (ip.startsWith('[')) {
+    const host = ip.endsWith(']') ? canonicalIpv6(ip.slice(1, -1)) : null;
+    if (host === null) return null;
+    const p = port === undefined || port === '' ? 80 : parsePort(port, false);
+    return p === null ? null : { host, port: p };
+  }
   if (!isIpv4(ip)) return null;
   const p = port === undefined || port === '' ? 80 : parsePort(port, false);
   return p === null ? null : { host: ip, port: p };
 }
 
-/** A CIDR `a.b.c.d/n` or a single address, for trusted_upstream_proxies and ACCESS netmask. */
+/** A CIDR `a.b.c.d/n` or a single address, or (tsbal) an IPv6 `2001:db8::/32` or address, for trusted_upstream_proxies. */
 export function isCidr(s: string): boolean {
+  if (looksIpv6(s)) return parseIpv6Network(s).ok;
   const [ip, bits, ...rest] = s.split('/');
   if (rest.length > 0 || ip === undefined || !isIpv4(ip)) return false;
   return bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);

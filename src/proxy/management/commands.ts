@@ -22,6 +22,7 @@ import {
   type ServiceListEntry,
 } from './format.ts';
 import { parseWeight } from '../../config/perlbal/nodefile.ts';
+import { formatHostPort, parseNode } from '../../config/perlbal/values.ts';
 import { createCommandContext, type CommandContext } from '../../config/perlbal.ts';
 import type { ConfigureResult } from './configure.ts';
 import type { StatusReport } from './status.ts';
@@ -178,16 +179,17 @@ export async function runLine(target: ManagementTarget, session: ConsoleSession,
         if (!target.hasPool(member.pool)) return error(`Pool '${member.pool}' not found`);
         return fail(target.setMember(member.pool, member.key, member.change));
       }
-      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?(?: weight=(\S*))?$/.exec(cmd);
+      // tsbal: a bracketed IPv6 backend ([::1]:8080) besides Perlbal's IPv4 one.
+      const m = /^pool (\w+) (\w+) (\d+.\d+.\d+.\d+|\[[0-9a-f:.]*\])(?::(\d+))?(?: weight=(\S*))?$/.exec(cmd);
       if (!m) return syntax();
       let [op, name] = [m[1]!, m[2]!];
       if (/^(?:add|remove)$/.test(name)) [op, name] = [name, op];
       if (!/^(?:add|remove)$/.test(op)) return error("Invalid command:  must be 'add' or 'remove'");
       if (!target.hasPool(name)) return error(`Pool '${name}' not found`);
-      const ip = m[3]!;
-      const port = m[4] === undefined || Number(m[4]) === 0 ? 80 : Number(m[4]);
       // Perlbal's regex takes any character for the dots and any octet; a backend tsbal cannot connect to is refused.
-      if (!isIPv4(ip) || port > 65535) return syntax();
+      const node = consoleNode(m[3]!, m[4]);
+      if (node === null) return syntax();
+      const { host: ip, port } = node;
       if (m[5] !== undefined) {
         const weight = parseWeight(m[5]);
         if (typeof weight === 'string') return error(weight);
@@ -251,10 +253,10 @@ function poolMemberCommand(cmd: string): MemberCommand | null {
   const [pool, verb, addr, value] = [m[1]!, m[2]!, m[3], m[4]];
   const usage = verb === 'weight' ? 'usage: POOL <pool> WEIGHT <ip>[:<port>] <0..256>' : `usage: POOL <pool> ${verb.toUpperCase()} <ip>[:<port>]`;
   if (addr === undefined || (verb === 'weight') !== (value !== undefined)) return { error: usage };
-  const a = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(addr);
-  const port = a?.[2] === undefined || Number(a[2]) === 0 ? 80 : Number(a[2]);
-  if (!a || !isIPv4(a[1]!) || port > 65535) return { error: usage };
-  const key = `${a[1]}:${port}`;
+  const a = /^(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]*\])(?::(\d+))?$/.exec(addr);
+  const node = a === null ? null : consoleNode(a[1]!, a[2]);
+  if (node === null) return { error: usage };
+  const key = formatHostPort(node);
   if (verb !== 'weight') return { pool, key, change: { admin: verb as 'ready' | 'drain' | 'maint' } };
   const weight = parseWeight(value!);
   return typeof weight === 'string' ? { error: weight } : { pool, key, change: { weight } };
@@ -266,6 +268,17 @@ function report(lines: string[]): LineResult {
 
 function error(message: string): LineResult {
   return { lines: [`ERROR: ${message}`] };
+}
+
+/**
+ * A console backend: Perlbal's `$port ||= 80`; an IPv4 address checked as before (the console has always taken
+ * leading zeros), a bracketed IPv6 one (tsbal) parsed and made canonical as in the config.
+ */
+function consoleNode(ip: string, rawPort: string | undefined): { host: string; port: number } | null {
+  const port = rawPort === undefined || Number(rawPort) === 0 ? undefined : rawPort;
+  if (ip.startsWith('[')) return parseNode(ip, port);
+  const p = port === undefined ? 80 : Number(port);
+  return isIPv4(ip) && p <= 65535 ? { host: ip, port: p } : null;
 }
 
 function isIPv4(s: string): boolean {

@@ -83,7 +83,7 @@ export function dumpConfig(config: PerlbalConfig): string[] {
   for (const p of config.pools) {
     out.push(`CREATE POOL ${p.name}`);
     if (p.nodefile !== null) out.push(`  SET nodefile = ${p.nodefile}`);
-    else for (const n of p.nodes) out.push(`  POOL ADD ${p.name} ${n.host}:${n.port}`);
+    else for (const n of p.nodes) out.push(`  POOL ADD ${p.name} ${formatHostPort(n)}`);
     if (p.balance_method !== 'random') out.push(`  SET balance_method = ${p.balance_method}`);
     for (const [k, v] of Object.entries(p.options)) if (v !== null) out.push(`  SET ${k} = ${Array.isArray(v) ? v.join(', ') : String(v)}`);
     out.push('');

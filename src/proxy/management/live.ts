@@ -109,7 +109,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
   /** Perlbal's node_used is per pool: requests the services of the pool sent to the node. */
   const poolUse = (pool: PoolModel): PoolNodeUse[] =>
     pool.nodes.map(({ host, port }) => {
-      const key = `${host}:${port}`;
+      const key = formatHostPort({ host, port });
       let used = 0;
       for (const s of countedForPool(pool.name)) for (const n of s.nodes) if (n.key === key) used += n.used;
       return { key, used };
@@ -133,7 +133,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     const counts = Object.fromEntries(NODE_STATES.map((st) => [st, 0])) as Record<NodeState, number>;
     let tsbalOnly = p.current().services.some((s) => s.selector === null && s.opts.pool === pool.name && s.health.check !== null);
     for (const { host, port } of pool.nodes) {
-      const key = `${host}:${port}`;
+      const key = formatHostPort({ host, port });
       const admin = adminOf(key);
       const st = (admin !== 'ready' ? admin : (engine.health.get(key)?.state ?? 'up')) as NodeState;
       if (st !== 'up') tsbalOnly = true;
@@ -377,7 +377,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     hasPool: (name) => poolModel(name) !== undefined,
     changePool: (name, op, host, port, weight) => {
       const pool = poolModel(name)!;
-      const key = `${host}:${port}`;
+      const key = formatHostPort({ host, port });
       pool.nodes = pool.nodes.filter((n) => n.host !== host || n.port !== port);
       if (op === 'add') pool.nodes.push(weight === undefined ? { host, port } : { host, port, weight });
       // A removed backend drains (members.ts): requests in flight finish, then its connections close.
@@ -389,7 +389,7 @@ export function liveTarget(p: LiveProxy): ManagementTarget {
     },
     setMember: (name, key, change) => {
       const pool = poolModel(name)!;
-      const node = pool.nodes.find((n) => `${n.host}:${n.port}` === key);
+      const node = pool.nodes.find((n) => formatHostPort(n) === key);
       if (node === undefined) return `${key} is not in pool '${name}'`;
       if ('weight' in change) node.weight = change.weight;
       for (const svc of runtimesOfPool(name)) {

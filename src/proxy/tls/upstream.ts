@@ -7,6 +7,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { OptionValue, PoolModel } from '../../config/model.ts';
+import { formatHostPort } from '../../config/perlbal/values.ts';
 
 export interface BackendTls {
   /** backend_ssl_verify: the certificate must chain to backend_ssl_ca (else the system CAs) and match the name. */
@@ -51,7 +52,7 @@ export function backendTlsFor(pool: PoolModel | undefined, cwd: string | undefin
  * (e.g. ERR_TLS_CERT_ALTNAME_INVALID, UNABLE_TO_VERIFY_LEAF_SIGNATURE) as its code.
  */
 export function connectBackendTls(host: string, port: number, t: BackendTls): TLSSocket {
-  const key = `${host}:${port}`;
+  const key = formatHostPort({ host, port });
   const opts: ConnectionOptions = {
     host,
     port,

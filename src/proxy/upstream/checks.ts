@@ -18,6 +18,7 @@ import { checkFailed, checkPassed, settleSlowStart, type BackoffPolicy, type Hea
 import { announceTransition, announceWeight } from './transitions.ts';
 import { connectBackendTls, type BackendTls } from '../tls/upstream.ts';
 import { newKept, runKeptCheck, stopKept, type KeptConnection } from './check-kept.ts';
+import { formatHostPort } from '../../config/perlbal/values.ts';
 
 interface CheckTarget {
   /** `ip:port spec-id`. */
@@ -172,7 +173,7 @@ function seconds(ms: number): string {
 /** The request of an HTTP check: one request, then close, or (`keep`: health_check_reuse, plain) keep the connection. */
 export function checkRequest(spec: CheckSpec, host: string, port: number, keep: boolean): string {
   const connection = keep ? '' : 'Connection: close\r\n';
-  return `${spec.method} ${spec.path} HTTP/1.1\r\nHost: ${spec.host ?? `${host}:${port}`}\r\nUser-Agent: tsbal-health-check\r\n${connection}\r\n`;
+  return `${spec.method} ${spec.path} HTTP/1.1\r\nHost: ${spec.host ?? formatHostPort({ host, port })}\r\nUser-Agent: tsbal-health-check\r\n${connection}\r\n`;
 }
 
 /** Bytes of an answer kept to find its status line (more than the 32 after which it is not HTTP). */

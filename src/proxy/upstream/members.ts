@@ -7,6 +7,7 @@ import type { PoolNode } from '../../config/model.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { closeIdle, retireNode } from './conn.ts';
 import { newUpstream, type Upstream } from './upstream.ts';
+import { formatHostPort } from '../../config/perlbal/values.ts';
 
 export interface MembershipChange {
   added: string[];
@@ -26,7 +27,7 @@ export function setMembers(svc: ServiceRuntime, nodes: readonly PoolNode[]): Mem
   const next: Upstream[] = [];
   const seen = new Set<string>();
   for (const n of nodes) {
-    const key = `${n.host}:${n.port}`;
+    const key = formatHostPort(n);
     if (seen.has(key)) continue;
     seen.add(key);
     const weight = n.weight ?? 1;

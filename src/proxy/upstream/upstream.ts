@@ -7,6 +7,7 @@ import type { Engine, ServiceRuntime, Upstream } from '../records.ts';
 import { newNodeStats } from '../management/stats.ts';
 import { pinCookieValue, prefixedCookieValue, upstreamById, type Sticky } from './affinity.ts';
 import { admit, isAvailable, newUpstreamHealth, slowStartFactor, type BackoffPolicy, type UpstreamHealth } from './health.ts';
+import { formatHostPort } from '../../config/perlbal/values.ts';
 
 // Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
 export type { Upstream } from '../records.ts';
@@ -22,7 +23,7 @@ function healthFor(engine: Engine, key: string, policy: BackoffPolicy): Upstream
 
 /** A backend of a service: its engine-wide health and counters, its own idle connections. */
 export function newUpstream(engine: Engine, host: string, port: number, backoff: BackoffPolicy, weight = 1, maxConns = 0): Upstream {
-  const key = `${host}:${port}`;
+  const key = formatHostPort({ host, port });
   let stats = engine.nodeStats.get(key);
   if (stats === undefined) {
     stats = newNodeStats(key);
