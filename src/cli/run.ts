@@ -229,6 +229,12 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     throw new UsageError(explainBindError((error as Error).message));
   }
   engines.push({ name: 'proxy', close: (graceful) => proxy.close({ graceful, timeoutMs: drainTimeoutMs }) });
+  // SERVER workers: the node serves before it claims a VIP. The HA engine starts only once every worker listens
+  // (or waits for its address, which the HA engine's retryBind then reaches): a VIP taken earlier refuses clients.
+  await proxy.started?.().catch(async (error: Error) => {
+    for (const e of [...engines].reverse()) await e.close(false);
+    throw new UsageError(explainBindError(error.message));
+  });
 
   // --- HA engine ----------------------------------------------------------------------------------------------
   // Started here, after the proxy, so that taking over a VIP can call proxy.retryBind() for listeners whose
@@ -257,11 +263,6 @@ async function runForeground(opts: ForegroundOptions, haOptions: HaRunArgs): Pro
     anycast?.control,
   );
   if (statusSocket !== null) engines.push({ name: 'status', close: () => statusSocket.close() });
-  // SERVER workers: they started beside the HA engine and the status socket; ready once they all listen.
-  await proxy.started?.().catch(async (error: Error) => {
-    for (const e of [...engines].reverse()) await e.close(false);
-    throw new UsageError(explainBindError(error.message));
-  });
   // Only once every worker listens (the owner's own records say listening as soon as it probed the address), and
   // last pushed, so closed first: a planned stop withdraws the VIP and waits for the router before the proxy drains.
   if (anycast !== null) engines.push(await anycast.attach(proxy, log.withTag('anycast')));

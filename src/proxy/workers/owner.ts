@@ -316,8 +316,8 @@ export async function startOwnerProxy(config: PerlbalConfig, opts: OwnerOptions)
   });
   ownerUp();
   signals.release();
-  // The workers come up while tsbal run starts the HA engine (which must not wait for them: a fast restart keeps its
-  // VIP only within deadtime); `started` is what tsbal run waits for before it reports ready.
+  // `started` is what tsbal run waits for before it starts the HA engine (a node serves before it claims a VIP) and
+  // reports ready.
   const started = workersUp.then(
     async () => {
       log.info(`${opts.count} workers serving (pids ${slots.map((s) => s.child?.pid).join(', ')}); this process (pid ${process.pid}) runs the checks and the management port`);
