@@ -17,6 +17,7 @@ import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { DIST_BUNDLE } from '../../test/harness/tsbal.ts';
 import { LOOPBACK } from '../../test/harness/ports.ts';
 import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
+import { startHaproxyTls } from '../tls/proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,34 +42,6 @@ const STREAMS = Number(args.streams);
 const BUN_BINARY = `${REPO_ROOT}dist/tsbal-bun`;
 
 type Proxy = Daemon & { port: number };
-
-function startHaproxyH2(backend: number, pem: string): Promise<Proxy> {
-  return startWithFreshPorts(1, async ([port]) => {
-    const dir = makeTempDir('bench-haproxy-h2');
-    const conf = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(conf, `global
-  nbthread 1
-  maxconn 4096
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-  mode http
-  option http-keep-alive
-  option forwardfor
-  http-reuse always
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind ${LOOPBACK}:${port} ssl crt ${pem} alpn h2,http/1.1
-  http-request set-header X-Forwarded-Proto https
-  default_backend be
-backend be
-  server b1 ${LOOPBACK}:${backend}
-`);
-    const d = await startDaemon({ name: 'haproxy-h2', command: '/usr/sbin/haproxy', args: ['-db', '-f', conf], dir, ports: [port!] });
-    return { ...d, port: port! };
-  });
-}
 
 function startTsbalH2(name: string, argv: string[], backend: number, crt: string, key: string): Promise<Proxy> {
   return startWithFreshPorts(1, async ([port]) => {
@@ -141,7 +114,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const load0 = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   try {
-    const proxies: Array<[string, Proxy]> = [['haproxy', await startHaproxyH2(backend.port, pem)]];
+    const proxies: Array<[string, Proxy]> = [['haproxy', await startHaproxyTls(backend.port, pem, [], undefined, 'h2,http/1.1')]];
     proxies.push(['tsbal (Node)', await startTsbalH2('tsbal-node', [args.node, ...RUN_V8_FLAGS, DIST_BUNDLE], backend.port, ec.crt, ec.key)]);
     if (!args['no-bun']) proxies.push(['tsbal (Bun)', await startTsbalH2('tsbal-bun', [BUN_BINARY], backend.port, ec.crt, ec.key)]);
     if (args.floor) proxies.push(['node:http2 alone (no backend)', await startFloor(ec.crt, ec.key)]);

@@ -13,7 +13,8 @@ export type Proxy = Daemon & { port: number; plainPort: number };
 export interface TsbalForm { name: string; command: string; args: string[]; describe: string }
 
 /** `wrap`: a command line the proxy runs under (valgrind ...), empty for none. */
-export function startHaproxyTls(backend: number, pem: string, wrap: readonly string[] = [], readyTimeoutMs?: number): Promise<Proxy> {
+/** `alpn`: the protocols the TLS bind offers (bench/h2 passes `h2,http/1.1`); none by default. */
+export function startHaproxyTls(backend: number, pem: string, wrap: readonly string[] = [], readyTimeoutMs?: number, alpn?: string): Promise<Proxy> {
   return startWithFreshPorts(2, async ([port, plainPort]) => {
     const dir = makeTempDir('bench-haproxy-tls');
     const conf = path.join(dir, 'haproxy.cfg');
@@ -30,7 +31,7 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend fe
-  bind ${LOOPBACK}:${port} ssl crt ${pem}
+  bind ${LOOPBACK}:${port} ssl crt ${pem}${alpn === undefined ? '' : ` alpn ${alpn}`}
   http-request set-header X-Forwarded-Proto https
   default_backend be
 frontend plain
