@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { CLI_ENTRY } from '../harness/cli.ts';
 import { execProc, spawnProc, waitFor, type ExecResult, type ProcHandle } from '../harness/proc.ts';
 import { mergeFrrDaemons } from '../../src/setup/frr.ts';
+import { inNamespace, installFrrFiles, mustRun, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
 
 const ID = `${process.pid % 100_000}`;
 const NS = { router: `tsr6${ID}`, lb: `tsl6${ID}` } as const;
@@ -18,21 +19,17 @@ type Side = keyof typeof NS;
 const ADDR = { router: 'fd00:18::ff', lb: 'fd00:18::11' } as const;
 const VIP = 'fd00:18:2::1';
 const BACKEND_PORT = 8081;
-const FRR_INIT = '/usr/lib/frr/frrinit.sh';
 const WHOSERVER = fileURLToPath(new URL('../harness/whoserver.ts', import.meta.url));
 
 let root = '';
 const started: Side[] = [];
 const procs: ProcHandle[] = [];
 
-const inNs = (side: Side, argv: readonly string[], timeoutMs = 20_000): Promise<ExecResult> => execProc(['ip', 'netns', 'exec', NS[side], ...argv], { timeoutMs });
-const vtysh = (side: Side, command: string): Promise<ExecResult> => inNs(side, ['vtysh', '-N', NS[side], '-c', command], 10_000);
-const show = (r: ExecResult): string => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+const inNs = (side: Side, argv: readonly string[], timeoutMs = 20_000): Promise<ExecResult> => inNamespace(NS[side], argv, timeoutMs);
+const vtysh = (side: Side, command: string): Promise<ExecResult> => vtyshIn(NS[side], command);
+const show = showResult;
+const must = mustRun;
 
-async function must(argv: readonly string[]): Promise<void> {
-  const r = await execProc(argv, { timeoutMs: 10_000 });
-  if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${show(r)}`);
-}
 
 /** The router side, as `tsbal setup --anycast` prints it, for an IPv6 neighbour. */
 const ROUTER_CONF = `frr defaults traditional
@@ -60,21 +57,10 @@ router bgp 65000
 exit
 `;
 
-function installFrrFiles(side: Side, daemons: string, frrConf: string): void {
-  const dir = `/etc/frr/${NS[side]}`;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'daemons'), daemons);
-  writeFileSync(join(dir, 'frr.conf'), frrConf);
-  writeFileSync(join(dir, 'vtysh.conf'), 'service integrated-vtysh-config\n');
-}
 
 async function startFrr(side: Side): Promise<void> {
-  const run = `/var/run/frr/${NS[side]}`;
-  mkdirSync(run, { recursive: true });
-  await must(['chown', 'frr:frr', run]);
   started.push(side);
-  const r = await inNs(side, [FRR_INIT, 'start', NS[side]], 60_000);
-  if (r.code !== 0) throw new Error(`frrinit start ${NS[side]}: ${show(r)}`);
+  await startFrrIn(NS[side]);
 }
 
 async function learnedFromLb(): Promise<string[]> {
@@ -109,7 +95,7 @@ afterAll(async () => {
     p.kill('SIGKILL');
     await p.exited;
   }
-  for (const side of started) await inNs(side, [FRR_INIT, 'stop', NS[side]], 30_000).catch(() => undefined);
+  for (const side of started) await stopFrrIn(NS[side]);
   for (const side of ['router', 'lb'] as const) {
     const pids = await execProc(['ip', 'netns', 'pids', NS[side]], { timeoutMs: 5_000 });
     for (const pid of pids.stdout.split('\n').map(Number).filter((p) => p > 0)) {
@@ -136,8 +122,8 @@ describe('anycast with an IPv6 VIP through FRR', () => {
     ], 30_000);
     expect(setup.code, show(setup)).toBe(0);
     expect(readFileSync(join(root, 'etc/perlbal/perlbal.conf'), 'utf8')).toMatch(new RegExp(`SET listen +?= \\[${VIP}\\]:80`));
-    installFrrFiles('router', mergeFrrDaemons(null), ROUTER_CONF);
-    installFrrFiles('lb', readFileSync(join(root, 'etc/frr/daemons'), 'utf8'), readFileSync(join(root, 'etc/frr/frr.conf'), 'utf8'));
+    installFrrFiles(NS.router, mergeFrrDaemons(null), ROUTER_CONF);
+    installFrrFiles(NS.lb, readFileSync(join(root, 'etc/frr/daemons'), 'utf8'), readFileSync(join(root, 'etc/frr/frr.conf'), 'utf8'));
     await Promise.all([startFrr('router'), startFrr('lb')]);
     await waitFor('the IPv6 BGP session to be Established', async () => {
       const r = await vtysh('router', 'show bgp ipv6 unicast summary json');

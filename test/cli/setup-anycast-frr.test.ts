@@ -5,12 +5,13 @@
 // copy on lo, nor any other connected route of the node), and forgets it when it leaves vip0.
 // FRR runs per namespace with its own pathspace (/etc/frr/NS, /var/run/frr/NS), as in ../shared/reference/frr-ecmp.md.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY } from '../harness/cli.ts';
 import { execProc, sleep, waitFor, type ExecResult } from '../harness/proc.ts';
 import { mergeFrrDaemons } from '../../src/setup/frr.ts';
+import { inNamespace, installFrrFiles, mustRun, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
 
 const ID = `${process.pid % 100_000}`;
 const NS = { router: `tsbr${ID}`, lb: `tsbl${ID}` } as const;
@@ -19,19 +20,15 @@ const ADDR = { router: '198.18.0.1', lb: '198.18.0.11' } as const;
 const VIP = '198.18.2.1';
 /** Another connected route of the node, which must never reach the router. */
 const OTHER_NET = '198.18.0.200/29';
-const FRR_INIT = '/usr/lib/frr/frrinit.sh';
 
 let root = '';
 const started: Side[] = [];
 
-const inNs = (side: Side, argv: readonly string[], timeoutMs = 20_000): Promise<ExecResult> => execProc(['ip', 'netns', 'exec', NS[side], ...argv], { timeoutMs });
-const vtysh = (side: Side, command: string): Promise<ExecResult> => inNs(side, ['vtysh', '-N', NS[side], '-c', command], 10_000);
-const show = (r: ExecResult): string => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+const inNs = (side: Side, argv: readonly string[], timeoutMs = 20_000): Promise<ExecResult> => inNamespace(NS[side], argv, timeoutMs);
+const vtysh = (side: Side, command: string): Promise<ExecResult> => vtyshIn(NS[side], command);
+const show = showResult;
+const must = mustRun;
 
-async function must(argv: readonly string[]): Promise<void> {
-  const r = await execProc(argv, { timeoutMs: 10_000 });
-  if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${show(r)}`);
-}
 
 /** The router side, as `tsbal setup --anycast` prints it for the network admin. */
 const ROUTER_CONF = `frr defaults traditional
@@ -58,25 +55,14 @@ router bgp 65000
 exit
 `;
 
-function installFrrFiles(side: Side, daemons: string, frrConf: string): void {
-  const dir = `/etc/frr/${NS[side]}`;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'daemons'), daemons);
-  writeFileSync(join(dir, 'frr.conf'), frrConf);
-  writeFileSync(join(dir, 'vtysh.conf'), 'service integrated-vtysh-config\n');
-}
 
 async function startFrr(side: Side): Promise<void> {
-  const run = `/var/run/frr/${NS[side]}`;
-  mkdirSync(run, { recursive: true });
-  await must(['chown', 'frr:frr', run]);
   started.push(side);
-  const r = await inNs(side, [FRR_INIT, 'start', NS[side]], 60_000);
-  if (r.code !== 0) throw new Error(`frrinit start ${NS[side]}: ${show(r)}`);
+  await startFrrIn(NS[side]);
 }
 
 async function stopFrr(side: Side): Promise<void> {
-  await inNs(side, [FRR_INIT, 'stop', NS[side]], 30_000).catch(() => undefined);
+  await stopFrrIn(NS[side]);
 }
 
 /** The router's BGP routes learned from the node: prefix list. */
@@ -150,8 +136,8 @@ describe('the frr.conf tsbal setup --anycast writes is what the node runs', () =
     expect(daemons).toContain('\nbgpd=yes\n');
     expect(daemons).toContain('\nbfdd=yes\n');
     // The router gets the minimal daemons file setup writes where FRR's package left none.
-    installFrrFiles('router', mergeFrrDaemons(null), ROUTER_CONF);
-    installFrrFiles('lb', daemons, frrConf);
+    installFrrFiles(NS.router, mergeFrrDaemons(null), ROUTER_CONF);
+    installFrrFiles(NS.lb, daemons, frrConf);
     await Promise.all([startFrr('router'), startFrr('lb')]);
 
     const established = await waitFor('the BGP session to be Established', async () => {

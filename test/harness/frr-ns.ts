@@ -1,0 +1,44 @@
+// FRR in a network namespace, as reference/frr-ecmp.md runs it: one instance per namespace in FRR's own pathspace
+// (/etc/frr/NS, /var/run/frr/NS), every call wrapped in `ip netns exec NS`. For the tests that start FRR on files
+// of their own (setup's output, a router's config); the anycast lab (anycastlab.ts) runs its own fleet.
+import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { execProc, type ExecResult } from './proc.ts';
+
+export const FRR_INIT = '/usr/lib/frr/frrinit.sh';
+
+export const inNamespace = (ns: string, argv: readonly string[], timeoutMs = 20_000): Promise<ExecResult> =>
+  execProc(['ip', 'netns', 'exec', ns, ...argv], { timeoutMs });
+
+export const vtyshIn = (ns: string, command: string): Promise<ExecResult> => inNamespace(ns, ['vtysh', '-N', ns, '-c', command], 10_000);
+
+export const showResult = (r: ExecResult): string => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+
+/** Runs a command on the host; a non-zero exit throws with its output. */
+export async function mustRun(argv: readonly string[]): Promise<void> {
+  const r = await execProc(argv, { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${showResult(r)}`);
+}
+
+/** The instance's daemons, frr.conf and vtysh.conf. */
+export function installFrrFiles(ns: string, daemons: string, frrConf: string): void {
+  const dir = `/etc/frr/${ns}`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'daemons'), daemons);
+  writeFileSync(join(dir, 'frr.conf'), frrConf);
+  writeFileSync(join(dir, 'vtysh.conf'), 'service integrated-vtysh-config\n');
+}
+
+/** Starts the namespace's instance (its run directory owned by frr); throws with frrinit's output if it fails. */
+export async function startFrr(ns: string): Promise<void> {
+  const run = `/var/run/frr/${ns}`;
+  mkdirSync(run, { recursive: true });
+  await mustRun(['chown', 'frr:frr', run]);
+  const r = await inNamespace(ns, [FRR_INIT, 'start', ns], 60_000);
+  if (r.code !== 0) throw new Error(`frrinit start ${ns}: ${showResult(r)}`);
+}
+
+/** Stops it; never throws (cleanup). */
+export async function stopFrr(ns: string): Promise<void> {
+  await inNamespace(ns, [FRR_INIT, 'stop', ns], 30_000).catch(() => undefined);
+}
