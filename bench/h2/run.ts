@@ -48,7 +48,9 @@ function startTsbalH2(name: string, argv: string[], backend: number, crt: string
     const dir = makeTempDir(`bench-${name}`);
     const conf = path.join(dir, 'perlbal.conf');
     // No ssl_http2: HTTP/2 is on by default on a TLS listener.
-    fs.writeFileSync(conf, `CREATE POOL p
+    // One process, as HAProxy runs one thread here (workers default to one per core).
+    fs.writeFileSync(conf, `SERVER workers = 1
+CREATE POOL p
   POOL p ADD ${LOOPBACK}:${backend}
 CREATE SERVICE site
   SET listen = ${LOOPBACK}:${port}

@@ -50,7 +50,9 @@ export function startTsbalTls(form: TsbalForm, backend: number, crt: string, key
   return startWithFreshPorts(2, async ([port, plainPort]) => {
     const dir = makeTempDir('bench-tsbal-tls');
     const conf = path.join(dir, 'perlbal.conf');
-    fs.writeFileSync(conf, `CREATE POOL p
+    // One process, as HAProxy runs one thread here (workers default to one per core).
+    fs.writeFileSync(conf, `SERVER workers = 1
+CREATE POOL p
   POOL p ADD ${LOOPBACK}:${backend}
 CREATE SERVICE site
   SET listen = ${LOOPBACK}:${port}
