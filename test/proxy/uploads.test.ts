@@ -63,45 +63,59 @@ function bodyOf(conn: string): Buffer {
   return Buffer.from(conn.slice(conn.indexOf('\r\n\r\n') + 4), 'latin1');
 }
 
+type Client = Awaited<ReturnType<typeof client>>;
+
+/**
+ * The proxy (with `opts`) in front of `backends`, one client connected to it, `run`; then all of it is closed,
+ * whatever happened, and the backends with it.
+ */
+async function withProxy(backends: RawBackend[], opts: Parameters<typeof startTestProxy>[1], run: (c: Client) => Promise<void>, pool?: Parameters<typeof startTestProxy>[2]): Promise<void> {
+  const { proxy, port } = await startTestProxy(backends.map((b) => b.port), opts, pool);
+  let c: Client | null = null;
+  try {
+    c = await client(port);
+    await run(c);
+  } finally {
+    c?.socket.destroy();
+    await proxy.close({ graceful: false });
+    for (const b of backends) await b.close();
+  }
+}
+
+const answered = (c: Client, ms?: number): Promise<void> => until(() => c.got().endsWith('ok'), 'the response', ms);
+const spoolRemoved = (): Promise<void> => until(() => spoolFiles().length === 0, 'the spool file to be removed');
+
 describe('buffered uploads', () => {
   test('a body over buffer_upload_threshold_size is spooled while the client sends, and the backend is connected only once it is complete', async () => {
     const size = 300 * 1024;
     const body = payload(size);
     const b = await answeringBackend(size);
-    const { proxy, port } = await startTestProxy([b.port], { buffer_uploads: true, buffer_uploads_path: dir });
-    try {
-      const c = await client(port);
+    await withProxy([b], { buffer_uploads: true, buffer_uploads_path: dir }, async (c) => {
       c.socket.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
       c.socket.write(body.subarray(0, 200 * 1024));
       await until(() => spoolFiles().length === 1 && fs.statSync(path.join(dir, spoolFiles()[0]!)).size === 200 * 1024, 'the spool file to hold 200 KiB');
       await sleep(100);
       expect(b.conns.length).toBe(0);
       c.socket.write(body.subarray(200 * 1024));
-      await until(() => c.got().endsWith('ok'), 'the response');
+      await answered(c);
       expect(statusCodes(c.got())).toEqual([200]);
       expect(b.conns.length).toBe(1);
       expect(b.conns[0]).toStartWith('POST /up HTTP/1.1\r\n');
       expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
-      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+      await spoolRemoved();
+    });
   });
 
   test('a client slower than buffer_upload_threshold_rate is spooled', async () => {
     const size = 20_000;
     const body = payload(size);
     const b = await answeringBackend(size);
-    const { proxy, port } = await startTestProxy([b.port], {
+    await withProxy([b], {
       buffer_uploads: true,
       buffer_uploads_path: dir,
       buffer_backend_connect: 1000,
       buffer_upload_threshold_rate: 1_000_000,
-    });
-    try {
-      const c = await client(port);
+    }, async (c) => {
       c.socket.write(`PUT /slow HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
       // 600 bytes, then 900 more half a second later: about 3000 B/s, far under the threshold.
       c.socket.write(body.subarray(0, 600));
@@ -112,29 +126,23 @@ describe('buffered uploads', () => {
       await sleep(100);
       expect(b.conns.length).toBe(0);
       c.socket.write(body.subarray(1500));
-      await until(() => c.got().endsWith('ok'), 'the response');
+      await answered(c);
       expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
-      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+      await spoolRemoved();
+    });
   });
 
   test('a body whose rest would take longer than buffer_upload_threshold_time is spooled', async () => {
     const size = 1_000_000;
     const body = payload(size);
     const b = await answeringBackend(size);
-    const { proxy, port } = await startTestProxy([b.port], {
+    await withProxy([b], {
       buffer_uploads: true,
       buffer_uploads_path: dir,
       buffer_backend_connect: 1000,
       buffer_upload_threshold_size: 0,
       buffer_upload_threshold_time: 1000,
-    });
-    try {
-      const c = await client(port);
+    }, async (c) => {
       c.socket.write(`POST /t HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
       c.socket.write(body.subarray(0, 500));
       await sleep(300);
@@ -144,50 +152,38 @@ describe('buffered uploads', () => {
       await sleep(100);
       expect(b.conns.length).toBe(0);
       c.socket.write(body.subarray(1500));
-      await until(() => c.got().endsWith('ok'), 'the response', 5000);
+      await answered(c, 5000);
       expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
-      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+      await spoolRemoved();
+    });
   });
 
   test('a fast client is not spooled by the rate threshold: its body streams once buffer_backend_connect is in', async () => {
     const size = 200_000;
     const body = payload(size);
     const b = await answeringBackend(size);
-    const { proxy, port } = await startTestProxy([b.port], {
+    await withProxy([b], {
       buffer_uploads: true,
       buffer_uploads_path: dir,
       buffer_backend_connect: 1000,
       buffer_upload_threshold_size: 0,
       buffer_upload_threshold_time: 0,
       buffer_upload_threshold_rate: 1000,
-    });
-    try {
-      const c = await client(port);
+    }, async (c) => {
       c.socket.write(Buffer.concat([Buffer.from(`POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`), body.subarray(0, 100_000)]));
       await until(() => b.conns.length === 1, 'a backend connection before the body is complete');
       expect(spoolFiles()).toEqual([]);
       c.socket.write(body.subarray(100_000));
-      await until(() => c.got().endsWith('ok'), 'the response');
+      await answered(c);
       expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+    });
   });
 
   test('a small fast body is held in memory up to buffer_backend_connect and never touches the disk', async () => {
     const size = 10_000;
     const body = payload(size);
     const b = await answeringBackend(size);
-    const { proxy, port } = await startTestProxy([b.port], { buffer_uploads: true, buffer_uploads_path: dir, buffer_backend_connect: 4096 });
-    try {
-      const c = await client(port);
+    await withProxy([b], { buffer_uploads: true, buffer_uploads_path: dir, buffer_backend_connect: 4096 }, async (c) => {
       c.socket.write(`POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
       c.socket.write(body.subarray(0, 2000));
       await sleep(150);
@@ -198,48 +194,33 @@ describe('buffered uploads', () => {
       await until(() => b.conns.length === 1 && bodyOf(b.conns[0]!).length === 6000, 'the backend to get the first 6000 bytes');
       expect(c.got()).toBe('');
       c.socket.write(body.subarray(6000));
-      await until(() => c.got().endsWith('ok'), 'the response');
+      await answered(c);
       expect(bodyOf(b.conns[0]!).equals(body)).toBe(true);
       expect(spoolFiles()).toEqual([]);
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+    });
   });
 
   test('buffer_backend_connect = 0 streams a body to the backend from the first byte', async () => {
     const b = await answeringBackend(5000);
-    const { proxy, port } = await startTestProxy([b.port], { buffer_backend_connect: 0 });
-    try {
-      const c = await client(port);
+    await withProxy([b], { buffer_backend_connect: 0 }, async (c) => {
       c.socket.write(`POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\nabc`);
       await until(() => b.conns.length === 1 && b.conns[0]!.endsWith('\r\n\r\nabc'), 'the backend to get the first bytes');
       c.socket.write('x'.repeat(4997));
-      await until(() => c.got().endsWith('ok'), 'the response');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+      await answered(c);
+    });
   });
 
   test('a client that gives up during a spooled upload leaves no spool file and no backend connection', async () => {
     const b = await answeringBackend(300 * 1024);
-    const { proxy, port } = await startTestProxy([b.port], { buffer_uploads: true, buffer_uploads_path: dir });
-    try {
-      const c = await client(port);
+    await withProxy([b], { buffer_uploads: true, buffer_uploads_path: dir }, async (c) => {
       c.socket.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${300 * 1024}\r\n\r\n`);
       c.socket.write(payload(50_000));
       await until(() => spoolFiles().length === 1, 'a spool file');
       c.socket.destroy();
-      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
+      await spoolRemoved();
       await sleep(100);
       expect(b.conns.length).toBe(0);
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+    });
   });
 
   test('at start, spool files left by a tsbal that is gone are removed; a live process\'s files and other files stay', async () => {
@@ -260,26 +241,20 @@ describe('buffered uploads', () => {
 
   test('a chunked request body is spooled de-chunked and reaches the backend with a Content-Length, as in Perlbal', async () => {
     const b = await answeringBackend(11);
-    const { proxy, port } = await startTestProxy([b.port], { buffer_uploads: true, buffer_uploads_path: dir });
-    try {
-      const c = await client(port);
+    await withProxy([b], { buffer_uploads: true, buffer_uploads_path: dir }, async (c) => {
       const chunks = '5\r\nhello\r\n6\r\n world\r\n';
       c.socket.write(`POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}`);
       await until(() => spoolFiles().length === 1, 'a spool file');
       await sleep(100);
       expect(b.conns.length).toBe(0);
       c.socket.write('0\r\nX-Sum: 1\r\n\r\n');
-      await until(() => c.got().endsWith('ok'), 'the response');
+      await answered(c);
       expect(b.conns[0]).not.toMatch(/transfer-encoding/i);
       expect(b.conns[0]).toContain('\r\nContent-Length: 11\r\n');
       // The payload alone; the trailer section is dropped.
       expect(b.conns[0]!.endsWith('\r\n\r\nhello world')).toBe(true);
-      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+      await spoolRemoved();
+    });
   });
 
   test('a spooled PUT whose backend closed before answering is sent again, whole, to another backend', async () => {
@@ -290,9 +265,7 @@ describe('buffered uploads', () => {
       if (h !== -1 && received.length - h - 4 >= size) socket.destroy();
     });
     const good = await answeringBackend(size);
-    const { proxy, port } = await startTestProxy([bad.port, good.port], { buffer_uploads: true, buffer_uploads_path: dir }, { balance_method: 'roundrobin' } as never);
-    try {
-      const c = await client(port);
+    await withProxy([bad, good], { buffer_uploads: true, buffer_uploads_path: dir }, async (c) => {
       c.socket.write(`PUT /again HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
       c.socket.write(body);
       await until(() => c.got().length > 0 && (c.got().endsWith('ok') || c.closed()), 'the response', 5000);
@@ -302,13 +275,8 @@ describe('buffered uploads', () => {
       expect(bodyOf(bad.conns[0]!).equals(body)).toBe(true);
       expect(good.conns.length).toBe(1);
       expect(bodyOf(good.conns[0]!).equals(body)).toBe(true);
-      await until(() => spoolFiles().length === 0, 'the spool file to be removed');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await bad.close();
-      await good.close();
-    }
+      await spoolRemoved();
+    }, { balance_method: 'roundrobin' } as never);
   });
 
   test('Expect: 100-continue gets 100 Continue from tsbal while it holds the body, and only once', async () => {
@@ -317,21 +285,15 @@ describe('buffered uploads', () => {
       if (chunk.toString('latin1').includes('Expect: 100-continue')) socket.write('HTTP/1.1 100 Continue\r\n\r\n');
       if (received.endsWith('\r\n\r\n0123456789')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
-    const { proxy, port } = await startTestProxy([b.port], {});
-    try {
-      const c = await client(port);
+    await withProxy([b], {}, async (c) => {
       c.socket.write(`POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n`);
       await until(() => c.got().startsWith('HTTP/1.1 100 Continue\r\n\r\n'), '100 Continue');
       expect(b.conns.length).toBe(0);
       c.socket.write('0123456789');
-      await until(() => c.got().endsWith('ok'), 'the response');
+      await answered(c);
       // One 100 Continue: the backend's own (if any) is not relayed as a second one.
       expect(c.got().split('100 Continue').length).toBe(2);
       expect(bodyOf(b.conns[0]!).toString()).toBe('0123456789');
-      c.socket.destroy();
-    } finally {
-      await proxy.close({ graceful: false });
-      await b.close();
-    }
+    });
   });
 });
