@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI_ENTRY } from '../harness/cli.ts';
-import { execProc, spawnProc, waitFor, type ExecResult, type ProcHandle } from '../harness/proc.ts';
+import { spawnProc, waitFor, type ExecResult, type ProcHandle } from '../harness/proc.ts';
 import { mergeFrrDaemons } from '../../src/setup/frr.ts';
-import { inNamespace, installFrrFiles, mustRun, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
+import { inNamespace, installFrrFiles, mustRun, removeFrrNamespace, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
 
 const ID = `${process.pid % 100_000}`;
 const NS = { router: `tsr6${ID}`, lb: `tsl6${ID}` } as const;
@@ -96,19 +96,7 @@ afterAll(async () => {
     await p.exited;
   }
   for (const side of started) await stopFrrIn(NS[side]);
-  for (const side of ['router', 'lb'] as const) {
-    const pids = await execProc(['ip', 'netns', 'pids', NS[side]], { timeoutMs: 5_000 });
-    for (const pid of pids.stdout.split('\n').map(Number).filter((p) => p > 0)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    await execProc(['ip', 'netns', 'del', NS[side]], { timeoutMs: 5_000 });
-    rmSync(`/etc/frr/${NS[side]}`, { recursive: true, force: true });
-    rmSync(`/var/run/frr/${NS[side]}`, { recursive: true, force: true });
-  }
+  for (const side of ['router', 'lb'] as const) await removeFrrNamespace(NS[side]);
   if (root) rmSync(root, { recursive: true, force: true });
 }, 60_000);
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CLI_ENTRY } from '../harness/cli.ts';
 import { execProc, sleep, waitFor, type ExecResult } from '../harness/proc.ts';
 import { mergeFrrDaemons } from '../../src/setup/frr.ts';
-import { inNamespace, installFrrFiles, mustRun, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
+import { inNamespace, installFrrFiles, mustRun, removeFrrNamespace, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
 
 const ID = `${process.pid % 100_000}`;
 const NS = { router: `tsbr${ID}`, lb: `tsbl${ID}` } as const;
@@ -102,20 +102,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const side of started) await stopFrr(side);
-  for (const side of ['router', 'lb'] as const) {
-    // Whatever survived the stop (a hung daemon) dies with the namespace's processes.
-    const pids = await execProc(['ip', 'netns', 'pids', NS[side]], { timeoutMs: 5_000 });
-    for (const pid of pids.stdout.split('\n').map(Number).filter((p) => p > 0)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    await execProc(['ip', 'netns', 'del', NS[side]], { timeoutMs: 5_000 });
-    rmSync(`/etc/frr/${NS[side]}`, { recursive: true, force: true });
-    rmSync(`/var/run/frr/${NS[side]}`, { recursive: true, force: true });
-  }
+  for (const side of ['router', 'lb'] as const) await removeFrrNamespace(NS[side]);
   if (root) rmSync(root, { recursive: true, force: true });
 }, 60_000);
 

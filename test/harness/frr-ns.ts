@@ -2,7 +2,7 @@
 // (/etc/frr/NS, /var/run/frr/NS), every call wrapped in `ip netns exec NS`. For the tests that start FRR on files
 // of their own (setup's output, a router's config); the anycast lab (anycastlab.ts) runs its own fleet.
 import { join } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execProc, type ExecResult } from './proc.ts';
 
 export const FRR_INIT = '/usr/lib/frr/frrinit.sh';
@@ -41,4 +41,22 @@ export async function startFrr(ns: string): Promise<void> {
 /** Stops it; never throws (cleanup). */
 export async function stopFrr(ns: string): Promise<void> {
   await inNamespace(ns, [FRR_INIT, 'stop', ns], 30_000).catch(() => undefined);
+}
+
+/**
+ * Cleanup after the instance is stopped: whatever survived the stop (a hung daemon) dies with the namespace's
+ * processes, then the namespace and the instance's files go. Never throws.
+ */
+export async function removeFrrNamespace(ns: string): Promise<void> {
+  const pids = await execProc(['ip', 'netns', 'pids', ns], { timeoutMs: 5_000 }).catch(() => null);
+  for (const pid of (pids?.stdout ?? '').split('\n').map(Number).filter((p) => p > 0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await execProc(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 }).catch(() => undefined);
+  rmSync(`/etc/frr/${ns}`, { recursive: true, force: true });
+  rmSync(`/var/run/frr/${ns}`, { recursive: true, force: true });
 }
