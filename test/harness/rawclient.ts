@@ -133,3 +133,31 @@ export function describeOutcome(outcome: ReadOutcome): string {
       return `no complete response within ${outcome.ms} ms, received ${JSON.stringify(outcome.received.toString('latin1'))}`;
   }
 }
+
+/**
+ * Every response on one connection as lines to compare between two servers: status, fields (Date and Server values
+ * masked), body, then whether the server closed within 300 ms. One entry of `methods` per response read (HEAD has
+ * no body); reading stops at the first outcome that is not a response (described without its timing).
+ */
+export async function transcript(port: number, request: string | Buffer, methods: ReadonlyArray<string | undefined>): Promise<string[]> {
+  const conn = await connectRaw(port);
+  const out: string[] = [];
+  try {
+    conn.send(request);
+    for (const method of methods) {
+      const o = await conn.read(method === undefined ? { timeoutMs: 3000 } : { method, timeoutMs: 3000 });
+      if (o.kind !== 'response') {
+        out.push(describeOutcome(o).replace(/ after \d+ ms/, ''));
+        break;
+      }
+      const { head, body } = o.response;
+      out.push(`status ${o.response.status}`);
+      for (const [name, value] of head.headers) out.push(`${name}: ${/^(date|server)$/i.test(name) ? '<masked>' : value}`);
+      out.push(`body ${JSON.stringify(body.toString('latin1'))}`);
+    }
+    out.push(`closed after: ${await conn.waitClosed(300)}`);
+  } finally {
+    conn.close();
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOOPBACK } from '../harness/ports.ts';
-import { connectRaw, describeOutcome } from '../harness/rawclient.ts';
+import { transcript } from '../harness/rawclient.ts';
 import { type MultiRig, type ProxyKind, startMultiRig, TSBAL_RUNS } from './diffkit.ts';
 
 const KINDS: ProxyKind[] = TSBAL_RUNS ? ['perlbal', 'tsbal'] : ['perlbal'];
@@ -69,27 +69,8 @@ function tree(root: string, rel = ''): string[] {
   return out;
 }
 
-async function observe(kind: ProxyKind, service: number, request: string, reads: number): Promise<string[]> {
-  const conn = await connectRaw(rigs.get(kind)!.ports[service]!);
-  const out: string[] = [];
-  try {
-    conn.send(request);
-    for (let i = 0; i < reads; i++) {
-      const o = await conn.read({ timeoutMs: 3000 });
-      if (o.kind !== 'response') {
-        out.push(describeOutcome(o).replace(/ after \d+ ms/, ''));
-        break;
-      }
-      const { head, body } = o.response;
-      out.push(`status ${o.response.status}`);
-      for (const [name, value] of head.headers) out.push(`${name}: ${/^(date|server)$/i.test(name) ? '<masked>' : value}`);
-      out.push(`body ${JSON.stringify(body.toString('latin1'))}`);
-    }
-    out.push(`closed after: ${await conn.waitClosed(300)}`);
-  } finally {
-    conn.close();
-  }
-  return out;
+function observe(kind: ProxyKind, service: number, request: string, reads: number): Promise<string[]> {
+  return transcript(rigs.get(kind)!.ports[service]!, request, Array.from({ length: reads }, () => undefined));
 }
 
 const OPEN = 0;

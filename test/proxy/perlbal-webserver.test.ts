@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOOPBACK } from '../harness/ports.ts';
-import { connectRaw, describeOutcome } from '../harness/rawclient.ts';
+import { transcript } from '../harness/rawclient.ts';
 import { type MultiRig, type ProxyKind, startMultiRig, TSBAL_RUNS } from './diffkit.ts';
 
 let docroot: string;
@@ -81,27 +81,8 @@ afterAll(async () => {
 });
 
 /** Every response on the connection: status code, fields (Date and Server values masked), body. */
-async function observe(kind: ProxyKind, service: number, request: string, methods: string[]): Promise<string[]> {
-  const conn = await connectRaw(rigs.get(kind)!.ports[service]!);
-  const out: string[] = [];
-  try {
-    conn.send(request);
-    for (const method of methods) {
-      const o = await conn.read({ method, timeoutMs: 3000 });
-      if (o.kind !== 'response') {
-        out.push(describeOutcome(o));
-        break;
-      }
-      const { head, body } = o.response;
-      out.push(`status ${o.response.status}`);
-      for (const [name, value] of head.headers) out.push(`${name}: ${/^(date|server)$/i.test(name) ? '<masked>' : value}`);
-      out.push(`body ${JSON.stringify(body.toString('latin1'))}`);
-    }
-    out.push(`closed after: ${await conn.waitClosed(300)}`);
-  } finally {
-    conn.close();
-  }
-  return out;
+function observe(kind: ProxyKind, service: number, request: string, methods: string[]): Promise<string[]> {
+  return transcript(rigs.get(kind)!.ports[service]!, request, methods);
 }
 
 const FILES = 0;
