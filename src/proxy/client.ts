@@ -383,12 +383,21 @@ function clientAskedClose(x: Exchange): boolean {
  * The client asked to close and sent nothing more: our FIN, then close without waiting for its FIN (HAProxy's
  * way), which saves a wake-up, a read and the stream's end handling per connection. Nothing is left to read, so the
  * close sends no reset; a client that sends more after `Connection: close` gets one, as from HAProxy.
+ * When the whole response is already in the kernel (the usual case: it fits the socket buffer), close(2) alone
+ * sends it and then the FIN, so the shutdown(2) and its callback, 'finish' and the listener for it are skipped.
  */
 function closeAfterFin(c: ClientConn): void {
   c.phase = 'closing';
   c.deadline = c.svc.engine.now + LINGER_MS;
-  c.socket.end();
-  c.socket.once('finish', destroyFinished);
+  const socket = c.socket;
+  // Writes corked by holdWrites go out now (end() would do the same).
+  while (socket.writableCorked > 0) socket.uncork();
+  if (socket.writableLength === 0) {
+    socket.destroy();
+    return;
+  }
+  socket.end();
+  socket.once('finish', destroyFinished);
 }
 
 function destroyFinished(this: Socket): void {
