@@ -21,6 +21,7 @@ import { observedIp } from './access.ts';
 import { simplePage } from './errors.ts';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
+import { peerAddress } from '../runtime/net.ts';
 
 function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
   const i = findField(req.fields, code);
@@ -57,7 +58,7 @@ const LINGER_MS = 5_000;
 
 export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   const engine = svc.engine;
-  const peerIp = normalizePeerIp(socket.remoteAddress);
+  const peerIp = normalizePeerIp(peerAddress(socket));
   const opts = svc.opts;
   const trusted = opts.alwaysTrusted || isTrusted(peerIp, opts.trustedUpstreamProxies);
   const forward: ForwardContext = {
