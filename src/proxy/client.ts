@@ -21,6 +21,7 @@ import { observedIp } from './access.ts';
 import { simplePage } from './errors.ts';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
+import { peerAddress } from '../runtime/net.ts';
 
 function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
   const i = findField(req.fields, code);
@@ -57,7 +58,7 @@ const LINGER_MS = 5_000;
 
 export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   const engine = svc.engine;
-  const peerIp = normalizePeerIp(socket.remoteAddress);
+  const peerIp = normalizePeerIp(peerAddress(socket));
   const opts = svc.opts;
   const trusted = opts.alwaysTrusted || isTrusted(peerIp, opts.trustedUpstreamProxies);
   const forward: ForwardContext = {
@@ -383,12 +384,21 @@ function clientAskedClose(x: Exchange): boolean {
  * The client asked to close and sent nothing more: our FIN, then close without waiting for its FIN (HAProxy's
  * way), which saves a wake-up, a read and the stream's end handling per connection. Nothing is left to read, so the
  * close sends no reset; a client that sends more after `Connection: close` gets one, as from HAProxy.
+ * When the whole response is already in the kernel (the usual case: it fits the socket buffer), close(2) alone
+ * sends it and then the FIN, so the shutdown(2) and its callback, 'finish' and the listener for it are skipped.
  */
 function closeAfterFin(c: ClientConn): void {
   c.phase = 'closing';
   c.deadline = c.svc.engine.now + LINGER_MS;
-  c.socket.end();
-  c.socket.once('finish', destroyFinished);
+  const socket = c.socket;
+  // Writes corked by holdWrites go out now (end() would do the same).
+  while (socket.writableCorked > 0) socket.uncork();
+  if (socket.writableLength === 0) {
+    socket.destroy();
+    return;
+  }
+  socket.end();
+  socket.once('finish', destroyFinished);
 }
 
 function destroyFinished(this: Socket): void {

@@ -6,6 +6,7 @@ import { acceptClient } from './client.ts';
 import type { ServiceRuntime } from './service.ts';
 import { startHandshake } from './tls/context.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
+import { ASK_NO_DELAY } from '../runtime/net.ts';
 
 /**
  * A bind error that means "not local yet" (a VIP before the HA engine adds it, with ip_nonlocal_bind=0): the listener
@@ -64,7 +65,7 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
   const engine = svc.engine;
   // The owner of workers accepts nothing: its stand-in only names the address the workers listen on.
   if (engine.ownerBind !== null) return engine.ownerBind(addr);
-  const server = createServer({ allowHalfOpen: true, noDelay: true });
+  const server = createServer({ allowHalfOpen: true, noDelay: ASK_NO_DELAY });
   retarget(server, svc);
   await listenServer(server, addr, engine.listenMode === 'worker');
   server.on('error', (err) => svc.engine.log.error(`listener ${formatHostPort(addr)}: ${err.message}`));
