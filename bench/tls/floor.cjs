@@ -55,9 +55,17 @@ if (ctx && typeof ctx.enableTicketKeyCallback === 'function') {
   const encrypt = [1, hmac, aes, ticketKey.subarray(0, 16), iv];
   const renew = [2, hmac, aes];
   const refuse = [0, hmac, aes];
+  // IVs from a CSPRNG pool refilled every 256 tickets, as renew.ts does.
+  const ivs = Buffer.alloc(16 * 256);
+  let nextIv = 256;
   ctx.onticketkeycallback = (name, _iv, encrypting) => {
     if (encrypting) {
-      randomFillSync(iv);
+      if (nextIv === 256) {
+        randomFillSync(ivs);
+        nextIv = 0;
+      }
+      const start = 16 * nextIv++;
+      for (let i = 0; i < 16; i++) iv[i] = ivs[start + i];
       return encrypt;
     }
     return ticketKey.compare(name, 0, 16, 0, 16) === 0 ? renew : refuse;
