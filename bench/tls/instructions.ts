@@ -3,10 +3,11 @@
 // (callgrind_control -z), the same number of requests is sent, and the counters are dumped. Loads, as in run.ts:
 // full handshakes (ab), new connections that resume (h2load --h1 with `Connection: close`: it re-offers its first
 // session every time, so it resumes whether or not the server renews tickets), keep-alive requests (h2load --h1),
-// and plain-HTTP keep-alive on the same proxy. Kernel work (syscalls, TCP) is not counted.
+// and plain-HTTP keep-alive on the same proxy. Kernel work (syscalls, TCP) is not counted. floor-node is Node's
+// floor (floor.cjs: a bare node:tls responder under Node 22, no proxying; no plain row).
 //
 //   npx bun bench/tls/instructions.ts [--cert ec|rsa] [--handshakes 300] [--requests 3000] [--modes full,resumed,keepalive,plain]
-//                                     [--bundle other/tsbal.cjs] [--bun dist/tsbal-bun]
+//                                     [--bundle other/tsbal.cjs] [--extra NAME=BUNDLE ...] [--no-floor] [--bun dist/tsbal-bun]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { DIST_BUNDLE } from '../../test/harness/tsbal.ts';
 import { LOOPBACK } from '../../test/harness/ports.ts';
 import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
-import { type Proxy, startHaproxyTls, startTsbalTls, type TsbalForm } from './proxies.ts';
+import { type Proxy, startHaproxyTls, startTlsFloor, startTsbalTls, type TsbalForm } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +32,9 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'full,resumed,keepalive,plain' },
     /** Also the Bun binary (dist/tsbal-bun): it did not come up under valgrind 3.19 in 120 s, so off unless asked. */
     bun: { type: 'string' },
+    /** More bundles under the same Node, NAME=path/to/tsbal.cjs (a before/after in one run). */
+    extra: { type: 'string', multiple: true, default: [] },
+    'no-floor': { type: 'boolean', default: false },
   },
 });
 const HANDSHAKES = Number(args.handshakes);
@@ -64,12 +68,14 @@ function dumpTotal(file: string): number {
   return Number(m[1]);
 }
 
-async function measure(name: string, start: (wrap: string[]) => Promise<Proxy>, dir: string): Promise<Record<Mode, { ir: number; perRequest: number }>> {
+type Counts = Partial<Record<Mode, { ir: number; perRequest: number }>>;
+
+async function measure(name: string, start: (wrap: string[]) => Promise<Proxy>, dir: string, modes: readonly Mode[] = MODES): Promise<Counts> {
   const outFile = path.join(dir, `callgrind.${name}.out`);
   const p = await start(['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--quiet', `--callgrind-out-file=${outFile}`]);
-  const result = {} as Record<Mode, { ir: number; perRequest: number }>;
+  const result: Counts = {};
   try {
-    for (const mode of MODES) {
+    for (const mode of modes) {
       const url = mode === 'plain' ? `http://${LOOPBACK}:${p.plainPort}/` : `https://${LOOPBACK}:${p.port}/`;
       const n = mode === 'keepalive' || mode === 'plain' ? REQUESTS : HANDSHAKES;
       // Warm-up as long as the measurement: V8 has compiled the hot path by then.
@@ -101,11 +107,19 @@ async function main(): Promise<void> {
   const backend = await startNginxBackend({ name: 'tls-instr' });
   const node = path.resolve(args.node);
   const forms: TsbalForm[] = [{ name: 'tsbal-node', command: node, args: [...RUN_V8_FLAGS, path.resolve(args.bundle)], describe: `Node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()} + ${path.resolve(args.bundle)}` }];
+  for (const e of args.extra) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new Error(`--extra ${e}: NAME=BUNDLE expected`);
+    forms.push({ name: e.slice(0, eq), command: node, args: [...RUN_V8_FLAGS, path.resolve(e.slice(eq + 1))], describe: `the same Node + ${path.resolve(e.slice(eq + 1))}` });
+  }
   if (args.bun !== undefined) forms.push({ name: 'tsbal-bun', command: path.resolve(args.bun), args: [], describe: 'Bun binary' });
   const daemons: Daemon[] = [backend];
   const results: Array<[string, Awaited<ReturnType<typeof measure>>]> = [];
   try {
     results.push(['haproxy', await measure('haproxy', (wrap) => startHaproxyTls(backend.port, pem, wrap, 60_000), dir)]);
+    if (!args['no-floor']) {
+      results.push(['floor-node', await measure('floor-node', (wrap) => startTlsFloor('floor-node', leaf.crt, leaf.key, node, RUN_V8_FLAGS, wrap, 120_000), dir, MODES.filter((m) => m !== 'plain'))]);
+    }
     for (const form of forms) results.push([form.name, await measure(form.name, (wrap) => startTsbalTls(form, backend.port, leaf.crt, leaf.key, wrap, 120_000), dir)]);
   } finally {
     await stopAll(daemons);
@@ -113,12 +127,14 @@ async function main(): Promise<void> {
   }
   const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const h = results[0]![1];
+  const cell = (r: Counts, mode: Mode): string => r[mode]?.perRequest.toFixed(0) ?? '-';
+  const ratio = (r: Counts, mode: Mode): string => (r[mode] === undefined || h[mode] === undefined ? '-' : (h[mode].perRequest / r[mode].perRequest).toFixed(2));
   console.log(`callgrind, ${args.cert === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; ${HANDSHAKES} handshakes / ${REQUESTS} keep-alive requests after a warm-up of as many; ${forms.map((f) => `${f.name} = ${f.describe}`).join('; ')}; load average ${load}`);
   console.log('');
   console.log(`| load | ${results.map(([n]) => `${n} instr/req`).join(' | ')} | ${results.slice(1).map(([n]) => `haproxy/${n}`).join(' | ')} |`);
   console.log(`|${'---|'.repeat(1 + results.length * 2 - 1)}`);
   for (const mode of MODES) {
-    console.log(`| ${mode} | ${results.map(([, r]) => r[mode].perRequest.toFixed(0)).join(' | ')} | ${results.slice(1).map(([, r]) => (h[mode].perRequest / r[mode].perRequest).toFixed(2)).join(' | ')} |`);
+    console.log(`| ${mode} | ${results.map(([, r]) => cell(r, mode)).join(' | ')} | ${results.slice(1).map(([, r]) => ratio(r, mode)).join(' | ')} |`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }

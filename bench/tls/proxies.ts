@@ -1,10 +1,12 @@
 // The proxies bench/tls compares, started the same way for wall-clock rounds (run.ts) and under callgrind
 // (instructions.ts): HAProxy (nbthread 1, `bind ... ssl crt`, TLS 1.2 minimum) and tsbal (enable_ssl,
-// persist_client/persist_backend on), each in front of one plain HTTP backend with the same certificate.
+// persist_client/persist_backend on), each in front of one plain HTTP backend with the same certificate; and the
+// runtime's floor (floor.cjs: a bare node:tls responder, no proxying) with the same certificate.
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts } from '../../test/harness/procs.ts';
 import { LOOPBACK } from '../../test/harness/ports.ts';
+import { REPO_ROOT } from '../../test/harness/cli.ts';
 
 /** `port`: the TLS listener; `plainPort`: the same proxying without TLS (to tell TLS's cost from HTTP's). */
 export type Proxy = Daemon & { port: number; plainPort: number };
@@ -75,5 +77,21 @@ ENABLE plain
     const argv = [...wrap, form.command, ...form.args, 'run', '-c', conf];
     const d = await startDaemon({ name: form.name, command: argv[0]!, args: argv.slice(1), dir, ports: [port!, plainPort!], ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }) });
     return { ...d, port: port!, plainPort: plainPort! };
+  });
+}
+
+export type FloorRuntime = 'floor-node' | 'floor-bun';
+
+/**
+ * floor.cjs under Node 22 (`node`, with `nodeArgs`: tsbal's V8 flags) or Bun from node_modules, on one port (its
+ * `plainPort` is the same port: the floor has no plain listener).
+ */
+export function startTlsFloor(runtime: FloorRuntime, crt: string, key: string, node: string, nodeArgs: readonly string[], wrap: readonly string[] = [], readyTimeoutMs?: number): Promise<Proxy> {
+  return startWithFreshPorts(1, async ([port]) => {
+    const dir = makeTempDir(`bench-${runtime}-tls`);
+    const floor = path.join(REPO_ROOT, 'bench/tls/floor.cjs');
+    const argv = [...wrap, ...(runtime === 'floor-bun' ? [path.join(REPO_ROOT, 'node_modules/.bin/bun')] : [node, ...nodeArgs]), floor, String(port), crt, key];
+    const d = await startDaemon({ name: runtime, command: argv[0]!, args: argv.slice(1), dir, ports: [port!], ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }) });
+    return { ...d, port: port!, plainPort: port! };
   });
 }

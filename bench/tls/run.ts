@@ -8,11 +8,14 @@
 //   keepalive keep-alive HTTPS requests (wrk).
 // Each with the proxy's CPU seconds per 1000 requests (/proc, the proxy's process group). tsbal runs as the Node
 // program (the bundle under --node, as the SEA binary ships it, or the SEA binary itself with --sea) and as the Bun
-// binary (dist/tsbal-bun, `npm run build:bun`) when it exists. Rounds interleave the proxies; the table shows medians.
+// binary (dist/tsbal-bun, `npm run build:bun`) when it exists. Beside them the runtimes' floors, floor.cjs (a bare
+// node:tls responder, no proxying, same certificate): floor-node under Node 22, floor-bun under Bun (unless --no-bun),
+// so a run shows how far tsbal is from what its runtime costs at all. Rounds interleave the proxies; the table shows
+// medians.
 //
 //   npx bun bench/tls/run.ts [--rounds 3] [--duration 5] [--connections 32] [--threads 2] [--no-build]
 //                            [--node PATH | --sea dist/tsbal] [--bun dist/tsbal-bun | --no-bun] [--modes full,resumed,keepalive]
-//                            [--extra NAME=COMMAND ...]
+//                            [--extra NAME=COMMAND ...] [--no-floor]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,7 +29,7 @@ import { LOOPBACK } from '../../test/harness/ports.ts';
 import { runWrk, totalErrors } from '../../test/harness/wrk.ts';
 import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
 import { runAb } from './ab.ts';
-import { type Proxy, startHaproxyTls, startTsbalTls, type TsbalForm } from './proxies.ts';
+import { type FloorRuntime, type Proxy, startHaproxyTls, startTlsFloor, startTsbalTls, type TsbalForm } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +47,7 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'full,resumed,keepalive' },
     /** More tsbal builds to compare in the same rounds, NAME=COMMAND (e.g. a wrapper running an older bundle). */
     extra: { type: 'string', multiple: true, default: [] },
+    'no-floor': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -104,7 +108,12 @@ async function measure(p: Proxy, name: string, cert: string, mode: Mode): Promis
   return { proxy: name, cert, mode, rps: r.rps, cpuPer1k: (cpu / Math.max(1, r.requests)) * 1000, errors: r.errors };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The middle value; of an even count, the mean of the two middle ones (with 2 rounds, not the larger one). */
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
 
 async function main(): Promise<void> {
   if (!args['no-build']) {
@@ -112,6 +121,7 @@ async function main(): Promise<void> {
     if (b.status !== 0) throw new Error('bundle build failed');
   }
   const forms = tsbalForms();
+  const floors: FloorRuntime[] = args['no-floor'] ? [] : args['no-bun'] ? ['floor-node'] : ['floor-node', 'floor-bun'];
   const pki = makePki();
   const ec = pki.issue('ec', ['127.0.0.1']);
   const rsa = pki.issue('rsa', ['127.0.0.1'], { key: 'rsa' });
@@ -125,6 +135,7 @@ async function main(): Promise<void> {
     for (const [cert, leaf] of [['ECDSA P-256', ec], ['RSA 2048', rsa]] as const) {
       const haproxy = await startHaproxyTls(backend.port, cert === 'RSA 2048' ? pems.rsa : pems.ec);
       const proxies: Array<[string, Proxy]> = [['haproxy', haproxy]];
+      for (const floor of floors) proxies.push([floor, await startTlsFloor(floor, leaf.crt, leaf.key, path.resolve(args.node), RUN_V8_FLAGS)]);
       for (const form of forms) proxies.push([form.name, await startTsbalTls(form, backend.port, leaf.crt, leaf.key)]);
       daemons.push(...proxies.map(([, p]) => p));
       for (let round = 0; round < ROUNDS; round++) {
@@ -139,12 +150,15 @@ async function main(): Promise<void> {
     await stopAll(daemons);
     pki.cleanup();
   }
-  const names = forms.map((f) => f.name);
+  const names = [...floors, ...forms.map((f) => f.name)];
+  // Each tsbal row against its runtime's floor (Bun builds against floor-bun), when that floor ran.
+  const floorOf = (name: string): FloorRuntime => (/bun/.test(name) ? 'floor-bun' : 'floor-node');
+  const againstFloor = forms.map((f) => f.name).filter((n) => floors.includes(floorOf(n)));
   const out: string[] = [
     `tsbal: ${forms.map((f) => `${f.name} = ${f.describe}`).join('; ')}. HAProxy nbthread 1. ${CONNECTIONS} connections (wrk -t${THREADS}; ab: 2 processes of ${Math.floor(CONNECTIONS / 2)}), ${ROUNDS} rounds of ${DURATION} s, medians. 1-min load average after each round: ${loads.join(', ')}.`,
     '',
-    `| certificate | load | haproxy req/s | ${names.map((n) => `${n} req/s | ${n}/haproxy req/s`).join(' | ')} | haproxy CPU ms/req | ${names.map((n) => `${n} CPU ms/req | haproxy/${n} CPU`).join(' | ')} | errors (${['haproxy', ...names].join('/')}) |`,
-    `|${'---|'.repeat(3 + names.length * 4 + 2)}`,
+    `| certificate | load | haproxy req/s | ${names.map((n) => `${n} req/s | ${n}/haproxy req/s`).join(' | ')} | haproxy CPU ms/req | ${names.map((n) => `${n} CPU ms/req | haproxy/${n} CPU`).join(' | ')} | ${againstFloor.map((n) => `${floorOf(n)}/${n} CPU`).join(' | ')}${againstFloor.length > 0 ? ' | ' : ''}errors (${['haproxy', ...names].join('/')}) |`,
+    `|${'---|'.repeat(3 + names.length * 4 + 2 + againstFloor.length)}`,
   ];
   for (const cert of ['ECDSA P-256', 'RSA 2048']) {
     for (const mode of MODES) {
@@ -152,10 +166,10 @@ async function main(): Promise<void> {
       const rps = (name: string): number => median(pick(name).map((r) => r.rps));
       const cpu = (name: string): number => median(pick(name).map((r) => r.cpuPer1k));
       const errs = ['haproxy', ...names].map((n) => pick(n).reduce((s, r) => s + r.errors, 0)).join('/');
-      out.push(`| ${cert} | ${MODE_LABEL[mode]} | ${rps('haproxy').toFixed(0)} | ${names.map((n) => `${rps(n).toFixed(0)} | ${(rps(n) / rps('haproxy')).toFixed(2)}`).join(' | ')} | ${cpu('haproxy').toFixed(3)} | ${names.map((n) => `${cpu(n).toFixed(3)} | ${(cpu('haproxy') / cpu(n)).toFixed(2)}`).join(' | ')} | ${errs} |`);
+      out.push(`| ${cert} | ${MODE_LABEL[mode]} | ${rps('haproxy').toFixed(0)} | ${names.map((n) => `${rps(n).toFixed(0)} | ${(rps(n) / rps('haproxy')).toFixed(2)}`).join(' | ')} | ${cpu('haproxy').toFixed(3)} | ${names.map((n) => `${cpu(n).toFixed(3)} | ${(cpu('haproxy') / cpu(n)).toFixed(2)}`).join(' | ')} | ${againstFloor.map((n) => `${(cpu(floorOf(n)) / cpu(n)).toFixed(2)} | `).join('')}${errs} |`);
     }
   }
-  out.push('', 'CPU ms/req is CPU seconds per 1000 requests; haproxy/X CPU is the speed ratio by CPU cost (0.8 = X spends 1.25x HAProxy\'s CPU per request).');
+  out.push('', 'CPU ms/req is CPU seconds per 1000 requests; haproxy/X CPU is the speed ratio by CPU cost (0.8 = X spends 1.25x HAProxy\'s CPU per request); floor/X CPU the same against the runtime\'s bare TLS responder (1.0 = tsbal costs no more than its runtime answering by itself).');
   console.log(out.join('\n'));
 }
 
