@@ -2,7 +2,8 @@
 // frames for the client come out (takeOutput), and what the streams carry is reported through one handler interface
 // (H2Handler). No sockets, no timers: session.ts is the I/O around it. The output side (responses, flow control
 // windows, DATA frame splitting) is in output.ts; this file reads frames and keeps the streams' states.
-import { decodeHeaderBlock, newHpackDecoder, newHpackEncoder, setEncoderLimit, type HpackDecoder, type HpackEncoder } from './hpack.ts';
+import { decodeHeaderBlock, newHpackDecoder, type HpackDecoder } from './hpack.ts';
+import { newHpackEncoder, setEncoderLimit, type HpackEncoder } from './encoder-interim.ts';
 import { ERR, FLAG, FRAME, SETTING, frameHead, goawayFrame, rstFrame, settingsAck, settingsFrame, windowUpdateFrame } from './wire.ts';
 
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -160,7 +161,7 @@ export function feedConnection(conn: H2Connection, chunk: Buffer): void {
     at = start + len;
     conn.framesIn++;
     onFrame(conn, type, flags, id, buf, start, at);
-    if (conn.error !== 0 || conn.phase === 'closed') return;
+    if (conn.error !== 0) return;
   }
   if (at < n) conn.partial = at === 0 ? buf : Buffer.from(buf.subarray(at));
 }

@@ -1,7 +1,7 @@
 // The response side of an HTTP/2 connection (connection.ts): HEADERS (+CONTINUATION) encoded with HPACK, DATA split
 // at the client's max frame size and held back by its flow control windows (the connection's and the stream's),
 // and 'drain' for a stream whose queued output went down after a write was refused. Pure: frames go to conn.out.
-import { encodeHeaderBlock } from './hpack.ts';
+import { encodeHeaderBlock } from './encoder-interim.ts';
 import { closeStream, queue, streamError, type H2Connection, type H2Stream } from './connection.ts';
 import { ERR, FLAG, FRAME, frameHead, rstFrame, writeFrameHead } from './wire.ts';
 
