@@ -22,6 +22,8 @@ export const DEFAULT_CONNECTION_WINDOW = 16 << 20;
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 0x7fffffff;
 const OUR_MAX_FRAME = 16_384;
+/** Streams taken at once before the client acknowledged our SETTINGS (RFC 9113 6.5.2 suggests no limit below 100). */
+const PRE_ACK_STREAMS = 100;
 
 export type StreamState = 'open' | 'half-closed-remote' | 'half-closed-local' | 'closed';
 
@@ -92,8 +94,8 @@ export interface H2Connection {
   partial: Buffer | null;
   /** HEADERS without END_HEADERS: the block so far, and what the HEADERS frame said. */
   headerBlock: { streamId: number; endStream: boolean; parts: Buffer[]; size: number } | null;
-  /** Frames seen (the glue's idle timer looks at it). */
-  framesIn: number;
+  /** The client acknowledged our SETTINGS: our limits are in force. */
+  settingsAcked: boolean;
   /** The decoder's output list, reused for every header block. */
   fields: string[];
   /** The glue's own record for this connection. */
@@ -105,7 +107,7 @@ export function newConnection(settings: H2Settings, handler: H2Handler, decoder:
     settings, handler, phase: 'preface', error: 0, streams: new Map(), lastStreamId: 0, active: 0,
     peerInitialWindow: DEFAULT_WINDOW, peerMaxFrame: 16_384, sendWindow: DEFAULT_WINDOW,
     recvWindow: settings.connectionWindow, recvUnacked: 0, decoder, encoder,
-    out: [], outBytes: 0, sendQueue: [], partial: null, headerBlock: null, framesIn: 0, fields: [], owner: null,
+    out: [], outBytes: 0, sendQueue: [], partial: null, headerBlock: null, fields: [], owner: null, settingsAcked: false,
   };
 }
 
@@ -159,7 +161,6 @@ export function feedConnection(conn: H2Connection, chunk: Buffer): void {
     const id = buf.readUInt32BE(at + 5) & 0x7fffffff;
     const start = at + 9;
     at = start + len;
-    conn.framesIn++;
     onFrame(conn, type, flags, id, buf, start, at);
     if (conn.error !== 0) return;
   }
@@ -253,7 +254,10 @@ function headerBlockDone(conn: H2Connection, id: number, endStream: boolean, buf
   if ((id & 1) === 0 || id <= conn.lastStreamId) return connectionError(conn, ERR.PROTOCOL_ERROR);
   conn.lastStreamId = id;
   if (conn.phase !== 'open') return; // after GOAWAY: not processed (the client retries elsewhere)
-  if (conn.active >= conn.settings.maxConcurrentStreams) {
+  // Until the client acknowledged our SETTINGS it may not know our limit yet (h2load sends its first -m streams with
+  // its preface): up to the RFC's suggested minimum of 100 are still taken then (RFC 9113 5.1.2, 6.5.3).
+  const limit = conn.settingsAcked ? conn.settings.maxConcurrentStreams : Math.max(conn.settings.maxConcurrentStreams, PRE_ACK_STREAMS);
+  if (conn.active >= limit) {
     queue(conn, rstFrame(id, ERR.REFUSED_STREAM));
     return;
   }
@@ -321,6 +325,7 @@ function onSettings(conn: H2Connection, flags: number, id: number, buf: Buffer, 
   if (id !== 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
   if ((flags & FLAG.ACK) !== 0) {
     if (end !== start) return connectionError(conn, ERR.FRAME_SIZE_ERROR);
+    conn.settingsAcked = true;
     return;
   }
   if ((end - start) % 6 !== 0) return connectionError(conn, ERR.FRAME_SIZE_ERROR);

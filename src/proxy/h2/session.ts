@@ -277,7 +277,12 @@ const HANDLER: H2Handler = {
     }
     // The stream is over: so is its virtual connection (the client code sees it close).
     if (v !== null) v.destroy();
-    if (conn.phase === 'closing' && conn.streams.size === 0) HANDLER.wantFlush(conn);
+    // Stopping: the client hears GOAWAY as its streams finish, and the connection ends with its last one. Written
+    // now, not on the next turn: the last stream's end lets the engine finish stopping within this turn.
+    if (s.host.draining()) {
+      goAway(conn, ERR.NO_ERROR);
+      flush(s);
+    } else if (conn.phase === 'closing' && conn.streams.size === 0) HANDLER.wantFlush(conn);
   },
 
   drain(_conn, st) {

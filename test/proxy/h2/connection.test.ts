@@ -217,6 +217,16 @@ describe('streams', () => {
     expect(goawayCode(r.out())).toBeNull();
   });
 
+  test('before the client acknowledged our SETTINGS, streams past our limit are still taken (up to 100)', () => {
+    const r = server({ maxStreams: 2 });
+    r.out();
+    const out = r.feed(CLIENT_PREFACE, settings([]), headers(1, GET('/1')), headers(3, GET('/3')), headers(5, GET('/5')));
+    expect(rst(out, 5)).toBeNull();
+    expect(r.events).toEqual(['request 1 /1 end', 'request 3 /3 end', 'request 5 /5 end']);
+    r.feed(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+    expect(rst(r.feed(headers(7, GET('/7'))), 7)).toBe(ERR.REFUSED_STREAM);
+  });
+
   test('a header list over the limit is reported as too large (the table stays in sync: the next request decodes)', () => {
     const r = opened({ maxList: 200 });
     r.feed(headers(1, [...GET('/big'), 'x-big', 'a'.repeat(120), 'x-big2', 'b'.repeat(120)]), headers(3, GET('/next')));
