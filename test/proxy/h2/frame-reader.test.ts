@@ -93,7 +93,7 @@ describe('splitting', () => {
     const r = newFrameReader();
     const sink = recorder();
     const f = frame(FrameType.HEADERS, 0, 1, Buffer.alloc(0));
-    f[5] |= 0x80;
+    f[5] = 0x80;
     expect(feedFrames(r, f, sink)).toBe(FEED_OK);
     expect(sink.frames[0]!.streamId).toBe(1);
   });
