@@ -159,7 +159,7 @@ describe('node:http2 client against this codec', () => {
     }
     expect(h.errors).toEqual([]);
   });
-  test('our decoder reads the client's request heads (its dynamic table and Huffman) right across requests', async () => {
+  test('our decoder reads the request heads of the client (its dynamic table and Huffman) right across requests', async () => {
     const h = await startServer(() => [':status', '200']);
     const session = connect(`http://127.0.0.1:${h.port}`);
     sessions.push(session);
