@@ -83,7 +83,7 @@ describe('representations chosen per header', () => {
 
 describe('the dynamic table stays in sync with the decoder', () => {
   test('2000 heads whose repeating headers cycle through many values (evictions every few heads)', () => {
-    const e = newHpackEncoder();
+    const e = newHpackEncoder({ huffman: true });
     const d = newHpackDecoder();
     let seed = 7;
     const next = (n: number): number => {
@@ -103,6 +103,11 @@ describe('the dynamic table stays in sync with the decoder', () => {
       expect(d.size).toBe(e.size);
     }
     expect(decoderTableEntries(d).length).toBe(e.count);
+  });
+  test('literals are plain by default, Huffman-coded when asked and shorter', () => {
+    expect([...encode(newHpackEncoder(), ['date', 'aaaa'])]).toEqual([0x0f, 33 - 15, 0x04, 0x61, 0x61, 0x61, 0x61]);
+    expect([...encode(newHpackEncoder({ huffman: true }), ['date', 'aaaa'])]).toEqual([0x0f, 33 - 15, 0x83, 0x18, 0xc6, 0x3f]);
+    expect([...encode(newHpackEncoder({ huffman: true }), ['date', '\x00'])]).toEqual([0x0f, 33 - 15, 0x01, 0x00]); // 13 bits > 8
   });
   test('an entry larger than the table is sent without indexing and the table is left alone', () => {
     const e = newHpackEncoder();

@@ -37,12 +37,12 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-function startServer(respond: Respond): Promise<Harness> {
+function startServer(respond: Respond, huffman = true): Promise<Harness> {
   const h: Harness = { server: createServer(), port: 0, requests: [], errors: [] };
   h.server.on('connection', (socket: Socket) => {
     const reader = newFrameReader(16384, { expectPreface: true });
     const decoder = newHpackDecoder();
-    const encoder = newHpackEncoder();
+    const encoder = newHpackEncoder({ huffman });
     let block: Buffer[] = [];
     let blockStream = 0;
     socket.write(settingsFrame([SettingId.MAX_CONCURRENT_STREAMS, 100]));
@@ -197,8 +197,8 @@ describe('node:http2 client against this codec', () => {
 });
 
 describe('nghttp (nghttp2) against this codec', () => {
-  test('40 concurrent streams on one connection: nghttp2 decodes every response head we encode', async () => {
-    const h = await startServer((path) => [...headFor(path), 'x-path', path]);
+  test.each([true, false])('40 concurrent streams on one connection: nghttp2 decodes every response head we encode (huffman %p), we decode its requests', async (huffman) => {
+    const h = await startServer((path) => [...headFor(path), 'x-path', path], huffman);
     const urls = Array.from({ length: 40 }, (_, i) => `http://127.0.0.1:${h.port}/${i}`);
     const output = await new Promise<string>((resolve, reject) => {
       execFile('nghttp', ['-v', '-n', ...urls], { timeout: 15000, maxBuffer: 1 << 24 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
@@ -224,5 +224,7 @@ describe('nghttp (nghttp2) against this codec', () => {
       expect(byPath.get(`/${i}`)).toMatchObject(expected);
     }
     expect(h.errors).toEqual([]);
+    expect(h.requests.map((fields) => asRecord(fields)[':path']).sort()).toEqual(urls.map((u) => new URL(u).pathname).sort());
+    for (const fields of h.requests) expect(asRecord(fields)).toMatchObject({ ':method': 'GET', ':scheme': 'http', 'user-agent': expect.stringMatching(/^nghttp2\//) });
   });
 });
