@@ -232,7 +232,10 @@ function evictDown(e: HpackEncoder, target: number): void {
     e.size -= name.length + value.length + ENTRY_OVERHEAD;
     const id = e.inserted - e.count;
     const values = e.byName.get(name);
-    if (values !== undefined && values.get(value) === id) values.delete(value);
+    if (values !== undefined && values.get(value) === id) {
+      values.delete(value);
+      if (values.size === 0) e.byName.delete(name); // names come and go with backends: keep the map bounded
+    }
     e.names[at] = '';
     e.values[at] = '';
     e.first = (at + 1) & e.mask;

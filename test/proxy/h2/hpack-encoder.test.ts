@@ -103,6 +103,11 @@ describe('the dynamic table stays in sync with the decoder', () => {
       expect(d.size).toBe(e.size);
     }
     expect(decoderTableEntries(d).length).toBe(e.count);
+    // The lookup holds exactly the table's entries (nothing left behind by evictions).
+    let mapped = 0;
+    for (const values of e.byName.values()) mapped += values.size;
+    expect(mapped).toBe(e.count);
+    expect([...e.byName.values()].every((values) => values.size > 0)).toBe(true);
   });
   test('literals are plain by default, Huffman-coded when asked and shorter', () => {
     expect([...encode(newHpackEncoder(), ['date', 'aaaa'])]).toEqual([0x0f, 33 - 15, 0x04, 0x61, 0x61, 0x61, 0x61]);
