@@ -2,9 +2,11 @@
 // header block goes through decodeHeaderBlock, so it allocates nothing but the strings it returns: fields go flat
 // into the caller's array (name, value, name, value...), indexed fields hand out the interned static-table strings
 // or the dynamic table's stored strings, Huffman strings decode into a reused scratch buffer.
-// The encoder (responses) is in hpack-encoder.ts.
+// The encoder (responses) is in hpack-encoder.ts, re-exported here.
 import { huffmanDecode, huffmanDecodedBound } from './huffman.ts';
 import { STATIC_COUNT, STATIC_NAMES, STATIC_VALUES } from './hpack-static.ts';
+
+export { encodeHeaderBlock, encodedSizeBound, newHpackEncoder, setEncoderLimit, type HpackEncoder } from './hpack-encoder.ts';
 
 /** decodeHeaderBlock results. */
 export const HPACK_OK = 0;

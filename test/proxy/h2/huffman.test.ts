@@ -20,7 +20,7 @@ function encode(s: string): Buffer {
 function decode(bytes: Buffer): string | null {
   const out = Buffer.alloc(huffmanDecodedBound(bytes.length));
   const n = huffmanDecode(bytes, 0, bytes.length, out);
-  return n < 0 ? null : out.latin1Slice(0, n);
+  return n < 0 ? null : out.toString('latin1', 0, n);
 }
 
 describe('the code table', () => {
