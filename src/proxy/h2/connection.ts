@@ -3,8 +3,10 @@
 // (H2Handler). No sockets, no timers: session.ts is the I/O around it. The output side (responses, flow control
 // windows, DATA frame splitting) is in output.ts; this file reads frames and keeps the streams' states.
 import { decodeHeaderBlock, newHpackDecoder, type HpackDecoder } from './hpack.ts';
-import { newHpackEncoder, setEncoderLimit, type HpackEncoder } from './encoder-interim.ts';
-import { ERR, FLAG, FRAME, SETTING, frameHead, goawayFrame, rstFrame, settingsAck, settingsFrame, windowUpdateFrame } from './wire.ts';
+import { newHpackEncoder, setEncoderLimit, type HpackEncoder } from './hpack-encoder.ts';
+import {
+  ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, SettingId as SETTING, goawayFrame, pingAckFrame, rstStreamFrame, settingsAckFrame, settingsFrame, windowUpdateFrame,
+} from './frame-writer.ts';
 
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -183,7 +185,7 @@ function onFrame(conn: H2Connection, type: number, flags: number, id: number, bu
     case FRAME.PING:
       if (id !== 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
       if (end - start !== 8) return connectionError(conn, ERR.FRAME_SIZE_ERROR);
-      if ((flags & FLAG.ACK) === 0) queue(conn, Buffer.concat([frameHead(8, FRAME.PING, FLAG.ACK, 0), buf.subarray(start, end)]));
+      if ((flags & FLAG.ACK) === 0) queue(conn, pingAckFrame(buf, start));
       return;
     case FRAME.GOAWAY:
       if (id !== 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
@@ -258,7 +260,7 @@ function headerBlockDone(conn: H2Connection, id: number, endStream: boolean, buf
   // its preface): up to the RFC's suggested minimum of 100 are still taken then (RFC 9113 5.1.2, 6.5.3).
   const limit = conn.settingsAcked ? conn.settings.maxConcurrentStreams : Math.max(conn.settings.maxConcurrentStreams, PRE_ACK_STREAMS);
   if (conn.active >= limit) {
-    queue(conn, rstFrame(id, ERR.REFUSED_STREAM));
+    queue(conn, rstStreamFrame(id, ERR.REFUSED_STREAM));
     return;
   }
   const stream: H2Stream = {
@@ -358,7 +360,7 @@ function onSettings(conn: H2Connection, flags: number, id: number, buf: Buffer, 
         break; // MAX_CONCURRENT_STREAMS (we push nothing), MAX_HEADER_LIST_SIZE (advisory), unknown ones
     }
   }
-  queue(conn, settingsAck());
+  queue(conn, settingsAckFrame());
 }
 
 function onWindowUpdate(conn: H2Connection, id: number, buf: Buffer, start: number, end: number): void {
@@ -400,7 +402,7 @@ export function closeStream(conn: H2Connection, st: H2Stream, code: number, byPe
 
 /** A stream error: RST_STREAM with `code`; the stream (if we knew it) is closed. */
 export function streamError(conn: H2Connection, id: number, code: number): void {
-  queue(conn, rstFrame(id, code));
+  queue(conn, rstStreamFrame(id, code));
   const st = conn.streams.get(id);
   if (st !== undefined) closeStream(conn, st, code, false);
 }

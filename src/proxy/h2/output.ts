@@ -1,9 +1,9 @@
 // The response side of an HTTP/2 connection (connection.ts): HEADERS (+CONTINUATION) encoded with HPACK, DATA split
 // at the client's max frame size and held back by its flow control windows (the connection's and the stream's),
 // and 'drain' for a stream whose queued output went down after a write was refused. Pure: frames go to conn.out.
-import { encodeHeaderBlock } from './encoder-interim.ts';
+import { encodeHeaderBlock, encodedSizeBound } from './hpack-encoder.ts';
 import { closeStream, queue, streamError, type H2Connection, type H2Stream } from './connection.ts';
-import { ERR, FLAG, FRAME, frameHead, rstFrame, writeFrameHead } from './wire.ts';
+import { ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, dataFrameHeader, rstStreamFrame, writeFrameHeader } from './frame-writer.ts';
 
 /** Queued response bytes per stream past which a write returns false (the exchange pauses its backend). */
 export const STREAM_HIGH_MARK = 65_536;
@@ -11,35 +11,26 @@ export const STREAM_HIGH_MARK = 65_536;
 /** At most this much DATA is moved to the output in one flush (the glue flushes again once the socket drained). */
 const FLUSH_BUDGET = 256 * 1024;
 
-let scratch = Buffer.allocUnsafe(16_384);
-
 /** The response head: `headers` is the flat list with `:status` first. */
 export function respond(conn: H2Connection, st: H2Stream, headers: string[], endStream: boolean): boolean {
   if (st.state === 'closed' || st.responded) return false;
-  let len = encodeHeaderBlock(conn.encoder, headers, scratch, 0);
-  while (len === -1) {
-    if (scratch.length >= 1 << 22) {
-      streamError(conn, st.id, ERR.INTERNAL_ERROR);
-      return false;
-    }
-    scratch = Buffer.allocUnsafe(scratch.length * 4);
-    len = encodeHeaderBlock(conn.encoder, headers, scratch, 0);
-  }
+  // Encoded right after room for the frame header: the common head is one HEADERS frame, no copy.
+  const buf = Buffer.allocUnsafe(9 + encodedSizeBound(headers));
+  const end = encodeHeaderBlock(conn.encoder, headers, buf, 9);
+  const len = end - 9;
   st.responded = true;
   const max = conn.peerMaxFrame;
   const endFlag = endStream ? FLAG.END_STREAM : 0;
   if (len <= max) {
-    const frame = Buffer.allocUnsafe(9 + len);
-    writeFrameHead(frame, 0, len, FRAME.HEADERS, FLAG.END_HEADERS | endFlag, st.id);
-    scratch.copy(frame, 9, 0, len);
-    queue(conn, frame);
+    writeFrameHeader(buf, 0, len, FRAME.HEADERS, FLAG.END_HEADERS | endFlag, st.id);
+    queue(conn, buf.subarray(0, end));
   } else {
     for (let at = 0; at < len; at += max) {
       const n = Math.min(max, len - at);
       const last = at + n >= len ? FLAG.END_HEADERS : 0;
       const frame = Buffer.allocUnsafe(9 + n);
-      writeFrameHead(frame, 0, n, at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, (at === 0 ? endFlag : 0) | last, st.id);
-      scratch.copy(frame, 9, at, at + n);
+      writeFrameHeader(frame, 0, n, at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, (at === 0 ? endFlag : 0) | last, st.id);
+      buf.copy(frame, 9, 9 + at, 9 + at + n);
       queue(conn, frame);
     }
   }
@@ -57,7 +48,7 @@ export function sendData(conn: H2Connection, st: H2Stream, data: Buffer, endStre
   if (st.pendingBytes === 0 && conn.sendQueue.length === 0 && n <= conn.peerMaxFrame && n <= conn.sendWindow && n <= st.sendWindow) {
     conn.sendWindow -= n;
     st.sendWindow -= n;
-    queue(conn, frameHead(n, FRAME.DATA, endStream ? FLAG.END_STREAM : 0, st.id));
+    queue(conn, dataFrameHeader(n, st.id, endStream));
     if (n > 0) queue(conn, data);
     if (endStream) localEnded(conn, st);
     return true;
@@ -100,7 +91,7 @@ export function flushData(conn: H2Connection): void {
       conn.sendWindow -= n;
       st.sendWindow -= n;
       budget -= n + 9;
-      queue(conn, frameHead(n, FRAME.DATA, last ? FLAG.END_STREAM : 0, st.id));
+      queue(conn, dataFrameHeader(n, st.id, last));
       if (n > 0) queue(conn, payload!);
       progress = true;
       if (st.wantsDrain && st.pendingBytes <= STREAM_HIGH_MARK / 2) {
@@ -150,7 +141,7 @@ function takePending(st: H2Stream, n: number): Buffer | null {
 function localEnded(conn: H2Connection, st: H2Stream): void {
   if (st.state === 'half-closed-remote') closeStream(conn, st, -1, false);
   else if (st.state === 'open') {
-    queue(conn, rstFrame(st.id, ERR.NO_ERROR));
+    queue(conn, rstStreamFrame(st.id, ERR.NO_ERROR));
     closeStream(conn, st, -1, false);
   }
 }

@@ -17,7 +17,7 @@ import {
   type H2Connection, type H2Handler, type H2Settings, type H2Stream,
 } from './connection.ts';
 import { flushData, respond, sendData } from './output.ts';
-import { ERR } from './wire.ts';
+import { ErrorCode as ERR } from './frame-writer.ts';
 
 export interface H2Limits {
   maxConcurrentStreams: number;

@@ -10,7 +10,7 @@ import { ChunkState, decodeChunked, newChunkedDecoder, type ChunkedDecoder } fro
 import { responseHead, type BodyFraming } from './translate.ts';
 import { consumed, type H2Connection, type H2Stream } from './connection.ts';
 import { resetStream, respond, sendData } from './output.ts';
-import { ERR } from './wire.ts';
+import { ErrorCode as ERR } from './frame-writer.ts';
 
 /** The transport's addresses, as the client code reads them from a socket. */
 export interface StreamTransport {

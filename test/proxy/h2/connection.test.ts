@@ -5,7 +5,7 @@ import {
   CLIENT_PREFACE, feedConnection, goAway, newConnection, startConnection, takeOutput, type H2Connection, type H2Handler, type H2Stream,
 } from '../../../src/proxy/h2/connection.ts';
 import { flushData, respond, resetStream, sendData } from '../../../src/proxy/h2/output.ts';
-import { ERR, FLAG, FRAME, SETTING } from '../../../src/proxy/h2/wire.ts';
+import { ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, SettingId as SETTING } from '../../../src/proxy/h2/frame-writer.ts';
 
 interface Out {
   type: number;
