@@ -54,11 +54,14 @@ export interface H2Stream {
 }
 
 export interface H2Handler {
-  /** A request's HEADERS. `fields`: flat name,value list; null when its header list is over the limit. */
+  /**
+   * A request's HEADERS. `fields`: flat name,value list, valid during this call only; null when its header list is
+   * over the limit.
+   */
   request(conn: H2Connection, st: H2Stream, fields: string[] | null, endStream: boolean): void;
   /** Request body bytes (padding removed); endStream with the last. */
   data(conn: H2Connection, st: H2Stream, buf: Buffer, start: number, end: number, endStream: boolean): void;
-  /** Request trailers (the stream's end). */
+  /** Request trailers (the stream's end); `fields` valid during this call only. */
   trailers(conn: H2Connection, st: H2Stream, fields: string[]): void;
   /** The stream is over: `code` -1 when both sides ended it, else the RST_STREAM code; byPeer: the client reset it. */
   closed(conn: H2Connection, st: H2Stream, code: number, byPeer: boolean): void;
@@ -242,7 +245,8 @@ function headerBlockDone(conn: H2Connection, id: number, endStream: boolean, buf
   fields.length = 0;
   const r = decodeHeaderBlock(conn.decoder, buf, start, end, fields, conn.settings.maxHeaderListSize);
   if (r === -1) return connectionError(conn, ERR.COMPRESSION_ERROR);
-  const list = r === -2 ? null : fields.slice();
+  // Not copied: the handler reads the list during its call only (conn.fields is reused by the next block).
+  const list = r === -2 ? null : fields;
   const st = conn.streams.get(id);
   if (st !== undefined) {
     // Trailers: they must end the stream.
