@@ -106,7 +106,8 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
   } finally {
     s.reading = false;
   }
-  if (s.flushAsked || s.conn.error !== 0) flush(s);
+  // A client's GOAWAY with nothing open (or its last stream reset) ends the connection now.
+  if (s.flushAsked || s.conn.error !== 0 || (s.conn.phase === 'closing' && s.conn.streams.size === 0)) flush(s);
 }
 
 function onSocketDrain(this: SessionSocket): void {
