@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { acceptClient } from '../client.ts';
 import type { ServiceRuntime } from '../service.ts';
 import { h2Host } from '../tls/attach.ts';
-import { CLIENT_PREFACE } from './connection.ts';
+import { CLIENT_PREFACE } from './frame-reader.ts';
 import { serveH2 } from './session.ts';
 
 /** Bytes of the preface that tell it from any HTTP/1.1 request line (`PRI * HTTP/2.0`: no HTTP/1.1 method is PRI). */

@@ -3,12 +3,13 @@
 // (H2Handler). No sockets, no timers: session.ts is the I/O around it. The output side (responses, flow control
 // windows, DATA frame splitting) is in output.ts; this file reads frames and keeps the streams' states.
 import { decodeHeaderBlock, newHpackDecoder, type HpackDecoder } from './hpack.ts';
+import { CLIENT_PREFACE, FEED_BAD_PREFACE, FEED_FRAME_SIZE_ERROR, feedFrames, newFrameReader, type FrameReader, type FrameSink } from './frame-reader.ts';
 import { newHpackEncoder, setEncoderLimit, type HpackEncoder } from './hpack-encoder.ts';
 import {
   ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, SettingId as SETTING, goawayFrame, pingAckFrame, rstStreamFrame, settingsAckFrame, settingsFrame, windowUpdateFrame,
 } from './frame-writer.ts';
 
-export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export { CLIENT_PREFACE };
 
 export interface H2Settings {
   maxConcurrentStreams: number;
@@ -23,7 +24,6 @@ export const DEFAULT_STREAM_WINDOW = 1 << 20;
 export const DEFAULT_CONNECTION_WINDOW = 16 << 20;
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 0x7fffffff;
-const OUR_MAX_FRAME = 16_384;
 /** Streams taken at once before the client acknowledged our SETTINGS (RFC 9113 6.5.2 suggests no limit below 100). */
 const PRE_ACK_STREAMS = 100;
 
@@ -95,8 +95,9 @@ export interface H2Connection {
   outBytes: number;
   /** Streams with pending DATA, in the order they asked. */
   sendQueue: H2Stream[];
-  /** A partial frame (or preface) from the last read. */
-  partial: Buffer | null;
+  /** Splits the client's bytes into frames (checks the preface and our max frame size, 16384). */
+  reader: FrameReader;
+  sink: FrameSink;
   /** HEADERS without END_HEADERS: the block so far, and what the HEADERS frame said. */
   headerBlock: { streamId: number; endStream: boolean; parts: Buffer[]; size: number } | null;
   /** The client acknowledged our SETTINGS: our limits are in force. */
@@ -108,12 +109,14 @@ export interface H2Connection {
 }
 
 export function newConnection(settings: H2Settings, handler: H2Handler, decoder: HpackDecoder = newHpackDecoder(), encoder: HpackEncoder = newHpackEncoder()): H2Connection {
-  return {
+  const conn: H2Connection = {
     settings, handler, phase: 'preface', error: 0, streams: new Map(), lastStreamId: 0, active: 0,
     peerInitialWindow: DEFAULT_WINDOW, peerMaxFrame: 16_384, sendWindow: DEFAULT_WINDOW,
     recvWindow: settings.connectionWindow, recvUnacked: 0, decoder, encoder,
-    out: [], outBytes: 0, sendQueue: [], partial: null, headerBlock: null, fields: [], owner: null, settingsAcked: false,
+    out: [], outBytes: 0, sendQueue: [], reader: newFrameReader(16_384, { expectPreface: true }), sink: null as unknown as FrameSink, headerBlock: null, fields: [], owner: null, settingsAcked: false,
   };
+  conn.sink = frameSink(conn);
+  return conn;
 }
 
 /** Our SETTINGS and the connection window raise: the server preface, sent when the connection starts. */
@@ -140,36 +143,21 @@ export function queue(conn: H2Connection, frame: Buffer): void {
 /** Bytes from the client. Frames are handled in order; a connection error stops reading (conn.error, GOAWAY queued). */
 export function feedConnection(conn: H2Connection, chunk: Buffer): void {
   if (conn.phase === 'closed' || conn.error !== 0) return;
-  let buf = chunk;
-  if (conn.partial !== null) {
-    buf = Buffer.concat([conn.partial, chunk]);
-    conn.partial = null;
-  }
-  let at = 0;
-  if (conn.phase === 'preface') {
-    const n = Math.min(buf.length, CLIENT_PREFACE.length);
-    if (buf.compare(CLIENT_PREFACE, 0, n, 0, n) !== 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
-    if (n < CLIENT_PREFACE.length) {
-      conn.partial = buf;
-      return;
-    }
-    at = CLIENT_PREFACE.length;
-    conn.phase = 'open';
-  }
-  const n = buf.length;
-  while (n - at >= 9) {
-    const len = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
-    if (len > OUR_MAX_FRAME) return connectionError(conn, ERR.FRAME_SIZE_ERROR);
-    if (n - at - 9 < len) break;
-    const type = buf[at + 3]!;
-    const flags = buf[at + 4]!;
-    const id = buf.readUInt32BE(at + 5) & 0x7fffffff;
-    const start = at + 9;
-    at = start + len;
-    onFrame(conn, type, flags, id, buf, start, at);
-    if (conn.error !== 0) return;
-  }
-  if (at < n) conn.partial = at === 0 ? buf : Buffer.from(buf.subarray(at));
+  const r = feedFrames(conn.reader, chunk, conn.sink);
+  if (conn.phase === 'preface' && conn.reader.prefaceLeft === 0) conn.phase = 'open';
+  if (r === FEED_BAD_PREFACE) connectionError(conn, ERR.PROTOCOL_ERROR);
+  else if (r === FEED_FRAME_SIZE_ERROR) connectionError(conn, ERR.FRAME_SIZE_ERROR);
+}
+
+/** The frame reader's sink for `conn`: each frame in turn, until a connection error. */
+function frameSink(conn: H2Connection): FrameSink {
+  return {
+    frame(type, flags, streamId, payload, start, end) {
+      if (conn.phase === 'preface') conn.phase = 'open';
+      onFrame(conn, type, flags, streamId, payload, start, end);
+      return conn.error === 0;
+    },
+  };
 }
 
 function onFrame(conn: H2Connection, type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
