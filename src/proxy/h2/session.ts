@@ -58,6 +58,8 @@ interface Session {
   /** Inside the socket's read callback: a flush asked for now happens at its end. */
   reading: boolean;
   flushAsked: boolean;
+  /** Inside flush(): frames asked for now are written by it, or by one more flush it schedules. */
+  flushing: boolean;
   immediate: NodeJS.Immediate | null;
   lastActive: number;
   idleTimer: NodeJS.Timeout | null;
@@ -74,7 +76,7 @@ const SOCKET_HIGH_MARK = 256 * 1024;
 /** Serves HTTP/2 on a socket: a TLS one that negotiated `h2`, or a plain one whose client sent the preface. `first`: bytes already read. */
 export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buffer | null = null): void {
   const s: Session = {
-    socket, conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false,
+    socket, conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
     immediate: null, lastActive: performance.now(), idleTimer: null, cut: false, closing: false,
   };
   s.conn = newConnection(h2.settings, HANDLER);
@@ -135,6 +137,11 @@ function onSocketClose(this: SessionSocket): void {
 
 /** Writes what the connection queued, in one write; then ends the connection if it is over. */
 function flush(s: Session): void {
+  // Frames queued while this flush runs (by drain handlers, say) are asked for again below, not by a new Immediate.
+  if (s.flushing) {
+    s.flushAsked = true;
+    return;
+  }
   s.flushAsked = false;
   if (s.immediate !== null) {
     clearImmediate(s.immediate);
@@ -143,9 +150,14 @@ function flush(s: Session): void {
   const socket = s.socket;
   if (socket.destroyed) return;
   const conn = s.conn;
-  if (socket.writableLength < SOCKET_HIGH_MARK) flushData(conn);
-  const out = takeOutput(conn);
-  if (out !== null) socket.write(out);
+  s.flushing = true;
+  try {
+    if (socket.writableLength < SOCKET_HIGH_MARK) flushData(conn);
+    const out = takeOutput(conn);
+    if (out !== null) socket.write(out);
+  } finally {
+    s.flushing = false;
+  }
   if (conn.error !== 0) {
     cutOff(s);
     return;
@@ -154,6 +166,11 @@ function flush(s: Session): void {
     s.closing = true;
     socket.end();
     setTimeout(destroySocket, CUT_OFF_GRACE_MS, socket).unref();
+    return;
+  }
+  if (s.flushAsked) {
+    s.flushAsked = false;
+    if ((conn.out.length > 0 || conn.sendQueue.length > 0) && s.immediate === null) s.immediate = setImmediate(flushSoon, s);
   }
 }
 
@@ -208,7 +225,7 @@ type StreamUser = StreamSocket & { chunked?: boolean };
 const HANDLER: H2Handler = {
   wantFlush(conn) {
     const s = sessionOf(conn);
-    if (s.reading) s.flushAsked = true;
+    if (s.reading || s.flushing) s.flushAsked = true;
     else if (s.immediate === null) s.immediate = setImmediate(flushSoon, s);
   },
 
