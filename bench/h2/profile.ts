@@ -42,7 +42,9 @@ const startTsbal = (spec: string) => startWithFreshPorts(1, async ([port]) => {
   const [file, ...flags] = spec.split(' ');
   const dir = makeTempDir('bench-h2-profile');
   const conf = path.join(dir, 'perlbal.conf');
-  fs.writeFileSync(conf, `CREATE POOL p
+  // One process (workers default to one per core): the profile and the CPU figures are of the one serving it.
+  fs.writeFileSync(conf, `SERVER workers = 1
+CREATE POOL p
   POOL p ADD ${LOOPBACK}:${backend.port}
 CREATE SERVICE site
   SET listen = ${LOOPBACK}:${port}

@@ -23,6 +23,7 @@ function serviceDetail(s: ServiceModel): string {
   if (s.options.enable_ssl === true) parts.push(typeof s.options.ssl_cert_dir === 'string' ? `TLS (SNI from ${s.options.ssl_cert_dir})` : 'TLS');
   // As `tsbal run` will: ALPN offers h2 on a TLS listener unless ssl_http2 is off.
   if (s.options.enable_ssl === true && s.options.ssl_http2 !== false) parts.push('HTTP/2');
+  if (s.options.enable_ssl !== true && s.options.http2_cleartext === true) parts.push('HTTP/2 cleartext (h2c)');
   if (s.options.redirect_https === true) parts.push('redirects to HTTPS');
   return parts.join('; ');
 }

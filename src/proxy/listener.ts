@@ -5,6 +5,7 @@ import type { HostPort } from '../config/model.ts';
 import { acceptClient } from './client.ts';
 import type { ServiceRuntime } from './service.ts';
 import { startHandshake } from './tls/context.ts';
+import { acceptCleartext } from './h2/cleartext.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
 import { ASK_NO_DELAY } from '../runtime/net.ts';
 
@@ -77,7 +78,11 @@ export function retarget(server: Server, svc: ServiceRuntime): void {
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     // Read at each connection: a reload may turn TLS on or off, or bring new certificates, on the same socket.
-    if (svc.tls === null) acceptClient(svc, socket);
+    if (svc.tls === null) {
+      // h2c on (http2_cleartext): the first bytes tell HTTP/2 from HTTP/1.1.
+      if (svc.h2 !== null) acceptCleartext(svc, socket);
+      else acceptClient(svc, socket);
+    }
     else startHandshake(svc.tls, socket);
   });
 }

@@ -100,6 +100,15 @@ describe('TLS files in the config check', () => {
     const got = readPerlbalConfigFile(file, { cwd: pki.dir }).diagnostics.filter((d) => !/no backends/.test(d.message)).map(formatDiagnostic);
     expect(got).toEqual([expect.stringMatching(/plainh2\.conf:6: warning: service s: ssl_http2 set but enable_ssl is off; it has no effect/)]);
   });
+  test('http2_cleartext with enable_ssl is an error on its line (HTTP/2 over TLS comes by ALPN)', () => {
+    expect(check('good', '  SET http2_cleartext = on\n')).toEqual([expect.stringMatching(/good\.conf:9: service s has both enable_ssl and http2_cleartext on/)]);
+  });
+  test('http2_cleartext on a plain listener is accepted; the summary says h2c', () => {
+    const file = join(pki.dir, 'h2c.conf');
+    writeFileSync(file, 'CREATE POOL p\nCREATE SERVICE s\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:8080\n  SET pool = p\n  SET http2_cleartext = on\nENABLE s\n');
+    const r = readPerlbalConfigFile(file, { cwd: pki.dir });
+    expect(r.diagnostics.filter((d) => !/no backends/.test(d.message)).map(formatDiagnostic)).toEqual([]);
+  });
   test('redirect_https on the TLS service itself is an error', () => {
     expect(check('good', '  SET redirect_https = on\n')).toEqual([expect.stringMatching(/good\.conf:9: service s has both enable_ssl and redirect_https on/)]);
   });

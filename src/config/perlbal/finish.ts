@@ -73,6 +73,14 @@ function checkTls(state: PerlbalState, env: CommandEnv, raw: ServiceModel, d: Di
   if (s.options.redirect_https === true && s.options.enable_ssl === true) {
     d.error(explicit?.get('redirect_https') ?? s.loc, `service ${s.name} has both enable_ssl and redirect_https on: every HTTPS request would be redirected to itself`, 'set redirect_https on the plain-HTTP service');
   }
+  if (s.options.http2_cleartext === true) {
+    const loc = explicit?.get('http2_cleartext') ?? s.loc;
+    if (s.options.enable_ssl === true) {
+      d.error(loc, `service ${s.name} has both enable_ssl and http2_cleartext on: http2_cleartext is HTTP/2 without TLS`, 'over TLS, HTTP/2 is offered by ALPN (ssl_http2, on by default); drop http2_cleartext');
+    } else if (s.listen === null) {
+      d.warn(loc, `service ${s.name}: http2_cleartext set but the service has no listen address; it has no effect`, 'it applies to the service that listens (the selector)');
+    }
+  }
   if (s.options.enable_ssl !== true) {
     // tsbal's TLS options on a plain service: nothing would use them.
     const idle = ['ssl_cert_dir', 'ssl_ocsp_file', 'ssl_http2'].filter((k) => explicit?.has(k) && s.options[k] !== null && s.options[k] !== false);

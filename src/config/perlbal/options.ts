@@ -205,6 +205,8 @@ export const TSBAL_SERVICE_OPTIONS: readonly OptionSpec[] = rows('tsbal', [
   ['ssl_ocsp_file', HTTP_ROLES, { kind: 'file_or_default' }, null],
   ['ssl_ticket_rotation', HTTP_ROLES, TIME, '720m'],
   ['ssl_http2', HTTP_ROLES, BOOL, '1'],
+  // tsbal extension: HTTP/2 with prior knowledge (h2c, RFC 9113 3.3) on a plain listener, told from HTTP/1.1 by the preface
+  ['http2_cleartext', HTTP_ROLES, BOOL, '0'],
   ['http2_max_concurrent_streams', HTTP_ROLES, { kind: 'int', min: 1, max: 10000, message: 'Expecting an integer between 1 and 10000.' }, '100'],
   ['redirect_https', HTTP_ROLES, BOOL, '0'],
   ['redirect_https_port', HTTP_ROLES, { kind: 'int', min: 1, max: 65535, message: 'Expecting a port between 1 and 65535.' }, '443'],

@@ -41,6 +41,97 @@ export function requestHead(headers: Readonly<Record<string, string | string[] |
   return { ok: true, head, method, chunkedBody };
 }
 
+/** Why a request's header list cannot be served: an answer (status), or malformed (RST_STREAM PROTOCOL_ERROR). */
+export type H2RequestFromList =
+  | { ok: true; head: string; method: string; chunkedBody: boolean; contentLength: number }
+  | { ok: false; status: number; why: string }
+  | { ok: false; status: 0; why: string };
+
+/** Field names that are tokens in lowercase (RFC 9113 8.2.1: uppercase is malformed). */
+const LOWER_TOKEN = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
+/** What no field value may hold (8.2.1), and what would split an HTTP/1.1 request line. */
+const BAD_VALUE = /[\0\r\n]/;
+const BAD_TARGET = /[\0\r\n ]/;
+
+/**
+ * The HTTP/1.1 request head for an HTTP/2 request given as the decoder's flat list (name, value, ...): validated as
+ * RFC 9113 8.2-8.3 asks (pseudo-headers first, each once, known; lowercase names; no connection-specific fields; `te`
+ * only `trailers`; no CR, LF or NUL) so that nothing a client sends can change the HTTP/1.1 head's shape.
+ * `contentLength`: -1 when the request announced none.
+ */
+export function requestHeadFromList(fields: readonly string[], endStream: boolean): H2RequestFromList {
+  let method = '';
+  let path = '';
+  let authority = '';
+  let scheme = '';
+  let host = '';
+  let lines = '';
+  let cookie = '';
+  let contentLength = -1;
+  let regular = false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    if (BAD_VALUE.test(value)) return malformed(`field ${name} holds CR, LF or NUL`);
+    if (name.charCodeAt(0) === 0x3a) {
+      if (regular) return malformed(`pseudo-header ${name} after a regular field`);
+      if (name === ':method') {
+        if (method !== '') return malformed('two :method');
+        method = value;
+      } else if (name === ':path') {
+        if (path !== '') return malformed('two :path');
+        path = value;
+      } else if (name === ':authority') {
+        if (authority !== '') return malformed('two :authority');
+        authority = value;
+      } else if (name === ':scheme') {
+        if (scheme !== '') return malformed('two :scheme');
+        scheme = value;
+      } else return malformed(`unknown pseudo-header ${name}`);
+      continue;
+    }
+    regular = true;
+    if (!LOWER_TOKEN.test(name)) return malformed(`field name ${JSON.stringify(name)} is not a lowercase token`);
+    if (CONNECTION_SPECIFIC.has(name)) {
+      if (name === 'host') {
+        host = value;
+        continue;
+      }
+      return malformed(`connection-specific field ${name}`);
+    }
+    if (name === 'te' && value !== 'trailers') return malformed('te other than trailers');
+    if (name === 'cookie') {
+      cookie = cookie === '' ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (name === 'content-length') {
+      const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
+      if (n < 0 || (contentLength !== -1 && contentLength !== n)) return malformed('bad content-length');
+      contentLength = n;
+    }
+    lines += `${name}: ${value}\r\n`;
+  }
+  if (method === '') return { ok: false, status: 400, why: 'no :method' };
+  if (method === 'CONNECT') return { ok: false, status: 405, why: 'CONNECT over HTTP/2 is not supported' };
+  if (!LOWER_TOKEN.test(method.toLowerCase())) return malformed('bad :method');
+  if (path === '') return { ok: false, status: 400, why: 'no :path' };
+  if (BAD_TARGET.test(path)) return malformed('bad :path');
+  if (authority === '') authority = host;
+  if (authority === '') return { ok: false, status: 400, why: 'no :authority' };
+  if (BAD_TARGET.test(authority)) return malformed('bad :authority');
+  if (endStream && contentLength > 0) return malformed('content-length without DATA');
+  let head = `${method} ${path} HTTP/1.1\r\nHost: ${authority}\r\n${lines}`;
+  if (cookie !== '') head += `cookie: ${cookie}\r\n`;
+  const chunkedBody = !endStream && contentLength === -1;
+  if (chunkedBody) head += 'transfer-encoding: chunked\r\n';
+  head += 'Connection: close\r\n\r\n';
+  return { ok: true, head, method, chunkedBody, contentLength };
+}
+
+function malformed(why: string): H2RequestFromList {
+  return { ok: false, status: 0, why };
+}
+
 export type BodyFraming = { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' } | { kind: 'none' };
 
 export interface H2ResponseHead {

@@ -96,7 +96,8 @@ ENABLE site
     expect(r.stdout).toContain('The negotiated protocol: h2');
     expect(r.stdout).toMatch(/recv SETTINGS frame[^\n]*\n[^\n]*\n\s*\[SETTINGS_ENABLE_PUSH\(0x02\):0\]\n\s*\[SETTINGS_MAX_CONCURRENT_STREAMS\(0x03\):2\]\n\s*\[SETTINGS_MAX_HEADER_LIST_SIZE\(0x06\):4096\]/);
     expect(r.stdout).toMatch(/recv \(stream_id=\d+\) :status: 200\n/);
-    expect(r.stdout).toMatch(/recv \(stream_id=\d+\) set-cookie: TSBALID=[\w-]{12}; Path=\/; HttpOnly; SameSite=Lax; Secure\n/);
+    // Set-Cookie goes as a never-indexed literal (hpack-encoder.ts), which nghttp prints as `sensitive`.
+    expect(r.stdout).toMatch(/recv \(stream_id=\d+(, sensitive)?\) set-cookie: TSBALID=[\w-]{12}; Path=\/; HttpOnly; SameSite=Lax; Secure\n/);
     const got = seen().find((s) => s.url === '/hello?q=1');
     expect(got?.method).toBe('GET');
     expect(got?.headers.host).toBe('h2.test');
@@ -134,7 +135,7 @@ ENABLE site
     expect(again).toEqual(Array(6).fill(home));
   }, 60_000);
 
-  test('concurrent streams: streams opened past the limit of 2 never reach a backend (Bun: REFUSED_STREAM, Node: the connection is cut)', async () => {
+  test('concurrent streams: streams opened past the limit of 2 are refused (REFUSED_STREAM) and never reach a backend; the first two are answered', async () => {
     const h2 = await rawH2(port, 'h2.test');
     try {
       // Both sides' SETTINGS are acknowledged, so the limit is in force: 4 HEADERS in one write break it.
@@ -146,10 +147,9 @@ ENABLE site
         return rst !== undefined ? `reset ${errorCode(rst)}` : ended(id) ? 'answered' : 'connection gone';
       };
       const got = [1, 3, 5, 7].map(outcome);
-      // RFC 9113 5.1.2 lets a server refuse the excess streams (Bun's http2) or, as Node's http2 does, treat the
-      // client as broken and end its connection (its other streams reset with INTERNAL_ERROR).
-      if (rt.name === 'bun') expect(got).toEqual(['answered', 'answered', `reset ${NGHTTP2_REFUSED_STREAM}`, `reset ${NGHTTP2_REFUSED_STREAM}`]);
-      else expect({ got, open: !h2.socket.destroyed }).toEqual({ got: got.map(() => expect.stringMatching(/^(reset 2|connection gone)$/) as unknown as string), open: false });
+      // RFC 9113 5.1.2: the excess streams are refused (the client may retry them), the connection stays. (Node's
+      // http2, used before tsbal had its own, cut the whole connection instead.)
+      expect({ got, open: !h2.socket.destroyed }).toEqual({ got: ['answered', 'answered', `reset ${NGHTTP2_REFUSED_STREAM}`, `reset ${NGHTTP2_REFUSED_STREAM}`], open: true });
     } finally {
       h2.close();
     }

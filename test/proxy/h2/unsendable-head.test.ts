@@ -1,6 +1,7 @@
-// A backend response whose head HTTP/2 cannot carry (node:http2 refuses a single-value field such as Content-Type
-// repeated): that stream gets no response, tsbal stays up and serves the next request. Before, the exception from
-// stream.respond() went up through the relay code that wrote the head and killed tsbal under Node.
+// Backend response heads node:http2 refused to carry (a single-value field such as Content-Type repeated) and one no
+// HTTP version may carry (status 999): tsbal stays up and serves the next request. Under node:http2 the exception
+// from stream.respond() once went up through the relay code that wrote the head and killed tsbal; with tsbal's own
+// HTTP/2 the repeated field goes out as it came, as it does to an HTTP/1.1 client.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { defaultReply, startRawBackend, type RawBackend } from '../../harness/ra
 import { DIST_BUNDLE } from '../../harness/tsbal.ts';
 import { RUNTIMES, startTsbal, stopTsbal, type Runtime } from './daemon.ts';
 
-// Debian's Node 20 too: its stream.respond() takes no raw header list, so tsbal falls back to the object form there.
+// Debian's Node 20 too (the oldest runtime tsbal's HTTP/2 runs under).
 const DEBIAN_NODE = '/usr/bin/node';
 const runtimes: Runtime[] = existsSync(DEBIAN_NODE) ? [...RUNTIMES, { name: 'node', argv: [DEBIAN_NODE, DIST_BUNDLE] }] : RUNTIMES;
 
@@ -24,7 +25,7 @@ beforeAll(() => {
 });
 afterAll(() => pki?.cleanup());
 
-describe.each(runtimes)('an HTTP/2-unsendable response head, tsbal under %p', (rt) => {
+describe.each(runtimes)('odd response heads over HTTP/2, tsbal under %p', (rt) => {
   let be: RawBackend;
   let port: number;
   let proc: ProcHandle | undefined;
@@ -61,20 +62,19 @@ ENABLE site
     await be?.close();
   });
 
-  test('the stream is reset; the next request is served and tsbal is still running', async () => {
+  test('a repeated Content-Type goes out as it came, a status past 599 is 502; the next request is served and tsbal is still running', async () => {
     const get = (path: string) =>
       execProc(['curl', '-sS', '--http2', '--max-time', '10', '--cacert', pki.caCrt, '--resolve', `h2.test:${port}:127.0.0.1`,
-        '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://h2.test:${port}${path}`], { timeoutMs: 30_000 });
+        '-D', '-', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://h2.test:${port}${path}`], { timeoutMs: 30_000 });
     const twoTypes = await get('/two-types');
     const oddStatus = await get('/status-999');
     const ok = await get('/ok');
-    // No status reaches the client: Node resets the stream (curl 92, INTERNAL_ERROR), Bun ends it without a
-    // response (curl 52). Before, tsbal under Node died of the exception (the next curl could not connect).
-    expect(twoTypes.stdout).toMatch(/ 000$/);
-    expect([92, 52]).toContain(twoTypes.code ?? -1);
+    expect(twoTypes.stdout).toMatch(/^HTTP\/2 200 ?\r\n/);
+    expect(twoTypes.stdout).toMatch(/\r\ncontent-type: text\/plain\r\ncontent-type: text\/html\r\n/);
+    expect(twoTypes.stdout).toMatch(/2 200$/);
     // A status past 599 never gets this far: tsbal's response parser answers 502 as for HTTP/1.1.
-    expect(oddStatus.stdout).toBe('2 502');
-    expect([ok.stdout, ok.code]).toEqual(['2 200', 0]);
+    expect(oddStatus.stdout).toMatch(/2 502$/);
+    expect([ok.stdout.slice(-5), ok.code]).toEqual(['2 200', 0]);
     expect(proc!.exit()).toBeNull();
     expect(be.proxied().map((q) => q.target)).toEqual(['/two-types', '/status-999', '/ok']);
   }, 40_000);

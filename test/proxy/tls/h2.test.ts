@@ -234,3 +234,34 @@ ENABLE plain
     expect(upgrade.stdout).toBe('body 0\n 1.1');
   }, 30_000);
 });
+
+describe('h2c with http2_cleartext = on (a tsbal extension)', () => {
+  test('prior knowledge gets HTTP/2 (curl, h2load); an HTTP/1.1 client on the same listener is served HTTP/1.1; the backend sees X-Forwarded-Proto: http', async () => {
+    const port = await freePort();
+    const conf = join(pki.dir, 'h2c.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE plain
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+  SET persist_backend = on
+  SET http2_cleartext = on
+ENABLE plain
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-h2c' });
+    procs.push(proc);
+    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+    const before = backend.conns.length;
+    const prior = await execProc(['curl', '-sS', '--max-time', '10', '--http2-prior-knowledge', '--data-binary', 'hello', '-w', ' %{http_version}', `http://127.0.0.1:${port}/prior`], { timeoutMs: 15_000 });
+    expect(prior.stdout).toBe('body 5\n 2');
+    const got = backend.conns.slice(before).join('');
+    expect(got).toMatch(/^POST \/prior HTTP\/1\.1\r\n/);
+    expect(got).toMatch(/\r\nX-Forwarded-Proto: http\r\n/);
+    const h1 = await execProc(['curl', '-sS', '--max-time', '10', '--http1.1', '-w', ' %{http_version}', `http://127.0.0.1:${port}/h1`], { timeoutMs: 15_000 });
+    expect(h1.stdout).toBe('body 0\n 1.1');
+    const load = await execProc(['h2load', '-n', '500', '-c', '2', '-m', '10', '-t', '1', `http://127.0.0.1:${port}/load`], { timeoutMs: 30_000 });
+    expect(load.stdout).toMatch(/Application protocol: h2c/);
+    expect(load.stdout).toMatch(/requests: 500 total, 500 started, 500 done, 500 succeeded, 0 failed/);
+  }, 40_000);
+});

@@ -1,0 +1,35 @@
+// The HPACK static table (RFC 7541 Appendix A), shared by the decoder and the encoder. Its strings are the interned
+// strings the decoder hands out for indexed fields, so `:method GET` is the same string object every time.
+
+/** Names of static entries 1..61 (index 0 unused). */
+export const STATIC_NAMES: readonly string[] = [
+  '',
+  ':authority', ':method', ':method', ':path', ':path', ':scheme', ':scheme', ':status', ':status', ':status',
+  ':status', ':status', ':status', ':status', 'accept-charset', 'accept-encoding', 'accept-language',
+  'accept-ranges', 'accept', 'access-control-allow-origin', 'age', 'allow', 'authorization', 'cache-control',
+  'content-disposition', 'content-encoding', 'content-language', 'content-length', 'content-location',
+  'content-range', 'content-type', 'cookie', 'date', 'etag', 'expect', 'expires', 'from', 'host', 'if-match',
+  'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'link', 'location',
+  'max-forwards', 'proxy-authenticate', 'proxy-authorization', 'range', 'referer', 'refresh', 'retry-after',
+  'server', 'set-cookie', 'strict-transport-security', 'transfer-encoding', 'user-agent', 'vary', 'via',
+  'www-authenticate',
+];
+
+/** Values of static entries 1..61 (empty for name-only entries). */
+export const STATIC_VALUES: readonly string[] = [
+  '',
+  '', 'GET', 'POST', '/', '/index.html', 'http', 'https', '200', '204', '206', '304', '400', '404', '500', '',
+  'gzip, deflate',
+];
+// Entries 17..61 have empty values.
+(STATIC_VALUES as string[]).length = 62;
+(STATIC_VALUES as string[]).fill('', 17);
+
+export const STATIC_COUNT = 61;
+
+/** Lowest static index carrying each name (the one to use as an indexed name). */
+export const STATIC_NAME_INDEX: ReadonlyMap<string, number> = (() => {
+  const m = new Map<string, number>();
+  for (let i = STATIC_COUNT; i >= 1; i--) m.set(STATIC_NAMES[i]!, i);
+  return m;
+})();
