@@ -228,8 +228,9 @@ function onHeaders(conn: H2Connection, flags: number, id: number, buf: Buffer, s
 function onContinuation(conn: H2Connection, flags: number, id: number, buf: Buffer, start: number, end: number): void {
   const hb = conn.headerBlock;
   if (hb === null) return connectionError(conn, ERR.PROTOCOL_ERROR);
-  hb.parts.push(Buffer.from(buf.subarray(start, end)));
-  hb.size += end - start;
+  if (end > start) hb.parts.push(Buffer.from(buf.subarray(start, end)));
+  // Each frame counts its 9-byte header too: a flood of empty CONTINUATION frames is bounded like a long block.
+  hb.size += end - start + 9;
   // A block far past any list we would take: a client feeding CONTINUATION forever (CVE-2024-27316).
   if (hb.size > conn.settings.maxHeaderListSize * 2 + 65_536) return connectionError(conn, ERR.ENHANCE_YOUR_CALM);
   if ((flags & FLAG.END_HEADERS) === 0) return;
