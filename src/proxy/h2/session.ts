@@ -70,6 +70,8 @@ type SessionSocket = Socket & { [SESSION]: Session };
 
 /** The socket's buffered output past which queued DATA waits for 'drain' instead of joining the next write. */
 const SOCKET_HIGH_MARK = 256 * 1024;
+/** Unwritten output past which the client is no longer read until the socket drained (slow-read, PING flood). */
+const READ_PAUSE_MARK = 1024 * 1024;
 
 /** Serves HTTP/2 on a socket: a TLS one that negotiated `h2`, or a plain one whose client sent the preface. `first`: bytes already read. */
 export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buffer | null = null): void {
@@ -108,10 +110,14 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
   }
   // A client's GOAWAY with nothing open (or its last stream reset) ends the connection now.
   if (s.flushAsked || s.conn.error !== 0 || (s.conn.phase === 'closing' && s.conn.streams.size === 0)) flush(s);
+  // A client that sends (PINGs, SETTINGS, requests) but does not read what it is owed is not read either until it
+  // does: the ACKs and answers it causes are written whatever the windows, so they would queue without bound.
+  if (this.writableLength > READ_PAUSE_MARK && !this.isPaused()) this.pause();
 }
 
 function onSocketDrain(this: SessionSocket): void {
   const s = this[SESSION];
+  if (this.isPaused()) this.resume();
   if (s.conn.sendQueue.length > 0) flush(s);
 }
 

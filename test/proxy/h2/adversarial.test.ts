@@ -127,9 +127,11 @@ ENABLE site
       }
       const unsent = c.socket.writableLength;
       const rssGrowthMb = (rssKb(proc!.pid) - rssBefore) / 1024;
-      // Socket buffers on loopback take ~20 MB both ways; past those the server must stop reading, not queue ACKs.
-      expect({ stalled: unsent > 10 * 1024 * 1024, rssGrowthMb: Math.min(Math.round(rssGrowthMb), 16) }).toEqual({ stalled: true, rssGrowthMb: expect.any(Number) });
-      expect(rssGrowthMb).toBeLessThan(16);
+      console.log(`ping flood (${rt.name}): ${(unsent / 2 ** 20).toFixed(1)} MB left unsent by the client, tsbal RSS +${rssGrowthMb.toFixed(1)} MB`);
+      // Loopback socket buffers take ~20 MB both ways; past those tsbal must stop reading, not queue ACKs. Before
+      // the fix, tsbal under Bun read all 45 MB (0 MB left unsent, RSS +113 MB); under Node, RSS +50 MB.
+      expect(unsent).toBeGreaterThan(10 * 2 ** 20);
+      expect(rssGrowthMb).toBeLessThan(40);
       // Meanwhile the service serves others.
       expect(await get(port, '/meanwhile')).toBe('ok /meanwhile\n');
       // The client reads again: every PING is answered.
