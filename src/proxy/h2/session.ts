@@ -271,9 +271,10 @@ const HANDLER: H2Handler = {
     const s = sessionOf(conn);
     s.lastActive = performance.now();
     const v = st.user as StreamUser | null;
-    if (byPeer) {
+    // A reset the client provoked with a protocol error costs the same as its own (MadeYouReset, CVE-2025-8671).
+    if (byPeer || code === ERR.PROTOCOL_ERROR || code === ERR.FLOW_CONTROL_ERROR || code === ERR.STREAM_CLOSED) {
       const host = s.host;
-      host.log.debug(`service ${host.service}: HTTP/2 stream ${st.id} from ${s.socket.remoteAddress ?? '?'} reset by the client (code ${code}) before its response was complete`);
+      host.log.debug(`service ${host.service}: HTTP/2 stream ${st.id} from ${s.socket.remoteAddress ?? '?'} reset ${byPeer ? 'by the client' : 'for its error'} (code ${code}) before its response was complete`);
       const guard = (s.guard ??= newResetGuard());
       if (noteEarlyReset(guard, performance.now()) && !s.cut) {
         s.cut = true;
