@@ -336,6 +336,9 @@ function onSettings(conn: H2Connection, flags: number, id: number, buf: Buffer, 
     return;
   }
   if ((end - start) % 6 !== 0) return connectionError(conn, ERR.FRAME_SIZE_ERROR);
+  // INITIAL_WINDOW_SIZE is applied to the streams once per frame, with its last value: a frame repeating it 2730
+  // times made us walk every stream 2730 times (63 ms of CPU per MB received with 100 streams open).
+  let initialWindow = -1;
   for (let i = start; i < end; i += 6) {
     const key = buf.readUInt16BE(i);
     const value = buf.readUInt32BE(i + 2);
@@ -346,17 +349,10 @@ function onSettings(conn: H2Connection, flags: number, id: number, buf: Buffer, 
       case SETTING.ENABLE_PUSH:
         if (value > 1) return connectionError(conn, ERR.PROTOCOL_ERROR);
         break;
-      case SETTING.INITIAL_WINDOW_SIZE: {
+      case SETTING.INITIAL_WINDOW_SIZE:
         if (value > MAX_WINDOW) return connectionError(conn, ERR.FLOW_CONTROL_ERROR);
-        const delta = value - conn.peerInitialWindow;
-        conn.peerInitialWindow = value;
-        for (const st of conn.streams.values()) {
-          st.sendWindow += delta;
-          if (st.sendWindow > MAX_WINDOW) return connectionError(conn, ERR.FLOW_CONTROL_ERROR);
-        }
-        if (delta > 0) conn.handler.wantFlush(conn);
+        initialWindow = value;
         break;
-      }
       case SETTING.MAX_FRAME_SIZE:
         if (value < 16_384 || value > 16_777_215) return connectionError(conn, ERR.PROTOCOL_ERROR);
         conn.peerMaxFrame = value;
@@ -364,6 +360,15 @@ function onSettings(conn: H2Connection, flags: number, id: number, buf: Buffer, 
       default:
         break; // MAX_CONCURRENT_STREAMS (we push nothing), MAX_HEADER_LIST_SIZE (advisory), unknown ones
     }
+  }
+  if (initialWindow >= 0 && initialWindow !== conn.peerInitialWindow) {
+    const delta = initialWindow - conn.peerInitialWindow;
+    conn.peerInitialWindow = initialWindow;
+    for (const st of conn.streams.values()) {
+      st.sendWindow += delta;
+      if (st.sendWindow > MAX_WINDOW) return connectionError(conn, ERR.FLOW_CONTROL_ERROR);
+    }
+    if (delta > 0) conn.handler.wantFlush(conn);
   }
   queue(conn, settingsAckFrame());
 }

@@ -295,3 +295,24 @@ describe('RFC 9113 answers to broken frames (h2spec\'s list)', () => {
     test.todo(`${name}: ${'goaway' in want ? `GOAWAY ${want.goaway}` : `RST_STREAM ${want.rst[1]}`}`, () => check(frames(), want, frames().length === 0));
   }
 });
+
+describe('SETTINGS floods', () => {
+  test('a SETTINGS frame repeating INITIAL_WINDOW_SIZE 2730 times walks the open streams once, and its last value counts', () => {
+    const r = opened();
+    for (let i = 0; i < 100; i++) r.feed(headers(1 + 2 * i, GET(), FLAG.END_HEADERS));
+    let walks = 0;
+    const streams = r.conn.streams;
+    const values = streams.values.bind(streams);
+    streams.values = () => {
+      walks++;
+      return values();
+    };
+    const pairs: number[] = [];
+    for (let i = 0; i < 2730; i++) pairs.push(SETTING.INITIAL_WINDOW_SIZE, i % 2 === 0 ? 1_000_000 : 1000 + i);
+    const out = r.feed(settings(pairs));
+    expect(walks).toBe(1);
+    expect(out.filter((f) => f.type === FRAME.SETTINGS).map((f) => f.flags)).toEqual([FLAG.ACK]);
+    expect(r.conn.peerInitialWindow).toBe(1000 + 2729);
+    expect([...streams.values()].every((st) => st.sendWindow === 1000 + 2729)).toBe(true);
+  });
+});
