@@ -316,3 +316,61 @@ describe('SETTINGS floods', () => {
     expect([...streams.values()].every((st) => st.sendWindow === 1000 + 2729)).toBe(true);
   });
 });
+
+describe('frames split across reads', () => {
+  /** A connection's whole life from the client: preface, SETTINGS, a POST with a body in frames of many sizes, PINGs, a GET. */
+  function script(): Buffer {
+    const parts: Buffer[] = [CLIENT_PREFACE, settings([SETTING.INITIAL_WINDOW_SIZE, 70_000]), frame(FRAME.SETTINGS, FLAG.ACK, 0)];
+    const sizes = [0, 1, 8, 9, 10, 100, 16_383, 16_384, 5000, 3];
+    const total = sizes.reduce((a, b) => a + b, 0);
+    parts.push(headers(1, POST(total), FLAG.END_HEADERS));
+    sizes.forEach((n, i) => {
+      parts.push(frame(FRAME.DATA, i === sizes.length - 1 ? FLAG.END_STREAM : 0, 1, Buffer.alloc(n, 0x30 + i)));
+      parts.push(frame(FRAME.PING, 0, 0, Buffer.alloc(8, i)));
+    });
+    parts.push(headers(3, GET('/second')));
+    parts.push(frame(FRAME.DATA, 0, 5, Buffer.from('x'))); // DATA on an idle stream: the connection error at the end
+    return Buffer.concat(parts);
+  }
+
+  const run = (pieces: (all: Buffer) => Buffer[]) => {
+    const r = opened();
+    // A fresh connection: `opened` did the preface already, so build one more from its settings and handler.
+    const conn = newConnection(r.conn.settings, r.conn.handler);
+    startConnection(conn);
+    takeOutput(conn);
+    r.events.length = 0;
+    const out: Out[] = [];
+    for (const p of pieces(script())) {
+      feedConnection(conn, p);
+      flushData(conn);
+      out.push(...parse(takeOutput(conn)));
+    }
+    return { events: [...r.events], out: out.map((f) => `${f.type}:${f.flags}:${f.stream}:${f.payload.toString('hex')}`) };
+  };
+
+  test('the same events and answers whether the bytes come whole, one at a time, or in pieces of any size up to 2 frames', () => {
+    const whole = run((all) => [all]);
+    expect(whole.events).toContain('request 3');
+    expect(whole.events.filter((e) => e.startsWith('data 1')).length).toBe(10);
+    expect(whole.out.filter((f) => f.startsWith('7:')).length).toBe(1); // the GOAWAY for DATA on idle stream 5
+    const split = (size: number) => (all: Buffer) => {
+      const ps: Buffer[] = [];
+      for (let at = 0; at < all.length; at += size) ps.push(all.subarray(at, at + size));
+      return ps;
+    };
+    for (const size of [1, 2, 7, 8, 9, 10, 17, 24, 25, 1000, 1448, 16_392, 16_393, 16_394, 40_000]) expect({ size, ...run(split(size)) }).toEqual({ size, ...whole });
+    let seed = 7;
+    const random = (all: Buffer) => {
+      const ps: Buffer[] = [];
+      for (let at = 0; at < all.length;) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        const n = 1 + (seed % 3000);
+        ps.push(all.subarray(at, at + n));
+        at += n;
+      }
+      return ps;
+    };
+    for (let i = 0; i < 20; i++) expect(run(random)).toEqual(whole);
+  });
+});
