@@ -218,6 +218,7 @@ function onFrame(conn: H2Connection, type: number, flags: number, id: number, bu
       return;
     case FRAME.GOAWAY:
       if (id !== 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
+      if (end - start < 8) return connectionError(conn, ERR.FRAME_SIZE_ERROR);
       // The client leaves: streams it opened still get their answers; no new ones.
       if (conn.phase === 'open') conn.phase = 'closing';
       return;
