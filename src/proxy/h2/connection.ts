@@ -207,6 +207,7 @@ function onFrame(conn: H2Connection, type: number, flags: number, id: number, bu
     case FRAME.PRIORITY:
       if (id === 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
       if (end - start !== 5) return streamError(conn, id, ERR.FRAME_SIZE_ERROR);
+      if ((buf.readUInt32BE(start) & 0x7fffffff) === id) return streamError(conn, id, ERR.PROTOCOL_ERROR); // 5.3.1
       return;
     case FRAME.RST_STREAM: return onReset(conn, id, buf, start, end);
     case FRAME.SETTINGS: return onSettings(conn, flags, id, buf, start, end);
