@@ -67,6 +67,25 @@ function rssKb(pid: number): number {
   return m === null ? 0 : Number(m[1]);
 }
 
+/** HPACK integer with an n-bit prefix whose other bits are `first` (RFC 7541 5.1). */
+function hpackInt(first: number, prefixBits: number, value: number): Buffer {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) return Buffer.from([first | value]);
+  const bytes = [first | max];
+  let rest = value - max;
+  while (rest >= 128) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest >>>= 7;
+  }
+  bytes.push(rest);
+  return Buffer.from(bytes);
+}
+
+/** The body of stream `id` once it ended, or why not. */
+function bodyOf(frames: { type: number; stream: number; payload: Buffer }[], id: number): string {
+  return Buffer.concat(frames.filter((f) => f.type === DATA && f.stream === id).map((f) => f.payload)).toString();
+}
+
 describe.each(RUNTIMES)('hostile HTTP/2 clients, tsbal under %p', (rt) => {
   let port: number;
   let proc: ProcHandle | undefined;
@@ -161,5 +180,116 @@ ENABLE site
       c.close();
     }
     expect(await get(port, '/after-reset')).toBe('ok /after-reset\n');
+  }, 30_000);
+
+  test('the preface and SETTINGS arriving one byte per TLS record are taken; the request is served', async () => {
+    const { connect } = await import('node:tls');
+    const socket = connect({ host: '127.0.0.1', port, servername: 'h2.test', ALPNProtocols: ['h2'], rejectUnauthorized: false });
+    socket.on('error', () => {});
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
+      socket.setNoDelay(true);
+      let got = Buffer.alloc(0);
+      socket.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+      const bytes = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(SETTINGS, 0, 0), frame(HEADERS, END_HEADERS | END_STREAM, 1, block(request('GET', '/pieces')))]);
+      for (const b of bytes) {
+        socket.write(Buffer.from([b]));
+        await Bun.sleep(1);
+      }
+      const deadline = Date.now() + 10_000;
+      while (!got.includes(Buffer.from('ok /pieces')) && Date.now() < deadline) await Bun.sleep(20);
+      expect(got.includes(Buffer.from('ok /pieces\n'))).toBe(true);
+    } finally {
+      socket.destroy();
+    }
+  }, 30_000);
+
+  test('a client GOAWAY sent while its request is in flight: the response still comes, then the connection ends', async () => {
+    const c = await adversary(port);
+    try {
+      c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block(request('GET', '/trickle'))));
+      c.send(frame(7, 0, 0, Buffer.alloc(8))); // GOAWAY last-stream 0, NO_ERROR
+      // A stream opened after the client's GOAWAY is not served.
+      c.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, block(request('GET', '/late'))));
+      await c.until((fs) => fs.some((f) => f.type === DATA && f.stream === 1 && (f.flags & END_STREAM) !== 0), 10_000);
+      expect(bodyOf(c.frames, 1)).toBe('hello');
+      const closed = await new Promise<boolean>((resolve) => {
+        if (c.socket.destroyed) return resolve(true);
+        const t = setTimeout(() => resolve(false), 5_000);
+        c.socket.once('close', () => {
+          clearTimeout(t);
+          resolve(true);
+        });
+        c.socket.resume();
+      });
+      expect(closed).toBe(true);
+      expect(c.frames.some((f) => f.stream === 3 && (f.type === HEADERS || f.type === DATA))).toBe(false);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  test('a TLS connection closed in the middle of a frame (and of a header block) leaves tsbal serving', async () => {
+    for (const cut of ['frame', 'block'] as const) {
+      const c = await adversary(port);
+      if (cut === 'frame') c.send(frame(HEADERS, END_HEADERS, 1, block(request('POST', '/cut', ['content-length', '100000']))).subarray(0, 20));
+      else c.send(frame(HEADERS, END_STREAM, 1, block(request('GET', '/cut'))));
+      await Bun.sleep(100);
+      c.socket.destroySoon?.();
+      c.close();
+    }
+    await Bun.sleep(200);
+    expect(proc!.exit()).toBeNull();
+    expect(await get(port, '/after-cut')).toBe('ok /after-cut\n');
+  }, 30_000);
+
+  test('malformed requests (uppercase name, connection, te: gzip, pseudo-header after a field, two :path, a CR in a value) are RST_STREAM PROTOCOL_ERROR and never reach the backend', async () => {
+    const bad: string[][] = [
+      request('GET', '/m1', ['X-Upper', 'a']),
+      request('GET', '/m2', ['connection', 'keep-alive']),
+      request('GET', '/m3', ['te', 'gzip']),
+      ['x-first', 'a', ...request('GET', '/m4')],
+      request('GET', '/m5', [':path', '/m5b']),
+      request('GET', '/m6', ['x-split', 'a\r\nx-injected: 1']),
+      request('GET', '/m7', ['transfer-encoding', 'chunked']),
+    ];
+    const c = await adversary(port);
+    try {
+      bad.forEach((fields, i) => c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1 + 2 * i, block(fields))));
+      c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1 + 2 * bad.length, block(request('GET', '/fine'))));
+      const last = 1 + 2 * bad.length;
+      await c.until((fs) => fs.some((f) => f.type === DATA && f.stream === last && (f.flags & END_STREAM) !== 0), 10_000);
+      expect(bad.map((_, i) => rstCode(c.frames, 1 + 2 * i))).toEqual(bad.map(() => PROTOCOL_ERROR));
+      expect(bodyOf(c.frames, last)).toBe('ok /fine\n');
+      expect(goawayCode(c.frames)).toBeNull();
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  test('an HPACK bomb (one 4 KB table entry referenced 60 000 times) is refused (431) without building the list; tsbal serves on', async () => {
+    const c = await adversary(port);
+    try {
+      const value = Buffer.alloc(4000, 0x61);
+      const entry = Buffer.concat([Buffer.from([0x40, 6]), Buffer.from('x-bomb'), hpackInt(0, 7, value.length), value]); // literal, incremental indexing
+      const refs = Buffer.alloc(60_000, 0xbe); // indexed field 62: the entry just added
+      const whole = Buffer.concat([block(request('GET', '/bomb')), entry, refs]);
+      const parts: Buffer[] = [];
+      for (let at = 0; at < whole.length; at += 16_000) {
+        const last = at + 16_000 >= whole.length;
+        parts.push(frame(at === 0 ? HEADERS : 9, (at === 0 ? END_STREAM : 0) | (last ? END_HEADERS : 0), 1, whole.subarray(at, at + 16_000)));
+      }
+      c.send(Buffer.concat(parts));
+      // 240 MB of header list if it were built: answered 431, or the block refused as too big (GOAWAY ENHANCE_YOUR_CALM).
+      await c.until((fs) => goawayCode(fs) !== null || fs.some((f) => f.type === DATA && f.stream === 1 && (f.flags & END_STREAM) !== 0), 10_000);
+      const g = goawayCode(c.frames);
+      expect(g === ENHANCE_YOUR_CALM || c.frames.some((f) => f.type === HEADERS && f.stream === 1)).toBe(true);
+    } finally {
+      c.close();
+    }
+    expect(await get(port, '/after-bomb')).toBe('ok /after-bomb\n');
   }, 30_000);
 });
