@@ -55,7 +55,7 @@ export interface Adversary {
 export async function adversary(port: number, settings: number[] = []): Promise<Adversary> {
   const socket = connect({ host: '127.0.0.1', port, servername: 'h2.test', ALPNProtocols: ['h2'], rejectUnauthorized: false });
   const frames: Frame[] = [];
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   const waiters: Array<() => void> = [];
   const wake = (): void => {
     for (const w of waiters.splice(0)) w();
