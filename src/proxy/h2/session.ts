@@ -13,7 +13,7 @@ import { newResetGuard, noteEarlyReset, type ResetGuard } from './guard.ts';
 import { requestHeadFromList } from './translate.ts';
 import { StreamSocket } from './stream-socket.ts';
 import {
-  DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
+  connectionError, DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
   type H2Connection, type H2Handler, type H2Settings, type H2Stream,
 } from './connection.ts';
 import { flushData, respond, sendData } from './output.ts';
@@ -61,6 +61,8 @@ interface Session {
   immediate: NodeJS.Immediate | null;
   lastActive: number;
   idleTimer: NodeJS.Timeout | null;
+  /** Until the client acknowledged our SETTINGS (its streams are held to 100, not to our limit, meanwhile). */
+  settingsTimer: NodeJS.Timeout | null;
   cut: boolean;
   closing: boolean;
 }
@@ -77,7 +79,7 @@ const READ_PAUSE_MARK = 1024 * 1024;
 export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buffer | null = null): void {
   const s: Session = {
     socket, conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false,
-    immediate: null, lastActive: performance.now(), idleTimer: null, cut: false, closing: false,
+    immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false,
   };
   s.conn = newConnection(h2.settings, HANDLER);
   s.conn.owner = s;
@@ -89,6 +91,8 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
   socket.on('drain', onSocketDrain);
   startConnection(s.conn);
   armIdle(s);
+  s.settingsTimer = setTimeout(onSettingsTimeout, SETTINGS_ACK_TIMEOUT_MS, s);
+  s.settingsTimer.unref();
   if (first !== null && first.length > 0) onSocketData.call(socket as SessionSocket, first);
   else flush(s);
 }
@@ -126,6 +130,8 @@ function onSocketClose(this: SessionSocket): void {
   const conn = s.conn;
   conn.phase = 'closed';
   if (s.idleTimer !== null) clearTimeout(s.idleTimer);
+  if (s.settingsTimer !== null) clearTimeout(s.settingsTimer);
+  s.settingsTimer = null;
   if (s.immediate !== null) clearImmediate(s.immediate);
   s.idleTimer = null;
   s.immediate = null;
@@ -184,6 +190,19 @@ function destroySocket(socket: Socket): void {
 
 /** How long a closing connection's last frames get before the socket is destroyed. */
 const CUT_OFF_GRACE_MS = 250;
+
+/**
+ * A client that never acknowledges our SETTINGS would keep the pre-ACK allowance of 100 streams whatever
+ * http2_max_concurrent_streams says: RFC 9113 6.5.3 lets us end it with SETTINGS_TIMEOUT.
+ */
+const SETTINGS_ACK_TIMEOUT_MS = 10_000;
+
+function onSettingsTimeout(s: Session): void {
+  s.settingsTimer = null;
+  if (s.conn.settingsAcked || s.conn.phase === 'closed' || s.closing) return;
+  connectionError(s.conn, ERR.SETTINGS_TIMEOUT);
+  flush(s);
+}
 
 function armIdle(s: Session): void {
   if (s.limits.idleTimeoutMs <= 0) return;

@@ -292,4 +292,16 @@ ENABLE site
     }
     expect(await get(port, '/after-bomb')).toBe('ok /after-bomb\n');
   }, 30_000);
+
+  test('a client that never acknowledges our SETTINGS is cut off with GOAWAY SETTINGS_TIMEOUT after 10 s (its streams were never held to our limit)', async () => {
+    const c = await adversary(port, [], { ackSettings: false });
+    const t0 = performance.now();
+    try {
+      await c.until((fs) => goawayCode(fs) !== null, 20_000);
+      expect(goawayCode(c.frames)).toBe(4); // SETTINGS_TIMEOUT
+      expect(performance.now() - t0).toBeGreaterThan(8_000);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
 });

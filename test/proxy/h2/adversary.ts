@@ -52,7 +52,7 @@ export interface Adversary {
 }
 
 /** Connects (ALPN h2), sends the preface and SETTINGS(`settings`), ACKs the server's SETTINGS, waits for its ACK. */
-export async function adversary(port: number, settings: number[] = []): Promise<Adversary> {
+export async function adversary(port: number, settings: number[] = [], opts: { ackSettings?: boolean } = {}): Promise<Adversary> {
   const socket = connect({ host: '127.0.0.1', port, servername: 'h2.test', ALPNProtocols: ['h2'], rejectUnauthorized: false });
   const frames: Frame[] = [];
   let buf: Buffer = Buffer.alloc(0);
@@ -68,7 +68,7 @@ export async function adversary(port: number, settings: number[] = []): Promise<
       const f: Frame = { type: buf[3]!, flags: buf[4]!, stream: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) };
       buf = buf.subarray(9 + len);
       frames.push(f);
-      if (f.type === 4 && (f.flags & 1) === 0) socket.write(frame(4, 1, 0));
+      if (f.type === 4 && (f.flags & 1) === 0 && opts.ackSettings !== false) socket.write(frame(4, 1, 0));
     }
     wake();
   });
