@@ -85,7 +85,8 @@ export function flushData(conn: H2Connection): void {
         i++;
         continue;
       }
-      const n = Math.min(room, st.pendingBytes);
+      // An empty END_STREAM needs no window, and a window the client's SETTINGS drove negative must not count (6.9.2).
+      const n = st.pendingBytes === 0 ? 0 : Math.min(room, st.pendingBytes);
       const payload = takePending(st, n);
       const last = st.pendingBytes === 0 && st.pendingEnd;
       conn.sendWindow -= n;

@@ -13,7 +13,7 @@ import { newResetGuard, noteEarlyReset, type ResetGuard } from './guard.ts';
 import { requestHeadFromList } from './translate.ts';
 import { StreamSocket } from './stream-socket.ts';
 import {
-  DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
+  connectionError, DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
   type H2Connection, type H2Handler, type H2Settings, type H2Stream,
 } from './connection.ts';
 import { flushData, respond, sendData } from './output.ts';
@@ -63,6 +63,8 @@ interface Session {
   immediate: NodeJS.Immediate | null;
   lastActive: number;
   idleTimer: NodeJS.Timeout | null;
+  /** Until the client acknowledged our SETTINGS (its streams are held to 100, not to our limit, meanwhile). */
+  settingsTimer: NodeJS.Timeout | null;
   cut: boolean;
   closing: boolean;
 }
@@ -72,12 +74,14 @@ type SessionSocket = Socket & { [SESSION]: Session };
 
 /** The socket's buffered output past which queued DATA waits for 'drain' instead of joining the next write. */
 const SOCKET_HIGH_MARK = 256 * 1024;
+/** Unwritten output past which the client is no longer read until the socket drained (slow-read, PING flood). */
+const READ_PAUSE_MARK = 1024 * 1024;
 
 /** Serves HTTP/2 on a socket: a TLS one that negotiated `h2`, or a plain one whose client sent the preface. `first`: bytes already read. */
 export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buffer | null = null): void {
   const s: Session = {
     socket, conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
-    immediate: null, lastActive: performance.now(), idleTimer: null, cut: false, closing: false,
+    immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false,
   };
   s.conn = newConnection(h2.settings, HANDLER);
   s.conn.owner = s;
@@ -89,6 +93,8 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
   socket.on('drain', onSocketDrain);
   startConnection(s.conn);
   armIdle(s);
+  s.settingsTimer = setTimeout(onSettingsTimeout, SETTINGS_ACK_TIMEOUT_MS, s);
+  s.settingsTimer.unref();
   if (first !== null && first.length > 0) onSocketData.call(socket as SessionSocket, first);
   else flush(s);
 }
@@ -110,10 +116,14 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
   }
   // A client's GOAWAY with nothing open (or its last stream reset) ends the connection now.
   if (s.flushAsked || s.conn.error !== 0 || (s.conn.phase === 'closing' && s.conn.streams.size === 0)) flush(s);
+  // A client that sends (PINGs, SETTINGS, requests) but does not read what it is owed is not read either until it
+  // does: the ACKs and answers it causes are written whatever the windows, so they would queue without bound.
+  if (this.writableLength > READ_PAUSE_MARK && !this.isPaused()) this.pause();
 }
 
 function onSocketDrain(this: SessionSocket): void {
   const s = this[SESSION];
+  if (this.isPaused()) this.resume();
   if (s.conn.sendQueue.length > 0) flush(s);
 }
 
@@ -122,6 +132,8 @@ function onSocketClose(this: SessionSocket): void {
   const conn = s.conn;
   conn.phase = 'closed';
   if (s.idleTimer !== null) clearTimeout(s.idleTimer);
+  if (s.settingsTimer !== null) clearTimeout(s.settingsTimer);
+  s.settingsTimer = null;
   if (s.immediate !== null) clearImmediate(s.immediate);
   s.idleTimer = null;
   s.immediate = null;
@@ -195,6 +207,19 @@ function destroySocket(socket: Socket): void {
 
 /** How long a closing connection's last frames get before the socket is destroyed. */
 const CUT_OFF_GRACE_MS = 250;
+
+/**
+ * A client that never acknowledges our SETTINGS would keep the pre-ACK allowance of 100 streams whatever
+ * http2_max_concurrent_streams says: RFC 9113 6.5.3 lets us end it with SETTINGS_TIMEOUT.
+ */
+const SETTINGS_ACK_TIMEOUT_MS = 10_000;
+
+function onSettingsTimeout(s: Session): void {
+  s.settingsTimer = null;
+  if (s.conn.settingsAcked || s.conn.phase === 'closed' || s.closing) return;
+  connectionError(s.conn, ERR.SETTINGS_TIMEOUT);
+  flush(s);
+}
 
 function armIdle(s: Session): void {
   if (s.limits.idleTimeoutMs <= 0) return;
@@ -282,9 +307,10 @@ const HANDLER: H2Handler = {
     const s = sessionOf(conn);
     s.lastActive = performance.now();
     const v = st.user as StreamUser | null;
-    if (byPeer) {
+    // A reset the client provoked with a protocol error costs the same as its own (MadeYouReset, CVE-2025-8671).
+    if (byPeer || code === ERR.PROTOCOL_ERROR || code === ERR.FLOW_CONTROL_ERROR || code === ERR.STREAM_CLOSED) {
       const host = s.host;
-      host.log.debug(`service ${host.service}: HTTP/2 stream ${st.id} from ${s.socket.remoteAddress ?? '?'} reset by the client (code ${code}) before its response was complete`);
+      host.log.debug(`service ${host.service}: HTTP/2 stream ${st.id} from ${s.socket.remoteAddress ?? '?'} reset ${byPeer ? 'by the client' : 'for its error'} (code ${code}) before its response was complete`);
       const guard = (s.guard ??= newResetGuard());
       if (noteEarlyReset(guard, performance.now()) && !s.cut) {
         s.cut = true;

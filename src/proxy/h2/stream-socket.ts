@@ -137,9 +137,13 @@ export class StreamSocket extends EventEmitter {
   destroy(): this {
     if (this.destroyed) return this;
     this.destroyed = true;
+    if (!this.responseDone && this.st.state !== 'closed') resetStream(this.conn, this.st, ERR.INTERNAL_ERROR);
+    // Body bytes nobody will read still count against the connection window: give them back, or each such stream
+    // shrinks it for good (the stream is closed by now, so only the connection is credited).
+    const credits = this.inboxCredit;
     this.inbox = null;
     this.inboxCredit = null;
-    if (!this.responseDone && this.st.state !== 'closed') resetStream(this.conn, this.st, ERR.INTERNAL_ERROR);
+    if (credits !== null) for (const c of credits) if (c > 0) consumed(this.conn, this.st, c);
     process.nextTick(emitClose, this);
     return this;
   }
