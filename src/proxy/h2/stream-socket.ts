@@ -41,8 +41,14 @@ export class StreamSocket {
   readonly http2Stream = true;
   destroyed = false;
   writableCorked = 0;
-  /** Nothing waits inside: what the client code writes goes to the connection at once. */
-  readonly writableLength = 0;
+  /**
+   * Nothing waits inside (what the client code writes goes to the connection at once), so 0 once the response is
+   * complete: the client code then destroys the virtual connection at once. Before that, 1: a close-delimited
+   * response ends with end() (END_STREAM), where destroy() would reset the stream.
+   */
+  get writableLength(): number {
+    return this.responseDone ? 0 : 1;
+  }
   /** The response's end went out (END_STREAM). */
   responseDone = false;
   private onData: Listener | null = null;
