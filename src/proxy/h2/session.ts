@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import { newResetGuard, noteEarlyReset, type ResetGuard } from './guard.ts';
 import { requestHeadFromList } from './translate.ts';
-import { StreamSocket } from './stream-socket.ts';
+import { StreamSocket, type StreamTransport } from './stream-socket.ts';
 import {
   connectionError, DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
   type H2Connection, type H2Handler, type H2Settings, type H2Stream,
@@ -51,6 +51,8 @@ export function newH2Listener(limits: H2Limits): H2Listener {
 /** One client connection speaking HTTP/2: the socket, the state machine, and what the glue keeps. */
 interface Session {
   socket: Socket;
+  /** The socket's addresses, read once: every stream's virtual connection copies them (net's getters cost per read). */
+  transport: StreamTransport;
   conn: H2Connection;
   host: H2Host;
   limits: H2Limits;
@@ -80,7 +82,8 @@ const READ_PAUSE_MARK = 1024 * 1024;
 /** Serves HTTP/2 on a socket: a TLS one that negotiated `h2`, or a plain one whose client sent the preface. `first`: bytes already read. */
 export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buffer | null = null): void {
   const s: Session = {
-    socket, conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
+    socket, transport: { remoteAddress: socket.remoteAddress, localAddress: socket.localAddress, localPort: socket.localPort, encrypted: (socket as { encrypted?: boolean }).encrypted === true },
+    conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
     immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false,
   };
   s.conn = newConnection(h2.settings, HANDLER);
@@ -272,7 +275,7 @@ const HANDLER: H2Handler = {
       return answer(conn, st, head.status, head.why);
     }
     st.bodyLeft = head.contentLength;
-    const virtual = new StreamSocket(conn, st, head.method, s.socket as unknown as { encrypted?: boolean }) as StreamUser;
+    const virtual = new StreamSocket(conn, st, head.method, s.transport) as StreamUser;
     if (head.chunkedBody) virtual.chunked = true;
     st.user = virtual;
     host.accept(virtual as unknown as Socket);

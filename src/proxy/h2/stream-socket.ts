@@ -2,7 +2,10 @@
 // every connection: what it reads is the request (fed by session.ts), what it writes is parsed as the HTTP/1.1
 // response and sent as HEADERS and DATA frames through the connection (output.ts). Only the part of net.Socket the
 // client code uses is here (write, end, destroy, cork/uncork, pause/resume, the events data/end/close/drain): a full
-// stream.Duplex per HTTP/2 request cost more CPU than the request's own proxying, so this one works synchronously.
+// stream.Duplex per HTTP/2 request cost more CPU than the request's own proxying, so this one works synchronously,
+// and keeps the client code's listeners in fields (an EventEmitter's registration per stream showed in profiles).
+// cork() holds nothing: the session already joins every stream's frames into one socket write per turn, so a held
+// write (the engine's holdWrites) would only delay the response to the next turn and copy it once more.
 // Request body bytes are credited back to the client (WINDOW_UPDATE) only once the client code took them: while it
 // is paused (its backend is slow) they wait here, and the client's stream window stops it.
 import { EventEmitter } from 'node:events';
@@ -23,7 +26,12 @@ export interface StreamTransport {
 const HEAD_END = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 
-export class StreamSocket extends EventEmitter {
+type Listener = (...args: unknown[]) => void;
+
+/** The events the client code listens to, each in a field; anything else (rare) goes to an EventEmitter made then. */
+type SlotEvent = 'data' | 'end' | 'close' | 'drain';
+
+export class StreamSocket {
   readonly remoteAddress: string | undefined;
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
@@ -33,9 +41,22 @@ export class StreamSocket extends EventEmitter {
   readonly http2Stream = true;
   destroyed = false;
   writableCorked = 0;
+  /**
+   * Nothing waits inside (what the client code writes goes to the connection at once), so 0 once the response is
+   * complete: the client code then destroys the virtual connection at once. Before that, 1: a close-delimited
+   * response ends with end() (END_STREAM), where destroy() would reset the stream.
+   */
+  get writableLength(): number {
+    return this.responseDone ? 0 : 1;
+  }
   /** The response's end went out (END_STREAM). */
   responseDone = false;
-  private corked: Buffer[] = [];
+  private onData: Listener | null = null;
+  private onEnd: Listener | null = null;
+  private onClose: Listener | null = null;
+  private onDrain: Listener | null = null;
+  /** Further listeners (a second one for an event, once(), other events). */
+  private more: EventEmitter | null = null;
   private headBuf: Buffer | null = EMPTY;
   private framing: BodyFraming = { kind: 'none' };
   private left = 0;
@@ -50,7 +71,6 @@ export class StreamSocket extends EventEmitter {
   private readonly method: string;
 
   constructor(conn: H2Connection, st: H2Stream, method: string, transport: StreamTransport) {
-    super();
     this.conn = conn;
     this.st = st;
     this.method = method;
@@ -58,6 +78,61 @@ export class StreamSocket extends EventEmitter {
     this.localAddress = transport.localAddress;
     this.localPort = transport.localPort;
     this.encrypted = transport.encrypted === true;
+  }
+
+  on(event: string, fn: Listener): this {
+    const more = this.more;
+    if (more === null || more.listenerCount(event) === 0) {
+      switch (event) {
+        case 'data':
+          if (this.onData === null) return (this.onData = fn), this;
+          break;
+        case 'end':
+          if (this.onEnd === null) return (this.onEnd = fn), this;
+          break;
+        case 'close':
+          if (this.onClose === null) return (this.onClose = fn), this;
+          break;
+        case 'drain':
+          if (this.onDrain === null) return (this.onDrain = fn), this;
+          break;
+        case 'error':
+          return this; // never emitted
+      }
+    }
+    (this.more ??= new EventEmitter()).on(event, fn);
+    return this;
+  }
+
+  addListener(event: string, fn: Listener): this {
+    return this.on(event, fn);
+  }
+
+  once(event: string, fn: Listener): this {
+    (this.more ??= new EventEmitter()).once(event, fn);
+    return this;
+  }
+
+  off(event: string, fn: Listener): this {
+    if (event === 'data' && this.onData === fn) this.onData = null;
+    else if (event === 'end' && this.onEnd === fn) this.onEnd = null;
+    else if (event === 'close' && this.onClose === fn) this.onClose = null;
+    else if (event === 'drain' && this.onDrain === fn) this.onDrain = null;
+    else this.more?.off(event, fn);
+    return this;
+  }
+
+  removeListener(event: string, fn: Listener): this {
+    return this.off(event, fn);
+  }
+
+  /** Calls the field's listener, then any further ones. */
+  emit(event: SlotEvent, arg?: unknown): boolean {
+    const fn = event === 'data' ? this.onData : event === 'end' ? this.onEnd : event === 'close' ? this.onClose : this.onDrain;
+    if (fn !== null) fn.call(this, arg);
+    const more = this.more;
+    if (more !== null) return more.emit(event, arg) || fn !== null;
+    return fn !== null;
   }
 
   /** Hands the client code the request head, or body bytes worth `credit` bytes of the client's window. */
@@ -102,27 +177,23 @@ export class StreamSocket extends EventEmitter {
   }
 
   uncork(): void {
-    if (this.writableCorked === 0) return;
-    if (--this.writableCorked > 0 || this.corked.length === 0) return;
-    this.uncorkAll();
+    if (this.writableCorked > 0) this.writableCorked--;
   }
 
-  /** Like net.Socket#write: false when the stream's queue is full (then 'drain' follows). */
+  /**
+   * Like net.Socket#write: false when the stream's queue is full (then 'drain' follows). Bytes after the response's
+   * end (the stream may close inside the write that completes it) are dropped, as a complete response has no more.
+   */
   write(data: Buffer | string, encoding?: BufferEncoding): boolean {
+    if (this.responseDone) return true;
     if (this.destroyed || this.ended) return false;
-    const chunk = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data;
-    if (this.writableCorked > 0) {
-      this.corked.push(chunk);
-      return true;
-    }
-    return this.send(chunk);
+    return this.send(typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data);
   }
 
   /** The client code closes the one-request connection: a close-delimited body ends here; then it is closed. */
   end(): this {
     if (this.ended || this.destroyed) return this;
     this.writableCorked = 0;
-    if (this.corked.length > 0) this.uncorkAll();
     this.ended = true;
     if (!this.responseDone && this.st.state !== 'closed') {
       this.responseDone = true;
@@ -151,12 +222,6 @@ export class StreamSocket extends EventEmitter {
   /** The connection's queue for this stream went down: the client code may write again. */
   drained(): void {
     if (!this.destroyed) this.emit('drain');
-  }
-
-  private uncorkAll(): void {
-    const parts = this.corked;
-    this.corked = [];
-    this.send(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   }
 
   private send(chunk: Buffer): boolean {

@@ -60,6 +60,10 @@ beforeAll(async () => {
         socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
         setTimeout(() => socket.write('6\r\n, wide\r\n'), 20);
         setTimeout(() => socket.write('7\r\n world\n\r\n0\r\n\r\n'), 40);
+      } else if (head.startsWith('GET /until-close')) {
+        // No length, no chunking: the body ends when the backend closes (HTTP/1.0 style), in two writes.
+        socket.write('HTTP/1.0 200 OK\r\nX-Backend: be\r\n\r\nuntil ');
+        setTimeout(() => socket.end('the end\n'), 20);
       }
       else socket.write(answer);
     }
@@ -159,6 +163,12 @@ describe('HTTP/2 (on by default)', () => {
     expect(r.stdout).toMatch(/^HTTP\/2 200 ?\r\n/);
     expect(r.stdout).not.toMatch(/transfer-encoding/i);
     expect(r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4)).toBe('hello, wide world\n');
+  });
+
+  test('a close-delimited backend response arrives whole and ends with END_STREAM, not a reset; the connection serves the next request', async () => {
+    const r = await curl(port, ['--http2', '-w', '%{http_version} %{http_code} %{num_connects}\n', `https://h2.test:${port}/until-close`, `https://h2.test:${port}/after`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('until the end\n2 200 1\nbody 0\n2 200 0\n');
   });
 
   test('the HTTP/1.1 limits apply: a target over max_url_length is 414', async () => {
