@@ -21,7 +21,7 @@ import { startNginxBackend } from '../../test/harness/nginx.ts';
 import { reverseProxyConfFor, startWithConf } from '../../test/harness/perlbal.ts';
 import { TUTORIAL_OPTIONS } from '../../test/harness/perlbalconf.ts';
 import { type Daemon, makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
-import { type TsbalBuild, launchTsbal } from '../../test/harness/tsbal.ts';
+import { type TsbalBuild, launchSingleTsbal } from '../../test/harness/tsbal.ts';
 import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
 import { FLOOR_NAMES, type FloorName, type Launch, type Wrap, startFloor } from './floors.ts';
 
@@ -78,9 +78,10 @@ async function startTsbalUnder(build: TsbalBuild | { kind: 'cjs'; path: string }
       ? (conf: string) => ({
           command: `${REPO_ROOT}node_modules/.bin/node`,
           args: [...RUN_V8_FLAGS, ...(args['node-flag'] ?? []), build.path, 'run', '-c', conf],
-          env: { ...process.env },
+          // One process, as HAProxy runs one thread (valgrind would not follow worker processes anyway).
+          env: { ...process.env, TSBAL_WORKERS: '1' },
         })
-      : launchTsbal(build);
+      : launchSingleTsbal(build);
   return startWithConf('tsbal', 2, reverseProxyConfFor({ backends, set: TUTORIAL_OPTIONS }), (conf, dir) => {
     const { command, args: argv, env } = launch(conf);
     return { ...underCallgrind({ command, args: argv }, dir), env };
