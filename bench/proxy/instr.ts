@@ -61,6 +61,8 @@ function startTsbalCounted(name: string, backends: number[], command: string, ar
       ...valgrind(outFile, command, [...argv, 'run', '-c', conf]),
       dir,
       ports: ready,
+      // One process, as HAProxy runs one thread (valgrind would not follow worker processes anyway).
+      env: { ...process.env, TSBAL_WORKERS: '1' },
       readyTimeoutMs: 120_000,
     });
     return { ...daemon, port: ready[0]!, outFile };

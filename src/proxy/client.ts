@@ -22,6 +22,7 @@ import { simplePage } from './errors.ts';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
 import { peerAddress } from '../runtime/net.ts';
+import { readInto } from '../runtime/socket-reads.ts';
 
 function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
   const i = findField(req.fields, code);
@@ -97,7 +98,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   };
   engine.clients.add(c);
   (socket as ClientSocket)[CLIENT] = c;
-  socket.on('data', onSocketData);
+  if (!readInto(socket, engine.readBuffer, onSocketRead)) socket.on('data', onSocketData);
   socket.on('end', onSocketEnd);
   socket.on('error', ignoreSocketError);
   socket.on('close', onSocketClose);
@@ -111,6 +112,17 @@ type ClientSocket = Socket & { [CLIENT]: ClientConn };
 
 function onSocketData(this: ClientSocket, chunk: Buffer): void {
   feed(this[CLIENT], chunk, 0);
+}
+
+/**
+ * A read into the engine's shared read buffer (readInto): the bytes are copied out first, as everything after
+ * (the request record, a stash, a queued body) may keep them while the next read overwrites the buffer.
+ */
+function onSocketRead(this: Socket, n: number, shared: Buffer): void {
+  const chunk = Buffer.allocUnsafe(n);
+  if (n < 64) for (let i = 0; i < n; i++) chunk[i] = shared[i]!;
+  else shared.copy(chunk, 0, 0, n);
+  feed((this as ClientSocket)[CLIENT], chunk, 0);
 }
 
 function onSocketEnd(this: ClientSocket): void {

@@ -302,6 +302,10 @@ export function detach(x: Exchange): void {
   if (be !== null) {
     be.exchange = null;
     if (x.clientBlocked) be.socket.resume();
+    // A client paused for this backend's back-pressure is not paused for the next one: once the exchange has left
+    // the connection, its 'drain' no longer reaches the client. (A write to a kept-alive connection the backend had
+    // just closed returns false and never drains: the retry went elsewhere, and the client was never read again.)
+    x.client.down.resume(x.client, 'backend');
   }
   x.clientBlocked = false;
 }

@@ -68,9 +68,48 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
   if (engine.ownerBind !== null) return engine.ownerBind(addr);
   const server = createServer({ allowHalfOpen: true, noDelay: ASK_NO_DELAY });
   retarget(server, svc);
-  await listenServer(server, addr, engine.listenMode === 'worker');
+  const worker = engine.listenMode === 'worker';
+  await listenServer(server, addr, worker);
   server.on('error', (err) => svc.engine.log.error(`listener ${formatHostPort(addr)}: ${err.message}`));
+  if (worker) await addAcceptSockets(server, addr, svc);
   return server;
+}
+
+/**
+ * Listening sockets a worker opens on each address (SO_REUSEPORT, the kernel spreads new connections over all of
+ * them by a hash). libuv accepts one connection per socket per event-loop turn, and under load a turn takes tens of
+ * ms: with one socket a burst of 1,000 connects waited seconds in the accept queue (wrk timeouts, bench/README.md
+ * "bench/proxy/workers.ts"); with n sockets a turn accepts up to n. Only workers: the owner has checked that no other
+ * program listens there, and a single process binds without SO_REUSEPORT so that a second tsbal fails to bind.
+ */
+export const ACCEPT_SOCKETS = 16;
+
+/**
+ * Opens the other ACCEPT_SOCKETS - 1 sockets of a worker's listener: what they accept is `server`'s (its
+ * 'connection' listeners, which retarget replaces), and closing `server` closes them.
+ */
+async function addAcceptSockets(server: Server, addr: HostPort, svc: ServiceRuntime): Promise<void> {
+  const extra: Server[] = [];
+  const forward = (socket: Socket): void => {
+    server.emit('connection', socket);
+  };
+  for (let i = 1; i < ACCEPT_SOCKETS; i++) {
+    const s = createServer({ allowHalfOpen: true, noDelay: true });
+    s.on('connection', forward);
+    try {
+      await listenServer(s, addr, true);
+    } catch (err) {
+      svc.engine.log.debug(`listener ${formatHostPort(addr)}: accept socket ${i + 1} of ${ACCEPT_SOCKETS}: ${(err as Error).message}`);
+      break;
+    }
+    s.on('error', (err) => svc.engine.log.error(`listener ${formatHostPort(addr)}: ${err.message}`));
+    extra.push(s);
+  }
+  const close = server.close.bind(server);
+  server.close = (callback?: (err?: Error) => void): Server => {
+    for (const s of extra) s.close();
+    return close(callback);
+  };
 }
 
 /** From now on, connections accepted by `server` belong to `svc`. */

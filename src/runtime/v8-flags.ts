@@ -7,10 +7,12 @@
 import { currentProcessFacts, describeSelf, type ProcessFacts } from './self.ts';
 
 /**
- * Semi-space capped at 4 MiB (V8's default grows it to 16 MiB under load, so the young generation alone took
- * 32 MiB): RSS at wrk -c256 drops from about 94 to 75 MiB with the same CPU per request (bench/proxy, same run).
+ * Semi-space capped at 2 MiB (V8's default grows it to 16 MiB under load, so the young generation alone took
+ * 32 MiB): RSS at wrk -c256 dropped from about 94 to 75 MiB at 4 MiB with the same CPU per request (bench/proxy,
+ * same run), and 2 MiB takes 3-4 MiB more off (the new space 7.0 -> 4.0 MiB at wrk -c64; 3 rounds up to 4) for about
+ * 1 % more main-thread instructions per kept-alive request (callgrind, bench/proxy/instructions.ts).
  */
-export const RUN_V8_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const RUN_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /** Set in the re-executed process, so a runtime that drops the flags cannot make it loop. */
 export const REEXEC_MARKER = 'TSBAL_V8_FLAGS_APPLIED';

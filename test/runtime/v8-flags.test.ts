@@ -8,7 +8,7 @@ import type { ProcessFacts } from '../../src/runtime/self.ts';
 import { planV8Flags, REEXEC_MARKER, RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
 import { REPO_ROOT } from '../harness/cli.ts';
 
-const WANTED = ['--max-semi-space-size=4'];
+const WANTED = ['--max-semi-space-size=2'];
 
 const node = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
   execPath: '/usr/bin/node',
@@ -24,19 +24,19 @@ describe('planV8Flags', () => {
     expect(planV8Flags(node({ execArgv: ['--trace-warnings'] }), WANTED, {}, true)).toEqual({
       kind: 'reexec',
       command: '/usr/bin/node',
-      argv: ['/usr/bin/node', '--max-semi-space-size=4', '--trace-warnings', '/opt/tsbal/tsbal.cjs', 'run', '-c', '/etc/perlbal/perlbal.conf'],
+      argv: ['/usr/bin/node', '--max-semi-space-size=2', '--trace-warnings', '/opt/tsbal/tsbal.cjs', 'run', '-c', '/etc/perlbal/perlbal.conf'],
     });
   });
 
   test('nothing to do when the flags are already on the command line (or baked into the SEA binary)', () => {
-    expect(planV8Flags(node({ execArgv: ['--max-semi-space-size=4'] }), WANTED, {}, true)).toEqual({ kind: 'present' });
-    expect(planV8Flags(node({ isSea: true, execArgv: ['--max-semi-space-size=4'] }), WANTED, {}, true)).toEqual({ kind: 'present' });
+    expect(planV8Flags(node({ execArgv: ['--max-semi-space-size=2'] }), WANTED, {}, true)).toEqual({ kind: 'present' });
+    expect(planV8Flags(node({ isSea: true, execArgv: ['--max-semi-space-size=2'] }), WANTED, {}, true)).toEqual({ kind: 'present' });
   });
 
   test('Node without process.execve (20) runs on and says how to pass the flags', () => {
     const plan = planV8Flags(node({ versions: { node: '20.20.2' } }), WANTED, {}, false);
     expect(plan.kind).toBe('skip');
-    expect(plan.kind === 'skip' && plan.reason).toContain('node --max-semi-space-size=4');
+    expect(plan.kind === 'skip' && plan.reason).toContain('node --max-semi-space-size=2');
   });
 
   test('never re-executes twice, even if the runtime dropped the flags', () => {

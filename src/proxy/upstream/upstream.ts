@@ -123,8 +123,10 @@ function repinCookie(sticky: Sticky, u: Upstream, request: SelectRequest): strin
 }
 
 function chooseAvailable(svc: ServiceRuntime, request: SelectRequest | null, exclude: readonly Upstream[] | null, now: number): Upstream | null {
+  // The scratch array is filled by index and its length set only when the count changes: `length = 0` per request
+  // was a runtime call that also gave the backing store back, which the next push grew again.
   const candidates = svc.scratch;
-  candidates.length = 0;
+  let n = 0;
   const thin = svc.balancer.weighted !== true;
   let ready = 0;
   for (const u of svc.nodes) {
@@ -135,21 +137,21 @@ function chooseAvailable(svc: ServiceRuntime, request: SelectRequest | null, exc
     // that often. (A weighted policy uses effectiveWeight instead.)
     if (thin && u.health.state === 'starting' && Math.random() >= slowStartFactor(u.health, now)) continue;
     u.weightNow = candidateWeight(u, now);
-    candidates.push(u);
+    candidates[n++] = u;
   }
-  if (candidates.length === 0 && ready > 0) {
+  if (n === 0 && ready > 0) {
     // Every one left is starting and none was drawn: take them all rather than refuse.
     for (const u of svc.nodes) {
       if ((exclude !== null && exclude.includes(u)) || !available(u, now)) continue;
       u.weightNow = candidateWeight(u, now);
-      candidates.push(u);
+      candidates[n++] = u;
     }
   }
+  if (candidates.length !== n) candidates.length = n;
   // No connect_ahead spare for a pool that is all down: only a request goes to the all_down fallback. Backends that
   // are up but at max_conns are not "all down": the request waits for one of them (exchange.ts).
-  if (candidates.length === 0) return request === null || onlyFull(svc, exclude) ? null : allDown(svc, exclude);
-  const u = candidates.length === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
-  candidates.length = 0;
+  if (n === 0) return request === null || onlyFull(svc, exclude) ? null : allDown(svc, exclude);
+  const u = n === 1 ? candidates[0]! : svc.balancer.select(candidates, request);
   if (u === undefined || !admit(u.health, now, svc.backoff)) return null;
   u.used++;
   return u;

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_ENTRY } from '../../harness/cli.ts';
 import { closedPort, rawBackend, type RawBackend } from '../helpers.ts';
+import { ACCEPT_SOCKETS } from '../../../src/proxy/listener.ts';
 
 let dir: string;
 let backends: RawBackend[];
@@ -87,10 +88,15 @@ async function startRun(conf: string, port: number, mgmt: number, command: strin
   return r;
 }
 
-/** Pids of the processes listening on 127.0.0.1:port (ss). */
-function listeningPids(port: number): number[] {
+/** Pid of each socket listening on 127.0.0.1:port (ss), one entry per socket. */
+function listeningSocketPids(port: number): number[] {
   const out = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }).stdout;
   return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** Pids of the processes listening on 127.0.0.1:port. */
+function listeningPids(port: number): number[] {
+  return [...new Set(listeningSocketPids(port))];
 }
 
 function consoleCommand(port: number, command: string): Promise<string> {
@@ -160,9 +166,12 @@ describe('SERVER workers = 2', () => {
     if (run !== undefined) expect(await run.stop()).toBe(0);
   }, 20_000);
 
-  test('two worker processes each listen on the port (SO_REUSEPORT); the owner listens only on the management port', () => {
+  test('two worker processes each listen on the port with ACCEPT_SOCKETS sockets (SO_REUSEPORT); the owner listens only on the management port', () => {
     const pids = listeningPids(run.port);
     expect(pids.length).toBe(2);
+    // Each worker accepts on several sockets, so that a burst of connects is not accepted one per event-loop turn.
+    const sockets = listeningSocketPids(run.port);
+    expect(pids.map((pid) => sockets.filter((p) => p === pid).length)).toEqual([ACCEPT_SOCKETS, ACCEPT_SOCKETS]);
     expect(pids).not.toContain(run.child.pid);
     expect(listeningPids(run.mgmt)).toEqual([run.child.pid!]);
     expect(run.log()).toContain('2 workers serving');
