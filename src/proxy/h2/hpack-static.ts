@@ -1,5 +1,6 @@
-// The HPACK static table (RFC 7541 Appendix A), shared by the decoder and the encoder. Its strings are the interned
-// strings the decoder hands out for indexed fields, so `:method GET` is the same string object every time.
+// What the HPACK decoder and encoder share: the static table (RFC 7541 Appendix A) and the ring their dynamic tables
+// are kept in. The static strings are the interned strings the decoder hands out for indexed fields, so `:method GET`
+// is the same string object every time.
 
 /** Names of static entries 1..61 (index 0 unused). */
 export const STATIC_NAMES: readonly string[] = [
@@ -33,3 +34,29 @@ export const STATIC_NAME_INDEX: ReadonlyMap<string, number> = (() => {
   for (let i = STATIC_COUNT; i >= 1; i--) m.set(STATIC_NAMES[i]!, i);
   return m;
 })();
+
+/** An HPACK dynamic table's entries as a ring of two arrays, oldest at `first`; the encoder and decoder both keep one. */
+export interface HeaderRing {
+  names: string[];
+  values: string[];
+  first: number;
+  count: number;
+  /** Capacity - 1 (the capacity is a power of two). */
+  mask: number;
+}
+
+/** Doubles the ring, keeping the order (oldest at 0). */
+export function growRing(r: HeaderRing): void {
+  const capacity = (r.mask + 1) * 2;
+  const names = new Array<string>(capacity).fill('');
+  const values = new Array<string>(capacity).fill('');
+  for (let k = 0; k < r.count; k++) {
+    const at = (r.first + k) & r.mask;
+    names[k] = r.names[at]!;
+    values[k] = r.values[at]!;
+  }
+  r.names = names;
+  r.values = values;
+  r.first = 0;
+  r.mask = capacity - 1;
+}

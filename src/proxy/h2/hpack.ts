@@ -4,7 +4,7 @@
 // or the dynamic table's stored strings, Huffman strings decode into a reused scratch buffer.
 // The encoder (responses) is in hpack-encoder.ts, re-exported here.
 import { huffmanDecode, huffmanDecodedBound } from './huffman.ts';
-import { STATIC_COUNT, STATIC_NAMES, STATIC_VALUES } from './hpack-static.ts';
+import { growRing, STATIC_COUNT, STATIC_NAMES, STATIC_VALUES } from './hpack-static.ts';
 
 export { encodeHeaderBlock, encodedSizeBound, newHpackEncoder, setEncoderLimit, type HpackEncoder } from './hpack-encoder.ts';
 
@@ -262,7 +262,7 @@ function insert(d: HpackDecoder, name: string, value: string): void {
     return;
   }
   evictDown(d, d.maxSize - size);
-  if (d.count === d.mask + 1) grow(d);
+  if (d.count === d.mask + 1) growRing(d);
   const at = (d.first + d.count) & d.mask;
   d.names[at] = name;
   d.values[at] = value;
@@ -280,20 +280,4 @@ function evictDown(d: HpackDecoder, target: number): void {
     d.first = (at + 1) & d.mask;
     d.count--;
   }
-}
-
-/** Doubles the ring, keeping the order (oldest at 0). */
-function grow(d: HpackDecoder): void {
-  const capacity = (d.mask + 1) * 2;
-  const names = new Array<string>(capacity).fill('');
-  const values = new Array<string>(capacity).fill('');
-  for (let k = 0; k < d.count; k++) {
-    const at = (d.first + k) & d.mask;
-    names[k] = d.names[at]!;
-    values[k] = d.values[at]!;
-  }
-  d.names = names;
-  d.values = values;
-  d.first = 0;
-  d.mask = capacity - 1;
 }
