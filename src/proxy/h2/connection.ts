@@ -144,7 +144,6 @@ export function queue(conn: H2Connection, frame: Buffer): void {
 export function feedConnection(conn: H2Connection, chunk: Buffer): void {
   if (conn.phase === 'closed' || conn.error !== 0) return;
   const r = feedFrames(conn.reader, chunk, conn.sink);
-  if (conn.phase === 'preface' && conn.reader.prefaceLeft === 0) conn.phase = 'open';
   if (r === FEED_BAD_PREFACE) connectionError(conn, ERR.PROTOCOL_ERROR);
   else if (r === FEED_FRAME_SIZE_ERROR) connectionError(conn, ERR.FRAME_SIZE_ERROR);
 }
@@ -153,7 +152,14 @@ export function feedConnection(conn: H2Connection, chunk: Buffer): void {
 function frameSink(conn: H2Connection): FrameSink {
   return {
     frame(type, flags, streamId, payload, start, end) {
-      if (conn.phase === 'preface') conn.phase = 'open';
+      if (conn.phase === 'preface') {
+        // The client's preface ends with its SETTINGS (RFC 9113 3.4): anything else first is a connection error.
+        if (type !== FRAME.SETTINGS) {
+          connectionError(conn, ERR.PROTOCOL_ERROR);
+          return false;
+        }
+        conn.phase = 'open';
+      }
       onFrame(conn, type, flags, streamId, payload, start, end);
       return conn.error === 0;
     },

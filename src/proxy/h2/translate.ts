@@ -116,6 +116,10 @@ export function requestHeadFromList(fields: readonly string[], endStream: boolea
   if (!LOWER_TOKEN.test(method.toLowerCase())) return malformed('bad :method');
   if (path === '') return { ok: false, status: 400, why: 'no :path' };
   if (BAD_TARGET.test(path)) return malformed('bad :path');
+  // RFC 9113 8.3.1: origin-form, or `*` for OPTIONS. An absolute-form :path would reach the client code as an
+  // absolute-form target, whose host overrides :authority in routing.
+  if (path.charCodeAt(0) !== 0x2f && !(path === '*' && method === 'OPTIONS')) return malformed(':path not in origin form');
+  if (scheme === '') return malformed('no :scheme');
   if (authority === '') authority = host;
   if (authority === '') return { ok: false, status: 400, why: 'no :authority' };
   if (BAD_TARGET.test(authority)) return malformed('bad :authority');

@@ -9,68 +9,14 @@ import { flushData, respond, sendData } from '../../../src/proxy/h2/output.ts';
 import { StreamSocket } from '../../../src/proxy/h2/stream-socket.ts';
 import { requestHeadFromList } from '../../../src/proxy/h2/translate.ts';
 import { ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, SettingId as SETTING } from '../../../src/proxy/h2/frame-writer.ts';
-
-interface Out {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/** Literals without indexing, new names, no Huffman. */
-function block(fields: string[]): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = Buffer.from(fields[i]!, 'latin1');
-    const value = Buffer.from(fields[i + 1]!, 'latin1');
-    parts.push(Buffer.from([0x00, name.length]), name, Buffer.from([value.length]), value);
-  }
-  return Buffer.concat(parts);
-}
-
-const GET = (path = '/') => [':method', 'GET', ':scheme', 'https', ':authority', 'a.test', ':path', path];
-const POST = (length: number) => [':method', 'POST', ':scheme', 'https', ':authority', 'a.test', ':path', '/up', 'content-length', String(length)];
-const headers = (id: number, fields: string[], flags = FLAG.END_HEADERS | FLAG.END_STREAM) => frame(FRAME.HEADERS, flags, id, block(fields));
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const settings = (pairs: number[]) => {
-  const b = Buffer.alloc(pairs.length * 3);
-  for (let i = 0; i < pairs.length; i += 2) {
-    b.writeUInt16BE(pairs[i]!, i * 3);
-    b.writeUInt32BE(pairs[i + 1]!, i * 3 + 2);
-  }
-  return frame(FRAME.SETTINGS, 0, 0, b);
-};
-
-function parse(buf: Buffer | null): Out[] {
-  const frames: Out[] = [];
-  if (buf === null) return frames;
-  for (let at = 0; at < buf.length;) {
-    const len = buf.readUIntBE(at, 3);
-    frames.push({ type: buf[at + 3]!, flags: buf[at + 4]!, stream: buf.readUInt32BE(at + 5) & 0x7fffffff, payload: buf.subarray(at + 9, at + 9 + len) });
-    at += 9 + len;
-  }
-  return frames;
-}
+import { block, frame, type Frame, GET, goawayCode, headers, parseFrames, POST, rst, settings, u32 } from './wire-kit.ts';
 
 interface Recorder {
   conn: H2Connection;
   events: string[];
   streams: Map<number, H2Stream>;
-  feed(...bufs: Buffer[]): Out[];
-  out(): Out[];
+  feed(...bufs: Buffer[]): Frame[];
+  out(): Frame[];
 }
 
 function opened(clientSettings: number[] = [], opts: { onRequest?: (conn: H2Connection, st: H2Stream) => void } = {}): Recorder {
@@ -100,21 +46,12 @@ function opened(clientSettings: number[] = [], opts: { onRequest?: (conn: H2Conn
     },
     out: () => {
       flushData(conn);
-      return parse(takeOutput(conn));
+      return parseFrames(takeOutput(conn));
     },
   };
   r.feed(CLIENT_PREFACE, settings(clientSettings), frame(FRAME.SETTINGS, FLAG.ACK, 0));
   return r;
 }
-
-const goawayCode = (frames: Out[]) => {
-  const g = frames.find((f) => f.type === FRAME.GOAWAY);
-  return g === undefined ? null : g.payload.readUInt32BE(4);
-};
-const rst = (frames: Out[], id: number) => {
-  const f = frames.find((x) => x.type === FRAME.RST_STREAM && x.stream === id);
-  return f === undefined ? null : f.payload.readUInt32BE(0);
-};
 
 describe('flow control windows the client drives negative (RFC 9113 6.9.2)', () => {
   test('a response whose end waits while SETTINGS_INITIAL_WINDOW_SIZE made the stream window negative ends with an empty END_STREAM DATA, no throw', () => {
@@ -264,7 +201,7 @@ const CASES: Array<[string, () => Buffer[], Expect]> = [
   ['DATA past the stream window (6.9)', () => [headers(1, POST(2 << 20), FLAG.END_HEADERS), ...Array.from({ length: 65 }, () => frame(FRAME.DATA, 0, 1, Buffer.alloc(16_384)))], { rst: [1, ERR.FLOW_CONTROL_ERROR] }],
 ];
 
-/** Cases RFC 9113 asks for that tsbal does not do yet (see the report of branch s3-h2review). */
+/** Cases RFC 9113 asks for that tsbal does not do yet (docs/compat.md, HTTP/2). */
 const NOT_YET: Array<[string, () => Buffer[], Expect]> = [
   // connection.ts onHeaders: the priority fields are skipped unread (the block must still be decoded for HPACK, then
   // the stream reset: more than a one-line change).
@@ -272,28 +209,27 @@ const NOT_YET: Array<[string, () => Buffer[], Expect]> = [
   // connection.ts headerBlockDone: a new stream id at or below lastStreamId is always a PROTOCOL_ERROR; one we closed
   // after END_STREAM both ways or a RST_STREAM is STREAM_CLOSED (5.1 'closed').
   ['HEADERS on a stream the client reset (5.1 closed)', () => [headers(1, GET(), FLAG.END_HEADERS), frame(FRAME.RST_STREAM, 0, 1, u32(ERR.CANCEL)), headers(1, GET())], { goaway: ERR.STREAM_CLOSED }],
-  // connection.ts feedConnection: nothing checks that the first frame after the preface is SETTINGS (3.4).
-  ['a first frame other than SETTINGS (3.4)', () => [], { goaway: ERR.PROTOCOL_ERROR }],
 ];
 
 function check(frames: Buffer[], want: Expect, firstFrameNotSettings = false): void {
-  let out: Out[];
+  let out: Frame[];
   if (firstFrameNotSettings) {
     // A fresh connection whose first frame after the preface is a PING, not SETTINGS.
     const conn = newConnection(opened().conn.settings, opened().conn.handler);
     startConnection(conn);
     takeOutput(conn);
     feedConnection(conn, Buffer.concat([CLIENT_PREFACE, frame(FRAME.PING, 0, 0, Buffer.alloc(8))]));
-    out = parse(takeOutput(conn));
+    out = parseFrames(takeOutput(conn));
   } else out = opened().feed(...frames);
   if ('goaway' in want) expect({ goaway: goawayCode(out) }).toEqual(want);
   else expect({ rst: [want.rst[0], rst(out, want.rst[0])], goaway: goawayCode(out) }).toEqual({ rst: want.rst, goaway: null });
 }
 
 describe('RFC 9113 answers to broken frames (h2spec\'s list)', () => {
+  test('a first frame other than SETTINGS after the preface (3.4): GOAWAY PROTOCOL_ERROR', () => check([], { goaway: ERR.PROTOCOL_ERROR }, true));
   for (const [name, frames, want] of CASES) test(`${name}: ${'goaway' in want ? `GOAWAY ${want.goaway}` : `RST_STREAM ${want.rst[1]}`}`, () => check(frames(), want));
   for (const [name, frames, want] of NOT_YET) {
-    test.todo(`${name}: ${'goaway' in want ? `GOAWAY ${want.goaway}` : `RST_STREAM ${want.rst[1]}`}`, () => check(frames(), want, frames().length === 0));
+    test.todo(`${name}: ${'goaway' in want ? `GOAWAY ${want.goaway}` : `RST_STREAM ${want.rst[1]}`}`, () => check(frames(), want));
   }
 });
 
@@ -341,11 +277,11 @@ describe('frames split across reads', () => {
     startConnection(conn);
     takeOutput(conn);
     r.events.length = 0;
-    const out: Out[] = [];
+    const out: Frame[] = [];
     for (const p of pieces(script())) {
       feedConnection(conn, p);
       flushData(conn);
-      out.push(...parse(takeOutput(conn)));
+      out.push(...parseFrames(takeOutput(conn)));
     }
     return { events: [...r.events], out: out.map((f) => `${f.type}:${f.flags}:${f.stream}:${f.payload.toString('hex')}`) };
   };
@@ -394,17 +330,16 @@ describe('malformed requests RFC 9113 8.3.1 asks to reset (translate.ts requestH
     ]).toEqual(['malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'malformed']);
     expect(malformed([...GET(), 'te', 'trailers'])).toBe('accepted');
   });
-  // translate.ts requestHeadFromList: a missing :method or :path is answered 400 (docs/compat.md says so), a missing
-  // :scheme is not checked, and :path is not required to start with '/' ('*' for OPTIONS): an absolute-form :path
-  // ('http://other.test/admin') becomes an HTTP/1.1 absolute-form target whose host then overrides :authority in
-  // tsbal's own routing, as it would for an HTTP/1.1 client.
-  test.todo('a request without :scheme, with an empty :path, or with a :path not starting with "/" is malformed (RST_STREAM PROTOCOL_ERROR)', () => {
+  // A missing :method or :path is answered 400 (docs/compat.md): RFC 9113 8.1.1 lets an intermediary answer before
+  // resetting. An absolute-form :path would become an HTTP/1.1 absolute-form target whose host overrides :authority.
+  test('a request without :scheme, or with a :path not in origin form, is malformed; without :method or with an empty :path it is answered 400', () => {
     const without = (name: string) => {
       const f = GET();
       const i = f.indexOf(name);
       f.splice(i, 2);
       return f;
     };
+    const options = (path: string) => [':method', 'OPTIONS', ':scheme', 'https', ':authority', 'a.test', ':path', path];
     expect([
       malformed(without(':scheme')),
       malformed(without(':method')),
@@ -412,7 +347,9 @@ describe('malformed requests RFC 9113 8.3.1 asks to reset (translate.ts requestH
       malformed([...without(':path'), ':path', 'http://other.test/admin']),
       malformed([...without(':path'), ':path', 'index.html']),
       malformed([...without(':path'), ':path', '*']),
-    ]).toEqual(['malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'malformed']);
+      malformed(options('*')),
+      malformed(options('/x')),
+    ]).toEqual(['malformed', 'answered 400', 'answered 400', 'malformed', 'malformed', 'malformed', 'accepted', 'accepted']);
   });
   // connection.ts headerBlockDone hands trailers on as they are; session.ts drops pseudo-headers from them silently.
   test.todo('trailers holding a pseudo-header are malformed: RST_STREAM PROTOCOL_ERROR (8.1)', () => {

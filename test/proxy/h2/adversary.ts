@@ -2,43 +2,9 @@
 // stream, SETTINGS values), records every frame the server sends, and can stop reading (a client that never reads
 // its responses). HPACK: static-table indexes and literals only.
 import { connect, type TLSSocket } from 'node:tls';
+import { block, frame, settingsPayload, type Frame } from './wire-kit.ts';
 
-export interface Frame {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-export function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-export function settingsPayload(pairs: number[]): Buffer {
-  const b = Buffer.alloc(pairs.length * 3);
-  for (let i = 0; i < pairs.length; i += 2) {
-    b.writeUInt16BE(pairs[i]!, i * 3);
-    b.writeUInt32BE(pairs[i + 1]!, i * 3 + 2);
-  }
-  return b;
-}
-
-/** Literal header fields without indexing, new names, no Huffman (any decoder must take them). */
-export function block(fields: string[]): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = Buffer.from(fields[i]!, 'latin1');
-    const value = Buffer.from(fields[i + 1]!, 'latin1');
-    if (name.length > 126 || value.length > 126) throw new Error('block: short strings only');
-    parts.push(Buffer.from([0x00, name.length]), name, Buffer.from([value.length]), value);
-  }
-  return Buffer.concat(parts);
-}
+export { block, frame, settingsPayload, type Frame };
 
 export const request = (method: string, path: string, extra: string[] = []) =>
   [':method', method, ':scheme', 'https', ':authority', 'h2.test', ':path', path, ...extra];

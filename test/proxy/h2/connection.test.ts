@@ -6,50 +6,7 @@ import {
 } from '../../../src/proxy/h2/connection.ts';
 import { flushData, respond, resetStream, sendData } from '../../../src/proxy/h2/output.ts';
 import { ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, SettingId as SETTING } from '../../../src/proxy/h2/frame-writer.ts';
-
-interface Out {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/** A header block of literals without indexing, new names, no Huffman: what any HPACK decoder must take. */
-function block(fields: string[]): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = Buffer.from(fields[i]!, 'latin1');
-    const value = Buffer.from(fields[i + 1]!, 'latin1');
-    if (name.length > 126 || value.length > 126) throw new Error('block: short strings only');
-    parts.push(Buffer.from([0x00, name.length]), name, Buffer.from([value.length]), value);
-  }
-  return Buffer.concat(parts);
-}
-
-const GET = (path = '/') => [':method', 'GET', ':scheme', 'https', ':authority', 'a.test', ':path', path];
-const headers = (id: number, fields: string[], flags = FLAG.END_HEADERS | FLAG.END_STREAM) => frame(FRAME.HEADERS, flags, id, block(fields));
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const settings = (pairs: number[]) => {
-  const b = Buffer.alloc(pairs.length * 3);
-  for (let i = 0; i < pairs.length; i += 2) {
-    b.writeUInt16BE(pairs[i]!, i * 3);
-    b.writeUInt32BE(pairs[i + 1]!, i * 3 + 2);
-  }
-  return frame(FRAME.SETTINGS, 0, 0, b);
-};
+import { block, frame, type Frame, GET, goawayCode, headers, parseFrames, rst, settings, u32 } from './wire-kit.ts';
 
 interface Recorder {
   conn: H2Connection;
@@ -57,19 +14,8 @@ interface Recorder {
   streams: Map<number, H2Stream>;
   body: Map<number, string>;
   /** Feeds bytes, then returns the frames the server queued (moving pending DATA first, as the glue's flush does). */
-  feed(...bufs: Buffer[]): Out[];
-  out(): Out[];
-}
-
-function parse(buf: Buffer | null): Out[] {
-  const frames: Out[] = [];
-  if (buf === null) return frames;
-  for (let at = 0; at < buf.length;) {
-    const len = buf.readUIntBE(at, 3);
-    frames.push({ type: buf[at + 3]!, flags: buf[at + 4]!, stream: buf.readUInt32BE(at + 5) & 0x7fffffff, payload: buf.subarray(at + 9, at + 9 + len) });
-    at += 9 + len;
-  }
-  return frames;
+  feed(...bufs: Buffer[]): Frame[];
+  out(): Frame[];
 }
 
 function server(opts: { maxStreams?: number; maxList?: number; streamWindow?: number } = {}): Recorder {
@@ -103,7 +49,7 @@ function server(opts: { maxStreams?: number; maxList?: number; streamWindow?: nu
     },
     out: () => {
       flushData(conn);
-      return parse(takeOutput(conn));
+      return parseFrames(takeOutput(conn));
     },
   };
   return r;
@@ -116,15 +62,7 @@ function opened(opts: Parameters<typeof server>[0] = {}, clientSettings: number[
   return r;
 }
 
-const kinds = (frames: Out[]) => frames.map((f) => `${f.type}:${f.stream}`);
-const goawayCode = (frames: Out[]) => {
-  const g = frames.find((f) => f.type === FRAME.GOAWAY);
-  return g === undefined ? null : g.payload.readUInt32BE(4);
-};
-const rst = (frames: Out[], id: number) => {
-  const f = frames.find((x) => x.type === FRAME.RST_STREAM && x.stream === id);
-  return f === undefined ? null : f.payload.readUInt32BE(0);
-};
+const kinds = (frames: Frame[]) => frames.map((f) => `${f.type}:${f.stream}`);
 
 describe('preface and SETTINGS', () => {
   test('the server sends its SETTINGS (push off, the limits, a 1 MiB stream window) and a connection WINDOW_UPDATE, then ACKs the client\'s', () => {
@@ -141,10 +79,13 @@ describe('preface and SETTINGS', () => {
     expect(r.conn.peerMaxFrame).toBe(32_768);
   });
 
-  test('the preface may arrive a byte at a time; a wrong preface is a PROTOCOL_ERROR GOAWAY', () => {
+  test('the preface and the SETTINGS that end it may arrive a byte at a time; a wrong preface is a PROTOCOL_ERROR GOAWAY', () => {
     const r = server();
     r.out();
     for (const byte of CLIENT_PREFACE) r.feed(Buffer.from([byte]));
+    // Open once the client's SETTINGS, the end of its preface (RFC 9113 3.4), is in: a byte at a time too.
+    expect(r.conn.phase).toBe('preface');
+    for (const byte of settings([])) r.feed(Buffer.from([byte]));
     expect(r.conn.phase).toBe('open');
     const bad = server();
     bad.out();
