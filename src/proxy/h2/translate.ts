@@ -6,41 +6,6 @@
 /** Connection-specific fields (RFC 9113 8.2.2): never sent over HTTP/2, never taken from it. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
-export type H2RequestHead =
-  | { ok: true; head: string; method: string; chunkedBody: boolean }
-  | { ok: false; status: number; why: string };
-
-/**
- * The HTTP/1.1 request head for an HTTP/2 request. `endStream`: the HEADERS frame ended the stream (no body).
- * A body without content-length is sent chunked. The request carries `Connection: close`: one stream is one
- * request, on its own virtual connection.
- */
-export function requestHead(headers: Readonly<Record<string, string | string[] | undefined>>, endStream: boolean): H2RequestHead {
-  const method = headers[':method'];
-  const path = headers[':path'];
-  const authority = headers[':authority'] ?? headers.host;
-  if (typeof method !== 'string' || method === '') return { ok: false, status: 400, why: 'no :method' };
-  if (method === 'CONNECT') return { ok: false, status: 405, why: 'CONNECT over HTTP/2 is not supported' };
-  if (typeof path !== 'string' || path === '') return { ok: false, status: 400, why: 'no :path' };
-  if (typeof authority !== 'string' || authority === '') return { ok: false, status: 400, why: 'no :authority' };
-  let head = `${method} ${path} HTTP/1.1\r\nHost: ${authority}\r\n`;
-  let hasLength = false;
-  for (const name of Object.keys(headers)) {
-    if (name.startsWith(':') || CONNECTION_SPECIFIC.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (name === 'content-length') hasLength = true;
-    // RFC 9113 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1.
-    if (name === 'cookie' && Array.isArray(value)) head += `cookie: ${value.join('; ')}\r\n`;
-    else if (Array.isArray(value)) for (const v of value) head += `${name}: ${v}\r\n`;
-    else head += `${name}: ${value}\r\n`;
-  }
-  const chunkedBody = !endStream && !hasLength;
-  if (chunkedBody) head += 'transfer-encoding: chunked\r\n';
-  head += 'Connection: close\r\n\r\n';
-  return { ok: true, head, method, chunkedBody };
-}
-
 /** Why a request's header list cannot be served: an answer (status), or malformed (RST_STREAM PROTOCOL_ERROR). */
 export type H2RequestFromList =
   | { ok: true; head: string; method: string; chunkedBody: boolean; contentLength: number }

@@ -1,23 +1,24 @@
 // HTTP/2 <-> HTTP/1.1 translation and the rapid-reset guard: pure, no sockets.
 import { describe, expect, test } from 'bun:test';
-import { requestHead, responseHead } from '../../../src/proxy/h2/translate.ts';
+import { requestHeadFromList, responseHead } from '../../../src/proxy/h2/translate.ts';
 import { newResetGuard, noteEarlyReset } from '../../../src/proxy/h2/guard.ts';
 
-describe('requestHead', () => {
-  test('pseudo-headers become the request line and Host; cookie crumbs are joined; connection fields dropped', () => {
-    const r = requestHead({ ':method': 'GET', ':path': '/a?b=1', ':authority': 'site.test', ':scheme': 'https', cookie: ['x=1', 'y=2'], 'user-agent': 'ua', connection: 'keep-alive', te: 'trailers' }, true);
-    expect(r).toEqual({ ok: true, method: 'GET', chunkedBody: false, head: 'GET /a?b=1 HTTP/1.1\r\nHost: site.test\r\ncookie: x=1; y=2\r\nuser-agent: ua\r\nte: trailers\r\nConnection: close\r\n\r\n' });
+describe('requestHeadFromList', () => {
+  test('pseudo-headers become the request line and Host; cookie crumbs are joined; te: trailers kept', () => {
+    const r = requestHeadFromList([':method', 'GET', ':scheme', 'https', ':authority', 'site.test', ':path', '/a?b=1', 'cookie', 'x=1', 'user-agent', 'ua', 'cookie', 'y=2', 'te', 'trailers'], true);
+    expect(r).toEqual({ ok: true, method: 'GET', chunkedBody: false, contentLength: -1, head: 'GET /a?b=1 HTTP/1.1\r\nHost: site.test\r\nuser-agent: ua\r\nte: trailers\r\ncookie: x=1; y=2\r\nConnection: close\r\n\r\n' });
   });
   test('a body without content-length is sent chunked; with one it keeps it', () => {
-    expect(requestHead({ ':method': 'POST', ':path': '/', ':authority': 'a' }, false)).toMatchObject({ ok: true, chunkedBody: true, head: expect.stringContaining('transfer-encoding: chunked\r\n') });
-    const withLength = requestHead({ ':method': 'POST', ':path': '/', ':authority': 'a', 'content-length': '3' }, false);
-    expect(withLength).toMatchObject({ ok: true, chunkedBody: false });
+    const post = [':method', 'POST', ':scheme', 'https', ':authority', 'a', ':path', '/'];
+    expect(requestHeadFromList(post, false)).toMatchObject({ ok: true, chunkedBody: true, head: expect.stringContaining('transfer-encoding: chunked\r\n') });
+    const withLength = requestHeadFromList([...post, 'content-length', '3'], false);
+    expect(withLength).toMatchObject({ ok: true, chunkedBody: false, contentLength: 3 });
     expect(withLength.ok && withLength.head).not.toContain('chunked');
   });
   test('CONNECT is 405; a missing :path or :authority is 400', () => {
-    expect(requestHead({ ':method': 'CONNECT', ':authority': 'a:443' }, true)).toMatchObject({ ok: false, status: 405 });
-    expect(requestHead({ ':method': 'GET', ':authority': 'a' }, true)).toMatchObject({ ok: false, status: 400 });
-    expect(requestHead({ ':method': 'GET', ':path': '/' }, true)).toMatchObject({ ok: false, status: 400 });
+    expect(requestHeadFromList([':method', 'CONNECT', ':authority', 'a:443'], true)).toMatchObject({ ok: false, status: 405 });
+    expect(requestHeadFromList([':method', 'GET', ':scheme', 'https', ':authority', 'a'], true)).toMatchObject({ ok: false, status: 400 });
+    expect(requestHeadFromList([':method', 'GET', ':scheme', 'https', ':path', '/'], true)).toMatchObject({ ok: false, status: 400 });
   });
 });
 
