@@ -89,9 +89,10 @@ function metrics(port: number): Promise<string> {
 }
 
 /** Pids of the processes listening on 127.0.0.1:port (ss). */
+/** The processes listening on the port, each once (a worker listens on several SO_REUSEPORT sockets). */
 function listeningPids(port: number): number[] {
   const out = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }).stdout;
-  return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+  return [...new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
 }
 
 async function stop(run: Run): Promise<number | null> {
