@@ -57,7 +57,8 @@ const CLIENT_OPS: DownstreamOps = {
 /** After our FIN, how long we keep reading (and discarding) before a hard close. */
 const LINGER_MS = 5_000;
 
-export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
+/** `first`: bytes already read from the socket by whoever accepted it (h2c sniffing); the socket then keeps 'data'. */
+export function acceptClient(svc: ServiceRuntime, socket: Socket, first: Buffer | null = null): void {
   const engine = svc.engine;
   const peerIp = normalizePeerIp(peerAddress(socket));
   const opts = svc.opts;
@@ -98,11 +99,13 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket): void {
   };
   engine.clients.add(c);
   (socket as ClientSocket)[CLIENT] = c;
-  if (!readInto(socket, engine.readBuffer, onSocketRead)) socket.on('data', onSocketData);
+  // A socket already read from flows as a stream: switching it to reads into our buffer now could lose bytes.
+  if (first !== null || !readInto(socket, engine.readBuffer, onSocketRead)) socket.on('data', onSocketData);
   socket.on('end', onSocketEnd);
   socket.on('error', ignoreSocketError);
   socket.on('close', onSocketClose);
   socket.on('drain', onSocketDrain);
+  if (first !== null) feed(c, first, 0);
 }
 
 // The socket's listeners are shared by every connection (no closures per accept): each finds its connection on the

@@ -29,10 +29,7 @@ export function acceptCleartext(svc: ServiceRuntime, socket: Socket): void {
     socket.off('data', onData);
     socket.off('end', onEnd);
     if (svc.h2 !== null && preface) serveH2(socket, svc.h2, h2Host(svc), buf);
-    else {
-      acceptClient(svc, socket);
-      socket.emit('data', buf);
-    }
+    else acceptClient(svc, socket, buf);
   };
   const onEnd = (): void => {
     clearTimeout(timer);
