@@ -8,6 +8,7 @@ import { handOver, refreshForward, routeRequest } from './route.ts';
 import type { Exchange, ServiceRuntime, ClientConn } from './records.ts';
 import { advanceExchange, clientBodyBytes, clientBodyDone, clientDrained, startExchange } from './relay.ts';
 import { clientGone } from './failures.ts';
+import { copyOut } from './exchange.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { RequestHead } from './http/request.ts';
 import type { ForwardContext } from './http/forward.ts';
@@ -122,10 +123,7 @@ function onSocketData(this: ClientSocket, chunk: Buffer): void {
  * (the request record, a stash, a queued body) may keep them while the next read overwrites the buffer.
  */
 function onSocketRead(this: Socket, n: number, shared: Buffer): void {
-  const chunk = Buffer.allocUnsafe(n);
-  if (n < 64) for (let i = 0; i < n; i++) chunk[i] = shared[i]!;
-  else shared.copy(chunk, 0, 0, n);
-  feed((this as ClientSocket)[CLIENT], chunk, 0);
+  feed((this as ClientSocket)[CLIENT], copyOut(shared, 0, n), 0);
 }
 
 function onSocketEnd(this: ClientSocket): void {
