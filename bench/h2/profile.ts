@@ -11,7 +11,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makePki } from '../../test/harness/certs.ts';
 import { nginxCounters, startNginxBackend } from '../../test/harness/nginx.ts';
-import { makeTempDir, startDaemon, startWithFreshPorts, stopAll } from '../../test/harness/procs.ts';
+import { stopAll } from '../../test/harness/procs.ts';
+import { startTsbalTls } from '../tls/proxies.ts';
 import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { DIST_BUNDLE } from '../../test/harness/tsbal.ts';
 import { LOOPBACK } from '../../test/harness/ports.ts';
@@ -37,29 +38,12 @@ const backend = await startNginxBackend({ name: 'h2-profile' });
 const profDir = args['cpu-prof'];
 const node = `${REPO_ROOT}node_modules/.bin/node`;
 const extra = [...(args['node-flag'] ?? []), ...(profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`])];
-const startTsbal = (spec: string) => startWithFreshPorts(1, async ([port]) => {
-  // A spec is the bundle, then Node flags for it alone: 'dist/tsbal.cjs --max-semi-space-size=16'.
+const startTsbal = (spec: string) => {
+  // A spec is the bundle, then Node flags for it alone: 'dist/tsbal.cjs --max-semi-space-size=16'. One process (as
+  // HAProxy runs one thread): the profile and the CPU figures are of the one serving.
   const [file, ...flags] = spec.split(' ');
-  const dir = makeTempDir('bench-h2-profile');
-  const conf = path.join(dir, 'perlbal.conf');
-  // One process (workers default to one per core): the profile and the CPU figures are of the one serving it.
-  fs.writeFileSync(conf, `SERVER workers = 1
-CREATE POOL p
-  POOL p ADD ${LOOPBACK}:${backend.port}
-CREATE SERVICE site
-  SET listen = ${LOOPBACK}:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET persist_client = on
-  SET persist_backend = on
-  SET enable_ssl = on
-  SET ssl_cert_file = ${ec.crt}
-  SET ssl_key_file = ${ec.key}
-ENABLE site
-`);
-  const d = await startDaemon({ name: 'tsbal-h2-profile', command: node, args: [...RUN_V8_FLAGS, ...extra, ...flags, path.resolve(file!), 'run', '-c', conf], dir, ports: [port!] });
-  return { ...d, port: port! };
-});
+  return startTsbalTls({ name: 'tsbal-h2-profile', command: node, args: [...RUN_V8_FLAGS, ...extra, ...flags, path.resolve(file!)], describe: spec }, backend.port, ec.crt, ec.key);
+};
 const bundles = args.bundle ?? [DIST_BUNDLE];
 const proxies = [];
 for (const b of bundles) proxies.push({ bundle: b, d: await startTsbal(b) });

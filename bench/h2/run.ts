@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../../test/harness/cli.ts';
 import { DIST_BUNDLE } from '../../test/harness/tsbal.ts';
 import { LOOPBACK } from '../../test/harness/ports.ts';
 import { RUN_V8_FLAGS } from '../../src/runtime/v8-flags.ts';
-import { startHaproxyTls } from '../tls/proxies.ts';
+import { startHaproxyTls, startTsbalTls } from '../tls/proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,29 +43,9 @@ const BUN_BINARY = `${REPO_ROOT}dist/tsbal-bun`;
 
 type Proxy = Daemon & { port: number };
 
+/** tsbal (one worker, as HAProxy runs one thread) with HTTP/2 on by default on its TLS listener. */
 function startTsbalH2(name: string, argv: string[], backend: number, crt: string, key: string): Promise<Proxy> {
-  return startWithFreshPorts(1, async ([port]) => {
-    const dir = makeTempDir(`bench-${name}`);
-    const conf = path.join(dir, 'perlbal.conf');
-    // No ssl_http2: HTTP/2 is on by default on a TLS listener.
-    // One process, as HAProxy runs one thread here (workers default to one per core).
-    fs.writeFileSync(conf, `SERVER workers = 1
-CREATE POOL p
-  POOL p ADD ${LOOPBACK}:${backend}
-CREATE SERVICE site
-  SET listen = ${LOOPBACK}:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET persist_client = on
-  SET persist_backend = on
-  SET enable_ssl = on
-  SET ssl_cert_file = ${crt}
-  SET ssl_key_file = ${key}
-ENABLE site
-`);
-    const d = await startDaemon({ name, command: argv[0]!, args: [...argv.slice(1), 'run', '-c', conf], dir, ports: [port!] });
-    return { ...d, port: port! };
-  });
+  return startTsbalTls({ name, command: argv[0]!, args: argv.slice(1), describe: name }, backend, crt, key);
 }
 
 function startFloor(crt: string, key: string): Promise<Proxy> {
