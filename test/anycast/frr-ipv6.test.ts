@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { CLI_ENTRY } from '../harness/cli.ts';
 import { spawnProc, waitFor, type ExecResult, type ProcHandle } from '../harness/proc.ts';
 import { mergeFrrDaemons } from '../../src/setup/frr.ts';
-import { inNamespace, installFrrFiles, mustRun, removeFrrNamespace, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
+import { inNamespace, installFrrFiles, learnedRoutes, mustRun, removeFrrNamespace, routerFrrConf, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
 
 const ID = `${process.pid % 100_000}`;
 const NS = { router: `tsr6${ID}`, lb: `tsl6${ID}` } as const;
@@ -30,45 +30,15 @@ const vtysh = (side: Side, command: string): Promise<ExecResult> => vtyshIn(NS[s
 const show = showResult;
 const must = mustRun;
 
-
 /** The router side, as `tsbal setup --anycast` prints it, for an IPv6 neighbour. */
-const ROUTER_CONF = `frr defaults traditional
-hostname router
-bfd
- profile tsbal
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
- exit
-exit
-router bgp 65000
- bgp router-id 198.18.0.1
- no bgp ebgp-requires-policy
- neighbor TSBAL peer-group
- neighbor TSBAL remote-as 65001
- neighbor TSBAL timers 3 9
- neighbor TSBAL bfd
- neighbor TSBAL bfd profile tsbal
- neighbor ${ADDR.lb} peer-group TSBAL
- address-family ipv6 unicast
-  neighbor TSBAL activate
-  maximum-paths 8
- exit-address-family
-exit
-`;
-
+const ROUTER_CONF = routerFrrConf('198.18.0.1', ADDR.lb, 'ipv6');
 
 async function startFrr(side: Side): Promise<void> {
   started.push(side);
   await startFrrIn(NS[side]);
 }
 
-async function learnedFromLb(): Promise<string[]> {
-  const r = await vtysh('router', `show bgp ipv6 unicast neighbors ${ADDR.lb} routes json`);
-  if (r.code !== 0) return [];
-  const parsed = JSON.parse(r.stdout || '{}') as { routes?: Record<string, unknown> };
-  return Object.keys(parsed.routes ?? {}).sort();
-}
+const learnedFromLb = (): Promise<string[]> => learnedRoutes(NS.router, 'ipv6', ADDR.lb);
 
 const kernelRoute = async (): Promise<string> => (await inNs('router', ['ip', '-6', 'route', 'show', `${VIP}/128`])).stdout.trim();
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CLI_ENTRY } from '../harness/cli.ts';
 import { execProc, sleep, waitFor, type ExecResult } from '../harness/proc.ts';
 import { mergeFrrDaemons } from '../../src/setup/frr.ts';
-import { inNamespace, installFrrFiles, mustRun, removeFrrNamespace, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
+import { inNamespace, installFrrFiles, learnedRoutes, mustRun, removeFrrNamespace, routerFrrConf, showResult, startFrr as startFrrIn, stopFrr as stopFrrIn, vtyshIn } from '../harness/frr-ns.ts';
 
 const ID = `${process.pid % 100_000}`;
 const NS = { router: `tsbr${ID}`, lb: `tsbl${ID}` } as const;
@@ -29,32 +29,8 @@ const vtysh = (side: Side, command: string): Promise<ExecResult> => vtyshIn(NS[s
 const show = showResult;
 const must = mustRun;
 
-
 /** The router side, as `tsbal setup --anycast` prints it for the network admin. */
-const ROUTER_CONF = `frr defaults traditional
-hostname router
-bfd
- profile tsbal
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
- exit
-exit
-router bgp 65000
- bgp router-id ${ADDR.router}
- no bgp ebgp-requires-policy
- neighbor TSBAL peer-group
- neighbor TSBAL remote-as 65001
- neighbor TSBAL timers 3 9
- neighbor TSBAL bfd
- neighbor TSBAL bfd profile tsbal
- neighbor ${ADDR.lb} peer-group TSBAL
- address-family ipv4 unicast
-  maximum-paths 8
- exit-address-family
-exit
-`;
-
+const ROUTER_CONF = routerFrrConf(ADDR.router, ADDR.lb, 'ipv4');
 
 async function startFrr(side: Side): Promise<void> {
   started.push(side);
@@ -66,12 +42,7 @@ async function stopFrr(side: Side): Promise<void> {
 }
 
 /** The router's BGP routes learned from the node: prefix list. */
-async function learnedFromLb(): Promise<string[]> {
-  const r = await vtysh('router', `show bgp ipv4 unicast neighbors ${ADDR.lb} routes json`);
-  if (r.code !== 0) return [];
-  const parsed = JSON.parse(r.stdout || '{}') as { routes?: Record<string, unknown> };
-  return Object.keys(parsed.routes ?? {}).sort();
-}
+const learnedFromLb = (): Promise<string[]> => learnedRoutes(NS.router, 'ipv4', ADDR.lb);
 
 async function kernelRoute(): Promise<string> {
   return (await inNs('router', ['ip', 'route', 'show', `${VIP}/32`])).stdout.trim();

@@ -60,3 +60,41 @@ export async function removeFrrNamespace(ns: string): Promise<void> {
   rmSync(`/etc/frr/${ns}`, { recursive: true, force: true });
   rmSync(`/var/run/frr/${ns}`, { recursive: true, force: true });
 }
+
+/**
+ * The router side of an anycast lab, written out as `tsbal setup --anycast` prints it for the network admin: eBGP
+ * with BFD towards the node (`neighbor`, AS 65001) from AS 65000, ECMP over up to 8 paths.
+ */
+export function routerFrrConf(routerId: string, neighbor: string, family: 'ipv4' | 'ipv6'): string {
+  return `frr defaults traditional
+hostname router
+bfd
+ profile tsbal
+  detect-multiplier 3
+  receive-interval 100
+  transmit-interval 100
+ exit
+exit
+router bgp 65000
+ bgp router-id ${routerId}
+ no bgp ebgp-requires-policy
+ neighbor TSBAL peer-group
+ neighbor TSBAL remote-as 65001
+ neighbor TSBAL timers 3 9
+ neighbor TSBAL bfd
+ neighbor TSBAL bfd profile tsbal
+ neighbor ${neighbor} peer-group TSBAL
+ address-family ${family} unicast
+${family === 'ipv6' ? '  neighbor TSBAL activate\n' : ''}  maximum-paths 8
+ exit-address-family
+exit
+`;
+}
+
+/** The prefixes the router in `ns` learned by BGP from `neighbor`, sorted; none while the session is down. */
+export async function learnedRoutes(ns: string, family: 'ipv4' | 'ipv6', neighbor: string): Promise<string[]> {
+  const r = await vtyshIn(ns, `show bgp ${family} unicast neighbors ${neighbor} routes json`);
+  if (r.code !== 0) return [];
+  const parsed = JSON.parse(r.stdout || '{}') as { routes?: Record<string, unknown> };
+  return Object.keys(parsed.routes ?? {}).sort();
+}
