@@ -14,7 +14,7 @@
 // 440 ns per head on Node 22; 316 against 213 on Bun), and CPU per request is what tsbal is short of. HAProxy does
 // not Huffman-code either. `newHpackEncoder({ huffman: true })` codes a literal when that is shorter.
 import { huffmanEncode, huffmanEncodedLength } from './huffman.ts';
-import { growRing, STATIC_COUNT, STATIC_NAME_INDEX } from './hpack-static.ts';
+import { growRing, newHeaderRing, type HeaderRing, STATIC_COUNT, STATIC_NAME_INDEX } from './hpack-static.ts';
 
 const ENTRY_OVERHEAD = 32;
 /** Our own cap on the table we keep for a peer (the RFC 9113 default; a bigger peer setting is not used). */
@@ -42,13 +42,8 @@ interface Latin1Writable {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
-export interface HpackEncoder {
-  /** The dynamic table, a ring (oldest at `first`), mirrored by the peer's decoder. */
-  names: string[];
-  values: string[];
-  first: number;
-  count: number;
-  mask: number;
+/** The dynamic table is the ring (oldest at `first`), mirrored by the peer's decoder. */
+export interface HpackEncoder extends HeaderRing {
   size: number;
   maxSize: number;
   /** Entries ever inserted: the entry with absolute id a has HPACK index 62 + (inserted - 1 - a). */
@@ -66,13 +61,8 @@ export interface HpackEncoder {
 }
 
 export function newHpackEncoder(options: { huffman?: boolean } = {}): HpackEncoder {
-  const capacity = 32;
   return {
-    names: new Array<string>(capacity).fill(''),
-    values: new Array<string>(capacity).fill(''),
-    first: 0,
-    count: 0,
-    mask: capacity - 1,
+    ...newHeaderRing(),
     size: 0,
     maxSize: PREFERRED_TABLE_SIZE,
     inserted: 0,

@@ -45,6 +45,12 @@ export interface HeaderRing {
   mask: number;
 }
 
+/** An empty ring of 32 entries (it grows by doubling). */
+export function newHeaderRing(): HeaderRing {
+  const capacity = 32;
+  return { names: new Array<string>(capacity).fill(''), values: new Array<string>(capacity).fill(''), first: 0, count: 0, mask: capacity - 1 };
+}
+
 /** Doubles the ring, keeping the order (oldest at 0). */
 export function growRing(r: HeaderRing): void {
   const capacity = (r.mask + 1) * 2;

@@ -4,7 +4,7 @@
 // or the dynamic table's stored strings, Huffman strings decode into a reused scratch buffer.
 // The encoder (responses) is in hpack-encoder.ts, re-exported here.
 import { huffmanDecode, huffmanDecodedBound } from './huffman.ts';
-import { growRing, STATIC_COUNT, STATIC_NAMES, STATIC_VALUES } from './hpack-static.ts';
+import { growRing, newHeaderRing, type HeaderRing, STATIC_COUNT, STATIC_NAMES, STATIC_VALUES } from './hpack-static.ts';
 
 export { encodeHeaderBlock, encodedSizeBound, newHpackEncoder, setEncoderLimit, type HpackEncoder } from './hpack-encoder.ts';
 
@@ -27,13 +27,8 @@ interface Latin1Buffer {
   latin1Slice(start: number, end: number): string;
 }
 
-export interface HpackDecoder {
-  /** The dynamic table, a ring: entry k (0 the newest) is at (first + count - 1 - k) & mask. */
-  names: string[];
-  values: string[];
-  first: number;
-  count: number;
-  mask: number;
+/** The dynamic table is the ring: entry k (0 the newest) is at (first + count - 1 - k) & mask. */
+export interface HpackDecoder extends HeaderRing {
   /** Sum of the entries' sizes, in octets. */
   size: number;
   /** The table's current maximum size (the last dynamic table size update, or the initial limit). */
@@ -49,13 +44,8 @@ export interface HpackDecoder {
 }
 
 export function newHpackDecoder(maxTableSize = 4096): HpackDecoder {
-  const capacity = 32;
   return {
-    names: new Array<string>(capacity).fill(''),
-    values: new Array<string>(capacity).fill(''),
-    first: 0,
-    count: 0,
-    mask: capacity - 1,
+    ...newHeaderRing(),
     size: 0,
     maxSize: maxTableSize,
     limit: maxTableSize,
