@@ -223,21 +223,27 @@ describe('ssl_http2 = off', () => {
   }, 30_000);
 });
 
-describe('h2c (cleartext HTTP/2)', () => {
-  test('is not offered on a plain listener: prior knowledge gets no HTTP/2 answer, an Upgrade: h2c is answered over HTTP/1.1', async () => {
-    const port = await freePort();
-    const conf = join(pki.dir, 'plain.conf');
-    writeFileSync(conf, `CREATE POOL p
+/** tsbal with one plain (no TLS) reverse_proxy service in front of the backend, `extra` SET lines added; its port. */
+async function runPlain(name: string, extra: string): Promise<number> {
+  const port = await freePort();
+  const conf = join(pki.dir, `${name}.conf`);
+  writeFileSync(conf, `CREATE POOL p
   POOL p ADD 127.0.0.1:${backend.port}
 CREATE SERVICE plain
   SET listen = 127.0.0.1:${port}
   SET role = reverse_proxy
   SET pool = p
-ENABLE plain
+${extra}ENABLE plain
 `);
-    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-plain' });
-    procs.push(proc);
-    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+  const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: `tsbal-${name}` });
+  procs.push(proc);
+  await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+  return port;
+}
+
+describe('h2c (cleartext HTTP/2)', () => {
+  test('is not offered on a plain listener: prior knowledge gets no HTTP/2 answer, an Upgrade: h2c is answered over HTTP/1.1', async () => {
+    const port = await runPlain('plain', '');
     const prior = await execProc(['curl', '-sS', '--max-time', '10', '--http2-prior-knowledge', '-w', '%{http_version}', `http://127.0.0.1:${port}/prior`], { timeoutMs: 15_000 });
     expect({ code: prior.code, version: prior.stdout }).toEqual({ code: 52, version: '0' });
     const upgrade = await execProc(['curl', '-sS', '--max-time', '10', '--http2', '-w', ' %{http_version}', `http://127.0.0.1:${port}/upgrade`], { timeoutMs: 15_000 });
@@ -247,21 +253,7 @@ ENABLE plain
 
 describe('h2c with http2_cleartext = on (a tsbal extension)', () => {
   test('prior knowledge gets HTTP/2 (curl, h2load); an HTTP/1.1 client on the same listener is served HTTP/1.1; the backend sees X-Forwarded-Proto: http', async () => {
-    const port = await freePort();
-    const conf = join(pki.dir, 'h2c.conf');
-    writeFileSync(conf, `CREATE POOL p
-  POOL p ADD 127.0.0.1:${backend.port}
-CREATE SERVICE plain
-  SET listen = 127.0.0.1:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET persist_backend = on
-  SET http2_cleartext = on
-ENABLE plain
-`);
-    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-h2c' });
-    procs.push(proc);
-    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+    const port = await runPlain('h2c', '  SET persist_backend = on\n  SET http2_cleartext = on\n');
     const before = backend.conns.length;
     const prior = await execProc(['curl', '-sS', '--max-time', '10', '--http2-prior-knowledge', '--data-binary', 'hello', '-w', ' %{http_version}', `http://127.0.0.1:${port}/prior`], { timeoutMs: 15_000 });
     expect(prior.stdout).toBe('body 5\n 2');
