@@ -3,14 +3,16 @@
 # Debian packages (the daemons the tests compare against; qemu-user and the arm64 C/C++ runtime, which run the
 # arm64 binary in the tests; wget and shellcheck for the install.sh tests; nftables, with which the HA tests drop chosen packets;
 # chromium, the headless browser that renders the management status page in its test; frr for the anycast/ECMP lab;
-# nghttp2-client (nghttp, h2load) for the HTTP/2 tests and bench) and the npm dependencies.
+# nghttp2-client (nghttp, h2load) for the HTTP/2 tests and bench; ab, valgrind, strace and perf for the benches in
+# bench/) and the npm dependencies.
 # Safe to run again. Needs root for apt; without root it only checks and runs npm ci.
 set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="iproute2 iputils-arping inetutils-ping curl ca-certificates procps psmisc net-tools python3 \
 perlbal heartbeat haproxy nginx apache2 wrk hyperfine \
-nftables tshark binutils wget shellcheck chromium frr nghttp2-client qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross systemd"
+nftables tshark binutils wget shellcheck chromium frr nghttp2-client qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross systemd \
+apache2-utils valgrind strace linux-perf"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
