@@ -94,7 +94,7 @@ async function addAcceptSockets(server: Server, addr: HostPort, svc: ServiceRunt
     server.emit('connection', socket);
   };
   for (let i = 1; i < ACCEPT_SOCKETS; i++) {
-    const s = createServer({ allowHalfOpen: true, noDelay: true });
+    const s = createServer({ allowHalfOpen: true, noDelay: ASK_NO_DELAY });
     s.on('connection', forward);
     try {
       await listenServer(s, addr, true);
