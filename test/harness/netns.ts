@@ -156,8 +156,13 @@ export async function createLab(options: { nonlocalBind?: boolean } = {}): Promi
       return proc;
     },
     async addresses(host) {
-      const out = await execOk(['ip', '-n', ns[host], '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-      return [...out.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((match) => match[1] ?? '');
+      const argv = ['ip', '-n', ns[host], '-4', '-o', 'addr', 'show', 'dev', 'eth0'];
+      // `ip -n` runs inside the namespace for a moment, so a killAll of that host at the same time (a node being
+      // stopped while a test polls who holds the VIP) may kill it too: asked again, not a failure.
+      let r = await execProc(argv);
+      for (let tries = 1; r.signal === 'SIGKILL' && tries < 3; tries++) r = await execProc(argv);
+      if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (code ${r.code}, signal ${r.signal}): ${r.stderr.trim()}`);
+      return [...r.stdout.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((match) => match[1] ?? '');
     },
     async holders(address = LAB_VIP, hosts = ['lb1', 'lb2']) {
       const held = await Promise.all(hosts.map(async (host) => ((await lab.addresses(host)).includes(address) ? host : null)));
