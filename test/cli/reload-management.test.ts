@@ -28,13 +28,25 @@ afterAll(async () => {
 /** The inode of the socket listening on 127.0.0.1:port (null: none): the same inode means the same socket. */
 /** The listening sockets on 127.0.0.1:port (one per worker with SERVER workers), as their sorted inodes. */
 function listenInode(port: number): string | null {
+  // /proc/net/tcp is read a page at a time: with a worker's 16 listening sockets the table spans pages, and a
+  // connection opened or closed meanwhile can show a line twice or hide one. Read until two reads agree.
+  let last: string | null | undefined;
+  for (let i = 0; i < 10; i++) {
+    const now = listenInodesOnce(port);
+    if (now === last) return now;
+    last = now;
+  }
+  return last ?? null;
+}
+
+function listenInodesOnce(port: number): string | null {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const inodes: string[] = [];
+  const inodes = new Set<string>();
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[1] === local && f[3] === '0A' && f[9] !== undefined) inodes.push(f[9]);
+    if (f[1] === local && f[3] === '0A' && f[9] !== undefined) inodes.add(f[9]);
   }
-  return inodes.length === 0 ? null : inodes.sort().join(',');
+  return inodes.size === 0 ? null : [...inodes].sort().join(',');
 }
 
 /** An open console connection: send a line, read until the answer's last line; `closed` resolves when tsbal ends it. */
