@@ -8,6 +8,8 @@ import { startHandshake } from './tls/context.ts';
 import { acceptCleartext } from './h2/cleartext.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
 import { ASK_NO_DELAY } from '../runtime/net.ts';
+import { hasReusePort } from './workers/count.ts';
+import { probeAddress } from './workers/probe.ts';
 
 /**
  * A bind error that means "not local yet" (a VIP before the HA engine adds it, with ip_nonlocal_bind=0): the listener
@@ -68,21 +70,30 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
   if (engine.ownerBind !== null) return engine.ownerBind(addr);
   const server = createServer({ allowHalfOpen: true, noDelay: ASK_NO_DELAY });
   retarget(server, svc);
-  const worker = engine.listenMode === 'worker';
-  await listenServer(server, addr, worker);
+  // A single process spreads its accepts over ACCEPT_SOCKETS sockets too, where the runtime has SO_REUSEPORT: it
+  // looks first, as the owner of workers does, so that it never joins another program's port.
+  const spread = engine.listenMode === 'worker' || SINGLE_PROCESS_SPREADS;
+  if (spread && engine.listenMode !== 'worker') await probeAddress(addr);
+  await listenServer(server, addr, spread);
   server.on('error', (err) => svc.engine.log.error(`listener ${formatHostPort(addr)}: ${err.message}`));
-  if (worker) await addAcceptSockets(server, addr, svc);
+  if (spread) await addAcceptSockets(server, addr, svc);
   return server;
 }
 
+
 /**
- * Listening sockets a worker opens on each address (SO_REUSEPORT, the kernel spreads new connections over all of
+ * Listening sockets a process opens on each address (SO_REUSEPORT, the kernel spreads new connections over all of
  * them by a hash). libuv accepts one connection per socket per event-loop turn, and under load a turn takes tens of
  * ms: with one socket a burst of 1,000 connects waited seconds in the accept queue (wrk timeouts, bench/README.md
- * "bench/proxy/workers.ts"); with n sockets a turn accepts up to n. Only workers: the owner has checked that no other
- * program listens there, and a single process binds without SO_REUSEPORT so that a second tsbal fails to bind.
+ * "bench/proxy/workers.ts"); with n sockets a turn accepts up to n. Before binding, the owner of workers (or the single
+ * process itself) has checked in /proc that no other program listens there: SO_REUSEPORT would let a second tsbal
+ * join the port silently. A runtime without SO_REUSEPORT (Node < 22.12) binds one plain socket, which a second tsbal
+ * then fails to bind.
  */
 export const ACCEPT_SOCKETS = 16;
+
+/** Whether one process (no workers) listens on ACCEPT_SOCKETS sockets per address: where SO_REUSEPORT exists. */
+const SINGLE_PROCESS_SPREADS = hasReusePort(process.versions);
 
 /**
  * Opens the other ACCEPT_SOCKETS - 1 sockets of a worker's listener: what they accept is `server`'s (its

@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { HostPort } from '../../config/model.ts';
-import { listenServer } from '../listener.ts';
 import { procNet6Address } from '../../cli/pidfile.ts';
 
 /** /proc/net's hex of an IPv4 address (little-endian on x86 and arm64, as the kernel prints the u32). */
@@ -73,7 +72,10 @@ export async function probeAddress({ host, port }: HostPort): Promise<void> {
   // First whether the address is local at all (a VIP not added yet is pending, whatever else listens on the port),
   // with port 0: nobody connects to the ephemeral port it gets.
   const server = createServer();
-  await listenServer(server, { host, port: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port: 0, ipv6Only: host === '::' }, () => resolve());
+  });
   await new Promise<void>((resolve) => server.close(() => resolve()));
   const until = Date.now() + IN_USE_RETRY_MS;
   for (;;) {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { makePki, type TestPki } from '../../harness/certs.ts';
@@ -41,10 +41,10 @@ interface Running {
   stop(): Promise<number | null>;
 }
 
-function writeConf(path: string, port: number, mgmt: number, idleTimeout = 30): void {
+function writeConf(path: string, port: number, mgmt: number, idleTimeout = 30, workers = 2): void {
   writeFileSync(
     path,
-    `SERVER workers = 2\nCREATE POOL web\n${backends.map((b) => `  POOL web ADD 127.0.0.1:${b.port}\n`).join('')}` +
+    `SERVER workers = ${workers}\nCREATE POOL web\n${backends.map((b) => `  POOL web ADD 127.0.0.1:${b.port}\n`).join('')}` +
       `CREATE SERVICE proxy\n  SET listen = 127.0.0.1:${port}\n  SET role = reverse_proxy\n  SET pool = web\n  SET persist_client = on\n` +
       `  SET idle_timeout = ${idleTimeout}\nENABLE proxy\nCREATE SERVICE mgmt\n  SET role = management\n  SET listen = 127.0.0.1:${mgmt}\nENABLE mgmt\n`,
   );
@@ -269,6 +269,45 @@ describe('SERVER workers = 2', () => {
     await Bun.sleep(1000);
     const r2 = await after.stop();
     expect(r2.failed).toBe(0);
+  }, 60_000);
+});
+
+describe('SERVER workers = 1 on a runtime with SO_REUSEPORT', () => {
+  test('the one process accepts on ACCEPT_SOCKETS sockets, serves, and a second tsbal or a plain listener keeps it off the port', async () => {
+    const port = await closedPort();
+    const mgmt = await closedPort();
+    const conf = join(dir, 'one.conf');
+    writeConf(conf, port, mgmt, 30, 1);
+    const r = await startRun(conf, port, mgmt);
+    try {
+      // A burst of connects is accepted up to ACCEPT_SOCKETS per event-loop turn, as in a worker.
+      expect(listeningSocketPids(port)).toEqual(Array(ACCEPT_SOCKETS).fill(r.child.pid));
+      const l = load(port, 4, 5_000);
+      await Bun.sleep(300);
+      const got = await l.stop();
+      expect(got.ok).toBeGreaterThan(0);
+      expect(got.failed).toBe(0);
+      // SO_REUSEPORT would let a second tsbal bind beside it: the process looked first, so it is refused.
+      const other = spawnSync(process.execPath, [CLI_ENTRY, 'run', '-c', conf, '--state-dir', join(dir, 'state-one-other')], { encoding: 'utf8', timeout: 20_000 });
+      expect(other.status).not.toBe(0);
+      expect(`${other.stderr}${other.stdout}`).toMatch(/tsbal is already running|cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+      expect(listeningPids(port)).toEqual([r.child.pid!]);
+    } finally {
+      expect(await r.stop()).toBe(0);
+    }
+    // A program that listens there without SO_REUSEPORT (here a plain server of this test) keeps it off too.
+    const held = createServer();
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port2 = (held.address() as AddressInfo).port;
+      const conf2 = join(dir, 'one-held.conf');
+      writeConf(conf2, port2, await closedPort(), 30, 1);
+      const refused = spawnSync(process.execPath, [CLI_ENTRY, 'run', '-c', conf2, '--state-dir', join(dir, 'state-one-held')], { encoding: 'utf8', timeout: 20_000 });
+      expect(refused.status).not.toBe(0);
+      expect(`${refused.stderr}${refused.stdout}`).toMatch(/cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+    } finally {
+      held.close();
+    }
   }, 60_000);
 });
 
