@@ -93,6 +93,7 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
   socket.on('data', onSocketData);
   socket.on('error', ignore);
   socket.on('close', onSocketClose);
+  socket.on('end', onSocketEnd);
   socket.on('drain', onSocketDrain);
   startConnection(s.conn);
   armIdle(s);
@@ -122,6 +123,21 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
   // A client that sends (PINGs, SETTINGS, requests) but does not read what it is owed is not read either until it
   // does: the ACKs and answers it causes are written whatever the windows, so they would queue without bound.
   if (this.writableLength > READ_PAUSE_MARK && !this.isPaused()) this.pause();
+}
+
+/**
+ * The client half-closed (FIN after its last frames, as `nc -N` or a script does): nothing more will come, so the
+ * streams it finished sending are answered and the connection closes after the last one, at once if none is left,
+ * as HAProxy and nghttpd do (not after idle_timeout). A stream whose request body was still coming can never
+ * complete: it is reset (CANCEL) and its exchange goes as an HTTP/1.1 request whose client left mid-body.
+ */
+function onSocketEnd(this: SessionSocket): void {
+  const s = this[SESSION];
+  const conn = s.conn;
+  if (conn.phase === 'closed' || s.closing) return;
+  for (const st of [...conn.streams.values()]) if (st.state === 'open' || st.state === 'half-closed-local') streamError(conn, st.id, ERR.CANCEL);
+  goAway(conn, ERR.NO_ERROR);
+  flush(s);
 }
 
 function onSocketDrain(this: SessionSocket): void {
