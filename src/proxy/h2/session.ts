@@ -31,6 +31,8 @@ export interface H2Host {
   /** Hands a virtual connection to the service's client code (acceptClient). */
   accept(virtual: Socket): void;
   draining(): boolean;
+  /** The service's open HTTP/2 connections (kept across reloads): a reload that removes it, or a stop, says GOAWAY to each. */
+  sessions: Set<H2Session>;
   log: ConsolaInstance;
   service: string;
 }
@@ -49,7 +51,7 @@ export function newH2Listener(limits: H2Limits): H2Listener {
 }
 
 /** One client connection speaking HTTP/2: the socket, the state machine, and what the glue keeps. */
-interface Session {
+export interface H2Session {
   socket: Socket;
   /** The socket's addresses, read once: every stream's virtual connection copies them (net's getters cost per read). */
   transport: StreamTransport;
@@ -71,6 +73,8 @@ interface Session {
   closing: boolean;
 }
 
+type Session = H2Session;
+
 const SESSION = Symbol('tsbal h2 session');
 type SessionSocket = Socket & { [SESSION]: Session };
 
@@ -89,6 +93,7 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
   s.conn = newConnection(h2.settings, HANDLER);
   s.conn.owner = s;
   (socket as SessionSocket)[SESSION] = s;
+  host.sessions.add(s);
   socket.setNoDelay?.(true);
   socket.on('data', onSocketData);
   socket.on('error', ignore);
@@ -149,6 +154,7 @@ function onSocketDrain(this: SessionSocket): void {
 function onSocketClose(this: SessionSocket): void {
   const s = this[SESSION];
   const conn = s.conn;
+  s.host.sessions.delete(s);
   conn.phase = 'closed';
   if (s.idleTimer !== null) clearTimeout(s.idleTimer);
   if (s.settingsTimer !== null) clearTimeout(s.settingsTimer);
@@ -202,6 +208,29 @@ function flush(s: Session): void {
   if (s.flushAsked) {
     s.flushAsked = false;
     if ((conn.out.length > 0 || conn.sendQueue.length > 0) && s.immediate === null) s.immediate = setImmediate(flushSoon, s);
+  }
+}
+
+/**
+ * A reload removed the service, or the proxy is stopping: each connection gets GOAWAY (NO_ERROR, naming the last
+ * stream it opened), so its client opens no more streams here; the streams already open are answered, and the
+ * connection closes after the last one (at once when none is open), as an HTTP/1.1 connection closes after its
+ * request.
+ */
+export function goAwaySessions(sessions: Set<H2Session>): void {
+  for (const s of [...sessions]) {
+    if (s.closing || s.conn.phase === 'closed') continue;
+    goAway(s.conn, ERR.NO_ERROR);
+    flush(s);
+  }
+}
+
+/** The proxy's stop is over (drained, or its deadline passed): connections still open end once their output left. */
+export function closeSessions(sessions: Set<H2Session>): void {
+  for (const s of [...sessions]) {
+    if (s.conn.phase === 'closed') continue;
+    goAway(s.conn, ERR.NO_ERROR);
+    cutOff(s);
   }
 }
 
