@@ -16,7 +16,7 @@ import {
   connectionError, DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
   type H2Connection, type H2Handler, type H2Settings, type H2Stream,
 } from './connection.ts';
-import { flushData, respond, sendData } from './output.ts';
+import { flushData, resetStream, respond, sendData } from './output.ts';
 import { ErrorCode as ERR } from './frame-writer.ts';
 
 export interface H2Limits {
@@ -71,6 +71,8 @@ export interface H2Session {
   settingsTimer: NodeJS.Timeout | null;
   cut: boolean;
   closing: boolean;
+  /** The client half-closed: no frame, so no WINDOW_UPDATE, will come any more. */
+  peerEnded: boolean;
 }
 
 type Session = H2Session;
@@ -88,7 +90,7 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
   const s: Session = {
     socket, transport: { remoteAddress: socket.remoteAddress, localAddress: socket.localAddress, localPort: socket.localPort, encrypted: (socket as { encrypted?: boolean }).encrypted === true },
     conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
-    immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false,
+    immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false, peerEnded: false,
   };
   s.conn = newConnection(h2.settings, HANDLER);
   s.conn.owner = s;
@@ -140,6 +142,7 @@ function onSocketEnd(this: SessionSocket): void {
   const s = this[SESSION];
   const conn = s.conn;
   if (conn.phase === 'closed' || s.closing) return;
+  s.peerEnded = true;
   for (const st of [...conn.streams.values()]) if (st.state === 'open' || st.state === 'half-closed-local') streamError(conn, st.id, ERR.CANCEL);
   goAway(conn, ERR.NO_ERROR);
   flush(s);
@@ -190,6 +193,7 @@ function flush(s: Session): void {
   s.flushing = true;
   try {
     if (socket.writableLength < SOCKET_HIGH_MARK) flushData(conn);
+    if (s.peerEnded && conn.sendQueue.length > 0) cancelStarved(conn);
     const out = takeOutput(conn);
     if (out !== null) socket.write(out);
   } finally {
@@ -231,6 +235,16 @@ export function closeSessions(sessions: Set<H2Session>): void {
     if (s.conn.phase === 'closed') continue;
     goAway(s.conn, ERR.NO_ERROR);
     cutOff(s);
+  }
+}
+
+/**
+ * After the client half-closed, a response waiting for flow control credit waits for a WINDOW_UPDATE that cannot
+ * come: it is reset (CANCEL) now rather than when idle_timeout runs out, so the connection closes.
+ */
+function cancelStarved(conn: H2Connection): void {
+  for (const st of [...conn.sendQueue]) {
+    if (st.state !== 'closed' && st.pendingBytes > 0 && (st.sendWindow <= 0 || conn.sendWindow <= 0)) resetStream(conn, st, ERR.CANCEL);
   }
 }
 

@@ -1,6 +1,7 @@
 // An HTTP/2 client that half-closes (FIN after its last frames, as `printf ... | nc -N` does) against `tsbal run`
 // as shipped, under Node and under Bun, over h2c and over TLS: the streams it finished sending are answered, one
-// whose body was still coming is reset, and the connection closes right after (as HAProxy 2.6 does), not when
+// whose body was still coming is reset, one whose response outgrows the client's window (which can no longer be
+// raised) is reset once it stalls, and the connection closes right after (as HAProxy 2.6 does), not when
 // idle_timeout (30 s here) runs out.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -11,13 +12,14 @@ import { makePki, type Leaf, type TestPki } from '../../harness/certs.ts';
 import type { ProcHandle } from '../../harness/proc.ts';
 import { freePort } from '../../harness/ports.ts';
 import { namedBackend, RUNTIMES, startTsbal, stopTsbal, type NamedBackend } from './daemon.ts';
-import { block, frame, settingsPayload, type Frame } from './wire-kit.ts';
+import { block, frame, settingsPayload, u32, type Frame } from './wire-kit.ts';
 
 const DATA = 0;
 const HEADERS = 1;
 const RST_STREAM = 3;
 const SETTINGS = 4;
 const GOAWAY = 7;
+const WINDOW_UPDATE = 8;
 const END_STREAM = 1;
 const END_HEADERS = 4;
 const CANCEL = 8;
@@ -44,10 +46,14 @@ function script(): Buffer {
     Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
     frame(SETTINGS, 0, 0, settingsPayload([])),
     frame(SETTINGS, 1, 0),
+    // The connection window raised far enough for everything: only the download's stream window (64 KiB) is short.
+    frame(WINDOW_UPDATE, 0, 0, u32(16 << 20)),
     frame(HEADERS, END_HEADERS | END_STREAM, 1, req('GET', '/slow/one')),
     frame(HEADERS, END_HEADERS | END_STREAM, 3, req('GET', '/two')),
     frame(HEADERS, END_HEADERS, 5, req('POST', '/upload', ['content-length', '10'])),
     frame(DATA, 0, 5, Buffer.from('abc')),
+    // A response past the client's 64 KiB window: the WINDOW_UPDATE it needs can no longer come.
+    frame(HEADERS, END_HEADERS | END_STREAM, 7, req('GET', '/bytes/1000000')),
   ]);
 }
 
@@ -104,7 +110,8 @@ const EXPECTED = {
   'stream 1': 'answered be1 /slow/one (end)',
   'stream 3': 'answered be1 /two (end)',
   'stream 5': `rst ${CANCEL}`,
-  goaway: 'last 5 code 0',
+  'stream 7': `rst ${CANCEL}`,
+  goaway: 'last 7 code 0',
 };
 
 describe.each(RUNTIMES)('HTTP/2 client that half-closes, tsbal under %p', (rt) => {
@@ -138,7 +145,7 @@ ENABLE tls
   }, 40_000);
   afterAll(() => stopTsbal(proc));
 
-  test('h2c: the finished streams are answered, the unfinished upload reset (CANCEL), GOAWAY, and the connection closes at once, not after idle_timeout', async () => {
+  test('h2c: the finished streams are answered, the unfinished upload and the stalled download reset (CANCEL), GOAWAY, and the connection closes at once, not after idle_timeout', async () => {
     const o = await halfClose(netConnect(plain, '127.0.0.1'), 'connect');
     expect({ ...summary(o), ended: o.ended }).toEqual({ ...EXPECTED, ended: true });
     // The slow answer takes 400 ms; idle_timeout is 30 s.
