@@ -134,4 +134,26 @@ describe.each(RUNTIMES)('HTTP/2 connections across reload and stop, tsbal under 
       await stopTsbal(proc);
     }
   }, 40_000);
+
+  test('a stop whose drain timeout (0.5 s) passes while a stream waits for its backend: GOAWAY at once, the stream answered 504 at the deadline, the connection closed', async () => {
+    const port = await freePort();
+    const conf = join(pki.dir, `h2-deadline-${rt.name}.conf`);
+    writeFileSync(conf, `CREATE POOL p\n  POOL p ADD 127.0.0.1:${be.port}\n${service('site', port, true)}`);
+    const proc = await startTsbal(rt, conf, [port], 'h2-deadline', ['--drain-timeout', '0.5']);
+    try {
+      const tag = `${rt.name}-${Date.now()}`;
+      const c = client(`https://127.0.0.1:${port}`, [[0, `/slow/deadline-${tag}`]], 10_000);
+      const until = Date.now() + 10_000;
+      while (!be.seen.some((s) => s.url === `/slow/deadline-${tag}`) && Date.now() < until) await Bun.sleep(20);
+      proc.kill('SIGTERM');
+      const got = parse(await c);
+      expect({ answers: got.answers.map((a) => a.split(' ')[0]), goaway: got.goaway }).toEqual({ answers: ['504'], goaway: { code: 0, last: 1 } });
+      // GOAWAY came with the stop; the close came with the 504, at the 0.5 s deadline (the backend answers at 1.5 s).
+      expect(got.closedAfterMs).toBeGreaterThanOrEqual(300);
+      expect(got.closedAfterMs).toBeLessThan(1_400);
+      expect((await proc.exited).code).toBe(0);
+    } finally {
+      await stopTsbal(proc);
+    }
+  }, 40_000);
 });
