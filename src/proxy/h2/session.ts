@@ -7,6 +7,8 @@
 // Output is batched: frames of every stream queue on the connection and leave in one socket write per event-loop
 // turn (after the read that caused them, or from a setImmediate for those caused elsewhere, e.g. by a backend).
 // Limits: concurrent streams and header list size (SETTINGS), rapid-reset protection (guard.ts), idle timeout.
+// Endings: a client's half-close, a reload removing the service and a stop each end with GOAWAY NO_ERROR after the
+// streams in flight are answered (goAwaySessions; the service keeps its sessions in ServiceState.h2Sessions).
 import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import { newResetGuard, noteEarlyReset, type ResetGuard } from './guard.ts';
@@ -135,7 +137,7 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
 /**
  * The client half-closed (FIN after its last frames, as `nc -N` or a script does): nothing more will come, so the
  * streams it finished sending are answered and the connection closes after the last one, at once if none is left,
- * as HAProxy and nghttpd do (not after idle_timeout). A stream whose request body was still coming can never
+ * as HAProxy 2.6 does (not after idle_timeout). A stream whose request body was still coming can never
  * complete: it is reset (CANCEL) and its exchange goes as an HTTP/1.1 request whose client left mid-body.
  */
 function onSocketEnd(this: SessionSocket): void {
