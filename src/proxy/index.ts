@@ -23,6 +23,7 @@ import { nodeConfigFs, systemInterfaceAddress, type CommandEnv } from '../config
 import { dirname } from 'node:path';
 import { newEchoListeners } from './echo.ts';
 import { attachTls, pointTlsAt } from './tls/attach.ts';
+import { closeSessions, goAwaySessions } from './h2/session.ts';
 import { rotateTicketKeys } from './tls/context.ts';
 import { newHealthChecks, stopChecks, syncChecks, tickChecks, type HealthChecks } from './upstream/checks.ts';
 import { removeStaleSpools } from './spool.ts';
@@ -349,7 +350,8 @@ export async function startProxy(config: PerlbalConfig, opts: StartProxyOptions 
       closeConsoles(lineListeners());
       nodefiles.close();
       stopChecks(checks);
-      closing ??= closeEngine(engine, services, [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
+      // Services a reload removed may still finish streams of their HTTP/2 connections: those close at the end too.
+      closing ??= closeEngine(engine, services, [...(live.parked?.values() ?? [])], [...accessLogs.values()], closeOpts.graceful ?? true, closeOpts.timeoutMs ?? 30_000);
       return closing;
     },
   };
@@ -402,6 +404,7 @@ function cutAtDeadline(engine: Engine, timeoutMs: number): void {
 async function closeEngine(
   engine: Engine,
   services: readonly ServiceRuntime[],
+  retired: readonly ServiceRuntime[],
   accessLogs: AccessLog[],
   graceful: boolean,
   timeoutMs: number,
@@ -413,6 +416,8 @@ async function closeEngine(
     svc.server = null;
   }
   for (const be of [...engine.backends]) if (be.phase === 'idle' || be.exchange === null) closeBackend(be);
+  // HTTP/2 connections hear GOAWAY now (an idle one closes at once), not only as their streams end.
+  if (graceful) for (const svc of services) goAwaySessions(svc.h2Sessions);
   if (graceful && engine.clients.size > 0) {
     for (const c of engine.clients) drainClient(c);
     if (!(await drained(engine, timeoutMs))) cutAtDeadline(engine, timeoutMs);
@@ -420,6 +425,7 @@ async function closeEngine(
     if (engine.clients.size > 0) await drained(engine, DEADLINE_FLUSH_MS);
   }
   for (const c of [...engine.clients]) c.socket.destroy();
+  for (const svc of [...services, ...retired]) closeSessions(svc.h2Sessions);
   for (const be of [...engine.backends]) closeBackend(be);
   stopSweep(engine);
   await Promise.all(accessLogs.map((a) => a.close()));

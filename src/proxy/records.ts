@@ -22,7 +22,7 @@ import type { RequestHead } from './http/request.ts';
 import type { ResponseSuffixes } from './http/response-head.ts';
 import type { ResponseHead } from './http/response.ts';
 import type { HeadWriter } from './http/writer.ts';
-import type { H2Listener } from './h2/session.ts';
+import type { H2Listener, H2Session } from './h2/session.ts';
 import type { NodeStats, ServiceStats } from './management/stats.ts';
 import type { ReverseProxyOptions } from './options.ts';
 import type { HighpriPatterns } from './plugin-options.ts';
@@ -305,6 +305,8 @@ export interface ServiceState {
   /** queue_timeout 503s since the last warning about them, and when that was. */
   queueTimeoutsUnlogged: number;
   queueTimeoutLoggedAt: number;
+  /** Its clients' HTTP/2 connections (h2/session.ts), told GOAWAY when a reload removes the service or at a stop. */
+  h2Sessions: Set<H2Session>;
 }
 
 /** One service at run time: its compiled config (replaced on reload) and its state (kept). */

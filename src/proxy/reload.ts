@@ -10,6 +10,7 @@ import { openAccessLog, type AccessLog } from './access-log.ts';
 import { closeIdle } from './upstream/conn.ts';
 import { describeChange, setMembers } from './upstream/members.ts';
 import { drainClient } from './client.ts';
+import { goAwaySessions } from './h2/session.ts';
 import type { Engine } from './engine.ts';
 import { compileService } from './compile.ts';
 import { isNotYetLocal, listenOn, retarget } from './listener.ts';
@@ -144,6 +145,7 @@ function retireService(t: ReloadTarget, svc: ServiceRuntime): void {
   svc.opts = { ...svc.opts, persistClient: false, persistBackend: false, connectAhead: 0 };
   for (const n of svc.nodes) closeIdle(n);
   for (const c of t.engine.clients) if (c.listener === svc) drainClient(c);
+  goAwaySessions(svc.h2Sessions);
 }
 
 function accessLogFor(t: ReloadTarget, path: string | null): AccessLog | null {

@@ -36,6 +36,7 @@ export function newServiceState(engine: Engine, cfg: ServiceConfig): ServiceStat
     queueScheduled: false,
     queueTimeoutsUnlogged: 0,
     queueTimeoutLoggedAt: -Infinity,
+    h2Sessions: new Set(),
   };
 }
 

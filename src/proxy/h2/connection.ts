@@ -5,6 +5,8 @@
 import { decodeHeaderBlock, newHpackDecoder, type HpackDecoder } from './hpack.ts';
 import { CLIENT_PREFACE, FEED_BAD_PREFACE, FEED_FRAME_SIZE_ERROR, feedFrames, newFrameReader, type FrameReader, type FrameSink } from './frame-reader.ts';
 import { newHpackEncoder, setEncoderLimit, type HpackEncoder } from './hpack-encoder.ts';
+import { newClosedStreams, noteOpened, noteResetByUs, wasResetByUs, wasSkipped, type ClosedStreams } from './closed-streams.ts';
+import { malformedTrailers } from './translate.ts';
 import {
   ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, SettingId as SETTING, goawayFrame, pingAckFrame, rstStreamFrame, settingsAckFrame, settingsFrame, windowUpdateFrame,
 } from './frame-writer.ts';
@@ -81,6 +83,10 @@ export interface H2Connection {
   streams: Map<number, H2Stream>;
   /** Highest stream id the client opened (for GOAWAY and id order). */
   lastStreamId: number;
+  /** Which ids below lastStreamId were skipped, and which we reset: what a late frame on one of them gets. */
+  closedStreams: ClosedStreams;
+  /** The last stream id our GOAWAY named (-1: none sent): frames on streams past it are ignored (RFC 9113 6.8). */
+  goawayLastId: number;
   /** Streams open that count against MAX_CONCURRENT_STREAMS. */
   active: number;
   peerInitialWindow: number;
@@ -99,7 +105,7 @@ export interface H2Connection {
   reader: FrameReader;
   sink: FrameSink;
   /** HEADERS without END_HEADERS: the block so far, and what the HEADERS frame said. */
-  headerBlock: { streamId: number; endStream: boolean; parts: Buffer[]; size: number } | null;
+  headerBlock: { streamId: number; endStream: boolean; selfDependent: boolean; parts: Buffer[]; size: number } | null;
   /** The client acknowledged our SETTINGS: our limits are in force. */
   settingsAcked: boolean;
   /** The decoder's output list, reused for every header block. */
@@ -110,7 +116,7 @@ export interface H2Connection {
 
 export function newConnection(settings: H2Settings, handler: H2Handler, decoder: HpackDecoder = newHpackDecoder(), encoder: HpackEncoder = newHpackEncoder()): H2Connection {
   const conn: H2Connection = {
-    settings, handler, phase: 'preface', error: 0, streams: new Map(), lastStreamId: 0, active: 0,
+    settings, handler, phase: 'preface', error: 0, streams: new Map(), lastStreamId: 0, closedStreams: newClosedStreams(), goawayLastId: -1, active: 0,
     peerInitialWindow: DEFAULT_WINDOW, peerMaxFrame: 16_384, sendWindow: DEFAULT_WINDOW,
     recvWindow: settings.connectionWindow, recvUnacked: 0, decoder, encoder,
     out: [], outBytes: 0, sendQueue: [], reader: newFrameReader(16_384, { expectPreface: true }), sink: null as unknown as FrameSink, headerBlock: null, fields: [], owner: null, settingsAcked: false,
@@ -209,16 +215,19 @@ function onHeaders(conn: H2Connection, flags: number, id: number, buf: Buffer, s
     if (pad > e - s) return connectionError(conn, ERR.PROTOCOL_ERROR);
     e -= pad;
   }
+  let selfDependent = false;
   if ((flags & FLAG.PRIORITY) !== 0) {
     if (e - s < 5) return connectionError(conn, ERR.FRAME_SIZE_ERROR);
+    // A stream cannot depend on itself (5.3.1): a stream error, once the block is decoded (the HPACK table is shared).
+    selfDependent = (buf.readUInt32BE(s) & 0x7fffffff) === id;
     s += 5;
   }
   const endStream = (flags & FLAG.END_STREAM) !== 0;
   if ((flags & FLAG.END_HEADERS) === 0) {
-    conn.headerBlock = { streamId: id, endStream, parts: [Buffer.from(buf.subarray(s, e))], size: e - s };
+    conn.headerBlock = { streamId: id, endStream, selfDependent, parts: [Buffer.from(buf.subarray(s, e))], size: e - s };
     return;
   }
-  headerBlockDone(conn, id, endStream, buf, s, e);
+  headerBlockDone(conn, id, endStream, selfDependent, buf, s, e);
 }
 
 function onContinuation(conn: H2Connection, flags: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -232,11 +241,11 @@ function onContinuation(conn: H2Connection, flags: number, id: number, buf: Buff
   if ((flags & FLAG.END_HEADERS) === 0) return;
   conn.headerBlock = null;
   const block = Buffer.concat(hb.parts);
-  headerBlockDone(conn, id, hb.endStream, block, 0, block.length);
+  headerBlockDone(conn, id, hb.endStream, hb.selfDependent, block, 0, block.length);
 }
 
-/** A complete header block on stream `id`: a new request, or trailers. */
-function headerBlockDone(conn: H2Connection, id: number, endStream: boolean, buf: Buffer, start: number, end: number): void {
+/** A complete header block on stream `id`: a new request, trailers, or a late block on a stream already over. */
+function headerBlockDone(conn: H2Connection, id: number, endStream: boolean, selfDependent: boolean, buf: Buffer, start: number, end: number): void {
   // Decoded whatever becomes of the stream: the HPACK table is the connection's.
   const fields = conn.fields;
   fields.length = 0;
@@ -246,24 +255,29 @@ function headerBlockDone(conn: H2Connection, id: number, endStream: boolean, buf
   const list = r === -2 ? null : fields;
   const st = conn.streams.get(id);
   if (st !== undefined) {
-    // Trailers: they must end the stream.
+    // Trailers: they must end the stream, and hold no pseudo-header (8.1) nor any field a request may not (8.2).
     if (st.state !== 'open' && st.state !== 'half-closed-local') return streamError(conn, id, ERR.STREAM_CLOSED);
-    if (!endStream || list === null) return streamError(conn, id, ERR.PROTOCOL_ERROR);
+    if (!endStream || list === null || selfDependent || malformedTrailers(list)) return streamError(conn, id, ERR.PROTOCOL_ERROR);
     if (st.bodyLeft > 0) return streamError(conn, id, ERR.PROTOCOL_ERROR);
     remoteEnded(conn, st);
     conn.handler.trailers(conn, st, list);
     return;
   }
-  if ((id & 1) === 0 || id <= conn.lastStreamId) return connectionError(conn, ERR.PROTOCOL_ERROR);
+  if ((id & 1) === 0) return connectionError(conn, ERR.PROTOCOL_ERROR);
+  if (id <= conn.lastStreamId) {
+    // Sent before our RST_STREAM or our GOAWAY reached the client: dropped (5.1, 6.8).
+    if (lateFrame(conn, id)) return;
+    // An id the client skipped is one it may no longer open (5.1.1); any other was opened and is over (5.1 closed).
+    return connectionError(conn, wasSkipped(conn.closedStreams, id) ? ERR.PROTOCOL_ERROR : ERR.STREAM_CLOSED);
+  }
+  noteOpened(conn.closedStreams, conn.lastStreamId, id);
   conn.lastStreamId = id;
   if (conn.phase !== 'open') return; // after GOAWAY: not processed (the client retries elsewhere)
+  if (selfDependent) return resetUnopened(conn, id, ERR.PROTOCOL_ERROR);
   // Until the client acknowledged our SETTINGS it may not know our limit yet (h2load sends its first -m streams with
   // its preface): up to the RFC's suggested minimum of 100 are still taken then (RFC 9113 5.1.2, 6.5.3).
   const limit = conn.settingsAcked ? conn.settings.maxConcurrentStreams : Math.max(conn.settings.maxConcurrentStreams, PRE_ACK_STREAMS);
-  if (conn.active >= limit) {
-    queue(conn, rstStreamFrame(id, ERR.REFUSED_STREAM));
-    return;
-  }
+  if (conn.active >= limit) return resetUnopened(conn, id, ERR.REFUSED_STREAM);
   const stream: H2Stream = {
     id, state: endStream ? 'half-closed-remote' : 'open', sendWindow: conn.peerInitialWindow, recvWindow: conn.settings.streamWindow,
     unacked: 0, bodyLeft: -1, pending: [], pendingBytes: 0, pendingEnd: false, responded: false, wantsDrain: false, user: null,
@@ -281,9 +295,11 @@ function onData(conn: H2Connection, flags: number, id: number, buf: Buffer, star
   conn.recvWindow -= size;
   const st = conn.streams.get(id);
   if (st === undefined) {
-    if (id > conn.lastStreamId) return connectionError(conn, ERR.PROTOCOL_ERROR);
-    // A stream already over (we reset it or it ended): its bytes are dropped but the connection window is given back.
+    if (id > conn.lastStreamId || wasSkipped(conn.closedStreams, id)) return connectionError(conn, ERR.PROTOCOL_ERROR);
+    // A stream already over: its bytes are dropped but the connection window is given back. Sent before our
+    // RST_STREAM or GOAWAY reached the client, they are just dropped; on a stream the client ended, STREAM_CLOSED.
     creditConnection(conn, size);
+    if (lateFrame(conn, id)) return;
     return streamError(conn, id, ERR.STREAM_CLOSED);
   }
   if (st.state !== 'open' && st.state !== 'half-closed-local') {
@@ -406,9 +422,21 @@ export function closeStream(conn: H2Connection, st: H2Stream, code: number, byPe
   conn.handler.closed(conn, st, code, byPeer);
 }
 
+/** A frame on closed stream `id` that the client sent before it knew: after our RST_STREAM, or past our GOAWAY. */
+function lateFrame(conn: H2Connection, id: number): boolean {
+  return (conn.goawayLastId >= 0 && id > conn.goawayLastId) || wasResetByUs(conn.closedStreams, id);
+}
+
+/** A new stream refused before it was opened (REFUSED_STREAM, or a request malformed at the frame level). */
+function resetUnopened(conn: H2Connection, id: number, code: number): void {
+  queue(conn, rstStreamFrame(id, code));
+  noteResetByUs(conn.closedStreams, id);
+}
+
 /** A stream error: RST_STREAM with `code`; the stream (if we knew it) is closed. */
 export function streamError(conn: H2Connection, id: number, code: number): void {
   queue(conn, rstStreamFrame(id, code));
+  noteResetByUs(conn.closedStreams, id);
   const st = conn.streams.get(id);
   if (st !== undefined) closeStream(conn, st, code, false);
 }
@@ -418,13 +446,17 @@ export function connectionError(conn: H2Connection, code: number): void {
   if (conn.error !== 0 || conn.phase === 'closed') return;
   conn.error = code;
   queue(conn, goawayFrame(conn.lastStreamId, code));
+  conn.goawayLastId = conn.lastStreamId;
   conn.phase = 'closing';
 }
 
 /** A graceful GOAWAY (NO_ERROR or ENHANCE_YOUR_CALM): streams already opened go on, new ones are not taken. */
 export function goAway(conn: H2Connection, code: number): void {
   if (conn.phase === 'closed') return;
-  if (conn.phase !== 'closing') queue(conn, goawayFrame(conn.lastStreamId, code));
+  if (conn.goawayLastId < 0) {
+    queue(conn, goawayFrame(conn.lastStreamId, code));
+    conn.goawayLastId = conn.lastStreamId;
+  }
   conn.phase = 'closing';
 }
 

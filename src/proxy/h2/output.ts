@@ -3,6 +3,7 @@
 // and 'drain' for a stream whose queued output went down after a write was refused. Pure: frames go to conn.out.
 import { encodeHeaderBlock, encodedSizeBound } from './hpack-encoder.ts';
 import { closeStream, queue, streamError, type H2Connection, type H2Stream } from './connection.ts';
+import { noteResetByUs } from './closed-streams.ts';
 import { ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME, dataFrameHeader, rstStreamFrame, writeFrameHeader } from './frame-writer.ts';
 
 /** Queued response bytes per stream past which a write returns false (the exchange pauses its backend). */
@@ -143,6 +144,8 @@ function localEnded(conn: H2Connection, st: H2Stream): void {
   if (st.state === 'half-closed-remote') closeStream(conn, st, -1, false);
   else if (st.state === 'open') {
     queue(conn, rstStreamFrame(st.id, ERR.NO_ERROR));
+    // Its DATA and trailers still on the way are dropped when they come (5.1), not answered as on a closed stream.
+    noteResetByUs(conn.closedStreams, st.id);
     closeStream(conn, st, -1, false);
   }
 }

@@ -7,6 +7,8 @@
 // Output is batched: frames of every stream queue on the connection and leave in one socket write per event-loop
 // turn (after the read that caused them, or from a setImmediate for those caused elsewhere, e.g. by a backend).
 // Limits: concurrent streams and header list size (SETTINGS), rapid-reset protection (guard.ts), idle timeout.
+// Endings: a client's half-close, a reload removing the service and a stop each end with GOAWAY NO_ERROR after the
+// streams in flight are answered (goAwaySessions; the service keeps its sessions in ServiceState.h2Sessions).
 import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import { newResetGuard, noteEarlyReset, type ResetGuard } from './guard.ts';
@@ -16,7 +18,7 @@ import {
   connectionError, DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW, feedConnection, goAway, newConnection, startConnection, streamError, takeOutput,
   type H2Connection, type H2Handler, type H2Settings, type H2Stream,
 } from './connection.ts';
-import { flushData, respond, sendData } from './output.ts';
+import { flushData, resetStream, respond, sendData } from './output.ts';
 import { ErrorCode as ERR } from './frame-writer.ts';
 
 export interface H2Limits {
@@ -31,6 +33,8 @@ export interface H2Host {
   /** Hands a virtual connection to the service's client code (acceptClient). */
   accept(virtual: Socket): void;
   draining(): boolean;
+  /** The service's open HTTP/2 connections (kept across reloads): a reload that removes it, or a stop, says GOAWAY to each. */
+  sessions: Set<H2Session>;
   log: ConsolaInstance;
   service: string;
 }
@@ -49,7 +53,7 @@ export function newH2Listener(limits: H2Limits): H2Listener {
 }
 
 /** One client connection speaking HTTP/2: the socket, the state machine, and what the glue keeps. */
-interface Session {
+export interface H2Session {
   socket: Socket;
   /** The socket's addresses, read once: every stream's virtual connection copies them (net's getters cost per read). */
   transport: StreamTransport;
@@ -69,7 +73,11 @@ interface Session {
   settingsTimer: NodeJS.Timeout | null;
   cut: boolean;
   closing: boolean;
+  /** The client half-closed: no frame, so no WINDOW_UPDATE, will come any more. */
+  peerEnded: boolean;
 }
+
+type Session = H2Session;
 
 const SESSION = Symbol('tsbal h2 session');
 type SessionSocket = Socket & { [SESSION]: Session };
@@ -84,15 +92,17 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
   const s: Session = {
     socket, transport: { remoteAddress: socket.remoteAddress, localAddress: socket.localAddress, localPort: socket.localPort, encrypted: (socket as { encrypted?: boolean }).encrypted === true },
     conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
-    immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false,
+    immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false, peerEnded: false,
   };
   s.conn = newConnection(h2.settings, HANDLER);
   s.conn.owner = s;
   (socket as SessionSocket)[SESSION] = s;
+  host.sessions.add(s);
   socket.setNoDelay?.(true);
   socket.on('data', onSocketData);
   socket.on('error', ignore);
   socket.on('close', onSocketClose);
+  socket.on('end', onSocketEnd);
   socket.on('drain', onSocketDrain);
   startConnection(s.conn);
   armIdle(s);
@@ -124,6 +134,22 @@ function onSocketData(this: SessionSocket, chunk: Buffer): void {
   if (this.writableLength > READ_PAUSE_MARK && !this.isPaused()) this.pause();
 }
 
+/**
+ * The client half-closed (FIN after its last frames, as `nc -N` or a script does): nothing more will come, so the
+ * streams it finished sending are answered and the connection closes after the last one, at once if none is left,
+ * as HAProxy 2.6 does (not after idle_timeout). A stream whose request body was still coming can never
+ * complete: it is reset (CANCEL) and its exchange goes as an HTTP/1.1 request whose client left mid-body.
+ */
+function onSocketEnd(this: SessionSocket): void {
+  const s = this[SESSION];
+  const conn = s.conn;
+  if (conn.phase === 'closed' || s.closing) return;
+  s.peerEnded = true;
+  for (const st of [...conn.streams.values()]) if (st.state === 'open' || st.state === 'half-closed-local') streamError(conn, st.id, ERR.CANCEL);
+  goAway(conn, ERR.NO_ERROR);
+  flush(s);
+}
+
 function onSocketDrain(this: SessionSocket): void {
   const s = this[SESSION];
   if (this.isPaused()) this.resume();
@@ -133,6 +159,7 @@ function onSocketDrain(this: SessionSocket): void {
 function onSocketClose(this: SessionSocket): void {
   const s = this[SESSION];
   const conn = s.conn;
+  s.host.sessions.delete(s);
   conn.phase = 'closed';
   if (s.idleTimer !== null) clearTimeout(s.idleTimer);
   if (s.settingsTimer !== null) clearTimeout(s.settingsTimer);
@@ -168,6 +195,7 @@ function flush(s: Session): void {
   s.flushing = true;
   try {
     if (socket.writableLength < SOCKET_HIGH_MARK) flushData(conn);
+    if (s.peerEnded && conn.sendQueue.length > 0) cancelStarved(conn);
     const out = takeOutput(conn);
     if (out !== null) socket.write(out);
   } finally {
@@ -186,6 +214,39 @@ function flush(s: Session): void {
   if (s.flushAsked) {
     s.flushAsked = false;
     if ((conn.out.length > 0 || conn.sendQueue.length > 0) && s.immediate === null) s.immediate = setImmediate(flushSoon, s);
+  }
+}
+
+/**
+ * A reload removed the service, or the proxy is stopping: each connection gets GOAWAY (NO_ERROR, naming the last
+ * stream it opened), so its client opens no more streams here; the streams already open are answered, and the
+ * connection closes after the last one (at once when none is open), as an HTTP/1.1 connection closes after its
+ * request.
+ */
+export function goAwaySessions(sessions: Set<H2Session>): void {
+  for (const s of [...sessions]) {
+    if (s.closing || s.conn.phase === 'closed') continue;
+    goAway(s.conn, ERR.NO_ERROR);
+    flush(s);
+  }
+}
+
+/** The proxy's stop is over (drained, or its deadline passed): connections still open end once their output left. */
+export function closeSessions(sessions: Set<H2Session>): void {
+  for (const s of [...sessions]) {
+    if (s.conn.phase === 'closed') continue;
+    goAway(s.conn, ERR.NO_ERROR);
+    cutOff(s);
+  }
+}
+
+/**
+ * After the client half-closed, a response waiting for flow control credit waits for a WINDOW_UPDATE that cannot
+ * come: it is reset (CANCEL) now rather than when idle_timeout runs out, so the connection closes.
+ */
+function cancelStarved(conn: H2Connection): void {
+  for (const st of [...conn.sendQueue]) {
+    if (st.state !== 'closed' && st.pendingBytes > 0 && (st.sendWindow <= 0 || conn.sendWindow <= 0)) resetStream(conn, st, ERR.CANCEL);
   }
 }
 

@@ -97,6 +97,18 @@ export function requestHeadFromList(fields: readonly string[], endStream: boolea
   return { ok: true, head, method, chunkedBody, contentLength };
 }
 
+/**
+ * Request trailers a stream must be reset for (RFC 9113 8.1, 8.2): a pseudo-header, a name that is not a lowercase
+ * token, a connection-specific field, CR, LF or NUL in a value.
+ */
+export function malformedTrailers(fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (!LOWER_TOKEN.test(name) || CONNECTION_SPECIFIC.has(name) || BAD_VALUE.test(fields[i + 1]!)) return true;
+  }
+  return false;
+}
+
 function malformed(why: string): H2RequestFromList {
   return { ok: false, status: 0, why };
 }

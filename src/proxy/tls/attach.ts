@@ -38,7 +38,7 @@ function h2Limits(cfg: ServiceConfig, model: ServiceModel): H2Limits {
 
 /** What HTTP/2 connections of `svc` hand their streams to. */
 export function h2Host(svc: ServiceRuntime): H2Host {
-  return { accept: (v: Parameters<typeof acceptClient>[1]) => acceptClient(svc, v), draining: () => svc.engine.draining, log: svc.engine.log, service: svc.name };
+  return { accept: (v: Parameters<typeof acceptClient>[1]) => acceptClient(svc, v), draining: () => svc.engine.draining, sessions: svc.h2Sessions, log: svc.engine.log, service: svc.name };
 }
 
 /** From now on, handshakes finished on `tls` become clients of `svc`. */

@@ -3,7 +3,7 @@
 // (the error code, RST_STREAM or GOAWAY) or the bound that keeps the server's memory and windows finite.
 import { describe, expect, test } from 'bun:test';
 import {
-  CLIENT_PREFACE, feedConnection, newConnection, startConnection, takeOutput, type H2Connection, type H2Handler, type H2Stream,
+  CLIENT_PREFACE, feedConnection, goAway, newConnection, startConnection, takeOutput, type H2Connection, type H2Handler, type H2Stream,
 } from '../../../src/proxy/h2/connection.ts';
 import { flushData, respond, sendData } from '../../../src/proxy/h2/output.ts';
 import { StreamSocket } from '../../../src/proxy/h2/stream-socket.ts';
@@ -198,17 +198,10 @@ const CASES: Array<[string, () => Buffer[], Expect]> = [
   ['an HPACK index past the tables (RFC 7541 2.3.3)', () => [frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, Buffer.from([0xff, 0x7f]))], { goaway: ERR.COMPRESSION_ERROR }],
   ['a content-length DATA exceeds (8.1.1)', () => [headers(1, POST(1), FLAG.END_HEADERS), frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.from('xx'))], { rst: [1, ERR.PROTOCOL_ERROR] }],
   ['a content-length DATA falls short of (8.1.1)', () => [headers(1, POST(3), FLAG.END_HEADERS), frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.from('xx'))], { rst: [1, ERR.PROTOCOL_ERROR] }],
-  ['DATA past the stream window (6.9)', () => [headers(1, POST(2 << 20), FLAG.END_HEADERS), ...Array.from({ length: 65 }, () => frame(FRAME.DATA, 0, 1, Buffer.alloc(16_384)))], { rst: [1, ERR.FLOW_CONTROL_ERROR] }],
-];
-
-/** Cases RFC 9113 asks for that tsbal does not do yet (docs/compat.md, HTTP/2). */
-const NOT_YET: Array<[string, () => Buffer[], Expect]> = [
-  // connection.ts onHeaders: the priority fields are skipped unread (the block must still be decoded for HPACK, then
-  // the stream reset: more than a one-line change).
   ['HEADERS whose priority depends on its own stream (5.3.1)', () => [frame(FRAME.HEADERS, FLAG.PRIORITY | FLAG.END_HEADERS | FLAG.END_STREAM, 1, Buffer.concat([priority(1), block(GET())]))], { rst: [1, ERR.PROTOCOL_ERROR] }],
-  // connection.ts headerBlockDone: a new stream id at or below lastStreamId is always a PROTOCOL_ERROR; one we closed
-  // after END_STREAM both ways or a RST_STREAM is STREAM_CLOSED (5.1 'closed').
   ['HEADERS on a stream the client reset (5.1 closed)', () => [headers(1, GET(), FLAG.END_HEADERS), frame(FRAME.RST_STREAM, 0, 1, u32(ERR.CANCEL)), headers(1, GET())], { goaway: ERR.STREAM_CLOSED }],
+  ['DATA on a stream id the client skipped (5.1.1)', () => [headers(5, GET()), frame(FRAME.DATA, 0, 3, Buffer.from('x'))], { goaway: ERR.PROTOCOL_ERROR }],
+  ['DATA past the stream window (6.9)', () => [headers(1, POST(2 << 20), FLAG.END_HEADERS), ...Array.from({ length: 65 }, () => frame(FRAME.DATA, 0, 1, Buffer.alloc(16_384)))], { rst: [1, ERR.FLOW_CONTROL_ERROR] }],
 ];
 
 function check(frames: Buffer[], want: Expect, firstFrameNotSettings = false): void {
@@ -228,9 +221,6 @@ function check(frames: Buffer[], want: Expect, firstFrameNotSettings = false): v
 describe('RFC 9113 answers to broken frames (h2spec\'s list)', () => {
   test('a first frame other than SETTINGS after the preface (3.4): GOAWAY PROTOCOL_ERROR', () => check([], { goaway: ERR.PROTOCOL_ERROR }, true));
   for (const [name, frames, want] of CASES) test(`${name}: ${'goaway' in want ? `GOAWAY ${want.goaway}` : `RST_STREAM ${want.rst[1]}`}`, () => check(frames(), want));
-  for (const [name, frames, want] of NOT_YET) {
-    test.todo(`${name}: ${'goaway' in want ? `GOAWAY ${want.goaway}` : `RST_STREAM ${want.rst[1]}`}`, () => check(frames(), want));
-  }
 });
 
 describe('SETTINGS floods', () => {
@@ -351,11 +341,67 @@ describe('malformed requests RFC 9113 8.3.1 asks to reset (translate.ts requestH
       malformed(options('/x')),
     ]).toEqual(['malformed', 'answered 400', 'answered 400', 'malformed', 'malformed', 'malformed', 'accepted', 'accepted']);
   });
-  // connection.ts headerBlockDone hands trailers on as they are; session.ts drops pseudo-headers from them silently.
-  test.todo('trailers holding a pseudo-header are malformed: RST_STREAM PROTOCOL_ERROR (8.1)', () => {
+  test('trailers holding a pseudo-header are malformed: RST_STREAM PROTOCOL_ERROR (8.1), never handed on', () => {
     const r = opened();
     r.feed(headers(1, POST(1), FLAG.END_HEADERS), frame(FRAME.DATA, 0, 1, Buffer.from('x')));
     const out = r.feed(headers(1, [':path', '/sneaky', 'x-t', '1']));
-    expect(rst(out, 1)).toBe(ERR.PROTOCOL_ERROR);
+    expect({ rst: rst(out, 1), goaway: goawayCode(out) }).toEqual({ rst: ERR.PROTOCOL_ERROR, goaway: null });
+    expect(r.events.filter((e) => e.startsWith('trailers'))).toEqual([]);
+  });
+
+  test('trailers with an uppercase name, a connection-specific field or a CR in a value are malformed (8.2); plain ones are handed on', () => {
+    const answers = [['X-Upper', '1'], ['connection', 'close'], ['transfer-encoding', 'chunked'], ['x-t', 'a\rb'], ['x-t', '1']].map((t) => {
+      const r = opened();
+      r.feed(headers(1, POST(1), FLAG.END_HEADERS), frame(FRAME.DATA, 0, 1, Buffer.from('x')));
+      const out = r.feed(headers(1, t));
+      return [t[0], rst(out, 1), r.events.filter((e) => e.startsWith('trailers')).length];
+    });
+    expect(answers).toEqual([['X-Upper', ERR.PROTOCOL_ERROR, 0], ['connection', ERR.PROTOCOL_ERROR, 0], ['transfer-encoding', ERR.PROTOCOL_ERROR, 0], ['x-t', ERR.PROTOCOL_ERROR, 0], ['x-t', null, 1]]);
+  });
+});
+
+describe('frames the client sent before our RST_STREAM or GOAWAY reached it (RFC 9113 5.1 closed, 6.8)', () => {
+  test('trailers and DATA on a stream we reset are decoded and dropped: no GOAWAY, no second RST_STREAM, the HPACK table stays in step', () => {
+    const r = opened();
+    // A body longer than its content-length: we reset stream 1 at the first DATA; the rest was already on its way.
+    r.feed(headers(1, POST(1), FLAG.END_HEADERS));
+    expect(rst(r.feed(frame(FRAME.DATA, 0, 1, Buffer.from('xx'))), 1)).toBe(ERR.PROTOCOL_ERROR);
+    // An indexed trailer (literal with incremental indexing) changes the table: the next request must still decode.
+    const indexed = Buffer.from([0x40, 3, ...Buffer.from('x-t'), 1, ...Buffer.from('1')]);
+    const late = r.feed(frame(FRAME.DATA, 0, 1, Buffer.from('yy')), frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, indexed));
+    expect(late).toEqual([]);
+    r.feed(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, Buffer.concat([block(GET('/next')), Buffer.from([0xbe])])));
+    expect(r.events.filter((e) => e.startsWith('request'))).toEqual(['request 1', 'request 3']);
+    expect(r.conn.error).toBe(0);
+  });
+
+  test('a request whose response ended before its body (RST_STREAM NO_ERROR): its late DATA and trailers are dropped quietly', () => {
+    const r = opened();
+    r.feed(headers(1, POST(10), FLAG.END_HEADERS));
+    const st = r.streams.get(1)!;
+    respond(r.conn, st, [':status', '413'], true);
+    expect(rst(r.out(), 1)).toBe(ERR.NO_ERROR);
+    expect(r.feed(frame(FRAME.DATA, 0, 1, Buffer.alloc(9)), headers(1, ['x-t', '1']))).toEqual([]);
+    expect(r.conn.error).toBe(0);
+  });
+
+  test('HEADERS on a stream both sides ended is not late: GOAWAY STREAM_CLOSED (5.1 closed)', () => {
+    const r = opened();
+    r.feed(headers(1, GET()));
+    respond(r.conn, r.streams.get(1)!, [':status', '204'], true);
+    r.out();
+    expect(r.conn.streams.size).toBe(0);
+    expect(goawayCode(r.feed(headers(1, GET())))).toBe(ERR.STREAM_CLOSED);
+  });
+
+  test('streams opened past our GOAWAY are ignored, their DATA and trailers too; the connection window is given back', () => {
+    const r = opened();
+    r.feed(headers(1, GET('/a')));
+    goAway(r.conn, ERR.NO_ERROR);
+    r.out();
+    const out = r.feed(headers(3, POST(2), FLAG.END_HEADERS), frame(FRAME.DATA, 0, 3, Buffer.from('ab')), headers(3, ['x-t', '1']));
+    expect(out).toEqual([]);
+    expect(r.events).toEqual(['request 1']);
+    expect(r.conn.recvWindow + r.conn.recvUnacked).toBe(16 << 20);
   });
 });

@@ -19,9 +19,9 @@ export const RUNTIMES: Runtime[] = [
   { name: 'bun', argv: existsSync(dist.bun) ? [dist.bun] : [BUN, DIST_BUNDLE] },
 ];
 
-/** Starts `tsbal run -c conf` and waits for its ports. */
-export async function startTsbal(rt: Runtime, conf: string, ports: number[], label: string): Promise<ProcHandle> {
-  const proc = spawnProc([...rt.argv, 'run', '-c', conf], { label: `tsbal-${rt.name}-${label}` });
+/** Starts `tsbal run -c conf [extra]` and waits for its ports. */
+export async function startTsbal(rt: Runtime, conf: string, ports: number[], label: string, extra: string[] = []): Promise<ProcHandle> {
+  const proc = spawnProc([...rt.argv, 'run', '-c', conf, ...extra], { label: `tsbal-${rt.name}-${label}` });
   try {
     await waitForPorts(ports, 20_000, () => (proc.exit() === null ? null : `tsbal (${rt.name}) exited: ${proc.stderr()}${proc.stdout()}`));
   } catch (error) {
