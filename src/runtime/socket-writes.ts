@@ -41,6 +41,8 @@ interface StreamWrapBinding {
 interface DirectState {
   socket: StreamInternals;
   handle: StreamHandle;
+  /** The socket's Writable state: what the stream still buffers, and whether it ended or was destroyed. */
+  ws: WritableFlags;
   /** Held for the batch: the first chunk, and any others (rare: two writes to one socket in a turn). */
   first: Buffer | null;
   more: Buffer[] | null;
@@ -57,9 +59,15 @@ export interface WriteBatch {
   run: () => void;
 }
 
+interface WritableFlags {
+  length: number;
+  ending: boolean;
+  destroyed: boolean;
+}
+
 type StreamInternals = Socket & {
   _handle?: unknown;
-  _writableState?: { length: number; ending: boolean };
+  _writableState?: WritableFlags;
   _writeGeneric?: (writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void) => void;
   _final?: (cb: (err?: Error | null) => void) => void;
 };
@@ -193,9 +201,10 @@ function usable(socket: WithState): DirectState | null {
   let st = socket[STATE];
   if (st === undefined) st = attach(socket);
   if (st === null) return null;
-  const ws = socket._writableState!;
-  // Bytes the stream still buffers go first; a closed handle or an ended stream is the stream path's to refuse.
-  if (socket._handle !== st.handle || ws.length !== 0 || ws.ending) return null;
+  // Bytes the stream still buffers go first; a destroyed (handle closed) or ended stream is the stream path's to
+  // refuse. (Not `socket._handle`: Node's getter for it is a symbol load that goes megamorphic across sockets.)
+  const ws = st.ws;
+  if (ws.length !== 0 || ws.ending || ws.destroyed) return null;
   return st;
 }
 
@@ -214,7 +223,7 @@ function attach(socket: WithState): DirectState | null {
     typeof socket._writeGeneric === 'function' &&
     typeof socket._final === 'function'
   ) {
-    st = { socket, handle: handle as StreamHandle, first: null, more: null, inFlight: 0 };
+    st = { socket, handle: handle as StreamHandle, ws: socket._writableState, first: null, more: null, inFlight: 0 };
     // Held bytes go before anything the stream writes later, and before its FIN.
     socket._writeGeneric = writeGenericAfterHeld;
     socket._final = finalAfterHeld;
@@ -248,7 +257,7 @@ function flushState(st: DirectState): boolean {
   st.first = null;
   st.more = null;
   // Closed meanwhile: the bytes go with the connection, as a destroyed stream's buffer does.
-  if (st.socket._handle !== st.handle) return false;
+  if (st.ws.destroyed) return false;
   if (more === null) return writeOne(st, first);
   more.unshift(first);
   const req = spare ?? newReq();
