@@ -24,6 +24,7 @@ import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
 import { peerAddress } from '../runtime/net.ts';
 import { readInto } from '../runtime/socket-reads.ts';
+import { flushHeld, writesPending } from '../runtime/socket-writes.ts';
 
 function findFieldValue(req: RequestHead, code: FieldCode): string | undefined {
   const i = findField(req.fields, code);
@@ -404,9 +405,9 @@ function closeAfterFin(c: ClientConn): void {
   c.phase = 'closing';
   c.deadline = c.svc.engine.now + LINGER_MS;
   const socket = c.socket;
-  // Writes corked by holdWrites go out now (end() would do the same).
-  while (socket.writableCorked > 0) socket.uncork();
-  if (socket.writableLength === 0) {
+  // Writes held for the end of the turn go out now (end() would do the same).
+  flushHeld(socket);
+  if (writesPending(socket) === 0) {
     socket.destroy();
     return;
   }

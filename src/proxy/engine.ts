@@ -1,10 +1,10 @@
 // State shared by every service of one running proxy: the coarse clock, backend health (per ip:port, shared across
 // services like Perlbal's NoVerify list), and the connection sets the timeout sweep walks.
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
 import { newHeadWriter } from './http/writer.ts';
 import { newTransitionRing } from '../status/transitions.ts';
+import { newWriteBatch } from '../runtime/socket-writes.ts';
 import type { Engine } from './records.ts';
 
 // Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
@@ -35,11 +35,9 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     writer: newHeadWriter(),
     readBuffer: Buffer.allocUnsafe(64 * 1024),
     responseFields: { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] },
-    held: [],
-    flushScheduled: false,
+    writes: newWriteBatch(),
     configGeneration: 0,
     managementPages: null,
-    flush: () => flushHeld(engine),
     affinityKey,
     listenMode: 'serve',
     ownerBind: null,
@@ -47,31 +45,6 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     onTransition: null,
   };
   return engine;
-}
-
-/**
- * Holds the socket's writes (cork) until the check phase of this event-loop turn, after every ready socket has been
- * read and processed: the writes of a whole batch then leave back to back, so a peer (backend, client) is woken
- * once per batch rather than once per request, and reads them in one go, as HAProxy's deferred sends do.
- */
-export function holdWrites(engine: Engine, socket: Socket): void {
-  if (socket.writableCorked !== 0) return;
-  socket.cork();
-  engine.held.push(socket);
-  if (!engine.flushScheduled) {
-    engine.flushScheduled = true;
-    setImmediate(engine.flush);
-  }
-}
-
-function flushHeld(engine: Engine): void {
-  engine.flushScheduled = false;
-  const held = engine.held;
-  for (let i = 0; i < held.length; i++) {
-    const s = held[i]!;
-    s.uncork();
-  }
-  held.length = 0;
 }
 
 /** Starts the sweep: `check(now)` runs every SWEEP_MS with the refreshed clock. */

@@ -7,7 +7,8 @@ import { accessLogLine, overHttp2 } from './access-log.ts';
 import { sendGenerated } from './answers.ts';
 import type { ClientConn, ServiceRuntime, Exchange } from './records.ts';
 import type { ExchangePhase } from './contracts.ts';
-import { clockNow, holdWrites } from './engine.ts';
+import { clockNow } from './engine.ts';
+import { sendAll, sendHeld, sendNow } from '../runtime/socket-writes.ts';
 import { failureMessage, failureStatus, type ProxyFailure } from './errors.ts';
 import { requestTarget } from './http/request.ts';
 import { countLatency, countResponse } from './management/stats.ts';
@@ -207,18 +208,14 @@ export function backendAttached(x: Exchange, be: BackendConn): void {
     return;
   }
   if (x.queued === 0) {
-    holdWrites(x.svc.engine, socket);
-    ok = socket.write(x.backendHead);
+    ok = sendHeld(x.svc.engine.writes, socket, x.backendHead);
   } else {
-    socket.cork();
-    ok = socket.write(x.backendHead);
-    for (const b of x.queue) {
-      keepForReplay(x, b);
-      ok = socket.write(b) && ok;
-    }
+    const queue = x.queue;
+    for (const b of queue) keepForReplay(x, b);
+    queue.unshift(x.backendHead);
     x.queue = [];
     x.queued = 0;
-    socket.uncork();
+    ok = sendAll(socket, queue);
     c.down.resume(c, 'queue');
   }
   if (!ok) c.down.pause(c, 'backend');
@@ -249,10 +246,19 @@ export function copyOut(src: Buffer, start: number, end: number): Buffer {
 
 export function writeToClient(x: Exchange, data: Buffer): void {
   const c = x.client;
-  // Big chunks (a streamed body) go out at once: held, they would only fill the socket's buffer past its mark.
-  if (data.length <= COALESCE_MAX) holdWrites(x.svc.engine, c.socket);
-  const ok = c.socket.write(data);
-  if (!ok && !x.clientBlocked) {
+  // Big chunks (a streamed body) go out at once: held, they would only wait in memory.
+  const ok = data.length <= COALESCE_MAX ? sendHeld(x.svc.engine.writes, c.socket, data) : sendNow(c.socket, data);
+  if (!ok) clientBackedUp(x);
+}
+
+/** Writes the chunks to the client at once, in order (a big response's head, body and trailer). */
+export function writeAllToClient(x: Exchange, chunks: Buffer[]): void {
+  if (!sendAll(x.client.socket, chunks)) clientBackedUp(x);
+}
+
+function clientBackedUp(x: Exchange): void {
+  const c = x.client;
+  if (!x.clientBlocked) {
     x.clientBlocked = true;
     x.be?.socket.pause();
     // A client that stops reading gets idle_timeout to resume, then loses its connection.

@@ -28,6 +28,7 @@ import type { ReverseProxyOptions } from './options.ts';
 import type { HighpriPatterns } from './plugin-options.ts';
 import type { PluginStats } from './plugin-stats.ts';
 import type { SelectorRules } from './selector.ts';
+import type { WriteBatch } from '../runtime/socket-writes.ts';
 import type { Spool } from './spool.ts';
 import type { ReproxyCache, ReproxyInstruction } from './reproxy/plan.ts';
 import type { ThrottleState } from './throttle.ts';
@@ -202,10 +203,8 @@ export interface Engine {
   readBuffer: Buffer;
   /** The fields of the response head being handled (as short-lived as readBuffer, so reused: no arrays per response). */
   responseFields: Fields;
-  /** Sockets corked by `holdWrites` until the end of this event-loop turn. */
-  held: Socket[];
-  flushScheduled: boolean;
-  flush: () => void;
+  /** Writes held until the end of this event-loop turn (`sendHeld`), one batch for every socket. */
+  writes: WriteBatch;
   /** The key of `sticky` services without their own sticky_secret (StartProxyOptions.affinityKey). */
   affinityKey: Buffer;
   /**

@@ -15,6 +15,7 @@ import {
   pinningSetCookie,
   respondFailure,
   writeToClient,
+  writeAllToClient,
   type Exchange,
 } from './exchange.ts';
 import {
@@ -38,6 +39,7 @@ import { LAST_CHUNK, frameChunk } from './http/trailers.ts';
 import { putRange, takeWritten } from './http/writer.ts';
 import { isIdempotent } from './retry.ts';
 import { startTunnel } from './tunnel.ts';
+import { sendNow } from '../runtime/socket-writes.ts';
 import { reproxyInstruction } from './reproxy/plan.ts';
 import { forwardedClientIp } from './trust.ts';
 import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
@@ -218,7 +220,7 @@ export function advanceExchange(x: Exchange): void {
 function holdingBody(x: Exchange): void {
   if (!x.req.expectContinue || x.continueSent || x.body.received > 0) return;
   x.continueSent = true;
-  x.client.socket.write(CONTINUE);
+  sendNow(x.client.socket, CONTINUE);
 }
 
 /** A body framed by `Transfer-Encoding: chunked` alone (no other coding) is stored de-chunked. */
@@ -281,7 +283,7 @@ export function clientBodyBytes(x: Exchange, slice: Buffer): void {
   const be = x.be;
   if (be !== null && be.phase === 'busy') {
     keepForReplay(x, slice);
-    if (!be.socket.write(slice)) x.client.down.pause(x.client, 'backend');
+    if (!sendNow(be.socket, slice)) x.client.down.pause(x.client, 'backend');
     return;
   }
   x.queue.push(slice);
@@ -421,12 +423,9 @@ function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: num
     if (trailer !== null) putRange(w, trailer, 0, trailer.length);
     writeToClient(x, takeWritten(w));
   } else {
-    const socket = c.socket;
-    socket.cork();
-    writeToClient(x, takeWritten(w));
-    writeToClient(x, copyOut(rest, bodyStart, upTo));
-    if (trailer !== null) writeToClient(x, trailer);
-    socket.uncork();
+    const head = takeWritten(w);
+    const bodyPart = copyOut(rest, bodyStart, upTo);
+    writeAllToClient(x, trailer === null ? [head, bodyPart] : [head, bodyPart, trailer]);
   }
   if (body.done) {
     if (end < rest.length) x.backendOutOfStep = true;
