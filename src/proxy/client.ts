@@ -22,7 +22,7 @@ import { observedIp } from './access.ts';
 import { simplePage } from './errors.ts';
 import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
-import { peerAddress } from '../runtime/net.ts';
+import { askNoDelay, noDelayPending, peerAddress } from '../runtime/net.ts';
 import { readInto } from '../runtime/socket-reads.ts';
 import { flushHeld, writesPending } from '../runtime/socket-writes.ts';
 
@@ -50,6 +50,7 @@ const CLIENT_OPS: DownstreamOps = {
   resume: (c: ClientConn, why) => resumeClient(c, pauseBit(why)),
   becomeTunnel: (c: ClientConn) => {
     c.phase = 'tunnel';
+    if (!c.noDelay) askNoDelay(c);
     const early = c.stash;
     c.stash = null;
     return early;
@@ -93,6 +94,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket, first: Buffer 
     stash: null,
     paused: 0,
     ended: false,
+    noDelay: !noDelayPending(socket),
     feeding: false,
     deadline: engine.now + opts.headerTimeoutMs,
     requests: 0,
@@ -237,6 +239,11 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     return buf.length;
   }
   c.requests++;
+  // Nagle stays on for a request that asked to close, when its answer goes in one write (close(2) then sends it
+  // with the FIN): the setsockopt is saved per connection. Everything that may write more than once asks first:
+  // a connection that may go on, the web server, the management service, reproxying, and (relay.ts) a response
+  // still coming after its first backend read.
+  if (!c.noDelay && !asksToClose(req)) askNoDelay(c);
   if (c.forwardGeneration !== svc.engine.configGeneration) {
     refreshForward(c, c.listener);
     c.forward = c.baseForward;
@@ -257,6 +264,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     c.svc = route.svc;
     c.forward = route.forward;
   }
+  if (!c.noDelay && (c.svc.management || c.svc.web !== null || c.svc.reproxy !== null)) askNoDelay(c);
   if (c.svc.management) {
     answerManagement(c, req);
     return buf.length;
@@ -374,6 +382,7 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
     else closeGracefully(c);
     return;
   }
+  if (!c.noDelay) askNoDelay(c);
   c.phase = 'head';
   c.headStarted = false;
   resetHeadReader(c.reader);
@@ -388,10 +397,14 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
   if (c.phase === 'head' || c.phase === 'body') resumeClient(c, PAUSE_STASH);
 }
 
-/** The request said it was the last one (HTTP/1.1 `Connection: close`, HTTP/1.0 without keep-alive), body and all. */
+/** The request says it is the last one: HTTP/1.1 `Connection: close`, HTTP/1.0 without keep-alive. */
+function asksToClose(req: RequestHead): boolean {
+  return req.minor === 0 ? !req.connection.keepAlive : req.connection.close;
+}
+
+/** The request said it was the last one, body and all. */
 function clientAskedClose(x: Exchange): boolean {
-  const req = x.req;
-  return x.body.done && (req.minor === 0 ? !req.connection.keepAlive : req.connection.close);
+  return x.body.done && asksToClose(x.req);
 }
 
 /**

@@ -68,7 +68,8 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
   const engine = svc.engine;
   // The owner of workers accepts nothing: its stand-in only names the address the workers listen on.
   if (engine.ownerBind !== null) return engine.ownerBind(addr);
-  const server = createServer({ allowHalfOpen: true, noDelay: ASK_NO_DELAY });
+  // No noDelay here: TCP_NODELAY is asked for where a connection needs it (client.ts, askNoDelay), not per accept.
+  const server = createServer({ allowHalfOpen: true });
   retarget(server, svc);
   // A single process spreads its accepts over ACCEPT_SOCKETS sockets too, where the runtime has SO_REUSEPORT: it
   // looks first, as the owner of workers does, so that it never joins another program's port.
@@ -105,7 +106,7 @@ async function addAcceptSockets(server: Server, addr: HostPort, svc: ServiceRunt
     server.emit('connection', socket);
   };
   for (let i = 1; i < ACCEPT_SOCKETS; i++) {
-    const s = createServer({ allowHalfOpen: true, noDelay: ASK_NO_DELAY });
+    const s = createServer({ allowHalfOpen: true });
     s.on('connection', forward);
     try {
       await listenServer(s, addr, true);
@@ -133,6 +134,10 @@ export function retarget(server: Server, svc: ServiceRuntime): void {
       if (svc.h2 !== null) acceptCleartext(svc, socket);
       else acceptClient(svc, socket);
     }
-    else startHandshake(svc.tls, socket);
+    else {
+      // TLS writes its records as they come (handshake flights, then each response): Nagle off from the start.
+      if (ASK_NO_DELAY) socket.setNoDelay(true);
+      startHandshake(svc.tls, socket);
+    }
   });
 }

@@ -83,6 +83,8 @@ export interface ClientConn extends Downstream {
   paused: number;
   /** The client half-closed: answer what it sent, then close. */
   ended: boolean;
+  /** TCP_NODELAY is on (or not ours to ask, runtime/net.ts noDelayPending); off until a request may need it. */
+  noDelay: boolean;
   /** Inside `feed`: a finished exchange lets the loop continue rather than re-entering. */
   feeding: boolean;
   deadline: number;

@@ -44,6 +44,7 @@ import { reproxyInstruction } from './reproxy/plan.ts';
 import { forwardedClientIp } from './trust.ts';
 import { findCookie, hasIdPrefix, setCookiePrefix, STICKY_ID_LENGTH, stripIdPrefix } from './upstream/affinity.ts';
 import { noteNodeSuccess, type BackendConn } from './upstream/conn.ts';
+import { askNoDelay } from '../runtime/net.ts';
 import { closeSpoolFd, decideAfterRead, decideAtHead, lengthHead, openSpool, spoolErrorText, writeSpool, type SpoolReason } from './spool.ts';
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
@@ -324,6 +325,8 @@ function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): vo
   x.gotResponseBytes = true;
   if (x.res === null) responseHeadBytes(x, be, chunk, 0);
   else relayBody(x, be, chunk, 0);
+  // More of the response is to come in later writes: Nagle would hold a short one until the client's ACK (client.ts).
+  if (x.phase !== 'done' && !x.client.noDelay) askNoDelay(x.client);
 }
 
 function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {
