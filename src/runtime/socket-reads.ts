@@ -4,8 +4,11 @@
 // machinery (push, a 'data' event, a nextTick). This gives an accepted socket what `onread` gives a connecting one,
 // by setting the same three fields the Socket constructor sets for `onread` (found on the socket by their symbols'
 // names) and pointing the handle at the buffer. A TLS socket too: its handle (TLSWrap) decrypts into whatever buffer
-// its read listener hands out, 16 KiB per record at most, so the decrypted bytes land in ours. Node only: elsewhere
-// (Bun, Deno, a handle without `useUserBuffer`) it returns false and the caller listens for 'data' as before.
+// its read listener hands out, 16 KiB at most per callback, so the decrypted bytes land in ours. One difference: a
+// TLS socket delivers everything it decrypted from one network read, even after pause() (which stops the next network
+// read, not that loop), so a callback must take bytes while paused (tsbal's client code does in every phase: it
+// stashes or queues them and pauses again); that is at most one read's worth (64 KiB). Node only: elsewhere (Bun,
+// Deno, a handle without `useUserBuffer`) it returns false and the caller listens for 'data' as before.
 import type { Socket } from 'node:net';
 
 /** Called as the socket's method (this = the socket) with the bytes read into the buffer; they are overwritten next. */
