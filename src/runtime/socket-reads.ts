@@ -3,8 +3,12 @@
 // and reads the stream way: a 64 KiB allocation, a shrink, an ArrayBuffer and a Buffer per read, then the Readable
 // machinery (push, a 'data' event, a nextTick). This gives an accepted socket what `onread` gives a connecting one,
 // by setting the same three fields the Socket constructor sets for `onread` (found on the socket by their symbols'
-// names) and pointing the handle at the buffer. Node only: elsewhere (Bun, Deno, a TLS socket, a handle without
-// `useUserBuffer`) it returns false and the caller listens for 'data' as before.
+// names) and pointing the handle at the buffer. A TLS socket too: its handle (TLSWrap) decrypts into whatever buffer
+// its read listener hands out, 16 KiB at most per callback, so the decrypted bytes land in ours. One difference: a
+// TLS socket delivers everything it decrypted from one network read, even after pause() (which stops the next network
+// read, not that loop), so a callback must take bytes while paused (tsbal's client code does in every phase: it
+// stashes or queues them and pauses again); that is at most one read's worth (64 KiB). Node only: elsewhere (Bun,
+// Deno, a handle without `useUserBuffer`) it returns false and the caller listens for 'data' as before.
 import type { Socket } from 'node:net';
 
 /** Called as the socket's method (this = the socket) with the bytes read into the buffer; they are overwritten next. */
@@ -35,7 +39,7 @@ function findSymbols(socket: Socket): OnreadSymbols | null {
  * nothing, where this runtime cannot. Call it right after accept, before the first read is delivered.
  */
 export function readInto(socket: Socket, buffer: Buffer, callback: ReadCallback): boolean {
-  if (!NODE || (socket as { encrypted?: boolean }).encrypted === true) return false;
+  if (!NODE) return false;
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
   if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
   symbols ??= findSymbols(socket);

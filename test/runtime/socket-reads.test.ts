@@ -1,6 +1,6 @@
 // readInto (src/runtime/socket-reads.ts): an accepted socket reads into a buffer of ours on Node, with pause/resume
-// and 'end' as before; on Bun (this test process) it declines and 'data' events go on. The Node side runs in a Node 22
-// child (the runtime the SEA binary ships), over real loopback sockets.
+// and 'end' as before, a TLS socket too (the decrypted bytes); on Bun (this test process) it declines and 'data'
+// events go on. The Node side runs in a Node 22 child (the runtime the SEA binary ships), over real loopback sockets.
 import { describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NODE22 } from '../harness/dist.ts';
+import { makePki } from '../harness/certs.ts';
 import { REPO_ROOT } from '../harness/cli.ts';
 import { readInto } from '../../src/runtime/socket-reads.ts';
 
@@ -49,7 +50,90 @@ server.listen(0, '127.0.0.1', () => {
 });
 `;
 
+/**
+ * Runs in Node 22: a TLS server whose accepted sockets read with readInto into a 4 KiB buffer. The client sends a
+ * request head in three TLS records 40 ms apart (three reads), then a 40,000-byte body in one write (three TLS
+ * records of at most 16 KiB, each more than the buffer holds), then closes; the server pauses after its first read.
+ */
+const NODE_TLS_SIDE = (crt: string, key: string): string => `
+import { createServer, connect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { readInto } from ${JSON.stringify(join(REPO_ROOT, 'src/runtime/socket-reads.ts'))};
+const shared = Buffer.alloc(4096);
+const events = [];
+const chunks = [];
+const t0 = performance.now();
+const at = () => Math.round(performance.now() - t0);
+const timer = setTimeout(() => { console.log(JSON.stringify({ events, error: 'timed out' })); process.exit(1); }, 8000);
+const server = createServer({ cert: readFileSync(${JSON.stringify(crt)}), key: readFileSync(${JSON.stringify(key)}), allowHalfOpen: true }, (s) => {
+  let first = true;
+  const taken = readInto(s, shared, function (n, buf) {
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    events.push({ kind: 'read', n, same: buf === shared, self: this === s, at: at() });
+    if (first) {
+      first = false;
+      s.pause();
+      setTimeout(() => { events.push({ kind: 'resume', at: at() }); s.resume(); }, 200);
+    }
+  });
+  events.push({ kind: 'taken', taken, encrypted: s.encrypted === true });
+  s.on('data', () => events.push({ kind: 'data-event' }));
+  s.on('end', () => {
+    events.push({ kind: 'end', at: at() });
+    s.end('bye');
+  });
+  s.on('close', () => {
+    server.close();
+    clearTimeout(timer);
+    const all = Buffer.concat(chunks);
+    console.log(JSON.stringify({ events, head: all.toString('latin1', 0, all.indexOf('\\r\\n\\r\\n') + 4), body: all.length - all.indexOf('\\r\\n\\r\\n') - 4, bodyOk: all.subarray(all.indexOf('\\r\\n\\r\\n') + 4).every((b, i) => b === 97 + (i % 26)) }));
+  });
+});
+const body = Buffer.alloc(40000);
+for (let i = 0; i < body.length; i++) body[i] = 97 + (i % 26);
+server.listen(0, '127.0.0.1', () => {
+  const c = connect({ port: server.address().port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+    const parts = ['POST /up', 'load HTTP/1.1\\r\\nHost: t\\r\\n', 'Content-Length: 40000\\r\\n\\r\\n'];
+    parts.forEach((p, i) => setTimeout(() => c.write(p), 40 * i));
+    setTimeout(() => c.end(body), 40 * parts.length);
+  });
+  c.on('data', () => {});
+  c.on('error', () => {});
+});
+`;
+
 describe('readInto', () => {
+  test('on Node 22 a TLS socket reads its decrypted bytes into the given buffer: a head split over three records, a body of records larger than the buffer, pause, end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbal-socket-reads-tls-'));
+    const pki = makePki();
+    try {
+      const leaf = pki.issue('reads', ['127.0.0.1']);
+      const script = join(dir, 'node-tls-side.ts');
+      writeFileSync(script, NODE_TLS_SIDE(leaf.crt, leaf.key));
+      const r = spawnSync(NODE22, ['--experimental-strip-types', '--no-warnings', script], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { events: Array<Record<string, unknown>>; head: string; body: number; bodyOk: boolean };
+      expect(out.events[0]).toEqual({ kind: 'taken', taken: true, encrypted: true });
+      expect(out.events.some((e) => e.kind === 'data-event')).toBe(false);
+      const reads = out.events.filter((e) => e.kind === 'read');
+      expect(reads.every((e) => e.same === true && e.self === true && (e.n as number) <= 4096)).toBe(true);
+      // The head came in three records, so in at least three reads; the body needed at least 40000 / 4096 more.
+      expect(reads.length).toBeGreaterThanOrEqual(3 + Math.ceil(40000 / 4096));
+      expect(out.head).toBe('POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 40000\r\n\r\n');
+      expect(out.body).toBe(40000);
+      expect(out.bodyOk).toBe(true);
+      // Paused after the first read (the first record, 40 ms before the next was sent): nothing until resume.
+      const resume = out.events.find((e) => e.kind === 'resume')!;
+      expect(reads[0]!.n).toBe('POST /up'.length);
+      expect(reads.slice(1).every((e) => (e.at as number) >= (resume.at as number))).toBe(true);
+      expect(out.events[out.events.length - 1]!.kind).toBe('end');
+    } finally {
+      pki.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('on Node 22 an accepted socket reads into the given buffer (no data events), pause holds reads until resume, end still comes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsbal-socket-reads-'));
     try {

@@ -1,8 +1,10 @@
 // `tsbal run` as shipped (the dist bundle under the system Node, whose OpenSSL binding staples OCSP; Bun's does not):
 // an OCSP staple is served to `openssl s_client -status`, and SIGHUP brings a renewed certificate and staple.
+// Also what only Node does on the read side: a TLS client socket reads into the shared buffer (runtime/socket-reads.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { makePki, type TestPki } from '../../harness/certs.ts';
 import { execProc, spawnProc, type ProcHandle } from '../../harness/proc.ts';
 import { freePort, waitForPorts } from '../../harness/ports.ts';
@@ -152,6 +154,65 @@ ENABLE site
       expect(Date.now() - t0).toBeLessThan(5_000);
       await Bun.sleep(Math.max(0, t0 + 6_500 - Date.now()));
       expect(await handshake(['-sess_in', sess])).toBe('New');
+    } finally {
+      proc.kill('SIGKILL');
+      await proc.exited;
+    }
+  }, 60_000);
+
+  test('a request whose head comes in three TLS records and whose 100 kB body spans several, then a second one on the same connection: the backend gets every byte, the client both answers', async () => {
+    const leaf = pki.issue('split', ['site.test']);
+    const port = await freePort();
+    const conf = join(pki.dir, 'split.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE site
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+  SET persist_client = on
+  SET enable_ssl = on
+  SET ssl_cert_file = ${leaf.crt}
+  SET ssl_key_file = ${leaf.key}
+ENABLE site
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-split' });
+    const before = backend.conns.length;
+    try {
+      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+      const body = Buffer.alloc(100_000);
+      for (let i = 0; i < body.length; i++) body[i] = 97 + (i % 26);
+      const answers = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        const c = tlsConnect({ port, host: '127.0.0.1', servername: 'site.test', ca: readFileSync(pki.caCrt) }, async () => {
+          // Each write is its own TLS record, 40 ms apart: tsbal reads the head in three pieces.
+          for (const part of ['POST /up', 'load HTTP/1.1\r\nHost: site.test\r\n', 'Content-Length: 100000\r\n\r\n']) {
+            c.write(part);
+            await Bun.sleep(40);
+          }
+          c.write(body);
+        });
+        c.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          if ((got.match(/hello from be/g) ?? []).length === 1 && !got.includes('GET /second')) {
+            got += 'GET /second\n';
+            c.write('GET /second HTTP/1.1\r\nHost: site.test\r\n\r\n');
+          }
+          if ((got.match(/hello from be/g) ?? []).length === 2) {
+            c.destroy();
+            resolve(got);
+          }
+        });
+        c.on('error', reject);
+        setTimeout(() => reject(new Error(`no two answers in 10 s: ${JSON.stringify(got)}`)), 10_000).unref();
+      });
+      expect(answers.match(/^HTTP\/1\.1 200 OK/gm)?.length).toBe(2);
+      const seen = backend.conns.slice(before).join('');
+      const head = seen.indexOf('POST /upload HTTP/1.1\r\n');
+      expect(head).toBeGreaterThanOrEqual(0);
+      const start = seen.indexOf('\r\n\r\n', head) + 4;
+      expect(seen.slice(start, start + 100_000)).toBe(body.toString('latin1'));
+      expect(seen.slice(start + 100_000)).toMatch(/^GET \/second HTTP\/1\.1\r\n/);
     } finally {
       proc.kill('SIGKILL');
       await proc.exited;
