@@ -9,7 +9,7 @@
 // Reports the median over rounds of req/s, p50/p99 and proxy CPU seconds per 100k requests (utime+stime from
 // /proc of the proxy's processes), max RSS, and ratios; prints markdown and writes JSON to bench/results/.
 //
-//   npx bun bench/proxy/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--connections 64,256] [--threads 2]
+//   npx bun bench/proxy/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--prewarm 0] [--connections 64,256] [--threads 2]
 //                              [--shapes keep-alive,close] [--only haproxy,tsbal,...] [--tsbal-bin dist/tsbal ...]
 //                              [--no-build]
 //                              [--header 'Connection: close']
@@ -45,6 +45,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
+    /** Seconds of load per proxy and shape before round 1, unmeasured: JIT runtimes measured warm, as a server runs. */
+    prewarm: { type: 'string', default: '0' },
     connections: { type: 'string', default: '64,256' },
     threads: { type: 'string', default: '2' },
     shapes: { type: 'string', default: 'keep-alive,close' },
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
 const ROUNDS = Number(args.rounds);
 const DURATION = Number(args.duration);
 const WARMUP = Number(args.warmup);
+const PREWARM = Number(args.prewarm);
 const CONNECTIONS = args.connections.split(',').map(Number);
 const THREADS = Number(args.threads);
 const SHAPES = args.shapes.split(',').map((s): Shape => {
@@ -260,6 +263,14 @@ async function main(): Promise<void> {
       await probe.text();
       running.push({ def, proxy, headers: [...(args.header ?? []), ...((await def.headers?.(proxy.port)) ?? [])] });
     }
+    if (PREWARM > 0) {
+      for (const { def, proxy, headers } of running) {
+        for (const shape of SHAPES) {
+          await runWrk({ url: `http://127.0.0.1:${proxy.port}/`, threads: THREADS, connections: CONNECTIONS[0]!, durationSeconds: PREWARM, headers: [...headers, ...SHAPE_HEADERS[shape]] });
+        }
+        console.error(`bench: ${def.name} prewarmed (${PREWARM} s per shape)`);
+      }
+    }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { def, proxy, headers } of running) {
         for (const shape of SHAPES) {
@@ -291,7 +302,7 @@ async function main(): Promise<void> {
   const report = [
     `## bench/proxy ${new Date().toISOString()}`,
     '',
-    `Median of ${ROUNDS} interleaved rounds of wrk -t${THREADS} -d${DURATION}s (each after a ${WARMUP}s warm-up); ` +
+    `Median of ${ROUNDS} interleaved rounds of wrk -t${THREADS} -d${DURATION}s (each after a ${WARMUP}s warm-up${PREWARM > 0 ? `; every proxy first ran ${PREWARM}s of each shape, unmeasured` : ''}); ` +
       `shapes ${SHAPES.join(', ')} (close: wrk -H 'Connection: close', a new connection per request); ` +
       'two nginx backends; tutorial options for tsbal and Perlbal; ' +
       `${machine.cpus} CPUs (${machine.model}).`,

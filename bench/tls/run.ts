@@ -15,7 +15,7 @@
 //
 //   npx bun bench/tls/run.ts [--rounds 3] [--duration 5] [--connections 32] [--threads 2] [--no-build]
 //                            [--node PATH | --sea dist/tsbal] [--bun dist/tsbal-bun | --no-bun] [--modes full,resumed,keepalive]
-//                            [--extra NAME=COMMAND ...] [--no-floor]
+//                            [--extra NAME=COMMAND ...] [--no-floor] [--warmup 1] [--prewarm 0]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,12 +48,18 @@ const { values: args } = parseArgs({
     /** More tsbal builds to compare in the same rounds, NAME=COMMAND (e.g. a wrapper running an older bundle). */
     extra: { type: 'string', multiple: true, default: [] },
     'no-floor': { type: 'boolean', default: false },
+    /** Seconds of load before each measured run. */
+    warmup: { type: 'string', default: '1' },
+    /** Seconds of load per proxy and mode before round 1, unmeasured: JIT runtimes measured warm, as a server runs. */
+    prewarm: { type: 'string', default: '0' },
   },
 });
 const ROUNDS = Number(args.rounds);
 const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const THREADS = Number(args.threads);
+const WARMUP = Number(args.warmup);
+const PREWARM = Number(args.prewarm);
 const MODES = args.modes.split(',') as Mode[];
 type Mode = 'full' | 'resumed' | 'keepalive';
 const MODE_LABEL: Record<Mode, string> = {
@@ -101,7 +107,7 @@ async function load(url: string, mode: Mode, seconds: number): Promise<{ request
 
 async function measure(p: Proxy, name: string, cert: string, mode: Mode): Promise<Row> {
   const url = `https://${LOOPBACK}:${p.port}/`;
-  await load(url, mode, 1);
+  await load(url, mode, WARMUP);
   const cpu0 = p.usage().cpuSeconds;
   const r = await load(url, mode, DURATION);
   const cpu = p.usage().cpuSeconds - cpu0;
@@ -138,6 +144,9 @@ async function main(): Promise<void> {
       for (const floor of floors) proxies.push([floor, await startTlsFloor(floor, leaf.crt, leaf.key, path.resolve(args.node), RUN_V8_FLAGS)]);
       for (const form of forms) proxies.push([form.name, await startTsbalTls(form, backend.port, leaf.crt, leaf.key)]);
       daemons.push(...proxies.map(([, p]) => p));
+      if (PREWARM > 0) {
+        for (const [, p] of proxies) for (const mode of MODES) await load(`https://${LOOPBACK}:${p.port}/`, mode, PREWARM);
+      }
       for (let round = 0; round < ROUNDS; round++) {
         for (const mode of MODES) {
           for (const [name, p] of proxies) rows.push(await measure(p, name, cert, mode));
@@ -155,7 +164,7 @@ async function main(): Promise<void> {
   const floorOf = (name: string): FloorRuntime => (/bun/.test(name) ? 'floor-bun' : 'floor-node');
   const againstFloor = forms.map((f) => f.name).filter((n) => floors.includes(floorOf(n)));
   const out: string[] = [
-    `tsbal: ${forms.map((f) => `${f.name} = ${f.describe}`).join('; ')}. HAProxy nbthread 1. ${CONNECTIONS} connections (wrk -t${THREADS}; ab: 2 processes of ${Math.floor(CONNECTIONS / 2)}), ${ROUNDS} rounds of ${DURATION} s, medians. 1-min load average after each round: ${loads.join(', ')}.`,
+    `tsbal: ${forms.map((f) => `${f.name} = ${f.describe}`).join('; ')}. HAProxy nbthread 1. ${CONNECTIONS} connections (wrk -t${THREADS}; ab: 2 processes of ${Math.floor(CONNECTIONS / 2)}), ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s of warm-up each${PREWARM > 0 ? `, every proxy first loaded ${PREWARM} s per mode unmeasured` : ''}, medians. 1-min load average after each round: ${loads.join(', ')}.`,
     '',
     `| certificate | load | haproxy req/s | ${names.map((n) => `${n} req/s | ${n}/haproxy req/s`).join(' | ')} | haproxy CPU ms/req | ${names.map((n) => `${n} CPU ms/req | haproxy/${n} CPU`).join(' | ')} | ${againstFloor.map((n) => `${floorOf(n)}/${n} CPU`).join(' | ')}${againstFloor.length > 0 ? ' | ' : ''}errors (${['haproxy', ...names].join('/')}) |`,
     `|${'---|'.repeat(3 + names.length * 4 + 2 + againstFloor.length)}`,
