@@ -3,7 +3,7 @@
 // or on a wildcard that covers it) in /proc/net/tcp{,6} means another program, often another tsbal, serves there.
 // Looking rather than binding: a socket the owner listened on, even for a moment, would accept connections that
 // nobody then answers (a client, or a readiness check, would take it for tsbal being up).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { HostPort } from '../../config/model.ts';
 import { procNet6Address } from '../../cli/pidfile.ts';
@@ -25,9 +25,11 @@ const MAPPED = '0000000000000000FFFF0000';
  * Whether a TCP socket listens on `port` at an address that takes connections for `host` (`host` itself, or a
  * wildcard; for a wildcard `host`, any address of its family). tsbal binds `[::]` IPv6-only (listener.ts), as a
  * single process would: an IPv6 host never collides with an IPv4 socket, and an IPv4 host collides in tcp6 only
- * with `[::]` (which may be another program's dual-stack socket) or an IPv4-mapped address. Pure: the tables' text in.
+ * with `[::]` (which may be another program's dual-stack socket) or an IPv4-mapped address. Sockets whose inode is in
+ * `own` are this process's (a single process binding its second address, or a reload adding one) and do not count.
+ * Pure: the tables' text in.
  */
-export function listensThere(tcp: string, tcp6: string, host: string, port: number): boolean {
+export function listensThere(tcp: string, tcp6: string, host: string, port: number, own: ReadonlySet<string> = new Set()): boolean {
   const p = port.toString(16).toUpperCase().padStart(4, '0');
   let in4: (addr: string) => boolean;
   let in6: (addr: string) => boolean;
@@ -46,7 +48,7 @@ export function listensThere(tcp: string, tcp6: string, host: string, port: numb
       const f = line.trim().split(/\s+/);
       if (f[3] !== '0A') continue;
       const [addr = '', fport] = (f[1] ?? '').split(':');
-      if (fport === p && matches(addr)) return true;
+      if (fport === p && matches(addr) && !own.has(f[9] ?? '')) return true;
     }
   }
   return false;
@@ -58,6 +60,26 @@ function readTable(path: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** The inodes of this process's sockets (/proc/self/fd links `socket:[N]`). */
+function ownSocketInodes(): Set<string> {
+  const inodes = new Set<string>();
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return inodes;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m !== null) inodes.add(m[1]!);
+    } catch {
+      // Closed since the listing.
+    }
+  }
+  return inodes;
 }
 
 /** How long a port found in use is looked at again before it counts (see probeAddress). */
@@ -80,7 +102,7 @@ export async function probeAddress({ host, port }: HostPort): Promise<void> {
   const until = Date.now() + IN_USE_RETRY_MS;
   for (;;) {
     const tcp = readTable('/proc/net/tcp');
-    if (tcp === null || !listensThere(tcp, readTable('/proc/net/tcp6') ?? '', host, port)) return;
+    if (tcp === null || !listensThere(tcp, readTable('/proc/net/tcp6') ?? '', host, port, ownSocketInodes())) return;
     if (Date.now() >= until) throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${host}:${port}`), { code: 'EADDRINUSE' });
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -1,5 +1,7 @@
 // Whether an address is taken, read from /proc/net/tcp{,6} (pure), and the probe on real sockets.
 import { describe, expect, test } from 'bun:test';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { listensThere, probeAddress } from '../../../src/proxy/workers/probe.ts';
 import { listenServer } from '../../../src/proxy/listener.ts';
@@ -41,32 +43,63 @@ describe('listensThere', () => {
   });
 });
 
+/** A listener in another process (the probe does not count this process's own sockets), and how to close it. */
+async function listenElsewhere(host: string): Promise<{ port: number; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(0, '${host}', function () { console.log(this.address().port) })`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`listener exited ${code}`)));
+  });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
 describe('probeAddress', () => {
-  test('EADDRINUSE while anything listens there; a free port passes; a foreign address is EADDRNOTAVAIL', async () => {
-    const taken = createServer();
-    await listenServer(taken, { host: '127.0.0.1', port: 0 });
-    const port = (taken.address() as { port: number }).port;
+  test('EADDRINUSE while another process listens there; a free port passes; a foreign address is EADDRNOTAVAIL', async () => {
+    const taken = await listenElsewhere('127.0.0.1');
+    const port = taken.port;
     const t0 = performance.now();
     const err = await probeAddress({ host: '127.0.0.1', port }).catch((e: NodeJS.ErrnoException) => e);
     expect((err as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
     // It looked again for about a second (the sockets of a just-killed owner's workers).
     expect(performance.now() - t0).toBeGreaterThan(900);
-    await new Promise<void>((r) => taken.close(() => r()));
+    await taken.close();
     await probeAddress({ host: '127.0.0.1', port });
     const foreign = await probeAddress({ host: '198.18.0.250', port }).catch((e: NodeJS.ErrnoException) => e);
     expect((foreign as NodeJS.ErrnoException).code).toBe('EADDRNOTAVAIL');
   });
 
   test('EADDRINUSE while something listens on [::1] at the port (a second tsbal on [::1]:PORT is refused)', async () => {
-    const taken = createServer();
-    await listenServer(taken, { host: '::1', port: 0 });
-    const port = (taken.address() as { port: number }).port;
+    const taken = await listenElsewhere('::1');
     try {
-      const err = await probeAddress({ host: '::1', port }).catch((e: NodeJS.ErrnoException) => e);
+      const err = await probeAddress({ host: '::1', port: taken.port }).catch((e: NodeJS.ErrnoException) => e);
       expect((err as NodeJS.ErrnoException | undefined)?.code).toBe('EADDRINUSE');
     } finally {
-      await new Promise<void>((r) => taken.close(() => r()));
+      await taken.close();
     }
-    await probeAddress({ host: '::1', port });
+    await probeAddress({ host: '::1', port: taken.port });
+  });
+
+  test("this process's own listeners do not count (one process binding [::]:P then 0.0.0.0:P, or a reload adding a service)", async () => {
+    const own = createServer();
+    await listenServer(own, { host: '::', port: 0 });
+    try {
+      const port = (own.address() as { port: number }).port;
+      // [::] bound IPv6-only would collide with 0.0.0.0 in tcp6's eyes if it were another program's.
+      expect(listensThere('', readFileSync('/proc/net/tcp6', 'utf8'), '0.0.0.0', port)).toBe(true);
+      const t0 = performance.now();
+      await probeAddress({ host: '0.0.0.0', port });
+      expect(performance.now() - t0).toBeLessThan(500);
+    } finally {
+      await new Promise<void>((r) => own.close(() => r()));
+    }
   });
 });
