@@ -2,6 +2,9 @@
 // caps before the head is complete (so a slow or endless head costs bounded memory and linear time), and hands
 // back the head text plus the offset where the body (or the next message) starts.
 
+// Imported, not the global: Node's globalThis.Buffer is a getter, which every per-request use would run.
+import { Buffer } from 'node:buffer';
+
 export interface HeadReader {
   /** Bytes of an incomplete head carried over from earlier chunks: `pending[0, pendingLength)`. */
   pending: Buffer | null;

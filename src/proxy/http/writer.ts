@@ -1,5 +1,7 @@
 // Assembling outgoing heads: one buffer per head, sized by an upper bound and filled in place; field lines the
 // proxy does not change are copied from the incoming buffer as raw runs of consecutive lines.
+// Imported, not the global: Node's globalThis.Buffer is a getter, which every per-request use would run.
+import { Buffer } from 'node:buffer';
 import { COLON, LINE_END, LINE_START, STRIDE, fieldName, writeLatin1, type Fields } from './fields.ts';
 
 /**
