@@ -31,10 +31,13 @@ const NO_VERIFY_MS = 60_000;
  * (everything kept is copied out), so handing out the same object again changes nothing.
  */
 let lastView: Buffer | null = null;
+/** The buffer `lastView` views (compared by identity: `.buffer` would be a native call per read). */
+let lastSource: Buffer | null = null;
 function readView(buf: Buffer, n: number): Buffer {
   if (n === buf.length) return buf;
   const v = lastView;
-  if (v !== null && v.length === n && v.buffer === buf.buffer && v.byteOffset === buf.byteOffset) return v;
+  if (v !== null && lastSource === buf && v.length === n) return v;
+  lastSource = buf;
   return (lastView = buf.subarray(0, n));
 }
 
