@@ -1,5 +1,7 @@
 // State shared by every service of one running proxy: the coarse clock, backend health (per ip:port, shared across
 // services like Perlbal's NoVerify list), and the connection sets the timeout sweep walks.
+// Imported, not the global: Node's globalThis.performance is a getter, which every per-request call would run.
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import type { ConsolaInstance } from 'consola';
 import { newHeadWriter } from './http/writer.ts';

@@ -3,6 +3,10 @@
 // backend's bytes mean is relay.ts's, what a failed attempt means failures.ts's, Upgrade tunnels tunnel.ts's.
 // The exchange reaches its client only through the client's Downstream table and is reached by its backend
 // connection only through UpstreamEvents (contracts.ts), so nothing here imports client.ts or the relay.
+// Imported, not the global: Node's globalThis.Buffer is a getter, which every per-request use would run.
+import { Buffer } from 'node:buffer';
+// Imported, not the global: Node's globalThis.performance is a getter, which every per-request call would run.
+import { performance } from 'node:perf_hooks';
 import { accessLogLine, overHttp2 } from './access-log.ts';
 import { sendGenerated } from './answers.ts';
 import type { ClientConn, ServiceRuntime, Exchange } from './records.ts';

@@ -2,6 +2,8 @@
 // back-pressure), and the backend's answer relayed to the client (interim heads, the head, the body, de-chunked for
 // HTTP/1.0). EXCHANGE_EVENTS is how a backend connection reaches this code (contracts.ts UpstreamEvents).
 // The record and its phase are exchange.ts's, failures failures.ts's, Upgrade tunnels tunnel.ts's.
+// Imported, not the global: Node's globalThis.performance is a getter, which every per-request call would run.
+import { performance } from 'node:perf_hooks';
 import type { ClientConn } from './records.ts';
 import type { UpstreamEvents } from './contracts.ts';
 import {

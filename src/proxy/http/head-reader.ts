@@ -2,6 +2,9 @@
 // caps before the head is complete (so a slow or endless head costs bounded memory and linear time), and hands
 // back the head text plus the offset where the body (or the next message) starts.
 
+// Imported, not the global: Node's globalThis.Buffer is a getter, which every per-request use would run.
+import { Buffer } from 'node:buffer';
+
 export interface HeadReader {
   /** Bytes of an incomplete head carried over from earlier chunks: `pending[0, pendingLength)`. */
   pending: Buffer | null;
@@ -36,17 +39,20 @@ export function resetHeadReader(reader: HeadReader): void {
 /**
  * The offset of the first CRLFCRLF in buf[from, end), or -1: Buffer#indexOf's answer, found in JavaScript because a
  * native search costs more than the scan for a head of a few hundred bytes (bench/proxy/instr.ts). It reads every
- * second byte: any CRLFCRLF puts a CR or LF on one of them, and at the first such byte the 4-byte windows around
- * it are tried from the leftmost, so the first occurrence is the one found.
+ * fourth byte: any 4-byte window holds exactly one of them. A CR there can only be byte 0 or 2 of a CRLFCRLF, an
+ * LF byte 1 or 3, so two windows are tried per hit, the left one first; and a window found at an earlier probe
+ * lies wholly before the later probes' windows, so the first occurrence is the one found.
  */
 export function findCrlfCrlf(buf: Uint8Array, from: number, end: number): number {
-  for (let i = from; i < end; i += 2) {
+  for (let i = from + 3; i < end; i += 4) {
     const c = buf[i]!;
-    if (c !== 0x0a && c !== 0x0d) continue;
-    const lo = i - 3 > from ? i - 3 : from;
-    const hi = i + 3 < end ? i : end - 4;
-    for (let s = lo; s <= hi; s++) {
-      if (buf[s] === 0x0d && buf[s + 1] === 0x0a && buf[s + 2] === 0x0d && buf[s + 3] === 0x0a) return s;
+    if (c === 0x0a) {
+      // i - 3 >= from always (i starts at from + 3).
+      if (buf[i - 3] === 0x0d && buf[i - 2] === 0x0a && buf[i - 1] === 0x0d) return i - 3;
+      if (i + 2 < end && buf[i - 1] === 0x0d && buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i - 1;
+    } else if (c === 0x0d) {
+      if (i + 1 < end && buf[i - 2] === 0x0d && buf[i - 1] === 0x0a && buf[i + 1] === 0x0a) return i - 2;
+      if (i + 3 < end && buf[i + 1] === 0x0a && buf[i + 2] === 0x0d && buf[i + 3] === 0x0a) return i;
     }
   }
   return -1;

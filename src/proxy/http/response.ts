@@ -61,6 +61,11 @@ export interface ResponseError {
   reason: string;
 }
 
+/** Module-level rather than a closure in parseResponseHead: a closure would be allocated for every response. */
+function bad(reason: string): ResponseError {
+  return { kind: 'error', reason };
+}
+
 function parseKeepAlive(v: string, out: { timeoutMs: number; max: number }): void {
   for (const part of v.split(',')) {
     const eq = part.indexOf('=');
@@ -87,7 +92,6 @@ export function parseResponseHead(
   limits: HeadLimits,
   fields: Fields | null = null,
 ): ResponseHead | ResponseError {
-  const bad = (reason: string): ResponseError => ({ kind: 'error', reason });
   const size = end + 4 - start;
   if (size > limits.maxHeaderSize) return bad('response header block too large');
   let lineEnd = start;
@@ -129,7 +133,8 @@ export function parseResponseHead(
   let contentLen = -1;
   let repeated = false;
   let te: string[] | null = null;
-  const ka = { timeoutMs: -1, max: -1 };
+  // Only a head with a Keep-Alive field gets the record (no object per response otherwise).
+  let ka: { timeoutMs: number; max: number } | null = null;
   for (let i = 0; i < f.count; i++) {
     const code = f.codes[i];
     if (code === F.CONTENT_LENGTH) {
@@ -149,7 +154,7 @@ export function parseResponseHead(
     } else if (code === F.TRANSFER_ENCODING) {
       (te ??= []).push(...listTokens(value(f, i)));
     } else if (code === F.KEEP_ALIVE) {
-      parseKeepAlive(value(f, i), ka);
+      parseKeepAlive(value(f, i), (ka ??= { timeoutMs: -1, max: -1 }));
     }
   }
 
@@ -179,8 +184,8 @@ export function parseResponseHead(
     connection: connectionInfo(f),
     conflictingLength,
     repeatedLength: repeated ? contentLen : -1,
-    keepAliveTimeoutMs: ka.timeoutMs,
-    keepAliveMax: ka.max,
+    keepAliveTimeoutMs: ka === null ? -1 : ka.timeoutMs,
+    keepAliveMax: ka === null ? -1 : ka.max,
     size,
     bodyStart: end + 4,
     normalised: false,

@@ -1,31 +1,58 @@
 // Assembling outgoing heads: one buffer per head, sized by an upper bound and filled in place; field lines the
 // proxy does not change are copied from the incoming buffer as raw runs of consecutive lines.
+// Imported, not the global: Node's globalThis.Buffer is a getter, which every per-request use would run.
+import { Buffer } from 'node:buffer';
 import { COLON, LINE_END, LINE_START, STRIDE, fieldName, writeLatin1, type Fields } from './fields.ts';
 
 /**
- * Where a head is assembled: a buffer allocated per head with an upper bound of its size (plus whatever body goes
- * out in the same write), filled in place, and handed to the socket as is. One per engine, used synchronously.
+ * Where a head is assembled: `buf[start, pos)`, with room up to `buf.length`. Small heads are assembled in a slab
+ * shared by successive heads (bump allocation, never reused: a taken head keeps its bytes however long a socket
+ * holds it), so a head costs one Buffer object, the view takeWritten hands out, instead of an allocUnsafe plus that
+ * view. One per engine, used synchronously.
  */
+const EMPTY = Buffer.alloc(0);
+
 export interface HeadWriter {
   buf: Buffer;
+  /** Where the head being assembled starts in `buf`. */
+  start: number;
   pos: number;
 }
 
 export function newHeadWriter(): HeadWriter {
-  return { buf: Buffer.alloc(0), pos: 0 };
+  return { buf: EMPTY, start: 0, pos: 0 };
 }
+
+/** The slab size and the largest head taken from it: Node's own Buffer pool sizes, so memory is held as before. */
+const SLAB_SIZE = 8 * 1024;
+const SLAB_MAX_HEAD = SLAB_SIZE >>> 1;
 
 /** Starts a head of at most about `upperBound` bytes (more still fits, at the cost of a copy). */
 export function beginHead(w: HeadWriter, upperBound: number): void {
-  w.buf = Buffer.allocUnsafe(upperBound);
-  w.pos = 0;
+  if (upperBound > SLAB_MAX_HEAD) {
+    w.buf = Buffer.allocUnsafe(upperBound);
+    w.start = 0;
+    w.pos = 0;
+    return;
+  }
+  // Continue the current slab where the last taken head ended (kept 8-aligned), or start a new one.
+  let at = (w.pos + 7) & ~7;
+  if (w.buf.length < SLAB_SIZE || at + upperBound > w.buf.length) {
+    w.buf = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    at = 0;
+  }
+  w.start = at;
+  w.pos = at;
 }
 
 function ensure(w: HeadWriter, more: number): void {
   if (w.pos + more <= w.buf.length) return;
-  const grown = Buffer.allocUnsafe(Math.max(w.buf.length * 2, w.pos + more));
-  w.buf.copy(grown, 0, 0, w.pos);
+  const have = w.pos - w.start;
+  const grown = Buffer.allocUnsafe(Math.max(have * 2, have + more, 64));
+  w.buf.copy(grown, 0, w.start, w.pos);
   w.buf = grown;
+  w.start = 0;
+  w.pos = have;
 }
 
 /** Below this, a JS loop beats a native copy (each native call costs ~80 ns). */
@@ -55,15 +82,18 @@ export function putString(w: HeadWriter, s: string): void {
   }
 }
 
-/** The assembled bytes; the writer lets go of them. */
+/** The assembled bytes; the writer lets go of them (the next head starts after them). */
 export function takeWritten(w: HeadWriter): Buffer {
-  const out = w.pos === w.buf.length ? w.buf : w.buf.subarray(0, w.pos);
-  w.buf = EMPTY;
-  w.pos = 0;
+  const buf = w.buf;
+  const out = w.start === 0 && w.pos === buf.length ? buf : buf.subarray(w.start, w.pos);
+  if (buf.length !== SLAB_SIZE) {
+    // A head of its own (or one grown out of the slab): nothing follows it there.
+    w.buf = EMPTY;
+    w.pos = 0;
+  }
+  w.start = w.pos;
   return out;
 }
-
-const EMPTY = Buffer.alloc(0);
 
 export const CRLF = '\r\n';
 

@@ -24,6 +24,23 @@ export function verifyRequest(path: string): string {
 
 const NO_VERIFY_MS = 60_000;
 
+/**
+ * The first `n` bytes of the shared read buffer as a Buffer. A backend read of the same length as the last one (a
+ * kept-alive backend answering the same response again, or a full buffer) reuses the last view instead of a new
+ * `subarray` Buffer per read: the bytes behind it are the same memory, and no consumer keeps a view past its read
+ * (everything kept is copied out), so handing out the same object again changes nothing.
+ */
+let lastView: Buffer | null = null;
+/** The buffer `lastView` views (compared by identity: `.buffer` would be a native call per read). */
+let lastSource: Buffer | null = null;
+function readView(buf: Buffer, n: number): Buffer {
+  if (n === buf.length) return buf;
+  const v = lastView;
+  if (v !== null && lastSource === buf && v.length === n) return v;
+  lastSource = buf;
+  return (lastView = buf.subarray(0, n));
+}
+
 /** An idle connection to `node`, or null. Closed or stale ones found on the way are dropped. */
 export function takeIdle(svc: ServiceRuntime, node: Upstream): BackendConn | null {
   const now = svc.engine.now;
@@ -59,7 +76,7 @@ export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: Upstr
           onread: {
             buffer: engine.readBuffer,
             callback: (n: number, buf: Uint8Array): boolean => {
-              onData(be, (buf as Buffer).subarray(0, n));
+              onData(be, readView(buf as Buffer, n));
               return true;
             },
           },
