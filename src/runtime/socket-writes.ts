@@ -306,7 +306,8 @@ function flushState(st: DirectState): boolean {
   if (!st.serial) st.pendingBytes = 0;
   // Closed meanwhile: the bytes go with the connection, as a destroyed stream's buffer does.
   if (st.ws.destroyed) return false;
-  if (more === null) return writeOne(st, first);
+  // (The held bytes are counted already.)
+  if (more === null) return writeBuffer(st, first);
   more.unshift(first);
   const req = spare ?? newReq();
   const err = st.handle.writev(req, more, true);
@@ -321,6 +322,10 @@ function writeOne(st: DirectState, data: Buffer): boolean {
     }
     st.pendingBytes += data.length;
   }
+  return writeBuffer(st, data);
+}
+
+function writeBuffer(st: DirectState, data: Buffer): boolean {
   const req = spare ?? newReq();
   const err = st.handle.writeBuffer(req, data);
   return afterWrite(st, req, err, data, data.length);
