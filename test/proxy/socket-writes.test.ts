@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { connect as tcpConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { spawn } from 'node:child_process';
 import { makePki, type Leaf, type TestPki } from '../harness/certs.ts';
 import { NODE22 } from '../harness/dist.ts';
 import { reverseProxyConfFor, startWithConf, type PerlbalConfProxy } from '../harness/perlbal.ts';
@@ -241,6 +242,35 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       client.destroy();
     }
   }, 40_000);
+
+  test.if(overTls(mode))('over TLS, Connection: close after a large answer still being written ends with close_notify, not a bare FIN', async () => {
+    const total = 24 * 1024 * 1024;
+    const port = await listen((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+        for (let i = 0; i < total >>> 16; i++) socket.write(patternBlock(i));
+      });
+    });
+    const proxy = await startProxy(mode, port);
+    // openssl s_client reports a FIN without close_notify as "unexpected eof while reading".
+    const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${proxy.port}`, '-quiet', '-ign_eof', '-servername', 'localhost'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = 0;
+    let stderr = '';
+    client.stdout.on('data', (d: Buffer) => (stdout += d.length));
+    client.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => client.on('exit', (code) => r(code)));
+    const timer = setTimeout(() => client.kill(), 20_000);
+    try {
+      client.stdin.end('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      await exited;
+      expect(stdout).toBeGreaterThan(total);
+      expect(stderr).not.toContain('unexpected eof');
+    } finally {
+      clearTimeout(timer);
+      client.kill();
+    }
+  }, 30_000);
 
   test('a backend that resets while the upload is written to it gets the client a 502 and a close', async () => {
     const port = await listen((socket) => {
