@@ -1,5 +1,5 @@
 // The proxy's writes on Node, where they go straight to the socket's handle (src/runtime/socket-writes.ts), and with
-// TSBAL_SOCKET_WRITES=stream, the stream path Bun and TLS use: back-pressure both ways, every byte in order, a close
+// TSBAL_SOCKET_WRITES=stream, the stream path Bun uses: back-pressure both ways, every byte in order, a close
 // after a write still in flight, and a peer's reset in the middle of a write. tsbal runs as dist/tsbal.cjs under
 // Node 22 (the runtime the SEA binary ships; TSBAL_TEST_BIN=dist/tsbal-bun runs the same tests on Bun). Each runs
 // over plain TCP and over TLS on the client side (TLSWrap: one write at a time, every write completing later).

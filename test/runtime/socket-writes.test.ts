@@ -2,7 +2,8 @@
 // handle, with TSBAL_SOCKET_WRITES=stream (and on Bun, this test process) through the stream. Either way: held
 // writes leave at the end of the turn in order, the stream's own writes and its FIN never overtake them, a write the
 // kernel cannot take backs the socket up until 'drain', a close after such a write loses nothing, and a reset peer
-// destroys the socket with a write error.
+// destroys the socket with a write error. Each scenario runs over plain TCP and over TLS (TLSWrap: one write in
+// flight at a time, every write completing on a later turn).
 import { afterEach, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
