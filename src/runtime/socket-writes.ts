@@ -11,8 +11,13 @@
 // socket was read: a batch of responses leaves back to back, and a peer is woken once per batch. So that the stream
 // path can never overtake held bytes, a socket with direct state flushes them before any write and before its FIN.
 //
+// A TLS socket (TLSWrap) is written the same way once its handshake is done, one write at a time: TLSWrap takes
+// one write in flight and completes every write asynchronously, so later writes are held until it completes, the
+// socket counts as backed up from the stream's high-water mark, and the stream's own writes and shutdown
+// (close_notify, FIN) wait for ours.
+//
 // Node only, found by feature: the `stream_wrap` binding's WriteWrap and write state, and a handle with `writeBuffer`
-// and `writev`. Anywhere else (Bun, Deno, a TLS socket, the HTTP/2 stream socket, a Node without these), and when
+// and `writev`. Anywhere else (Bun, Deno, the HTTP/2 stream socket, a Node without these), and when
 // TSBAL_SOCKET_WRITES=stream, every call falls back to the stream path with cork/uncork for held writes, as before.
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
@@ -29,6 +34,8 @@ interface WriteReq {
   error?: string;
   state: DirectState | null;
   data: Buffer | Buffer[] | null;
+  /** Bytes of this write (TLS: counted against the high-water mark until it completes). */
+  size: number;
 }
 
 interface StreamWrapBinding {
@@ -48,7 +55,21 @@ interface DirectState {
   more: Buffer[] | null;
   /** Asynchronous writes not completed yet. */
   inFlight: number;
+  /**
+   * TLS (TLSWrap): one write at a time (a second one while the first is in flight aborts the process), and every
+   * write completes asynchronously, on an immediate, after the encrypted bytes went to the TCP handle. Writes
+   * while one is in flight are held and go out, together, when it completes.
+   */
+  serial: boolean;
+  /** TLS: bytes held or in flight, against the stream's high-water mark; and whether 'drain' is owed. */
+  pendingBytes: number;
+  needDrain: boolean;
+  /** TLS: the stream's own write or shutdown, waiting for our write in flight (and anything held) to finish. */
+  deferred: (() => void) | null;
 }
+
+/** Writable's default high-water mark: a TLS socket counts as backed up from here, as socket.write() would say. */
+const TLS_HIGH_WATER = 16384;
 
 /** Sockets with writes held until the end of this event-loop turn (one per engine). */
 export interface WriteBatch {
@@ -100,6 +121,7 @@ function newReq(): WriteReq {
   req.oncomplete = onWriteComplete;
   req.state = null;
   req.data = null;
+  req.size = 0;
   return req;
 }
 
@@ -154,13 +176,11 @@ export function sendHeld(batch: WriteBatch, socket: Socket, data: Buffer): boole
     return socket.write(data);
   }
   if (st.first === null) {
-    st.first = data;
     batch.direct.push(st);
     schedule(batch);
-  } else {
-    holdChunk(st, data);
   }
-  return st.inFlight === 0;
+  holdChunk(st, data);
+  return roomLeft(st);
 }
 
 /** Sends what is held for this socket now (before a close that must not lose it). */
@@ -211,11 +231,13 @@ function usable(socket: WithState): DirectState | null {
 function attach(socket: WithState): DirectState | null {
   // Not connected yet: the stream path buffers until it is; asked again on a later write.
   if (socket.connecting) return null;
+  // TLS before its handshake finished: the stream path (TLSWrap holds it until then); asked again later.
+  const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
+  if (encrypted && (socket as { _secureEstablished?: boolean })._secureEstablished !== true) return null;
   let st: DirectState | null = null;
   const handle = socket._handle as Partial<StreamHandle> | null | undefined;
   if (
     binding !== null &&
-    (socket as { encrypted?: boolean }).encrypted !== true &&
     handle != null &&
     typeof handle.writeBuffer === 'function' &&
     typeof handle.writev === 'function' &&
@@ -223,7 +245,18 @@ function attach(socket: WithState): DirectState | null {
     typeof socket._writeGeneric === 'function' &&
     typeof socket._final === 'function'
   ) {
-    st = { socket, handle: handle as StreamHandle, ws: socket._writableState, first: null, more: null, inFlight: 0 };
+    st = {
+      socket,
+      handle: handle as StreamHandle,
+      ws: socket._writableState,
+      first: null,
+      more: null,
+      inFlight: 0,
+      serial: encrypted,
+      pendingBytes: 0,
+      needDrain: false,
+      deferred: null,
+    };
     // Held bytes go before anything the stream writes later, and before its FIN.
     socket._writeGeneric = writeGenericAfterHeld;
     socket._final = finalAfterHeld;
@@ -235,16 +268,27 @@ function attach(socket: WithState): DirectState | null {
 function writeGenericAfterHeld(this: WithState, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void): void {
   const st = this[STATE];
   if (st != null && st.first !== null) flushState(st);
+  if (st != null && st.serial && st.inFlight !== 0) {
+    // TLS: after our write completes (the stream counts this chunk meanwhile, so nothing overtakes it).
+    st.deferred = () => Object.getPrototypeOf(this)._writeGeneric.call(this, writev, data, encoding, cb);
+    return;
+  }
   Object.getPrototypeOf(this)._writeGeneric.call(this, writev, data, encoding, cb);
 }
 
 function finalAfterHeld(this: WithState, cb: (err?: Error | null) => void): void {
   const st = this[STATE];
   if (st != null && st.first !== null) flushState(st);
+  if (st != null && st.serial && st.inFlight !== 0) {
+    // TLS: close_notify and the FIN after our last write, as the stream's own writes go first.
+    st.deferred = () => Object.getPrototypeOf(this)._final.call(this, cb);
+    return;
+  }
   Object.getPrototypeOf(this)._final.call(this, cb);
 }
 
 function holdChunk(st: DirectState, data: Buffer): void {
+  st.pendingBytes += data.length;
   if (st.first === null) st.first = data;
   else if (st.more === null) st.more = [data];
   else st.more.push(data);
@@ -252,26 +296,50 @@ function holdChunk(st: DirectState, data: Buffer): void {
 
 /** Writes everything held for the socket, in one system call. */
 function flushState(st: DirectState): boolean {
+  // TLS with a write in flight: held until it completes.
+  if (st.inFlight !== 0 && st.serial) return roomLeft(st);
   const first = st.first!;
   const more = st.more;
+  const size = st.pendingBytes;
   st.first = null;
   st.more = null;
+  if (!st.serial) st.pendingBytes = 0;
   // Closed meanwhile: the bytes go with the connection, as a destroyed stream's buffer does.
   if (st.ws.destroyed) return false;
-  if (more === null) return writeOne(st, first);
+  // (The held bytes are counted already.)
+  if (more === null) return writeBuffer(st, first);
   more.unshift(first);
   const req = spare ?? newReq();
   const err = st.handle.writev(req, more, true);
-  return afterWrite(st, req, err, more);
+  return afterWrite(st, req, err, more, size);
 }
 
 function writeOne(st: DirectState, data: Buffer): boolean {
-  const req = spare ?? newReq();
-  const err = st.handle.writeBuffer(req, data);
-  return afterWrite(st, req, err, data);
+  if (st.serial) {
+    if (st.inFlight !== 0) {
+      holdChunk(st, data);
+      return roomLeft(st);
+    }
+    st.pendingBytes += data.length;
+  }
+  return writeBuffer(st, data);
 }
 
-function afterWrite(st: DirectState, req: WriteReq, err: number, data: Buffer | Buffer[]): boolean {
+function writeBuffer(st: DirectState, data: Buffer): boolean {
+  const req = spare ?? newReq();
+  const err = st.handle.writeBuffer(req, data);
+  return afterWrite(st, req, err, data, data.length);
+}
+
+/** Whether the caller may go on writing; when not, 'drain' follows. */
+function roomLeft(st: DirectState): boolean {
+  if (!st.serial) return st.inFlight === 0;
+  if (st.pendingBytes < TLS_HIGH_WATER) return true;
+  st.needDrain = true;
+  return false;
+}
+
+function afterWrite(st: DirectState, req: WriteReq, err: number, data: Buffer | Buffer[], size: number): boolean {
   if (err !== 0) {
     // The request object may carry the error text now: not reused.
     spare = null;
@@ -280,14 +348,16 @@ function afterWrite(st: DirectState, req: WriteReq, err: number, data: Buffer | 
   }
   if (writeState![LAST_WRITE_WAS_ASYNC] === 0) {
     spare = req;
-    return st.inFlight === 0;
+    if (st.serial) st.pendingBytes -= size;
+    return roomLeft(st);
   }
   // In libuv until the kernel takes the rest: the data must stay alive, the request is the write's own.
   spare = null;
   req.state = st;
   req.data = data;
+  req.size = size;
   st.inFlight++;
-  return false;
+  return st.serial ? roomLeft(st) : false;
 }
 
 function onWriteComplete(this: WriteReq, status: number): void {
@@ -301,7 +371,29 @@ function onWriteComplete(this: WriteReq, status: number): void {
     writeFailed(socket, status, this.error);
     return;
   }
-  if (st.inFlight === 0) socket.emit('drain');
+  if (st.serial) {
+    st.pendingBytes -= this.size;
+    tlsWriteDone(st);
+  } else if (st.inFlight === 0) {
+    socket.emit('drain');
+  }
+  // The request is free once this callback returns: the next write takes it.
+  if (spare === null) spare = this;
+}
+
+/** TLS: the write in flight completed; what was held goes now, then the stream's deferred write or shutdown. */
+function tlsWriteDone(st: DirectState): void {
+  if (st.first !== null) flushState(st);
+  if (st.ws.destroyed) return;
+  if (st.inFlight === 0 && st.deferred !== null) {
+    const run = st.deferred;
+    st.deferred = null;
+    run();
+  }
+  if (st.needDrain && st.pendingBytes < TLS_HIGH_WATER) {
+    st.needDrain = false;
+    st.socket.emit('drain');
+  }
 }
 
 /** As the stream path reports it: `write EPIPE`, with code, errno and syscall. */

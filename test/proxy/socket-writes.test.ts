@@ -1,28 +1,58 @@
 // The proxy's writes on Node, where they go straight to the socket's handle (src/runtime/socket-writes.ts), and with
-// TSBAL_SOCKET_WRITES=stream, the stream path Bun and TLS use: back-pressure both ways, every byte in order, a close
+// TSBAL_SOCKET_WRITES=stream, the stream path Bun uses: back-pressure both ways, every byte in order, a close
 // after a write still in flight, and a peer's reset in the middle of a write. tsbal runs as dist/tsbal.cjs under
-// Node 22 (the runtime the SEA binary ships; TSBAL_TEST_BIN=dist/tsbal-bun runs the same tests on Bun).
-import { afterAll, describe, expect, test } from 'bun:test';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+// Node 22 (the runtime the SEA binary ships; TSBAL_TEST_BIN=dist/tsbal-bun runs the same tests on Bun). Each runs
+// over plain TCP and over TLS on the client side (TLSWrap: one write at a time, every write completing later).
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { connect as tcpConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { spawn } from 'node:child_process';
+import { makePki, type Leaf, type TestPki } from '../harness/certs.ts';
 import { NODE22 } from '../harness/dist.ts';
 import { reverseProxyConfFor, startWithConf, type PerlbalConfProxy } from '../harness/perlbal.ts';
 import { launchSingleTsbal } from '../harness/tsbal.ts';
 
-const MODES = ['direct', 'stream'] as const;
+const MODES = ['direct', 'stream', 'direct over TLS', 'stream over TLS'] as const;
 type Mode = (typeof MODES)[number];
 
 const started: PerlbalConfProxy[] = [];
 const servers: Server[] = [];
+let pki: TestPki | null = null;
+let leaf: Leaf | null = null;
+beforeAll(() => {
+  pki = makePki();
+  leaf = pki.issue('site', ['localhost']);
+});
 afterAll(async () => {
   for (const p of started) await p.stop();
   for (const s of servers) s.close();
+  pki?.cleanup();
 });
+
+const overTls = (mode: Mode): boolean => mode.endsWith('over TLS');
+
+/** The TCP socket under each TLS client, so that a test can reset it. */
+const rawOf = new WeakMap<Socket, Socket>();
+
+function connect(mode: Mode, port: number): Socket {
+  const raw = tcpConnect(port, '127.0.0.1');
+  if (!overTls(mode)) return raw;
+  const client = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+  rawOf.set(client, raw);
+  return client;
+}
+
+function resetAndDestroy(client: Socket): void {
+  (rawOf.get(client) ?? client).resetAndDestroy();
+}
 
 function startProxy(mode: Mode, backendPort: number): Promise<PerlbalConfProxy> {
   const launch = launchSingleTsbal({ kind: 'dist', node: NODE22 });
-  return startWithConf('tsbal', 1, reverseProxyConfFor({ backends: [backendPort], set: { persist_client: 'on', persist_backend: 'on' } }), (conf) => {
+  const tls: Record<string, string> = overTls(mode) ? { enable_ssl: 'on', ssl_key_file: leaf!.key, ssl_cert_file: leaf!.crt } : {};
+  const set = { persist_client: 'on', persist_backend: 'on', ...tls };
+  return startWithConf('tsbal', 1, reverseProxyConfFor({ backends: [backendPort], set }), (conf) => {
     const l = launch(conf);
-    return { ...l, env: { ...l.env, TSBAL_SOCKET_WRITES: mode === 'stream' ? 'stream' : '' } };
+    return { ...l, env: { ...l.env, TSBAL_SOCKET_WRITES: mode.startsWith('stream') ? 'stream' : '' } };
   }).then((p) => {
     started.push(p);
     return p;
@@ -78,7 +108,7 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       });
     });
     const proxy = await startProxy(mode, port);
-    const client = connect(proxy.port, '127.0.0.1');
+    const client = connect(mode, proxy.port);
     try {
       let head: string | null = null;
       let pending = Buffer.alloc(0);
@@ -144,7 +174,7 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       });
     });
     const proxy = await startProxy(mode, port);
-    const client = connect(proxy.port, '127.0.0.1');
+    const client = connect(mode, proxy.port);
     try {
       let answer = '';
       client.on('data', (d: Buffer) => (answer += d.toString('latin1')));
@@ -181,7 +211,7 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       });
     });
     const proxy = await startProxy(mode, port);
-    const client = connect(proxy.port, '127.0.0.1');
+    const client = connect(mode, proxy.port);
     try {
       let body = -1;
       let carry = Buffer.alloc(0);
@@ -213,6 +243,35 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
     }
   }, 40_000);
 
+  test.if(overTls(mode))('over TLS, Connection: close after a large answer still being written ends with close_notify, not a bare FIN', async () => {
+    const total = 24 * 1024 * 1024;
+    const port = await listen((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+        for (let i = 0; i < total >>> 16; i++) socket.write(patternBlock(i));
+      });
+    });
+    const proxy = await startProxy(mode, port);
+    // openssl s_client reports a FIN without close_notify as "unexpected eof while reading".
+    const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${proxy.port}`, '-quiet', '-ign_eof', '-servername', 'localhost'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = 0;
+    let stderr = '';
+    client.stdout.on('data', (d: Buffer) => (stdout += d.length));
+    client.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => client.on('exit', (code) => r(code)));
+    const timer = setTimeout(() => client.kill(), 20_000);
+    try {
+      client.stdin.end('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      await exited;
+      expect(stdout).toBeGreaterThan(total);
+      expect(stderr).not.toContain('unexpected eof');
+    } finally {
+      clearTimeout(timer);
+      client.kill();
+    }
+  }, 30_000);
+
   test('a backend that resets while the upload is written to it gets the client a 502 and a close', async () => {
     const port = await listen((socket) => {
       socket.on('error', () => {});
@@ -227,7 +286,7 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       });
     });
     const proxy = await startProxy(mode, port);
-    const client = connect(proxy.port, '127.0.0.1');
+    const client = connect(mode, proxy.port);
     try {
       let answer = '';
       let closed = false;
@@ -273,7 +332,7 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       });
     });
     const proxy = await startProxy(mode, port);
-    const first = connect(proxy.port, '127.0.0.1');
+    const first = connect(mode, proxy.port);
     first.on('error', () => {});
     let got = 0;
     first.on('data', (d: Buffer) => {
@@ -283,9 +342,9 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
     first.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
     await waitFor(() => first.isPaused(), 10_000, 'the first 4 MiB');
     await sleep(300);
-    first.resetAndDestroy();
+    resetAndDestroy(first);
     await sleep(200);
-    const second = connect(proxy.port, '127.0.0.1');
+    const second = connect(mode, proxy.port);
     try {
       let answer = '';
       second.on('data', (d: Buffer) => (answer += d.toString('latin1')));

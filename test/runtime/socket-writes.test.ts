@@ -2,7 +2,8 @@
 // handle, with TSBAL_SOCKET_WRITES=stream (and on Bun, this test process) through the stream. Either way: held
 // writes leave at the end of the turn in order, the stream's own writes and its FIN never overtake them, a write the
 // kernel cannot take backs the socket up until 'drain', a close after such a write loses nothing, and a reset peer
-// destroys the socket with a write error.
+// destroys the socket with a write error. Each scenario runs over plain TCP and over TLS (TLSWrap: one write in
+// flight at a time, every write completing on a later turn).
 import { afterEach, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,15 +18,20 @@ import { DIRECT_WRITES_AVAILABLE, flushHeld, newWriteBatch, sendAll, sendHeld, s
  * The scenarios, as a module both sides run: `ours` is the accepted socket written with the module, `peer` the
  * client that reads. Each returns what it observed; the test compares.
  */
-const SCENARIOS = (modulePath: string) => `
+const SCENARIOS = (modulePath: string, tlsFiles: { key: string; cert: string } | null) => `
 import net from 'node:net';
+import tls from 'node:tls';
+import fs from 'node:fs';
 import { DIRECT_WRITES_AVAILABLE, flushHeld, newWriteBatch, sendAll, sendHeld, sendNow, writesPending } from ${JSON.stringify(modulePath)};
 
+const TLS = ${JSON.stringify(tlsFiles)};
 async function pair() {
-  const server = net.createServer();
+  const server = TLS === null ? net.createServer() : tls.createServer({ key: fs.readFileSync(TLS.key), cert: fs.readFileSync(TLS.cert) });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const accepted = new Promise((r) => server.once('connection', r));
-  const peer = net.connect(server.address().port, '127.0.0.1');
+  const accepted = new Promise((r) => server.once(TLS === null ? 'connection' : 'secureConnection', r));
+  // Over TLS the client runs on a TCP socket of its own, so that the peer can reset it.
+  const raw = net.connect(server.address().port, '127.0.0.1');
+  const peer = TLS === null ? raw : tls.connect({ socket: raw, rejectUnauthorized: false });
   const ours = await accepted;
   server.close();
   const reads = [];
@@ -33,7 +39,7 @@ async function pair() {
   peer.on('data', (b) => reads.push(b));
   peer.on('end', () => (ended = true));
   peer.on('error', () => {});
-  return { ours, peer, reads, isEnded: () => ended, text: () => Buffer.concat(reads).toString('latin1') };
+  return { ours, peer, raw, reads, isEnded: () => ended, text: () => Buffer.concat(reads).toString('latin1') };
 }
 const turn = () => new Promise((r) => setImmediate(r));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -79,7 +85,9 @@ export async function heldThenFlush() {
   const pendingBefore = writesPending(p.ours) > 0;
   flushHeld(p.ours);
   const pendingAfter = writesPending(p.ours);
-  p.ours.destroy();
+  // As the proxy closes (closeAfterFin): destroy when nothing is pending, else end and let it finish.
+  if (pendingAfter === 0) p.ours.destroy();
+  else p.ours.end();
   await waitFor(p.isEnded);
   return { pendingBefore, pendingAfter, text: p.text() };
 }
@@ -137,7 +145,7 @@ export async function peerReset() {
   p.ours.on('error', (e) => (error = { code: e.code, syscall: e.syscall }));
   p.ours.on('close', () => (closed = true));
   sendNow(p.ours, Buffer.alloc(32 << 20));
-  p.peer.resetAndDestroy();
+  p.raw.resetAndDestroy();
   await waitFor(() => closed);
   // Writes after the reset: refused quietly, as the stream refuses writes to a destroyed socket.
   const okAfter = sendNow(p.ours, Buffer.from('late'));
@@ -159,10 +167,16 @@ export async function run() {
 
 type Results = Record<string, unknown> & { direct: boolean };
 
-function runOnNode(env: Record<string, string>): Results {
+function runOnNode(env: Record<string, string>, overTls = false): Results {
   const dir = mkdtempSync(join(tmpdir(), 'tsbal-socket-writes-'));
   try {
-    writeFileSync(join(dir, 'scenarios.ts'), SCENARIOS(join(REPO_ROOT, 'src/runtime/socket-writes.ts')));
+    let tlsFiles: { key: string; cert: string } | null = null;
+    if (overTls) {
+      tlsFiles = { key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem') };
+      const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', tlsFiles.key, '-out', tlsFiles.cert, '-subj', '/CN=localhost', '-days', '1'], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+    }
+    writeFileSync(join(dir, 'scenarios.ts'), SCENARIOS(join(REPO_ROOT, 'src/runtime/socket-writes.ts'), tlsFiles));
     writeFileSync(join(dir, 'main.ts'), `import { run } from './scenarios.ts';\nconsole.log(JSON.stringify(await run()));\nprocess.exit(0);\n`);
     const r = spawnSync(NODE22, ['--experimental-strip-types', '--no-warnings', join(dir, 'main.ts')], {
       encoding: 'utf8',
@@ -177,10 +191,12 @@ function runOnNode(env: Record<string, string>): Results {
 }
 
 /** What every path must observe, direct or stream. */
-function expectSameBehaviour(r: Results): void {
+function expectSameBehaviour(r: Results, overTls = false): void {
   expect(r.heldInOrder).toEqual({ ok: true, beforeTurn: 0, text: 'one,two,three,four,five,six,seven' });
   expect(r.heldThenEnd).toEqual({ text: 'response', ended: true });
-  expect(r.heldThenFlush).toEqual({ pendingBefore: true, pendingAfter: 0, text: 'now' });
+  // TLS completes every write on a later turn (TLSWrap), so one write is still pending right after the flush.
+  expect(r.heldThenFlush).toEqual({ pendingBefore: true, pendingAfter: overTls ? expect.any(Number) : 0, text: 'now' });
+  if (overTls) expect((r.heldThenFlush as { pendingAfter: number }).pendingAfter).toBeGreaterThan(0);
   expect(r.backpressure).toEqual({
     backedUp: true,
     blocksUnder256: true,
@@ -209,6 +225,18 @@ describe('socket writes on Node 22', () => {
     const r = runOnNode({ TSBAL_SOCKET_WRITES: 'stream' });
     expect(r.direct).toBe(false);
     expectSameBehaviour(r);
+  }, 90_000);
+
+  test('TLS straight to the TLSWrap, one write at a time: in order, back-pressure, close_notify after a pending write, reset', () => {
+    const r = runOnNode({}, true);
+    expect(r.direct).toBe(true);
+    expectSameBehaviour(r, true);
+  }, 90_000);
+
+  test('TLS with TSBAL_SOCKET_WRITES=stream behaves the same', () => {
+    const r = runOnNode({ TSBAL_SOCKET_WRITES: 'stream' }, true);
+    expect(r.direct).toBe(false);
+    expectSameBehaviour(r, true);
   }, 90_000);
 });
 
