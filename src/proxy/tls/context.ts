@@ -3,6 +3,7 @@
 // change of this object at a reload while the bound socket stays. Modern defaults: TLS 1.2 and 1.3 only, the server's
 // cipher order, OpenSSL's default (forward-secret AEAD) ciphers unless ssl_cipher_list says otherwise, session
 // tickets with rotating keys, OCSP stapling where a staple file is given, and SNI over several certificates.
+import { constants as cryptoConstants } from 'node:crypto';
 import { createSecureContext, createServer, type SecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { ConsolaInstance } from 'consola';
@@ -56,6 +57,9 @@ function contextOptions(tls: LoadedTls): SecureContextOptions {
   return {
     minVersion: 'TLSv1.2',
     honorCipherOrder: true,
+    // A client's TLS 1.2 renegotiation is refused, as HAProxy and nginx do: it costs a handshake on demand (a DoS
+    // lever), and a write of ours in flight must not meet a handshake (socket-writes.ts writes to the TLSWrap).
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
     ciphers: tls.settings.ciphers,
     ...(tls.ca === null ? {} : { ca: tls.ca }),
   };

@@ -218,4 +218,36 @@ ENABLE site
       await proc.exited;
     }
   }, 60_000);
+
+  test('a TLS 1.2 client asking to renegotiate is refused (no_renegotiation alert), as HAProxy and nginx refuse it', async () => {
+    const leaf = pki.issue('reneg', ['site.test']);
+    const port = await freePort();
+    const conf = join(pki.dir, 'reneg.conf');
+    writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE site
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+  SET enable_ssl = on
+  SET ssl_cert_file = ${leaf.crt}
+  SET ssl_key_file = ${leaf.key}
+ENABLE site
+`);
+    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-reneg' });
+    try {
+      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+      // s_client's `R` command starts a renegotiation; Node's OpenSSL would go through a second handshake.
+      const sh = `(printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:${port} -tls1_2 -servername site.test -CAfile ${pki.caCrt}`;
+      const r = await execProc(['sh', '-c', sh], { timeoutMs: 10_000 });
+      const out = r.stdout + r.stderr;
+      expect(out).toContain('RENEGOTIATING');
+      expect(out).toMatch(/no renegotiation/);
+      // One handshake only: the chain was verified once.
+      expect(out.match(/^depth=0 /gm)?.length).toBe(1);
+    } finally {
+      proc.kill('SIGKILL');
+      await proc.exited;
+    }
+  }, 30_000);
 });
