@@ -36,6 +36,32 @@ async function status(port: number): Promise<string> {
 /** The server's certificate in s_client's output (the OCSP section before it prints the responder's). */
 const servedCert = (out: string): string | undefined => /Server certificate\n(-----BEGIN CERTIFICATE-----[\s\S]+?-----END)/.exec(out)?.[1];
 
+/** `tsbal run` (the bundle under Node) of one TLS site with a fresh certificate for site.test; `extra` adds SET lines. */
+async function startSite(name: string, extra = ''): Promise<{ proc: ProcHandle; port: number }> {
+  const leaf = pki.issue(name, ['site.test']);
+  const port = await freePort();
+  const conf = join(pki.dir, `${name}.conf`);
+  writeFileSync(conf, `CREATE POOL p
+  POOL p ADD 127.0.0.1:${backend.port}
+CREATE SERVICE site
+  SET listen = 127.0.0.1:${port}
+  SET role = reverse_proxy
+  SET pool = p
+${extra}  SET enable_ssl = on
+  SET ssl_cert_file = ${leaf.crt}
+  SET ssl_key_file = ${leaf.key}
+ENABLE site
+`);
+  const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: `tsbal-${name}` });
+  try {
+    await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  return { proc, port };
+}
+
 describe('tsbal run with TLS (dist bundle, Node)', () => {
   test('OCSP staple served; SIGHUP swaps in a renewed certificate and staple; a reload with an expired one keeps them', async () => {
     const certs = join(pki.dir, 'certs');
@@ -89,23 +115,8 @@ ENABLE site
   }, 60_000);
 
   test('session tickets (Node): a resumed TLS 1.3 session brings a new ticket, so a one-ticket client keeps resuming', async () => {
-    const leaf = pki.issue('renew', ['site.test']);
-    const port = await freePort();
-    const conf = join(pki.dir, 'renew.conf');
-    writeFileSync(conf, `CREATE POOL p
-  POOL p ADD 127.0.0.1:${backend.port}
-CREATE SERVICE site
-  SET listen = 127.0.0.1:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET enable_ssl = on
-  SET ssl_cert_file = ${leaf.crt}
-  SET ssl_key_file = ${leaf.key}
-ENABLE site
-`);
-    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-renew' });
+    const { proc, port } = await startSite('renew');
     try {
-      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
       // Each connection resumes with the ticket the previous one brought (s_client keeps one, as wrk and curl do),
       // and reads the answer, so post-handshake tickets arrive before it saves the session.
       const results: string[] = [];
@@ -161,25 +172,9 @@ ENABLE site
   }, 60_000);
 
   test('a request whose head comes in three TLS records and whose 100 kB body spans several, then a second one on the same connection: the backend gets every byte, the client both answers', async () => {
-    const leaf = pki.issue('split', ['site.test']);
-    const port = await freePort();
-    const conf = join(pki.dir, 'split.conf');
-    writeFileSync(conf, `CREATE POOL p
-  POOL p ADD 127.0.0.1:${backend.port}
-CREATE SERVICE site
-  SET listen = 127.0.0.1:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET persist_client = on
-  SET enable_ssl = on
-  SET ssl_cert_file = ${leaf.crt}
-  SET ssl_key_file = ${leaf.key}
-ENABLE site
-`);
-    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-split' });
+    const { proc, port } = await startSite('split', '  SET persist_client = on\n');
     const before = backend.conns.length;
     try {
-      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
       const body = Buffer.alloc(100_000);
       for (let i = 0; i < body.length; i++) body[i] = 97 + (i % 26);
       const answers = await new Promise<string>((resolve, reject) => {
@@ -220,23 +215,8 @@ ENABLE site
   }, 60_000);
 
   test('a TLS 1.2 client asking to renegotiate is refused (no_renegotiation alert), as HAProxy and nginx refuse it', async () => {
-    const leaf = pki.issue('reneg', ['site.test']);
-    const port = await freePort();
-    const conf = join(pki.dir, 'reneg.conf');
-    writeFileSync(conf, `CREATE POOL p
-  POOL p ADD 127.0.0.1:${backend.port}
-CREATE SERVICE site
-  SET listen = 127.0.0.1:${port}
-  SET role = reverse_proxy
-  SET pool = p
-  SET enable_ssl = on
-  SET ssl_cert_file = ${leaf.crt}
-  SET ssl_key_file = ${leaf.key}
-ENABLE site
-`);
-    const proc = spawnProc(['node', DIST_BUNDLE, 'run', '-c', conf], { label: 'tsbal-reneg' });
+    const { proc, port } = await startSite('reneg');
     try {
-      await waitForPorts([port], 15_000, () => (proc.exit() === null ? null : `tsbal exited: ${proc.stderr()}${proc.stdout()}`));
       // s_client's `R` command starts a renegotiation; Node's OpenSSL would go through a second handshake.
       const sh = `(printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:${port} -tls1_2 -servername site.test -CAfile ${pki.caCrt}`;
       const r = await execProc(['sh', '-c', sh], { timeoutMs: 10_000 });
