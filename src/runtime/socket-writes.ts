@@ -309,9 +309,8 @@ function flushState(st: DirectState): boolean {
   // (The held bytes are counted already.)
   if (more === null) return writeBuffer(st, first);
   more.unshift(first);
-  const req = spare ?? newReq();
-  const err = st.handle.writev(req, more, true);
-  return afterWrite(st, req, err, more, size);
+  const req = startWrite(st, more, size);
+  return afterWrite(st, req, st.handle.writev(req, more, true));
 }
 
 function writeOne(st: DirectState, data: Buffer): boolean {
@@ -326,9 +325,22 @@ function writeOne(st: DirectState, data: Buffer): boolean {
 }
 
 function writeBuffer(st: DirectState, data: Buffer): boolean {
+  const req = startWrite(st, data, data.length);
+  return afterWrite(st, req, st.handle.writeBuffer(req, data));
+}
+
+/**
+ * The request for a write, counted in flight before the handle sees it: a TLSWrap whose TCP write fails (the client
+ * gone: EPIPE, ECONNRESET) completes the request with the error inside the writeBuffer/writev call, and returns 0.
+ */
+function startWrite(st: DirectState, data: Buffer | Buffer[], size: number): WriteReq {
   const req = spare ?? newReq();
-  const err = st.handle.writeBuffer(req, data);
-  return afterWrite(st, req, err, data, data.length);
+  spare = null;
+  req.state = st;
+  req.data = data;
+  req.size = size;
+  st.inFlight++;
+  return req;
 }
 
 /** Whether the caller may go on writing; when not, 'drain' follows. */
@@ -339,29 +351,33 @@ function roomLeft(st: DirectState): boolean {
   return false;
 }
 
-function afterWrite(st: DirectState, req: WriteReq, err: number, data: Buffer | Buffer[], size: number): boolean {
+function afterWrite(st: DirectState, req: WriteReq, err: number): boolean {
+  // Completed (or failed) inside the call: onWriteComplete has run and counted it.
+  if (req.state === null) return !st.ws.destroyed && roomLeft(st);
   if (err !== 0) {
+    req.state = null;
+    req.data = null;
+    st.inFlight--;
     // The request object may carry the error text now: not reused.
-    spare = null;
     writeFailed(st.socket, err, req.error);
     return false;
   }
   if (writeState![LAST_WRITE_WAS_ASYNC] === 0) {
+    req.state = null;
+    req.data = null;
+    st.inFlight--;
     spare = req;
-    if (st.serial) st.pendingBytes -= size;
+    if (st.serial) st.pendingBytes -= req.size;
     return roomLeft(st);
   }
-  // In libuv until the kernel takes the rest: the data must stay alive, the request is the write's own.
-  spare = null;
-  req.state = st;
-  req.data = data;
-  req.size = size;
-  st.inFlight++;
+  // In libuv until the kernel takes the rest: the data stays alive on the request, which is the write's own.
   return st.serial ? roomLeft(st) : false;
 }
 
 function onWriteComplete(this: WriteReq, status: number): void {
-  const st = this.state!;
+  const st = this.state;
+  // Not a write of ours in flight (already counted as done): nothing to settle.
+  if (st === null) return;
   this.state = null;
   this.data = null;
   st.inFlight--;

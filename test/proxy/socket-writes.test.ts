@@ -11,6 +11,7 @@ import { makePki, type Leaf, type TestPki } from '../harness/certs.ts';
 import { NODE22 } from '../harness/dist.ts';
 import { reverseProxyConfFor, startWithConf, type PerlbalConfProxy } from '../harness/perlbal.ts';
 import { launchSingleTsbal } from '../harness/tsbal.ts';
+import { runWrk } from '../harness/wrk.ts';
 
 const MODES = ['direct', 'stream', 'direct over TLS', 'stream over TLS'] as const;
 type Mode = (typeof MODES)[number];
@@ -310,6 +311,34 @@ describe.each(MODES)('socket writes (%s)', (mode) => {
       client.destroy();
     }
   }, 30_000);
+
+  test('wrk with Connection: close, which ends its run by closing connections with requests in flight: tsbal serves on', async () => {
+    // A TLS socket's write into a connection the client closed fails inside the write call itself (TLSWrap completes
+    // the request with EPIPE/ECONNRESET before returning): at the end of such a wrk run that once crashed tsbal.
+    const port = await listen((socket) => {
+      socket.on('error', () => {});
+      socket.on('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      });
+    });
+    const proxy = await startProxy(mode, port);
+    const url = `${overTls(mode) ? 'https' : 'http'}://127.0.0.1:${proxy.port}/`;
+    for (let run = 0; run < 2; run++) {
+      const r = await runWrk({ url, threads: 2, connections: 32, durationSeconds: 2, headers: ['Connection: close'] });
+      expect(r.requests).toBeGreaterThan(0);
+    }
+    const next = connect(mode, proxy.port);
+    try {
+      let got = '';
+      next.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      next.on('error', () => {});
+      next.write('GET /small HTTP/1.1\r\nHost: a\r\n\r\n');
+      await waitFor(() => got.endsWith('ok'), 10_000, `the next answer (tsbal: ${proxy.output().slice(-600)})`);
+      expect(got).toStartWith('HTTP/1.1 200 OK\r\n');
+    } finally {
+      next.destroy();
+    }
+  }, 40_000);
 
   test('a client that resets in the middle of a large answer costs nothing else: the next client is served', async () => {
     const total = 64 * 1024 * 1024;
