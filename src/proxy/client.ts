@@ -50,7 +50,7 @@ const CLIENT_OPS: DownstreamOps = {
   resume: (c: ClientConn, why) => resumeClient(c, pauseBit(why)),
   becomeTunnel: (c: ClientConn) => {
     c.phase = 'tunnel';
-    if (!c.noDelay) askNoDelay(c);
+    askNoDelay(c);
     const early = c.stash;
     c.stash = null;
     return early;
@@ -243,7 +243,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
   // with the FIN): the setsockopt is saved per connection. Everything that may write more than once asks first:
   // a connection that may go on, the web server, the management service, reproxying, and (relay.ts) a response
   // still coming after its first backend read.
-  if (!c.noDelay && !asksToClose(req)) askNoDelay(c);
+  if (!asksToClose(req)) askNoDelay(c);
   if (c.forwardGeneration !== svc.engine.configGeneration) {
     refreshForward(c, c.listener);
     c.forward = c.baseForward;
@@ -264,7 +264,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
     c.svc = route.svc;
     c.forward = route.forward;
   }
-  if (!c.noDelay && (c.svc.management || c.svc.web !== null || c.svc.reproxy !== null)) askNoDelay(c);
+  if (c.svc.management || c.svc.web !== null || c.svc.reproxy !== null) askNoDelay(c);
   if (c.svc.management) {
     answerManagement(c, req);
     return buf.length;
@@ -382,7 +382,7 @@ export function clientExchangeDone(c: ClientConn, keepAlive: boolean): void {
     else closeGracefully(c);
     return;
   }
-  if (!c.noDelay) askNoDelay(c);
+  askNoDelay(c);
   c.phase = 'head';
   c.headStarted = false;
   resetHeadReader(c.reader);

@@ -73,14 +73,14 @@ export async function listenOn(svc: ServiceRuntime, addr: HostPort): Promise<Ser
   retarget(server, svc);
   // A single process spreads its accepts over ACCEPT_SOCKETS sockets too, where the runtime has SO_REUSEPORT: it
   // looks first, as the owner of workers does, so that it never joins another program's port.
-  const spread = engine.listenMode === 'worker' || SINGLE_PROCESS_SPREADS;
-  if (spread && engine.listenMode !== 'worker') await probeAddress(addr);
+  const worker = engine.listenMode === 'worker';
+  if (!worker && SINGLE_PROCESS_SPREADS) await probeAddress(addr);
+  const spread = worker || SINGLE_PROCESS_SPREADS;
   await listenServer(server, addr, spread);
   server.on('error', (err) => svc.engine.log.error(`listener ${formatHostPort(addr)}: ${err.message}`));
   if (spread) await addAcceptSockets(server, addr, svc);
   return server;
 }
-
 
 /**
  * Listening sockets a process opens on each address (SO_REUSEPORT, the kernel spreads new connections over all of
@@ -97,7 +97,7 @@ export const ACCEPT_SOCKETS = 16;
 const SINGLE_PROCESS_SPREADS = hasReusePort(process.versions);
 
 /**
- * Opens the other ACCEPT_SOCKETS - 1 sockets of a worker's listener: what they accept is `server`'s (its
+ * Opens the other ACCEPT_SOCKETS - 1 sockets of a listener: what they accept is `server`'s (its
  * 'connection' listeners, which retarget replaces), and closing `server` closes them.
  */
 async function addAcceptSockets(server: Server, addr: HostPort, svc: ServiceRuntime): Promise<void> {

@@ -328,7 +328,7 @@ function backendDataForExchange(x: Exchange, be: BackendConn, chunk: Buffer): vo
   if (x.res === null) responseHeadBytes(x, be, chunk, 0);
   else relayBody(x, be, chunk, 0);
   // More of the response is to come in later writes: Nagle would hold a short one until the client's ACK (client.ts).
-  if (x.phase !== 'done' && !x.client.noDelay) askNoDelay(x.client);
+  if (x.phase !== 'done') askNoDelay(x.client);
 }
 
 function responseHeadBytes(x: Exchange, be: BackendConn, buf: Buffer, start: number): void {

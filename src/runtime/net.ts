@@ -18,11 +18,12 @@ export interface NoDelayHolder {
 }
 
 /**
- * Turns Nagle off for good on a plain accepted socket (one setsockopt; Linux also sends at once what Nagle held).
+ * Turns Nagle off for good on a plain accepted socket (one setsockopt, once; Linux also sends at once what Nagle held).
  * Asked only once a connection may carry more than one write per answer (nginx's `tcp_nodelay`, which it sets when a
  * connection goes keep-alive): an answer in one write followed by close(2) needs none, close sends it with the FIN.
  */
 export function askNoDelay(c: NoDelayHolder): void {
+  if (c.noDelay) return;
   c.noDelay = true;
   c.socket.setNoDelay(true);
 }

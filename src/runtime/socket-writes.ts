@@ -267,24 +267,23 @@ function attach(socket: WithState): DirectState | null {
 
 function writeGenericAfterHeld(this: WithState, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void): void {
   const st = this[STATE];
-  if (st != null && st.first !== null) flushState(st);
-  if (st != null && st.serial && st.inFlight !== 0) {
-    // TLS: after our write completes (the stream counts this chunk meanwhile, so nothing overtakes it).
-    st.deferred = () => Object.getPrototypeOf(this)._writeGeneric.call(this, writev, data, encoding, cb);
-    return;
-  }
-  Object.getPrototypeOf(this)._writeGeneric.call(this, writev, data, encoding, cb);
+  // TLS: after our write completes (the stream counts this chunk meanwhile, so nothing overtakes it).
+  if (flushHeldFirst(st)) st!.deferred = () => Object.getPrototypeOf(this)._writeGeneric.call(this, writev, data, encoding, cb);
+  else Object.getPrototypeOf(this)._writeGeneric.call(this, writev, data, encoding, cb);
 }
 
 function finalAfterHeld(this: WithState, cb: (err?: Error | null) => void): void {
   const st = this[STATE];
-  if (st != null && st.first !== null) flushState(st);
-  if (st != null && st.serial && st.inFlight !== 0) {
-    // TLS: close_notify and the FIN after our last write, as the stream's own writes go first.
-    st.deferred = () => Object.getPrototypeOf(this)._final.call(this, cb);
-    return;
-  }
-  Object.getPrototypeOf(this)._final.call(this, cb);
+  // TLS: close_notify and the FIN after our last write, as the stream's own writes go first.
+  if (flushHeldFirst(st)) st!.deferred = () => Object.getPrototypeOf(this)._final.call(this, cb);
+  else Object.getPrototypeOf(this)._final.call(this, cb);
+}
+
+/** Sends what is held before the stream's own operation; true when that operation must wait (TLS, a write in flight). */
+function flushHeldFirst(st: DirectState | null | undefined): boolean {
+  if (st == null) return false;
+  if (st.first !== null) flushState(st);
+  return st.serial && st.inFlight !== 0;
 }
 
 function holdChunk(st: DirectState, data: Buffer): void {

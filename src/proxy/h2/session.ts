@@ -77,10 +77,8 @@ export interface H2Session {
   peerEnded: boolean;
 }
 
-type Session = H2Session;
-
 const SESSION = Symbol('tsbal h2 session');
-type SessionSocket = Socket & { [SESSION]: Session };
+type SessionSocket = Socket & { [SESSION]: H2Session };
 
 /** The socket's buffered output past which queued DATA waits for 'drain' instead of joining the next write. */
 const SOCKET_HIGH_MARK = 256 * 1024;
@@ -89,7 +87,7 @@ const READ_PAUSE_MARK = 1024 * 1024;
 
 /** Serves HTTP/2 on a socket: a TLS one that negotiated `h2`, or a plain one whose client sent the preface. `first`: bytes already read. */
 export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buffer | null = null): void {
-  const s: Session = {
+  const s: H2Session = {
     socket, transport: { remoteAddress: socket.remoteAddress, localAddress: socket.localAddress, localPort: socket.localPort, encrypted: (socket as { encrypted?: boolean }).encrypted === true },
     conn: null as unknown as H2Connection, host, limits: h2.limits, guard: null, reading: false, flushAsked: false, flushing: false,
     immediate: null, lastActive: performance.now(), idleTimer: null, settingsTimer: null, cut: false, closing: false, peerEnded: false,
@@ -114,8 +112,8 @@ export function serveH2(socket: Socket, h2: H2Listener, host: H2Host, first: Buf
 
 function ignore(): void {}
 
-function sessionOf(conn: H2Connection): Session {
-  return conn.owner as Session;
+function sessionOf(conn: H2Connection): H2Session {
+  return conn.owner as H2Session;
 }
 
 function onSocketData(this: SessionSocket, chunk: Buffer): void {
@@ -178,7 +176,7 @@ function onSocketClose(this: SessionSocket): void {
 }
 
 /** Writes what the connection queued, in one write; then ends the connection if it is over. */
-function flush(s: Session): void {
+function flush(s: H2Session): void {
   // Frames queued while this flush runs (by drain handlers, say) are asked for again below, not by a new Immediate.
   if (s.flushing) {
     s.flushAsked = true;
@@ -250,13 +248,13 @@ function cancelStarved(conn: H2Connection): void {
   }
 }
 
-function flushSoon(s: Session): void {
+function flushSoon(s: H2Session): void {
   s.immediate = null;
   flush(s);
 }
 
 /** Closes after a connection error or a cut-off: the GOAWAY had time to leave. */
-function cutOff(s: Session): void {
+function cutOff(s: H2Session): void {
   if (s.closing) return;
   s.closing = true;
   const out = takeOutput(s.conn);
@@ -278,20 +276,20 @@ const CUT_OFF_GRACE_MS = 250;
  */
 const SETTINGS_ACK_TIMEOUT_MS = 10_000;
 
-function onSettingsTimeout(s: Session): void {
+function onSettingsTimeout(s: H2Session): void {
   s.settingsTimer = null;
   if (s.conn.settingsAcked || s.conn.phase === 'closed' || s.closing) return;
   connectionError(s.conn, ERR.SETTINGS_TIMEOUT);
   flush(s);
 }
 
-function armIdle(s: Session): void {
+function armIdle(s: H2Session): void {
   if (s.limits.idleTimeoutMs <= 0) return;
   s.idleTimer = setTimeout(onIdleTimer, s.limits.idleTimeoutMs, s);
   s.idleTimer.unref();
 }
 
-function onIdleTimer(s: Session): void {
+function onIdleTimer(s: H2Session): void {
   s.idleTimer = null;
   if (s.conn.phase === 'closed' || s.closing) return;
   const now = performance.now();
