@@ -13,16 +13,8 @@ import type { ProcHandle } from '../../harness/proc.ts';
 import { freePort } from '../../harness/ports.ts';
 import { namedBackend, RUNTIMES, startTsbal, stopTsbal, type NamedBackend } from './daemon.ts';
 import { block, frame, settingsPayload, u32, type Frame } from './wire-kit.ts';
+import { ErrorCode as ERR, FrameFlag as FLAG, FrameType as FRAME } from '../../../src/proxy/h2/frame-writer.ts';
 
-const DATA = 0;
-const HEADERS = 1;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const GOAWAY = 7;
-const WINDOW_UPDATE = 8;
-const END_STREAM = 1;
-const END_HEADERS = 4;
-const CANCEL = 8;
 
 let pki: TestPki;
 let leaf: Leaf;
@@ -44,16 +36,16 @@ const req = (method: string, path: string, extra: string[] = []) => block([':met
 function script(): Buffer {
   return Buffer.concat([
     Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-    frame(SETTINGS, 0, 0, settingsPayload([])),
-    frame(SETTINGS, 1, 0),
+    frame(FRAME.SETTINGS, 0, 0, settingsPayload([])),
+    frame(FRAME.SETTINGS, 1, 0),
     // The connection window raised far enough for everything: only the download's stream window (64 KiB) is short.
-    frame(WINDOW_UPDATE, 0, 0, u32(16 << 20)),
-    frame(HEADERS, END_HEADERS | END_STREAM, 1, req('GET', '/slow/one')),
-    frame(HEADERS, END_HEADERS | END_STREAM, 3, req('GET', '/two')),
-    frame(HEADERS, END_HEADERS, 5, req('POST', '/upload', ['content-length', '10'])),
-    frame(DATA, 0, 5, Buffer.from('abc')),
+    frame(FRAME.WINDOW_UPDATE, 0, 0, u32(16 << 20)),
+    frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, req('GET', '/slow/one')),
+    frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, req('GET', '/two')),
+    frame(FRAME.HEADERS, FLAG.END_HEADERS, 5, req('POST', '/upload', ['content-length', '10'])),
+    frame(FRAME.DATA, 0, 5, Buffer.from('abc')),
     // A response past the client's 64 KiB window: the WINDOW_UPDATE it needs can no longer come.
-    frame(HEADERS, END_HEADERS | END_STREAM, 7, req('GET', '/bytes/1000000')),
+    frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 7, req('GET', '/bytes/1000000')),
   ]);
 }
 
@@ -97,11 +89,11 @@ function halfClose(socket: Socket, ready: string): Promise<Outcome> {
 function summary(o: Outcome): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of o.frames) {
-    const key = f.type === GOAWAY ? 'goaway' : `stream ${f.stream}`;
-    if (f.type === HEADERS) out[key] = 'answered';
-    else if (f.type === DATA) out[key] = `${out[key] ?? ''} ${f.payload.toString().trim()}${(f.flags & END_STREAM) !== 0 ? ' (end)' : ''}`.trim();
-    else if (f.type === RST_STREAM) out[key] = `rst ${f.payload.readUInt32BE(0)}`;
-    else if (f.type === GOAWAY) out[key] = `last ${f.payload.readUInt32BE(0)} code ${f.payload.readUInt32BE(4)}`;
+    const key = f.type === FRAME.GOAWAY ? 'goaway' : `stream ${f.stream}`;
+    if (f.type === FRAME.HEADERS) out[key] = 'answered';
+    else if (f.type === FRAME.DATA) out[key] = `${out[key] ?? ''} ${f.payload.toString().trim()}${(f.flags & FLAG.END_STREAM) !== 0 ? ' (end)' : ''}`.trim();
+    else if (f.type === FRAME.RST_STREAM) out[key] = `rst ${f.payload.readUInt32BE(0)}`;
+    else if (f.type === FRAME.GOAWAY) out[key] = `last ${f.payload.readUInt32BE(0)} code ${f.payload.readUInt32BE(4)}`;
   }
   return out;
 }
@@ -109,8 +101,8 @@ function summary(o: Outcome): Record<string, string> {
 const EXPECTED = {
   'stream 1': 'answered be1 /slow/one (end)',
   'stream 3': 'answered be1 /two (end)',
-  'stream 5': `rst ${CANCEL}`,
-  'stream 7': `rst ${CANCEL}`,
+  'stream 5': `rst ${ERR.CANCEL}`,
+  'stream 7': `rst ${ERR.CANCEL}`,
   goaway: 'last 7 code 0',
 };
 

@@ -11,12 +11,8 @@ import type { ProcHandle } from '../../harness/proc.ts';
 import { freePort } from '../../harness/ports.ts';
 import { namedBackend, RUNTIMES, startTsbal, stopTsbal, type NamedBackend } from './daemon.ts';
 import { block, frame, settingsPayload, type Frame } from './wire-kit.ts';
+import { FrameType as FRAME, SettingId as SETTING } from '../../../src/proxy/h2/frame-writer.ts';
 
-const HEADERS = 1;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const GOAWAY = 7;
-const INITIAL_WINDOW_SIZE = 4;
 
 let be: NamedBackend;
 let dir: string;
@@ -60,9 +56,9 @@ ENABLE h2c
       const timer = setTimeout(resolve, 15_000);
       socket.on('connect', () => socket.write(Buffer.concat([
         Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-        frame(SETTINGS, 0, 0, settingsPayload([INITIAL_WINDOW_SIZE, 0])),
-        frame(SETTINGS, 1, 0),
-        frame(HEADERS, 5, 1, block([':method', 'GET', ':scheme', 'http', ':authority', 'h2.test', ':path', '/bytes/1000000'])),
+        frame(FRAME.SETTINGS, 0, 0, settingsPayload([SETTING.INITIAL_WINDOW_SIZE, 0])),
+        frame(FRAME.SETTINGS, 1, 0),
+        frame(FRAME.HEADERS, 5, 1, block([':method', 'GET', ':scheme', 'http', ':authority', 'h2.test', ':path', '/bytes/1000000'])),
       ])));
       socket.on('data', (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
@@ -79,9 +75,9 @@ ENABLE h2c
       });
     });
     socket.destroy();
-    const rst = seen.find((s) => s.frame.type === RST_STREAM && s.frame.stream === 1);
-    const goaway = seen.find((s) => s.frame.type === GOAWAY);
-    expect({ answered: seen.some((s) => s.frame.type === HEADERS && s.frame.stream === 1), rst: rst !== undefined, goaway: goaway?.frame.payload.readUInt32BE(4) ?? null }).toEqual({ answered: true, rst: true, goaway: 0 });
+    const rst = seen.find((s) => s.frame.type === FRAME.RST_STREAM && s.frame.stream === 1);
+    const goaway = seen.find((s) => s.frame.type === FRAME.GOAWAY);
+    expect({ answered: seen.some((s) => s.frame.type === FRAME.HEADERS && s.frame.stream === 1), rst: rst !== undefined, goaway: goaway?.frame.payload.readUInt32BE(4) ?? null }).toEqual({ answered: true, rst: true, goaway: 0 });
     // Reset once idle_timeout (2 s, checked every 0.1 s) passed without progress; GOAWAY idle_timeout after that.
     expect(rst!.at).toBeGreaterThan(1_800);
     expect(rst!.at).toBeLessThan(5_000);
