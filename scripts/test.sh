@@ -27,5 +27,21 @@ failed=${failed:-0}
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # bun itself failed (crash, no tests found, unhandled error): count it
 fi
+if [ "$failed" -ne 0 ]; then
+  # Each failure again, with what the test printed and bun's expect diff, right above the count: a CI log shown by
+  # its tail then still tells why (bun's own summary names the failed tests only).
+  echo
+  echo "failures in detail (the last 40 lines before each):"
+  awk '
+    /^[0-9]+ tests? failed:$/ { exit }
+    /^\((pass|skip|todo)\) / || /^test\/.*:$/ { n = 0; next }
+    /^\(fail\) / {
+      if (shown++ < 5) { print "----"; s = n > 40 ? n - 40 : 0; for (i = s; i < n; i++) print buf[i]; print }
+      n = 0; next
+    }
+    { buf[n++] = $0 }
+  ' "$log"
+  echo "----"
+fi
 echo "$passed passed, $failed failed"
 exit "$rc"

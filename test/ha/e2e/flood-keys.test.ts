@@ -60,7 +60,7 @@ describe('garbage flood to UDP 694', () => {
     const s = await status(lb1);
     const lines = (await haLog(lb1)).slice(linesBefore);
     const dropLines = lines.filter((l) => l.includes('dropped'));
-    console.log(`flood of ${FLOOD}: ${s.counters.dropped.malformed} counted as malformed, ${lines.length} log lines (${dropLines.length} about drops)\n${dropLines.join('\n')}`);
+    console.log(`flood of ${FLOOD}: ${s.counters.dropped.malformed} counted as malformed, ${lines.length} log lines (${dropLines.length} about drops), deaths ${deathsBefore} -> ${s.counters.deaths}\n${lines.join('\n')}`);
     // Not all of them: the kernel drops what overflows the socket buffer (a quarter to a half on a loaded machine).
     expect(s.counters.dropped.malformed).toBeGreaterThan(1_000);
     expect(dropLines.length).toBeGreaterThanOrEqual(4);
