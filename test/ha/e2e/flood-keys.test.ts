@@ -12,6 +12,12 @@ import type { TsbalNode } from '../../harness/tsbalnode.ts';
 import { failuresBetween, startClientLoop } from '../../harness/web.ts';
 
 const SETTINGS = { keepalive: '100ms', deadtime: '500ms', initdead: '1', autoFailback: 'on', preferred: 'lb1' } as const;
+/**
+ * The flood shares UDP 694 with lb2's heartbeats: when it overflows lb1's socket buffer the kernel drops them too
+ * (measured at load 10: 2-3 lost in a row, a 384 ms late heartbeat). A 2 s dead time keeps that from being a death
+ * while still catching a node that stops reading its socket; the log bounds below are what the test is about.
+ */
+const FLOOD_SETTINGS = { ...SETTINGS, deadtime: '2', initdead: '2' } as const;
 const MGMT_PORT = 60_694;
 const FLOOD = 50_000;
 
@@ -36,7 +42,7 @@ async function status(node: TsbalNode): Promise<Record<string, any>> {
 describe('garbage flood to UDP 694', () => {
   let pair: HaPair;
   beforeAll(async () => {
-    pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, SETTINGS);
+    pair = await createPair({ lb1: 'tsbal', lb2: 'tsbal' }, FLOOD_SETTINGS);
     await addManagement(pair.nodes.lb1 as TsbalNode);
     await pair.nodes.lb1.start();
     await waitForSoleHolder(pair.lab, 'lb1', 15_000);
@@ -59,7 +65,9 @@ describe('garbage flood to UDP 694', () => {
     await sleep(11_000);
     const s = await status(lb1);
     const lines = (await haLog(lb1)).slice(linesBefore);
-    const dropLines = lines.filter((l) => l.includes('dropped'));
+    // The flood's own lines: three in full and one summary (two when the flood spans a summary). Lines about lb2's
+    // heartbeats lost with it in the socket buffer ('lost packet(s)', 'Late heartbeat') are bounded by the total.
+    const dropLines = lines.filter((l) => l.includes('dropped') && l.includes(LAB_ADDRESSES.client));
     console.log(`flood of ${FLOOD}: ${s.counters.dropped.malformed} counted as malformed, ${lines.length} log lines (${dropLines.length} about drops), deaths ${deathsBefore} -> ${s.counters.deaths}\n${lines.join('\n')}`);
     // Not all of them: the kernel drops what overflows the socket buffer (a quarter to a half on a loaded machine).
     expect(s.counters.dropped.malformed).toBeGreaterThan(1_000);
