@@ -186,16 +186,21 @@ describe('anycast lab: three tsbal nodes behind an FRR router', () => {
     const bad = failed(records, t0, t0 + 4_000);
     const rel = (r: ClientRecord) => `${r.ok ? 'ok' : `${r.err}${r.complete ? ' after the whole answer' : ''}`} ${Math.round(r.s - t0)}..${Math.round(r.e - t0)} ms`;
     console.log(`kill -9 -> lb1 withdrawn at the router: ${gone === null ? 'never' : `${gone - t0} ms`}, back: ${back === null ? 'not yet' : `${back - t0} ms`}; ` +
-      `${bad.length} of ${records.length} failed [${bad.map(rel).join('; ')}]`);
+      `${bad.length} of ${records.length} failed [${bad.map(rel).join('; ')}]; route changes: ${watch.changes.filter((c) => c.at >= t0 - 1_000).map((c) => `${c.at - t0} ms ${c.hops.join(',')}`).join('; ')}`);
     expect(gone).not.toBeNull();
     expect(gone! - t0).toBeLessThanOrEqual(2_000);
-    // Which failures are unavoidable, and the only ones allowed: SYNs the router still hashed to lb1 between its
-    // death and the route change (refused: nothing listens), connections in flight at the death or when a route
-    // change moved their flow (reset). Their number follows from that window (about a third of its 20 ms slots):
-    // measured 3-7.
-    const changes = [t0, gone!, ...(back === null ? [] : [back])];
+    // Which failures are unavoidable, and the only ones allowed. Flows the router still hashed to lb1 between its
+    // death and the route change: refused once its listening sockets are closed, reset before that (the kernel
+    // tears a killed process down for a while, accepting meanwhile: measured 10 ms after the kill). Connections
+    // whose request the engine had read when it died: closed with no answer (a FIN, not a reset). Flows a route
+    // change moved to another LB: reset (ECMP is stateless), for every change the router made in the window.
+    // Their number follows from that window (about a third of its 20 ms slots): measured 3-7.
+    const changes = watch.changes.filter((c) => c.at >= t0 && c.at <= t0 + 4_000).map((c) => c.at);
     const explained = (r: ClientRecord) =>
-      !r.ok && ((r.err === 'ECONNREFUSED' && r.s <= gone! + 20) || (r.err === 'ECONNRESET' && changes.some((c) => r.s <= c + 20 && r.e >= c - 50)));
+      !r.ok &&
+      (((r.err === 'ECONNREFUSED' || r.err === 'ECONNRESET') && r.s <= gone! + 20) ||
+        (r.err === 'no response' && r.s <= t0 + 20 && r.e >= t0) ||
+        (r.err === 'ECONNRESET' && changes.some((c) => r.s <= c + 20 && r.e >= c - 50)));
     expect(bad.filter((r) => !explained(r)).map(rel)).toEqual([]);
     expect(bad.length).toBeLessThanOrEqual(Math.ceil((gone! - t0) / 20 / 3) + 6);
     // The supervisor started the engine again, and it announces again.
