@@ -110,8 +110,9 @@ for (const roles of [
       if (roles.heartbeat === 'lb1') await hb.crash();
       else await ts.crash();
       const took = await soleHolder(lab, 'lb2', 10_000, why);
-      // tsbal detects at deadtime; heartbeat adds its 250 ms poll and 1-1.7 s of resource scripts.
-      expect(took).toBeLessThan(roles.tsbal === 'lb2' ? 1000 + 400 : 1000 + 3000);
+      // tsbal detects at deadtime; heartbeat adds its 250 ms poll and its resource scripts: 1-1.7 s on a quiet
+      // machine, 3.6 s at load 7 (real heartbeat's own speed, which this test does not judge: only that it takes over).
+      expect(took).toBeLessThan(roles.tsbal === 'lb2' ? 1000 + 400 : 1000 + 6000);
       if (roles.heartbeat === 'lb1') await hb.start();
       else ts.start();
       await soleHolder(lab, 'lb1', 30_000, why);
