@@ -9,8 +9,10 @@ import { startClientLoop } from '../../harness/web.ts';
 
 const settings: HaSettings = { keepalive: '100ms', deadtime: '500ms', initdead: '1', autoFailback: 'on', preferred: 'lb1' };
 const DEADTIME_MS = haTimeMs(settings.deadtime);
-/** How long the survivor may take: tsbal is fast, real heartbeat adds 1–1.7 s of resource scripts. */
-// Real heartbeat's resource scripts fork a hundred processes: 1-1.7 s quiet, 4 s at load 9 (4502 ms kill -> serving).
+/**
+ * How long the survivor may take: tsbal is fast; real heartbeat adds its resource scripts, which fork a hundred
+ * processes: 1-1.7 s on a quiet machine, 4 s at load 9 (4502 ms kill -> serving).
+ */
 const takeoverBoundMs = (impl: HaImpl): number => (impl === 'tsbal' ? DEADTIME_MS + 300 : DEADTIME_MS + 8_000);
 /** Failback runs heartbeat's ask_resources handshake (5.65 s measured with a real pair); bounded well above. */
 const FAILBACK_BOUND_MS = 15_000;
