@@ -75,9 +75,6 @@ const binding = loadBinding();
 const readState = binding?.streamBaseState ?? new Int32Array(1);
 const READ_BYTES_OR_ERROR = binding?.kReadBytesOrError ?? 0;
 
-/** Whether this process reads sockets through our own handle callback (false: the stream path or Node's onread). */
-export const DIRECT_READS_AVAILABLE = binding !== null;
-
 /** The runtime's own symbols, the same for every socket: kept once found on one. */
 let symbols: OnreadSymbols | null = null;
 
