@@ -104,7 +104,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket, first: Buffer 
   engine.clients.add(c);
   (socket as ClientSocket)[CLIENT] = c;
   // A socket already read from flows as a stream: switching it to reads into our buffer now could lose bytes.
-  if (first !== null || !readInto(socket, engine.readBuffer, onSocketRead)) socket.on('data', onSocketData);
+  if (first !== null || !readInto(socket, engine.readBuffer, c, onClientRead)) socket.on('data', onSocketData);
   socket.on('end', onSocketEnd);
   socket.on('error', ignoreSocketError);
   socket.on('close', onSocketClose);
@@ -125,8 +125,8 @@ function onSocketData(this: ClientSocket, chunk: Buffer): void {
  * A read into the engine's shared read buffer (readInto): the bytes are copied out first, as everything after
  * (the request record, a stash, a queued body) may keep them while the next read overwrites the buffer.
  */
-function onSocketRead(this: Socket, n: number, shared: Buffer): void {
-  feed((this as ClientSocket)[CLIENT], copyOut(shared, 0, n), 0);
+function onClientRead(c: ClientConn, n: number, shared: Buffer): void {
+  feed(c, copyOut(shared, 0, n), 0);
 }
 
 function onSocketEnd(this: ClientSocket): void {

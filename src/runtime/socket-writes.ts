@@ -73,9 +73,15 @@ const TLS_HIGH_WATER = 16384;
 
 /** Sockets with writes held until the end of this event-loop turn (one per engine). */
 export interface WriteBatch {
-  direct: DirectState[];
-  /** Stream-path sockets corked for the batch. */
-  corked: Socket[];
+  /**
+   * The first `directCount` entries wait for the run (the rest are null). Arrays kept at their size: emptying one
+   * with `length = 0` drops its backing store, and the next push allocates one again (once per turn).
+   */
+  direct: Array<DirectState | null>;
+  directCount: number;
+  /** Stream-path sockets corked for the batch, the same way. */
+  corked: Array<Socket | null>;
+  corkedCount: number;
   scheduled: boolean;
   run: () => void;
 }
@@ -129,7 +135,7 @@ function newReq(): WriteReq {
 export const DIRECT_WRITES_AVAILABLE = binding !== null;
 
 export function newWriteBatch(): WriteBatch {
-  const batch: WriteBatch = { direct: [], corked: [], scheduled: false, run: () => runBatch(batch) };
+  const batch: WriteBatch = { direct: [], directCount: 0, corked: [], corkedCount: 0, scheduled: false, run: () => runBatch(batch) };
   return batch;
 }
 
@@ -170,13 +176,13 @@ export function sendHeld(batch: WriteBatch, socket: Socket, data: Buffer): boole
   if (st === null) {
     if (socket.writableCorked === 0) {
       socket.cork();
-      batch.corked.push(socket);
+      batch.corked[batch.corkedCount++] = socket;
       schedule(batch);
     }
     return socket.write(data);
   }
   if (st.first === null) {
-    batch.direct.push(st);
+    batch.direct[batch.directCount++] = st;
     schedule(batch);
   }
   holdChunk(st, data);
@@ -206,14 +212,19 @@ function schedule(batch: WriteBatch): void {
 function runBatch(batch: WriteBatch): void {
   batch.scheduled = false;
   const direct = batch.direct;
-  for (let i = 0; i < direct.length; i++) {
+  for (let i = 0; i < batch.directCount; i++) {
     const st = direct[i]!;
+    direct[i] = null;
     if (st.first !== null) flushState(st);
   }
-  direct.length = 0;
+  batch.directCount = 0;
   const corked = batch.corked;
-  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
-  corked.length = 0;
+  for (let i = 0; i < batch.corkedCount; i++) {
+    const socket = corked[i]!;
+    corked[i] = null;
+    socket.uncork();
+  }
+  batch.corkedCount = 0;
 }
 
 /** The socket's direct state if a direct write may go out now: else null (the stream path keeps the order). */

@@ -1,6 +1,9 @@
-// readInto (src/runtime/socket-reads.ts): an accepted socket reads into a buffer of ours on Node, with pause/resume
-// and 'end' as before, a TLS socket too (the decrypted bytes); on Bun (this test process) it declines and 'data'
-// events go on. The Node side runs in a Node 22 child (the runtime the SEA binary ships), over real loopback sockets.
+// readInto and readDirect (src/runtime/socket-reads.ts): on Node an accepted socket reads into a buffer of ours and a
+// connected `onread` socket's reads skip Node's onStreamRead, both through our function on the handle, with
+// pause/resume and 'end' as before, a TLS socket too (the decrypted bytes). With TSBAL_SOCKET_READS=stream, with a
+// socket that has a setTimeout timer, and on Bun (this test process) they decline: 'data' events, or the socket's own
+// onread callback, go on. The Node side runs in a Node 22 child (the runtime the SEA binary ships), over real
+// loopback sockets.
 import { describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +13,7 @@ import { join } from 'node:path';
 import { NODE22 } from '../harness/dist.ts';
 import { makePki } from '../harness/certs.ts';
 import { REPO_ROOT } from '../harness/cli.ts';
-import { readInto } from '../../src/runtime/socket-reads.ts';
+import { readDirect, readInto } from '../../src/runtime/socket-reads.ts';
 
 /** Runs in Node 22: a server that reads with readInto, pauses after the first read for 200 ms, and reports events. */
 const NODE_SIDE = `
@@ -23,8 +26,9 @@ const at = () => Math.round(performance.now() - t0);
 const timer = setTimeout(() => { console.log(JSON.stringify({ events, error: 'timed out' })); process.exit(1); }, 5000);
 const server = createServer((s) => {
   let first = true;
-  const taken = readInto(s, shared, function (n, buf) {
-    events.push({ kind: 'read', text: buf.toString('latin1', 0, n), same: buf === shared, self: this === s, at: at() });
+  if (process.env.WITH_TIMEOUT === '1') s.setTimeout(60_000);
+  const taken = readInto(s, shared, s, (owner, n, buf) => {
+    events.push({ kind: 'read', text: buf.toString('latin1', 0, n), same: buf === shared, self: owner === s, at: at() });
     if (first) {
       first = false;
       s.pause();
@@ -32,7 +36,7 @@ const server = createServer((s) => {
     }
   });
   events.push({ kind: 'taken', taken });
-  s.on('data', () => events.push({ kind: 'data-event' }));
+  s.on('data', (d) => events.push({ kind: 'data-event', text: d.toString('latin1') }));
   s.on('end', () => {
     events.push({ kind: 'end', at: at() });
     s.end();
@@ -47,6 +51,59 @@ server.listen(0, '127.0.0.1', () => {
     setTimeout(() => c.end('world, and more than sixteen bytes'), 50);
   });
   c.resume();
+});
+`;
+
+/**
+ * Runs in Node 22: a client socket made with `onread` into a 16-byte buffer, then given to readDirect; the server
+ * writes 'hello', and 50 ms later the rest and its FIN. The callback pauses after the first read for 200 ms.
+ */
+const NODE_DIRECT_SIDE = `
+import { createServer, connect } from 'node:net';
+import { readDirect } from ${JSON.stringify(join(REPO_ROOT, 'src/runtime/socket-reads.ts'))};
+const shared = Buffer.alloc(16);
+const events = [];
+const t0 = performance.now();
+const at = () => Math.round(performance.now() - t0);
+const timer = setTimeout(() => { console.log(JSON.stringify({ events, error: 'timed out' })); process.exit(1); }, 5000);
+const server = createServer((s) => {
+  s.write('hello');
+  setTimeout(() => s.end('world, and more than sixteen bytes'), 50);
+});
+server.listen(0, '127.0.0.1', () => {
+  const port = server.address().port;
+  const c = connect({
+    port,
+    host: '127.0.0.1',
+    onread: { buffer: shared, callback: (n, buf) => { events.push({ kind: 'onread-callback', text: buf.toString('latin1', 0, n) }); return true; } },
+  });
+  const owner = { name: 'owner' };
+  let first = true;
+  const taken = readDirect(c, shared, owner, (o, n, buf) => {
+    events.push({ kind: 'read', text: buf.toString('latin1', 0, n), same: buf === shared, owner: o === owner, at: at() });
+    if (first) {
+      first = false;
+      c.pause();
+      setTimeout(() => { events.push({ kind: 'resume', at: at() }); c.resume(); }, 200);
+    }
+  });
+  events.push({ kind: 'taken', taken });
+  const plainSocket = connect(port, '127.0.0.1');
+  plainSocket.on('error', () => {});
+  const plain = readDirect(plainSocket, shared, owner, () => {});
+  plainSocket.destroy();
+  const otherSocket = connect({ port, host: '127.0.0.1', onread: { buffer: Buffer.alloc(16), callback: () => true } });
+  otherSocket.on('error', () => {});
+  const otherBuffer = readDirect(otherSocket, shared, owner, () => {});
+  otherSocket.destroy();
+  c.on('data', () => events.push({ kind: 'data-event' }));
+  c.on('end', () => {
+    events.push({ kind: 'end', at: at() });
+    c.end();
+    server.close();
+    clearTimeout(timer);
+    console.log(JSON.stringify({ events, plain, otherBuffer }));
+  });
 });
 `;
 
@@ -67,9 +124,9 @@ const at = () => Math.round(performance.now() - t0);
 const timer = setTimeout(() => { console.log(JSON.stringify({ events, error: 'timed out' })); process.exit(1); }, 8000);
 const server = createServer({ cert: readFileSync(${JSON.stringify(crt)}), key: readFileSync(${JSON.stringify(key)}), allowHalfOpen: true }, (s) => {
   let first = true;
-  const taken = readInto(s, shared, function (n, buf) {
+  const taken = readInto(s, shared, s, (owner, n, buf) => {
     chunks.push(Buffer.from(buf.subarray(0, n)));
-    events.push({ kind: 'read', n, same: buf === shared, self: this === s, at: at() });
+    events.push({ kind: 'read', n, same: buf === shared, self: owner === s, at: at() });
     if (first) {
       first = false;
       s.pause();
@@ -102,7 +159,7 @@ server.listen(0, '127.0.0.1', () => {
 });
 `;
 
-describe('readInto', () => {
+describe('readInto and readDirect', () => {
   test('on Node 22 a TLS socket reads its decrypted bytes into the given buffer: a head split over three records, a body of records larger than the buffer, pause, end', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsbal-socket-reads-tls-'));
     const pki = makePki();
@@ -134,35 +191,86 @@ describe('readInto', () => {
     }
   });
 
-  test('on Node 22 an accepted socket reads into the given buffer (no data events), pause holds reads until resume, end still comes', () => {
+  /** Runs a Node side in a Node 22 child with `env`; returns its last line, parsed. */
+  function runNodeSide<T>(source: string, env: Record<string, string> = {}): T {
     const dir = mkdtempSync(join(tmpdir(), 'tsbal-socket-reads-'));
     try {
       const script = join(dir, 'node-side.ts');
-      writeFileSync(script, NODE_SIDE);
-      const r = spawnSync(NODE22, ['--experimental-strip-types', '--no-warnings', script], { encoding: 'utf8', timeout: 15_000 });
+      writeFileSync(script, source);
+      const r = spawnSync(NODE22, ['--experimental-strip-types', '--no-warnings', script], {
+        encoding: 'utf8',
+        timeout: 15_000,
+        env: { ...process.env, ...env },
+      });
+      expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
-      const { events } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { events: Array<Record<string, unknown>> };
-      expect(events[0]).toEqual({ kind: 'taken', taken: true });
-      expect(events.some((e) => e.kind === 'data-event')).toBe(false);
-      const reads = events.filter((e) => e.kind === 'read');
-      expect(reads.every((e) => e.same === true && e.self === true)).toBe(true);
-      // Every byte arrives, at most 16 (the buffer's size) per read, in order.
-      expect(reads.map((e) => e.text).join('')).toBe('helloworld, and more than sixteen bytes');
-      expect(reads.every((e) => (e.text as string).length <= 16)).toBe(true);
-      // Paused after the first read: nothing more until resume, though the rest was sent 50 ms in.
-      const resume = events.find((e) => e.kind === 'resume')!;
-      expect(reads[0]!.text).toBe('hello');
-      expect(reads.slice(1).every((e) => (e.at as number) >= (resume.at as number))).toBe(true);
-      expect(events[events.length - 1]!.kind).toBe('end');
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  test('on Node 22 an accepted socket reads into the given buffer (no data events), pause holds reads until resume, end still comes', () => {
+    const { events } = runNodeSide<{ events: Array<Record<string, unknown>> }>(NODE_SIDE);
+    expect(events[0]).toEqual({ kind: 'taken', taken: true });
+    expect(events.some((e) => e.kind === 'data-event')).toBe(false);
+    const reads = events.filter((e) => e.kind === 'read');
+    expect(reads.every((e) => e.same === true && e.self === true)).toBe(true);
+    // Every byte arrives, at most 16 (the buffer's size) per read, in order.
+    expect(reads.map((e) => e.text).join('')).toBe('helloworld, and more than sixteen bytes');
+    expect(reads.every((e) => (e.text as string).length <= 16)).toBe(true);
+    // Paused after the first read: nothing more until resume, though the rest was sent 50 ms in.
+    const resume = events.find((e) => e.kind === 'resume')!;
+    expect(reads[0]!.text).toBe('hello');
+    expect(reads.slice(1).every((e) => (e.at as number) >= (resume.at as number))).toBe(true);
+    expect(events[events.length - 1]!.kind).toBe('end');
+  });
+
+  for (const [why, env] of [
+    ['with TSBAL_SOCKET_READS=stream', { TSBAL_SOCKET_READS: 'stream' }],
+    ['for a socket with a setTimeout timer (which only Node\'s own read callback refreshes)', { WITH_TIMEOUT: '1' }],
+  ] as const) {
+    test(`on Node 22 readInto declines ${why}, and every byte comes as data events, then end`, () => {
+      const { events } = runNodeSide<{ events: Array<Record<string, unknown>> }>(NODE_SIDE, env);
+      expect(events[0]).toEqual({ kind: 'taken', taken: false });
+      expect(events.some((e) => e.kind === 'read')).toBe(false);
+      const data = events.filter((e) => e.kind === 'data-event');
+      expect(data.map((e) => e.text).join('')).toBe('helloworld, and more than sixteen bytes');
+      expect(events[events.length - 1]!.kind).toBe('end');
+    });
+  }
+
+  test('on Node 22 readDirect hands an onread socket\'s reads to the given callback (not its onread callback), with pause, resume and end', () => {
+    const out = runNodeSide<{ events: Array<Record<string, unknown>>; plain: boolean; otherBuffer: boolean }>(NODE_DIRECT_SIDE);
+    const events = out.events;
+    expect(events[0]).toEqual({ kind: 'taken', taken: true });
+    // Declined, changing nothing: a socket without onread, and an onread socket reading into another buffer.
+    expect(out.plain).toBe(false);
+    expect(out.otherBuffer).toBe(false);
+    expect(events.some((e) => e.kind === 'onread-callback' || e.kind === 'data-event')).toBe(false);
+    const reads = events.filter((e) => e.kind === 'read');
+    expect(reads.every((e) => e.same === true && e.owner === true)).toBe(true);
+    expect(reads.map((e) => e.text).join('')).toBe('helloworld, and more than sixteen bytes');
+    expect(reads.every((e) => (e.text as string).length <= 16)).toBe(true);
+    const resume = events.find((e) => e.kind === 'resume')!;
+    expect(reads[0]!.text).toBe('hello');
+    expect(reads.slice(1).every((e) => (e.at as number) >= (resume.at as number))).toBe(true);
+    expect(events[events.length - 1]!.kind).toBe('end');
+  });
+
+  test('on Node 22 with TSBAL_SOCKET_READS=stream readDirect declines, and the onread callback gets every byte', () => {
+    const { events } = runNodeSide<{ events: Array<Record<string, unknown>> }>(NODE_DIRECT_SIDE, { TSBAL_SOCKET_READS: 'stream' });
+    expect(events[0]).toEqual({ kind: 'taken', taken: false });
+    expect(events.some((e) => e.kind === 'read' || e.kind === 'data-event')).toBe(false);
+    const reads = events.filter((e) => e.kind === 'onread-callback');
+    expect(reads.map((e) => e.text).join('')).toBe('helloworld, and more than sixteen bytes');
+    expect(events[events.length - 1]!.kind).toBe('end');
   });
 
   test('on Bun it declines, and the socket keeps its data events', async () => {
     const got = await new Promise<{ taken: boolean; text: string }>((resolve, reject) => {
       const server = createServer((s: Socket) => {
-        const taken = readInto(s, Buffer.alloc(16), () => reject(new Error('callback called on Bun')));
+        const taken = readInto(s, Buffer.alloc(16), s, () => reject(new Error('callback called on Bun')));
         let text = '';
         s.on('data', (d: Buffer) => (text += d.toString('latin1')));
         s.on('end', () => {
@@ -179,5 +287,35 @@ describe('readInto', () => {
       setTimeout(() => reject(new Error('no answer in 5 s')), 5000).unref();
     });
     expect(got).toEqual({ taken: false, text: 'hello' });
+  });
+
+  test('on Bun readDirect declines, and the onread callback given to connect gets every byte', async () => {
+    const got = await new Promise<{ taken: boolean; text: string }>((resolve, reject) => {
+      const server = createServer((s: Socket) => s.end('hello from the server'));
+      server.listen(0, '127.0.0.1', () => {
+        const port = (server.address() as { port: number }).port;
+        const shared = Buffer.alloc(16);
+        let text = '';
+        const c = connect({
+          port,
+          host: '127.0.0.1',
+          onread: {
+            buffer: shared,
+            callback: (n: number, buf: Uint8Array) => {
+              text += Buffer.from(buf.buffer, buf.byteOffset, n).toString('latin1');
+              return true;
+            },
+          },
+        });
+        const taken = readDirect(c, shared, c, () => reject(new Error('readDirect callback called on Bun')));
+        c.on('end', () => {
+          c.end();
+          server.close();
+          resolve({ taken, text });
+        });
+      });
+      setTimeout(() => reject(new Error('no answer in 5 s')), 5000).unref();
+    });
+    expect(got).toEqual({ taken: false, text: 'hello from the server' });
   });
 });

@@ -3,6 +3,7 @@
 // carries only through that request's UpstreamEvents (contracts.ts); what the request makes of it is relay.ts's and exchange.ts's.
 import { connect, type Socket } from 'node:net';
 import { connectBackendTls } from '../tls/upstream.ts';
+import { readDirect } from '../../runtime/socket-reads.ts';
 import type { UpstreamUser } from '../contracts.ts';
 import { newBodyReader, readBody } from '../http/body.ts';
 import { newHeadReader, resetHeadReader } from '../http/head-reader.ts';
@@ -76,7 +77,7 @@ export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: Upstr
           onread: {
             buffer: engine.readBuffer,
             callback: (n: number, buf: Uint8Array): boolean => {
-              onData(be, readView(buf as Buffer, n));
+              onBackendRead(be, n, buf as Buffer);
               return true;
             },
           },
@@ -106,8 +107,11 @@ export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: Upstr
   node.stats.lastAttemptMs = engine.now;
   if (be.spare) svc.sparesOpening++;
   engine.backends.add(be);
-  if (tls === null) socket.on('connect', () => onConnect(be));
-  else {
+  if (tls === null) {
+    // Node: each read goes from the handle straight to onBackendRead (elsewhere the onread callback above does).
+    readDirect(socket, engine.readBuffer, be, onBackendRead);
+    socket.on('connect', () => onConnect(be));
+  } else {
     // Connected means handshake done (connect_timeout covers it); TLS reads come as 'data' (no onread for TLS).
     socket.on('secureConnect', () => onConnect(be));
     socket.on('data', (chunk: Buffer) => onData(be, chunk));
@@ -122,6 +126,10 @@ export function openBackend(svc: ServiceRuntime, node: Upstream, exchange: Upstr
     if (x !== null) x.events.drained(x, be);
   });
   return be;
+}
+
+function onBackendRead(be: BackendConn, n: number, buf: Buffer): void {
+  onData(be, readView(buf, n));
 }
 
 function onConnect(be: BackendConn): void {
