@@ -55,17 +55,24 @@ function ensure(w: HeadWriter, more: number): void {
   w.pos = have;
 }
 
-/** Below this, a JS loop beats a native copy (each native call costs ~80 ns). */
+/** Below this, a JS loop beats a native call (latin1Write: ~80 ns a call). */
 const SHORT = 64;
 
-export function putRange(w: HeadWriter, src: Uint8Array, start: number, end: number): void {
+/**
+ * Below this many bytes a JS loop beats Buffer#copy. Measured under callgrind (Node 22): the loop costs ~15
+ * instructions a byte, copy ~200-400 a call, `set(subarray())` ~600 (subarray makes a Buffer through its species
+ * constructor).
+ */
+const SHORT_COPY = 16;
+
+export function putRange(w: HeadWriter, src: Buffer, start: number, end: number): void {
   const n = end - start;
   if (n <= 0) return;
   ensure(w, n);
   const out = w.buf;
   let p = w.pos;
-  if (n < SHORT) for (let i = start; i < end; i++) out[p++] = src[i]!;
-  else out.set(src.subarray(start, end), p);
+  if (n < SHORT_COPY) for (let i = start; i < end; i++) out[p++] = src[i]!;
+  else src.copy(out, p, start, end);
   w.pos += n;
 }
 
