@@ -67,15 +67,21 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
   const connectionValue = upgrading ? 'upgrade' : ctx.persistBackend ? 'keep-alive' : 'close';
   const untrusted = !ctx.trusted;
   const touchForwarding = untrusted || !ctx.blindProxy;
-  writeRequestLine(w, req);
-  if (req.hostIndex === -1) putString(w, 'Host: ' + (req.host ?? ctx.defaultHost) + CRLF);
+  const run: Run = { start: -1, end: -1 };
+  if (req.hostIndex !== -1 && requestLineReusable(req)) {
+    // Relayed as is, the request line opens the run of kept lines: one copy with the fields after it.
+    run.start = req.lineStart;
+    run.end = req.versionStart + 10;
+  } else {
+    writeRequestLine(w, req);
+    if (req.hostIndex === -1) putString(w, 'Host: ' + (req.host ?? ctx.defaultHost) + CRLF);
+  }
   let connectionDone = false;
   let xffDone = false;
   let realIpDone = false;
   let protoDone = false;
   // Without fields to rewrite, the forwarding lines are the same for every request of the connection.
   const plain = !req.hasForwardingFields;
-  const run: Run = { start: -1, end: -1 };
   for (let i = 0; i < f.count; i++) {
     switch (f.codes[i]) {
       case F.CONNECTION:
@@ -154,6 +160,11 @@ function forwardingTail(ctx: ForwardContext, connectionValue: string | null): st
   if (connectionValue === null) return (ctx.tailAfterConnection ??= lines);
   if (connectionValue === 'upgrade') return `Connection: upgrade\r\n${lines}`;
   return (ctx.tailWithConnection ??= `Connection: ${connectionValue}\r\n${lines}`);
+}
+
+/** The request line as received is what the backend gets: the target untouched and `HTTP/1.1` already. */
+function requestLineReusable(req: RequestHead): boolean {
+  return req.target === null && req.minor === 1 && req.fields.buf[req.versionStart + 7] === 0x31;
 }
 
 function writeRequestLine(w: HeadWriter, req: RequestHead): void {

@@ -81,9 +81,12 @@ export function writeClientResponseHead(
   beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom + affinityRoom);
   const f = res.fields;
   const extra = res.connection.extra;
-  if (res.statusLineReusable) putRange(w, f.buf, res.lineStart, res.lineEnd + 2);
-  else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
+  // A status line relayed as is opens the run of kept lines, so it goes out in one copy with the fields after it.
   const run: Run = { start: -1, end: -1 };
+  if (res.statusLineReusable) {
+    run.start = res.lineStart;
+    run.end = res.lineEnd + 2;
+  } else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
   let appSetCookie = false;
   let wroteLength = false;
   for (let i = 0; i < f.count; i++) {
