@@ -3,7 +3,7 @@
 import { COLON, F, LINE_START, STRIDE, fieldValue, type Fields } from './fields.ts';
 import type { ResponseHead } from './response.ts';
 import { reasonPhrase } from './status.ts';
-import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putRange, putString, replaceLine, type HeadWriter, type Run } from './writer.ts';
+import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putBytes, putString, replaceLine, type HeadWriter, type Run } from './writer.ts';
 
 /**
  * The end of the client response head chosen per response: pre-encoded per service, so the common case is one
@@ -146,7 +146,7 @@ export function writeClientResponseHead(
     putString(w, setCookie);
     putString(w, CRLF);
   }
-  putRange(w, ctx.suffix, 0, ctx.suffix.length);
+  putBytes(w, ctx.suffix);
 }
 
 /** A 1xx interim response (100 Continue, 103 Early Hints) relayed to an HTTP/1.1 client. */

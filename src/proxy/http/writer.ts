@@ -76,6 +76,10 @@ export function putRange(w: HeadWriter, src: Buffer, start: number, end: number)
   w.pos += n;
 }
 
+export function putBytes(w: HeadWriter, src: Buffer): void {
+  putRange(w, src, 0, src.length);
+}
+
 export function putString(w: HeadWriter, s: string): void {
   const n = s.length;
   ensure(w, n);
