@@ -76,8 +76,15 @@ export function putRange(w: HeadWriter, src: Buffer, start: number, end: number)
   w.pos += n;
 }
 
+/**
+ * All of `src` (pre-encoded lines). `set` of a whole Buffer skips Buffer#copy's argument checks and its dispatch
+ * to TypedArray#set for a whole source (~70 instructions a call, callgrind).
+ */
 export function putBytes(w: HeadWriter, src: Buffer): void {
-  putRange(w, src, 0, src.length);
+  const n = src.length;
+  ensure(w, n);
+  w.buf.set(src, w.pos);
+  w.pos += n;
 }
 
 export function putString(w: HeadWriter, s: string): void {
