@@ -42,11 +42,18 @@ function loadNativeCopy(): NativeCopy | null {
   }
 }
 
-/** A CopyBytes over a native copy, or the portable one. */
+/**
+ * A CopyBytes over a native copy, or the portable one. The native copy is a bare memmove without bounds checks, so
+ * the ranges are checked here (a few instructions): a wrong offset throws instead of reading or writing past a buffer.
+ */
 export function copyBytesWith(native: NativeCopy | null): CopyBytes {
   if (native === null) return portableCopyBytes;
   return (source, target, targetStart, sourceStart, sourceEnd) => {
-    native(source, target, targetStart, sourceStart, sourceEnd - sourceStart);
+    const count = sourceEnd - sourceStart;
+    if (!(sourceStart >= 0 && count >= 0 && sourceEnd <= source.length && targetStart >= 0 && targetStart + count <= target.length)) {
+      throw new RangeError(`copy of [${sourceStart}, ${sourceEnd}) from ${source.length} bytes to ${targetStart} of ${target.length}`);
+    }
+    native(source, target, targetStart, sourceStart, count);
   };
 }
 

@@ -30,10 +30,14 @@ for (let k = 0; k < 2000; k++) {
   source.copy(b, targetStart, sourceStart, sourceEnd);
   if (!a.equals(b)) mismatches++;
 }
-console.log(JSON.stringify({ native: NATIVE_BUFFER_COPY, mismatches }));
+const refused = [];
+for (const [ts, ss, se] of [[0, 0, 11], [0, 5, 4], [7, 0, 2], [-1, 0, 2], [0, -1, 2]]) {
+  try { copyBytes(Buffer.alloc(10), Buffer.alloc(8), ts, ss, se); } catch (e) { if (e instanceof RangeError) refused.push([ts, ss, se]); }
+}
+console.log(JSON.stringify({ native: NATIVE_BUFFER_COPY, mismatches, refused: refused.length }));
 `;
 
-function runNodeSide(env: Record<string, string>): { native: boolean; mismatches: number } {
+function runNodeSide(env: Record<string, string>): { native: boolean; mismatches: number; refused: number } {
   const dir = mkdtempSync(join(tmpdir(), 'tsbal-buffer-copy-'));
   try {
     const script = join(dir, 'side.mts');
@@ -41,19 +45,20 @@ function runNodeSide(env: Record<string, string>): { native: boolean; mismatches
     const r = spawnSync(NODE22, ['--experimental-strip-types', '--no-warnings', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { native: boolean; mismatches: number };
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { native: boolean; mismatches: number; refused: number };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 describe('buffer copy for the head writer', () => {
-  test('on Node 22 the native copy is taken and copies exactly what Buffer#copy does', () => {
-    expect(runNodeSide({})).toEqual({ native: true, mismatches: 0 });
+  test('on Node 22 the native copy is taken, copies exactly what Buffer#copy does, and refuses ranges past either buffer', () => {
+    expect(runNodeSide({})).toEqual({ native: true, mismatches: 0, refused: 5 });
   });
 
   test('on Node 22 with TSBAL_BUFFER_COPY=portable, Buffer#copy is used, with the same bytes', () => {
-    expect(runNodeSide({ TSBAL_BUFFER_COPY: 'portable' })).toEqual({ native: false, mismatches: 0 });
+    const portable = runNodeSide({ TSBAL_BUFFER_COPY: 'portable' });
+    expect({ native: portable.native, mismatches: portable.mismatches }).toEqual({ native: false, mismatches: 0 });
   });
 
   test('on Bun the portable copy is used', () => {
