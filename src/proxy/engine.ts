@@ -7,6 +7,7 @@ import type { ConsolaInstance } from 'consola';
 import { newHeadWriter } from './http/writer.ts';
 import { newTransitionRing } from '../status/transitions.ts';
 import { newWriteBatch } from '../runtime/socket-writes.ts';
+import { copyBytes } from '../runtime/buffer-copy.ts';
 import type { Engine } from './records.ts';
 
 // Declared in records.ts with the other records that name each other (so no import cycle); re-exported here.
@@ -34,7 +35,7 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     workers: null,
     sweep: null,
     onDrained: null,
-    writer: newHeadWriter(),
+    writer: newHeadWriter(copyBytes),
     readBuffer: Buffer.allocUnsafe(64 * 1024),
     responseFields: { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] },
     writes: newWriteBatch(),

@@ -1,6 +1,7 @@
 // What the proxy changes in a request on its way to a backend: hop-by-hop removal (RFC 9110 7.6.1), Perlbal's
 // forwarding-header trust rules (X-Forwarded-For, X-Host, X-Forwarded-Host) plus X-Real-IP and X-Forwarded-Proto,
 // and HEADER INSERT/REMOVE last.
+import { Buffer } from 'node:buffer';
 import { F, fieldName, fieldValue, latin1, type Fields } from './fields.ts';
 import type { RequestHead } from './request.ts';
 import { parseFields } from './parser.ts';
@@ -10,6 +11,7 @@ import {
   flush,
   isExtraConnectionToken,
   keepLine,
+  putBytes,
   putRange,
   putString,
   replaceLine,
@@ -39,9 +41,13 @@ export interface ForwardContext {
   rules: HeaderRules | null;
   /** The client came over TLS: `X-Forwarded-Proto: https`. Absent means plain HTTP. */
   https?: boolean;
-  /** Caches of the forwarding lines for this connection (see forwardingTail). */
-  tailAfterConnection?: string;
-  tailWithConnection?: string;
+  /**
+   * Caches of the forwarding lines for this connection (see forwardingTail), one per Connection value: a context
+   * copied with another persistBackend (a reload) keeps the caches and still sends the right one.
+   */
+  tailAfterConnection?: Buffer;
+  tailKeepAlive?: Buffer;
+  tailClose?: Buffer;
 }
 
 /**
@@ -67,15 +73,21 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
   const connectionValue = upgrading ? 'upgrade' : ctx.persistBackend ? 'keep-alive' : 'close';
   const untrusted = !ctx.trusted;
   const touchForwarding = untrusted || !ctx.blindProxy;
-  writeRequestLine(w, req);
-  if (req.hostIndex === -1) putString(w, 'Host: ' + (req.host ?? ctx.defaultHost) + CRLF);
+  const run: Run = { start: -1, end: -1 };
+  if (req.hostIndex !== -1 && requestLineReusable(req)) {
+    // Relayed as is, the request line opens the run of kept lines: one copy with the fields after it.
+    run.start = req.lineStart;
+    run.end = req.versionStart + 10;
+  } else {
+    writeRequestLine(w, req);
+    if (req.hostIndex === -1) putString(w, 'Host: ' + (req.host ?? ctx.defaultHost) + CRLF);
+  }
   let connectionDone = false;
   let xffDone = false;
   let realIpDone = false;
   let protoDone = false;
   // Without fields to rewrite, the forwarding lines are the same for every request of the connection.
   const plain = !req.hasForwardingFields;
-  const run: Run = { start: -1, end: -1 };
   for (let i = 0; i < f.count; i++) {
     switch (f.codes[i]) {
       case F.CONNECTION:
@@ -134,7 +146,9 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
   flush(w, f, run);
   let tail = connectionDone ? '' : 'Connection: ' + connectionValue + CRLF;
   if (plain && touchForwarding) {
-    putString(w, forwardingTail(ctx, connectionDone ? null : connectionValue));
+    if (connectionDone) putBytes(w, forwardingTail(ctx, null));
+    else if (connectionValue === 'upgrade') putString(w, 'Connection: upgrade\r\n' + forwardingLines(ctx));
+    else putBytes(w, forwardingTail(ctx, connectionValue));
     return;
   }
   if (touchForwarding) {
@@ -145,15 +159,24 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
   putString(w, tail + CRLF);
 }
 
+/** `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto` and the final CRLF of a plain request. */
+function forwardingLines(ctx: ForwardContext): string {
+  return `X-Forwarded-For: ${ctx.peerIp}\r\nX-Real-IP: ${ctx.peerIp}\r\nX-Forwarded-Proto: ${ctx.https === true ? 'https' : 'http'}\r\n\r\n`;
+}
+
 /**
- * `Connection` (when the client sent none), `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto` and the final
- * CRLF: the same for every plain request of a connection, so made once per connection and kind.
+ * The forwarding lines after `Connection: keep-alive|close` (when the client sent no Connection field) or alone:
+ * the same for every plain request of a connection, so encoded once per connection and kind, and copied as bytes.
  */
-function forwardingTail(ctx: ForwardContext, connectionValue: string | null): string {
-  const lines = `X-Forwarded-For: ${ctx.peerIp}\r\nX-Real-IP: ${ctx.peerIp}\r\nX-Forwarded-Proto: ${ctx.https === true ? 'https' : 'http'}\r\n\r\n`;
-  if (connectionValue === null) return (ctx.tailAfterConnection ??= lines);
-  if (connectionValue === 'upgrade') return `Connection: upgrade\r\n${lines}`;
-  return (ctx.tailWithConnection ??= `Connection: ${connectionValue}\r\n${lines}`);
+function forwardingTail(ctx: ForwardContext, connectionValue: 'keep-alive' | 'close' | null): Buffer {
+  if (connectionValue === null) return (ctx.tailAfterConnection ??= Buffer.from(forwardingLines(ctx), 'latin1'));
+  if (connectionValue === 'keep-alive') return (ctx.tailKeepAlive ??= Buffer.from(`Connection: keep-alive\r\n${forwardingLines(ctx)}`, 'latin1'));
+  return (ctx.tailClose ??= Buffer.from(`Connection: close\r\n${forwardingLines(ctx)}`, 'latin1'));
+}
+
+/** The request line as received is what the backend gets: the target untouched and `HTTP/1.1` already. */
+function requestLineReusable(req: RequestHead): boolean {
+  return req.target === null && req.minor === 1 && req.fields.buf[req.versionStart + 7] === 0x31;
 }
 
 function writeRequestLine(w: HeadWriter, req: RequestHead): void {

@@ -3,7 +3,7 @@
 import { COLON, F, LINE_START, STRIDE, fieldValue, type Fields } from './fields.ts';
 import type { ResponseHead } from './response.ts';
 import { reasonPhrase } from './status.ts';
-import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putRange, putString, replaceLine, type HeadWriter, type Run } from './writer.ts';
+import { CRLF, beginHead, flush, isExtraConnectionToken, keepLine, putBytes, putString, replaceLine, type HeadWriter, type Run } from './writer.ts';
 
 /**
  * The end of the client response head chosen per response: pre-encoded per service, so the common case is one
@@ -81,9 +81,12 @@ export function writeClientResponseHead(
   beginHead(w, res.size + ctx.suffix.length + 32 + bodyRoom + affinityRoom);
   const f = res.fields;
   const extra = res.connection.extra;
-  if (res.statusLineReusable) putRange(w, f.buf, res.lineStart, res.lineEnd + 2);
-  else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
+  // A status line relayed as is opens the run of kept lines, so it goes out in one copy with the fields after it.
   const run: Run = { start: -1, end: -1 };
+  if (res.statusLineReusable) {
+    run.start = res.lineStart;
+    run.end = res.lineEnd + 2;
+  } else putString(w, 'HTTP/1.1 ' + res.status + ' ' + (res.reason.length > 0 ? res.reason : reasonPhrase(res.status)) + CRLF);
   let appSetCookie = false;
   let wroteLength = false;
   for (let i = 0; i < f.count; i++) {
@@ -143,7 +146,7 @@ export function writeClientResponseHead(
     putString(w, setCookie);
     putString(w, CRLF);
   }
-  putRange(w, ctx.suffix, 0, ctx.suffix.length);
+  putBytes(w, ctx.suffix);
 }
 
 /** A 1xx interim response (100 Continue, 103 Early Hints) relayed to an HTTP/1.1 client. */
