@@ -89,8 +89,16 @@ const fail = (status: HeadError['status'], reason: string): HeadError => ({ kind
 
 /**
  * Parses a complete request head: buf[start, end) where `end` is the offset of the final CRLFCRLF.
+ * `fields`: the record to put the head's fields in (a connection's own, reused from request to request: its previous
+ * request must be done with); a new record when null.
  */
-export function parseRequestHead(buf: Buffer, start: number, end: number, limits: HeadLimits): RequestHead | HeadError {
+export function parseRequestHead(
+  buf: Buffer,
+  start: number,
+  end: number,
+  limits: HeadLimits,
+  fields: Fields | null = null,
+): RequestHead | HeadError {
   const size = end + 4 - start;
   if (size > limits.maxHeaderSize) {
     // The request line alone may be what is too large (a 70 kB URL arriving in one read): that is a 414.
@@ -132,7 +140,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   const minor = minorDigit === 0 ? 0 : 1;
   if (lineEnd < end && buf[lineEnd + 1] !== 0x0a) return fail(400, 'bare CR in the request line');
 
-  const fieldsOrError = parseFields(buf, lineEnd + 2, end, limits.maxHeaderCount);
+  const fieldsOrError = parseFields(buf, lineEnd + 2, end, limits.maxHeaderCount, fields);
   if (typeof fieldsOrError === 'string') {
     return fail(fieldsOrError === 'too many header fields' ? 431 : 400, fieldsOrError);
   }

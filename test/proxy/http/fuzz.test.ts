@@ -4,7 +4,7 @@ import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
 import { newHeadReader, scanHead } from '../../../src/proxy/http/head-reader.ts';
 import { parseRequestHead, requestTarget } from '../../../src/proxy/http/request.ts';
-import { fieldList } from '../../../src/proxy/http/fields.ts';
+import { STRIDE, fieldList, type Fields } from '../../../src/proxy/http/fields.ts';
 import { parseFields } from '../../../src/proxy/http/parser.ts';
 import { newBodyReader, readBody } from '../../../src/proxy/http/body.ts';
 
@@ -107,6 +107,11 @@ describe('request parser properties', () => {
   });
 });
 
+/** What a parsed record holds for its head: its count and the offsets and codes of its fields (not the spare room). */
+function fieldsOf(f: Fields): { count: number; offs: number[]; codes: number[] } {
+  return { count: f.count, offs: f.offs.slice(0, f.count * STRIDE), codes: f.codes.slice(0, f.count) };
+}
+
 describe('parseFields', () => {
   test('a head ending at its CRLFCRLF (the unbounded loops) and one cut there (the bounded loops) read alike', () => {
     const line = fc
@@ -120,7 +125,7 @@ describe('parseFields', () => {
         const a = parseFields(whole, 0, cut.length, 100);
         const b = parseFields(cut, 0, cut.length, 100);
         if (typeof a === 'string' || typeof b === 'string') expect(a).toEqual(b);
-        else expect({ count: a.count, offs: a.offs, codes: a.codes }).toEqual({ count: b.count, offs: b.offs, codes: b.codes });
+        else expect(fieldsOf(a)).toEqual(fieldsOf(b));
       }),
       { numRuns: 20_000 },
     );
