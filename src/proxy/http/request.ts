@@ -1,5 +1,6 @@
 // Request heads from clients (RFC 9112 section 3): the request line, Host, framing (Content-Length or chunked,
 // never both), Expect and Upgrade. Strict: anything a backend could read differently is refused with a status.
+import { Buffer } from 'node:buffer';
 import { TOKEN } from './chars.ts';
 import { F, STRIDE, VALUE_END, VALUE_START, latin1, type Fields } from './fields.ts';
 import {
@@ -88,6 +89,20 @@ const ABSOLUTE_RE = /^https?:\/\/([^/?#]*)([^#]*)/i;
 const fail = (status: HeadError['status'], reason: string): HeadError => ({ kind: 'error', status, reason });
 
 /**
+ * buf[start, end) followed by a CRLFCRLF, in a new buffer: for callers that hand over a head without the CRLFCRLF
+ * after it (the proxy's own readers never do), so the parsers' loops can stop at a CR without checking a bound.
+ */
+export function withCrlfCrlf(buf: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start + 4);
+  buf.copy(copy, 0, start, end);
+  copy[end - start] = 0x0d;
+  copy[end - start + 1] = 0x0a;
+  copy[end - start + 2] = 0x0d;
+  copy[end - start + 3] = 0x0a;
+  return copy;
+}
+
+/**
  * Parses a complete request head: buf[start, end) where `end` is the offset of the final CRLFCRLF.
  * `fields`: the record to put the head's fields in (a connection's own, reused from request to request: its previous
  * request must be done with); a new record when null.
@@ -106,24 +121,27 @@ export function parseRequestHead(
     const urlTooLong = lineEnd === -1 || lineEnd >= end || lineEnd - start > limits.maxUrlLength + 16;
     return urlTooLong ? fail(414, 'request target too long') : fail(431, 'request header block too large');
   }
-  let lineEnd = start;
-  while (lineEnd < end && buf[lineEnd] !== 0x0d) lineEnd++;
-  // method SP request-target SP HTTP-version, single spaces, validated as we split.
+  if (end >= buf.length || buf[end] !== 0x0d) return parseRequestHead(withCrlfCrlf(buf, start, end), 0, end - start, limits, fields);
+  // method SP request-target SP HTTP-version CRLF, single spaces, validated as we split. The CR at `end` stops each
+  // loop at the latest, so none checks a bound, and the line is read once: its first CR is where a loop stops on one.
   let i = start;
-  while (i < lineEnd && TOKEN[buf[i]!] === 1) i++;
-  if (i === start || i === lineEnd || buf[i] !== 0x20) return fail(400, i === start ? 'malformed request line' : 'bad method');
+  let c = buf[i]!;
+  while (TOKEN[c] === 1) c = buf[++i]!;
+  if (i === start || c !== 0x20) return fail(400, i === start ? 'malformed request line' : 'bad method');
   const method = methodName(buf, start, i);
   const ts = ++i;
-  let c = 0;
-  while (i < lineEnd && (c = buf[i]!) > 0x20 && c !== 0x7f) i++;
-  if (i === ts || i === lineEnd || c !== 0x20) {
-    return fail(400, i < lineEnd && c !== 0x20 ? 'control character in the request line' : 'malformed request line');
+  c = buf[i]!;
+  while (c > 0x20 && c !== 0x7f) c = buf[++i]!;
+  if (i === ts || c !== 0x20) {
+    return fail(400, c !== 0x20 && c !== 0x0d ? 'control character in the request line' : 'malformed request line');
   }
   if (i - ts > limits.maxUrlLength) return fail(414, 'request target too long');
   const te0 = i;
   const vs = i + 1;
+  const lineEnd = vs + 8;
   if (
-    lineEnd - vs !== 8 ||
+    lineEnd > end ||
+    buf[lineEnd] !== 0x0d ||
     buf[vs] !== 0x48 || // H
     buf[vs + 1] !== 0x54 || // T
     buf[vs + 2] !== 0x54 || // T
@@ -133,6 +151,7 @@ export function parseRequestHead(
   ) {
     return fail(400, 'malformed HTTP version');
   }
+  // A CR among the digits is caught here (the line would end before lineEnd).
   const major = buf[vs + 5]! - 0x30;
   const minorDigit = buf[vs + 7]! - 0x30;
   if (major < 0 || major > 9 || minorDigit < 0 || minorDigit > 9) return fail(400, 'malformed HTTP version');
