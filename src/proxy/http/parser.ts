@@ -1,5 +1,7 @@
 // What requests and responses share when their heads are parsed (RFC 9112): limits, body framing, the
 // Connection field, and the one-pass validation of field lines into offsets (fields.ts). Pure: bytes in, values out.
+// Imported, not the global: Node's globalThis.Buffer is a getter.
+import { Buffer } from 'node:buffer';
 import { FIELD_VALUE, TOKEN } from './chars.ts';
 import { COLON, F, LINE_END, LINE_START, STRIDE, VALUE_END, VALUE_START, latin1, nameCode, newFields, type Fields } from './fields.ts';
 
@@ -23,6 +25,19 @@ export type Framing =
 export const NONE: Framing = { kind: 'none' };
 export const CHUNKED: Framing = { kind: 'chunked' };
 export const CLOSE: Framing = { kind: 'close' };
+/**
+ * buf[start, end) followed by a CRLFCRLF, in a new buffer: for callers that hand over a head without the CRLFCRLF
+ * after it (the proxy's own readers never do), so the parsers' loops can stop at a CR without checking a bound.
+ */
+export function withCrlfCrlf(buf: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start + 4);
+  buf.copy(copy, 0, start, end);
+  copy[end - start] = 0x0d;
+  copy[end - start + 1] = 0x0a;
+  copy[end - start + 2] = 0x0d;
+  copy[end - start + 3] = 0x0a;
+  return copy;
+}
 
 export interface ConnectionInfo {
   close: boolean;

@@ -1,6 +1,5 @@
 // Request heads from clients (RFC 9112 section 3): the request line, Host, framing (Content-Length or chunked,
 // never both), Expect and Upgrade. Strict: anything a backend could read differently is refused with a status.
-import { Buffer } from 'node:buffer';
 import { TOKEN } from './chars.ts';
 import { F, STRIDE, VALUE_END, VALUE_START, latin1, type Fields } from './fields.ts';
 import {
@@ -13,6 +12,7 @@ import {
   value,
   type ConnectionInfo,
   type Framing,
+  withCrlfCrlf,
   type HeadLimits,
 } from './parser.ts';
 
@@ -88,19 +88,6 @@ const ABSOLUTE_RE = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
 const fail = (status: HeadError['status'], reason: string): HeadError => ({ kind: 'error', status, reason });
 
-/**
- * buf[start, end) followed by a CRLFCRLF, in a new buffer: for callers that hand over a head without the CRLFCRLF
- * after it (the proxy's own readers never do), so the parsers' loops can stop at a CR without checking a bound.
- */
-export function withCrlfCrlf(buf: Buffer, start: number, end: number): Buffer {
-  const copy = Buffer.allocUnsafe(end - start + 4);
-  buf.copy(copy, 0, start, end);
-  copy[end - start] = 0x0d;
-  copy[end - start + 1] = 0x0a;
-  copy[end - start + 2] = 0x0d;
-  copy[end - start + 3] = 0x0a;
-  return copy;
-}
 
 /**
  * Parses a complete request head: buf[start, end) where `end` is the offset of the final CRLFCRLF.
