@@ -20,7 +20,7 @@ import { serveStatic } from './webserver/serve.ts';
 import { throttleEnd, throttleStart } from './throttle.ts';
 import { observedIp } from './access.ts';
 import { simplePage } from './errors.ts';
-import { F, fieldValue, findField, type FieldCode } from './http/fields.ts';
+import { F, fieldValue, findField, newFields, type FieldCode } from './http/fields.ts';
 import { formatHostPort } from '../config/perlbal/values.ts';
 import { askNoDelay, noDelayPending, peerAddress } from '../runtime/net.ts';
 import { readInto } from '../runtime/socket-reads.ts';
@@ -88,6 +88,7 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket, first: Buffer 
     targetForward: null,
     phase: 'head',
     reader: newHeadReader(),
+    requestFields: newFields(),
     headStarted: false,
     x: null,
     throttled: null,
@@ -225,7 +226,7 @@ function readHead(c: ClientConn, buf: Buffer, start: number): number {
       break;
   }
   c.headStarted = false;
-  let req = parseRequestHead(scan.buf, scan.start, scan.end, svc.limits);
+  let req = parseRequestHead(scan.buf, scan.start, scan.end, svc.limits, c.requestFields);
   if (req.kind === 'error') {
     reject(c, req.status, req.reason, null);
     return buf.length;

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import type { ConsolaInstance } from 'consola';
 import { newHeadWriter } from './http/writer.ts';
+import { newFields } from './http/fields.ts';
 import { newTransitionRing } from '../status/transitions.ts';
 import { newWriteBatch } from '../runtime/socket-writes.ts';
 import { copyBytes } from '../runtime/buffer-copy.ts';
@@ -37,7 +38,7 @@ export function newEngine(log: ConsolaInstance, affinityKey: Buffer = randomByte
     onDrained: null,
     writer: newHeadWriter(copyBytes),
     readBuffer: Buffer.allocUnsafe(64 * 1024),
-    responseFields: { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] },
+    responseFields: newFields(),
     writes: newWriteBatch(),
     configGeneration: 0,
     managementPages: null,

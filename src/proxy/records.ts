@@ -72,6 +72,11 @@ export interface ClientConn extends Downstream {
   targetForward: Map<ServiceRuntime, ForwardContext> | null;
   phase: ClientPhase;
   reader: HeadReader;
+  /**
+   * The fields of the connection's current request head, reused from request to request (its arrays keep their
+   * room): the next head is parsed only once the exchange of the previous one is over (clientExchangeDone).
+   */
+  requestFields: Fields;
   /** The first byte of the current head arrived (header_timeout runs from then). */
   headStarted: boolean;
   x: Exchange | null;

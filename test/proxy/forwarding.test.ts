@@ -53,6 +53,24 @@ describe('request forwarding', () => {
     );
   });
 
+  test('kept alive, the next request is forwarded with its own fields only, none left from a longer one before it', async () => {
+    const second = 'GET /second HTTP/1.1\r\nHost: b.example\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n';
+    const b = await rawBackend('b1');
+    const { proxy, port } = await startTestProxy([b.port], { persist_backend: true, persist_client: true });
+    try {
+      // Pipelined in one write: the second head is parsed into the connection's fields record once the first is done.
+      await rawRequest(port, HOSTILE + second, { until: (d) => d.split('hello from').length === 3 });
+      const got = b.conns.join('').replace(/^OPTIONS [^\r]*\r\nConnection: keep-alive\r\n\r\n/, '');
+      expect(got.slice(got.indexOf('GET /second'))).toBe(
+        'GET /second HTTP/1.1\r\nHost: b.example\r\nX-Forwarded-For: 127.0.0.1\r\nConnection: keep-alive\r\n' +
+          'X-Real-IP: 127.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n',
+      );
+    } finally {
+      await proxy.close({ graceful: false });
+      await b.close();
+    }
+  });
+
   test('a trusted client (always_trusted): XFF appended with ", ", its X-Real-IP, X-Forwarded-Proto and X-Host kept', async () => {
     const { backend } = await forwarded(HOSTILE.replace('1.2.3.4, 5.6.7.8', '1.2.3.4,5.6.7.8'), { always_trusted: true });
     expect(backend).toBe(

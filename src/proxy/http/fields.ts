@@ -1,6 +1,8 @@
 // Header fields as byte offsets into the buffer they arrived in. Nothing is copied or decoded while parsing:
 // the fields the proxy acts on are recognised by a numeric code, the others are relayed as raw byte ranges, and
 // strings are made only when something asks for one (logs, HEADER rules, tests).
+// Imported, not the global: Node's globalThis.Buffer is a getter.
+import { Buffer } from 'node:buffer';
 
 /** Fields the proxy acts on; anything else is OTHER. */
 export const F = {
@@ -50,22 +52,34 @@ const KNOWN: Array<[string, FieldCode]> = [
   ['x-reproxy-service', F.X_REPROXY],
 ];
 
-/** By name length: the known names of that length, as lowercase bytes. */
-const BY_LENGTH: Array<Array<{ bytes: Uint8Array; code: FieldCode }>> = [];
+/** Longest known name: a longer name is OTHER without a lookup. */
+const MAX_KNOWN_LENGTH = Math.max(...KNOWN.map(([name]) => name.length));
+/** A name's shape: its length and first letter (any case). Known names of one shape are few (at most 2). */
+const shapeOf = (length: number, first: number): number => (length << 5) | (first & 31);
+/** The known names of each shape, as lowercase bytes: BY_SHAPE[SHAPE_INDEX[shape] - 1]; 0 in SHAPE_INDEX: none. */
+const BY_SHAPE: Array<Array<{ bytes: Uint8Array; code: FieldCode }>> = [];
+const SHAPE_INDEX = new Uint8Array(shapeOf(MAX_KNOWN_LENGTH + 1, 0));
 for (const [name, code] of KNOWN) {
-  (BY_LENGTH[name.length] ??= []).push({ bytes: Uint8Array.from(name, (ch) => ch.charCodeAt(0)), code });
+  const shape = shapeOf(name.length, name.charCodeAt(0));
+  if (SHAPE_INDEX[shape] === 0) SHAPE_INDEX[shape] = BY_SHAPE.push([]);
+  BY_SHAPE[SHAPE_INDEX[shape]! - 1]!.push({ bytes: Uint8Array.from(name, (ch) => ch.charCodeAt(0)), code });
 }
 
 /**
  * The code of the field name in buf[start, end) (already validated as a token). `| 0x20` folds ASCII letters to
- * lowercase; the known names contain only letters and `-`, and no other token byte folds onto those.
+ * lowercase; the known names contain only letters and `-`, and no other token byte folds onto those. Most names in
+ * a head (Date, Server, Content-Type, Accept) are known by their length and first letter to be none of ours, so one
+ * table read decides them; the others are compared byte by byte from the second byte.
  */
 export function nameCode(buf: Uint8Array, start: number, end: number): FieldCode {
-  const candidates = BY_LENGTH[end - start];
-  if (candidates === undefined) return F.OTHER;
+  const n = end - start;
+  if (n > MAX_KNOWN_LENGTH) return F.OTHER;
+  const index = SHAPE_INDEX[shapeOf(n, buf[start]!)]!;
+  if (index === 0) return F.OTHER;
+  const candidates = BY_SHAPE[index - 1]!;
   outer: for (let c = 0; c < candidates.length; c++) {
     const bytes = candidates[c]!.bytes;
-    for (let k = 0; k < bytes.length; k++) if ((buf[start + k]! | 0x20) !== bytes[k]) continue outer;
+    for (let k = 0; k < n; k++) if ((buf[start + k]! | 0x20) !== bytes[k]) continue outer;
     return candidates[c]!.code;
   }
   return F.OTHER;
@@ -83,10 +97,23 @@ export const STRIDE = 5;
 export interface Fields {
   buf: Buffer;
   count: number;
-  /** STRIDE numbers per field: LINE_START, COLON, VALUE_START, VALUE_END (OWS trimmed), LINE_END. */
+  /**
+   * STRIDE numbers per field: LINE_START, COLON, VALUE_START, VALUE_END (OWS trimmed), LINE_END. A reused record
+   * keeps what it grew to: only the first count * STRIDE are this head's.
+   */
   offs: number[];
+  /** The FieldCode of each field: the first `count` are this head's (as offs). */
   codes: FieldCode[];
 }
+
+/**
+ * An empty record. Parsing into a reused one (the engine's for responses, a connection's for its requests) stores
+ * into arrays that already have the room, instead of growing new arrays for every head.
+ */
+export function newFields(): Fields {
+  return { buf: EMPTY, count: 0, offs: [], codes: [] };
+}
+const EMPTY = Buffer.alloc(0);
 
 // Buffer#latin1Slice exists on Node, Bun and Deno and skips toString's encoding dispatch; not in @types/node.
 type Latin1Buffer = { latin1Slice(start: number, end: number): string; latin1Write(s: string, offset: number): number };

@@ -1,7 +1,9 @@
 // What requests and responses share when their heads are parsed (RFC 9112): limits, body framing, the
 // Connection field, and the one-pass validation of field lines into offsets (fields.ts). Pure: bytes in, values out.
+// Imported, not the global: Node's globalThis.Buffer is a getter.
+import { Buffer } from 'node:buffer';
 import { FIELD_VALUE, TOKEN } from './chars.ts';
-import { COLON, F, LINE_END, LINE_START, STRIDE, VALUE_END, VALUE_START, latin1, nameCode, type Fields } from './fields.ts';
+import { COLON, F, LINE_END, LINE_START, STRIDE, VALUE_END, VALUE_START, latin1, nameCode, newFields, type Fields } from './fields.ts';
 
 export type { Fields } from './fields.ts';
 
@@ -23,13 +25,27 @@ export type Framing =
 export const NONE: Framing = { kind: 'none' };
 export const CHUNKED: Framing = { kind: 'chunked' };
 export const CLOSE: Framing = { kind: 'close' };
+/**
+ * buf[start, end) followed by a CRLFCRLF, in a new buffer: for callers that hand over a head without the CRLFCRLF
+ * after it (the proxy's own readers never do), so the parsers' loops can stop at a CR without checking a bound.
+ */
+export function withCrlfCrlf(buf: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start + 4);
+  buf.copy(copy, 0, start, end);
+  copy[end - start] = 0x0d;
+  copy[end - start + 1] = 0x0a;
+  copy[end - start + 2] = 0x0d;
+  copy[end - start + 3] = 0x0a;
+  return copy;
+}
 
+/** Read-only: the records without extra tokens are shared by every head (connectionInfo). */
 export interface ConnectionInfo {
-  close: boolean;
-  keepAlive: boolean;
-  upgrade: boolean;
+  readonly close: boolean;
+  readonly keepAlive: boolean;
+  readonly upgrade: boolean;
   /** Other tokens listed in Connection (lowercased): hop-by-hop fields to drop when forwarding. */
-  extra: string[] | null;
+  readonly extra: string[] | null;
 }
 
 /**
@@ -38,7 +54,7 @@ export interface ConnectionInfo {
  * `into`: a Fields record to fill instead of a new one (its arrays are reused, so what it held before is gone).
  */
 export function parseFields(buf: Buffer, pos: number, end: number, maxCount: number, into: Fields | null = null): Fields | string {
-  const f: Fields = into ?? { buf, count: 0, offs: [], codes: [] };
+  const f: Fields = into ?? newFields();
   // The CR at `end` stops every byte loop below (it is neither a token, OWS nor a field-value byte), so they need
   // no bound check: the per-byte cost is what a kept-alive request pays most for in the head (bench/proxy/instr.ts).
   const count = end < buf.length && buf[end] === 0x0d ? splitFields(buf, pos, end, maxCount, f) : splitFieldsBounded(buf, pos, end, maxCount, f);
@@ -56,13 +72,32 @@ function splitFields(buf: Buffer, pos: number, end: number, maxCount: number, f:
   while (pos < end) {
     let i = pos;
     let c = buf[i]!;
-    while (TOKEN[c] === 1) c = buf[++i]!;
+    for (;;) {
+      if (TOKEN[c] !== 1) break;
+      c = buf[++i]!;
+      if (TOKEN[c] !== 1) break;
+      c = buf[++i]!;
+      if (TOKEN[c] !== 1) break;
+      c = buf[++i]!;
+      if (TOKEN[c] !== 1) break;
+      c = buf[++i]!;
+    }
     if (i === pos) return badNameStart(c);
     if (c !== 0x3a) return badNameEnd(c, i === end);
     const colon = i++;
     while ((c = buf[i]!) === 0x20 || c === 0x09) i++;
     const vs = i;
-    while (FIELD_VALUE[c] === 1) c = buf[++i]!;
+    // Four bytes per turn: the loop's own cost (the stack check V8 puts on each turn) is paid once per four.
+    for (;;) {
+      if (FIELD_VALUE[c] !== 1) break;
+      c = buf[++i]!;
+      if (FIELD_VALUE[c] !== 1) break;
+      c = buf[++i]!;
+      if (FIELD_VALUE[c] !== 1) break;
+      c = buf[++i]!;
+      if (FIELD_VALUE[c] !== 1) break;
+      c = buf[++i]!;
+    }
     if (c !== 0x0d) return badValueByte(c);
     if (i < end && buf[i + 1] !== 0x0a) return 'bare CR in a header line';
     let ve = i;
@@ -153,27 +188,40 @@ function valueIs(f: Fields, i: number, word: string): boolean {
   return true;
 }
 
+const connectionRecord = (close: boolean, keepAlive: boolean, upgrade: boolean, extra: string[] | null): ConnectionInfo => ({
+  close,
+  keepAlive,
+  upgrade,
+  extra,
+});
+/** The records without extra tokens, shared by every head (one object less per head): by close | keepAlive << 1 | upgrade << 2. */
+const PLAIN_CONNECTIONS: readonly ConnectionInfo[] = Array.from({ length: 8 }, (_, k) => connectionRecord((k & 1) !== 0, (k & 2) !== 0, (k & 4) !== 0, null));
+
 export function connectionInfo(f: Fields): ConnectionInfo {
-  const info: ConnectionInfo = { close: false, keepAlive: false, upgrade: false, extra: null };
+  let close = false;
+  let keepAlive = false;
+  let upgrade = false;
+  let extra: string[] | null = null;
   for (let i = 0; i < f.count; i++) {
     if (f.codes[i] !== F.CONNECTION) continue;
     // The common single-token values without decoding.
     if (valueIs(f, i, 'keep-alive')) {
-      info.keepAlive = true;
+      keepAlive = true;
       continue;
     }
     if (valueIs(f, i, 'close')) {
-      info.close = true;
+      close = true;
       continue;
     }
     for (const token of listTokens(value(f, i))) {
-      if (token === 'close') info.close = true;
-      else if (token === 'keep-alive') info.keepAlive = true;
-      else if (token === 'upgrade') info.upgrade = true;
-      else (info.extra ??= []).push(token);
+      if (token === 'close') close = true;
+      else if (token === 'keep-alive') keepAlive = true;
+      else if (token === 'upgrade') upgrade = true;
+      else (extra ??= []).push(token);
     }
   }
-  return info;
+  if (extra !== null) return connectionRecord(close, keepAlive, upgrade, extra);
+  return PLAIN_CONNECTIONS[(close ? 1 : 0) | (keepAlive ? 2 : 0) | (upgrade ? 4 : 0)]!;
 }
 
 /** A Content-Length value (1*DIGIT, at most 15 digits) from the bytes of field i, or -1. */

@@ -12,6 +12,7 @@ import {
   value,
   type ConnectionInfo,
   type Framing,
+  withCrlfCrlf,
   type HeadLimits,
 } from './parser.ts';
 
@@ -87,10 +88,19 @@ const ABSOLUTE_RE = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
 const fail = (status: HeadError['status'], reason: string): HeadError => ({ kind: 'error', status, reason });
 
+
 /**
  * Parses a complete request head: buf[start, end) where `end` is the offset of the final CRLFCRLF.
+ * `fields`: the record to put the head's fields in (a connection's own, reused from request to request: its previous
+ * request must be done with); a new record when null.
  */
-export function parseRequestHead(buf: Buffer, start: number, end: number, limits: HeadLimits): RequestHead | HeadError {
+export function parseRequestHead(
+  buf: Buffer,
+  start: number,
+  end: number,
+  limits: HeadLimits,
+  fields: Fields | null = null,
+): RequestHead | HeadError {
   const size = end + 4 - start;
   if (size > limits.maxHeaderSize) {
     // The request line alone may be what is too large (a 70 kB URL arriving in one read): that is a 414.
@@ -98,24 +108,27 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
     const urlTooLong = lineEnd === -1 || lineEnd >= end || lineEnd - start > limits.maxUrlLength + 16;
     return urlTooLong ? fail(414, 'request target too long') : fail(431, 'request header block too large');
   }
-  let lineEnd = start;
-  while (lineEnd < end && buf[lineEnd] !== 0x0d) lineEnd++;
-  // method SP request-target SP HTTP-version, single spaces, validated as we split.
+  if (end >= buf.length || buf[end] !== 0x0d) return parseRequestHead(withCrlfCrlf(buf, start, end), 0, end - start, limits, fields);
+  // method SP request-target SP HTTP-version CRLF, single spaces, validated as we split. The CR at `end` stops each
+  // loop at the latest, so none checks a bound, and the line is read once: its first CR is where a loop stops on one.
   let i = start;
-  while (i < lineEnd && TOKEN[buf[i]!] === 1) i++;
-  if (i === start || i === lineEnd || buf[i] !== 0x20) return fail(400, i === start ? 'malformed request line' : 'bad method');
+  let c = buf[i]!;
+  while (TOKEN[c] === 1) c = buf[++i]!;
+  if (i === start || c !== 0x20) return fail(400, i === start ? 'malformed request line' : 'bad method');
   const method = methodName(buf, start, i);
   const ts = ++i;
-  let c = 0;
-  while (i < lineEnd && (c = buf[i]!) > 0x20 && c !== 0x7f) i++;
-  if (i === ts || i === lineEnd || c !== 0x20) {
-    return fail(400, i < lineEnd && c !== 0x20 ? 'control character in the request line' : 'malformed request line');
+  c = buf[i]!;
+  while (c > 0x20 && c !== 0x7f) c = buf[++i]!;
+  if (i === ts || c !== 0x20) {
+    return fail(400, c !== 0x20 && c !== 0x0d ? 'control character in the request line' : 'malformed request line');
   }
   if (i - ts > limits.maxUrlLength) return fail(414, 'request target too long');
   const te0 = i;
   const vs = i + 1;
+  const lineEnd = vs + 8;
   if (
-    lineEnd - vs !== 8 ||
+    lineEnd > end ||
+    buf[lineEnd] !== 0x0d ||
     buf[vs] !== 0x48 || // H
     buf[vs + 1] !== 0x54 || // T
     buf[vs + 2] !== 0x54 || // T
@@ -125,6 +138,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   ) {
     return fail(400, 'malformed HTTP version');
   }
+  // A CR among the digits is caught here (the line would end before lineEnd).
   const major = buf[vs + 5]! - 0x30;
   const minorDigit = buf[vs + 7]! - 0x30;
   if (major < 0 || major > 9 || minorDigit < 0 || minorDigit > 9) return fail(400, 'malformed HTTP version');
@@ -132,7 +146,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   const minor = minorDigit === 0 ? 0 : 1;
   if (lineEnd < end && buf[lineEnd + 1] !== 0x0a) return fail(400, 'bare CR in the request line');
 
-  const fieldsOrError = parseFields(buf, lineEnd + 2, end, limits.maxHeaderCount);
+  const fieldsOrError = parseFields(buf, lineEnd + 2, end, limits.maxHeaderCount, fields);
   if (typeof fieldsOrError === 'string') {
     return fail(fieldsOrError === 'too many header fields' ? 431 : 400, fieldsOrError);
   }

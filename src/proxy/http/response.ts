@@ -11,6 +11,7 @@ import {
   listTokens,
   parseFields,
   value,
+  withCrlfCrlf,
   type ConnectionInfo,
   type Framing,
   type HeadLimits,
@@ -94,8 +95,14 @@ export function parseResponseHead(
 ): ResponseHead | ResponseError {
   const size = end + 4 - start;
   if (size > limits.maxHeaderSize) return bad('response header block too large');
+  if (end >= buf.length || buf[end] !== 0x0d) return parseResponseHead(withCrlfCrlf(buf, start, end), 0, end - start, method, limits, fields);
+  // The line's end, found with its bytes checked (the CR at `end` stops the loop at the latest): when all before the
+  // first CR may stand in a status line (the usual case), the reason phrase needs no second look below.
   let lineEnd = start;
-  while (lineEnd < end && buf[lineEnd] !== 0x0d) lineEnd++;
+  let c = buf[lineEnd]!;
+  while (FIELD_VALUE[c] === 1) c = buf[++lineEnd]!;
+  const clean = c === 0x0d;
+  if (!clean) while (lineEnd < end && buf[lineEnd] !== 0x0d) lineEnd++;
   if (lineEnd < end && buf[lineEnd + 1] !== 0x0a) return bad('bare CR in the status line');
   // HTTP/1.x SP 3DIGIT [SP reason]
   const s = start;
@@ -119,7 +126,7 @@ export function parseResponseHead(
   const d3 = buf[s + 11]! - 0x30;
   if (d1 < 1 || d1 > 5 || d2 < 0 || d2 > 9 || d3 < 0 || d3 > 9) return bad('malformed status code');
   if (lineEnd > s + 12 && buf[s + 12] !== 0x20) return bad('malformed status line');
-  for (let i = s + 13; i < lineEnd; i++) if (FIELD_VALUE[buf[i]!] !== 1) return bad('control character in the status line');
+  if (!clean) for (let i = s + 13; i < lineEnd; i++) if (FIELD_VALUE[buf[i]!] !== 1) return bad('control character in the status line');
   const status = d1 * 100 + d2 * 10 + d3;
   const minor = minorDigit === 0 ? 0 : 1;
   const reusable = minor === 1 && lineEnd > s + 13;

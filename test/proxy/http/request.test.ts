@@ -69,6 +69,20 @@ describe('request head', () => {
     expect(ok('PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n').expectContinue).toBe(false);
   });
 
+  test('each head keeps its own Connection reading; only readings without extra tokens are shared records', () => {
+    const close = ok('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const ka = ok('GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive\r\n\r\n');
+    const both = ok('GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nConnection: close\r\nUpgrade: h2c\r\n\r\n');
+    const extra1 = ok('GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-A\r\n\r\n');
+    const extra2 = ok('GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-B\r\n\r\n');
+    expect(close.connection).toEqual({ close: true, keepAlive: false, upgrade: false, extra: null });
+    expect(ka.connection).toEqual({ close: false, keepAlive: true, upgrade: false, extra: null });
+    expect(both.connection).toEqual({ close: true, keepAlive: false, upgrade: true, extra: null });
+    expect(ok('GET / HTTP/1.1\r\nHost: a\r\n\r\n').connection).toEqual({ close: false, keepAlive: false, upgrade: false, extra: null });
+    expect(ok('GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n').connection).toBe(close.connection);
+    expect([extra1.connection.extra, extra2.connection.extra]).toEqual([['x-a'], ['x-b']]);
+  });
+
   test('accepts OPTIONS * and no other asterisk-form', () => {
     expect(requestTarget(ok('OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n'))).toBe('*');
     expect(refused('GET * HTTP/1.1\r\nHost: a\r\n\r\n')).toBe(400);

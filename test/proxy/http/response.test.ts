@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { parseResponseHead, responseReason, type ResponseHead } from '../../../src/proxy/http/response.ts';
-import { fieldList } from '../../../src/proxy/http/fields.ts';
+import { fieldList, newFields } from '../../../src/proxy/http/fields.ts';
 
 const limits = { maxHeaderSize: 65536, maxHeaderCount: 100, maxUrlLength: 8192 };
 
@@ -61,7 +61,7 @@ describe('response head', () => {
 
 describe('response head parsed into a reused fields record', () => {
   test('holds exactly the latest head: a shorter one after a longer one leaves none of the old fields', () => {
-    const scratch = { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] };
+    const scratch = newFields();
     const parse = (raw: string): ResponseHead => {
       const r = parseResponseHead(Buffer.from(raw, 'latin1'), 0, raw.length - 4, 'GET', limits, scratch);
       if (r.kind === 'error') throw new Error(`expected a parsed response, got: ${r.reason}`);

@@ -1,7 +1,7 @@
 // enable_reproxy's pure part: URL lists as Perlbal splits them, which instruction a backend answer carries, and the
 // reproxy-URL cache (entries from X-Reproxy-Cache-For, expiry, least recently used out first).
 import { describe, expect, test } from 'bun:test';
-import type { Fields } from '../../../src/proxy/http/fields.ts';
+import { newFields, type Fields } from '../../../src/proxy/http/fields.ts';
 import { parseResponseHead } from '../../../src/proxy/http/response.ts';
 import {
   cacheEntry,
@@ -15,7 +15,7 @@ import {
 } from '../../../src/proxy/reproxy/plan.ts';
 
 function fields(head: string): Fields {
-  const f: Fields = { buf: Buffer.alloc(0), count: 0, offs: [], codes: [] };
+  const f: Fields = newFields();
   const b = Buffer.from(head, 'latin1');
   const r = parseResponseHead(b, 0, b.indexOf('\r\n\r\n'), 'GET', { maxHeaderSize: 65536, maxHeaderCount: 100, maxUrlLength: 8192 }, f);
   if (r.kind !== 'response') throw new Error(`unparsable test head: ${JSON.stringify(r)}`);
