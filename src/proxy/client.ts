@@ -11,7 +11,7 @@ import { clientGone } from './failures.ts';
 import { copyOut } from './exchange.ts';
 import { tunnelClientEnded, tunnelFromClient } from './tunnel.ts';
 import type { RequestHead } from './http/request.ts';
-import type { ForwardContext } from './http/forward.ts';
+import { newForwardContext } from './http/forward.ts';
 import { newHeadReader, resetHeadReader, scanHead } from './http/head-reader.ts';
 import { readBody, relayEnd, takeTrailer } from './http/body.ts';
 import { parseRequestHead, requestTarget } from './http/request.ts';
@@ -66,15 +66,15 @@ export function acceptClient(svc: ServiceRuntime, socket: Socket, first: Buffer 
   const peerIp = normalizePeerIp(peerAddress(socket));
   const opts = svc.opts;
   const trusted = opts.alwaysTrusted || isTrusted(peerIp, opts.trustedUpstreamProxies);
-  const forward: ForwardContext = {
+  const forward = newForwardContext(
     peerIp,
     trusted,
-    blindProxy: opts.blindProxy,
-    persistBackend: opts.persistBackend,
-    defaultHost: localHostPort(socket, opts.listen),
-    rules: opts.headerRules,
-    https: (socket as { encrypted?: boolean }).encrypted === true,
-  };
+    opts.blindProxy,
+    opts.persistBackend,
+    localHostPort(socket, opts.listen),
+    opts.headerRules,
+    (socket as { encrypted?: boolean }).encrypted === true,
+  );
   const c: ClientConn = {
     kind: 'client',
     down: CLIENT_OPS,

@@ -29,7 +29,7 @@ import {
   badResponse,
 } from './failures.ts';
 import { newBodyReader, readBody, relayEnd, takeTrailer } from './http/body.ts';
-import { writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
+import { copyForwardContext, writeBackendRequestHead, type ForwardContext } from './http/forward.ts';
 import { assignRules, type AssignHooks } from './assign-hooks.ts';
 import { noteRecent, type PluginStats } from './plugin-stats.ts';
 import { F, fieldValue, findField } from './http/fields.ts';
@@ -167,7 +167,7 @@ function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
     hpWaiting,
     hpOldestWaitSec: hpWaiting === 0 ? 0 : Math.floor((nowMs - hpOldest) / 1000),
   }, f.rules);
-  return { ...f, rules };
+  return copyForwardContext(f, f.trusted, f.blindProxy, f.persistBackend, rules);
 }
 
 /** Stats' backend_response_received hook: the `recent` line. */

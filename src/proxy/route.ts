@@ -3,7 +3,7 @@
 // target's own hooks, hop by hop, until a reverse_proxy takes the request or someone answers on the spot.
 // No I/O: the client connection's facts in, a decision out.
 import { simplePage, type GeneratedResponseOptions } from './errors.ts';
-import { rewrittenRequestHead, type ForwardContext, type HeaderRules } from './http/forward.ts';
+import { copyForwardContext, newForwardContext, rewrittenRequestHead, type ForwardContext, type HeaderRules } from './http/forward.ts';
 import { parseRequestHead, requestTarget, type HeadError, type RequestHead } from './http/request.ts';
 import { fieldValue } from './http/fields.ts';
 import { hookAnswerBytes, hookAnswerStatus, hookAnswerWhy, requestVerdict } from './hook-answer.ts';
@@ -53,15 +53,15 @@ export function composeRules(first: HeaderRules | null, then: HeaderRules | null
 function targetForward(c: RouteClient, svc: ServiceRuntime): ForwardContext {
   const cached = c.targetForward?.get(svc);
   if (cached !== undefined) return cached;
-  const forward: ForwardContext = {
-    peerIp: c.peerIp,
-    trusted: isTrustedBy(svc, c.peerIp),
-    blindProxy: svc.opts.blindProxy,
-    persistBackend: svc.opts.persistBackend,
-    defaultHost: c.baseForward.defaultHost,
-    https: c.baseForward.https === true,
-    rules: svc.opts.headerRules,
-  };
+  const forward = newForwardContext(
+    c.peerIp,
+    isTrustedBy(svc, c.peerIp),
+    svc.opts.blindProxy,
+    svc.opts.persistBackend,
+    c.baseForward.defaultHost,
+    svc.opts.headerRules,
+    c.baseForward.https,
+  );
   (c.targetForward ??= new Map()).set(svc, forward);
   return forward;
 }
@@ -69,7 +69,7 @@ function targetForward(c: RouteClient, svc: ServiceRuntime): ForwardContext {
 /** After a reload or a console command: the contexts follow the services' new trust and HEADER settings. */
 export function refreshForward(c: RouteClient, listener: ServiceRuntime): void {
   const o = listener.opts;
-  c.baseForward = { ...c.baseForward, trusted: isTrustedBy(listener, c.peerIp), blindProxy: o.blindProxy, persistBackend: o.persistBackend, rules: o.headerRules };
+  c.baseForward = copyForwardContext(c.baseForward, isTrustedBy(listener, c.peerIp), o.blindProxy, o.persistBackend, o.headerRules);
   c.targetForward = null;
   c.forwardGeneration = listener.engine.configGeneration;
 }

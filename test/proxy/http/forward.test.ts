@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
-import { writeBackendRequestHead, type ForwardContext } from '../../../src/proxy/http/forward.ts';
+import { newForwardContext, writeBackendRequestHead, type ForwardContext } from '../../../src/proxy/http/forward.ts';
 import { parseRequestHead, type RequestHead } from '../../../src/proxy/http/request.ts';
 import { newHeadWriter, takeWritten } from '../../../src/proxy/http/writer.ts';
 
@@ -14,7 +14,7 @@ function parsed(raw: string): RequestHead {
 }
 
 function context(over: Partial<ForwardContext> = {}): ForwardContext {
-  return { peerIp: '192.0.2.7', trusted: false, blindProxy: false, persistBackend: true, defaultHost: '127.0.0.1:8080', rules: null, ...over };
+  return { ...newForwardContext('192.0.2.7', false, false, true, '127.0.0.1:8080', null, false), ...over };
 }
 
 function backendHead(raw: string, ctx: ForwardContext = context()): string {
