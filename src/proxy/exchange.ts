@@ -85,7 +85,7 @@ function sendSpool(x: Exchange, be: BackendConn): void {
  * cookie's `Secure` attribute; the flag is the one X-Forwarded-Proto is written from.
  */
 function clientIsTls(c: ClientConn): boolean {
-  return c.baseForward.https === true;
+  return c.baseForward.https;
 }
 
 /** The Set-Cookie value that pins this client anew (chooseUpstream set it; null: none), Secure for a TLS client. */

@@ -161,7 +161,7 @@ function assignedForward(c: ClientConn, h: AssignHooks): ForwardContext {
     trusted: f.trusted,
     blindProxy: f.blindProxy,
     localPort: c.socket.localPort ?? 0,
-    tls: f.https === true,
+    tls: f.https,
     waiting,
     oldestWaitSec: waiting === 0 ? 0 : Math.floor((nowMs - oldest) / 1000),
     hpWaiting,

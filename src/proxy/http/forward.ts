@@ -176,7 +176,7 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
       case F.X_FORWARDED_PROTO:
         if (!touchForwarding) break;
         if (!protoDone) {
-          if (untrusted) replaceLine(w, f, i, ctx.https === true ? 'https' : 'http', run);
+          if (untrusted) replaceLine(w, f, i, ctx.https ? 'https' : 'http', run);
           else keepLine(w, f, i, run);
         } else flush(w, f, run);
         protoDone = true;
@@ -196,14 +196,14 @@ function writeForwardedHead(w: HeadWriter, req: RequestHead, ctx: ForwardContext
   if (touchForwarding) {
     if (!xffDone) tail += 'X-Forwarded-For: ' + ctx.peerIp + CRLF;
     if (!realIpDone) tail += 'X-Real-IP: ' + ctx.peerIp + CRLF;
-    if (!protoDone) tail += ctx.https === true ? 'X-Forwarded-Proto: https\r\n' : 'X-Forwarded-Proto: http\r\n';
+    if (!protoDone) tail += ctx.https ? 'X-Forwarded-Proto: https\r\n' : 'X-Forwarded-Proto: http\r\n';
   }
   putString(w, tail + CRLF);
 }
 
 /** `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto` and the final CRLF of a plain request. */
 function forwardingLines(ctx: ForwardContext): string {
-  return `X-Forwarded-For: ${ctx.peerIp}\r\nX-Real-IP: ${ctx.peerIp}\r\nX-Forwarded-Proto: ${ctx.https === true ? 'https' : 'http'}\r\n\r\n`;
+  return `X-Forwarded-For: ${ctx.peerIp}\r\nX-Real-IP: ${ctx.peerIp}\r\nX-Forwarded-Proto: ${ctx.https ? 'https' : 'http'}\r\n\r\n`;
 }
 
 /**

@@ -88,7 +88,6 @@ const ABSOLUTE_RE = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
 const fail = (status: HeadError['status'], reason: string): HeadError => ({ kind: 'error', status, reason });
 
-
 /**
  * Parses a complete request head: buf[start, end) where `end` is the offset of the final CRLFCRLF.
  * `fields`: the record to put the head's fields in (a connection's own, reused from request to request: its previous
